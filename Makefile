@@ -1,0 +1,49 @@
+# Two commands: `make run` serves a demo shop on http://127.0.0.1:8080,
+# `make test` runs the whole suite. Both create .venv and install what they need.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+TEST_DEBS := postgresql chromium chromium-driver
+
+.PHONY: run test bench venv deps test-deps debs clean
+
+$(VENV)/bin/python:
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+
+$(VENV)/.deps: requirements.txt pyproject.toml | $(VENV)/bin/python
+	$(PIP) install -q -r requirements.txt
+	touch $@
+
+$(VENV)/.test-deps: requirements-test.txt $(VENV)/.deps
+	$(PIP) install -q -r requirements-test.txt
+	touch $@
+
+deps: $(VENV)/.deps
+test-deps: $(VENV)/.test-deps
+
+# Debian packages the tests use for real: PostgreSQL, Chromium and its driver.
+# One `apt-get update`, then install only what is missing; nothing prompts.
+debs:
+	@missing=""; for p in $(TEST_DEBS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+run: deps
+	$(PY) run.py serve
+
+test: test-deps debs
+	$(PY) -m pytest -q
+
+bench: deps
+	$(PY) bench/ingest.py
+	$(PY) bench/inbox_list.py
+
+clean:
+	rm -rf $(VENV)

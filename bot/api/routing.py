@@ -1,0 +1,232 @@
+"""Declarative JSON endpoints: one definition drives routing, auth, validation and OpenAPI.
+
+Each :class:`Endpoint` names its permission, its body/query models (pydantic) and its
+response model. :func:`mount` turns them into aiohttp routes that authenticate, check the
+role, bound and parse the body, validate it, and map every failure to the JSON error shape
+``{"error": {"code", "message", "field"?}}``. :func:`openapi` builds the OpenAPI 3 document
+from the very same objects, so the spec cannot drift from what the server enforces.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+from pydantic import BaseModel, ValidationError
+
+from bot.auth import Perm, authenticate_api, has_perm
+from bot.inbox import InboxError
+from bot.models import User
+
+_PATH_PARAM = re.compile(r"\{(\w+)\}")
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, code: str, message: str, field: str | None = None):
+        super().__init__(message)
+        self.status, self.code, self.message, self.field = status, code, message, field
+
+
+def error_response(status: int, code: str, message: str,
+                   field: str | None = None, headers: dict[str, str] | None = None
+                   ) -> web.Response:
+    err: dict[str, Any] = {"code": code, "message": message}
+    if field:
+        err["field"] = field
+    return web.json_response({"error": err}, status=status, headers=headers)
+
+
+def dumps(obj: Any) -> str:
+    return json.dumps(obj, default=_default, ensure_ascii=False)
+
+
+def _default(o: Any) -> Any:
+    if hasattr(o, "isoformat"):
+        return o.isoformat()
+    if isinstance(o, BaseModel):
+        return o.model_dump(mode="json")
+    if hasattr(o, "value"):
+        return o.value
+    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
+
+
+def json_out(data: Any, status: int = 200) -> web.Response:
+    return web.Response(text=dumps(data), status=status, content_type="application/json")
+
+
+@dataclass
+class Call:
+    """What a handler receives: the request, the user (if any), validated inputs."""
+
+    request: web.Request
+    user: User | None
+    body: Any = None
+    query: Any = None
+    raw: bytes = b""
+
+    def param(self, name: str) -> int:
+        value = self.request.match_info[name]
+        if not value.isdigit():
+            raise ApiError(404, "not_found", f"no such {name.replace('_', ' ')}", name)
+        return int(value)
+
+
+Handler = Callable[[Call], Awaitable[web.StreamResponse]]
+RawCheck = Callable[[web.Request, bytes], Awaitable[None]]
+
+
+@dataclass
+class Endpoint:
+    method: str
+    path: str
+    handler: Handler
+    summary: str
+    tag: str
+    perm: Perm | None  # None: no staff auth (the route authenticates some other way)
+    body: type[BaseModel] | None = None
+    query: type[BaseModel] | None = None
+    response: type[BaseModel] | None = None
+    status: int = 200
+    raw_check: RawCheck | None = None  # runs on the raw body before parsing (signatures)
+    security: str = "bearer"  # "bearer", "signature" or "none" (for the document)
+    responses: dict[int, str] = field(default_factory=dict)
+
+
+def field_of(err: ValidationError) -> tuple[str, str]:
+    first = err.errors()[0]
+    loc = ".".join(str(p) for p in first["loc"]) or "body"
+    return loc, f"{loc}: {first['msg']}"
+
+
+async def read_body(request: web.Request, limit: int) -> bytes:
+    """Read at most ``limit`` bytes; answer 413 beyond (checked before and while reading)."""
+    if request.content_length is not None and request.content_length > limit:
+        raise ApiError(413, "too_large", f"request body is larger than {limit} bytes")
+    data = await request.content.read(limit + 1)
+    if len(data) > limit:
+        raise ApiError(413, "too_large", f"request body is larger than {limit} bytes")
+    return data
+
+
+def _wrap(ep: Endpoint, limit: int) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    async def handle(request: web.Request) -> web.StreamResponse:
+        try:
+            user = None
+            if ep.perm is not None:
+                user = await authenticate_api(request)
+                if user is None:
+                    raise ApiError(401, "unauthenticated",
+                                   "send 'Authorization: Bearer <token>' or log in")
+                if not has_perm(user, ep.perm):
+                    raise ApiError(403, "forbidden",
+                                   f"role {user.role.value!r} may not {ep.perm.value}")
+            call = Call(request, user)
+            if ep.query is not None:
+                try:
+                    call.query = ep.query.model_validate(dict(request.query))
+                except ValidationError as exc:
+                    loc, msg = field_of(exc)
+                    raise ApiError(422, "invalid", msg, loc) from None
+            if ep.method in ("POST", "PUT", "PATCH"):
+                call.raw = await read_body(request, limit)
+                if ep.raw_check is not None:
+                    await ep.raw_check(request, call.raw)
+                if ep.body is not None:
+                    try:
+                        payload = json.loads(call.raw or b"null")
+                    except (ValueError, UnicodeDecodeError) as exc:
+                        raise ApiError(400, "malformed_json", f"body is not valid JSON: {exc}")
+                    try:
+                        call.body = ep.body.model_validate(payload)
+                    except ValidationError as exc:
+                        loc, msg = field_of(exc)
+                        raise ApiError(422, "invalid", msg, loc) from None
+            return await ep.handler(call)
+        except ApiError as exc:
+            return error_response(exc.status, exc.code, exc.message, exc.field)
+        except InboxError as exc:
+            return error_response(exc.status, exc.code, str(exc), exc.field)
+
+    handle.__name__ = ep.handler.__name__
+    return handle
+
+
+def mount(app: web.Application, endpoints: list[Endpoint], limit: int) -> None:
+    for ep in endpoints:
+        app.router.add_route(ep.method, ep.path, _wrap(ep, limit), name=ep.handler.__name__)
+
+
+def openapi(endpoints: list[Endpoint], version: str) -> dict[str, Any]:
+    """The OpenAPI 3.1 document for these endpoints."""
+    schemas: dict[str, Any] = {}
+
+    def ref(model: type[BaseModel]) -> dict[str, str]:
+        schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+        for name, sub in schema.pop("$defs", {}).items():
+            schemas[name] = sub
+        schemas[model.__name__] = schema
+        return {"$ref": f"#/components/schemas/{model.__name__}"}
+
+    error_schema = {"type": "object", "required": ["error"], "properties": {"error": {
+        "type": "object", "required": ["code", "message"], "properties": {
+            "code": {"type": "string"}, "message": {"type": "string"},
+            "field": {"type": "string"}}}}}
+    schemas["Error"] = error_schema
+    err = {"description": "error", "content": {"application/json": {
+        "schema": {"$ref": "#/components/schemas/Error"}}}}
+    paths: dict[str, Any] = {}
+    for ep in endpoints:
+        op: dict[str, Any] = {"summary": ep.summary, "tags": [ep.tag],
+                              "operationId": ep.handler.__name__}
+        params = [{"name": n, "in": "path", "required": True,
+                   "schema": {"type": "integer" if n.endswith("id") else "string"}}
+                  for n in _PATH_PARAM.findall(ep.path)]
+        if ep.query is not None:
+            qs = ep.query.model_json_schema()
+            for name, prop in qs.get("properties", {}).items():
+                params.append({"name": name, "in": "query",
+                               "required": name in qs.get("required", []), "schema": prop})
+        if params:
+            op["parameters"] = params
+        if ep.body is not None:
+            op["requestBody"] = {"required": True,
+                                 "content": {"application/json": {"schema": ref(ep.body)}}}
+        ok: dict[str, Any] = {"description": ep.responses.get(ep.status, "success")}
+        if ep.response is not None:
+            ok["content"] = {"application/json": {"schema": ref(ep.response)}}
+        responses: dict[str, Any] = {str(ep.status): ok}
+        for code, text in ep.responses.items():
+            if code != ep.status:
+                responses[str(code)] = ({"description": text, "content": ok.get("content", {})}
+                                        if code < 300 else {**err, "description": text})
+        if ep.perm is not None:
+            responses.setdefault("401", {**err, "description": "not authenticated"})
+            responses.setdefault("403", {**err, "description": "role not allowed"})
+            op["security"] = [{"bearer": []}]
+        elif ep.security == "signature":
+            op["security"] = [{"signature": []}]
+        else:
+            op["security"] = []
+        if ep.body is not None:
+            responses.setdefault("400", {**err, "description": "malformed JSON"})
+            responses.setdefault("413", {**err, "description": "body too large"})
+        if ep.body is not None or ep.query is not None:
+            responses.setdefault("422", {**err, "description": "invalid field"})
+        op["responses"] = responses
+        paths.setdefault(ep.path, {})[ep.method.lower()] = op
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "Switchboard API", "version": version,
+                 "description": "The unified inbox of a shop: conversations, contacts, "
+                                "channel accounts, and the API channel."},
+        "paths": paths,
+        "components": {"schemas": schemas, "securitySchemes": {
+            "bearer": {"type": "http", "scheme": "bearer"},
+            "signature": {"type": "apiKey", "in": "header", "name": "X-Switchboard-Signature",
+                          "description": "sha256=<hex HMAC-SHA256 of the raw body, keyed "
+                                         "with the channel account's secret>"}}},
+    }

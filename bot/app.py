@@ -1,0 +1,228 @@
+"""``create_app(settings)``: wires the ORM, channels, live hub, clock and routes.
+
+Every long-lived resource is an async context in ``cleanup_ctx``, opened in order and closed
+in reverse, so shutdown is orderly: websockets close with 1001, the clock stops, in-flight
+deliveries finish, then the HTTP session and the database close.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import jinja2
+from aiohttp import web
+
+from bot import db, inbox, metrics
+from bot.api.endpoints import endpoints as api_endpoints
+from bot.api.routing import error_response, mount
+from bot.events import EventBus
+from bot.keys import ADAPTERS, BUS, ENDPOINTS, HTTP, HUB, JINJA, OUTBOX, SETTINGS
+from bot.live import StaffHub
+from bot.models import ChannelAccount, Conversation, Identity, Message
+from bot.replies import Outbox, account_info
+from bot.web import pages
+from channels import registry
+from channels.base import AccountInfo, ChannelContext
+from config import Settings, ensure_secret_key
+from scheduler import clock
+
+log = logging.getLogger("switchboard.app")
+TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+VERSION = "0.1.0"
+
+
+def make_jinja() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES),
+        autoescape=jinja2.select_autoescape(["html", "xml"], default_for_string=True),
+        undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+    env.filters["dt"] = lambda d: d.strftime("%Y-%m-%d %H:%M") if d else ""
+    return env
+
+
+@web.middleware
+async def errors_middleware(
+        request: web.Request,
+        handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> web.StreamResponse:
+    """Every failure becomes a clear 4xx/5xx: JSON under /api, a short page elsewhere.
+    Never a traceback in a response."""
+    api = request.path.startswith("/api/")
+    started = time.perf_counter()
+    try:
+        resp = await handler(request)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        if api:
+            code = {404: "not_found", 405: "method_not_allowed",
+                    413: "too_large"}.get(exc.status, "http_error")
+            message = exc.text if exc.text and not exc.text.startswith(str(exc.status)) \
+                else exc.reason
+            return error_response(exc.status, code, message)
+        return pages.error_page(request, exc.status, exc.text or exc.reason)
+    except inbox.InboxError as exc:
+        if api:
+            return error_response(exc.status, exc.code, str(exc), exc.field)
+        return pages.error_page(request, exc.status, str(exc))
+    except Exception:
+        log.exception("unhandled error", extra={"path": request.path})
+        if api:
+            return error_response(500, "internal", "internal error; see the server log")
+        return pages.error_page(request, 500, "Something went wrong; see the server log.")
+    route = request.match_info.route.resource
+    metrics.HTTP_REQUESTS.labels(route.canonical if route else "unmatched",
+                                 f"{resp.status // 100}xx").inc()
+    if time.perf_counter() - started > 1.0:
+        log.info("slow request", extra={"path": request.path,
+                                        "ms": round((time.perf_counter() - started) * 1000)})
+    return resp
+
+
+@web.middleware
+async def headers_middleware(
+        request: web.Request,
+        handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> web.StreamResponse:
+    resp = await handler(request)
+    resp.headers.setdefault("X-Content-Type-Options", "nosniff")
+    resp.headers.setdefault("Referrer-Policy", "same-origin")
+    if not request.path.startswith("/chat"):  # the widget page is embeddable
+        resp.headers.setdefault("X-Frame-Options", "DENY")
+    return resp
+
+
+async def healthz(request: web.Request) -> web.Response:
+    try:
+        await db.ping()
+    except Exception as exc:
+        return web.json_response({"status": "error", "database": type(exc).__name__},
+                                 status=503)
+    return web.json_response({"status": "ok", "database": "ok"})
+
+
+async def metrics_view(request: web.Request) -> web.Response:
+    return web.Response(body=metrics.render(),
+                        headers={"Content-Type": "text/plain; version=0.0.4; charset=utf-8"})
+
+
+def create_app(settings: Settings, *, migrate: bool = True,
+               on_seed: Callable[[dict[str, Any]], None] | None = None) -> web.Application:
+    """Build the aiohttp application for these settings.
+
+    Args:
+        settings: Validated settings.
+        migrate: Apply pending migrations at start-up.
+        on_seed: Called with the demo shop's credentials the one time they are created.
+    """
+    settings = ensure_secret_key(settings)
+    app = web.Application(client_max_size=settings.max_body_bytes,
+                          middlewares=[headers_middleware, errors_middleware])
+    app[SETTINGS] = settings
+    app[JINJA] = make_jinja()
+    app[BUS] = EventBus()
+    app[HUB] = StaffHub(app[BUS])
+    app["sockets"] = set()
+    inbox.config.reopen_window = timedelta(hours=settings.reopen_window_hours)
+
+    async def database(app: web.Application) -> AsyncIterator[None]:
+        await db.open_db(settings)
+        if migrate:
+            await db.apply_migrations(settings)
+        if settings.seed_demo:
+            from bot.seed import seed_demo
+
+            created = await seed_demo(settings)
+            if created and on_seed:
+                on_seed(created)
+        yield
+        await db.close_db()
+
+    async def http(app: web.Application) -> AsyncIterator[None]:
+        async with aiohttp.ClientSession(
+                headers={"User-Agent": f"Switchboard/{VERSION}"}) as session:
+            app[HTTP] = session
+            yield
+
+    async def channels(app: web.Application) -> AsyncIterator[None]:
+        adapters = app[ADAPTERS]
+        app[OUTBOX] = Outbox(adapters, app[BUS], settings.outbound_max_attempts,
+                             settings.outbound_backoff_seconds,
+                             lease_seconds=settings.outbound_timeout_seconds * 3)
+        clock.bind(app[OUTBOX], app[BUS])
+        async with clock.running(settings.clock_seconds):
+            yield
+        await app[OUTBOX].drain()
+        await app[BUS].drain()
+
+    ctx = ChannelContext(
+        ingest=lambda m: inbox.ingest(m, app[BUS]),
+        http=None,  # type: ignore[arg-type]  # set when the session opens (see below)
+        settings=settings, get_account=_get_account,
+        render=lambda name, data: app[JINJA].get_template(name).render(**data),
+        contact_history=_contact_history, update_contact=_update_contact)
+
+    async def bind_http(app: web.Application) -> AsyncIterator[None]:
+        ctx.http = app[HTTP]
+        yield
+
+    app[ADAPTERS] = registry.build_all(ctx)
+    app.cleanup_ctx.extend([database, http, bind_http, channels])
+
+    async def close_sockets(app: web.Application) -> None:
+        await app[HUB].close_all()
+        for adapter in app[ADAPTERS].values():
+            closer = getattr(adapter, "close_all", None)
+            if closer:
+                await closer()
+
+    app.on_shutdown.append(close_sockets)
+
+    eps = api_endpoints()
+    for adapter in app[ADAPTERS].values():
+        eps.extend(adapter.endpoints())
+        app.router.add_routes(adapter.routes())
+    app[ENDPOINTS] = eps
+    mount(app, eps, settings.max_body_bytes)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/metrics", metrics_view)
+    pages.setup(app)
+    return app
+
+
+async def _get_account(account_id: int) -> AccountInfo | None:
+    account = await ChannelAccount.filter(id=account_id, enabled=True).first()
+    return account_info(account) if account else None
+
+
+async def _contact_history(account_id: int, external_id: str) -> list[dict[str, Any]]:
+    ident = await Identity.filter(channel_account_id=account_id,
+                                  external_id=external_id).prefetch_related("contact").first()
+    if ident is None:
+        return []
+    conv_ids = await Conversation.filter(contact_id=ident.contact.id,
+                                         channel_account_id=account_id).values_list("id",
+                                                                                    flat=True)
+    rows = await Message.filter(conversation_id__in=list(conv_ids)).order_by("id").limit(
+        500).values("id", "direction", "text", "created_at", "external_id")
+    known = bool(ident.contact.email)
+    prefix = external_id + ":"
+    return [{"id": r["id"], "direction": str(r["direction"]), "text": r["text"],
+             "created_at": r["created_at"], "email_known": known,
+             "client_id": (r["external_id"] or "").removeprefix(prefix) or None}
+            for r in rows]
+
+
+async def _update_contact(account_id: int, external_id: str, fields: dict[str, str]) -> bool:
+    ident = await Identity.filter(channel_account_id=account_id,
+                                  external_id=external_id).first()
+    if ident is None:
+        return False
+    from bot.models import Contact
+
+    await Contact.filter(id=ident.contact_id).update(**fields)  # type: ignore[attr-defined]
+    return True

@@ -1,0 +1,363 @@
+"""``python run.py …``: serve, migrate, users, channels, import and export.
+
+Every command that works through rows shows a progress bar on stderr and ends with a
+one-line summary on stdout. ``user add`` prints the API token alone on the last stdout line
+and ``channel add`` the secret, so scripts can capture them with ``tail -n1``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import csv
+import json
+import re
+import sys
+from collections.abc import AsyncIterator, Iterable, Iterator
+from pathlib import Path
+from typing import Any, TextIO, TypeVar
+
+from config import ConfigError, Settings, load_settings
+
+T = TypeVar("T")
+EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+CONTACT_COLUMNS = ["id", "name", "email", "phone", "locale", "tags", "attributes"]
+
+
+class Progress:
+    """A plain progress bar on stderr; it redraws in place on a terminal, and prints
+    a few milestone lines otherwise (CI logs stay short)."""
+
+    def __init__(self, total: int, label: str, stream: TextIO = sys.stderr) -> None:
+        self.total, self.label, self.stream, self.done = max(total, 0), label, stream, 0
+        self.tty = stream.isatty()
+        self._last_pct = -1
+
+    def step(self, n: int = 1) -> None:
+        self.done += n
+        pct = 100 if self.total == 0 else int(self.done * 100 / self.total)
+        if self.tty or pct // 25 != self._last_pct // 25 or self.done == self.total:
+            width = 30
+            filled = width if self.total == 0 else int(width * self.done / self.total)
+            end = "\r" if self.tty and self.done < self.total else "\n"
+            self.stream.write(f"{self.label} [{'#' * filled}{'.' * (width - filled)}] "
+                              f"{self.done}/{self.total}{end}")
+            self.stream.flush()
+        self._last_pct = pct
+
+    def wrap(self, items: Iterable[T]) -> Iterator[T]:
+        for item in items:
+            yield item
+            self.step()
+        if self.total == 0:
+            self.step(0)
+
+
+@contextlib.asynccontextmanager
+async def database(settings: Settings) -> AsyncIterator[None]:
+    from bot import db
+
+    await db.open_db(settings)
+    try:
+        await db.apply_migrations(settings)
+        yield
+    finally:
+        await db.close_db()
+
+
+# --- commands -------------------------------------------------------------------------------
+
+def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
+    from aiohttp import web
+
+    from bot.app import create_app
+
+    def show_seed(created: dict[str, Any]) -> None:
+        print("\n=== Demo shop created. This login is shown ONCE; keep it. ===", flush=True)
+        print(f"  log in at   http://{settings.host}:{settings.port}/login")
+        print(f"  e-mail      {created['email']}")
+        print(f"  password    {created['password']}")
+        print(f"  API token   {created['api_token']}")
+        print(f"  web chat    http://{settings.host}:{settings.port}/chat?account="
+              f"{created['webchat_account_id']}")
+        print(f"  API inbound POST /api/v1/inbound/{created['api_account_id']} "
+              f"(secret {created['api_account_secret']})")
+        print("=" * 64, flush=True)
+
+    app = create_app(settings, on_seed=show_seed)
+    print(f"Switchboard serving on http://{settings.host}:{settings.port}", flush=True)
+    web.run_app(app, host=settings.host, port=settings.port, print=None,
+                shutdown_timeout=settings.shutdown_timeout, access_log=None,
+                handle_signals=True)
+    return 0
+
+
+async def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
+    from bot import db
+
+    await db.open_db(settings)
+    try:
+        names: list[str] = []
+        bar: Progress | None = None
+
+        def progress(event: str, app_label: str, name: str) -> None:
+            nonlocal bar
+            if event == "apply_done":
+                names.append(name)
+                bar = bar or Progress(0, "migrate")
+                bar.total = len(names)
+                bar.step()
+        applied = await db.apply_migrations(settings, progress)
+    finally:
+        await db.close_db()
+    print(f"migrations: {len(applied)} applied" + (f" ({', '.join(applied)})" if applied
+                                                   else ", database is up to date"))
+    return 0
+
+
+async def cmd_user(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.inbox import InboxError
+    from bot.models import Role, User
+    from bot.services import add_user
+
+    async with database(settings):
+        if args.action == "add":
+            if not EMAIL.match(args.email or ""):
+                return _fail(f"--email: {args.email!r} is not an e-mail address")
+            bar = Progress(1, "user add")
+            try:
+                created = await add_user(args.email, Role(args.role), args.name or "",
+                                         args.password)
+            except InboxError as exc:
+                return _fail(str(exc))
+            bar.step()
+            print(f"user added: {created['email']} ({created['role'].value}), "
+                  f"password: {created['password']}")
+            print(created["api_token"])
+        elif args.action == "list":
+            users = await User.all().order_by("id")
+            for u in Progress(len(users), "users").wrap(users):
+                print(f"{u.id}\t{u.email}\t{u.role.value}\t"
+                      f"{'active' if u.is_active else 'disabled'}")
+            print(f"{len(users)} users")
+        else:
+            bar = Progress(1, "user disable")
+            n = await User.filter(email=args.email.strip().lower()).update(is_active=False)
+            bar.step()
+            if not n:
+                return _fail(f"no user with e-mail {args.email}")
+            from bot.models import Session
+
+            await Session.filter(user__email=args.email.strip().lower()).delete()
+            print(f"user disabled: {args.email}")
+    return 0
+
+
+async def cmd_channel(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.inbox import InboxError
+    from bot.models import ChannelAccount
+    from bot.services import add_channel
+    from channels import registry
+
+    async with database(settings):
+        if args.action == "add":
+            adapters = _offline_adapters(settings)
+            bar = Progress(1, "channel add")
+            try:
+                created = await add_channel(adapters, args.kind, args.name,
+                                            args.callback_url or "")
+            except InboxError as exc:
+                return _fail(str(exc))
+            bar.step()
+            print(f"channel added: id {created['id']}, {created['kind']} {created['name']!r}. "
+                  "Secret (shown once) on the next line:")
+            print(created["secret"])
+        else:
+            accounts = await ChannelAccount.all().order_by("id")
+            for a in Progress(len(accounts), "channels").wrap(accounts):
+                print(f"{a.id}\t{a.kind}\t{a.name}\t{'enabled' if a.enabled else 'disabled'}")
+            print(f"{len(accounts)} channel accounts ({', '.join(registry.kinds())} available)")
+    return 0
+
+
+def _offline_adapters(settings: Settings) -> dict[str, Any]:
+    """Adapters for checks the CLI runs (credential tests); no server is running."""
+    import aiohttp
+
+    from channels import registry
+    from channels.base import ChannelContext
+
+    async def none(*a: Any) -> Any:
+        return None
+
+    session = aiohttp.ClientSession()
+    ctx = ChannelContext(ingest=none, http=session, settings=settings, get_account=none,
+                         render=lambda n, d: "", contact_history=none, update_contact=none)
+    adapters = registry.build_all(ctx)
+    _SESSIONS.append(session)
+    return adapters
+
+
+_SESSIONS: list[Any] = []
+
+
+def _row_error(row: dict[str, str]) -> str | None:
+    if not any((row.get(k) or "").strip() for k in ("name", "email", "phone")):
+        return "needs at least a name, an e-mail or a phone"
+    email = (row.get("email") or "").strip()
+    if email and not EMAIL.match(email):
+        return f"email {email!r} is not an e-mail address"
+    if len((row.get("name") or "")) > 200:
+        return "name is longer than 200 characters"
+    attrs = (row.get("attributes") or "").strip()
+    if attrs:
+        try:
+            if not isinstance(json.loads(attrs), dict):
+                return "attributes must be a JSON object"
+        except ValueError:
+            return "attributes is not valid JSON"
+    return None
+
+
+async def cmd_import(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.models import Contact
+
+    path = Path(args.file)
+    if not path.is_file():
+        return _fail(f"{path}: no such file")
+    with path.open(newline="", encoding="utf-8-sig") as fh:
+        reader = csv.DictReader(fh)
+        if not reader.fieldnames or not {"name", "email", "phone"} & set(reader.fieldnames):
+            return _fail(f"{path}: the header needs a name, email or phone column")
+        rows = list(reader)
+    extra_cols = [c for c in (reader.fieldnames or []) if c not in CONTACT_COLUMNS]
+    created = updated = 0
+    errors: list[str] = []
+    async with database(settings):
+        for number, row in Progress(len(rows), "import").wrap(enumerate(rows, start=2)):
+            problem = _row_error(row)
+            if problem:
+                errors.append(f"row {number}: {problem}")
+                continue
+            email = (row.get("email") or "").strip().lower() or None
+            attrs = json.loads(row["attributes"]) if (row.get("attributes") or "").strip() else {}
+            attrs.update({c: row[c] for c in extra_cols if row.get(c)})
+            fields = {"name": (row.get("name") or "").strip(), "email": email,
+                      "phone": (row.get("phone") or "").strip() or None,
+                      "locale": (row.get("locale") or "").strip() or None,
+                      "tags": sorted({t.strip() for t in re.split(r"[|;]", row.get("tags") or "")
+                                      if t.strip()}),
+                      "attributes": attrs}
+            existing = await Contact.filter(email=email).first() if email else None
+            if existing:
+                for k, v in fields.items():
+                    if v:
+                        setattr(existing, k, v)
+                await existing.save()
+                updated += 1
+            else:
+                await Contact.create(**fields)
+                created += 1
+    for line in errors:
+        print(line, file=sys.stderr)
+    print(f"import: {len(rows)} rows, {created} created, {updated} updated, "
+          f"{len(errors)} rejected")
+    return 1 if errors and not (created or updated) else 0
+
+
+async def cmd_export(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.models import Contact, Conversation
+
+    path = Path(args.file)
+    async with database(settings):
+        if args.what == "contacts":
+            rows: list[Any] = await Contact.all().order_by("id")
+            header = CONTACT_COLUMNS
+
+            def line(c: Any) -> list[Any]:
+                return [c.id, c.name, c.email or "", c.phone or "", c.locale or "",
+                        "|".join(c.tags or []),
+                        json.dumps(c.attributes, ensure_ascii=False, sort_keys=True)
+                        if c.attributes else ""]
+        else:
+            rows = await Conversation.all().order_by("id").prefetch_related(
+                "contact", "assignee", "labels")
+            header = ["id", "channel", "channel_account_id", "contact_id", "contact_name",
+                      "contact_email", "status", "assignee_email", "labels", "created_at",
+                      "last_message_at"]
+
+            def line(c: Any) -> list[Any]:
+                return [c.id, c.channel_kind, c.channel_account_id, c.contact.id,
+                        c.contact.name, c.contact.email or "", c.status.value,
+                        c.assignee.email if c.assignee else "",
+                        "|".join(sorted(lb.name for lb in c.labels)),
+                        c.created_at.isoformat(), c.last_message_at.isoformat()]
+        with path.open("w", newline="", encoding="utf-8") as fh:
+            writer = csv.writer(fh)
+            writer.writerow(header)
+            for item in Progress(len(rows), "export").wrap(rows):
+                writer.writerow(line(item))
+    print(f"export: {len(rows)} {args.what} written to {path}")
+    return 0
+
+
+def _fail(message: str) -> int:
+    print(f"error: {message}", file=sys.stderr)
+    return 2
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="run.py", description="Switchboard: a shop's inbox.")
+    sub = p.add_subparsers(dest="command")
+    sub.add_parser("serve", help="run the server (the default)")
+    sub.add_parser("migrate", help="apply database migrations")
+    u = sub.add_parser("user", help="staff users").add_subparsers(dest="action", required=True)
+    ua = u.add_parser("add")
+    ua.add_argument("--email", required=True)
+    ua.add_argument("--role", required=True, choices=["admin", "agent", "marketer"])
+    ua.add_argument("--name", default="")
+    ua.add_argument("--password", default=None)
+    u.add_parser("list")
+    ud = u.add_parser("disable")
+    ud.add_argument("--email", required=True)
+    c = sub.add_parser("channel", help="channel accounts").add_subparsers(dest="action",
+                                                                          required=True)
+    ca = c.add_parser("add")
+    ca.add_argument("kind")
+    ca.add_argument("--name", required=True)
+    ca.add_argument("--callback-url", default="")
+    c.add_parser("list")
+    i = sub.add_parser("import", help="import rows from CSV")
+    i.add_argument("what", choices=["contacts"])
+    i.add_argument("file")
+    e = sub.add_parser("export", help="export rows to CSV")
+    e.add_argument("what", choices=["contacts", "conversations"])
+    e.add_argument("file")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    command = args.command or "serve"
+    try:
+        settings = load_settings()
+    except ConfigError as exc:
+        print(f"config error: {exc}", file=sys.stderr)
+        return 2
+    from bot import logs
+
+    logs.setup(settings.log_level, settings.log_format)
+    if command == "serve":
+        return cmd_serve(settings, args)
+    handler = {"migrate": cmd_migrate, "user": cmd_user, "channel": cmd_channel,
+               "import": cmd_import, "export": cmd_export}[command]
+
+    async def run() -> int:
+        try:
+            return await handler(settings, args)
+        finally:
+            for s in _SESSIONS:
+                await s.close()
+
+    return asyncio.run(run())

@@ -1,0 +1,75 @@
+"""A small in-process event bus.
+
+Publishing never blocks the publisher and never lets one consumer's failure reach it or
+another consumer: each handler runs in its own task, held in a set until it finishes
+(the loop keeps only weak references to tasks). Events are fired *after* the data they
+describe is committed, so a consumer can always re-read it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import defaultdict
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+log = logging.getLogger("switchboard.events")
+
+
+@dataclass(frozen=True)
+class Event:
+    pass
+
+
+@dataclass(frozen=True)
+class MessageReceived(Event):
+    message_id: int
+    conversation_id: int
+    channel_kind: str
+
+
+@dataclass(frozen=True)
+class MessageStored(Event):
+    """An outbound message was stored, or its delivery status changed."""
+
+    message_id: int
+    conversation_id: int
+
+
+@dataclass(frozen=True)
+class ConversationChanged(Event):
+    conversation_id: int
+    what: str  # "status", "assignee", "labels", "note", "read", "contact"
+
+
+E = TypeVar("E", bound=Event)
+Handler = Callable[[Any], Awaitable[None]]
+
+
+class EventBus:
+    def __init__(self) -> None:
+        self._handlers: dict[type[Event], list[Handler]] = defaultdict(list)
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def subscribe(self, event_type: type[E], handler: Callable[[E], Awaitable[None]]) -> None:
+        self._handlers[event_type].append(handler)
+
+    def publish(self, event: Event) -> None:
+        for handler in self._handlers.get(type(event), ()):
+            task = asyncio.get_running_loop().create_task(self._run(handler, event))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    @staticmethod
+    async def _run(handler: Handler, event: Event) -> None:
+        try:
+            await handler(event)
+        except Exception:
+            log.exception("event handler failed", extra={"event": type(event).__name__})
+
+    async def drain(self, timeout: float = 5.0) -> None:
+        """Wait for handlers in flight (used on shutdown and in tests)."""
+        if self._tasks:
+            await asyncio.wait(set(self._tasks), timeout=timeout)

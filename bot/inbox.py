@@ -1,0 +1,431 @@
+"""The unified inbox: the single way messages come in, and what staff do to conversations.
+
+:func:`ingest` is idempotent on ``(channel_account, external_id)`` and commits before it
+returns, so an adapter that acknowledges after it can never lose an acknowledged message,
+and a redelivery never makes a duplicate.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from tortoise.exceptions import IntegrityError
+from tortoise.expressions import F, Q, Subquery
+from tortoise.functions import Count
+from tortoise.transactions import in_transaction
+
+from bot import metrics
+from bot.events import ConversationChanged, EventBus, MessageReceived
+from bot.models import (
+    ChannelAccount,
+    Contact,
+    Conversation,
+    ConversationStatus,
+    DeliveryStatus,
+    Direction,
+    Identity,
+    Label,
+    Message,
+    Note,
+    NoteRevision,
+    Role,
+    User,
+)
+from channels.base import InboundMessage, IngestResult
+
+log = logging.getLogger("switchboard.inbox")
+
+ACTIVE = (ConversationStatus.OPEN, ConversationStatus.PENDING, ConversationStatus.SNOOZED)
+PREVIEW_LEN = 200
+
+
+class InboxError(Exception):
+    """A request the inbox refuses; ``code`` and ``field`` shape the API error."""
+
+    status = 400
+
+    def __init__(self, message: str, code: str = "bad_request", field: str | None = None):
+        super().__init__(message)
+        self.code, self.field = code, field
+
+
+class NotFound(InboxError):
+    status = 404
+
+    def __init__(self, what: str, field: str | None = None):
+        super().__init__(f"{what} not found", "not_found", field)
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+@dataclass
+class InboxConfig:
+    reopen_window: timedelta = timedelta(hours=72)
+
+
+config = InboxConfig()
+_kind_cache: dict[int, str] = {}
+
+
+async def account_kind(account_id: int) -> str:
+    """The kind of an enabled channel account, cached (kinds never change)."""
+    kind = _kind_cache.get(account_id)
+    if kind is None:
+        row = await ChannelAccount.filter(id=account_id).first().values("kind", "enabled")
+        if row is None:
+            raise NotFound("channel account")
+        kind = _kind_cache[account_id] = row["kind"]
+    return kind
+
+
+async def ingest(msg: InboundMessage, bus: EventBus | None = None) -> IngestResult:
+    """Store an inbound message exactly once and thread it into a conversation.
+
+    Returns the stored ids; ``created`` is False when ``external_id`` was seen before.
+    The transaction is committed when this returns.
+    """
+    started = time.perf_counter()
+    kind = await account_kind(msg.channel_account_id)
+    for attempt in (1, 2):
+        try:
+            result = await _ingest_once(msg, kind)
+            break
+        except IntegrityError:
+            # A concurrent delivery of the same message (or first message of the same
+            # contact) won the race; the second pass finds what it stored.
+            if attempt == 2:
+                raise
+    if result.created:
+        metrics.MESSAGES_INGESTED.labels(kind).inc()
+        metrics.INGEST_SECONDS.labels(kind).observe(time.perf_counter() - started)
+        if bus is not None:
+            bus.publish(MessageReceived(result.message_id, result.conversation_id, kind))
+    return result
+
+
+async def _ingest_once(msg: InboundMessage, kind: str) -> IngestResult:
+    now = utcnow()
+    async with in_transaction() as conn:
+        seen = await Message.filter(
+            channel_account_id=msg.channel_account_id, external_id=msg.external_id
+        ).using_db(conn).first().values("id", "conversation_id", "conversation__contact_id")
+        if seen:
+            return IngestResult(seen["id"], seen["conversation_id"],
+                                seen["conversation__contact_id"], False)
+        contact_id = await _resolve_contact(msg, conn)
+        conv = await _thread(msg, kind, contact_id, now, conn)
+        message = await Message.create(
+            using_db=conn,
+            conversation_id=conv.id,
+            channel_account_id=msg.channel_account_id,
+            direction=Direction.INBOUND,
+            external_id=msg.external_id,
+            text=msg.text,
+            status=DeliveryStatus.RECEIVED,
+            sent_at=msg.sent_at or now,
+        )
+        return IngestResult(message.id, conv.id, contact_id, True)
+
+
+async def _resolve_contact(msg: InboundMessage, conn: Any) -> int:
+    info = msg.contact
+    row = await Identity.filter(
+        channel_account_id=msg.channel_account_id, external_id=info.external_id
+    ).using_db(conn).first().values("contact_id")
+    if row:
+        contact_id: int = row["contact_id"]
+        # Fill in what the channel tells us and we did not know; never overwrite staff edits.
+        fill = {k: v for k, v in (("name", info.name), ("email", info.email),
+                                  ("phone", info.phone), ("locale", info.locale)) if v}
+        if fill:
+            contact = await Contact.get(id=contact_id).using_db(conn)
+            changed = {k: v for k, v in fill.items() if not getattr(contact, k)}
+            if changed:
+                await Contact.filter(id=contact_id).using_db(conn).update(**changed)
+        return contact_id
+    contact = await Contact.create(
+        using_db=conn, name=info.name or "", email=info.email or None,
+        phone=info.phone or None, locale=info.locale or None)
+    await Identity.create(using_db=conn, contact_id=contact.id,
+                          channel_account_id=msg.channel_account_id,
+                          external_id=info.external_id)
+    return contact.id
+
+
+async def _thread(msg: InboundMessage, kind: str, contact_id: int, now: datetime,
+                  conn: Any) -> Conversation:
+    """Find the conversation this message belongs to: an active one, a recently resolved
+    one (reopened), or a new one."""
+    base = Conversation.filter(contact_id=contact_id, channel_account_id=msg.channel_account_id,
+                               thread_key=msg.thread_id).using_db(conn)
+    conv = await base.filter(status__in=ACTIVE).order_by("-last_message_at").first()
+    if conv is None:
+        conv = await base.filter(
+            status=ConversationStatus.RESOLVED, resolved_at__gte=now - config.reopen_window
+        ).order_by("-last_message_at").first()
+    preview = msg.text[:PREVIEW_LEN]
+    if conv is None:
+        return await Conversation.create(
+            using_db=conn, channel_account_id=msg.channel_account_id, channel_kind=kind,
+            contact_id=contact_id, thread_key=msg.thread_id, status=ConversationStatus.OPEN,
+            unread_count=1, last_message_at=now, last_message_preview=preview)
+    status = conv.status
+    if status in (ConversationStatus.RESOLVED, ConversationStatus.SNOOZED):
+        status = ConversationStatus.OPEN  # the customer wrote again: it needs a person
+    await Conversation.filter(id=conv.id).using_db(conn).update(
+        status=status, unread_count=F("unread_count") + 1, last_message_at=now,
+        last_message_preview=preview, snoozed_until=None,
+        resolved_at=None if status != ConversationStatus.RESOLVED else conv.resolved_at)
+    return conv
+
+
+# --- listing --------------------------------------------------------------------------------
+
+@dataclass
+class ListFilter:
+    status: ConversationStatus | None = ConversationStatus.OPEN
+    channel: str | None = None  # a channel kind
+    account_id: int | None = None
+    assignee: str | None = None  # user id, "me", or "none"
+    label: str | None = None
+    q: str | None = None
+    page: int = 1
+    per_page: int = 25
+
+
+def _filtered(f: ListFilter, me: User | None) -> Any:
+    qs = Conversation.all()
+    if f.channel:
+        qs = qs.filter(channel_kind=f.channel)
+    if f.account_id:
+        qs = qs.filter(channel_account_id=f.account_id)
+    if f.assignee == "none":
+        qs = qs.filter(assignee_id__isnull=True)
+    elif f.assignee == "me" and me is not None:
+        qs = qs.filter(assignee_id=me.id)
+    elif f.assignee and f.assignee.isdigit():
+        qs = qs.filter(assignee_id=int(f.assignee))
+    if f.label:
+        qs = qs.filter(labels__name=f.label)
+    if f.q:
+        q = f.q.strip()
+        qs = qs.filter(
+            Q(contact__name__icontains=q) | Q(contact__email__icontains=q)
+            | Q(id__in=Subquery(Message.filter(text__icontains=q).values("conversation_id")))
+        )
+    return qs
+
+
+async def list_conversations(f: ListFilter, me: User | None = None) -> dict[str, Any]:
+    """One page of conversations, newest activity first, with counts per status."""
+    qs = _filtered(f, me)
+    counts = {s.value: 0 for s in ConversationStatus}
+    for row in await qs.annotate(n=Count("id")).group_by("status").values("status", "n"):
+        counts[str(row["status"])] = row["n"]
+    if f.status is not None:
+        qs = qs.filter(status=f.status)
+    rows = await qs.order_by("-last_message_at", "-id").offset(
+        (f.page - 1) * f.per_page).limit(f.per_page).values(
+        "id", "status", "channel_kind", "channel_account_id", "contact_id", "contact__name",
+        "contact__email", "assignee_id", "unread_count", "last_message_at",
+        "last_message_preview", "snoozed_until", "thread_key")
+    ids = [r["id"] for r in rows]
+    labels: dict[int, list[str]] = {i: [] for i in ids}
+    if ids:
+        through = await Conversation.filter(id__in=ids).values("id", "labels__name")
+        for t in through:
+            if t["labels__name"]:
+                labels[t["id"]].append(t["labels__name"])
+    items = [{
+        "id": r["id"], "status": str(r["status"]), "channel": r["channel_kind"],
+        "channel_account_id": r["channel_account_id"],
+        "contact": {"id": r["contact_id"], "name": r["contact__name"],
+                    "email": r["contact__email"]},
+        "assignee_id": r["assignee_id"], "unread_count": r["unread_count"],
+        "last_message_at": r["last_message_at"], "preview": r["last_message_preview"],
+        "snoozed_until": r["snoozed_until"], "thread_id": r["thread_key"],
+        "labels": sorted(labels[r["id"]]),
+    } for r in rows]
+    unread = sum(r["unread_count"] for r in items)
+    return {"items": items, "counts": counts, "page": f.page, "per_page": f.per_page,
+            "unread_on_page": unread,
+            "inbox_zero": f.status == ConversationStatus.OPEN and counts["open"] == 0}
+
+
+async def get_conversation(conversation_id: int) -> Conversation:
+    conv = await Conversation.filter(id=conversation_id).prefetch_related(
+        "contact", "labels", "assignee", "channel_account").first()
+    if conv is None:
+        raise NotFound("conversation", "conversation_id")
+    return conv
+
+
+async def thread(conversation_id: int) -> list[dict[str, Any]]:
+    """Messages and notes of one conversation in time order; notes are marked private."""
+    msgs = await Message.filter(conversation_id=conversation_id).order_by("id").values(
+        "id", "direction", "text", "status", "error", "attempts", "sender__name",
+        "sender__email", "created_at", "sent_at")
+    notes = await Note.filter(conversation_id=conversation_id).order_by("id").values(
+        "id", "text", "author__name", "author__email", "created_at", "updated_at")
+    revs: dict[int, int] = {}
+    if notes:
+        for r in await NoteRevision.filter(note_id__in=[n["id"] for n in notes]).annotate(
+                n=Count("id")).group_by("note_id").values("note_id", "n"):
+            revs[r["note_id"]] = r["n"]
+    items: list[dict[str, Any]] = [{"type": "message", **m, "direction": str(m["direction"]),
+                                    "status": str(m["status"])} for m in msgs]
+    items += [{"type": "note", **n, "edits": revs.get(n["id"], 0)} for n in notes]
+    items.sort(key=lambda i: (i["created_at"], 0 if i["type"] == "message" else 1, i["id"]))
+    return items
+
+
+async def mark_read(conversation_id: int, bus: EventBus | None = None) -> None:
+    n = await Conversation.filter(id=conversation_id, unread_count__gt=0).update(unread_count=0)
+    if n and bus:
+        bus.publish(ConversationChanged(conversation_id, "read"))
+
+
+# --- staff actions --------------------------------------------------------------------------
+
+async def set_status(conversation_id: int, status: ConversationStatus,
+                     snoozed_until: datetime | None = None,
+                     bus: EventBus | None = None) -> Conversation:
+    conv = await get_conversation(conversation_id)
+    now = utcnow()
+    if status == ConversationStatus.SNOOZED:
+        if snoozed_until is None:
+            raise InboxError("snoozing needs a time to wake up", "invalid", "snoozed_until")
+        if snoozed_until.tzinfo is None:
+            snoozed_until = snoozed_until.replace(tzinfo=timezone.utc)
+        if snoozed_until <= now:
+            raise InboxError("snooze time must be in the future", "invalid", "snoozed_until")
+    conv.status = status
+    conv.snoozed_until = snoozed_until if status == ConversationStatus.SNOOZED else None
+    conv.resolved_at = now if status == ConversationStatus.RESOLVED else None
+    await conv.save(update_fields=["status", "snoozed_until", "resolved_at"])
+    if bus:
+        bus.publish(ConversationChanged(conversation_id, "status"))
+    return conv
+
+
+async def wake_snoozed(bus: EventBus | None = None) -> int:
+    """Reopen snoozed conversations whose time has come. Called by the clock."""
+    now = utcnow()
+    due = await Conversation.filter(status=ConversationStatus.SNOOZED,
+                                    snoozed_until__lte=now).values_list("id", flat=True)
+    woke = 0
+    for cid in due:
+        woke += await Conversation.filter(id=cid, status=ConversationStatus.SNOOZED).update(
+            status=ConversationStatus.OPEN, snoozed_until=None)
+        if bus:
+            bus.publish(ConversationChanged(int(cid), "status"))
+    return woke
+
+
+async def assign(conversation_id: int, assignee: int | str | None,
+                 bus: EventBus | None = None) -> Conversation:
+    """Assign to a user id, to nobody (None), or ``"round_robin"`` over active staff."""
+    conv = await get_conversation(conversation_id)
+    if assignee == "round_robin":
+        user = await next_round_robin()
+        conv.assignee_id = user.id  # type: ignore[attr-defined]
+    elif assignee is None:
+        conv.assignee_id = None  # type: ignore[attr-defined]
+    else:
+        user = await User.filter(id=int(assignee), is_active=True,
+                                 role__in=[Role.ADMIN, Role.AGENT]).first()
+        if user is None:
+            raise NotFound("active agent or admin", "assignee_id")
+        conv.assignee_id = user.id  # type: ignore[attr-defined]
+    await conv.save(update_fields=["assignee_id"])
+    if bus:
+        bus.publish(ConversationChanged(conversation_id, "assignee"))
+    return conv
+
+
+async def next_round_robin() -> User:
+    """The active agent or admin who was assigned longest ago (never assigned first)."""
+    async with in_transaction() as conn:
+        staff = await User.filter(is_active=True, role__in=[Role.ADMIN, Role.AGENT]).using_db(
+            conn).order_by("id")
+        if not staff:
+            raise InboxError("there is no active agent to assign to", "no_agents")
+        epoch = datetime.min.replace(tzinfo=timezone.utc)
+        user = min(staff, key=lambda u: (u.last_assigned_at or epoch, u.id))
+        user.last_assigned_at = utcnow()
+        await user.save(using_db=conn, update_fields=["last_assigned_at"])
+    return user
+
+
+async def set_labels(conversation_id: int, names: list[str],
+                     bus: EventBus | None = None) -> list[str]:
+    conv = await get_conversation(conversation_id)
+    clean = sorted({n.strip() for n in names if n.strip()})
+    labels = [(await Label.get_or_create(name=n))[0] for n in clean]
+    async with in_transaction():
+        await conv.labels.clear()
+        if labels:
+            await conv.labels.add(*labels)
+    if bus:
+        bus.publish(ConversationChanged(conversation_id, "labels"))
+    return clean
+
+
+async def add_note(conversation_id: int, author: User, text: str,
+                   bus: EventBus | None = None) -> Note:
+    await get_conversation(conversation_id)
+    if not text.strip():
+        raise InboxError("a note needs some text", "invalid", "text")
+    note = await Note.create(conversation_id=conversation_id, author=author, text=text)
+    if bus:
+        bus.publish(ConversationChanged(conversation_id, "note"))
+    return note
+
+
+async def edit_note(note_id: int, editor: User, text: str,
+                    bus: EventBus | None = None) -> Note:
+    """Replace a note's text, keeping the old text as a revision. Any staff may edit."""
+    if not text.strip():
+        raise InboxError("a note needs some text", "invalid", "text")
+    async with in_transaction() as conn:
+        note = await Note.filter(id=note_id).using_db(conn).first()
+        if note is None:
+            raise NotFound("note", "note_id")
+        if note.text != text:
+            await NoteRevision.create(using_db=conn, note_id=note.id, text=note.text,
+                                      edited_by=editor)
+            note.text = text
+            await note.save(using_db=conn, update_fields=["text", "updated_at"])
+    if bus:
+        bus.publish(ConversationChanged(note.conversation_id, "note"))  # type: ignore[attr-defined]
+    return note
+
+
+async def merge_contacts(keep_id: int, merge_id: int) -> Contact:
+    """Fold contact ``merge_id`` into ``keep_id``: identities, conversations, missing fields,
+    attributes and tags move over, then the merged contact is deleted."""
+    if keep_id == merge_id:
+        raise InboxError("cannot merge a contact into itself", "invalid", "merge_id")
+    async with in_transaction() as conn:
+        keep = await Contact.filter(id=keep_id).using_db(conn).first()
+        other = await Contact.filter(id=merge_id).using_db(conn).first()
+        if keep is None:
+            raise NotFound("contact", "id")
+        if other is None:
+            raise NotFound("contact", "merge_id")
+        await Identity.filter(contact_id=merge_id).using_db(conn).update(contact_id=keep_id)
+        await Conversation.filter(contact_id=merge_id).using_db(conn).update(contact_id=keep_id)
+        for f in ("name", "email", "phone", "locale"):
+            if not getattr(keep, f) and getattr(other, f):
+                setattr(keep, f, getattr(other, f))
+        keep.attributes = {**(other.attributes or {}), **(keep.attributes or {})}
+        keep.tags = sorted(set(keep.tags or []) | set(other.tags or []))
+        await keep.save(using_db=conn)
+        await other.delete(using_db=conn)
+    return keep

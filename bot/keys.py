@@ -1,0 +1,25 @@
+"""Typed application state keys (aiohttp ``web.AppKey``)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import aiohttp
+import jinja2
+from aiohttp import web
+
+from config import Settings
+
+if TYPE_CHECKING:
+    from bot.events import EventBus
+    from bot.live import StaffHub
+    from bot.replies import Outbox
+
+SETTINGS = web.AppKey("settings", Settings)
+BUS: web.AppKey["EventBus"] = web.AppKey("bus")
+OUTBOX: web.AppKey["Outbox"] = web.AppKey("outbox")
+HUB: web.AppKey["StaffHub"] = web.AppKey("hub")
+ADAPTERS: web.AppKey[dict[str, Any]] = web.AppKey("adapters")
+JINJA = web.AppKey("jinja", jinja2.Environment)
+HTTP = web.AppKey("http", aiohttp.ClientSession)
+ENDPOINTS: web.AppKey[list[Any]] = web.AppKey("endpoints")

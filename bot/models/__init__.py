@@ -1,0 +1,239 @@
+"""Tortoise models. Schema changes go through ``tortoise makemigrations``.
+
+Inbox tables are shaped for the hot paths: ingest looks messages up by
+``(channel_account, external_id)`` and identities by ``(channel_account, external_id)``;
+the inbox list reads conversations by ``(status, channel_kind, last_message_at)``.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from tortoise import fields
+from tortoise.indexes import Index
+from tortoise.models import Model
+
+
+class Role(StrEnum):
+    ADMIN = "admin"
+    AGENT = "agent"
+    MARKETER = "marketer"
+
+
+class ConversationStatus(StrEnum):
+    OPEN = "open"
+    PENDING = "pending"
+    SNOOZED = "snoozed"
+    RESOLVED = "resolved"
+
+
+class Direction(StrEnum):
+    INBOUND = "in"
+    OUTBOUND = "out"
+
+
+class DeliveryStatus(StrEnum):
+    RECEIVED = "received"  # inbound, stored
+    PENDING = "pending"  # outbound, not yet delivered
+    RETRYING = "retrying"  # outbound, last attempt failed, another is due
+    SENT = "sent"
+    FAILED = "failed"  # outbound, gave up; reason in ``error``
+
+
+class User(Model):
+    id = fields.IntField(primary_key=True)
+    email = fields.CharField(max_length=254, unique=True)
+    name = fields.CharField(max_length=120, default="")
+    role = fields.CharEnumField(Role, max_length=16)
+    password_hash = fields.CharField(max_length=255, default="")
+    api_token_hash = fields.CharField(max_length=64, null=True, unique=True)
+    is_active = fields.BooleanField(default=True)
+    last_assigned_at = fields.DatetimeField(null=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "users"
+
+
+class Session(Model):
+    """A staff login. The cookie holds the token, the table only its hash."""
+
+    id = fields.CharField(max_length=64, primary_key=True)  # sha256 of the cookie token
+    user: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
+        "models.User", related_name="sessions", on_delete=fields.CASCADE)
+    csrf_token = fields.CharField(max_length=64)
+    created_at = fields.DatetimeField(auto_now_add=True)
+    expires_at = fields.DatetimeField()
+
+    class Meta:
+        table = "sessions"
+
+
+class ChannelAccount(Model):
+    id = fields.IntField(primary_key=True)
+    kind = fields.CharField(max_length=32, db_index=True)
+    name = fields.CharField(max_length=120)
+    # HMAC key for inbound signatures and signed callbacks. It must be usable, so it is
+    # stored as is; it never leaves the server except once, when the account is created.
+    secret = fields.CharField(max_length=128)
+    callback_url = fields.CharField(max_length=500, default="")
+    settings = fields.JSONField(default=dict)
+    enabled = fields.BooleanField(default=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "channel_accounts"
+
+    def __repr__(self) -> str:
+        return f"<ChannelAccount {self.id} {self.kind} {self.name!r}>"
+
+
+class Contact(Model):
+    id = fields.IntField(primary_key=True)
+    name = fields.CharField(max_length=200, default="")
+    email = fields.CharField(max_length=254, null=True, db_index=True)
+    phone = fields.CharField(max_length=64, null=True)
+    locale = fields.CharField(max_length=16, null=True)
+    attributes = fields.JSONField(default=dict)
+    tags = fields.JSONField(default=list)
+    created_at = fields.DatetimeField(auto_now_add=True)
+    updated_at = fields.DatetimeField(auto_now=True)
+
+    class Meta:
+        table = "contacts"
+
+
+class Identity(Model):
+    """Who a contact is on one channel account."""
+
+    id = fields.IntField(primary_key=True)
+    contact: fields.ForeignKeyRelation[Contact] = fields.ForeignKeyField(
+        "models.Contact", related_name="identities", on_delete=fields.CASCADE)
+    channel_account: fields.ForeignKeyRelation[ChannelAccount] = fields.ForeignKeyField(
+        "models.ChannelAccount", related_name="identities", on_delete=fields.CASCADE)
+    external_id = fields.CharField(max_length=255)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "identities"
+        unique_together = (("channel_account", "external_id"),)
+
+
+class Label(Model):
+    id = fields.IntField(primary_key=True)
+    name = fields.CharField(max_length=64, unique=True)
+    color = fields.CharField(max_length=16, default="#64748b")
+
+    class Meta:
+        table = "labels"
+
+
+class Conversation(Model):
+    id = fields.IntField(primary_key=True)
+    channel_account: fields.ForeignKeyRelation[ChannelAccount] = fields.ForeignKeyField(
+        "models.ChannelAccount", related_name="conversations", on_delete=fields.RESTRICT)
+    # Copied from the account so the inbox list filters by channel on one index.
+    channel_kind = fields.CharField(max_length=32)
+    contact: fields.ForeignKeyRelation[Contact] = fields.ForeignKeyField(
+        "models.Contact", related_name="conversations", on_delete=fields.RESTRICT)
+    thread_key = fields.CharField(max_length=255, null=True)
+    status = fields.CharEnumField(ConversationStatus, max_length=16,
+                                  default=ConversationStatus.OPEN)
+    assignee: fields.ForeignKeyNullableRelation[User] = fields.ForeignKeyField(
+        "models.User", related_name="assigned", null=True, on_delete=fields.SET_NULL)
+    snoozed_until = fields.DatetimeField(null=True)
+    unread_count = fields.IntField(default=0)
+    last_message_at = fields.DatetimeField()
+    last_message_preview = fields.CharField(max_length=200, default="")
+    resolved_at = fields.DatetimeField(null=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+    labels: fields.ManyToManyRelation[Label] = fields.ManyToManyField(
+        "models.Label", related_name="conversations", through="conversation_labels")
+
+    class Meta:
+        table = "conversations"
+        indexes = (
+            Index(fields=("status", "last_message_at"), name="conv_status_last"),
+            Index(fields=("channel_kind", "status", "last_message_at"),
+                  name="conv_kind_status_last"),
+            Index(fields=("contact_id", "channel_account_id", "status"), name="conv_contact"),
+            Index(fields=("assignee_id", "status", "last_message_at"), name="conv_assignee"),
+        )
+
+
+class Message(Model):
+    id = fields.IntField(primary_key=True)
+    conversation: fields.ForeignKeyRelation[Conversation] = fields.ForeignKeyField(
+        "models.Conversation", related_name="messages", on_delete=fields.CASCADE)
+    channel_account: fields.ForeignKeyRelation[ChannelAccount] = fields.ForeignKeyField(
+        "models.ChannelAccount", related_name="messages", on_delete=fields.RESTRICT)
+    direction = fields.CharEnumField(Direction, max_length=4)
+    # Inbound: the sender's id, the idempotency key. Outbound: the id the channel gave back.
+    external_id = fields.CharField(max_length=255, null=True)
+    text = fields.TextField()
+    sender: fields.ForeignKeyNullableRelation[User] = fields.ForeignKeyField(
+        "models.User", related_name="messages", null=True, on_delete=fields.SET_NULL)
+    status = fields.CharEnumField(DeliveryStatus, max_length=16)
+    error = fields.CharField(max_length=500, default="")
+    attempts = fields.IntField(default=0)
+    next_attempt_at = fields.DatetimeField(null=True)
+    lease_until = fields.DatetimeField(null=True)
+    sent_at = fields.DatetimeField(null=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "messages"
+        unique_together = (("channel_account", "external_id"),)
+        indexes = (
+            Index(fields=("conversation_id", "id"), name="msg_conv"),
+            Index(fields=("status", "next_attempt_at"), name="msg_due"),
+        )
+
+
+class Note(Model):
+    """A private note on a conversation. Staff see it, customers never do."""
+
+    id = fields.IntField(primary_key=True)
+    conversation: fields.ForeignKeyRelation[Conversation] = fields.ForeignKeyField(
+        "models.Conversation", related_name="notes", on_delete=fields.CASCADE)
+    author: fields.ForeignKeyNullableRelation[User] = fields.ForeignKeyField(
+        "models.User", related_name="notes", null=True, on_delete=fields.SET_NULL)
+    text = fields.TextField()
+    created_at = fields.DatetimeField(auto_now_add=True)
+    updated_at = fields.DatetimeField(auto_now=True)
+
+    class Meta:
+        table = "notes"
+
+
+class NoteRevision(Model):
+    """The text a note had before an edit, and who replaced it."""
+
+    id = fields.IntField(primary_key=True)
+    note: fields.ForeignKeyRelation[Note] = fields.ForeignKeyField(
+        "models.Note", related_name="revisions", on_delete=fields.CASCADE)
+    text = fields.TextField()
+    edited_by: fields.ForeignKeyNullableRelation[User] = fields.ForeignKeyField(
+        "models.User", related_name="note_edits", null=True, on_delete=fields.SET_NULL)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "note_revisions"
+
+
+class CannedReply(Model):
+    id = fields.IntField(primary_key=True)
+    shortcut = fields.CharField(max_length=64, unique=True)
+    title = fields.CharField(max_length=200, default="")
+    body = fields.TextField()  # a jinja2 template; ``contact`` is in scope
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "canned_replies"
+
+
+__all__ = [
+    "CannedReply", "ChannelAccount", "Contact", "Conversation", "ConversationStatus",
+    "DeliveryStatus", "Direction", "Identity", "Label", "Message", "Note", "NoteRevision",
+    "Role", "Session", "User",
+]

@@ -1,0 +1,206 @@
+"""The outbound path: store first, then deliver, then record the outcome.
+
+A reply is stored as an outbound ``Message`` with status ``pending`` before any network I/O,
+so a crash never loses it: the clock's sweep (:func:`deliver_due`) picks up anything pending
+or retrying whose time has come. A delivery attempt first claims the row with a lease
+(a compare-and-set ``UPDATE``), so two workers or a sweep racing a fresh send never deliver
+the same message twice at the same time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from jinja2 import StrictUndefined, TemplateError
+from jinja2.sandbox import SandboxedEnvironment
+
+from bot import metrics
+from bot.events import EventBus, MessageStored
+from bot.inbox import InboxError, NotFound, utcnow
+from bot.models import (
+    ChannelAccount,
+    Contact,
+    Conversation,
+    DeliveryStatus,
+    Direction,
+    Identity,
+    Message,
+    User,
+)
+from channels.base import (
+    AccountInfo,
+    ChannelAdapter,
+    DeliveryError,
+    OutboundMessage,
+    PermanentDeliveryError,
+)
+
+log = logging.getLogger("switchboard.replies")
+_DUE = (DeliveryStatus.PENDING, DeliveryStatus.RETRYING)
+
+
+class Outbox:
+    """Delivers stored outbound messages through the channel adapters."""
+
+    def __init__(self, adapters: Mapping[str, ChannelAdapter], bus: EventBus | None,
+                 max_attempts: int = 6, backoff_seconds: float = 2.0,
+                 lease_seconds: float = 60.0) -> None:
+        self.adapters = adapters
+        self.bus = bus
+        self.max_attempts = max_attempts
+        self.backoff = backoff_seconds
+        self.lease = timedelta(seconds=lease_seconds)
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    async def send(self, conversation_id: int, text: str, sender: User | None) -> Message:
+        """Store a reply as pending and return it; delivery follows (see :meth:`deliver`)."""
+        conv = await Conversation.filter(id=conversation_id).first()
+        if conv is None:
+            raise NotFound("conversation", "conversation_id")
+        if not text.strip():
+            raise InboxError("a reply needs some text", "invalid", "text")
+        adapter = self.adapters.get(conv.channel_kind)
+        if adapter is None:
+            raise InboxError(f"channel {conv.channel_kind!r} cannot send", "unknown_channel")
+        if len(text) > adapter.max_text_length:
+            raise InboxError(f"{adapter.display_name} allows at most "
+                             f"{adapter.max_text_length} characters", "too_long", "text")
+        msg = await Message.create(
+            conversation_id=conv.id, channel_account_id=conv.channel_account_id,  # type: ignore[attr-defined]
+            direction=Direction.OUTBOUND, text=text, sender=sender,
+            status=DeliveryStatus.PENDING, next_attempt_at=utcnow())
+        await Conversation.filter(id=conv.id).update(
+            last_message_at=msg.created_at, last_message_preview=text[:200])
+        self._changed(msg)
+        # First attempt right away, off the request; the clock's sweep is the safety net.
+        task = asyncio.get_running_loop().create_task(self.deliver(msg.id))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return msg
+
+    async def drain(self) -> None:
+        """Let deliveries in flight finish (shutdown)."""
+        if self._tasks:
+            await asyncio.wait(set(self._tasks), timeout=30)
+
+    async def deliver(self, message_id: int) -> DeliveryStatus | None:
+        """Make one delivery attempt if the message is due and not leased by someone else.
+
+        Returns the new status, or None when another worker holds it or it is not due.
+        """
+        now = utcnow()
+        due = Message.filter(id=message_id, status__in=_DUE, direction=Direction.OUTBOUND,
+                             next_attempt_at__lte=now)
+        # Compare-and-set: only one worker's UPDATE matches a free (or expired) lease.
+        claimed = await due.filter(lease_until__isnull=True).update(lease_until=now + self.lease)
+        if not claimed:
+            claimed = await due.filter(lease_until__lt=now).update(lease_until=now + self.lease)
+        if not claimed:
+            return None
+        msg = await Message.get(id=message_id).prefetch_related("conversation",
+                                                                "channel_account")
+        status, error, retry_at = await self._attempt(msg)
+        msg.attempts += 1
+        msg.status, msg.error, msg.next_attempt_at, msg.lease_until = status, error, retry_at, None
+        if status == DeliveryStatus.SENT:
+            msg.sent_at = utcnow()
+        await msg.save(update_fields=["attempts", "status", "error", "next_attempt_at",
+                                      "lease_until", "sent_at"])
+        metrics.REPLIES.labels(msg.conversation.channel_kind, status.value).inc()
+        self._changed(msg)
+        return status
+
+    async def _attempt(self, msg: Message) -> tuple[DeliveryStatus, str, datetime | None]:
+        conv: Conversation = msg.conversation
+        account: ChannelAccount = msg.channel_account
+        adapter = self.adapters.get(account.kind)
+        if adapter is None:
+            return DeliveryStatus.FAILED, f"no adapter for channel {account.kind!r}", None
+        identity = await Identity.filter(contact_id=conv.contact_id,  # type: ignore[attr-defined]
+                                         channel_account_id=account.id).first()
+        out = OutboundMessage(
+            message_id=msg.id, conversation_id=conv.id, account=account_info(account),
+            contact_external_id=identity.external_id if identity else "",
+            thread_id=conv.thread_key, text=msg.text, created_at=msg.created_at)
+        try:
+            await adapter.send(out)
+        except PermanentDeliveryError as exc:
+            return DeliveryStatus.FAILED, exc.reason[:500], None
+        except DeliveryError as exc:
+            return self._retry(msg, exc.reason, exc.retry_after)
+        except Exception as exc:  # an adapter bug must not wedge the message
+            log.exception("adapter send crashed", extra={"message_id": msg.id})
+            return self._retry(msg, f"internal error: {type(exc).__name__}", None)
+        return DeliveryStatus.SENT, "", None
+
+    def _retry(self, msg: Message, reason: str,
+               retry_after: float | None) -> tuple[DeliveryStatus, str, datetime | None]:
+        attempt = msg.attempts + 1
+        if attempt >= self.max_attempts:
+            return DeliveryStatus.FAILED, f"gave up after {attempt} attempts: {reason}"[:500], None
+        delay = self.backoff * (2 ** (attempt - 1))
+        if retry_after is not None:
+            delay = max(delay, retry_after)
+        return DeliveryStatus.RETRYING, reason[:500], utcnow() + timedelta(seconds=delay)
+
+    async def deliver_due(self, limit: int = 100) -> int:
+        """Attempt every message whose (re)try time has come. Called by the clock."""
+        now = utcnow()
+        ids = await Message.filter(status__in=_DUE, next_attempt_at__lte=now).order_by(
+            "next_attempt_at").limit(limit).values_list("id", flat=True)
+        done = 0
+        for mid in ids:
+            if await self.deliver(int(mid)) is not None:
+                done += 1
+        return done
+
+    def _changed(self, msg: Message) -> None:
+        if self.bus is not None:
+            self.bus.publish(MessageStored(msg.id, msg.conversation_id))  # type: ignore[attr-defined]
+
+
+def account_info(account: ChannelAccount) -> AccountInfo:
+    return AccountInfo(id=account.id, kind=account.kind, name=account.name,
+                       callback_url=account.callback_url, settings=dict(account.settings or {}),
+                       secret=account.secret)
+
+
+# --- canned replies ---------------------------------------------------------------------------
+
+_env = SandboxedEnvironment(autoescape=False, undefined=StrictUndefined,
+                            trim_blocks=True, lstrip_blocks=True)
+
+
+def contact_context(contact: Contact) -> dict[str, Any]:
+    name = contact.name or ""
+    return {"contact": {
+        "id": contact.id, "name": name, "first_name": name.split(" ")[0] if name else "",
+        "email": contact.email or "", "phone": contact.phone or "",
+        "locale": contact.locale or "", "attributes": dict(contact.attributes or {}),
+        "tags": list(contact.tags or []),
+    }}
+
+
+def check_template(body: str) -> None:
+    """Raise InboxError if a canned reply body is not a valid template."""
+    try:
+        _env.parse(body)
+    except TemplateError as exc:
+        raise InboxError(f"template error: {exc}", "invalid_template", "body") from None
+
+
+def render_canned(body: str, contact: Contact) -> str:
+    """Render a canned reply (a sandboxed jinja2 template) with the contact's fields."""
+    try:
+        return _env.from_string(body).render(contact_context(contact))
+    except TemplateError as exc:
+        raise InboxError(f"canned reply could not be rendered: {exc}", "invalid_template",
+                         "body") from None
+
+
+def as_utc(dt: datetime) -> datetime:
+    return dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc)

@@ -1,0 +1,136 @@
+"""Operations on contacts, users, channel accounts and canned replies, shared by the REST
+API, the staff pages and the CLI so the three never disagree."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Mapping
+from typing import Any
+
+from tortoise.exceptions import IntegrityError
+from tortoise.expressions import Q
+
+from bot.auth import create_user
+from bot.inbox import InboxError, NotFound, _kind_cache
+from bot.models import (
+    CannedReply,
+    ChannelAccount,
+    Contact,
+    Conversation,
+    Identity,
+    Role,
+    User,
+)
+from bot.replies import account_info, check_template
+from channels.base import AccountSetupError, ChannelAdapter
+
+
+def contact_out(c: Contact) -> dict[str, Any]:
+    return {"id": c.id, "name": c.name, "email": c.email, "phone": c.phone,
+            "locale": c.locale, "attributes": dict(c.attributes or {}),
+            "tags": list(c.tags or []), "created_at": c.created_at}
+
+
+async def contact_detail(contact_id: int) -> dict[str, Any]:
+    """A contact with identities on every channel and all their conversations."""
+    contact = await Contact.filter(id=contact_id).first()
+    if contact is None:
+        raise NotFound("contact", "contact_id")
+    idents = await Identity.filter(contact_id=contact_id).order_by("id").values(
+        "channel_account_id", "channel_account__kind", "channel_account__name", "external_id")
+    convs = await Conversation.filter(contact_id=contact_id).order_by("-last_message_at").values(
+        "id", "status", "channel_kind", "last_message_at", "last_message_preview")
+    return {**contact_out(contact),
+            "identities": [{"channel_account_id": i["channel_account_id"],
+                            "channel": i["channel_account__kind"],
+                            "account_name": i["channel_account__name"],
+                            "external_id": i["external_id"]} for i in idents],
+            "conversations": [{"id": c["id"], "status": str(c["status"]),
+                               "channel": c["channel_kind"],
+                               "last_message_at": c["last_message_at"],
+                               "preview": c["last_message_preview"]} for c in convs]}
+
+
+async def list_contacts(q: str | None, page: int, per_page: int) -> dict[str, Any]:
+    qs = Contact.all()
+    if q:
+        qs = qs.filter(Q(name__icontains=q) | Q(email__icontains=q) | Q(phone__icontains=q))
+    total = await qs.count()
+    rows = await qs.order_by("-id").offset((page - 1) * per_page).limit(per_page)
+    return {"items": [contact_out(c) for c in rows], "total": total, "page": page,
+            "per_page": per_page}
+
+
+async def update_contact(contact_id: int, changes: Mapping[str, Any]) -> Contact:
+    contact = await Contact.filter(id=contact_id).first()
+    if contact is None:
+        raise NotFound("contact", "contact_id")
+    for key, value in changes.items():
+        setattr(contact, key, value)
+    await contact.save()
+    return contact
+
+
+def user_out(u: User) -> dict[str, Any]:
+    return {"id": u.id, "email": u.email, "name": u.name, "role": Role(u.role),
+            "is_active": u.is_active, "created_at": u.created_at}
+
+
+async def add_user(email: str, role: Role, name: str = "",
+                   password: str | None = None) -> dict[str, Any]:
+    if await User.filter(email=email.strip().lower()).exists():
+        raise InboxError(f"a user with e-mail {email} already exists", "exists", "email")
+    try:
+        user, password, token = await create_user(email, role, password, name)
+    except IntegrityError:
+        raise InboxError(f"a user with e-mail {email} already exists", "exists", "email")
+    return {**user_out(user), "password": password, "api_token": token}
+
+
+async def update_user(user_id: int, changes: Mapping[str, Any]) -> User:
+    user = await User.filter(id=user_id).first()
+    if user is None:
+        raise NotFound("user", "user_id")
+    for key, value in changes.items():
+        setattr(user, key, value)
+    await user.save()
+    return user
+
+
+def channel_out(a: ChannelAccount) -> dict[str, Any]:
+    return {"id": a.id, "kind": a.kind, "name": a.name, "callback_url": a.callback_url,
+            "settings": dict(a.settings or {}), "enabled": a.enabled,
+            "created_at": a.created_at}
+
+
+async def add_channel(adapters: Mapping[str, ChannelAdapter], kind: str, name: str,
+                      callback_url: str = "", settings: dict[str, Any] | None = None
+                      ) -> dict[str, Any]:
+    """Create a channel account after the adapter has checked it ("test before setup").
+
+    Returns the account with its generated secret, which is shown only this once.
+    """
+    adapter = adapters.get(kind)
+    if adapter is None:
+        raise InboxError(f"unknown channel kind {kind!r}; known: {', '.join(sorted(adapters))}",
+                         "unknown_channel", "kind")
+    account = ChannelAccount(kind=kind, name=name, callback_url=callback_url,
+                             settings=settings or {}, secret=secrets.token_hex(32))
+    try:
+        await adapter.validate_account(account_info(account))
+    except AccountSetupError as exc:
+        raise InboxError(f"{adapter.display_name} account not enabled: {exc}", exc.code)
+    await account.save()
+    _kind_cache.pop(account.id, None)
+    return {**channel_out(account), "secret": account.secret}
+
+
+def canned_out(c: CannedReply) -> dict[str, Any]:
+    return {"id": c.id, "shortcut": c.shortcut, "title": c.title, "body": c.body}
+
+
+async def add_canned(shortcut: str, title: str, body: str) -> CannedReply:
+    check_template(body)
+    if await CannedReply.filter(shortcut=shortcut).exists():
+        raise InboxError(f"shortcut {shortcut!r} is taken", "exists", "shortcut")
+    return await CannedReply.create(shortcut=shortcut, title=title, body=body)

@@ -1,0 +1,446 @@
+"""Staff pages: login, the unified inbox, contacts, and admin screens.
+
+Server-rendered with autoescaped jinja2. Every page declares the permission it needs with
+:func:`page`; every POST form carries the session's CSRF token. Live updates come over
+``/ws/staff`` and pages re-fetch their server-rendered fragments.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timezone
+from typing import Any
+
+from aiohttp import WSMsgType, web
+from multidict import MultiDictProxy
+
+from bot import inbox, services
+from bot.api.endpoints import reply_text
+from bot.auth import (
+    SESSION_COOKIE,
+    Perm,
+    csrf_ok,
+    end_session,
+    has_perm,
+    login,
+    session_of,
+    start_session,
+)
+from bot.inbox import InboxError, ListFilter
+from bot.keys import ADAPTERS, BUS, HUB, JINJA, OUTBOX, SETTINGS
+from bot.models import (
+    CannedReply,
+    ChannelAccount,
+    Contact,
+    ConversationStatus,
+    Label,
+    Note,
+    Role,
+    User,
+)
+
+PRE_CSRF = "sb_login_csrf"
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def render(request: web.Request, name: str, status: int = 200, **ctx: Any) -> web.Response:
+    user: User | None = request.get("user")
+    session = request.get("session")
+    html = request.app[JINJA].get_template(name).render(
+        user=user, csrf=session.csrf_token if session else "", Perm=Perm,
+        can=(lambda p: has_perm(user, p)) if user else (lambda p: False),
+        path=request.path, **ctx)
+    return web.Response(text=html, status=status, content_type="text/html")
+
+
+def error_page(request: web.Request, status: int, message: str) -> web.Response:
+    return render(request, "web/error.html", status=status, status_code=status,
+                  message=message)
+
+
+def page(perm: Perm | None) -> Callable[[Handler], Handler]:
+    """Require a logged-in user with ``perm``; check CSRF on POST."""
+    def deco(fn: Handler) -> Handler:
+        async def handler(request: web.Request) -> web.StreamResponse:
+            session = await session_of(request)
+            if session is None:
+                if request.method == "GET":
+                    raise web.HTTPFound(f"/login?next={request.path_qs}")
+                return error_page(request, 401, "Please log in again.")
+            request["user"] = session.user
+            if perm is not None and not has_perm(session.user, perm):
+                return error_page(request, 403, f"Your role ({session.user.role.value}) "
+                                                f"may not {perm.value}.")
+            if request.method == "POST":
+                form = await request.post()
+                if not csrf_ok(session, _s(form, "csrf_token")):
+                    return error_page(request, 403, "The form's CSRF token is missing or "
+                                                    "wrong. Reload the page and try again.")
+                request["form"] = form
+            return await fn(request)
+        handler.perm = perm  # type: ignore[attr-defined]
+        handler.__name__ = fn.__name__
+        return handler
+    return deco
+
+
+def _s(form: MultiDictProxy[Any], key: str) -> str:
+    value = form.get(key, "")
+    return value.strip() if isinstance(value, str) else ""
+
+
+def _id(request: web.Request, key: str) -> int:
+    raw = request.match_info[key]
+    if not raw.isdigit():
+        raise web.HTTPNotFound(text="not found")
+    return int(raw)
+
+
+# --- login ----------------------------------------------------------------------------------
+
+async def login_form(request: web.Request, error: str = "", status: int = 200) -> web.Response:
+    token = request.cookies.get(PRE_CSRF) or secrets.token_urlsafe(24)
+    resp = render(request, "web/login.html", status=status, error=error, login_csrf=token,
+                  next=request.query.get("next", "/inbox"))
+    resp.set_cookie(PRE_CSRF, token, httponly=True, samesite="Strict",
+                    secure=request.app[SETTINGS].cookie_secure)
+    return resp
+
+
+async def login_submit(request: web.Request) -> web.StreamResponse:
+    form = await request.post()
+    cookie = request.cookies.get(PRE_CSRF, "")
+    if not cookie or not secrets.compare_digest(cookie, _s(form, "csrf_token")):
+        return error_page(request, 403, "The form's CSRF token is missing or wrong. "
+                                        "Reload the page and try again.")
+    user = await login(_s(form, "email"), str(form.get("password", "")))
+    if user is None:
+        return await login_form(request, "Wrong e-mail or password.", 401)
+    settings = request.app[SETTINGS]
+    token, _ = await start_session(user, settings.session_hours)
+    target = _s(form, "next")
+    if not target.startswith("/") or target.startswith("//"):
+        target = "/inbox"
+    resp = web.HTTPFound(target)
+    resp.set_cookie(SESSION_COOKIE, token, httponly=True, samesite="Lax",
+                    secure=settings.cookie_secure, max_age=int(settings.session_hours * 3600))
+    resp.del_cookie(PRE_CSRF)
+    raise resp
+
+
+@page(None)
+async def logout(request: web.Request) -> web.StreamResponse:
+    await end_session(request)
+    resp = web.HTTPFound("/login")
+    resp.del_cookie(SESSION_COOKIE)
+    raise resp
+
+
+@page(None)
+async def home(request: web.Request) -> web.StreamResponse:
+    user: User = request["user"]
+    raise web.HTTPFound("/inbox" if has_perm(user, Perm.INBOX_READ) else "/contacts")
+
+
+# --- inbox ----------------------------------------------------------------------------------
+
+def _filter_from(query: Any) -> ListFilter:
+    status = query.get("status", "open")
+    try:
+        st = None if status == "all" else ConversationStatus(status)
+    except ValueError:
+        raise web.HTTPBadRequest(text=f"unknown status {status!r}")
+    page_no = query.get("page", "1")
+    return ListFilter(status=st, channel=query.get("channel") or None,
+                      assignee=query.get("assignee") or None, label=query.get("label") or None,
+                      q=query.get("q") or None, page=int(page_no) if page_no.isdigit() else 1)
+
+
+@page(Perm.INBOX_READ)
+async def inbox_list(request: web.Request) -> web.Response:
+    f = _filter_from(request.query)
+    data = await inbox.list_conversations(f, request["user"])
+    users = {u.id: u for u in await User.all()}
+    template = "web/_list.html" if request.query.get("fragment") else "web/inbox.html"
+    return render(request, template, data=data, f=f, users=users,
+                  labels=await Label.all().order_by("name"),
+                  channels=sorted({a.kind for a in await ChannelAccount.all()}),
+                  statuses=[s.value for s in ConversationStatus])
+
+
+async def _conversation_ctx(request: web.Request, cid: int) -> dict[str, Any]:
+    conv = await inbox.get_conversation(cid)
+    return {"conv": conv, "thread": await inbox.thread(cid),
+            "contact": await services.contact_detail(conv.contact.id),
+            "users": await User.filter(is_active=True, role__in=[Role.ADMIN, Role.AGENT]),
+            "canned": await CannedReply.all().order_by("shortcut"),
+            "labels": sorted(lb.name for lb in conv.labels),
+            "all_labels": await Label.all().order_by("name"),
+            "statuses": [s.value for s in ConversationStatus]}
+
+
+@page(Perm.INBOX_READ)
+async def conversation(request: web.Request) -> web.Response:
+    cid = _id(request, "cid")
+    fragment = request.query.get("fragment")
+    if fragment is None and has_perm(request["user"], Perm.INBOX_WRITE):
+        await inbox.mark_read(cid, request.app[BUS])
+    ctx = await _conversation_ctx(request, cid)
+    if fragment == "thread":
+        return render(request, "web/_thread.html", **ctx)
+    return render(request, "web/conversation.html", **ctx)
+
+
+def _back(cid: int, anchor: str = "") -> web.HTTPFound:
+    return web.HTTPFound(f"/inbox/{cid}{anchor}")
+
+
+@page(Perm.INBOX_WRITE)
+async def conversation_reply(request: web.Request) -> web.StreamResponse:
+    cid, form = _id(request, "cid"), request["form"]
+    canned = _s(form, "canned_id")
+    text = await reply_text(cid, _s(form, "text") or None,
+                            int(canned) if canned.isdigit() else None)
+    await request.app[OUTBOX].send(cid, text, request["user"])
+    raise _back(cid, "#composer")
+
+
+@page(Perm.INBOX_WRITE)
+async def conversation_note(request: web.Request) -> web.StreamResponse:
+    cid = _id(request, "cid")
+    await inbox.add_note(cid, request["user"], _s(request["form"], "text"), request.app[BUS])
+    raise _back(cid, "#composer")
+
+
+@page(Perm.INBOX_WRITE)
+async def note_edit(request: web.Request) -> web.StreamResponse:
+    note = await inbox.edit_note(_id(request, "nid"), request["user"],
+                                 _s(request["form"], "text"), request.app[BUS])
+    raise _back(note.conversation_id)  # type: ignore[attr-defined]
+
+
+@page(Perm.INBOX_READ)
+async def note_history(request: web.Request) -> web.Response:
+    note = await Note.filter(id=_id(request, "nid")).prefetch_related("author").first()
+    if note is None:
+        raise web.HTTPNotFound(text="note not found")
+    revs = await note.revisions.all().order_by("id").prefetch_related("edited_by")
+    return render(request, "web/note_history.html", note=note, revisions=revs)
+
+
+@page(Perm.INBOX_WRITE)
+async def conversation_assign(request: web.Request) -> web.StreamResponse:
+    cid, who = _id(request, "cid"), _s(request["form"], "assignee")
+    target: int | str | None
+    if who == "me":
+        target = request["user"].id
+    elif who == "round_robin":
+        target = who
+    elif who.isdigit():
+        target = int(who)
+    else:
+        target = None
+    await inbox.assign(cid, target, request.app[BUS])
+    raise _back(cid)
+
+
+@page(Perm.INBOX_WRITE)
+async def conversation_labels(request: web.Request) -> web.StreamResponse:
+    cid = _id(request, "cid")
+    names = [n for n in _s(request["form"], "labels").split(",")]
+    await inbox.set_labels(cid, names, request.app[BUS])
+    raise _back(cid)
+
+
+@page(Perm.INBOX_WRITE)
+async def conversation_status(request: web.Request) -> web.StreamResponse:
+    cid, form = _id(request, "cid"), request["form"]
+    try:
+        status = ConversationStatus(_s(form, "status"))
+    except ValueError:
+        raise InboxError("unknown status", "invalid", "status")
+    until = None
+    if status == ConversationStatus.SNOOZED:
+        raw = _s(form, "snoozed_until")
+        try:
+            until = datetime.fromisoformat(raw)
+        except ValueError:
+            raise InboxError(f"snooze needs a date and time, got {raw!r}", "invalid",
+                             "snoozed_until")
+        if until.tzinfo is None:
+            until = until.replace(tzinfo=timezone.utc)
+    await inbox.set_status(cid, status, until, request.app[BUS])
+    raise _back(cid)
+
+
+async def staff_socket(request: web.Request) -> web.StreamResponse:
+    session = await session_of(request)
+    if session is None or not has_perm(session.user, Perm.INBOX_READ):
+        raise web.HTTPForbidden(text="log in first")
+    origin = request.headers.get("Origin")
+    if origin and origin.split("://", 1)[-1] != request.host:
+        raise web.HTTPForbidden(text="cross-origin websocket refused")
+    ws = web.WebSocketResponse(heartbeat=30)
+    await ws.prepare(request)
+    hub = request.app[HUB]
+    hub.sockets.add(ws)
+    try:
+        async for msg in ws:
+            if msg.type == WSMsgType.ERROR:
+                break
+    finally:
+        hub.sockets.discard(ws)
+    return ws
+
+
+staff_socket.perm = Perm.INBOX_READ  # type: ignore[attr-defined]
+
+
+# --- contacts -------------------------------------------------------------------------------
+
+@page(Perm.CONTACTS_READ)
+async def contacts(request: web.Request) -> web.Response:
+    page_no = request.query.get("page", "1")
+    data = await services.list_contacts(request.query.get("q") or None,
+                                        int(page_no) if page_no.isdigit() else 1, 50)
+    return render(request, "web/contacts.html", data=data, q=request.query.get("q", ""))
+
+
+@page(Perm.CONTACTS_READ)
+async def contact(request: web.Request) -> web.Response:
+    return render(request, "web/contact.html",
+                  c=await services.contact_detail(_id(request, "contact_id")))
+
+
+@page(Perm.CONTACTS_WRITE)
+async def contact_save(request: web.Request) -> web.StreamResponse:
+    cid, form = _id(request, "contact_id"), request["form"]
+    attrs = {}
+    for line in _s(form, "attributes").splitlines():
+        key, sep, value = line.partition("=")
+        if sep and key.strip():
+            attrs[key.strip()] = value.strip()
+    await services.update_contact(cid, {
+        "name": _s(form, "name"), "email": _s(form, "email") or None,
+        "phone": _s(form, "phone") or None, "locale": _s(form, "locale") or None,
+        "tags": sorted({t.strip() for t in _s(form, "tags").split(",") if t.strip()}),
+        "attributes": attrs})
+    raise web.HTTPFound(f"/contacts/{cid}")
+
+
+@page(Perm.CONTACTS_WRITE)
+async def contact_merge(request: web.Request) -> web.StreamResponse:
+    cid, other = _id(request, "contact_id"), _s(request["form"], "merge_id")
+    if not other.isdigit():
+        raise InboxError("give the id of the contact to merge in", "invalid", "merge_id")
+    await inbox.merge_contacts(cid, int(other))
+    raise web.HTTPFound(f"/contacts/{cid}")
+
+
+# --- admin ----------------------------------------------------------------------------------
+
+@page(Perm.USERS)
+async def users_page(request: web.Request, created: dict[str, Any] | None = None
+                     ) -> web.Response:
+    return render(request, "web/users.html", users=await User.all().order_by("id"),
+                  roles=[r.value for r in Role], created=created)
+
+
+@page(Perm.USERS)
+async def users_add(request: web.Request) -> web.Response:
+    form = request["form"]
+    try:
+        role = Role(_s(form, "role"))
+    except ValueError:
+        raise InboxError("unknown role", "invalid", "role")
+    created = await services.add_user(_s(form, "email"), role, _s(form, "name"))
+    return render(request, "web/users.html", users=await User.all().order_by("id"),
+                  roles=[r.value for r in Role], created=created)
+
+
+@page(Perm.USERS)
+async def users_toggle(request: web.Request) -> web.StreamResponse:
+    uid = _id(request, "uid")
+    if uid == request["user"].id:
+        raise InboxError("you cannot disable yourself", "invalid")
+    user = await User.filter(id=uid).first()
+    if user is None:
+        raise web.HTTPNotFound(text="user not found")
+    await services.update_user(uid, {"is_active": not user.is_active})
+    raise web.HTTPFound("/admin/users")
+
+
+@page(Perm.CHANNELS)
+async def channels_page(request: web.Request) -> web.Response:
+    return await _channels(request)
+
+
+async def _channels(request: web.Request, created: dict[str, Any] | None = None
+                    ) -> web.Response:
+    settings = request.app[SETTINGS]
+    base = settings.public_url or f"http://{request.host}"
+    return render(request, "web/channels.html",
+                  accounts=await ChannelAccount.all().order_by("id"),
+                  kinds=sorted(request.app[ADAPTERS]), created=created, base=base)
+
+
+@page(Perm.CHANNELS)
+async def channels_add(request: web.Request) -> web.Response:
+    form = request["form"]
+    created = await services.add_channel(request.app[ADAPTERS], _s(form, "kind"),
+                                         _s(form, "name") or "Unnamed",
+                                         _s(form, "callback_url"))
+    return await _channels(request, created)
+
+
+@page(Perm.CANNED_READ)
+async def canned_page(request: web.Request) -> web.Response:
+    return render(request, "web/canned.html",
+                  canned=await CannedReply.all().order_by("shortcut"))
+
+
+@page(Perm.CANNED_WRITE)
+async def canned_add(request: web.Request) -> web.StreamResponse:
+    form = request["form"]
+    await services.add_canned(_s(form, "shortcut"), _s(form, "title"), _s(form, "body"))
+    raise web.HTTPFound("/admin/canned")
+
+
+@page(Perm.CANNED_WRITE)
+async def canned_delete(request: web.Request) -> web.StreamResponse:
+    await CannedReply.filter(id=_id(request, "canned_id")).delete()
+    raise web.HTTPFound("/admin/canned")
+
+
+PUBLIC = {"login_form", "login_submit"}
+
+
+def setup(app: web.Application) -> None:
+    r = app.router
+    r.add_get("/", home)
+    r.add_get("/login", login_form)
+    r.add_post("/login", login_submit)
+    r.add_post("/logout", logout)
+    r.add_get("/inbox", inbox_list)
+    r.add_get("/inbox/{cid}", conversation)
+    r.add_post("/inbox/{cid}/reply", conversation_reply)
+    r.add_post("/inbox/{cid}/notes", conversation_note)
+    r.add_post("/inbox/{cid}/assign", conversation_assign)
+    r.add_post("/inbox/{cid}/labels", conversation_labels)
+    r.add_post("/inbox/{cid}/status", conversation_status)
+    r.add_post("/notes/{nid}", note_edit)
+    r.add_get("/notes/{nid}", note_history)
+    r.add_get("/ws/staff", staff_socket)
+    r.add_get("/contacts", contacts)
+    r.add_get("/contacts/{contact_id}", contact)
+    r.add_post("/contacts/{contact_id}", contact_save)
+    r.add_post("/contacts/{contact_id}/merge", contact_merge)
+    r.add_get("/admin/users", users_page)
+    r.add_post("/admin/users", users_add)
+    r.add_post("/admin/users/{uid}/toggle", users_toggle)
+    r.add_get("/admin/channels", channels_page)
+    r.add_post("/admin/channels", channels_add)
+    r.add_get("/admin/canned", canned_page)
+    r.add_post("/admin/canned", canned_add)
+    r.add_post("/admin/canned/{canned_id}/delete", canned_delete)

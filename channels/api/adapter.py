@@ -1,0 +1,89 @@
+"""The API channel: any system posts signed JSON in, staff replies are POSTed back signed."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from aiohttp import web
+
+from bot.api.routing import ApiError, Call, Endpoint, json_out
+from channels.api.client import CallbackError, post_signed
+from channels.api.parse import InboundAccepted, InboundBody, callback_payload
+from channels.base import (
+    AccountInfo,
+    ChannelContext,
+    DeliveryError,
+    OutboundMessage,
+    PermanentDeliveryError,
+    SendResult,
+)
+from channels.signing import verify
+
+SIGNATURE_HEADER = "X-Switchboard-Signature"
+
+
+class ApiChannel:
+    kind: ClassVar[str] = "api"
+    display_name: ClassVar[str] = "API channel"
+    max_text_length: ClassVar[int] = 20000
+    supports_media: ClassVar[bool] = False
+    rate_per_sec: ClassVar[float | None] = None
+
+    def __init__(self, ctx: ChannelContext) -> None:
+        self.ctx = ctx
+
+    def routes(self) -> list[web.RouteDef]:
+        return []
+
+    def endpoints(self) -> list[Endpoint]:
+        return [Endpoint(
+            "POST", "/api/v1/inbound/{account_id}", self.inbound,
+            "Post a customer message into the inbox through an API channel account",
+            "API channel", perm=None, body=InboundBody, response=InboundAccepted, status=202,
+            raw_check=self._check_signature, security="signature",
+            responses={202: "stored", 200: "already stored (same external_id)",
+                       403: "bad or missing signature", 404: "unknown account"})]
+
+    async def _account(self, request: web.Request) -> AccountInfo:
+        raw_id = request.match_info["account_id"]
+        account = await self.ctx.get_account(int(raw_id)) if raw_id.isdigit() else None
+        if account is None or account.kind != self.kind:
+            raise ApiError(404, "unknown_account", f"no API channel account {raw_id!r}",
+                           "account_id")
+        return account
+
+    async def _check_signature(self, request: web.Request, raw: bytes) -> None:
+        account = await self._account(request)
+        if not verify(account.secret, raw, request.headers.get(SIGNATURE_HEADER)):
+            raise ApiError(403, "bad_signature",
+                           f"{SIGNATURE_HEADER} must be sha256=<hex HMAC-SHA256 of the body>")
+        request["account"] = account
+
+    async def inbound(self, call: Call) -> web.StreamResponse:
+        account: AccountInfo = call.request["account"]
+        result = await self.ctx.ingest(call.body.to_inbound(account.id))
+        out = InboundAccepted(id=result.message_id, conversation_id=result.conversation_id,
+                              duplicate=not result.created)
+        return json_out(out, 202 if result.created else 200)
+
+    async def validate_account(self, account: AccountInfo) -> None:
+        """API accounts have no remote credentials to test; the callback is optional."""
+
+    async def send(self, message: OutboundMessage) -> SendResult:
+        account = message.account
+        if not account.callback_url:
+            raise PermanentDeliveryError("this API account has no callback URL")
+        try:
+            await post_signed(self.ctx.http, account.callback_url, account.secret,
+                              callback_payload(message), self.ctx.settings.outbound_timeout_seconds,
+                              {"X-Switchboard-Message-Id": str(message.message_id)})
+        except CallbackError as exc:
+            if exc.status is not None and 400 <= exc.status < 500 and exc.status not in (
+                    408, 409, 425, 429):
+                raise PermanentDeliveryError(exc.reason) from exc
+            raise DeliveryError(exc.reason, exc.retry_after) from exc
+        return SendResult()
+
+
+def build(ctx: ChannelContext) -> Any:
+    return ApiChannel(ctx)

@@ -1,0 +1,55 @@
+"""HTTP client for the API channel's callback URL. Raises its own small error tree."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from email.utils import parsedate_to_datetime
+from datetime import datetime, timezone
+from typing import Any
+
+import aiohttp
+
+from channels.signing import sign
+
+
+class CallbackError(Exception):
+    def __init__(self, reason: str, status: int | None = None,
+                 retry_after: float | None = None) -> None:
+        super().__init__(reason)
+        self.reason, self.status, self.retry_after = reason, status, retry_after
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """Retry-After as seconds: either delta-seconds or an HTTP date."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    return max(0.0, (when - datetime.now(timezone.utc)).total_seconds())
+
+
+async def post_signed(http: aiohttp.ClientSession, url: str, secret: str,
+                      payload: dict[str, Any], timeout: float,
+                      headers: dict[str, str] | None = None) -> int:
+    """POST ``payload`` as JSON signed with ``secret``; return the status or raise."""
+    body = json.dumps(payload, ensure_ascii=False).encode()
+    hdrs = {"Content-Type": "application/json", "X-Switchboard-Signature": sign(secret, body),
+            **(headers or {})}
+    try:
+        async with http.post(url, data=body, headers=hdrs,
+                             timeout=aiohttp.ClientTimeout(total=timeout)) as resp:
+            await resp.read()
+            if resp.status >= 300:
+                raise CallbackError(f"callback answered HTTP {resp.status}", resp.status,
+                                    parse_retry_after(resp.headers.get("Retry-After")))
+            return resp.status
+    except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+        raise CallbackError(f"callback unreachable: {type(exc).__name__}") from exc

@@ -1,0 +1,33 @@
+"""The explicit map from channel kind to adapter factory. No folder scanning: a new channel
+is added here, by hand, and joins the contract test in tests/channels/test_contract.py."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from channels.api.adapter import build as build_api
+from channels.base import ChannelAdapter, ChannelContext
+from channels.webchat.adapter import build as build_webchat
+
+Factory = Callable[[ChannelContext], Any]
+
+REGISTRY: dict[str, Factory] = {
+    "webchat": build_webchat,
+    "api": build_api,
+}
+
+
+def kinds() -> list[str]:
+    return list(REGISTRY)
+
+
+def build_all(ctx: ChannelContext) -> dict[str, ChannelAdapter]:
+    """One adapter instance per kind, sharing the core context."""
+    adapters: dict[str, ChannelAdapter] = {}
+    for kind, factory in REGISTRY.items():
+        adapter = factory(ctx)
+        if adapter.kind != kind or not isinstance(adapter, ChannelAdapter):
+            raise TypeError(f"adapter for {kind!r} does not satisfy the channel protocol")
+        adapters[kind] = adapter
+    return adapters

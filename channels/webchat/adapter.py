@@ -1,0 +1,206 @@
+"""Web chat: a widget page at ``/chat``, an embeddable ``/widget.js``, and a websocket.
+
+A visitor is known by a signed cookie (``sb_v<account>``), so their history survives a
+reload. Each message the widget sends carries a client-made id; it becomes the message's
+``external_id``, so a resend after a dropped connection is stored once. The server
+acknowledges a message only after ``ingest`` has committed it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import json
+import logging
+import re
+import secrets
+from collections import defaultdict
+from typing import Any, ClassVar
+
+from aiohttp import WSCloseCode, WSMsgType, web
+
+from channels.base import (
+    AccountInfo,
+    ChannelContext,
+    ContactInfo,
+    InboundMessage,
+    OutboundMessage,
+    SendResult,
+)
+
+log = logging.getLogger("switchboard.webchat")
+_CLIENT_ID = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
+_EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,189}\.[^@\s]+$")
+
+
+class WebChat:
+    kind: ClassVar[str] = "webchat"
+    display_name: ClassVar[str] = "Web chat"
+    max_text_length: ClassVar[int] = 5000
+    supports_media: ClassVar[bool] = False
+    rate_per_sec: ClassVar[float | None] = None
+
+    def __init__(self, ctx: ChannelContext) -> None:
+        self.ctx = ctx
+        self._sockets: dict[tuple[int, str], set[web.WebSocketResponse]] = defaultdict(set)
+
+    # --- visitor identity ----------------------------------------------------------------
+
+    def _sig(self, account_id: int, visitor: str) -> str:
+        key = self.ctx.settings.secret_key.get().encode()
+        return hmac.new(key, f"webchat:{account_id}:{visitor}".encode(),
+                        hashlib.sha256).hexdigest()[:32]
+
+    @staticmethod
+    def cookie_name(account_id: int) -> str:
+        return f"sb_v{account_id}"
+
+    def visitor_of(self, request: web.Request, account_id: int) -> str | None:
+        raw = request.cookies.get(self.cookie_name(account_id), "")
+        visitor, _, sig = raw.partition(".")
+        if visitor and sig and hmac.compare_digest(self._sig(account_id, visitor), sig):
+            return visitor
+        return None
+
+    async def _account(self, request: web.Request) -> AccountInfo:
+        raw = request.query.get("account", "")
+        account = await self.ctx.get_account(int(raw)) if raw.isdigit() else None
+        if account is None or account.kind != self.kind:
+            raise web.HTTPNotFound(text=f"no web chat account {raw!r}")
+        return account
+
+    # --- routes ----------------------------------------------------------------------------
+
+    def routes(self) -> list[web.RouteDef]:
+        return [web.get("/chat", self.page), web.get("/widget.js", self.script),
+                web.get("/chat/ws", self.websocket)]
+
+    def endpoints(self) -> list[Any]:
+        return []
+
+    async def page(self, request: web.Request) -> web.Response:
+        account = await self._account(request)
+        visitor = self.visitor_of(request, account.id)
+        html = self.ctx.render("widget/chat.html", {
+            "account": account, "embed": request.query.get("embed") == "1",
+            "greeting": account.settings.get("greeting", "Hi! How can we help you today?"),
+            "title": account.settings.get("title", account.name)})
+        resp = web.Response(text=html, content_type="text/html")
+        if visitor is None:
+            visitor = secrets.token_urlsafe(16)
+            secure = bool(self.ctx.settings.cookie_secure)
+            # Embedded on a shop's own site the widget is a cross-site iframe: that needs
+            # SameSite=None, which browsers accept only on Secure (HTTPS) cookies.
+            resp.set_cookie(self.cookie_name(account.id),
+                            f"{visitor}.{self._sig(account.id, visitor)}",
+                            max_age=365 * 86400, httponly=True, secure=secure,
+                            samesite="None" if secure else "Lax", path="/")
+        return resp
+
+    async def script(self, request: web.Request) -> web.Response:
+        account = await self._account(request)
+        js = self.ctx.render("widget/widget.js", {"account": account})
+        return web.Response(text=js, content_type="application/javascript",
+                            headers={"Cache-Control": "public, max-age=300"})
+
+    async def websocket(self, request: web.Request) -> web.StreamResponse:
+        account = await self._account(request)
+        visitor = self.visitor_of(request, account.id)
+        if visitor is None:
+            raise web.HTTPForbidden(text="open /chat first: no visitor cookie")
+        ws = web.WebSocketResponse(heartbeat=30, max_msg_size=64 * 1024)
+        await ws.prepare(request)
+        key = (account.id, visitor)
+        self._sockets[key].add(ws)
+        request.app["sockets"].add(ws)
+        try:
+            history = await self.ctx.contact_history(account.id, visitor)
+            await ws.send_json({"type": "hello", "history": history,
+                                "email_known": any(h.get("email_known") for h in history)},
+                               dumps=_dumps)
+            async for frame in ws:
+                if frame.type != WSMsgType.TEXT:
+                    continue
+                await self._on_frame(ws, account, visitor, frame.data)
+        finally:
+            self._sockets[key].discard(ws)
+            if not self._sockets[key]:
+                del self._sockets[key]
+            request.app["sockets"].discard(ws)
+        return ws
+
+    async def _on_frame(self, ws: web.WebSocketResponse, account: AccountInfo, visitor: str,
+                        data: str) -> None:
+        try:
+            frame = json.loads(data)
+            kind = frame.get("type")
+        except (ValueError, AttributeError):
+            await ws.send_json({"type": "error", "message": "frames must be JSON objects"})
+            return
+        if kind == "message":
+            text = frame.get("text")
+            client_id = frame.get("client_id")
+            if not isinstance(text, str) or not text.strip():
+                await ws.send_json({"type": "error", "message": "empty message"})
+                return
+            if len(text) > self.max_text_length:
+                await ws.send_json({"type": "error", "client_id": client_id,
+                                    "message": f"at most {self.max_text_length} characters"})
+                return
+            if not isinstance(client_id, str) or not _CLIENT_ID.match(client_id):
+                await ws.send_json({"type": "error", "message": "client_id is missing"})
+                return
+            result = await self.ctx.ingest(InboundMessage(
+                channel_account_id=account.id, external_id=f"{visitor}:{client_id}",
+                contact=ContactInfo(external_id=visitor,
+                                    locale=_locale(frame.get("locale"))),
+                text=text))
+            # Only now, with the message committed, does the widget mark it delivered.
+            await ws.send_json({"type": "ack", "client_id": client_id,
+                                "id": result.message_id})
+        elif kind == "email":
+            email = frame.get("email")
+            if not isinstance(email, str) or not _EMAIL.match(email.strip()):
+                await ws.send_json({"type": "email_error",
+                                    "message": "that does not look like an e-mail address"})
+                return
+            ok = await self.ctx.update_contact(account.id, visitor, {"email": email.strip()})
+            await ws.send_json({"type": "email_saved"} if ok else
+                               {"type": "email_error", "message": "send a message first"})
+        else:
+            await ws.send_json({"type": "error", "message": f"unknown frame type {kind!r}"})
+
+    # --- channel protocol ------------------------------------------------------------------
+
+    async def validate_account(self, account: AccountInfo) -> None:
+        """Web chat has no remote side to check."""
+
+    async def send(self, message: OutboundMessage) -> SendResult:
+        """Push to the visitor's open widgets. Offline visitors see it in their history."""
+        key = (message.account.id, message.contact_external_id)
+        payload = {"type": "message", "id": message.message_id, "direction": "out",
+                   "text": message.text, "created_at": message.created_at.isoformat()}
+        sockets = list(self._sockets.get(key, ()))
+        await asyncio.gather(*(ws.send_json(payload) for ws in sockets if not ws.closed),
+                             return_exceptions=True)
+        return SendResult()
+
+    async def close_all(self) -> None:
+        for sockets in list(self._sockets.values()):
+            for ws in list(sockets):
+                await ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutdown")
+
+
+def _locale(value: Any) -> str | None:
+    if isinstance(value, str) and re.match(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})?$", value):
+        return value
+    return None
+
+
+def _dumps(obj: Any) -> str:
+    return json.dumps(obj, default=lambda o: o.isoformat() if hasattr(o, "isoformat") else str(o))
+
+
+def build(ctx: ChannelContext) -> Any:
+    return WebChat(ctx)

@@ -1,0 +1,252 @@
+"""Typed settings for Switchboard.
+
+Values come from, in rising priority: the defaults below, an optional TOML file
+(``SWITCHBOARD_CONFIG=path``), and ``SWITCHBOARD_<NAME>`` environment variables.
+A missing or bad value raises :class:`ConfigError` whose message is one line naming
+the variable, so ``run.py`` can stop start-up with exactly that line.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import secrets
+import tomllib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, Mapping
+
+ENV_PREFIX = "SWITCHBOARD_"
+
+
+class ConfigError(Exception):
+    """A setting is missing or malformed. ``str(err)`` is one line naming it."""
+
+
+class Secret:
+    """A string that never shows itself in logs, reprs or tracebacks."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def get(self) -> str:
+        """Return the real value. Call this only where the secret is used."""
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('**********')"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and secrets.compare_digest(self._value, other._value)
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+    def __bool__(self) -> bool:
+        return bool(self._value)
+
+
+def _doc(text: str, **kw: Any) -> Any:
+    return field(metadata={"doc": text}, **kw)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every setting Switchboard reads. README lists them from these docs."""
+
+    host: str = _doc("Address the HTTP server binds to.", default="127.0.0.1")
+    port: int = _doc("Port the HTTP server listens on.", default=8080)
+    public_url: str = _doc(
+        "Base URL customers and staff reach this server at (used in the widget snippet).",
+        default="",
+    )
+    data_dir: Path = _doc("Folder for the embedded database and the generated secret key.",
+                          default=Path("data"))
+    database_url: str = _doc(
+        "Database URL. Empty means SQLite at <data_dir>/switchboard.sqlite3. "
+        "PostgreSQL: postgres://user:pass@host:5432/db",
+        default="",
+    )
+    sqlite_synchronous: str = _doc(
+        "SQLite PRAGMA synchronous: FULL survives power loss, NORMAL survives process crashes.",
+        default="FULL",
+    )
+    secret_key: Secret = _doc(
+        "Key that signs visitor and session cookies. Empty means generate once and keep it "
+        "in <data_dir>/secret.key.",
+        default=Secret(""),
+    )
+    max_body_bytes: int = _doc("Largest accepted request body, in bytes (413 above).",
+                               default=256 * 1024)
+    reopen_window_hours: float = _doc(
+        "A resolved conversation reopens when the contact writes again within this many hours; "
+        "after it a new conversation starts.",
+        default=72.0,
+    )
+    session_hours: float = _doc("How long a staff login lasts.", default=12.0)
+    cookie_secure: bool = _doc("Mark cookies Secure (set when served over HTTPS).",
+                               default=False)
+    outbound_max_attempts: int = _doc("Delivery attempts for an outbound reply before failed.",
+                                      default=6)
+    outbound_backoff_seconds: float = _doc(
+        "First retry delay for a failed outbound reply; doubles each attempt.", default=2.0
+    )
+    outbound_timeout_seconds: float = _doc("HTTP timeout for one callback delivery.",
+                                           default=10.0)
+    clock_seconds: float = _doc("How often the clock looks for due work (retries, snoozes).",
+                                default=1.0)
+    log_level: str = _doc("Log level: DEBUG, INFO, WARNING, ERROR.", default="INFO")
+    log_format: str = _doc("Log format: json (structured) or text.", default="json")
+    shutdown_timeout: float = _doc("Seconds in-flight requests get to finish on shutdown.",
+                                   default=10.0)
+    seed_demo: bool = _doc("Seed a demo shop (accounts and an admin) into an empty database.",
+                           default=True)
+
+    def __repr__(self) -> str:
+        inner = ", ".join(f"{f.name}={getattr(self, f.name)!r}" for f in fields(self))
+        return f"Settings({inner})"
+
+    @property
+    def resolved_database_url(self) -> str:
+        """Database URL with the SQLite default filled in."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite://{self.data_dir / 'switchboard.sqlite3'}"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.resolved_database_url.startswith("sqlite")
+
+    def with_(self, **changes: Any) -> "Settings":
+        """Return a copy with some values replaced (tests and CLI use this)."""
+        return dataclasses.replace(self, **changes)
+
+
+def _convert(name: str, raw: Any, default: Any) -> Any:
+    env = ENV_PREFIX + name.upper()
+    kind = type(default)
+    try:
+        if isinstance(default, Secret):
+            if not isinstance(raw, str):
+                raise ValueError("expected a string")
+            return Secret(raw)
+        if isinstance(default, bool):
+            if isinstance(raw, bool):
+                return raw
+            low = str(raw).strip().lower()
+            if low in ("1", "true", "yes", "on"):
+                return True
+            if low in ("0", "false", "no", "off"):
+                return False
+            raise ValueError("expected true or false")
+        if isinstance(default, Path):
+            return Path(str(raw))
+        if kind is int:
+            if isinstance(raw, bool):
+                raise ValueError("expected an integer")
+            return int(raw)
+        if kind is float:
+            return float(raw)
+        return str(raw)
+    except (TypeError, ValueError) as exc:
+        shown = "**********" if isinstance(default, Secret) else repr(raw)
+        raise ConfigError(f"{env}: {exc} (got {shown})") from None
+
+
+_CHOICES = {
+    "log_level": {"DEBUG", "INFO", "WARNING", "ERROR"},
+    "log_format": {"json", "text"},
+    "sqlite_synchronous": {"FULL", "NORMAL", "EXTRA"},
+}
+_POSITIVE = {"port", "max_body_bytes", "outbound_max_attempts", "session_hours",
+             "outbound_backoff_seconds", "outbound_timeout_seconds", "clock_seconds"}
+
+
+def _check(values: dict[str, Any]) -> None:
+    for name, allowed in _CHOICES.items():
+        value = str(values[name]).upper() if name != "log_format" else str(values[name]).lower()
+        if value not in allowed:
+            raise ConfigError(
+                f"{ENV_PREFIX}{name.upper()}: must be one of {', '.join(sorted(allowed))} "
+                f"(got {values[name]!r})"
+            )
+        values[name] = value
+    for name in _POSITIVE:
+        if values[name] <= 0:
+            raise ConfigError(f"{ENV_PREFIX}{name.upper()}: must be positive "
+                              f"(got {values[name]!r})")
+    if not 0 < values["port"] < 65536:
+        raise ConfigError(f"{ENV_PREFIX}PORT: must be between 1 and 65535 (got {values['port']})")
+    url = values["database_url"]
+    if url and not url.startswith(("sqlite://", "postgres://", "postgresql://", "asyncpg://")):
+        raise ConfigError(f"{ENV_PREFIX}DATABASE_URL: must start with sqlite:// or postgres:// "
+                          f"(got a URL with scheme {url.split(':', 1)[0]!r})")
+
+
+def load_settings(env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+    """Build :class:`Settings` from defaults, an optional TOML file and the environment.
+
+    Args:
+        env: Environment to read (defaults to ``os.environ``).
+        **overrides: Values that win over everything (used by tests).
+
+    Raises:
+        ConfigError: A value is missing or malformed; the message names it.
+    """
+    env = os.environ if env is None else env
+    defaults = {f.name: f.default for f in fields(Settings)}
+    raw: dict[str, Any] = {}
+    toml_path = env.get(ENV_PREFIX + "CONFIG")
+    if toml_path:
+        try:
+            with open(toml_path, "rb") as fh:
+                data = tomllib.load(fh)
+        except FileNotFoundError:
+            raise ConfigError(f"{ENV_PREFIX}CONFIG: file not found: {toml_path}") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{ENV_PREFIX}CONFIG: {toml_path} is not valid TOML: {exc}") from None
+        section = data.get("switchboard", data)
+        for key, value in section.items():
+            if key not in defaults:
+                raise ConfigError(f"{ENV_PREFIX}CONFIG: unknown setting {key!r} in {toml_path}")
+            raw[key] = value
+    for name in defaults:
+        var = ENV_PREFIX + name.upper()
+        if var in env:
+            raw[name] = env[var]
+    values = dict(defaults)
+    for name, value in raw.items():
+        values[name] = _convert(name, value, defaults[name])
+    values.update(overrides)
+    _check(values)
+    return Settings(**values)
+
+
+def ensure_secret_key(settings: Settings) -> Settings:
+    """Fill in the cookie-signing key, generating and keeping one under data_dir if unset."""
+    if settings.secret_key:
+        return settings
+    path = settings.data_dir / "secret.key"
+    if path.exists():
+        key = path.read_text().strip()
+    else:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        key = secrets.token_urlsafe(48)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(key + "\n")
+    return settings.with_(secret_key=Secret(key))
+
+
+def describe_settings() -> list[tuple[str, str, str]]:
+    """(environment variable, default, description) for every setting; README uses it."""
+    rows = []
+    for f in fields(Settings):
+        default = f.default
+        shown = "(generated)" if isinstance(default, Secret) else str(default)
+        rows.append((ENV_PREFIX + f.name.upper(), shown, f.metadata.get("doc", "")))
+    return rows

@@ -1,0 +1,57 @@
+"""The clock: APScheduler ticks, our own tables hold the due work.
+
+APScheduler 3.x with a shared job store runs jobs twice when two processes use it, so
+it only keeps time here. Each tick calls module-level functions that look for due rows
+and claim them one by one with a lease (see ``bot.replies.Outbox.deliver``), which is
+safe with several processes and across crashes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+log = logging.getLogger("switchboard.clock")
+_state: dict[str, Any] = {}
+
+
+def bind(outbox: Any, bus: Any) -> None:
+    """Give the tick functions the running app's outbox and event bus."""
+    _state["outbox"], _state["bus"] = outbox, bus
+
+
+async def deliver_due_replies() -> None:
+    """Retry outbound replies whose next attempt is due (and pick up any a crash left)."""
+    outbox = _state.get("outbox")
+    if outbox is not None:
+        await outbox.deliver_due()
+
+
+async def wake_snoozed() -> None:
+    from bot.inbox import wake_snoozed as wake
+
+    await wake(_state.get("bus"))
+
+
+async def tick() -> None:
+    for job in (deliver_due_replies, wake_snoozed):
+        try:
+            await job()
+        except Exception:
+            log.exception("clock job failed", extra={"job": job.__name__})
+
+
+@contextlib.asynccontextmanager
+async def running(seconds: float) -> AsyncIterator[AsyncIOScheduler]:
+    sched = AsyncIOScheduler(timezone="UTC")
+    sched.add_job(tick, "interval", seconds=seconds, id="tick", max_instances=1,
+                  coalesce=True, misfire_grace_time=max(1, int(seconds * 5)))
+    sched.start()
+    try:
+        yield sched
+    finally:
+        sched.shutdown(wait=False)
