@@ -126,13 +126,12 @@ def create_app(settings: Settings, *, migrate: bool = True,
     app[JINJA] = make_jinja()
     app[BUS] = EventBus()
     app[HUB] = StaffHub(app[BUS])
-    app["sockets"] = set()
     inbox.config.reopen_window = timedelta(hours=settings.reopen_window_hours)
 
     async def database(app: web.Application) -> AsyncIterator[None]:
-        await db.open_db(settings)
         if migrate:
             await db.apply_migrations(settings)
+        tortoise_ctx = await db.open_db(settings)
         if settings.seed_demo:
             from bot.seed import seed_demo
 
@@ -140,7 +139,7 @@ def create_app(settings: Settings, *, migrate: bool = True,
             if created and on_seed:
                 on_seed(created)
         yield
-        await db.close_db()
+        await db.close_db(tortoise_ctx)
 
     async def http(app: web.Application) -> AsyncIterator[None]:
         async with aiohttp.ClientSession(

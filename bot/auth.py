@@ -21,6 +21,9 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from bot.models import Role, Session, User
 
 SESSION_COOKIE = "sb_session"
+SESSION = web.RequestKey("session", object)  # Session | None, cached per request
+USER = web.RequestKey("user", User)
+FORM = web.RequestKey("form", object)  # the parsed, CSRF-checked POST form
 _hasher = PasswordHasher()
 # A hash of a random password, checked when the e-mail is unknown so that the time taken
 # does not tell an attacker which addresses exist.
@@ -101,8 +104,8 @@ async def start_session(user: User, hours: float) -> tuple[str, Session]:
 
 async def session_of(request: web.Request) -> Session | None:
     """The live session behind the request's cookie, cached on the request."""
-    if "session" in request:
-        return request["session"]  # type: ignore[no-any-return]
+    if SESSION in request:
+        return request[SESSION]  # type: ignore[return-value]
     from bot.inbox import utcnow
 
     session = None
@@ -112,7 +115,7 @@ async def session_of(request: web.Request) -> Session | None:
                                        expires_at__gt=utcnow()).prefetch_related("user").first()
         if session is not None and not session.user.is_active:
             session = None
-    request["session"] = session
+    request[SESSION] = session
     return session
 
 

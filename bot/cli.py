@@ -58,12 +58,12 @@ class Progress:
 async def database(settings: Settings) -> AsyncIterator[None]:
     from bot import db
 
-    await db.open_db(settings)
+    await db.apply_migrations(settings)
+    ctx = await db.open_db(settings)
     try:
-        await db.apply_migrations(settings)
         yield
     finally:
-        await db.close_db()
+        await db.close_db(ctx)
 
 
 # --- commands -------------------------------------------------------------------------------
@@ -96,21 +96,16 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
 async def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
     from bot import db
 
-    await db.open_db(settings)
-    try:
-        names: list[str] = []
-        bar: Progress | None = None
+    bar = Progress(0, "migrate")
 
-        def progress(event: str, app_label: str, name: str) -> None:
-            nonlocal bar
-            if event == "apply_done":
-                names.append(name)
-                bar = bar or Progress(0, "migrate")
-                bar.total = len(names)
-                bar.step()
-        applied = await db.apply_migrations(settings, progress)
-    finally:
-        await db.close_db()
+    def progress(event: str, app_label: str, name: str) -> None:
+        if event == "apply_done":
+            bar.total += 1
+            bar.step()
+
+    applied = await db.apply_migrations(settings, progress)
+    if not applied:
+        bar.step(0)
     print(f"migrations: {len(applied)} applied" + (f" ({', '.join(applied)})" if applied
                                                    else ", database is up to date"))
     return 0

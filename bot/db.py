@@ -6,7 +6,9 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from tortoise import Tortoise, connections
+from tortoise import connections
+from tortoise.backends.base.executor import EXECUTOR_CACHE
+from tortoise.context import TortoiseContext
 from tortoise.migrations.api.migrate import migrate as tortoise_migrate
 
 from config import Settings
@@ -15,13 +17,24 @@ from config.tortoise import tortoise_config
 log = logging.getLogger("switchboard.db")
 
 
-async def open_db(settings: Settings) -> None:
-    """Connect Tortoise to the configured database."""
-    await Tortoise.init(config=tortoise_config(settings))
+async def open_db(settings: Settings) -> TortoiseContext:
+    """Connect Tortoise to the configured database for this process.
+
+    The context is the process-wide fallback, so every task (request handlers, the clock,
+    event consumers, aiohttp's cleanup) sees it, whatever context it was started from.
+    """
+    ctx = TortoiseContext()
+    with ctx:  # current while models bind to it; the global fallback outlives the block
+        await ctx.init(config=tortoise_config(settings), _enable_global_fallback=True)
+    return ctx
 
 
-async def close_db() -> None:
-    await connections.close_all()
+async def close_db(ctx: TortoiseContext) -> None:
+    await ctx.close_connections()
+    # Tortoise caches prepared INSERT/DELETE SQL per connection *name*, not per dialect;
+    # drop it so a later open of another database (tests switch SQLite <-> PostgreSQL in
+    # one process) does not reuse the other dialect's SQL.
+    EXECUTOR_CACHE.clear()
 
 
 async def apply_migrations(
@@ -29,7 +42,8 @@ async def apply_migrations(
 ) -> list[str]:
     """Apply every pending migration; return the names applied, in order.
 
-    Must be called with the database open (see :func:`open_db`).
+    Runs in a context of its own, closed before returning, so it never shares
+    connections with the process-wide one opened by :func:`open_db`.
     """
     applied: list[str] = []
 
@@ -40,7 +54,10 @@ async def apply_migrations(
         if progress is not None:
             progress(event, app_label, name)
 
-    await tortoise_migrate(config=tortoise_config(settings), progress=_progress)
+    config = tortoise_config(settings)
+    async with TortoiseContext() as ctx:
+        await ctx.init(config=config)
+        await tortoise_migrate(config=config, progress=_progress)
     return applied
 
 

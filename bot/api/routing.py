@@ -96,9 +96,14 @@ class Endpoint:
     responses: dict[int, str] = field(default_factory=dict)
 
 
+_LOC_PART = re.compile(r"^\w+$")
+
+
 def field_of(err: ValidationError) -> tuple[str, str]:
+    """The dotted path of the first invalid field (union-branch tags left out)."""
     first = err.errors()[0]
-    loc = ".".join(str(p) for p in first["loc"]) or "body"
+    parts = [str(p) for p in first["loc"] if isinstance(p, int) or _LOC_PART.match(str(p))]
+    loc = ".".join(parts) or "body"
     return loc, f"{loc}: {first['msg']}"
 
 
@@ -186,7 +191,8 @@ def openapi(endpoints: list[Endpoint], version: str) -> dict[str, Any]:
                    "schema": {"type": "integer" if n.endswith("id") else "string"}}
                   for n in _PATH_PARAM.findall(ep.path)]
         if ep.query is not None:
-            qs = ep.query.model_json_schema()
+            qs = ep.query.model_json_schema(ref_template="#/components/schemas/{model}")
+            schemas.update(qs.pop("$defs", {}))
             for name, prop in qs.get("properties", {}).items():
                 params.append({"name": name, "in": "query",
                                "required": name in qs.get("required", []), "schema": prop})

@@ -15,7 +15,7 @@ Email = Annotated[str, Field(max_length=254, pattern=r"^[^@\s]+@[^@\s]+$")]
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
+    model_config = ConfigDict(extra="forbid")
 
 
 class ConversationQuery(BaseModel):
@@ -145,8 +145,6 @@ class LabelsOut(BaseModel):
 class StatusIn(Strict):
     status: ConversationStatus
     snoozed_until: datetime | None = Field(None, description="Required when snoozing.")
-
-    model_config = ConfigDict(extra="forbid", strict=False)
 
 
 class StatusOut(BaseModel):

@@ -18,7 +18,10 @@ from multidict import MultiDictProxy
 from bot import inbox, services
 from bot.api.endpoints import reply_text
 from bot.auth import (
+    FORM,
+    SESSION,
     SESSION_COOKIE,
+    USER,
     Perm,
     csrf_ok,
     end_session,
@@ -45,8 +48,8 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 def render(request: web.Request, name: str, status: int = 200, **ctx: Any) -> web.Response:
-    user: User | None = request.get("user")
-    session = request.get("session")
+    user: User | None = request.get(USER)
+    session = request.get(SESSION)
     html = request.app[JINJA].get_template(name).render(
         user=user, csrf=session.csrf_token if session else "", Perm=Perm,
         can=(lambda p: has_perm(user, p)) if user else (lambda p: False),
@@ -68,7 +71,7 @@ def page(perm: Perm | None) -> Callable[[Handler], Handler]:
                 if request.method == "GET":
                     raise web.HTTPFound(f"/login?next={request.path_qs}")
                 return error_page(request, 401, "Please log in again.")
-            request["user"] = session.user
+            request[USER] = session.user
             if perm is not None and not has_perm(session.user, perm):
                 return error_page(request, 403, f"Your role ({session.user.role.value}) "
                                                 f"may not {perm.value}.")
@@ -77,7 +80,7 @@ def page(perm: Perm | None) -> Callable[[Handler], Handler]:
                 if not csrf_ok(session, _s(form, "csrf_token")):
                     return error_page(request, 403, "The form's CSRF token is missing or "
                                                     "wrong. Reload the page and try again.")
-                request["form"] = form
+                request[FORM] = form
             return await fn(request)
         handler.perm = perm  # type: ignore[attr-defined]
         handler.__name__ = fn.__name__
@@ -139,7 +142,7 @@ async def logout(request: web.Request) -> web.StreamResponse:
 
 @page(None)
 async def home(request: web.Request) -> web.StreamResponse:
-    user: User = request["user"]
+    user: User = request[USER]
     raise web.HTTPFound("/inbox" if has_perm(user, Perm.INBOX_READ) else "/contacts")
 
 
@@ -160,7 +163,7 @@ def _filter_from(query: Any) -> ListFilter:
 @page(Perm.INBOX_READ)
 async def inbox_list(request: web.Request) -> web.Response:
     f = _filter_from(request.query)
-    data = await inbox.list_conversations(f, request["user"])
+    data = await inbox.list_conversations(f, request[USER])
     users = {u.id: u for u in await User.all()}
     template = "web/_list.html" if request.query.get("fragment") else "web/inbox.html"
     return render(request, template, data=data, f=f, users=users,
@@ -184,7 +187,7 @@ async def _conversation_ctx(request: web.Request, cid: int) -> dict[str, Any]:
 async def conversation(request: web.Request) -> web.Response:
     cid = _id(request, "cid")
     fragment = request.query.get("fragment")
-    if fragment is None and has_perm(request["user"], Perm.INBOX_WRITE):
+    if fragment is None and has_perm(request[USER], Perm.INBOX_WRITE):
         await inbox.mark_read(cid, request.app[BUS])
     ctx = await _conversation_ctx(request, cid)
     if fragment == "thread":
@@ -198,25 +201,25 @@ def _back(cid: int, anchor: str = "") -> web.HTTPFound:
 
 @page(Perm.INBOX_WRITE)
 async def conversation_reply(request: web.Request) -> web.StreamResponse:
-    cid, form = _id(request, "cid"), request["form"]
+    cid, form = _id(request, "cid"), request[FORM]
     canned = _s(form, "canned_id")
     text = await reply_text(cid, _s(form, "text") or None,
                             int(canned) if canned.isdigit() else None)
-    await request.app[OUTBOX].send(cid, text, request["user"])
+    await request.app[OUTBOX].send(cid, text, request[USER])
     raise _back(cid, "#composer")
 
 
 @page(Perm.INBOX_WRITE)
 async def conversation_note(request: web.Request) -> web.StreamResponse:
     cid = _id(request, "cid")
-    await inbox.add_note(cid, request["user"], _s(request["form"], "text"), request.app[BUS])
+    await inbox.add_note(cid, request[USER], _s(request[FORM], "text"), request.app[BUS])
     raise _back(cid, "#composer")
 
 
 @page(Perm.INBOX_WRITE)
 async def note_edit(request: web.Request) -> web.StreamResponse:
-    note = await inbox.edit_note(_id(request, "nid"), request["user"],
-                                 _s(request["form"], "text"), request.app[BUS])
+    note = await inbox.edit_note(_id(request, "nid"), request[USER],
+                                 _s(request[FORM], "text"), request.app[BUS])
     raise _back(note.conversation_id)  # type: ignore[attr-defined]
 
 
@@ -231,10 +234,10 @@ async def note_history(request: web.Request) -> web.Response:
 
 @page(Perm.INBOX_WRITE)
 async def conversation_assign(request: web.Request) -> web.StreamResponse:
-    cid, who = _id(request, "cid"), _s(request["form"], "assignee")
+    cid, who = _id(request, "cid"), _s(request[FORM], "assignee")
     target: int | str | None
     if who == "me":
-        target = request["user"].id
+        target = request[USER].id
     elif who == "round_robin":
         target = who
     elif who.isdigit():
@@ -248,14 +251,14 @@ async def conversation_assign(request: web.Request) -> web.StreamResponse:
 @page(Perm.INBOX_WRITE)
 async def conversation_labels(request: web.Request) -> web.StreamResponse:
     cid = _id(request, "cid")
-    names = [n for n in _s(request["form"], "labels").split(",")]
+    names = [n for n in _s(request[FORM], "labels").split(",")]
     await inbox.set_labels(cid, names, request.app[BUS])
     raise _back(cid)
 
 
 @page(Perm.INBOX_WRITE)
 async def conversation_status(request: web.Request) -> web.StreamResponse:
-    cid, form = _id(request, "cid"), request["form"]
+    cid, form = _id(request, "cid"), request[FORM]
     try:
         status = ConversationStatus(_s(form, "status"))
     except ValueError:
@@ -315,7 +318,7 @@ async def contact(request: web.Request) -> web.Response:
 
 @page(Perm.CONTACTS_WRITE)
 async def contact_save(request: web.Request) -> web.StreamResponse:
-    cid, form = _id(request, "contact_id"), request["form"]
+    cid, form = _id(request, "contact_id"), request[FORM]
     attrs = {}
     for line in _s(form, "attributes").splitlines():
         key, sep, value = line.partition("=")
@@ -331,7 +334,7 @@ async def contact_save(request: web.Request) -> web.StreamResponse:
 
 @page(Perm.CONTACTS_WRITE)
 async def contact_merge(request: web.Request) -> web.StreamResponse:
-    cid, other = _id(request, "contact_id"), _s(request["form"], "merge_id")
+    cid, other = _id(request, "contact_id"), _s(request[FORM], "merge_id")
     if not other.isdigit():
         raise InboxError("give the id of the contact to merge in", "invalid", "merge_id")
     await inbox.merge_contacts(cid, int(other))
@@ -349,7 +352,7 @@ async def users_page(request: web.Request, created: dict[str, Any] | None = None
 
 @page(Perm.USERS)
 async def users_add(request: web.Request) -> web.Response:
-    form = request["form"]
+    form = request[FORM]
     try:
         role = Role(_s(form, "role"))
     except ValueError:
@@ -362,7 +365,7 @@ async def users_add(request: web.Request) -> web.Response:
 @page(Perm.USERS)
 async def users_toggle(request: web.Request) -> web.StreamResponse:
     uid = _id(request, "uid")
-    if uid == request["user"].id:
+    if uid == request[USER].id:
         raise InboxError("you cannot disable yourself", "invalid")
     user = await User.filter(id=uid).first()
     if user is None:
@@ -387,7 +390,7 @@ async def _channels(request: web.Request, created: dict[str, Any] | None = None
 
 @page(Perm.CHANNELS)
 async def channels_add(request: web.Request) -> web.Response:
-    form = request["form"]
+    form = request[FORM]
     created = await services.add_channel(request.app[ADAPTERS], _s(form, "kind"),
                                          _s(form, "name") or "Unnamed",
                                          _s(form, "callback_url"))
@@ -402,7 +405,7 @@ async def canned_page(request: web.Request) -> web.Response:
 
 @page(Perm.CANNED_WRITE)
 async def canned_add(request: web.Request) -> web.StreamResponse:
-    form = request["form"]
+    form = request[FORM]
     await services.add_canned(_s(form, "shortcut"), _s(form, "title"), _s(form, "body"))
     raise web.HTTPFound("/admin/canned")
 

@@ -20,6 +20,7 @@ from channels.base import (
 from channels.signing import verify
 
 SIGNATURE_HEADER = "X-Switchboard-Signature"
+ACCOUNT = web.RequestKey("api_account", AccountInfo)
 
 
 class ApiChannel:
@@ -57,10 +58,10 @@ class ApiChannel:
         if not verify(account.secret, raw, request.headers.get(SIGNATURE_HEADER)):
             raise ApiError(403, "bad_signature",
                            f"{SIGNATURE_HEADER} must be sha256=<hex HMAC-SHA256 of the body>")
-        request["account"] = account
+        request[ACCOUNT] = account
 
     async def inbound(self, call: Call) -> web.StreamResponse:
-        account: AccountInfo = call.request["account"]
+        account: AccountInfo = call.request[ACCOUNT]
         result = await self.ctx.ingest(call.body.to_inbound(account.id))
         out = InboundAccepted(id=result.message_id, conversation_id=result.conversation_id,
                               duplicate=not result.created)

@@ -13,7 +13,7 @@ Id = Annotated[str, Field(min_length=1, max_length=255)]
 
 
 class InboundContact(BaseModel):
-    model_config = ConfigDict(extra="ignore", strict=True)
+    model_config = ConfigDict(extra="ignore")
 
     external_id: Id
     name: Annotated[str, Field(max_length=200)] | None = None
@@ -25,7 +25,7 @@ class InboundContact(BaseModel):
 class InboundBody(BaseModel):
     """A message from another system, for ``POST /api/v1/inbound/{account_id}``."""
 
-    model_config = ConfigDict(extra="ignore", strict=True)
+    model_config = ConfigDict(extra="ignore")
 
     external_id: Id = Field(description="Your id for this message; resending it is harmless.")
     contact: InboundContact

@@ -44,6 +44,7 @@ class WebChat:
     def __init__(self, ctx: ChannelContext) -> None:
         self.ctx = ctx
         self._sockets: dict[tuple[int, str], set[web.WebSocketResponse]] = defaultdict(set)
+        self._all: set[web.WebSocketResponse] = set()
 
     # --- visitor identity ----------------------------------------------------------------
 
@@ -113,7 +114,7 @@ class WebChat:
         await ws.prepare(request)
         key = (account.id, visitor)
         self._sockets[key].add(ws)
-        request.app["sockets"].add(ws)
+        self._all.add(ws)
         try:
             history = await self.ctx.contact_history(account.id, visitor)
             await ws.send_json({"type": "hello", "history": history,
@@ -127,7 +128,7 @@ class WebChat:
             self._sockets[key].discard(ws)
             if not self._sockets[key]:
                 del self._sockets[key]
-            request.app["sockets"].discard(ws)
+            self._all.discard(ws)
         return ws
 
     async def _on_frame(self, ws: web.WebSocketResponse, account: AccountInfo, visitor: str,
@@ -187,9 +188,8 @@ class WebChat:
         return SendResult()
 
     async def close_all(self) -> None:
-        for sockets in list(self._sockets.values()):
-            for ws in list(sockets):
-                await ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutdown")
+        for ws in list(self._all):
+            await ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutdown")
 
 
 def _locale(value: Any) -> str | None:

@@ -1,0 +1,248 @@
+"""Shared fixtures: real SQLite files, a real PostgreSQL, the app, and a server subprocess."""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+import pwd
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient
+
+from channels.signing import sign
+from config import Settings, load_settings
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+# --- PostgreSQL -----------------------------------------------------------------------------
+
+class Postgres:
+    """A throwaway PostgreSQL cluster from Debian's package, on 127.0.0.1."""
+
+    def __init__(self) -> None:
+        bins = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
+        if not bins:
+            raise RuntimeError("PostgreSQL is not installed: run `make test` (it installs "
+                               "Debian's postgresql package)")
+        self.bin = Path(bins[-1]).parent
+        self.dir = Path(tempfile.mkdtemp(prefix="sb-pg-"))
+        self.port = free_port()
+        self.user = None
+        if os.geteuid() == 0:  # initdb refuses root; run the cluster as 'postgres'
+            self.user = "postgres"
+            pw = pwd.getpwnam("postgres")
+            os.chown(self.dir, pw.pw_uid, pw.pw_gid)
+
+    def _run(self, *args: str) -> None:
+        cmd = [str(a) for a in args]
+        if self.user:
+            cmd = ["runuser", "-u", self.user, "--", *cmd]
+        subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+    def start(self) -> None:
+        data = self.dir / "data"
+        self._run(self.bin / "initdb", "-D", data, "-U", "postgres", "--auth=trust",
+                  "-E", "UTF8", "--locale=C.UTF-8")
+        self._run(self.bin / "pg_ctl", "-D", data, "-l", self.dir / "log", "-w", "-o",
+                  f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.dir} "
+                  "-c fsync=off -c full_page_writes=off -c max_connections=200", "start")
+
+    def create_db(self) -> str:
+        name = "sb_" + uuid.uuid4().hex[:10]
+        self._run(self.bin / "psql", "-h", "127.0.0.1", "-p", self.port, "-U", "postgres",
+                  "-c", f"CREATE DATABASE {name}")
+        return f"postgres://postgres@127.0.0.1:{self.port}/{name}"
+
+    def stop(self) -> None:
+        try:
+            self._run(self.bin / "pg_ctl", "-D", self.dir / "data", "-m", "fast", "-w", "stop")
+        finally:
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[Postgres]:
+    pg = Postgres()
+    pg.start()
+    yield pg
+    pg.stop()
+
+
+# --- settings and app -----------------------------------------------------------------------
+
+def make_settings(tmp: Path, **over: Any) -> Settings:
+    env = {"SWITCHBOARD_DATA_DIR": str(tmp), "SWITCHBOARD_LOG_FORMAT": "text"}
+    base = dict(clock_seconds=0.2, outbound_backoff_seconds=0.2, sqlite_synchronous="NORMAL")
+    base.update(over)
+    return load_settings(env, **base)
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def any_db(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
+    """Settings on a fresh SQLite file, then on a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        return make_settings(tmp_path)
+    pg: Postgres = request.getfixturevalue("postgres")
+    return make_settings(tmp_path, database_url=pg.create_db())
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return make_settings(tmp_path)
+
+
+class Shop:
+    """A running app (in-process test server) and the demo shop's credentials."""
+
+    def __init__(self, client: TestClient, seed: dict[str, Any]) -> None:
+        self.client, self.seed = client, seed
+
+    @property
+    def token(self) -> str:
+        return str(self.seed["api_token"])
+
+    def auth(self, token: str | None = None) -> dict[str, str]:
+        return {"Authorization": f"Bearer {token or self.token}"}
+
+    async def inbound(self, body: dict[str, Any] | bytes, account: int | None = None,
+                      secret: str | None = None, signature: str | None = None) -> Any:
+        raw = body if isinstance(body, bytes) else json.dumps(body).encode()
+        account = account or self.seed["api_account_id"]
+        sig = signature if signature is not None else sign(
+            secret or self.seed["api_account_secret"], raw)
+        return await self.client.post(f"/api/v1/inbound/{account}", data=raw,
+                                      headers={"X-Switchboard-Signature": sig,
+                                               "Content-Type": "application/json"})
+
+    async def api(self, method: str, path: str, token: str | None = None,
+                  **kw: Any) -> tuple[int, Any]:
+        resp = await self.client.request(method, path, headers=self.auth(token), **kw)
+        return resp.status, await resp.json()
+
+    async def add_user(self, role: str, email: str | None = None) -> dict[str, Any]:
+        status, body = await self.api("POST", "/api/v1/users", json={
+            "email": email or f"{role}-{uuid.uuid4().hex[:6]}@shop.test", "role": role})
+        assert status == 201, body
+        return dict(body)
+
+
+def message(external_id: str | None = None, contact: str = "cust-1", text: str = "Hello",
+            **extra: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {"external_id": external_id or uuid.uuid4().hex,
+                            "contact": {"external_id": contact, "name": "Ann Lee"},
+                            "text": text}
+    body.update(extra)
+    return body
+
+
+async def start_shop(aiohttp_client: Any, settings: Settings) -> Shop:
+    from bot.app import create_app
+
+    seed: dict[str, Any] = {}
+    app = create_app(settings, on_seed=seed.update)
+    client = await aiohttp_client(app)
+    return Shop(client, seed)
+
+
+@pytest.fixture
+async def shop(aiohttp_client: Any, settings: Settings) -> AsyncIterator[Shop]:
+    yield await start_shop(aiohttp_client, settings)
+
+
+@pytest.fixture
+async def shop_any_db(aiohttp_client: Any, any_db: Settings) -> AsyncIterator[Shop]:
+    yield await start_shop(aiohttp_client, any_db)
+
+
+# --- a real server process ------------------------------------------------------------------
+
+class ServerProcess:
+    """``python run.py serve`` in a subprocess, on a free port, with its own data dir."""
+
+    def __init__(self, data_dir: Path, **env: str) -> None:
+        self.data_dir, self.port = data_dir, free_port()
+        self.env = {**os.environ, "SWITCHBOARD_DATA_DIR": str(data_dir),
+                    "SWITCHBOARD_PORT": str(self.port), "SWITCHBOARD_LOG_FORMAT": "text",
+                    "SWITCHBOARD_LOG_LEVEL": "WARNING", **env}
+        self.proc: subprocess.Popen[str] | None = None
+        self.seed: dict[str, str] = {}
+        self.output = ""
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 60) -> "ServerProcess":
+        self.proc = subprocess.Popen([sys.executable, "run.py", "serve"], cwd=ROOT,
+                                     env=self.env, stdout=subprocess.PIPE,
+                                     stderr=subprocess.STDOUT, text=True)
+        deadline = time.time() + timeout
+        assert self.proc.stdout is not None
+        os.set_blocking(self.proc.stdout.fileno(), False)
+        while time.time() < deadline:
+            chunk = self.proc.stdout.read() or ""
+            self.output += chunk
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited early:\n{self.output}")
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+                    break
+            except OSError:
+                time.sleep(0.1)
+        else:
+            raise RuntimeError(f"server did not start:\n{self.output}")
+        time.sleep(0.2)
+        self.output += self.proc.stdout.read() or ""
+        for key, pattern in {"email": r"e-mail\s+(\S+)", "password": r"password\s+(\S+)",
+                             "api_token": r"API token\s+(\S+)",
+                             "webchat": r"chat\?account=(\d+)",
+                             "api_account": r"inbound/(\d+)", "secret": r"\(secret (\w+)\)"
+                             }.items():
+            m = re.search(pattern, self.output)
+            if m:
+                self.seed[key] = m.group(1)
+        return self
+
+    def kill(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+    def stop(self, timeout: float = 20) -> int:
+        assert self.proc is not None
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        assert self.proc.stdout is not None
+        self.output += self.proc.stdout.read() or ""
+        return int(self.proc.returncode)
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[ServerProcess]:
+    srv = ServerProcess(tmp_path / "data").start()
+    yield srv
+    srv.stop()
