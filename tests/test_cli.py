@@ -1,0 +1,138 @@
+"""``python run.py …`` as a user runs it: real subprocesses on real database files."""
+
+from __future__ import annotations
+
+import csv
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT, Postgres
+
+
+def run(data: Path, *args: str, env: dict[str, str] | None = None
+        ) -> subprocess.CompletedProcess[str]:
+    full = {**os.environ, "SWITCHBOARD_DATA_DIR": str(data), "SWITCHBOARD_LOG_LEVEL": "WARNING",
+            **(env or {})}
+    return subprocess.run([sys.executable, "run.py", *args], cwd=ROOT, env=full, text=True,
+                          capture_output=True, timeout=120, stdin=subprocess.DEVNULL)
+
+
+def test_user_add_prints_token_last_and_it_works(tmp_path: Path) -> None:
+    out = run(tmp_path, "user", "add", "--email", "Lan@Shop.test", "--role", "agent")
+    assert out.returncode == 0, out.stderr
+    token = out.stdout.strip().splitlines()[-1]
+    assert token.startswith("sbt_") and " " not in token
+    assert "user add [" in out.stderr  # the progress bar
+    listed = run(tmp_path, "user", "list")
+    assert "lan@shop.test\tagent\tactive" in listed.stdout and "1 users" in listed.stdout
+    dup = run(tmp_path, "user", "add", "--email", "lan@shop.test", "--role", "agent")
+    assert dup.returncode == 2 and "already exists" in dup.stderr
+    bad = run(tmp_path, "user", "add", "--email", "nope", "--role", "agent")
+    assert bad.returncode == 2 and "not an e-mail" in bad.stderr
+    role = run(tmp_path, "user", "add", "--email", "a@b.cd", "--role", "owner")
+    assert role.returncode == 2 and "invalid choice" in role.stderr
+    off = run(tmp_path, "user", "disable", "--email", "lan@shop.test")
+    assert off.returncode == 0 and "disabled" in off.stdout
+    assert "disabled" in run(tmp_path, "user", "list").stdout
+
+
+def test_channel_add_and_list(tmp_path: Path) -> None:
+    out = run(tmp_path, "channel", "add", "api", "--name", "ERP",
+              "--callback-url", "http://127.0.0.1:9/hook")
+    assert out.returncode == 0, out.stderr
+    secret = out.stdout.strip().splitlines()[-1]
+    assert len(secret) == 64
+    listed = run(tmp_path, "channel", "list")
+    assert "\tapi\tERP\tenabled" in listed.stdout and secret not in listed.stdout
+    bad = run(tmp_path, "channel", "add", "fax", "--name", "x")
+    assert bad.returncode == 2 and "unknown channel kind" in bad.stderr
+
+
+def test_import_export_round_trip(tmp_path: Path) -> None:
+    src = tmp_path / "in.csv"
+    src.write_text(
+        "name,email,phone,locale,tags,city\n"
+        "Ann Lee,ann@shop.test,+48 600 100 200,pl,vip|wholesale,Kraków\n"
+        "Bảo Trần,bao@shop.test,,vi,,Hà Nội\n"
+        ",,,,,\n"
+        "Bad Mail,not-an-email,,,,\n"
+        "Сергей,,+7 900 000,ru,,\n", encoding="utf-8")
+    out = run(tmp_path, "import", "contacts", str(src))
+    assert out.returncode == 0, out.stderr
+    assert "row 4: needs at least a name" in out.stderr
+    assert "row 5: email 'not-an-email' is not an e-mail address" in out.stderr
+    assert "import: 5 rows, 3 created, 0 updated, 2 rejected" in out.stdout
+    assert "import [" in out.stderr
+    exported = tmp_path / "out.csv"
+    out = run(tmp_path, "export", "contacts", str(exported))
+    assert out.returncode == 0 and "export: 3 contacts" in out.stdout
+    rows = list(csv.DictReader(exported.open(encoding="utf-8")))
+    assert [r["name"] for r in rows] == ["Ann Lee", "Bảo Trần", "Сергей"]
+    assert rows[0]["tags"] == "vip|wholesale" and '"city": "Kraków"' in rows[0]["attributes"]
+    # Round trip: import the export into a fresh shop and export again: same rows.
+    fresh = tmp_path / "fresh"
+    assert run(fresh, "import", "contacts", str(exported)).returncode == 0
+    again = tmp_path / "again.csv"
+    run(fresh, "export", "contacts", str(again))
+    assert list(csv.DictReader(again.open(encoding="utf-8"))) == rows
+    # Re-importing updates by e-mail instead of duplicating.
+    out = run(tmp_path, "import", "contacts", str(src))
+    assert "2 updated" in out.stdout and "1 created" in out.stdout  # Сергей has no e-mail
+    missing = run(tmp_path, "import", "contacts", str(tmp_path / "nope.csv"))
+    assert missing.returncode == 2 and "no such file" in missing.stderr
+
+
+def test_export_conversations(tmp_path: Path) -> None:
+    out = run(tmp_path, "export", "conversations", str(tmp_path / "c.csv"))
+    assert out.returncode == 0 and "export: 0 conversations" in out.stdout
+    header = (tmp_path / "c.csv").read_text().splitlines()[0]
+    assert header.startswith("id,channel,channel_account_id,contact_id")
+
+
+def test_migrate_on_fresh_sqlite(tmp_path: Path) -> None:
+    first = run(tmp_path, "migrate")
+    assert first.returncode == 0, first.stderr
+    assert "migrations: 1 applied (models.0001_initial)" in first.stdout
+    assert (tmp_path / "switchboard.sqlite3").exists()
+    again = run(tmp_path, "migrate")
+    assert "database is up to date" in again.stdout
+
+
+def test_migrate_on_fresh_postgres(tmp_path: Path, postgres: Postgres) -> None:
+    url = postgres.create_db()
+    first = run(tmp_path, "migrate", env={"SWITCHBOARD_DATABASE_URL": url})
+    assert first.returncode == 0, first.stderr
+    assert "1 applied" in first.stdout
+    again = run(tmp_path, "migrate", env={"SWITCHBOARD_DATABASE_URL": url})
+    assert "up to date" in again.stdout
+    out = run(tmp_path, "user", "add", "--email", "pg@shop.test", "--role", "admin",
+              env={"SWITCHBOARD_DATABASE_URL": url})
+    assert out.returncode == 0 and out.stdout.splitlines()[-1].startswith("sbt_")
+
+
+def test_models_match_migrations(tmp_path: Path) -> None:
+    """A model change without a migration fails here: makemigrations finds nothing new."""
+    out = subprocess.run([str(Path(sys.executable).parent / "tortoise"), "makemigrations"],
+                         cwd=ROOT, text=True, capture_output=True, timeout=120,
+                         env={**os.environ, "SWITCHBOARD_DATA_DIR": str(tmp_path)})
+    assert out.returncode == 0, out.stderr
+    assert "No changes detected" in out.stdout
+
+
+@pytest.mark.parametrize("env,needle", [
+    ({"SWITCHBOARD_PORT": "eighty"}, "SWITCHBOARD_PORT"),
+    ({"SWITCHBOARD_PORT": "70000"}, "SWITCHBOARD_PORT"),
+    ({"SWITCHBOARD_DATABASE_URL": "mysql://x"}, "SWITCHBOARD_DATABASE_URL"),
+    ({"SWITCHBOARD_LOG_LEVEL": "LOUD"}, "SWITCHBOARD_LOG_LEVEL"),
+    ({"SWITCHBOARD_CONFIG": "/nonexistent.toml"}, "SWITCHBOARD_CONFIG"),
+])
+def test_bad_setting_stops_startup_with_one_line(tmp_path: Path, env: dict[str, str],
+                                                 needle: str) -> None:
+    out = run(tmp_path, "serve", env=env)
+    assert out.returncode == 2
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and needle in lines[0] and lines[0].startswith("config error:")

@@ -1,0 +1,60 @@
+"""Typed settings: environment over TOML over defaults, secrets masked, one-line errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from config import ConfigError, Secret, describe_settings, ensure_secret_key, load_settings
+
+
+def test_env_overrides_toml_overrides_defaults(tmp_path: Path) -> None:
+    toml = tmp_path / "sb.toml"
+    toml.write_text('[switchboard]\nport = 9000\nhost = "0.0.0.0"\nsecret_key = "s3cret"\n')
+    s = load_settings({"SWITCHBOARD_CONFIG": str(toml), "SWITCHBOARD_PORT": "9100"})
+    assert s.port == 9100 and s.host == "0.0.0.0"
+    assert s.secret_key.get() == "s3cret"
+    assert s.max_body_bytes == 256 * 1024  # default
+
+
+def test_secrets_never_show(tmp_path: Path) -> None:
+    s = load_settings({"SWITCHBOARD_SECRET_KEY": "hunter2-very-secret"})
+    assert "hunter2" not in repr(s) and "hunter2" not in str(s.secret_key)
+    with pytest.raises(ConfigError) as err:
+        load_settings({"SWITCHBOARD_DATABASE_URL": "mysql://u:pw@h/db"})
+    assert "pw" not in str(err.value)
+    assert repr(Secret("x")) == "Secret('**********')"
+
+
+def test_bad_values_name_the_variable(tmp_path: Path) -> None:
+    for env, name in [({"SWITCHBOARD_MAX_BODY_BYTES": "-1"}, "SWITCHBOARD_MAX_BODY_BYTES"),
+                      ({"SWITCHBOARD_COOKIE_SECURE": "maybe"}, "SWITCHBOARD_COOKIE_SECURE"),
+                      ({"SWITCHBOARD_REOPEN_WINDOW_HOURS": "x"},
+                       "SWITCHBOARD_REOPEN_WINDOW_HOURS")]:
+        with pytest.raises(ConfigError) as err:
+            load_settings(env)
+        assert str(err.value).startswith(name) and "\n" not in str(err.value)
+    bad = tmp_path / "bad.toml"
+    bad.write_text("port = [")
+    with pytest.raises(ConfigError, match="SWITCHBOARD_CONFIG"):
+        load_settings({"SWITCHBOARD_CONFIG": str(bad)})
+    unknown = tmp_path / "unknown.toml"
+    unknown.write_text("colour = 'blue'\n")
+    with pytest.raises(ConfigError, match="unknown setting 'colour'"):
+        load_settings({"SWITCHBOARD_CONFIG": str(unknown)})
+
+
+def test_generated_secret_key_is_kept(tmp_path: Path) -> None:
+    s = load_settings({"SWITCHBOARD_DATA_DIR": str(tmp_path)})
+    first = ensure_secret_key(s).secret_key.get()
+    assert len(first) > 40 and ensure_secret_key(s).secret_key.get() == first
+    assert (tmp_path / "secret.key").stat().st_mode & 0o777 == 0o600
+
+
+def test_every_setting_is_documented() -> None:
+    rows = describe_settings()
+    assert all(doc for _, _, doc in rows)
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    missing = [env for env, _, _ in rows if env not in readme]
+    assert not missing, f"README does not describe {missing}"
