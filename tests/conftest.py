@@ -192,33 +192,31 @@ class ServerProcess:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self, timeout: float = 60) -> "ServerProcess":
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.log = self.data_dir.parent / f"server-{self.port}.log"
+        self._log_fh = self.log.open("a")
         self.proc = subprocess.Popen([sys.executable, "run.py", "serve"], cwd=ROOT,
-                                     env=self.env, stdout=subprocess.PIPE,
-                                     stderr=subprocess.STDOUT, text=True)
+                                     env=self.env, stdout=self._log_fh,
+                                     stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         deadline = time.time() + timeout
-        assert self.proc.stdout is not None
-        os.set_blocking(self.proc.stdout.fileno(), False)
         while time.time() < deadline:
-            chunk = self.proc.stdout.read() or ""
-            self.output += chunk
             if self.proc.poll() is not None:
-                raise RuntimeError(f"server exited early:\n{self.output}")
+                raise RuntimeError(f"server exited early:\n{self.log.read_text()}")
             try:
                 with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
                     break
             except OSError:
                 time.sleep(0.1)
         else:
-            raise RuntimeError(f"server did not start:\n{self.output}")
-        time.sleep(0.2)
-        self.output += self.proc.stdout.read() or ""
+            raise RuntimeError(f"server did not start:\n{self.log.read_text()}")
+        self.output = self.log.read_text()
         for key, pattern in {"email": r"e-mail\s+(\S+)", "password": r"password\s+(\S+)",
                              "api_token": r"API token\s+(\S+)",
                              "webchat": r"chat\?account=(\d+)",
                              "api_account": r"inbound/(\d+)", "secret": r"\(secret (\w+)\)"
                              }.items():
             m = re.search(pattern, self.output)
-            if m:
+            if m and key not in self.seed:
                 self.seed[key] = m.group(1)
         return self
 
@@ -226,6 +224,7 @@ class ServerProcess:
         if self.proc and self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait()
+        self._log_fh.close()
 
     def stop(self, timeout: float = 20) -> int:
         assert self.proc is not None
@@ -236,8 +235,8 @@ class ServerProcess:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
-        assert self.proc.stdout is not None
-        self.output += self.proc.stdout.read() or ""
+        self._log_fh.close()
+        self.output = self.log.read_text()
         return int(self.proc.returncode)
 
 

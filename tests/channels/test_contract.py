@@ -1,0 +1,184 @@
+"""One contract, every channel. A new adapter joins by adding a driver below that knows how
+to reach it through its public entry point; the test itself does not change.
+
+The contract: the adapter declares its limits; an inbound message through the entry point
+is stored before it is acknowledged; a redelivery is stored once; unauthenticated input is
+refused and stores nothing; a staff reply reaches the customer's side and is marked sent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from typing import Any, Protocol
+
+import aiohttp
+import pytest
+from aiohttp import web
+
+from bot.models import Message
+from channels import registry
+from channels.base import ChannelAdapter
+from channels.signing import sign
+from tests.conftest import Shop
+
+
+class Driver(Protocol):
+    async def setup(self, shop: Shop, aiohttp_server: Any) -> None: ...
+    async def deliver(self, external_id: str, text: str) -> int:
+        """Send inbound through the entry point; return the acknowledged message id."""
+    async def deliver_unauthenticated(self, text: str) -> None:
+        """Send inbound without valid credentials; must be refused."""
+    async def received(self) -> list[str]:
+        """Texts the customer's side has received from staff so far."""
+    async def close(self) -> None: ...
+
+
+class ApiDriver:
+    async def setup(self, shop: Shop, aiohttp_server: Any) -> None:
+        self.shop, self.got = shop, []
+
+        async def hook(request: web.Request) -> web.Response:
+            self.got.append(json.loads(await request.read())["text"])
+            return web.Response(status=200)
+
+        app = web.Application()
+        app.router.add_post("/hook", hook)
+        srv = await aiohttp_server(app)
+        _, self.account = await shop.api("POST", "/api/v1/channels", json={
+            "kind": "api", "name": "contract", "callback_url": str(srv.make_url("/hook"))})
+
+    async def deliver(self, external_id: str, text: str) -> int:
+        body = {"external_id": external_id, "contact": {"external_id": "contract-customer"},
+                "text": text}
+        resp = await self.shop.inbound(body, account=self.account["id"],
+                                       secret=self.account["secret"])
+        assert resp.status in (200, 202)
+        return int((await resp.json())["id"])
+
+    async def deliver_unauthenticated(self, text: str) -> None:
+        body = {"external_id": uuid.uuid4().hex, "contact": {"external_id": "x"}, "text": text}
+        resp = await self.shop.inbound(body, account=self.account["id"], secret="wrong")
+        assert resp.status == 403
+
+    async def received(self) -> list[str]:
+        return list(self.got)
+
+    async def close(self) -> None:
+        pass
+
+
+class WebChatDriver:
+    async def setup(self, shop: Shop, aiohttp_server: Any) -> None:
+        self.shop = shop
+        self.account = shop.seed["webchat_account_id"]
+        page = await shop.client.get(f"/chat?account={self.account}")
+        assert page.status == 200
+        self.ws = await shop.client.ws_connect(f"/chat/ws?account={self.account}")
+        hello = await self.ws.receive_json(timeout=5)
+        assert hello["type"] == "hello"
+        self.inbox: list[dict[str, Any]] = []
+
+    async def _frame(self, want: str) -> dict[str, Any]:
+        while True:
+            frame = await self.ws.receive_json(timeout=5)
+            if frame["type"] == want:
+                return dict(frame)
+            self.inbox.append(frame)
+
+    async def deliver(self, external_id: str, text: str) -> int:
+        await self.ws.send_json({"type": "message", "client_id": external_id, "text": text})
+        ack = await self._frame("ack")
+        assert ack["client_id"] == external_id
+        return int(ack["id"])
+
+    async def deliver_unauthenticated(self, text: str) -> None:
+        async with aiohttp.ClientSession() as fresh:  # no visitor cookie
+            with pytest.raises(aiohttp.WSServerHandshakeError) as err:
+                await fresh.ws_connect(self.shop.client.make_url(
+                    f"/chat/ws?account={self.account}"))
+            assert err.value.status == 403
+
+    async def received(self) -> list[str]:
+        try:
+            while True:
+                self.inbox.append(await self.ws.receive_json(timeout=0.2))
+        except asyncio.TimeoutError:
+            pass
+        return [f["text"] for f in self.inbox if f["type"] == "message"]
+
+    async def close(self) -> None:
+        await self.ws.close()
+
+
+DRIVERS: dict[str, type] = {"api": ApiDriver, "webchat": WebChatDriver}
+
+
+def test_every_registered_channel_has_a_driver() -> None:
+    assert set(DRIVERS) == set(registry.kinds())
+
+
+@pytest.mark.parametrize("kind", registry.kinds())
+async def test_channel_contract(kind: str, shop: Shop, aiohttp_server: Any) -> None:
+    from bot.keys import ADAPTERS
+
+    adapter = shop.client.server.app[ADAPTERS][kind]
+    assert isinstance(adapter, ChannelAdapter) and adapter.kind == kind
+    assert adapter.display_name and adapter.max_text_length > 0
+    assert isinstance(adapter.supports_media, bool)
+
+    driver = DRIVERS[kind]()
+    await driver.setup(shop, aiohttp_server)
+    try:
+        ext = uuid.uuid4().hex
+        mid = await driver.deliver(ext, "contract hello")
+        # Acknowledged means committed: it is readable the moment the ack arrives.
+        stored = await Message.get(id=mid)
+        assert stored.text == "contract hello" and stored.direction.value == "in"
+        assert await driver.deliver(ext, "contract hello") == mid  # redelivery
+        assert await Message.filter(text="contract hello").count() == 1
+
+        before = await Message.all().count()
+        await driver.deliver_unauthenticated("should not be stored")
+        assert await Message.all().count() == before
+
+        status, sent = await shop.api(
+            "POST", f"/api/v1/conversations/{stored.conversation_id}/reply",  # type: ignore[attr-defined]
+            json={"text": f"reply via {kind}"})
+        assert status == 201
+        for _ in range(50):
+            if f"reply via {kind}" in await driver.received():
+                break
+            await asyncio.sleep(0.1)
+        assert f"reply via {kind}" in await driver.received()
+        for _ in range(20):
+            if (await Message.get(id=sent["id"])).status.value == "sent":
+                break
+            await asyncio.sleep(0.05)
+        assert (await Message.get(id=sent["id"])).status.value == "sent"
+        too_long = "x" * (adapter.max_text_length + 1)
+        status, err = await shop.api(
+            "POST", f"/api/v1/conversations/{stored.conversation_id}/reply",  # type: ignore[attr-defined]
+            json={"text": too_long} if len(too_long) <= 20000 else {"text": "x" * 20000})
+        if adapter.max_text_length < 20000:
+            assert status == 400 and err["error"]["code"] == "too_long"
+    finally:
+        await driver.close()
+
+
+async def test_webchat_signature_is_per_account(shop: Shop) -> None:
+    """A visitor cookie from one web-chat account does not open another's history."""
+    _, second = await shop.api("POST", "/api/v1/channels", json={"kind": "webchat",
+                                                                 "name": "2nd"})
+    first = shop.seed["webchat_account_id"]
+    await shop.client.get(f"/chat?account={first}")
+    cookie = shop.client.session.cookie_jar.filter_cookies(shop.client.make_url("/"))
+    value = cookie[f"sb_v{first}"].value
+    async with aiohttp.ClientSession(cookies={f"sb_v{second['id']}": value}) as other:
+        with pytest.raises(aiohttp.WSServerHandshakeError):
+            await other.ws_connect(shop.client.make_url(f"/chat/ws?account={second['id']}"))
+
+
+def test_signing_is_shared() -> None:
+    assert sign("k", b"x").startswith("sha256=")

@@ -1,0 +1,132 @@
+"""End to end in real Chromium: a customer in the web-chat widget and a staff member in the
+inbox, two browser contexts against a real server process."""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.async_api import Browser, Page, async_playwright, expect
+
+from channels.signing import sign
+from tests.conftest import ServerProcess
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--no-first-run", "--disable-sync"]
+
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    srv = ServerProcess(tmp_path_factory.mktemp("browser") / "data").start()
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Browser]:
+    if not Path(CHROMIUM).exists():
+        raise RuntimeError("Chromium is missing: `make test` installs Debian's chromium")
+    async with async_playwright() as p:
+        b = await p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        yield b
+        await b.close()
+
+
+async def staff_login(browser: Browser, live: ServerProcess) -> Page:
+    ctx = await browser.new_context()
+    page = await ctx.new_page()
+    await page.goto(f"{live.url}/login")
+    await page.fill("input[name=email]", live.seed["email"])
+    await page.fill("input[name=password]", live.seed["password"])
+    await page.click("button[type=submit]")
+    await expect(page).to_have_url(f"{live.url}/inbox")
+    await expect(page.locator("#live")).to_have_css("color", "rgb(34, 197, 94)")  # ws open
+    return page
+
+
+async def test_webchat_customer_and_staff_live(browser: Browser, live: ServerProcess) -> None:
+    staff = await staff_login(browser, live)
+
+    customer_ctx = await browser.new_context()
+    customer = await customer_ctx.new_page()
+    await customer.goto(f"{live.url}/chat?account={live.seed['webchat']}")
+    await customer.fill("#text", "Hi, do you ship to Da Nang?")
+    await customer.press("#text", "Enter")
+    await expect(customer.locator(".msg.in:not(.pending)")).to_have_text(
+        "Hi, do you ship to Da Nang?")
+
+    # Staff sees it appear in the list without a reload.
+    row = staff.locator("#conversations tr", has_text="Hi, do you ship to Da Nang?")
+    await expect(row).to_be_visible(timeout=10_000)
+    await row.locator("a").click()
+    await expect(staff.locator("#thread")).to_contain_text("Hi, do you ship to Da Nang?")
+
+    # Staff replies; the customer sees it live.
+    await staff.fill("#reply-form textarea", "Yes! 2-3 days to Da Nang.")
+    await staff.click("#reply-form button[type=submit]")
+    await expect(customer.locator(".msg.out")).to_have_text("Yes! 2-3 days to Da Nang.",
+                                                            timeout=10_000)
+
+    # The customer writes again; the open conversation view updates live.
+    await customer.fill("#text", "Great, thanks")
+    await customer.press("#text", "Enter")
+    await expect(staff.locator("#thread")).to_contain_text("Great, thanks", timeout=10_000)
+
+    # The widget asks for an e-mail and it lands on the contact.
+    await expect(customer.locator("#email-box")).to_be_visible()
+    await customer.fill("#email", "linh@example.vn")
+    await customer.click("#email-form button")
+    await expect(customer.locator("#log")).to_contain_text("Thanks! We'll reply by e-mail")
+
+    # History survives a reload (signed visitor cookie).
+    await customer.reload()
+    await expect(customer.locator(".msg")).to_have_count(3)
+    await expect(customer.locator(".msg.out")).to_have_text("Yes! 2-3 days to Da Nang.")
+    await expect(customer.locator("#email-box")).to_be_hidden()
+    await staff.reload()
+    await expect(staff.locator("#contact-panel")).to_contain_text("linh@example.vn")
+
+
+async def test_embed_snippet_opens_widget(browser: Browser, live: ServerProcess) -> None:
+    ctx = await browser.new_context()
+    page = await ctx.new_page()
+    host = f"<html><body><h1>My shop</h1><script src='{live.url}/widget.js?account=" \
+           f"{live.seed['webchat']}' async></script></body></html>"
+
+    async def serve_shop(route: Any) -> None:
+        await route.fulfill(status=200, content_type="text/html", body=host)
+
+    await page.route(f"{live.url}/my-shop", serve_shop)
+    await page.goto(f"{live.url}/my-shop")
+    await page.click("button[aria-label='Chat with us']")
+    frame = page.frame_locator("iframe[title=Chat]")
+    await frame.locator("#text").fill("from the shop page")
+    await frame.locator("#text").press("Enter")
+    await expect(frame.locator(".msg.in:not(.pending)")).to_have_text("from the shop page")
+
+
+async def test_hostile_text_shows_as_text(browser: Browser, live: ServerProcess) -> None:
+    evil = "<img src=x onerror=alert(1)>"
+    body = json.dumps({"external_id": "xss-1", "contact": {"external_id": "attacker",
+                                                            "name": evil}, "text": evil}).encode()
+    req = urllib.request.Request(
+        f"{live.url}/api/v1/inbound/{live.seed['api_account']}", data=body, method="POST",
+        headers={"X-Switchboard-Signature": sign(live.seed["secret"], body),
+                 "Content-Type": "application/json"})
+    assert urllib.request.urlopen(req).status == 202
+    staff = await staff_login(browser, live)
+    dialogs: list[str] = []
+    staff.on("dialog", lambda d: dialogs.append(d.message))
+    await staff.goto(f"{live.url}/inbox?channel=api")
+    row = staff.locator("#conversations tr", has_text=evil)
+    await expect(row.locator(".preview")).to_have_text(evil)
+    await row.locator("a").click()
+    await expect(staff.locator("#thread .msg.in .text")).to_have_text(evil)
+    assert await staff.locator("img[src=x]").count() == 0
+    await staff.wait_for_timeout(300)
+    assert dialogs == []
