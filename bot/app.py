@@ -22,10 +22,11 @@ from bot import db, inbox, metrics
 from bot.api.endpoints import endpoints as api_endpoints
 from bot.api.routing import error_response, mount
 from bot.events import EventBus
-from bot.keys import ADAPTERS, BUS, ENDPOINTS, HTTP, HUB, JINJA, OUTBOX, SETTINGS
+from bot.keys import ADAPTERS, BUS, ENDPOINTS, HTTP, HUB, INFLIGHT, JINJA, OUTBOX, SETTINGS
 from bot.live import StaffHub
 from bot.models import ChannelAccount, Conversation, Identity, Message
 from bot.replies import Outbox, account_info
+from bot.serve import Inflight, inflight_middleware
 from bot.web import pages
 from channels import registry
 from channels.base import AccountInfo, ChannelContext
@@ -121,7 +122,9 @@ def create_app(settings: Settings, *, migrate: bool = True,
     """
     settings = ensure_secret_key(settings)
     app = web.Application(client_max_size=settings.max_body_bytes,
-                          middlewares=[headers_middleware, errors_middleware])
+                          middlewares=[inflight_middleware, headers_middleware,
+                                       errors_middleware])
+    app[INFLIGHT] = Inflight()
     app[SETTINGS] = settings
     app[JINJA] = make_jinja()
     app[BUS] = EventBus()

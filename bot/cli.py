@@ -69,9 +69,8 @@ async def database(settings: Settings) -> AsyncIterator[None]:
 # --- commands -------------------------------------------------------------------------------
 
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
-    from aiohttp import web
-
     from bot.app import create_app
+    from bot.serve import serve
 
     def show_seed(created: dict[str, Any]) -> None:
         print("\n=== Demo shop created. This login is shown ONCE; keep it. ===", flush=True)
@@ -86,10 +85,13 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
         print("=" * 64, flush=True)
 
     app = create_app(settings, on_seed=show_seed)
-    print(f"Switchboard serving on http://{settings.host}:{settings.port}", flush=True)
-    web.run_app(app, host=settings.host, port=settings.port, print=None,
-                shutdown_timeout=settings.shutdown_timeout, access_log=None,
-                handle_signals=True)
+    try:
+        asyncio.run(serve(app, settings.host, settings.port, settings.shutdown_timeout,
+                          on_started=lambda: print("Switchboard serving on http://"
+                                                   f"{settings.host}:{settings.port}",
+                                                   flush=True)))
+    except OSError as exc:
+        return _fail(f"cannot listen on {settings.host}:{settings.port}: {exc.strerror or exc}")
     return 0
 
 

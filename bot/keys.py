@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from bot.events import EventBus
     from bot.live import StaffHub
     from bot.replies import Outbox
+    from bot.serve import Inflight
 
 SETTINGS = web.AppKey("settings", Settings)
 BUS: web.AppKey["EventBus"] = web.AppKey("bus")
@@ -23,3 +24,4 @@ ADAPTERS: web.AppKey[dict[str, Any]] = web.AppKey("adapters")
 JINJA = web.AppKey("jinja", jinja2.Environment)
 HTTP = web.AppKey("http", aiohttp.ClientSession)
 ENDPOINTS: web.AppKey[list[Any]] = web.AppKey("endpoints")
+INFLIGHT: web.AppKey["Inflight"] = web.AppKey("inflight")

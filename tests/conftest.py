@@ -182,7 +182,7 @@ class ServerProcess:
         self.data_dir, self.port = data_dir, free_port()
         self.env = {**os.environ, "SWITCHBOARD_DATA_DIR": str(data_dir),
                     "SWITCHBOARD_PORT": str(self.port), "SWITCHBOARD_LOG_FORMAT": "text",
-                    "SWITCHBOARD_LOG_LEVEL": "WARNING", **env}
+                    "SWITCHBOARD_LOG_LEVEL": os.environ.get("SB_TEST_LOG", "WARNING"), **env}
         self.proc: subprocess.Popen[str] | None = None
         self.seed: dict[str, str] = {}
         self.output = ""

@@ -111,10 +111,17 @@ async def read_body(request: web.Request, limit: int) -> bytes:
     """Read at most ``limit`` bytes; answer 413 beyond (checked before and while reading)."""
     if request.content_length is not None and request.content_length > limit:
         raise ApiError(413, "too_large", f"request body is larger than {limit} bytes")
-    data = await request.content.read(limit + 1)
-    if len(data) > limit:
-        raise ApiError(413, "too_large", f"request body is larger than {limit} bytes")
-    return data
+    # StreamReader.read(n) returns whatever has arrived, so a body sent in slow chunks
+    # must be read in a loop until EOF (or until it proves too large).
+    chunks, size = [], 0
+    while True:
+        chunk = await request.content.read(limit + 1 - size)
+        if not chunk:
+            return b"".join(chunks)
+        chunks.append(chunk)
+        size += len(chunk)
+        if size > limit:
+            raise ApiError(413, "too_large", f"request body is larger than {limit} bytes")
 
 
 def _wrap(ep: Endpoint, limit: int) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
