@@ -22,6 +22,7 @@ from bot import db, inbox, metrics
 from bot.api.endpoints import endpoints as api_endpoints
 from bot.api.routing import error_response, mount
 from bot.events import EventBus
+from bot.ingest import Ingestor, SqliteDriver, TortoiseDriver
 from bot.keys import ADAPTERS, BUS, ENDPOINTS, HTTP, HUB, INFLIGHT, JINJA, OUTBOX, SETTINGS
 from bot.live import StaffHub
 from bot.models import ChannelAccount, Conversation, Identity, Message
@@ -76,12 +77,14 @@ async def errors_middleware(
         if api:
             return error_response(500, "internal", "internal error; see the server log")
         return pages.error_page(request, 500, "Something went wrong; see the server log.")
+    elapsed = time.perf_counter() - started
     route = request.match_info.route.resource
     metrics.HTTP_REQUESTS.labels(route.canonical if route else "unmatched",
                                  f"{resp.status // 100}xx").inc()
-    if time.perf_counter() - started > 1.0:
-        log.info("slow request", extra={"path": request.path,
-                                        "ms": round((time.perf_counter() - started) * 1000)})
+    if not resp.prepared:  # websockets and streams have sent their headers already
+        resp.headers["Server-Timing"] = f"app;dur={elapsed * 1000:.2f}"
+    if elapsed > 1.0:
+        log.info("slow request", extra={"path": request.path, "ms": round(elapsed * 1000)})
     return resp
 
 
@@ -135,6 +138,10 @@ def create_app(settings: Settings, *, migrate: bool = True,
         if migrate:
             await db.apply_migrations(settings)
         tortoise_ctx = await db.open_db(settings)
+        inbox.use_ingestor(Ingestor(
+            SqliteDriver(settings.resolved_database_url[len("sqlite://"):],
+                         settings.sqlite_synchronous) if settings.is_sqlite
+            else TortoiseDriver("postgres")))
         if settings.seed_demo:
             from bot.seed import seed_demo
 
@@ -142,6 +149,8 @@ def create_app(settings: Settings, *, migrate: bool = True,
             if created and on_seed:
                 on_seed(created)
         yield
+        await inbox.ingestor().close()
+        inbox.use_ingestor(None)
         await db.close_db(tortoise_ctx)
 
     async def http(app: web.Application) -> AsyncIterator[None]:

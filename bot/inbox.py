@@ -13,8 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from tortoise.exceptions import IntegrityError
-from tortoise.expressions import F, Q, Subquery
+from tortoise.expressions import Q, Subquery
 from tortoise.functions import Count
 from tortoise.transactions import in_transaction
 
@@ -35,6 +34,7 @@ from bot.models import (
     Role,
     User,
 )
+from bot.ingest import Ingestor, TortoiseDriver
 from channels.base import InboundMessage, IngestResult
 
 log = logging.getLogger("switchboard.inbox")
@@ -88,19 +88,11 @@ async def ingest(msg: InboundMessage, bus: EventBus | None = None) -> IngestResu
     """Store an inbound message exactly once and thread it into a conversation.
 
     Returns the stored ids; ``created`` is False when ``external_id`` was seen before.
-    The transaction is committed when this returns.
+    The transaction is committed when this returns (see ``bot.ingest``).
     """
     started = time.perf_counter()
     kind = await account_kind(msg.channel_account_id)
-    for attempt in (1, 2):
-        try:
-            result = await _ingest_once(msg, kind)
-            break
-        except IntegrityError:
-            # A concurrent delivery of the same message (or first message of the same
-            # contact) won the race; the second pass finds what it stored.
-            if attempt == 2:
-                raise
+    result = await ingestor().submit(msg, kind, config.reopen_window)
     if result.created:
         metrics.MESSAGES_INGESTED.labels(kind).inc()
         metrics.INGEST_SECONDS.labels(kind).observe(time.perf_counter() - started)
@@ -109,80 +101,23 @@ async def ingest(msg: InboundMessage, bus: EventBus | None = None) -> IngestResu
     return result
 
 
-async def _ingest_once(msg: InboundMessage, kind: str) -> IngestResult:
-    now = utcnow()
-    async with in_transaction() as conn:
-        seen = await Message.filter(
-            channel_account_id=msg.channel_account_id, external_id=msg.external_id
-        ).using_db(conn).first().values("id", "conversation_id", "conversation__contact_id")
-        if seen:
-            return IngestResult(seen["id"], seen["conversation_id"],
-                                seen["conversation__contact_id"], False)
-        contact_id = await _resolve_contact(msg, conn)
-        conv = await _thread(msg, kind, contact_id, now, conn)
-        message = await Message.create(
-            using_db=conn,
-            conversation_id=conv.id,
-            channel_account_id=msg.channel_account_id,
-            direction=Direction.INBOUND,
-            external_id=msg.external_id,
-            text=msg.text,
-            status=DeliveryStatus.RECEIVED,
-            sent_at=msg.sent_at or now,
-        )
-        return IngestResult(message.id, conv.id, contact_id, True)
+_ingestor: Ingestor | None = None
 
 
-async def _resolve_contact(msg: InboundMessage, conn: Any) -> int:
-    info = msg.contact
-    row = await Identity.filter(
-        channel_account_id=msg.channel_account_id, external_id=info.external_id
-    ).using_db(conn).first().values("contact_id")
-    if row:
-        contact_id: int = row["contact_id"]
-        # Fill in what the channel tells us and we did not know; never overwrite staff edits.
-        fill = {k: v for k, v in (("name", info.name), ("email", info.email),
-                                  ("phone", info.phone), ("locale", info.locale)) if v}
-        if fill:
-            contact = await Contact.get(id=contact_id).using_db(conn)
-            changed = {k: v for k, v in fill.items() if not getattr(contact, k)}
-            if changed:
-                await Contact.filter(id=contact_id).using_db(conn).update(**changed)
-        return contact_id
-    contact = await Contact.create(
-        using_db=conn, name=info.name or "", email=info.email or None,
-        phone=info.phone or None, locale=info.locale or None)
-    await Identity.create(using_db=conn, contact_id=contact.id,
-                          channel_account_id=msg.channel_account_id,
-                          external_id=info.external_id)
-    return contact.id
+def ingestor() -> Ingestor:
+    """The process's ingest writer; without a configured one, the ORM connection's."""
+    global _ingestor
+    if _ingestor is None:
+        from tortoise import connections
+
+        dialect = connections.get("default").capabilities.dialect
+        _ingestor = Ingestor(TortoiseDriver(dialect))
+    return _ingestor
 
 
-async def _thread(msg: InboundMessage, kind: str, contact_id: int, now: datetime,
-                  conn: Any) -> Conversation:
-    """Find the conversation this message belongs to: an active one, a recently resolved
-    one (reopened), or a new one."""
-    base = Conversation.filter(contact_id=contact_id, channel_account_id=msg.channel_account_id,
-                               thread_key=msg.thread_id).using_db(conn)
-    conv = await base.filter(status__in=ACTIVE).order_by("-last_message_at").first()
-    if conv is None:
-        conv = await base.filter(
-            status=ConversationStatus.RESOLVED, resolved_at__gte=now - config.reopen_window
-        ).order_by("-last_message_at").first()
-    preview = msg.text[:PREVIEW_LEN]
-    if conv is None:
-        return await Conversation.create(
-            using_db=conn, channel_account_id=msg.channel_account_id, channel_kind=kind,
-            contact_id=contact_id, thread_key=msg.thread_id, status=ConversationStatus.OPEN,
-            unread_count=1, last_message_at=now, last_message_preview=preview)
-    status = conv.status
-    if status in (ConversationStatus.RESOLVED, ConversationStatus.SNOOZED):
-        status = ConversationStatus.OPEN  # the customer wrote again: it needs a person
-    await Conversation.filter(id=conv.id).using_db(conn).update(
-        status=status, unread_count=F("unread_count") + 1, last_message_at=now,
-        last_message_preview=preview, snoozed_until=None,
-        resolved_at=None if status != ConversationStatus.RESOLVED else conv.resolved_at)
-    return conv
+def use_ingestor(value: Ingestor | None) -> None:
+    global _ingestor
+    _ingestor = value
 
 
 # --- listing --------------------------------------------------------------------------------

@@ -49,7 +49,11 @@ async def serve(app: web.Application, host: str, port: int, shutdown_timeout: fl
                            shutdown_timeout=shutdown_timeout)
     await runner.setup()
     site = web.TCPSite(runner, host, port)
-    await site.start()
+    try:
+        await site.start()
+    except OSError:
+        await runner.cleanup()  # close the database and clock opened by setup()
+        raise
     if on_started:
         on_started()
     stop = asyncio.Event()

@@ -1,0 +1,66 @@
+"""Helpers shared by the benchmarks: start servers as subprocesses, measure latencies."""
+
+from __future__ import annotations
+
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 60) -> None:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError("server did not start")
+
+
+def start(args: list[str], env: dict[str, str] | None = None
+          ) -> tuple[subprocess.Popen[bytes], int, Path]:
+    """Start ``python <args>`` with a fresh data dir and port; return (proc, port, log)."""
+    port = free_port()
+    data = Path(tempfile.mkdtemp(prefix="sb-bench-"))
+    log = data / "server.log"
+    full = {**os.environ, "SWITCHBOARD_DATA_DIR": str(data / "data"),
+            "SWITCHBOARD_PORT": str(port), "SWITCHBOARD_LOG_LEVEL": "WARNING",
+            "BENCH_PORT": str(port), **(env or {})}
+    proc = subprocess.Popen([sys.executable, *args], cwd=ROOT, env=full,
+                            stdout=log.open("w"), stderr=subprocess.STDOUT)
+    wait_port(port, proc)
+    return proc, port, log
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    proc.terminate()
+    try:
+        proc.wait(20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def summary(values: list[float]) -> str:
+    return (f"p50 {pct(values, 0.5) * 1000:.2f} ms, p99 {pct(values, 0.99) * 1000:.2f} ms, "
+            f"mean {statistics.fmean(values) * 1000:.2f} ms")
