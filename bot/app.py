@@ -27,7 +27,7 @@ from bot.keys import ADAPTERS, BUS, ENDPOINTS, HTTP, HUB, INFLIGHT, JINJA, OUTBO
 from bot.live import StaffHub
 from bot.models import ChannelAccount, Conversation, Identity, Message
 from bot.replies import Outbox, account_info
-from bot.serve import Inflight, inflight_middleware
+from bot.serve import Inflight
 from bot.web import pages
 from channels import registry
 from channels.base import AccountInfo, ChannelContext
@@ -48,16 +48,51 @@ def make_jinja() -> jinja2.Environment:
     return env
 
 
+_SECURITY_HEADERS = {"X-Content-Type-Options": "nosniff", "Referrer-Policy": "same-origin"}
+
+
 @web.middleware
-async def errors_middleware(
+async def middleware(
         request: web.Request,
         handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> web.StreamResponse:
-    """Every failure becomes a clear 4xx/5xx: JSON under /api, a short page elsewhere.
-    Never a traceback in a response."""
-    api = request.path.startswith("/api/")
+    """The one middleware (each layer costs on every request, so they are folded together):
+
+    * counts requests in flight, so a graceful stop can wait for them (websockets excluded:
+      they are closed explicitly);
+    * turns every failure into a clear 4xx/5xx, JSON under /api and a short page elsewhere,
+      never a traceback;
+    * adds security headers, ``Server-Timing`` and request metrics.
+    """
+    counter = None
+    if request.headers.get("Upgrade", "").lower() != "websocket":
+        counter = request.app[INFLIGHT]
+        counter.count += 1
     started = time.perf_counter()
     try:
-        resp = await handler(request)
+        resp = await _handle(request, handler)
+    finally:
+        if counter is not None:
+            counter.count -= 1
+    elapsed = time.perf_counter() - started
+    route = request.match_info.route.resource
+    metrics.HTTP_REQUESTS.labels(route.canonical if route else "unmatched",
+                                 f"{resp.status // 100}xx").inc()
+    if not resp.prepared:  # websockets and streams have sent their headers already
+        resp.headers.update(_SECURITY_HEADERS)
+        if not request.path.startswith("/chat"):  # the widget page is embeddable
+            resp.headers["X-Frame-Options"] = "DENY"
+        resp.headers["Server-Timing"] = f"app;dur={elapsed * 1000:.2f}"
+    if elapsed > 1.0:
+        log.info("slow request", extra={"path": request.path, "ms": round(elapsed * 1000)})
+    return resp
+
+
+async def _handle(request: web.Request,
+                  handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+                  ) -> web.StreamResponse:
+    api = request.path.startswith("/api/")
+    try:
+        return await handler(request)
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
@@ -77,27 +112,6 @@ async def errors_middleware(
         if api:
             return error_response(500, "internal", "internal error; see the server log")
         return pages.error_page(request, 500, "Something went wrong; see the server log.")
-    elapsed = time.perf_counter() - started
-    route = request.match_info.route.resource
-    metrics.HTTP_REQUESTS.labels(route.canonical if route else "unmatched",
-                                 f"{resp.status // 100}xx").inc()
-    if not resp.prepared:  # websockets and streams have sent their headers already
-        resp.headers["Server-Timing"] = f"app;dur={elapsed * 1000:.2f}"
-    if elapsed > 1.0:
-        log.info("slow request", extra={"path": request.path, "ms": round(elapsed * 1000)})
-    return resp
-
-
-@web.middleware
-async def headers_middleware(
-        request: web.Request,
-        handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> web.StreamResponse:
-    resp = await handler(request)
-    resp.headers.setdefault("X-Content-Type-Options", "nosniff")
-    resp.headers.setdefault("Referrer-Policy", "same-origin")
-    if not request.path.startswith("/chat"):  # the widget page is embeddable
-        resp.headers.setdefault("X-Frame-Options", "DENY")
-    return resp
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -125,8 +139,7 @@ def create_app(settings: Settings, *, migrate: bool = True,
     """
     settings = ensure_secret_key(settings)
     app = web.Application(client_max_size=settings.max_body_bytes,
-                          middlewares=[inflight_middleware, headers_middleware,
-                                       errors_middleware])
+                          middlewares=[middleware])
     app[INFLIGHT] = Inflight()
     app[SETTINGS] = settings
     app[JINJA] = make_jinja()
@@ -149,6 +162,7 @@ def create_app(settings: Settings, *, migrate: bool = True,
             if created and on_seed:
                 on_seed(created)
         yield
+        forget_accounts()
         await inbox.ingestor().close()
         inbox.use_ingestor(None)
         await db.close_db(tortoise_ctx)
@@ -205,9 +219,25 @@ def create_app(settings: Settings, *, migrate: bool = True,
     return app
 
 
+_ACCOUNT_TTL = 5.0
+_accounts: dict[int, tuple[float, AccountInfo | None]] = {}
+
+
 async def _get_account(account_id: int) -> AccountInfo | None:
+    """Channel accounts are read on every inbound request and change rarely: cache them
+    for a few seconds (another process's change shows within the TTL)."""
+    now = time.monotonic()
+    hit = _accounts.get(account_id)
+    if hit is not None and hit[0] > now:
+        return hit[1]
     account = await ChannelAccount.filter(id=account_id, enabled=True).first()
-    return account_info(account) if account else None
+    info = account_info(account) if account else None
+    _accounts[account_id] = (now + _ACCOUNT_TTL, info)
+    return info
+
+
+def forget_accounts() -> None:
+    _accounts.clear()
 
 
 async def _contact_history(account_id: int, external_id: str) -> list[dict[str, Any]]:

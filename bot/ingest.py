@@ -56,21 +56,30 @@ def ingest_steps(job: Job, ts: Callable[[datetime | None], Any]) -> Steps:
     if rows:
         return IngestResult(rows[0][0], rows[0][1], rows[0][2], False)
 
-    rows = yield ("SELECT contact_id FROM identities WHERE channel_account_id = ? "
-                  "AND external_id = ?", (acct, info.external_id))
+    # One query finds the contact (with the fields we might fill in) and the conversation
+    # to thread into: an active one first, else one resolved within the reopen window.
+    thread = "v.thread_key IS NULL" if msg.thread_id is None else "v.thread_key = ?"
+    thread_arg: tuple[Any, ...] = () if msg.thread_id is None else (msg.thread_id,)
+    rows = yield (f"SELECT i.contact_id, c.name, c.email, c.phone, c.locale, v.id, v.status "
+                  f"FROM identities i JOIN contacts c ON c.id = i.contact_id "
+                  f"LEFT JOIN conversations v ON v.id = (SELECT v.id FROM conversations v "
+                  f"WHERE v.contact_id = i.contact_id AND v.channel_account_id = ? AND "
+                  f"{thread} AND (v.status IN ('open', 'pending', 'snoozed') OR "
+                  f"(v.status = 'resolved' AND v.resolved_at >= ?)) ORDER BY CASE WHEN "
+                  f"v.status = 'resolved' THEN 1 ELSE 0 END, v.last_message_at DESC LIMIT 1) "
+                  f"WHERE i.channel_account_id = ? AND i.external_id = ?",
+                  (acct, *thread_arg, ts(job.now - job.reopen_window), acct, info.external_id))
+    conv_id = status = None
     if rows:
-        contact_id = rows[0][0]
-        if info.name or info.email or info.phone or info.locale:
-            # Fill in what the channel knows and we do not; never overwrite staff edits.
-            yield ("UPDATE contacts SET name = CASE WHEN name = '' THEN ? ELSE name END, "
-                   "email = COALESCE(email, ?), phone = COALESCE(phone, ?), "
-                   "locale = COALESCE(locale, ?), updated_at = ? WHERE id = ? AND "
-                   "((name = '' AND CAST(? AS TEXT) <> '') OR "
-                   "(email IS NULL AND CAST(? AS TEXT) IS NOT NULL) OR "
-                   "(phone IS NULL AND CAST(? AS TEXT) IS NOT NULL) OR "
-                   "(locale IS NULL AND CAST(? AS TEXT) IS NOT NULL))",
-                   (info.name or "", info.email, info.phone, info.locale, now, contact_id,
-                    info.name or "", info.email, info.phone, info.locale))
+        contact_id, name, email, phone, locale, conv_id, status = rows[0]
+        # Fill in what the channel knows and we do not; never overwrite staff edits.
+        fill = {k: v for k, v, old in (("name", info.name, name), ("email", info.email, email),
+                                       ("phone", info.phone, phone),
+                                       ("locale", info.locale, locale)) if v and not old}
+        if fill:
+            sets = ", ".join(f"{k} = ?" for k in fill)
+            yield (f"UPDATE contacts SET {sets}, updated_at = ? WHERE id = ?",
+                   (*fill.values(), now, contact_id))
     else:
         rows = yield ("INSERT INTO contacts (name, email, phone, locale, attributes, tags, "
                       "created_at, updated_at) VALUES (?, ?, ?, ?, '{}', '[]', ?, ?) "
@@ -79,18 +88,8 @@ def ingest_steps(job: Job, ts: Callable[[datetime | None], Any]) -> Steps:
         contact_id = rows[0][0]
         yield ("INSERT INTO identities (contact_id, channel_account_id, external_id, "
                "created_at) VALUES (?, ?, ?, ?)", (contact_id, acct, info.external_id, now))
-
-    thread = "thread_key IS NULL" if msg.thread_id is None else "thread_key = ?"
-    thread_arg: tuple[Any, ...] = () if msg.thread_id is None else (msg.thread_id,)
-    rows = yield (f"SELECT id, status FROM conversations WHERE contact_id = ? AND "
-                  f"channel_account_id = ? AND {thread} AND (status IN "
-                  f"('open', 'pending', 'snoozed') OR (status = 'resolved' AND "
-                  f"resolved_at >= ?)) ORDER BY CASE WHEN status = 'resolved' THEN 1 ELSE 0 "
-                  f"END, last_message_at DESC LIMIT 1",
-                  (contact_id, acct, *thread_arg, ts(job.now - job.reopen_window)))
     preview = msg.text[:200]
-    if rows:
-        conv_id, status = rows[0][0], rows[0][1]
+    if conv_id is not None:
         # The customer wrote again: a resolved or snoozed conversation needs a person.
         status = "open" if status in ("resolved", "snoozed") else status
         yield ("UPDATE conversations SET status = ?, unread_count = unread_count + 1, "

@@ -36,6 +36,8 @@ class StaffHub:
                               "what": ev.what})
 
     async def broadcast(self, payload: dict[str, Any]) -> None:
+        if not self.sockets:
+            return
         data = json.dumps(payload)
         await asyncio.gather(*(ws.send_str(data) for ws in list(self.sockets)
                                if not ws.closed), return_exceptions=True)

@@ -13,7 +13,7 @@ import asyncio
 import logging
 import signal
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 
 from aiohttp import web
 
@@ -23,24 +23,11 @@ log = logging.getLogger("switchboard.serve")
 
 
 class Inflight:
-    """How many plain HTTP requests are being handled right now."""
+    """How many plain HTTP requests are being handled right now (counted by the app's
+    middleware)."""
 
     def __init__(self) -> None:
         self.count = 0
-
-
-@web.middleware
-async def inflight_middleware(
-        request: web.Request,
-        handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> web.StreamResponse:
-    if request.headers.get("Upgrade", "").lower() == "websocket":
-        return await handler(request)  # closed explicitly on shutdown, not waited for
-    counter = request.app[INFLIGHT]
-    counter.count += 1
-    try:
-        return await handler(request)
-    finally:
-        counter.count -= 1
 
 
 async def serve(app: web.Application, host: str, port: int, shutdown_timeout: float,

@@ -55,7 +55,8 @@ def _default(o: Any) -> Any:
 
 
 def json_out(data: Any, status: int = 200) -> web.Response:
-    return web.Response(text=dumps(data), status=status, content_type="application/json")
+    body = data.model_dump_json() if isinstance(data, BaseModel) else dumps(data)
+    return web.Response(text=body, status=status, content_type="application/json")
 
 
 @dataclass
@@ -124,6 +125,20 @@ async def read_body(request: web.Request, limit: int) -> bytes:
             raise ApiError(413, "too_large", f"request body is larger than {limit} bytes")
 
 
+def parse_body(model: type[BaseModel], raw: bytes) -> Any:
+    """Validate a JSON body (pydantic parses the bytes itself): 400 if it is not JSON at
+    all, 422 naming the first bad field otherwise."""
+    try:
+        return model.model_validate_json(raw or b"null")
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        if first["type"] == "json_invalid":
+            raise ApiError(400, "malformed_json",
+                           f"body is not valid JSON: {first['msg']}") from None
+        loc, msg = field_of(exc)
+        raise ApiError(422, "invalid", msg, loc) from None
+
+
 def _wrap(ep: Endpoint, limit: int) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
     async def handle(request: web.Request) -> web.StreamResponse:
         try:
@@ -148,15 +163,7 @@ def _wrap(ep: Endpoint, limit: int) -> Callable[[web.Request], Awaitable[web.Str
                 if ep.raw_check is not None:
                     await ep.raw_check(request, call.raw)
                 if ep.body is not None:
-                    try:
-                        payload = json.loads(call.raw or b"null")
-                    except (ValueError, UnicodeDecodeError) as exc:
-                        raise ApiError(400, "malformed_json", f"body is not valid JSON: {exc}")
-                    try:
-                        call.body = ep.body.model_validate(payload)
-                    except ValidationError as exc:
-                        loc, msg = field_of(exc)
-                        raise ApiError(422, "invalid", msg, loc) from None
+                    call.body = parse_body(ep.body, call.raw)
             return await ep.handler(call)
         except ApiError as exc:
             return error_response(exc.status, exc.code, exc.message, exc.field)
