@@ -8,7 +8,7 @@ PIP := $(VENV)/bin/pip
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 TEST_DEBS := postgresql chromium chromium-driver
 
-.PHONY: run test bench venv deps test-deps debs clean
+.PHONY: run test lint bench venv deps test-deps debs clean
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -38,7 +38,11 @@ debs:
 run: deps
 	$(PY) run.py serve
 
-test: test-deps debs
+lint: test-deps
+	$(VENV)/bin/ruff check bot channels scheduler listening config tests bench run.py
+	$(VENV)/bin/mypy bot channels scheduler listening config
+
+test: test-deps debs lint
 	$(PY) -m pytest -q
 
 bench: deps

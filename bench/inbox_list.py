@@ -21,7 +21,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import aiohttp
@@ -42,7 +42,7 @@ def cli(data: Path, *args: str) -> str:
 def seed(data: Path, n: int) -> None:
     cli(data, "migrate")
     db = sqlite3.connect(data / "switchboard.sqlite3")
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     ts = lambda d: str(d)  # noqa: E731  (the ORM's SQLite format)
     rnd = random.Random(7)
     db.executemany("INSERT INTO channel_accounts (id, kind, name, secret, callback_url, "

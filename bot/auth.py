@@ -17,13 +17,16 @@ from enum import StrEnum
 from aiohttp import web
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
+from multidict import MultiDictProxy
 
 from bot.models import Role, Session, User
 
 SESSION_COOKIE = "sb_session"
 SESSION = web.RequestKey("session", object)  # Session | None, cached per request
 USER = web.RequestKey("user", User)
-FORM = web.RequestKey("form", object)  # the parsed, CSRF-checked POST form
+# the parsed, CSRF-checked POST form
+Form = MultiDictProxy[str | bytes | bytearray | web.FileField]
+FORM: web.RequestKey[Form] = web.RequestKey("form")
 _hasher = PasswordHasher()
 # A hash of a random password, checked when the e-mail is unknown so that the time taken
 # does not tell an attacker which addresses exist.

@@ -205,7 +205,7 @@ def _row_error(row: dict[str, str]) -> str | None:
     email = (row.get("email") or "").strip()
     if email and not EMAIL.match(email):
         return f"email {email!r} is not an e-mail address"
-    if len((row.get("name") or "")) > 200:
+    if len(row.get("name") or "") > 200:
         return "name is longer than 200 characters"
     attrs = (row.get("attributes") or "").strip()
     if attrs:
@@ -240,7 +240,7 @@ async def cmd_import(settings: Settings, args: argparse.Namespace) -> int:
             email = (row.get("email") or "").strip().lower() or None
             attrs = json.loads(row["attributes"]) if (row.get("attributes") or "").strip() else {}
             attrs.update({c: row[c] for c in extra_cols if row.get(c)})
-            fields = {"name": (row.get("name") or "").strip(), "email": email,
+            fields: dict[str, Any] = {"name": (row.get("name") or "").strip(), "email": email,
                       "phone": (row.get("phone") or "").strip() or None,
                       "locale": (row.get("locale") or "").strip() or None,
                       "tags": sorted({t.strip() for t in re.split(r"[|;]", row.get("tags") or "")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from tortoise.expressions import Q, Subquery
@@ -19,13 +19,12 @@ from tortoise.transactions import in_transaction
 
 from bot import metrics
 from bot.events import ConversationChanged, EventBus, MessageReceived
+from bot.ingest import Ingestor, TortoiseDriver
 from bot.models import (
     ChannelAccount,
     Contact,
     Conversation,
     ConversationStatus,
-    DeliveryStatus,
-    Direction,
     Identity,
     Label,
     Message,
@@ -34,7 +33,6 @@ from bot.models import (
     Role,
     User,
 )
-from bot.ingest import Ingestor, TortoiseDriver
 from channels.base import InboundMessage, IngestResult
 
 log = logging.getLogger("switchboard.inbox")
@@ -61,7 +59,7 @@ class NotFound(InboxError):
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 @dataclass
@@ -237,7 +235,7 @@ async def set_status(conversation_id: int, status: ConversationStatus,
         if snoozed_until is None:
             raise InboxError("snoozing needs a time to wake up", "invalid", "snoozed_until")
         if snoozed_until.tzinfo is None:
-            snoozed_until = snoozed_until.replace(tzinfo=timezone.utc)
+            snoozed_until = snoozed_until.replace(tzinfo=UTC)
         if snoozed_until <= now:
             raise InboxError("snooze time must be in the future", "invalid", "snoozed_until")
     conv.status = status
@@ -256,10 +254,11 @@ async def wake_snoozed(bus: EventBus | None = None) -> int:
                                     snoozed_until__lte=now).values_list("id", flat=True)
     woke = 0
     for cid in due:
-        woke += await Conversation.filter(id=cid, status=ConversationStatus.SNOOZED).update(
+        conv_id = int(cid)  # type: ignore[call-overload]
+        woke += await Conversation.filter(id=conv_id, status=ConversationStatus.SNOOZED).update(
             status=ConversationStatus.OPEN, snoozed_until=None)
         if bus:
-            bus.publish(ConversationChanged(int(cid), "status"))
+            bus.publish(ConversationChanged(conv_id, "status"))
     return woke
 
 
@@ -267,17 +266,15 @@ async def assign(conversation_id: int, assignee: int | str | None,
                  bus: EventBus | None = None) -> Conversation:
     """Assign to a user id, to nobody (None), or ``"round_robin"`` over active staff."""
     conv = await get_conversation(conversation_id)
+    user: User | None = None
     if assignee == "round_robin":
         user = await next_round_robin()
-        conv.assignee_id = user.id  # type: ignore[attr-defined]
-    elif assignee is None:
-        conv.assignee_id = None  # type: ignore[attr-defined]
-    else:
+    elif assignee is not None:
         user = await User.filter(id=int(assignee), is_active=True,
                                  role__in=[Role.ADMIN, Role.AGENT]).first()
         if user is None:
             raise NotFound("active agent or admin", "assignee_id")
-        conv.assignee_id = user.id  # type: ignore[attr-defined]
+    conv.assignee = user
     await conv.save(update_fields=["assignee_id"])
     if bus:
         bus.publish(ConversationChanged(conversation_id, "assignee"))
@@ -291,7 +288,7 @@ async def next_round_robin() -> User:
             conn).order_by("id")
         if not staff:
             raise InboxError("there is no active agent to assign to", "no_agents")
-        epoch = datetime.min.replace(tzinfo=timezone.utc)
+        epoch = datetime.min.replace(tzinfo=UTC)
         user = min(staff, key=lambda u: (u.last_assigned_at or epoch, u.id))
         user.last_assigned_at = utcnow()
         await user.save(using_db=conn, update_fields=["last_assigned_at"])

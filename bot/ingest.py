@@ -24,7 +24,7 @@ import sqlite3
 from collections.abc import Callable, Generator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from channels.base import InboundMessage, IngestResult
@@ -117,7 +117,7 @@ class Driver(Protocol):
 
 def _sqlite_ts(dt: datetime | None) -> str | None:
     # Tortoise stores SQLite datetimes as str(aware UTC datetime); match it exactly.
-    return None if dt is None else str(dt.astimezone(timezone.utc))
+    return None if dt is None else str(dt.astimezone(UTC))
 
 
 class SqliteDriver:
@@ -226,7 +226,7 @@ class Ingestor:
         if self._task is None or self._task.done():
             self._task = asyncio.get_running_loop().create_task(self._writer())
         fut: asyncio.Future[IngestResult] = asyncio.get_running_loop().create_future()
-        job = Job(msg, kind, datetime.now(timezone.utc), reopen_window)
+        job = Job(msg, kind, datetime.now(UTC), reopen_window)
         self._queue.put_nowait((job, fut))
         return await fut
 
@@ -249,7 +249,7 @@ class Ingestor:
                 log.warning("ingest batch failed; storing its messages one by one",
                             extra={"batch": len(batch)})
             else:
-                for (_, fut), result in zip(batch, results):
+                for (_, fut), result in zip(batch, results, strict=True):
                     if not fut.done():
                         fut.set_result(result)
                 return

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import aiohttp
@@ -15,13 +16,14 @@ if TYPE_CHECKING:
     from bot.live import StaffHub
     from bot.replies import Outbox
     from bot.serve import Inflight
+    from channels.base import ChannelAdapter
 
 SETTINGS = web.AppKey("settings", Settings)
-BUS: web.AppKey["EventBus"] = web.AppKey("bus")
-OUTBOX: web.AppKey["Outbox"] = web.AppKey("outbox")
-HUB: web.AppKey["StaffHub"] = web.AppKey("hub")
-ADAPTERS: web.AppKey[dict[str, Any]] = web.AppKey("adapters")
+BUS: web.AppKey[EventBus] = web.AppKey("bus")
+OUTBOX: web.AppKey[Outbox] = web.AppKey("outbox")
+HUB: web.AppKey[StaffHub] = web.AppKey("hub")
+ADAPTERS: web.AppKey[Mapping[str, ChannelAdapter]] = web.AppKey("adapters")
 JINJA = web.AppKey("jinja", jinja2.Environment)
 HTTP = web.AppKey("http", aiohttp.ClientSession)
 ENDPOINTS: web.AppKey[list[Any]] = web.AppKey("endpoints")
-INFLIGHT: web.AppKey["Inflight"] = web.AppKey("inflight")
+INFLIGHT: web.AppKey[Inflight] = web.AppKey("inflight")

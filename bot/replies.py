@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Mapping
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from jinja2 import StrictUndefined, TemplateError
@@ -154,7 +154,7 @@ class Outbox:
             "next_attempt_at").limit(limit).values_list("id", flat=True)
         done = 0
         for mid in ids:
-            if await self.deliver(int(mid)) is not None:
+            if await self.deliver(int(mid)) is not None:  # type: ignore[call-overload]
                 done += 1
         return done
 
@@ -203,4 +203,4 @@ def render_canned(body: str, contact: Contact) -> str:
 
 
 def as_utc(dt: datetime) -> datetime:
-    return dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc)
+    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)

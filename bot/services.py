@@ -83,7 +83,8 @@ async def add_user(email: str, role: Role, name: str = "",
     try:
         user, password, token = await create_user(email, role, password, name)
     except IntegrityError:
-        raise InboxError(f"a user with e-mail {email} already exists", "exists", "email")
+        raise InboxError(f"a user with e-mail {email} already exists", "exists",
+                         "email") from None
     return {**user_out(user), "password": password, "api_token": token}
 
 
@@ -119,7 +120,8 @@ async def add_channel(adapters: Mapping[str, ChannelAdapter], kind: str, name: s
     try:
         await adapter.validate_account(account_info(account))
     except AccountSetupError as exc:
-        raise InboxError(f"{adapter.display_name} account not enabled: {exc}", exc.code)
+        raise InboxError(f"{adapter.display_name} account not enabled: {exc}",
+                         exc.code) from exc
     await account.save()
     _kind_cache.pop(account.id, None)
     return {**channel_out(account), "secret": account.secret}

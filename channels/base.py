@@ -125,7 +125,7 @@ class ChannelContext:
     """What the core gives every adapter. Adapters never import ``bot`` internals."""
 
     ingest: IngestFn
-    http: "ClientSession"
+    http: ClientSession
     settings: Any
     # The enabled account with this id, or None.
     get_account: Callable[[int], Awaitable[AccountInfo | None]]
@@ -147,7 +147,7 @@ class ChannelAdapter(Protocol):
     supports_media: ClassVar[bool]
     rate_per_sec: ClassVar[float | None]
 
-    def routes(self) -> list["web.RouteDef"]:
+    def routes(self) -> list[web.RouteDef]:
         """Plain HTTP routes the adapter serves (widget pages, websockets)."""
         ...
 

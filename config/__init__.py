@@ -12,9 +12,10 @@ import dataclasses
 import os
 import secrets
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 ENV_PREFIX = "SWITCHBOARD_"
 
@@ -121,7 +122,7 @@ class Settings:
     def is_sqlite(self) -> bool:
         return self.resolved_database_url.startswith("sqlite")
 
-    def with_(self, **changes: Any) -> "Settings":
+    def with_(self, **changes: Any) -> Settings:
         """Return a copy with some values replaced (tests and CLI use this)."""
         return dataclasses.replace(self, **changes)
 
@@ -208,7 +209,8 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: Any) -> Set
         except FileNotFoundError:
             raise ConfigError(f"{ENV_PREFIX}CONFIG: file not found: {toml_path}") from None
         except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"{ENV_PREFIX}CONFIG: {toml_path} is not valid TOML: {exc}") from None
+            raise ConfigError(
+                f"{ENV_PREFIX}CONFIG: {toml_path} is not valid TOML: {exc}") from None
         section = data.get("switchboard", data)
         for key, value in section.items():
             if key not in defaults:
@@ -218,7 +220,7 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: Any) -> Set
         var = ENV_PREFIX + name.upper()
         if var in env:
             raw[name] = env[var]
-    values = dict(defaults)
+    values: dict[str, Any] = dict(defaults)
     for name, value in raw.items():
         values[name] = _convert(name, value, defaults[name])
     values.update(overrides)

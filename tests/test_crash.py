@@ -25,7 +25,7 @@ async def _send(session: aiohttp.ClientSession, srv: ServerProcess, i: int
                          "Content-Type": "application/json"}) as resp:
             data = await resp.json()
             return resp.status, data.get("id")
-    except (aiohttp.ClientError, asyncio.TimeoutError, ValueError):
+    except (TimeoutError, aiohttp.ClientError, ValueError):
         return 0, None
 
 

@@ -4,7 +4,7 @@ labels, status, contacts and merge, canned replies, roles, errors, and the OpenA
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from openapi_spec_validator import validate
@@ -72,7 +72,7 @@ async def test_resolved_reopens_within_window_else_new(shop: Shop) -> None:
     await shop.api("POST", f"/api/v1/conversations/{cid}/status", json={"status": "resolved"})
     # Resolved long ago: outside the window, so the customer starts a new conversation.
     await Conversation.filter(id=cid).update(
-        resolved_at=datetime.now(timezone.utc) - timedelta(days=30))
+        resolved_at=datetime.now(UTC) - timedelta(days=30))
     assert await _conv(shop, "r3") != cid
 
 
@@ -84,7 +84,7 @@ async def test_snooze_and_wake(shop: Shop) -> None:
     status, err = await shop.api("POST", path, json={"status": "snoozed",
                                                      "snoozed_until": "not a date"})
     assert status == 422 and err["error"]["field"] == "snoozed_until"
-    soon = (datetime.now(timezone.utc) + timedelta(seconds=0.6)).isoformat()
+    soon = (datetime.now(UTC) + timedelta(seconds=0.6)).isoformat()
     status, body = await shop.api("POST", path, json={"status": "snoozed",
                                                       "snoozed_until": soon})
     assert status == 200 and body["status"] == "snoozed"

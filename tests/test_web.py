@@ -145,10 +145,11 @@ async def test_roles_on_pages(shop: Shop) -> None:
 def test_every_page_declares_a_permission() -> None:
     """Each staff page handler is wrapped by @page (or is the login form); nothing is left
     open by forgetting the decorator."""
-    from bot.app import create_app
-    from tests.conftest import make_settings
     import tempfile
     from pathlib import Path
+
+    from bot.app import create_app
+    from tests.conftest import make_settings
 
     app = create_app(make_settings(Path(tempfile.mkdtemp())))
     public = {"login_form", "login_submit", "healthz", "metrics_view", "page", "script",

@@ -9,7 +9,16 @@ from bot.api import schemas as s
 from bot.api.routing import ApiError, Call, Endpoint, json_out, openapi
 from bot.auth import Perm
 from bot.keys import ADAPTERS, BUS, ENDPOINTS, OUTBOX
-from bot.models import CannedReply, ChannelAccount, Contact, ConversationStatus, Label, Note, User
+from bot.models import (
+    CannedReply,
+    ChannelAccount,
+    Contact,
+    Conversation,
+    ConversationStatus,
+    Label,
+    Note,
+    User,
+)
 from bot.replies import render_canned
 
 
@@ -171,7 +180,7 @@ async def update_contact(call: Call) -> web.Response:
 
 async def delete_contact(call: Call) -> web.Response:
     cid = call.param("contact_id")
-    if await inbox.Conversation.filter(contact_id=cid).exists():
+    if await Conversation.filter(contact_id=cid).exists():
         raise ApiError(409, "has_conversations",
                        "this contact has conversations; merge it into another instead")
     deleted = await Contact.filter(id=cid).delete()

@@ -114,7 +114,8 @@ async def read_body(request: web.Request, limit: int) -> bytes:
         raise ApiError(413, "too_large", f"request body is larger than {limit} bytes")
     # StreamReader.read(n) returns whatever has arrived, so a body sent in slow chunks
     # must be read in a loop until EOF (or until it proves too large).
-    chunks, size = [], 0
+    chunks: list[bytes] = []
+    size = 0
     while True:
         chunk = await request.content.read(limit + 1 - size)
         if not chunk:

@@ -19,7 +19,7 @@ class Strict(BaseModel):
 
 
 class ConversationQuery(BaseModel):
-    status: ConversationStatus | Literal["all"] = "open"
+    status: ConversationStatus | Literal["all"] = ConversationStatus.OPEN
     channel: Annotated[str, Field(max_length=32)] | None = None
     account_id: int | None = None
     assignee: Annotated[str, Field(pattern=r"^(me|none|\d+)$")] | None = None

@@ -8,6 +8,7 @@ the inbox list reads conversations by ``(status, channel_kind, last_message_at)`
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Any
 
 from tortoise import fields
 from tortoise.indexes import Index
@@ -77,7 +78,7 @@ class ChannelAccount(Model):
     # stored as is; it never leaves the server except once, when the account is created.
     secret = fields.CharField(max_length=128)
     callback_url = fields.CharField(max_length=500, default="")
-    settings = fields.JSONField(default=dict)
+    settings: dict[str, Any] = fields.JSONField(default=dict)
     enabled = fields.BooleanField(default=True)
     created_at = fields.DatetimeField(auto_now_add=True)
 
@@ -94,8 +95,8 @@ class Contact(Model):
     email = fields.CharField(max_length=254, null=True, db_index=True)
     phone = fields.CharField(max_length=64, null=True)
     locale = fields.CharField(max_length=16, null=True)
-    attributes = fields.JSONField(default=dict)
-    tags = fields.JSONField(default=list)
+    attributes: dict[str, Any] = fields.JSONField(default=dict)
+    tags: list[str] = fields.JSONField(default=list)
     created_at = fields.DatetimeField(auto_now_add=True)
     updated_at = fields.DatetimeField(auto_now=True)
 
@@ -201,6 +202,7 @@ class Note(Model):
     text = fields.TextField()
     created_at = fields.DatetimeField(auto_now_add=True)
     updated_at = fields.DatetimeField(auto_now=True)
+    revisions: fields.ReverseRelation[NoteRevision]
 
     class Meta:
         table = "notes"

@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Awaitable, Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import WSMsgType, web
-from multidict import MultiDictProxy
 
 from bot import inbox, services
 from bot.api.endpoints import reply_text
@@ -22,6 +21,7 @@ from bot.auth import (
     SESSION,
     SESSION_COOKIE,
     USER,
+    Form,
     Perm,
     csrf_ok,
     end_session,
@@ -35,7 +35,6 @@ from bot.keys import ADAPTERS, BUS, HUB, JINJA, OUTBOX, SETTINGS
 from bot.models import (
     CannedReply,
     ChannelAccount,
-    Contact,
     ConversationStatus,
     Label,
     Note,
@@ -88,7 +87,7 @@ def page(perm: Perm | None) -> Callable[[Handler], Handler]:
     return deco
 
 
-def _s(form: MultiDictProxy[Any], key: str) -> str:
+def _s(form: Form, key: str) -> str:
     value = form.get(key, "")
     return value.strip() if isinstance(value, str) else ""
 
@@ -153,7 +152,7 @@ def _filter_from(query: Any) -> ListFilter:
     try:
         st = None if status == "all" else ConversationStatus(status)
     except ValueError:
-        raise web.HTTPBadRequest(text=f"unknown status {status!r}")
+        raise web.HTTPBadRequest(text=f"unknown status {status!r}") from None
     page_no = query.get("page", "1")
     return ListFilter(status=st, channel=query.get("channel") or None,
                       assignee=query.get("assignee") or None, label=query.get("label") or None,
@@ -262,7 +261,7 @@ async def conversation_status(request: web.Request) -> web.StreamResponse:
     try:
         status = ConversationStatus(_s(form, "status"))
     except ValueError:
-        raise InboxError("unknown status", "invalid", "status")
+        raise InboxError("unknown status", "invalid", "status") from None
     until = None
     if status == ConversationStatus.SNOOZED:
         raw = _s(form, "snoozed_until")
@@ -270,9 +269,9 @@ async def conversation_status(request: web.Request) -> web.StreamResponse:
             until = datetime.fromisoformat(raw)
         except ValueError:
             raise InboxError(f"snooze needs a date and time, got {raw!r}", "invalid",
-                             "snoozed_until")
+                             "snoozed_until") from None
         if until.tzinfo is None:
-            until = until.replace(tzinfo=timezone.utc)
+            until = until.replace(tzinfo=UTC)
     await inbox.set_status(cid, status, until, request.app[BUS])
     raise _back(cid)
 
@@ -356,7 +355,7 @@ async def users_add(request: web.Request) -> web.Response:
     try:
         role = Role(_s(form, "role"))
     except ValueError:
-        raise InboxError("unknown role", "invalid", "role")
+        raise InboxError("unknown role", "invalid", "role") from None
     created = await services.add_user(_s(form, "email"), role, _s(form, "name"))
     return render(request, "web/users.html", users=await User.all().order_by("id"),
                   roles=[r.value for r in Role], created=created)
@@ -385,7 +384,7 @@ async def _channels(request: web.Request, created: dict[str, Any] | None = None
     base = settings.public_url or f"http://{request.host}"
     return render(request, "web/channels.html",
                   accounts=await ChannelAccount.all().order_by("id"),
-                  kinds=sorted(request.app[ADAPTERS]), created=created, base=base)
+                  kinds=sorted(list(request.app[ADAPTERS].keys())), created=created, base=base)
 
 
 @page(Perm.CHANNELS)

@@ -76,7 +76,8 @@ class ApiChannel:
             raise PermanentDeliveryError("this API account has no callback URL")
         try:
             await post_signed(self.ctx.http, account.callback_url, account.secret,
-                              callback_payload(message), self.ctx.settings.outbound_timeout_seconds,
+                              callback_payload(message),
+                              self.ctx.settings.outbound_timeout_seconds,
                               {"X-Switchboard-Message-Id": str(message.message_id)})
         except CallbackError as exc:
             if exc.status is not None and 400 <= exc.status < 500 and exc.status not in (

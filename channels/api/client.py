@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
+from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from datetime import datetime, timezone
 from typing import Any
 
 import aiohttp
@@ -32,8 +31,8 @@ def parse_retry_after(value: str | None) -> float | None:
     except (TypeError, ValueError):
         return None
     if when.tzinfo is None:
-        when = when.replace(tzinfo=timezone.utc)
-    return max(0.0, (when - datetime.now(timezone.utc)).total_seconds())
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())
 
 
 async def post_signed(http: aiohttp.ClientSession, url: str, secret: str,
@@ -51,5 +50,5 @@ async def post_signed(http: aiohttp.ClientSession, url: str, secret: str,
                 raise CallbackError(f"callback answered HTTP {resp.status}", resp.status,
                                     parse_retry_after(resp.headers.get("Retry-After")))
             return resp.status
-    except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+    except (TimeoutError, aiohttp.ClientError) as exc:
         raise CallbackError(f"callback unreachable: {type(exc).__name__}") from exc

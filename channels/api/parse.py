@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -43,8 +43,9 @@ class InboundBody(BaseModel):
         try:
             parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
         except ValueError:
-            raise ValueError("must be an ISO 8601 date-time, e.g. 2026-11-21T10:00:00Z")
-        return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+            raise ValueError(
+                "must be an ISO 8601 date-time, e.g. 2026-11-21T10:00:00Z") from None
+        return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
     def to_inbound(self, account_id: int) -> InboundMessage:
         c = self.contact

@@ -104,7 +104,7 @@ class WebChatDriver:
         try:
             while True:
                 self.inbox.append(await self.ws.receive_json(timeout=0.2))
-        except asyncio.TimeoutError:
+        except TimeoutError:
             pass
         return [f["text"] for f in self.inbox if f["type"] == "message"]
 
