@@ -22,7 +22,7 @@ from bot import db, inbox, metrics
 from bot.api.endpoints import endpoints as api_endpoints
 from bot.api.routing import error_response, mount
 from bot.events import EventBus
-from bot.ingest import Ingestor, SqliteDriver, TortoiseDriver
+from bot.ingest import Ingestor, SqliteWriter, TortoiseDriver
 from bot.keys import ADAPTERS, BUS, ENDPOINTS, HTTP, HUB, INFLIGHT, JINJA, OUTBOX, SETTINGS
 from bot.live import StaffHub
 from bot.models import ChannelAccount, Conversation, Identity, Message
@@ -151,10 +151,10 @@ def create_app(settings: Settings, *, migrate: bool = True,
         if migrate:
             await db.apply_migrations(settings)
         tortoise_ctx = await db.open_db(settings)
-        inbox.use_ingestor(Ingestor(
-            SqliteDriver(settings.resolved_database_url[len("sqlite://"):],
+        inbox.use_ingestor(
+            SqliteWriter(settings.resolved_database_url[len("sqlite://"):],
                          settings.sqlite_synchronous) if settings.is_sqlite
-            else TortoiseDriver("postgres")))
+            else Ingestor(TortoiseDriver("postgres")))
         if settings.seed_demo:
             from bot.seed import seed_demo
 

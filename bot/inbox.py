@@ -19,7 +19,7 @@ from tortoise.transactions import in_transaction
 
 from bot import metrics
 from bot.events import ConversationChanged, EventBus, MessageReceived
-from bot.ingest import Ingestor, TortoiseDriver
+from bot.ingest import Ingestor, TortoiseDriver, Writer
 from bot.models import (
     ChannelAccount,
     Contact,
@@ -99,10 +99,10 @@ async def ingest(msg: InboundMessage, bus: EventBus | None = None) -> IngestResu
     return result
 
 
-_ingestor: Ingestor | None = None
+_ingestor: Writer | None = None
 
 
-def ingestor() -> Ingestor:
+def ingestor() -> Writer:
     """The process's ingest writer; without a configured one, the ORM connection's."""
     global _ingestor
     if _ingestor is None:
@@ -113,7 +113,7 @@ def ingestor() -> Ingestor:
     return _ingestor
 
 
-def use_ingestor(value: Ingestor | None) -> None:
+def use_ingestor(value: Writer | None) -> None:
     global _ingestor
     _ingestor = value
 

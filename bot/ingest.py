@@ -19,10 +19,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import queue
 import re
 import sqlite3
+import threading
 from collections.abc import Callable, Generator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
@@ -108,9 +109,11 @@ def ingest_steps(job: Job, ts: Callable[[datetime | None], Any]) -> Steps:
     return IngestResult(rows[0][0], conv_id, contact_id, True)
 
 
-class Driver(Protocol):
-    async def run(self, jobs: list[Job]) -> list[IngestResult]:
-        """Run all jobs in one transaction; raise (and roll back) if any fails."""
+class Writer(Protocol):
+    """What ``bot.inbox.ingest`` hands messages to."""
+
+    async def submit(self, msg: InboundMessage, kind: str, reopen_window: timedelta
+                     ) -> IngestResult: ...
 
     async def close(self) -> None: ...
 
@@ -120,54 +123,120 @@ def _sqlite_ts(dt: datetime | None) -> str | None:
     return None if dt is None else str(dt.astimezone(UTC))
 
 
-class SqliteDriver:
-    """One connection, one thread: SQLite has a single writer anyway."""
+class SqliteWriter:
+    """The ingest writer on SQLite: one thread with its own connection (SQLite has a single
+    writer anyway). It takes whatever is queued, writes it as one transaction, hands the
+    results back to the event loop, and goes straight on to the next batch, so its pace
+    never waits on the loop being free to schedule it."""
 
-    def __init__(self, path: str, synchronous: str = "FULL") -> None:
-        self.path, self.synchronous = path, synchronous
-        self._pool = ThreadPoolExecutor(1, thread_name_prefix="sb-ingest")
-        self._conn: sqlite3.Connection | None = None
+    def __init__(self, path: str, synchronous: str = "FULL", max_batch: int = 256) -> None:
+        self.path, self.synchronous, self.max_batch = path, synchronous, max_batch
+        self._queue: queue.SimpleQueue[Pending | None] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
 
-    def _connect(self) -> sqlite3.Connection:
-        if self._conn is None:
-            conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=True)
-            for pragma in ("journal_mode=WAL", f"synchronous={self.synchronous}",
-                           "busy_timeout=10000", "foreign_keys=ON"):
-                conn.execute(f"PRAGMA {pragma}")
-            self._conn = conn
-        return self._conn
+    async def submit(self, msg: InboundMessage, kind: str, reopen_window: timedelta
+                     ) -> IngestResult:
+        with self._lock:
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="sb-ingest",
+                                                daemon=True)
+                self._thread.start()
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[IngestResult] = loop.create_future()
+        self._queue.put((Job(msg, kind, datetime.now(UTC), reopen_window), fut, loop))
+        return await fut
 
-    def _run_sync(self, jobs: list[Job]) -> list[IngestResult]:
-        conn = self._connect()
+    def _run(self) -> None:
+        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=True)
+        for pragma in ("journal_mode=WAL", f"synchronous={self.synchronous}",
+                       "busy_timeout=10000", "foreign_keys=ON"):
+            conn.execute(f"PRAGMA {pragma}")
+        try:
+            stopping = False
+            while not stopping:
+                first = self._queue.get()
+                if first is None:
+                    break
+                batch = [first]
+                while len(batch) < self.max_batch:
+                    try:
+                        item = self._queue.get_nowait()
+                    except queue.Empty:
+                        break
+                    if item is None:
+                        stopping = True
+                        break
+                    batch.append(item)
+                outcomes = write_with_fallback(lambda jobs: self._transaction(conn, jobs),
+                                               [job for job, _, _ in batch])
+                for (_, fut, loop), outcome in zip(batch, outcomes, strict=True):
+                    loop.call_soon_threadsafe(_settle, fut, outcome)
+        finally:
+            conn.close()
+
+    @staticmethod
+    def _transaction(conn: sqlite3.Connection, jobs: list[Job]) -> list[IngestResult]:
         conn.execute("BEGIN IMMEDIATE")
         try:
-            results = [self._drive(conn, ingest_steps(job, _sqlite_ts)) for job in jobs]
+            results = [_drive(conn, ingest_steps(job, _sqlite_ts)) for job in jobs]
         except BaseException:
             conn.execute("ROLLBACK")
             raise
         conn.execute("COMMIT")
         return results
 
-    @staticmethod
-    def _drive(conn: sqlite3.Connection, steps: Steps) -> IngestResult:
-        rows: list[Any] | None = None
-        try:
-            while True:
-                sql, params = steps.send(rows)  # type: ignore[arg-type]
-                rows = conn.execute(sql, params).fetchall()
-        except StopIteration as done:
-            return done.value  # type: ignore[no-any-return]
-
-    async def run(self, jobs: list[Job]) -> list[IngestResult]:
-        return await asyncio.get_running_loop().run_in_executor(self._pool, self._run_sync, jobs)
-
     async def close(self) -> None:
-        def _close() -> None:
-            if self._conn is not None:
-                self._conn.close()
-                self._conn = None
-        await asyncio.get_running_loop().run_in_executor(self._pool, _close)
-        self._pool.shutdown(wait=True)
+        """Finish everything queued, then stop the thread."""
+        if self._thread is not None:
+            self._queue.put(None)
+            await asyncio.to_thread(self._thread.join)
+            self._thread = None
+
+
+Pending = tuple[Job, "asyncio.Future[IngestResult]", asyncio.AbstractEventLoop]
+Outcome = IngestResult | Exception
+
+
+def _drive(conn: sqlite3.Connection, steps: Steps) -> IngestResult:
+    rows: list[Any] | None = None
+    try:
+        while True:
+            sql, params = steps.send(rows)  # type: ignore[arg-type]
+            rows = conn.execute(sql, params).fetchall()
+    except StopIteration as done:
+        return done.value  # type: ignore[no-any-return]
+
+
+def _settle(fut: asyncio.Future[IngestResult], outcome: Outcome) -> None:
+    if fut.done():  # the caller went away; the message is stored all the same
+        return
+    if isinstance(outcome, Exception):
+        fut.set_exception(outcome)
+    else:
+        fut.set_result(outcome)
+
+
+def write_with_fallback(transaction: Callable[[list[Job]], list[IngestResult]],
+                        jobs: list[Job]) -> list[Outcome]:
+    """All jobs in one transaction; if that fails, each alone, twice at most (a lost race
+    on a unique key succeeds on the second pass), so one bad message fails only itself."""
+    if len(jobs) > 1:
+        try:
+            return list(transaction(jobs))
+        except Exception:
+            log.warning("ingest batch failed; storing its messages one by one",
+                        extra={"batch": len(jobs)})
+    outcomes: list[Outcome] = []
+    for job in jobs:
+        for attempt in (1, 2):
+            try:
+                outcomes.append(transaction([job])[0])
+                break
+            except Exception as exc:
+                if attempt == 2:
+                    outcomes.append(exc)
+    return outcomes
 
 
 _PARAM = re.compile(r"\?")
@@ -208,14 +277,11 @@ class TortoiseDriver:
                     results.append(done.value)
         return results
 
-    async def close(self) -> None:
-        pass
-
-
 class Ingestor:
-    """A single writer task with group commit (see the module docstring)."""
+    """The ingest writer on PostgreSQL (or anything Tortoise speaks): a single writer task
+    with group commit; each batch is one transaction on the ORM's connection."""
 
-    def __init__(self, driver: Driver, max_batch: int = 256) -> None:
+    def __init__(self, driver: TortoiseDriver, max_batch: int = 256) -> None:
         self.driver, self.max_batch = driver, max_batch
         self._queue: asyncio.Queue[tuple[Job, asyncio.Future[IngestResult]]] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
@@ -226,8 +292,7 @@ class Ingestor:
         if self._task is None or self._task.done():
             self._task = asyncio.get_running_loop().create_task(self._writer())
         fut: asyncio.Future[IngestResult] = asyncio.get_running_loop().create_future()
-        job = Job(msg, kind, datetime.now(UTC), reopen_window)
-        self._queue.put_nowait((job, fut))
+        self._queue.put_nowait((Job(msg, kind, datetime.now(UTC), reopen_window), fut))
         return await fut
 
     async def _writer(self) -> None:
@@ -237,41 +302,33 @@ class Ingestor:
                 batch.append(self._queue.get_nowait())
             self._busy = True
             try:
-                await self._write(batch)
+                outcomes = await self._batch([job for job, _ in batch])
+                for (_, fut), outcome in zip(batch, outcomes, strict=True):
+                    _settle(fut, outcome)
             finally:
                 self._busy = False
 
-    async def _write(self, batch: list[tuple[Job, asyncio.Future[IngestResult]]]) -> None:
-        if len(batch) > 1:
+    async def _batch(self, jobs: list[Job]) -> list[Outcome]:
+        """As :func:`write_with_fallback`, on the event loop."""
+        if len(jobs) > 1:
             try:
-                results = await self.driver.run([job for job, _ in batch])
+                return list(await self.driver.run(jobs))
             except Exception:
                 log.warning("ingest batch failed; storing its messages one by one",
-                            extra={"batch": len(batch)})
-            else:
-                for (_, fut), result in zip(batch, results, strict=True):
-                    if not fut.done():
-                        fut.set_result(result)
-                return
-        for job, fut in batch:
-            await self._write_one(job, fut)
+                            extra={"batch": len(jobs)})
+        return [await self._one(job) for job in jobs]
 
-    async def _write_one(self, job: Job, fut: asyncio.Future[IngestResult]) -> None:
+    async def _one(self, job: Job) -> Outcome:
         for attempt in (1, 2):  # a lost race on a unique key succeeds on the second pass
             try:
-                result = (await self.driver.run([job]))[0]
+                return (await self.driver.run([job]))[0]
             except Exception as exc:
                 if attempt == 2:
-                    if not fut.done():
-                        fut.set_exception(exc)
-                    return
-                continue
-            if not fut.done():
-                fut.set_result(result)
-            return
+                    return exc
+        raise AssertionError("unreachable")
 
     async def close(self) -> None:
-        """Finish what is queued, then stop the writer and the driver."""
+        """Finish what is queued, then stop the writer."""
         while not self._queue.empty() or self._busy:
             await asyncio.sleep(0.01)
         if self._task is not None:
@@ -280,4 +337,3 @@ class Ingestor:
                 await self._task
             except asyncio.CancelledError:
                 pass
-        await self.driver.close()
