@@ -76,10 +76,28 @@ class Outbox:
         await Conversation.filter(id=conv.id).update(
             last_message_at=msg.created_at, last_message_preview=text[:200])
         self._changed(msg)
-        # First attempt right away, off the request; the clock's sweep is the safety net.
-        task = asyncio.get_running_loop().create_task(self.deliver(msg.id))
+        self._deliver_soon(msg.id)
+        return msg
+
+    def _deliver_soon(self, message_id: int) -> None:
+        """First attempt right away, off the request; the clock's sweep is the safety net."""
+        task = asyncio.get_running_loop().create_task(self.deliver(message_id))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+    async def retry(self, message_id: int) -> Message:
+        """Send a failed reply again, from a fresh count of attempts."""
+        updated = await Message.filter(
+            id=message_id, direction=Direction.OUTBOUND, status=DeliveryStatus.FAILED
+        ).update(status=DeliveryStatus.PENDING, attempts=0, error="", lease_until=None,
+                 next_attempt_at=utcnow())
+        msg = await Message.filter(id=message_id).first()
+        if msg is None:
+            raise NotFound("message", "message_id")
+        if not updated:
+            raise InboxError("only a failed reply can be retried", "not_failed", "message_id")
+        self._changed(msg)
+        self._deliver_soon(msg.id)
         return msg
 
     async def drain(self) -> None:

@@ -8,7 +8,7 @@ from typing import Any
 
 from aiohttp import web
 
-from bot.models import Contact, Conversation, Message
+from bot.models import ChannelAccount, Contact, Conversation, Message
 from channels.signing import sign, verify
 from tests.conftest import Shop, message
 
@@ -148,7 +148,7 @@ async def test_staff_reply_is_posted_signed_with_retry(shop: Shop, aiohttp_serve
     assert detail["thread"][-1]["status"] == "sent"
 
 
-async def test_reply_failure_shows_on_message(shop: Shop) -> None:
+async def test_reply_failure_shows_on_message(shop: Shop, aiohttp_server: Any) -> None:
     """No callback URL: the reply fails permanently and says why."""
     resp = await shop.inbound(message("f-1"))
     conv_id = (await resp.json())["conversation_id"]
@@ -162,6 +162,27 @@ async def test_reply_failure_shows_on_message(shop: Shop) -> None:
     assert msg.status.value == "failed" and "no callback URL" in msg.error
     _, detail = await shop.api("GET", f"/api/v1/conversations/{conv_id}")
     assert detail["thread"][-1]["error"] == msg.error
+    # Staff fix the account and retry: the same message goes out, once.
+    got: list[str] = []
+
+    async def hook(request: web.Request) -> web.Response:
+        got.append(json.loads(await request.read())["text"])
+        return web.Response(status=200)
+
+    fake = web.Application()
+    fake.router.add_post("/hook", hook)
+    srv = await aiohttp_server(fake)
+    await ChannelAccount.filter(id=shop.seed["api_account_id"]).update(
+        callback_url=str(srv.make_url("/hook")))
+    status, retried = await shop.api("POST", f"/api/v1/messages/{sent['id']}/retry")
+    assert status == 200 and retried["status"] == "pending"
+    for _ in range(50):
+        if (await Message.get(id=sent["id"])).status.value == "sent":
+            break
+        await asyncio.sleep(0.05)
+    assert (await Message.get(id=sent["id"])).status.value == "sent" and got == ["hello?"]
+    status, err = await shop.api("POST", f"/api/v1/messages/{sent['id']}/retry")
+    assert status == 400 and err["error"]["code"] == "not_failed"
 
 
 async def test_unreachable_callback_retries_then_gives_up(shop: Shop) -> None:

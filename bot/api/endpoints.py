@@ -87,6 +87,11 @@ async def reply_text(conversation_id: int, text: str | None, canned_id: int | No
     return text
 
 
+async def retry_message(call: Call) -> web.Response:
+    msg = await call.request.app[OUTBOX].retry(call.param("message_id"))
+    return json_out(message_out(msg))
+
+
 async def mark_read(call: Call) -> web.Response:
     cid = call.param("conversation_id")
     await inbox.get_conversation(cid)
@@ -258,6 +263,9 @@ def endpoints() -> list[Endpoint]:
           P.INBOX_READ, response=s.MessageOut),
         E("POST", conv + "/reply", reply, "Reply to the customer (text or canned reply)",
           "Inbox", P.INBOX_WRITE, body=s.ReplyIn, response=s.MessageOut, status=201),
+        E("POST", "/api/v1/messages/{message_id}/retry", retry_message,
+          "Send a failed reply again", "Inbox", P.INBOX_WRITE, response=s.MessageOut,
+          responses={400: "the message is not a failed reply"}),
         E("POST", conv + "/read", mark_read, "Mark the conversation read", "Inbox",
           P.INBOX_WRITE),
         E("POST", conv + "/notes", add_note, "Add a private note", "Inbox", P.INBOX_WRITE,

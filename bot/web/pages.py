@@ -209,6 +209,12 @@ async def conversation_reply(request: web.Request) -> web.StreamResponse:
 
 
 @page(Perm.INBOX_WRITE)
+async def message_retry(request: web.Request) -> web.StreamResponse:
+    msg = await request.app[OUTBOX].retry(_id(request, "mid"))
+    raise _back(msg.conversation_id)  # type: ignore[attr-defined]
+
+
+@page(Perm.INBOX_WRITE)
 async def conversation_note(request: web.Request) -> web.StreamResponse:
     cid = _id(request, "cid")
     await inbox.add_note(cid, request[USER], _s(request[FORM], "text"), request.app[BUS])
@@ -431,6 +437,7 @@ def setup(app: web.Application) -> None:
     r.add_post("/inbox/{cid}/assign", conversation_assign)
     r.add_post("/inbox/{cid}/labels", conversation_labels)
     r.add_post("/inbox/{cid}/status", conversation_status)
+    r.add_post("/messages/{mid}/retry", message_retry)
     r.add_post("/notes/{nid}", note_edit)
     r.add_get("/notes/{nid}", note_history)
     r.add_get("/ws/staff", staff_socket)
