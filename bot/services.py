@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 from tortoise.exceptions import IntegrityError
 from tortoise.expressions import Q
@@ -61,14 +61,22 @@ async def list_contacts(q: str | None, page: int, per_page: int) -> dict[str, An
             "per_page": per_page}
 
 
-async def update_contact(contact_id: int, changes: Mapping[str, Any]) -> Contact:
-    contact = await Contact.filter(id=contact_id).first()
-    if contact is None:
-        raise NotFound("contact", "contact_id")
+M = TypeVar("M", Contact, User)
+
+
+async def _update(model: type[M], row_id: int, changes: Mapping[str, Any]) -> M:
+    row = await model.filter(id=row_id).first()
+    if row is None:
+        name = model.__name__.lower()
+        raise NotFound(name, f"{name}_id")
     for key, value in changes.items():
-        setattr(contact, key, value)
-    await contact.save()
-    return contact
+        setattr(row, key, value)
+    await row.save()
+    return row
+
+
+async def update_contact(contact_id: int, changes: Mapping[str, Any]) -> Contact:
+    return await _update(Contact, contact_id, changes)
 
 
 def user_out(u: User) -> dict[str, Any]:
@@ -89,13 +97,7 @@ async def add_user(email: str, role: Role, name: str = "",
 
 
 async def update_user(user_id: int, changes: Mapping[str, Any]) -> User:
-    user = await User.filter(id=user_id).first()
-    if user is None:
-        raise NotFound("user", "user_id")
-    for key, value in changes.items():
-        setattr(user, key, value)
-    await user.save()
-    return user
+    return await _update(User, user_id, changes)
 
 
 def channel_out(a: ChannelAccount) -> dict[str, Any]:

@@ -41,7 +41,7 @@ class ContactRef(BaseModel):
     email: str | None
 
 
-class ConversationSummary(BaseModel):
+class ConversationBase(BaseModel):
     id: int
     status: ConversationStatus
     channel: str
@@ -49,11 +49,14 @@ class ConversationSummary(BaseModel):
     contact: ContactRef
     assignee_id: int | None
     unread_count: int
-    last_message_at: datetime
-    preview: str
     snoozed_until: datetime | None
     thread_id: str | None
     labels: list[str]
+
+
+class ConversationSummary(ConversationBase):
+    last_message_at: datetime
+    preview: str
 
 
 class ConversationPage(BaseModel):
@@ -77,17 +80,7 @@ class ThreadItem(BaseModel):
     edits: int | None = Field(None, description="Notes: how many times it was edited.")
 
 
-class ConversationDetail(BaseModel):
-    id: int
-    status: ConversationStatus
-    channel: str
-    channel_account_id: int
-    contact: ContactRef
-    assignee_id: int | None
-    labels: list[str]
-    snoozed_until: datetime | None
-    thread_id: str | None
-    unread_count: int
+class ConversationDetail(ConversationBase):
     thread: list[ThreadItem]
 
 
