@@ -18,19 +18,19 @@ import aiohttp
 import jinja2
 from aiohttp import web
 
-from bot import db, inbox, metrics
+from bot import db, inbox, metrics, services
 from bot.api.endpoints import endpoints as api_endpoints
 from bot.api.routing import error_response, mount
 from bot.events import EventBus
 from bot.ingest import Ingestor, SqliteWriter, TortoiseDriver
 from bot.keys import ADAPTERS, BUS, ENDPOINTS, HTTP, HUB, INFLIGHT, JINJA, OUTBOX, SETTINGS
 from bot.live import StaffHub
-from bot.models import ChannelAccount, Conversation, Identity, Message
-from bot.replies import Outbox, account_info
+from bot.models import Conversation, Identity, Message
+from bot.replies import Outbox
 from bot.serve import Inflight
 from bot.web import pages
 from channels import registry
-from channels.base import AccountInfo, ChannelContext
+from channels.base import ChannelContext
 from config import Settings, ensure_secret_key
 from scheduler import clock
 
@@ -162,7 +162,7 @@ def create_app(settings: Settings, *, migrate: bool = True,
             if created and on_seed:
                 on_seed(created)
         yield
-        forget_accounts()
+        services.forget_accounts()
         await inbox.ingestor().close()
         inbox.use_ingestor(None)
         await db.close_db(tortoise_ctx)
@@ -187,7 +187,7 @@ def create_app(settings: Settings, *, migrate: bool = True,
     ctx = ChannelContext(
         ingest=lambda m: inbox.ingest(m, app[BUS]),
         http=None,  # type: ignore[arg-type]  # set when the session opens (see below)
-        settings=settings, get_account=_get_account,
+        settings=settings, get_account=services.channel_account,
         render=lambda name, data: app[JINJA].get_template(name).render(**data),
         contact_history=_contact_history, update_contact=_update_contact)
 
@@ -217,27 +217,6 @@ def create_app(settings: Settings, *, migrate: bool = True,
     app.router.add_get("/metrics", metrics_view)
     pages.setup(app)
     return app
-
-
-_ACCOUNT_TTL = 5.0
-_accounts: dict[int, tuple[float, AccountInfo | None]] = {}
-
-
-async def _get_account(account_id: int) -> AccountInfo | None:
-    """Channel accounts are read on every inbound request and change rarely: cache them
-    for a few seconds (another process's change shows within the TTL)."""
-    now = time.monotonic()
-    hit = _accounts.get(account_id)
-    if hit is not None and hit[0] > now:
-        return hit[1]
-    account = await ChannelAccount.filter(id=account_id, enabled=True).first()
-    info = account_info(account) if account else None
-    _accounts[account_id] = (now + _ACCOUNT_TTL, info)
-    return info
-
-
-def forget_accounts() -> None:
-    _accounts.clear()
 
 
 async def _contact_history(account_id: int, external_id: str) -> list[dict[str, Any]]:

@@ -159,11 +159,11 @@ async def cmd_channel(settings: Settings, args: argparse.Namespace) -> int:
 
     async with database(settings):
         if args.action == "add":
-            adapters = _offline_adapters(settings)
             bar = Progress(1, "channel add")
             try:
-                created = await add_channel(adapters, args.kind, args.name,
-                                            args.callback_url or "")
+                async with offline_adapters(settings) as adapters:
+                    created = await add_channel(adapters, args.kind, args.name,
+                                                args.callback_url or "")
             except InboxError as exc:
                 return _fail(str(exc))
             bar.step()
@@ -178,25 +178,22 @@ async def cmd_channel(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def _offline_adapters(settings: Settings) -> dict[str, Any]:
-    """Adapters for checks the CLI runs (credential tests); no server is running."""
+@contextlib.asynccontextmanager
+async def offline_adapters(settings: Settings) -> AsyncIterator[dict[str, Any]]:
+    """Adapters for the checks the CLI runs (credential tests) while no server runs."""
     import aiohttp
 
     from channels import registry
     from channels.base import ChannelContext
 
-    async def none(*a: Any) -> Any:
+    async def nothing(*a: Any) -> Any:
         return None
 
-    session = aiohttp.ClientSession()
-    ctx = ChannelContext(ingest=none, http=session, settings=settings, get_account=none,
-                         render=lambda n, d: "", contact_history=none, update_contact=none)
-    adapters = registry.build_all(ctx)
-    _SESSIONS.append(session)
-    return adapters
-
-
-_SESSIONS: list[Any] = []
+    async with aiohttp.ClientSession() as session:
+        ctx = ChannelContext(ingest=nothing, http=session, settings=settings,
+                             get_account=nothing, render=lambda n, d: "",
+                             contact_history=nothing, update_contact=nothing)
+        yield dict(registry.build_all(ctx))
 
 
 def _row_error(row: dict[str, str]) -> str | None:
@@ -350,11 +347,4 @@ def main(argv: list[str] | None = None) -> int:
     handler = {"migrate": cmd_migrate, "user": cmd_user, "channel": cmd_channel,
                "import": cmd_import, "export": cmd_export}[command]
 
-    async def run() -> int:
-        try:
-            return await handler(settings, args)
-        finally:
-            for s in _SESSIONS:
-                await s.close()
-
-    return asyncio.run(run())
+    return asyncio.run(handler(settings, args))

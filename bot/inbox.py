@@ -37,8 +37,6 @@ from channels.base import InboundMessage, IngestResult
 
 log = logging.getLogger("switchboard.inbox")
 
-ACTIVE = (ConversationStatus.OPEN, ConversationStatus.PENDING, ConversationStatus.SNOOZED)
-PREVIEW_LEN = 200
 
 
 class InboxError(Exception):

@@ -32,6 +32,7 @@ from channels.base import InboundMessage, IngestResult
 
 log = logging.getLogger("switchboard.ingest")
 Query = tuple[str, tuple[Any, ...]]
+PREVIEW_LEN = 200  # characters of the last message shown in the inbox list
 Steps = Generator[Query, list[Any], IngestResult]
 
 
@@ -89,7 +90,7 @@ def ingest_steps(job: Job, ts: Callable[[datetime | None], Any]) -> Steps:
         contact_id = rows[0][0]
         yield ("INSERT INTO identities (contact_id, channel_account_id, external_id, "
                "created_at) VALUES (?, ?, ?, ?)", (contact_id, acct, info.external_id, now))
-    preview = msg.text[:200]
+    preview = msg.text[:PREVIEW_LEN]
     if conv_id is not None:
         # The customer wrote again: a resolved or snoozed conversation needs a person.
         status = "open" if status in ("resolved", "snoozed") else status

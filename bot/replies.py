@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from jinja2 import StrictUndefined, TemplateError
@@ -21,6 +21,7 @@ from jinja2.sandbox import SandboxedEnvironment
 from bot import metrics
 from bot.events import EventBus, MessageStored
 from bot.inbox import InboxError, NotFound, utcnow
+from bot.ingest import PREVIEW_LEN
 from bot.models import (
     ChannelAccount,
     Contact,
@@ -74,7 +75,7 @@ class Outbox:
             direction=Direction.OUTBOUND, text=text, sender=sender,
             status=DeliveryStatus.PENDING, next_attempt_at=utcnow())
         await Conversation.filter(id=conv.id).update(
-            last_message_at=msg.created_at, last_message_preview=text[:200])
+            last_message_at=msg.created_at, last_message_preview=text[:PREVIEW_LEN])
         self._changed(msg)
         self._deliver_soon(msg.id)
         return msg
@@ -219,6 +220,3 @@ def render_canned(body: str, contact: Contact) -> str:
         raise InboxError(f"canned reply could not be rendered: {exc}", "invalid_template",
                          "body") from None
 
-
-def as_utc(dt: datetime) -> datetime:
-    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)

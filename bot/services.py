@@ -4,6 +4,7 @@ API, the staff pages and the CLI so the three never disagree."""
 from __future__ import annotations
 
 import secrets
+import time
 from collections.abc import Mapping
 from typing import Any, TypeVar
 
@@ -11,7 +12,7 @@ from tortoise.exceptions import IntegrityError
 from tortoise.expressions import Q
 
 from bot.auth import create_user
-from bot.inbox import InboxError, NotFound, _kind_cache
+from bot.inbox import InboxError, NotFound
 from bot.models import (
     CannedReply,
     ChannelAccount,
@@ -22,7 +23,7 @@ from bot.models import (
     User,
 )
 from bot.replies import account_info, check_template
-from channels.base import AccountSetupError, ChannelAdapter
+from channels.base import AccountInfo, AccountSetupError, ChannelAdapter
 
 
 def contact_out(c: Contact) -> dict[str, Any]:
@@ -125,8 +126,29 @@ async def add_channel(adapters: Mapping[str, ChannelAdapter], kind: str, name: s
         raise InboxError(f"{adapter.display_name} account not enabled: {exc}",
                          exc.code) from exc
     await account.save()
-    _kind_cache.pop(account.id, None)
+    _accounts.pop(account.id, None)  # an id probed before it existed was cached as None
     return {**channel_out(account), "secret": account.secret}
+
+
+_ACCOUNT_TTL = 5.0
+_accounts: dict[int, tuple[float, AccountInfo | None]] = {}
+
+
+async def channel_account(account_id: int) -> AccountInfo | None:
+    """The enabled account with this id. Read on every inbound request and changed rarely,
+    so cached for a few seconds (another process's change shows within the TTL)."""
+    now = time.monotonic()
+    hit = _accounts.get(account_id)
+    if hit is not None and hit[0] > now:
+        return hit[1]
+    account = await ChannelAccount.filter(id=account_id, enabled=True).first()
+    info = account_info(account) if account else None
+    _accounts[account_id] = (now + _ACCOUNT_TTL, info)
+    return info
+
+
+def forget_accounts() -> None:
+    _accounts.clear()
 
 
 def canned_out(c: CannedReply) -> dict[str, Any]:

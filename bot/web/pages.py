@@ -421,9 +421,6 @@ async def canned_delete(request: web.Request) -> web.StreamResponse:
     raise web.HTTPFound("/admin/canned")
 
 
-PUBLIC = {"login_form", "login_submit"}
-
-
 def setup(app: web.Application) -> None:
     r = app.router
     r.add_get("/", home)
