@@ -179,8 +179,13 @@ def create_app(settings: Settings, *, migrate: bool = True,
                              settings.outbound_backoff_seconds,
                              lease_seconds=settings.outbound_timeout_seconds * 3)
         clock.bind(app[OUTBOX], app[BUS])
+        running = [a for a in adapters.values() if hasattr(a, "start")]
+        for adapter in running:  # per-account loops (Telegram polling, webhooks)
+            await adapter.start()
         async with clock.running(settings.clock_seconds):
             yield
+        for adapter in running:
+            await adapter.stop()
         await app[OUTBOX].drain()
         await app[BUS].drain()
 
@@ -189,7 +194,9 @@ def create_app(settings: Settings, *, migrate: bool = True,
         http=None,  # type: ignore[arg-type]  # set when the session opens (see below)
         settings=settings, get_account=services.channel_account,
         render=lambda name, data: app[JINJA].get_template(name).render(**data),
-        contact_history=_contact_history, update_contact=_update_contact)
+        contact_history=_contact_history, update_contact=_update_contact,
+        edit=lambda acct, ext, text, when: inbox.edit_inbound(acct, ext, text, when, app[BUS]),
+        list_accounts=services.enabled_accounts)
 
     async def bind_http(app: web.Application) -> AsyncIterator[None]:
         ctx.http = app[HTTP]

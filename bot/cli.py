@@ -2,7 +2,7 @@
 
 Every command that works through rows shows a progress bar on stderr and ends with a
 one-line summary on stdout. ``user add`` prints the API token alone on the last stdout line
-and ``channel add`` the secret, so scripts can capture them with ``tail -n1``.
+and ``channel add`` the new account id, so scripts can capture them with ``tail -n1``.
 """
 
 from __future__ import annotations
@@ -163,19 +163,34 @@ async def cmd_channel(settings: Settings, args: argparse.Namespace) -> int:
             try:
                 async with offline_adapters(settings) as adapters:
                     created = await add_channel(adapters, args.kind, args.name,
-                                                args.callback_url or "")
+                                                args.callback_url or "", channel_settings(args))
             except InboxError as exc:
                 return _fail(str(exc))
             bar.step()
-            print(f"channel added: id {created['id']}, {created['kind']} {created['name']!r}. "
-                  "Secret (shown once) on the next line:")
-            print(created["secret"])
+            print(f"channel added: {created['kind']} {created['name']!r}")
+            if args.kind == "telegram":
+                print(f"  mode {created['settings'].get('mode')}; a running server picks it "
+                      f"up within {settings.channel_refresh_seconds:g} s")
+            else:
+                print(f"  secret (shown once; signs inbound bodies and callbacks): "
+                      f"{created['secret']}")
+            print("  account id on the last line:")
+            print(created["id"])
         else:
             accounts = await ChannelAccount.all().order_by("id")
             for a in Progress(len(accounts), "channels").wrap(accounts):
                 print(f"{a.id}\t{a.kind}\t{a.name}\t{'enabled' if a.enabled else 'disabled'}")
             print(f"{len(accounts)} channel accounts ({', '.join(registry.kinds())} available)")
     return 0
+
+
+def channel_settings(args: argparse.Namespace) -> dict[str, Any]:
+    """Per-kind settings from ``channel add`` flags (only the ones given)."""
+    pairs = {"token": args.token, "api_base_url": args.api_base_url, "mode": args.mode}
+    out = {k: v for k, v in pairs.items() if v}
+    if args.kind == "telegram":
+        out.setdefault("mode", "polling")
+    return out
 
 
 @contextlib.asynccontextmanager
@@ -320,7 +335,12 @@ def parser() -> argparse.ArgumentParser:
     ca = c.add_parser("add")
     ca.add_argument("kind")
     ca.add_argument("--name", required=True)
-    ca.add_argument("--callback-url", default="")
+    ca.add_argument("--callback-url", default="", help="api: where staff replies are POSTed")
+    ca.add_argument("--token", default="", help="telegram: the bot token from @BotFather")
+    ca.add_argument("--api-base-url", default="",
+                    help="telegram: Bot API server (default https://api.telegram.org)")
+    ca.add_argument("--mode", choices=["polling", "webhook"], default=None,
+                    help="telegram: how updates arrive (default polling)")
     c.add_parser("list")
     i = sub.add_parser("import", help="import rows from CSV")
     i.add_argument("what", choices=["contacts"])

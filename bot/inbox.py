@@ -97,6 +97,28 @@ async def ingest(msg: InboundMessage, bus: EventBus | None = None) -> IngestResu
     return result
 
 
+async def edit_inbound(account_id: int, external_id: str, text: str,
+                       edited_at: datetime | None = None, bus: EventBus | None = None
+                       ) -> int | None:
+    """The customer edited a message: store the new text and keep the old one in its
+    history. Returns the message id, or None if the original was never stored. A
+    redelivered edit (same text) changes nothing."""
+    async with in_transaction():
+        msg = await Message.select_for_update().filter(
+            channel_account_id=account_id, external_id=external_id).first()
+        if msg is None:
+            return None
+        if msg.text != text:
+            msg.history = [*msg.history, {"text": msg.text,
+                                          "replaced_at": (edited_at or utcnow()).isoformat()}]
+            msg.text = text
+            await msg.save(update_fields=["text", "history"])
+    if bus is not None:
+        bus.publish(ConversationChanged(msg.conversation_id,  # type: ignore[attr-defined]
+                                        "message"))
+    return msg.id
+
+
 _ingestor: Writer | None = None
 
 
@@ -200,7 +222,8 @@ async def get_conversation(conversation_id: int) -> Conversation:
 async def thread(conversation_id: int) -> list[dict[str, Any]]:
     """Messages and notes of one conversation in time order; notes are marked private."""
     msgs = await Message.filter(conversation_id=conversation_id).order_by("id").values(
-        "id", "direction", "text", "status", "error", "attempts", "sender__name",
+        "id", "direction", "text", "attachments", "history", "status", "error", "attempts",
+        "sender__name",
         "sender__email", "created_at", "sent_at")
     notes = await Note.filter(conversation_id=conversation_id).order_by("id").values(
         "id", "text", "author__name", "author__email", "created_at", "updated_at")

@@ -18,6 +18,7 @@ SQLite every statement is a hop to aiosqlite's thread; the hot path paid ~4 ms a
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import queue
 import re
@@ -104,9 +105,12 @@ def ingest_steps(job: Job, ts: Callable[[datetime | None], Any]) -> Steps:
                       (acct, job.kind, contact_id, msg.thread_id, now, preview, now))
         conv_id = rows[0][0]
     rows = yield ("INSERT INTO messages (conversation_id, channel_account_id, direction, "
-                  "external_id, text, status, error, attempts, sent_at, created_at) "
-                  "VALUES (?, ?, 'in', ?, ?, 'received', '', 0, ?, ?) RETURNING id",
-                  (conv_id, acct, msg.external_id, msg.text, ts(msg.sent_at or job.now), now))
+                  "external_id, text, attachments, status, error, attempts, sent_at, "
+                  "created_at) VALUES (?, ?, 'in', ?, ?, ?, 'received', '', 0, ?, ?) "
+                  "RETURNING id",
+                  (conv_id, acct, msg.external_id, msg.text,
+                   json.dumps(list(msg.attachments)) if msg.attachments else "[]",
+                   ts(msg.sent_at or job.now), now))
     return IngestResult(rows[0][0], conv_id, contact_id, True)
 
 

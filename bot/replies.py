@@ -38,6 +38,7 @@ from channels.base import (
     DeliveryError,
     OutboundMessage,
     PermanentDeliveryError,
+    RecipientUnreachable,
 )
 
 log = logging.getLogger("switchboard.replies")
@@ -146,7 +147,11 @@ class Outbox:
             contact_external_id=identity.external_id if identity else "",
             thread_id=conv.thread_key, text=msg.text, created_at=msg.created_at)
         try:
-            await adapter.send(out)
+            result = await adapter.send(out)
+        except RecipientUnreachable as exc:
+            await Contact.filter(id=conv.contact_id).update(  # type: ignore[attr-defined]
+                unreachable=exc.reason[:200])
+            return DeliveryStatus.FAILED, f"contact unreachable: {exc.reason}"[:500], None
         except PermanentDeliveryError as exc:
             return DeliveryStatus.FAILED, exc.reason[:500], None
         except DeliveryError as exc:
@@ -154,6 +159,9 @@ class Outbox:
         except Exception as exc:  # an adapter bug must not wedge the message
             log.exception("adapter send crashed", extra={"message_id": msg.id})
             return self._retry(msg, f"internal error: {type(exc).__name__}", None)
+        if result is not None and result.external_id:
+            msg.external_id = result.external_id
+            await msg.save(update_fields=["external_id"])
         return DeliveryStatus.SENT, "", None
 
     def _retry(self, msg: Message, reason: str,

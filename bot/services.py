@@ -101,10 +101,23 @@ async def update_user(user_id: int, changes: Mapping[str, Any]) -> User:
     return await _update(User, user_id, changes)
 
 
+SECRET_SETTINGS = ("token", "password")  # channel settings never shown back in full
+
+
+def masked_settings(settings: dict[str, Any] | None) -> dict[str, Any]:
+    return {k: (f"…{str(v)[-4:]}" if k in SECRET_SETTINGS and v else v)
+            for k, v in (settings or {}).items()}
+
+
 def channel_out(a: ChannelAccount) -> dict[str, Any]:
     return {"id": a.id, "kind": a.kind, "name": a.name, "callback_url": a.callback_url,
-            "settings": dict(a.settings or {}), "enabled": a.enabled,
+            "settings": masked_settings(a.settings), "enabled": a.enabled,
             "created_at": a.created_at}
+
+
+async def enabled_accounts(kind: str) -> list[AccountInfo]:
+    return [account_info(a) for a in await ChannelAccount.filter(kind=kind, enabled=True)
+            .order_by("id")]
 
 
 async def add_channel(adapters: Mapping[str, ChannelAdapter], kind: str, name: str,

@@ -101,6 +101,10 @@ class PermanentDeliveryError(ChannelError):
         self.reason = reason
 
 
+class RecipientUnreachable(PermanentDeliveryError):
+    """The customer cannot be reached on this channel any more (e.g. blocked the bot)."""
+
+
 class AccountSetupError(ChannelError):
     """Credentials or settings were rejected before the account was enabled."""
 
@@ -120,6 +124,14 @@ class CannotConnect(AccountSetupError):
 IngestFn = Callable[[InboundMessage], Awaitable[IngestResult]]
 
 
+async def _none() -> None:
+    return None
+
+
+async def _empty() -> list[AccountInfo]:
+    return []
+
+
 @dataclass
 class ChannelContext:
     """What the core gives every adapter. Adapters never import ``bot`` internals."""
@@ -135,6 +147,12 @@ class ChannelContext:
     contact_history: Callable[[int, str], Awaitable[list[dict[str, Any]]]]
     # (account_id, contact external_id, fields) -> whether a known contact was updated.
     update_contact: Callable[[int, str, dict[str, str]], Awaitable[bool]]
+    # (account_id, external_id, new text, edited_at) -> the message id, or None if unknown.
+    edit: Callable[[int, str, str, datetime | None], Awaitable[int | None]] = field(
+        default=lambda *a: _none())
+    # kind -> the enabled accounts of that kind (adapters that run per-account loops).
+    list_accounts: Callable[[str], Awaitable[list[AccountInfo]]] = field(
+        default=lambda *a: _empty())
 
 
 @runtime_checkable

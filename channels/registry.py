@@ -8,6 +8,7 @@ from typing import Any
 
 from channels.api.adapter import build as build_api
 from channels.base import ChannelAdapter, ChannelContext
+from channels.telegram.adapter import build as build_telegram
 from channels.webchat.adapter import build as build_webchat
 
 Factory = Callable[[ChannelContext], Any]
@@ -15,6 +16,7 @@ Factory = Callable[[ChannelContext], Any]
 REGISTRY: dict[str, Factory] = {
     "webchat": build_webchat,
     "api": build_api,
+    "telegram": build_telegram,
 }
 
 

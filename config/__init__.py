@@ -100,6 +100,11 @@ class Settings:
                                            default=10.0)
     clock_seconds: float = _doc("How often the clock looks for due work (retries, snoozes).",
                                 default=1.0)
+    channel_refresh_seconds: float = _doc(
+        "How often a running server looks for added, changed or disabled channel accounts "
+        "(Telegram bots start polling or set their webhook within this time).", default=2.0)
+    telegram_poll_timeout: int = _doc(
+        "Long-poll timeout of Telegram getUpdates, in seconds.", default=25)
     log_level: str = _doc("Log level: DEBUG, INFO, WARNING, ERROR.", default="INFO")
     log_format: str = _doc("Log format: json (structured) or text.", default="json")
     shutdown_timeout: float = _doc("Seconds in-flight requests get to finish on shutdown.",
@@ -164,7 +169,8 @@ _CHOICES = {
     "sqlite_synchronous": {"FULL", "NORMAL", "EXTRA"},
 }
 _POSITIVE = {"port", "max_body_bytes", "outbound_max_attempts", "session_hours",
-             "outbound_backoff_seconds", "outbound_timeout_seconds", "clock_seconds"}
+             "outbound_backoff_seconds", "outbound_timeout_seconds", "clock_seconds",
+             "channel_refresh_seconds"}
 
 
 def _check(values: dict[str, Any]) -> None:

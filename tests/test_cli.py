@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from tests.conftest import ROOT, Postgres
+from tests.fakes.telegram_api import FakeTelegram
 
 
 def run(data: Path, *args: str, env: dict[str, str] | None = None
@@ -44,10 +47,13 @@ def test_channel_add_and_list(tmp_path: Path) -> None:
     out = run(tmp_path, "channel", "add", "api", "--name", "ERP",
               "--callback-url", "http://127.0.0.1:9/hook")
     assert out.returncode == 0, out.stderr
-    secret = out.stdout.strip().splitlines()[-1]
+    lines = out.stdout.strip().splitlines()
+    assert lines[-1].isdigit()  # the account id alone on the last line
+    secret = next(ln for ln in lines if "secret" in ln).rsplit(" ", 1)[-1]
     assert len(secret) == 64
     listed = run(tmp_path, "channel", "list")
-    assert "\tapi\tERP\tenabled" in listed.stdout and secret not in listed.stdout
+    assert f"{lines[-1]}\tapi\tERP\tenabled" in listed.stdout
+    assert secret not in listed.stdout
     bad = run(tmp_path, "channel", "add", "fax", "--name", "x")
     assert bad.returncode == 2 and "unknown channel kind" in bad.stderr
 
@@ -136,3 +142,39 @@ def test_bad_setting_stops_startup_with_one_line(tmp_path: Path, env: dict[str, 
     assert out.returncode == 2
     lines = out.stderr.strip().splitlines()
     assert len(lines) == 1 and needle in lines[0] and lines[0].startswith("config error:")
+
+
+async def test_channel_add_telegram_checks_the_token(tmp_path: Path, aiohttp_server: Any
+                                                    ) -> None:
+    """getMe runs against the account's API base URL (a local fake Bot API) before the
+    account is enabled; a bad token is refused with a clear error and nothing is added."""
+    fake = FakeTelegram()
+    fake.add_bot("123456:good-token")
+    server = await aiohttp_server(fake.app())
+    base = str(server.make_url("")).rstrip("/")
+
+    async def arun(*args: str) -> tuple[int, str, str]:
+        env = {**os.environ, "SWITCHBOARD_DATA_DIR": str(tmp_path),
+               "SWITCHBOARD_LOG_LEVEL": "WARNING"}
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "run.py", *args, cwd=ROOT, env=env,
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        out, err = await asyncio.wait_for(proc.communicate(), 120)
+        return proc.returncode or 0, out.decode(), err.decode()
+
+    code, out, err = await arun("channel", "add", "telegram", "--name", "Shop bot",
+                                "--token", "123456:good-token", "--api-base-url", base)
+    assert code == 0, err
+    account_id = out.strip().splitlines()[-1]
+    assert account_id.isdigit() and "good-token" not in out
+    assert [m for _, m, _ in fake.calls] == ["getMe"]
+
+    code, out, err = await arun("channel", "add", "telegram", "--name", "Typo",
+                                "--token", "123456:wrong", "--api-base-url", base)
+    assert code == 2 and "Telegram rejected the token" in err and "not enabled" in err
+    code, out, err = await arun("channel", "add", "telegram", "--name", "Nobody home",
+                                "--token", "1:x", "--api-base-url", "http://127.0.0.1:9")
+    assert code == 2 and "cannot reach the Bot API" in err
+    code, listed, _ = await arun("channel", "list")
+    assert f"{account_id}\ttelegram\tShop bot\tenabled" in listed
+    assert "Typo" not in listed and "Nobody home" not in listed

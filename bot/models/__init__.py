@@ -97,6 +97,8 @@ class Contact(Model):
     locale = fields.CharField(max_length=16, null=True)
     attributes: dict[str, Any] = fields.JSONField(default=dict)
     tags: list[str] = fields.JSONField(default=list)
+    # Why messages cannot reach this contact (e.g. they blocked the Telegram bot), or "".
+    unreachable = fields.CharField(max_length=200, default="", db_default="")
     created_at = fields.DatetimeField(auto_now_add=True)
     updated_at = fields.DatetimeField(auto_now=True)
 
@@ -172,6 +174,10 @@ class Message(Model):
     # Inbound: the sender's id, the idempotency key. Outbound: the id the channel gave back.
     external_id = fields.CharField(max_length=255, null=True)
     text = fields.TextField()
+    # Files sent with the message, as metadata only (e.g. Telegram's file_id, name, size).
+    attachments: list[dict[str, Any]] = fields.JSONField(default=list, db_default="[]")
+    # Earlier versions of a text the customer edited: [{"text", "replaced_at"}], oldest first.
+    history: list[dict[str, Any]] = fields.JSONField(default=list, db_default="[]")
     sender: fields.ForeignKeyNullableRelation[User] = fields.ForeignKeyField(
         "models.User", related_name="messages", null=True, on_delete=fields.SET_NULL)
     status = fields.CharEnumField(DeliveryStatus, max_length=16)

@@ -1,0 +1,339 @@
+"""Telegram bots as an inbox channel: polling (default) or webhook, one loop per account.
+
+python-telegram-bot is the client (``telegram.Bot``, pointed at each account's API base
+URL, so a self-hosted ``telegram-bot-api`` or a test fake works the same). We use its Bot
+API methods and error classes; not its Application/JobQueue: the server already has a
+loop, a clock and a due-work table, and one Switchboard process runs many bots.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hmac
+import logging
+import warnings
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any, ClassVar
+from urllib.parse import urlsplit
+
+from aiohttp import web
+from pydantic import BaseModel, ConfigDict
+from telegram import Bot
+from telegram.error import (
+    BadRequest,
+    Conflict,
+    Forbidden,
+    InvalidToken,
+    NetworkError,
+    RetryAfter,
+    TelegramError,
+)
+from telegram.request import HTTPXRequest
+
+from bot.api.routing import ApiError, Call, Endpoint, json_out
+from channels.base import (
+    AccountInfo,
+    AccountSetupError,
+    CannotConnect,
+    ChannelContext,
+    DeliveryError,
+    InvalidAuth,
+    OutboundMessage,
+    PermanentDeliveryError,
+    RecipientUnreachable,
+    SendResult,
+)
+from channels.telegram.parse import (
+    ALLOWED_UPDATES,
+    Edited,
+    NewMessage,
+    message_id,
+    parse_update,
+    split_text,
+    to_html,
+)
+
+log = logging.getLogger("switchboard.telegram")
+DEFAULT_API = "https://api.telegram.org"
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+ACCOUNT = web.RequestKey("telegram_account", AccountInfo)
+MODES = ("polling", "webhook")
+
+
+class UpdateBody(BaseModel):
+    """A Telegram Update; only ``update_id`` is required, the rest is Telegram's to add."""
+
+    model_config = ConfigDict(extra="allow")
+    update_id: int
+
+
+class WebhookAnswer(BaseModel):
+    ok: bool
+
+
+def retry_seconds(exc: RetryAfter) -> float:
+    with warnings.catch_warnings():  # PTB warns while it moves retry_after to timedelta
+        warnings.simplefilter("ignore")
+        value = exc.retry_after
+    return value.total_seconds() if isinstance(value, timedelta) else float(value)
+
+
+@dataclass
+class _Running:
+    key: tuple[str, str, str]  # (token, api base, mode): a change restarts the loop
+    task: asyncio.Task[None]
+
+
+class TelegramChannel:
+    kind: ClassVar[str] = "telegram"
+    display_name: ClassVar[str] = "Telegram"
+    max_text_length: ClassVar[int] = 4 * 4096  # longer replies are split into messages
+    supports_media: ClassVar[bool] = True
+    rate_per_sec: ClassVar[float | None] = 30.0  # Telegram's global bot limit
+
+    def __init__(self, ctx: ChannelContext) -> None:
+        self.ctx = ctx
+        self._bots: dict[int, tuple[tuple[str, str], Bot]] = {}
+        self._running: dict[int, _Running] = {}
+        self._supervisor: asyncio.Task[None] | None = None
+
+    # --- configuration -----------------------------------------------------------------
+
+    @staticmethod
+    def config(account: AccountInfo) -> tuple[str, str, str]:
+        s = account.settings or {}
+        token = str(s.get("token") or "").strip()
+        base = str(s.get("api_base_url") or DEFAULT_API).rstrip("/")
+        mode = str(s.get("mode") or "polling")
+        return token, base, mode
+
+    def bot(self, account: AccountInfo) -> Bot:
+        token, base, _ = self.config(account)
+        cached = self._bots.get(account.id)
+        if cached is not None and cached[0] == (token, base):
+            return cached[1]
+        poll = self.ctx.settings.telegram_poll_timeout if self.ctx.settings else 25
+        bot = Bot(token, base_url=f"{base}/bot", base_file_url=f"{base}/file/bot",
+                  request=HTTPXRequest(connection_pool_size=8, read_timeout=15),
+                  get_updates_request=HTTPXRequest(read_timeout=poll + 10))
+        self._bots[account.id] = ((token, base), bot)
+        return bot
+
+    def webhook_path(self, account_id: int) -> str:
+        return f"/api/v1/telegram/{account_id}/webhook"
+
+    async def validate_account(self, account: AccountInfo) -> None:
+        """getMe with the token before the account is enabled."""
+        token, base, mode = self.config(account)
+        if ":" not in token:
+            raise InvalidAuth("settings.token must be a bot token from @BotFather "
+                              "(digits, a colon, then letters)")
+        if mode not in MODES:
+            raise AccountSetupError(f"settings.mode must be polling or webhook, not {mode!r}")
+        parts = urlsplit(base)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise AccountSetupError(f"settings.api_base_url is not an http(s) URL: {base!r}")
+        if mode == "webhook" and not (self.ctx.settings and self.ctx.settings.public_url):
+            raise AccountSetupError("webhook mode needs SWITCHBOARD_PUBLIC_URL, the https "
+                                    "address Telegram can reach this server at")
+        bot = Bot(token, base_url=f"{base}/bot", base_file_url=f"{base}/file/bot",
+                  request=HTTPXRequest(connect_timeout=5, read_timeout=10))
+        try:
+            async with bot:  # initialize() calls getMe
+                me = bot.bot
+        except InvalidToken as exc:
+            raise InvalidAuth(f"Telegram rejected the token (getMe: {exc.message})") from exc
+        except (NetworkError, TelegramError) as exc:
+            raise CannotConnect(f"cannot reach the Bot API at {base} ({exc})") from exc
+        log.info("telegram bot checked", extra={"username": me.username, "id": me.id})
+
+    # --- inbound -----------------------------------------------------------------------
+
+    def routes(self) -> list[web.RouteDef]:
+        return []
+
+    def endpoints(self) -> list[Endpoint]:
+        return [Endpoint(
+            "POST", "/api/v1/telegram/{account_id}/webhook", self.webhook,
+            "Telegram webhook: Telegram posts bot updates here in webhook mode",
+            "Telegram", perm=None, body=UpdateBody, response=WebhookAnswer,
+            raw_check=self._check_secret, security="signature",
+            responses={200: "stored (or already stored)",
+                       403: f"{SECRET_HEADER} missing or wrong", 404: "unknown account"})]
+
+    async def _check_secret(self, request: web.Request, raw: bytes) -> None:
+        raw_id = request.match_info["account_id"]
+        account = await self.ctx.get_account(int(raw_id)) if raw_id.isdigit() else None
+        if account is None or account.kind != self.kind:
+            raise ApiError(404, "unknown_account", f"no Telegram account {raw_id!r}",
+                           "account_id")
+        given = request.headers.get(SECRET_HEADER, "")
+        if not hmac.compare_digest(given.encode(), account.secret.encode()):
+            raise ApiError(403, "bad_secret", f"{SECRET_HEADER} does not match this account")
+        request[ACCOUNT] = account
+
+    async def webhook(self, call: Call) -> web.StreamResponse:
+        account: AccountInfo = call.request[ACCOUNT]
+        await self.handle_update(account, call.body.model_dump())
+        return json_out(WebhookAnswer(ok=True))
+
+    async def handle_update(self, account: AccountInfo, update: dict[str, Any]) -> None:
+        """Store what an update carries; returns once it is committed."""
+        parsed = parse_update(account.id, update)
+        if isinstance(parsed, NewMessage):
+            await self.ctx.ingest(parsed.msg)
+        elif isinstance(parsed, Edited):
+            await self.ctx.edit(account.id, parsed.external_id, parsed.text, parsed.edited_at)
+        else:
+            log.debug("telegram update ignored", extra={"reason": parsed.reason,
+                                                        "update_id": update.get("update_id")})
+
+    # --- running accounts --------------------------------------------------------------
+
+    async def start(self) -> None:
+        self._supervisor = asyncio.get_running_loop().create_task(self._supervise())
+
+    async def stop(self) -> None:
+        tasks = [r.task for r in self._running.values()]
+        if self._supervisor is not None:
+            tasks.append(self._supervisor)
+        for t in tasks:
+            t.cancel()
+        for t in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await t
+        self._running.clear()
+        for _, bot in self._bots.values():
+            with contextlib.suppress(Exception):
+                await bot.shutdown()
+        self._bots.clear()
+
+    async def _supervise(self) -> None:
+        """Keep one loop per enabled account, started, restarted or stopped as accounts
+        are added, changed or disabled, without a server restart."""
+        every = self.ctx.settings.channel_refresh_seconds
+        while True:
+            try:
+                await self.refresh()
+            except Exception:
+                log.exception("telegram account refresh failed")
+            await asyncio.sleep(every)
+
+    async def refresh(self) -> None:
+        accounts = {a.id: a for a in await self.ctx.list_accounts(self.kind)}
+        for acct_id in list(self._running):
+            want = accounts.get(acct_id)
+            if want is None or self.config(want) != self._running[acct_id].key:
+                self._running.pop(acct_id).task.cancel()
+        for acct_id, account in accounts.items():
+            if acct_id not in self._running:
+                key = self.config(account)
+                run = self._poll(account) if key[2] == "polling" else self._hook(account)
+                self._running[acct_id] = _Running(
+                    key, asyncio.get_running_loop().create_task(run))
+
+    async def _hook(self, account: AccountInfo) -> None:
+        """Webhook mode: register our URL (with the account secret) until Telegram has it."""
+        url = self.ctx.settings.public_url.rstrip("/") + self.webhook_path(account.id)
+        delay = 1.0
+        while True:
+            try:
+                await self.bot(account).set_webhook(url, secret_token=account.secret,
+                                                    allowed_updates=ALLOWED_UPDATES)
+                log.info("telegram webhook set", extra={"account": account.id})
+                return
+            except RetryAfter as exc:
+                await asyncio.sleep(retry_seconds(exc))
+            except TelegramError as exc:
+                log.warning("telegram setWebhook failed", extra={"account": account.id,
+                                                                  "error": str(exc)})
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 60)
+
+    async def _poll(self, account: AccountInfo) -> None:
+        """Polling mode: getUpdates in a loop. The offset moves past an update only after
+        it is committed, so a crash replays it (and ingest drops the duplicate)."""
+        bot = self.bot(account)
+        timeout = self.ctx.settings.telegram_poll_timeout
+        offset: int | None = None
+        delay = 1.0
+        webhook_cleared = False
+        while True:
+            try:
+                if not webhook_cleared:
+                    await bot.delete_webhook()  # getUpdates is refused while one is set
+                    webhook_cleared = True
+                updates = await bot.get_updates(offset=offset, timeout=timeout,
+                                                allowed_updates=ALLOWED_UPDATES)
+                delay = 1.0
+            except RetryAfter as exc:
+                await asyncio.sleep(retry_seconds(exc))
+                continue
+            except Conflict:
+                webhook_cleared = False
+                await asyncio.sleep(delay)
+                continue
+            except TelegramError as exc:  # bad token, network: keep trying, slower
+                log.warning("telegram getUpdates failed", extra={"account": account.id,
+                                                                  "error": str(exc)})
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 60)
+                continue
+            for update in updates:
+                try:
+                    await self.handle_update(account, update.to_dict())
+                except Exception:
+                    log.exception("telegram update not stored; will be fetched again",
+                                  extra={"account": account.id,
+                                         "update_id": update.update_id})
+                    await asyncio.sleep(delay)
+                    break
+                offset = update.update_id + 1
+
+    # --- outbound ----------------------------------------------------------------------
+
+    async def send(self, message: OutboundMessage) -> SendResult:
+        chat_id = message.contact_external_id
+        if not chat_id:
+            raise PermanentDeliveryError("this contact has no Telegram chat")
+        bot = self.bot(message.account)
+        last: Any = None
+        for i, piece in enumerate(split_text(message.text)):
+            for attempt in range(4):
+                try:
+                    last = await bot.send_message(chat_id, to_html(piece), parse_mode="HTML")
+                    break
+                except RetryAfter as exc:
+                    if i == 0:  # nothing sent yet: let the outbox retry the whole reply
+                        raise DeliveryError(f"Telegram asked to wait ({exc})",
+                                            retry_seconds(exc)) from exc
+                    if attempt == 3:  # part of it is out; do not resend that part later
+                        raise PermanentDeliveryError(
+                            f"sent {i} of the parts, then Telegram kept refusing: {exc}"
+                        ) from exc
+                    await asyncio.sleep(retry_seconds(exc))
+                except Forbidden as exc:
+                    raise RecipientUnreachable(f"Telegram refused: {exc.message}") from exc
+                except InvalidToken as exc:
+                    raise PermanentDeliveryError(f"the bot token stopped working: {exc}"
+                                                 ) from exc
+                except BadRequest as exc:
+                    raise PermanentDeliveryError(f"Telegram rejected it: {exc.message}"
+                                                 ) from exc
+                except TelegramError as exc:
+                    if i == 0:
+                        raise DeliveryError(f"Telegram unreachable: {exc}") from exc
+                    raise PermanentDeliveryError(
+                        f"sent {i} of the parts, then: {exc}") from exc
+        return SendResult(external_id=message_id(chat_id, last.message_id) if last else None)
+
+    async def fetch_file(self, account: AccountInfo, file_id: str) -> tuple[bytes, str]:
+        """A file staff opened: getFile, then download it (bytes, file path)."""
+        f = await self.bot(account).get_file(file_id)
+        return bytes(await f.download_as_bytearray()), str(f.file_path or "")
+
+
+def build(ctx: ChannelContext) -> Any:
+    return TelegramChannel(ctx)

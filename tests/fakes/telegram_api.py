@@ -1,0 +1,219 @@
+"""A local fake of the Telegram Bot API, over real HTTP, for tests and benchmarks.
+
+It speaks the Bot API's wire format (``/bot<token>/<method>``, form or JSON parameters,
+``{"ok": …, "result" | "error_code", "description", "parameters"}`` answers) for the
+methods Switchboard uses, keeps what bots send so tests can read it, and can be told to
+fail: a 429 with ``retry_after``, or a 403 for a user who blocked the bot.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import itertools
+import json
+import re
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+HTML_TAGS = re.compile(r"</?(b|strong|i|em|u|ins|s|strike|del|a|code|pre|tg-spoiler|"
+                       r"blockquote|span)(\s[^>]*)?>")
+
+
+@dataclass
+class FakeBot:
+    token: str
+    id: int
+    username: str
+    updates: list[dict[str, Any]] = field(default_factory=list)
+    arrived: asyncio.Event = field(default_factory=asyncio.Event)
+    webhook: dict[str, Any] | None = None
+    sent: list[dict[str, Any]] = field(default_factory=list)
+    edited: list[dict[str, Any]] = field(default_factory=list)
+    answered: list[dict[str, Any]] = field(default_factory=list)
+
+
+class FakeTelegram:
+    """``app()`` is the aiohttp application; ``base_url`` is what accounts point at."""
+
+    def __init__(self) -> None:
+        self.bots: dict[str, FakeBot] = {}
+        self.blocked: set[int] = set()  # chat ids whose user blocked the bot
+        self.fail: list[tuple[str, int, int]] = []  # (method, status, retry_after) once each
+        self.calls: list[tuple[str, str, dict[str, Any]]] = []
+        self.files: dict[str, bytes] = {}
+        self._ids = itertools.count(1000)
+        self._update_ids = itertools.count(1)
+        self.base_url = ""
+
+    def add_bot(self, token: str, username: str = "shop_bot") -> FakeBot:
+        bot = FakeBot(token, int(token.split(":")[0]), username)
+        self.bots[token] = bot
+        return bot
+
+    def app(self) -> web.Application:
+        app = web.Application()
+        app.router.add_route("*", "/bot{token}/{method}", self._method)
+        app.router.add_get("/file/bot{token}/{path:.+}", self._file)
+        return app
+
+    # --- what tests call -----------------------------------------------------------------
+
+    def push(self, token: str, update: dict[str, Any]) -> dict[str, Any]:
+        """Queue an update for getUpdates; gives it the next update_id if it has none."""
+        update.setdefault("update_id", next(self._update_ids))
+        bot = self.bots[token]
+        bot.updates.append(update)
+        bot.arrived.set()
+        return update
+
+    def private_message(self, user_id: int, text: str, language_code: str = "en",
+                        first_name: str = "Ann", **extra: Any) -> dict[str, Any]:
+        user = {"id": user_id, "is_bot": False, "first_name": first_name,
+                "language_code": language_code}
+        msg = {"message_id": next(self._ids), "date": int(time.time()),
+               "chat": {"id": user_id, "type": "private", "first_name": first_name},
+               "from": user, "text": text, **extra}
+        if "text" in extra and extra["text"] is None:
+            del msg["text"]
+        return {"message": msg}
+
+    # --- the protocol ----------------------------------------------------------------------
+
+    async def _params(self, request: web.Request) -> dict[str, Any]:
+        if request.method == "GET":
+            return dict(request.query)
+        if request.content_type == "application/json":
+            data = await request.json()
+            return dict(data) if isinstance(data, dict) else {}
+        out: dict[str, Any] = {}
+        for key, value in (await request.post()).items():
+            if isinstance(value, str):
+                try:
+                    out[key] = json.loads(value)
+                except ValueError:
+                    out[key] = value
+        return out
+
+    @staticmethod
+    def _ok(result: Any) -> web.Response:
+        return web.json_response({"ok": True, "result": result})
+
+    @staticmethod
+    def _error(status: int, description: str, **parameters: Any) -> web.Response:
+        body: dict[str, Any] = {"ok": False, "error_code": status, "description": description}
+        if parameters:
+            body["parameters"] = parameters
+        return web.json_response(body, status=status)
+
+    async def _method(self, request: web.Request) -> web.Response:
+        token, method = request.match_info["token"], request.match_info["method"]
+        bot = self.bots.get(token)
+        if bot is None:
+            return self._error(401, "Unauthorized")
+        params = await self._params(request)
+        self.calls.append((token, method, params))
+        for i, (name, status, retry) in enumerate(self.fail):
+            if name == method:
+                del self.fail[i]
+                if status == 429:
+                    return self._error(429, f"Too Many Requests: retry after {retry}",
+                                       retry_after=retry)
+                return self._error(status, "Injected failure")
+        handler = getattr(self, "_" + re.sub(r"(?<!^)(?=[A-Z])", "_", method).lower(), None)
+        if handler is None:
+            return self._error(404, "Not Found: method not found")
+        result = handler(bot, params)
+        if asyncio.iscoroutine(result):
+            result = await result
+        return result if isinstance(result, web.Response) else self._ok(result)
+
+    def _get_me(self, bot: FakeBot, p: dict[str, Any]) -> dict[str, Any]:
+        return {"id": bot.id, "is_bot": True, "first_name": "Shop", "username": bot.username,
+                "can_join_groups": True, "can_read_all_group_messages": False,
+                "supports_inline_queries": False}
+
+    async def _get_updates(self, bot: FakeBot, p: dict[str, Any]) -> Any:
+        if bot.webhook is not None:
+            return self._error(409, "Conflict: can't use getUpdates method while webhook "
+                                    "is active; use deleteWebhook to delete the webhook first")
+        offset = int(p.get("offset") or 0)
+        bot.updates = [u for u in bot.updates if u["update_id"] >= offset]
+        if not bot.updates:
+            bot.arrived.clear()
+            try:
+                await asyncio.wait_for(bot.arrived.wait(), float(p.get("timeout") or 0))
+            except TimeoutError:
+                pass
+        limit = int(p.get("limit") or 100)
+        return [u for u in bot.updates if u["update_id"] >= offset][:limit]
+
+    def _set_webhook(self, bot: FakeBot, p: dict[str, Any]) -> bool:
+        bot.webhook = {"url": p["url"], "secret_token": p.get("secret_token")}
+        return True
+
+    def _delete_webhook(self, bot: FakeBot, p: dict[str, Any]) -> bool:
+        bot.webhook = None
+        return True
+
+    def _message_out(self, bot: FakeBot, p: dict[str, Any], **content: Any) -> Any:
+        chat_id = int(p["chat_id"])
+        if chat_id in self.blocked:
+            return self._error(403, "Forbidden: bot was blocked by the user")
+        msg = {"message_id": next(self._ids), "date": int(time.time()),
+               "chat": {"id": chat_id, "type": "private" if chat_id > 0 else "supergroup"},
+               "from": self._get_me(bot, p), **content}
+        record = {**p, "result": msg}
+        bot.sent.append(record)
+        return msg
+
+    def _send_message(self, bot: FakeBot, p: dict[str, Any]) -> Any:
+        text = str(p.get("text") or "")
+        if p.get("parse_mode") == "HTML":
+            stripped = HTML_TAGS.sub("", text)
+            if "<" in stripped or ">" in stripped or re.search(r"&(?!(lt|gt|amp|quot|#\d+);)",
+                                                               stripped):
+                return self._error(400, "Bad Request: can't parse entities")
+            text = html.unescape(stripped)
+        if not text.strip():
+            return self._error(400, "Bad Request: message text is empty")
+        if len(text.encode("utf-16-le")) // 2 > 4096:
+            return self._error(400, "Bad Request: message is too long")
+        return self._message_out(bot, p, text=text)
+
+    def _send_photo(self, bot: FakeBot, p: dict[str, Any]) -> Any:
+        if len(str(p.get("caption") or "")) > 1024:
+            return self._error(400, "Bad Request: message caption is too long")
+        return self._message_out(bot, p, photo=[{"file_id": str(p.get("photo")),
+                                                 "file_unique_id": "u", "width": 1,
+                                                 "height": 1}],
+                                 caption=p.get("caption"))
+
+    def _edit_message_text(self, bot: FakeBot, p: dict[str, Any]) -> Any:
+        bot.edited.append(p)
+        return {"message_id": int(p.get("message_id") or 0), "date": int(time.time()),
+                "chat": {"id": int(p.get("chat_id") or 0), "type": "private"},
+                "text": p.get("text")}
+
+    def _answer_callback_query(self, bot: FakeBot, p: dict[str, Any]) -> bool:
+        bot.answered.append(p)
+        return True
+
+    def _get_file(self, bot: FakeBot, p: dict[str, Any]) -> Any:
+        file_id = str(p.get("file_id"))
+        if file_id not in self.files:
+            return self._error(400, "Bad Request: invalid file_id")
+        return {"file_id": file_id, "file_unique_id": file_id[-8:],
+                "file_size": len(self.files[file_id]), "file_path": f"files/{file_id}.bin"}
+
+    async def _file(self, request: web.Request) -> web.Response:
+        if request.match_info["token"] not in self.bots:
+            return web.Response(status=401)
+        file_id = request.match_info["path"].removeprefix("files/").removesuffix(".bin")
+        if file_id not in self.files:
+            return web.Response(status=404)
+        return web.Response(body=self.files[file_id],
+                            content_type="application/octet-stream")
