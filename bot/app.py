@@ -30,7 +30,7 @@ from bot.replies import Outbox
 from bot.serve import Inflight
 from bot.web import pages
 from channels import registry
-from channels.base import ChannelContext
+from channels.base import ChannelContext, RunsAccounts
 from config import Settings, ensure_secret_key
 from scheduler import clock
 
@@ -179,7 +179,7 @@ def create_app(settings: Settings, *, migrate: bool = True,
                              settings.outbound_backoff_seconds,
                              lease_seconds=settings.outbound_timeout_seconds * 3)
         clock.bind(app[OUTBOX], app[BUS])
-        running = [a for a in adapters.values() if hasattr(a, "start")]
+        running = [a for a in adapters.values() if isinstance(a, RunsAccounts)]
         for adapter in running:  # per-account loops (Telegram polling, webhooks)
             await adapter.start()
         async with clock.running(settings.clock_seconds):

@@ -69,6 +69,10 @@ config = InboxConfig()
 _kind_cache: dict[int, str] = {}
 
 
+def forget_kinds() -> None:
+    _kind_cache.clear()
+
+
 async def account_kind(account_id: int) -> str:
     """The kind of an enabled channel account, cached (kinds never change)."""
     kind = _kind_cache.get(account_id)

@@ -161,7 +161,11 @@ async def channel_account(account_id: int) -> AccountInfo | None:
 
 
 def forget_accounts() -> None:
+    """Drop every cached account fact (the database is closing, or another one opens)."""
+    from bot import inbox
+
     _accounts.clear()
+    inbox.forget_kinds()
 
 
 def canned_out(c: CannedReply) -> dict[str, Any]:

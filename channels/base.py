@@ -108,7 +108,7 @@ class RecipientUnreachable(PermanentDeliveryError):
 class AccountSetupError(ChannelError):
     """Credentials or settings were rejected before the account was enabled."""
 
-    code = "unknown"
+    code = "invalid_settings"
 
 
 class InvalidAuth(AccountSetupError):
@@ -180,3 +180,13 @@ class ChannelAdapter(Protocol):
     async def send(self, message: OutboundMessage) -> SendResult:
         """Deliver one outbound message; raise DeliveryError or PermanentDeliveryError."""
         ...
+
+
+@runtime_checkable
+class RunsAccounts(Protocol):
+    """Optional: adapters that keep a loop per account (Telegram polling). The server
+    starts them after the database is up and stops them before it closes."""
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...

@@ -16,10 +16,11 @@ from bot.models import (
     Conversation,
     ConversationStatus,
     Label,
+    Message,
     Note,
     User,
 )
-from bot.replies import render_canned
+from bot.replies import account_info, render_canned
 
 
 def _bus(call: Call):  # type: ignore[no-untyped-def]
@@ -64,6 +65,30 @@ def message_out(m) -> dict:  # type: ignore[no-untyped-def, type-arg]
     return {"id": m.id, "conversation_id": m.conversation_id, "direction": str(m.direction),
             "text": m.text, "status": str(m.status), "error": m.error, "attempts": m.attempts,
             "created_at": m.created_at, "sent_at": m.sent_at}
+
+
+async def get_attachment(call: Call) -> web.StreamResponse:
+    """Fetch a file the customer sent, from the channel, when staff open it."""
+    msg = await Message.get_or_none(id=call.param("message_id")).prefetch_related(
+        "channel_account")
+    index = call.param("index")
+    if msg is None or index >= len(msg.attachments):
+        raise ApiError(404, "not_found", "no such attachment")
+    meta = msg.attachments[index]
+    account = msg.channel_account
+    fetch = getattr(call.request.app[ADAPTERS].get(account.kind), "fetch_file", None)
+    if fetch is None or not meta.get("file_id"):
+        raise ApiError(404, "not_found", f"{account.kind} keeps no fetchable files")
+    try:
+        data, path = await fetch(account_info(account), meta["file_id"])
+    except Exception as exc:
+        raise ApiError(502, "channel_error", f"the channel did not give the file: {exc}"
+                       ) from exc
+    name = meta.get("file_name") or path.rsplit("/", 1)[-1] or f"attachment-{index}"
+    return web.Response(body=data, content_type=meta.get("mime_type") or
+                        "application/octet-stream",
+                        headers={"Content-Disposition": f'attachment; filename="{name}"',
+                                 "X-Content-Type-Options": "nosniff"})
 
 
 async def reply(call: Call) -> web.Response:
@@ -263,6 +288,9 @@ def endpoints() -> list[Endpoint]:
           P.INBOX_READ, response=s.MessageOut),
         E("POST", conv + "/reply", reply, "Reply to the customer (text or canned reply)",
           "Inbox", P.INBOX_WRITE, body=s.ReplyIn, response=s.MessageOut, status=201),
+        E("GET", "/api/v1/messages/{message_id}/attachments/{index}", get_attachment,
+          "Download a file the customer sent (fetched from the channel)", "Inbox",
+          P.INBOX_READ, responses={404: "no such attachment", 502: "the channel failed"}),
         E("POST", "/api/v1/messages/{message_id}/retry", retry_message,
           "Send a failed reply again", "Inbox", P.INBOX_WRITE, response=s.MessageOut,
           responses={400: "the message is not a failed reply"}),

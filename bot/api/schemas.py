@@ -78,6 +78,11 @@ class ThreadItem(BaseModel):
     error: str | None = None
     attempts: int | None = None
     edits: int | None = Field(None, description="Notes: how many times it was edited.")
+    attachments: list[dict[str, Any]] | None = Field(
+        None, description="Messages: file metadata; GET /api/v1/messages/{id}/attachments/{n} "
+                          "fetches the file from the channel.")
+    history: list[dict[str, Any]] | None = Field(
+        None, description="Messages: earlier texts the customer edited away, oldest first.")
 
 
 class ConversationDetail(ConversationBase):

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import hmac
 import logging
+import os
 import warnings
 from dataclasses import dataclass
 from datetime import timedelta
@@ -55,6 +56,9 @@ from channels.telegram.parse import (
     to_html,
 )
 
+# Opt in to python-telegram-bot's coming behaviour (durations as timedelta) so it does not
+# warn on every 429; retry_seconds() reads either form.
+os.environ.setdefault("PTB_TIMEDELTA", "1")
 log = logging.getLogger("switchboard.telegram")
 DEFAULT_API = "https://api.telegram.org"
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"

@@ -22,6 +22,7 @@ from channels import registry
 from channels.base import ChannelAdapter
 from channels.signing import sign
 from tests.conftest import Shop
+from tests.fakes.telegram_api import FakeTelegram
 
 
 class Driver(Protocol):
@@ -112,7 +113,49 @@ class WebChatDriver:
         await self.ws.close()
 
 
-DRIVERS: dict[str, type] = {"api": ApiDriver, "webchat": WebChatDriver}
+class TelegramDriver:
+    """A customer writing to the shop's bot; Telegram (a local fake of the Bot API) posts
+    the update to our webhook with the account's secret token."""
+
+    async def setup(self, shop: Shop, aiohttp_server: Any) -> None:
+        self.shop, self.fake = shop, FakeTelegram()
+        self.bot = self.fake.add_bot("777:contract")
+        srv = await aiohttp_server(self.fake.app())
+        _, self.account = await shop.api("POST", "/api/v1/channels", json={
+            "kind": "telegram", "name": "contract", "settings": {
+                "token": "777:contract", "api_base_url": str(srv.make_url("")).rstrip("/"),
+                "mode": "webhook"}})
+        self.updates: dict[str, dict[str, Any]] = {}
+
+    async def _post(self, update: dict[str, Any], secret: str) -> aiohttp.ClientResponse:
+        resp: aiohttp.ClientResponse = await self.shop.client.post(
+            f"/api/v1/telegram/{self.account['id']}/webhook", json=update,
+            headers={"X-Telegram-Bot-Api-Secret-Token": secret})
+        return resp
+
+    async def deliver(self, external_id: str, text: str) -> int:
+        update = self.updates.setdefault(external_id, self.fake.push(
+            "777:contract", self.fake.private_message(5005, text)))
+        resp = await self._post(update, self.account["secret"])
+        assert resp.status == 200
+        stored = await Message.get(
+            channel_account_id=self.account["id"],
+            external_id=f"5005:{update['message']['message_id']}")
+        return stored.id
+
+    async def deliver_unauthenticated(self, text: str) -> None:
+        update = self.fake.private_message(5005, text)
+        assert (await self._post({"update_id": 1, **update}, "guess")).status == 403
+
+    async def received(self) -> list[str]:
+        return [s["result"]["text"] for s in self.bot.sent if str(s["chat_id"]) == "5005"]
+
+    async def close(self) -> None:
+        pass
+
+
+DRIVERS: dict[str, type] = {"api": ApiDriver, "webchat": WebChatDriver,
+                            "telegram": TelegramDriver}
 
 
 def test_every_registered_channel_has_a_driver() -> None:
