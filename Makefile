@@ -48,6 +48,7 @@ test: test-deps debs lint
 bench: deps
 	$(PY) bench/ingest.py
 	$(PY) bench/inbox_list.py
+	$(PY) bench/telegram.py
 
 clean:
 	rm -rf $(VENV)
