@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 import statistics
@@ -54,6 +55,31 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
         proc.wait(20)
     except subprocess.TimeoutExpired:
         proc.kill()
+
+
+async def post_load(url: str, requests: list[tuple[bytes, dict[str, str]]],
+                    concurrency: int, ok: tuple[int, ...] = (200, 202)
+                    ) -> tuple[float, list[float]]:
+    """POST each (body, headers) to ``url`` from ``concurrency`` workers over kept-alive
+    connections; return (elapsed seconds, per-request latencies)."""
+    import aiohttp
+
+    latencies: list[float] = []
+    queue = iter(requests)
+    conn = aiohttp.TCPConnector(limit=concurrency)
+    async with aiohttp.ClientSession(connector=conn) as session:
+        async def worker() -> None:
+            for body, headers in queue:
+                t0 = time.perf_counter()
+                async with session.post(url, data=body, headers={
+                        "Content-Type": "application/json", **headers}) as resp:
+                    await resp.read()
+                    if resp.status not in ok:
+                        raise RuntimeError(f"HTTP {resp.status}: {await resp.text()}")
+                latencies.append(time.perf_counter() - t0)
+        started = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        return time.perf_counter() - started, latencies
 
 
 def pct(values: list[float], q: float) -> float:

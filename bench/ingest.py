@@ -19,33 +19,16 @@ import sys
 import time
 from pathlib import Path
 
-import aiohttp
-
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench.common import pct, start, stop, summary  # noqa: E402
+from bench.common import pct, post_load, start, stop, summary  # noqa: E402
 from channels.signing import sign  # noqa: E402
 
 
 async def load(port: int, account: str, bodies: list[tuple[bytes, str]],
                concurrency: int) -> tuple[float, list[float]]:
-    url = f"http://127.0.0.1:{port}/api/v1/inbound/{account}"
-    latencies: list[float] = []
-    queue = iter(bodies)
-    conn = aiohttp.TCPConnector(limit=concurrency)
-    async with aiohttp.ClientSession(connector=conn) as session:
-        async def worker() -> None:
-            for body, sig in queue:
-                t0 = time.perf_counter()
-                async with session.post(url, data=body, headers={
-                        "X-Switchboard-Signature": sig,
-                        "Content-Type": "application/json"}) as resp:
-                    await resp.read()
-                    if resp.status not in (200, 202):
-                        raise RuntimeError(f"HTTP {resp.status}: {await resp.text()}")
-                latencies.append(time.perf_counter() - t0)
-        started = time.perf_counter()
-        await asyncio.gather(*(worker() for _ in range(concurrency)))
-        return time.perf_counter() - started, latencies
+    return await post_load(f"http://127.0.0.1:{port}/api/v1/inbound/{account}",
+                           [(b, {"X-Switchboard-Signature": sig}) for b, sig in bodies],
+                           concurrency)
 
 
 def bodies(secret: str, n: int, prefix: str) -> list[tuple[bytes, str]]:

@@ -16,7 +16,6 @@ import json
 import re
 import statistics
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +23,7 @@ import aiohttp
 from aiohttp import web
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench.common import pct, start, stop, summary  # noqa: E402
+from bench.common import pct, post_load, start, stop, summary  # noqa: E402
 from tests.fakes.telegram_api import FakeTelegram  # noqa: E402
 
 TOKEN = "5550001:bench"
@@ -45,22 +44,8 @@ def updates(n: int, start_id: int) -> list[bytes]:
 
 async def load(url: str, secret: str, bodies: list[bytes], concurrency: int
                ) -> tuple[float, list[float]]:
-    latencies: list[float] = []
-    queue = iter(bodies)
-    conn = aiohttp.TCPConnector(limit=concurrency)
-    headers = {"X-Telegram-Bot-Api-Secret-Token": secret, "Content-Type": "application/json"}
-    async with aiohttp.ClientSession(connector=conn) as session:
-        async def worker() -> None:
-            for body in queue:
-                t0 = time.perf_counter()
-                async with session.post(url, data=body, headers=headers) as resp:
-                    await resp.read()
-                    if resp.status != 200:
-                        raise RuntimeError(f"HTTP {resp.status}: {await resp.text()}")
-                latencies.append(time.perf_counter() - t0)
-        started = time.perf_counter()
-        await asyncio.gather(*(worker() for _ in range(concurrency)))
-        return time.perf_counter() - started, latencies
+    header = {"X-Telegram-Bot-Api-Secret-Token": secret}
+    return await post_load(url, [(b, header) for b in bodies], concurrency, ok=(200,))
 
 
 async def measure(url: str, secret: str, n: int, c: int, label: str, round_no: int

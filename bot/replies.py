@@ -129,7 +129,7 @@ class Outbox:
         if status == DeliveryStatus.SENT:
             msg.sent_at = utcnow()
         await msg.save(update_fields=["attempts", "status", "error", "next_attempt_at",
-                                      "lease_until", "sent_at"])
+                                      "lease_until", "sent_at", "external_id"])
         metrics.REPLIES.labels(msg.conversation.channel_kind, status.value).inc()
         self._changed(msg)
         return status
@@ -160,8 +160,7 @@ class Outbox:
             log.exception("adapter send crashed", extra={"message_id": msg.id})
             return self._retry(msg, f"internal error: {type(exc).__name__}", None)
         if result is not None and result.external_id:
-            msg.external_id = result.external_id
-            await msg.save(update_fields=["external_id"])
+            msg.external_id = result.external_id  # saved with the status, by deliver()
         return DeliveryStatus.SENT, "", None
 
     def _retry(self, msg: Message, reason: str,

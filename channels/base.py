@@ -190,3 +190,12 @@ class RunsAccounts(Protocol):
     async def start(self) -> None: ...
 
     async def stop(self) -> None: ...
+
+
+@runtime_checkable
+class FetchesFiles(Protocol):
+    """Optional: adapters whose channel keeps files the core only has ids for."""
+
+    async def fetch_file(self, account: AccountInfo, file_id: str) -> tuple[bytes, str]:
+        """The file's bytes and its path or name on the channel."""
+        ...

@@ -21,6 +21,7 @@ from bot.models import (
     User,
 )
 from bot.replies import account_info, render_canned
+from channels.base import FetchesFiles
 
 
 def _bus(call: Call):  # type: ignore[no-untyped-def]
@@ -76,11 +77,11 @@ async def get_attachment(call: Call) -> web.StreamResponse:
         raise ApiError(404, "not_found", "no such attachment")
     meta = msg.attachments[index]
     account = msg.channel_account
-    fetch = getattr(call.request.app[ADAPTERS].get(account.kind), "fetch_file", None)
-    if fetch is None or not meta.get("file_id"):
+    adapter = call.request.app[ADAPTERS].get(account.kind)
+    if not isinstance(adapter, FetchesFiles) or not meta.get("file_id"):
         raise ApiError(404, "not_found", f"{account.kind} keeps no fetchable files")
     try:
-        data, path = await fetch(account_info(account), meta["file_id"])
+        data, path = await adapter.fetch_file(account_info(account), meta["file_id"])
     except Exception as exc:
         raise ApiError(502, "channel_error", f"the channel did not give the file: {exc}"
                        ) from exc

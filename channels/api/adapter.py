@@ -18,6 +18,7 @@ from channels.base import (
     SendResult,
 )
 from channels.signing import verify
+from channels.webhooks import account_from_path
 
 SIGNATURE_HEADER = "X-Switchboard-Signature"
 ACCOUNT = web.RequestKey("api_account", AccountInfo)
@@ -45,16 +46,8 @@ class ApiChannel:
             responses={202: "stored", 200: "already stored (same external_id)",
                        403: "bad or missing signature", 404: "unknown account"})]
 
-    async def _account(self, request: web.Request) -> AccountInfo:
-        raw_id = request.match_info["account_id"]
-        account = await self.ctx.get_account(int(raw_id)) if raw_id.isdigit() else None
-        if account is None or account.kind != self.kind:
-            raise ApiError(404, "unknown_account", f"no API channel account {raw_id!r}",
-                           "account_id")
-        return account
-
     async def _check_signature(self, request: web.Request, raw: bytes) -> None:
-        account = await self._account(request)
+        account = await account_from_path(self.ctx, request, self.kind, "API channel")
         if not verify(account.secret, raw, request.headers.get(SIGNATURE_HEADER)):
             raise ApiError(403, "bad_signature",
                            f"{SIGNATURE_HEADER} must be sha256=<hex HMAC-SHA256 of the body>")

@@ -55,6 +55,7 @@ from channels.telegram.parse import (
     split_text,
     to_html,
 )
+from channels.webhooks import account_from_path
 
 # Opt in to python-telegram-bot's coming behaviour (durations as timedelta) so it does not
 # warn on every 429; retry_seconds() reads either form.
@@ -64,6 +65,13 @@ DEFAULT_API = "https://api.telegram.org"
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 ACCOUNT = web.RequestKey("telegram_account", AccountInfo)
 MODES = ("polling", "webhook")
+WEBHOOK_PATH = "/api/v1/telegram/{account_id}/webhook"
+
+
+def _new_bot(token: str, base: str, request: HTTPXRequest,
+             updates_request: HTTPXRequest | None = None) -> Bot:
+    return Bot(token, base_url=f"{base}/bot", base_file_url=f"{base}/file/bot",
+               request=request, get_updates_request=updates_request)
 
 
 class UpdateBody(BaseModel):
@@ -118,15 +126,11 @@ class TelegramChannel:
         cached = self._bots.get(account.id)
         if cached is not None and cached[0] == (token, base):
             return cached[1]
-        poll = self.ctx.settings.telegram_poll_timeout if self.ctx.settings else 25
-        bot = Bot(token, base_url=f"{base}/bot", base_file_url=f"{base}/file/bot",
-                  request=HTTPXRequest(connection_pool_size=8, read_timeout=15),
-                  get_updates_request=HTTPXRequest(read_timeout=poll + 10))
+        poll = self.ctx.settings.telegram_poll_timeout
+        bot = _new_bot(token, base, HTTPXRequest(connection_pool_size=8, read_timeout=15),
+                       HTTPXRequest(read_timeout=poll + 10))
         self._bots[account.id] = ((token, base), bot)
         return bot
-
-    def webhook_path(self, account_id: int) -> str:
-        return f"/api/v1/telegram/{account_id}/webhook"
 
     async def validate_account(self, account: AccountInfo) -> None:
         """getMe with the token before the account is enabled."""
@@ -142,8 +146,7 @@ class TelegramChannel:
         if mode == "webhook" and not (self.ctx.settings and self.ctx.settings.public_url):
             raise AccountSetupError("webhook mode needs SWITCHBOARD_PUBLIC_URL, the https "
                                     "address Telegram can reach this server at")
-        bot = Bot(token, base_url=f"{base}/bot", base_file_url=f"{base}/file/bot",
-                  request=HTTPXRequest(connect_timeout=5, read_timeout=10))
+        bot = _new_bot(token, base, HTTPXRequest(connect_timeout=5, read_timeout=10))
         try:
             async with bot:  # initialize() calls getMe
                 me = bot.bot
@@ -160,7 +163,7 @@ class TelegramChannel:
 
     def endpoints(self) -> list[Endpoint]:
         return [Endpoint(
-            "POST", "/api/v1/telegram/{account_id}/webhook", self.webhook,
+            "POST", WEBHOOK_PATH, self.webhook,
             "Telegram webhook: Telegram posts bot updates here in webhook mode",
             "Telegram", perm=None, body=UpdateBody, response=WebhookAnswer,
             raw_check=self._check_secret, security="signature",
@@ -168,11 +171,7 @@ class TelegramChannel:
                        403: f"{SECRET_HEADER} missing or wrong", 404: "unknown account"})]
 
     async def _check_secret(self, request: web.Request, raw: bytes) -> None:
-        raw_id = request.match_info["account_id"]
-        account = await self.ctx.get_account(int(raw_id)) if raw_id.isdigit() else None
-        if account is None or account.kind != self.kind:
-            raise ApiError(404, "unknown_account", f"no Telegram account {raw_id!r}",
-                           "account_id")
+        account = await account_from_path(self.ctx, request, self.kind, "Telegram")
         given = request.headers.get(SECRET_HEADER, "")
         if not hmac.compare_digest(given.encode(), account.secret.encode()):
             raise ApiError(403, "bad_secret", f"{SECRET_HEADER} does not match this account")
@@ -240,7 +239,8 @@ class TelegramChannel:
 
     async def _hook(self, account: AccountInfo) -> None:
         """Webhook mode: register our URL (with the account secret) until Telegram has it."""
-        url = self.ctx.settings.public_url.rstrip("/") + self.webhook_path(account.id)
+        url = self.ctx.settings.public_url.rstrip("/") + WEBHOOK_PATH.format(
+            account_id=account.id)
         delay = 1.0
         while True:
             try:
@@ -304,39 +304,42 @@ class TelegramChannel:
             raise PermanentDeliveryError("this contact has no Telegram chat")
         bot = self.bot(message.account)
         last: Any = None
-        for i, piece in enumerate(split_text(message.text)):
-            for attempt in range(4):
-                try:
-                    last = await bot.send_message(chat_id, to_html(piece), parse_mode="HTML")
-                    break
-                except RetryAfter as exc:
-                    if i == 0:  # nothing sent yet: let the outbox retry the whole reply
-                        raise DeliveryError(f"Telegram asked to wait ({exc})",
-                                            retry_seconds(exc)) from exc
-                    if attempt == 3:  # part of it is out; do not resend that part later
-                        raise PermanentDeliveryError(
-                            f"sent {i} of the parts, then Telegram kept refusing: {exc}"
-                        ) from exc
-                    await asyncio.sleep(retry_seconds(exc))
-                except Forbidden as exc:
-                    raise RecipientUnreachable(f"Telegram refused: {exc.message}") from exc
-                except InvalidToken as exc:
-                    raise PermanentDeliveryError(f"the bot token stopped working: {exc}"
-                                                 ) from exc
-                except BadRequest as exc:
-                    raise PermanentDeliveryError(f"Telegram rejected it: {exc.message}"
-                                                 ) from exc
-                except TelegramError as exc:
-                    if i == 0:
-                        raise DeliveryError(f"Telegram unreachable: {exc}") from exc
-                    raise PermanentDeliveryError(
-                        f"sent {i} of the parts, then: {exc}") from exc
+        for sent, piece in enumerate(split_text(message.text)):
+            last = await _send_piece(bot, chat_id, piece, sent)
         return SendResult(external_id=message_id(chat_id, last.message_id) if last else None)
 
     async def fetch_file(self, account: AccountInfo, file_id: str) -> tuple[bytes, str]:
         """A file staff opened: getFile, then download it (bytes, file path)."""
         f = await self.bot(account).get_file(file_id)
         return bytes(await f.download_as_bytearray()), str(f.file_path or "")
+
+
+async def _send_piece(bot: Bot, chat_id: str, piece: str, sent: int) -> Any:
+    """Send one part of a reply, ``sent`` parts having gone out before it. Before the
+    first part goes out, a failure is the outbox's to retry (the whole reply); after it,
+    the remaining parts are retried here, since a later retry would resend what arrived."""
+    for attempt in range(4):
+        try:
+            return await bot.send_message(chat_id, to_html(piece), parse_mode="HTML")
+        except RetryAfter as exc:
+            if sent == 0:
+                raise DeliveryError(f"Telegram asked to wait ({exc})",
+                                    retry_seconds(exc)) from exc
+            if attempt == 3:
+                raise PermanentDeliveryError(
+                    f"sent {sent} of the parts, then Telegram kept refusing: {exc}") from exc
+            await asyncio.sleep(retry_seconds(exc))
+        except Forbidden as exc:
+            raise RecipientUnreachable(f"Telegram refused: {exc.message}") from exc
+        except InvalidToken as exc:
+            raise PermanentDeliveryError(f"the bot token stopped working: {exc}") from exc
+        except BadRequest as exc:
+            raise PermanentDeliveryError(f"Telegram rejected it: {exc.message}") from exc
+        except TelegramError as exc:
+            if sent == 0:
+                raise DeliveryError(f"Telegram unreachable: {exc}") from exc
+            raise PermanentDeliveryError(f"sent {sent} of the parts, then: {exc}") from exc
+    raise AssertionError("unreachable")
 
 
 def build(ctx: ChannelContext) -> Any:

@@ -70,15 +70,15 @@ class FakeTelegram:
         bot.arrived.set()
         return update
 
-    def private_message(self, user_id: int, text: str, language_code: str = "en",
+    def private_message(self, user_id: int, text: str | None, language_code: str = "en",
                         first_name: str = "Ann", **extra: Any) -> dict[str, Any]:
         user = {"id": user_id, "is_bot": False, "first_name": first_name,
                 "language_code": language_code}
         msg = {"message_id": next(self._ids), "date": int(time.time()),
                "chat": {"id": user_id, "type": "private", "first_name": first_name},
-               "from": user, "text": text, **extra}
-        if "text" in extra and extra["text"] is None:
-            del msg["text"]
+               "from": user, **extra}
+        if text is not None:  # a photo or file may come without text
+            msg["text"] = text
         return {"message": msg}
 
     # --- the protocol ----------------------------------------------------------------------
