@@ -21,6 +21,8 @@ from aiohttp import web
 from bot import db, inbox, metrics, services
 from bot.api.endpoints import endpoints as api_endpoints
 from bot.api.routing import error_response, mount
+from bot.automation import Automation
+from bot.commands import Desk
 from bot.events import EventBus
 from bot.ingest import Ingestor, SqliteWriter, TortoiseDriver
 from bot.keys import ADAPTERS, BUS, ENDPOINTS, HTTP, HUB, INFLIGHT, JINJA, OUTBOX, SETTINGS
@@ -179,6 +181,8 @@ def create_app(settings: Settings, *, migrate: bool = True,
                              settings.outbound_backoff_seconds,
                              lease_seconds=settings.outbound_timeout_seconds * 3)
         clock.bind(app[OUTBOX], app[BUS])
+        desk.services.update(outbox=app[OUTBOX], bus=app[BUS])
+        Automation(app[BUS], app[OUTBOX], adapters, settings)
         running = [a for a in adapters.values() if isinstance(a, RunsAccounts)]
         for adapter in running:  # per-account loops (Telegram polling, webhooks)
             await adapter.start()
@@ -189,6 +193,7 @@ def create_app(settings: Settings, *, migrate: bool = True,
         await app[OUTBOX].drain()
         await app[BUS].drain()
 
+    desk = Desk({})
     ctx = ChannelContext(
         ingest=lambda m: inbox.ingest(m, app[BUS]),
         http=None,  # type: ignore[arg-type]  # set when the session opens (see below)
@@ -196,7 +201,8 @@ def create_app(settings: Settings, *, migrate: bool = True,
         render=lambda name, data: app[JINJA].get_template(name).render(**data),
         contact_history=_contact_history, update_contact=_update_contact,
         edit=lambda acct, ext, text, when: inbox.edit_inbound(acct, ext, text, when, app[BUS]),
-        list_accounts=services.enabled_accounts)
+        list_accounts=services.enabled_accounts, staff_input=desk.handle,
+        staff_commands=desk.names(), thread_known=_thread_known)
 
     async def bind_http(app: web.Application) -> AsyncIterator[None]:
         ctx.http = app[HTTP]
@@ -226,6 +232,11 @@ def create_app(settings: Settings, *, migrate: bool = True,
     return app
 
 
+async def _thread_known(account_id: int, thread_key: str) -> bool:
+    return await Conversation.filter(channel_account_id=account_id,
+                                     thread_key=thread_key).exists()
+
+
 async def _contact_history(account_id: int, external_id: str) -> list[dict[str, Any]]:
     ident = await Identity.filter(channel_account_id=account_id,
                                   external_id=external_id).prefetch_related("contact").first()
@@ -234,14 +245,15 @@ async def _contact_history(account_id: int, external_id: str) -> list[dict[str, 
     conv_ids = await Conversation.filter(contact_id=ident.contact.id,
                                          channel_account_id=account_id).values_list("id",
                                                                                     flat=True)
-    rows = await Message.filter(conversation_id__in=list(conv_ids)).order_by("id").limit(
-        500).values("id", "direction", "text", "created_at", "external_id")
+    rows = await Message.filter(conversation_id__in=list(conv_ids)).order_by("-id").limit(
+        500).values("id", "direction", "text", "created_at", "external_id", "buttons")
     known = bool(ident.contact.email)
     prefix = external_id + ":"
     return [{"id": r["id"], "direction": str(r["direction"]), "text": r["text"],
              "created_at": r["created_at"], "email_known": known,
+             "buttons": r["buttons"] or [],
              "client_id": (r["external_id"] or "").removeprefix(prefix) or None}
-            for r in rows]
+            for r in reversed(rows)]  # the newest 500, oldest first
 
 
 async def _update_contact(account_id: int, external_id: str, fields: dict[str, str]) -> bool:

@@ -28,6 +28,7 @@ class MessageReceived(Event):
     message_id: int
     conversation_id: int
     channel_kind: str
+    new_conversation: bool = False
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,20 @@ class MessageStored(Event):
 class ConversationChanged(Event):
     conversation_id: int
     what: str  # "status", "assignee", "labels", "note", "read", "contact"
+
+
+@dataclass(frozen=True)
+class ConversationResolved(Event):
+    """A conversation became resolved (it was not before)."""
+
+    conversation_id: int
+
+
+@dataclass(frozen=True)
+class HandoffRequested(Event):
+    """The customer asked for a person; staff should be told."""
+
+    conversation_id: int
 
 
 E = TypeVar("E", bound=Event)

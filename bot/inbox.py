@@ -18,7 +18,7 @@ from tortoise.functions import Count
 from tortoise.transactions import in_transaction
 
 from bot import metrics
-from bot.events import ConversationChanged, EventBus, MessageReceived
+from bot.events import ConversationChanged, ConversationResolved, EventBus, MessageReceived
 from bot.ingest import Ingestor, TortoiseDriver, Writer
 from bot.models import (
     ChannelAccount,
@@ -97,7 +97,8 @@ async def ingest(msg: InboundMessage, bus: EventBus | None = None) -> IngestResu
         metrics.MESSAGES_INGESTED.labels(kind).inc()
         metrics.INGEST_SECONDS.labels(kind).observe(time.perf_counter() - started)
         if bus is not None:
-            bus.publish(MessageReceived(result.message_id, result.conversation_id, kind))
+            bus.publish(MessageReceived(result.message_id, result.conversation_id, kind,
+                                        result.new_conversation))
     return result
 
 
@@ -191,7 +192,7 @@ async def list_conversations(f: ListFilter, me: User | None = None) -> dict[str,
         (f.page - 1) * f.per_page).limit(f.per_page).values(
         "id", "status", "channel_kind", "channel_account_id", "contact_id", "contact__name",
         "contact__email", "assignee_id", "unread_count", "last_message_at",
-        "last_message_preview", "snoozed_until", "thread_key")
+        "last_message_preview", "snoozed_until", "thread_key", "needs_human", "is_public")
     ids = [r["id"] for r in rows]
     labels: dict[int, list[str]] = {i: [] for i in ids}
     if ids:
@@ -207,6 +208,7 @@ async def list_conversations(f: ListFilter, me: User | None = None) -> dict[str,
         "assignee_id": r["assignee_id"], "unread_count": r["unread_count"],
         "last_message_at": r["last_message_at"], "preview": r["last_message_preview"],
         "snoozed_until": r["snoozed_until"], "thread_id": r["thread_key"],
+        "needs_human": r["needs_human"], "public": r["is_public"],
         "labels": sorted(labels[r["id"]]),
     } for r in rows]
     unread = sum(r["unread_count"] for r in items)
@@ -227,8 +229,8 @@ async def thread(conversation_id: int) -> list[dict[str, Any]]:
     """Messages and notes of one conversation in time order; notes are marked private."""
     msgs = await Message.filter(conversation_id=conversation_id).order_by("id").values(
         "id", "direction", "text", "attachments", "history", "status", "error", "attempts",
-        "sender__name",
-        "sender__email", "created_at", "sent_at")
+        "sender__name", "sender__email", "author_id", "author__name", "payload", "buttons",
+        "origin", "reply_to_id", "created_at", "sent_at")
     notes = await Note.filter(conversation_id=conversation_id).order_by("id").values(
         "id", "text", "author__name", "author__email", "created_at", "updated_at")
     revs: dict[int, int] = {}
@@ -263,12 +265,18 @@ async def set_status(conversation_id: int, status: ConversationStatus,
             snoozed_until = snoozed_until.replace(tzinfo=UTC)
         if snoozed_until <= now:
             raise InboxError("snooze time must be in the future", "invalid", "snoozed_until")
+    newly_resolved = (status == ConversationStatus.RESOLVED
+                      and conv.status != ConversationStatus.RESOLVED)
     conv.status = status
     conv.snoozed_until = snoozed_until if status == ConversationStatus.SNOOZED else None
     conv.resolved_at = now if status == ConversationStatus.RESOLVED else None
-    await conv.save(update_fields=["status", "snoozed_until", "resolved_at"])
+    if status == ConversationStatus.RESOLVED:
+        conv.needs_human = False  # the bot may speak again
+    await conv.save(update_fields=["status", "snoozed_until", "resolved_at", "needs_human"])
     if bus:
         bus.publish(ConversationChanged(conversation_id, "status"))
+        if newly_resolved:
+            bus.publish(ConversationResolved(conversation_id))
     return conv
 
 

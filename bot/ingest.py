@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
-from channels.base import InboundMessage, IngestResult
+from channels.base import ContactInfo, InboundMessage, IngestResult
 
 log = logging.getLogger("switchboard.ingest")
 Query = tuple[str, tuple[Any, ...]]
@@ -75,24 +75,28 @@ def ingest_steps(job: Job, ts: Callable[[datetime | None], Any]) -> Steps:
     conv_id = status = None
     if rows:
         contact_id, name, email, phone, locale, conv_id, status = rows[0]
-        # Fill in what the channel knows and we do not; never overwrite staff edits.
-        fill = {k: v for k, v, old in (("name", info.name, name), ("email", info.email, email),
-                                       ("phone", info.phone, phone),
-                                       ("locale", info.locale, locale)) if v and not old}
-        if fill:
-            sets = ", ".join(f"{k} = ?" for k in fill)
-            yield (f"UPDATE contacts SET {sets}, updated_at = ? WHERE id = ?",
-                   (*fill.values(), now, contact_id))
+        yield from _fill_contact(contact_id, info, (name, email, phone, locale), now)
     else:
-        rows = yield ("INSERT INTO contacts (name, email, phone, locale, attributes, tags, "
-                      "created_at, updated_at) VALUES (?, ?, ?, ?, '{}', '[]', ?, ?) "
-                      "RETURNING id",
-                      (info.name or "", info.email, info.phone, info.locale, now, now))
-        contact_id = rows[0][0]
-        yield ("INSERT INTO identities (contact_id, channel_account_id, external_id, "
-               "created_at) VALUES (?, ?, ?, ?)", (contact_id, acct, info.external_id, now))
+        contact_id = yield from _new_contact(acct, info, now)
+    author_id = None
+    if msg.author is not None:  # a public comment: the group is the contact, this the author
+        rows = yield ("SELECT i.contact_id, c.name, c.email, c.phone, c.locale FROM identities i "
+                      "JOIN contacts c ON c.id = i.contact_id "
+                      "WHERE i.channel_account_id = ? AND i.external_id = ?",
+                      (acct, msg.author.external_id))
+        if rows:
+            author_id = rows[0][0]
+            yield from _fill_contact(author_id, msg.author, rows[0][1:], now)
+        else:
+            author_id = yield from _new_contact(acct, msg.author, now)
     preview = msg.text[:PREVIEW_LEN]
-    if conv_id is not None:
+    new_conversation = conv_id is None
+    if conv_id is not None and msg.payload is not None:
+        # A button press answers the bot (a menu choice, a rating): it neither reopens a
+        # resolved conversation nor counts as unread. The bot decides if a person is needed.
+        yield ("UPDATE conversations SET last_message_at = ?, last_message_preview = ? "
+               "WHERE id = ?", (now, preview, conv_id))
+    elif conv_id is not None:
         # The customer wrote again: a resolved or snoozed conversation needs a person.
         status = "open" if status in ("resolved", "snoozed") else status
         yield ("UPDATE conversations SET status = ?, unread_count = unread_count + 1, "
@@ -101,17 +105,42 @@ def ingest_steps(job: Job, ts: Callable[[datetime | None], Any]) -> Steps:
     else:
         rows = yield ("INSERT INTO conversations (channel_account_id, channel_kind, contact_id, "
                       "thread_key, status, unread_count, last_message_at, last_message_preview, "
-                      "created_at) VALUES (?, ?, ?, ?, 'open', 1, ?, ?, ?) RETURNING id",
-                      (acct, job.kind, contact_id, msg.thread_id, now, preview, now))
+                      "needs_human, is_public, created_at) "
+                      "VALUES (?, ?, ?, ?, 'open', 1, ?, ?, ?, ?, ?) RETURNING id",
+                      (acct, job.kind, contact_id, msg.thread_id, now, preview, False,
+                       msg.author is not None, now))
         conv_id = rows[0][0]
     rows = yield ("INSERT INTO messages (conversation_id, channel_account_id, direction, "
-                  "external_id, text, attachments, status, error, attempts, sent_at, "
-                  "created_at) VALUES (?, ?, 'in', ?, ?, ?, 'received', '', 0, ?, ?) "
-                  "RETURNING id",
+                  "external_id, text, attachments, author_id, payload, status, error, attempts, "
+                  "sent_at, created_at) "
+                  "VALUES (?, ?, 'in', ?, ?, ?, ?, ?, 'received', '', 0, ?, ?) RETURNING id",
                   (conv_id, acct, msg.external_id, msg.text,
                    json.dumps(list(msg.attachments)) if msg.attachments else "[]",
-                   ts(msg.sent_at or job.now), now))
-    return IngestResult(rows[0][0], conv_id, contact_id, True)
+                   author_id, msg.payload, ts(msg.sent_at or job.now), now))
+    return IngestResult(rows[0][0], conv_id, contact_id, True, new_conversation)
+
+
+def _fill_contact(contact_id: int, info: ContactInfo, old: tuple[Any, ...], now: Any
+                  ) -> Generator[Query, list[Any], None]:
+    """Fill in what the channel knows and we do not; never overwrite staff edits."""
+    fill = {k: v for k, v, was in zip(("name", "email", "phone", "locale"),
+                                      (info.name, info.email, info.phone, info.locale), old,
+                                      strict=True) if v and not was}
+    if fill:
+        sets = ", ".join(f"{k} = ?" for k in fill)
+        yield (f"UPDATE contacts SET {sets}, updated_at = ? WHERE id = ?",
+               (*fill.values(), now, contact_id))
+
+
+def _new_contact(acct: int, info: ContactInfo, now: Any) -> Generator[Query, list[Any], int]:
+    rows = yield ("INSERT INTO contacts (name, email, phone, locale, attributes, tags, "
+                  "unreachable, created_at, updated_at) "
+                  "VALUES (?, ?, ?, ?, '{}', '[]', '', ?, ?) RETURNING id",
+                  (info.name or "", info.email, info.phone, info.locale, now, now))
+    contact_id: int = rows[0][0]
+    yield ("INSERT INTO identities (contact_id, channel_account_id, external_id, "
+           "created_at) VALUES (?, ?, ?, ?)", (contact_id, acct, info.external_id, now))
+    return contact_id
 
 
 class Writer(Protocol):

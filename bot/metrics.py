@@ -20,6 +20,14 @@ HTTP_REQUESTS = Counter(
     "switchboard_http_requests_total", "HTTP requests by route and status class.",
     ["route", "status"], registry=REGISTRY)
 
+STAFF_REFUSED = Counter(
+    "switchboard_staff_commands_refused_total",
+    "Staff commands or replies from chat users not linked to staff (or not allowed).",
+    registry=REGISTRY)
+RULES_FIRED = Counter(
+    "switchboard_rules_fired_total", "Automation rules whose conditions held, by event.",
+    ["event"], registry=REGISTRY)
+
 
 def render() -> bytes:
     return generate_latest(REGISTRY)

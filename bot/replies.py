@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
 from jinja2 import StrictUndefined, TemplateError
 from jinja2.sandbox import SandboxedEnvironment
+from tortoise.exceptions import IntegrityError
 
 from bot import metrics
 from bot.events import EventBus, MessageStored
@@ -26,6 +27,7 @@ from bot.models import (
     ChannelAccount,
     Contact,
     Conversation,
+    ConversationStatus,
     DeliveryStatus,
     Direction,
     Identity,
@@ -34,6 +36,7 @@ from bot.models import (
 )
 from channels.base import (
     AccountInfo,
+    Button,
     ChannelAdapter,
     DeliveryError,
     OutboundMessage,
@@ -58,11 +61,31 @@ class Outbox:
         self.lease = timedelta(seconds=lease_seconds)
         self._tasks: set[asyncio.Task[Any]] = set()
 
-    async def send(self, conversation_id: int, text: str, sender: User | None) -> Message:
-        """Store a reply as pending and return it; delivery follows (see :meth:`deliver`)."""
+    async def send(self, conversation_id: int, text: str, sender: User | None, *,
+                   buttons: Sequence[Button] = (), origin: str = "",
+                   reply_to_id: int | None = None, source_ref: str | None = None) -> Message:
+        """Store a reply as pending and return it; delivery follows (see :meth:`deliver`).
+
+        Args:
+            buttons: Quick replies offered with the text (the bot's menus, CSAT).
+            origin: Who wrote it when not staff in the inbox: "bot", "rule", "telegram".
+            reply_to_id: In a public conversation, the comment this answers; by default
+                the latest comment, so a reply lands in the right thread.
+            source_ref: Where it was written, if outside the inbox (a staff chat message);
+                the same ref again returns the stored message and sends nothing.
+        """
         conv = await Conversation.filter(id=conversation_id).first()
         if conv is None:
             raise NotFound("conversation", "conversation_id")
+        if reply_to_id is not None:
+            if not await Message.filter(id=reply_to_id, conversation_id=conv.id,
+                                        direction=Direction.INBOUND).exists():
+                raise InboxError("reply_to_message_id is not a message of this conversation",
+                                 "invalid", "reply_to_message_id")
+        elif conv.is_public:
+            reply_to_id = await Message.filter(
+                conversation_id=conv.id, direction=Direction.INBOUND).order_by("-id").first(
+            ).values_list("id", flat=True)  # type: ignore[assignment]
         if not text.strip():
             raise InboxError("a reply needs some text", "invalid", "text")
         adapter = self.adapters.get(conv.channel_kind)
@@ -71,10 +94,17 @@ class Outbox:
         if len(text) > adapter.max_text_length:
             raise InboxError(f"{adapter.display_name} allows at most "
                              f"{adapter.max_text_length} characters", "too_long", "text")
-        msg = await Message.create(
-            conversation_id=conv.id, channel_account_id=conv.channel_account_id,  # type: ignore[attr-defined]
-            direction=Direction.OUTBOUND, text=text, sender=sender,
-            status=DeliveryStatus.PENDING, next_attempt_at=utcnow())
+        try:
+            msg = await Message.create(
+                conversation_id=conv.id, channel_account_id=conv.channel_account_id,  # type: ignore[attr-defined]
+                direction=Direction.OUTBOUND, text=text, sender=sender,
+                buttons=[{"label": b.label, "payload": b.payload} for b in buttons],
+                origin=origin, reply_to_id=reply_to_id, source_ref=source_ref,
+                status=DeliveryStatus.PENDING, next_attempt_at=utcnow())
+        except IntegrityError:
+            if source_ref is None:
+                raise
+            return await Message.get(source_ref=source_ref)  # already stored and on its way
         await Conversation.filter(id=conv.id).update(
             last_message_at=msg.created_at, last_message_preview=text[:PREVIEW_LEN])
         self._changed(msg)
@@ -142,10 +172,16 @@ class Outbox:
             return DeliveryStatus.FAILED, f"no adapter for channel {account.kind!r}", None
         identity = await Identity.filter(contact_id=conv.contact_id,  # type: ignore[attr-defined]
                                          channel_account_id=account.id).first()
+        reply_to = None
+        if msg.reply_to_id is not None:  # type: ignore[attr-defined]
+            reply_to = await Message.filter(id=msg.reply_to_id).first(  # type: ignore[attr-defined]
+            ).values_list("external_id", flat=True)
         out = OutboundMessage(
             message_id=msg.id, conversation_id=conv.id, account=account_info(account),
             contact_external_id=identity.external_id if identity else "",
-            thread_id=conv.thread_key, text=msg.text, created_at=msg.created_at)
+            thread_id=conv.thread_key, text=msg.text, created_at=msg.created_at,
+            buttons=tuple(Button(b["label"], b["payload"]) for b in msg.buttons or ()),
+            reply_to_external_id=reply_to)  # type: ignore[arg-type]
         try:
             result = await adapter.send(out)
         except RecipientUnreachable as exc:
@@ -184,6 +220,31 @@ class Outbox:
                 done += 1
         return done
 
+    async def reply_privately(self, message_id: int, text: str, sender: User | None,
+                              origin: str = "") -> Message:
+        """Answer a public comment in a private conversation with its author, on the same
+        channel account (a Telegram private chat, a Messenger DM)."""
+        comment = await Message.filter(id=message_id, direction=Direction.INBOUND).first()
+        if comment is None:
+            raise NotFound("message", "message_id")
+        author_id = comment.author_id  # type: ignore[attr-defined]
+        if author_id is None:
+            raise InboxError("only a public comment can be answered privately; reply in its "
+                             "conversation instead", "not_a_comment", "message_id")
+        account_id = comment.channel_account_id  # type: ignore[attr-defined]
+        conv = await Conversation.filter(
+            contact_id=author_id, channel_account_id=account_id, thread_key__isnull=True,
+            is_public=False).order_by("-last_message_at").first()
+        if conv is None:
+            account = await ChannelAccount.get(id=account_id)
+            conv = await Conversation.create(
+                channel_account_id=account_id, channel_kind=account.kind, contact_id=author_id,
+                status=ConversationStatus.PENDING, last_message_at=utcnow())
+        elif conv.status == ConversationStatus.RESOLVED:
+            conv.status, conv.resolved_at = ConversationStatus.PENDING, None
+            await conv.save(update_fields=["status", "resolved_at"])
+        return await self.send(conv.id, text, sender, origin=origin)
+
     def _changed(self, msg: Message) -> None:
         if self.bus is not None:
             self.bus.publish(MessageStored(msg.id, msg.conversation_id))  # type: ignore[attr-defined]
@@ -221,8 +282,13 @@ def check_template(body: str) -> None:
 
 def render_canned(body: str, contact: Contact) -> str:
     """Render a canned reply (a sandboxed jinja2 template) with the contact's fields."""
+    return render_with(body, contact, {})
+
+
+def render_with(body: str, contact: Contact, extra: dict[str, Any]) -> str:
+    """Render a reply template with the contact's fields and ``extra`` variables."""
     try:
-        return _env.from_string(body).render(contact_context(contact))
+        return _env.from_string(body).render({**contact_context(contact), **extra})
     except TemplateError as exc:
         raise InboxError(f"canned reply could not be rendered: {exc}", "invalid_template",
                          "body") from None

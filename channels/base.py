@@ -40,6 +40,11 @@ class InboundMessage:
     sent_at: datetime | None = None
     thread_id: str | None = None
     attachments: tuple[dict[str, Any], ...] = ()
+    # A public comment (a group, a post's thread): ``contact`` is the group or page and
+    # ``author`` the person who wrote it. None for a private message.
+    author: ContactInfo | None = None
+    # The customer pressed a button: its payload ("faq:3", "csat:5"); ``text`` is its label.
+    payload: str | None = None
 
 
 @dataclass(frozen=True)
@@ -48,6 +53,15 @@ class IngestResult:
     conversation_id: int
     contact_id: int
     created: bool  # False when the external_id was seen before (a redelivery)
+    new_conversation: bool = False  # this message started a conversation
+
+
+@dataclass(frozen=True)
+class Button:
+    """A quick reply offered with an outbound message (inline keyboard, widget button)."""
+
+    label: str
+    payload: str  # at most 64 bytes (Telegram's callback_data limit)
 
 
 @dataclass(frozen=True)
@@ -71,6 +85,9 @@ class OutboundMessage:
     thread_id: str | None
     text: str
     created_at: datetime
+    buttons: tuple[Button, ...] = ()
+    # In a public conversation: the channel's id of the comment this answers.
+    reply_to_external_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -119,6 +136,25 @@ class CannotConnect(AccountSetupError):
     code = "cannot_connect"
 
 
+# --- staff working from a chat app ----------------------------------------------------------
+
+@dataclass(frozen=True)
+class StaffInput:
+    """A command or a reply a staff member (or someone claiming to be one) wrote in a chat
+    app: in the staff chat, or a staff command in a private chat with the bot."""
+
+    account_id: int
+    chat_id: str
+    user_external_id: str  # e.g. the Telegram user id
+    user_name: str
+    text: str
+    in_staff_chat: bool
+    # The id of the message this one replies to in that chat (a notification), if any.
+    reply_to_external_id: str | None = None
+    # This message's own id, unique on the account: a redelivery carries the same one.
+    external_id: str = ""
+
+
 # --- the protocol ---------------------------------------------------------------------------
 
 IngestFn = Callable[[InboundMessage], Awaitable[IngestResult]]
@@ -130,6 +166,14 @@ async def _none() -> None:
 
 async def _empty() -> list[AccountInfo]:
     return []
+
+
+async def _no_answer(_: StaffInput) -> str | None:
+    return None
+
+
+async def _unknown(*_: Any) -> bool:
+    return False
 
 
 @dataclass
@@ -153,6 +197,12 @@ class ChannelContext:
     # kind -> the enabled accounts of that kind (adapters that run per-account loops).
     list_accounts: Callable[[str], Awaitable[list[AccountInfo]]] = field(
         default=lambda *a: _empty())
+    # A staff command or reply from a chat app -> the text to answer with (None: nothing).
+    staff_input: Callable[[StaffInput], Awaitable[str | None]] = _no_answer
+    # Commands (without the slash) that are staff commands wherever they are written.
+    staff_commands: frozenset[str] = frozenset()
+    # (account_id, thread key) -> whether a conversation on that thread exists.
+    thread_known: Callable[[int, str], Awaitable[bool]] = _unknown
 
 
 @runtime_checkable
@@ -198,4 +248,13 @@ class FetchesFiles(Protocol):
 
     async def fetch_file(self, account: AccountInfo, file_id: str) -> tuple[bytes, str]:
         """The file's bytes and its path or name on the channel."""
+        ...
+
+
+@runtime_checkable
+class PostsToChat(Protocol):
+    """Optional: adapters that can post into a staff chat (notifications)."""
+
+    async def post_to_chat(self, account: AccountInfo, chat_id: str, text: str) -> str:
+        """Post plain text; return the posted message's id in that chat."""
         ...

@@ -105,6 +105,17 @@ class Settings:
         "(Telegram bots start polling or set their webhook within this time).", default=2.0)
     telegram_poll_timeout: int = _doc(
         "Long-poll timeout of Telegram getUpdates, in seconds.", default=25)
+    shop_name: str = _doc("The shop's name, as the bot introduces it.", default="our shop")
+    shop_timezone: str = _doc(
+        "The shop's IANA timezone (office hours, rule times, schedules), e.g. Asia/Bangkok.",
+        default="UTC")
+    office_hours: str = _doc(
+        "When staff answer, e.g. 'mon-fri 09:00-18:00, sat 10:00-14:00' in shop_timezone. "
+        "Outside them the bot says when a person will answer. Empty means always open.",
+        default="")
+    bot_channels: str = _doc(
+        "Channel kinds the customer bot answers on (comma-separated); an account's "
+        "settings.bot true/false overrides it.", default="webchat,telegram")
     log_level: str = _doc("Log level: DEBUG, INFO, WARNING, ERROR.", default="INFO")
     log_format: str = _doc("Log format: json (structured) or text.", default="json")
     shutdown_timeout: float = _doc("Seconds in-flight requests get to finish on shutdown.",
@@ -186,6 +197,13 @@ def _check(values: dict[str, Any]) -> None:
         if values[name] <= 0:
             raise ConfigError(f"{ENV_PREFIX}{name.upper()}: must be positive "
                               f"(got {values[name]!r})")
+    from bot.flows.hours import HoursError, parse
+
+    try:
+        parse(values["office_hours"], values["shop_timezone"])
+    except HoursError as exc:
+        which = "OFFICE_HOURS" if "timezone" not in str(exc) else "SHOP_TIMEZONE"
+        raise ConfigError(f"{ENV_PREFIX}{which}: {exc}") from None
     if not 0 < values["port"] < 65536:
         raise ConfigError(f"{ENV_PREFIX}PORT: must be between 1 and 65535 (got {values['port']})")
     url = values["database_url"]

@@ -93,7 +93,10 @@ def make_settings(tmp: Path, **over: Any) -> Settings:
     env = {"SWITCHBOARD_DATA_DIR": str(tmp), "SWITCHBOARD_LOG_FORMAT": "text"}
     base = dict(clock_seconds=0.2, outbound_backoff_seconds=0.2, sqlite_synchronous="NORMAL",
                 channel_refresh_seconds=0.1, telegram_poll_timeout=1,
-                public_url="https://shop.example.test")
+                public_url="https://shop.example.test",
+                # The inbox tests see exactly what customers send; the bot's own tests
+                # (tests/test_bot.py) turn it on.
+                bot_channels="")
     base.update(over)
     return load_settings(env, **base)
 

@@ -48,6 +48,8 @@ class User(Model):
     role = fields.CharEnumField(Role, max_length=16)
     password_hash = fields.CharField(max_length=255, default="")
     api_token_hash = fields.CharField(max_length=64, null=True, unique=True)
+    # The staff member's Telegram user id: only linked ids may use staff chat commands.
+    telegram_user_id = fields.BigIntField(null=True, unique=True)
     is_active = fields.BooleanField(default=True)
     last_assigned_at = fields.DatetimeField(null=True)
     created_at = fields.DatetimeField(auto_now_add=True)
@@ -149,6 +151,10 @@ class Conversation(Model):
     last_message_at = fields.DatetimeField()
     last_message_preview = fields.CharField(max_length=200, default="")
     resolved_at = fields.DatetimeField(null=True)
+    # The customer asked for a person: the bot stays silent until the conversation is resolved.
+    needs_human = fields.BooleanField(default=False, db_default=False)
+    # A group or a post's comment thread: many authors, messages are public comments.
+    is_public = fields.BooleanField(default=False, db_default=False)
     created_at = fields.DatetimeField(auto_now_add=True)
     labels: fields.ManyToManyRelation[Label] = fields.ManyToManyField(
         "models.Label", related_name="conversations", through="conversation_labels")
@@ -180,6 +186,22 @@ class Message(Model):
     history: list[dict[str, Any]] = fields.JSONField(default=list, db_default="[]")
     sender: fields.ForeignKeyNullableRelation[User] = fields.ForeignKeyField(
         "models.User", related_name="messages", null=True, on_delete=fields.SET_NULL)
+    # Inbound in a public conversation: who wrote the comment (the conversation's contact
+    # is the group itself).
+    author: fields.ForeignKeyNullableRelation[Contact] = fields.ForeignKeyField(
+        "models.Contact", related_name="comments", null=True, on_delete=fields.SET_NULL)
+    # Inbound: the button the customer pressed (e.g. "faq:3", "csat:5"), else null.
+    payload = fields.CharField(max_length=64, null=True)
+    # Outbound: quick-reply buttons offered with the text, [{"label", "payload"}].
+    buttons: list[dict[str, str]] = fields.JSONField(default=list, db_default="[]")
+    # Outbound: who wrote it when not a staff member in the inbox ("bot", "rule", "telegram").
+    origin = fields.CharField(max_length=16, default="", db_default="")
+    # Outbound written outside the inbox: the id of what it was written as (a staff chat
+    # message), so a redelivered update never sends it twice.
+    source_ref = fields.CharField(max_length=128, null=True, unique=True)
+    # Outbound in a public conversation: the comment this answers (reply in thread).
+    reply_to: fields.ForeignKeyNullableRelation[Message] = fields.ForeignKeyField(
+        "models.Message", related_name="replies", null=True, on_delete=fields.SET_NULL)
     status = fields.CharEnumField(DeliveryStatus, max_length=16)
     error = fields.CharField(max_length=500, default="")
     attempts = fields.IntField(default=0)
@@ -240,8 +262,76 @@ class CannedReply(Model):
         table = "canned_replies"
 
 
+class CsatRating(Model):
+    """A customer's 1-5 rating of a resolved conversation."""
+
+    id = fields.IntField(primary_key=True)
+    conversation: fields.ForeignKeyRelation[Conversation] = fields.ForeignKeyField(
+        "models.Conversation", related_name="ratings", on_delete=fields.CASCADE)
+    rating = fields.SmallIntField()
+    # Who resolved the conversation the rating is about.
+    assignee: fields.ForeignKeyNullableRelation[User] = fields.ForeignKeyField(
+        "models.User", related_name="ratings", null=True, on_delete=fields.SET_NULL)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "csat_ratings"
+
+
+class FaqEntry(Model):
+    """One answer of the bot's knowledge base, in one locale, with the ways people ask."""
+
+    id = fields.IntField(primary_key=True)
+    locale = fields.CharField(max_length=8, db_index=True)
+    question = fields.CharField(max_length=300)
+    variants: list[str] = fields.JSONField(default=list)
+    answer = fields.TextField()
+    in_menu = fields.BooleanField(default=False)  # offered as a button with the greeting
+    position = fields.IntField(default=0)
+    created_at = fields.DatetimeField(auto_now_add=True)
+    updated_at = fields.DatetimeField(auto_now=True)
+
+    class Meta:
+        table = "faq_entries"
+
+
+class Rule(Model):
+    """An automation rule: when ``event`` happens and every condition holds, run the actions."""
+
+    id = fields.IntField(primary_key=True)
+    name = fields.CharField(max_length=120)
+    event = fields.CharField(max_length=32)
+    conditions: dict[str, Any] = fields.JSONField(default=dict)
+    actions: list[dict[str, Any]] = fields.JSONField(default=list)
+    enabled = fields.BooleanField(default=True)
+    position = fields.IntField(default=0)
+    fired = fields.IntField(default=0)
+    last_fired_at = fields.DatetimeField(null=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "rules"
+
+
+class StaffNotification(Model):
+    """A notification posted in a staff chat, so a reply to it finds its conversation."""
+
+    id = fields.IntField(primary_key=True)
+    channel_account: fields.ForeignKeyRelation[ChannelAccount] = fields.ForeignKeyField(
+        "models.ChannelAccount", related_name="staff_notifications", on_delete=fields.CASCADE)
+    chat_id = fields.CharField(max_length=64)
+    external_id = fields.CharField(max_length=64)  # the posted message's id in that chat
+    conversation: fields.ForeignKeyRelation[Conversation] = fields.ForeignKeyField(
+        "models.Conversation", related_name="staff_notifications", on_delete=fields.CASCADE)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "staff_notifications"
+        unique_together = (("channel_account", "chat_id", "external_id"),)
+
+
 __all__ = [
     "CannedReply", "ChannelAccount", "Contact", "Conversation", "ConversationStatus",
-    "DeliveryStatus", "Direction", "Identity", "Label", "Message", "Note", "NoteRevision",
-    "Role", "Session", "User",
+    "CsatRating", "DeliveryStatus", "Direction", "FaqEntry", "Identity", "Label", "Message",
+    "Note", "NoteRevision", "Role", "Rule", "Session", "StaffNotification", "User",
 ]

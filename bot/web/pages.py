@@ -36,6 +36,7 @@ from bot.models import (
     CannedReply,
     ChannelAccount,
     ConversationStatus,
+    CsatRating,
     Label,
     Note,
     Role,
@@ -178,6 +179,8 @@ async def _conversation_ctx(request: web.Request, cid: int) -> dict[str, Any]:
             "users": await User.filter(is_active=True, role__in=[Role.ADMIN, Role.AGENT]),
             "canned": await CannedReply.all().order_by("shortcut"),
             "labels": sorted(lb.name for lb in conv.labels),
+            "ratings": await CsatRating.filter(conversation_id=cid).order_by("-id").values(
+                "rating", "created_at"),
             "all_labels": await Label.all().order_by("name"),
             "statuses": [s.value for s in ConversationStatus]}
 
@@ -204,8 +207,18 @@ async def conversation_reply(request: web.Request) -> web.StreamResponse:
     canned = _s(form, "canned_id")
     text = await reply_text(cid, _s(form, "text") or None,
                             int(canned) if canned.isdigit() else None)
-    await request.app[OUTBOX].send(cid, text, request[USER])
+    reply_to = _s(form, "reply_to_message_id")
+    await request.app[OUTBOX].send(cid, text, request[USER],
+                                   reply_to_id=int(reply_to) if reply_to.isdigit() else None)
     raise _back(cid, "#composer")
+
+
+@page(Perm.INBOX_WRITE)
+async def message_reply_privately(request: web.Request) -> web.StreamResponse:
+    """Answer a public comment's author in a private conversation, then go there."""
+    text = _s(request[FORM], "text")
+    msg = await request.app[OUTBOX].reply_privately(_id(request, "mid"), text, request[USER])
+    raise _back(msg.conversation_id)  # type: ignore[attr-defined]
 
 
 @page(Perm.INBOX_WRITE)
@@ -435,6 +448,7 @@ def setup(app: web.Application) -> None:
     r.add_post("/inbox/{cid}/labels", conversation_labels)
     r.add_post("/inbox/{cid}/status", conversation_status)
     r.add_post("/messages/{mid}/retry", message_retry)
+    r.add_post("/messages/{mid}/reply-privately", message_reply_privately)
     r.add_post("/notes/{nid}", note_edit)
     r.add_get("/notes/{nid}", note_history)
     r.add_get("/ws/staff", staff_socket)

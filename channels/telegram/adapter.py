@@ -14,14 +14,14 @@ import hmac
 import logging
 import os
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict
-from telegram import Bot
+from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, ReplyParameters
 from telegram.error import (
     BadRequest,
     Conflict,
@@ -37,8 +37,10 @@ from bot.api.routing import ApiError, Call, Endpoint, json_out
 from channels.base import (
     AccountInfo,
     AccountSetupError,
+    Button,
     CannotConnect,
     ChannelContext,
+    ChannelError,
     DeliveryError,
     InvalidAuth,
     OutboundMessage,
@@ -50,6 +52,8 @@ from channels.telegram.parse import (
     ALLOWED_UPDATES,
     Edited,
     NewMessage,
+    Pressed,
+    Staff,
     message_id,
     parse_update,
     split_text,
@@ -184,9 +188,25 @@ class TelegramChannel:
 
     async def handle_update(self, account: AccountInfo, update: dict[str, Any]) -> None:
         """Store what an update carries; returns once it is committed."""
-        parsed = parse_update(account.id, update)
+        parsed = parse_update(account.id, update, staff_chat(account), self.ctx.staff_commands)
         if isinstance(parsed, NewMessage):
-            await self.ctx.ingest(parsed.msg)
+            msg = parsed.msg
+            if parsed.maybe_thread and await self.ctx.thread_known(account.id,
+                                                                   parsed.maybe_thread):
+                msg = replace(msg, thread_id=parsed.maybe_thread)
+            await self.ctx.ingest(msg)
+        elif isinstance(parsed, Pressed):
+            if parsed.msg is not None:
+                await self.ctx.ingest(parsed.msg)
+            with contextlib.suppress(TelegramError):  # only stops the button's spinner
+                await self.bot(account).answer_callback_query(parsed.callback_id)
+        elif isinstance(parsed, Staff):
+            answer = await self.ctx.staff_input(parsed.input)
+            if answer:
+                try:
+                    await self.post_to_chat(account, parsed.input.chat_id, answer)
+                except ChannelError as exc:  # the command ran; its answer is a courtesy
+                    log.warning("telegram staff answer not sent", extra={"error": str(exc)})
         elif isinstance(parsed, Edited):
             await self.ctx.edit(account.id, parsed.external_id, parsed.text, parsed.edited_at)
         else:
@@ -303,10 +323,29 @@ class TelegramChannel:
         if not chat_id:
             raise PermanentDeliveryError("this contact has no Telegram chat")
         bot = self.bot(message.account)
+        extra: dict[str, Any] = {}
+        thread = message.thread_id or ""
+        if "/topic/" in thread:  # a forum topic: stay in it
+            extra["message_thread_id"] = int(thread.rsplit("/", 1)[1])
+        if message.reply_to_external_id:  # answer that comment, in its thread
+            extra["reply_parameters"] = ReplyParameters(
+                int(message.reply_to_external_id.rsplit(":", 1)[1]),
+                allow_sending_without_reply=True)
+        pieces = split_text(message.text)
         last: Any = None
-        for sent, piece in enumerate(split_text(message.text)):
-            last = await _send_piece(bot, chat_id, piece, sent)
+        for sent, piece in enumerate(pieces):
+            if sent == len(pieces) - 1 and message.buttons:
+                extra["reply_markup"] = keyboard(message.buttons)
+            last = await _send_piece(bot, chat_id, piece, sent, extra)
+            extra.pop("reply_parameters", None)  # only the first part is the reply
         return SendResult(external_id=message_id(chat_id, last.message_id) if last else None)
+
+    async def post_to_chat(self, account: AccountInfo, chat_id: str, text: str) -> str:
+        """Post a plain-text note (a staff notification, a command's answer)."""
+        last: Any = None
+        for sent, piece in enumerate(split_text(text)):
+            last = await _send_piece(self.bot(account), chat_id, piece, sent, {})
+        return str(last.message_id) if last else ""
 
     async def fetch_file(self, account: AccountInfo, file_id: str) -> tuple[bytes, str]:
         """A file staff opened: getFile, then download it (bytes, file path)."""
@@ -314,13 +353,26 @@ class TelegramChannel:
         return bytes(await f.download_as_bytearray()), str(f.file_path or "")
 
 
-async def _send_piece(bot: Bot, chat_id: str, piece: str, sent: int) -> Any:
+def staff_chat(account: AccountInfo) -> str:
+    return str((account.settings or {}).get("staff_chat_id") or "").strip()
+
+
+def keyboard(buttons: tuple[Button, ...]) -> InlineKeyboardMarkup:
+    """Short labels (a rating scale) share one row; longer ones get a row each."""
+    keys = [InlineKeyboardButton(b.label, callback_data=b.payload) for b in buttons]
+    if all(len(b.label) <= 4 for b in buttons):
+        return InlineKeyboardMarkup([keys])
+    return InlineKeyboardMarkup([[k] for k in keys])
+
+
+async def _send_piece(bot: Bot, chat_id: str, piece: str, sent: int,
+                      extra: dict[str, Any]) -> Any:
     """Send one part of a reply, ``sent`` parts having gone out before it. Before the
     first part goes out, a failure is the outbox's to retry (the whole reply); after it,
     the remaining parts are retried here, since a later retry would resend what arrived."""
     for attempt in range(4):
         try:
-            return await bot.send_message(chat_id, to_html(piece), parse_mode="HTML")
+            return await bot.send_message(chat_id, to_html(piece), parse_mode="HTML", **extra)
         except RetryAfter as exc:
             if sent == 0:
                 raise DeliveryError(f"Telegram asked to wait ({exc})",

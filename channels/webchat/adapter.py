@@ -31,6 +31,7 @@ from channels.base import (
 
 log = logging.getLogger("switchboard.webchat")
 _CLIENT_ID = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
+_PAYLOAD = re.compile(r"^[a-z_]{1,20}(:[A-Za-z0-9_-]{1,40})?$")
 _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,189}\.[^@\s]+$")
 
 
@@ -139,9 +140,13 @@ class WebChat:
         except (ValueError, AttributeError):
             await ws.send_json({"type": "error", "message": "frames must be JSON objects"})
             return
-        if kind == "message":
+        if kind in ("message", "button"):
             text = frame.get("text")
             client_id = frame.get("client_id")
+            payload = frame.get("payload") if kind == "button" else None
+            if kind == "button" and not (isinstance(payload, str) and _PAYLOAD.match(payload)):
+                await ws.send_json({"type": "error", "message": "unknown button"})
+                return
             if not isinstance(text, str) or not text.strip():
                 await ws.send_json({"type": "error", "message": "empty message"})
                 return
@@ -156,7 +161,7 @@ class WebChat:
                 channel_account_id=account.id, external_id=f"{visitor}:{client_id}",
                 contact=ContactInfo(external_id=visitor,
                                     locale=_locale(frame.get("locale"))),
-                text=text))
+                text=text, payload=payload))
             # Only now, with the message committed, does the widget mark it delivered.
             await ws.send_json({"type": "ack", "client_id": client_id,
                                 "id": result.message_id})
@@ -181,7 +186,9 @@ class WebChat:
         """Push to the visitor's open widgets. Offline visitors see it in their history."""
         key = (message.account.id, message.contact_external_id)
         payload = {"type": "message", "id": message.message_id, "direction": "out",
-                   "text": message.text, "created_at": message.created_at.isoformat()}
+                   "text": message.text, "created_at": message.created_at.isoformat(),
+                   "buttons": [{"label": b.label, "payload": b.payload}
+                               for b in message.buttons]}
         sockets = list(self._sockets.get(key, ()))
         await asyncio.gather(*(ws.send_json(payload) for ws in sockets if not ws.closed),
                              return_exceptions=True)

@@ -1,0 +1,119 @@
+"""Staff commands in Telegram: ``/inbox``, ``/assign N``, ``/resolve N``, ``/staffchat``,
+and replies to notifications, which go to the customer on the customer's own channel."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from bot import inbox
+from bot.commands import Ctx, command, help_text
+from bot.inbox import InboxError, utcnow
+from bot.models import (
+    ChannelAccount,
+    Conversation,
+    ConversationStatus,
+    Message,
+    Role,
+    StaffNotification,
+    User,
+)
+from bot.notify import MODES
+from channels.base import StaffInput
+
+if TYPE_CHECKING:
+    from bot.commands import Desk
+
+INBOX_ROLES = (Role.ADMIN, Role.AGENT)
+ACTIVE = (ConversationStatus.OPEN, ConversationStatus.PENDING)
+
+
+def _ago(when: datetime) -> str:
+    minutes = int((utcnow() - when).total_seconds() // 60)
+    if minutes < 60:
+        return f"{minutes} min"
+    if minutes < 48 * 60:
+        return f"{minutes // 60} h"
+    return f"{minutes // 1440} d"
+
+
+def _conversation_id(ctx: Ctx) -> int:
+    if not ctx.args or not ctx.args[0].lstrip("#").isdigit():
+        raise InboxError("give a conversation number, e.g. 12")
+    return int(ctx.args[0].lstrip("#"))
+
+
+@command("inbox", "/inbox", *INBOX_ROLES)
+async def inbox_summary(ctx: Ctx) -> str:
+    """Open counts and the conversations waiting longest."""
+    open_ = Conversation.filter(status=ConversationStatus.OPEN)
+    n_open = await open_.count()
+    if n_open == 0:
+        return "🎉 Inbox Zero: nothing is open."
+    unassigned = await open_.filter(assignee_id__isnull=True).count()
+    human = await open_.filter(needs_human=True).count()
+    mine = await open_.filter(assignee_id=ctx.user.id).count()
+    oldest = await open_.order_by("last_message_at").limit(5).prefetch_related("contact")
+    lines = [f"📥 {n_open} open · {unassigned} unassigned · {human} need a person · "
+             f"{mine} yours", "Waiting longest:"]
+    for c in oldest:
+        flag = " 🙋" if c.needs_human else ""
+        lines.append(f"#{c.id} · {c.contact.name or 'contact ' + str(c.contact.id)} · "
+                     f"{c.channel_kind} · {_ago(c.last_message_at)}{flag} · "
+                     f"“{c.last_message_preview[:60]}”")
+    return "\n".join(lines)
+
+
+@command("assign", "/assign N [me|email]", *INBOX_ROLES)
+async def assign(ctx: Ctx) -> str:
+    cid = _conversation_id(ctx)
+    who: int | str = ctx.user.id
+    name = "you"
+    if len(ctx.args) > 1 and ctx.args[1] != "me":
+        target = await User.filter(email=ctx.args[1].lower(), is_active=True).first()
+        if target is None:
+            raise InboxError(f"no active staff user {ctx.args[1]}")
+        who, name = target.id, target.name or target.email
+    await inbox.assign(cid, who, ctx.desk.services["bus"])
+    return f"✅ #{cid} is assigned to {name}."
+
+
+@command("resolve", "/resolve N", *INBOX_ROLES)
+async def resolve(ctx: Ctx) -> str:
+    cid = _conversation_id(ctx)
+    await inbox.set_status(cid, ConversationStatus.RESOLVED, bus=ctx.desk.services["bus"])
+    return f"✅ #{cid} is resolved."
+
+
+@command("staffchat", "/staffchat [all|unassigned|needs_human|off]", Role.ADMIN)
+async def staff_chat(ctx: Ctx) -> str:
+    """Make this chat the staff chat (admins only), optionally choosing what is notified."""
+    mode = ctx.args[0] if ctx.args else "all"
+    if mode not in MODES:
+        raise InboxError(f"choose one of {', '.join(MODES)}")
+    account = await ChannelAccount.get(id=ctx.input.account_id)
+    account.settings = {**(account.settings or {}), "staff_chat_id": ctx.input.chat_id,
+                        "staff_notify": mode}
+    await account.save(update_fields=["settings"])
+    return (f"✅ This chat is now the staff chat ({mode}). Reply to a notification to answer "
+            f"the customer. {help_text(ctx.user)}")
+
+
+async def reply_to_notification(desk: Desk, user: User, inp: StaffInput) -> str | None:
+    """A staff member replied to a notification: send the text to that customer."""
+    if user.role not in INBOX_ROLES:
+        from bot.commands import refuse
+
+        return refuse(inp, f"role {user.role} may not answer customers", user)
+    note = await StaffNotification.filter(
+        channel_account_id=inp.account_id, chat_id=inp.chat_id,
+        external_id=inp.reply_to_external_id).prefetch_related("conversation__contact").first()
+    if note is None:
+        return None  # a reply to something else: staff talking among themselves
+    conv = note.conversation
+    ref = f"{inp.account_id}:{inp.external_id}"
+    if await Message.filter(source_ref=ref).exists():
+        return None  # a redelivered update: already sent, already confirmed
+    await desk.services["outbox"].send(conv.id, inp.text, user, origin="telegram",
+                                       source_ref=ref)
+    return f"✅ Sent to {conv.contact.name or 'the customer'} (#{conv.id}, {conv.channel_kind})."

@@ -1,0 +1,96 @@
+"""Notifications in the staff chat (a Telegram group the shop's staff are in).
+
+Each channel account whose adapter can post to a chat (:class:`PostsToChat`) may name a
+staff chat in its settings: ``staff_chat_id`` and ``staff_notify`` (``all``, ``unassigned``,
+``needs_human`` or ``off``). Every posted notification is remembered, so a staff member who
+replies to it answers that conversation (see :mod:`bot.commands.staff`).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from bot.events import HandoffRequested, MessageReceived
+from bot.flows.texts import env
+from bot.models import ChannelAccount, Conversation, Message, StaffNotification
+from bot.replies import account_info
+from channels.base import ChannelAdapter, ChannelError, PostsToChat
+
+log = logging.getLogger("switchboard.notify")
+MODES = ("all", "unassigned", "needs_human", "off")
+PREVIEW = 300
+
+
+class StaffNotifier:
+    def __init__(self, adapters: Mapping[str, ChannelAdapter]) -> None:
+        self.adapters = adapters
+
+    async def _targets(self) -> list[tuple[ChannelAccount, PostsToChat, str, str]]:
+        out: list[tuple[ChannelAccount, PostsToChat, str, str]] = []
+        for account in await ChannelAccount.filter(enabled=True).order_by("id"):
+            adapter = self.adapters.get(account.kind)
+            chat = str((account.settings or {}).get("staff_chat_id") or "").strip()
+            mode = str((account.settings or {}).get("staff_notify") or "all")
+            if chat and mode != "off" and isinstance(adapter, PostsToChat):
+                out.append((account, adapter, chat, mode))
+        return out
+
+    async def on_message(self, event: MessageReceived) -> None:
+        """A new conversation: tell staff chats that want all, or unassigned ones."""
+        if event.new_conversation:
+            await self._send("new", event.conversation_id, {"all", "unassigned"})
+
+    async def on_handoff(self, event: HandoffRequested) -> None:
+        await self._send("handoff", event.conversation_id, {"all", "unassigned", "needs_human"})
+
+    async def notify(self, conversation_id: int, text: str) -> int:
+        """A rule's notification: to every staff chat that is not off."""
+        return await self._send("rule", conversation_id, set(MODES), text)
+
+    async def _send(self, reason: str, conversation_id: int, modes: set[str],
+                    text: str | None = None) -> int:
+        targets = [t for t in await self._targets() if t[3] in modes]
+        if not targets:
+            return 0
+        conv = await Conversation.filter(id=conversation_id).prefetch_related(
+            "contact", "channel_account").first()
+        if conv is None:
+            return 0
+        if reason != "rule" and conv.assignee_id is not None:  # type: ignore[attr-defined]
+            targets = [t for t in targets if t[3] != "unassigned"]
+        last = await Message.filter(conversation_id=conv.id).order_by("-id").prefetch_related(
+            "author").first()
+        who = (last.author.name if last is not None and last.author else None) \
+            or conv.contact.name or f"contact {conv.contact.id}"
+        body = text if text is not None else (last.text if last else "")
+        adapter_name = getattr(self.adapters.get(conv.channel_kind), "display_name",
+                               conv.channel_kind)
+        note = env.get_template("staff.j2").module.notification(  # type: ignore[attr-defined]
+            reason, conv.id, f"{adapter_name} · {conv.channel_account.name}", who,
+            body[:PREVIEW] + ("…" if len(body) > PREVIEW else ""))
+        sent = 0
+        for account, adapter, chat, _ in targets:
+            try:
+                ref = await adapter.post_to_chat(account_info(account), chat, str(note).strip())
+            except ChannelError as exc:
+                log.warning("staff notification not sent", extra={
+                    "account": account.id, "conversation_id": conv.id, "error": str(exc)})
+                continue
+            await StaffNotification.create(channel_account_id=account.id, chat_id=chat,
+                                           external_id=ref, conversation_id=conv.id)
+            sent += 1
+        return sent
+
+
+def check_settings(settings: dict[str, Any]) -> str | None:
+    """The problem with an account's staff-chat settings, or None."""
+    mode = settings.get("staff_notify")
+    if mode is not None and mode not in MODES:
+        return f"settings.staff_notify must be one of {', '.join(MODES)}, not {mode!r}"
+    chat = settings.get("staff_chat_id")
+    if chat not in (None, "") and not str(chat).lstrip("-").isdigit() \
+            and not str(chat).startswith("@"):
+        return "settings.staff_chat_id must be a chat id like -1001234567890"
+    return None
