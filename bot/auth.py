@@ -42,12 +42,14 @@ class Perm(StrEnum):
     CANNED_WRITE = "change canned replies"
     USERS = "manage users"
     CHANNELS = "manage channel accounts"
+    BOT_READ = "read the bot's answers and the rules"
+    BOT_WRITE = "change the bot's answers and the rules"
 
 
 ROLE_PERMS: dict[Role, frozenset[Perm]] = {
     Role.ADMIN: frozenset(Perm),
     Role.AGENT: frozenset({Perm.INBOX_READ, Perm.INBOX_WRITE, Perm.CONTACTS_READ,
-                          Perm.CONTACTS_WRITE, Perm.CANNED_READ}),
+                          Perm.CONTACTS_WRITE, Perm.CANNED_READ, Perm.BOT_READ}),
     Role.MARKETER: frozenset({Perm.CONTACTS_READ}),
 }
 

@@ -23,7 +23,6 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
 
 from bot import inbox
-from bot.flows.texts import language
 from bot.inbox import InboxError, utcnow
 from bot.models import Contact, Conversation, ConversationStatus, Message, Rule
 from bot.replies import check_template, render_with
@@ -121,17 +120,24 @@ def validate(conditions: dict[str, Any], actions: list[dict[str, Any]]
     """Parse a rule's parts; raise InboxError naming the first problem."""
     try:
         conds = Conditions.model_validate(conditions)
+    except ValidationError as exc:
+        raise _problem("conditions", exc) from None
+    try:
         acts = _actions.validate_python(actions)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        where = ".".join(str(p) for p in err["loc"])
-        raise InboxError(f"{where}: {err['msg']}", "invalid_rule", "rule") from None
+        raise _problem("actions", exc) from None
     if not acts:
         raise InboxError("a rule needs at least one action", "invalid_rule", "actions")
     for a in acts:
         if isinstance(a, Reply | ReplyPrivate | Notify):
             check_template(a.template)
     return conds, acts
+
+
+def _problem(part: str, exc: ValidationError) -> InboxError:
+    err = exc.errors()[0]
+    where = ".".join([part, *(str(p) for p in err["loc"])])
+    return InboxError(f"{where}: {err['msg']}", "invalid_rule", part)
 
 
 def _has_keyword(text: str, words: list[str]) -> bool:
@@ -146,6 +152,12 @@ def _has_keyword(text: str, words: list[str]) -> bool:
     return False
 
 
+def _lang(locale: str | None) -> str:
+    """The language part of a locale tag ("uk-UA" -> "uk"); any language, not only the
+    ones the bot speaks."""
+    return (locale or "").replace("_", "-").split("-", 1)[0].lower()
+
+
 def holds(c: Conditions, *, kind: str, public: bool, text: str | None, locale: str | None,
           labels: set[str], attributes: dict[str, Any], local_time: time) -> bool:
     """Whether every given condition holds for these facts (no I/O)."""
@@ -154,7 +166,7 @@ def holds(c: Conditions, *, kind: str, public: bool, text: str | None, locale: s
         c.public is None or c.public == public,
         c.keywords is None or (text is not None and _has_keyword(text, c.keywords)),
         c.regex is None or (text is not None and re.search(c.regex, text) is not None),
-        c.languages is None or language(locale) in {language(x) for x in c.languages},
+        c.languages is None or _lang(locale) in {_lang(x) for x in c.languages},
         c.labels is None or bool(labels & set(c.labels)),
         c.attributes is None or all(str(attributes.get(k)) == v
                                     for k, v in c.attributes.items()),

@@ -18,10 +18,13 @@ from bot.models import (
     ChannelAccount,
     Contact,
     Conversation,
+    FaqEntry,
     Identity,
     Role,
+    Rule,
     User,
 )
+from bot.notify import check_settings as check_staff_settings
 from bot.replies import account_info, check_template
 from channels.base import AccountInfo, AccountSetupError, ChannelAdapter
 
@@ -82,7 +85,8 @@ async def update_contact(contact_id: int, changes: Mapping[str, Any]) -> Contact
 
 def user_out(u: User) -> dict[str, Any]:
     return {"id": u.id, "email": u.email, "name": u.name, "role": Role(u.role),
-            "is_active": u.is_active, "created_at": u.created_at}
+            "is_active": u.is_active, "telegram_user_id": u.telegram_user_id,
+            "created_at": u.created_at}
 
 
 async def add_user(email: str, role: Role, name: str = "",
@@ -98,6 +102,10 @@ async def add_user(email: str, role: Role, name: str = "",
 
 
 async def update_user(user_id: int, changes: Mapping[str, Any]) -> User:
+    tg = changes.get("telegram_user_id")
+    if tg is not None and await User.filter(telegram_user_id=tg).exclude(id=user_id).exists():
+        raise InboxError(f"Telegram user {tg} is already linked to another user", "exists",
+                         "telegram_user_id")
     return await _update(User, user_id, changes)
 
 
@@ -133,14 +141,49 @@ async def add_channel(adapters: Mapping[str, ChannelAdapter], kind: str, name: s
                          "unknown_channel", "kind")
     account = ChannelAccount(kind=kind, name=name, callback_url=callback_url,
                              settings=settings or {}, secret=secrets.token_hex(32))
+    await _validate(adapter, account)
+    await account.save()
+    _accounts.pop(account.id, None)  # an id probed before it existed was cached as None
+    return {**channel_out(account), "secret": account.secret}
+
+
+async def _validate(adapter: ChannelAdapter, account: ChannelAccount) -> None:
+    problem = check_staff_settings(account.settings or {})
+    if problem:
+        raise InboxError(problem, "invalid_settings", "settings")
     try:
         await adapter.validate_account(account_info(account))
     except AccountSetupError as exc:
         raise InboxError(f"{adapter.display_name} account not enabled: {exc}",
                          exc.code) from exc
+
+
+async def update_channel(adapters: Mapping[str, ChannelAdapter], account_id: int,
+                         changes: Mapping[str, Any]) -> ChannelAccount:
+    """Change an account's name, callback URL, settings (merged; a masked secret sent
+    back as shown keeps the stored one; null removes a key) or enabled flag. The adapter
+    checks the result again before it is saved; running adapters pick it up."""
+    account = await ChannelAccount.filter(id=account_id).first()
+    if account is None:
+        raise NotFound("channel account", "channel_id")
+    adapter = adapters.get(account.kind)
+    if adapter is None:
+        raise InboxError(f"channel {account.kind!r} is not available", "unknown_channel")
+    settings = dict(account.settings or {})
+    for key, value in (changes.get("settings") or {}).items():
+        if value is None:
+            settings.pop(key, None)
+        elif not (key in SECRET_SETTINGS and str(value).startswith("…")):
+            settings[key] = value
+    account.settings = settings
+    for key in ("name", "callback_url", "enabled"):
+        if changes.get(key) is not None:
+            setattr(account, key, changes[key])
+    if account.enabled:
+        await _validate(adapter, account)
     await account.save()
-    _accounts.pop(account.id, None)  # an id probed before it existed was cached as None
-    return {**channel_out(account), "secret": account.secret}
+    forget_accounts()
+    return account
 
 
 _ACCOUNT_TTL = 5.0
@@ -177,3 +220,57 @@ async def add_canned(shortcut: str, title: str, body: str) -> CannedReply:
     if await CannedReply.filter(shortcut=shortcut).exists():
         raise InboxError(f"shortcut {shortcut!r} is taken", "exists", "shortcut")
     return await CannedReply.create(shortcut=shortcut, title=title, body=body)
+
+
+# --- the bot's knowledge base and the automation rules -----------------------------------------
+
+def faq_out(e: FaqEntry) -> dict[str, Any]:
+    return {"id": e.id, "locale": e.locale, "question": e.question, "variants": e.variants,
+            "answer": e.answer, "in_menu": e.in_menu, "position": e.position,
+            "updated_at": e.updated_at}
+
+
+async def save_faq(entry_id: int | None, values: Mapping[str, Any]) -> FaqEntry:
+    """Create (``entry_id`` None) or change an FAQ entry."""
+    clean = dict(values)
+    if "variants" in clean:
+        clean["variants"] = [v.strip() for v in clean["variants"] if v.strip()]
+    if entry_id is None:
+        return await FaqEntry.create(**clean)
+    entry = await FaqEntry.filter(id=entry_id).first()
+    if entry is None:
+        raise NotFound("FAQ entry", "faq_id")
+    entry.update_from_dict(clean)
+    await entry.save()
+    return entry
+
+
+def rule_out(r: Rule) -> dict[str, Any]:
+    return {"id": r.id, "name": r.name, "event": r.event, "conditions": r.conditions,
+            "actions": r.actions, "enabled": r.enabled, "position": r.position,
+            "fired": r.fired, "last_fired_at": r.last_fired_at}
+
+
+async def save_rule(rule_id: int | None, values: Mapping[str, Any]) -> Rule:
+    """Create or change a rule; conditions and actions are validated as a whole."""
+    from bot import rules
+
+    rule = Rule() if rule_id is None else await Rule.filter(id=rule_id).first()
+    if rule is None:
+        raise NotFound("rule", "rule_id")
+    merged = {**(rule_out(rule) if rule_id is not None else {}), **values}
+    if merged.get("event") not in rules.EVENTS:
+        raise InboxError(f"event must be one of {', '.join(rules.EVENTS)}", "invalid", "event")
+    conds, acts = rules.validate(merged.get("conditions") or {}, merged.get("actions") or [])
+    if any(a.type == "assign" and a.to != "round_robin" for a in acts):
+        ids = {a.to for a in acts if a.type == "assign" and a.to != "round_robin"}
+        if await User.filter(id__in=ids, is_active=True).count() != len(ids):
+            raise InboxError("assign.to is not an active user", "invalid", "actions")
+    rule.name = merged.get("name") or rule.name or "Rule"
+    rule.event = merged["event"]
+    rule.conditions = conds.model_dump(exclude_none=True, by_alias=True)
+    rule.actions = [a.model_dump() for a in acts]
+    rule.enabled = bool(merged.get("enabled", True))
+    rule.position = int(merged.get("position") or 0)
+    await rule.save()
+    return rule

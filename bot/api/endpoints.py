@@ -15,9 +15,12 @@ from bot.models import (
     Contact,
     Conversation,
     ConversationStatus,
+    CsatRating,
+    FaqEntry,
     Label,
     Message,
     Note,
+    Rule,
     User,
 )
 from bot.replies import account_info, render_canned
@@ -48,7 +51,10 @@ async def conversation_detail(conversation_id: int) -> dict:  # type: ignore[typ
             "assignee_id": conv.assignee_id,  # type: ignore[attr-defined]
             "labels": sorted(lb.name for lb in conv.labels),
             "snoozed_until": conv.snoozed_until, "thread_id": conv.thread_key,
-            "unread_count": conv.unread_count,
+            "unread_count": conv.unread_count, "needs_human": conv.needs_human,
+            "public": conv.is_public,
+            "ratings": await CsatRating.filter(conversation_id=conv.id).order_by("-id").values(
+                "rating", "created_at"),
             "thread": await inbox.thread(conv.id)}
 
 
@@ -96,7 +102,14 @@ async def reply(call: Call) -> web.Response:
     cid = call.param("conversation_id")
     body: s.ReplyIn = call.body
     text = await reply_text(cid, body.text, body.canned_reply_id)
-    msg = await call.request.app[OUTBOX].send(cid, text, call.user)
+    msg = await call.request.app[OUTBOX].send(cid, text, call.user,
+                                              reply_to_id=body.reply_to_message_id)
+    return json_out(message_out(msg), 201)
+
+
+async def reply_privately(call: Call) -> web.Response:
+    msg = await call.request.app[OUTBOX].reply_privately(call.param("message_id"),
+                                                         call.body.text, call.user)
     return json_out(message_out(msg), 201)
 
 
@@ -255,6 +268,71 @@ async def create_channel(call: Call) -> web.Response:
     return json_out(created, 201)
 
 
+async def update_channel(call: Call) -> web.Response:
+    account = await services.update_channel(call.request.app[ADAPTERS],
+                                            call.param("channel_id"),
+                                            call.body.model_dump(exclude_unset=True))
+    return json_out(services.channel_out(account))
+
+
+# --- the bot's knowledge base and rules ---------------------------------------------------------
+
+async def list_faq(call: Call) -> web.Response:
+    rows = await FaqEntry.all().order_by("locale", "position", "id")
+    return json_out([services.faq_out(e) for e in rows])
+
+
+async def create_faq(call: Call) -> web.Response:
+    return json_out(services.faq_out(await services.save_faq(None, call.body.model_dump())),
+                    201)
+
+
+async def update_faq(call: Call) -> web.Response:
+    entry = await services.save_faq(call.param("faq_id"),
+                                    call.body.model_dump(exclude_unset=True))
+    return json_out(services.faq_out(entry))
+
+
+async def delete_faq(call: Call) -> web.Response:
+    if not await FaqEntry.filter(id=call.param("faq_id")).delete():
+        raise ApiError(404, "not_found", "FAQ entry not found", "faq_id")
+    return json_out({"deleted": True})
+
+
+async def match_faq(call: Call) -> web.Response:
+    """Try the matcher: which answer would the bot give to this text?"""
+    from bot.flows import texts
+    from bot.flows.faq import best
+
+    q: s.FaqQuery = call.query
+    lang = texts.language(q.locale)
+    entries = await FaqEntry.filter(locale__in=list({lang, texts.FALLBACK}))
+    hit = best(q.q, [(e.id, [e.question, *e.variants]) for e in entries])
+    entry = next((e for e in entries if hit and e.id == hit.entry_id), None)
+    return json_out({"entry": services.faq_out(entry) if entry else None})
+
+
+async def list_rules(call: Call) -> web.Response:
+    return json_out([services.rule_out(r) for r in await Rule.all().order_by("position", "id")])
+
+
+async def create_rule(call: Call) -> web.Response:
+    return json_out(services.rule_out(await services.save_rule(None, call.body.model_dump())),
+                    201)
+
+
+async def update_rule(call: Call) -> web.Response:
+    rule = await services.save_rule(call.param("rule_id"),
+                                    call.body.model_dump(exclude_unset=True))
+    return json_out(services.rule_out(rule))
+
+
+async def delete_rule(call: Call) -> web.Response:
+    if not await Rule.filter(id=call.param("rule_id")).delete():
+        raise ApiError(404, "not_found", "rule not found", "rule_id")
+    return json_out({"deleted": True})
+
+
 async def list_canned(call: Call) -> web.Response:
     return json_out([services.canned_out(c)
                      for c in await CannedReply.all().order_by("shortcut")])
@@ -292,6 +370,10 @@ def endpoints() -> list[Endpoint]:
         E("GET", "/api/v1/messages/{message_id}/attachments/{index}", get_attachment,
           "Download a file the customer sent (fetched from the channel)", "Inbox",
           P.INBOX_READ, responses={404: "no such attachment", 502: "the channel failed"}),
+        E("POST", "/api/v1/messages/{message_id}/reply-privately", reply_privately,
+          "Answer a public comment's author in a private conversation", "Inbox",
+          P.INBOX_WRITE, body=s.PrivateReplyIn, response=s.MessageOut, status=201,
+          responses={400: "the message is not a public comment"}),
         E("POST", "/api/v1/messages/{message_id}/retry", retry_message,
           "Send a failed reply again", "Inbox", P.INBOX_WRITE, response=s.MessageOut,
           responses={400: "the message is not a failed reply"}),
@@ -337,6 +419,27 @@ def endpoints() -> list[Endpoint]:
         E("POST", "/api/v1/channels", create_channel,
           "Add a channel account (secret shown once)", "Admin", P.CHANNELS,
           body=s.ChannelIn, response=s.ChannelCreated, status=201),
+        E("PATCH", "/api/v1/channels/{channel_id}", update_channel,
+          "Change a channel account (settings are checked again)", "Admin", P.CHANNELS,
+          body=s.ChannelPatch, response=s.ChannelOut),
+        E("GET", "/api/v1/faq", list_faq, "The bot's FAQ answers", "Bot", P.BOT_READ,
+          response=s.FaqOut),
+        E("POST", "/api/v1/faq", create_faq, "Add an FAQ answer", "Bot", P.BOT_WRITE,
+          body=s.FaqIn, response=s.FaqOut, status=201),
+        E("GET", "/api/v1/faq/match", match_faq, "Which answer the bot gives to a text",
+          "Bot", P.BOT_READ, query=s.FaqQuery, response=s.FaqMatch),
+        E("PATCH", "/api/v1/faq/{faq_id}", update_faq, "Change an FAQ answer", "Bot",
+          P.BOT_WRITE, body=s.FaqPatch, response=s.FaqOut),
+        E("DELETE", "/api/v1/faq/{faq_id}", delete_faq, "Delete an FAQ answer", "Bot",
+          P.BOT_WRITE, response=s.Deleted),
+        E("GET", "/api/v1/rules", list_rules, "Automation rules", "Bot", P.BOT_READ,
+          response=s.RuleOut),
+        E("POST", "/api/v1/rules", create_rule, "Add an automation rule", "Bot", P.BOT_WRITE,
+          body=s.RuleIn, response=s.RuleOut, status=201),
+        E("PATCH", "/api/v1/rules/{rule_id}", update_rule, "Change an automation rule",
+          "Bot", P.BOT_WRITE, body=s.RulePatch, response=s.RuleOut),
+        E("DELETE", "/api/v1/rules/{rule_id}", delete_rule, "Delete an automation rule",
+          "Bot", P.BOT_WRITE, response=s.Deleted),
         E("GET", "/api/v1/canned-replies", list_canned, "Canned replies", "Inbox",
           P.CANNED_READ, response=s.CannedOut),
         E("POST", "/api/v1/canned-replies", create_canned, "Add a canned reply (jinja2)",

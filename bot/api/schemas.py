@@ -83,15 +83,40 @@ class ThreadItem(BaseModel):
                           "fetches the file from the channel.")
     history: list[dict[str, Any]] | None = Field(
         None, description="Messages: earlier texts the customer edited away, oldest first.")
+    author_id: int | None = Field(None, description="Public comments: the contact who wrote "
+                                  "it (the conversation's contact is the group or page).")
+    author__name: str | None = None
+    payload: str | None = Field(None, description="Inbound: the button the customer pressed.")
+    buttons: list[dict[str, str]] | None = Field(
+        None, description="Outbound: quick replies offered with it.")
+    origin: str | None = Field(None, description="Outbound not typed in the inbox: bot, "
+                               "rule, telegram (a staff reply from the staff chat).")
+    reply_to_id: int | None = Field(None, description="Outbound: the comment it answers.")
+
+
+class Rating(BaseModel):
+    rating: int = Field(ge=1, le=5)
+    created_at: datetime
 
 
 class ConversationDetail(ConversationBase):
+    needs_human: bool = Field(description="The customer asked for a person; the bot is "
+                              "silent until the conversation is resolved.")
+    public: bool = Field(description="A group or post thread of public comments.")
+    ratings: list[Rating] = Field(description="CSAT ratings, newest first.")
     thread: list[ThreadItem]
 
 
 class ReplyIn(Strict):
     text: Text | None = None
     canned_reply_id: int | None = Field(None, description="Render this canned reply instead.")
+    reply_to_message_id: int | None = Field(
+        None, description="Public conversations: the comment to answer in its thread "
+                          "(default: the latest one).")
+
+
+class PrivateReplyIn(Strict):
+    text: Text
 
 
 class MessageOut(BaseModel):
@@ -211,6 +236,9 @@ class UserPatch(Strict):
     name: Name | None = None
     role: Role | None = None
     is_active: bool | None = None
+    telegram_user_id: Annotated[int, Field(gt=0)] | None = Field(
+        None, description="Link the user's Telegram account: staff chat commands and "
+                          "replies are accepted only from linked ids.")
 
 
 class UserOut(BaseModel):
@@ -219,6 +247,7 @@ class UserOut(BaseModel):
     name: str
     role: Role
     is_active: bool
+    telegram_user_id: int | None = None
     created_at: datetime
 
 
@@ -242,6 +271,17 @@ class ChannelOut(BaseModel):
     settings: dict[str, Any]
     enabled: bool
     created_at: datetime
+
+
+class ChannelPatch(Strict):
+    name: Annotated[str, Field(min_length=1, max_length=120)] | None = None
+    callback_url: Annotated[str, Field(max_length=500, pattern=r"^(https?://\S+)?$")] | None = None
+    settings: dict[str, Any] | None = Field(
+        None, description="Merged into the stored settings; null removes a key; a masked "
+                          "secret sent back unchanged keeps the stored one. Telegram: token, "
+                          "api_base_url, mode, staff_chat_id, staff_notify (all, unassigned, "
+                          "needs_human, off), bot (true/false).")
+    enabled: bool | None = None
 
 
 class ChannelCreated(ChannelOut):
@@ -269,3 +309,84 @@ class LabelOut(BaseModel):
 
 class Deleted(BaseModel):
     deleted: bool
+
+
+Locale = Literal["en", "vi", "th", "pl", "ru", "km"]
+
+
+class FaqIn(Strict):
+    locale: Locale
+    question: Annotated[str, Field(min_length=1, max_length=300)]
+    variants: list[Annotated[str, Field(max_length=300)]] = Field(
+        default_factory=list, description="Other ways people ask the same thing.")
+    answer: Annotated[str, Field(min_length=1, max_length=4000)]
+    in_menu: bool = Field(False, description="Offer it as a button with the greeting.")
+    position: int = 0
+
+
+class FaqPatch(Strict):
+    locale: Locale | None = None
+    question: Annotated[str, Field(min_length=1, max_length=300)] | None = None
+    variants: list[Annotated[str, Field(max_length=300)]] | None = None
+    answer: Annotated[str, Field(min_length=1, max_length=4000)] | None = None
+    in_menu: bool | None = None
+    position: int | None = None
+
+
+class FaqOut(BaseModel):
+    id: int
+    locale: str
+    question: str
+    variants: list[str]
+    answer: str
+    in_menu: bool
+    position: int
+    updated_at: datetime
+
+
+class FaqQuery(BaseModel):
+    q: Annotated[str, Field(min_length=1, max_length=1000)]
+    locale: Annotated[str, Field(max_length=16)] = "en"
+
+
+class FaqMatch(BaseModel):
+    entry: FaqOut | None = Field(description="The answer the bot would give, or null.")
+
+
+class RuleIn(Strict):
+    name: Annotated[str, Field(min_length=1, max_length=120)]
+    event: Literal["message_received", "conversation_created", "conversation_resolved"]
+    conditions: dict[str, Any] = Field(
+        default_factory=dict,
+        description="All given must hold: channels [kinds], public (bool), keywords [words], "
+                    "regex, languages [codes], labels [names], attributes {key: value}, "
+                    "time_of_day {from: HH:MM, to: HH:MM} in the shop's timezone.")
+    actions: list[dict[str, Any]] = Field(
+        description="In order: {type: assign, to: user id | round_robin}, {type: add_label, "
+                    "label}, {type: reply, template}, {type: reply_private, template}, "
+                    "{type: notify, template}, {type: resolve}. Templates are jinja2 with "
+                    "contact, message and conversation.")
+    enabled: bool = True
+    position: int = 0
+
+
+class RulePatch(Strict):
+    name: Annotated[str, Field(min_length=1, max_length=120)] | None = None
+    event: Literal["message_received", "conversation_created",
+                   "conversation_resolved"] | None = None
+    conditions: dict[str, Any] | None = None
+    actions: list[dict[str, Any]] | None = None
+    enabled: bool | None = None
+    position: int | None = None
+
+
+class RuleOut(BaseModel):
+    id: int
+    name: str
+    event: str
+    conditions: dict[str, Any]
+    actions: list[dict[str, Any]]
+    enabled: bool
+    position: int
+    fired: int
+    last_fired_at: datetime | None

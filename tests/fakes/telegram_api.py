@@ -81,6 +81,42 @@ class FakeTelegram:
             msg["text"] = text
         return {"message": msg}
 
+    def group_message(self, chat_id: int, user_id: int, text: str, title: str = "Shop fans",
+                      first_name: str = "Bob", language_code: str = "en",
+                      thread_id: int | None = None, reply_to: dict[str, Any] | None = None,
+                      topic: bool = False) -> dict[str, Any]:
+        """A member's message in a (super)group; ``reply_to`` is the message it answers
+        (Telegram then sets ``message_thread_id`` in supergroups)."""
+        msg: dict[str, Any] = {
+            "message_id": next(self._ids), "date": int(time.time()),
+            "chat": {"id": chat_id, "type": "supergroup", "title": title},
+            "from": {"id": user_id, "is_bot": False, "first_name": first_name,
+                     "language_code": language_code}, "text": text}
+        if reply_to is not None:
+            msg["reply_to_message"] = reply_to
+            msg["message_thread_id"] = thread_id or reply_to.get(
+                "message_thread_id") or reply_to["message_id"]
+        elif thread_id is not None:
+            msg["message_thread_id"] = thread_id
+        if topic:
+            msg["is_topic_message"] = True
+        return {"message": msg}
+
+    def channel_post_copy(self, chat_id: int, channel_id: int, text: str) -> dict[str, Any]:
+        """What a discussion group receives when the linked channel publishes a post."""
+        return {"message_id": next(self._ids), "date": int(time.time()),
+                "chat": {"id": chat_id, "type": "supergroup", "title": "Shop fans"},
+                "from": {"id": 777000, "is_bot": False, "first_name": "Telegram"},
+                "sender_chat": {"id": channel_id, "type": "channel", "title": "Shop news"},
+                "is_automatic_forward": True, "text": text}
+
+    def press(self, user_id: int, sent: dict[str, Any], data: str) -> dict[str, Any]:
+        """The user pressed the inline button with ``data`` under a message the bot sent."""
+        return {"callback_query": {
+            "id": str(next(self._ids)), "chat_instance": "ci", "data": data,
+            "from": {"id": user_id, "is_bot": False, "first_name": "Ann"},
+            "message": sent["result"]}}
+
     # --- the protocol ----------------------------------------------------------------------
 
     async def _params(self, request: web.Request) -> dict[str, Any]:
@@ -166,6 +202,15 @@ class FakeTelegram:
         msg = {"message_id": next(self._ids), "date": int(time.time()),
                "chat": {"id": chat_id, "type": "private" if chat_id > 0 else "supergroup"},
                "from": self._get_me(bot, p), **content}
+        markup = p.get("reply_markup")
+        if markup:  # Telegram echoes an inline keyboard; callback_data is at most 64 bytes
+            for row in markup.get("inline_keyboard", []):
+                for button in row:
+                    if len(str(button.get("callback_data", "")).encode()) > 64:
+                        return self._error(400, "Bad Request: BUTTON_DATA_INVALID")
+            msg["reply_markup"] = markup
+        if p.get("message_thread_id"):
+            msg["message_thread_id"] = int(p["message_thread_id"])
         record = {**p, "result": msg}
         bot.sent.append(record)
         return msg
