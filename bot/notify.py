@@ -14,7 +14,7 @@ from typing import Any
 
 from bot.events import HandoffRequested, MessageReceived
 from bot.flows.texts import env
-from bot.models import ChannelAccount, Conversation, Message, StaffNotification
+from bot.models import ChannelAccount, Conversation, Direction, Message, StaffNotification
 from bot.replies import account_info
 from channels.base import ChannelAdapter, ChannelError, PostsToChat
 
@@ -40,7 +40,8 @@ class StaffNotifier:
     async def on_message(self, event: MessageReceived) -> None:
         """A new conversation: tell staff chats that want all, or unassigned ones."""
         if event.new_conversation:
-            await self._send("new", event.conversation_id, {"all", "unassigned"})
+            await self._send("new", event.conversation_id, {"all", "unassigned"},
+                             message_id=event.message_id)
 
     async def on_handoff(self, event: HandoffRequested) -> None:
         await self._send("handoff", event.conversation_id, {"all", "unassigned", "needs_human"})
@@ -50,7 +51,7 @@ class StaffNotifier:
         return await self._send("rule", conversation_id, set(MODES), text)
 
     async def _send(self, reason: str, conversation_id: int, modes: set[str],
-                    text: str | None = None) -> int:
+                    text: str | None = None, message_id: int | None = None) -> int:
         targets = [t for t in await self._targets() if t[3] in modes]
         if not targets:
             return 0
@@ -60,10 +61,13 @@ class StaffNotifier:
             return 0
         if reason != "rule" and conv.assignee_id is not None:  # type: ignore[attr-defined]
             targets = [t for t in targets if t[3] != "unassigned"]
-        last = await Message.filter(conversation_id=conv.id).order_by("-id").prefetch_related(
-            "author").first()
+        # What the customer said: this message, else their latest (not the bot's answer).
+        said = Message.filter(conversation_id=conv.id, direction=Direction.INBOUND)
+        if message_id is not None:
+            said = said.filter(id=message_id)
+        last = await said.order_by("-id").prefetch_related("author").first()
         who = (last.author.name if last is not None and last.author else None) \
-            or conv.contact.name or f"contact {conv.contact.id}"
+            or conv.contact.name or conv.contact.email or f"Visitor #{conv.contact.id}"
         body = text if text is not None else (last.text if last else "")
         adapter_name = getattr(self.adapters.get(conv.channel_kind), "display_name",
                                conv.channel_kind)

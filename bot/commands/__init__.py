@@ -108,7 +108,7 @@ async def linked_user(telegram_user_id: str) -> User | None:
 def refuse(inp: StaffInput, why: str, user: User | None = None) -> str:
     """Log the attempt and say why, with what the person needs to do."""
     log.warning("staff command refused", extra={
-        "reason": why, "telegram_user_id": inp.user_external_id, "name": inp.user_name,
+        "reason": why, "telegram_user_id": inp.user_external_id, "user_name": inp.user_name,
         "chat_id": inp.chat_id, "text": inp.text[:80], "account": inp.account_id})
     metrics.STAFF_REFUSED.inc()
     if user is not None:

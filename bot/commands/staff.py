@@ -19,6 +19,7 @@ from bot.models import (
     User,
 )
 from bot.notify import MODES
+from bot.services import forget_accounts
 from channels.base import StaffInput
 
 if TYPE_CHECKING:
@@ -95,6 +96,7 @@ async def staff_chat(ctx: Ctx) -> str:
     account.settings = {**(account.settings or {}), "staff_chat_id": ctx.input.chat_id,
                         "staff_notify": mode}
     await account.save(update_fields=["settings"])
+    forget_accounts()  # this process sees it at once, others within the cache's few seconds
     return (f"✅ This chat is now the staff chat ({mode}). Reply to a notification to answer "
             f"the customer. {help_text(ctx.user)}")
 

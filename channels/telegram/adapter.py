@@ -70,6 +70,7 @@ SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 ACCOUNT = web.RequestKey("telegram_account", AccountInfo)
 MODES = ("polling", "webhook")
 WEBHOOK_PATH = "/api/v1/telegram/{account_id}/webhook"
+POISON_AFTER = 5  # attempts before an update that keeps failing is logged and skipped
 
 
 def _new_bot(token: str, base: str, request: HTTPXRequest,
@@ -188,6 +189,9 @@ class TelegramChannel:
 
     async def handle_update(self, account: AccountInfo, update: dict[str, Any]) -> None:
         """Store what an update carries; returns once it is committed."""
+        # Settings such as the staff chat change while the loop runs: read them fresh
+        # (from the core's short cache).
+        account = await self.ctx.get_account(account.id) or account
         parsed = parse_update(account.id, update, staff_chat(account), self.ctx.staff_commands)
         if isinstance(parsed, NewMessage):
             msg = parsed.msg
@@ -284,6 +288,7 @@ class TelegramChannel:
         offset: int | None = None
         delay = 1.0
         webhook_cleared = False
+        failed: dict[int, int] = {}  # update_id -> failed attempts
         while True:
             try:
                 if not webhook_cleared:
@@ -309,11 +314,18 @@ class TelegramChannel:
                 try:
                     await self.handle_update(account, update.to_dict())
                 except Exception:
-                    log.exception("telegram update not stored; will be fetched again",
-                                  extra={"account": account.id,
-                                         "update_id": update.update_id})
-                    await asyncio.sleep(delay)
-                    break
+                    failures = failed[update.update_id] = failed.get(update.update_id, 0) + 1
+                    if failures < POISON_AFTER:
+                        log.exception("telegram update not stored; will be fetched again",
+                                      extra={"account": account.id,
+                                             "update_id": update.update_id})
+                        await asyncio.sleep(delay * failures)
+                        break
+                    # One update that can never be handled must not stop every later one.
+                    log.exception("telegram update skipped after repeated failures",
+                                  extra={"account": account.id, "update_id": update.update_id,
+                                         "update": str(update.to_dict())[:2000]})
+                failed.pop(update.update_id, None)
                 offset = update.update_id + 1
 
     # --- outbound ----------------------------------------------------------------------
