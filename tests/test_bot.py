@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from bot.flows import faq, hours, texts, wants_human
-from bot.models import Conversation, CsatRating, Message
+from bot.models import Conversation, CsatRating, FaqEntry, Message
 from bot.rules import Conditions, holds
 from tests.conftest import Shop, make_settings, start_shop
 
@@ -145,6 +145,7 @@ class Visitor:
 async def bot_shop(aiohttp_client: Any, tmp_path: Path, **over: Any) -> Shop:
     shop = await start_shop(aiohttp_client, make_settings(
         tmp_path, bot_channels="webchat,telegram", shop_name="Linh's Shoes", **over))
+    await FaqEntry.all().delete()  # this knowledge base, not the demo's
     for entry in (
         {"locale": "en", "question": "How long does delivery take?", "in_menu": True,
          "variants": ["delivery time", "when will my order arrive"],

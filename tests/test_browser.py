@@ -50,6 +50,8 @@ async def staff_login(browser: Browser, live: ServerProcess) -> Page:
 
 
 async def test_webchat_customer_and_staff_live(browser: Browser, live: ServerProcess) -> None:
+    """The demo config: the bot greets with quick-reply buttons, the customer presses
+    "Talk to a person", staff see it live, answer, and the customer sees it live."""
     staff = await staff_login(browser, live)
 
     customer_ctx = await browser.new_context()
@@ -60,19 +62,29 @@ async def test_webchat_customer_and_staff_live(browser: Browser, live: ServerPro
     await expect(customer.locator(".msg.in:not(.pending)")).to_have_text(
         "Hi, do you ship to Da Nang?")
 
-    # Staff sees it appear in the list without a reload.
-    row = staff.locator("#conversations tr", has_text="Hi, do you ship to Da Nang?")
+    # The bot answers with a menu of quick replies; the customer asks for a person.
+    await expect(customer.locator(".msg.out").first).to_contain_text("Welcome to",
+                                                                    timeout=10_000)
+    person = customer.locator(".quick button", has_text="Talk to a person")
+    await person.click()
+    await expect(customer.locator(".quick")).to_have_count(0)  # pressed buttons go away
+    await expect(customer.locator(".msg.out").last).to_contain_text(
+        "A person will answer you here", timeout=10_000)
+
+    # Staff sees it appear in the list without a reload, flagged as needing a person.
+    row = staff.locator("#conversations tr", has_text="needs a person")
     await expect(row).to_be_visible(timeout=10_000)
-    await row.locator("a").click()
+    await row.locator("a").first.click()
     await expect(staff.locator("#thread")).to_contain_text("Hi, do you ship to Da Nang?")
+    await expect(staff.locator("#needs-human")).to_be_visible()
 
     # Staff replies; the customer sees it live.
     await staff.fill("#reply-form textarea", "Yes! 2-3 days to Da Nang.")
     await staff.click("#reply-form button[type=submit]")
-    await expect(customer.locator(".msg.out")).to_have_text("Yes! 2-3 days to Da Nang.",
-                                                            timeout=10_000)
+    await expect(customer.locator(".msg.out").last).to_have_text("Yes! 2-3 days to Da Nang.",
+                                                                 timeout=10_000)
 
-    # The customer writes again; the open conversation view updates live.
+    # The customer writes again; the open conversation view updates live; the bot is quiet.
     await customer.fill("#text", "Great, thanks")
     await customer.press("#text", "Enter")
     await expect(staff.locator("#thread")).to_contain_text("Great, thanks", timeout=10_000)
@@ -83,10 +95,11 @@ async def test_webchat_customer_and_staff_live(browser: Browser, live: ServerPro
     await customer.click("#email-form button")
     await expect(customer.locator("#log")).to_contain_text("Thanks! We'll reply by e-mail")
 
-    # History survives a reload (signed visitor cookie).
+    # History survives a reload (signed visitor cookie): question, greeting, button,
+    # hand-off, staff reply, thanks.
     await customer.reload()
-    await expect(customer.locator(".msg")).to_have_count(3)
-    await expect(customer.locator(".msg.out")).to_have_text("Yes! 2-3 days to Da Nang.")
+    await expect(customer.locator(".msg")).to_have_count(6)
+    await expect(customer.locator(".msg.out").last).to_have_text("Yes! 2-3 days to Da Nang.")
     await expect(customer.locator("#email-box")).to_be_hidden()
     await staff.reload()
     await expect(staff.locator("#contact-panel")).to_contain_text("linh@example.vn")

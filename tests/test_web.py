@@ -196,3 +196,63 @@ async def test_unknown_page_is_a_clean_404(shop: Shop) -> None:
     assert resp.status == 404 and "Traceback" not in await resp.text()
     resp = await shop.client.get("/chat?account=999")
     assert resp.status == 404
+
+
+async def test_bot_page_faq_rules_and_telegram_links(shop: Shop) -> None:
+    """The FAQ, the rules and Telegram links are managed from pages too."""
+    csrf = await as_admin(shop)
+    post = shop.client.post
+    resp = await post("/admin/bot/faq", allow_redirects=False, data={
+        "csrf_token": csrf, "locale": "pl", "question": "Ile trwa dostawa?",
+        "variants": "czas dostawy\nkiedy przyjdzie paczka", "answer": "2-3 dni robocze.",
+        "in_menu": "on"})
+    assert resp.status == 302
+    page = await (await shop.client.get("/admin/bot?q=kiedy+przyjdzie+paczka&locale=pl")).text()
+    assert "Answers with <strong>Ile trwa dostawa?</strong>" in page
+    resp = await post("/admin/bot/faq", data={"csrf_token": csrf, "locale": "xx",
+                                              "question": "q", "answer": "a"})
+    assert resp.status == 400 and "locale must be one of" in await resp.text()
+
+    resp = await post("/admin/bot/rules", allow_redirects=False, data={
+        "csrf_token": csrf, "name": "Night", "event": "message_received",
+        "time_from": "22:00", "time_to": "07:00", "keywords": "urgent, терміново",
+        "reply": "We are asleep, {{ contact.first_name or 'friend' }}!", "add_label": "night",
+        "assign": "round_robin"})
+    assert resp.status == 302, await resp.text()
+    _, rules = await shop.api("GET", "/api/v1/rules")
+    assert rules[0]["conditions"] == {"keywords": ["urgent", "терміново"],
+                                      "time_of_day": {"from": "22:00", "to": "07:00"}}
+    assert [a["type"] for a in rules[0]["actions"]] == ["reply", "add_label", "assign"]
+    resp = await post("/admin/bot/rules", data={"csrf_token": csrf, "name": "x",
+                                                "event": "message_received", "regex": "("})
+    assert resp.status == 400 and "regex" in await resp.text()
+    await post(f"/admin/bot/rules/{rules[0]['id']}", data={"csrf_token": csrf})
+    assert (await shop.api("GET", "/api/v1/rules"))[1][0]["enabled"] is False
+    await post(f"/admin/bot/rules/{rules[0]['id']}", data={"csrf_token": csrf, "delete": "1"})
+    assert (await shop.api("GET", "/api/v1/rules"))[1] == []
+
+    admin_id = (await shop.api("GET", "/api/v1/users"))[1][0]["id"]
+    resp = await post(f"/admin/users/{admin_id}/telegram", allow_redirects=False,
+                      data={"csrf_token": csrf, "telegram_user_id": "123456"})
+    assert resp.status == 302
+    assert (await shop.api("GET", "/api/v1/users"))[1][0]["telegram_user_id"] == 123456
+    resp = await post(f"/admin/users/{admin_id}/telegram",
+                      data={"csrf_token": csrf, "telegram_user_id": "@me"})
+    assert resp.status == 400
+
+    webchat = shop.seed["webchat_account_id"]
+    resp = await post(f"/admin/channels/{webchat}", allow_redirects=False,
+                      data={"csrf_token": csrf, "enabled": "on", "bot": "off"})
+    assert resp.status == 302
+    account = next(a for a in (await shop.api("GET", "/api/v1/channels"))[1]
+                   if a["id"] == webchat)
+    assert account["settings"]["bot"] is False and account["enabled"] is True
+
+
+async def test_agent_reads_bot_page_but_cannot_change_it(shop: Shop) -> None:
+    agent = await shop.add_user("agent")
+    csrf = await login(shop, agent["email"], agent["password"])
+    assert (await shop.client.get("/admin/bot")).status == 200
+    resp = await shop.client.post("/admin/bot/faq", data={
+        "csrf_token": csrf, "locale": "en", "question": "q", "answer": "a"})
+    assert resp.status == 403

@@ -37,9 +37,11 @@ from bot.models import (
     ChannelAccount,
     ConversationStatus,
     CsatRating,
+    FaqEntry,
     Label,
     Note,
     Role,
+    Rule,
     User,
 )
 
@@ -406,13 +408,145 @@ async def _channels(request: web.Request, created: dict[str, Any] | None = None
                   kinds=sorted(list(request.app[ADAPTERS].keys())), created=created, base=base)
 
 
+def _channel_settings(form: Form) -> dict[str, Any]:
+    """The kind-specific fields of the channel forms (empty ones are left out)."""
+    out: dict[str, Any] = {k: _s(form, k) for k in CHANNEL_FIELDS if _s(form, k)}
+    if _s(form, "bot") in ("on", "off"):
+        out["bot"] = _s(form, "bot") == "on"
+    return out
+
+
+CHANNEL_FIELDS = ("token", "api_base_url", "mode", "staff_chat_id", "staff_notify")
+
+
 @page(Perm.CHANNELS)
 async def channels_add(request: web.Request) -> web.Response:
     form = request[FORM]
+    settings = _channel_settings(form)
+    if not settings.get("token"):  # the Telegram fields belong to a Telegram account only
+        settings = {k: v for k, v in settings.items() if k not in ("mode", "api_base_url")}
     created = await services.add_channel(request.app[ADAPTERS], _s(form, "kind"),
                                          _s(form, "name") or "Unnamed",
-                                         _s(form, "callback_url"))
+                                         _s(form, "callback_url"), settings)
     return await _channels(request, created)
+
+
+@page(Perm.CHANNELS)
+async def channels_edit(request: web.Request) -> web.StreamResponse:
+    form = request[FORM]
+    changes: dict[str, Any] = {"settings": _channel_settings(form),
+                               "enabled": _s(form, "enabled") == "on"}
+    if _s(form, "staff_chat_id") == "" and "staff_chat_id" in form:
+        changes["settings"]["staff_chat_id"] = None  # cleared: no staff chat
+    await services.update_channel(request.app[ADAPTERS], _id(request, "aid"), changes)
+    raise web.HTTPFound("/admin/channels")
+
+
+@page(Perm.USERS)
+async def users_telegram(request: web.Request) -> web.StreamResponse:
+    raw = _s(request[FORM], "telegram_user_id")
+    if raw and not raw.isdigit():
+        raise InboxError("a Telegram user id is a number (the bot tells staff theirs)",
+                         "invalid", "telegram_user_id")
+    user = await User.filter(id=_id(request, "uid")).first()
+    if user is None:
+        raise web.HTTPNotFound(text="user not found")
+    if raw:
+        await services.update_user(user.id, {"telegram_user_id": int(raw)})
+    else:
+        user.telegram_user_id = None
+        await user.save(update_fields=["telegram_user_id"])
+    raise web.HTTPFound("/admin/users")
+
+
+# --- the bot: FAQ and rules -----------------------------------------------------------------
+
+@page(Perm.BOT_READ)
+async def bot_page(request: web.Request) -> web.Response:
+    from bot.flows import texts
+    from bot.flows.faq import best
+    from bot.rules import EVENTS
+
+    q, locale = request.query.get("q", ""), request.query.get("locale", "en")
+    tried = None
+    entries = await FaqEntry.all().order_by("locale", "position", "id")
+    if q:
+        lang = texts.language(locale)
+        pool = [e for e in entries if e.locale in (lang, texts.FALLBACK)]
+        hit = best(q, [(e.id, [e.question, *e.variants]) for e in pool])
+        tried = next((e for e in pool if hit and e.id == hit.entry_id), False)
+    return render(request, "web/bot.html", faq=entries, locales=texts.LOCALES,
+                  rules=await Rule.all().order_by("position", "id"), events=EVENTS,
+                  agents=await User.filter(is_active=True, role__in=[Role.ADMIN, Role.AGENT]),
+                  q=q, locale=locale, tried=tried,
+                  kinds=sorted(request.app[ADAPTERS].keys()))
+
+
+@page(Perm.BOT_WRITE)
+async def faq_add(request: web.Request) -> web.StreamResponse:
+    form = request[FORM]
+    from bot.flows.texts import LOCALES
+
+    if _s(form, "locale") not in LOCALES:
+        raise InboxError(f"locale must be one of {', '.join(LOCALES)}", "invalid", "locale")
+    if not _s(form, "question") or not _s(form, "answer"):
+        raise InboxError("an FAQ entry needs a question and an answer", "invalid")
+    await services.save_faq(None, {
+        "locale": _s(form, "locale"), "question": _s(form, "question"),
+        "variants": _s(form, "variants").splitlines(), "answer": _s(form, "answer"),
+        "in_menu": _s(form, "in_menu") == "on"})
+    raise web.HTTPFound("/admin/bot")
+
+
+@page(Perm.BOT_WRITE)
+async def faq_delete(request: web.Request) -> web.StreamResponse:
+    await FaqEntry.filter(id=_id(request, "fid")).delete()
+    raise web.HTTPFound("/admin/bot")
+
+
+def _words(value: str) -> list[str] | None:
+    items = [w.strip() for w in value.split(",") if w.strip()]
+    return items or None
+
+
+@page(Perm.BOT_WRITE)
+async def rule_add(request: web.Request) -> web.StreamResponse:
+    """The rule form: the common conditions and actions as fields."""
+    f = request[FORM]
+    conditions: dict[str, Any] = {k: v for k, v in {
+        "channels": _words(_s(f, "channels")), "keywords": _words(_s(f, "keywords")),
+        "languages": _words(_s(f, "languages")), "labels": _words(_s(f, "labels")),
+        "regex": _s(f, "regex") or None,
+        "public": {"yes": True, "no": False}.get(_s(f, "public")),
+    }.items() if v is not None}
+    if _s(f, "time_from") and _s(f, "time_to"):
+        conditions["time_of_day"] = {"from": _s(f, "time_from"), "to": _s(f, "time_to")}
+    actions: list[dict[str, Any]] = []
+    for kind in ("reply", "reply_private", "notify"):
+        if _s(f, kind):
+            actions.append({"type": kind, "template": _s(f, kind)})
+    if _s(f, "add_label"):
+        actions.append({"type": "add_label", "label": _s(f, "add_label")})
+    if _s(f, "assign"):
+        who = _s(f, "assign")
+        actions.append({"type": "assign", "to": int(who) if who.isdigit() else who})
+    if _s(f, "resolve") == "on":
+        actions.append({"type": "resolve"})
+    await services.save_rule(None, {"name": _s(f, "name") or "Rule", "event": _s(f, "event"),
+                                    "conditions": conditions, "actions": actions})
+    raise web.HTTPFound("/admin/bot#rules")
+
+
+@page(Perm.BOT_WRITE)
+async def rule_toggle(request: web.Request) -> web.StreamResponse:
+    rule = await Rule.filter(id=_id(request, "rid")).first()
+    if rule is None:
+        raise web.HTTPNotFound(text="rule not found")
+    if _s(request[FORM], "delete") == "1":
+        await rule.delete()
+    else:
+        await Rule.filter(id=rule.id).update(enabled=not rule.enabled)
+    raise web.HTTPFound("/admin/bot#rules")
 
 
 @page(Perm.CANNED_READ)
@@ -461,6 +595,13 @@ def setup(app: web.Application) -> None:
     r.add_post("/admin/users/{uid}/toggle", users_toggle)
     r.add_get("/admin/channels", channels_page)
     r.add_post("/admin/channels", channels_add)
+    r.add_post("/admin/channels/{aid}", channels_edit)
+    r.add_post("/admin/users/{uid}/telegram", users_telegram)
+    r.add_get("/admin/bot", bot_page)
+    r.add_post("/admin/bot/faq", faq_add)
+    r.add_post("/admin/bot/faq/{fid}/delete", faq_delete)
+    r.add_post("/admin/bot/rules", rule_add)
+    r.add_post("/admin/bot/rules/{rid}", rule_toggle)
     r.add_get("/admin/canned", canned_page)
     r.add_post("/admin/canned", canned_add)
     r.add_post("/admin/canned/{canned_id}/delete", canned_delete)

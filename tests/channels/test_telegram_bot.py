@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from bot.models import Contact, Conversation, CsatRating, Message, Rule, User
+from bot.models import Contact, Conversation, CsatRating, FaqEntry, Message, Rule, User
 from tests.channels.test_telegram import TOKEN, Telegram, connect, fake_api, until
 from tests.conftest import Shop, make_settings, start_shop
 from tests.fakes.telegram_api import FakeBot, FakeTelegram
@@ -29,6 +29,7 @@ async def tg(aiohttp_client: Any, tmp_path: Path,
              fake_api: tuple[FakeTelegram, str]) -> AsyncIterator[Telegram]:
     shop = await start_shop(aiohttp_client, make_settings(
         tmp_path, bot_channels="webchat,telegram", shop_name="Linh's Shoes"))
+    await FaqEntry.all().delete()  # each test brings its own answers, not the demo's
     yield await connect(shop, *fake_api, "polling")
 
 
