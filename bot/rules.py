@@ -22,7 +22,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
 
-from bot import inbox
+from tortoise.expressions import F
+
+from bot import inbox, metrics
 from bot.inbox import InboxError, utcnow
 from bot.models import Contact, Conversation, ConversationStatus, Message, Rule
 from bot.replies import check_template, render_with
@@ -211,7 +213,8 @@ class RuleEngine:
                          labels={lb.name for lb in conv.labels},
                          attributes=dict(person.attributes or {}), local_time=local):
                 continue
-            await Rule.filter(id=rule.id).update(fired=rule.fired + 1, last_fired_at=utcnow())
+            await Rule.filter(id=rule.id).update(fired=F("fired") + 1, last_fired_at=utcnow())
+            metrics.RULES_FIRED.labels(event).inc()
             for action in actions:
                 try:
                     answered |= await self._do(action, conv, msg, person)

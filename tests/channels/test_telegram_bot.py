@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from bot.models import Contact, Conversation, CsatRating, FaqEntry, Message, Rule, User
+from config import Settings
 from tests.channels.test_telegram import TOKEN, Telegram, connect, fake_api, until
 from tests.conftest import Shop, make_settings, start_shop
 from tests.fakes.telegram_api import FakeBot, FakeTelegram
@@ -27,10 +28,22 @@ STAFF_CHAT = -1009000
 @pytest.fixture
 async def tg(aiohttp_client: Any, tmp_path: Path,
              fake_api: tuple[FakeTelegram, str]) -> AsyncIterator[Telegram]:
-    shop = await start_shop(aiohttp_client, make_settings(
-        tmp_path, bot_channels="webchat,telegram", shop_name="Linh's Shoes"))
+    yield await bot_on_telegram(aiohttp_client, make_settings(tmp_path), fake_api)
+
+
+@pytest.fixture
+async def tg_any_db(aiohttp_client: Any, any_db: Settings,
+                    fake_api: tuple[FakeTelegram, str]) -> AsyncIterator[Telegram]:
+    """The same on SQLite, then on PostgreSQL."""
+    yield await bot_on_telegram(aiohttp_client, any_db, fake_api)
+
+
+async def bot_on_telegram(aiohttp_client: Any, settings: Settings,
+                          fake_api: tuple[FakeTelegram, str]) -> Telegram:
+    shop = await start_shop(aiohttp_client, settings.with_(
+        bot_channels="webchat,telegram", shop_name="Linh's Shoes"))
     await FaqEntry.all().delete()  # each test brings its own answers, not the demo's
-    yield await connect(shop, *fake_api, "polling")
+    return await connect(shop, *fake_api, "polling")
 
 
 async def sent_to(bot: FakeBot, chat_id: int, count: int = 1) -> list[dict[str, Any]]:
@@ -105,8 +118,9 @@ async def test_faq_person_staff_reply_resolve_and_csat(tg: Telegram) -> None:
 
 
 async def test_group_comment_with_keyword_gets_reply_and_private_message(
-        tg: Telegram) -> None:
+        tg_any_db: Telegram) -> None:
     """Scenario 3: the typical rule, on a group comment in Ukrainian."""
+    tg = tg_any_db
     status, _ = await tg.shop.api("POST", "/api/v1/rules", json={
         "name": "Price question", "event": "message_received",
         "conditions": {"public": True, "keywords": ["price", "ціна"]},
