@@ -21,7 +21,6 @@ from datetime import datetime, time
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
-
 from tortoise.expressions import F
 
 from bot import inbox, metrics

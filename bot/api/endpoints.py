@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from typing import Any
+
 from aiohttp import web
 
 from bot import inbox, services
 from bot.api import schemas as s
-from bot.api.routing import ApiError, Call, Endpoint, json_out, openapi
+from bot.api.routing import ApiError, Call, Endpoint, Handler, json_out, openapi
 from bot.auth import Perm
+from bot.flows import lookup
 from bot.keys import ADAPTERS, BUS, ENDPOINTS, OUTBOX
 from bot.models import (
     CannedReply,
@@ -277,60 +281,48 @@ async def update_channel(call: Call) -> web.Response:
 
 # --- the bot's knowledge base and rules ---------------------------------------------------------
 
+def _editable(model: type[FaqEntry] | type[Rule], key: str, what: str,
+              save: Callable[[int | None, dict[str, Any]], Awaitable[Any]],
+              out: Callable[[Any], dict[str, Any]]) -> tuple[Handler, Handler, Handler]:
+    """Create, change (only the fields sent) and delete handlers for a simple resource."""
+    async def create(call: Call) -> web.Response:
+        return json_out(out(await save(None, call.body.model_dump())), 201)
+
+    async def update(call: Call) -> web.Response:
+        return json_out(out(await save(call.param(key),
+                                        call.body.model_dump(exclude_unset=True))))
+
+    async def delete(call: Call) -> web.Response:
+        if not await model.filter(id=call.param(key)).delete():
+            raise ApiError(404, "not_found", f"{what} not found", key)
+        return json_out({"deleted": True})
+
+    noun = key.removesuffix("_id")
+    for verb, fn in (("create", create), ("update", update), ("delete", delete)):
+        fn.__name__ = fn.__qualname__ = f"{verb}_{noun}"  # routes are named after handlers
+    return create, update, delete
+
+
+create_faq, update_faq, delete_faq = _editable(FaqEntry, "faq_id", "FAQ entry",
+                                               services.save_faq, services.faq_out)
+create_rule, update_rule, delete_rule = _editable(Rule, "rule_id", "rule", services.save_rule,
+                                                  services.rule_out)
+
+
 async def list_faq(call: Call) -> web.Response:
     rows = await FaqEntry.all().order_by("locale", "position", "id")
     return json_out([services.faq_out(e) for e in rows])
 
 
-async def create_faq(call: Call) -> web.Response:
-    return json_out(services.faq_out(await services.save_faq(None, call.body.model_dump())),
-                    201)
-
-
-async def update_faq(call: Call) -> web.Response:
-    entry = await services.save_faq(call.param("faq_id"),
-                                    call.body.model_dump(exclude_unset=True))
-    return json_out(services.faq_out(entry))
-
-
-async def delete_faq(call: Call) -> web.Response:
-    if not await FaqEntry.filter(id=call.param("faq_id")).delete():
-        raise ApiError(404, "not_found", "FAQ entry not found", "faq_id")
-    return json_out({"deleted": True})
-
-
 async def match_faq(call: Call) -> web.Response:
     """Try the matcher: which answer would the bot give to this text?"""
-    from bot.flows import texts
-    from bot.flows.faq import best
-
     q: s.FaqQuery = call.query
-    lang = texts.language(q.locale)
-    entries = await FaqEntry.filter(locale__in=list({lang, texts.FALLBACK}))
-    hit = best(q.q, [(e.id, [e.question, *e.variants]) for e in entries])
-    entry = next((e for e in entries if hit and e.id == hit.entry_id), None)
+    entry = await lookup(q.q, q.locale)
     return json_out({"entry": services.faq_out(entry) if entry else None})
 
 
 async def list_rules(call: Call) -> web.Response:
     return json_out([services.rule_out(r) for r in await Rule.all().order_by("position", "id")])
-
-
-async def create_rule(call: Call) -> web.Response:
-    return json_out(services.rule_out(await services.save_rule(None, call.body.model_dump())),
-                    201)
-
-
-async def update_rule(call: Call) -> web.Response:
-    rule = await services.save_rule(call.param("rule_id"),
-                                    call.body.model_dump(exclude_unset=True))
-    return json_out(services.rule_out(rule))
-
-
-async def delete_rule(call: Call) -> web.Response:
-    if not await Rule.filter(id=call.param("rule_id")).delete():
-        raise ApiError(404, "not_found", "rule not found", "rule_id")
-    return json_out({"deleted": True})
 
 
 async def list_canned(call: Call) -> web.Response:

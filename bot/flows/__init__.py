@@ -99,7 +99,7 @@ class CustomerBot:
         elif payload == "menu" or msg.text.strip().lower().startswith("/start"):
             await self.greet(turn, handled=True)
         else:
-            entry = await self.lookup(msg.text, turn.lang)
+            entry = await lookup(msg.text, turn.locale)
             if entry is not None:
                 await self.answer(turn, entry)
             elif event.new_conversation:  # maybe just "hi"; if not, staff see it open
@@ -174,12 +174,6 @@ class CustomerBot:
 
     # --- knowledge ---------------------------------------------------------------------
 
-    async def lookup(self, text: str, lang: str) -> FaqEntry | None:
-        """The best FAQ entry in the contact's language or English."""
-        entries = await FaqEntry.filter(locale__in=list({lang, texts.FALLBACK}))
-        match = faq.best(text, [(e.id, [e.question, *e.variants]) for e in entries])
-        return next((e for e in entries if match and e.id == match.entry_id), None)
-
     async def menu(self, lang: str) -> list[Button]:
         entries = await FaqEntry.filter(locale=lang, in_menu=True).order_by(
             "position", "id").limit(MENU_SIZE)
@@ -196,6 +190,14 @@ class CustomerBot:
             return ""
         when = self.hours.next_open(now).strftime("%Y-%m-%d %H:%M")  # the same in any language
         return texts.text(locale, "away", opens_at=f"{when} ({self.settings.shop_timezone})")
+
+
+async def lookup(text: str, locale: str | None) -> FaqEntry | None:
+    """The FAQ entry that answers ``text``, in the contact's language or English."""
+    lang = texts.language(locale)
+    entries = await FaqEntry.filter(locale__in=list({lang, texts.FALLBACK}))
+    match = faq.best(text, [(e.id, [e.question, *e.variants]) for e in entries])
+    return next((e for e in entries if match and e.id == match.entry_id), None)
 
 
 def _label(question: str) -> str:

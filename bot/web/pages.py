@@ -463,18 +463,12 @@ async def users_telegram(request: web.Request) -> web.StreamResponse:
 
 @page(Perm.BOT_READ)
 async def bot_page(request: web.Request) -> web.Response:
-    from bot.flows import texts
-    from bot.flows.faq import best
+    from bot.flows import lookup, texts
     from bot.rules import EVENTS
 
     q, locale = request.query.get("q", ""), request.query.get("locale", "en")
-    tried = None
     entries = await FaqEntry.all().order_by("locale", "position", "id")
-    if q:
-        lang = texts.language(locale)
-        pool = [e for e in entries if e.locale in (lang, texts.FALLBACK)]
-        hit = best(q, [(e.id, [e.question, *e.variants]) for e in pool])
-        tried = next((e for e in pool if hit and e.id == hit.entry_id), False)
+    tried = (await lookup(q, locale) or False) if q else None
     return render(request, "web/bot.html", faq=entries, locales=texts.LOCALES,
                   rules=await Rule.all().order_by("position", "id"), events=EVENTS,
                   agents=await User.filter(is_active=True, role__in=[Role.ADMIN, Role.AGENT]),
