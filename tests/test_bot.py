@@ -13,6 +13,7 @@ import pytest
 from bot.flows import faq, hours, texts, wants_human
 from bot.models import Conversation, CsatRating, FaqEntry, Message
 from bot.rules import Conditions, holds
+from tests.channels.test_telegram import until
 from tests.conftest import Shop, make_settings, start_shop
 
 # --- pure parts ------------------------------------------------------------------------------
@@ -186,6 +187,12 @@ async def test_webchat_greeting_menu_faq_handoff_and_csat(aiohttp_client: Any,
     assert answer["buttons"] == [{"label": "Talk to a person", "payload": "human"}]
     conv = await conversation_of(first)
     assert conv.status == "pending"  # answered by the bot, waiting on the customer
+    await v.say("do you sell gift cards?")
+    assert "did not understand" in (await v.reply())["text"]
+    assert (await conversation_of(first)).status == "open"  # unanswered: staff see it
+    await v.say("and the delivery time?")
+    await v.reply()
+    assert (await conversation_of(first)).status == "pending"
 
     # Talk to a person: needs a human, open again, then the bot stays silent.
     await v.say("Talk to a person", payload="human")
@@ -297,3 +304,41 @@ async def test_faq_and_rules_api(aiohttp_client: Any, tmp_path: Path) -> None:
     assert status == 403
     status, listed = await shop.api("GET", "/api/v1/rules", token=agent["api_token"])
     assert status == 200 and len(listed) == 1
+
+
+async def test_rules_on_created_received_and_resolved(shop: Shop) -> None:
+    """Each event runs its rules: created assigns round-robin, a regex on a received
+    message labels and resolves, and resolving adds a label."""
+    agent = await shop.add_user("agent")
+    for rule in (
+        {"name": "Share the work", "event": "conversation_created",
+         "conditions": {"channels": ["api"]},
+         "actions": [{"type": "assign", "to": "round_robin"}]},
+        {"name": "Thanks closes", "event": "message_received",
+         "conditions": {"regex": r"(?i)^thanks?[.!]*$", "languages": ["en"]},
+         "actions": [{"type": "add_label", "label": "thanked"}, {"type": "resolve"}]},
+        {"name": "Mark done", "event": "conversation_resolved", "conditions": {},
+         "actions": [{"type": "add_label", "label": "done"}]},
+    ):
+        status, body = await shop.api("POST", "/api/v1/rules", json=rule)
+        assert status == 201, body
+    resp = await shop.inbound({"external_id": "r1", "text": "Where is my order?",
+                               "contact": {"external_id": "c-9", "locale": "en-GB"}})
+    conv_id = (await resp.json())["conversation_id"]
+
+    async def conv() -> dict[str, Any]:
+        return dict((await shop.api("GET", f"/api/v1/conversations/{conv_id}"))[1])
+    await until(lambda: _async(lambda c: c["assignee_id"] is not None, conv))
+    assert (await conv())["status"] == "open"
+    await shop.inbound({"external_id": "r2", "text": "Thanks!",
+                        "contact": {"external_id": "c-9"}})
+    done = await until(lambda: _async(lambda c: "done" in c["labels"], conv))
+    assert done["status"] == "resolved" and done["labels"] == ["done", "thanked"]
+    assert done["assignee_id"] in {agent["id"], 1}
+    _, rules = await shop.api("GET", "/api/v1/rules")
+    assert [r["fired"] for r in rules] == [1, 1, 1]
+
+
+async def _async(pred: Any, get: Any) -> Any:
+    value = await get()
+    return value if pred(value) else None

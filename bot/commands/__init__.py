@@ -78,19 +78,17 @@ class Desk:
         user = await linked_user(inp.user_external_id)
         if user is None:
             return refuse(inp, "not linked to a staff user")
-        if parsed is None:
-            return await staff.reply_to_notification(self, user, inp)
-        name, args = parsed
-        cmd = COMMANDS.get(name)
-        if cmd is None:
-            if not inp.in_staff_chat:
-                return None
-            return "Unknown command. " + help_text(user)
-        if user.role not in cmd.roles:
-            return refuse(inp, f"role {user.role} may not use /{name}", user)
         try:
+            if parsed is None:
+                return await staff.reply_to_notification(self, user, inp)
+            name, args = parsed
+            cmd = COMMANDS.get(name)
+            if cmd is None:
+                return "Unknown command. " + help_text(user) if inp.in_staff_chat else None
+            if user.role not in cmd.roles:
+                return refuse(inp, f"role {user.role} may not use /{name}", user)
             return await cmd.handler(Ctx(user, inp, args, self))
-        except InboxError as exc:
+        except InboxError as exc:  # e.g. no such conversation, an empty reply
             return f"⚠️ {exc}"
 
 

@@ -20,7 +20,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from bot.events import ConversationResolved, EventBus, HandoffRequested, MessageReceived
+from bot.events import (
+    ConversationChanged,
+    ConversationResolved,
+    EventBus,
+    HandoffRequested,
+    MessageReceived,
+)
 from bot.flows import faq, hours, texts
 from bot.inbox import utcnow
 from bot.models import (
@@ -126,13 +132,13 @@ class CustomerBot:
     # --- what the bot does ---------------------------------------------------------------
 
     async def say(self, turn: Turn, text: str, buttons: list[Button], handled: bool) -> None:
+        """Send a bot message. ``handled``: the bot answered, so the conversation waits on
+        the customer (pending); otherwise a person should look at it (open)."""
         await self.outbox.send(turn.conv.id, text, None, buttons=buttons, origin="bot")
-        if not handled:
-            return
-        # Answered by the bot: it waits for the customer, not for staff.
-        await Conversation.filter(id=turn.conv.id, status=ConversationStatus.OPEN,
-                                  needs_human=False, assignee_id__isnull=True).update(
-            status=ConversationStatus.PENDING)
+        before, after = ((ConversationStatus.OPEN, ConversationStatus.PENDING) if handled
+                         else (ConversationStatus.PENDING, ConversationStatus.OPEN))
+        await Conversation.filter(id=turn.conv.id, status=before, needs_human=False,
+                                  assignee_id__isnull=True).update(status=after)
 
     async def greet(self, turn: Turn, handled: bool) -> None:
         name = (turn.conv.contact.name or "").split(" ")[0]
@@ -148,6 +154,7 @@ class CustomerBot:
     async def handoff(self, turn: Turn) -> None:
         await Conversation.filter(id=turn.conv.id).update(
             needs_human=True, status=ConversationStatus.OPEN)
+        self.bus.publish(ConversationChanged(turn.conv.id, "status"))  # live inbox flag
         text = texts.text(turn.locale, "handoff")
         away = self.away_line(turn.locale)
         await self.outbox.send(turn.conv.id, f"{text}\n\n{away}" if away else text, None,
