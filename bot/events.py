@@ -29,6 +29,7 @@ class MessageReceived(Event):
     conversation_id: int
     channel_kind: str
     new_conversation: bool = False
+    account_id: int = 0
 
 
 @dataclass(frozen=True)

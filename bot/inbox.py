@@ -98,7 +98,7 @@ async def ingest(msg: InboundMessage, bus: EventBus | None = None) -> IngestResu
         metrics.INGEST_SECONDS.labels(kind).observe(time.perf_counter() - started)
         if bus is not None:
             bus.publish(MessageReceived(result.message_id, result.conversation_id, kind,
-                                        result.new_conversation))
+                                        result.new_conversation, msg.channel_account_id))
     return result
 
 

@@ -12,6 +12,7 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
+from bot.cache import Ttl
 from bot.events import HandoffRequested, MessageReceived
 from bot.flows.texts import env
 from bot.models import ChannelAccount, Conversation, Direction, Message, StaffNotification
@@ -23,11 +24,18 @@ MODES = ("all", "unassigned", "needs_human", "off")
 PREVIEW = 300
 
 
+# (account, adapter, chat, mode) of every staff chat; read for each new conversation.
+_targets: Ttl[list[tuple[ChannelAccount, PostsToChat, str, str]]] = Ttl()
+
+
 class StaffNotifier:
     def __init__(self, adapters: Mapping[str, ChannelAdapter]) -> None:
         self.adapters = adapters
 
     async def _targets(self) -> list[tuple[ChannelAccount, PostsToChat, str, str]]:
+        return await _targets.get(None, self._load_targets)
+
+    async def _load_targets(self) -> list[tuple[ChannelAccount, PostsToChat, str, str]]:
         out: list[tuple[ChannelAccount, PostsToChat, str, str]] = []
         for account in await ChannelAccount.filter(enabled=True).order_by("id"):
             adapter = self.adapters.get(account.kind)

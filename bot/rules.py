@@ -24,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError,
 from tortoise.expressions import F
 
 from bot import inbox, metrics
+from bot.cache import Ttl
 from bot.inbox import InboxError, utcnow
 from bot.models import Contact, Conversation, ConversationStatus, Message, Rule
 from bot.replies import check_template, render_with
@@ -176,6 +177,9 @@ def holds(c: Conditions, *, kind: str, public: bool, text: str | None, locale: s
     return all(checks)
 
 
+_enabled: Ttl[list[Rule]] = Ttl()  # event -> its enabled rules, read on every message
+
+
 class RuleEngine:
     """Runs the enabled rules for an event, in ``position`` order."""
 
@@ -188,7 +192,8 @@ class RuleEngine:
     async def run(self, event: str, conversation_id: int, message_id: int | None = None,
                   now: datetime | None = None) -> bool:
         """Run matching rules; True if one of them answered the customer."""
-        rules = await Rule.filter(event=event, enabled=True).order_by("position", "id")
+        rules = await _enabled.get(event, lambda: Rule.filter(event=event, enabled=True)
+                                   .order_by("position", "id").all())
         if not rules:
             return False
         conv = await Conversation.filter(id=conversation_id).prefetch_related(

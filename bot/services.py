@@ -12,6 +12,7 @@ from tortoise.exceptions import IntegrityError
 from tortoise.expressions import Q
 
 from bot.auth import create_user
+from bot.cache import forget_all
 from bot.inbox import InboxError, NotFound
 from bot.models import (
     CannedReply,
@@ -205,10 +206,11 @@ async def channel_account(account_id: int) -> AccountInfo | None:
 
 def forget_accounts() -> None:
     """Drop every cached account fact (the database is closing, or another one opens)."""
-    from bot import inbox
+    from bot import cache, inbox
 
     _accounts.clear()
     inbox.forget_kinds()
+    cache.forget_all()
 
 
 def canned_out(c: CannedReply) -> dict[str, Any]:
@@ -273,4 +275,5 @@ async def save_rule(rule_id: int | None, values: Mapping[str, Any]) -> Rule:
     rule.enabled = bool(merged.get("enabled", True))
     rule.position = int(merged.get("position") or 0)
     await rule.save()
+    forget_all()
     return rule

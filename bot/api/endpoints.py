@@ -11,6 +11,7 @@ from bot import inbox, services
 from bot.api import schemas as s
 from bot.api.routing import ApiError, Call, Endpoint, Handler, json_out, openapi
 from bot.auth import Perm
+from bot.cache import forget_all
 from bot.flows import lookup
 from bot.keys import ADAPTERS, BUS, ENDPOINTS, OUTBOX
 from bot.models import (
@@ -295,6 +296,7 @@ def _editable(model: type[FaqEntry] | type[Rule], key: str, what: str,
     async def delete(call: Call) -> web.Response:
         if not await model.filter(id=call.param(key)).delete():
             raise ApiError(404, "not_found", f"{what} not found", key)
+        forget_all()  # cached rules
         return json_out({"deleted": True})
 
     noun = key.removesuffix("_id")

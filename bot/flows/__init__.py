@@ -37,6 +37,7 @@ from bot.models import (
     FaqEntry,
     Message,
 )
+from bot.services import channel_account
 from channels.base import Button
 
 log = logging.getLogger("switchboard.flows")
@@ -83,6 +84,9 @@ class CustomerBot:
     # --- entry points (event consumers) ------------------------------------------------
 
     async def on_message(self, event: MessageReceived) -> None:
+        account = await channel_account(event.account_id)  # cached: no query per message
+        if account is None or not self.answers_on(event.channel_kind, account.settings):
+            return
         msg = await Message.filter(id=event.message_id).prefetch_related(
             "conversation__contact", "conversation__channel_account").first()
         if msg is None:

@@ -30,6 +30,7 @@ from bot.auth import (
     session_of,
     start_session,
 )
+from bot.cache import forget_all
 from bot.inbox import InboxError, ListFilter
 from bot.keys import ADAPTERS, BUS, HUB, JINJA, OUTBOX, SETTINGS
 from bot.models import (
@@ -540,6 +541,7 @@ async def rule_toggle(request: web.Request) -> web.StreamResponse:
         await rule.delete()
     else:
         await Rule.filter(id=rule.id).update(enabled=not rule.enabled)
+    forget_all()  # cached rules
     raise web.HTTPFound("/admin/bot#rules")
 
 
