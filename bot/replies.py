@@ -43,9 +43,12 @@ from channels.base import (
     PermanentDeliveryError,
     RecipientUnreachable,
 )
+from scheduler import due
 
 log = logging.getLogger("switchboard.replies")
 _DUE = (DeliveryStatus.PENDING, DeliveryStatus.RETRYING)
+OUTBOX_DUE = due.DueTable("messages", "next_attempt_at",
+                          where="direction = 'out' AND status IN ('pending', 'retrying')")
 
 
 class Outbox:
@@ -151,6 +154,10 @@ class Outbox:
             claimed = await due.filter(lease_until__lt=now).update(lease_until=now + self.lease)
         if not claimed:
             return None
+        return await self._deliver_leased(message_id)
+
+    async def _deliver_leased(self, message_id: int) -> DeliveryStatus:
+        """One attempt on a message this worker holds the lease of; records the outcome."""
         msg = await Message.get(id=message_id).prefetch_related("conversation",
                                                                 "channel_account")
         status, error, retry_at = await self._attempt(msg)
@@ -210,15 +217,12 @@ class Outbox:
         return DeliveryStatus.RETRYING, reason[:500], utcnow() + timedelta(seconds=delay)
 
     async def deliver_due(self, limit: int = 100) -> int:
-        """Attempt every message whose (re)try time has come. Called by the clock."""
-        now = utcnow()
-        ids = await Message.filter(status__in=_DUE, next_attempt_at__lte=now).order_by(
-            "next_attempt_at").limit(limit).values_list("id", flat=True)
-        done = 0
+        """Claim every message whose (re)try time has come, and attempt each. Called by
+        the clock; safe with several processes (see scheduler.due)."""
+        ids = await due.claim(OUTBOX_DUE, self.lease, limit)
         for mid in ids:
-            if await self.deliver(int(mid)) is not None:  # type: ignore[call-overload]
-                done += 1
-        return done
+            await self._deliver_leased(mid)
+        return len(ids)
 
     async def reply_privately(self, message_id: int, text: str, sender: User | None,
                               origin: str = "") -> Message:
