@@ -1,0 +1,124 @@
+"""Posts: each network's limits, checked before anything is queued, and the workflow
+(draft → in review → approved → scheduled → publishing → published / failed / cancelled,
+plus missed), where every move is recorded with who, when and why.
+
+Moves are compare-and-set updates on the current status, so two people (or a person and
+the clock) racing on one post cannot both win; the loser gets a clear error.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from tortoise.transactions import in_transaction
+
+from bot.inbox import InboxError
+from bot.models import Post, PostEvent, PostStatus, User
+
+S = PostStatus
+# Who may move a post from one status to another: "staff" (marketer or admin), "admin",
+# or "clock" (the engine itself).
+MOVES: dict[tuple[PostStatus, PostStatus], str] = {
+    (S.DRAFT, S.IN_REVIEW): "staff",
+    (S.DRAFT, S.SCHEDULED): "staff",  # when approval is not required
+    (S.DRAFT, S.CANCELLED): "staff",
+    (S.IN_REVIEW, S.APPROVED): "admin",
+    (S.IN_REVIEW, S.DRAFT): "admin",  # rejected, with a comment
+    (S.IN_REVIEW, S.CANCELLED): "staff",
+    (S.APPROVED, S.SCHEDULED): "staff",
+    (S.APPROVED, S.CANCELLED): "staff",
+    (S.SCHEDULED, S.DRAFT): "staff",
+    (S.SCHEDULED, S.CANCELLED): "staff",
+    (S.SCHEDULED, S.PUBLISHING): "clock",
+    (S.SCHEDULED, S.MISSED): "clock",
+    (S.PUBLISHING, S.PUBLISHED): "clock",
+    (S.PUBLISHING, S.FAILED): "clock",
+    (S.PUBLISHING, S.SCHEDULED): "clock",  # a retry after a 429 / 5xx
+    (S.FAILED, S.SCHEDULED): "staff",  # retry
+    (S.FAILED, S.CANCELLED): "staff",
+    (S.MISSED, S.SCHEDULED): "staff",
+    (S.MISSED, S.CANCELLED): "staff",
+}
+
+
+class PostError(InboxError):
+    """A post that cannot be queued or moved; the message names the rule."""
+
+
+@dataclass(frozen=True)
+class Limits:
+    network: str
+    text: int  # characters of text without media
+    caption: int | None  # characters of a caption with media (None: same as text)
+    needs_media: bool = False
+    hashtags: int | None = None
+
+
+LIMITS = {
+    "telegram": Limits("Telegram", text=4096, caption=1024),
+    "facebook": Limits("Facebook", text=63206, caption=None),
+    "instagram": Limits("Instagram", text=2200, caption=2200, needs_media=True, hashtags=30),
+}
+_HASHTAG = re.compile(r"(?<!\w)#\w+")
+
+
+def check_variant(network: str, text: str, media: list[dict[str, Any]]) -> None:
+    """Raise PostError naming the network's limit the text or media break."""
+    limits = LIMITS.get(network)
+    if limits is None:
+        raise PostError(f"unknown network {network!r}; use one of {', '.join(LIMITS)}",
+                        "unknown_network", "network")
+    if limits.needs_media and not media:
+        raise PostError(f"{limits.network} posts need at least one image", "needs_media",
+                        "media")
+    if not text.strip() and not media:
+        raise PostError("a post needs text or an image", "empty", "text")
+    n = len(text)
+    if media and limits.caption is not None and n > limits.caption:
+        raise PostError(f"{limits.network} allows at most {limits.caption:,} characters in a "
+                        f"caption; this one has {n:,}", "too_long", "text")
+    if n > limits.text:
+        raise PostError(f"{limits.network} allows at most {limits.text:,} characters of "
+                        f"text; this one has {n:,}", "too_long", "text")
+    tags = len(_HASHTAG.findall(text))
+    if limits.hashtags is not None and tags > limits.hashtags:
+        raise PostError(f"{limits.network} allows at most {limits.hashtags} hashtags; this "
+                        f"post has {tags}", "too_many_hashtags", "text")
+
+
+def may(user: User | None, who: str) -> bool:
+    if who == "clock":
+        return user is None
+    if user is None:
+        return False
+    return user.role == "admin" if who == "admin" else user.role in ("admin", "marketer")
+
+
+async def move(post_id: int, to: PostStatus, user: User | None, reason: str = "",
+               **changes: Any) -> Post:
+    """Move a post to ``to`` if the workflow and the user's role allow it, applying
+    ``changes`` (e.g. ``due_at``) in the same transaction, and record the move."""
+    async with in_transaction() as conn:
+        post = await Post.filter(id=post_id).using_db(conn).first()
+        if post is None:
+            raise PostError("post not found", "not_found", "post_id")
+        frm = PostStatus(post.status)
+        who = MOVES.get((frm, to))
+        if who is None:
+            raise PostError(f"a {frm.value} post cannot become {to.value}", "bad_transition",
+                            "status")
+        if not may(user, who):
+            raise PostError(f"only {'an admin' if who == 'admin' else 'a marketer or admin'} "
+                            f"can make a {frm.value} post {to.value}", "forbidden", "status")
+        updated = await Post.filter(id=post_id, status=frm).using_db(conn).update(
+            status=to, **changes)
+        if not updated:  # someone moved it first
+            raise PostError("the post changed meanwhile; reload and try again", "conflict")
+        await PostEvent.create(using_db=conn, post_id=post_id, from_status=frm.value,
+                               to_status=to.value, user=user, reason=reason[:500])
+    post.status = to
+    for key, value in changes.items():
+        setattr(post, key, value)
+    return post
