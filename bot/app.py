@@ -35,6 +35,7 @@ from channels import registry
 from channels.base import ChannelContext, RunsAccounts
 from config import Settings, ensure_secret_key
 from scheduler import clock
+from scheduler.publish import Publisher
 
 log = logging.getLogger("switchboard.app")
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
@@ -180,9 +181,12 @@ def create_app(settings: Settings, *, migrate: bool = True,
         app[OUTBOX] = Outbox(adapters, app[BUS], settings.outbound_max_attempts,
                              settings.outbound_backoff_seconds,
                              lease_seconds=settings.outbound_timeout_seconds * 3)
-        clock.bind(app[OUTBOX], app[BUS])
         desk.services.update(outbox=app[OUTBOX], bus=app[BUS])
-        Automation(app[BUS], app[OUTBOX], adapters, settings)
+        automation = Automation(app[BUS], app[OUTBOX], adapters, settings)
+        publisher = Publisher(adapters, settings.post_max_attempts,
+                              settings.post_backoff_seconds, settings.post_misfire_minutes,
+                              notify=automation.notifier.announce)
+        clock.bind(app[OUTBOX], app[BUS], publisher)
         running = [a for a in adapters.values() if isinstance(a, RunsAccounts)]
         for adapter in running:  # per-account loops (Telegram polling, webhooks)
             await adapter.start()

@@ -58,6 +58,18 @@ class StaffNotifier:
         """A rule's notification: to every staff chat that is not off."""
         return await self._send("rule", conversation_id, set(MODES), text)
 
+    async def announce(self, text: str) -> int:
+        """Post a note that is about no conversation (a missed post) to every staff chat."""
+        sent = 0
+        for account, adapter, chat, _ in await self._targets():
+            try:
+                await adapter.post_to_chat(account_info(account), chat, text)
+                sent += 1
+            except ChannelError as exc:
+                log.warning("staff note not sent", extra={"account": account.id,
+                                                          "error": str(exc)})
+        return sent
+
     async def _send(self, reason: str, conversation_id: int, modes: set[str],
                     text: str | None = None, message_id: int | None = None) -> int:
         targets = [t for t in await self._targets() if t[3] in modes]

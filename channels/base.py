@@ -258,3 +258,14 @@ class PostsToChat(Protocol):
     async def post_to_chat(self, account: AccountInfo, chat_id: str, text: str) -> str:
         """Post plain text; return the posted message's id in that chat."""
         ...
+
+
+@runtime_checkable
+class Publishes(Protocol):
+    """Optional: adapters that publish marketing posts (a Telegram channel, a Page)."""
+
+    async def publish(self, account: AccountInfo, target: str, text: str,
+                      media: list[dict[str, Any]]) -> str:
+        """Publish once; return the network's id of the post. Raise DeliveryError when a
+        later try may work (429, 5xx, network), PermanentDeliveryError when it cannot."""
+        ...

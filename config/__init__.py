@@ -116,6 +116,15 @@ class Settings:
     bot_channels: str = _doc(
         "Channel kinds the customer bot answers on (comma-separated); an account's "
         "settings.bot true/false overrides it.", default="webchat,telegram")
+    post_misfire_minutes: float = _doc(
+        "A post that fell due while the server was down is still published up to this many "
+        "minutes late; later, it is marked missed and staff are told.", default=60.0)
+    post_max_attempts: int = _doc(
+        "Publishing attempts for a post on 429/5xx/network errors before it is failed.",
+        default=5)
+    post_backoff_seconds: float = _doc(
+        "First retry delay of a post that could not be published; doubles each attempt "
+        "(a longer Retry-After wins).", default=30.0)
     log_level: str = _doc("Log level: DEBUG, INFO, WARNING, ERROR.", default="INFO")
     log_format: str = _doc("Log format: json (structured) or text.", default="json")
     shutdown_timeout: float = _doc("Seconds in-flight requests get to finish on shutdown.",
@@ -181,7 +190,8 @@ _CHOICES = {
 }
 _POSITIVE = {"port", "max_body_bytes", "outbound_max_attempts", "session_hours",
              "outbound_backoff_seconds", "outbound_timeout_seconds", "clock_seconds",
-             "channel_refresh_seconds"}
+             "channel_refresh_seconds", "post_misfire_minutes", "post_max_attempts",
+             "post_backoff_seconds"}
 
 
 def _check(values: dict[str, Any]) -> None:

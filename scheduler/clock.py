@@ -19,9 +19,9 @@ log = logging.getLogger("switchboard.clock")
 _state: dict[str, Any] = {}
 
 
-def bind(outbox: Any, bus: Any) -> None:
-    """Give the tick functions the running app's outbox and event bus."""
-    _state["outbox"], _state["bus"] = outbox, bus
+def bind(outbox: Any, bus: Any, publisher: Any = None) -> None:
+    """Give the tick functions the running app's outbox, event bus and publisher."""
+    _state["outbox"], _state["bus"], _state["publisher"] = outbox, bus, publisher
 
 
 async def deliver_due_replies() -> None:
@@ -37,8 +37,15 @@ async def wake_snoozed() -> None:
     await wake(_state.get("bus"))
 
 
+async def publish_due_posts() -> None:
+    """Publish posts whose time has come (and resume any a crash interrupted)."""
+    publisher = _state.get("publisher")
+    if publisher is not None:
+        await publisher.run_due()
+
+
 async def tick() -> None:
-    for job in (deliver_due_replies, wake_snoozed):
+    for job in (deliver_due_replies, wake_snoozed, publish_due_posts):
         try:
             await job()
         except Exception:

@@ -122,3 +122,24 @@ async def move(post_id: int, to: PostStatus, user: User | None, reason: str = ""
     for key, value in changes.items():
         setattr(post, key, value)
     return post
+
+
+async def retry(post_id: int, user: User | None, reason: str = "retry") -> Post:
+    """Queue a failed or missed post again, now, from a fresh count of attempts. Targets
+    already published stay published; failed ones, and ones whose outcome was unknown
+    (a person has checked they did not go out), are tried again."""
+    from datetime import UTC, datetime
+
+    from bot.models import PostVariant
+
+    post = await Post.filter(id=post_id).first()
+    if post is None:
+        raise PostError("post not found", "not_found", "post_id")
+    if post.status not in (S.FAILED, S.MISSED):
+        raise PostError(f"only a failed or missed post can be retried; this one is "
+                        f"{post.status}", "bad_transition", "status")
+    post = await move(post_id, S.SCHEDULED, user, reason, due_at=datetime.now(UTC),
+                      attempts=0, error="")
+    await PostVariant.filter(post_id=post_id, state__in=["failed", "unknown"]).update(
+        state="waiting", error="")
+    return post

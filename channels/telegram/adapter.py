@@ -352,6 +352,24 @@ class TelegramChannel:
             extra.pop("reply_parameters", None)  # only the first part is the reply
         return SendResult(external_id=message_id(chat_id, last.message_id) if last else None)
 
+    async def publish(self, account: AccountInfo, target: str, text: str,
+                      media: list[dict[str, Any]]) -> str:
+        """A post to a channel the bot is an admin of: a photo with a caption, or text."""
+        bot = self.bot(account)
+        try:
+            if media:
+                msg = await bot.send_photo(target, media[0]["url"], caption=to_html(text) or None,
+                                           parse_mode="HTML")
+            else:
+                msg = await bot.send_message(target, to_html(text), parse_mode="HTML")
+        except RetryAfter as exc:
+            raise DeliveryError(f"Telegram asked to wait ({exc})", retry_seconds(exc)) from exc
+        except (BadRequest, Forbidden, InvalidToken) as exc:
+            raise PermanentDeliveryError(f"Telegram refused the post: {exc.message}") from exc
+        except TelegramError as exc:
+            raise DeliveryError(f"Telegram unreachable: {exc}") from exc
+        return message_id(target, msg.message_id)
+
     async def post_to_chat(self, account: AccountInfo, chat_id: str, text: str) -> str:
         """Post a plain-text note (a staff notification, a command's answer)."""
         last: Any = None

@@ -196,11 +196,16 @@ class FakeTelegram:
         return True
 
     def _message_out(self, bot: FakeBot, p: dict[str, Any], **content: Any) -> Any:
-        chat_id = int(p["chat_id"])
-        if chat_id in self.blocked:
-            return self._error(403, "Forbidden: bot was blocked by the user")
-        msg = {"message_id": next(self._ids), "date": int(time.time()),
-               "chat": {"id": chat_id, "type": "private" if chat_id > 0 else "supergroup"},
+        raw = str(p["chat_id"])
+        if raw.startswith("@"):  # a public channel by its username
+            chat: dict[str, Any] = {"id": -1000000000000 - len(raw), "type": "channel",
+                                    "username": raw[1:]}
+        else:
+            chat_id = int(raw)
+            if chat_id in self.blocked:
+                return self._error(403, "Forbidden: bot was blocked by the user")
+            chat = {"id": chat_id, "type": "private" if chat_id > 0 else "supergroup"}
+        msg = {"message_id": next(self._ids), "date": int(time.time()), "chat": chat,
                "from": self._get_me(bot, p), **content}
         markup = p.get("reply_markup")
         if markup:  # Telegram echoes an inline keyboard; callback_data is at most 64 bytes
