@@ -44,13 +44,16 @@ class Perm(StrEnum):
     CHANNELS = "manage channel accounts"
     BOT_READ = "read the bot's answers and the rules"
     BOT_WRITE = "change the bot's answers and the rules"
+    POSTS_READ = "read posts and the calendar"
+    POSTS_WRITE = "compose and schedule posts"
 
 
 ROLE_PERMS: dict[Role, frozenset[Perm]] = {
     Role.ADMIN: frozenset(Perm),
     Role.AGENT: frozenset({Perm.INBOX_READ, Perm.INBOX_WRITE, Perm.CONTACTS_READ,
-                          Perm.CONTACTS_WRITE, Perm.CANNED_READ, Perm.BOT_READ}),
-    Role.MARKETER: frozenset({Perm.CONTACTS_READ}),
+                          Perm.CONTACTS_WRITE, Perm.CANNED_READ, Perm.BOT_READ,
+                          Perm.POSTS_READ}),
+    Role.MARKETER: frozenset({Perm.CONTACTS_READ, Perm.POSTS_READ, Perm.POSTS_WRITE}),
 }
 
 

@@ -116,6 +116,9 @@ class Settings:
     bot_channels: str = _doc(
         "Channel kinds the customer bot answers on (comma-separated); an account's "
         "settings.bot true/false overrides it.", default="webchat,telegram")
+    posts_require_approval: bool = _doc(
+        "Marketers' posts need an admin's approval before they can be scheduled.",
+        default=False)
     post_misfire_minutes: float = _doc(
         "A post that fell due while the server was down is still published up to this many "
         "minutes late; later, it is marked missed and staff are told.", default=60.0)

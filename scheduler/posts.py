@@ -47,6 +47,14 @@ class PostError(InboxError):
     """A post that cannot be queued or moved; the message names the rule."""
 
 
+class PostForbidden(PostError):
+    status = 403
+
+
+class PostConflict(PostError):
+    status = 409
+
+
 @dataclass(frozen=True)
 class Limits:
     network: str
@@ -110,12 +118,13 @@ async def move(post_id: int, to: PostStatus, user: User | None, reason: str = ""
             raise PostError(f"a {frm.value} post cannot become {to.value}", "bad_transition",
                             "status")
         if not may(user, who):
-            raise PostError(f"only {'an admin' if who == 'admin' else 'a marketer or admin'} "
-                            f"can make a {frm.value} post {to.value}", "forbidden", "status")
+            raise PostForbidden(
+                f"only {'an admin' if who == 'admin' else 'a marketer or admin'} can make a "
+                f"{frm.value} post {to.value}", "forbidden", "status")
         updated = await Post.filter(id=post_id, status=frm).using_db(conn).update(
             status=to, **changes)
         if not updated:  # someone moved it first
-            raise PostError("the post changed meanwhile; reload and try again", "conflict")
+            raise PostConflict("the post changed meanwhile; reload and try again", "conflict")
         await PostEvent.create(using_db=conn, post_id=post_id, from_status=frm.value,
                                to_status=to.value, user=user, reason=reason[:500])
     post.status = to
@@ -143,3 +152,58 @@ async def retry(post_id: int, user: User | None, reason: str = "retry") -> Post:
     await PostVariant.filter(post_id=post_id, state__in=["failed", "unknown"]).update(
         state="waiting", error="")
     return post
+
+
+# --- composing and scheduling (shared by the API, the pages and the chat commands) -------------
+
+NETWORK_OF_KIND = {"telegram": "telegram", "facebook": "facebook", "instagram": "instagram"}
+
+
+async def compose(user: User, text: str, media: list[dict[str, Any]],
+                  targets: list[dict[str, Any]]) -> Post:
+    """Create a draft with one variant per target, every variant checked first.
+
+    ``targets``: ``[{"channel_account_id", "target", "text"?}]``.
+    """
+    from bot.models import ChannelAccount, PostVariant
+
+    if not targets:
+        raise PostError("choose at least one channel to post to", "invalid", "variants")
+    rows = []
+    for i, t in enumerate(targets):
+        account = await ChannelAccount.filter(id=t["channel_account_id"], enabled=True).first()
+        if account is None or account.kind not in NETWORK_OF_KIND:
+            raise PostError(f"variants[{i}]: no channel account {t['channel_account_id']} "
+                            f"that can publish", "invalid", "variants")
+        network = NETWORK_OF_KIND[account.kind]
+        body = str(t["text"]) if t.get("text") is not None else text
+        check_variant(network, body, media)
+        rows.append((account, network, str(t["target"]).strip(), t.get("text")))
+    async with in_transaction() as conn:
+        post = await Post.create(using_db=conn, text=text, media=media, created_by=user)
+        for account, network, target, own_text in rows:
+            await PostVariant.create(using_db=conn, post=post, channel_account=account,
+                                     network=network, target=target, text=own_text)
+        await PostEvent.create(using_db=conn, post=post, from_status="", to_status="draft",
+                               user=user, reason="composed")
+    return post
+
+
+async def schedule(post_id: int, user: User, due_at: Any, require_approval: bool) -> Post:
+    """Queue a draft (or an approved post) for ``due_at``, which must be in the future."""
+    from datetime import UTC, datetime
+
+    if due_at is None:
+        raise PostError("give a time to publish at", "invalid", "due_at")
+    if due_at.tzinfo is None:
+        raise PostError("the time needs a timezone (or use the shop's local time)",
+                        "invalid", "due_at")
+    if due_at <= datetime.now(UTC):
+        raise PostError("that time is in the past", "in_past", "due_at")
+    post = await Post.filter(id=post_id).first()
+    if post is None:
+        raise PostError("post not found", "not_found", "post_id")
+    if (require_approval and post.status == S.DRAFT and user.role != "admin"):
+        raise PostForbidden("posts need an admin's approval first: submit it for review",
+                            "needs_approval", "status")
+    return await move(post_id, S.SCHEDULED, user, f"for {due_at.isoformat()}", due_at=due_at)

@@ -1,0 +1,108 @@
+"""The posts API end to end: compose with each network's limits, the approval flow, bad
+times, roles, the calendar range, and a post published by the clock at its time."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.channels.test_telegram import Telegram, connect, fake_api, until
+from tests.conftest import make_settings, start_shop
+from tests.fakes.telegram_api import FakeTelegram
+
+__all__ = ["fake_api"]
+
+
+@pytest.fixture
+async def tg(aiohttp_client: Any, tmp_path: Path,
+             fake_api: tuple[FakeTelegram, str]) -> Telegram:
+    shop = await start_shop(aiohttp_client, make_settings(tmp_path,
+                                                          posts_require_approval=True))
+    return await connect(shop, *fake_api, "polling")
+
+
+def soon(seconds: float) -> str:
+    return (datetime.now(UTC) + timedelta(seconds=seconds)).isoformat()
+
+
+async def test_compose_approve_schedule_publish(tg: Telegram) -> None:
+    shop = tg.shop
+    admin_token = shop.token
+    marketer = await shop.add_user("marketer")
+    mt = marketer["api_token"]
+    target = {"channel_account_id": tg.account["id"], "target": "@shopnews"}
+
+    status, err = await shop.api("POST", "/api/v1/posts", token=mt, json={
+        "text": "x" * 1025, "media": [{"url": "https://shop.example/a.jpg"}],
+        "variants": [target]})
+    assert status == 400 and "1,024 characters in a caption" in err["error"]["message"]
+    status, err = await shop.api("POST", "/api/v1/posts", token=mt, json={
+        "text": "hi", "variants": [{**target, "channel_account_id": 999}]})
+    assert status == 400 and "variants[0]" in err["error"]["message"]
+    status, err = await shop.api("POST", "/api/v1/posts", token=mt, json={
+        "text": "hi", "variants": [target], "due_at": "31 Feb 9:00"})
+    assert status == 422 and err["error"]["field"] == "due_at"
+
+    status, post = await shop.api("POST", "/api/v1/posts", token=mt, json={
+        "text": "Spring sale starts!", "variants": [target]})
+    assert status == 201 and post["status"] == "draft"
+    pid = post["id"]
+    status, err = await shop.api("POST", f"/api/v1/posts/{pid}/schedule", token=mt,
+                                 json={"due_at": soon(60)})
+    assert status == 403 and "approval" in err["error"]["message"]
+    assert (await shop.api("POST", f"/api/v1/posts/{pid}/submit", token=mt, json={}))[0] == 200
+    status, err = await shop.api("POST", f"/api/v1/posts/{pid}/approve", token=mt, json={})
+    assert status == 403
+    status, err = await shop.api("POST", f"/api/v1/posts/{pid}/reject", token=admin_token,
+                                 json={})
+    assert status == 422
+    status, back = await shop.api("POST", f"/api/v1/posts/{pid}/reject", token=admin_token,
+                                  json={"reason": "say which products"})
+    assert status == 200 and back["status"] == "draft"
+    await shop.api("POST", f"/api/v1/posts/{pid}/submit", token=mt, json={})
+    await shop.api("POST", f"/api/v1/posts/{pid}/approve", token=admin_token, json={})
+    status, err = await shop.api("POST", f"/api/v1/posts/{pid}/schedule", token=mt,
+                                 json={"due_at": soon(-60)})
+    assert status == 400 and err["error"]["message"] == "that time is in the past"
+    status, scheduled = await shop.api("POST", f"/api/v1/posts/{pid}/schedule", token=mt,
+                                       json={"due_at": soon(1)})
+    assert status == 200 and scheduled["status"] == "scheduled"
+
+    async def published() -> dict[str, Any] | None:
+        _, p = await shop.api("GET", f"/api/v1/posts/{pid}", token=mt)
+        return p if p["status"] == "published" else None
+    done = await until(published)
+    assert done["variants"][0]["state"] == "done" and done["variants"][0]["remote_id"]
+    assert [e["to_status"] for e in done["events"]] == [
+        "draft", "in_review", "draft", "in_review", "approved", "scheduled", "publishing",
+        "published"]
+    assert [e["reason"] for e in done["events"]][2] == "say which products"
+    assert [s["text"] for s in tg.bot.sent if s["chat_id"] == "@shopnews"] == [
+        "Spring sale starts!"]
+
+    start = (datetime.now(UTC) - timedelta(days=1)).isoformat()
+    end = (datetime.now(UTC) + timedelta(days=1)).isoformat()
+    status, cal = await shop.api("GET", "/api/v1/posts", token=mt,
+                                 params={"start": start, "end": end})
+    assert status == 200 and [p["id"] for p in cal] == [pid]
+    agent = await shop.add_user("agent")
+    assert (await shop.api("GET", "/api/v1/posts", token=agent["api_token"]))[0] == 200
+    status, _ = await shop.api("POST", "/api/v1/posts", token=agent["api_token"], json={
+        "text": "hi", "variants": [target]})
+    assert status == 403
+
+
+async def test_bulk_retry(tg: Telegram) -> None:
+    shop = tg.shop
+    target = {"channel_account_id": tg.account["id"], "target": "@shopnews"}
+    ids = []
+    for text in ("one", "two"):
+        _, p = await shop.api("POST", "/api/v1/posts", json={"text": text, "variants": [target]})
+        ids.append(p["id"])
+    status, out = await shop.api("POST", "/api/v1/posts/retry", json={"ids": ids})
+    assert status == 200 and out["retried"] == []
+    assert [s["id"] for s in out["skipped"]] == ids
+    assert "only a failed or missed post can be retried" in out["skipped"][0]["reason"]
