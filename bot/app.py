@@ -181,7 +181,7 @@ def create_app(settings: Settings, *, migrate: bool = True,
         app[OUTBOX] = Outbox(adapters, app[BUS], settings.outbound_max_attempts,
                              settings.outbound_backoff_seconds,
                              lease_seconds=settings.outbound_timeout_seconds * 3)
-        desk.services.update(outbox=app[OUTBOX], bus=app[BUS])
+        desk.services.update(outbox=app[OUTBOX], bus=app[BUS], settings=settings)
         automation = Automation(app[BUS], app[OUTBOX], adapters, settings)
         publisher = Publisher(adapters, settings.post_max_attempts,
                               settings.post_backoff_seconds, settings.post_misfire_minutes,

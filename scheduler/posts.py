@@ -207,3 +207,32 @@ async def schedule(post_id: int, user: User, due_at: Any, require_approval: bool
         raise PostForbidden("posts need an admin's approval first: submit it for review",
                             "needs_approval", "status")
     return await move(post_id, S.SCHEDULED, user, f"for {due_at.isoformat()}", due_at=due_at)
+
+
+async def reschedule(post_id: int, user: User, due_at: Any) -> Post:
+    """Move a scheduled post to another time (recorded); a failed or missed one is queued
+    again for that time."""
+    from datetime import UTC, datetime
+
+    if due_at <= datetime.now(UTC):
+        raise PostError("that time is in the past", "in_past", "due_at")
+    post = await Post.filter(id=post_id).first()
+    if post is None:
+        raise PostError("post not found", "not_found", "post_id")
+    if post.status in (S.FAILED, S.MISSED):
+        post = await retry(post_id, user, f"rescheduled for {due_at.isoformat()}")
+        await Post.filter(id=post_id).update(due_at=due_at)
+        post.due_at = due_at
+        return post
+    if post.status != S.SCHEDULED:
+        raise PostError(f"only a scheduled, failed or missed post can be rescheduled; this "
+                        f"one is {post.status}", "bad_transition", "status")
+    async with in_transaction() as conn:
+        if not await Post.filter(id=post_id, status=S.SCHEDULED).using_db(conn).update(
+                due_at=due_at):
+            raise PostConflict("the post changed meanwhile; try again", "conflict")
+        await PostEvent.create(using_db=conn, post_id=post_id, from_status="scheduled",
+                               to_status="scheduled", user=user,
+                               reason=f"rescheduled for {due_at.isoformat()}")
+    post.due_at = due_at
+    return post

@@ -116,4 +116,4 @@ def refuse(inp: StaffInput, why: str, user: User | None = None) -> str:
             f"Switchboard user.")
 
 
-from bot.commands import staff  # noqa: E402  (registers the staff commands)
+from bot.commands import posts, staff  # noqa: E402, F401  (register their commands)
