@@ -20,6 +20,7 @@ from aiohttp import web
 
 from bot import db, inbox, metrics, services
 from bot.api.endpoints import endpoints as api_endpoints
+from bot.api.posts import ics_feed
 from bot.api.routing import error_response, mount
 from bot.automation import Automation
 from bot.commands import Desk
@@ -230,6 +231,7 @@ def create_app(settings: Settings, *, migrate: bool = True,
         app.router.add_routes(adapter.routes())
     app[ENDPOINTS] = eps
     mount(app, eps, settings.max_body_bytes)
+    app.router.add_get("/calendar/{token}.ics", ics_feed)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics_view)
     pages.setup(app)

@@ -106,3 +106,29 @@ async def test_bulk_retry(tg: Telegram) -> None:
     assert status == 200 and out["retried"] == []
     assert [s["id"] for s in out["skipped"]] == ids
     assert "only a failed or missed post can be retried" in out["skipped"][0]["reason"]
+
+
+async def test_ics_feed_parses_and_needs_its_secret(tg: Telegram) -> None:
+    import icalendar
+
+    shop = tg.shop
+    target = {"channel_account_id": tg.account["id"], "target": "@shopnews"}
+    when = datetime.now(UTC).replace(microsecond=0) + timedelta(days=2)
+    _, post = await shop.api("POST", "/api/v1/posts", json={
+        "text": "Flash sale; 20% off, today only\nsecond line", "variants": [target],
+        "due_at": when.isoformat()})
+    await shop.api("POST", "/api/v1/posts", json={"text": "just a draft", "variants": [target]})
+    status, feed = await shop.api("GET", "/api/v1/calendar/feed")
+    assert status == 200 and feed["url"].startswith("https://shop.example.test/calendar/")
+    path = feed["url"].removeprefix("https://shop.example.test")
+    resp = await shop.client.get(path)
+    assert resp.status == 200 and resp.content_type == "text/calendar"
+    cal = icalendar.Calendar.from_ical(await resp.text())
+    events = list(cal.walk("VEVENT"))
+    assert len(events) == 1  # drafts have no place on the calendar
+    ev = events[0]
+    assert str(ev["UID"]).startswith(f"post-{post['id']}@")
+    assert ev.decoded("DTSTART") == when
+    assert str(ev["SUMMARY"]) == "[scheduled] Flash sale; 20% off, today only (telegram)"
+    assert str(ev["DESCRIPTION"]) == "Flash sale; 20% off, today only\nsecond line"
+    assert (await shop.client.get("/calendar/" + "0" * 32 + ".ics")).status == 404

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+import hashlib
+import hmac
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from aiohttp import web
@@ -13,7 +15,7 @@ from bot.api.schemas import Strict
 from bot.auth import Perm
 from bot.keys import SETTINGS
 from bot.models import Post, PostEvent, PostStatus, PostVariant
-from scheduler import posts
+from scheduler import ics, posts
 
 S = PostStatus
 
@@ -172,6 +174,37 @@ async def retry_many(call: Call) -> web.Response:
     return json_out({"retried": done, "skipped": skipped})
 
 
+def feed_token(secret: str) -> str:
+    """The secret part of the shop's ICS URL (anyone with the URL can read the calendar,
+    as with Google's own secret addresses; a new secret key changes it)."""
+    return hmac.new(secret.encode(), b"switchboard:ics-feed", hashlib.sha256).hexdigest()[:32]
+
+
+async def feed_url(call: Call) -> web.Response:
+    settings = call.request.app[SETTINGS]
+    base = settings.public_url.rstrip("/") or f"http://{call.request.host}"
+    return json_out({"url": f"{base}/calendar/{feed_token(settings.secret_key.get())}.ics"})
+
+
+async def ics_feed(request: web.Request) -> web.Response:
+    """GET /calendar/{token}.ics: the posts of the last 90 days and all to come."""
+    settings = request.app[SETTINGS]
+    if not hmac.compare_digest(request.match_info["token"],
+                               feed_token(settings.secret_key.get())):
+        raise web.HTTPNotFound(text="no such calendar")
+    since = datetime.now(UTC) - timedelta(days=90)
+    rows = await Post.filter(due_at__gte=since).exclude(status=S.DRAFT).order_by("due_at")
+    nets: dict[int, list[str]] = {}
+    for v in await PostVariant.filter(post_id__in=[p.id for p in rows]):
+        nets.setdefault(v.post_id, []).append(v.network)  # type: ignore[attr-defined]
+    body = ics.feed(({"id": p.id, "text": p.text, "status": str(p.status), "due_at": p.due_at,
+                      "networks": nets.get(p.id, []), "error": p.error,
+                      "updated_at": p.updated_at} for p in rows),
+                    f"{settings.shop_name} · posts", request.host.split(":")[0] or "switchboard")
+    return web.Response(text=body, content_type="text/calendar", charset="utf-8",
+                        headers={"Cache-Control": "private, max-age=300"})
+
+
 def endpoints() -> list[Endpoint]:
     E, P, one = Endpoint, Perm, "/api/v1/posts/{post_id}"
     moved = {400: "not allowed from the post's status", 409: "changed meanwhile"}
@@ -197,4 +230,6 @@ def endpoints() -> list[Endpoint]:
           P.POSTS_WRITE, response=PostOut, responses=moved),
         E("POST", "/api/v1/posts/retry", retry_many, "Retry many failed posts", "Posts",
           P.POSTS_WRITE, body=RetryManyIn),
+        E("GET", "/api/v1/calendar/feed", feed_url, "The shop's ICS feed URL (subscribe to "
+          "it in Google Calendar or Outlook)", "Posts", P.POSTS_READ),
     ]
