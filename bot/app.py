@@ -186,7 +186,8 @@ def create_app(settings: Settings, *, migrate: bool = True,
         automation = Automation(app[BUS], app[OUTBOX], adapters, settings)
         publisher = Publisher(adapters, settings.post_max_attempts,
                               settings.post_backoff_seconds, settings.post_misfire_minutes,
-                              notify=automation.notifier.announce)
+                              notify=automation.notifier.announce,
+                              timezone=settings.shop_timezone)
         clock.bind(app[OUTBOX], app[BUS], publisher)
         running = [a for a in adapters.values() if isinstance(a, RunsAccounts)]
         for adapter in running:  # per-account loops (Telegram polling, webhooks)

@@ -20,12 +20,15 @@ from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
 
+from tortoise.transactions import in_transaction
+
 from bot.inbox import utcnow
-from bot.models import ChannelAccount, Post, PostStatus, PostVariant
+from bot.models import ChannelAccount, Post, PostEvent, PostStatus, PostVariant
 from bot.replies import account_info
 from channels.base import ChannelAdapter, DeliveryError, PermanentDeliveryError, Publishes
 from scheduler import due
 from scheduler.posts import move
+from scheduler.recurrence import Recurrence, next_after
 
 log = logging.getLogger("switchboard.publish")
 POSTS_DUE = due.DueTable("posts", "due_at", where="status IN ('scheduled', 'publishing')")
@@ -36,8 +39,11 @@ class Publisher:
     def __init__(self, adapters: Mapping[str, ChannelAdapter], max_attempts: int = 5,
                  backoff_seconds: float = 30.0, misfire_minutes: float = 60.0,
                  lease_seconds: float = 120.0, concurrency: int = 8,
-                 notify: Any = None) -> None:
+                 notify: Any = None, timezone: str = "UTC") -> None:
+        from zoneinfo import ZoneInfo
+
         self.adapters = adapters
+        self.tz = ZoneInfo(timezone)
         self.max_attempts, self.backoff = max_attempts, backoff_seconds
         self.grace = timedelta(minutes=misfire_minutes)
         self.lease = timedelta(seconds=lease_seconds)
@@ -133,6 +139,32 @@ class Publisher:
                                                  published_at=utcnow())
         return remote
 
+    async def _follow_up(self, post: Post) -> None:
+        """A recurring post gets its next occurrence; an evergreen one comes back after
+        its days. Either is a new post (so the calendar keeps each occurrence)."""
+        when = None
+        reason = ""
+        if post.recurrence:
+            rule = Recurrence.model_validate(post.recurrence)
+            when = next_after(rule, max(post.due_at or utcnow(), utcnow()), self.tz)
+            reason = f"next {rule.freq} occurrence after #{post.id}"
+        elif post.evergreen_days:
+            when = utcnow() + timedelta(days=post.evergreen_days)
+            reason = f"evergreen: #{post.id} again after {post.evergreen_days} days"
+        if when is None:
+            return
+        async with in_transaction() as conn:
+            copy = await Post.create(
+                using_db=conn, text=post.text, media=post.media, status=S.SCHEDULED,
+                due_at=when, recurrence=post.recurrence, evergreen_days=post.evergreen_days,
+                created_by_id=post.created_by_id)  # type: ignore[attr-defined]
+            for v in await PostVariant.filter(post_id=post.id).using_db(conn):
+                await PostVariant.create(using_db=conn, post=copy,
+                                         channel_account_id=v.channel_account_id,  # type: ignore[attr-defined]
+                                         network=v.network, target=v.target, text=v.text)
+            await PostEvent.create(using_db=conn, post=copy, from_status="",
+                                   to_status="scheduled", reason=reason)
+
     async def _conclude(self, post: Post, retry_after: float | None, problems: list[str],
                         unknown: list[str]) -> PostStatus:
         if unknown:
@@ -142,6 +174,7 @@ class Publisher:
             return S.FAILED
         if not problems:
             await move(post.id, S.PUBLISHED, None)
+            await self._follow_up(post)
             return S.PUBLISHED
         attempts = post.attempts + 1
         summary = "; ".join(problems)[:500]

@@ -114,3 +114,15 @@ async def test_an_account_that_cannot_publish_fails_the_post(tg: Telegram) -> No
     publisher = Publisher({}, max_attempts=1)
     assert await publisher.publish_post(post.id) == PostStatus.FAILED
     assert "cannot publish" in (await Post.get(id=post.id)).error
+
+
+async def test_recurring_post_schedules_its_next_occurrence(tg: Telegram) -> None:
+    post = await queue(tg, "Daily deal", due_in=0.3)
+    await Post.filter(id=post.id).update(recurrence={"freq": "daily", "time": "09:00"})
+    await status_of(post.id, "published")
+    follow = await until(lambda: Post.filter(text="Daily deal", status="scheduled").first())
+    assert follow.id != post.id and follow.recurrence == {"freq": "daily", "time": "09:00"}
+    assert follow.due_at is not None and follow.due_at.astimezone(UTC).strftime(
+        "%H:%M") == "09:00"  # the shop's timezone is UTC in this test
+    assert 0 < (follow.due_at - datetime.now(UTC)).total_seconds() <= 86400
+    assert await PostVariant.filter(post_id=follow.id, state="waiting").count() == 1

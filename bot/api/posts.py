@@ -16,6 +16,7 @@ from bot.auth import Perm
 from bot.keys import SETTINGS
 from bot.models import Post, PostEvent, PostStatus, PostVariant
 from scheduler import ics, posts
+from scheduler.recurrence import Recurrence
 
 S = PostStatus
 
@@ -38,6 +39,11 @@ class PostIn(Strict):
     media: list[Media] = Field(default_factory=list)
     variants: list[TargetIn] = Field(min_length=1)
     due_at: datetime | None = Field(None, description="Schedule at once for this time.")
+    recurrence: Recurrence | None = Field(
+        None, description="Repeat: daily, weekly on days, or monthly on a day, at a time in "
+                          "the shop's timezone. Each occurrence is its own post.")
+    evergreen_days: Annotated[int, Field(ge=1, le=3650)] | None = Field(
+        None, description="Publish it again this many days after it went out.")
 
 
 class ScheduleIn(Strict):
@@ -72,6 +78,8 @@ class PostOut(BaseModel):
     due_at: datetime | None
     attempts: int
     error: str = Field(description="Why it failed or was missed, shown to staff.")
+    recurrence: dict[str, Any] | None = None
+    evergreen_days: int | None = None
     variants: list[VariantOut]
     events: list[dict[str, Any]] = Field(description="Every move: who, when, from, to, why.")
 
@@ -94,6 +102,7 @@ async def post_out(post_id: int) -> dict[str, Any]:
         "from_status", "to_status", "user_id", "reason", "created_at")
     return {"id": post.id, "text": post.text, "media": post.media, "status": post.status,
             "due_at": post.due_at, "attempts": post.attempts, "error": post.error,
+            "recurrence": post.recurrence, "evergreen_days": post.evergreen_days,
             "variants": variants, "events": events}
 
 
@@ -102,6 +111,10 @@ async def create_post(call: Call) -> web.Response:
     assert call.user is not None
     post = await posts.compose(call.user, b.text, [m.model_dump() for m in b.media],
                                [v.model_dump() for v in b.variants])
+    if b.recurrence is not None or b.evergreen_days is not None:
+        await Post.filter(id=post.id).update(
+            recurrence=b.recurrence.model_dump(exclude_none=True) if b.recurrence else None,
+            evergreen_days=b.evergreen_days)
     if b.due_at is not None:
         await posts.schedule(post.id, call.user, b.due_at, _approval(call))
     return json_out(await post_out(post.id), 201)
