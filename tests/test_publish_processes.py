@@ -1,0 +1,73 @@
+"""Three server processes on one real PostgreSQL publish 300 posts due in the same minute:
+the fake Bot API receives each exactly once (claims use FOR UPDATE SKIP LOCKED)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import secrets
+import urllib.request
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from tests.conftest import Postgres, ServerProcess
+from tests.fakes.telegram_api import FakeTelegram
+
+TOKEN = "4343:multi"
+N = 300
+
+
+def call(srv: ServerProcess, method: str, path: str, body: Any = None) -> Any:
+    req = urllib.request.Request(
+        srv.url + path, method=method,
+        data=None if body is None else json.dumps(body).encode(),
+        headers={"Authorization": f"Bearer {srv.seed['api_token']}",
+                 "Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=30) as resp:
+        return json.loads(resp.read())
+
+
+async def test_three_processes_publish_each_post_once(tmp_path: Path, postgres: Postgres,
+                                                      aiohttp_server: Any) -> None:
+    fake = FakeTelegram()
+    bot = fake.add_bot(TOKEN)
+    api = await aiohttp_server(fake.app())
+    env = {"SWITCHBOARD_DATABASE_URL": postgres.create_db(),
+           "SWITCHBOARD_SECRET_KEY": secrets.token_hex(32),
+           "SWITCHBOARD_CHANNEL_REFRESH_SECONDS": "0.5", "SWITCHBOARD_TELEGRAM_POLL_TIMEOUT": "1"}
+    servers = [ServerProcess(tmp_path / f"s{i}", **env) for i in range(3)]
+    first = servers[0]
+    await asyncio.to_thread(first.start)  # migrates and seeds the shop
+    try:
+        for srv in servers[1:]:
+            await asyncio.to_thread(srv.start)
+            srv.seed = first.seed
+        account = await asyncio.to_thread(call, first, "POST", "/api/v1/channels", {
+            "kind": "telegram", "name": "shop",
+            "settings": {"token": TOKEN, "api_base_url": str(api.make_url("")).rstrip("/"),
+                         "channel": "@shopnews"}})
+        due = (datetime.now(UTC) + timedelta(seconds=6)).isoformat()
+        target = {"channel_account_id": account["id"], "target": "@shopnews"}
+
+        def queue_all() -> None:
+            for i in range(N):
+                call(servers[i % 3], "POST", "/api/v1/posts",
+                     {"text": f"post {i}", "variants": [target], "due_at": due})
+        await asyncio.to_thread(queue_all)
+
+        def published() -> int:
+            rows = call(first, "GET", "/api/v1/posts?status=published&limit=1000")
+            return len(rows)
+        for _ in range(120):
+            if await asyncio.to_thread(published) == N:
+                break
+            await asyncio.sleep(0.5)
+        texts = [s["text"] for s in bot.sent if s["chat_id"] == "@shopnews"]
+        assert len(texts) == N, f"{len(texts)} publishes for {N} posts"
+        assert len(set(texts)) == N  # distinct posts, none twice
+        assert await asyncio.to_thread(published) == N
+    finally:
+        for srv in servers:
+            if srv.proc is not None:
+                srv.stop()
