@@ -186,6 +186,7 @@ def create_app(settings: Settings, *, migrate: bool = True,
         automation = Automation(app[BUS], app[OUTBOX], adapters, settings)
         publisher = Publisher(adapters, settings.post_max_attempts,
                               settings.post_backoff_seconds, settings.post_misfire_minutes,
+                              lease_seconds=settings.post_lease_seconds,
                               notify=automation.notifier.announce,
                               timezone=settings.shop_timezone)
         clock.bind(app[OUTBOX], app[BUS], publisher)

@@ -125,6 +125,9 @@ class Settings:
     post_max_attempts: int = _doc(
         "Publishing attempts for a post on 429/5xx/network errors before it is failed.",
         default=5)
+    post_lease_seconds: float = _doc(
+        "How long a process holds a post it is publishing; if it dies, another process "
+        "takes the post over after this.", default=120.0)
     post_backoff_seconds: float = _doc(
         "First retry delay of a post that could not be published; doubles each attempt "
         "(a longer Retry-After wins).", default=30.0)
@@ -194,7 +197,7 @@ _CHOICES = {
 _POSITIVE = {"port", "max_body_bytes", "outbound_max_attempts", "session_hours",
              "outbound_backoff_seconds", "outbound_timeout_seconds", "clock_seconds",
              "channel_refresh_seconds", "post_misfire_minutes", "post_max_attempts",
-             "post_backoff_seconds"}
+             "post_backoff_seconds", "post_lease_seconds"}
 
 
 def _check(values: dict[str, Any]) -> None:

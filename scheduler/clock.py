@@ -45,11 +45,21 @@ async def publish_due_posts() -> None:
 
 
 async def tick() -> None:
-    for job in (deliver_due_replies, wake_snoozed, publish_due_posts):
+    for job in (deliver_due_replies, wake_snoozed):
         try:
             await job()
         except Exception:
             log.exception("clock job failed", extra={"job": job.__name__})
+
+
+def _guarded(job: Any) -> Any:
+    async def run() -> None:
+        try:
+            await job()
+        except Exception:
+            log.exception("clock job failed", extra={"job": job.__name__})
+    run.__name__ = job.__name__
+    return run
 
 
 @contextlib.asynccontextmanager
@@ -57,6 +67,9 @@ async def running(seconds: float) -> AsyncIterator[AsyncIOScheduler]:
     sched = AsyncIOScheduler(timezone="UTC")
     sched.add_job(tick, "interval", seconds=seconds, id="tick", max_instances=1,
                   coalesce=True, misfire_grace_time=max(1, int(seconds * 5)))
+    # Publishing is its own job: a long run of due posts never delays customer replies.
+    sched.add_job(_guarded(publish_due_posts), "interval", seconds=seconds, id="publish",
+                  max_instances=1, coalesce=True, misfire_grace_time=max(1, int(seconds * 5)))
     sched.start()
     try:
         yield sched

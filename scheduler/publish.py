@@ -50,10 +50,13 @@ class Publisher:
         self.concurrency = concurrency
         self.notify = notify  # async (text) -> None: tells staff about missed posts
 
-    async def run_due(self, limit: int = 200) -> int:
-        """Claim due posts and publish them, a few at a time. Called by the clock."""
-        ids = await due.claim(POSTS_DUE, self.lease, limit)
+    async def run_due(self, max_seconds: float = 30.0) -> int:
+        """Publish due posts in small claimed batches until none is due. Called by the
+        clock. Small batches keep each lease short-lived and let other processes share
+        the work."""
+        started = asyncio.get_running_loop().time()
         gate = asyncio.Semaphore(self.concurrency)
+        done = 0
 
         async def one(post_id: int) -> None:
             async with gate:
@@ -61,8 +64,13 @@ class Publisher:
                     await self.publish_post(post_id)
                 except Exception:
                     log.exception("publishing crashed", extra={"post_id": post_id})
-        await asyncio.gather(*(one(i) for i in ids))
-        return len(ids)
+        while asyncio.get_running_loop().time() - started < max_seconds:
+            ids = await due.claim(POSTS_DUE, self.lease, self.concurrency * 4)
+            if not ids:
+                break
+            await asyncio.gather(*(one(i) for i in ids))
+            done += len(ids)
+        return done
 
     async def publish_post(self, post_id: int) -> PostStatus:
         """Publish one claimed post to its targets and record the outcome."""

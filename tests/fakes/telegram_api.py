@@ -48,6 +48,7 @@ class FakeTelegram:
         self._ids = itertools.count(1000)
         self._update_ids = itertools.count(1)
         self.base_url = ""
+        self.latency = 0.0  # seconds each send takes, as a slow network would
 
     def add_bot(self, token: str, username: str = "shop_bot") -> FakeBot:
         bot = FakeBot(token, int(token.split(":")[0]), username)
@@ -195,7 +196,12 @@ class FakeTelegram:
         bot.webhook = None
         return True
 
-    def _message_out(self, bot: FakeBot, p: dict[str, Any], **content: Any) -> Any:
+    async def _message_out(self, bot: FakeBot, p: dict[str, Any], **content: Any) -> Any:
+        if self.latency:
+            await asyncio.sleep(self.latency)
+        return self._message_out_now(bot, p, **content)
+
+    def _message_out_now(self, bot: FakeBot, p: dict[str, Any], **content: Any) -> Any:
         raw = str(p["chat_id"])
         if raw.startswith("@"):  # a public channel by its username
             chat: dict[str, Any] = {"id": -1000000000000 - len(raw), "type": "channel",
