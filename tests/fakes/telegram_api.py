@@ -222,7 +222,7 @@ class FakeTelegram:
             msg["reply_markup"] = markup
         if p.get("message_thread_id"):
             msg["message_thread_id"] = int(p["message_thread_id"])
-        record = {**p, "result": msg}
+        record = {**p, "result": msg, "received_at": time.time()}
         bot.sent.append(record)
         return msg
 
