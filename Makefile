@@ -49,6 +49,7 @@ bench: deps
 	$(PY) bench/ingest.py
 	$(PY) bench/inbox_list.py
 	$(PY) bench/telegram.py
+	$(PY) bench/publish.py
 
 clean:
 	rm -rf $(VENV)

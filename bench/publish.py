@@ -6,7 +6,7 @@ pays on this machine. Switchboard runs as a real server (SQLite, the default) wi
 posts inserted straight into its tables; lateness is when the fake received a post minus
 when it was due.
 
-    python bench/publish.py [--posts 10000] [--window 60]
+    python bench/publish.py [--posts 10000] [--window 60] [--synchronous FULL|NORMAL]
 
 Target (issue 4): p99 lateness <= 1 s.
 """
@@ -77,6 +77,7 @@ async def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--posts", type=int, default=10_000)
     ap.add_argument("--window", type=float, default=60.0)
+    ap.add_argument("--synchronous", default="FULL", choices=["FULL", "NORMAL"])
     args = ap.parse_args()
     fake = FakeTelegram()
     bot = fake.add_bot(TOKEN)
@@ -91,7 +92,8 @@ async def main() -> None:
         dues = [t0 + window * i / n for i in range(n)]
         base_lat, base_elapsed = await baseline(fake_url, dues)
 
-        proc, port, log = start(["run.py", "serve"])
+        proc, port, log = start(["run.py", "serve"],
+                                {"SWITCHBOARD_SQLITE_SYNCHRONOUS": args.synchronous})
         try:
             out = log.read_text()
             for _ in range(100):

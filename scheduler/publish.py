@@ -20,11 +20,11 @@ from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
 
+from tortoise.expressions import F
 from tortoise.transactions import in_transaction
 
 from bot.inbox import utcnow
-from bot.models import ChannelAccount, Post, PostEvent, PostStatus, PostVariant
-from bot.replies import account_info
+from bot.models import Post, PostEvent, PostStatus, PostVariant
 from channels.base import ChannelAdapter, DeliveryError, PermanentDeliveryError, Publishes
 from scheduler import due
 from scheduler.posts import move
@@ -55,21 +55,15 @@ class Publisher:
         """Publish due posts in small claimed batches until none is due. Called by the
         clock. Small batches keep each lease short-lived and let other processes share
         the work."""
-        started = asyncio.get_running_loop().time()
-        gate = asyncio.Semaphore(self.concurrency)
-        done = 0
-
-        async def one(post_id: int) -> None:
-            async with gate:
-                try:
-                    await self.publish_post(post_id)
-                except Exception:
-                    log.exception("publishing crashed", extra={"post_id": post_id})
         loop = asyncio.get_running_loop()
+        started, done = loop.time(), 0
         while loop.time() - started < max_seconds:
             ids = await due.claim(POSTS_DUE, self.lease, self.concurrency * 4)
             if ids:
-                await asyncio.gather(*(one(i) for i in ids))
+                try:
+                    await self.publish_batch(ids)
+                except Exception:
+                    log.exception("publishing a batch crashed", extra={"post_ids": ids})
                 done += len(ids)
                 continue
             # Nothing due now. If the next post is due before the next tick, wait for it
@@ -83,63 +77,93 @@ class Publisher:
         return done
 
     async def publish_post(self, post_id: int) -> PostStatus:
-        """Publish one claimed post to its targets and record the outcome."""
-        try:
-            return await self._publish(post_id)
-        finally:
-            await Post.filter(id=post_id).update(lease_until=None)
+        """Publish one claimed post and return its new status."""
+        return (await self.publish_batch([post_id]))[post_id]
 
-    async def _publish(self, post_id: int) -> PostStatus:
-        post = await Post.get(id=post_id)
+    async def publish_batch(self, ids: list[int]) -> dict[int, PostStatus]:
+        """Publish claimed posts. The bookkeeping of the whole batch is a few statements
+        in a few transactions (each commit is an fsync on SQLite); per target there are
+        only the two commits exactly-once needs: "sending" right before its call, and the
+        outcome as soon as it arrives."""
+        posts = {p.id: p for p in await Post.filter(id__in=ids)}
+        out: dict[int, PostStatus] = {pid: PostStatus(p.status) for pid, p in posts.items()}
         now = utcnow()
-        if post.status == S.SCHEDULED:
-            if post.due_at is not None and now - post.due_at > self.grace:
-                late = int((now - post.due_at).total_seconds() // 60)
-                reason = (f"due {late} min ago while the server was not running; later than "
-                          f"the {int(self.grace.total_seconds() // 60)} min allowed")
-                await move(post_id, S.MISSED, None, reason, error=reason)
-                if self.notify is not None:
-                    await self.notify(f"⏰ Post #{post_id} was missed: {reason}. Reschedule "
-                                      f"it or cancel it.")
-                return S.MISSED
-            await move(post_id, S.PUBLISHING, None)
-        elif post.status != S.PUBLISHING:
-            return PostStatus(post.status)  # cancelled or moved meanwhile
-        retry_after: float | None = None
-        problems: list[str] = []
-        unknown: list[str] = []
-        for v in await PostVariant.filter(post_id=post_id).order_by("id"):
-            if v.state == "done":
-                continue
-            if v.state in ("sending", "unknown"):  # a process died during this call
-                await PostVariant.filter(id=v.id).update(state="unknown")
-                unknown.append(v.network)
-                continue
-            if v.state == "failed":
-                problems.append(f"{v.network}: {v.error}")
-                continue
-            outcome = await self._send(post, v)
-            if isinstance(outcome, DeliveryError):
-                wait = outcome.retry_after or 0.0
-                retry_after = max(retry_after or 0.0, wait)
-                problems.append(f"{v.network}: {outcome.reason}")
-            elif isinstance(outcome, PermanentDeliveryError):
-                problems.append(f"{v.network}: {outcome.reason}")
-        return await self._conclude(post, retry_after, problems, unknown)
+        for p in posts.values():
+            if p.status == S.SCHEDULED and p.due_at is not None and now - p.due_at > self.grace:
+                out[p.id] = await self._miss(p, now)
+        starting = [p.id for p in posts.values() if out[p.id] == S.SCHEDULED]
+        active = [*await self._start(starting),
+                  *(p.id for p in posts.values() if p.status == S.PUBLISHING)]
+        variants = await PostVariant.filter(post_id__in=active).order_by("id")
+        in_doubt = [v.id for v in variants if v.state in ("sending", "unknown")]
+        if in_doubt:  # a process died during these calls: nobody knows if they went out
+            await PostVariant.filter(id__in=in_doubt).update(state="unknown")
+        gate = asyncio.Semaphore(self.concurrency)
 
-    async def _send(self, post: Post, v: PostVariant) -> str | Exception | None:
-        """One network call for one target, recorded before and after."""
+        async def call(v: PostVariant) -> tuple[PostVariant, Any]:
+            async with gate:  # taken only when its call can start: a crash leaves in doubt
+                if not await self._take(v):  # only the calls really in flight
+                    return v, None
+                return v, await self._send(posts[v.post_id], v)  # type: ignore[attr-defined]
+        results = await asyncio.gather(*(call(v) for v in variants if v.state == "waiting"))
+        outcomes = {v: r for v, r in results if r is not None}
+        async with in_transaction():
+            for pid in active:
+                mine = [v for v in variants if v.post_id == pid]  # type: ignore[attr-defined]
+                out[pid] = await self._conclude(posts[pid], mine, outcomes, in_doubt)
+            await Post.filter(id__in=ids).update(lease_until=None)
+        for pid in active:
+            if out[pid] == S.PUBLISHED:
+                await self._follow_up(posts[pid])
+        return out
+
+    async def _miss(self, post: Post, now: Any) -> PostStatus:
+        assert post.due_at is not None
+        late = int((now - post.due_at).total_seconds() // 60)
+        reason = (f"due {late} min ago while the server was not running; later than the "
+                  f"{int(self.grace.total_seconds() // 60)} min allowed")
+        await move(post.id, S.MISSED, None, reason, error=reason, lease_until=None)
+        if self.notify is not None:
+            await self.notify(f"⏰ Post #{post.id} was missed: {reason}. Reschedule it or "
+                              f"cancel it.")
+        return S.MISSED
+
+    async def _start(self, ids: list[int]) -> list[int]:
+        """scheduled → publishing for the batch, recorded, in one transaction."""
+        if not ids:
+            return []
+        async with in_transaction() as conn:
+            ready = list(await Post.filter(id__in=ids, status=S.SCHEDULED).using_db(
+                conn).values_list("id", flat=True))
+            if ready:
+                await Post.filter(id__in=ready, status=S.SCHEDULED).using_db(conn).update(
+                    status=S.PUBLISHING)
+                await PostEvent.bulk_create(
+                    [PostEvent(post_id=pid, from_status="scheduled", to_status="publishing")
+                     for pid in ready], using_db=conn)
+        return [int(i) for i in ready]  # type: ignore[call-overload]
+
+    async def _take(self, v: PostVariant) -> bool:
+        """waiting → sending, committed right before the call (the attempt is on record)."""
         if not await PostVariant.filter(id=v.id, state="waiting").update(
-                state="sending", attempts=v.attempts + 1):
-            return None  # someone else has it
-        account = await ChannelAccount.get(id=v.channel_account_id)  # type: ignore[attr-defined]
-        adapter = self.adapters.get(account.kind)
-        if not isinstance(adapter, Publishes):
-            err = PermanentDeliveryError(f"{account.kind} accounts cannot publish posts")
+                state="sending", attempts=F("attempts") + 1):
+            return False  # someone else has it
+        v.state = "sending"
+        return True
+
+    async def _send(self, post: Post, v: PostVariant) -> str | Exception:
+        """One network call for one target; its outcome is committed at once."""
+        from bot.services import channel_account  # cached; imported late (import cycle)
+
+        account = await channel_account(v.channel_account_id)  # type: ignore[attr-defined]
+        adapter = self.adapters.get(account.kind) if account else None
+        if account is None or not isinstance(adapter, Publishes):
+            err = PermanentDeliveryError("this channel account cannot publish posts (missing "
+                                         "or disabled)")
             await PostVariant.filter(id=v.id).update(state="failed", error=err.reason)
             return err
         try:
-            remote = await adapter.publish(account_info(account), v.target,
+            remote = await adapter.publish(account, v.target,
                                            v.text if v.text is not None else post.text,
                                            post.media)
         except PermanentDeliveryError as exc:
@@ -183,8 +207,24 @@ class Publisher:
             await PostEvent.create(using_db=conn, post=copy, from_status="",
                                    to_status="scheduled", reason=reason)
 
-    async def _conclude(self, post: Post, retry_after: float | None, problems: list[str],
-                        unknown: list[str]) -> PostStatus:
+    async def _conclude(self, post: Post, variants: list[PostVariant],
+                        outcomes: dict[PostVariant, Any], in_doubt: list[int]) -> PostStatus:
+        """The post's new status from its targets' outcomes (inside the batch's
+        transaction)."""
+        retry_after: float | None = None
+        problems: list[str] = []
+        unknown: list[str] = []
+        for v in variants:
+            result = outcomes.get(v)
+            if v.id in in_doubt:
+                unknown.append(v.network)
+            elif isinstance(result, DeliveryError):
+                retry_after = max(retry_after or 0.0, result.retry_after or 0.0)
+                problems.append(f"{v.network}: {result.reason}")
+            elif isinstance(result, PermanentDeliveryError):
+                problems.append(f"{v.network}: {result.reason}")
+            elif result is None and v.state == "failed":
+                problems.append(f"{v.network}: {v.error}")
         if unknown:
             reason = (f"the process stopped while publishing to {', '.join(unknown)}; it may "
                       f"or may not have gone out. Check there, then retry or cancel.")
@@ -192,7 +232,6 @@ class Publisher:
             return S.FAILED
         if not problems:
             await move(post.id, S.PUBLISHED, None)
-            await self._follow_up(post)
             return S.PUBLISHED
         attempts = post.attempts + 1
         summary = "; ".join(problems)[:500]
