@@ -104,10 +104,19 @@ def may(user: User | None, who: str) -> bool:
     return user.role == "admin" if who == "admin" else user.role in ("admin", "marketer")
 
 
+def utc(value: Any) -> Any:
+    """Datetimes are stored in UTC: on SQLite they are compared as text, and a time kept
+    with another offset would sort wrongly (a post in Bangkok time would never fall due)."""
+    from datetime import UTC, datetime
+
+    return value.astimezone(UTC) if isinstance(value, datetime) else value
+
+
 async def move(post_id: int, to: PostStatus, user: User | None, reason: str = "",
                **changes: Any) -> Post:
     """Move a post to ``to`` if the workflow and the user's role allow it, applying
     ``changes`` (e.g. ``due_at``) in the same transaction, and record the move."""
+    changes = {k: utc(v) for k, v in changes.items()}
     async with in_transaction() as conn:
         post = await Post.filter(id=post_id).using_db(conn).first()
         if post is None:
@@ -216,6 +225,7 @@ async def reschedule(post_id: int, user: User, due_at: Any) -> Post:
 
     if due_at <= datetime.now(UTC):
         raise PostError("that time is in the past", "in_past", "due_at")
+    due_at = utc(due_at)
     post = await Post.filter(id=post_id).first()
     if post is None:
         raise PostError("post not found", "not_found", "post_id")

@@ -27,7 +27,7 @@ from bot.inbox import utcnow
 from bot.models import Post, PostEvent, PostStatus, PostVariant
 from channels.base import ChannelAdapter, DeliveryError, PermanentDeliveryError, Publishes
 from scheduler import due
-from scheduler.posts import move
+from scheduler.posts import move, utc
 from scheduler.recurrence import Recurrence, next_after
 
 log = logging.getLogger("switchboard.publish")
@@ -198,7 +198,7 @@ class Publisher:
         async with in_transaction() as conn:
             copy = await Post.create(
                 using_db=conn, text=post.text, media=post.media, status=S.SCHEDULED,
-                due_at=when, recurrence=post.recurrence, evergreen_days=post.evergreen_days,
+                due_at=utc(when), recurrence=post.recurrence, evergreen_days=post.evergreen_days,
                 created_by_id=post.created_by_id)  # type: ignore[attr-defined]
             for v in await PostVariant.filter(post_id=post.id).using_db(conn):
                 await PostVariant.create(using_db=conn, post=copy,

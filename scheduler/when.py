@@ -10,7 +10,8 @@ from zoneinfo import ZoneInfo
 
 DAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 MONTHS = ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"]
-_IN = re.compile(r"^in\s+(\d+)\s*(m|min|mins|minutes?|h|hrs?|hours?|d|days?|w|weeks?)$")
+_IN = re.compile(r"^in\s+(\d+)\s*(s|secs?|seconds?|m|min|mins|minutes?|h|hrs?|hours?|d|days?|"
+                 r"w|weeks?)$")
 _CLOCK = re.compile(r"^(\d{1,2})(?::(\d{2}))?\s*(am|pm)?$")
 _ISO = re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})(?:[ t](.+))?$")
 _DAY_MONTH = re.compile(r"^(\d{1,2})\s+([a-z]{3})[a-z]*\.?(?:\s+(\d{4}))?(?:\s+(.+))?$")
@@ -68,8 +69,8 @@ def parse(text: str, tz: ZoneInfo, now: datetime | None = None) -> datetime:
 def _parse(raw: str, tz: ZoneInfo, now: datetime) -> datetime:
     if m := _IN.match(raw):
         n, unit = int(m.group(1)), m.group(2)[0]
-        step = {"m": timedelta(minutes=1), "h": timedelta(hours=1), "d": timedelta(days=1),
-                "w": timedelta(weeks=1)}[unit]
+        step = {"s": timedelta(seconds=1), "m": timedelta(minutes=1),
+                "h": timedelta(hours=1), "d": timedelta(days=1), "w": timedelta(weeks=1)}[unit]
         return (now + n * step).astimezone(tz)
     head, _, rest = raw.partition(" ")
     if head in ("today", "tomorrow"):

@@ -78,7 +78,7 @@ async def post(ctx: Ctx) -> str:
     settings = ctx.desk.services["settings"]
     if settings.posts_require_approval and ctx.user.role != Role.ADMIN:
         await posts.move(created.id, PostStatus.IN_REVIEW, ctx.user, "from Telegram")
-        await Post.filter(id=created.id).update(due_at=when)
+        await Post.filter(id=created.id).update(due_at=posts.utc(when))
         return (f"📝 Post #{created.id} is waiting for an admin's approval; it is meant for "
                 f"{_show(ctx, when)} on {', '.join(networks)}.")
     await posts.schedule(created.id, ctx.user, when, False)

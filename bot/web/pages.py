@@ -565,6 +565,9 @@ async def canned_delete(request: web.Request) -> web.StreamResponse:
 
 
 def setup(app: web.Application) -> None:
+    from bot.web import posts
+
+    posts.setup(app)
     r = app.router
     r.add_get("/", home)
     r.add_get("/login", login_form)

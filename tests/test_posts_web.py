@@ -1,0 +1,83 @@
+"""Publishing from the staff pages: compose with a natural time, see the post go out on
+the Telegram channel at its time, the calendar, and the workflow buttons."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot.models import Post
+from tests.channels.test_telegram import Telegram, connect, fake_api, until
+from tests.conftest import make_settings, start_shop
+from tests.fakes.telegram_api import FakeTelegram
+from tests.test_web import as_admin
+
+__all__ = ["fake_api"]
+
+
+@pytest.fixture
+async def tg(aiohttp_client: Any, tmp_path: Path,
+             fake_api: tuple[FakeTelegram, str]) -> Telegram:
+    shop = await start_shop(aiohttp_client, make_settings(tmp_path,
+                                                          shop_timezone="Asia/Bangkok"))
+    tg = await connect(shop, *fake_api, "polling")
+    await shop.api("PATCH", f"/api/v1/channels/{tg.account['id']}",
+                   json={"settings": {"channel": "@shopnews"}})
+    return tg
+
+
+async def test_compose_on_the_page_and_it_goes_out(tg: Telegram) -> None:
+    shop, aid = tg.shop, tg.account["id"]
+    csrf = await as_admin(shop)
+    page = await (await shop.client.get("/posts")).text()
+    assert f'name="target_{aid}" value="@shopnews"' in page
+    resp = await shop.client.post("/posts", data={
+        "csrf_token": csrf, "text": "Doors open <10:00>", f"use_{aid}": "on",
+        f"target_{aid}": "@shopnews", "when": "31 feb 9:00", "action": "schedule"})
+    assert resp.status == 400 and "31 Feb is not a date" in await resp.text()
+    assert await Post.all().count() == 0  # nothing queued
+    resp = await shop.client.post("/posts", allow_redirects=False, data={
+        "csrf_token": csrf, "text": "Doors open <10:00>", f"use_{aid}": "on",
+        f"target_{aid}": "@shopnews", "when": "in 2 seconds", "action": "schedule"})
+    assert resp.status == 302
+    pid = int(resp.headers["Location"].rsplit("/", 1)[1])
+    detail = await (await shop.client.get(f"/posts/{pid}")).text()
+    assert 'id="post-status">scheduled' in detail and "(Asia/Bangkok)" in detail
+    await until(lambda: Post.filter(id=pid, status="published").first())
+    assert [s["text"] for s in tg.bot.sent if s["chat_id"] == "@shopnews"] == [
+        "Doors open &lt;10:00&gt;"]
+    detail = await (await shop.client.get(f"/posts/{pid}")).text()
+    assert "→ <strong>published</strong>" in detail
+
+
+async def test_calendar_and_workflow_buttons(tg: Telegram) -> None:
+    shop, aid = tg.shop, tg.account["id"]
+    csrf = await as_admin(shop)
+    resp = await shop.client.post("/posts", allow_redirects=False, data={
+        "csrf_token": csrf, "text": "Weekend sale", f"use_{aid}": "on",
+        f"target_{aid}": "@shopnews", "when": "tomorrow 10:00", "action": "schedule"})
+    pid = int(resp.headers["Location"].rsplit("/", 1)[1])
+    post = await Post.get(id=pid)
+    assert post.due_at is not None
+    local_day = (post.due_at + timedelta(hours=7)).date()  # Bangkok is UTC+7
+    for view in ("month", "week"):
+        html = await (await shop.client.get(
+            f"/calendar?view={view}&date={local_day.isoformat()}")).text()
+        cell = re.search(rf'data-day="{local_day.isoformat()}".*?</td>', html, re.S)
+        assert cell and f"10:00 #{pid}" in cell.group(0), view
+    assert (await shop.client.get("/calendar?date=nonsense")).status == 400
+    resp = await shop.client.post(f"/posts/{pid}", allow_redirects=False, data={
+        "csrf_token": csrf, "action": "reschedule", "when": "fri 18:00"})
+    assert resp.status == 302
+    moved = await Post.get(id=pid)
+    assert moved.due_at is not None and moved.due_at.astimezone(UTC).strftime("%H:%M") == "11:00"
+    resp = await shop.client.post(f"/posts/{pid}", data={"csrf_token": csrf,
+                                                         "action": "cancel"})
+    assert (await Post.get(id=pid)).status == "cancelled"
+    detail = await (await shop.client.get(f"/posts/{pid}")).text()
+    assert detail.count("<li>") == 4  # composed, scheduled, rescheduled, cancelled
+    assert datetime.now(UTC) < moved.due_at
