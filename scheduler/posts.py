@@ -62,6 +62,7 @@ class Limits:
     caption: int | None  # characters of a caption with media (None: same as text)
     needs_media: bool = False
     hashtags: int | None = None
+    images: int = 10  # at most this many images in one post
 
 
 LIMITS = {
@@ -83,6 +84,9 @@ def check_variant(network: str, text: str, media: list[dict[str, Any]]) -> None:
                         "media")
     if not text.strip() and not media:
         raise PostError("a post needs text or an image", "empty", "text")
+    if len(media) > limits.images:
+        raise PostError(f"{limits.network} allows at most {limits.images} images in a post; "
+                        f"this one has {len(media)}", "too_many_images", "media")
     n = len(text)
     if media and limits.caption is not None and n > limits.caption:
         raise PostError(f"{limits.network} allows at most {limits.caption:,} characters in a "

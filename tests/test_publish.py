@@ -126,3 +126,15 @@ async def test_recurring_post_schedules_its_next_occurrence(tg: Telegram) -> Non
         "%H:%M") == "09:00"  # the shop's timezone is UTC in this test
     assert 0 < (follow.due_at - datetime.now(UTC)).total_seconds() <= 86400
     assert await PostVariant.filter(post_id=follow.id, state="waiting").count() == 1
+
+
+async def test_several_images_go_out_as_one_album(tg: Telegram) -> None:
+    pics = [{"url": f"https://shop.example/{i}.jpg"} for i in range(3)]
+    post = await queue(tg, "The new collection <3", media=pics)
+    await status_of(post.id, "published")
+    album = [s for s in on_channel(tg) if s["result"].get("media_group_id")]
+    assert [s["result"]["photo"][0]["file_id"] for s in album] == [p["url"] for p in pics]
+    assert [s["result"].get("caption") for s in album] == ["The new collection &lt;3", None,
+                                                          None]
+    with pytest.raises(posts.PostError, match="at most 10 images in a post; this one has 11"):
+        posts.check_variant("telegram", "x", [{"url": "u"}] * 11)

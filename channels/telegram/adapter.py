@@ -21,7 +21,13 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict
-from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, ReplyParameters
+from telegram import (
+    Bot,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    InputMediaPhoto,
+    ReplyParameters,
+)
 from telegram.error import (
     BadRequest,
     Conflict,
@@ -357,7 +363,12 @@ class TelegramChannel:
         """A post to a channel the bot is an admin of: a photo with a caption, or text."""
         bot = self.bot(account)
         try:
-            if media:
+            if len(media) > 1:  # an album: the caption goes with the first photo
+                album = [InputMediaPhoto(m["url"], caption=to_html(text) or None if i == 0
+                                         else None, parse_mode="HTML")
+                         for i, m in enumerate(media)]
+                msg = (await bot.send_media_group(target, album))[0]
+            elif media:
                 msg = await bot.send_photo(target, media[0]["url"], caption=to_html(text) or None,
                                            parse_mode="HTML")
             else:

@@ -248,6 +248,23 @@ class FakeTelegram:
                                                  "height": 1}],
                                  caption=p.get("caption"))
 
+    async def _send_media_group(self, bot: FakeBot, p: dict[str, Any]) -> Any:
+        items = p.get("media") or []
+        if not 2 <= len(items) <= 10:
+            return self._error(400, "Bad Request: wrong number of media in the album")
+        out = []
+        for item in items:
+            if item.get("type") != "photo" or not item.get("media"):
+                return self._error(400, "Bad Request: wrong media in the album")
+            if len(str(item.get("caption") or "")) > 1024:
+                return self._error(400, "Bad Request: message caption is too long")
+            out.append(await self._message_out(
+                bot, {**p, "media": None}, photo=[{"file_id": item["media"],
+                                                   "file_unique_id": "u", "width": 1,
+                                                   "height": 1}],
+                caption=item.get("caption"), media_group_id="album"))
+        return out
+
     def _edit_message_text(self, bot: FakeBot, p: dict[str, Any]) -> Any:
         bot.edited.append(p)
         return {"message_id": int(p.get("message_id") or 0), "date": int(time.time()),
