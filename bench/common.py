@@ -49,6 +49,18 @@ def start(args: list[str], env: dict[str, str] | None = None
     return proc, port, log
 
 
+async def admin_token(log: Path) -> str:
+    """The seeded admin's API token, printed once by a fresh server."""
+    import re
+
+    for _ in range(100):
+        found = re.search(r"API token\s+(\S+)", log.read_text())
+        if found:
+            return found.group(1)
+        await asyncio.sleep(0.1)
+    raise RuntimeError(f"the server printed no API token:\n{log.read_text()}")
+
+
 def stop(proc: subprocess.Popen[bytes]) -> None:
     proc.terminate()
     try:

@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import re
 import sqlite3
 import sys
 import time
@@ -28,7 +27,7 @@ import aiohttp
 from aiohttp import web
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench.common import pct, start, stop  # noqa: E402
+from bench.common import admin_token, pct, start, stop  # noqa: E402
 from tests.fakes.telegram_api import FakeTelegram  # noqa: E402
 
 TOKEN = "6060:bench"
@@ -95,13 +94,7 @@ async def main() -> None:
         proc, port, log = start(["run.py", "serve"],
                                 {"SWITCHBOARD_SQLITE_SYNCHRONOUS": args.synchronous})
         try:
-            out = log.read_text()
-            for _ in range(100):
-                if "API token" in out:
-                    break
-                await asyncio.sleep(0.1)
-                out = log.read_text()
-            token = re.search(r"API token\s+(\S+)", out).group(1)  # type: ignore[union-attr]
+            token = await admin_token(log)
             req = urllib.request.Request(
                 f"http://127.0.0.1:{port}/api/v1/channels", method="POST",
                 data=json.dumps({"kind": "telegram", "name": "bench", "settings": {

@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import re
 import statistics
 import sys
 from pathlib import Path
@@ -27,7 +26,7 @@ import aiohttp
 from aiohttp import web
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench.common import pct, post_load, start, stop, summary  # noqa: E402
+from bench.common import admin_token, pct, post_load, start, stop, summary  # noqa: E402
 from tests.fakes.telegram_api import FakeTelegram  # noqa: E402
 
 TOKEN = "5550001:bench"
@@ -76,13 +75,7 @@ async def run_switchboard(n: int, c: int, r: int, fake_url: str, bot: bool
         "SWITCHBOARD_PUBLIC_URL": "https://bench.test",
         "SWITCHBOARD_BOT_CHANNELS": "telegram" if bot else ""})
     try:
-        out = log.read_text()
-        for _ in range(100):
-            if "API token" in out:
-                break
-            await asyncio.sleep(0.1)
-            out = log.read_text()
-        token = re.search(r"API token\s+(\S+)", out).group(1)  # type: ignore[union-attr]
+        token = await admin_token(log)
         async with aiohttp.ClientSession() as s:
             async with s.post(f"http://127.0.0.1:{port}/api/v1/channels",
                               headers={"Authorization": f"Bearer {token}"},

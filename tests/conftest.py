@@ -225,6 +225,18 @@ class ServerProcess:
                 self.seed[key] = m.group(1)
         return self
 
+    def call(self, method: str, path: str, body: Any = None) -> Any:
+        """A JSON API call as the seeded admin (blocking: run it in a thread)."""
+        import urllib.request
+
+        req = urllib.request.Request(
+            self.url + path, method=method,
+            data=None if body is None else json.dumps(body).encode(),
+            headers={"Authorization": f"Bearer {self.seed['api_token']}",
+                     "Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=60) as resp:
+            return json.loads(resp.read())
+
     def kill(self) -> None:
         if self.proc and self.proc.poll() is None:
             self.proc.kill()

@@ -4,9 +4,7 @@ the fake Bot API receives each exactly once (claims use FOR UPDATE SKIP LOCKED).
 from __future__ import annotations
 
 import asyncio
-import json
 import secrets
-import urllib.request
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -16,16 +14,6 @@ from tests.fakes.telegram_api import FakeTelegram
 
 TOKEN = "4343:multi"
 N = 300
-
-
-def call(srv: ServerProcess, method: str, path: str, body: Any = None) -> Any:
-    req = urllib.request.Request(
-        srv.url + path, method=method,
-        data=None if body is None else json.dumps(body).encode(),
-        headers={"Authorization": f"Bearer {srv.seed['api_token']}",
-                 "Content-Type": "application/json"})
-    with urllib.request.urlopen(req, timeout=30) as resp:
-        return json.loads(resp.read())
 
 
 async def test_three_processes_publish_each_post_once(tmp_path: Path, postgres: Postgres,
@@ -43,7 +31,7 @@ async def test_three_processes_publish_each_post_once(tmp_path: Path, postgres: 
         for srv in servers[1:]:
             await asyncio.to_thread(srv.start)
             srv.seed = first.seed
-        account = await asyncio.to_thread(call, first, "POST", "/api/v1/channels", {
+        account = await asyncio.to_thread(first.call, "POST", "/api/v1/channels", {
             "kind": "telegram", "name": "shop",
             "settings": {"token": TOKEN, "api_base_url": str(api.make_url("")).rstrip("/"),
                          "channel": "@shopnews"}})
@@ -52,12 +40,12 @@ async def test_three_processes_publish_each_post_once(tmp_path: Path, postgres: 
 
         def queue_all() -> None:
             for i in range(N):
-                call(servers[i % 3], "POST", "/api/v1/posts",
-                     {"text": f"post {i}", "variants": [target], "due_at": due})
+                servers[i % 3].call("POST", "/api/v1/posts",
+                                    {"text": f"post {i}", "variants": [target], "due_at": due})
         await asyncio.to_thread(queue_all)
 
         def published() -> int:
-            rows = call(first, "GET", "/api/v1/posts?status=published&limit=1000")
+            rows = first.call("GET", "/api/v1/posts?status=published&limit=1000")
             return len(rows)
         for _ in range(120):
             if await asyncio.to_thread(published) == N:
