@@ -31,7 +31,7 @@ from bot.live import StaffHub
 from bot.models import Conversation, Identity, Message
 from bot.replies import Outbox
 from bot.serve import Inflight
-from bot.web import pages
+from bot.web import media, pages
 from channels import registry
 from channels.base import ChannelContext, RunsAccounts
 from config import Settings, ensure_secret_key
@@ -234,6 +234,7 @@ def create_app(settings: Settings, *, migrate: bool = True,
     app[ENDPOINTS] = eps
     mount(app, eps, settings.max_body_bytes)
     app.router.add_get("/calendar/{token}.ics", ics_feed)
+    media.setup(app)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics_view)
     pages.setup(app)

@@ -116,6 +116,9 @@ class Settings:
     bot_channels: str = _doc(
         "Channel kinds the customer bot answers on (comma-separated); an account's "
         "settings.bot true/false overrides it.", default="webchat,telegram")
+    max_upload_bytes: int = _doc(
+        "Largest image a marketer may upload for a post, in bytes (413 above).",
+        default=10 * 1024 * 1024)
     posts_require_approval: bool = _doc(
         "Marketers' posts need an admin's approval before they can be scheduled.",
         default=False)
@@ -197,7 +200,7 @@ _CHOICES = {
 _POSITIVE = {"port", "max_body_bytes", "outbound_max_attempts", "session_hours",
              "outbound_backoff_seconds", "outbound_timeout_seconds", "clock_seconds",
              "channel_refresh_seconds", "post_misfire_minutes", "post_max_attempts",
-             "post_backoff_seconds", "post_lease_seconds"}
+             "post_backoff_seconds", "post_lease_seconds", "max_upload_bytes"}
 
 
 def _check(values: dict[str, Any]) -> None:

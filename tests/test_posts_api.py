@@ -132,3 +132,40 @@ async def test_ics_feed_parses_and_needs_its_secret(tg: Telegram) -> None:
     assert str(ev["SUMMARY"]) == "[scheduled] Flash sale; 20% off, today only (telegram)"
     assert str(ev["DESCRIPTION"]) == "Flash sale; 20% off, today only\nsecond line"
     assert (await shop.client.get("/calendar/" + "0" * 32 + ".ics")).status == 404
+
+
+async def test_image_upload_is_served_and_published(aiohttp_client: Any, tmp_path: Path,
+                                                    fake_api: tuple[FakeTelegram, str]
+                                                    ) -> None:
+    shop = await start_shop(aiohttp_client, make_settings(tmp_path, max_upload_bytes=1000))
+    tg = await connect(shop, *fake_api, "polling")
+    png = b"\x89PNG\r\n\x1a\n" + b"\0" * 200
+    resp = await shop.client.post("/api/v1/media", data=png, headers={
+        **shop.auth(), "Content-Type": "image/png"})
+    assert resp.status == 201, await resp.text()
+    url = (await resp.json())["url"]
+    assert url.startswith("https://shop.example.test/media/") and url.endswith(".png")
+    got = await shop.client.get(url.removeprefix("https://shop.example.test"))
+    assert got.status == 200 and await got.read() == png
+    for body, ctype, status in ((png, "text/plain", 415), (b"x" * 1001, "image/png", 413),
+                                (b"", "image/png", 400)):
+        bad = await shop.client.post("/api/v1/media", data=body,
+                                     headers={**shop.auth(), "Content-Type": ctype})
+        assert bad.status == status, (ctype, status)
+        assert (await bad.json())["error"]["message"]
+    assert (await shop.client.post("/api/v1/media", data=png,
+                                   headers={"Content-Type": "image/png"})).status == 401
+    agent = await shop.add_user("agent")
+    assert (await shop.client.post("/api/v1/media", data=png, headers={
+        **shop.auth(agent["api_token"]), "Content-Type": "image/png"})).status == 403
+    assert (await shop.client.get("/media/../../secret.key")).status == 404
+
+    status, post = await shop.api("POST", "/api/v1/posts", json={
+        "text": "New arrivals", "media": [{"url": url}], "due_at": soon(1),
+        "variants": [{"channel_account_id": tg.account["id"], "target": "@shopnews"}]})
+    assert status == 201, post
+
+    async def sent() -> list[dict[str, Any]]:
+        return [s for s in tg.bot.sent if s["chat_id"] == "@shopnews" and s.get("photo")]
+    [photo] = await until(sent)
+    assert photo["photo"] == url and photo["caption"] == "New arrivals"

@@ -154,7 +154,8 @@ def test_every_page_declares_a_permission() -> None:
     app = create_app(make_settings(Path(tempfile.mkdtemp())))
     public = {"login_form", "login_submit", "healthz", "metrics_view", "page", "script",
               "websocket",  # websocket/page/script: the customer's web-chat widget
-              "ics_feed"}  # the calendar feed: its secret URL is the credential
+              "ics_feed",  # the calendar feed: its secret URL is the credential
+              "serve"}  # post images: Telegram and Meta fetch them by URL
     for route in app.router.routes():
         if route.resource is None or route.resource.canonical.startswith("/api/"):
             continue

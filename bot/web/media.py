@@ -1,0 +1,72 @@
+"""Images for posts: uploaded by staff, then served at a public URL, because Telegram and
+Meta fetch a post's images by URL.
+
+``POST /api/v1/media`` takes the image as the raw body (``Content-Type: image/…``),
+streamed to disk under ``<data_dir>/uploads`` with its own size limit (the app-wide body
+limit is far smaller), and answers with the URL to put in a post's ``media``.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+
+from aiohttp import web
+
+from bot.api.routing import error_response
+from bot.auth import Perm, authenticate_api, has_perm
+from bot.keys import SETTINGS
+
+TYPES = {"image/jpeg": "jpg", "image/png": "png", "image/webp": "webp", "image/gif": "gif"}
+_NAME = re.compile(r"^[A-Za-z0-9_-]{16,64}\.(jpg|png|webp|gif)$")
+
+
+async def upload(request: web.Request) -> web.Response:
+    user = await authenticate_api(request)
+    if user is None:
+        return error_response(401, "unauthorized", "log in or send a bearer token")
+    if not has_perm(user, Perm.POSTS_WRITE):
+        return error_response(403, "forbidden", f"role {user.role} may not upload images")
+    ext = TYPES.get(request.content_type)
+    if ext is None:
+        return error_response(415, "unsupported_media_type",
+                              f"send the image itself with Content-Type one of "
+                              f"{', '.join(TYPES)} (got {request.content_type or 'none'})")
+    settings = request.app[SETTINGS]
+    limit = settings.max_upload_bytes
+    if request.content_length is not None and request.content_length > limit:
+        return error_response(413, "too_large", f"images may be at most {limit:,} bytes")
+    folder = settings.data_dir / "uploads"
+    folder.mkdir(parents=True, exist_ok=True)
+    name = f"{secrets.token_urlsafe(18)}.{ext}"
+    path = folder / name
+    size = 0
+    with path.open("wb") as fh:
+        async for chunk in request.content.iter_chunked(64 * 1024):
+            size += len(chunk)
+            if size > limit:
+                fh.close()
+                path.unlink(missing_ok=True)
+                return error_response(413, "too_large",
+                                      f"images may be at most {limit:,} bytes")
+            fh.write(chunk)
+    if size == 0:
+        path.unlink(missing_ok=True)
+        return error_response(400, "empty", "the body is empty: send the image bytes")
+    base = settings.public_url.rstrip("/") or f"http://{request.host}"
+    return web.json_response({"url": f"{base}/media/{name}", "name": name, "bytes": size},
+                             status=201)
+
+
+async def serve(request: web.Request) -> web.StreamResponse:
+    name = request.match_info["name"]
+    path = request.app[SETTINGS].data_dir / "uploads" / name
+    if not _NAME.match(name) or not path.is_file():
+        raise web.HTTPNotFound(text="no such image")
+    return web.FileResponse(path, headers={"Cache-Control": "public, max-age=86400",
+                                           "X-Content-Type-Options": "nosniff"})
+
+
+def setup(app: web.Application) -> None:
+    app.router.add_post("/api/v1/media", upload)
+    app.router.add_get("/media/{name}", serve)
