@@ -140,7 +140,7 @@ async def test_image_upload_is_served_and_published(aiohttp_client: Any, tmp_pat
     shop = await start_shop(aiohttp_client, make_settings(tmp_path, max_upload_bytes=1000))
     tg = await connect(shop, *fake_api, "polling")
     png = b"\x89PNG\r\n\x1a\n" + b"\0" * 200
-    resp = await shop.client.post("/api/v1/media", data=png, headers={
+    resp = await shop.client.post("/media", data=png, headers={
         **shop.auth(), "Content-Type": "image/png"})
     assert resp.status == 201, await resp.text()
     url = (await resp.json())["url"]
@@ -149,14 +149,14 @@ async def test_image_upload_is_served_and_published(aiohttp_client: Any, tmp_pat
     assert got.status == 200 and await got.read() == png
     for body, ctype, status in ((png, "text/plain", 415), (b"x" * 1001, "image/png", 413),
                                 (b"", "image/png", 400)):
-        bad = await shop.client.post("/api/v1/media", data=body,
+        bad = await shop.client.post("/media", data=body,
                                      headers={**shop.auth(), "Content-Type": ctype})
         assert bad.status == status, (ctype, status)
         assert (await bad.json())["error"]["message"]
-    assert (await shop.client.post("/api/v1/media", data=png,
+    assert (await shop.client.post("/media", data=png,
                                    headers={"Content-Type": "image/png"})).status == 401
     agent = await shop.add_user("agent")
-    assert (await shop.client.post("/api/v1/media", data=png, headers={
+    assert (await shop.client.post("/media", data=png, headers={
         **shop.auth(agent["api_token"]), "Content-Type": "image/png"})).status == 403
     assert (await shop.client.get("/media/../../secret.key")).status == 404
 

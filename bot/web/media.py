@@ -1,9 +1,11 @@
 """Images for posts: uploaded by staff, then served at a public URL, because Telegram and
 Meta fetch a post's images by URL.
 
-``POST /api/v1/media`` takes the image as the raw body (``Content-Type: image/…``),
-streamed to disk under ``<data_dir>/uploads`` with its own size limit (the app-wide body
-limit is far smaller), and answers with the URL to put in a post's ``media``.
+``POST /media`` takes the image as the raw body (``Content-Type: image/…``), streamed to
+disk under ``<data_dir>/uploads`` with its own size limit (the app-wide body limit is far
+smaller), and answers with the URL to put in a post's ``media``. It lives outside
+``/api/v1`` because every route there reads its body under that small limit; it takes the
+same credentials (a bearer token, or a browser session with ``X-CSRF-Token``).
 """
 
 from __future__ import annotations
@@ -67,6 +69,9 @@ async def serve(request: web.Request) -> web.StreamResponse:
                                            "X-Content-Type-Options": "nosniff"})
 
 
+upload.perm = Perm.POSTS_WRITE  # type: ignore[attr-defined]  # checked inside
+
+
 def setup(app: web.Application) -> None:
-    app.router.add_post("/api/v1/media", upload)
+    app.router.add_post("/media", upload)
     app.router.add_get("/media/{name}", serve)
