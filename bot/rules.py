@@ -19,6 +19,7 @@ import logging
 import re
 from datetime import datetime, time
 from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
 from tortoise.expressions import F
@@ -177,23 +178,32 @@ def holds(c: Conditions, *, kind: str, public: bool, text: str | None, locale: s
     return all(checks)
 
 
-_enabled: Ttl[list[Rule]] = Ttl()  # event -> its enabled rules, read on every message
+Parsed = tuple[int, Conditions, list[Action]]
+# event -> its enabled rules, parsed: read on every message, so parsed once per cache fill.
+_enabled: Ttl[list[Parsed]] = Ttl()
+
+
+async def _load(event: str) -> list[Parsed]:
+    out: list[Parsed] = []
+    for rule in await Rule.filter(event=event, enabled=True).order_by("position", "id"):
+        try:
+            out.append((rule.id, *validate(rule.conditions, rule.actions)))
+        except InboxError as exc:
+            log.warning("rule skipped: invalid", extra={"rule": rule.id, "error": str(exc)})
+    return out
 
 
 class RuleEngine:
     """Runs the enabled rules for an event, in ``position`` order."""
 
     def __init__(self, outbox: Any, bus: Any, notifier: Any, timezone: str) -> None:
-        from zoneinfo import ZoneInfo
-
         self.outbox, self.bus, self.notifier = outbox, bus, notifier
         self.tz = ZoneInfo(timezone)
 
     async def run(self, event: str, conversation_id: int, message_id: int | None = None,
                   now: datetime | None = None) -> bool:
         """Run matching rules; True if one of them answered the customer."""
-        rules = await _enabled.get(event, lambda: Rule.filter(event=event, enabled=True)
-                                   .order_by("position", "id").all())
+        rules = await _enabled.get(event, lambda: _load(event))
         if not rules:
             return False
         conv = await Conversation.filter(id=conversation_id).prefetch_related(
@@ -206,25 +216,20 @@ class RuleEngine:
         person: Contact = msg.author if msg is not None and msg.author else conv.contact
         local = (now or utcnow()).astimezone(self.tz).time()
         answered = False
-        for rule in rules:
-            try:
-                conds, actions = validate(rule.conditions, rule.actions)
-            except InboxError as exc:
-                log.warning("rule skipped: invalid", extra={"rule": rule.id, "error": str(exc)})
-                continue
+        for rule_id, conds, actions in rules:
             if not holds(conds, kind=conv.channel_kind, public=conv.is_public,
                          text=msg.text if msg else None, locale=person.locale,
                          labels={lb.name for lb in conv.labels},
                          attributes=dict(person.attributes or {}), local_time=local):
                 continue
-            await Rule.filter(id=rule.id).update(fired=F("fired") + 1, last_fired_at=utcnow())
+            await Rule.filter(id=rule_id).update(fired=F("fired") + 1, last_fired_at=utcnow())
             metrics.RULES_FIRED.labels(event).inc()
             for action in actions:
                 try:
                     answered |= await self._do(action, conv, msg, person)
                 except InboxError as exc:  # e.g. nobody to assign to: the others still run
                     log.warning("rule action failed", extra={
-                        "rule": rule.id, "action": action.type, "error": str(exc)})
+                        "rule": rule_id, "action": action.type, "error": str(exc)})
         return answered
 
     async def _do(self, action: Action, conv: Conversation, msg: Message | None,

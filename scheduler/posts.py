@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from tortoise.transactions import in_transaction
@@ -111,8 +112,6 @@ def may(user: User | None, who: str) -> bool:
 def utc(value: Any) -> Any:
     """Datetimes are stored in UTC: on SQLite they are compared as text, and a time kept
     with another offset would sort wrongly (a post in Bangkok time would never fall due)."""
-    from datetime import UTC, datetime
-
     return value.astimezone(UTC) if isinstance(value, datetime) else value
 
 
@@ -150,8 +149,6 @@ async def retry(post_id: int, user: User | None, reason: str = "retry") -> Post:
     """Queue a failed or missed post again, now, from a fresh count of attempts. Targets
     already published stay published; failed ones, and ones whose outcome was unknown
     (a person has checked they did not go out), are tried again."""
-    from datetime import UTC, datetime
-
     from bot.models import PostVariant
 
     post = await Post.filter(id=post_id).first()
@@ -204,8 +201,6 @@ async def compose(user: User, text: str, media: list[dict[str, Any]],
 
 async def schedule(post_id: int, user: User, due_at: Any, require_approval: bool) -> Post:
     """Queue a draft (or an approved post) for ``due_at``, which must be in the future."""
-    from datetime import UTC, datetime
-
     if due_at is None:
         raise PostError("give a time to publish at", "invalid", "due_at")
     if due_at.tzinfo is None:
@@ -225,8 +220,6 @@ async def schedule(post_id: int, user: User, due_at: Any, require_approval: bool
 async def reschedule(post_id: int, user: User, due_at: Any) -> Post:
     """Move a scheduled post to another time (recorded); a failed or missed one is queued
     again for that time."""
-    from datetime import UTC, datetime
-
     if due_at <= datetime.now(UTC):
         raise PostError("that time is in the past", "in_past", "due_at")
     due_at = utc(due_at)
@@ -250,3 +243,14 @@ async def reschedule(post_id: int, user: User, due_at: Any) -> Post:
                                reason=f"rescheduled for {due_at.isoformat()}")
     post.due_at = due_at
     return post
+
+
+async def networks_of(post_ids: list[int]) -> dict[int, list[str]]:
+    """The networks each post goes to (for lists, the calendar and the ICS feed)."""
+    from bot.models import PostVariant
+
+    out: dict[int, list[str]] = {}
+    for row in await PostVariant.filter(post_id__in=post_ids).order_by("id").values(
+            "post_id", "network"):
+        out.setdefault(row["post_id"], []).append(row["network"])
+    return out

@@ -19,6 +19,7 @@ import logging
 from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from tortoise.expressions import F
 from tortoise.transactions import in_transaction
@@ -40,8 +41,6 @@ class Publisher:
                  backoff_seconds: float = 30.0, misfire_minutes: float = 60.0,
                  lease_seconds: float = 120.0, concurrency: int = 8,
                  notify: Any = None, timezone: str = "UTC") -> None:
-        from zoneinfo import ZoneInfo
-
         self.adapters = adapters
         self.tz = ZoneInfo(timezone)
         self.max_attempts, self.backoff = max_attempts, backoff_seconds

@@ -207,9 +207,7 @@ async def ics_feed(request: web.Request) -> web.Response:
         raise web.HTTPNotFound(text="no such calendar")
     since = datetime.now(UTC) - timedelta(days=90)
     rows = await Post.filter(due_at__gte=since).exclude(status=S.DRAFT).order_by("due_at")
-    nets: dict[int, list[str]] = {}
-    for v in await PostVariant.filter(post_id__in=[p.id for p in rows]):
-        nets.setdefault(v.post_id, []).append(v.network)  # type: ignore[attr-defined]
+    nets = await posts.networks_of([p.id for p in rows])
     body = ics.feed(({"id": p.id, "text": p.text, "status": str(p.status), "due_at": p.due_at,
                       "networks": nets.get(p.id, []), "error": p.error,
                       "updated_at": p.updated_at} for p in rows),

@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 
 from bot.commands import Ctx, command
 from bot.inbox import InboxError
-from bot.models import ChannelAccount, Post, PostStatus, PostVariant, Role
+from bot.models import ChannelAccount, Post, PostStatus, Role
 from scheduler import posts
 from scheduler.when import WhenError, parse
 
@@ -90,9 +90,7 @@ async def queue(ctx: Ctx) -> str:
     upcoming = await Post.filter(status=PostStatus.SCHEDULED).order_by("due_at", "id").limit(10)
     if not upcoming:
         return "The queue is empty."
-    nets: dict[int, list[str]] = {}
-    for v in await PostVariant.filter(post_id__in=[p.id for p in upcoming]):
-        nets.setdefault(v.post_id, []).append(v.network)  # type: ignore[attr-defined]
+    nets = await posts.networks_of([p.id for p in upcoming])
     lines = [f"#{p.id} · {_show(ctx, p.due_at)} · {', '.join(nets.get(p.id, []))} · "
              f"{p.text[:50]}" for p in upcoming]
     return "Next posts:\n" + "\n".join(lines)

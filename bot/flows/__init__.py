@@ -88,13 +88,10 @@ class CustomerBot:
         if account is None or not self.answers_on(event.channel_kind, account.settings):
             return
         msg = await Message.filter(id=event.message_id).prefetch_related(
-            "conversation__contact", "conversation__channel_account").first()
-        if msg is None:
+            "conversation__contact").first()
+        if msg is None or msg.conversation.is_public:
             return
         conv = msg.conversation
-        if conv.is_public or not self.answers_on(conv.channel_kind,
-                                                 conv.channel_account.settings):
-            return
         turn = Turn(msg, conv, conv.contact.locale or "")
         payload = msg.payload or ""
         if payload.startswith("csat:"):
@@ -121,9 +118,11 @@ class CustomerBot:
     async def on_resolved(self, event: ConversationResolved) -> None:
         """Ask for a rating after a person helped (not after the bot alone)."""
         conv = await Conversation.filter(id=event.conversation_id).prefetch_related(
-            "contact", "channel_account").first()
-        if conv is None or conv.is_public or not self.answers_on(
-                conv.channel_kind, conv.channel_account.settings):
+            "contact").first()
+        if conv is None or conv.is_public:
+            return
+        account = await channel_account(conv.channel_account_id)  # type: ignore[attr-defined]
+        if account is None or not self.answers_on(conv.channel_kind, account.settings):
             return
         helped = await Message.filter(conversation_id=conv.id, direction=Direction.OUTBOUND,
                                       sender_id__isnull=False).exists()

@@ -33,13 +33,6 @@ def _when(request: web.Request, text: str) -> datetime:
         raise InboxError(f"{exc}. Nothing was scheduled.", "invalid", "when") from None
 
 
-async def _networks(ids: list[int]) -> dict[int, list[str]]:
-    out: dict[int, list[str]] = {}
-    for v in await PostVariant.filter(post_id__in=ids):
-        out.setdefault(v.post_id, []).append(v.network)  # type: ignore[attr-defined]
-    return out
-
-
 @page(Perm.POSTS_READ)
 async def posts_page(request: web.Request) -> web.Response:
     status = request.query.get("status", "")
@@ -47,7 +40,7 @@ async def posts_page(request: web.Request) -> web.Response:
     rows = await qs.order_by("-id").limit(100)
     accounts = [a for a in await ChannelAccount.filter(enabled=True, kind__in=PUBLISHING_KINDS)
                 .order_by("id")]
-    return render(request, "web/posts.html", posts=rows, nets=await _networks(
+    return render(request, "web/posts.html", posts=rows, nets=await posts.networks_of(
         [p.id for p in rows]), accounts=accounts, statuses=[s.value for s in S],
         current=status, tz=_tz(request))
 
@@ -139,7 +132,7 @@ async def calendar_page(request: web.Request) -> web.Response:
     end = datetime.combine(days[-1] + timedelta(days=1), datetime.min.time(), tz).astimezone(UTC)
     rows = await Post.filter(due_at__gte=start, due_at__lt=end).exclude(
         status=S.DRAFT).order_by("due_at")
-    nets = await _networks([p.id for p in rows])
+    nets = await posts.networks_of([p.id for p in rows])
     by_day: dict[date, list[dict[str, Any]]] = {d: [] for d in days}
     for p in rows:
         assert p.due_at is not None

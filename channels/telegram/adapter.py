@@ -373,12 +373,8 @@ class TelegramChannel:
                                            parse_mode="HTML")
             else:
                 msg = await bot.send_message(target, to_html(text), parse_mode="HTML")
-        except RetryAfter as exc:
-            raise DeliveryError(f"Telegram asked to wait ({exc})", retry_seconds(exc)) from exc
-        except (BadRequest, Forbidden, InvalidToken) as exc:
-            raise PermanentDeliveryError(f"Telegram refused the post: {exc.message}") from exc
         except TelegramError as exc:
-            raise DeliveryError(f"Telegram unreachable: {exc}") from exc
+            raise _failure(exc) from exc
         return message_id(target, msg.message_id)
 
     async def post_to_chat(self, account: AccountInfo, chat_id: str, text: str) -> str:
@@ -406,6 +402,19 @@ def keyboard(buttons: tuple[Button, ...]) -> InlineKeyboardMarkup:
     return InlineKeyboardMarkup([[k] for k in keys])
 
 
+def _failure(exc: TelegramError) -> ChannelError:
+    """What a Bot API error means when nothing has gone out yet."""
+    if isinstance(exc, RetryAfter):
+        return DeliveryError(f"Telegram asked to wait ({exc})", retry_seconds(exc))
+    if isinstance(exc, Forbidden):
+        return RecipientUnreachable(f"Telegram refused: {exc.message}")
+    if isinstance(exc, InvalidToken):
+        return PermanentDeliveryError(f"the bot token stopped working: {exc}")
+    if isinstance(exc, BadRequest):
+        return PermanentDeliveryError(f"Telegram rejected it: {exc.message}")
+    return DeliveryError(f"Telegram unreachable: {exc}")
+
+
 async def _send_piece(bot: Bot, chat_id: str, piece: str, sent: int,
                       extra: dict[str, Any]) -> Any:
     """Send one part of a reply, ``sent`` parts having gone out before it. Before the
@@ -414,23 +423,12 @@ async def _send_piece(bot: Bot, chat_id: str, piece: str, sent: int,
     for attempt in range(4):
         try:
             return await bot.send_message(chat_id, to_html(piece), parse_mode="HTML", **extra)
-        except RetryAfter as exc:
-            if sent == 0:
-                raise DeliveryError(f"Telegram asked to wait ({exc})",
-                                    retry_seconds(exc)) from exc
-            if attempt == 3:
-                raise PermanentDeliveryError(
-                    f"sent {sent} of the parts, then Telegram kept refusing: {exc}") from exc
-            await asyncio.sleep(retry_seconds(exc))
-        except Forbidden as exc:
-            raise RecipientUnreachable(f"Telegram refused: {exc.message}") from exc
-        except InvalidToken as exc:
-            raise PermanentDeliveryError(f"the bot token stopped working: {exc}") from exc
-        except BadRequest as exc:
-            raise PermanentDeliveryError(f"Telegram rejected it: {exc.message}") from exc
         except TelegramError as exc:
-            if sent == 0:
-                raise DeliveryError(f"Telegram unreachable: {exc}") from exc
+            if isinstance(exc, RetryAfter) and sent and attempt < 3:
+                await asyncio.sleep(retry_seconds(exc))
+                continue
+            if sent == 0 or isinstance(exc, Forbidden | InvalidToken | BadRequest):
+                raise _failure(exc) from exc
             raise PermanentDeliveryError(f"sent {sent} of the parts, then: {exc}") from exc
     raise AssertionError("unreachable")
 
