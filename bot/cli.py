@@ -186,7 +186,9 @@ async def cmd_channel(settings: Settings, args: argparse.Namespace) -> int:
 
 def channel_settings(args: argparse.Namespace) -> dict[str, Any]:
     """Per-kind settings from ``channel add`` flags (only the ones given)."""
-    pairs = {"token": args.token, "api_base_url": args.api_base_url, "mode": args.mode}
+    pairs = {"token": args.token, "api_base_url": args.api_base_url, "mode": args.mode,
+             "page_id": args.page_id, "ig_user_id": args.ig_user_id,
+             "access_token": args.access_token, "app_secret": args.app_secret}
     out = {k: v for k, v in pairs.items() if v}
     if args.kind == "telegram":
         out.setdefault("mode", "polling")
@@ -338,9 +340,15 @@ def parser() -> argparse.ArgumentParser:
     ca.add_argument("--callback-url", default="", help="api: where staff replies are POSTed")
     ca.add_argument("--token", default="", help="telegram: the bot token from @BotFather")
     ca.add_argument("--api-base-url", default="",
-                    help="telegram: Bot API server (default https://api.telegram.org)")
+                    help="telegram: Bot API server (default https://api.telegram.org); "
+                         "facebook/instagram: Graph API URL with version")
     ca.add_argument("--mode", choices=["polling", "webhook"], default=None,
                     help="telegram: how updates arrive (default polling)")
+    ca.add_argument("--page-id", default="", help="facebook: the Page's id")
+    ca.add_argument("--ig-user-id", default="", help="instagram: the business account's id")
+    ca.add_argument("--access-token", default="", help="facebook/instagram: a Page token")
+    ca.add_argument("--app-secret", default="",
+                    help="facebook/instagram: the Meta app's secret (signs webhooks)")
     c.add_parser("list")
     i = sub.add_parser("import", help="import rows from CSV")
     i.add_argument("what", choices=["contacts"])

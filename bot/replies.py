@@ -40,6 +40,7 @@ from channels.base import (
     ChannelAdapter,
     DeliveryError,
     OutboundMessage,
+    OutcomeUnknown,
     PermanentDeliveryError,
     RecipientUnreachable,
 )
@@ -199,6 +200,8 @@ class Outbox:
             return DeliveryStatus.FAILED, exc.reason[:500], None
         except DeliveryError as exc:
             return self._retry(msg, exc.reason, exc.retry_after)
+        except OutcomeUnknown as exc:  # a reply twice beats a reply lost: try again
+            return self._retry(msg, exc.reason, None)
         except Exception as exc:  # an adapter bug must not wedge the message
             log.exception("adapter send crashed", extra={"message_id": msg.id})
             return self._retry(msg, f"internal error: {type(exc).__name__}", None)

@@ -110,7 +110,8 @@ async def update_user(user_id: int, changes: Mapping[str, Any]) -> User:
     return await _update(User, user_id, changes)
 
 
-SECRET_SETTINGS = ("token", "password")  # channel settings never shown back in full
+# Channel settings never shown back in full.
+SECRET_SETTINGS = ("token", "password", "access_token", "app_secret")
 
 
 def masked_settings(settings: dict[str, Any] | None) -> dict[str, Any]:

@@ -118,6 +118,16 @@ class PermanentDeliveryError(ChannelError):
         self.reason = reason
 
 
+class OutcomeUnknown(ChannelError):
+    """The request went out and no answer came back (a timeout, a dropped connection):
+    the network may have carried it out. Retrying could make a second copy, so callers
+    that must not duplicate (publishing) stop and ask a person to check."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
 class RecipientUnreachable(PermanentDeliveryError):
     """The customer cannot be reached on this channel any more (e.g. blocked the bot)."""
 

@@ -8,6 +8,7 @@ from typing import Any
 
 from channels.api.adapter import build as build_api
 from channels.base import ChannelAdapter, ChannelContext
+from channels.meta.adapter import build_facebook, build_instagram
 from channels.telegram.adapter import build as build_telegram
 from channels.webchat.adapter import build as build_webchat
 
@@ -17,6 +18,8 @@ REGISTRY: dict[str, Factory] = {
     "webchat": build_webchat,
     "api": build_api,
     "telegram": build_telegram,
+    "facebook": build_facebook,
+    "instagram": build_instagram,
 }
 
 

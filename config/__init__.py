@@ -105,6 +105,10 @@ class Settings:
         "(Telegram bots start polling or set their webhook within this time).", default=2.0)
     telegram_poll_timeout: int = _doc(
         "Long-poll timeout of Telegram getUpdates, in seconds.", default=25)
+    graph_api_url: str = _doc(
+        "Meta Graph API base URL, with its version, for Facebook and Instagram accounts "
+        "(an account's settings.api_base_url overrides it).",
+        default="https://graph.facebook.com/v21.0")
     shop_name: str = _doc("The shop's name, as the bot introduces it.", default="our shop")
     shop_timezone: str = _doc(
         "The shop's IANA timezone (office hours, rule times, schedules), e.g. Asia/Bangkok.",

@@ -167,6 +167,13 @@ async def retry(post_id: int, user: User | None, reason: str = "retry") -> Post:
 # --- composing and scheduling (shared by the API, the pages and the chat commands) -------------
 
 NETWORK_OF_KIND = {"telegram": "telegram", "facebook": "facebook", "instagram": "instagram"}
+# The account setting that names where its posts go by default.
+TARGET_SETTING = {"telegram": "channel", "facebook": "page_id", "instagram": "ig_user_id"}
+
+
+def default_target(kind: str, settings: dict[str, Any] | None) -> str:
+    """Where an account's posts go unless a post says otherwise ("" if not set up)."""
+    return str((settings or {}).get(TARGET_SETTING.get(kind, "")) or "").strip()
 
 
 async def compose(user: User, text: str, media: list[dict[str, Any]],
@@ -188,7 +195,13 @@ async def compose(user: User, text: str, media: list[dict[str, Any]],
         network = NETWORK_OF_KIND[account.kind]
         body = str(t["text"]) if t.get("text") is not None else text
         check_variant(network, body, media)
-        rows.append((account, network, str(t["target"]).strip(), t.get("text")))
+        target = str(t.get("target") or "").strip() or default_target(account.kind,
+                                                                      account.settings)
+        if not target:
+            raise PostError(f"variants[{i}]: say where to post on {account.name} (set "
+                            f"settings.{TARGET_SETTING[account.kind]} on the account)",
+                            "invalid", "variants")
+        rows.append((account, network, target, t.get("text")))
     async with in_transaction() as conn:
         post = await Post.create(using_db=conn, text=text, media=media, created_by=user)
         for account, network, target, own_text in rows:

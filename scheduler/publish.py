@@ -26,7 +26,13 @@ from tortoise.transactions import in_transaction
 
 from bot.inbox import utcnow
 from bot.models import Post, PostEvent, PostStatus, PostVariant
-from channels.base import ChannelAdapter, DeliveryError, PermanentDeliveryError, Publishes
+from channels.base import (
+    ChannelAdapter,
+    DeliveryError,
+    OutcomeUnknown,
+    PermanentDeliveryError,
+    Publishes,
+)
 from scheduler import due
 from scheduler.posts import move, utc
 from scheduler.recurrence import Recurrence, next_after
@@ -171,6 +177,9 @@ class Publisher:
         except DeliveryError as exc:
             await PostVariant.filter(id=v.id).update(state="waiting", error=exc.reason[:500])
             return exc
+        except OutcomeUnknown as exc:  # sent, no answer: a retry could post it twice
+            await PostVariant.filter(id=v.id).update(state="unknown", error=exc.reason[:500])
+            return exc
         except Exception as exc:  # our bug, before or after the call: do not guess
             log.exception("publish crashed", extra={"variant": v.id})
             await PostVariant.filter(id=v.id).update(
@@ -216,7 +225,9 @@ class Publisher:
         for v in variants:
             result = outcomes.get(v)
             if v.id in in_doubt:
-                unknown.append(v.network)
+                unknown.append(f"{v.network} (the process stopped during the call)")
+            elif isinstance(result, OutcomeUnknown):
+                unknown.append(f"{v.network} ({result.reason})")
             elif isinstance(result, DeliveryError):
                 retry_after = max(retry_after or 0.0, result.retry_after or 0.0)
                 problems.append(f"{v.network}: {result.reason}")
@@ -225,8 +236,8 @@ class Publisher:
             elif result is None and v.state == "failed":
                 problems.append(f"{v.network}: {v.error}")
         if unknown:
-            reason = (f"the process stopped while publishing to {', '.join(unknown)}; it may "
-                      f"or may not have gone out. Check there, then retry or cancel.")
+            reason = (f"no answer from {', '.join(unknown)}: it may or may not have gone "
+                      f"out. Check there, then retry or cancel.")
             await move(post.id, S.FAILED, None, reason, error=reason[:500])
             return S.FAILED
         if not problems:

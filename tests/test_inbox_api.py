@@ -245,7 +245,12 @@ async def test_every_api_route_declares_auth(shop: Shop) -> None:
     public = {(e.method, e.path) for e in eps if e.perm is None}
     # Webhooks authenticate with their channel's own secret instead of a staff login.
     assert public == {("GET", "/api/v1/openapi.json"), ("POST", "/api/v1/inbound/{account_id}"),
-                      ("POST", "/api/v1/telegram/{account_id}/webhook")}
+                      ("POST", "/api/v1/telegram/{account_id}/webhook"),
+                      ("POST", "/api/v1/facebook/{account_id}/webhook"),
+                      ("POST", "/api/v1/instagram/{account_id}/webhook"),
+                      # Meta's subscription check: answers only with the account's secret
+                      ("GET", "/api/v1/facebook/{account_id}/webhook"),
+                      ("GET", "/api/v1/instagram/{account_id}/webhook")}
     assert all(e.security == "signature" for e in eps
                if e.perm is None and "inbound" in e.path)
     routes = {(r.method, r.resource.canonical) for r in shop.client.server.app.router.routes()

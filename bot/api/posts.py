@@ -27,9 +27,11 @@ class Media(Strict):
 
 class TargetIn(Strict):
     channel_account_id: int
-    target: Annotated[str, Field(min_length=1, max_length=128,
+    target: Annotated[str, Field(max_length=128,
                                  description="Telegram: @channel or chat id; Facebook: Page "
-                                             "id; Instagram: business account id")]
+                                             "id; Instagram: business account id. Empty: "
+                                             "the account's own (settings.channel, page_id "
+                                             "or ig_user_id).")] = ""
     text: Annotated[str, Field(max_length=70000)] | None = Field(
         None, description="This channel's own text (default: the post's).")
 

@@ -48,16 +48,18 @@ def _post_id(ctx: Ctx) -> int:
 
 
 async def _targets(networks: list[str]) -> list[dict[str, object]]:
-    """The publishing target of each chosen network: accounts with settings.channel."""
+    """The publishing target of each chosen network: every enabled account of it that
+    has a default target (settings.channel, page_id or ig_user_id)."""
     out: list[dict[str, object]] = []
     for network in networks:
-        found = [a for a in await ChannelAccount.filter(kind=network, enabled=True)
-                 if (a.settings or {}).get("channel")]
+        found = [(a, posts.default_target(a.kind, a.settings))
+                 for a in await ChannelAccount.filter(kind=network, enabled=True)]
+        found = [(a, t) for a, t in found if t]
         if not found:
             raise InboxError(f"no {network} channel is set up for posts (set "
-                             f"settings.channel on the {network} account). Nothing was "
-                             f"queued.")
-        out += [{"channel_account_id": a.id, "target": a.settings["channel"]} for a in found]
+                             f"settings.{posts.TARGET_SETTING[network]} on the {network} "
+                             f"account). Nothing was queued.")
+        out += [{"channel_account_id": a.id, "target": t} for a, t in found]
     return out
 
 

@@ -409,23 +409,27 @@ async def _channels(request: web.Request, created: dict[str, Any] | None = None
                   kinds=sorted(list(request.app[ADAPTERS].keys())), created=created, base=base)
 
 
-def _channel_settings(form: Form) -> dict[str, Any]:
-    """The kind-specific fields of the channel forms (empty ones are left out)."""
-    out: dict[str, Any] = {k: _s(form, k) for k in CHANNEL_FIELDS if _s(form, k)}
+def _channel_settings(form: Form, kind: str) -> dict[str, Any]:
+    """The fields of the channel forms that belong to ``kind`` (empty ones left out: an
+    empty secret field keeps the stored secret)."""
+    out: dict[str, Any] = {k: _s(form, k) for k in CHANNEL_FIELDS.get(kind, ()) if _s(form, k)}
     if _s(form, "bot") in ("on", "off"):
         out["bot"] = _s(form, "bot") == "on"
     return out
 
 
-CHANNEL_FIELDS = ("token", "api_base_url", "mode", "staff_chat_id", "staff_notify")
+_META_FIELDS = ("access_token", "app_secret", "api_base_url")
+CHANNEL_FIELDS = {
+    "telegram": ("token", "api_base_url", "mode", "staff_chat_id", "staff_notify", "channel"),
+    "facebook": ("page_id", *_META_FIELDS),
+    "instagram": ("ig_user_id", *_META_FIELDS),
+}
 
 
 @page(Perm.CHANNELS)
 async def channels_add(request: web.Request) -> web.Response:
     form = request[FORM]
-    settings = _channel_settings(form)
-    if not settings.get("token"):  # the Telegram fields belong to a Telegram account only
-        settings = {k: v for k, v in settings.items() if k not in ("mode", "api_base_url")}
+    settings = _channel_settings(form, _s(form, "kind"))
     created = await services.add_channel(request.app[ADAPTERS], _s(form, "kind"),
                                          _s(form, "name") or "Unnamed",
                                          _s(form, "callback_url"), settings)
@@ -435,11 +439,13 @@ async def channels_add(request: web.Request) -> web.Response:
 @page(Perm.CHANNELS)
 async def channels_edit(request: web.Request) -> web.StreamResponse:
     form = request[FORM]
-    changes: dict[str, Any] = {"settings": _channel_settings(form),
+    aid = _id(request, "aid")
+    kind = await ChannelAccount.filter(id=aid).first().values_list("kind", flat=True)
+    changes: dict[str, Any] = {"settings": _channel_settings(form, str(kind or "")),
                                "enabled": _s(form, "enabled") == "on"}
     if _s(form, "staff_chat_id") == "" and "staff_chat_id" in form:
         changes["settings"]["staff_chat_id"] = None  # cleared: no staff chat
-    await services.update_channel(request.app[ADAPTERS], _id(request, "aid"), changes)
+    await services.update_channel(request.app[ADAPTERS], aid, changes)
     raise web.HTTPFound("/admin/channels")
 
 

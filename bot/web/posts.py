@@ -4,6 +4,7 @@ workflow buttons and history, and the month/week calendar."""
 from __future__ import annotations
 
 import calendar as cal
+import re
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -20,6 +21,9 @@ from scheduler.when import WhenError, parse
 
 S = PostStatus
 PUBLISHING_KINDS = tuple(posts.NETWORK_OF_KIND)
+TARGET_HINTS = {"telegram": "@channel or chat id", "facebook": "Page id",
+                "instagram": "Instagram account id"}
+URL = re.compile(r"^https?://\S+$")
 
 
 def _tz(request: web.Request) -> ZoneInfo:
@@ -42,7 +46,8 @@ async def posts_page(request: web.Request) -> web.Response:
                 .order_by("id")]
     return render(request, "web/posts.html", posts=rows, nets=await posts.networks_of(
         [p.id for p in rows]), accounts=accounts, statuses=[s.value for s in S],
-        current=status, tz=_tz(request))
+        current=status, tz=_tz(request), hints=TARGET_HINTS,
+        targets={a.id: posts.default_target(a.kind, a.settings) for a in accounts})
 
 
 @page(Perm.POSTS_WRITE)
@@ -51,7 +56,13 @@ async def post_compose(request: web.Request) -> web.StreamResponse:
     targets = [{"channel_account_id": int(k[len("target_"):]), "target": str(v).strip()}
                for k, v in form.items() if k.startswith("target_") and str(v).strip()
                and form.get(f"use_{k[len('target_'):]}") == "on"]
-    media = [{"url": _s(form, "image_url")}] if _s(form, "image_url") else []
+    media = [{"url": u} for u in
+             (line.strip() for line in f"{_s(form, 'images')}\n{_s(form, 'image_url')}"
+              .splitlines()) if u]
+    for m in media:
+        if not URL.match(m["url"]):
+            raise InboxError(f"not an image URL: {m['url'][:100]!r} (use http:// or "
+                             f"https://, or upload the image)", "invalid", "images")
     when = _when(request, _s(form, "when")) if _s(form, "when") else None
     post = await posts.compose(request[USER], _s(form, "text"), media, targets)
     action = _s(form, "action")

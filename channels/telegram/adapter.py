@@ -36,6 +36,7 @@ from telegram.error import (
     NetworkError,
     RetryAfter,
     TelegramError,
+    TimedOut,
 )
 from telegram.request import HTTPXRequest
 
@@ -50,6 +51,7 @@ from channels.base import (
     DeliveryError,
     InvalidAuth,
     OutboundMessage,
+    OutcomeUnknown,
     PermanentDeliveryError,
     RecipientUnreachable,
     SendResult,
@@ -373,6 +375,8 @@ class TelegramChannel:
                                            parse_mode="HTML")
             else:
                 msg = await bot.send_message(target, to_html(text), parse_mode="HTML")
+        except TimedOut as exc:  # the request may have gone through: do not guess
+            raise OutcomeUnknown(f"Telegram did not answer in time ({exc})") from exc
         except TelegramError as exc:
             raise _failure(exc) from exc
         return message_id(target, msg.message_id)

@@ -22,6 +22,7 @@ from channels import registry
 from channels.base import ChannelAdapter
 from channels.signing import sign
 from tests.conftest import Shop
+from tests.fakes.graph_api import FakeGraph
 from tests.fakes.telegram_api import FakeTelegram
 
 
@@ -154,8 +155,55 @@ class TelegramDriver:
         pass
 
 
+class MetaDriver:
+    """A customer writing to the shop's Page (Messenger) or Instagram account; Meta (a local
+    fake of the Graph API for the replies) posts the signed webhook."""
+
+    kind = "facebook"
+    obj, id_setting = "page", "page_id"
+
+    async def setup(self, shop: Shop, aiohttp_server: Any) -> None:
+        self.shop, self.fake = shop, FakeGraph()
+        self.own = self.fake.add_page("1001", "page-token") if self.kind == "facebook" \
+            else self.fake.add_instagram("1001", "page-token")
+        srv = await aiohttp_server(self.fake.app())
+        _, self.account = await shop.api("POST", "/api/v1/channels", json={
+            "kind": self.kind, "name": "contract", "settings": {
+                self.id_setting: "1001", "access_token": "page-token",
+                "app_secret": "app-secret", "api_base_url": str(srv.make_url("/v21.0"))}})
+
+    async def _post(self, body: dict[str, Any], secret: str) -> aiohttp.ClientResponse:
+        raw, headers = FakeGraph.signed(body, secret)
+        resp: aiohttp.ClientResponse = await self.shop.client.post(
+            f"/api/v1/{self.kind}/{self.account['id']}/webhook", data=raw, headers=headers)
+        return resp
+
+    async def deliver(self, external_id: str, text: str) -> int:
+        body = FakeGraph.dm("1001", "psid-77", text, f"m_{external_id}", self.obj)
+        resp = await self._post(body, "app-secret")
+        assert resp.status == 200, await resp.text()
+        return (await Message.get(channel_account_id=self.account["id"],
+                                  external_id=f"m_{external_id}")).id
+
+    async def deliver_unauthenticated(self, text: str) -> None:
+        body = FakeGraph.dm("1001", "psid-77", text, f"m_{uuid.uuid4().hex}", self.obj)
+        assert (await self._post(body, "not-the-app-secret")).status == 403
+
+    async def received(self) -> list[str]:
+        return [m["message"]["text"] for m in self.own.messages if m["recipient"] == "psid-77"]
+
+    async def close(self) -> None:
+        pass
+
+
+class InstagramDriver(MetaDriver):
+    kind = "instagram"
+    obj, id_setting = "instagram", "ig_user_id"
+
+
 DRIVERS: dict[str, type] = {"api": ApiDriver, "webchat": WebChatDriver,
-                            "telegram": TelegramDriver}
+                            "telegram": TelegramDriver, "facebook": MetaDriver,
+                            "instagram": InstagramDriver}
 
 
 def test_every_registered_channel_has_a_driver() -> None:

@@ -1,0 +1,115 @@
+"""A small client for Meta's Graph API (Facebook Pages, Instagram business accounts).
+
+Requests carry the access token as the ``access_token`` parameter, as Meta documents;
+answers are JSON, errors ``{"error": {"message", "type", "code", "error_subcode"?}}``.
+:func:`failure` turns an error into the channel error tree, so the outbox and the
+publisher can tell "try later" (rate limits, 5xx, network) from "never" (bad token,
+missing permission, rejected content) and from "nobody knows" (a timeout after the
+request went out).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import aiohttp
+
+from channels.base import (
+    ChannelError,
+    DeliveryError,
+    OutcomeUnknown,
+    PermanentDeliveryError,
+    RecipientUnreachable,
+)
+
+DEFAULT_API = "https://graph.facebook.com/v21.0"
+# Graph's throttling codes: app (4), user (17), page (32), action-specific (613), and the
+# business-use-case range for Pages and Instagram (80001-80014).
+RATE_LIMIT_CODES = {4, 17, 32, 613, *range(80001, 80015)}
+TRANSIENT_CODES = {1, 2}  # "unknown error", "service temporarily unavailable"
+TOKEN_CODES = {102, 190}  # the session or access token is invalid or expired
+PERMISSION_CODES = {10, 200, 3, *range(200, 300)}
+UNREACHABLE_CODES = {551}  # "this person isn't available right now"
+UNREACHABLE_SUBCODES = {2018108, 2018278, 1545041}  # blocked, outside the 24 h window, gone
+RATE_LIMIT_WAIT = 60.0  # seconds: Graph does not say how long; its windows are hourly-ish
+
+
+class GraphError(Exception):
+    """An error answer from the Graph API."""
+
+    def __init__(self, status: int, code: int, subcode: int, message: str) -> None:
+        super().__init__(f"{message} (code {code}{f'/{subcode}' if subcode else ''})")
+        self.status, self.code, self.subcode, self.message = status, code, subcode, message
+
+
+class Graph:
+    """One Graph API base URL and access token, over the server's shared HTTP session."""
+
+    def __init__(self, http: aiohttp.ClientSession, base: str, token: str,
+                 timeout: float = 20.0) -> None:
+        self.http, self.base, self.token = http, base.rstrip("/"), token
+        self.timeout = aiohttp.ClientTimeout(total=timeout)
+
+    async def get(self, node: str, **params: Any) -> dict[str, Any]:
+        return await self._call("GET", node, params)
+
+    async def post(self, node: str, **params: Any) -> dict[str, Any]:
+        return await self._call("POST", node, params)
+
+    async def _call(self, method: str, node: str, params: dict[str, Any]) -> dict[str, Any]:
+        """One call. Raises GraphError for an error answer; a connection that could not be
+        made is a DeliveryError; one lost after the request went out is OutcomeUnknown."""
+        data = {k: _wire(v) for k, v in params.items() if v is not None}
+        data["access_token"] = self.token
+        url = f"{self.base}/{node.lstrip('/')}"
+        try:
+            if method == "GET":
+                resp_cm = self.http.get(url, params=data, timeout=self.timeout)
+            else:
+                resp_cm = self.http.post(url, data=data, timeout=self.timeout)
+            async with resp_cm as resp:
+                status = resp.status
+                try:
+                    body = await resp.json(content_type=None)
+                except ValueError:
+                    body = None
+        except aiohttp.ClientConnectorError as exc:  # nothing was sent
+            raise DeliveryError(f"cannot reach the Graph API at {self.base}: {exc}") from exc
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            raise OutcomeUnknown(f"the Graph API did not answer ({type(exc).__name__}); "
+                                 f"the request may have been carried out") from exc
+        if not isinstance(body, dict):
+            raise GraphError(status, 2 if status >= 500 else 0, 0,
+                             f"HTTP {status} with no JSON answer")
+        if status >= 400 or "error" in body:
+            err = body.get("error") or {}
+            raise GraphError(status, int(err.get("code") or 0),
+                             int(err.get("error_subcode") or 0),
+                             str(err.get("message") or f"HTTP {status}"))
+        return body
+
+
+def _wire(value: Any) -> str:
+    """Graph takes lists and objects as JSON strings in form parameters."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list | dict):
+        return json.dumps(value, separators=(",", ":"))
+    return str(value)
+
+
+def failure(exc: GraphError, network: str) -> ChannelError:
+    """What a Graph error means for a send or a publish that has not gone out."""
+    where = f"{network} ({exc})"
+    if exc.status == 429 or exc.code in RATE_LIMIT_CODES:
+        return DeliveryError(f"rate limited by {where}", RATE_LIMIT_WAIT)
+    if exc.status >= 500 or exc.code in TRANSIENT_CODES:
+        return DeliveryError(f"{network} is unavailable: {exc}")
+    if exc.code in TOKEN_CODES:
+        return PermanentDeliveryError(f"the access token stopped working: {where}")
+    if exc.code in UNREACHABLE_CODES or exc.subcode in UNREACHABLE_SUBCODES:
+        return RecipientUnreachable(f"{network} cannot deliver to this person: {exc}")
+    if exc.code in PERMISSION_CODES:
+        return PermanentDeliveryError(f"missing permission on {where}")
+    return PermanentDeliveryError(f"{network} rejected it: {exc}")
