@@ -3,6 +3,7 @@ inbox, two browser contexts against a real server process."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import urllib.request
 from collections.abc import AsyncIterator, Iterator
@@ -14,6 +15,7 @@ from playwright.async_api import Browser, Page, async_playwright, expect
 
 from channels.signing import sign
 from tests.conftest import ServerProcess
+from tests.fakes.graph_api import FakeGraph
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -143,3 +145,44 @@ async def test_hostile_text_shows_as_text(browser: Browser, live: ServerProcess)
     assert await staff.locator("img[src=x]").count() == 0
     await staff.wait_for_timeout(300)
     assert dialogs == []
+
+
+async def test_marketer_uploads_an_image_and_the_post_reaches_facebook(
+        browser: Browser, live: ServerProcess, aiohttp_server: Any) -> None:
+    """The compose form uploads the chosen file to /media, puts its URL in the post, and
+    the clock publishes it to the Page (a local fake of the Graph API) with that URL."""
+    fake = FakeGraph()
+    fake.add_page("3003", "page-token")
+    base = str((await aiohttp_server(fake.app())).make_url("/v21.0"))
+    account = await asyncio.to_thread(live.call, "POST", "/api/v1/channels", {
+        "kind": "facebook", "name": "Browser page", "settings": {
+            "page_id": "3003", "access_token": "page-token", "app_secret": "s",
+            "api_base_url": base}})
+    staff = await staff_login(browser, live)
+    await staff.goto(f"{live.url}/posts")
+    await expect(staff.locator(f"input[name=target_{account['id']}]")).to_have_value("3003")
+    for box in await staff.locator("#compose input[type=checkbox]").all():
+        if await box.get_attribute("name") != f"use_{account['id']}":
+            await box.uncheck()
+    png = bytes.fromhex("89504e470d0a1a0a0000000d4948445200000001000000010806000000"
+                        "1f15c4890000000d49444154789c6360000002000154a24f5d0000000049454e44ae"
+                        "426082")
+    await staff.set_input_files("#upload", files=[
+        {"name": "boots.png", "mimeType": "image/png", "buffer": png}])
+    await expect(staff.locator("#upload-status")).to_have_text("1 uploaded")
+    url = await staff.locator("#images").input_value()
+    assert "/media/" in url and url.endswith(".png")
+    await staff.fill("#compose textarea[name=text]", "New boots, uploaded")
+    await staff.fill("#compose input[name=when]", "in 2 seconds")
+    await staff.click("#compose button[value=schedule]")
+    await expect(staff.locator("#post-status")).to_have_text("scheduled")
+    for _ in range(100):  # the post's page is not live: look again until it went out
+        if fake.accounts["3003"].published:
+            break
+        await asyncio.sleep(0.2)
+    await staff.reload()
+    await expect(staff.locator("#post-status")).to_have_text("published")
+    page = fake.accounts["3003"].published
+    assert [(p["message"], p["photos"]) for p in page] == [("New boots, uploaded", [url])]
+    with urllib.request.urlopen(url) as got:  # the URL Meta fetches serves the image
+        assert got.read() == png

@@ -320,3 +320,29 @@ async def test_rate_limit_then_success_and_5xx_until_failed(meta: Meta) -> None:
     assert status == 200
     await published(broken)
     assert len(meta.fake.accounts[PAGE].published) == 2
+
+
+async def test_admin_connects_a_page_on_the_channels_page(meta: Meta) -> None:
+    csrf = await as_admin(meta.shop)
+    resp = await meta.shop.client.post("/admin/channels", data={
+        "csrf_token": csrf, "kind": "facebook", "name": "Second page", "page_id": PAGE,
+        "access_token": "wrong", "app_secret": "s2", "api_base_url": meta.base,
+        "token": "a Telegram field, ignored for Facebook"})
+    assert resp.status == 400 and "access token" in await resp.text()
+    resp = await meta.shop.client.post("/admin/channels", data={
+        "csrf_token": csrf, "kind": "facebook", "name": "Second page", "page_id": PAGE,
+        "access_token": "page-token", "app_secret": "s2", "api_base_url": meta.base})
+    page = await resp.text()
+    assert resp.status == 200 and "Its secret is shown once" in page
+    from bot.models import ChannelAccount
+    account = await ChannelAccount.get(name="Second page")
+    assert account.settings == {"page_id": PAGE, "access_token": "page-token",
+                                "app_secret": "s2", "api_base_url": meta.base}
+    assert f"/api/v1/facebook/{account.id}/webhook" in page
+    # Saving the settings form with the secret fields left empty keeps them.
+    resp = await meta.shop.client.post(f"/admin/channels/{account.id}", data={
+        "csrf_token": csrf, "enabled": "on", "access_token": "", "app_secret": "",
+        "api_base_url": meta.base})
+    assert resp.status == 200
+    await account.refresh_from_db()
+    assert account.settings["access_token"] == "page-token" and account.enabled
