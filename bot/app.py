@@ -23,7 +23,7 @@ from bot.api.endpoints import endpoints as api_endpoints
 from bot.api.posts import ics_feed
 from bot.api.routing import error_response, mount
 from bot.automation import Automation
-from bot.commands import Desk
+from bot.commands import Desk, flows
 from bot.events import EventBus
 from bot.ingest import Ingestor, SqliteWriter, TortoiseDriver
 from bot.keys import ADAPTERS, BUS, ENDPOINTS, HTTP, HUB, INFLIGHT, JINJA, OUTBOX, SETTINGS
@@ -182,7 +182,8 @@ def create_app(settings: Settings, *, migrate: bool = True,
         app[OUTBOX] = Outbox(adapters, app[BUS], settings.outbound_max_attempts,
                              settings.outbound_backoff_seconds,
                              lease_seconds=settings.outbound_timeout_seconds * 3)
-        desk.services.update(outbox=app[OUTBOX], bus=app[BUS], settings=settings)
+        desk.services.update(outbox=app[OUTBOX], bus=app[BUS], settings=settings,
+                             adapters=app[ADAPTERS])
         automation = Automation(app[BUS], app[OUTBOX], adapters, settings)
         publisher = Publisher(adapters, settings.post_max_attempts,
                               settings.post_backoff_seconds, settings.post_misfire_minutes,
@@ -209,7 +210,7 @@ def create_app(settings: Settings, *, migrate: bool = True,
         contact_history=_contact_history, update_contact=_update_contact,
         edit=lambda acct, ext, text, when: inbox.edit_inbound(acct, ext, text, when, app[BUS]),
         list_accounts=services.enabled_accounts, staff_input=desk.handle,
-        staff_commands=desk.names(), thread_known=_thread_known)
+        staff_commands=desk.names(), thread_known=_thread_known, in_flow=flows.active)
 
     async def bind_http(app: web.Application) -> AsyncIterator[None]:
         ctx.http = app[HTTP]

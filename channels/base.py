@@ -163,6 +163,21 @@ class StaffInput:
     reply_to_external_id: str | None = None
     # This message's own id, unique on the account: a redelivery carries the same one.
     external_id: str = ""
+    # Files sent with it (a photo for the interactive /post), as in InboundMessage.
+    attachments: tuple[dict[str, Any], ...] = ()
+    # A button of a staff exchange was pressed: its payload (starts with FLOW_PREFIX).
+    payload: str | None = None
+
+
+FLOW_PREFIX = "flow:"  # payloads of buttons in a staff exchange (never a customer's)
+
+
+@dataclass(frozen=True)
+class StaffAnswer:
+    """What the bot answers staff input with, when it offers buttons to press."""
+
+    text: str
+    buttons: tuple[Button, ...] = ()
 
 
 # --- the protocol ---------------------------------------------------------------------------
@@ -178,7 +193,7 @@ async def _empty() -> list[AccountInfo]:
     return []
 
 
-async def _no_answer(_: StaffInput) -> str | None:
+async def _no_answer(_: StaffInput) -> str | StaffAnswer | None:
     return None
 
 
@@ -207,12 +222,15 @@ class ChannelContext:
     # kind -> the enabled accounts of that kind (adapters that run per-account loops).
     list_accounts: Callable[[str], Awaitable[list[AccountInfo]]] = field(
         default=lambda *a: _empty())
-    # A staff command or reply from a chat app -> the text to answer with (None: nothing).
-    staff_input: Callable[[StaffInput], Awaitable[str | None]] = _no_answer
+    # A staff command or reply from a chat app -> the answer (None: nothing).
+    staff_input: Callable[[StaffInput], Awaitable[str | StaffAnswer | None]] = _no_answer
     # Commands (without the slash) that are staff commands wherever they are written.
     staff_commands: frozenset[str] = frozenset()
     # (account_id, thread key) -> whether a conversation on that thread exists.
     thread_known: Callable[[int, str], Awaitable[bool]] = _unknown
+    # (account_id, chat id, user id) -> whether that staff member is in a step-by-step
+    # exchange with the bot there (their next message is its answer, not a customer's).
+    in_flow: Callable[[int, str, str], Awaitable[bool]] = _unknown
 
 
 @runtime_checkable
@@ -265,8 +283,10 @@ class FetchesFiles(Protocol):
 class PostsToChat(Protocol):
     """Optional: adapters that can post into a staff chat (notifications)."""
 
-    async def post_to_chat(self, account: AccountInfo, chat_id: str, text: str) -> str:
-        """Post plain text; return the posted message's id in that chat."""
+    async def post_to_chat(self, account: AccountInfo, chat_id: str,
+                           text: str | StaffAnswer) -> str:
+        """Post plain text (with buttons, for a StaffAnswer); return the posted message's
+        id in that chat."""
         ...
 
 

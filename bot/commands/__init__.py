@@ -17,7 +17,7 @@ from typing import Any
 from bot import metrics
 from bot.inbox import InboxError
 from bot.models import Role, User
-from channels.base import StaffInput
+from channels.base import StaffAnswer, StaffInput
 
 log = logging.getLogger("switchboard.commands")
 
@@ -32,7 +32,7 @@ class Ctx:
     desk: Desk
 
 
-Handler = Callable[[Ctx], Awaitable[str]]
+Handler = Callable[[Ctx], Awaitable[str | StaffAnswer]]
 
 
 @dataclass(frozen=True)
@@ -70,15 +70,20 @@ class Desk:
     def names() -> frozenset[str]:
         return frozenset(COMMANDS)
 
-    async def handle(self, inp: StaffInput) -> str | None:
+    async def handle(self, inp: StaffInput) -> str | StaffAnswer | None:
         parsed = split_command(inp.text)
         is_reply = inp.in_staff_chat and inp.reply_to_external_id is not None
-        if parsed is None and not is_reply:
+        # A step of an exchange with the bot: a button of one, or a private message the
+        # channel found to belong to one.
+        in_flow = parsed is None and (inp.payload is not None or not inp.in_staff_chat)
+        if parsed is None and not is_reply and not in_flow:
             return None  # staff chatting among themselves
         user = await linked_user(inp.user_external_id)
         if user is None:
             return refuse(inp, "not linked to a staff user")
         try:
+            if in_flow:
+                return await flows.answer(self, user, inp)
             if parsed is None:
                 return await staff.reply_to_notification(self, user, inp)
             name, args = parsed
@@ -116,4 +121,4 @@ def refuse(inp: StaffInput, why: str, user: User | None = None) -> str:
             f"Switchboard user.")
 
 
-from bot.commands import posts, staff  # noqa: E402, F401  (register their commands)
+from bot.commands import flows, posts, staff  # noqa: E402, F401  (register their commands)

@@ -8,11 +8,13 @@ it did. Only linked marketers and admins may use them (checked by the Desk).
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
-from bot.commands import Ctx, command
+from bot.commands import Ctx, command, flows
 from bot.inbox import InboxError
 from bot.models import ChannelAccount, Post, PostStatus, Role
+from channels.base import StaffAnswer
 from scheduler import posts
 from scheduler.when import WhenError, parse
 
@@ -20,17 +22,25 @@ ROLES = (Role.ADMIN, Role.MARKETER)
 TAGS = {"tg": "telegram", "telegram": "telegram", "fb": "facebook", "facebook": "facebook",
         "ig": "instagram", "instagram": "instagram"}
 USAGE = ("Usage: /post WHEN #tg #fb #ig TEXT, e.g. /post tomorrow 9:00 #tg Spring sale "
-         "starts!")
+         "starts! (or /post alone, step by step)")
 
 
 def _tz(ctx: Ctx) -> ZoneInfo:
     return ZoneInfo(ctx.desk.services["settings"].shop_timezone)
 
 
-def _when(ctx: Ctx, text: str) -> datetime:
+def parse_when(ctx: Ctx, text: str) -> datetime:
+    """A natural time in the shop's timezone; InboxError saying what is wrong with it."""
     try:
         return parse(text, _tz(ctx))
     except WhenError as exc:
+        raise InboxError(str(exc)) from None
+
+
+def _when(ctx: Ctx, text: str) -> datetime:
+    try:
+        return parse_when(ctx, text)
+    except InboxError as exc:
         raise InboxError(f"{exc}. Nothing was queued.") from None
 
 
@@ -63,9 +73,11 @@ async def _targets(networks: list[str]) -> list[dict[str, object]]:
     return out
 
 
-@command("post", "/post WHEN #tg TEXT", *ROLES)
-async def post(ctx: Ctx) -> str:
+@command("post", "/post [WHEN #tg TEXT]", *ROLES)
+async def post(ctx: Ctx) -> str | StaffAnswer:
     words = ctx.args
+    if not words:  # step by step, with buttons
+        return await flows.start_post(ctx)
     first_tag = next((i for i, w in enumerate(words) if w.startswith("#")
                       and w[1:].lower() in TAGS), None)
     if first_tag is None or first_tag == 0:
@@ -75,8 +87,13 @@ async def post(ctx: Ctx) -> str:
     while end < len(words) and words[end].startswith("#") and words[end][1:].lower() in TAGS:
         end += 1
     networks = list(dict.fromkeys(TAGS[w[1:].lower()] for w in words[first_tag:end]))
-    text = " ".join(words[end:])
-    created = await posts.compose(ctx.user, text, [], await _targets(networks))
+    return await queue_post(ctx, " ".join(words[end:]), [], networks, when)
+
+
+async def queue_post(ctx: Ctx, text: str, media: list[dict[str, Any]], networks: list[str],
+                     when: datetime) -> str:
+    """Compose and schedule (or send for review); the answer says what happened."""
+    created = await posts.compose(ctx.user, text, media, await _targets(networks))
     settings = ctx.desk.services["settings"]
     if settings.posts_require_approval and ctx.user.role != Role.ADMIN:
         await posts.move(created.id, PostStatus.IN_REVIEW, ctx.user, "from Telegram")

@@ -330,6 +330,26 @@ class StaffNotification(Model):
         unique_together = (("channel_account", "chat_id", "external_id"),)
 
 
+class ChatFlow(Model):
+    """A step-by-step exchange a staff member is in with the bot (the interactive /post):
+    which step, and what was said so far. Kept in the database so any server process
+    can take the next message, and a restart does not lose a half-written post."""
+
+    id = fields.IntField(primary_key=True)
+    channel_account: fields.ForeignKeyRelation[ChannelAccount] = fields.ForeignKeyField(
+        "models.ChannelAccount", related_name="chat_flows", on_delete=fields.CASCADE)
+    chat_id = fields.CharField(max_length=64)
+    user_external_id = fields.CharField(max_length=64)
+    flow = fields.CharField(max_length=32)
+    step = fields.CharField(max_length=32)
+    data: Any = fields.JSONField(default=dict)
+    updated_at = fields.DatetimeField(auto_now=True)
+
+    class Meta:
+        table = "chat_flows"
+        unique_together = (("channel_account", "chat_id", "user_external_id"),)
+
+
 class PostStatus(StrEnum):
     DRAFT = "draft"
     IN_REVIEW = "in_review"
@@ -411,7 +431,7 @@ class PostEvent(Model):
 
 
 __all__ = [
-    "CannedReply", "ChannelAccount", "Contact", "Conversation", "ConversationStatus",
+    "CannedReply", "ChannelAccount", "ChatFlow", "Contact", "Conversation", "ConversationStatus",
     "CsatRating", "DeliveryStatus", "Direction", "FaqEntry", "Identity", "Label", "Message",
     "Note", "NoteRevision", "Post", "PostEvent", "PostStatus", "PostVariant", "Role", "Rule",
     "Session", "StaffNotification", "User",

@@ -42,6 +42,7 @@ from telegram.request import HTTPXRequest
 
 from bot.api.routing import ApiError, Call, Endpoint, json_out
 from channels.base import (
+    FLOW_PREFIX,
     AccountInfo,
     AccountSetupError,
     Button,
@@ -55,6 +56,8 @@ from channels.base import (
     PermanentDeliveryError,
     RecipientUnreachable,
     SendResult,
+    StaffAnswer,
+    StaffInput,
 )
 from channels.telegram.parse import (
     ALLOWED_UPDATES,
@@ -201,6 +204,7 @@ class TelegramChannel:
         # (from the core's short cache).
         account = await self.ctx.get_account(account.id) or account
         parsed = parse_update(account.id, update, staff_chat(account), self.ctx.staff_commands)
+        parsed = await self._staff_flow(account, parsed)
         if isinstance(parsed, NewMessage):
             msg = parsed.msg
             if parsed.maybe_thread and await self.ctx.thread_known(account.id,
@@ -214,6 +218,9 @@ class TelegramChannel:
                 await self.bot(account).answer_callback_query(parsed.callback_id)
         elif isinstance(parsed, Staff):
             answer = await self.ctx.staff_input(parsed.input)
+            if parsed.callback_id:
+                with contextlib.suppress(TelegramError):
+                    await self.bot(account).answer_callback_query(parsed.callback_id)
             if answer:
                 try:
                     await self.post_to_chat(account, parsed.input.chat_id, answer)
@@ -224,6 +231,25 @@ class TelegramChannel:
         else:
             log.debug("telegram update ignored", extra={"reason": parsed.reason,
                                                         "update_id": update.get("update_id")})
+
+    async def _staff_flow(self, account: AccountInfo, parsed: Any) -> Any:
+        """A private message or button that belongs to a staff member's step-by-step
+        exchange with the bot (the interactive /post) is staff input, not a customer's."""
+        msg = parsed.msg if isinstance(parsed, NewMessage | Pressed) else None
+        if msg is None or msg.author is not None or msg.thread_id is not None:
+            return parsed
+        pressed = isinstance(parsed, Pressed)
+        if pressed and not (msg.payload or "").startswith(FLOW_PREFIX):
+            return parsed
+        user = msg.contact.external_id  # in a private chat, the chat id is the user's id
+        if not pressed and not await self.ctx.in_flow(account.id, user, user):
+            return parsed
+        return Staff(StaffInput(
+            account_id=account.id, chat_id=user, user_external_id=user,
+            user_name=msg.contact.name or "", text="" if pressed else msg.text,
+            in_staff_chat=False, external_id=msg.external_id, attachments=msg.attachments,
+            payload=msg.payload if pressed else None),
+            callback_id=parsed.callback_id if isinstance(parsed, Pressed) else "")
 
     # --- running accounts --------------------------------------------------------------
 
@@ -381,11 +407,17 @@ class TelegramChannel:
             raise _failure(exc) from exc
         return message_id(target, msg.message_id)
 
-    async def post_to_chat(self, account: AccountInfo, chat_id: str, text: str) -> str:
-        """Post a plain-text note (a staff notification, a command's answer)."""
+    async def post_to_chat(self, account: AccountInfo, chat_id: str,
+                           text: str | StaffAnswer) -> str:
+        """Post a plain-text note (a staff notification, a command's answer), with the
+        answer's buttons under its last part."""
+        buttons = text.buttons if isinstance(text, StaffAnswer) else ()
+        pieces = split_text(text.text if isinstance(text, StaffAnswer) else text)
         last: Any = None
-        for sent, piece in enumerate(split_text(text)):
-            last = await _send_piece(self.bot(account), chat_id, piece, sent, {})
+        for sent, piece in enumerate(pieces):
+            extra = ({"reply_markup": keyboard(buttons)}
+                     if buttons and sent == len(pieces) - 1 else {})
+            last = await _send_piece(self.bot(account), chat_id, piece, sent, extra)
         return str(last.message_id) if last else ""
 
     async def fetch_file(self, account: AccountInfo, file_id: str) -> tuple[bytes, str]:

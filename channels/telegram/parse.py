@@ -38,6 +38,7 @@ class Pressed:
 @dataclass(frozen=True)
 class Staff:
     input: StaffInput
+    callback_id: str = ""  # a pressed button's query, to be answered
 
 
 @dataclass(frozen=True)
