@@ -70,6 +70,11 @@ async def test_calendar_and_workflow_buttons(tg: Telegram) -> None:
         cell = re.search(rf'data-day="{local_day.isoformat()}".*?</td>', html, re.S)
         assert cell and f"10:00 #{pid}" in cell.group(0), view
     assert (await shop.client.get("/calendar?date=nonsense")).status == 400
+    day = local_day.isoformat()
+    only_tg = await (await shop.client.get(f"/calendar?date={day}&network=telegram")).text()
+    only_fb = await (await shop.client.get(f"/calendar?date={day}&network=facebook")).text()
+    assert f"#{pid}<" in only_tg and f"#{pid}<" not in only_fb  # per channel
+    assert (await shop.client.get("/calendar?network=myspace")).status == 400
     resp = await shop.client.post(f"/posts/{pid}", allow_redirects=False, data={
         "csrf_token": csrf, "action": "reschedule", "when": "fri 18:00"})
     assert resp.status == 302

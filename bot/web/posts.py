@@ -144,6 +144,12 @@ async def calendar_page(request: web.Request) -> web.Response:
     rows = await Post.filter(due_at__gte=start, due_at__lt=end).exclude(
         status=S.DRAFT).order_by("due_at")
     nets = await posts.networks_of([p.id for p in rows])
+    network = request.query.get("network", "")
+    if network:  # one channel's calendar
+        if network not in posts.LIMITS:
+            raise InboxError(f"network must be one of {', '.join(posts.LIMITS)}", "invalid",
+                             "network")
+        rows = [p for p in rows if network in nets.get(p.id, [])]
     by_day: dict[date, list[dict[str, Any]]] = {d: [] for d in days}
     for p in rows:
         assert p.due_at is not None
@@ -152,7 +158,8 @@ async def calendar_page(request: web.Request) -> web.Response:
             {"id": p.id, "time": local.strftime("%H:%M"), "status": str(p.status),
              "text": p.text[:40], "networks": nets.get(p.id, [])})
     return render(request, "web/calendar.html", view=view, days=days, by_day=by_day,
-                  anchor=anchor, prev=prev, nxt=nxt, tz=str(tz), today=datetime.now(tz).date())
+                  anchor=anchor, prev=prev, nxt=nxt, tz=str(tz), today=datetime.now(tz).date(),
+                  network=network, networks=list(posts.LIMITS))
 
 
 def setup(app: web.Application) -> None:
