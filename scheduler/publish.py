@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -42,6 +42,42 @@ POSTS_DUE = due.DueTable("posts", "due_at", where="status IN ('scheduled', 'publ
 S = PostStatus
 
 
+class GroupCommit:
+    """Writes that must each be committed before their caller goes on, sharing commits:
+    while one transaction commits, the writes asked for meanwhile wait and go together in
+    the next. Each caller still sees its own write durable before it continues (the
+    "sending" mark before a network call stays first), at one fsync per round instead of
+    one per write. A failed round fails every write in it (all rolled back)."""
+
+    def __init__(self) -> None:
+        self._pending: list[tuple[Callable[[Any], Awaitable[Any]], asyncio.Future[Any]]] = []
+        self._draining: asyncio.Task[None] | None = None
+
+    async def run(self, write: Callable[[Any], Awaitable[Any]]) -> Any:
+        """Run ``write(connection)`` in the next shared transaction; its result once
+        committed."""
+        fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._pending.append((write, fut))
+        if self._draining is None or self._draining.done():
+            self._draining = asyncio.get_running_loop().create_task(self._drain())
+        return await fut
+
+    async def _drain(self) -> None:
+        while self._pending:
+            batch, self._pending = self._pending, []
+            try:
+                async with in_transaction() as conn:
+                    results = [await write(conn) for write, _ in batch]
+            except Exception as exc:
+                for _, fut in batch:
+                    if not fut.done():
+                        fut.set_exception(exc)
+                continue
+            for (_, fut), result in zip(batch, results, strict=True):
+                if not fut.done():
+                    fut.set_result(result)
+
+
 class Publisher:
     def __init__(self, adapters: Mapping[str, ChannelAdapter], max_attempts: int = 5,
                  backoff_seconds: float = 30.0, misfire_minutes: float = 60.0,
@@ -55,6 +91,7 @@ class Publisher:
         self.concurrency = concurrency
         self.lookahead = 1.5  # seconds: beyond the clock's next tick
         self.notify = notify  # async (text) -> None: tells staff about missed posts
+        self.commits = GroupCommit()
 
     async def run_due(self, max_seconds: float = 30.0) -> int:
         """Publish due posts in small claimed batches until none is due. Called by the
@@ -88,8 +125,9 @@ class Publisher:
     async def publish_batch(self, ids: list[int]) -> dict[int, PostStatus]:
         """Publish claimed posts. The bookkeeping of the whole batch is a few statements
         in a few transactions (each commit is an fsync on SQLite); per target there are
-        only the two commits exactly-once needs: "sending" right before its call, and the
-        outcome as soon as it arrives."""
+        only the two writes exactly-once needs: "sending" committed right before its call,
+        and the outcome as soon as it arrives (commits shared between concurrent calls,
+        see GroupCommit)."""
         posts = {p.id: p for p in await Post.filter(id__in=ids)}
         out: dict[int, PostStatus] = {pid: PostStatus(p.status) for pid, p in posts.items()}
         now = utcnow()
@@ -150,11 +188,17 @@ class Publisher:
 
     async def _take(self, v: PostVariant) -> bool:
         """waiting → sending, committed right before the call (the attempt is on record)."""
-        if not await PostVariant.filter(id=v.id, state="waiting").update(
-                state="sending", attempts=F("attempts") + 1):
+        if not await self.commits.run(lambda conn: PostVariant.filter(
+                id=v.id, state="waiting").using_db(conn).update(
+                state="sending", attempts=F("attempts") + 1)):
             return False  # someone else has it
         v.state = "sending"
         return True
+
+    async def _record(self, v: PostVariant, **changes: Any) -> None:
+        """A target's outcome, committed before the caller goes on (with others')."""
+        await self.commits.run(
+            lambda conn: PostVariant.filter(id=v.id).using_db(conn).update(**changes))
 
     async def _send(self, post: Post, v: PostVariant) -> str | Exception:
         """One network call for one target; its outcome is committed at once."""
@@ -165,28 +209,27 @@ class Publisher:
         if account is None or not isinstance(adapter, Publishes):
             err = PermanentDeliveryError("this channel account cannot publish posts (missing "
                                          "or disabled)")
-            await PostVariant.filter(id=v.id).update(state="failed", error=err.reason)
+            await self._record(v, state="failed", error=err.reason)
             return err
         try:
             remote = await adapter.publish(account, v.target,
                                            v.text if v.text is not None else post.text,
                                            post.media)
         except PermanentDeliveryError as exc:
-            await PostVariant.filter(id=v.id).update(state="failed", error=exc.reason[:500])
+            await self._record(v, state="failed", error=exc.reason[:500])
             return exc
         except DeliveryError as exc:
-            await PostVariant.filter(id=v.id).update(state="waiting", error=exc.reason[:500])
+            await self._record(v, state="waiting", error=exc.reason[:500])
             return exc
         except OutcomeUnknown as exc:  # sent, no answer: a retry could post it twice
-            await PostVariant.filter(id=v.id).update(state="unknown", error=exc.reason[:500])
+            await self._record(v, state="unknown", error=exc.reason[:500])
             return exc
         except Exception as exc:  # our bug, before or after the call: do not guess
             log.exception("publish crashed", extra={"variant": v.id})
-            await PostVariant.filter(id=v.id).update(
-                state="unknown", error=f"internal error: {type(exc).__name__}")
+            await self._record(v, state="unknown",
+                               error=f"internal error: {type(exc).__name__}")
             return PermanentDeliveryError(f"internal error: {type(exc).__name__}")
-        await PostVariant.filter(id=v.id).update(state="done", remote_id=remote, error="",
-                                                 published_at=utcnow())
+        await self._record(v, state="done", remote_id=remote, error="", published_at=utcnow())
         return remote
 
     async def _follow_up(self, post: Post) -> None:
