@@ -93,13 +93,15 @@ class Publisher:
         self.notify = notify  # async (text) -> None: tells staff about missed posts
         self.commits = GroupCommit()
 
-    async def run_due(self, max_seconds: float = 30.0) -> int:
-        """Publish due posts in small claimed batches until none is due. Called by the
-        clock. Small batches keep each lease short-lived and let other processes share
-        the work."""
+    async def run_due(self, max_seconds: float | None = None) -> int:
+        """Publish due posts in small claimed batches until none is due (or, if given,
+        ``max_seconds`` have passed). Called by the clock. Small batches keep each lease
+        short-lived and let other processes share the work. There is no time budget by
+        default: ending a run while posts keep falling due would leave them waiting for
+        the next tick, up to a second late."""
         loop = asyncio.get_running_loop()
         started, done = loop.time(), 0
-        while loop.time() - started < max_seconds:
+        while max_seconds is None or loop.time() - started < max_seconds:
             ids = await due.claim(POSTS_DUE, self.lease, self.concurrency * 4)
             if ids:
                 try:
