@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-TEST_DEBS := postgresql chromium chromium-driver
+TEST_DEBS := postgresql chromium chromium-driver postfix dovecot-imapd dovecot-lmtpd
 
 .PHONY: run test lint bench venv deps test-deps debs clean
 
@@ -25,12 +25,14 @@ $(VENV)/.test-deps: requirements-test.txt $(VENV)/.deps
 deps: $(VENV)/.deps
 test-deps: $(VENV)/.test-deps
 
-# Debian packages the tests use for real: PostgreSQL, Chromium and its driver.
-# One `apt-get update`, then install only what is missing; nothing prompts.
+# Debian packages the tests use for real: PostgreSQL, Chromium and its driver, Postfix
+# and Dovecot. One `apt-get update`, then install only what is missing; nothing prompts
+# (Postfix is told to write no configuration of its own: the tests bring theirs).
 debs:
 	@missing=""; for p in $(TEST_DEBS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages:$$missing"; \
+	  echo "postfix postfix/main_mailer_type select No configuration" | $(SUDO) debconf-set-selections; \
 	  $(SUDO) apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing; \
 	fi

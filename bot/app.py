@@ -18,7 +18,7 @@ import aiohttp
 import jinja2
 from aiohttp import web
 
-from bot import db, inbox, metrics, services
+from bot import consent, db, inbox, metrics, services
 from bot.api.endpoints import endpoints as api_endpoints
 from bot.api.posts import ics_feed
 from bot.api.routing import error_response, mount
@@ -210,7 +210,8 @@ def create_app(settings: Settings, *, migrate: bool = True,
         contact_history=_contact_history, update_contact=_update_contact,
         edit=lambda acct, ext, text, when: inbox.edit_inbound(acct, ext, text, when, app[BUS]),
         list_accounts=services.enabled_accounts, staff_input=desk.handle,
-        staff_commands=desk.names(), thread_known=_thread_known, in_flow=flows.active)
+        staff_commands=desk.names(), thread_known=_thread_known, in_flow=flows.active,
+        mark_bounced=consent.mark_bounced)
 
     async def bind_http(app: web.Application) -> AsyncIterator[None]:
         ctx.http = app[HTTP]

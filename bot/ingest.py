@@ -111,11 +111,12 @@ def ingest_steps(job: Job, ts: Callable[[datetime | None], Any]) -> Steps:
                        msg.author is not None, now))
         conv_id = rows[0][0]
     rows = yield ("INSERT INTO messages (conversation_id, channel_account_id, direction, "
-                  "external_id, text, attachments, author_id, payload, status, error, attempts, "
-                  "sent_at, created_at) "
-                  "VALUES (?, ?, 'in', ?, ?, ?, ?, ?, 'received', '', 0, ?, ?) RETURNING id",
+                  "external_id, text, attachments, meta, author_id, payload, status, error, "
+                  "attempts, sent_at, created_at) "
+                  "VALUES (?, ?, 'in', ?, ?, ?, ?, ?, ?, 'received', '', 0, ?, ?) RETURNING id",
                   (conv_id, acct, msg.external_id, msg.text,
                    json.dumps(list(msg.attachments)) if msg.attachments else "[]",
+                   json.dumps(msg.meta) if msg.meta else "{}",
                    author_id, msg.payload, ts(msg.sent_at or job.now), now))
     return IngestResult(rows[0][0], conv_id, contact_id, True, new_conversation)
 

@@ -73,8 +73,9 @@ class Outbox:
         Args:
             buttons: Quick replies offered with the text (the bot's menus, CSAT).
             origin: Who wrote it when not staff in the inbox: "bot", "rule", "telegram".
-            reply_to_id: In a public conversation, the comment this answers; by default
-                the latest comment, so a reply lands in the right thread.
+            reply_to_id: In a public or threaded conversation (comments, an e-mail
+                thread), the message this answers; by default the latest one, so a reply
+                lands in the right thread.
             source_ref: Where it was written, if outside the inbox (a staff chat message);
                 the same ref again returns the stored message and sends nothing.
         """
@@ -86,7 +87,7 @@ class Outbox:
                                         direction=Direction.INBOUND).exists():
                 raise InboxError("reply_to_message_id is not a message of this conversation",
                                  "invalid", "reply_to_message_id")
-        elif conv.is_public:
+        elif conv.is_public or conv.thread_key is not None:
             reply_to_id = await Message.filter(
                 conversation_id=conv.id, direction=Direction.INBOUND).order_by("-id").first(
             ).values_list("id", flat=True)  # type: ignore[assignment]
@@ -180,16 +181,19 @@ class Outbox:
             return DeliveryStatus.FAILED, f"no adapter for channel {account.kind!r}", None
         identity = await Identity.filter(contact_id=conv.contact_id,  # type: ignore[attr-defined]
                                          channel_account_id=account.id).first()
-        reply_to = None
+        reply_to: str | None = None
+        reply_meta: dict[str, Any] = {}
         if msg.reply_to_id is not None:  # type: ignore[attr-defined]
-            reply_to = await Message.filter(id=msg.reply_to_id).first(  # type: ignore[attr-defined]
-            ).values_list("external_id", flat=True)
+            row = await Message.filter(id=msg.reply_to_id).first(  # type: ignore[attr-defined]
+            ).values("external_id", "meta")
+            if row:
+                reply_to, reply_meta = row["external_id"], row["meta"] or {}
         out = OutboundMessage(
             message_id=msg.id, conversation_id=conv.id, account=account_info(account),
             contact_external_id=identity.external_id if identity else "",
             thread_id=conv.thread_key, text=msg.text, created_at=msg.created_at,
             buttons=tuple(Button(b["label"], b["payload"]) for b in msg.buttons or ()),
-            reply_to_external_id=reply_to)  # type: ignore[arg-type]
+            reply_to_external_id=reply_to, reply_to_meta=reply_meta)
         try:
             result = await adapter.send(out)
         except RecipientUnreachable as exc:

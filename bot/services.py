@@ -111,7 +111,8 @@ async def update_user(user_id: int, changes: Mapping[str, Any]) -> User:
 
 
 # Channel settings never shown back in full.
-SECRET_SETTINGS = ("token", "password", "access_token", "app_secret")
+SECRET_SETTINGS = ("token", "password", "access_token", "app_secret", "imap_password",
+                   "smtp_password")
 
 
 def masked_settings(settings: dict[str, Any] | None) -> dict[str, Any]:

@@ -45,6 +45,9 @@ class InboundMessage:
     author: ContactInfo | None = None
     # The customer pressed a button: its payload ("faq:3", "csat:5"); ``text`` is its label.
     payload: str | None = None
+    # What the channel knows beyond the text, kept with the message (an e-mail's subject
+    # and References), handed back with a reply to it.
+    meta: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -86,8 +89,10 @@ class OutboundMessage:
     text: str
     created_at: datetime
     buttons: tuple[Button, ...] = ()
-    # In a public conversation: the channel's id of the comment this answers.
+    # The channel's id of the message this answers (a comment, the last e-mail), and
+    # what the channel kept with it (InboundMessage.meta).
     reply_to_external_id: str | None = None
+    reply_to_meta: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -231,6 +236,8 @@ class ChannelContext:
     # (account_id, chat id, user id) -> whether that staff member is in a step-by-step
     # exchange with the bot there (their next message is its answer, not a customer's).
     in_flow: Callable[[int, str, str], Awaitable[bool]] = _unknown
+    # (account_id, address) -> None: mail to this address bounced (a DSN arrived).
+    mark_bounced: Callable[[int, str], Awaitable[None]] = field(default=lambda *a: _none())
 
 
 @runtime_checkable

@@ -8,6 +8,7 @@ from typing import Any
 
 from channels.api.adapter import build as build_api
 from channels.base import ChannelAdapter, ChannelContext
+from channels.email.adapter import build as build_email
 from channels.meta.adapter import build_facebook, build_instagram
 from channels.telegram.adapter import build as build_telegram
 from channels.webchat.adapter import build as build_webchat
@@ -20,6 +21,7 @@ REGISTRY: dict[str, Factory] = {
     "telegram": build_telegram,
     "facebook": build_facebook,
     "instagram": build_instagram,
+    "email": build_email,
 }
 
 

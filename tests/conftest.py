@@ -87,6 +87,16 @@ def postgres() -> Iterator[Postgres]:
     pg.stop()
 
 
+@pytest.fixture(scope="session")
+def mailserver() -> Iterator[Any]:
+    """Postfix and Dovecot on 127.0.0.1 for the whole run (see tests/mailserver.py)."""
+    from tests.mailserver import MailServer
+
+    server = MailServer().start()
+    yield server
+    server.stop()
+
+
 # --- settings and app -----------------------------------------------------------------------
 
 def make_settings(tmp: Path, **over: Any) -> Settings:

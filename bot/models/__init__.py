@@ -101,6 +101,11 @@ class Contact(Model):
     tags: list[str] = fields.JSONField(default=list)
     # Why messages cannot reach this contact (e.g. they blocked the Telegram bot), or "".
     unreachable = fields.CharField(max_length=200, default="", db_default="")
+    # Marketing e-mail consent: "" (never asked), pending (double opt-in mail sent),
+    # subscribed, unsubscribed or bounced; when, and what set it (a form, a bounce, …).
+    email_consent = fields.CharField(max_length=16, default="", db_default="")
+    email_consent_at = fields.DatetimeField(null=True)
+    email_consent_source = fields.CharField(max_length=200, default="", db_default="")
     created_at = fields.DatetimeField(auto_now_add=True)
     updated_at = fields.DatetimeField(auto_now=True)
 
@@ -184,6 +189,9 @@ class Message(Model):
     attachments: list[dict[str, Any]] = fields.JSONField(default=list, db_default="[]")
     # Earlier versions of a text the customer edited: [{"text", "replaced_at"}], oldest first.
     history: list[dict[str, Any]] = fields.JSONField(default=list, db_default="[]")
+    # What the channel knows beyond the text, to answer in kind (an e-mail's subject and
+    # References chain).
+    meta: dict[str, Any] = fields.JSONField(default=dict, db_default="{}")
     sender: fields.ForeignKeyNullableRelation[User] = fields.ForeignKeyField(
         "models.User", related_name="messages", null=True, on_delete=fields.SET_NULL)
     # Inbound in a public conversation: who wrote the comment (the conversation's contact

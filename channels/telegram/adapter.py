@@ -14,7 +14,7 @@ import hmac
 import logging
 import os
 import warnings
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
@@ -59,6 +59,7 @@ from channels.base import (
     StaffAnswer,
     StaffInput,
 )
+from channels.loops import AccountLoops
 from channels.telegram.parse import (
     ALLOWED_UPDATES,
     Edited,
@@ -108,12 +109,6 @@ def retry_seconds(exc: RetryAfter) -> float:
     return value.total_seconds() if isinstance(value, timedelta) else float(value)
 
 
-@dataclass
-class _Running:
-    key: tuple[str, str, str]  # (token, api base, mode): a change restarts the loop
-    task: asyncio.Task[None]
-
-
 class TelegramChannel:
     kind: ClassVar[str] = "telegram"
     display_name: ClassVar[str] = "Telegram"
@@ -124,8 +119,8 @@ class TelegramChannel:
     def __init__(self, ctx: ChannelContext) -> None:
         self.ctx = ctx
         self._bots: dict[int, tuple[tuple[str, str], Bot]] = {}
-        self._running: dict[int, _Running] = {}
-        self._supervisor: asyncio.Task[None] | None = None
+        # One loop per account, restarted when its token, API base or mode changes.
+        self.loops = AccountLoops(ctx, self.kind, self.config, self._run)
 
     # --- configuration -----------------------------------------------------------------
 
@@ -254,46 +249,21 @@ class TelegramChannel:
     # --- running accounts --------------------------------------------------------------
 
     async def start(self) -> None:
-        self._supervisor = asyncio.get_running_loop().create_task(self._supervise())
+        await self.loops.start()
 
     async def stop(self) -> None:
-        tasks = [r.task for r in self._running.values()]
-        if self._supervisor is not None:
-            tasks.append(self._supervisor)
-        for t in tasks:
-            t.cancel()
-        for t in tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await t
-        self._running.clear()
+        await self.loops.stop()
         for _, bot in self._bots.values():
             with contextlib.suppress(Exception):
                 await bot.shutdown()
         self._bots.clear()
 
-    async def _supervise(self) -> None:
-        """Keep one loop per enabled account, started, restarted or stopped as accounts
-        are added, changed or disabled, without a server restart."""
-        every = self.ctx.settings.channel_refresh_seconds
-        while True:
-            try:
-                await self.refresh()
-            except Exception:
-                log.exception("telegram account refresh failed")
-            await asyncio.sleep(every)
-
     async def refresh(self) -> None:
-        accounts = {a.id: a for a in await self.ctx.list_accounts(self.kind)}
-        for acct_id in list(self._running):
-            want = accounts.get(acct_id)
-            if want is None or self.config(want) != self._running[acct_id].key:
-                self._running.pop(acct_id).task.cancel()
-        for acct_id, account in accounts.items():
-            if acct_id not in self._running:
-                key = self.config(account)
-                run = self._poll(account) if key[2] == "polling" else self._hook(account)
-                self._running[acct_id] = _Running(
-                    key, asyncio.get_running_loop().create_task(run))
+        await self.loops.refresh()
+
+    async def _run(self, account: AccountInfo) -> None:
+        await (self._poll(account) if self.config(account)[2] == "polling"
+               else self._hook(account))
 
     async def _hook(self, account: AccountInfo) -> None:
         """Webhook mode: register our URL (with the account secret) until Telegram has it."""

@@ -201,9 +201,71 @@ class InstagramDriver(MetaDriver):
     obj, id_setting = "instagram", "ig_user_id"
 
 
+class EmailDriver:
+    """A customer mailing the shop through a real Postfix; the shop's mailbox is read over
+    IMAP from Dovecot, and replies land in the customer's own mailbox."""
+
+    async def setup(self, shop: Shop, aiohttp_server: Any) -> None:
+        from tests.channels.test_email import connect_mailbox, customer
+
+        self.shop = shop
+        self.mail = _SERVER[0]
+        self.account, self.address = await connect_mailbox(shop, self.mail)
+        self.customer = customer(self.mail)
+
+    async def deliver(self, external_id: str, text: str) -> int:
+        from email.message import EmailMessage
+
+        mid = f"<{external_id}@customer.test>"
+        mail = EmailMessage()
+        mail["From"], mail["To"], mail["Message-ID"] = self.customer, self.address, mid
+        mail["In-Reply-To"] = "<contract-thread@customer.test>"  # no subject line added
+        mail.set_content(text)
+        known = await Message.filter(external_id=mid).first()
+        await asyncio.to_thread(self.mail.send, mail)
+        if known is not None:  # a second copy of a mail already stored
+            before = len(await asyncio.to_thread(self.mail.inbox, self.address))
+            await asyncio.to_thread(self.mail.wait_for, self.address, before)
+            await asyncio.sleep(1.0)  # the mailbox loop reads it (IDLE) and drops it
+            return known.id
+        for _ in range(200):
+            stored = await Message.filter(external_id=mid).first()
+            if stored is not None:
+                return stored.id
+            await asyncio.sleep(0.1)
+        raise AssertionError("the mail never reached the inbox")
+
+    async def deliver_unauthenticated(self, text: str) -> None:
+        # E-mail has no per-message credentials: what guards the inbox is the mailbox
+        # login, and a wrong one is refused before an account exists.
+        from tests.channels.test_email import account_settings
+
+        status, err = await self.shop.api("POST", "/api/v1/channels", json={
+            "kind": "email", "name": "intruder",
+            "settings": account_settings(self.mail, self.address, "guess")})
+        assert status == 400 and err["error"]["code"] == "invalid_auth"
+
+    async def received(self) -> list[str]:
+        mails = await asyncio.to_thread(self.mail.inbox, self.customer)
+        return [m.get_content().strip() for m in mails]
+
+    async def close(self) -> None:
+        pass
+
+
+_SERVER: list[Any] = []  # the session's mail server, for the e-mail driver
+
+
+@pytest.fixture(autouse=True)
+def _share_mailserver(request: pytest.FixtureRequest) -> None:
+    """Start the real mail server only for the e-mail run of the contract."""
+    if request.node.name.endswith("[email]"):
+        _SERVER[:] = [request.getfixturevalue("mailserver")]
+
+
 DRIVERS: dict[str, type] = {"api": ApiDriver, "webchat": WebChatDriver,
                             "telegram": TelegramDriver, "facebook": MetaDriver,
-                            "instagram": InstagramDriver}
+                            "instagram": InstagramDriver, "email": EmailDriver}
 
 
 def test_every_registered_channel_has_a_driver() -> None:

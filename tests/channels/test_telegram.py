@@ -240,6 +240,6 @@ async def test_account_added_on_another_server_shows_up(tmp_path: Path, aiohttp_
                                        settings={"token": TOKEN, "api_base_url": base})
     await until(lambda: asyncio.sleep(0, any(m == "getUpdates" for _, m, _ in fake.calls)))
     adapter = shop.client.server.app[ADAPTERS]["telegram"]
-    assert acct.id in adapter._running  # noqa: SLF001
+    assert acct.id in adapter.loops.running  # noqa: SLF001
     await ChannelAccount.filter(id=acct.id).update(enabled=False)
-    await until(lambda: asyncio.sleep(0, acct.id not in adapter._running))  # noqa: SLF001
+    await until(lambda: asyncio.sleep(0, acct.id not in adapter.loops.running))  # noqa: SLF001
