@@ -189,7 +189,13 @@ def channel_settings(args: argparse.Namespace) -> dict[str, Any]:
     pairs = {"token": args.token, "api_base_url": args.api_base_url, "mode": args.mode,
              "page_id": args.page_id, "ig_user_id": args.ig_user_id,
              "access_token": args.access_token, "app_secret": args.app_secret}
-    out = {k: v for k, v in pairs.items() if v}
+    out: dict[str, Any] = {k: v for k, v in pairs.items() if v}
+    for item in args.setting:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise SystemExit(f"--setting takes KEY=VALUE, e.g. imap_host=imap.example.com "
+                             f"(got {item!r})")
+        out[key.strip()] = value
     if args.kind == "telegram":
         out.setdefault("mode", "polling")
     return out
@@ -347,6 +353,9 @@ def parser() -> argparse.ArgumentParser:
     ca.add_argument("--page-id", default="", help="facebook: the Page's id")
     ca.add_argument("--ig-user-id", default="", help="instagram: the business account's id")
     ca.add_argument("--access-token", default="", help="facebook/instagram: a Page token")
+    ca.add_argument("--setting", action="append", default=[], metavar="KEY=VALUE",
+                    help="any other setting of the channel (repeatable), e.g. "
+                         "imap_host=imap.example.com for e-mail")
     ca.add_argument("--app-secret", default="",
                     help="facebook/instagram: the Meta app's secret (signs webhooks)")
     c.add_parser("list")

@@ -41,7 +41,8 @@ async def test_compose_on_the_page_and_it_goes_out(tg: Telegram) -> None:
     assert resp.status == 400 and "31 Feb is not a date" in await resp.text()
     assert await Post.all().count() == 0  # nothing queued
     resp = await shop.client.post("/posts", allow_redirects=False, data={
-        "csrf_token": csrf, "text": "Doors open <10:00>", f"use_{aid}": "on",
+        "csrf_token": csrf, "text": "Doors open at ten", f"use_{aid}": "on",
+        f"text_{aid}": "Doors open <10:00>",  # Telegram's own text
         f"target_{aid}": "@shopnews", "when": "in 2 seconds", "action": "schedule"})
     assert resp.status == 302
     pid = int(resp.headers["Location"].rsplit("/", 1)[1])

@@ -423,6 +423,8 @@ CHANNEL_FIELDS = {
     "telegram": ("token", "api_base_url", "mode", "staff_chat_id", "staff_notify", "channel"),
     "facebook": ("page_id", *_META_FIELDS),
     "instagram": ("ig_user_id", *_META_FIELDS),
+    "email": ("address", "imap_host", "imap_port", "imap_tls", "imap_user", "imap_password",
+              "folder", "smtp_host", "smtp_port", "smtp_tls", "smtp_user", "smtp_password"),
 }
 
 

@@ -53,7 +53,8 @@ async def posts_page(request: web.Request) -> web.Response:
 @page(Perm.POSTS_WRITE)
 async def post_compose(request: web.Request) -> web.StreamResponse:
     form = request[FORM]
-    targets = [{"channel_account_id": int(k[len("target_"):]), "target": str(v).strip()}
+    targets = [{"channel_account_id": int(k[len("target_"):]), "target": str(v).strip(),
+                "text": _s(form, f"text_{k[len('target_'):]}") or None}
                for k, v in form.items() if k.startswith("target_") and str(v).strip()
                and form.get(f"use_{k[len('target_'):]}") == "on"]
     media = [{"url": u} for u in

@@ -181,3 +181,35 @@ def test_parsing_helpers() -> None:
                             b"\r\ncaf\xc3\xa9")
     assert unlabelled.full_text == "café" and unlabelled.message_id.endswith(
         "@no-message-id>")
+
+
+def test_cli_connects_a_mailbox(tmp_path: Path, mailserver: MailServer) -> None:
+    from tests.test_cli import run
+
+    address = mailserver.add_user(f"cli-{uuid.uuid4().hex[:6]}@shop.test")
+    settings = account_settings(mailserver, address)
+    flags = [f"--setting={k}={v}" for k, v in settings.items()]
+    out = run(tmp_path, "channel", "add", "email", "--name", "Shop mail", *flags)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip().splitlines()[-1].isdigit()
+    bad = run(tmp_path, "channel", "add", "email", "--name", "x",
+              *[f for f in flags if "imap_password" not in f],
+              "--setting=imap_password=wrong")
+    assert bad.returncode != 0 and "refused the login" in bad.stdout + bad.stderr
+    odd = run(tmp_path, "channel", "add", "email", "--name", "x", "--setting", "novalue")
+    assert odd.returncode != 0 and "KEY=VALUE" in odd.stderr
+
+
+async def test_admin_connects_a_mailbox_on_the_channels_page(box: Any) -> None:
+    from tests.test_web import as_admin
+
+    shop, mail, _, _ = box
+    csrf = await as_admin(shop)
+    address = mail.add_user(f"web-{uuid.uuid4().hex[:6]}@shop.test")
+    form = {k: str(v) for k, v in account_settings(mail, address).items()
+            if k != "imap_user"}
+    resp = await shop.client.post("/admin/channels", data={
+        "csrf_token": csrf, "kind": "email", "name": "Web mail", **form})
+    assert resp.status == 200 and "Its secret is shown once" in await resp.text()
+    page = await (await shop.client.get("/admin/channels")).text()
+    assert f"{address} · IMAP 127.0.0.1" in page
