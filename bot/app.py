@@ -26,16 +26,29 @@ from bot.automation import Automation
 from bot.commands import Desk, flows
 from bot.events import EventBus
 from bot.ingest import Ingestor, SqliteWriter, TortoiseDriver
-from bot.keys import ADAPTERS, BUS, ENDPOINTS, HTTP, HUB, INFLIGHT, JINJA, OUTBOX, SETTINGS
+from bot.keys import (
+    ADAPTERS,
+    BUS,
+    DRIPS,
+    ENDPOINTS,
+    HTTP,
+    HUB,
+    INFLIGHT,
+    JINJA,
+    OUTBOX,
+    SETTINGS,
+)
 from bot.live import StaffHub
+from bot.marketing import Mailer
 from bot.models import Conversation, Identity, Message
 from bot.replies import Outbox
 from bot.serve import Inflight
+from bot.web import marketing as web_marketing
 from bot.web import media, pages
 from channels import registry
 from channels.base import ChannelContext, RunsAccounts
 from config import Settings, ensure_secret_key
-from scheduler import clock
+from scheduler import clock, drips
 from scheduler.publish import Publisher
 
 log = logging.getLogger("switchboard.app")
@@ -190,7 +203,10 @@ def create_app(settings: Settings, *, migrate: bool = True,
                               lease_seconds=settings.post_lease_seconds,
                               notify=automation.notifier.announce,
                               timezone=settings.shop_timezone)
-        clock.bind(app[OUTBOX], app[BUS], publisher)
+        await drips.install_builtin()
+        app[DRIPS] = drips.DripRunner(Mailer(adapters, settings).send,
+                                      timezone=settings.shop_timezone)
+        clock.bind(app[OUTBOX], app[BUS], publisher, app[DRIPS])
         running = [a for a in adapters.values() if isinstance(a, RunsAccounts)]
         for adapter in running:  # per-account loops (Telegram polling, webhooks)
             await adapter.start()
@@ -237,6 +253,7 @@ def create_app(settings: Settings, *, migrate: bool = True,
     mount(app, eps, settings.max_body_bytes)
     app.router.add_get("/calendar/{token}.ics", ics_feed)
     media.setup(app)
+    web_marketing.setup(app)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics_view)
     pages.setup(app)

@@ -46,6 +46,8 @@ class Perm(StrEnum):
     BOT_WRITE = "change the bot's answers and the rules"
     POSTS_READ = "read posts and the calendar"
     POSTS_WRITE = "compose and schedule posts"
+    MARKETING_READ = "read sequences, enrolments and mail stats"
+    MARKETING_WRITE = "send shop events and manage e-mail marketing"
 
 
 ROLE_PERMS: dict[Role, frozenset[Perm]] = {
@@ -53,7 +55,8 @@ ROLE_PERMS: dict[Role, frozenset[Perm]] = {
     Role.AGENT: frozenset({Perm.INBOX_READ, Perm.INBOX_WRITE, Perm.CONTACTS_READ,
                           Perm.CONTACTS_WRITE, Perm.CANNED_READ, Perm.BOT_READ,
                           Perm.POSTS_READ}),
-    Role.MARKETER: frozenset({Perm.CONTACTS_READ, Perm.POSTS_READ, Perm.POSTS_WRITE}),
+    Role.MARKETER: frozenset({Perm.CONTACTS_READ, Perm.POSTS_READ, Perm.POSTS_WRITE,
+                             Perm.MARKETING_READ, Perm.MARKETING_WRITE}),
 }
 
 

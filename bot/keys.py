@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from bot.replies import Outbox
     from bot.serve import Inflight
     from channels.base import ChannelAdapter
+    from scheduler.drips import DripRunner
 
 SETTINGS = web.AppKey("settings", Settings)
 BUS: web.AppKey[EventBus] = web.AppKey("bus")
@@ -27,3 +28,4 @@ JINJA = web.AppKey("jinja", jinja2.Environment)
 HTTP = web.AppKey("http", aiohttp.ClientSession)
 ENDPOINTS: web.AppKey[list[Any]] = web.AppKey("endpoints")
 INFLIGHT: web.AppKey[Inflight] = web.AppKey("inflight")
+DRIPS: web.AppKey[DripRunner] = web.AppKey("drips")

@@ -14,7 +14,7 @@ from typing import Any
 
 from bot.cache import Ttl
 from bot.events import HandoffRequested, MessageReceived
-from bot.flows.texts import env
+from bot.flows.texts import BOT
 from bot.models import ChannelAccount, Conversation, Direction, Message, StaffNotification
 from bot.replies import account_info
 from channels.base import ChannelAdapter, ChannelError, PostsToChat
@@ -91,7 +91,7 @@ class StaffNotifier:
         body = text if text is not None else (last.text if last else "")
         adapter_name = getattr(self.adapters.get(conv.channel_kind), "display_name",
                                conv.channel_kind)
-        note = env.get_template("staff.j2").module.notification(  # type: ignore[attr-defined]
+        note = BOT.env.get_template("staff.j2").module.notification(  # type: ignore[attr-defined]
             reason, conv.id, f"{adapter_name} · {conv.channel_account.name}", who,
             body[:PREVIEW] + ("…" if len(body) > PREVIEW else ""))
         sent = 0

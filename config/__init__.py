@@ -109,6 +109,13 @@ class Settings:
         "Meta Graph API base URL, with its version, for Facebook and Instagram accounts "
         "(an account's settings.api_base_url overrides it).",
         default="https://graph.facebook.com/v21.0")
+    shopify_webhook_secret: Secret = _doc(
+        "Shopify app's webhook secret: Shopify's customer, checkout and order webhooks to "
+        "/api/v1/webhooks/shopify are checked with it. Empty: not connected.",
+        default=Secret(""))
+    woocommerce_webhook_secret: Secret = _doc(
+        "WooCommerce webhook secret for /api/v1/webhooks/woocommerce. Empty: not connected.",
+        default=Secret(""))
     shop_name: str = _doc("The shop's name, as the bot introduces it.", default="our shop")
     shop_timezone: str = _doc(
         "The shop's IANA timezone (office hours, rule times, schedules), e.g. Asia/Bangkok.",

@@ -19,9 +19,10 @@ log = logging.getLogger("switchboard.clock")
 _state: dict[str, Any] = {}
 
 
-def bind(outbox: Any, bus: Any, publisher: Any = None) -> None:
-    """Give the tick functions the running app's outbox, event bus and publisher."""
-    _state["outbox"], _state["bus"], _state["publisher"] = outbox, bus, publisher
+def bind(outbox: Any, bus: Any, publisher: Any = None, drips: Any = None) -> None:
+    """Give the tick functions the running app's outbox, event bus, publisher and drip
+    runner."""
+    _state.update(outbox=outbox, bus=bus, publisher=publisher, drips=drips)
 
 
 async def deliver_due_replies() -> None:
@@ -42,6 +43,13 @@ async def publish_due_posts() -> None:
     publisher = _state.get("publisher")
     if publisher is not None:
         await publisher.run_due()
+
+
+async def run_due_drips() -> None:
+    """Advance drip enrolments whose next step is due (and resume interrupted ones)."""
+    runner = _state.get("drips")
+    if runner is not None:
+        await runner.run_due()
 
 
 async def tick() -> None:
@@ -69,6 +77,8 @@ async def running(seconds: float) -> AsyncIterator[AsyncIOScheduler]:
                   coalesce=True, misfire_grace_time=max(1, int(seconds * 5)))
     # Publishing is its own job: a long run of due posts never delays customer replies.
     sched.add_job(_guarded(publish_due_posts), "interval", seconds=seconds, id="publish",
+                  max_instances=1, coalesce=True, misfire_grace_time=max(1, int(seconds * 5)))
+    sched.add_job(_guarded(run_due_drips), "interval", seconds=seconds, id="drips",
                   max_instances=1, coalesce=True, misfire_grace_time=max(1, int(seconds * 5)))
     sched.start()
     try:

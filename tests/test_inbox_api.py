@@ -250,7 +250,10 @@ async def test_every_api_route_declares_auth(shop: Shop) -> None:
                       ("POST", "/api/v1/instagram/{account_id}/webhook"),
                       # Meta's subscription check: answers only with the account's secret
                       ("GET", "/api/v1/facebook/{account_id}/webhook"),
-                      ("GET", "/api/v1/instagram/{account_id}/webhook")}
+                      ("GET", "/api/v1/instagram/{account_id}/webhook"),
+                      # store webhooks, signed with the store's webhook secret
+                      ("POST", "/api/v1/webhooks/shopify"),
+                      ("POST", "/api/v1/webhooks/woocommerce")}
     assert all(e.security == "signature" for e in eps
                if e.perm is None and "inbound" in e.path)
     routes = {(r.method, r.resource.canonical) for r in shop.client.server.app.router.routes()

@@ -155,6 +155,8 @@ def test_every_page_declares_a_permission() -> None:
     public = {"login_form", "login_submit", "healthz", "metrics_view", "page", "script",
               "websocket",  # websocket/page/script: the customer's web-chat widget
               "ics_feed",  # the calendar feed: its secret URL is the credential
+              # the unsubscribe link: its signed token is the credential (RFC 8058 POST)
+              "unsubscribe_page", "unsubscribe_now",
               "serve"}  # post images: Telegram and Meta fetch them by URL
     for route in app.router.routes():
         if route.resource is None or route.resource.canonical.startswith("/api/"):

@@ -7,7 +7,6 @@ plain (the channel escapes them), so autoescape is off.
 
 from __future__ import annotations
 
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -15,9 +14,7 @@ import jinja2
 
 LOCALES = ("en", "vi", "th", "pl", "ru", "km")
 FALLBACK = "en"
-_DIR = Path(__file__).resolve().parent.parent.parent / "templates" / "bot"
-env = jinja2.Environment(loader=jinja2.FileSystemLoader(_DIR), autoescape=False,
-                          undefined=jinja2.StrictUndefined, keep_trailing_newline=False)
+TEMPLATES = Path(__file__).resolve().parent.parent.parent / "templates"
 
 
 def language(locale: str | None) -> str:
@@ -26,23 +23,34 @@ def language(locale: str | None) -> str:
     return lang if lang in LOCALES else FALLBACK
 
 
-@lru_cache(maxsize=len(LOCALES))
-def _module(lang: str) -> Any:
-    return env.get_template(f"{lang}.j2").module
+class Texts:
+    """One folder of ``<lang>.j2`` macro files (the bot's texts, the marketing mails)."""
+
+    def __init__(self, folder: str) -> None:
+        self.env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES / folder),
+                                      autoescape=False, undefined=jinja2.StrictUndefined,
+                                      keep_trailing_newline=False)
+        self._modules: dict[str, Any] = {}
+
+    def _module(self, lang: str) -> Any:
+        if lang not in self._modules:
+            self._modules[lang] = self.env.get_template(f"{lang}.j2").module
+        return self._modules[lang]
+
+    def text(self, locale: str | None, key: str, **kw: Any) -> str:
+        """Render the text ``key`` in the contact's language (English if missing)."""
+        macro = getattr(self._module(language(locale)), key, None)
+        if macro is None:
+            macro = getattr(self._module(FALLBACK), key)
+        return str(macro(**kw)).strip()
+
+    def names(self) -> set[str]:
+        """Every text the English file defines (translations are checked against it)."""
+        return {n for n in dir(self._module(FALLBACK)) if not n.startswith("_")}
+
+    def defined(self, lang: str) -> set[str]:
+        return {n for n in dir(self._module(lang)) if not n.startswith("_")}
 
 
-def text(locale: str | None, key: str, **kw: Any) -> str:
-    """Render the bot text ``key`` in the contact's language (English if missing)."""
-    macro = getattr(_module(language(locale)), key, None)
-    if macro is None:
-        macro = getattr(_module(FALLBACK), key)
-    return str(macro(**kw)).strip()
-
-
-def names() -> set[str]:
-    """Every text the English file defines (translations are checked against it)."""
-    return {n for n in dir(_module(FALLBACK)) if not n.startswith("_")}
-
-
-def defined(lang: str) -> set[str]:
-    return {n for n in dir(_module(lang)) if not n.startswith("_")}
+BOT = Texts("bot")
+text, names, defined = BOT.text, BOT.names, BOT.defined

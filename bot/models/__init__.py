@@ -358,6 +358,95 @@ class ChatFlow(Model):
         unique_together = (("channel_account", "chat_id", "user_external_id"),)
 
 
+class ShopEvent(Model):
+    """Something the shop's store told us a contact did: signed up, started or updated a
+    checkout, placed an order. Stored once per (source, external_id)."""
+
+    id = fields.IntField(primary_key=True)
+    # signup, checkout_started, checkout_updated, order_placed
+    kind = fields.CharField(max_length=32)
+    source = fields.CharField(max_length=32)  # api, shopify, woocommerce
+    external_id = fields.CharField(max_length=200)
+    contact: fields.ForeignKeyRelation[Contact] = fields.ForeignKeyField(
+        "models.Contact", related_name="shop_events", on_delete=fields.CASCADE)
+    payload: dict[str, Any] = fields.JSONField(default=dict)
+    occurred_at = fields.DatetimeField()
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "shop_events"
+        unique_together = (("source", "external_id"),)
+        indexes = (Index(fields=("contact_id", "kind", "occurred_at"), name="event_contact"),)
+
+
+class Sequence(Model):
+    """A drip sequence: what starts it (an event kind), what ends it early, and its steps
+    (validated by ``scheduler.drips.Steps``)."""
+
+    id = fields.IntField(primary_key=True)
+    key = fields.CharField(max_length=64, unique=True)
+    name = fields.CharField(max_length=120)
+    trigger = fields.CharField(max_length=32)
+    exit_on: list[str] = fields.JSONField(default=list)
+    steps: list[dict[str, Any]] = fields.JSONField(default=list)
+    enabled = fields.BooleanField(default=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "sequences"
+
+
+class Enrollment(Model):
+    """A contact going through a sequence: the next step and when it is due (due work,
+    claimed with a lease like posts)."""
+
+    id = fields.IntField(primary_key=True)
+    sequence: fields.ForeignKeyRelation[Sequence] = fields.ForeignKeyField(
+        "models.Sequence", related_name="enrollments", on_delete=fields.CASCADE)
+    contact: fields.ForeignKeyRelation[Contact] = fields.ForeignKeyField(
+        "models.Contact", related_name="enrollments", on_delete=fields.CASCADE)
+    state = fields.CharField(max_length=16, default="active")  # active, completed, exited
+    step = fields.IntField(default=0)
+    due_at = fields.DatetimeField(null=True)
+    lease_until = fields.DatetimeField(null=True)
+    # What the mails show: the cart's items and recovery link, the order, …
+    context: dict[str, Any] = fields.JSONField(default=dict)
+    started_at = fields.DatetimeField()
+    ended_reason = fields.CharField(max_length=200, default="")
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "enrollments"
+        indexes = (Index(fields=("state", "due_at"), name="enrollment_due"),
+                   Index(fields=("contact_id", "state"), name="enrollment_contact"))
+
+
+class MailSend(Model):
+    """One marketing mail: its idempotency key is stored before it is sent, and its
+    Message-ID is derived from that key, so a crash mid-send cannot make a second,
+    different mail."""
+
+    id = fields.IntField(primary_key=True)
+    key = fields.CharField(max_length=128, unique=True)  # "enr:<id>:step:<n>"
+    enrollment: fields.ForeignKeyNullableRelation[Enrollment] = fields.ForeignKeyField(
+        "models.Enrollment", related_name="mails", null=True, on_delete=fields.SET_NULL)
+    step = fields.IntField(null=True)
+    template = fields.CharField(max_length=64, default="")
+    contact: fields.ForeignKeyRelation[Contact] = fields.ForeignKeyField(
+        "models.Contact", related_name="mails", on_delete=fields.CASCADE)
+    to = fields.CharField(max_length=254)
+    subject = fields.CharField(max_length=300, default="")
+    message_id = fields.CharField(max_length=255)
+    state = fields.CharField(max_length=16, default="sending")  # sending, sent, failed
+    error = fields.CharField(max_length=500, default="")
+    attempts = fields.IntField(default=0)
+    sent_at = fields.DatetimeField(null=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "mail_sends"
+
+
 class PostStatus(StrEnum):
     DRAFT = "draft"
     IN_REVIEW = "in_review"
@@ -439,7 +528,8 @@ class PostEvent(Model):
 
 
 __all__ = [
-    "CannedReply", "ChannelAccount", "ChatFlow", "Contact", "Conversation", "ConversationStatus",
+    "CannedReply", "ChannelAccount", "ChatFlow", "Enrollment", "MailSend", "Sequence",
+    "ShopEvent", "Contact", "Conversation", "ConversationStatus",
     "CsatRating", "DeliveryStatus", "Direction", "FaqEntry", "Identity", "Label", "Message",
     "Note", "NoteRevision", "Post", "PostEvent", "PostStatus", "PostVariant", "Role", "Rule",
     "Session", "StaffNotification", "User",

@@ -268,7 +268,7 @@ class EmailChannel:
             raise PermanentDeliveryError("this contact has no e-mail address")
         mail = compose_reply(account, message)
         try:
-            await self._smtp_send(account, mail)
+            await self.send_mail(account, mail)
         except aiosmtplib.SMTPRecipientsRefused as exc:
             codes = [r.code for r in exc.recipients]
             if all(400 <= c < 500 for c in codes):
@@ -284,7 +284,8 @@ class EmailChannel:
             raise DeliveryError(f"cannot reach the SMTP server: {exc}") from exc
         return SendResult(external_id=str(mail["Message-ID"]))
 
-    async def _smtp_send(self, account: AccountInfo, mail: EmailMessage) -> None:
+    async def send_mail(self, account: AccountInfo, mail: EmailMessage) -> None:
+        """Hand one mail to the account's SMTP server (raises aiosmtplib's errors)."""
         smtp = self._smtp(account)
         async with smtp:
             if _cfg(account, "smtp_user"):

@@ -1,0 +1,194 @@
+"""REST API for e-mail marketing: shop events (generic, Shopify, WooCommerce) and what
+they set going (enrolments).
+
+Shopify signs each webhook with ``X-Shopify-Hmac-Sha256`` (base64 HMAC-SHA256 of the raw
+body, keyed with the app's webhook secret) and WooCommerce with
+``X-WC-Webhook-Signature`` (the same, keyed with the webhook's secret). A wrong or
+missing signature gets 401 and nothing is stored. A redelivery (same webhook id) is
+answered 200 and changes nothing.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from aiohttp import web
+from pydantic import BaseModel, ConfigDict, Field
+
+from bot.api.routing import ApiError, Call, Endpoint, json_out
+from bot.api.schemas import Strict
+from bot.auth import Perm
+from bot.keys import SETTINGS
+from bot.marketing import record_event
+from bot.models import Enrollment
+
+SHOPIFY_TOPICS = {"customers/create": "signup", "checkouts/create": "checkout_started",
+                  "checkouts/update": "checkout_updated", "orders/create": "order_placed"}
+WOO_TOPICS = {"customer.created": "signup", "order.created": "order_placed"}
+
+
+class ContactIn(Strict):
+    email: Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", max_length=254)]
+    name: Annotated[str, Field(max_length=200)] = ""
+    locale: Annotated[str, Field(max_length=16)] | None = None
+    phone: Annotated[str, Field(max_length=64)] | None = None
+
+
+class EventIn(Strict):
+    id: Annotated[str, Field(min_length=1, max_length=150,
+                             description="Your id of the event: the same id again is a "
+                                         "redelivery and changes nothing.")]
+    type: Literal["signup", "checkout_started", "checkout_updated", "order_placed"]
+    contact: ContactIn
+    payload: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Shown in the mails: items [{title, quantity, price}], url (the cart's "
+                    "recovery link), review_url, order number, total.")
+    occurred_at: datetime | None = None
+
+
+class EventOut(BaseModel):
+    id: int
+    created: bool
+    contact_id: int
+    enrolled: list[int]
+
+
+class StoreHook(BaseModel):
+    """A store's webhook body: Shopify's or WooCommerce's JSON, as they send it."""
+
+    model_config = ConfigDict(extra="allow")
+
+
+class EnrollmentOut(BaseModel):
+    id: int
+    sequence: str
+    contact_id: int
+    state: str
+    step: int
+    due_at: datetime | None
+    ended_reason: str
+
+
+async def post_event(call: Call) -> web.StreamResponse:
+    body: EventIn = call.body
+    event, created, started = await record_event(
+        body.type, "api", body.id, body.contact.model_dump(), body.payload, body.occurred_at)
+    return json_out(EventOut(id=event.id, created=created, enrolled=started,
+                             contact_id=event.contact_id),  # type: ignore[attr-defined]
+                    status=201 if created else 200)
+
+
+async def list_enrollments(call: Call) -> web.StreamResponse:
+    rows = await Enrollment.all().order_by("-id").limit(200).prefetch_related("sequence")
+    return json_out([EnrollmentOut(
+        id=r.id, sequence=r.sequence.key, contact_id=r.contact_id,  # type: ignore[attr-defined]
+        state=r.state, step=r.step, due_at=r.due_at, ended_reason=r.ended_reason)
+        for r in rows])
+
+
+# --- store webhooks ----------------------------------------------------------------------------
+
+def _check(secret: str, header: str, raw: bytes, store: str, setting: str) -> None:
+    if not secret:
+        raise ApiError(404, "not_connected", f"{store} is not connected: set {setting}")
+    want = base64.b64encode(hmac.new(secret.encode(), raw, hashlib.sha256).digest()).decode()
+    if not header or not hmac.compare_digest(want, header.strip()):
+        raise ApiError(401, "bad_signature", f"the {store} signature does not match this "
+                                             f"body and secret")
+
+
+async def _shopify_check(request: web.Request, raw: bytes) -> None:
+    _check(request.app[SETTINGS].shopify_webhook_secret.get(),
+           request.headers.get("X-Shopify-Hmac-Sha256", ""), raw, "Shopify",
+           "SWITCHBOARD_SHOPIFY_WEBHOOK_SECRET")
+
+
+async def _woo_check(request: web.Request, raw: bytes) -> None:
+    if raw.startswith(b"webhook_id="):
+        return  # WooCommerce's ping when a webhook is saved: nothing to store
+    _check(request.app[SETTINGS].woocommerce_webhook_secret.get(),
+           request.headers.get("X-WC-Webhook-Signature", ""), raw, "WooCommerce",
+           "SWITCHBOARD_WOOCOMMERCE_WEBHOOK_SECRET")
+
+
+def _items(lines: Any) -> list[dict[str, Any]]:
+    return [{"title": str(li.get("title") or li.get("name") or ""),
+             "quantity": li.get("quantity", 1), "price": str(li.get("price") or "")}
+            for li in lines or [] if isinstance(li, dict)]
+
+
+def _person(data: dict[str, Any], customer: dict[str, Any]) -> dict[str, Any]:
+    name = " ".join(str(x) for x in (customer.get("first_name"), customer.get("last_name"))
+                    if x)
+    return {"email": data.get("email") or customer.get("email") or
+            (data.get("billing") or {}).get("email"), "name": name,
+            "locale": data.get("customer_locale") or customer.get("locale"),
+            "phone": customer.get("phone") or data.get("phone")}
+
+
+async def _store_event(call: Call, source: str, topic: str, kind: str, delivery: str,
+                       data: dict[str, Any], contact: dict[str, Any],
+                       payload: dict[str, Any]) -> web.StreamResponse:
+    if not contact.get("email"):
+        return json_out({"ignored": f"{topic} without an e-mail address"})
+    ext = delivery or f"{topic}:{data.get('id')}:{data.get('updated_at', '')}"
+    event, created, started = await record_event(kind, source, ext, contact, payload)
+    return json_out(EventOut(id=event.id, created=created, enrolled=started,
+                             contact_id=event.contact_id))  # type: ignore[attr-defined]
+
+
+async def shopify_webhook(call: Call) -> web.StreamResponse:
+    topic = call.request.headers.get("X-Shopify-Topic", "")
+    kind = SHOPIFY_TOPICS.get(topic)
+    if kind is None:
+        return json_out({"ignored": f"topic {topic!r} is not one Switchboard uses"})
+    data = json.loads(call.raw)
+    customer = data if topic.startswith("customers/") else (data.get("customer") or {})
+    payload = {"items": _items(data.get("line_items")), "url":
+               data.get("abandoned_checkout_url") or "", "order": data.get("name") or "",
+               "total": data.get("total_price") or "", "currency": data.get("currency") or ""}
+    return await _store_event(call, "shopify", topic, kind,
+                              call.request.headers.get("X-Shopify-Webhook-Id", ""), data,
+                              _person(data, customer), payload)
+
+
+async def woocommerce_webhook(call: Call) -> web.StreamResponse:
+    topic = call.request.headers.get("X-WC-Webhook-Topic", "")
+    if call.raw.startswith(b"webhook_id="):
+        return json_out({"ok": True})  # WooCommerce's ping when the webhook is saved
+    kind = WOO_TOPICS.get(topic)
+    if kind is None:
+        return json_out({"ignored": f"topic {topic!r} is not one Switchboard uses"})
+    data = json.loads(call.raw)
+    customer = data if topic.startswith("customer.") else (data.get("billing") or {})
+    payload = {"items": _items(data.get("line_items")), "order": str(data.get("number") or ""),
+               "total": data.get("total") or "", "currency": data.get("currency") or ""}
+    return await _store_event(call, "woocommerce", topic, kind,
+                              call.request.headers.get("X-WC-Webhook-Delivery-ID", ""), data,
+                              _person(data, customer), payload)
+
+
+def endpoints() -> list[Endpoint]:
+    E, P = Endpoint, Perm
+    hook = {200: "stored (or already stored, or a topic Switchboard does not use)",
+            401: "signature missing or wrong", 404: "the store is not connected"}
+    return [
+        E("POST", "/api/v1/events", post_event, "A shop event (signup, checkout started or "
+          "updated, order placed) for a contact: enrols in or ends sequences",
+          "Marketing", P.MARKETING_WRITE, body=EventIn, response=EventOut, status=201,
+          responses={200: "already stored (same id)"}),
+        E("GET", "/api/v1/enrollments", list_enrollments, "Recent enrolments in sequences",
+          "Marketing", P.MARKETING_READ),
+        E("POST", "/api/v1/webhooks/shopify", shopify_webhook, "Shopify webhooks: "
+          "customers/create, checkouts/create|update, orders/create", "Marketing", None,
+          body=StoreHook, raw_check=_shopify_check, security="signature", responses=hook),
+        E("POST", "/api/v1/webhooks/woocommerce", woocommerce_webhook, "WooCommerce "
+          "webhooks: customer.created, order.created", "Marketing", None,
+          raw_check=_woo_check, security="signature", responses=hook),
+    ]

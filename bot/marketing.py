@@ -1,0 +1,186 @@
+"""E-mail marketing: shop events in, drip mails out, and the unsubscribe link.
+
+- :func:`record_event` stores a shop event once (per source and id), finds or creates
+  the contact by e-mail, and lets the sequences react (``scheduler.drips.on_event``).
+- :class:`Mailer` renders a step's mail from ``templates/email/<lang>.j2`` (text) and
+  ``layout.html`` (HTML), with ``List-Unsubscribe`` / ``List-Unsubscribe-Post``
+  (RFC 8058 one-click) and a deterministic Message-ID, and sends it with the shop's
+  e-mail account.
+- Unsubscribe links carry a signed token; following one (or the mail client's one-click
+  POST) sets the consent to unsubscribed and ends every active enrolment at once.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import logging
+from datetime import datetime
+from email.message import EmailMessage
+from email.utils import format_datetime, formataddr
+from typing import Any
+
+import aiosmtplib
+import jinja2
+
+from bot.consent import set_consent
+from bot.flows.texts import TEMPLATES, Texts, language
+from bot.inbox import utcnow
+from bot.models import ChannelAccount, Contact, Enrollment, Identity, MailSend, ShopEvent
+from bot.replies import account_info
+from channels.email.adapter import message_id
+from scheduler import drips
+from scheduler.drips import on_event
+
+log = logging.getLogger("switchboard.marketing")
+MAILS = Texts("email")
+_layout = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES / "email"),
+                             autoescape=True, undefined=jinja2.StrictUndefined)
+BUTTONS = {"cart": ("cart_button", "url"), "review": ("review_button", "review_url"),
+           "welcome": ("shop_button", "shop_url"), "winback": ("shop_button", "shop_url")}
+
+
+# --- signed links ----------------------------------------------------------------------------
+
+def sign(secret: str, purpose: str, value: str) -> str:
+    mac = hmac.new(secret.encode(), f"{purpose}:{value}".encode(), hashlib.sha256).digest()
+    return f"{value}.{base64.urlsafe_b64encode(mac[:18]).decode().rstrip('=')}"
+
+
+def unsign(secret: str, purpose: str, token: str) -> str | None:
+    value, _, _ = token.rpartition(".")
+    if value and hmac.compare_digest(sign(secret, purpose, value), token):
+        return value
+    return None
+
+
+# --- events ------------------------------------------------------------------------------------
+
+async def record_event(kind: str, source: str, external_id: str, contact: dict[str, Any],
+                       payload: dict[str, Any], occurred_at: datetime | None = None
+                       ) -> tuple[ShopEvent, bool, list[int]]:
+    """Store an event once; (event, created, new enrolment ids). A redelivered event
+    (same source and id) changes nothing."""
+    known = await ShopEvent.filter(source=source, external_id=external_id).first()
+    if known is not None:
+        return known, False, []
+    email = str(contact.get("email") or "").strip().lower()
+    person = await Contact.filter(email=email).order_by("id").first() if email else None
+    if person is None:
+        person = await Contact.create(name=str(contact.get("name") or ""), email=email or None,
+                                      locale=contact.get("locale") or None,
+                                      phone=contact.get("phone") or None)
+    else:
+        fill = {k: contact[k] for k in ("name", "locale", "phone")
+                if contact.get(k) and not getattr(person, k)}
+        if fill:
+            await Contact.filter(id=person.id).update(**fill)
+    event = await ShopEvent.create(kind=kind, source=source, external_id=external_id,
+                                   contact=person, payload=payload,
+                                   occurred_at=occurred_at or drips.now())
+    started = await on_event(event)
+    return event, True, started
+
+
+async def unsubscribe(contact_id: int, source: str) -> None:
+    contact = await Contact.filter(id=contact_id).first()
+    if contact is None:
+        return
+    if contact.email:
+        await set_consent(contact.email, "unsubscribed", source)
+    else:
+        await Contact.filter(id=contact_id).update(
+            email_consent="unsubscribed", email_consent_at=utcnow(),
+            email_consent_source=source[:200])
+    await Enrollment.filter(contact_id=contact_id, state="active").update(
+        state="exited", ended_reason="unsubscribed", due_at=None)
+
+
+# --- sending -----------------------------------------------------------------------------------
+
+class PermanentMailError(Exception):
+    permanent = True
+
+
+class Mailer:
+    """Renders and sends drip mails with the shop's (first enabled) e-mail account."""
+
+    def __init__(self, adapters: Any, settings: Any) -> None:
+        self.adapters, self.settings = adapters, settings
+
+    def base(self) -> str:
+        return self.settings.public_url.rstrip("/") or \
+            f"http://{self.settings.host}:{self.settings.port}"
+
+    def render(self, contact: Contact, template: str, context: dict[str, Any]
+               ) -> tuple[str, str, str]:
+        """(subject, text, html) in the contact's language."""
+        lang = language(contact.locale)
+        shop = self.settings.shop_name
+        first = (contact.name or "").split(" ")[0]
+        subject = MAILS.text(lang, f"{template}_subject", shop=shop)
+        body = MAILS.text(lang, f"{template}_body", name=first, shop=shop)
+        items = [{"title": str(i.get("title") or i.get("name") or ""),
+                  "quantity": i.get("quantity", 1), "price": str(i.get("price") or "")}
+                 for i in context.get("items") or [] if isinstance(i, dict)]
+        label_key, url_key = BUTTONS.get(template.split("_", 1)[0], ("shop_button", ""))
+        url = str(context.get(url_key) or "")
+        unsub = self.unsubscribe_url(contact.id)
+        lines = [body]
+        if items:
+            lines.append(MAILS.text(lang, "items_heading") + ":\n" + "\n".join(
+                f"- {i['title']} × {i['quantity']} {i['price']}".rstrip() for i in items))
+        if url:
+            lines.append(f"{MAILS.text(lang, label_key)}: {url}")
+        lines.append(f"--\n{MAILS.text(lang, 'unsubscribe_note', shop=shop)}\n"
+                     f"{MAILS.text(lang, 'unsubscribe')}: {unsub}")
+        html = _layout.get_template("layout.html").render(
+            lang=lang, subject=subject, shop=shop, body=body, items=items,
+            items_heading=MAILS.text(lang, "items_heading"), button_url=url,
+            button=MAILS.text(lang, label_key), note=MAILS.text(lang, "unsubscribe_note",
+                                                                   shop=shop),
+            unsubscribe=MAILS.text(lang, "unsubscribe"), unsubscribe_url=unsub)
+        return subject, "\n\n".join(lines), html
+
+    def unsubscribe_url(self, contact_id: int) -> str:
+        token = sign(self.settings.secret_key.get(), "unsubscribe", str(contact_id))
+        return f"{self.base()}/u/{token}"
+
+    async def account(self) -> Any:
+        row = await ChannelAccount.filter(kind="email", enabled=True).order_by("id").first()
+        if row is None:
+            raise PermanentMailError("no e-mail account is connected to send from")
+        return account_info(row)
+
+    async def send(self, mail: MailSend, contact: Contact, enr: Enrollment) -> None:
+        account = await self.account()
+        subject, text, html = self.render(contact, mail.template, enr.context)
+        msg = EmailMessage()
+        msg["From"] = formataddr((self.settings.shop_name, account.settings["address"]))
+        msg["To"] = mail.to
+        msg["Subject"] = subject
+        msg["Date"] = format_datetime(utcnow())
+        msg["Message-ID"] = message_id(account, mail.key)
+        msg["List-Unsubscribe"] = f"<{self.unsubscribe_url(contact.id)}>"
+        msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+        msg["X-Switchboard"] = mail.key
+        msg.set_content(text)
+        msg.add_alternative(html, subtype="html")
+        await MailSend.filter(id=mail.id).update(subject=subject[:300],
+                                                 message_id=msg["Message-ID"])
+        adapter = self.adapters["email"]
+        try:
+            await adapter.send_mail(account, msg)
+        except aiosmtplib.SMTPRecipientsRefused as exc:
+            codes = [r.code for r in exc.recipients]
+            if any(c >= 500 for c in codes):
+                raise PermanentMailError(f"refused: {exc.recipients[0].message}") from exc
+            raise
+        except aiosmtplib.SMTPResponseException as exc:
+            if exc.code >= 500:
+                raise PermanentMailError(f"SMTP {exc.code}: {exc.message}") from exc
+            raise
+        # Replies to this mail land on the contact's e-mail conversation.
+        await Identity.get_or_create(channel_account_id=account.id, external_id=mail.to,
+                                     defaults={"contact_id": contact.id})

@@ -1,0 +1,302 @@
+"""Drip sequences: shop events enrol contacts, and each enrolment walks its steps as due
+work (claimed with a lease, like posts), sending each mail exactly once.
+
+A step is one of:
+
+- ``{"wait": {"hours": 1}}`` (or days / minutes), or ``{"wait": {"until": "09:00"}}``:
+  the next time of day in the contact's timezone (the shop's if unknown);
+- ``{"send": "cart_1"}``: a mail from ``templates/email/<lang>.j2``;
+- ``{"branch": {"event": "order_placed", "goto": 5}}`` or
+  ``{"branch": {"attribute": "vip", "equals": "yes", "goto": 5}}``: jump when it holds;
+- ``{"exit": "reason"}``: end here.
+
+A sequence also names events that end it early (``exit_on``): an order ends the
+abandoned-cart mails at once, and every send checks again just before it goes.
+
+Exactly once per (enrolment, step): the :class:`~bot.models.MailSend` row with key
+``enr:<id>:step:<n>`` is committed before the SMTP call, and the Message-ID comes from
+that key. A crash between the server accepting the mail and our record of it resends the
+*same* mail (same Message-ID) on restart, never a different second one.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
+from tortoise.transactions import in_transaction
+
+from bot.models import Contact, Enrollment, MailSend, Sequence, ShopEvent
+from scheduler import due
+
+log = logging.getLogger("switchboard.drips")
+ENROLLMENTS_DUE = due.DueTable("enrollments", "due_at", where="state = 'active'")
+REBASE_AFTER = timedelta(hours=1)
+EVENT_KINDS = ("signup", "checkout_started", "checkout_updated", "order_placed")
+
+
+class Wait(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    minutes: float = 0
+    hours: float = 0
+    days: float = 0
+    until: str | None = Field(None, pattern=r"^\d{1,2}:\d{2}$",
+                              description="a time of day in the contact's timezone")
+
+    @model_validator(mode="after")
+    def _some(self) -> Wait:
+        if not (self.minutes or self.hours or self.days or self.until):
+            raise ValueError("a wait needs minutes, hours, days or until")
+        return self
+
+
+class Branch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    event: str | None = None  # happened since the enrolment started
+    attribute: str | None = None
+    equals: str | None = None
+    goto: int = Field(ge=0)
+
+
+class Step(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    wait: Wait | None = None
+    send: str | None = None
+    branch: Branch | None = None
+    exit: str | None = None
+
+    @model_validator(mode="after")
+    def _one(self) -> Step:
+        if sum(x is not None for x in (self.wait, self.send, self.branch, self.exit)) != 1:
+            raise ValueError("each step is exactly one of wait, send, branch, exit")
+        return self
+
+
+Steps = TypeAdapter(list[Step])
+
+
+def _seq(key: str, name: str, trigger: str, exit_on: list[str],
+         steps: list[dict[str, Any]]) -> dict[str, Any]:
+    Steps.validate_python(steps)
+    return {"key": key, "name": name, "trigger": trigger, "exit_on": exit_on, "steps": steps}
+
+
+# The starting sequences every shop gets (editable afterwards).
+BUILTIN = [
+    _seq("welcome", "Welcome series", "signup", [],
+         [{"send": "welcome_1"}, {"wait": {"days": 3}}, {"send": "welcome_2"}]),
+    _seq("abandoned_cart", "Abandoned cart", "checkout_started", ["order_placed"],
+         [{"wait": {"hours": 1}}, {"send": "cart_1"}, {"wait": {"hours": 23}},
+          {"send": "cart_2"}, {"wait": {"hours": 48}}, {"send": "cart_3"}]),
+    _seq("review_request", "Post-purchase review request", "order_placed", [],
+         [{"wait": {"days": 7}}, {"send": "review_1"}]),
+    _seq("win_back", "Win-back", "order_placed", ["order_placed"],
+         [{"wait": {"days": 90}}, {"send": "winback_1"}]),
+]
+
+
+async def install_builtin() -> None:
+    """Create the starting sequences that are missing (never overwrites edits)."""
+    for spec in BUILTIN:
+        await Sequence.get_or_create(key=spec["key"], defaults={
+            k: v for k, v in spec.items() if k != "key"})
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+_clock: list[Callable[[], datetime]] = [utcnow]
+
+
+def now() -> datetime:
+    """The drips' clock: the real time, or a test's (see :func:`set_clock`)."""
+    return _clock[0]()
+
+
+def set_clock(clock: Callable[[], datetime]) -> Callable[[], datetime]:
+    """Move drip time by hand (tests); returns the previous clock to put back."""
+    previous, _clock[0] = _clock[0], clock
+    return previous
+
+
+# --- events: enrol and exit ---------------------------------------------------------------------
+
+async def on_event(event: ShopEvent, when: datetime | None = None) -> list[int]:
+    """What a new shop event does to sequences: ends the enrolments it is an exit for,
+    refreshes an abandoned cart's items, and enrols the contact where it is a trigger.
+    Returns the ids of new enrolments."""
+    at = when or now()
+    kind = "checkout_started" if event.kind == "checkout_updated" else event.kind
+    contact_id = event.contact_id  # type: ignore[attr-defined]
+    started: list[int] = []
+    for seq in await Sequence.filter(enabled=True):
+        active = Enrollment.filter(sequence_id=seq.id, contact_id=contact_id, state="active")
+        if event.kind in seq.exit_on:
+            await active.filter(started_at__lt=event.occurred_at).update(
+                state="exited", ended_reason=f"{event.kind} ({event.source})", due_at=None)
+        if seq.trigger != kind:
+            continue
+        current = await active.first()
+        if current is not None:  # e.g. the cart changed: the next mails show the new one
+            if event.kind == "checkout_updated":
+                await Enrollment.filter(id=current.id).update(
+                    context={**current.context, **event.payload})
+            continue
+        if event.kind == "checkout_updated":
+            continue  # only a started checkout enrols
+        row = await Enrollment.create(sequence_id=seq.id, contact_id=contact_id,
+                                      context=dict(event.payload), started_at=at, due_at=at)
+        started.append(row.id)
+    return started
+
+
+# --- running steps -------------------------------------------------------------------------------
+
+class DripRunner:
+    """Advances due enrolments. ``send`` delivers one mail: ``(mail_send, rendered) ->
+    None``, raising on failure (see ``bot.marketing``); ``clock`` is injectable so tests
+    move time instead of sleeping."""
+
+    def __init__(self, send: Callable[..., Any], timezone: str = "UTC",
+                 clock: Callable[[], datetime] = now, lease_seconds: float = 120.0,
+                 max_attempts: int = 5) -> None:
+        self.send, self.tz, self.clock = send, ZoneInfo(timezone), clock
+        self.lease = timedelta(seconds=lease_seconds)
+        self.max_attempts = max_attempts
+
+    async def run_due(self, limit: int = 200) -> int:
+        """Advance every enrolment due now (by the runner's clock); how many moved."""
+        moved = 0
+        while True:
+            ids = await due.claim(ENROLLMENTS_DUE, self.lease, limit, now=self.clock())
+            if not ids:
+                return moved
+            for eid in ids:
+                try:
+                    await self.advance(eid)
+                except Exception:
+                    log.exception("drip step crashed", extra={"enrollment": eid})
+                moved += 1
+
+    async def advance(self, enrollment_id: int) -> None:
+        """Run steps of one claimed enrolment until it has to wait (or ends)."""
+        enr = await Enrollment.get(id=enrollment_id).prefetch_related("sequence")
+        seq: Sequence = enr.sequence
+        steps = Steps.validate_python(seq.steps)
+        at = self.clock()
+        for _ in range(len(steps) + 1):  # a branch loop cannot spin forever
+            if enr.state != "active":
+                return
+            if enr.step >= len(steps):
+                await self._end(enr, "completed", "all steps done")
+                return
+            step = steps[enr.step]
+            if step.wait is not None:
+                if enr.due_at is not None and enr.context.get("_waited") == enr.step:
+                    enr.step += 1  # this wait is over
+                    enr.context = {k: v for k, v in enr.context.items() if k != "_waited"}
+                    continue
+                # A wait counts from when this step was due (the enrolment's start, or
+                # the previous mail), so ticks do not add up; if the server was down
+                # for long, from now, so the mails do not all come at once.
+                due = enr.due_at
+                base = due if due is not None and at - due < REBASE_AFTER else at
+                enr.due_at = await self._after(step.wait, enr, base)
+                enr.context = {**enr.context, "_waited": enr.step}
+                await Enrollment.filter(id=enr.id, state="active").update(
+                    step=enr.step, due_at=enr.due_at, context=enr.context, lease_until=None)
+                return
+            if step.exit is not None:
+                await self._end(enr, "exited", step.exit)
+                return
+            if step.branch is not None:
+                enr.step = step.branch.goto if await self._holds(step.branch, enr) \
+                    else enr.step + 1
+                continue
+            assert step.send is not None
+            if await self._send_step(enr, step.send, at) != "sent":
+                return  # to be tried again later, or the enrolment ended
+            enr.step += 1
+        await Enrollment.filter(id=enr.id).update(step=enr.step, lease_until=None)
+
+    async def _after(self, wait: Wait, enr: Enrollment, now: datetime) -> datetime:
+        when = now + timedelta(minutes=wait.minutes, hours=wait.hours, days=wait.days)
+        if wait.until:
+            tz = self.tz
+            contact = await Contact.get(id=enr.contact_id)  # type: ignore[attr-defined]
+            tz_name = (contact.attributes or {}).get("timezone")
+            if tz_name:
+                try:
+                    tz = ZoneInfo(str(tz_name))
+                except (KeyError, ValueError):
+                    pass
+            hh, mm = (int(x) for x in wait.until.split(":"))
+            local = when.astimezone(tz)
+            target = datetime.combine(local.date(), time(hh, mm), tz)
+            if target <= local:
+                target = datetime.combine(local.date() + timedelta(days=1), time(hh, mm), tz)
+            when = target.astimezone(UTC)
+        return when
+
+    async def _holds(self, branch: Branch, enr: Enrollment) -> bool:
+        contact_id = enr.contact_id  # type: ignore[attr-defined]
+        if branch.event:
+            return await ShopEvent.filter(contact_id=contact_id, kind=branch.event,
+                                          occurred_at__gte=enr.started_at).exists()
+        if branch.attribute:
+            contact = await Contact.get(id=contact_id)
+            value = (contact.attributes or {}).get(branch.attribute)
+            return str(value) == str(branch.equals) if branch.equals is not None \
+                else bool(value)
+        return False
+
+    async def _end(self, enr: Enrollment, state: str, reason: str) -> None:
+        await Enrollment.filter(id=enr.id, state="active").update(
+            state=state, step=enr.step, ended_reason=reason[:200], due_at=None,
+            lease_until=None)
+        enr.state = state
+
+    async def _send_step(self, enr: Enrollment, template: str, now: datetime) -> str:
+        """Send one step's mail exactly once. "sent" (or already sent), "retry" (try again
+        later: the enrolment stays due), or "stop" (the enrolment ended)."""
+        contact = await Contact.get(id=enr.contact_id)  # type: ignore[attr-defined]
+        if contact.email_consent in ("unsubscribed", "bounced") or not contact.email:
+            await self._end(enr, "exited",
+                            f"e-mail consent: {contact.email_consent or 'no address'}")
+            return "stop"
+        exit_on = enr.sequence.exit_on
+        if exit_on and await ShopEvent.filter(
+                contact_id=contact.id, kind__in=exit_on,
+                occurred_at__gte=enr.started_at).exists():
+            await self._end(enr, "exited", f"{exit_on[0]} before this mail")
+            return "stop"
+        key = f"enr:{enr.id}:step:{enr.step}"
+        async with in_transaction() as conn:
+            mail, _ = await MailSend.get_or_create(
+                key=key, using_db=conn, defaults={
+                    "enrollment_id": enr.id, "step": enr.step, "template": template,
+                    "contact_id": contact.id, "to": contact.email, "message_id": ""})
+        if mail.state == "sent":
+            return "sent"  # a crash after sending, before the enrolment moved on
+        try:
+            await self.send(mail, contact, enr)
+        except Exception as exc:  # the mail is not known to have gone
+            attempts = mail.attempts + 1
+            permanent = getattr(exc, "permanent", False) or attempts >= self.max_attempts
+            await MailSend.filter(id=mail.id).update(
+                attempts=attempts, error=str(exc)[:500],
+                state="failed" if permanent else "sending")
+            if permanent:
+                log.warning("drip mail failed", extra={"key": key, "error": str(exc)})
+                return "sent"  # recorded as failed; the sequence goes on
+            await Enrollment.filter(id=enr.id).update(
+                step=enr.step, due_at=now + timedelta(minutes=2 ** attempts),
+                lease_until=None)
+            return "retry"
+        await MailSend.filter(id=mail.id).update(state="sent", sent_at=self.clock(), error="")
+        return "sent"

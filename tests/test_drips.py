@@ -1,0 +1,264 @@
+"""Drip sequences against a real Postfix + Dovecot, with time moved by an injectable
+clock (never slept through): shop events in (API, Shopify, WooCommerce), the
+abandoned-cart mails at 1 h and 24 h with the cart's items, an order ending the
+sequence, one-click unsubscribe, exactly one mail per (enrolment, step), and a reply to
+a campaign mail landing in the inbox.
+
+Scenarios 2, 3, 4 and 6 of issue 5 are here."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import hmac
+import json
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from email.message import EmailMessage
+from email.utils import make_msgid
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot.keys import DRIPS
+from bot.models import Contact, Enrollment, MailSend, Message, ShopEvent
+from config import Secret
+from scheduler.drips import set_clock
+from tests.channels.test_email import connect_mailbox, customer
+from tests.channels.test_telegram import until
+from tests.conftest import Shop, make_settings, start_shop
+from tests.mailserver import MailServer
+
+SHOPIFY_SECRET, WOO_SECRET = "shpss_test", "wc_test"
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = datetime.now(UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> None:
+        self.now += timedelta(**delta)
+
+
+class Drips:
+    def __init__(self, shop: Shop, mail: MailServer, address: str, clock: Clock) -> None:
+        self.shop, self.mail, self.address, self.clock = shop, mail, address, clock
+
+    async def event(self, kind: str, email: str, payload: dict[str, Any] | None = None,
+                    **extra: Any) -> dict[str, Any]:
+        status, body = await self.shop.api("POST", "/api/v1/events", json={
+            "id": uuid.uuid4().hex, "type": kind, "payload": payload or {},
+            "contact": {"email": email, "name": "Linh Tran", **extra}})
+        assert status in (200, 201), body
+        return body
+
+    async def mails(self, who: str, count: int) -> list[Any]:
+        return await asyncio.to_thread(self.mail.wait_for, who, count, 30)
+
+    async def settle(self) -> None:
+        """Let the clock job run the due steps at the moved time."""
+        await self.shop.client.server.app[DRIPS].run_due()
+
+
+@pytest.fixture
+async def drips(aiohttp_client: Any, tmp_path: Path, mailserver: MailServer
+                ) -> AsyncIterator[Drips]:
+    clock = Clock()
+    previous = set_clock(clock)  # events, enrolments and steps all run on this clock
+    shop = await start_shop(aiohttp_client, make_settings(
+        tmp_path, shop_name="Sandal Shop", shopify_webhook_secret=Secret(SHOPIFY_SECRET),
+        woocommerce_webhook_secret=Secret(WOO_SECRET)))
+    _, address = await connect_mailbox(shop, mailserver)
+    yield Drips(shop, mailserver, address, clock)
+    set_clock(previous)
+
+
+CART = {"items": [{"title": "Leather sandal", "quantity": 1, "price": "450,000₫"},
+                  {"title": "Canvas tote", "quantity": 2, "price": "120,000₫"}],
+        "url": "https://sandals.example/cart/recover/abc"}
+
+
+async def test_scenario_2_abandoned_cart_then_order_stops_it(drips: Drips) -> None:
+    ann = customer(drips.mail)
+    body = await drips.event("checkout_started", ann, CART, locale="vi")
+    assert len(body["enrolled"]) == 1  # abandoned cart (the welcome needs a signup)
+    await drips.settle()
+    assert await asyncio.to_thread(drips.mail.inbox, ann) == []  # nothing before 1 h
+    drips.clock.advance(hours=1, minutes=1)
+    await drips.settle()
+    first = (await drips.mails(ann, 1))[0]
+    assert first["Subject"] == "Bạn còn sản phẩm trong giỏ hàng"  # in the contact's language
+    text = first.get_body(("plain",)).get_content()
+    html = first.get_body(("html",)).get_content()
+    assert "Leather sandal × 1 450,000₫" in text and "Canvas tote" in html
+    assert "https://sandals.example/cart/recover/abc" in text
+    assert first["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert first["List-Unsubscribe"].startswith("<https://shop.example.test/u/")
+
+    # The cart changes: the next mail shows the new items.
+    await drips.event("checkout_updated", ann, {**CART, "items": [
+        {"title": "Rope sandal", "quantity": 1, "price": "390,000₫"}]})
+    drips.clock.advance(hours=23)
+    await drips.settle()
+    second = (await drips.mails(ann, 2))[1]
+    assert "Rope sandal" in second.get_body(("plain",)).get_content()
+
+    await drips.event("order_placed", ann, {"order": "#1001"})
+    enrollment = await Enrollment.get(sequence__key="abandoned_cart")
+    assert enrollment.state == "exited" and "order_placed" in enrollment.ended_reason
+    drips.clock.advance(hours=72)
+    await drips.settle()
+    await asyncio.sleep(1.0)
+    assert len(await asyncio.to_thread(drips.mail.inbox, ann)) == 2  # no third mail
+    # Exactly one mail per (enrolment, step), each with its own Message-ID.
+    sends = await MailSend.filter(enrollment_id=enrollment.id).order_by("step")
+    assert [(s.step, s.state) for s in sends] == [(1, "sent"), (3, "sent")]
+    assert len({s.message_id for s in sends}) == 2
+
+
+async def test_scenario_3_one_click_unsubscribe_stops_everything(drips: Drips) -> None:
+    bob = customer(drips.mail)
+    await drips.event("signup", bob)
+    await drips.event("checkout_started", bob, CART)
+    await drips.settle()
+    welcome = (await drips.mails(bob, 1))[0]
+    assert welcome["Subject"] == "Welcome to Sandal Shop!"
+    link = welcome["List-Unsubscribe"].strip("<>").replace("https://shop.example.test", "")
+    page = await drips.shop.client.get(link)
+    assert page.status == 200 and "Unsubscribe?" in await page.text()
+    # The mail client's RFC 8058 one-click POST: no session, no CSRF token.
+    resp = await drips.shop.client.post(link, data="List-Unsubscribe=One-Click", headers={
+        "Content-Type": "application/x-www-form-urlencoded"})
+    assert resp.status == 200 and 'id="unsubscribed"' in await resp.text()
+    contact = await Contact.get(email=bob)
+    assert contact.email_consent == "unsubscribed" and "RFC 8058" in contact.email_consent_source
+    assert not await Enrollment.filter(contact_id=contact.id, state="active").exists()
+    drips.clock.advance(days=5)
+    await drips.settle()
+    await asyncio.sleep(1.0)
+    assert len(await asyncio.to_thread(drips.mail.inbox, bob)) == 1  # nothing after it
+    forged = await drips.shop.client.post(link[:-3] + "xyz")
+    assert forged.status == 404
+
+
+def shopify(body: bytes, secret: str = SHOPIFY_SECRET) -> str:
+    return base64.b64encode(hmac.new(secret.encode(), body, hashlib.sha256).digest()).decode()
+
+
+async def test_scenario_4_shopify_order_enrols_in_the_review_request(drips: Drips) -> None:
+    cara = customer(drips.mail)
+    order = json.dumps({"id": 820982911946154508, "name": "#1002", "email": cara,
+                        "total_price": "199.00", "currency": "USD",
+                        "customer": {"first_name": "Cara", "last_name": "Pham",
+                                     "email": cara},
+                        "line_items": [{"title": "Sandal", "quantity": 1,
+                                        "price": "199.00"}]}).encode()
+    bad = await drips.shop.client.post("/api/v1/webhooks/shopify", data=order, headers={
+        "X-Shopify-Topic": "orders/create", "X-Shopify-Hmac-Sha256": shopify(order, "guess"),
+        "Content-Type": "application/json"})
+    assert bad.status == 401 and (await bad.json())["error"]["code"] == "bad_signature"
+    assert await ShopEvent.all().count() == 0 and not await Contact.filter(email=cara).exists()
+
+    headers = {"X-Shopify-Topic": "orders/create", "X-Shopify-Hmac-Sha256": shopify(order),
+               "X-Shopify-Webhook-Id": "b54557e4-bdd9-4b37-8a5f-bf7d70bcd043",
+               "Content-Type": "application/json"}
+    ok = await drips.shop.client.post("/api/v1/webhooks/shopify", data=order,
+                                      headers=headers)
+    assert ok.status == 200
+    again = await drips.shop.client.post("/api/v1/webhooks/shopify", data=order,
+                                         headers=headers)
+    assert (await again.json())["created"] is False  # Shopify's retry: stored once
+    sequences = await Enrollment.filter(contact__email=cara).values_list(
+        "sequence__key", flat=True)
+    assert sorted(sequences) == ["review_request", "win_back"]
+    contact = await Contact.get(email=cara)
+    assert contact.name == "Cara Pham"
+    drips.clock.advance(days=7, minutes=1)
+    await drips.settle()
+    review = (await drips.mails(cara, 1))[0]
+    assert review["Subject"] == "How was your order from Sandal Shop?"
+
+
+async def test_woocommerce_and_bad_events(drips: Drips) -> None:
+    dan = customer(drips.mail)
+    ping = await drips.shop.client.post("/api/v1/webhooks/woocommerce", data=b"webhook_id=7")
+    assert ping.status == 200
+    body = json.dumps({"id": 5, "email": dan, "first_name": "Dan"}).encode()
+    signed = {"X-WC-Webhook-Topic": "customer.created", "Content-Type": "application/json",
+              "X-WC-Webhook-Signature": base64.b64encode(hmac.new(
+                  WOO_SECRET.encode(), body, hashlib.sha256).digest()).decode(),
+              "X-WC-Webhook-Delivery-ID": "d-1"}
+    resp = await drips.shop.client.post("/api/v1/webhooks/woocommerce", data=body,
+                                        headers=signed)
+    assert resp.status == 200 and (await resp.json())["enrolled"]
+    unsigned = await drips.shop.client.post("/api/v1/webhooks/woocommerce", data=body,
+                                            headers={"X-WC-Webhook-Topic": "order.created"})
+    assert unsigned.status == 401
+    for bad, field in (({"id": "1", "type": "signup", "contact": {"email": "not-mail"}},
+                        "contact.email"),
+                       ({"id": "1", "type": "refund", "contact": {"email": "a@b.test"}},
+                        "type")):
+        status, err = await drips.shop.api("POST", "/api/v1/events", json=bad)
+        assert status == 422 and err["error"]["field"] == field
+    marketer = await drips.shop.add_user("agent")
+    status, _ = await drips.shop.api("POST", "/api/v1/events", token=marketer["api_token"],
+                                     json={"id": "x", "type": "signup",
+                                           "contact": {"email": dan}})
+    assert status == 403  # agents do not send shop events
+
+
+async def test_a_mail_whose_send_was_interrupted_is_sent_again_as_the_same_mail(
+        drips: Drips) -> None:
+    """A crash after the SMTP server took the mail but before it was recorded: on the
+    next run the same (enrolment, step) goes out with the same Message-ID."""
+    eve = customer(drips.mail)
+    await drips.event("signup", eve)
+    runner = drips.shop.client.server.app[DRIPS]
+    sent: list[str] = []
+    real_send = runner.send
+
+    async def crash_after_send(mail: MailSend, *args: Any) -> None:
+        await real_send(mail, *args)
+        sent.append((await MailSend.get(id=mail.id)).message_id)
+        raise ConnectionResetError("process died before recording")
+
+    runner.send = crash_after_send
+    await drips.settle()
+    runner.send = real_send
+    row = await MailSend.get(contact__email=eve)
+    assert row.state == "sending"  # not recorded as sent
+    await Enrollment.filter(id=row.enrollment_id).update(  # type: ignore[attr-defined]
+        due_at=drips.clock.now, lease_until=None)
+    await drips.settle()
+    got = await drips.mails(eve, 2)
+    assert got[0]["Message-ID"] == got[1]["Message-ID"] == sent[0]
+    assert (await MailSend.get(id=row.id)).state == "sent"
+    assert await MailSend.filter(contact__email=eve).count() == 1
+
+
+async def test_scenario_6_a_reply_to_a_campaign_lands_in_the_inbox(drips: Drips) -> None:
+    fay = customer(drips.mail)
+    await drips.event("signup", fay)
+    await drips.settle()
+    welcome = (await drips.mails(fay, 1))[0]
+    reply = EmailMessage()
+    reply["From"], reply["To"] = fay, drips.address
+    reply["Subject"] = f"Re: {welcome['Subject']}"
+    reply["Message-ID"] = make_msgid(domain="customer.test")
+    reply["In-Reply-To"] = reply["References"] = welcome["Message-ID"]
+    reply.set_content(f"Do you have size 36?\n\n> {welcome['Subject']}")
+    await asyncio.to_thread(drips.mail.send, reply)
+
+    async def arrived() -> Message | None:
+        return await Message.filter(external_id=reply["Message-ID"]).first()
+    stored = await until(arrived, timeout=20)
+    assert stored.text == "Do you have size 36?"
+    conv = await stored.conversation
+    contact = await Contact.get(email=fay)
+    assert conv.contact_id == contact.id  # type: ignore[attr-defined]
