@@ -47,11 +47,12 @@ lint: test-deps
 test: test-deps debs lint
 	$(PY) -m pytest -q
 
-bench: deps
+bench: test-deps
 	$(PY) bench/ingest.py
 	$(PY) bench/inbox_list.py
 	$(PY) bench/telegram.py
 	$(PY) bench/publish.py
+	$(PY) bench/drip.py
 
 clean:
 	rm -rf $(VENV)

@@ -35,6 +35,7 @@ from bot.keys import (
     HUB,
     INFLIGHT,
     JINJA,
+    MAILER,
     OUTBOX,
     SETTINGS,
 )
@@ -204,8 +205,9 @@ def create_app(settings: Settings, *, migrate: bool = True,
                               notify=automation.notifier.announce,
                               timezone=settings.shop_timezone)
         await drips.install_builtin()
-        app[DRIPS] = drips.DripRunner(Mailer(adapters, settings).send,
-                                      timezone=settings.shop_timezone)
+        app[MAILER] = Mailer(adapters, settings)
+        app[DRIPS] = drips.DripRunner(app[MAILER], timezone=settings.shop_timezone,
+                                      lease_seconds=settings.drip_lease_seconds)
         clock.bind(app[OUTBOX], app[BUS], publisher, app[DRIPS])
         running = [a for a in adapters.values() if isinstance(a, RunsAccounts)]
         for adapter in running:  # per-account loops (Telegram polling, webhooks)

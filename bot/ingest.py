@@ -134,6 +134,17 @@ def _fill_contact(contact_id: int, info: ContactInfo, old: tuple[Any, ...], now:
 
 
 def _new_contact(acct: int, info: ContactInfo, now: Any) -> Generator[Query, list[Any], int]:
+    """A new identity on this account: of the contact with the same e-mail address if
+    there is one (a customer answering a marketing mail is that customer), else of a new
+    contact."""
+    if info.email:
+        rows = yield ("SELECT id FROM contacts WHERE email = ? ORDER BY id LIMIT 1",
+                      (info.email.lower(),))
+        if rows:
+            yield ("INSERT INTO identities (contact_id, channel_account_id, external_id, "
+                   "created_at) VALUES (?, ?, ?, ?)", (rows[0][0], acct, info.external_id,
+                                                       now))
+            return int(rows[0][0])
     rows = yield ("INSERT INTO contacts (name, email, phone, locale, attributes, tags, "
                   "unreachable, created_at, updated_at) "
                   "VALUES (?, ?, ?, ?, '{}', '[]', '', ?, ?) RETURNING id",

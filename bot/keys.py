@@ -14,6 +14,7 @@ from config import Settings
 if TYPE_CHECKING:
     from bot.events import EventBus
     from bot.live import StaffHub
+    from bot.marketing import Mailer
     from bot.replies import Outbox
     from bot.serve import Inflight
     from channels.base import ChannelAdapter
@@ -29,3 +30,4 @@ HTTP = web.AppKey("http", aiohttp.ClientSession)
 ENDPOINTS: web.AppKey[list[Any]] = web.AppKey("endpoints")
 INFLIGHT: web.AppKey[Inflight] = web.AppKey("inflight")
 DRIPS: web.AppKey[DripRunner] = web.AppKey("drips")
+MAILER: web.AppKey[Mailer] = web.AppKey("mailer")

@@ -16,9 +16,10 @@ import base64
 import hashlib
 import hmac
 import logging
+import time
+from dataclasses import dataclass
 from datetime import datetime
-from email.message import EmailMessage
-from email.utils import format_datetime, formataddr
+from email.utils import format_datetime
 from typing import Any
 
 import aiosmtplib
@@ -27,8 +28,9 @@ import jinja2
 from bot.consent import set_consent
 from bot.flows.texts import TEMPLATES, Texts, language
 from bot.inbox import utcnow
-from bot.models import ChannelAccount, Contact, Enrollment, Identity, MailSend, ShopEvent
+from bot.models import ChannelAccount, Contact, Enrollment, ShopEvent
 from bot.replies import account_info
+from channels.email import mime
 from channels.email.adapter import message_id
 from scheduler import drips
 from scheduler.drips import on_event
@@ -38,7 +40,8 @@ MAILS = Texts("email")
 _layout = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES / "email"),
                              autoescape=True, undefined=jinja2.StrictUndefined)
 BUTTONS = {"cart": ("cart_button", "url"), "review": ("review_button", "review_url"),
-           "welcome": ("shop_button", "shop_url"), "winback": ("shop_button", "shop_url")}
+           "welcome": ("shop_button", "shop_url"), "winback": ("shop_button", "shop_url"),
+           "confirm": ("confirm_button", "confirm_url")}
 
 
 # --- signed links ----------------------------------------------------------------------------
@@ -103,19 +106,30 @@ class PermanentMailError(Exception):
     permanent = True
 
 
+@dataclass(frozen=True)
+class Prepared:
+    account: Any
+    mail: tuple[str, str, bytes]  # sender, recipient, the bytes
+    subject: str
+    message_id: str
+    contact_id: int
+
+
 class Mailer:
     """Renders and sends drip mails with the shop's (first enabled) e-mail account."""
 
     def __init__(self, adapters: Any, settings: Any) -> None:
         self.adapters, self.settings = adapters, settings
+        self._account: tuple[float, Any] | None = None
 
     def base(self) -> str:
         return self.settings.public_url.rstrip("/") or \
             f"http://{self.settings.host}:{self.settings.port}"
 
-    def render(self, contact: Contact, template: str, context: dict[str, Any]
-               ) -> tuple[str, str, str]:
-        """(subject, text, html) in the contact's language."""
+    def render(self, contact: Contact, template: str, context: dict[str, Any],
+               marketing: bool = True) -> tuple[str, str, str]:
+        """(subject, text, html) in the contact's language; a marketing mail ends with
+        the unsubscribe link."""
         lang = language(contact.locale)
         shop = self.settings.shop_name
         first = (contact.name or "").split(" ")[0]
@@ -133,14 +147,16 @@ class Mailer:
                 f"- {i['title']} × {i['quantity']} {i['price']}".rstrip() for i in items))
         if url:
             lines.append(f"{MAILS.text(lang, label_key)}: {url}")
-        lines.append(f"--\n{MAILS.text(lang, 'unsubscribe_note', shop=shop)}\n"
-                     f"{MAILS.text(lang, 'unsubscribe')}: {unsub}")
+        if marketing:
+            lines.append(f"--\n{MAILS.text(lang, 'unsubscribe_note', shop=shop)}\n"
+                         f"{MAILS.text(lang, 'unsubscribe')}: {unsub}")
         html = _layout.get_template("layout.html").render(
             lang=lang, subject=subject, shop=shop, body=body, items=items,
             items_heading=MAILS.text(lang, "items_heading"), button_url=url,
             button=MAILS.text(lang, label_key), note=MAILS.text(lang, "unsubscribe_note",
                                                                    shop=shop),
-            unsubscribe=MAILS.text(lang, "unsubscribe"), unsubscribe_url=unsub)
+            unsubscribe=MAILS.text(lang, "unsubscribe"),
+            unsubscribe_url=unsub if marketing else "")
         return subject, "\n\n".join(lines), html
 
     def unsubscribe_url(self, contact_id: int) -> str:
@@ -148,30 +164,61 @@ class Mailer:
         return f"{self.base()}/u/{token}"
 
     async def account(self) -> Any:
+        """The e-mail account marketing mail goes out from (looked up every few seconds,
+        not for every mail)."""
+        now = time.monotonic()
+        if self._account is not None and self._account[0] > now:
+            return self._account[1]
         row = await ChannelAccount.filter(kind="email", enabled=True).order_by("id").first()
         if row is None:
             raise PermanentMailError("no e-mail account is connected to send from")
-        return account_info(row)
+        self._account = (now + 5.0, account_info(row))
+        return self._account[1]
 
-    async def send(self, mail: MailSend, contact: Contact, enr: Enrollment) -> None:
+    def compose(self, account: Any, to: str, key: str, rendered: tuple[str, str, str],
+                unsubscribe: str = "") -> tuple[str, str, bytes]:
+        """(sender, recipient, the mail's bytes) with a Message-ID derived from ``key``."""
+        subject, text, html = rendered
+        sender = str(account.settings["address"])
+        extra = {"X-Switchboard": key}
+        if unsubscribe:
+            extra["List-Unsubscribe"] = f"<{unsubscribe}>"
+            extra["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+        raw = mime.build(self.settings.shop_name, sender, to, subject,
+                         message_id(account, key), format_datetime(utcnow()), text, html,
+                         extra)
+        return sender, to, raw
+
+    async def send_confirmation(self, contact: Contact) -> None:
+        """The double opt-in mail: one signed link that confirms the subscription."""
         account = await self.account()
-        subject, text, html = self.render(contact, mail.template, enr.context)
-        msg = EmailMessage()
-        msg["From"] = formataddr((self.settings.shop_name, account.settings["address"]))
-        msg["To"] = mail.to
-        msg["Subject"] = subject
-        msg["Date"] = format_datetime(utcnow())
-        msg["Message-ID"] = message_id(account, mail.key)
-        msg["List-Unsubscribe"] = f"<{self.unsubscribe_url(contact.id)}>"
-        msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
-        msg["X-Switchboard"] = mail.key
-        msg.set_content(text)
-        msg.add_alternative(html, subtype="html")
-        await MailSend.filter(id=mail.id).update(subject=subject[:300],
-                                                 message_id=msg["Message-ID"])
+        token = sign(self.settings.secret_key.get(), "confirm", str(contact.id))
+        rendered = self.render(contact, "confirm_1",
+                               {"confirm_url": f"{self.base()}/confirm/{token}"},
+                               marketing=False)
+        key = f"confirm:{contact.id}:{int(utcnow().timestamp() // 3600)}"
+        await self._deliver(account, self.compose(account, str(contact.email), key,
+                                                  rendered))
+
+    async def prepare(self, key: str, contact: Contact, template: str,
+                      context: dict[str, Any]) -> Prepared:
+        """A drip step's mail, ready to send (its Message-ID follows from ``key``)."""
+        account = await self.account()
+        rendered = self.render(contact, template, context)
+        mail = self.compose(account, str(contact.email), key, rendered,
+                            self.unsubscribe_url(contact.id))
+        return Prepared(account, mail, rendered[0], message_id(account, key), contact.id)
+
+    async def deliver(self, prepared: Prepared) -> None:
+        """Send it. A reply finds the contact by its address (``bot.ingest``), so it lands
+        on this contact's conversation."""
+        await self._deliver(prepared.account, prepared.mail)
+
+    async def _deliver(self, account: Any, mail: tuple[str, str, bytes]) -> None:
+        """Send; a 5xx answer is a PermanentMailError (trying again cannot help)."""
         adapter = self.adapters["email"]
         try:
-            await adapter.send_mail(account, msg)
+            await adapter.send_mail(account, mail)
         except aiosmtplib.SMTPRecipientsRefused as exc:
             codes = [r.code for r in exc.recipients]
             if any(c >= 500 for c in codes):
@@ -181,6 +228,3 @@ class Mailer:
             if exc.code >= 500:
                 raise PermanentMailError(f"SMTP {exc.code}: {exc.message}") from exc
             raise
-        # Replies to this mail land on the contact's e-mail conversation.
-        await Identity.get_or_create(channel_account_id=account.id, external_id=mail.to,
-                                     defaults={"contact_id": contact.id})

@@ -109,6 +109,9 @@ class Settings:
         "Meta Graph API base URL, with its version, for Facebook and Instagram accounts "
         "(an account's settings.api_base_url overrides it).",
         default="https://graph.facebook.com/v21.0")
+    drip_lease_seconds: float = _doc(
+        "How long a process holds a drip step it is sending; if it dies, another process "
+        "(or the restarted one) takes the step over after this.", default=120.0)
     shopify_webhook_secret: Secret = _doc(
         "Shopify app's webhook secret: Shopify's customer, checkout and order webhooks to "
         "/api/v1/webhooks/shopify are checked with it. Empty: not connected.",
@@ -211,7 +214,8 @@ _CHOICES = {
 _POSITIVE = {"port", "max_body_bytes", "outbound_max_attempts", "session_hours",
              "outbound_backoff_seconds", "outbound_timeout_seconds", "clock_seconds",
              "channel_refresh_seconds", "post_misfire_minutes", "post_max_attempts",
-             "post_backoff_seconds", "post_lease_seconds", "max_upload_bytes"}
+             "post_backoff_seconds", "post_lease_seconds", "max_upload_bytes",
+             "drip_lease_seconds"}
 
 
 def _check(values: dict[str, Any]) -> None:

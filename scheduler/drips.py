@@ -21,21 +21,24 @@ that key. A crash between the server accepting the mail and our record of it res
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime, time, timedelta
+from time import monotonic as time_monotonic
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
-from tortoise.transactions import in_transaction
 
 from bot.models import Contact, Enrollment, MailSend, Sequence, ShopEvent
 from scheduler import due
 
 log = logging.getLogger("switchboard.drips")
 ENROLLMENTS_DUE = due.DueTable("enrollments", "due_at", where="state = 'active'")
-REBASE_AFTER = timedelta(hours=1)
+# Enrolments advanced at once. Each has at most one mail between "handed to SMTP" and
+# "recorded as sent", so a crash resends at most this many (with the same Message-ID).
+CONCURRENCY = 16
 EVENT_KINDS = ("signup", "checkout_started", "checkout_updated", "order_placed")
 
 
@@ -158,37 +161,49 @@ async def on_event(event: ShopEvent, when: datetime | None = None) -> list[int]:
 # --- running steps -------------------------------------------------------------------------------
 
 class DripRunner:
-    """Advances due enrolments. ``send`` delivers one mail: ``(mail_send, rendered) ->
-    None``, raising on failure (see ``bot.marketing``); ``clock`` is injectable so tests
-    move time instead of sleeping."""
+    """Advances due enrolments. ``mailer`` builds a step's mail (``prepare``: its key,
+    contact, template and context -> an object with ``subject`` and ``message_id``) and
+    sends it (``deliver``, raising on failure; ``exc.permanent`` when retrying cannot
+    help); see ``bot.marketing.Mailer``. ``clock`` is injectable so tests move time
+    instead of sleeping."""
 
-    def __init__(self, send: Callable[..., Any], timezone: str = "UTC",
+    def __init__(self, mailer: Any, timezone: str = "UTC",
                  clock: Callable[[], datetime] = now, lease_seconds: float = 120.0,
-                 max_attempts: int = 5) -> None:
-        self.send, self.tz, self.clock = send, ZoneInfo(timezone), clock
+                 max_attempts: int = 5, concurrency: int = CONCURRENCY) -> None:
+        self.mailer, self.tz, self.clock = mailer, ZoneInfo(timezone), clock
+        self.concurrency = concurrency
+        self.commits = due.GroupCommit()
+        self._sequences: dict[int, tuple[float, Sequence, list[Step]]] = {}
         self.lease = timedelta(seconds=lease_seconds)
         self.max_attempts = max_attempts
 
     async def run_due(self, limit: int = 200) -> int:
-        """Advance every enrolment due now (by the runner's clock); how many moved."""
+        """Advance every enrolment due now (by the runner's clock); how many moved. The
+        claimed ones run concurrently (their mails share the account's SMTP connections,
+        whose pool bounds concurrency and rate)."""
         moved = 0
-        while True:
-            ids = await due.claim(ENROLLMENTS_DUE, self.lease, limit, now=self.clock())
-            if not ids:
-                return moved
-            for eid in ids:
+        gate = asyncio.Semaphore(self.concurrency)
+
+        async def one(eid: int) -> None:
+            async with gate:
                 try:
                     await self.advance(eid)
                 except Exception:
                     log.exception("drip step crashed", extra={"enrollment": eid})
-                moved += 1
+        while True:
+            ids = await due.claim(ENROLLMENTS_DUE, self.lease, limit, now=self.clock())
+            if not ids:
+                return moved
+            await asyncio.gather(*(one(eid) for eid in ids))
+            moved += len(ids)
 
     async def advance(self, enrollment_id: int) -> None:
         """Run steps of one claimed enrolment until it has to wait (or ends)."""
-        enr = await Enrollment.get(id=enrollment_id).prefetch_related("sequence")
-        seq: Sequence = enr.sequence
-        steps = Steps.validate_python(seq.steps)
+        enr = await Enrollment.get(id=enrollment_id)
+        seq, steps = await self._sequence(enr.sequence_id)  # type: ignore[attr-defined]
+        enr.sequence = seq
         at = self.clock()
+        sent = False
         for _ in range(len(steps) + 1):  # a branch loop cannot spin forever
             if enr.state != "active":
                 return
@@ -201,15 +216,16 @@ class DripRunner:
                     enr.step += 1  # this wait is over
                     enr.context = {k: v for k, v in enr.context.items() if k != "_waited"}
                     continue
-                # A wait counts from when this step was due (the enrolment's start, or
-                # the previous mail), so ticks do not add up; if the server was down
-                # for long, from now, so the mails do not all come at once.
-                due = enr.due_at
-                base = due if due is not None and at - due < REBASE_AFTER else at
+                # A wait counts from the mail just sent (when it really went), else from
+                # when this step fell due (the enrolment's start): late ticks do not
+                # add up, and after a long outage the mails still keep their spacing.
+                base = at if sent or enr.due_at is None else enr.due_at
                 enr.due_at = await self._after(step.wait, enr, base)
                 enr.context = {**enr.context, "_waited": enr.step}
-                await Enrollment.filter(id=enr.id, state="active").update(
-                    step=enr.step, due_at=enr.due_at, context=enr.context, lease_until=None)
+                changes = {"step": enr.step, "due_at": enr.due_at, "context": enr.context,
+                           "lease_until": None}
+                await self.commits.run(lambda conn, c=changes: Enrollment.filter(  # type: ignore[misc]
+                    id=enr.id, state="active").using_db(conn).update(**c))
                 return
             if step.exit is not None:
                 await self._end(enr, "exited", step.exit)
@@ -221,8 +237,20 @@ class DripRunner:
             assert step.send is not None
             if await self._send_step(enr, step.send, at) != "sent":
                 return  # to be tried again later, or the enrolment ended
+            sent = True
             enr.step += 1
         await Enrollment.filter(id=enr.id).update(step=enr.step, lease_until=None)
+
+    async def _sequence(self, sequence_id: int) -> tuple[Sequence, list[Step]]:
+        """A sequence with its parsed steps, read again after a few seconds (edits show
+        quickly; thousands of due steps do not each read and parse it)."""
+        now = time_monotonic()
+        hit = self._sequences.get(sequence_id)
+        if hit is None or hit[0] < now:
+            seq = await Sequence.get(id=sequence_id)
+            hit = self._sequences[sequence_id] = (now + 5.0, seq,
+                                                  Steps.validate_python(seq.steps))
+        return hit[1], hit[2]
 
     async def _after(self, wait: Wait, enr: Enrollment, now: datetime) -> datetime:
         when = now + timedelta(minutes=wait.minutes, hours=wait.hours, days=wait.days)
@@ -256,14 +284,19 @@ class DripRunner:
         return False
 
     async def _end(self, enr: Enrollment, state: str, reason: str) -> None:
-        await Enrollment.filter(id=enr.id, state="active").update(
-            state=state, step=enr.step, ended_reason=reason[:200], due_at=None,
-            lease_until=None)
+        changes = {"state": state, "step": enr.step, "ended_reason": reason[:200],
+                   "due_at": None, "lease_until": None}
+        await self.commits.run(lambda conn: Enrollment.filter(
+            id=enr.id, state="active").using_db(conn).update(**changes))
         enr.state = state
 
     async def _send_step(self, enr: Enrollment, template: str, now: datetime) -> str:
         """Send one step's mail exactly once. "sent" (or already sent), "retry" (try again
-        later: the enrolment stays due), or "stop" (the enrolment ended)."""
+        later: the enrolment stays due), or "stop" (the enrolment ended).
+
+        Two writes, each shared with the other enrolments advancing at the same time
+        (``due.GroupCommit``): the MailSend row with its Message-ID before the SMTP call,
+        and "sent" after it."""
         contact = await Contact.get(id=enr.contact_id)  # type: ignore[attr-defined]
         if contact.email_consent in ("unsubscribed", "bounced") or not contact.email:
             await self._end(enr, "exited",
@@ -276,15 +309,18 @@ class DripRunner:
             await self._end(enr, "exited", f"{exit_on[0]} before this mail")
             return "stop"
         key = f"enr:{enr.id}:step:{enr.step}"
-        async with in_transaction() as conn:
-            mail, _ = await MailSend.get_or_create(
-                key=key, using_db=conn, defaults={
-                    "enrollment_id": enr.id, "step": enr.step, "template": template,
-                    "contact_id": contact.id, "to": contact.email, "message_id": ""})
-        if mail.state == "sent":
+        mail = await MailSend.filter(key=key).first()
+        if mail is not None and mail.state == "sent":
             return "sent"  # a crash after sending, before the enrolment moved on
+        prepared = await self.mailer.prepare(key, contact, template, enr.context)
+        if mail is None:
+            fields = {"key": key, "enrollment_id": enr.id, "step": enr.step,
+                      "template": template, "contact_id": contact.id, "to": contact.email,
+                      "subject": prepared.subject[:300], "message_id": prepared.message_id}
+            mail = await self.commits.run(lambda conn: MailSend.create(using_db=conn,
+                                                                        **fields))
         try:
-            await self.send(mail, contact, enr)
+            await self.mailer.deliver(prepared)
         except Exception as exc:  # the mail is not known to have gone
             attempts = mail.attempts + 1
             permanent = getattr(exc, "permanent", False) or attempts >= self.max_attempts
@@ -298,5 +334,7 @@ class DripRunner:
                 step=enr.step, due_at=now + timedelta(minutes=2 ** attempts),
                 lease_until=None)
             return "retry"
-        await MailSend.filter(id=mail.id).update(state="sent", sent_at=self.clock(), error="")
+        sent_at = self.clock()
+        await self.commits.run(lambda conn: MailSend.filter(id=mail.id).using_db(conn).update(
+            state="sent", sent_at=sent_at, error=""))
         return "sent"

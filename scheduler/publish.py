@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -42,42 +42,6 @@ POSTS_DUE = due.DueTable("posts", "due_at", where="status IN ('scheduled', 'publ
 S = PostStatus
 
 
-class GroupCommit:
-    """Writes that must each be committed before their caller goes on, sharing commits:
-    while one transaction commits, the writes asked for meanwhile wait and go together in
-    the next. Each caller still sees its own write durable before it continues (the
-    "sending" mark before a network call stays first), at one fsync per round instead of
-    one per write. A failed round fails every write in it (all rolled back)."""
-
-    def __init__(self) -> None:
-        self._pending: list[tuple[Callable[[Any], Awaitable[Any]], asyncio.Future[Any]]] = []
-        self._draining: asyncio.Task[None] | None = None
-
-    async def run(self, write: Callable[[Any], Awaitable[Any]]) -> Any:
-        """Run ``write(connection)`` in the next shared transaction; its result once
-        committed."""
-        fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self._pending.append((write, fut))
-        if self._draining is None or self._draining.done():
-            self._draining = asyncio.get_running_loop().create_task(self._drain())
-        return await fut
-
-    async def _drain(self) -> None:
-        while self._pending:
-            batch, self._pending = self._pending, []
-            try:
-                async with in_transaction() as conn:
-                    results = [await write(conn) for write, _ in batch]
-            except Exception as exc:
-                for _, fut in batch:
-                    if not fut.done():
-                        fut.set_exception(exc)
-                continue
-            for (_, fut), result in zip(batch, results, strict=True):
-                if not fut.done():
-                    fut.set_result(result)
-
-
 class Publisher:
     def __init__(self, adapters: Mapping[str, ChannelAdapter], max_attempts: int = 5,
                  backoff_seconds: float = 30.0, misfire_minutes: float = 60.0,
@@ -91,7 +55,7 @@ class Publisher:
         self.concurrency = concurrency
         self.lookahead = 1.5  # seconds: beyond the clock's next tick
         self.notify = notify  # async (text) -> None: tells staff about missed posts
-        self.commits = GroupCommit()
+        self.commits = due.GroupCommit()
 
     async def run_due(self, max_seconds: float | None = None) -> int:
         """Publish due posts in small claimed batches until none is due (or, if given,
@@ -129,7 +93,7 @@ class Publisher:
         in a few transactions (each commit is an fsync on SQLite); per target there are
         only the two writes exactly-once needs: "sending" committed right before its call,
         and the outcome as soon as it arrives (commits shared between concurrent calls,
-        see GroupCommit)."""
+        see due.GroupCommit)."""
         posts = {p.id: p for p in await Post.filter(id__in=ids)}
         out: dict[int, PostStatus] = {pid: PostStatus(p.status) for pid, p in posts.items()}
         now = utcnow()

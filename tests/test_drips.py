@@ -219,18 +219,18 @@ async def test_a_mail_whose_send_was_interrupted_is_sent_again_as_the_same_mail(
     next run the same (enrolment, step) goes out with the same Message-ID."""
     eve = customer(drips.mail)
     await drips.event("signup", eve)
-    runner = drips.shop.client.server.app[DRIPS]
+    mailer = drips.shop.client.server.app[DRIPS].mailer
     sent: list[str] = []
-    real_send = runner.send
+    real_deliver = mailer.deliver
 
-    async def crash_after_send(mail: MailSend, *args: Any) -> None:
-        await real_send(mail, *args)
-        sent.append((await MailSend.get(id=mail.id)).message_id)
+    async def crash_after_send(prepared: Any) -> None:
+        await real_deliver(prepared)
+        sent.append(prepared.message_id)
         raise ConnectionResetError("process died before recording")
 
-    runner.send = crash_after_send
+    mailer.deliver = crash_after_send
     await drips.settle()
-    runner.send = real_send
+    mailer.deliver = real_deliver
     row = await MailSend.get(contact__email=eve)
     assert row.state == "sending"  # not recorded as sent
     await Enrollment.filter(id=row.enrollment_id).update(  # type: ignore[attr-defined]
@@ -262,3 +262,37 @@ async def test_scenario_6_a_reply_to_a_campaign_lands_in_the_inbox(drips: Drips)
     conv = await stored.conversation
     contact = await Contact.get(email=fay)
     assert conv.contact_id == contact.id  # type: ignore[attr-defined]
+
+
+async def test_double_opt_in_signup_form(drips: Drips) -> None:
+    gia = customer(drips.mail)
+    # The shop's own site posts its form here (no session, no CSRF: a public endpoint).
+    resp = await drips.shop.client.post("/subscribe", allow_redirects=False, data={
+        "email": gia, "name": "Gia Le", "locale": "vi",
+        "next": "https://sandals.example/thanks"})
+    assert resp.status == 303 and resp.headers["Location"] == "https://sandals.example/thanks"
+    contact = await Contact.get(email=gia)
+    assert contact.email_consent == "pending"
+    assert not await Enrollment.filter(contact_id=contact.id).exists()  # not before confirming
+    again = await drips.shop.client.post("/subscribe", json={"email": gia})
+    assert again.status == 202  # answered, but no second mail within ten minutes
+    mail = (await drips.mails(gia, 1))[0]
+    assert mail["Subject"] == "Vui lòng xác nhận đăng ký nhận thư từ Sandal Shop"
+    assert "List-Unsubscribe" not in mail  # a confirmation, not marketing
+    link = next(w for w in mail.get_body(("plain",)).get_content().split()
+                if "/confirm/" in w).replace("https://shop.example.test", "")
+    bad = await drips.shop.client.get(link[:-2] + "xx")
+    assert bad.status == 404
+    page = await drips.shop.client.get(link)
+    assert page.status == 200 and "You are subscribed" in await page.text()
+    await contact.refresh_from_db()
+    assert contact.email_consent == "subscribed"
+    assert contact.email_consent_source == "double opt-in confirmed"
+    await drips.shop.client.get(link)  # a second click changes nothing
+    await drips.settle()
+    welcome = (await drips.mails(gia, 2))[1]
+    assert welcome["Subject"] == "Chào mừng bạn đến với Sandal Shop!"
+    assert await Enrollment.filter(contact_id=contact.id).count() == 1
+    invalid = await drips.shop.client.post("/subscribe", json={"email": "nope"})
+    assert invalid.status == 400 and (await invalid.json())["error"]["code"] == "invalid_email"
+    assert len(await asyncio.to_thread(drips.mail.inbox, gia)) == 2

@@ -1,4 +1,11 @@
-"""Public pages of e-mail marketing: the unsubscribe link every marketing mail carries.
+"""Public pages of e-mail marketing: double opt-in signup and confirmation, and the
+unsubscribe link every marketing mail carries.
+
+``POST /subscribe`` takes the shop site's signup form (form-encoded or JSON: ``email``,
+``name``, ``locale``, ``next``), marks the contact *pending* and mails a signed
+confirmation link; ``GET /confirm/{token}`` makes the contact *subscribed* and starts the
+welcome series (a ``signup`` event). A pending address gets at most one confirmation
+mail every ten minutes, so the form cannot be used to flood someone's mailbox.
 
 ``GET /u/{token}`` shows one button; ``POST /u/{token}`` unsubscribes at once. The POST
 is also what mail clients send for RFC 8058 one-click unsubscribe (the body
@@ -8,11 +15,91 @@ token in the address is the proof.
 
 from __future__ import annotations
 
+import json
+import logging
+import re
+from datetime import timedelta
+
 from aiohttp import web
 
-from bot.keys import SETTINGS
-from bot.marketing import unsign, unsubscribe
+from bot.consent import set_consent
+from bot.inbox import utcnow
+from bot.keys import MAILER, SETTINGS
+from bot.marketing import record_event, unsign, unsubscribe
+from bot.models import Contact
 from bot.web.pages import render
+
+log = logging.getLogger("switchboard.marketing")
+EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+RESEND_AFTER = timedelta(minutes=10)
+
+
+async def _fields(request: web.Request) -> dict[str, str]:
+    if request.content_type == "application/json":
+        try:
+            data = json.loads(await request.read() or b"{}")
+        except ValueError:
+            raise web.HTTPBadRequest(text="the body is not valid JSON") from None
+        return {k: str(v) for k, v in data.items()} if isinstance(data, dict) else {}
+    return {k: str(v) for k, v in (await request.post()).items()}
+
+
+def _answer(request: web.Request, wants_json: bool, status: int, code: str, message: str,
+            nxt: str = "") -> web.StreamResponse:
+    if wants_json:
+        return web.json_response({"status": code, "message": message} if status < 400
+                                 else {"error": {"code": code, "message": message}},
+                                 status=status)
+    if nxt and status < 400:
+        raise web.HTTPSeeOther(nxt)
+    return render(request, "web/subscribe.html", status=status, ok=status < 400,
+                  message=message)
+
+
+async def subscribe(request: web.Request) -> web.StreamResponse:
+    wants_json = request.content_type == "application/json"
+    form = await _fields(request)
+    email = form.get("email", "").strip().lower()
+    nxt = form.get("next", "")
+    nxt = nxt if nxt.startswith(("https://", "http://")) else ""
+    if not EMAIL.match(email) or len(email) > 254:
+        return _answer(request, wants_json, 400, "invalid_email",
+                       "Please enter a valid e-mail address.")
+    contact = await Contact.filter(email=email).order_by("id").first()
+    if contact is None:
+        contact = await Contact.create(email=email, name=form.get("name", "")[:200],
+                                       locale=form.get("locale") or None)
+    done = "Check your inbox: we sent you a link to confirm."
+    if contact.email_consent == "subscribed":
+        return _answer(request, wants_json, 202, "confirmation_sent", done, nxt)
+    recent = contact.email_consent == "pending" and contact.email_consent_at and \
+        utcnow() - contact.email_consent_at < RESEND_AFTER
+    if not recent:
+        await set_consent(email, "pending", "signup form (waiting for confirmation)")
+        try:
+            await request.app[MAILER].send_confirmation(contact)
+        except Exception as exc:  # the SMTP server, the account: nothing is sent
+            log.warning("confirmation mail not sent", extra={"error": str(exc)})
+            return _answer(request, wants_json, 503, "mail_unavailable",
+                           "We could not send the confirmation mail just now; please try "
+                           "again later.")
+    return _answer(request, wants_json, 202, "confirmation_sent", done, nxt)
+
+
+async def confirm(request: web.Request) -> web.Response:
+    value = unsign(request.app[SETTINGS].secret_key.get(), "confirm",
+                   request.match_info["token"])
+    contact = await Contact.filter(id=int(value)).first() if value and value.isdigit() \
+        else None
+    if contact is None or not contact.email:
+        return render(request, "web/subscribe.html", status=404, ok=False,
+                      message="This confirmation link is not valid.")
+    if contact.email_consent != "subscribed":
+        await set_consent(contact.email, "subscribed", "double opt-in confirmed")
+        await record_event("signup", "optin", f"optin:{contact.id}",
+                           {"email": contact.email}, {})
+    return render(request, "web/subscribe.html", ok=True,
+                  message="You are subscribed. Welcome!")
 
 
 def _contact(request: web.Request) -> int | None:
@@ -39,5 +126,7 @@ async def unsubscribe_now(request: web.Request) -> web.Response:
 
 
 def setup(app: web.Application) -> None:
+    app.router.add_post("/subscribe", subscribe)
+    app.router.add_get("/confirm/{token}", confirm)
     app.router.add_get("/u/{token}", unsubscribe_page)
     app.router.add_post("/u/{token}", unsubscribe_now)

@@ -43,6 +43,7 @@ from channels.base import (
     SendResult,
 )
 from channels.email.parse import Mail, parse_mail
+from channels.email.pool import DEFAULT_CONCURRENCY, DEFAULT_RATE, SmtpPool
 from channels.loops import AccountLoops
 
 log = logging.getLogger("switchboard.email")
@@ -90,6 +91,7 @@ class EmailChannel:
     def __init__(self, ctx: ChannelContext) -> None:
         self.ctx = ctx
         self.loops = AccountLoops(ctx, self.kind, self.imap_key, self._watch)
+        self._pools: dict[int, tuple[tuple[Any, ...], SmtpPool]] = {}
 
     @staticmethod
     def imap_key(account: AccountInfo) -> tuple[Any, ...]:
@@ -170,6 +172,9 @@ class EmailChannel:
 
     async def stop(self) -> None:
         await self.loops.stop()
+        pools, self._pools = self._pools, {}
+        for _, pool in pools.values():
+            await pool.close()
 
     async def _watch(self, account: AccountInfo) -> None:
         """Keep reading the mailbox: reconnect with backoff after any failure."""
@@ -284,14 +289,24 @@ class EmailChannel:
             raise DeliveryError(f"cannot reach the SMTP server: {exc}") from exc
         return SendResult(external_id=str(mail["Message-ID"]))
 
-    async def send_mail(self, account: AccountInfo, mail: EmailMessage) -> None:
-        """Hand one mail to the account's SMTP server (raises aiosmtplib's errors)."""
-        smtp = self._smtp(account)
-        async with smtp:
-            if _cfg(account, "smtp_user"):
-                await smtp.login(str(_cfg(account, "smtp_user")),
-                                 str(_cfg(account, "smtp_password")))
-            await smtp.send_message(mail)
+    async def send_mail(self, account: AccountInfo,
+                        mail: EmailMessage | tuple[str, str, bytes]) -> None:
+        """Hand one mail to the account's SMTP server over a kept-open connection, within
+        the account's concurrency and rate (raises aiosmtplib's errors)."""
+        key = tuple(_cfg(account, k) for k in ("smtp_host", "smtp_port", "smtp_tls",
+                                               "smtp_user", "smtp_password", "concurrency",
+                                               "rate_per_sec"))
+        held = self._pools.get(account.id)
+        if held is None or held[0] != key:
+            if held is not None:
+                await held[1].close()
+            user = str(_cfg(account, "smtp_user"))
+            pool = SmtpPool(lambda: self._smtp(account),
+                            (user, str(_cfg(account, "smtp_password"))) if user else None,
+                            int(_cfg(account, "concurrency", DEFAULT_CONCURRENCY)),
+                            float(_cfg(account, "rate_per_sec", DEFAULT_RATE)))
+            held = self._pools[account.id] = (key, pool)
+        await held[1].send(mail)
 
 
 def message_id(account: AccountInfo, key: str) -> str:
