@@ -18,17 +18,19 @@ import hmac
 import logging
 import time
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from email.utils import format_datetime
 from typing import Any
+from urllib.parse import quote
 
 import aiosmtplib
 import jinja2
+from tortoise.expressions import F
 
 from bot.consent import set_consent
 from bot.flows.texts import TEMPLATES, Texts, language
 from bot.inbox import utcnow
-from bot.models import ChannelAccount, Contact, Enrollment, ShopEvent
+from bot.models import ChannelAccount, Contact, Enrollment, MailSend, ShopEvent
 from bot.replies import account_info
 from channels.email import mime
 from channels.email.adapter import message_id
@@ -36,6 +38,7 @@ from scheduler import drips
 from scheduler.drips import on_event
 
 log = logging.getLogger("switchboard.marketing")
+ATTRIBUTION = timedelta(days=7)  # an order this soon after a click converts the mail
 MAILS = Texts("email")
 _layout = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES / "email"),
                              autoescape=True, undefined=jinja2.StrictUndefined)
@@ -82,8 +85,40 @@ async def record_event(kind: str, source: str, external_id: str, contact: dict[s
     event = await ShopEvent.create(kind=kind, source=source, external_id=external_id,
                                    contact=person, payload=payload,
                                    occurred_at=occurred_at or drips.now())
+    if kind == "order_placed":
+        await attribute(event)
     started = await on_event(event)
     return event, True, started
+
+
+async def attribute(order: ShopEvent) -> None:
+    """An order within ATTRIBUTION of a click on a mail converts that mail (the latest
+    clicked one), with the order's total as its revenue."""
+    since = order.occurred_at - ATTRIBUTION
+    mail = await MailSend.filter(contact_id=order.contact_id,  # type: ignore[attr-defined]
+                                 clicked_at__gte=since, clicked_at__lte=order.occurred_at,
+                                 converted_at__isnull=True).order_by("-clicked_at").first()
+    if mail is None:
+        return
+    try:
+        revenue = float(str(order.payload.get("total") or 0).replace(",", ""))
+    except ValueError:
+        revenue = 0.0
+    await MailSend.filter(id=mail.id, converted_at__isnull=True).update(
+        converted_at=order.occurred_at, revenue=revenue)
+
+
+async def track(key: str, what: str, at: datetime) -> bool:
+    """Record an open or a click of the mail with this key (the first time, and a count)."""
+    mail = await MailSend.filter(key=key).first()
+    if mail is None:
+        return False
+    first, count = ("opened_at", "opens") if what == "open" else ("clicked_at", "clicks")
+    await MailSend.filter(id=mail.id).update(**{count: F(count) + 1})
+    await MailSend.filter(id=mail.id, **{f"{first}__isnull": True}).update(**{first: at})
+    if what == "click":  # a click is also an open, whatever the images did
+        await MailSend.filter(id=mail.id, opened_at__isnull=True).update(opened_at=at)
+    return True
 
 
 async def unsubscribe(contact_id: int, source: str) -> None:
@@ -127,9 +162,10 @@ class Mailer:
             f"http://{self.settings.host}:{self.settings.port}"
 
     def render(self, contact: Contact, template: str, context: dict[str, Any],
-               marketing: bool = True) -> tuple[str, str, str]:
+               marketing: bool = True, key: str = "") -> tuple[str, str, str]:
         """(subject, text, html) in the contact's language; a marketing mail ends with
-        the unsubscribe link."""
+        the unsubscribe link. With ``key`` (a MailSend's), its link goes through the
+        click redirect and the HTML carries the open pixel."""
         lang = language(contact.locale)
         shop = self.settings.shop_name
         first = (contact.name or "").split(" ")[0]
@@ -140,6 +176,8 @@ class Mailer:
                  for i in context.get("items") or [] if isinstance(i, dict)]
         label_key, url_key = BUTTONS.get(template.split("_", 1)[0], ("shop_button", ""))
         url = str(context.get(url_key) or "")
+        if url and key:
+            url = self.click_url(key, url)
         unsub = self.unsubscribe_url(contact.id)
         lines = [body]
         if items:
@@ -156,8 +194,16 @@ class Mailer:
             button=MAILS.text(lang, label_key), note=MAILS.text(lang, "unsubscribe_note",
                                                                    shop=shop),
             unsubscribe=MAILS.text(lang, "unsubscribe"),
-            unsubscribe_url=unsub if marketing else "")
+            unsubscribe_url=unsub if marketing else "",
+            pixel_url=self.open_url(key) if key else "")
         return subject, "\n\n".join(lines), html
+
+    def open_url(self, key: str) -> str:
+        return f"{self.base()}/o/{sign(self.settings.secret_key.get(), 'open', key)}.gif"
+
+    def click_url(self, key: str, url: str) -> str:
+        mac = sign(self.settings.secret_key.get(), "click", f"{key}|{url}").rpartition(".")[2]
+        return f"{self.base()}/c/{quote(key, safe='')}/{mac}?u={quote(url, safe='')}"
 
     def unsubscribe_url(self, contact_id: int) -> str:
         token = sign(self.settings.secret_key.get(), "unsubscribe", str(contact_id))
@@ -204,7 +250,7 @@ class Mailer:
                       context: dict[str, Any]) -> Prepared:
         """A drip step's mail, ready to send (its Message-ID follows from ``key``)."""
         account = await self.account()
-        rendered = self.render(contact, template, context)
+        rendered = self.render(contact, template, context, key=key)
         mail = self.compose(account, str(contact.email), key, rendered,
                             self.unsubscribe_url(contact.id))
         return Prepared(account, mail, rendered[0], message_id(account, key), contact.id)

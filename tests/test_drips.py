@@ -97,7 +97,7 @@ async def test_scenario_2_abandoned_cart_then_order_stops_it(drips: Drips) -> No
     text = first.get_body(("plain",)).get_content()
     html = first.get_body(("html",)).get_content()
     assert "Leather sandal × 1 450,000₫" in text and "Canvas tote" in html
-    assert "https://sandals.example/cart/recover/abc" in text
+    assert "/c/enr" in text and "sandals.example%2Fcart%2Frecover%2Fabc" in text  # tracked
     assert first["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     assert first["List-Unsubscribe"].startswith("<https://shop.example.test/u/")
 
@@ -296,3 +296,37 @@ async def test_double_opt_in_signup_form(drips: Drips) -> None:
     invalid = await drips.shop.client.post("/subscribe", json={"email": "nope"})
     assert invalid.status == 400 and (await invalid.json())["error"]["code"] == "invalid_email"
     assert len(await asyncio.to_thread(drips.mail.inbox, gia)) == 2
+
+
+async def test_opens_clicks_conversions_and_stats(drips: Drips) -> None:
+    hai = customer(drips.mail)
+    await drips.event("checkout_started", hai, CART)
+    await drips.settle()
+    drips.clock.advance(hours=1, minutes=1)
+    await drips.settle()
+    mail = (await drips.mails(hai, 1))[0]
+    text = mail.get_body(("plain",)).get_content()
+    html = mail.get_body(("html",)).get_content()
+    link = next(w for w in text.split() if "/c/" in w).replace("https://shop.example.test", "")
+    assert "sandals.example" not in link.split("?")[0]  # through our redirect
+    pixel = html.split('<img src="', 1)[1].split('"', 1)[0].replace(
+        "https://shop.example.test", "").replace("&amp;", "&")
+    got = await drips.shop.client.get(pixel)
+    assert got.status == 200 and got.content_type == "image/gif"
+    forged = await drips.shop.client.get(link.replace("recover", "evil"),
+                                         allow_redirects=False)
+    assert forged.status == 404  # never an open redirect
+    click = await drips.shop.client.get(link, allow_redirects=False)
+    assert click.status == 302
+    assert click.headers["Location"] == "https://sandals.example/cart/recover/abc"
+    drips.clock.advance(hours=2)
+    await drips.event("order_placed", hai, {"order": "#1003", "total": "900000"})
+    row = await MailSend.get(contact__email=hai)
+    assert row.opens == 1 and row.clicks == 1 and row.converted_at and row.revenue == 900000
+    status, stats = await drips.shop.api("GET", "/api/v1/sequences/stats")
+    assert status == 200
+    cart = next(s for s in stats if s["sequence"] == "abandoned_cart")
+    assert {k: cart[k] for k in ("sent", "delivered", "opened", "clicked", "converted",
+                                 "revenue", "unsubscribed")} == {
+        "sent": 1, "delivered": 1, "opened": 1, "clicked": 1, "converted": 1,
+        "revenue": 900000.0, "unsubscribed": 0}

@@ -157,6 +157,8 @@ def test_every_page_declares_a_permission() -> None:
               "ics_feed",  # the calendar feed: its secret URL is the credential
               # the unsubscribe link: its signed token is the credential (RFC 8058 POST)
               "unsubscribe_page", "unsubscribe_now",
+              # double opt-in and tracking: signed links, or the shop site's own form
+              "subscribe", "confirm", "open_pixel", "click",
               "serve"}  # post images: Telegram and Meta fetch them by URL
     for route in app.router.routes():
         if route.resource is None or route.resource.canonical.startswith("/api/"):

@@ -25,7 +25,7 @@ from bot.api.schemas import Strict
 from bot.auth import Perm
 from bot.keys import SETTINGS
 from bot.marketing import record_event
-from bot.models import Enrollment
+from bot.models import Enrollment, MailSend
 
 SHOPIFY_TOPICS = {"customers/create": "signup", "checkouts/create": "checkout_started",
                   "checkouts/update": "checkout_updated", "orders/create": "order_placed"}
@@ -90,6 +90,44 @@ async def list_enrollments(call: Call) -> web.StreamResponse:
         id=r.id, sequence=r.sequence.key, contact_id=r.contact_id,  # type: ignore[attr-defined]
         state=r.state, step=r.step, due_at=r.due_at, ended_reason=r.ended_reason)
         for r in rows])
+
+
+class StepStats(BaseModel):
+    sequence: str
+    step: int
+    template: str
+    sent: int = 0
+    delivered: int = 0
+    bounced: int = 0
+    opened: int = 0
+    clicked: int = 0
+    unsubscribed: int = 0
+    converted: int = 0
+    revenue: float = 0.0
+
+
+async def sequence_stats(call: Call) -> web.StreamResponse:
+    """Per sequence and step: sent, delivered, bounced, opened, clicked, unsubscribed
+    (after the mail), converted and revenue (orders within the attribution window)."""
+    rows = await MailSend.filter(state="sent", enrollment_id__isnull=False).values(
+        "step", "template", "sent_at", "opened_at", "clicked_at", "converted_at", "revenue",
+        sequence="enrollment__sequence__key", consent="contact__email_consent",
+        consent_at="contact__email_consent_at")
+    stats: dict[tuple[str, int], StepStats] = {}
+    for r in rows:
+        st = stats.setdefault((r["sequence"], r["step"]), StepStats(
+            sequence=r["sequence"], step=r["step"], template=r["template"]))
+        later = r["consent_at"] is not None and r["sent_at"] is not None and \
+            r["consent_at"] >= r["sent_at"]
+        st.sent += 1
+        st.bounced += int(r["consent"] == "bounced" and later)
+        st.delivered = st.sent - st.bounced
+        st.opened += int(r["opened_at"] is not None)
+        st.clicked += int(r["clicked_at"] is not None)
+        st.unsubscribed += int(r["consent"] == "unsubscribed" and later)
+        st.converted += int(r["converted_at"] is not None)
+        st.revenue += float(r["revenue"] or 0)
+    return json_out([stats[k] for k in sorted(stats)])
 
 
 # --- store webhooks ----------------------------------------------------------------------------
@@ -184,6 +222,9 @@ def endpoints() -> list[Endpoint]:
           "Marketing", P.MARKETING_WRITE, body=EventIn, response=EventOut, status=201,
           responses={200: "already stored (same id)"}),
         E("GET", "/api/v1/enrollments", list_enrollments, "Recent enrolments in sequences",
+          "Marketing", P.MARKETING_READ),
+        E("GET", "/api/v1/sequences/stats", sequence_stats, "Per sequence and step: sent, "
+          "delivered, bounced, opened, clicked, unsubscribed, converted, revenue",
           "Marketing", P.MARKETING_READ),
         E("POST", "/api/v1/webhooks/shopify", shopify_webhook, "Shopify webhooks: "
           "customers/create, checkouts/create|update, orders/create", "Marketing", None,

@@ -441,10 +441,19 @@ class MailSend(Model):
     error = fields.CharField(max_length=500, default="")
     attempts = fields.IntField(default=0)
     sent_at = fields.DatetimeField(null=True)
+    # Tracking: the first open (pixel) and click (signed redirect), how many of each, and
+    # the order a click led to within the attribution window.
+    opened_at = fields.DatetimeField(null=True)
+    opens = fields.IntField(default=0, db_default=0)
+    clicked_at = fields.DatetimeField(null=True)
+    clicks = fields.IntField(default=0, db_default=0)
+    converted_at = fields.DatetimeField(null=True)
+    revenue = fields.FloatField(default=0, db_default=0)
     created_at = fields.DatetimeField(auto_now_add=True)
 
     class Meta:
         table = "mail_sends"
+        indexes = (Index(fields=("contact_id", "clicked_at"), name="mail_contact_click"),)
 
 
 class PostStatus(StrEnum):

@@ -25,9 +25,10 @@ from aiohttp import web
 from bot.consent import set_consent
 from bot.inbox import utcnow
 from bot.keys import MAILER, SETTINGS
-from bot.marketing import record_event, unsign, unsubscribe
+from bot.marketing import record_event, track, unsign, unsubscribe
 from bot.models import Contact
 from bot.web.pages import render
+from scheduler import drips
 
 log = logging.getLogger("switchboard.marketing")
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -125,7 +126,35 @@ async def unsubscribe_now(request: web.Request) -> web.Response:
     return render(request, "web/unsubscribe.html", bad=False, done=True)
 
 
+GIF = bytes.fromhex("47494638396101000100800000000000ffffff21f90401000000002c000000000100"
+                    "01000002024401003b")
+
+
+async def open_pixel(request: web.Request) -> web.Response:
+    """The 1x1 image in a marketing mail: its first load is the mail's open."""
+    key = unsign(request.app[SETTINGS].secret_key.get(), "open", request.match_info["token"])
+    if key is not None:
+        await track(key, "open", drips.now())
+    return web.Response(body=GIF, content_type="image/gif",
+                        headers={"Cache-Control": "no-store"})
+
+
+async def click(request: web.Request) -> web.StreamResponse:
+    """A link in a marketing mail: recorded, then on to the shop. Only links we signed
+    redirect (never an open redirect)."""
+    key, url = request.match_info["key"], request.query.get("u", "")
+    token = f"{key}|{url}.{request.match_info['mac']}"
+    if not url.startswith(("https://", "http://")) or unsign(
+            request.app[SETTINGS].secret_key.get(), "click", token) is None:
+        return render(request, "web/subscribe.html", status=404, ok=False,
+                      message="This link is not valid.")
+    await track(key, "click", drips.now())
+    raise web.HTTPFound(url)
+
+
 def setup(app: web.Application) -> None:
+    app.router.add_get("/o/{token}.gif", open_pixel)
+    app.router.add_get("/c/{key}/{mac}", click)
     app.router.add_post("/subscribe", subscribe)
     app.router.add_get("/confirm/{token}", confirm)
     app.router.add_get("/u/{token}", unsubscribe_page)
