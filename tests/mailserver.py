@@ -23,15 +23,9 @@ import time
 from email.message import EmailMessage, Message
 from pathlib import Path
 
+from tests.conftest import free_port
+
 DOMAINS = ("shop.test", "customer.test")
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class MailServer:
@@ -44,7 +38,7 @@ class MailServer:
             raise RuntimeError("the test mail server needs root (as in CI) to start Postfix")
         self.dir = Path(tempfile.mkdtemp(prefix="sb-mail-"))
         os.chmod(self.dir, 0o755)
-        self.smtp_port, self.imap_port, self.lmtp_port = (_free_port() for _ in range(3))
+        self.smtp_port, self.imap_port, self.lmtp_port = (free_port() for _ in range(3))
         self.users: dict[str, str] = {}
         self.mail = pwd.getpwnam("mail")
 

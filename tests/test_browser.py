@@ -186,3 +186,19 @@ async def test_marketer_uploads_an_image_and_the_post_reaches_facebook(
     assert [(p["message"], p["photos"]) for p in page] == [("New boots, uploaded", [url])]
     with urllib.request.urlopen(url) as got:  # the URL Meta fetches serves the image
         assert got.read() == png
+
+
+async def test_segment_count_updates_as_the_marketer_types(
+        browser: Browser, live: ServerProcess) -> None:
+    staff = await staff_login(browser, live)
+    await staff.goto(f"{live.url}/segments")
+    total = int(await staff.locator("#seg-count").inner_text())
+    row = staff.locator(".seg-row").first
+    await row.locator(".seg-kind").select_option("tag")
+    await row.locator(".seg-value").fill("no-such-tag")
+    await expect(staff.locator("#seg-count")).to_have_text("0")
+    await row.locator(".seg-not").check()
+    await expect(staff.locator("#seg-count")).to_have_text(str(total))
+    await staff.fill("#seg-name", "Everyone")
+    await staff.click("#seg-save")
+    await expect(staff.locator("#segments")).to_contain_text("Everyone")

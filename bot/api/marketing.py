@@ -25,7 +25,9 @@ from bot.api.schemas import Strict
 from bot.auth import Perm
 from bot.keys import SETTINGS
 from bot.marketing import record_event
-from bot.models import Enrollment, MailSend
+from bot.models import Enrollment, MailSend, Segment
+from scheduler import segments
+from scheduler.segments import Rules
 
 SHOPIFY_TOPICS = {"customers/create": "signup", "checkouts/create": "checkout_started",
                   "checkouts/update": "checkout_updated", "orders/create": "order_placed"}
@@ -130,6 +132,44 @@ async def sequence_stats(call: Call) -> web.StreamResponse:
     return json_out([stats[k] for k in sorted(stats)])
 
 
+class SegmentIn(Strict):
+    name: Annotated[str, Field(min_length=1, max_length=120)]
+    rules: Rules
+
+
+class SegmentOut(BaseModel):
+    id: int
+    name: str
+    rules: Rules
+    count: int
+
+
+class CountOut(BaseModel):
+    count: int
+
+
+async def count_segment(call: Call) -> web.StreamResponse:
+    return json_out(CountOut(count=len(await segments.members(call.body))))
+
+
+async def create_segment(call: Call) -> web.StreamResponse:
+    body: SegmentIn = call.body
+    if await Segment.filter(name=body.name).exists():
+        raise ApiError(409, "exists", f"a segment named {body.name!r} exists", "name")
+    row = await Segment.create(name=body.name, rules=body.rules.model_dump(by_alias=True))
+    return json_out(SegmentOut(id=row.id, name=row.name, rules=body.rules,
+                               count=len(await segments.members(body.rules))), status=201)
+
+
+async def list_segments(call: Call) -> web.StreamResponse:
+    out = []
+    for row in await Segment.all().order_by("name"):
+        rules = segments.Rules.model_validate(row.rules)
+        out.append(SegmentOut(id=row.id, name=row.name, rules=rules,
+                              count=len(await segments.members(rules))))
+    return json_out(out)
+
+
 # --- store webhooks ----------------------------------------------------------------------------
 
 def _check(secret: str, header: str, raw: bytes, store: str, setting: str) -> None:
@@ -222,6 +262,14 @@ def endpoints() -> list[Endpoint]:
           "Marketing", P.MARKETING_WRITE, body=EventIn, response=EventOut, status=201,
           responses={200: "already stored (same id)"}),
         E("GET", "/api/v1/enrollments", list_enrollments, "Recent enrolments in sequences",
+          "Marketing", P.MARKETING_READ),
+        E("POST", "/api/v1/segments/count", count_segment, "How many contacts a set of "
+          "rules chooses (the live count while editing a segment)", "Marketing",
+          P.MARKETING_READ, body=Rules, response=CountOut),
+        E("POST", "/api/v1/segments", create_segment, "Save a segment", "Marketing",
+          P.MARKETING_WRITE, body=SegmentIn, response=SegmentOut, status=201,
+          responses={409: "the name is taken"}),
+        E("GET", "/api/v1/segments", list_segments, "Segments with their current counts",
           "Marketing", P.MARKETING_READ),
         E("GET", "/api/v1/sequences/stats", sequence_stats, "Per sequence and step: sent, "
           "delivered, bounced, opened, clicked, unsubscribed, converted, revenue",

@@ -421,6 +421,18 @@ class Enrollment(Model):
                    Index(fields=("contact_id", "state"), name="enrollment_contact"))
 
 
+class Segment(Model):
+    """A named set of contacts by rules (``scheduler.segments.Rules``), counted live."""
+
+    id = fields.IntField(primary_key=True)
+    name = fields.CharField(max_length=120, unique=True)
+    rules: dict[str, Any] = fields.JSONField(default=dict)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "segments"
+
+
 class MailSend(Model):
     """One marketing mail: its idempotency key is stored before it is sent, and its
     Message-ID is derived from that key, so a crash mid-send cannot make a second,
@@ -537,7 +549,7 @@ class PostEvent(Model):
 
 
 __all__ = [
-    "CannedReply", "ChannelAccount", "ChatFlow", "Enrollment", "MailSend", "Sequence",
+    "CannedReply", "ChannelAccount", "ChatFlow", "Enrollment", "MailSend", "Segment", "Sequence",
     "ShopEvent", "Contact", "Conversation", "ConversationStatus",
     "CsatRating", "DeliveryStatus", "Direction", "FaqEntry", "Identity", "Label", "Message",
     "Note", "NoteRevision", "Post", "PostEvent", "PostStatus", "PostVariant", "Role", "Rule",

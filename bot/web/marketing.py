@@ -22,13 +22,14 @@ from datetime import timedelta
 
 from aiohttp import web
 
+from bot.auth import Perm
 from bot.consent import set_consent
 from bot.inbox import utcnow
 from bot.keys import MAILER, SETTINGS
 from bot.marketing import record_event, track, unsign, unsubscribe
-from bot.models import Contact
-from bot.web.pages import render
-from scheduler import drips
+from bot.models import Contact, Segment
+from bot.web.pages import page, render
+from scheduler import drips, segments
 
 log = logging.getLogger("switchboard.marketing")
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -152,7 +153,18 @@ async def click(request: web.Request) -> web.StreamResponse:
     raise web.HTTPFound(url)
 
 
+@page(Perm.MARKETING_READ)
+async def segments_page(request: web.Request) -> web.Response:
+    rows = []
+    for row in await Segment.all().order_by("name"):
+        rules = segments.Rules.model_validate(row.rules)
+        rows.append({"name": row.name, "count": len(await segments.members(rules))})
+    total = len(await segments.members(segments.Rules()))
+    return render(request, "web/segments.html", segments=rows, total=total)
+
+
 def setup(app: web.Application) -> None:
+    app.router.add_get("/segments", segments_page)
     app.router.add_get("/o/{token}.gif", open_pixel)
     app.router.add_get("/c/{key}/{mac}", click)
     app.router.add_post("/subscribe", subscribe)
