@@ -50,6 +50,7 @@ from channels import registry
 from channels.base import ChannelContext, RunsAccounts
 from config import Settings, ensure_secret_key
 from scheduler import clock, drips
+from scheduler.broadcasts import BroadcastRunner
 from scheduler.publish import Publisher
 
 log = logging.getLogger("switchboard.app")
@@ -208,7 +209,8 @@ def create_app(settings: Settings, *, migrate: bool = True,
         app[MAILER] = Mailer(adapters, settings)
         app[DRIPS] = drips.DripRunner(app[MAILER], timezone=settings.shop_timezone,
                                       lease_seconds=settings.drip_lease_seconds)
-        clock.bind(app[OUTBOX], app[BUS], publisher, app[DRIPS])
+        clock.bind(app[OUTBOX], app[BUS], publisher, app[DRIPS],
+                   BroadcastRunner(app[MAILER]))
         running = [a for a in adapters.values() if isinstance(a, RunsAccounts)]
         for adapter in running:  # per-account loops (Telegram polling, webhooks)
             await adapter.start()

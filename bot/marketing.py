@@ -31,7 +31,7 @@ from bot.consent import set_consent
 from bot.flows.texts import TEMPLATES, Texts, language
 from bot.inbox import utcnow
 from bot.models import ChannelAccount, Contact, Enrollment, MailSend, ShopEvent
-from bot.replies import account_info
+from bot.replies import account_info, render_canned
 from channels.email import mime
 from channels.email.adapter import message_id
 from scheduler import drips
@@ -169,13 +169,19 @@ class Mailer:
         lang = language(contact.locale)
         shop = self.settings.shop_name
         first = (contact.name or "").split(" ")[0]
-        subject = MAILS.text(lang, f"{template}_subject", shop=shop)
-        body = MAILS.text(lang, f"{template}_body", name=first, shop=shop)
         items = [{"title": str(i.get("title") or i.get("name") or ""),
                   "quantity": i.get("quantity", 1), "price": str(i.get("price") or "")}
                  for i in context.get("items") or [] if isinstance(i, dict)]
         label_key, url_key = BUTTONS.get(template.split("_", 1)[0], ("shop_button", ""))
-        url = str(context.get(url_key) or "")
+        return self._assemble(
+            contact, lang, MAILS.text(lang, f"{template}_subject", shop=shop),
+            MAILS.text(lang, f"{template}_body", name=first, shop=shop), items,
+            str(context.get(url_key) or ""), label_key, marketing, key)
+
+    def _assemble(self, contact: Contact, lang: str, subject: str, body: str,
+                  items: list[dict[str, Any]], url: str, label_key: str, marketing: bool,
+                  key: str) -> tuple[str, str, str]:
+        shop = self.settings.shop_name
         if url and key:
             url = self.click_url(key, url)
         unsub = self.unsubscribe_url(contact.id)
@@ -197,6 +203,19 @@ class Mailer:
             unsubscribe_url=unsub if marketing else "",
             pixel_url=self.open_url(key) if key else "")
         return subject, "\n\n".join(lines), html
+
+    async def prepare_custom(self, key: str, contact: Contact, subject: str,
+                             body: str) -> Prepared:
+        """A broadcast's mail: its subject and body are the marketer's own (sandboxed
+        jinja2 with the contact's fields, like canned replies)."""
+        account = await self.account()
+        rendered = self._assemble(contact, language(contact.locale),
+                                  render_canned(subject, contact),
+                                  render_canned(body, contact), [], "", "shop_button",
+                                  True, key)
+        mail = self.compose(account, str(contact.email), key, rendered,
+                            self.unsubscribe_url(contact.id))
+        return Prepared(account, mail, rendered[0], message_id(account, key), contact.id)
 
     def open_url(self, key: str) -> str:
         return f"{self.base()}/o/{sign(self.settings.secret_key.get(), 'open', key)}.gif"

@@ -19,10 +19,12 @@ log = logging.getLogger("switchboard.clock")
 _state: dict[str, Any] = {}
 
 
-def bind(outbox: Any, bus: Any, publisher: Any = None, drips: Any = None) -> None:
-    """Give the tick functions the running app's outbox, event bus, publisher and drip
-    runner."""
-    _state.update(outbox=outbox, bus=bus, publisher=publisher, drips=drips)
+def bind(outbox: Any, bus: Any, publisher: Any = None, drips: Any = None,
+         broadcasts: Any = None) -> None:
+    """Give the tick functions the running app's outbox, event bus, publisher, drip
+    runner and broadcast runner."""
+    _state.update(outbox=outbox, bus=bus, publisher=publisher, drips=drips,
+                  broadcasts=broadcasts)
 
 
 async def deliver_due_replies() -> None:
@@ -46,10 +48,12 @@ async def publish_due_posts() -> None:
 
 
 async def run_due_drips() -> None:
-    """Advance drip enrolments whose next step is due (and resume interrupted ones)."""
-    runner = _state.get("drips")
-    if runner is not None:
-        await runner.run_due()
+    """Advance drip enrolments whose next step is due, and broadcasts (and resume
+    interrupted ones)."""
+    for name in ("drips", "broadcasts"):
+        runner = _state.get(name)
+        if runner is not None:
+            await runner.run_due()
 
 
 async def tick() -> None:

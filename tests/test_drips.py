@@ -330,3 +330,44 @@ async def test_opens_clicks_conversions_and_stats(drips: Drips) -> None:
                                  "revenue", "unsubscribed")} == {
         "sent": 1, "delivered": 1, "opened": 1, "clicked": 1, "converted": 1,
         "revenue": 900000.0, "unsubscribed": 0}
+
+
+async def test_scenario_5_ab_subject_winner_goes_to_the_rest(drips: Drips) -> None:
+    from scheduler import clock
+
+    people = [customer(drips.mail) for _ in range(10)]
+    for who in people:
+        status, _ = await drips.shop.api("POST", "/api/v1/contacts", json={
+            "email": who, "name": "Vy", "tags": ["promo"]})
+        assert status == 201
+    _, seg = await drips.shop.api("POST", "/api/v1/segments", json={
+        "name": "Promo", "rules": {"conditions": [{"tag": "promo"}]}})
+    status, b = await drips.shop.api("POST", "/api/v1/broadcasts", json={
+        "name": "Spring", "segment_id": seg["id"], "subject_a": "Spring is here",
+        "subject_b": "{{ contact.first_name }}, 20% off sandals", "body":
+        "Hi {{ contact.first_name }}, our spring collection is in.", "split_percent": 40,
+        "metric": "opens", "decide_after_hours": 4})
+    assert status == 201, b
+    await clock.run_due_drips()
+    test = await MailSend.filter(broadcast_id=b["id"]).order_by("id")
+    assert sorted(m.variant for m in test) == ["a", "a", "b", "b"]  # 40 % of 10, half each
+    b_mail = next(m for m in test if m.variant == "b")
+    got = (await drips.mails(b_mail.to, 1))[0]
+    assert got["Subject"] == "Vy, 20% off sandals"
+    html = got.get_body(("html",)).get_content()
+    pixel = html.split('<img src="', 1)[1].split('"', 1)[0].replace(
+        "https://shop.example.test", "")
+    assert (await drips.shop.client.get(pixel)).status == 200  # B was opened
+    await clock.run_due_drips()
+    assert await MailSend.filter(broadcast_id=b["id"]).count() == 4  # waiting to decide
+    drips.clock.advance(hours=4, minutes=1)
+    await clock.run_due_drips()
+    status, done = await drips.shop.api("GET", f"/api/v1/broadcasts/{b['id']}")
+    assert done["state"] == "sent" and done["winner"] == "b"
+    assert {v["variant"]: (v["sent"], v["opened"]) for v in done["variants"]} == {
+        "a": (2, 0), "b": (8, 1)}
+    rest = [p for p in people if p not in {m.to for m in test}]
+    for who in rest:
+        assert (await drips.mails(who, 1))[0]["Subject"] == "Vy, 20% off sandals"
+    for who in people:  # one mail each, never two
+        assert len(await asyncio.to_thread(drips.mail.inbox, who)) == 1

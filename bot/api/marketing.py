@@ -25,8 +25,8 @@ from bot.api.schemas import Strict
 from bot.auth import Perm
 from bot.keys import SETTINGS
 from bot.marketing import record_event
-from bot.models import Enrollment, MailSend, Segment
-from scheduler import segments
+from bot.models import Broadcast, Enrollment, MailSend, Segment
+from scheduler import drips, segments
 from scheduler.segments import Rules
 
 SHOPIFY_TOPICS = {"customers/create": "signup", "checkouts/create": "checkout_started",
@@ -170,6 +170,74 @@ async def list_segments(call: Call) -> web.StreamResponse:
     return json_out(out)
 
 
+class BroadcastIn(Strict):
+    name: Annotated[str, Field(min_length=1, max_length=120)]
+    segment_id: int
+    subject_a: Annotated[str, Field(min_length=1, max_length=300)]
+    subject_b: Annotated[str, Field(max_length=300)] = ""
+    body: Annotated[str, Field(min_length=1, max_length=50000,
+                               description="Plain text; {{ contact.first_name }} and the "
+                                           "other contact fields work as in canned replies")]
+    split_percent: Annotated[int, Field(ge=0, le=100, description="A/B test sample: this "
+                                        "percentage of the segment, half each subject")] = 0
+    metric: Literal["opens", "clicks"] = "opens"
+    decide_after_hours: Annotated[float, Field(gt=0, le=720)] = 4
+    send_at: datetime | None = Field(None, description="Default: now")
+
+
+class VariantStats(BaseModel):
+    variant: str
+    subject: str
+    sent: int
+    opened: int
+    clicked: int
+
+
+class BroadcastOut(BaseModel):
+    id: int
+    name: str
+    state: str
+    winner: str
+    due_at: datetime | None
+    variants: list[VariantStats]
+
+
+async def _broadcast_out(b: Broadcast) -> BroadcastOut:
+    variants = []
+    for v, subject in (("a", b.subject_a), ("b", b.subject_b)):
+        if not subject:
+            continue
+        mails = MailSend.filter(broadcast_id=b.id, variant=v, state="sent")
+        variants.append(VariantStats(
+            variant=v, subject=subject, sent=await mails.count(),
+            opened=await mails.filter(opened_at__isnull=False).count(),
+            clicked=await mails.filter(clicked_at__isnull=False).count()))
+    return BroadcastOut(id=b.id, name=b.name, state=b.state, winner=b.winner,
+                        due_at=b.due_at, variants=variants)
+
+
+async def create_broadcast(call: Call) -> web.StreamResponse:
+    body: BroadcastIn = call.body
+    if not await Segment.filter(id=body.segment_id).exists():
+        raise ApiError(422, "invalid", "no such segment", "segment_id")
+    if body.split_percent and not body.subject_b:
+        raise ApiError(422, "invalid", "an A/B test needs subject_b", "subject_b")
+    from bot.replies import check_template
+
+    check_template(body.body)
+    check_template(body.subject_a)
+    row = await Broadcast.create(**body.model_dump(exclude={"send_at"}),
+                                 due_at=body.send_at or drips.now())
+    return json_out(await _broadcast_out(row), status=201)
+
+
+async def get_broadcast(call: Call) -> web.StreamResponse:
+    row = await Broadcast.filter(id=call.param("broadcast_id")).first()
+    if row is None:
+        raise ApiError(404, "not_found", "no such broadcast", "broadcast_id")
+    return json_out(await _broadcast_out(row))
+
+
 # --- store webhooks ----------------------------------------------------------------------------
 
 def _check(secret: str, header: str, raw: bytes, store: str, setting: str) -> None:
@@ -271,6 +339,12 @@ def endpoints() -> list[Endpoint]:
           responses={409: "the name is taken"}),
         E("GET", "/api/v1/segments", list_segments, "Segments with their current counts",
           "Marketing", P.MARKETING_READ),
+        E("POST", "/api/v1/broadcasts", create_broadcast, "Send a mail to a segment "
+          "(now or at send_at), optionally with an A/B subject test", "Marketing",
+          P.MARKETING_WRITE, body=BroadcastIn, response=BroadcastOut, status=201),
+        E("GET", "/api/v1/broadcasts/{broadcast_id}", get_broadcast, "A broadcast: its "
+          "state, the A/B winner and per-subject sent / opened / clicked", "Marketing",
+          P.MARKETING_READ, response=BroadcastOut),
         E("GET", "/api/v1/sequences/stats", sequence_stats, "Per sequence and step: sent, "
           "delivered, bounced, opened, clicked, unsubscribed, converted, revenue",
           "Marketing", P.MARKETING_READ),

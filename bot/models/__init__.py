@@ -433,6 +433,31 @@ class Segment(Model):
         table = "segments"
 
 
+class Broadcast(Model):
+    """One mail to a segment, optionally with an A/B subject test: ``split_percent`` of
+    the segment gets subject A or B (half each), and after ``decide_after_hours`` the
+    subject with more opens (or clicks) goes to the rest. Due work like posts."""
+
+    id = fields.IntField(primary_key=True)
+    name = fields.CharField(max_length=120)
+    segment: fields.ForeignKeyRelation[Segment] = fields.ForeignKeyField(
+        "models.Segment", related_name="broadcasts", on_delete=fields.RESTRICT)
+    subject_a = fields.CharField(max_length=300)
+    subject_b = fields.CharField(max_length=300, default="")
+    body = fields.TextField()
+    split_percent = fields.IntField(default=0)
+    metric = fields.CharField(max_length=8, default="opens")  # opens or clicks
+    decide_after_hours = fields.FloatField(default=4)
+    state = fields.CharField(max_length=16, default="scheduled")  # scheduled, testing, sent
+    winner = fields.CharField(max_length=1, default="")
+    due_at = fields.DatetimeField(null=True)
+    lease_until = fields.DatetimeField(null=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "broadcasts"
+
+
 class MailSend(Model):
     """One marketing mail: its idempotency key is stored before it is sent, and its
     Message-ID is derived from that key, so a crash mid-send cannot make a second,
@@ -443,6 +468,9 @@ class MailSend(Model):
     enrollment: fields.ForeignKeyNullableRelation[Enrollment] = fields.ForeignKeyField(
         "models.Enrollment", related_name="mails", null=True, on_delete=fields.SET_NULL)
     step = fields.IntField(null=True)
+    broadcast: fields.ForeignKeyNullableRelation[Broadcast] = fields.ForeignKeyField(
+        "models.Broadcast", related_name="mails", null=True, on_delete=fields.SET_NULL)
+    variant = fields.CharField(max_length=1, default="", db_default="")  # A/B: "a" or "b"
     template = fields.CharField(max_length=64, default="")
     contact: fields.ForeignKeyRelation[Contact] = fields.ForeignKeyField(
         "models.Contact", related_name="mails", on_delete=fields.CASCADE)
@@ -549,7 +577,8 @@ class PostEvent(Model):
 
 
 __all__ = [
-    "CannedReply", "ChannelAccount", "ChatFlow", "Enrollment", "MailSend", "Segment", "Sequence",
+    "Broadcast", "CannedReply", "ChannelAccount", "ChatFlow", "Enrollment", "MailSend",
+    "Segment", "Sequence",
     "ShopEvent", "Contact", "Conversation", "ConversationStatus",
     "CsatRating", "DeliveryStatus", "Direction", "FaqEntry", "Identity", "Label", "Message",
     "Note", "NoteRevision", "Post", "PostEvent", "PostStatus", "PostVariant", "Role", "Rule",
