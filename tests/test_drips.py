@@ -371,3 +371,50 @@ async def test_scenario_5_ab_subject_winner_goes_to_the_rest(drips: Drips) -> No
         assert (await drips.mails(who, 1))[0]["Subject"] == "Vy, 20% off sandals"
     for who in people:  # one mail each, never two
         assert len(await asyncio.to_thread(drips.mail.inbox, who)) == 1
+
+
+async def test_custom_sequence_with_branch_and_wait_until_local_time(drips: Drips) -> None:
+    from datetime import time as dtime
+    from zoneinfo import ZoneInfo
+
+    _, sequences = await drips.shop.api("GET", "/api/v1/sequences")
+    welcome = next(s for s in sequences if s["key"] == "welcome")
+    status, _ = await drips.shop.api("PATCH", f"/api/v1/sequences/{welcome['id']}",
+                                     json={"enabled": False})
+    assert status == 200
+    steps = [{"branch": {"attribute": "vip", "equals": "yes", "goto": 3}},
+             {"send": "welcome_1"}, {"exit": "not a VIP"},
+             {"wait": {"until": "09:00"}}, {"send": "welcome_2"}]
+    status, err = await drips.shop.api("POST", "/api/v1/sequences", json={
+        "key": "vip_welcome", "name": "VIP welcome", "trigger": "signup",
+        "steps": [{"send": "no_such_mail"}]})
+    assert status == 422 and "no mail template" in err["error"]["message"]
+    status, err = await drips.shop.api("POST", "/api/v1/sequences", json={
+        "key": "vip_welcome", "name": "VIP welcome", "trigger": "signup",
+        "steps": [{"branch": {"event": "order_placed", "goto": 9}}]})
+    assert status == 422 and err["error"]["field"] == "steps.0.branch.goto"
+    status, created = await drips.shop.api("POST", "/api/v1/sequences", json={
+        "key": "vip_welcome", "name": "VIP welcome", "trigger": "signup", "steps": steps})
+    assert status == 201, created
+    vip, plain = customer(drips.mail), customer(drips.mail)
+    for who, attrs in ((vip, {"vip": "yes", "timezone": "Asia/Bangkok"}), (plain, {})):
+        await drips.shop.api("POST", "/api/v1/contacts", json={"email": who, "name": "Kim",
+                                                               "attributes": attrs})
+        await drips.event("signup", who)
+    await drips.settle()
+    first = (await drips.mails(plain, 1))[0]  # not a VIP: the first mail, then the exit
+    assert first["Subject"] == "Welcome to Sandal Shop!"
+    ended = await Enrollment.get(contact__email=plain)
+    assert ended.state == "exited" and ended.ended_reason == "not a VIP"
+    waiting = await Enrollment.get(contact__email=vip)
+    bangkok = ZoneInfo("Asia/Bangkok")
+    local = drips.clock.now.astimezone(bangkok)
+    nine = datetime.combine(local.date(), dtime(9, 0), bangkok)
+    if nine <= local:
+        nine += timedelta(days=1)
+    assert waiting.state == "active" and waiting.due_at == nine.astimezone(UTC)
+    assert await asyncio.to_thread(drips.mail.inbox, vip) == []
+    drips.clock.now = nine.astimezone(UTC) + timedelta(minutes=1)
+    await drips.settle()
+    got = (await drips.mails(vip, 1))[0]
+    assert got["Subject"] == "What Sandal Shop customers love most"  # welcome_2, at 09:00

@@ -24,8 +24,8 @@ from bot.api.routing import ApiError, Call, Endpoint, json_out
 from bot.api.schemas import Strict
 from bot.auth import Perm
 from bot.keys import SETTINGS
-from bot.marketing import record_event
-from bot.models import Broadcast, Enrollment, MailSend, Segment
+from bot.marketing import MAILS, record_event
+from bot.models import Broadcast, Enrollment, MailSend, Segment, Sequence
 from scheduler import drips, segments
 from scheduler.segments import Rules
 
@@ -238,6 +238,81 @@ async def get_broadcast(call: Call) -> web.StreamResponse:
     return json_out(await _broadcast_out(row))
 
 
+class SequenceIn(Strict):
+    key: Annotated[str, Field(pattern=r"^[a-z0-9_]{2,64}$")]
+    name: Annotated[str, Field(min_length=1, max_length=120)]
+    trigger: Literal["signup", "checkout_started", "order_placed"]
+    exit_on: list[Literal["signup", "checkout_started", "checkout_updated",
+                          "order_placed"]] = Field(default_factory=list)
+    steps: list[drips.Step] = Field(min_length=1, max_length=50)
+    enabled: bool = True
+
+
+class SequencePatch(Strict):
+    name: Annotated[str, Field(min_length=1, max_length=120)] | None = None
+    exit_on: list[Literal["signup", "checkout_started", "checkout_updated",
+                          "order_placed"]] | None = None
+    steps: list[drips.Step] | None = Field(None, min_length=1, max_length=50)
+    enabled: bool | None = None
+
+
+class SequenceOut(BaseModel):
+    id: int
+    key: str
+    name: str
+    trigger: str
+    exit_on: list[str]
+    steps: list[dict[str, Any]]
+    enabled: bool
+
+
+def _check_steps(steps: list[drips.Step]) -> list[dict[str, Any]]:
+    """Every template a step sends exists, and every branch goes to a real step."""
+    known = sorted(n.removesuffix("_subject") for n in MAILS.names()
+                   if n.endswith("_subject"))
+    for i, step in enumerate(steps):
+        if step.send is not None and step.send not in known:
+            raise ApiError(422, "invalid", f"steps.{i}: no mail template {step.send!r}; "
+                           f"known: {', '.join(known)}", f"steps.{i}.send")
+        if step.branch is not None and step.branch.goto >= len(steps):
+            raise ApiError(422, "invalid", f"steps.{i}: goto {step.branch.goto} is past the "
+                           f"last step", f"steps.{i}.branch.goto")
+    return [st.model_dump(exclude_none=True) for st in steps]
+
+
+def _sequence_out(row: Sequence) -> SequenceOut:
+    return SequenceOut(id=row.id, key=row.key, name=row.name, trigger=row.trigger,
+                       exit_on=row.exit_on, steps=row.steps, enabled=row.enabled)
+
+
+async def list_sequences(call: Call) -> web.StreamResponse:
+    return json_out([_sequence_out(r) for r in await Sequence.all().order_by("id")])
+
+
+async def create_sequence(call: Call) -> web.StreamResponse:
+    body: SequenceIn = call.body
+    if await Sequence.filter(key=body.key).exists():
+        raise ApiError(409, "exists", f"a sequence {body.key!r} exists", "key")
+    row = await Sequence.create(key=body.key, name=body.name, trigger=body.trigger,
+                                exit_on=list(body.exit_on), steps=_check_steps(body.steps),
+                                enabled=body.enabled)
+    return json_out(_sequence_out(row), status=201)
+
+
+async def update_sequence(call: Call) -> web.StreamResponse:
+    row = await Sequence.filter(id=call.param("sequence_id")).first()
+    if row is None:
+        raise ApiError(404, "not_found", "no such sequence", "sequence_id")
+    body: SequencePatch = call.body
+    if body.steps is not None:
+        row.steps = _check_steps(body.steps)
+    for key in ("name", "exit_on", "enabled"):
+        if getattr(body, key) is not None:
+            setattr(row, key, getattr(body, key))
+    await row.save()
+    return json_out(_sequence_out(row))
+
+
 # --- store webhooks ----------------------------------------------------------------------------
 
 def _check(secret: str, header: str, raw: bytes, store: str, setting: str) -> None:
@@ -345,6 +420,14 @@ def endpoints() -> list[Endpoint]:
         E("GET", "/api/v1/broadcasts/{broadcast_id}", get_broadcast, "A broadcast: its "
           "state, the A/B winner and per-subject sent / opened / clicked", "Marketing",
           P.MARKETING_READ, response=BroadcastOut),
+        E("GET", "/api/v1/sequences", list_sequences, "Drip sequences and their steps",
+          "Marketing", P.MARKETING_READ),
+        E("POST", "/api/v1/sequences", create_sequence, "A new drip sequence: steps wait, "
+          "send, branch, exit", "Marketing", P.MARKETING_WRITE, body=SequenceIn,
+          response=SequenceOut, status=201, responses={409: "the key is taken"}),
+        E("PATCH", "/api/v1/sequences/{sequence_id}", update_sequence, "Change a "
+          "sequence (running enrolments continue at their step number)", "Marketing",
+          P.MARKETING_WRITE, body=SequencePatch, response=SequenceOut),
         E("GET", "/api/v1/sequences/stats", sequence_stats, "Per sequence and step: sent, "
           "delivered, bounced, opened, clicked, unsubscribed, converted, revenue",
           "Marketing", P.MARKETING_READ),
