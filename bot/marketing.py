@@ -287,7 +287,8 @@ class Mailer:
         except aiosmtplib.SMTPRecipientsRefused as exc:
             codes = [r.code for r in exc.recipients]
             if any(c >= 500 for c in codes):
-                raise PermanentMailError(f"refused: {exc.recipients[0].message}") from exc
+                first = exc.recipients[0]
+                raise PermanentMailError(f"refused ({first.code}): {first.message}") from exc
             raise
         except aiosmtplib.SMTPResponseException as exc:
             if exc.code >= 500:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from email.message import EmailMessage
 from typing import Any
 
@@ -23,12 +23,14 @@ DEFAULT_RATE = 20.0
 
 
 class RateLimit:
-    """A token bucket: ``rate`` tokens a second, a burst of one second's worth."""
+    """A token bucket: ``rate`` tokens a second, a burst of one second's worth. The clock
+    and the sleep are injectable (tests count sleeps instead of taking them)."""
 
-    def __init__(self, rate: float) -> None:
-        self.rate = rate
+    def __init__(self, rate: float, clock: Callable[[], float] = time.monotonic,
+                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
+        self.rate, self.clock, self.sleep = rate, clock, sleep
         self.tokens = max(rate, 1.0)
-        self.stamp = time.monotonic()
+        self.stamp = clock()
         self._lock = asyncio.Lock()
 
     async def take(self) -> None:
@@ -36,14 +38,14 @@ class RateLimit:
             return
         async with self._lock:
             while True:
-                now = time.monotonic()
+                now = self.clock()
                 self.tokens = min(max(self.rate, 1.0),
                                   self.tokens + (now - self.stamp) * self.rate)
                 self.stamp = now
-                if self.tokens >= 1:
-                    self.tokens -= 1
+                if self.tokens >= 1 - 1e-9:  # float rounding must not leave it a hair short
+                    self.tokens = max(0.0, self.tokens - 1)
                     return
-                await asyncio.sleep((1 - self.tokens) / self.rate)
+                await self.sleep((1 - self.tokens) / self.rate)
 
 
 class SmtpPool:
