@@ -366,6 +366,10 @@ async def test_scenario_5_ab_subject_winner_goes_to_the_rest(drips: Drips) -> No
     assert done["state"] == "sent" and done["winner"] == "b"
     assert {v["variant"]: (v["sent"], v["opened"]) for v in done["variants"]} == {
         "a": (2, 0), "b": (8, 1)}
+    assert {k: done["total"][k] for k in ("sent", "delivered", "bounced", "opened",
+                                          "clicked", "unsubscribed", "converted")} == {
+        "sent": 10, "delivered": 10, "bounced": 0, "opened": 1, "clicked": 0,
+        "unsubscribed": 0, "converted": 0}
     rest = [p for p in people if p not in {m.to for m in test}]
     for who in rest:
         assert (await drips.mails(who, 1))[0]["Subject"] == "Vy, 20% off sandals"

@@ -94,10 +94,10 @@ async def list_enrollments(call: Call) -> web.StreamResponse:
         for r in rows])
 
 
-class StepStats(BaseModel):
-    sequence: str
-    step: int
-    template: str
+class MailStats(BaseModel):
+    """What happened to a set of mails. Bounced and unsubscribed count contacts whose
+    consent became that after the mail was sent."""
+
     sent: int = 0
     delivered: int = 0
     bounced: int = 0
@@ -107,28 +107,39 @@ class StepStats(BaseModel):
     converted: int = 0
     revenue: float = 0.0
 
+    def add(self, r: dict[str, Any]) -> None:
+        later = r["consent_at"] is not None and r["sent_at"] is not None and \
+            r["consent_at"] >= r["sent_at"]
+        self.sent += 1
+        self.bounced += int(r["consent"] == "bounced" and later)
+        self.delivered = self.sent - self.bounced
+        self.opened += int(r["opened_at"] is not None)
+        self.clicked += int(r["clicked_at"] is not None)
+        self.unsubscribed += int(r["consent"] == "unsubscribed" and later)
+        self.converted += int(r["converted_at"] is not None)
+        self.revenue += float(r["revenue"] or 0)
+
+
+class StepStats(MailStats):
+    sequence: str
+    step: int
+    template: str
+
+
+STAT_FIELDS = ("sent_at", "opened_at", "clicked_at", "converted_at", "revenue")
+STAT_JOINS = {"consent": "contact__email_consent", "consent_at": "contact__email_consent_at"}
+
 
 async def sequence_stats(call: Call) -> web.StreamResponse:
     """Per sequence and step: sent, delivered, bounced, opened, clicked, unsubscribed
     (after the mail), converted and revenue (orders within the attribution window)."""
     rows = await MailSend.filter(state="sent", enrollment_id__isnull=False).values(
-        "step", "template", "sent_at", "opened_at", "clicked_at", "converted_at", "revenue",
-        sequence="enrollment__sequence__key", consent="contact__email_consent",
-        consent_at="contact__email_consent_at")
+        "step", "template", *STAT_FIELDS, sequence="enrollment__sequence__key",
+        **STAT_JOINS)
     stats: dict[tuple[str, int], StepStats] = {}
     for r in rows:
-        st = stats.setdefault((r["sequence"], r["step"]), StepStats(
-            sequence=r["sequence"], step=r["step"], template=r["template"]))
-        later = r["consent_at"] is not None and r["sent_at"] is not None and \
-            r["consent_at"] >= r["sent_at"]
-        st.sent += 1
-        st.bounced += int(r["consent"] == "bounced" and later)
-        st.delivered = st.sent - st.bounced
-        st.opened += int(r["opened_at"] is not None)
-        st.clicked += int(r["clicked_at"] is not None)
-        st.unsubscribed += int(r["consent"] == "unsubscribed" and later)
-        st.converted += int(r["converted_at"] is not None)
-        st.revenue += float(r["revenue"] or 0)
+        stats.setdefault((r["sequence"], r["step"]), StepStats(
+            sequence=r["sequence"], step=r["step"], template=r["template"])).add(r)
     return json_out([stats[k] for k in sorted(stats)])
 
 
@@ -185,12 +196,9 @@ class BroadcastIn(Strict):
     send_at: datetime | None = Field(None, description="Default: now")
 
 
-class VariantStats(BaseModel):
+class VariantStats(MailStats):
     variant: str
     subject: str
-    sent: int
-    opened: int
-    clicked: int
 
 
 class BroadcastOut(BaseModel):
@@ -199,21 +207,22 @@ class BroadcastOut(BaseModel):
     state: str
     winner: str
     due_at: datetime | None
+    total: MailStats
     variants: list[VariantStats]
 
 
 async def _broadcast_out(b: Broadcast) -> BroadcastOut:
-    variants = []
-    for v, subject in (("a", b.subject_a), ("b", b.subject_b)):
-        if not subject:
-            continue
-        mails = MailSend.filter(broadcast_id=b.id, variant=v, state="sent")
-        variants.append(VariantStats(
-            variant=v, subject=subject, sent=await mails.count(),
-            opened=await mails.filter(opened_at__isnull=False).count(),
-            clicked=await mails.filter(clicked_at__isnull=False).count()))
+    """The broadcast with its stats, in all and per subject."""
+    variants = {v: VariantStats(variant=v, subject=subject)
+                for v, subject in (("a", b.subject_a), ("b", b.subject_b)) if subject}
+    total = MailStats()
+    for r in await MailSend.filter(broadcast_id=b.id, state="sent").values(
+            "variant", *STAT_FIELDS, **STAT_JOINS):
+        total.add(r)
+        if r["variant"] in variants:
+            variants[r["variant"]].add(r)
     return BroadcastOut(id=b.id, name=b.name, state=b.state, winner=b.winner,
-                        due_at=b.due_at, variants=variants)
+                        due_at=b.due_at, total=total, variants=list(variants.values()))
 
 
 async def create_broadcast(call: Call) -> web.StreamResponse:
