@@ -76,7 +76,7 @@ async def switchboard(port: int, n: int, synchronous: str) -> tuple[float, int]:
     await db.apply_migrations(settings)
     ctx = await db.open_db(settings)
     try:
-        account = await ChannelAccount.create(
+        await ChannelAccount.create(
             kind="email", name="Bench shop", secret="x", settings={
                 "address": "shop@bench.test", "smtp_host": "127.0.0.1", "smtp_port": port,
                 "smtp_tls": "none", "rate_per_sec": 0, "concurrency": 8})
@@ -97,7 +97,6 @@ async def switchboard(port: int, n: int, synchronous: str) -> tuple[float, int]:
                                               render=None, contact_history=None,  # type: ignore[arg-type]
                                               update_contact=None))  # type: ignore[arg-type]
         runner = DripRunner(Mailer({"email": adapter}, settings))
-        del account
         started = time.perf_counter()
         await runner.run_due(limit=400)
         elapsed = time.perf_counter() - started

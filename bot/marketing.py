@@ -147,7 +147,6 @@ class Prepared:
     mail: tuple[str, str, bytes]  # sender, recipient, the bytes
     subject: str
     message_id: str
-    contact_id: int
 
 
 class Mailer:
@@ -215,7 +214,7 @@ class Mailer:
                                   True, key)
         mail = self.compose(account, str(contact.email), key, rendered,
                             self.unsubscribe_url(contact.id))
-        return Prepared(account, mail, rendered[0], message_id(account, key), contact.id)
+        return Prepared(account, mail, rendered[0], message_id(account, key))
 
     def open_url(self, key: str) -> str:
         return f"{self.base()}/o/{sign(self.settings.secret_key.get(), 'open', key)}.gif"
@@ -272,7 +271,7 @@ class Mailer:
         rendered = self.render(contact, template, context, key=key)
         mail = self.compose(account, str(contact.email), key, rendered,
                             self.unsubscribe_url(contact.id))
-        return Prepared(account, mail, rendered[0], message_id(account, key), contact.id)
+        return Prepared(account, mail, rendered[0], message_id(account, key))
 
     async def deliver(self, prepared: Prepared) -> None:
         """Send it. A reply finds the contact by its address (``bot.ingest``), so it lands

@@ -31,6 +31,7 @@ from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
 
+from bot.inbox import utcnow
 from bot.models import Contact, Enrollment, MailSend, Sequence, ShopEvent
 from scheduler import due
 
@@ -109,11 +110,7 @@ async def install_builtin() -> None:
             k: v for k, v in spec.items() if k != "key"})
 
 
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-_clock: list[Callable[[], datetime]] = [utcnow]
+_clock: list[Callable[[], datetime]] = [utcnow]  # bot.inbox.utcnow
 
 
 def now() -> datetime:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +18,7 @@ from bot.models import ChannelAccount, Enrollment, MailSend
 from channels.email.pool import RateLimit
 from scheduler.drips import set_clock
 from tests.conftest import Shop, free_port, make_settings, start_shop
+from tests.test_drips import Clock
 
 
 class Picky:
@@ -40,14 +41,6 @@ class Picky:
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
         self.got.extend(envelope.rcpt_tos)
         return "250 OK"
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = datetime.now(UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 @pytest.fixture

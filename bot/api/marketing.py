@@ -26,6 +26,7 @@ from bot.auth import Perm
 from bot.keys import SETTINGS
 from bot.marketing import MAILS, record_event
 from bot.models import Broadcast, Enrollment, MailSend, Segment, Sequence
+from bot.replies import check_template
 from scheduler import drips, segments
 from scheduler.segments import Rules
 
@@ -231,8 +232,6 @@ async def create_broadcast(call: Call) -> web.StreamResponse:
         raise ApiError(422, "invalid", "no such segment", "segment_id")
     if body.split_percent and not body.subject_b:
         raise ApiError(422, "invalid", "an A/B test needs subject_b", "subject_b")
-    from bot.replies import check_template
-
     check_template(body.body)
     check_template(body.subject_a)
     row = await Broadcast.create(**body.model_dump(exclude={"send_at"}),

@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import logging
+from abc import ABC, abstractmethod
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
@@ -72,7 +73,7 @@ class VerifyQuery(BaseModel):
     challenge: str = Field("", alias="hub.challenge", max_length=200)
 
 
-class MetaChannel:
+class MetaChannel(ABC):
     """What Facebook and Instagram share; the subclasses name the node and the edges."""
 
     kind: ClassVar[str]
@@ -224,8 +225,9 @@ class MetaChannel:
         except GraphError as exc:
             raise failure(exc, self.display_name) from exc
 
+    @abstractmethod
     async def _publish(self, graph: Graph, node: str, text: str, urls: list[str]) -> str:
-        raise NotImplementedError
+        """Publish on this network; the network's id of the post."""
 
 
 class FacebookChannel(MetaChannel):
