@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
 from time import monotonic as time_monotonic
 from typing import Any
@@ -157,6 +158,45 @@ async def on_event(event: ShopEvent, when: datetime | None = None) -> list[int]:
 
 # --- running steps -------------------------------------------------------------------------------
 
+@dataclass
+class _Batch:
+    """What the steps of a claimed batch read, loaded in a few queries for the whole
+    batch instead of a few per mail: the enrolments, their contacts, the MailSend rows of
+    their current steps, and the contacts' events that may end their sequences."""
+
+    enrollments: dict[int, Enrollment] = field(default_factory=dict)
+    contacts: dict[int, Contact] = field(default_factory=dict)
+    mails: dict[str, MailSend | None] = field(default_factory=dict)
+    events: dict[int, list[tuple[str, datetime]]] = field(default_factory=dict)
+
+    @classmethod
+    async def load(cls, ids: list[int]) -> _Batch:
+        batch = cls()
+        enrollments = await Enrollment.filter(id__in=ids)
+        if not enrollments:
+            return batch
+        batch.enrollments = {e.id: e for e in enrollments}
+        contact_ids = {e.contact_id for e in enrollments}  # type: ignore[attr-defined]
+        batch.contacts = {c.id: c for c in await Contact.filter(id__in=contact_ids)}
+        keys = [_key(e) for e in enrollments]
+        batch.mails = dict.fromkeys(keys)
+        batch.mails.update({m.key: m for m in await MailSend.filter(key__in=keys)})
+        earliest = min(e.started_at for e in enrollments)
+        for contact_id, kind, at in await ShopEvent.filter(
+                contact_id__in=contact_ids, occurred_at__gte=earliest).values_list(
+                    "contact_id", "kind", "occurred_at"):
+            batch.events.setdefault(contact_id, []).append((kind, at))
+        return batch
+
+    def event_since(self, contact_id: int, kinds: list[str], since: datetime) -> bool:
+        return any(kind in kinds and at >= since for kind, at in
+                   self.events.get(contact_id, ()))
+
+
+def _key(enr: Enrollment) -> str:
+    return f"enr:{enr.id}:step:{enr.step}"
+
+
 class DripRunner:
     """Advances due enrolments. ``mailer`` builds a step's mail (``prepare``: its key,
     contact, template and context -> an object with ``subject`` and ``message_id``) and
@@ -181,22 +221,27 @@ class DripRunner:
         moved = 0
         gate = asyncio.Semaphore(self.concurrency)
 
-        async def one(eid: int) -> None:
+        async def one(eid: int, batch: _Batch) -> None:
             async with gate:
                 try:
-                    await self.advance(eid)
+                    await self.advance(eid, batch)
                 except Exception:
                     log.exception("drip step crashed", extra={"enrollment": eid})
         while True:
             ids = await due.claim(ENROLLMENTS_DUE, self.lease, limit, now=self.clock())
             if not ids:
                 return moved
-            await asyncio.gather(*(one(eid) for eid in ids))
+            batch = await _Batch.load(ids)
+            await asyncio.gather(*(one(eid, batch) for eid in ids))
             moved += len(ids)
 
-    async def advance(self, enrollment_id: int) -> None:
-        """Run steps of one claimed enrolment until it has to wait (or ends)."""
-        enr = await Enrollment.get(id=enrollment_id)
+    async def advance(self, enrollment_id: int, batch: _Batch | None = None) -> None:
+        """Run steps of one claimed enrolment until it has to wait (or ends). ``batch``:
+        rows already read for the claimed batch (read here when absent)."""
+        batch = batch if batch is not None else await _Batch.load([enrollment_id])
+        enr = batch.enrollments.get(enrollment_id)
+        if enr is None:
+            return  # deleted since it was claimed
         seq, steps = await self._sequence(enr.sequence_id)  # type: ignore[attr-defined]
         enr.sequence = seq
         at = self.clock()
@@ -232,7 +277,7 @@ class DripRunner:
                     else enr.step + 1
                 continue
             assert step.send is not None
-            if await self._send_step(enr, step.send, at) != "sent":
+            if await self._send_step(enr, step.send, at, batch) != "sent":
                 return  # to be tried again later, or the enrolment ended
             sent = True
             enr.step += 1
@@ -287,35 +332,46 @@ class DripRunner:
             id=enr.id, state="active").using_db(conn).update(**changes))
         enr.state = state
 
-    async def _send_step(self, enr: Enrollment, template: str, now: datetime) -> str:
+    async def _send_step(self, enr: Enrollment, template: str, now: datetime,
+                         batch: _Batch) -> str:
         """Send one step's mail exactly once. "sent" (or already sent), "retry" (try again
         later: the enrolment stays due), or "stop" (the enrolment ended).
 
         Two writes, each shared with the other enrolments advancing at the same time
         (``due.GroupCommit``): the MailSend row with its Message-ID before the SMTP call,
         and "sent" after it."""
-        contact = await Contact.get(id=enr.contact_id)  # type: ignore[attr-defined]
+        contact = batch.contacts.get(enr.contact_id)  # type: ignore[attr-defined]
+        if contact is None:
+            contact = await Contact.get(id=enr.contact_id)  # type: ignore[attr-defined]
         if contact.email_consent in ("unsubscribed", "bounced") or not contact.email:
             await self._end(enr, "exited",
                             f"e-mail consent: {contact.email_consent or 'no address'}")
             return "stop"
         exit_on = enr.sequence.exit_on
-        if exit_on and await ShopEvent.filter(
-                contact_id=contact.id, kind__in=exit_on,
-                occurred_at__gte=enr.started_at).exists():
+        if exit_on and batch.event_since(contact.id, exit_on, enr.started_at):
             await self._end(enr, "exited", f"{exit_on[0]} before this mail")
             return "stop"
-        key = f"enr:{enr.id}:step:{enr.step}"
-        mail = await MailSend.filter(key=key).first()
+        key = _key(enr)
+        mail = batch.mails[key] if key in batch.mails else \
+            await MailSend.filter(key=key).first()
         if mail is not None and mail.state == "sent":
             return "sent"  # a crash after sending, before the enrolment moved on
         prepared = await self.mailer.prepare(key, contact, template, enr.context)
+        fields = {"key": key, "enrollment_id": enr.id, "step": enr.step,
+                  "template": template, "contact_id": contact.id, "to": contact.email,
+                  "subject": prepared.subject[:300], "message_id": prepared.message_id}
+
+        async def record(conn: Any) -> MailSend | None:
+            # In the same transaction as the record: an unsubscribe or an exit event
+            # committed before it (both end the enrolment) stops this mail.
+            if not await Enrollment.filter(id=enr.id, state="active").using_db(conn).exists():
+                return None
+            return mail if mail is not None else await MailSend.create(using_db=conn,
+                                                                       **fields)
+        mail = await self.commits.run(record)
         if mail is None:
-            fields = {"key": key, "enrollment_id": enr.id, "step": enr.step,
-                      "template": template, "contact_id": contact.id, "to": contact.email,
-                      "subject": prepared.subject[:300], "message_id": prepared.message_id}
-            mail = await self.commits.run(lambda conn: MailSend.create(using_db=conn,
-                                                                        **fields))
+            enr.state = "exited"
+            return "stop"
         try:
             await self.mailer.deliver(prepared)
         except Exception as exc:  # the mail is not known to have gone
