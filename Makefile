@@ -15,6 +15,7 @@ $(VENV)/bin/python:
 	$(PIP) install -q --upgrade pip
 
 $(VENV)/.deps: requirements.txt pyproject.toml | $(VENV)/bin/python
+	$(PIP) install -q torch==2.13.0
 	$(PIP) install -q -r requirements.txt
 	touch $@
 

@@ -24,7 +24,7 @@ from bot.api.posts import ics_feed
 from bot.api.routing import error_response, mount
 from bot.automation import Automation
 from bot.commands import Desk, flows
-from bot.events import EventBus
+from bot.events import EventBus, MessageReceived
 from bot.ingest import Ingestor, SqliteWriter, TortoiseDriver
 from bot.keys import (
     ADAPTERS,
@@ -35,6 +35,7 @@ from bot.keys import (
     HUB,
     INFLIGHT,
     JINJA,
+    LISTENING,
     MAILER,
     OUTBOX,
     SETTINGS,
@@ -49,6 +50,9 @@ from bot.web import media, pages
 from channels import registry
 from channels.base import ChannelContext, RunsAccounts
 from config import Settings, ensure_secret_key
+from listening.alerts import Alerter
+from listening.reviews import SourceReplies
+from listening.runtime import ListeningRuntime
 from scheduler import clock, drips
 from scheduler.broadcasts import BroadcastRunner
 from scheduler.publish import Publisher
@@ -164,6 +168,7 @@ def create_app(settings: Settings, *, migrate: bool = True,
     app[JINJA] = make_jinja()
     app[BUS] = EventBus()
     app[HUB] = StaffHub(app[BUS])
+    app[LISTENING] = ListeningRuntime(settings, Alerter(base_url=settings.public_url))
     inbox.config.reopen_window = timedelta(hours=settings.reopen_window_hours)
 
     async def database(app: web.Application) -> AsyncIterator[None]:
@@ -207,10 +212,21 @@ def create_app(settings: Settings, *, migrate: bool = True,
                               timezone=settings.shop_timezone)
         await drips.install_builtin()
         app[MAILER] = Mailer(adapters, settings)
+        listening = app[LISTENING]
+        listening.alerter.chat = automation.notifier.announce
+        listening.alerter.live = app[HUB].broadcast
+        if settings.alert_email:
+            mailer = app[MAILER]
+            listening.alerter.mail = lambda subject, text: mailer.send_notice(
+                settings.alert_email, subject, text)
+        listening.replier = SourceReplies(app[HTTP], settings.outbound_timeout_seconds)
+        listening.start()
+        app[BUS].subscribe(MessageReceived, listening.service.on_message)
         app[DRIPS] = drips.DripRunner(app[MAILER], timezone=settings.shop_timezone,
                                       lease_seconds=settings.drip_lease_seconds)
         clock.bind(app[OUTBOX], app[BUS], publisher, app[DRIPS],
-                   BroadcastRunner(app[MAILER]))
+                   BroadcastRunner(app[MAILER]),
+                   listening=lambda: listening.tick(app[HTTP]))
         running = [a for a in adapters.values() if isinstance(a, RunsAccounts)]
         for adapter in running:  # per-account loops (Telegram polling, webhooks)
             await adapter.start()
@@ -220,6 +236,7 @@ def create_app(settings: Settings, *, migrate: bool = True,
             await adapter.stop()
         await app[OUTBOX].drain()
         await app[BUS].drain()
+        await listening.close()
 
     desk = Desk({})
     ctx = ChannelContext(

@@ -48,15 +48,21 @@ class Perm(StrEnum):
     POSTS_WRITE = "compose and schedule posts"
     MARKETING_READ = "read sequences, enrolments and mail stats"
     MARKETING_WRITE = "send shop events and manage e-mail marketing"
+    LISTENING_READ = "read mentions, trends and listening rules"
+    LISTENING_WRITE = "manage listening rules and feeds"
+    REVIEWS_READ = "read reviews"
+    REVIEWS_WRITE = "answer reviews"
 
 
 ROLE_PERMS: dict[Role, frozenset[Perm]] = {
     Role.ADMIN: frozenset(Perm),
     Role.AGENT: frozenset({Perm.INBOX_READ, Perm.INBOX_WRITE, Perm.CONTACTS_READ,
                           Perm.CONTACTS_WRITE, Perm.CANNED_READ, Perm.BOT_READ,
-                          Perm.POSTS_READ}),
+                          Perm.POSTS_READ, Perm.LISTENING_READ, Perm.REVIEWS_READ,
+                          Perm.REVIEWS_WRITE}),
     Role.MARKETER: frozenset({Perm.CONTACTS_READ, Perm.POSTS_READ, Perm.POSTS_WRITE,
-                             Perm.MARKETING_READ, Perm.MARKETING_WRITE}),
+                             Perm.MARKETING_READ, Perm.MARKETING_WRITE,
+                             Perm.LISTENING_READ, Perm.LISTENING_WRITE, Perm.REVIEWS_READ}),
 }
 
 

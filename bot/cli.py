@@ -241,6 +241,9 @@ async def cmd_import(settings: Settings, args: argparse.Namespace) -> int:
     from bot.models import Contact
 
     path = Path(args.file)
+    if args.what == "reviews":
+        from listening.cli import cmd_import_reviews
+        return await cmd_import_reviews(settings, path)
     if not path.is_file():
         return _fail(f"{path}: no such file")
     with path.open(newline="", encoding="utf-8-sig") as fh:
@@ -360,11 +363,13 @@ def parser() -> argparse.ArgumentParser:
                     help="facebook/instagram: the Meta app's secret (signs webhooks)")
     c.add_parser("list")
     i = sub.add_parser("import", help="import rows from CSV")
-    i.add_argument("what", choices=["contacts"])
+    i.add_argument("what", choices=["contacts", "reviews"])
     i.add_argument("file")
     e = sub.add_parser("export", help="export rows to CSV")
     e.add_argument("what", choices=["contacts", "conversations"])
     e.add_argument("file")
+    from listening.cli import add_parsers
+    add_parsers(sub)
     return p
 
 
@@ -381,7 +386,8 @@ def main(argv: list[str] | None = None) -> int:
     logs.setup(settings.log_level, settings.log_format)
     if command == "serve":
         return cmd_serve(settings, args)
+    from listening.cli import HANDLERS
     handler = {"migrate": cmd_migrate, "user": cmd_user, "channel": cmd_channel,
-               "import": cmd_import, "export": cmd_export}[command]
+               "import": cmd_import, "export": cmd_export, **HANDLERS}[command]
 
     return asyncio.run(handler(settings, args))

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from bot.replies import Outbox
     from bot.serve import Inflight
     from channels.base import ChannelAdapter
+    from listening.runtime import ListeningRuntime
     from scheduler.drips import DripRunner
 
 SETTINGS = web.AppKey("settings", Settings)
@@ -31,3 +32,4 @@ ENDPOINTS: web.AppKey[list[Any]] = web.AppKey("endpoints")
 INFLIGHT: web.AppKey[Inflight] = web.AppKey("inflight")
 DRIPS: web.AppKey[DripRunner] = web.AppKey("drips")
 MAILER: web.AppKey[Mailer] = web.AppKey("mailer")
+LISTENING: web.AppKey[ListeningRuntime] = web.AppKey("listening")

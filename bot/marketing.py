@@ -15,7 +15,9 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import html
 import logging
+import secrets
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -252,6 +254,15 @@ class Mailer:
                          message_id(account, key), format_datetime(utcnow()), text, html,
                          extra)
         return sender, to, raw
+
+    async def send_notice(self, to: str, subject: str, text: str) -> None:
+        """A plain mail to the shop's staff (an alert): not marketing, no tracking."""
+        account = await self.account()
+        key = f"notice:{secrets.token_hex(8)}"
+        raw = mime.build(self.settings.shop_name, str(account.settings["address"]), to,
+                         subject, message_id(account, key), format_datetime(utcnow()),
+                         text, f"<pre>{html.escape(text)}</pre>", {"X-Switchboard": key})
+        await self._deliver(account, (str(account.settings["address"]), to, raw))
 
     async def send_confirmation(self, contact: Contact) -> None:
         """The double opt-in mail: one signed link that confirms the subscription."""

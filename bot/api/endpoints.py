@@ -9,6 +9,7 @@ from aiohttp import web
 
 from bot import inbox, services
 from bot.api import schemas as s
+from bot.api.listening import endpoints as listening_endpoints
 from bot.api.marketing import endpoints as marketing_endpoints
 from bot.api.posts import endpoints as post_endpoints
 from bot.api.routing import ApiError, Call, Endpoint, Handler, json_out, openapi
@@ -354,7 +355,7 @@ def endpoints() -> list[Endpoint]:
     C, P = "/api/v1/conversations", Perm
     conv = C + "/{conversation_id}"
     E = Endpoint
-    return [*post_endpoints(), *marketing_endpoints(),
+    return [*post_endpoints(), *marketing_endpoints(), *listening_endpoints(),
         E("GET", C, list_conversations, "List conversations with filters and counts",
           "Inbox", P.INBOX_READ, query=s.ConversationQuery, response=s.ConversationPage),
         E("GET", conv, get_conversation, "A conversation with its whole thread", "Inbox",

@@ -1,0 +1,161 @@
+from tortoise import migrations
+from tortoise.migrations import operations as ops
+import functools
+from json import dumps, loads
+from tortoise.fields.base import OnDelete
+from tortoise import fields
+from tortoise.indexes import Index
+
+class Migration(migrations.Migration):
+    dependencies = [('models', '0010_broadcasts')]
+
+    initial = False
+
+    operations = [
+        ops.CreateModel(
+            name='Feed',
+            fields=[
+                ('id', fields.IntField(generated=True, primary_key=True, unique=True, db_index=True)),
+                ('url', fields.CharField(unique=True, max_length=1000)),
+                ('name', fields.CharField(default='', max_length=200)),
+                ('etag', fields.CharField(default='', max_length=300)),
+                ('last_modified', fields.CharField(default='', max_length=100)),
+                ('interval_minutes', fields.IntField(default=15)),
+                ('due_at', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
+                ('lease_until', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
+                ('polled_at', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
+                ('last_status', fields.IntField(null=True)),
+                ('last_error', fields.CharField(default='', max_length=500)),
+                ('enabled', fields.BooleanField(default=True)),
+                ('created_at', fields.DatetimeField(auto_now=False, auto_now_add=True)),
+            ],
+            options={'table': 'feeds', 'app': 'models', 'pk_attr': 'id', 'table_description': 'An RSS or Atom feed polled for mentions, due work like posts (leased per poll).'},
+            bases=['Model'],
+        ),
+        ops.CreateModel(
+            name='FeedEntry',
+            fields=[
+                ('id', fields.IntField(generated=True, primary_key=True, unique=True, db_index=True)),
+                ('feed', fields.ForeignKeyField('models.Feed', source_field='feed_id', db_constraint=True, to_field='id', related_name='entries', on_delete=OnDelete.CASCADE)),
+                ('key', fields.CharField(max_length=500)),
+                ('created_at', fields.DatetimeField(auto_now=False, auto_now_add=True)),
+            ],
+            options={'table': 'feed_entries', 'app': 'models', 'unique_together': (('feed', 'key'),), 'pk_attr': 'id', 'table_description': 'An entry already read from a feed (by its id, else link): no duplicates across'},
+            bases=['Model'],
+        ),
+        ops.CreateModel(
+            name='ListeningRule',
+            fields=[
+                ('id', fields.IntField(generated=True, primary_key=True, unique=True, db_index=True)),
+                ('name', fields.CharField(unique=True, max_length=120)),
+                ('kind', fields.CharField(max_length=16)),
+                ('query', fields.TextField(unique=False)),
+                ('languages', fields.JSONField(default=list, encoder=functools.partial(dumps, separators=(',', ':')), decoder=loads)),
+                ('enabled', fields.BooleanField(default=True)),
+                ('created_at', fields.DatetimeField(auto_now=False, auto_now_add=True)),
+            ],
+            options={'table': 'listening_rules', 'app': 'models', 'pk_attr': 'id', 'table_description': 'What to listen for: a boolean query over terms and hashtags (``listening.rules``)'},
+            bases=['Model'],
+        ),
+        ops.CreateModel(
+            name='Mention',
+            fields=[
+                ('id', fields.IntField(generated=True, primary_key=True, unique=True, db_index=True)),
+                ('rule', fields.ForeignKeyField('models.ListeningRule', source_field='rule_id', db_constraint=True, to_field='id', related_name='mentions', on_delete=OnDelete.CASCADE)),
+                ('source', fields.CharField(max_length=32)),
+                ('source_ref', fields.CharField(max_length=300)),
+                ('author', fields.CharField(default='', max_length=200)),
+                ('url', fields.CharField(default='', max_length=1000)),
+                ('text', fields.TextField(unique=False)),
+                ('lang', fields.CharField(default='', max_length=8)),
+                ('sentiment', fields.CharField(default='', max_length=8)),
+                ('sentiment_score', fields.FloatField(null=True)),
+                ('model_version', fields.CharField(default='', max_length=80)),
+                ('occurred_at', fields.DatetimeField(auto_now=False, auto_now_add=False)),
+                ('created_at', fields.DatetimeField(auto_now=False, auto_now_add=True)),
+            ],
+            options={'table': 'mentions', 'app': 'models', 'unique_together': (('rule', 'source_ref'),), 'indexes': [Index(fields=['occurred_at'], name='mention_time')], 'pk_attr': 'id', 'table_description': 'An item that matched a listening rule.'},
+            bases=['Model'],
+        ),
+        ops.CreateModel(
+            name='Review',
+            fields=[
+                ('id', fields.IntField(generated=True, primary_key=True, unique=True, db_index=True)),
+                ('source', fields.CharField(max_length=32)),
+                ('external_id', fields.CharField(max_length=300)),
+                ('channel_account', fields.ForeignKeyField('models.ChannelAccount', source_field='channel_account_id', null=True, db_constraint=True, to_field='id', related_name='reviews', on_delete=OnDelete.SET_NULL)),
+                ('rating', fields.IntField(null=True)),
+                ('title', fields.CharField(default='', max_length=300)),
+                ('text', fields.TextField(default='', unique=False)),
+                ('author', fields.CharField(default='', max_length=200)),
+                ('product', fields.CharField(default='', max_length=200)),
+                ('url', fields.CharField(default='', max_length=1000)),
+                ('lang', fields.CharField(default='', max_length=8)),
+                ('locale', fields.CharField(default='en', max_length=8)),
+                ('created', fields.DatetimeField(auto_now=False, auto_now_add=False)),
+                ('sentiment', fields.CharField(default='', max_length=8)),
+                ('reply_state', fields.CharField(default='unanswered', max_length=16)),
+                ('reply_text', fields.TextField(default='', unique=False)),
+                ('replied_at', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
+                ('replied_by', fields.ForeignKeyField('models.User', source_field='replied_by_id', null=True, db_constraint=True, to_field='id', related_name='review_replies', on_delete=OnDelete.SET_NULL)),
+                ('reply_error', fields.CharField(default='', max_length=500)),
+                ('resolved_privately_at', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
+                ('warned_at', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
+                ('payload', fields.JSONField(default=dict, encoder=functools.partial(dumps, separators=(',', ':')), decoder=loads)),
+                ('created_at', fields.DatetimeField(auto_now=False, auto_now_add=True)),
+            ],
+            options={'table': 'reviews', 'app': 'models', 'unique_together': (('source', 'external_id'),), 'indexes': [Index(fields=['reply_state', 'created'], name='review_clock')], 'pk_attr': 'id', 'table_description': 'A customer review from a shop platform, Google, or a CSV file, answered within'},
+            bases=['Model'],
+        ),
+        ops.CreateModel(
+            name='SentimentCorrection',
+            fields=[
+                ('id', fields.IntField(generated=True, primary_key=True, unique=True, db_index=True)),
+                ('item_kind', fields.CharField(max_length=16)),
+                ('item_id', fields.IntField()),
+                ('text', fields.TextField(unique=False)),
+                ('lang', fields.CharField(default='', max_length=8)),
+                ('label', fields.CharField(max_length=8)),
+                ('model_label', fields.CharField(default='', max_length=8)),
+                ('model_version', fields.CharField(default='', max_length=80)),
+                ('user', fields.ForeignKeyField('models.User', source_field='user_id', null=True, db_constraint=True, to_field='id', related_name='sentiment_corrections', on_delete=OnDelete.SET_NULL)),
+                ('created_at', fields.DatetimeField(auto_now=False, auto_now_add=True)),
+                ('updated_at', fields.DatetimeField(auto_now=True, auto_now_add=False)),
+            ],
+            options={'table': 'sentiment_corrections', 'app': 'models', 'unique_together': (('item_kind', 'item_id'),), 'pk_attr': 'id', 'table_description': "A staff member's label for an item, kept with what the model said: shown in the"},
+            bases=['Model'],
+        ),
+        ops.CreateModel(
+            name='SentimentScore',
+            fields=[
+                ('id', fields.IntField(generated=True, primary_key=True, unique=True, db_index=True)),
+                ('item_kind', fields.CharField(max_length=16)),
+                ('item_id', fields.IntField()),
+                ('label', fields.CharField(max_length=8)),
+                ('score', fields.FloatField()),
+                ('scores', fields.JSONField(default=dict, encoder=functools.partial(dumps, separators=(',', ':')), decoder=loads)),
+                ('model_version', fields.CharField(max_length=80)),
+                ('created_at', fields.DatetimeField(auto_now=False, auto_now_add=True)),
+            ],
+            options={'table': 'sentiment_scores', 'app': 'models', 'unique_together': (('item_kind', 'item_id', 'model_version'),), 'pk_attr': 'id', 'table_description': "The sentiment model's label for one item (a message, a review or a mention), per"},
+            bases=['Model'],
+        ),
+        ops.CreateModel(
+            name='StaffAlert',
+            fields=[
+                ('id', fields.IntField(generated=True, primary_key=True, unique=True, db_index=True)),
+                ('kind', fields.CharField(max_length=16)),
+                ('key', fields.CharField(unique=True, max_length=120)),
+                ('title', fields.CharField(max_length=300)),
+                ('text', fields.TextField(default='', unique=False)),
+                ('link', fields.CharField(default='', max_length=500)),
+                ('data', fields.JSONField(default=dict, encoder=functools.partial(dumps, separators=(',', ':')), decoder=loads)),
+                ('sent_to', fields.JSONField(default=list, encoder=functools.partial(dumps, separators=(',', ':')), decoder=loads)),
+                ('ended_at', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
+                ('read_at', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
+                ('created_at', fields.DatetimeField(auto_now=False, auto_now_add=True)),
+            ],
+            options={'table': 'staff_alerts', 'app': 'models', 'pk_attr': 'id', 'table_description': 'An alert for staff (a negative spike, a review near its deadline): shown in the'},
+            bases=['Model'],
+        ),
+    ]

@@ -1,0 +1,152 @@
+"""Listening in a running server: the model (loaded in the background, so the server
+answers at once), the batching service, the pipeline, alerts, and the clock's jobs
+(feeds, spikes, review deadlines, the scoring sweep)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from bot.models import Review, User
+from listening import feeds, trends
+from listening.alerts import Alerter
+from listening.reviews import warn_due
+from listening.sentiment import BatchingService, Score, SentimentModel
+from listening.service import Listening
+from listening.trends import SpikeSettings
+
+log = logging.getLogger("switchboard.listening")
+
+
+def models_dir(settings: Any) -> Path:
+    return Path(settings.models_dir) if settings.models_dir else settings.data_dir / "models"
+
+
+def load_model(settings: Any) -> SentimentModel:
+    """The configured model (blocking: run it in a thread)."""
+    from listening.sentiment import TransformersSentiment, default_model_dir
+    directory = Path(settings.sentiment_model_dir) if settings.sentiment_model_dir else \
+        default_model_dir(models_dir(settings))
+    return TransformersSentiment(directory, threads=settings.sentiment_threads,
+                                 batch_size=settings.sentiment_batch)
+
+
+class _Pending:
+    """The scorer until the model has loaded: scoring waits for it."""
+
+    def __init__(self) -> None:
+        self.ready = asyncio.Event()
+        self.service: BatchingService | None = None
+        self.failed = ""
+
+    @property
+    def version(self) -> str:
+        assert self.service is not None
+        return self.service.version
+
+    async def score_many(self, texts: Sequence[str]) -> list[Score]:
+        await self.ready.wait()
+        if self.service is None:
+            raise RuntimeError(f"the sentiment model did not load: {self.failed}")
+        return await self.service.score_many(texts)
+
+
+class ListeningRuntime:
+    def __init__(self, settings: Any, alerter: Alerter, replier: Any = None) -> None:
+        self.settings = settings
+        self.alerter = alerter
+        self.replier = replier  # sends a review reply back to its source, when it can
+        self.scorer: _Pending | None = _Pending() if settings.sentiment_enabled else None
+        self.service = Listening(self.scorer)
+        self.spikes = SpikeSettings(settings.spike_factor, settings.spike_min_count,
+                                    settings.spike_baseline_days)
+        self._loader: asyncio.Task[None] | None = None
+        self._tokenizer: Any = None
+
+    def start(self, model: SentimentModel | None = None) -> None:
+        """Load the model in a thread (or take the one given)."""
+        if self.scorer is None:
+            return
+        if model is not None:
+            self._ready(model)
+            return
+        self._loader = asyncio.get_running_loop().create_task(self._load())
+
+    async def _load(self) -> None:
+        assert self.scorer is not None
+        try:
+            model = await asyncio.to_thread(load_model, self.settings)
+        except Exception as exc:
+            log.exception("sentiment model did not load")
+            self.scorer.failed = str(exc)
+            self.scorer.ready.set()
+            return
+        self._ready(model)
+        log.info("sentiment model ready", extra={"version": model.version})
+
+    def _ready(self, model: SentimentModel) -> None:
+        assert self.scorer is not None
+        self.scorer.service = BatchingService(model, self.settings.sentiment_batch,
+                                              self.settings.sentiment_wait_ms / 1000)
+        self._tokenizer = getattr(model, "tokenizer", None)
+        self.scorer.ready.set()
+
+    async def ready(self) -> None:
+        if self.scorer is not None:
+            await self.scorer.ready.wait()
+
+    async def close(self) -> None:
+        if self._loader is not None and not self._loader.done():
+            try:
+                await self._loader
+            except Exception:
+                pass
+        if self.scorer is not None and self.scorer.service is not None:
+            await self.scorer.service.close()
+
+    def segmenter(self) -> Any:
+        """Thai and Khmer words for the term counts: the model's own pieces."""
+        tok = self._tokenizer
+        if tok is None:
+            return None
+        return lambda text: [p.lstrip("▁") for p in tok.tokenize(text)]
+
+    async def tick(self, http: aiohttp.ClientSession | None, now: datetime | None = None,
+                   ) -> None:
+        """The clock's listening jobs (each guarded: one failing does not stop others)."""
+        now = now or datetime.now(UTC)
+        jobs: list[Any] = [
+            ("spikes", trends.check_spikes(self.alerter, now, self.spikes)),
+            ("reviews", warn_due(self.alerter, now,
+                                 timedelta(hours=self.settings.review_warn_hours)))]
+        if http is not None:
+            jobs.append(("feeds", feeds.poll_due(http, self.service, now)))
+        if self.scorer is not None and self.scorer.service is not None:
+            jobs.append(("sweep", self.service.sweep()))
+        for name, job in jobs:
+            try:
+                await job
+            except Exception:
+                log.exception("listening job failed", extra={"job": name})
+
+    async def reply_to_review(self, review: Review, text: str, user: User | None) -> None:
+        """Send the reply to the review's source when it takes replies ("replied"), else
+        keep it ("stored": staff post it themselves). A failed send is "reply_failed":
+        the review stays on the clock, with the error, to be tried again."""
+        state, error = "stored", ""
+        if self.replier is not None:
+            try:
+                state = "replied" if await self.replier(review, text) else "stored"
+            except Exception as exc:
+                state, error = "reply_failed", str(exc)[:500]
+        review.reply_state, review.reply_text, review.reply_error = state, text, error
+        review.replied_at = datetime.now(UTC)
+        review.replied_by = user
+        await review.save(update_fields=["reply_state", "reply_text", "reply_error",
+                                         "replied_at", "replied_by_id"])

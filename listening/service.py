@@ -1,0 +1,205 @@
+"""The listening pipeline: every inbound message, review, feed entry and posted mention
+is scored (stored with the model's version) and matched against the listening rules;
+each match is stored as a :class:`~bot.models.Mention`.
+
+Scores and mentions are written in shared transactions (``scheduler.due.GroupCommit``):
+at a hundred messages a second the writes share fsyncs instead of queueing for them. A
+score that never got written (the process died first) is picked up by the sweep, which
+the clock runs every minute, and by ``python run.py sentiment-backfill``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+from tortoise.exceptions import IntegrityError
+
+from bot.cache import Ttl
+from bot.events import MessageReceived
+from bot.inbox import utcnow
+from bot.models import (
+    Direction,
+    ListeningRule,
+    Mention,
+    Message,
+    Review,
+    SentimentScore,
+)
+from listening import lang as langs
+from listening.rules import Compiled, QueryError, compile_rule
+from listening.sentiment import Score
+from scheduler.due import GroupCommit
+
+log = logging.getLogger("switchboard.listening")
+_rules: Ttl[list[Compiled]] = Ttl(seconds=5.0)
+
+
+async def active_rules() -> list[Compiled]:
+    async def load() -> list[Compiled]:
+        out = []
+        for r in await ListeningRule.filter(enabled=True).order_by("id"):
+            try:
+                out.append(compile_rule(r.id, r.name, r.kind, r.query, r.languages))
+            except QueryError:
+                log.warning("listening rule does not parse", extra={"rule": r.id})
+        return out
+    return await _rules.get(None, load)
+
+
+def forget_rules() -> None:
+    _rules.clear()
+
+
+@dataclass
+class Item:
+    """Something to score and to match: ``kind`` message / review / mention (the table
+    its score points at) and where it came from (``source``, ``source_ref``)."""
+
+    kind: str
+    id: int
+    text: str
+    source: str
+    source_ref: str
+    occurred_at: datetime
+    lang: str = ""
+    author: str = ""
+    url: str = ""
+
+
+class Scorer(Protocol):
+    """The batching service's interface (``listening.sentiment.BatchingService``)."""
+
+    @property
+    def version(self) -> str: ...
+
+    async def score_many(self, texts: Sequence[str]) -> list[Score]: ...
+
+
+class Listening:
+    def __init__(self, scorer: Scorer | None,
+                 on_negative: Callable[[Sequence[Mention]], Awaitable[None]] | None = None,
+                 ) -> None:
+        self.scorer = scorer
+        self.commits = GroupCommit()
+        self.on_negative = on_negative
+
+    async def on_message(self, event: MessageReceived) -> None:
+        msg = await Message.filter(id=event.message_id).select_related(
+            "conversation__contact", "author").first()
+        if msg is None or msg.direction != Direction.INBOUND or not msg.text.strip():
+            return
+        contact = msg.author or msg.conversation.contact
+        locale = (contact.locale or "") if contact else ""
+        await self.take(Item(
+            "message", msg.id, msg.text, event.channel_kind, f"message:{msg.id}",
+            msg.created_at, lang=langs.guess(msg.text, locale[:2] or "en"),
+            author=(contact.name or "") if contact else ""))
+
+    async def take(self, item: Item) -> tuple[Score | None, list[Mention]]:
+        """Score the item (unless the scorer is off), store the score, and store a
+        mention for every rule it matches."""
+        item.lang = item.lang or langs.guess(item.text)
+        score: Score | None = None
+        if self.scorer is not None and item.text.strip():
+            score = (await self.scorer.score_many([item.text]))[0]
+        rules = [r for r in await active_rules() if r.matches(item.text, item.lang)]
+        version = self.scorer.version if self.scorer is not None else ""
+
+        async def write(conn: Any) -> list[Mention]:
+            if score is not None and item.kind != "mention":  # a mention keeps its own
+                await _store_score(conn, item.kind, item.id, score, version)
+            out = []
+            for rule in rules:
+                try:
+                    out.append(await Mention.create(
+                        using_db=conn, rule_id=rule.id, source=item.source,
+                        source_ref=item.source_ref, author=item.author[:200],
+                        url=item.url[:1000], text=item.text, lang=item.lang,
+                        sentiment=score.label if score else "",
+                        sentiment_score=score.score if score else None,
+                        model_version=version if score else "",
+                        occurred_at=item.occurred_at))
+                except IntegrityError:
+                    pass  # already stored (a redelivery); the first one stands
+            return out
+        mentions: list[Mention] = await self.commits.run(write) if (score or rules) else []
+        if mentions and score is not None and score.label == "negative" and self.on_negative:
+            await self.on_negative(mentions)
+        if item.kind == "review" and score is not None:
+            await Review.filter(id=item.id).update(sentiment=score.label)
+        return score, mentions
+
+    async def sweep(self, since: timedelta = timedelta(hours=1), limit: int = 500) -> int:
+        """Score recent inbound messages that have no score from this model (their
+        scoring was lost to a crash): the safety net behind the live path."""
+        if self.scorer is None:
+            return 0
+        return await backfill(self.scorer, since=utcnow() - since, limit=limit,
+                              commits=self.commits)
+
+
+async def _store_score(conn: Any, kind: str, item_id: int, score: Score,
+                       version: str) -> None:
+    try:
+        await SentimentScore.create(using_db=conn, item_kind=kind, item_id=item_id,
+                                    label=score.label, score=score.score,
+                                    scores=score.scores, model_version=version)
+    except IntegrityError:
+        pass  # scored already by this model
+
+
+async def unscored(kind: str, version: str, since: datetime | None,
+                   limit: int) -> list[tuple[int, str]]:
+    """(id, text) of items of ``kind`` with no score from ``version``."""
+    done = SentimentScore.filter(item_kind=kind, model_version=version).values_list(
+        "item_id", flat=True)
+    if kind == "mention":
+        rows = await Mention.exclude(model_version=version).filter(
+            **({"created_at__gte": since} if since else {})).order_by("id").limit(
+                limit).values_list("id", "text")
+        return [(int(i), str(t)) for i, t in rows]
+    if kind == "message":
+        q = Message.filter(direction=Direction.INBOUND).exclude(id__in=done).exclude(text="")
+    elif kind == "review":
+        q = Review.exclude(id__in=done).exclude(text="")  # type: ignore[assignment]
+    if since is not None:
+        q = q.filter(created_at__gte=since)
+    rows = await q.order_by("id").limit(limit).values_list("id", "text")
+    return [(int(i), str(t)) for i, t in rows]
+
+
+async def backfill(scorer: Scorer, since: datetime | None = None, limit: int | None = None,
+                   commits: GroupCommit | None = None, batch: int = 256,
+                   progress: Callable[[int], None] | None = None) -> int:
+    """Score every message, review and mention that has no score from this model."""
+    commits = commits or GroupCommit()
+    done = 0
+    for kind in ("message", "review", "mention"):
+        while limit is None or done < limit:
+            rows = await unscored(kind, scorer.version, since,
+                                  batch if limit is None else min(batch, limit - done))
+            if not rows:
+                break
+            scores = await scorer.score_many([t for _, t in rows])
+
+            async def write(conn: Any, rows: list[tuple[int, str]] = rows,
+                            scores: list[Score] = scores, kind: str = kind) -> None:
+                for (item_id, _), s in zip(rows, scores, strict=True):
+                    if kind == "mention":
+                        await Mention.filter(id=item_id).using_db(conn).update(
+                            sentiment=s.label, sentiment_score=s.score,
+                            model_version=scorer.version)
+                        continue
+                    await _store_score(conn, kind, item_id, s, scorer.version)
+                    if kind == "review":
+                        await Review.filter(id=item_id).using_db(conn).update(
+                            sentiment=s.label)
+            await commits.run(write)
+            done += len(rows)
+            if progress:
+                progress(len(rows))
+    return done
