@@ -45,6 +45,7 @@ from bot.marketing import Mailer
 from bot.models import Conversation, Identity, Message
 from bot.replies import Outbox
 from bot.serve import Inflight
+from bot.web import listening as web_listening
 from bot.web import marketing as web_marketing
 from bot.web import media, pages
 from channels import registry
@@ -168,7 +169,8 @@ def create_app(settings: Settings, *, migrate: bool = True,
     app[JINJA] = make_jinja()
     app[BUS] = EventBus()
     app[HUB] = StaffHub(app[BUS])
-    app[LISTENING] = ListeningRuntime(settings, Alerter(base_url=settings.public_url))
+    app[LISTENING] = ListeningRuntime(settings, Alerter(base_url=settings.public_url),
+                                      bus=app[BUS])
     inbox.config.reopen_window = timedelta(hours=settings.reopen_window_hours)
 
     async def database(app: web.Application) -> AsyncIterator[None]:
@@ -275,6 +277,7 @@ def create_app(settings: Settings, *, migrate: bool = True,
     app.router.add_get("/calendar/{token}.ics", ics_feed)
     media.setup(app)
     web_marketing.setup(app)
+    web_listening.setup(app)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics_view)
     pages.setup(app)

@@ -13,7 +13,13 @@ import logging
 from collections.abc import Awaitable, Mapping
 from typing import Any
 
-from bot.events import ConversationResolved, EventBus, HandoffRequested, MessageReceived
+from bot.events import (
+    ConversationResolved,
+    EventBus,
+    HandoffRequested,
+    MessageReceived,
+    MessageScored,
+)
 from bot.flows import CustomerBot
 from bot.notify import StaffNotifier
 from bot.rules import RuleEngine
@@ -30,6 +36,7 @@ class Automation:
         self.bot = CustomerBot(outbox, bus, settings)
         bus.subscribe(MessageReceived, self.on_message)
         bus.subscribe(ConversationResolved, self.on_resolved)
+        bus.subscribe(MessageScored, self.on_scored)
         bus.subscribe(HandoffRequested, self.notifier.on_handoff)
 
     async def on_message(self, event: MessageReceived) -> None:
@@ -42,6 +49,11 @@ class Automation:
         if not answered:
             await _step("bot", self.bot.on_message(event))
         await _step("notify", self.notifier.on_message(event))
+
+    async def on_scored(self, event: MessageScored) -> None:
+        """Rules on the message's sentiment ("negative: label urgent, assign, notify")."""
+        await _step("rules", self.rules.run("message_scored", event.conversation_id,
+                                            event.message_id, sentiment=event.label))
 
     async def on_resolved(self, event: ConversationResolved) -> None:
         await _step("rules", self.rules.run("conversation_resolved", event.conversation_id))

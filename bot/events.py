@@ -33,6 +33,15 @@ class MessageReceived(Event):
 
 
 @dataclass(frozen=True)
+class MessageScored(Event):
+    """An inbound message's sentiment was stored (automation rules may act on it)."""
+
+    message_id: int
+    conversation_id: int
+    label: str
+
+
+@dataclass(frozen=True)
 class MessageStored(Event):
     """An outbound message was stored, or its delivery status changed."""
 

@@ -31,8 +31,10 @@ from bot.models import Contact, Conversation, ConversationStatus, Message, Rule
 from bot.replies import check_template, render_with
 
 log = logging.getLogger("switchboard.rules")
-EVENTS = ("message_received", "conversation_created", "conversation_resolved")
-Event = Literal["message_received", "conversation_created", "conversation_resolved"]
+EVENTS = ("message_received", "conversation_created", "conversation_resolved",
+          "message_scored")
+Event = Literal["message_received", "conversation_created", "conversation_resolved",
+                "message_scored"]
 Template = Annotated[str, Field(min_length=1, max_length=4000)]
 _THAI_KHMER = re.compile(r"[\u0e00-\u0e7f\u1780-\u17ff]")
 
@@ -66,6 +68,9 @@ class Conditions(Strict):
     labels: list[str] | None = Field(None, description="the conversation has any of these")
     attributes: dict[str, str] | None = Field(None, description="contact attributes equal")
     time_of_day: TimeOfDay | None = None
+    sentiment: list[Literal["negative", "neutral", "positive"]] | None = Field(
+        None, description="the message's sentiment, any of (event message_scored: fired "
+                          "once the model has read the message)")
 
     @field_validator("regex")
     @classmethod
@@ -162,7 +167,8 @@ def _lang(locale: str | None) -> str:
 
 
 def holds(c: Conditions, *, kind: str, public: bool, text: str | None, locale: str | None,
-          labels: set[str], attributes: dict[str, Any], local_time: time) -> bool:
+          labels: set[str], attributes: dict[str, Any], local_time: time,
+          sentiment: str | None = None) -> bool:
     """Whether every given condition holds for these facts (no I/O)."""
     checks = [
         c.channels is None or kind in c.channels,
@@ -174,6 +180,7 @@ def holds(c: Conditions, *, kind: str, public: bool, text: str | None, locale: s
         c.attributes is None or all(str(attributes.get(k)) == v
                                     for k, v in c.attributes.items()),
         c.time_of_day is None or c.time_of_day.holds(local_time),
+        c.sentiment is None or sentiment in c.sentiment,
     ]
     return all(checks)
 
@@ -201,7 +208,7 @@ class RuleEngine:
         self.tz = ZoneInfo(timezone)
 
     async def run(self, event: str, conversation_id: int, message_id: int | None = None,
-                  now: datetime | None = None) -> bool:
+                  now: datetime | None = None, sentiment: str | None = None) -> bool:
         """Run matching rules; True if one of them answered the customer."""
         rules = await _enabled.get(event, lambda: _load(event))
         if not rules:
@@ -220,7 +227,8 @@ class RuleEngine:
             if not holds(conds, kind=conv.channel_kind, public=conv.is_public,
                          text=msg.text if msg else None, locale=person.locale,
                          labels={lb.name for lb in conv.labels},
-                         attributes=dict(person.attributes or {}), local_time=local):
+                         attributes=dict(person.attributes or {}), local_time=local,
+                         sentiment=sentiment):
                 continue
             await Rule.filter(id=rule_id).update(fired=F("fired") + 1, last_fired_at=utcnow())
             metrics.RULES_FIRED.labels(event).inc()

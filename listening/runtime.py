@@ -58,12 +58,13 @@ class _Pending:
 
 
 class ListeningRuntime:
-    def __init__(self, settings: Any, alerter: Alerter, replier: Any = None) -> None:
+    def __init__(self, settings: Any, alerter: Alerter, replier: Any = None,
+                 bus: Any = None) -> None:
         self.settings = settings
         self.alerter = alerter
         self.replier = replier  # sends a review reply back to its source, when it can
         self.scorer: _Pending | None = _Pending() if settings.sentiment_enabled else None
-        self.service = Listening(self.scorer)
+        self.service = Listening(self.scorer, bus)
         self.spikes = SpikeSettings(settings.spike_factor, settings.spike_min_count,
                                     settings.spike_baseline_days)
         self._loader: asyncio.Task[None] | None = None

@@ -11,7 +11,7 @@ the clock runs every minute, and by ``python run.py sentiment-backfill``.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -19,7 +19,7 @@ from typing import Any, Protocol
 from tortoise.exceptions import IntegrityError
 
 from bot.cache import Ttl
-from bot.events import MessageReceived
+from bot.events import MessageReceived, MessageScored
 from bot.inbox import utcnow
 from bot.models import (
     Direction,
@@ -80,12 +80,10 @@ class Scorer(Protocol):
 
 
 class Listening:
-    def __init__(self, scorer: Scorer | None,
-                 on_negative: Callable[[Sequence[Mention]], Awaitable[None]] | None = None,
-                 ) -> None:
+    def __init__(self, scorer: Scorer | None, bus: Any = None) -> None:
         self.scorer = scorer
         self.commits = GroupCommit()
-        self.on_negative = on_negative
+        self.bus = bus  # MessageScored goes out on it (automation rules on sentiment)
 
     async def on_message(self, event: MessageReceived) -> None:
         msg = await Message.filter(id=event.message_id).select_related(
@@ -94,10 +92,12 @@ class Listening:
             return
         contact = msg.author or msg.conversation.contact
         locale = (contact.locale or "") if contact else ""
-        await self.take(Item(
+        score, _ = await self.take(Item(
             "message", msg.id, msg.text, event.channel_kind, f"message:{msg.id}",
             msg.created_at, lang=langs.guess(msg.text, locale[:2] or "en"),
             author=(contact.name or "") if contact else ""))
+        if score is not None and self.bus is not None:
+            self.bus.publish(MessageScored(msg.id, event.conversation_id, score.label))
 
     async def take(self, item: Item) -> tuple[Score | None, list[Mention]]:
         """Score the item (unless the scorer is off), store the score, and store a
@@ -127,8 +127,6 @@ class Listening:
                     pass  # already stored (a redelivery); the first one stands
             return out
         mentions: list[Mention] = await self.commits.run(write) if (score or rules) else []
-        if mentions and score is not None and score.label == "negative" and self.on_negative:
-            await self.on_negative(mentions)
         if item.kind == "review" and score is not None:
             await Review.filter(id=item.id).update(sentiment=score.label)
         return score, mentions

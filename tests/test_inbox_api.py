@@ -253,7 +253,11 @@ async def test_every_api_route_declares_auth(shop: Shop) -> None:
                       ("GET", "/api/v1/instagram/{account_id}/webhook"),
                       # store webhooks, signed with the store's webhook secret
                       ("POST", "/api/v1/webhooks/shopify"),
-                      ("POST", "/api/v1/webhooks/woocommerce")}
+                      ("POST", "/api/v1/webhooks/woocommerce"),
+                      # mentions and reviews, signed with an API channel account's secret
+                      ("POST", "/api/v1/mentions/{account_id}"),
+                      ("POST", "/api/v1/reviews/inbound/{account_id}"),
+                      ("POST", "/api/v1/reviews/google/{account_id}")}
     assert all(e.security == "signature" for e in eps
                if e.perm is None and "inbound" in e.path)
     routes = {(r.method, r.resource.canonical) for r in shop.client.server.app.router.routes()

