@@ -54,6 +54,7 @@ bench: test-deps
 	$(PY) bench/telegram.py
 	$(PY) bench/publish.py
 	$(PY) bench/drip.py
+	$(PY) bench/sentiment.py
 
 clean:
 	rm -rf $(VENV)

@@ -42,7 +42,10 @@ def start(args: list[str], env: dict[str, str] | None = None
     log = data / "server.log"
     full = {**os.environ, "SWITCHBOARD_DATA_DIR": str(data / "data"),
             "SWITCHBOARD_PORT": str(port), "SWITCHBOARD_LOG_LEVEL": "WARNING",
-            "BENCH_PORT": str(port), **(env or {})}
+            "BENCH_PORT": str(port),
+            # The older benchmarks measure without sentiment scoring, as they always did;
+            # bench/sentiment.py turns it on.
+            "SWITCHBOARD_SENTIMENT_ENABLED": "false", **(env or {})}
     proc = subprocess.Popen([sys.executable, *args], cwd=ROOT, env=full,
                             stdout=log.open("w"), stderr=subprocess.STDOUT)
     wait_port(port, proc)
@@ -59,6 +62,23 @@ async def admin_token(log: Path) -> str:
             return found.group(1)
         await asyncio.sleep(0.1)
     raise RuntimeError(f"the server printed no API token:\n{log.read_text()}")
+
+
+def api_account(log: Path, also: str = "", timeout: float = 60) -> tuple[str, str]:
+    """(id, secret) of the demo API account a fresh server printed in ``log``, once the
+    log also shows ``also``."""
+    import re
+
+    deadline = time.time() + timeout
+    out = log.read_text()
+    while time.time() < deadline and not ("(secret " in out and also in out):
+        time.sleep(0.1)
+        out = log.read_text()
+    account = re.search(r"inbound/(\d+)", out)
+    secret = re.search(r"\(secret (\w+)\)", out)
+    if account is None or secret is None or also not in out:
+        raise RuntimeError(f"the server did not get ready:\n{out[-2000:]}")
+    return account.group(1), secret.group(1)
 
 
 def stop(proc: subprocess.Popen[bytes]) -> None:

@@ -129,7 +129,7 @@ def main() -> None:
     print(f"seeded {args.conversations} conversations in {time.time() - t0:.1f} s")
     port = free_port()
     env = {**os.environ, "SWITCHBOARD_DATA_DIR": str(data), "SWITCHBOARD_PORT": str(port),
-           "SWITCHBOARD_LOG_LEVEL": "WARNING"}
+           "SWITCHBOARD_LOG_LEVEL": "WARNING", "SWITCHBOARD_SENTIMENT_ENABLED": "false"}
     proc = subprocess.Popen([sys.executable, "run.py", "serve"], cwd=ROOT, env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:

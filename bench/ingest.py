@@ -13,14 +13,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import re
 import statistics
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench.common import pct, post_load, start, stop, summary  # noqa: E402
+from bench.common import api_account, pct, post_load, start, stop, summary  # noqa: E402
 from channels.signing import sign  # noqa: E402
 
 
@@ -62,14 +60,7 @@ def run_baseline(n: int, c: int) -> tuple[float, list[float]]:
 def run_switchboard(n: int, c: int, synchronous: str) -> tuple[float, list[float]]:
     proc, port, log = start(["run.py", "serve"], {"SWITCHBOARD_SQLITE_SYNCHRONOUS": synchronous})
     try:
-        out = log.read_text()
-        for _ in range(100):
-            if "(secret " in out:
-                break
-            time.sleep(0.1)
-            out = log.read_text()
-        account = re.search(r"inbound/(\d+)", out).group(1)  # type: ignore[union-attr]
-        secret = re.search(r"\(secret (\w+)\)", out).group(1)  # type: ignore[union-attr]
+        account, secret = api_account(log)
         return asyncio.run(measure(port, account, secret, n, c, f"sqlite-{synchronous}"))
     finally:
         stop(proc)

@@ -19,7 +19,6 @@ import argparse
 import asyncio
 import json
 import random
-import re
 import sqlite3
 import sys
 import time
@@ -28,7 +27,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import ROOT, pct, start, stop  # noqa: E402
+from bench.common import ROOT, api_account, pct, start, stop  # noqa: E402
 from channels.signing import sign  # noqa: E402
 
 VAL = ROOT.parent / "shared" / "data" / "sentiment" / "val.tsv"
@@ -115,14 +114,7 @@ def freshness(seconds: int, per_second: float) -> tuple[float, list[float], int]
         "SWITCHBOARD_LOG_LEVEL": "INFO"})
     db = log.parent / "data" / "switchboard.sqlite3"
     try:
-        out = log.read_text()
-        for _ in range(300):
-            if "(secret " in out and "sentiment model ready" in out:
-                break
-            time.sleep(0.1)
-            out = log.read_text()
-        account = re.search(r"inbound/(\d+)", out).group(1)  # type: ignore[union-attr]
-        secret = re.search(r"\(secret (\w+)\)", out).group(1)  # type: ignore[union-attr]
+        account, secret = api_account(log, also="sentiment model ready", timeout=300)
         texts = sample(int(seconds * per_second), seed=11)
         rate = asyncio.run(send_paced(port, account, secret, texts, per_second))
         deadline = time.time() + 120

@@ -183,3 +183,28 @@ def test_csv_import_reports_bad_rows(tmp_path: Path) -> None:
     again = subprocess.run([sys.executable, "run.py", "import", "reviews", str(path)],
                            cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
     assert "0 added, 2 already there" in again.stdout
+
+
+async def test_pages_show_reviews_listening_and_alerts(shop: Shop) -> None:
+    from tests.test_web import as_admin
+    csrf = await as_admin(shop)
+    now = datetime.now(UTC)
+    late = await rv.store(rv.ReviewIn(id="p1", rating=1, title="Never arrived",
+                                      text="The parcel never arrived", author="Ann Lee",
+                                      created_at=now - timedelta(hours=30)), None)
+    await rv.store(rv.ReviewIn(id="p2", rating=4, text="Nice", created_at=now), None)
+    page = await (await shop.client.get("/reviews")).text()
+    assert f'class="overdue" data-review="{late.review.id}"' in page
+    assert "Never arrived" in page and "★☆☆☆☆" in page
+    one = await (await shop.client.get(f"/reviews/{late.review.id}")).text()
+    assert "the delivery time" in one and "overdue" in one and csrf in one
+    assert (await shop.client.get("/reviews/999999")).status == 404
+    await Alerter().raise_("spike", "spike:test", "Negative spike for Acme", "• late",
+                           "/listening?rule=1")
+    assert "Negative spike for Acme" in await (await shop.client.get("/alerts")).text()
+    status, _ = await shop.api("POST", "/api/v1/listening/rules", json={
+        "name": "Acme", "kind": "brand", "query": "acme"})
+    listening = await (await shop.client.get("/listening?bucket=hour")).text()
+    assert "<code>acme</code>" in listening and "Share of voice" in listening
+    bad = await shop.client.get("/listening?rule=abc")
+    assert bad.status == 400

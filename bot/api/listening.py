@@ -98,10 +98,16 @@ async def create_listening_rule(call: Call) -> web.StreamResponse:
     return json_out(_rule_out(rule), status=201)
 
 
+async def _one(model: Any, call: Call, param: str, what: str) -> Any:
+    """The row whose id is ``{param}`` in the path, else 404."""
+    row = await model.filter(id=call.param(param)).first()
+    if row is None:
+        raise ApiError(404, "not_found", f"no such {what}", param)
+    return row
+
+
 async def _rule(call: Call) -> ListeningRule:
-    rule = await ListeningRule.filter(id=call.param("rule_id")).first()
-    if rule is None:
-        raise ApiError(404, "not_found", "no such rule", "rule_id")
+    rule: ListeningRule = await _one(ListeningRule, call, "rule_id", "rule")
     return rule
 
 
@@ -349,9 +355,7 @@ async def list_reviews(call: Call) -> web.StreamResponse:
 
 
 async def _review(call: Call) -> Review:
-    review = await Review.filter(id=call.param("review_id")).first()
-    if review is None:
-        raise ApiError(404, "not_found", "no such review", "review_id")
+    review: Review = await _one(Review, call, "review_id", "review")
     return review
 
 
