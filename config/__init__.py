@@ -133,6 +133,9 @@ class Settings:
         "Torch threads for sentiment inference (its one worker thread); the event loop "
         "keeps the rest of the cores.", default=1)
     sentiment_batch: int = _doc("Most texts scored in one batch.", default=32)
+    sentiment_int8: bool = _doc(
+        "Run the model's linear layers in int8 (dynamic quantization): about 4x faster on "
+        "a CPU, nearly the same labels (the model card gives both scores).", default=True)
     sentiment_wait_ms: float = _doc(
         "Longest a text waits for others to fill its batch, in milliseconds.", default=50.0)
     spike_factor: float = _doc(

@@ -34,7 +34,8 @@ def load_model(settings: Any) -> SentimentModel:
     directory = Path(settings.sentiment_model_dir) if settings.sentiment_model_dir else \
         default_model_dir(models_dir(settings))
     return TransformersSentiment(directory, threads=settings.sentiment_threads,
-                                 batch_size=settings.sentiment_batch)
+                                 batch_size=settings.sentiment_batch,
+                                 quantize=settings.sentiment_int8)
 
 
 class _Pending:

@@ -74,7 +74,7 @@ class TransformersSentiment:
     """A sequence-classification model loaded from ``directory`` with no hub access."""
 
     def __init__(self, directory: Path, threads: int = 1, batch_size: int = 32,
-                 max_tokens: int = MAX_TOKENS) -> None:
+                 max_tokens: int = MAX_TOKENS, quantize: bool = False) -> None:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
         import torch
@@ -92,6 +92,9 @@ class TransformersSentiment:
         meta = _meta(directory)
         self.prefix = str(meta.get("prefix", ""))
         self.version = str(meta.get("version") or _fingerprint(directory))
+        if quantize:
+            self.model = int8(self.model)
+            self.version += "+int8"
         self.batch_size, self.max_tokens = batch_size, max_tokens
 
     def predict(self, texts: Sequence[str]) -> list[Score]:
@@ -112,6 +115,19 @@ class TransformersSentiment:
                     best = max(scores, key=lambda k: scores[k])
                     out[i] = Score(best, scores[best], scores)
         return [s for s in out if s is not None]
+
+
+def int8(model: Any) -> Any:
+    """The linear layers' weights in int8, activations quantized on the fly (torch's
+    dynamic quantization): about 4x faster on a CPU core, measured here on the shop
+    languages; the labels differ from full precision on a few borderline texts."""
+    import warnings
+
+    import torch
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # torch.ao.quantization's deprecation notice
+        return torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear},  # type: ignore[no-untyped-call]
+                                                      dtype=torch.qint8)
 
 
 def _meta(directory: Path) -> dict[str, Any]:

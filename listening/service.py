@@ -136,8 +136,9 @@ class Listening:
         scoring was lost to a crash): the safety net behind the live path."""
         if self.scorer is None:
             return 0
-        return await backfill(self.scorer, since=utcnow() - since, limit=limit,
-                              commits=self.commits)
+        now = utcnow()  # the last minute is left to the live path, still scoring it
+        return await backfill(self.scorer, since=now - since, until=now - timedelta(minutes=1),
+                              limit=limit, commits=self.commits)
 
 
 async def _store_score(conn: Any, kind: str, item_id: int, score: Score,
@@ -150,27 +151,27 @@ async def _store_score(conn: Any, kind: str, item_id: int, score: Score,
         pass  # scored already by this model
 
 
-async def unscored(kind: str, version: str, since: datetime | None,
-                   limit: int) -> list[tuple[int, str]]:
+async def unscored(kind: str, version: str, since: datetime | None, limit: int,
+                   until: datetime | None = None) -> list[tuple[int, str]]:
     """(id, text) of items of ``kind`` with no score from ``version``."""
     done = SentimentScore.filter(item_kind=kind, model_version=version).values_list(
         "item_id", flat=True)
+    window = {**({"created_at__gte": since} if since else {}),
+              **({"created_at__lt": until} if until else {})}
     if kind == "mention":
-        rows = await Mention.exclude(model_version=version).filter(
-            **({"created_at__gte": since} if since else {})).order_by("id").limit(
-                limit).values_list("id", "text")
+        rows = await Mention.exclude(model_version=version).filter(**window).order_by(
+            "id").limit(limit).values_list("id", "text")
         return [(int(i), str(t)) for i, t in rows]
     if kind == "message":
         q = Message.filter(direction=Direction.INBOUND).exclude(id__in=done).exclude(text="")
     elif kind == "review":
         q = Review.exclude(id__in=done).exclude(text="")  # type: ignore[assignment]
-    if since is not None:
-        q = q.filter(created_at__gte=since)
-    rows = await q.order_by("id").limit(limit).values_list("id", "text")
+    rows = await q.filter(**window).order_by("id").limit(limit).values_list("id", "text")
     return [(int(i), str(t)) for i, t in rows]
 
 
-async def backfill(scorer: Scorer, since: datetime | None = None, limit: int | None = None,
+async def backfill(scorer: Scorer, since: datetime | None = None,
+                   until: datetime | None = None, limit: int | None = None,
                    commits: GroupCommit | None = None, batch: int = 256,
                    progress: Callable[[int], None] | None = None) -> int:
     """Score every message, review and mention that has no score from this model."""
@@ -179,7 +180,7 @@ async def backfill(scorer: Scorer, since: datetime | None = None, limit: int | N
     for kind in ("message", "review", "mention"):
         while limit is None or done < limit:
             rows = await unscored(kind, scorer.version, since,
-                                  batch if limit is None else min(batch, limit - done))
+                                  batch if limit is None else min(batch, limit - done), until)
             if not rows:
                 break
             scores = await scorer.score_many([t for _, t in rows])

@@ -130,7 +130,8 @@ def models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def sentiment_model(models_dir: Path) -> Any:
     from listening.sentiment import TransformersSentiment, default_model_dir
 
-    return TransformersSentiment(default_model_dir(models_dir), threads=2)
+    # As the server runs it by default (SWITCHBOARD_SENTIMENT_INT8).
+    return TransformersSentiment(default_model_dir(models_dir), threads=2, quantize=True)
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

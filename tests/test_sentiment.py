@@ -174,3 +174,26 @@ def test_other_models_labels_are_read(label: str) -> None:
     names = {0: label, 1: "neutral" if label != "LABEL_0" else "LABEL_1",
              2: "Positive" if label != "LABEL_0" else "LABEL_2"}
     assert _label_map(names) == ["negative", "neutral", "positive"]
+
+
+async def test_sweep_scores_messages_a_crash_left_unscored(shop: Any,
+                                                           sentiment_model: Any) -> None:
+    """Scoring is not part of the message's commit: a process that dies between the two
+    leaves the message unscored, and the clock's sweep scores it."""
+    from datetime import UTC, datetime, timedelta
+
+    from bot.models import Message
+    from listening.service import Listening
+    for i, text in enumerate(("Where is my parcel??", "Thanks, all good")):
+        resp = await shop.inbound({"external_id": f"s{i}", "contact": {"external_id": "c"},
+                                   "text": text})
+        assert resp.status == 202
+    await Message.all().update(created_at=datetime.now(UTC) - timedelta(minutes=5))
+    service = BatchingService(sentiment_model)
+    try:
+        listening = Listening(service)
+        assert await listening.sweep() == 2
+        assert await listening.sweep() == 0  # scored once
+    finally:
+        await service.close()
+    assert await SentimentScore.filter(item_kind="message").count() == 2
