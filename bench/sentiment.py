@@ -1,6 +1,6 @@
 """Sentiment: the batching service against a naive loop, and scoring freshness under load.
 
-1. Throughput, same model (int8, as the server runs it) and same texts in one run: the naive loop calls a transformers
+1. Throughput, same model (as the server runs it) and same texts in one run: the naive loop calls a transformers
    ``pipeline`` once per text; the batching service (``listening.sentiment``) gets them
    all at once and runs micro-batches sorted by length. Prints texts/s for each, the ratio
    (target >= 4x) and how many labels agree.
@@ -55,8 +55,8 @@ def throughput(n: int, threads: int) -> tuple[float, float, int]:
     torch.set_num_threads(threads)
     texts = sample(n)
     directory = model_dir()
-    # The same model object on both sides: int8, as the server runs it by default.
-    model = TransformersSentiment(directory, threads=threads, quantize=True)
+    # The same model object on both sides, in the precision the server picks by default.
+    model = TransformersSentiment(directory, threads=threads, precision="auto")
     pipe = pipeline("text-classification", model=model.model, tokenizer=model.tokenizer,
                     device=-1)
     prefixed = [model.prefix + t for t in texts]

@@ -35,7 +35,7 @@ def load_model(settings: Any) -> SentimentModel:
         default_model_dir(models_dir(settings))
     return TransformersSentiment(directory, threads=settings.sentiment_threads,
                                  batch_size=settings.sentiment_batch,
-                                 quantize=settings.sentiment_int8)
+                                 precision=settings.sentiment_precision)
 
 
 class _Pending:

@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from tortoise.exceptions import IntegrityError
+from tortoise.expressions import Subquery
 
 from bot.cache import Ttl
 from bot.events import MessageReceived, MessageScored
@@ -154,8 +155,8 @@ async def _store_score(conn: Any, kind: str, item_id: int, score: Score,
 async def unscored(kind: str, version: str, since: datetime | None, limit: int,
                    until: datetime | None = None) -> list[tuple[int, str]]:
     """(id, text) of items of ``kind`` with no score from ``version``."""
-    done = SentimentScore.filter(item_kind=kind, model_version=version).values_list(
-        "item_id", flat=True)
+    done = Subquery(SentimentScore.filter(item_kind=kind, model_version=version).values(
+        "item_id"))
     window = {**({"created_at__gte": since} if since else {}),
               **({"created_at__lt": until} if until else {})}
     if kind == "mention":

@@ -130,8 +130,8 @@ def models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def sentiment_model(models_dir: Path) -> Any:
     from listening.sentiment import TransformersSentiment, default_model_dir
 
-    # As the server runs it by default (SWITCHBOARD_SENTIMENT_INT8).
-    return TransformersSentiment(default_model_dir(models_dir), threads=2, quantize=True)
+    # As the server runs it by default (SWITCHBOARD_SENTIMENT_PRECISION=auto).
+    return TransformersSentiment(default_model_dir(models_dir), threads=2, precision="auto")
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

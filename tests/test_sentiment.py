@@ -144,9 +144,12 @@ async def test_inbound_messages_are_scored_corrected_and_backfilled(
     await shop.client.close()
     # Old items: a message stored while scoring was off gets its score from the backfill.
     off = make_settings(tmp_path / "data", sentiment_enabled=False)
+    seed = shop.seed  # the demo shop is seeded once, by the first start
     shop = await start_shop(aiohttp_client, off)
     resp = await shop.inbound({"external_id": "m2", "contact": {"external_id": "c2"},
-                               "text": "Great quality, thank you so much!"})
+                               "text": "Great quality, thank you so much!"},
+                              account=seed["api_account_id"],
+                              secret=seed["api_account_secret"])
     old = (await resp.json())["id"]
     await shop.client.close()
     data = tmp_path / "data"
