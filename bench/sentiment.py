@@ -1,9 +1,9 @@
 """Sentiment: the batching service against a naive loop, and scoring freshness under load.
 
-1. Throughput, same model (as the server runs it) and same texts in one run: the naive loop calls a transformers
-   ``pipeline`` once per text; the batching service (``listening.sentiment``) gets them
-   all at once and runs micro-batches sorted by length. Prints texts/s for each, the ratio
-   (target >= 4x) and how many labels agree.
+1. Throughput, same model (as the server runs it) and same texts in one run: the naive
+   loop calls a transformers ``pipeline`` once per text; the batching service
+   (``listening.sentiment``) gets them all at once and runs micro-batches sorted by
+   length. Prints texts/s for each, the ratio (target >= 4x) and how many labels agree.
 2. Freshness: a real server (``run.py serve``, SQLite, the built-in model) takes signed
    API-channel messages at 100 a second for ``--seconds``; for every message, the time
    from the message row's ``created_at`` to its score row's ``created_at``. Target: p99

@@ -101,6 +101,11 @@ class TransformersSentiment:
             self.version += "+" + {"bfloat16": "bf16", "int8": "int8"}[self.precision]
         self.batch_size, self.max_tokens = batch_size, max_tokens
 
+    def length(self, text: str) -> int:
+        """Tokens the model will read of ``text`` (what a batch pads to)."""
+        return min(len(self.tokenizer(self.prefix + (text or ""))["input_ids"]),
+                   self.max_tokens)
+
     def predict(self, texts: Sequence[str]) -> list[Score]:
         import torch
         if torch.get_num_threads() != self.threads:  # per thread in some builds
@@ -233,17 +238,19 @@ class _Pending:
     text: str
     future: asyncio.Future[Score]
     queued: float
+    length: int
 
 
 class BatchingService:
     """``await service.score(text)``: the text waits at most ``max_wait`` seconds for
-    others to join it, up to ``max_batch`` texts, and the batch runs in the service's
-    one worker thread (so inference never blocks the event loop, and torch's threads are
-    set in the thread that uses them)."""
+    others to join it, up to ``max_batch`` texts of similar length (see ``_take``), and
+    the batch runs in the service's one worker thread (so inference never blocks the
+    event loop, and torch's threads are set in the thread that uses them)."""
 
     def __init__(self, model: SentimentModel, max_batch: int = 32, max_wait: float = 0.05,
-                 ) -> None:
+                 max_age: float = 1.0) -> None:
         self.model, self.max_batch, self.max_wait = model, max_batch, max_wait
+        self.max_age = max_age
         self._queue: list[_Pending] = []
         self._wake: asyncio.Event | None = None
         self._task: asyncio.Task[None] | None = None
@@ -264,7 +271,8 @@ class BatchingService:
             self._task = loop.create_task(self._run())
         assert self._wake is not None
         now = time.monotonic()
-        items = [_Pending(t, loop.create_future(), now) for t in texts]
+        measure = getattr(self.model, "length", len)  # tokens when the model tells
+        items = [_Pending(t, loop.create_future(), now, measure(t)) for t in texts]
         self._queue.extend(items)
         self._wake.set()
         return list(await asyncio.gather(*(i.future for i in items)))
@@ -284,8 +292,7 @@ class BatchingService:
                     except TimeoutError:
                         break
                     self._wake.clear()
-                batch, self._queue = (self._queue[:self.max_batch],
-                                      self._queue[self.max_batch:])
+                batch = self._take()
                 try:
                     scores = await loop.run_in_executor(
                         self._pool, self.model.predict, [p.text for p in batch])
@@ -298,6 +305,27 @@ class BatchingService:
                 for p, s in zip(batch, scores, strict=True):
                     if not p.future.done():
                         p.future.set_result(s)
+
+    def _take(self) -> list[_Pending]:
+        """The next batch, from the queue sorted by length (in tokens when the model can
+        count them), so a batch pads little: the shortest ``max_batch`` texts, or, once the
+        oldest text has waited ``max_age`` seconds, the run of neighbours that holds it and
+        spans the least length (nothing waits behind newer texts for ever)."""
+        queue, size = self._queue, self.max_batch
+        if len(queue) <= size:
+            self._queue = []
+            return queue
+        lengths = [p.length for p in queue]
+        order = sorted(range(len(queue)), key=lengths.__getitem__)
+        if time.monotonic() - queue[0].queued < self.max_age:
+            start = 0  # nobody has waited long: the shortest texts, in length order
+        else:
+            at = order.index(0)  # where the oldest sits
+            start = min(range(max(0, at - size + 1), min(at, len(queue) - size) + 1),
+                        key=lambda j: lengths[order[j + size - 1]] - lengths[order[j]])
+        chosen = set(order[start:start + size])
+        self._queue = [p for i, p in enumerate(queue) if i not in chosen]
+        return [queue[i] for i in sorted(chosen)]
 
     async def close(self) -> None:
         if self._task is not None:

@@ -200,3 +200,27 @@ async def test_sweep_scores_messages_a_crash_left_unscored(shop: Any,
     finally:
         await service.close()
     assert await SentimentScore.filter(item_kind="message").count() == 2
+
+
+async def test_batches_group_similar_lengths_and_the_oldest_is_not_starved() -> None:
+    """The batching policy itself, with a model that records what it is given."""
+    import random
+    seen: list[list[int]] = []
+
+    class Recorder:
+        version = "recorder"
+
+        def predict(self, batch: list[str]) -> list[Score]:
+            seen.append([len(t) for t in batch])
+            return [Score("neutral", 1.0) for _ in batch]
+    texts = ["x" * random.Random(i).randint(1, 200) for i in range(96)]
+    service = BatchingService(Recorder(), max_batch=32, max_wait=0.01, max_age=60)
+    await service.score_many(texts)
+    assert [len(b) for b in seen] == [32, 32, 32]
+    assert all(max(a) <= min(b) for a, b in zip(seen, seen[1:], strict=False))  # sorted runs
+    seen.clear()
+    patient = BatchingService(Recorder(), max_batch=32, max_wait=0.01, max_age=0)
+    await patient.score_many(["y" * 500] + texts)  # the oldest is the longest
+    assert 500 in seen[0]  # waited max_age already: it goes first, with its neighbours
+    await service.close()
+    await patient.close()
