@@ -224,3 +224,20 @@ async def test_batches_group_similar_lengths_and_the_oldest_is_not_starved() -> 
     assert 500 in seen[0]  # waited max_age already: it goes first, with its neighbours
     await service.close()
     await patient.close()
+
+
+def test_sentiment_train_reproduces_an_artifact(tmp_path: Path, models_dir: Path) -> None:
+    """The recipe end to end on a small slice (the committed artifact took 47 minutes)."""
+    val = tmp_path / "val.tsv"
+    val.write_text("".join(f"{t}\t{label}\t{lang}\n" for lang, rows in CLEAR.items()
+                           for t, label in rows))
+    out = tmp_path / "artifact"
+    run = _run(tmp_path / "data", models_dir, "sentiment-train", "--per-language", "12",
+               "--epochs", "0.5", "--val", str(val), "--out", str(out))
+    assert run.returncode == 0, run.stderr
+    meta = json.loads((out / "artifact.json").read_text())
+    assert meta["rows"] == 12 * 13 and meta["frozen_layers"] == 8
+    assert f"artifact {meta['version']} in {out}" in run.stdout
+    assert (out / "trained.safetensors").stat().st_size < 20_000_000
+    card = (out / "README.md").read_text()
+    assert "| **all** | 12 |" in card and "CC BY-NC-SA 4.0" in card
