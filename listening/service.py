@@ -87,18 +87,26 @@ class Listening:
         self.bus = bus  # MessageScored goes out on it (automation rules on sentiment)
 
     async def on_message(self, event: MessageReceived) -> None:
-        msg = await Message.filter(id=event.message_id).select_related(
-            "conversation__contact", "author").first()
-        if msg is None or msg.direction != Direction.INBOUND or not msg.text.strip():
+        if self.scorer is None and not await active_rules():
+            return  # nothing to score with and nothing to listen for
+        rows = await Message.filter(id=event.message_id, direction=Direction.INBOUND).values(
+            "text", "created_at", "author__name", "author__locale",
+            "conversation__contact__name", "conversation__contact__locale")
+        if not rows or not str(rows[0]["text"]).strip():
             return
-        contact = msg.author or msg.conversation.contact
-        locale = (contact.locale or "") if contact else ""
+        row = rows[0]  # only the columns needed: no JSON fields parsed, no models built
+        author = bool(row["author__name"] or row["author__locale"])
+        name = row["author__name"] if author else row["conversation__contact__name"]
+        locale = str((row["author__locale"] if author else
+                      row["conversation__contact__locale"]) or "")
+        text = str(row["text"])
         score, _ = await self.take(Item(
-            "message", msg.id, msg.text, event.channel_kind, f"message:{msg.id}",
-            msg.created_at, lang=langs.guess(msg.text, locale[:2] or "en"),
-            author=(contact.name or "") if contact else ""))
+            "message", event.message_id, text, event.channel_kind,
+            f"message:{event.message_id}", row["created_at"],
+            lang=langs.guess(text, locale[:2] or "en"), author=str(name or "")))
         if score is not None and self.bus is not None:
-            self.bus.publish(MessageScored(msg.id, event.conversation_id, score.label))
+            self.bus.publish(MessageScored(event.message_id, event.conversation_id,
+                                           score.label))
 
     async def take(self, item: Item) -> tuple[Score | None, list[Mention]]:
         """Score the item (unless the scorer is off), store the score, and store a
