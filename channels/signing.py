@@ -6,6 +6,7 @@ import hashlib
 import hmac
 
 PREFIX = "sha256="
+HEADER = "X-Switchboard-Signature"  # Switchboard's own signed requests, in and out
 
 
 def sign(secret: str, body: bytes) -> str:

@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from tortoise.exceptions import IntegrityError
 from tortoise.expressions import Subquery
 
 from bot.cache import Ttl
@@ -122,22 +121,21 @@ class Listening:
             if score is not None and item.kind != "mention":  # a mention keeps its own
                 await _store_score(conn, item.kind, item.id, score, version)
             out = []
+            rows = await Mention.filter(source_ref=item.source_ref).using_db(conn).values(
+                "rule_id") if rules else []
+            stored = {int(r["rule_id"]) for r in rows}
             for rule in rules:
-                try:
-                    out.append(await Mention.create(
-                        using_db=conn, rule_id=rule.id, source=item.source,
-                        source_ref=item.source_ref, author=item.author[:200],
-                        url=item.url[:1000], text=item.text, lang=item.lang,
-                        sentiment=score.label if score else "",
-                        sentiment_score=score.score if score else None,
-                        model_version=version if score else "",
-                        occurred_at=item.occurred_at))
-                except IntegrityError:
-                    pass  # already stored (a redelivery); the first one stands
+                if rule.id in stored:
+                    continue  # already stored (a redelivery); the first one stands
+                out.append(await Mention.create(
+                    using_db=conn, rule_id=rule.id, source=item.source,
+                    source_ref=item.source_ref, author=item.author[:200],
+                    url=item.url[:1000], text=item.text, lang=item.lang,
+                    sentiment=score.label if score else "",
+                    sentiment_score=score.score if score else None,
+                    model_version=version if score else "", occurred_at=item.occurred_at))
             return out
         mentions: list[Mention] = await self.commits.run(write) if (score or rules) else []
-        if item.kind == "review" and score is not None:
-            await Review.filter(id=item.id).update(sentiment=score.label)
         return score, mentions
 
     async def sweep(self, since: timedelta = timedelta(hours=1), limit: int = 500) -> int:
@@ -152,12 +150,18 @@ class Listening:
 
 async def _store_score(conn: Any, kind: str, item_id: int, score: Score,
                        version: str) -> None:
-    try:
-        await SentimentScore.create(using_db=conn, item_kind=kind, item_id=item_id,
-                                    label=score.label, score=score.score,
-                                    scores=score.scores, model_version=version)
-    except IntegrityError:
-        pass  # scored already by this model
+    """The score row; a review also shows its label on itself (the review inbox lists
+    and filters by it)."""
+    # Looked up first, inside the shared transaction: on PostgreSQL a failed INSERT
+    # would abort the whole transaction, and with it the other writes sharing it.
+    if await SentimentScore.filter(item_kind=kind, item_id=item_id,
+                                   model_version=version).using_db(conn).exists():
+        return  # scored already by this model
+    await SentimentScore.create(using_db=conn, item_kind=kind, item_id=item_id,
+                                label=score.label, score=score.score,
+                                scores=score.scores, model_version=version)
+    if kind == "review":
+        await Review.filter(id=item_id).using_db(conn).update(sentiment=score.label)
 
 
 async def unscored(kind: str, version: str, since: datetime | None, limit: int,
@@ -203,9 +207,6 @@ async def backfill(scorer: Scorer, since: datetime | None = None,
                             model_version=scorer.version)
                         continue
                     await _store_score(conn, kind, item_id, s, scorer.version)
-                    if kind == "review":
-                        await Review.filter(id=item_id).using_db(conn).update(
-                            sentiment=s.label)
             await commits.run(write)
             done += len(rows)
             if progress:

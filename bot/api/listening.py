@@ -31,13 +31,12 @@ from bot.models import (
     StaffAlert,
 )
 from bot.services import channel_account
-from channels.signing import verify
+from channels.webhooks import signed_by_api_account
 from listening import reviews as rv
 from listening import suggestions, trends
 from listening.rules import KINDS, QueryError, compile_rule
 from listening.service import Item, forget_rules
 
-SIGNATURE_HEADER = "X-Switchboard-Signature"
 ACCOUNT_ID = web.RequestKey("listening_account", int)
 Label = Literal["negative", "neutral", "positive"]
 
@@ -237,15 +236,7 @@ class MentionAccepted(BaseModel):
 
 
 async def _check_signature(request: web.Request, raw: bytes) -> None:
-    raw_id = request.match_info["account_id"]
-    account = await channel_account(int(raw_id)) if raw_id.isdigit() else None
-    if account is None or account.kind != "api":
-        raise ApiError(404, "unknown_account", f"no API channel account {raw_id!r}",
-                       "account_id")
-    if not verify(account.secret, raw, request.headers.get(SIGNATURE_HEADER)):
-        raise ApiError(403, "bad_signature",
-                       f"{SIGNATURE_HEADER} must be sha256=<hex HMAC-SHA256 of the body>")
-    request[ACCOUNT_ID] = account.id
+    request[ACCOUNT_ID] = (await signed_by_api_account(channel_account, request, raw)).id
 
 
 async def post_mention(call: Call) -> web.StreamResponse:

@@ -6,7 +6,7 @@ from typing import Any, ClassVar
 
 from aiohttp import web
 
-from bot.api.routing import ApiError, Call, Endpoint, json_out
+from bot.api.routing import Call, Endpoint, json_out
 from channels.api.client import CallbackError, post_signed
 from channels.api.parse import InboundAccepted, InboundBody, callback_payload
 from channels.base import (
@@ -17,10 +17,8 @@ from channels.base import (
     PermanentDeliveryError,
     SendResult,
 )
-from channels.signing import verify
-from channels.webhooks import account_from_path
+from channels.webhooks import signed_by_api_account
 
-SIGNATURE_HEADER = "X-Switchboard-Signature"
 ACCOUNT = web.RequestKey("api_account", AccountInfo)
 
 
@@ -47,11 +45,7 @@ class ApiChannel:
                        403: "bad or missing signature", 404: "unknown account"})]
 
     async def _check_signature(self, request: web.Request, raw: bytes) -> None:
-        account = await account_from_path(self.ctx, request, self.kind, "API channel")
-        if not verify(account.secret, raw, request.headers.get(SIGNATURE_HEADER)):
-            raise ApiError(403, "bad_signature",
-                           f"{SIGNATURE_HEADER} must be sha256=<hex HMAC-SHA256 of the body>")
-        request[ACCOUNT] = account
+        request[ACCOUNT] = await signed_by_api_account(self.ctx.get_account, request, raw)
 
     async def inbound(self, call: Call) -> web.StreamResponse:
         account: AccountInfo = call.request[ACCOUNT]

@@ -9,7 +9,7 @@ from typing import Any
 
 import aiohttp
 
-from channels.signing import sign
+from channels.signing import HEADER, sign
 
 
 class CallbackError(Exception):
@@ -40,7 +40,7 @@ async def post_signed(http: aiohttp.ClientSession, url: str, secret: str,
                       headers: dict[str, str] | None = None) -> int:
     """POST ``payload`` as JSON signed with ``secret``; return the status or raise."""
     body = json.dumps(payload, ensure_ascii=False).encode()
-    hdrs = {"Content-Type": "application/json", "X-Switchboard-Signature": sign(secret, body),
+    hdrs = {"Content-Type": "application/json", HEADER: sign(secret, body),
             **(headers or {})}
     try:
         async with http.post(url, data=body, headers=hdrs,
