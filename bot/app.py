@@ -99,8 +99,8 @@ async def middleware(
             counter.count -= 1
     elapsed = time.perf_counter() - started
     route = request.match_info.route.resource
-    metrics.HTTP_REQUESTS.labels(route.canonical if route else "unmatched",
-                                 f"{resp.status // 100}xx").inc()
+    metrics.child(metrics.HTTP_REQUESTS, route.canonical if route else "unmatched",
+                  f"{resp.status // 100}xx").inc()
     if not resp.prepared:  # websockets and streams have sent their headers already
         resp.headers.update(_SECURITY_HEADERS)
         if not request.path.startswith("/chat"):  # the widget page is embeddable
@@ -223,7 +223,8 @@ def create_app(settings: Settings, *, migrate: bool = True,
                 settings.alert_email, subject, text)
         listening.replier = SourceReplies(app[HTTP], settings.outbound_timeout_seconds)
         listening.start()
-        app[BUS].subscribe(MessageReceived, listening.service.on_message)
+        app[BUS].subscribe(MessageReceived, listening.service.on_message,
+                           when=listening.service.wants)
         app[DRIPS] = drips.DripRunner(app[MAILER], timezone=settings.shop_timezone,
                                       lease_seconds=settings.drip_lease_seconds)
         clock.bind(app[OUTBOX], app[BUS], publisher, app[DRIPS],

@@ -27,6 +27,11 @@ class Ttl(Generic[T]):
         self._data[key] = (now + self.seconds, value)
         return value
 
+    def peek(self, key: Hashable, default: T) -> T:
+        """The cached value if it is still fresh, else ``default`` (no loading)."""
+        hit = self._data.get(key)
+        return hit[1] if hit is not None and hit[0] > time.monotonic() else default
+
     def clear(self) -> None:
         self._data.clear()
 

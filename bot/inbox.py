@@ -94,8 +94,8 @@ async def ingest(msg: InboundMessage, bus: EventBus | None = None) -> IngestResu
     kind = await account_kind(msg.channel_account_id)
     result = await ingestor().submit(msg, kind, config.reopen_window)
     if result.created:
-        metrics.MESSAGES_INGESTED.labels(kind).inc()
-        metrics.INGEST_SECONDS.labels(kind).observe(time.perf_counter() - started)
+        metrics.child(metrics.MESSAGES_INGESTED, kind).inc()
+        metrics.child(metrics.INGEST_SECONDS, kind).observe(time.perf_counter() - started)
         if bus is not None:
             bus.publish(MessageReceived(result.message_id, result.conversation_id, kind,
                                         result.new_conversation, msg.channel_account_id))

@@ -19,9 +19,12 @@ from bot.events import ConversationChanged, EventBus, MessageReceived, MessageSt
 class StaffHub:
     def __init__(self, bus: EventBus) -> None:
         self.sockets: set[web.WebSocketResponse] = set()
-        bus.subscribe(MessageReceived, self._on_received)
-        bus.subscribe(MessageStored, self._on_stored)
-        bus.subscribe(ConversationChanged, self._on_changed)
+        bus.subscribe(MessageReceived, self._on_received, when=self._watched)
+        bus.subscribe(MessageStored, self._on_stored, when=self._watched)
+        bus.subscribe(ConversationChanged, self._on_changed, when=self._watched)
+
+    def _watched(self, _: object) -> bool:
+        return bool(self.sockets)  # no staff page open: nothing to tell
 
     async def _on_received(self, ev: MessageReceived) -> None:
         await self.broadcast({"type": "message", "conversation_id": ev.conversation_id,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 
 REGISTRY = CollectorRegistry(auto_describe=True)
@@ -27,6 +29,19 @@ STAFF_REFUSED = Counter(
 RULES_FIRED = Counter(
     "switchboard_rules_fired_total", "Automation rules whose conditions held, by event.",
     ["event"], registry=REGISTRY)
+
+
+_children: dict[tuple[int, tuple[str, ...]], Any] = {}
+
+
+def child(metric: Counter | Histogram, *labels: str) -> Any:
+    """``metric.labels(*labels)``, looked up once: prometheus_client validates and locks
+    on every ``labels()`` call, and the ingest path asks for the same few on each message."""
+    key = (id(metric), labels)
+    found = _children.get(key)
+    if found is None:
+        found = _children[key] = metric.labels(*labels)
+    return found
 
 
 def render() -> bytes:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 
 PREFIX = "sha256="
@@ -11,7 +10,7 @@ HEADER = "X-Switchboard-Signature"  # Switchboard's own signed requests, in and 
 
 def sign(secret: str, body: bytes) -> str:
     """The header value for ``body``: ``sha256=<hex HMAC-SHA256>``."""
-    return PREFIX + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    return PREFIX + hmac.digest(secret.encode(), body, "sha256").hex()  # one-shot, in C
 
 
 def verify(secret: str, body: bytes, header: str | None) -> bool:

@@ -85,6 +85,14 @@ class Listening:
         self.commits = GroupCommit()
         self.bus = bus  # MessageScored goes out on it (automation rules on sentiment)
 
+    def wants(self, _: MessageReceived) -> bool:
+        """False only when it is known that there is nothing to do: no model, and the
+        (fresh) cached rule list is empty."""
+        if self.scorer is not None:
+            return True
+        cached: list[Compiled] | None = _rules.peek(None, None)  # type: ignore[arg-type]
+        return cached is None or bool(cached)
+
     async def on_message(self, event: MessageReceived) -> None:
         if self.scorer is None and not await active_rules():
             return  # nothing to score with and nothing to listen for
