@@ -277,7 +277,7 @@ class SqliteWriter:
     async def submit(self, msg: InboundMessage, kind: str, reopen_window: timedelta
                      ) -> IngestResult:
         with self._lock:
-            if self._thread is None:
+            if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(target=self._run, name="sb-ingest",
                                                 daemon=True)
                 self._thread.start()
@@ -314,7 +314,11 @@ class SqliteWriter:
                 for (_, fut, loop), outcome in zip(batch, outcomes, strict=True):
                     by_loop.setdefault(loop, []).append((fut, outcome))
                 for loop, settled in by_loop.items():
-                    loop.call_soon_threadsafe(_settle_all, settled)
+                    try:
+                        loop.call_soon_threadsafe(_settle_all, settled)
+                    except RuntimeError:  # that loop is closed: nobody waits any more
+                        log.warning("ingest results for a closed event loop dropped",
+                                    extra={"batch": len(settled)})
         finally:
             conn.close()
 
@@ -478,9 +482,15 @@ class Ingestor:
                     return exc
         raise AssertionError("unreachable")
 
-    async def close(self) -> None:
-        """Finish what is queued, then stop the writer."""
-        while not self._queue.empty() or self._busy:
+    async def close(self, timeout: float = 30.0) -> None:
+        """Finish what is queued (for at most ``timeout`` seconds), then stop the writer."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while (not self._queue.empty() or self._busy) and self._task is not None \
+                and not self._task.done():
+            if asyncio.get_running_loop().time() > deadline:
+                log.warning("ingest writer still busy at shutdown",
+                            extra={"queued": self._queue.qsize()})
+                break
             await asyncio.sleep(0.01)
         if self._task is not None:
             self._task.cancel()
