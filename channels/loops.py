@@ -37,11 +37,20 @@ class AccountLoops:
         tasks = [r.task for r in self.running.values()]
         if self._supervisor is not None:
             tasks.append(self._supervisor)
+        # Cancel until they are done: on Python 3.11 a cancel that lands as an inner
+        # ``wait_for`` completes can be swallowed, and a loop that swallowed it would go
+        # back to waiting on its server (an IMAP IDLE: many minutes), holding up shutdown.
+        for _ in range(50):
+            pending = [t for t in tasks if not t.done()]
+            if not pending:
+                break
+            for t in pending:
+                t.cancel()
+            await asyncio.wait(pending, timeout=0.2)
         for t in tasks:
-            t.cancel()
-        for t in tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await t
+            if t.done() and not t.cancelled():
+                with contextlib.suppress(Exception):
+                    t.result()
         self.running.clear()
 
     async def _supervise(self) -> None:
