@@ -115,11 +115,10 @@ def ingest_batch(jobs: list[Job], ts: Callable[[datetime | None], Any]) -> Batch
     # Then each message in order, against what the batch has done so far.
     touched: dict[int, list[Any]] = {}  # conv -> [status, unread +, preview, clear snooze]
     rows_in: list[tuple[Any, ...]] = []
-    made: list[tuple[Job, int, int, bool]] = []  # job, conversation, contact, new conv
-    out: dict[Key, IngestResult | None] = {}
+    made: dict[Key, tuple[int, int, bool]] = {}  # -> conversation, contact, new conv
     for job in fresh:
         msg, acct = job.msg, job.msg.channel_account_id
-        if (acct, msg.external_id) in out:  # the same message twice in one batch
+        if (acct, msg.external_id) in made:  # the same message twice in one batch
             continue
         contact_id = yield from _person(people, acct, msg.contact, now)
         author_id = None
@@ -147,8 +146,7 @@ def ingest_batch(jobs: list[Job], ts: Callable[[datetime | None], Any]) -> Batch
                     place[1] = "open"
                 change[0], change[3] = place[1], True
                 change[1] += 1
-        made.append((job, place[0], contact_id, new_conversation))
-        out[(acct, msg.external_id)] = IngestResult(0, place[0], contact_id, False)
+        made[(acct, msg.external_id)] = (place[0], contact_id, new_conversation)
         rows_in.append((place[0], acct, msg.external_id, msg.text,
                         json.dumps(list(msg.attachments)) if msg.attachments else "[]",
                         json.dumps(msg.meta) if msg.meta else "{}",
@@ -170,14 +168,15 @@ def ingest_batch(jobs: list[Job], ts: Callable[[datetime | None], Any]) -> Batch
                       + " RETURNING id, channel_account_id, external_id",
                       tuple(v for row in part for v in row))
         ids.update(((acct, ext), mid) for mid, acct, ext in rows)
-    for job, conv_id, contact_id, new_conversation in made:
-        key = (job.msg.channel_account_id, job.msg.external_id)
-        seen[key] = IngestResult(ids[key], conv_id, contact_id, False)
-        out[key] = IngestResult(ids[key], conv_id, contact_id, True, new_conversation)
     results = []
-    for job in jobs:  # the first of a key is the one that stored it
+    for job in jobs:
         key = (job.msg.channel_account_id, job.msg.external_id)
-        results.append(out.pop(key, None) or seen[key])
+        if key in made:  # the first of a key stored it; any later one is a redelivery
+            conv_id, contact_id, new_conversation = made.pop(key)
+            results.append(IngestResult(ids[key], conv_id, contact_id, True, new_conversation))
+            seen[key] = IngestResult(ids[key], conv_id, contact_id, False)
+        else:
+            results.append(seen[key])
     return results
 
 

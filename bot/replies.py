@@ -169,7 +169,7 @@ class Outbox:
             msg.sent_at = utcnow()
         await msg.save(update_fields=["attempts", "status", "error", "next_attempt_at",
                                       "lease_until", "sent_at", "external_id"])
-        metrics.REPLIES.labels(msg.conversation.channel_kind, status.value).inc()
+        metrics.child(metrics.REPLIES, msg.conversation.channel_kind, status.value).inc()
         self._changed(msg)
         return status
 

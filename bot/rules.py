@@ -231,7 +231,7 @@ class RuleEngine:
                          sentiment=sentiment):
                 continue
             await Rule.filter(id=rule_id).update(fired=F("fired") + 1, last_fired_at=utcnow())
-            metrics.RULES_FIRED.labels(event).inc()
+            metrics.child(metrics.RULES_FIRED, event).inc()
             for action in actions:
                 try:
                     answered |= await self._do(action, conv, msg, person)
