@@ -26,7 +26,7 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from listening.train import LABELS, MAX_TOKENS, batches_by_length
 
@@ -55,6 +55,16 @@ class SentimentModel(Protocol):
         ...
 
 
+@runtime_checkable
+class EncodingModel(SentimentModel, Protocol):
+    """A model that splits tokenizing from inference, as :class:`TransformersSentiment`
+    does: the batching service then tokenizes each text once, on arrival."""
+
+    def encode(self, texts: Sequence[str]) -> list[list[int]]: ...
+
+    def predict_encoded(self, ids: Sequence[list[int]]) -> list[Score]: ...
+
+
 def _label_map(id2label: dict[Any, Any]) -> list[str]:
     """The model's class order as our three labels. Names such as "negative",
     "Negative", "NEG" are recognised; bare LABEL_0..2 are read as negative, neutral,
@@ -74,7 +84,8 @@ class TransformersSentiment:
     """A sequence-classification model loaded from ``directory`` with no hub access."""
 
     def __init__(self, directory: Path, threads: int = 1, batch_size: int = 32,
-                 max_tokens: int = MAX_TOKENS, precision: str = "float32") -> None:
+                 max_tokens: int = MAX_TOKENS, precision: str = "float32",
+                 attention: str = "eager") -> None:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
         import torch
@@ -86,8 +97,11 @@ class TransformersSentiment:
         self.threads = threads
         torch.set_num_threads(threads)
         self.tokenizer = AutoTokenizer.from_pretrained(str(directory), local_files_only=True)
+        # Plain matmul-softmax attention: on the CPU, for the short padded batches a
+        # shop's messages make, it is faster than torch's fused SDPA kernel (measured in
+        # docs/benchmarks.md), and every architecture has it.
         self.model = AutoModelForSequenceClassification.from_pretrained(
-            str(directory), local_files_only=True).eval()
+            str(directory), local_files_only=True, attn_implementation=attention).eval()
         self.labels = _label_map(dict(self.model.config.id2label))
         meta = _meta(directory)
         self.prefix = str(meta.get("prefix", ""))
@@ -101,18 +115,21 @@ class TransformersSentiment:
             self.version += "+" + {"bfloat16": "bf16", "int8": "int8"}[self.precision]
         self.batch_size, self.max_tokens = batch_size, max_tokens
 
-    def length(self, text: str) -> int:
-        """Tokens the model will read of ``text`` (what a batch pads to)."""
-        return min(len(self.tokenizer(self.prefix + (text or ""))["input_ids"]),
-                   self.max_tokens)
+    def encode(self, texts: Sequence[str]) -> list[list[int]]:
+        """The token ids the model reads of each text (their lengths are what a batch
+        pads to); :meth:`predict_encoded` takes them, so a text is tokenized once."""
+        prepared = [self.prefix + (t or "") for t in texts]
+        return list(self.tokenizer(prepared, truncation=True,
+                                   max_length=self.max_tokens)["input_ids"])
 
     def predict(self, texts: Sequence[str]) -> list[Score]:
+        return self.predict_encoded(self.encode(texts))
+
+    def predict_encoded(self, ids: Sequence[list[int]]) -> list[Score]:
         import torch
         if torch.get_num_threads() != self.threads:  # per thread in some builds
             torch.set_num_threads(self.threads)
-        prepared = [self.prefix + (t or "") for t in texts]
-        out: list[Score | None] = [None] * len(prepared)
-        ids = self.tokenizer(prepared, truncation=True, max_length=self.max_tokens)["input_ids"]
+        out: list[Score | None] = [None] * len(ids)
         with torch.inference_mode():
             for group in batches_by_length([len(x) for x in ids], self.batch_size, None):
                 batch = self.tokenizer.pad({"input_ids": [ids[i] for i in group]},
@@ -239,6 +256,7 @@ class _Pending:
     future: asyncio.Future[Score]
     queued: float
     length: int
+    ids: list[int] | None = None  # the tokens, when the model can encode
 
 
 class BatchingService:
@@ -256,6 +274,9 @@ class BatchingService:
         self._task: asyncio.Task[None] | None = None
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sentiment")
         self.batches = 0
+        # Each text's tokens, from a model that can give them, are taken once, on
+        # arrival: they are the length to sort by, and what goes to the batch.
+        self._encoder = model if isinstance(model, EncodingModel) else None
 
     @property
     def version(self) -> str:
@@ -271,8 +292,11 @@ class BatchingService:
             self._task = loop.create_task(self._run())
         assert self._wake is not None
         now = time.monotonic()
-        measure = getattr(self.model, "length", len)  # tokens when the model tells
-        items = [_Pending(t, loop.create_future(), now, measure(t)) for t in texts]
+        if self._encoder is not None:  # tokenized once, here: lengths in tokens
+            items = [_Pending(t, loop.create_future(), now, len(ids), ids)
+                     for t, ids in zip(texts, self._encoder.encode(texts), strict=True)]
+        else:
+            items = [_Pending(t, loop.create_future(), now, len(t)) for t in texts]
         self._queue.extend(items)
         self._wake.set()
         return list(await asyncio.gather(*(i.future for i in items)))
@@ -294,8 +318,13 @@ class BatchingService:
                     self._wake.clear()
                 batch = self._take()
                 try:
-                    scores = await loop.run_in_executor(
-                        self._pool, self.model.predict, [p.text for p in batch])
+                    if self._encoder is not None:
+                        scores = await loop.run_in_executor(
+                            self._pool, self._encoder.predict_encoded,
+                            [p.ids or [] for p in batch])
+                    else:
+                        scores = await loop.run_in_executor(
+                            self._pool, self.model.predict, [p.text for p in batch])
                 except Exception as exc:
                     for p in batch:
                         if not p.future.done():
