@@ -21,7 +21,7 @@ def tortoise_config(settings: Settings) -> dict[str, Any]:
         if path != ":memory:":
             settings.data_dir.mkdir(parents=True, exist_ok=True)
         connection: Any = {
-            "engine": "tortoise.backends.sqlite",
+            "engine": "config.sqlite_backend",  # transactions BEGIN IMMEDIATE
             "credentials": {
                 "file_path": path,
                 "journal_mode": "WAL",
