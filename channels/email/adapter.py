@@ -150,6 +150,7 @@ class EmailChannel:
         resp = await client.select(folder)
         if resp.result != "OK":
             raise AccountSetupError(f"cannot open the folder {folder!r}: {_said(resp)}")
+        _note_new_mail(client)
         return client
 
     def _smtp(self, account: AccountInfo) -> aiosmtplib.SMTP:
@@ -205,11 +206,17 @@ class EmailChannel:
 
     async def _read_new(self, account: AccountInfo, client: aioimaplib.IMAP4,
                         last_uid: int) -> int:
-        return await self._read(account, client, f"UID {last_uid + 1}:*", last_uid)
+        """Store every mail past ``last_uid``; read again while the server announced new
+        mail during the read (see :func:`_note_new_mail`)."""
+        last_uid = await self._read(account, client, f"UID {last_uid + 1}:*", last_uid)
+        while _take_news(client):
+            last_uid = await self._read(account, client, f"UID {last_uid + 1}:*", last_uid)
+        return last_uid
 
     async def _read(self, account: AccountInfo, client: aioimaplib.IMAP4, criteria: str,
                     last_uid: int) -> int:
         """Store every mail matching ``criteria`` past ``last_uid``; the new highest UID."""
+        _take_news(client)  # what this SEARCH will see needs no second look
         resp = await client.uid_search(*criteria.split(" ", 1), charset=None)
         if resp.result != "OK":
             raise MailboxError(f"SEARCH failed: {_said(resp)}")
@@ -245,6 +252,8 @@ class EmailChannel:
 
     async def _wait_for_mail(self, client: aioimaplib.IMAP4) -> None:
         """Until the server says something changed (IDLE), or a while (polling)."""
+        if _take_news(client):
+            return  # announced during the last read, and not again once IDLE starts
         if not client.has_capability("IDLE"):
             await asyncio.sleep(POLL_SECONDS)
             return
@@ -335,6 +344,33 @@ def compose_reply(account: AccountInfo, message: OutboundMessage) -> EmailMessag
         mail["References"] = " ".join(dict.fromkeys(refs))
     mail.set_content(message.text)
     return mail
+
+
+def _note_new_mail(client: aioimaplib.IMAP4) -> None:
+    """Remember every untagged ``* n EXISTS`` the server sends on this connection.
+
+    The server announces mail that arrives while we read inside the answer to our SEARCH
+    or FETCH, and aioimaplib drops untagged lines that no pending command claims. The
+    server counts it as said, so IDLE would not report that mail either: it would sit
+    unread until the next mail or the IDLE timeout (five minutes). So the protocol's
+    untagged-line handler is wrapped to set a flag, which the reading loop checks."""
+    protocol: Any = client.protocol
+    handle = protocol._untagged_response
+    protocol.switchboard_news = False
+
+    def untagged(line: bytes) -> Any:
+        if line.rstrip().upper().endswith(b" EXISTS"):
+            protocol.switchboard_news = True
+        return handle(line)
+    protocol._untagged_response = untagged
+
+
+def _take_news(client: aioimaplib.IMAP4) -> bool:
+    """Whether new mail was announced since the last call (and forget it)."""
+    protocol: Any = client.protocol
+    news = bool(getattr(protocol, "switchboard_news", False))
+    protocol.switchboard_news = False
+    return news
 
 
 def _said(resp: Any) -> str:

@@ -213,3 +213,32 @@ async def test_admin_connects_a_mailbox_on_the_channels_page(box: Any) -> None:
     assert resp.status == 200 and "Its secret is shown once" in await resp.text()
     page = await (await shop.client.get("/admin/channels")).text()
     assert f"{address} · IMAP 127.0.0.1" in page
+
+
+async def test_mail_announced_during_a_read_is_not_left_for_idle(mailserver: MailServer
+                                                                 ) -> None:
+    """Real Dovecot: when new mail is announced (``* n EXISTS``) inside the answer to
+    another command, Dovecot does not say it again when IDLE starts, and aioimaplib drops
+    untagged lines no command claims. The mailbox loop must read again instead of going
+    to IDLE, where the mail would wait for the next one or the 5-minute IDLE timeout."""
+    from channels.base import AccountInfo
+    from channels.email.adapter import EmailChannel
+
+    address = mailserver.add_user(f"race-{uuid.uuid4().hex[:8]}@shop.test")
+    account = AccountInfo(1, "email", "race", "", account_settings(mailserver, address), "")
+    adapter = EmailChannel(None)  # type: ignore[arg-type]  # reading needs no context
+    client = await adapter._imap(account)
+    try:
+        mail = EmailMessage()
+        mail["From"], mail["To"], mail["Subject"] = customer(mailserver), address, "Hi"
+        mail.set_content("Is this in stock?")
+        await asyncio.to_thread(mailserver.send, mail)
+        await asyncio.to_thread(mailserver.wait_for, address, 1)  # delivered
+        # Another command's answer carries the announcement (here a NOOP; in the loop it
+        # is the SEARCH or FETCH of the read going on when the mail lands).
+        assert (await client.noop()).result == "OK"
+        # The loop's next step: it must return at once to read, not sit in IDLE.
+        await asyncio.wait_for(adapter._wait_for_mail(client), timeout=5)
+        assert not client.has_pending_idle()
+    finally:
+        await client.logout()
