@@ -31,6 +31,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from channels.base import ContactInfo, InboundMessage, IngestResult
+from config.sqlite_backend import gate_for
 
 log = logging.getLogger("switchboard.ingest")
 Query = tuple[str, tuple[Any, ...]]
@@ -306,7 +307,7 @@ class SqliteWriter:
                         stopping = True
                         break
                     batch.append(item)
-                outcomes = write_with_fallback(lambda jobs: self._transaction(conn, jobs),
+                outcomes = write_with_fallback(lambda jobs: self._gated(conn, jobs),
                                                [job for job, _, _ in batch])
                 # One wake-up of each waiting loop per batch, not one per message.
                 by_loop: dict[asyncio.AbstractEventLoop, list[tuple[Any, Outcome]]] = {}
@@ -320,6 +321,18 @@ class SqliteWriter:
                                     extra={"batch": len(settled)})
         finally:
             conn.close()
+
+    def _gated(self, conn: sqlite3.Connection, jobs: list[Job]) -> list[IngestResult]:
+        """One transaction, in turn with the ORM's writers (see config.sqlite_backend)."""
+        gate = gate_for(self.path)
+        ours = gate.acquire()
+        if not ours:
+            log.warning("ingest waited too long for the SQLite write gate; going on")
+        try:
+            return self._transaction(conn, jobs)
+        finally:
+            if ours:
+                gate.release()
 
     @staticmethod
     def _transaction(conn: sqlite3.Connection, jobs: list[Job]) -> list[IngestResult]:

@@ -47,3 +47,78 @@ async def test_read_then_write_survives_a_commit_from_another_connection(shop: S
     names = set(await Contact.all().values_list("name", flat=True))
     assert {"ours", "from the other side"} <= names
     assert await Contact.all().count() == before + 2
+
+
+async def test_the_orm_is_not_starved_by_a_busy_ingest_writer(shop: Shop) -> None:
+    """A writer thread that commits back to back (as the ingest writer does under a stream
+    of messages) and ORM transactions take turns at the write gate: each ORM transaction
+    waits for at most the one writer transaction in progress and the one queued before
+    it. (With SQLite's busy handler alone the ORM slept and polled while the thread took
+    the lock again and again: staff pages waited seconds.)"""
+    from config.sqlite_backend import gate_for
+
+    path = Contact._meta.db.filename  # type: ignore[attr-defined]
+    gate = gate_for(path)
+    commits = 0
+    stop = threading.Event()
+
+    def busy_writer() -> None:
+        nonlocal commits
+        conn = sqlite3.connect(path, isolation_level=None, timeout=10)
+        try:
+            while not stop.is_set():
+                assert gate.acquire()
+                try:
+                    conn.execute("BEGIN IMMEDIATE")
+                    conn.execute("INSERT INTO contacts (name, attributes, tags, unreachable, "
+                                 "created_at, updated_at) VALUES ('busy', '{}', '[]', '', "
+                                 "'2026-01-01', '2026-01-01')")
+                    conn.execute("COMMIT")
+                    commits += 1
+                finally:
+                    gate.release()
+        finally:
+            conn.close()
+
+    thread = threading.Thread(target=busy_writer)
+    thread.start()
+    waited = []
+    try:
+        while commits < 5:
+            await asyncio.sleep(0.01)
+        for i in range(20):
+            before = commits
+            async with in_transaction():
+                waited.append(commits - before)
+                await Contact.create(name=f"staff {i}")
+    finally:
+        stop.set()
+        await asyncio.to_thread(thread.join, 10)
+    assert max(waited) <= 2, waited
+    assert await Contact.filter(name__startswith="staff ").count() == 20
+    assert commits > 20  # the writer kept going meanwhile
+
+
+async def test_the_gate_is_first_come_first_served() -> None:
+    from config.sqlite_backend import WriteGate
+
+    gate, order = WriteGate(), []
+    assert gate.acquire()  # a thread holds it
+    waiter = asyncio.create_task(gate.acquire_async())
+    await asyncio.sleep(0.05)  # the task is queued
+    again = threading.Thread(target=lambda: (gate.acquire(), order.append("thread"),
+                                             gate.release()))
+    again.start()  # asks after the task did
+    await asyncio.sleep(0.05)
+    gate.release()
+    assert await waiter
+    order.append("task")
+    gate.release()
+    await asyncio.to_thread(again.join, 5)
+    assert order == ["task", "thread"]
+    # a waiter that gives up leaves the queue, and the gate is free afterwards
+    assert gate.acquire()
+    assert not await gate.acquire_async(timeout=0.05)
+    gate.release()
+    assert gate.acquire(timeout=0.05)
+    gate.release()
