@@ -196,18 +196,15 @@ class ImmediateSqliteClient(SqliteClient):
         async with gated(self.filename):
             await super().execute_many(query, values)
 
-    async def execute_query(self, query: str, values: list[Any] | None = None
-                            ) -> Any:
-        if not _writes(query):
-            return await super().execute_query(query, values)
-        async with gated(self.filename):
+    def _gate_if_writing(self, query: str) -> Any:
+        return gated(self.filename) if _writes(query) else contextlib.nullcontext()
+
+    async def execute_query(self, query: str, values: list[Any] | None = None) -> Any:
+        async with self._gate_if_writing(query):
             return await super().execute_query(query, values)
 
-    async def execute_query_dict(self, query: str, values: list[Any] | None = None
-                                 ) -> Any:
-        if not _writes(query):
-            return await super().execute_query_dict(query, values)
-        async with gated(self.filename):
+    async def execute_query_dict(self, query: str, values: list[Any] | None = None) -> Any:
+        async with self._gate_if_writing(query):
             return await super().execute_query_dict(query, values)
 
     async def execute_script(self, query: str) -> None:
