@@ -31,7 +31,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from channels.base import ContactInfo, InboundMessage, IngestResult
-from config.sqlite_backend import gate_for
+from config.sqlite_backend import gated_thread
 
 log = logging.getLogger("switchboard.ingest")
 Query = tuple[str, tuple[Any, ...]]
@@ -324,15 +324,8 @@ class SqliteWriter:
 
     def _gated(self, conn: sqlite3.Connection, jobs: list[Job]) -> list[IngestResult]:
         """One transaction, in turn with the ORM's writers (see config.sqlite_backend)."""
-        gate = gate_for(self.path)
-        ours = gate.acquire()
-        if not ours:
-            log.warning("ingest waited too long for the SQLite write gate; going on")
-        try:
+        with gated_thread(self.path):
             return self._transaction(conn, jobs)
-        finally:
-            if ours:
-                gate.release()
 
     @staticmethod
     def _transaction(conn: sqlite3.Connection, jobs: list[Job]) -> list[IngestResult]:

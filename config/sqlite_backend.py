@@ -32,7 +32,7 @@ import os
 import sqlite3
 import threading
 from collections import deque
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 from tortoise.backends.sqlite.client import (
@@ -128,22 +128,33 @@ def gate_for(path: str) -> WriteGate:
         return _gates.setdefault(key, WriteGate())
 
 
-def _waited_too_long(path: str) -> None:
-    log.warning("waited %.0f s for the SQLite write gate; going on without it", GATE_TIMEOUT,
-                extra={"database": path})
-
-
-@contextlib.asynccontextmanager
-async def gated(path: str) -> AsyncIterator[None]:
-    gate = gate_for(path)
-    ours = await gate.acquire_async()
+@contextlib.contextmanager
+def _holding(gate: WriteGate, path: str, ours: bool) -> Iterator[None]:
+    """Give the gate back on the way out, if it was ours; say so if it was not."""
     if not ours:
-        _waited_too_long(path)
+        log.warning("waited %.0f s for the SQLite write gate; going on without it",
+                    GATE_TIMEOUT, extra={"database": path})
     try:
         yield
     finally:
         if ours:
             gate.release()
+
+
+@contextlib.asynccontextmanager
+async def gated(path: str) -> AsyncIterator[None]:
+    """Hold the gate of ``path`` in the event loop (ORM writers)."""
+    gate = gate_for(path)
+    with _holding(gate, path, await gate.acquire_async()):
+        yield
+
+
+@contextlib.contextmanager
+def gated_thread(path: str) -> Iterator[None]:
+    """Hold the gate of ``path`` in a thread (the ingest writer)."""
+    gate = gate_for(path)
+    with _holding(gate, path, gate.acquire()):
+        yield
 
 
 class ImmediateTransactionWrapper(SqliteTransactionWrapper):

@@ -22,7 +22,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -252,11 +252,10 @@ def classifier_from_base(base: Path) -> Any:
 
 @dataclass
 class _Pending:
-    text: str
+    item: Any  # what the model's inference takes: the text, or its token ids
     future: asyncio.Future[Score]
     queued: float
     length: int
-    ids: list[int] | None = None  # the tokens, when the model can encode
 
 
 class BatchingService:
@@ -277,6 +276,8 @@ class BatchingService:
         # Each text's tokens, from a model that can give them, are taken once, on
         # arrival: they are the length to sort by, and what goes to the batch.
         self._encoder = model if isinstance(model, EncodingModel) else None
+        self._infer: Callable[[list[Any]], list[Score]] = (
+            self._encoder.predict_encoded if self._encoder is not None else model.predict)
 
     @property
     def version(self) -> str:
@@ -292,11 +293,9 @@ class BatchingService:
             self._task = loop.create_task(self._run())
         assert self._wake is not None
         now = time.monotonic()
-        if self._encoder is not None:  # tokenized once, here: lengths in tokens
-            items = [_Pending(t, loop.create_future(), now, len(ids), ids)
-                     for t, ids in zip(texts, self._encoder.encode(texts), strict=True)]
-        else:
-            items = [_Pending(t, loop.create_future(), now, len(t)) for t in texts]
+        # tokenized once, here (lengths in tokens), when the model can; else characters
+        inputs = list(self._encoder.encode(texts) if self._encoder is not None else texts)
+        items = [_Pending(x, loop.create_future(), now, len(x)) for x in inputs]
         self._queue.extend(items)
         self._wake.set()
         return list(await asyncio.gather(*(i.future for i in items)))
@@ -318,13 +317,8 @@ class BatchingService:
                     self._wake.clear()
                 batch = self._take()
                 try:
-                    if self._encoder is not None:
-                        scores = await loop.run_in_executor(
-                            self._pool, self._encoder.predict_encoded,
-                            [p.ids or [] for p in batch])
-                    else:
-                        scores = await loop.run_in_executor(
-                            self._pool, self.model.predict, [p.text for p in batch])
+                    scores = await loop.run_in_executor(
+                        self._pool, self._infer, [p.item for p in batch])
                 except Exception as exc:
                     for p in batch:
                         if not p.future.done():

@@ -208,10 +208,10 @@ class EmailChannel:
                         last_uid: int) -> int:
         """Store every mail past ``last_uid``; read again while the server announced new
         mail during the read (see :func:`_note_new_mail`)."""
-        last_uid = await self._read(account, client, f"UID {last_uid + 1}:*", last_uid)
-        while _take_news(client):
+        while True:
             last_uid = await self._read(account, client, f"UID {last_uid + 1}:*", last_uid)
-        return last_uid
+            if not _take_news(client):
+                return last_uid
 
     async def _read(self, account: AccountInfo, client: aioimaplib.IMAP4, criteria: str,
                     last_uid: int) -> int:
