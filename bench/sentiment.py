@@ -53,48 +53,60 @@ def throughput(n: int, threads: int, rounds: int) -> tuple[float, float, int, li
     """Both sides ``rounds`` times over the same texts, alternating which goes first, so
     that a burst of load from elsewhere on this shared machine falls on both alike.
     Rates are total texts over total time; the per-round ratios are returned too."""
-    import torch
     from transformers import pipeline
 
-    from listening.sentiment import BatchingService, TransformersSentiment
-    torch.set_num_threads(threads)
+    from listening.sentiment import BatchingService, TransformersSentiment, torch_thread
     texts = sample(n)
     directory = model_dir()
-    # The same model object on both sides, in the precision the server picks by default.
-    model = TransformersSentiment(directory, threads=threads, precision="auto")
-    pipe = pipeline("text-classification", model=model.model, tokenizer=model.tokenizer,
-                    device=-1)
+    # Every torch call runs in the process's one torch thread, as in the server (see
+    # listening.sentiment.torch_thread): the model loads there, the service runs its
+    # batches there, and the naive loop runs there too. The same model object on both
+    # sides, in the precision the server picks by default.
+    worker = torch_thread()
+    model = worker.submit(TransformersSentiment, directory, threads=threads,
+                         precision="auto").result()
+    pipe = worker.submit(pipeline, "text-classification", model=model.model,
+                        tokenizer=model.tokenizer, device=-1).result()
     prefixed = [model.prefix + t for t in texts]
-    pipe(prefixed[0])  # warm both
-    model.predict(texts[:8])
+
+    def classify(batch: list[str]) -> list[str]:
+        return [pipe(t, truncation=True, max_length=model.max_tokens)[0]["label"]
+                for t in batch]
+
+    # One service for the whole run, as the server keeps one for its lifetime, on one
+    # event loop. Both sides are first warmed on one same sample drawn with another seed,
+    # so each has met the input shapes it will see (oneDNN builds a kernel per new shape),
+    # as a running server has.
+    loop = asyncio.new_event_loop()
+    service = BatchingService(model, max_batch=32, max_wait=0.05)
+    warm = sample(n, seed=3)
+    worker.submit(classify, [model.prefix + t for t in warm]).result()
+    loop.run_until_complete(service.score_many(warm))
 
     def naive() -> tuple[float, list[str]]:
         started = time.perf_counter()
-        labels = [pipe(t, truncation=True, max_length=model.max_tokens)[0]["label"]
-                  for t in prefixed]
+        labels = worker.submit(classify, prefixed).result()
         return time.perf_counter() - started, labels
 
     def batched() -> tuple[float, list[str]]:
-        async def run() -> list[str]:
-            service = BatchingService(model, max_batch=32, max_wait=0.05)
-            try:
-                return [s.label for s in await service.score_many(texts)]
-            finally:
-                await service.close()
         started = time.perf_counter()
-        labels = asyncio.run(run())
+        labels = [s.label for s in loop.run_until_complete(service.score_many(texts))]
         return time.perf_counter() - started, labels
 
     spent = {"naive": 0.0, "ours": 0.0}
     ratios, agree = [], n
-    for r in range(rounds):
-        sides = [("naive", naive), ("ours", batched)]
-        got = {name: side() for name, side in (sides if r % 2 == 0 else sides[::-1])}
-        for name, (seconds, _) in got.items():
-            spent[name] += seconds
-        ratios.append(got["naive"][0] / got["ours"][0])
-        agree = min(agree, sum(1 for a, b in zip(got["naive"][1], got["ours"][1], strict=True)
-                               if a == b))
+    try:
+        for r in range(rounds):
+            sides = [("naive", naive), ("ours", batched)]
+            got = {name: side() for name, side in (sides if r % 2 == 0 else sides[::-1])}
+            for name, (seconds, _) in got.items():
+                spent[name] += seconds
+            ratios.append(got["naive"][0] / got["ours"][0])
+            agree = min(agree, sum(1 for a, b in zip(got["naive"][1], got["ours"][1],
+                                                     strict=True) if a == b))
+    finally:
+        loop.run_until_complete(service.close())
+        loop.close()
     return n * rounds / spent["naive"], n * rounds / spent["ours"], agree, ratios
 
 

@@ -118,9 +118,9 @@ async def cmd_train(settings: Settings, args: argparse.Namespace) -> int:
 async def cmd_backfill(settings: Settings, args: argparse.Namespace) -> int:
     from bot.cli import Progress, database
     from bot.models import Direction, Mention, Message, Review
-    from listening.sentiment import BatchingService
+    from listening.sentiment import BatchingService, in_torch_thread
     from listening.service import backfill
-    model = _model(settings)
+    model = await in_torch_thread(_model, settings)  # where the service will run it
     service = BatchingService(model, max_batch=settings.sentiment_batch, max_wait=0.0)
     async with database(settings):
         total = await Message.filter(direction=Direction.INBOUND).count() + \

