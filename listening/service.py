@@ -4,12 +4,15 @@ each match is stored as a :class:`~bot.models.Mention`.
 
 Scores and mentions are written in shared transactions (``scheduler.due.GroupCommit``):
 at a hundred messages a second the writes share fsyncs instead of queueing for them. A
-score that never got written (the process died first) is picked up by the sweep, which
-the clock runs every minute, and by ``python run.py sentiment-backfill``.
+message whose score never got written (the process stopped or died first) is picked up
+by the sweep, which the clock runs every minute and which takes it the whole live way
+(score, mentions, and the ``MessageScored`` event that sentiment rules act on, sent once
+per message and model); ``python run.py sentiment-backfill`` scores old items.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -96,44 +99,60 @@ class Listening:
     async def on_message(self, event: MessageReceived) -> None:
         if self.scorer is None and not await active_rules():
             return  # nothing to score with and nothing to listen for
-        rows = await Message.filter(id=event.message_id, direction=Direction.INBOUND).values(
-            "text", "created_at", "author__name", "author__locale",
+        await self.message(event.message_id)
+
+    async def message(self, message_id: int) -> bool:
+        """Score an inbound message, match it against the rules, and tell the bus that
+        it was scored: the live path, and the sweep's for a message it missed. True if
+        this call stored its score (a message scored already is not announced again, so
+        a rule on its sentiment fires once)."""
+        rows = await Message.filter(id=message_id, direction=Direction.INBOUND).values(
+            "text", "created_at", "conversation_id", "conversation__channel_kind",
+            "author__name", "author__locale",
             "conversation__contact__name", "conversation__contact__locale")
         if not rows or not str(rows[0]["text"]).strip():
-            return
+            return False
         row = rows[0]  # only the columns needed: no JSON fields parsed, no models built
         author = bool(row["author__name"] or row["author__locale"])
         name = row["author__name"] if author else row["conversation__contact__name"]
         locale = str((row["author__locale"] if author else
                       row["conversation__contact__locale"]) or "")
         text = str(row["text"])
-        score, _ = await self.take(Item(
-            "message", event.message_id, text, event.channel_kind,
-            f"message:{event.message_id}", row["created_at"],
+        score, _, stored = await self._take(Item(
+            "message", message_id, text, str(row["conversation__channel_kind"]),
+            f"message:{message_id}", row["created_at"],
             lang=langs.guess(text, locale[:2] or "en"), author=str(name or "")))
-        if score is not None and self.bus is not None:
-            self.bus.publish(MessageScored(event.message_id, event.conversation_id,
+        if score is not None and stored and self.bus is not None:
+            self.bus.publish(MessageScored(message_id, int(row["conversation_id"]),
                                            score.label))
+        return stored
 
     async def take(self, item: Item) -> tuple[Score | None, list[Mention]]:
         """Score the item (unless the scorer is off), store the score, and store a
         mention for every rule it matches."""
+        score, mentions, _ = await self._take(item)
+        return score, mentions
+
+    async def _take(self, item: Item) -> tuple[Score | None, list[Mention], bool]:
+        """As :meth:`take`, and whether this call stored the score."""
         item.lang = item.lang or langs.guess(item.text)
         score: Score | None = None
         if self.scorer is not None and item.text.strip():
             score = (await self.scorer.score_many([item.text]))[0]
         rules = [r for r in await active_rules() if r.matches(item.text, item.lang)]
         version = self.scorer.version if self.scorer is not None else ""
+        stored = False
 
         async def write(conn: Any) -> list[Mention]:
+            nonlocal stored
             if score is not None and item.kind != "mention":  # a mention keeps its own
-                await _store_score(conn, item.kind, item.id, score, version)
+                stored = await _store_score(conn, item.kind, item.id, score, version)
             out = []
             rows = await Mention.filter(source_ref=item.source_ref).using_db(conn).values(
                 "rule_id") if rules else []
-            stored = {int(r["rule_id"]) for r in rows}
+            done = {int(r["rule_id"]) for r in rows}
             for rule in rules:
-                if rule.id in stored:
+                if rule.id in done:
                     continue  # already stored (a redelivery); the first one stands
                 out.append(await Mention.create(
                     using_db=conn, rule_id=rule.id, source=item.source,
@@ -144,41 +163,57 @@ class Listening:
                     model_version=version if score else "", occurred_at=item.occurred_at))
             return out
         mentions: list[Mention] = await self.commits.run(write) if (score or rules) else []
-        return score, mentions
+        return score, mentions, stored
 
-    async def sweep(self, since: timedelta = timedelta(hours=1), limit: int = 500) -> int:
-        """Score recent inbound messages that have no score from this model (their
-        scoring was lost to a crash): the safety net behind the live path."""
+    async def sweep(self, since: timedelta = timedelta(hours=1), limit: int = 500,
+                    together: int = 64) -> int:
+        """Inbound messages, reviews and mentions of the last ``since`` with no score
+        from this model (their live scoring was lost: the process stopped or died
+        first): the safety net behind the live path. A message goes the whole live way
+        (its mentions, and rules on its sentiment fire); ``together`` at a time, so the
+        service batches them."""
         if self.scorer is None:
             return 0
         now = utcnow()  # the last minute is left to the live path, still scoring it
-        return await backfill(self.scorer, since=now - since, until=now - timedelta(minutes=1),
-                              limit=limit, commits=self.commits)
+        start, end = now - since, now - timedelta(minutes=1)
+        done = after = 0
+        while done < limit:
+            ids = [i for i, _ in await unscored("message", self.scorer.version, start,
+                                                min(together, limit - done), end, after)]
+            if not ids:
+                break
+            await asyncio.gather(*(self.message(i) for i in ids))
+            done, after = done + len(ids), ids[-1]
+        return done + await backfill(self.scorer, start, end, limit - done, self.commits,
+                                     kinds=("review", "mention"))
 
 
 async def _store_score(conn: Any, kind: str, item_id: int, score: Score,
-                       version: str) -> None:
+                       version: str) -> bool:
     """The score row; a review also shows its label on itself (the review inbox lists
-    and filters by it)."""
+    and filters by it). False if this model had scored the item already."""
     # Looked up first, inside the shared transaction: on PostgreSQL a failed INSERT
     # would abort the whole transaction, and with it the other writes sharing it.
     if await SentimentScore.filter(item_kind=kind, item_id=item_id,
                                    model_version=version).using_db(conn).exists():
-        return  # scored already by this model
+        return False  # scored already by this model
     await SentimentScore.create(using_db=conn, item_kind=kind, item_id=item_id,
                                 label=score.label, score=score.score,
                                 scores=score.scores, model_version=version)
     if kind == "review":
         await Review.filter(id=item_id).using_db(conn).update(sentiment=score.label)
+    return True
 
 
 async def unscored(kind: str, version: str, since: datetime | None, limit: int,
-                   until: datetime | None = None) -> list[tuple[int, str]]:
-    """(id, text) of items of ``kind`` with no score from ``version``."""
+                   until: datetime | None = None, after: int = 0) -> list[tuple[int, str]]:
+    """(id, text) of items of ``kind`` with no score from ``version``, in id order from
+    after ``after``."""
     done = Subquery(SentimentScore.filter(item_kind=kind, model_version=version).values(
         "item_id"))
     window = {**({"created_at__gte": since} if since else {}),
-              **({"created_at__lt": until} if until else {})}
+              **({"created_at__lt": until} if until else {}),
+              **({"id__gt": after} if after else {})}
     if kind == "mention":
         rows = await Mention.exclude(model_version=version).filter(**window).order_by(
             "id").limit(limit).values_list("id", "text")
@@ -194,11 +229,13 @@ async def unscored(kind: str, version: str, since: datetime | None, limit: int,
 async def backfill(scorer: Scorer, since: datetime | None = None,
                    until: datetime | None = None, limit: int | None = None,
                    commits: GroupCommit | None = None, batch: int = 256,
-                   progress: Callable[[int], None] | None = None) -> int:
-    """Score every message, review and mention that has no score from this model."""
+                   progress: Callable[[int], None] | None = None,
+                   kinds: Sequence[str] = ("message", "review", "mention")) -> int:
+    """Score every message, review and mention (of ``kinds``) that has no score from
+    this model."""
     commits = commits or GroupCommit()
     done = 0
-    for kind in ("message", "review", "mention"):
+    for kind in kinds:
         while limit is None or done < limit:
             rows = await unscored(kind, scorer.version, since,
                                   batch if limit is None else min(batch, limit - done), until)

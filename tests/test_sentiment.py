@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from bot.models import SentimentCorrection, SentimentScore
+from bot.models import Mention, SentimentCorrection, SentimentScore
 from listening.sentiment import BatchingService, Score
 from tests.conftest import ROOT, make_settings, start_shop
 
@@ -222,24 +222,48 @@ def test_other_models_labels_are_read(label: str) -> None:
 async def test_sweep_scores_messages_a_crash_left_unscored(shop: Any,
                                                            sentiment_model: Any) -> None:
     """Scoring is not part of the message's commit: a process that dies between the two
-    leaves the message unscored, and the clock's sweep scores it."""
+    leaves the message unscored, and the clock's sweep takes it the whole live way: it is
+    scored, it is matched against the listening rules, and a rule on its sentiment fires
+    (once, however often the sweep runs)."""
     from datetime import UTC, datetime, timedelta
 
-    from bot.models import Message
+    from bot.keys import BUS
+    from bot.models import Conversation, Message, Rule
     from listening.service import Listening
-    for i, text in enumerate(("Where is my parcel??", "Thanks, all good")):
-        resp = await shop.inbound({"external_id": f"s{i}", "contact": {"external_id": "c"},
+    convs = []
+    for i, text in enumerate(("Where is my parcel?? It never came, terrible service.",
+                              "Thanks, all good")):
+        resp = await shop.inbound({"external_id": f"s{i}", "contact": {"external_id": f"c{i}"},
                                    "text": text})
         assert resp.status == 202
+        convs.append((await resp.json())["conversation_id"])
     await Message.all().update(created_at=datetime.now(UTC) - timedelta(minutes=5))
+    # Rules made after the messages came in (so only the sweep can act on them).
+    status, _ = await shop.api("POST", "/api/v1/rules", json={
+        "name": "Angry customers first", "event": "message_scored",
+        "conditions": {"sentiment": ["negative"]},
+        "actions": [{"type": "add_label", "label": "urgent"}]})
+    assert status == 201
+    status, watch = await shop.api("POST", "/api/v1/listening/rules", json={
+        "name": "Parcels", "kind": "keyword", "query": "parcel"})
+    assert status == 201, watch
+    bus = shop.client.app[BUS]
     service = BatchingService(sentiment_model)
     try:
-        listening = Listening(service)
+        listening = Listening(service, bus)
         assert await listening.sweep() == 2
+        await bus.drain()
         assert await listening.sweep() == 0  # scored once
+        await bus.drain()
     finally:
         await service.close()
     assert await SentimentScore.filter(item_kind="message").count() == 2
+    angry = await Conversation.get(id=convs[0]).prefetch_related("labels")
+    happy = await Conversation.get(id=convs[1]).prefetch_related("labels")
+    assert [lb.name for lb in angry.labels] == ["urgent"] and not list(happy.labels)
+    assert (await Rule.get(name="Angry customers first")).fired == 1
+    mentions = await Mention.filter(rule_id=watch["id"]).values_list("source_ref", flat=True)
+    assert mentions == [f"message:{(await Message.get(external_id='s0')).id}"]
 
 
 async def test_batches_group_similar_lengths_and_the_oldest_is_not_starved() -> None:
