@@ -130,7 +130,7 @@ class Settings:
         "Where the built-in model is converted and assembled. Empty: <data_dir>/models.",
         default="")
     sentiment_threads: int = _doc(
-        "Torch threads for sentiment inference (its one worker thread); the event loop "
+        "Torch threads for sentiment inference (in its one thread); the event loop "
         "keeps the rest of the cores.", default=1)
     sentiment_batch: int = _doc("Most texts scored in one batch.", default=32)
     sentiment_precision: str = _doc(
