@@ -305,3 +305,18 @@ def test_sentiment_train_reproduces_an_artifact(tmp_path: Path, models_dir: Path
     assert (out / "trained.safetensors").stat().st_size < 20_000_000
     card = (out / "README.md").read_text()
     assert "| **all** | 12 |" in card and "CC BY-NC-SA 4.0" in card
+
+
+def test_a_batch_of_mixed_lengths_runs_in_groups_that_pad_little() -> None:
+    """Texts of similar length run as one pass; a batch spanning 10 to 64 tokens is cut
+    where padding would cost more than another pass; every text is in one group."""
+    from listening.sentiment import PASS_COST, length_groups
+    assert [len(g) for g in length_groups([28, 29, 30, 31] * 8, 32)] == [32]
+    lengths = [10] * 16 + [64] * 16
+    groups = length_groups(lengths, 32)
+    assert sorted(sorted(lengths[i] for i in g) for g in groups) == [[10] * 16, [64] * 16]
+    cost = sum(PASS_COST + len(g) * max(lengths[i] for i in g) for g in groups)
+    assert cost < PASS_COST + 32 * 64
+    assert all(len(g) <= 8 for g in length_groups(list(range(1, 41)), 8))
+    assert sorted(i for g in length_groups(list(range(40, 0, -1)), 8) for i in g) == \
+        list(range(40))
