@@ -157,7 +157,7 @@ def length_groups(lengths: Sequence[int], size: int, pass_cost: int = PASS_COST,
     lengths (10 to 64 tokens) otherwise padded every text to the longest; globally
     sorted texts ran 175-196 texts/s, such batches 98-116 (docs/benchmarks.md)."""
     order = sorted(range(len(lengths)), key=lambda i: lengths[i])
-    best = [0] + [0] * len(order)  # best[k]: cost of the first k in order
+    best = [0] * (len(order) + 1)  # best[k]: cost of the first k in order
     cut = [0] * (len(order) + 1)
     for k in range(1, len(order) + 1):
         longest = lengths[order[k - 1]]
