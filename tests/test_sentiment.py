@@ -49,6 +49,29 @@ def test_default_model_loads_offline_and_labels_clear_sentences(sentiment_model:
         assert abs(sum(s.scores.values()) - 1) < 0.01 and s.score == max(s.scores.values())
 
 
+def test_packed_linear_layers_give_the_plain_models_scores(sentiment_model: Any,
+                                                           models_dir: Path) -> None:
+    import torch
+
+    from listening.sentiment import TransformersSentiment, default_model_dir, packed_linear
+    layers = list(sentiment_model.model.modules())
+    packed = [m for m in layers if isinstance(m, packed_linear())]
+    assert sentiment_model.packed == len(packed) > 0
+    assert not any(isinstance(m, torch.nn.Linear) for m in layers)
+    # each encoder block's GELU runs inside its linear layer, and nowhere else
+    assert sum(m.activation == "gelu" for m in packed) == \
+        sentiment_model.model.config.num_hidden_layers
+    plain = TransformersSentiment(default_model_dir(models_dir), threads=2,
+                                  precision="auto", fuse=False)
+    assert plain.packed == 0
+    texts = [t for rows in CLEAR.values() for t, _ in rows] + [
+        "ok", "Where is my order #1234? It has been a week."]
+    for fused, base in zip(sentiment_model.predict(texts), plain.predict(texts),
+                           strict=True):
+        assert fused.label == base.label
+        assert max(abs(fused.scores[k] - base.scores[k]) for k in base.scores) < 0.03
+
+
 async def test_batching_gives_the_same_labels_off_the_event_loop(sentiment_model: Any,
                                                                  ) -> None:
     texts = [t for rows in CLEAR.values() for t, _ in rows] * 3 + [
