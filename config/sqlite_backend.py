@@ -123,9 +123,12 @@ _gates_lock = threading.Lock()
 
 def gate_for(path: str) -> WriteGate:
     """The gate of the database file at ``path`` (one per file in this process)."""
-    key = os.path.realpath(path) if path != ":memory:" else path
     with _gates_lock:
-        return _gates.setdefault(key, WriteGate())
+        gate = _gates.get(path)  # by the path as given: realpath is a syscall a component
+        if gate is None:
+            key = os.path.realpath(path) if path != ":memory:" else path
+            gate = _gates[path] = _gates.setdefault(key, WriteGate())
+        return gate
 
 
 @contextlib.contextmanager

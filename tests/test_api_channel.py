@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
 import json
 from typing import Any
 
@@ -211,6 +213,12 @@ def test_signature_helpers() -> None:
     assert not verify("k", b"body", sign("other", b"body"))
     assert not verify("k", b"body", None)
     assert not verify("k", b"body", "md5=abc")
+    # RFC 2104 HMAC-SHA256 for every key and body length, and a signature never leaks
+    # into the next one (each starts from a copy of the keyed state)
+    for secret in ("k", "s3cr\u00e9t", "x" * 64, "long" * 40):
+        for body in (b"", b"body", bytes(range(256)) * 20):
+            want = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+            assert sign(secret, body) == sign(secret, body) == want
 
 
 async def test_conversation_rows_carry_channel_kind(shop: Shop) -> None:
