@@ -107,6 +107,17 @@ class EventBus:
             log.exception("event handler failed", extra={"event": type(event).__name__})
 
     async def drain(self, timeout: float = 5.0) -> None:
-        """Wait for handlers in flight (used on shutdown and in tests)."""
-        if self._tasks:
-            await asyncio.wait(set(self._tasks), timeout=timeout)
+        """Wait for handlers in flight (used on shutdown and in tests); cancel the ones
+        still running after ``timeout``, so that none of them goes on into a database
+        that shutdown is about to close. What a cancelled handler had left undone is
+        work the clock's jobs pick up (the listening sweep scores a message whose
+        scoring was cut short)."""
+        if not self._tasks:
+            return
+        _, late = await asyncio.wait(set(self._tasks), timeout=timeout)
+        if late:
+            log.warning("event handlers still running at shutdown were cancelled",
+                        extra={"handlers": len(late)})
+            for task in late:
+                task.cancel()
+            await asyncio.wait(late)
