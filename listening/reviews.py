@@ -21,7 +21,7 @@ from tortoise.exceptions import IntegrityError
 
 from bot.models import Review
 from listening.alerts import Alerter
-from listening.service import Item, Listening
+from listening.service import Listening
 
 log = logging.getLogger("switchboard.reviews")
 DEADLINE = timedelta(hours=24)
@@ -117,9 +117,7 @@ async def store(body: ReviewIn, listening: Listening | None, account_id: int | N
         found = await Review.get(source=body.source, external_id=body.id)
         return Stored(found, False)
     if listening is not None and text:
-        await listening.take(Item("review", review.id, text, "review",
-                                  f"review:{review.id}", review.created, lang=lang or "",
-                                  author=review.author, url=review.url))
+        await listening.review(review)
         await review.refresh_from_db(fields=["sentiment"])
     return Stored(review, True)
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -127,6 +127,20 @@ class Listening:
                                            score.label))
         return stored
 
+    async def review(self, review: Review) -> None:
+        """Score a review and match it against the rules: when it is stored, and the
+        sweep's for a review whose scoring was lost."""
+        text = "\n".join(t for t in (review.title, review.text) if t)
+        if text:
+            await self.take(Item("review", review.id, text, "review", f"review:{review.id}",
+                                 review.created, lang=review.lang, author=review.author,
+                                 url=review.url))
+
+    async def _review(self, review_id: int) -> None:
+        review = await Review.get_or_none(id=review_id)
+        if review is not None:
+            await self.review(review)
+
     async def take(self, item: Item) -> tuple[Score | None, list[Mention]]:
         """Score the item (unless the scorer is off), store the score, and store a
         mention for every rule it matches."""
@@ -169,23 +183,27 @@ class Listening:
                     together: int = 64) -> int:
         """Inbound messages, reviews and mentions of the last ``since`` with no score
         from this model (their live scoring was lost: the process stopped or died
-        first): the safety net behind the live path. A message goes the whole live way
-        (its mentions, and rules on its sentiment fire); ``together`` at a time, so the
-        service batches them."""
+        first): the safety net behind the live path. Messages and reviews go the whole
+        live way (their mentions; for a message, rules on its sentiment fire),
+        ``together`` at a time, so the service batches them."""
         if self.scorer is None:
             return 0
         now = utcnow()  # the last minute is left to the live path, still scoring it
         start, end = now - since, now - timedelta(minutes=1)
-        done = after = 0
-        while done < limit:
-            ids = [i for i, _ in await unscored("message", self.scorer.version, start,
-                                                min(together, limit - done), end, after)]
-            if not ids:
-                break
-            await asyncio.gather(*(self.message(i) for i in ids))
-            done, after = done + len(ids), ids[-1]
+        done = 0
+        live: tuple[tuple[str, Callable[[int], Awaitable[Any]]], ...] = (
+            ("message", self.message), ("review", self._review))
+        for kind, take_one in live:
+            after = 0
+            while done < limit:
+                ids = [i for i, _ in await unscored(kind, self.scorer.version, start,
+                                                    min(together, limit - done), end, after)]
+                if not ids:
+                    break
+                await asyncio.gather(*(take_one(i) for i in ids))
+                done, after = done + len(ids), ids[-1]
         return done + await backfill(self.scorer, start, end, limit - done, self.commits,
-                                     kinds=("review", "mention"))
+                                     kinds=("mention",))
 
 
 async def _store_score(conn: Any, kind: str, item_id: int, score: Score,

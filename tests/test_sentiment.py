@@ -247,11 +247,13 @@ async def test_sweep_scores_messages_a_crash_left_unscored(shop: Any,
     """Scoring is not part of the message's commit: a process that dies between the two
     leaves the message unscored, and the clock's sweep takes it the whole live way: it is
     scored, it is matched against the listening rules, and a rule on its sentiment fires
-    (once, however often the sweep runs)."""
+    (once, however often the sweep runs). A review stored just before a crash is
+    scored and matched the same way."""
     from datetime import UTC, datetime, timedelta
 
     from bot.keys import BUS
-    from bot.models import Conversation, Message, Rule
+    from bot.models import Conversation, Message, Review, Rule
+    from listening.reviews import ReviewIn, store
     from listening.service import Listening
     convs = []
     for i, text in enumerate(("Where is my parcel?? It never came, terrible service.",
@@ -260,7 +262,11 @@ async def test_sweep_scores_messages_a_crash_left_unscored(shop: Any,
                                    "text": text})
         assert resp.status == 202
         convs.append((await resp.json())["conversation_id"])
+    # stored, and the process died before listening took it
+    review = (await store(ReviewIn(id="r1", rating=1, title="Broken parcel",
+                                   text="The parcel came crushed, awful."), None)).review
     await Message.all().update(created_at=datetime.now(UTC) - timedelta(minutes=5))
+    await Review.all().update(created_at=datetime.now(UTC) - timedelta(minutes=5))
     # Rules made after the messages came in (so only the sweep can act on them).
     status, _ = await shop.api("POST", "/api/v1/rules", json={
         "name": "Angry customers first", "event": "message_scored",
@@ -274,7 +280,7 @@ async def test_sweep_scores_messages_a_crash_left_unscored(shop: Any,
     service = BatchingService(sentiment_model)
     try:
         listening = Listening(service, bus)
-        assert await listening.sweep() == 2
+        assert await listening.sweep() == 3
         await bus.drain()
         assert await listening.sweep() == 0  # scored once
         await bus.drain()
@@ -285,8 +291,12 @@ async def test_sweep_scores_messages_a_crash_left_unscored(shop: Any,
     happy = await Conversation.get(id=convs[1]).prefetch_related("labels")
     assert [lb.name for lb in angry.labels] == ["urgent"] and not list(happy.labels)
     assert (await Rule.get(name="Angry customers first")).fired == 1
-    mentions = await Mention.filter(rule_id=watch["id"]).values_list("source_ref", flat=True)
-    assert mentions == [f"message:{(await Message.get(external_id='s0')).id}"]
+    mentions = await Mention.filter(rule_id=watch["id"]).order_by("id").values_list(
+        "source_ref", flat=True)
+    assert mentions == [f"message:{(await Message.get(external_id='s0')).id}",
+                        f"review:{review.id}"]
+    assert await SentimentScore.filter(item_kind="review").count() == 1
+    assert (await Review.get(id=review.id)).sentiment == "negative"
 
 
 async def test_batches_group_similar_lengths_and_the_oldest_is_not_starved() -> None:
