@@ -4,7 +4,8 @@ Feeds are due work (``feeds.due_at`` with a lease, like posts): several processe
 poll one feed at once. Each poll sends the ETag and Last-Modified the feed gave last time,
 so an unchanged feed answers 304 with no body. Entries are parsed with feedparser and
 remembered by id (else link, else title), so an entry is taken once even when a feed
-ignores those headers or re-orders itself.
+ignores those headers or re-orders itself. An entry is remembered only once it has been
+taken, so one whose taking was cut short is taken on the next poll.
 """
 
 from __future__ import annotations
@@ -82,17 +83,20 @@ async def poll(feed: Feed, http: aiohttp.ClientSession, listening: Listening,
     taken = 0
     for entry in parsed.entries:
         key = _key(entry)
-        if not key:
-            continue
-        try:
-            await FeedEntry.create(feed_id=feed.id, key=key)
-        except IntegrityError:
+        if not key or await FeedEntry.exists(feed_id=feed.id, key=key):
             continue  # seen on an earlier poll
+        # Taken first, remembered after: an entry is never remembered without having
+        # been taken (a process that dies in between takes it again on the next poll,
+        # and its mentions are stored once: take skips a rule it already has).
         text = _text(entry)
         if text:
             await listening.take(Item("mention", 0, text, "rss", f"rss:{feed.id}:{key}",
                                       _when(entry), author=entry.get("author") or "",
                                       url=entry.get("link") or ""))
+        try:
+            await FeedEntry.create(feed_id=feed.id, key=key)
+        except IntegrityError:
+            pass  # remembered meanwhile (a feed listing one entry twice)
         taken += 1
     feed.etag, feed.last_modified = etag[:300], modified[:100]
     if not feed.name and parsed.feed.get("title"):

@@ -14,7 +14,7 @@ from channels.signing import sign
 from listening import trends
 from listening.alerts import Alerter
 from listening.rules import QueryError, compile_rule, parse
-from listening.service import Listening, forget_rules
+from listening.service import Item, Listening, forget_rules
 from tests.conftest import Shop
 
 
@@ -162,6 +162,21 @@ async def test_rss_polling_honours_etag_and_never_duplicates(settings: Any, aioh
     assert [m.url for m in mentions] == ["https://news.example/a1", "https://news.example/a2"]
     await row.refresh_from_db()
     assert row.etag == '"v2"' and row.name == "Shop news" and row.last_status == 200
+
+    # The process dies while taking a new entry: the entry is not remembered, so the
+    # next poll (after the lease runs out) takes it, and once.
+    class Dying(Listening):
+        async def take(self, item: Item) -> Any:
+            raise SystemExit("killed")
+    state["items"].append(("a3", "Acme recalls a kettle", "safety first"))
+    state["etag"] = '"v3"'
+    async with aiohttp.ClientSession() as http:
+        with pytest.raises(SystemExit):
+            await poll(row, http, Dying(None))
+        assert not await FeedEntry.filter(feed_id=row.id, key="a3").exists()
+        assert await poll(row, http, listening) == 1
+        assert await poll(row, http, listening) == 0
+    assert await Mention.filter(source="rss", url="https://news.example/a3").count() == 1
 
 
 async def _series(rule_id: int, now: datetime, per_hour: dict[int, int]) -> None:
