@@ -21,7 +21,7 @@ from aiohttp import web
 from bot import consent, db, inbox, metrics, services
 from bot.api.endpoints import endpoints as api_endpoints
 from bot.api.posts import ics_feed
-from bot.api.routing import error_response, mount
+from bot.api.routing import ApiError, error_response, mount
 from bot.automation import Automation
 from bot.commands import Desk, flows
 from bot.events import EventBus, MessageReceived
@@ -131,6 +131,10 @@ async def _handle(request: web.Request,
         if api:
             return error_response(exc.status, exc.code, str(exc), exc.field)
         return pages.error_page(request, exc.status, str(exc))
+    except ApiError as exc:  # a helper the API and the pages share refused the input
+        if api:
+            return error_response(exc.status, exc.code, exc.message, exc.field)
+        return pages.error_page(request, exc.status, exc.message)
     except Exception:
         log.exception("unhandled error", extra={"path": request.path})
         if api:

@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from bot.api.routing import ApiError
+from bot.api.routing import ApiError, db_id
 from channels.base import AccountInfo, ChannelContext
 from channels.signing import HEADER, verify
 
@@ -21,7 +21,8 @@ async def account_from_path(ctx: ChannelContext, request: web.Request, kind: str
 async def account_by_path(get_account: Callable[[int], Awaitable[AccountInfo | None]],
                           request: web.Request, kind: str, label: str) -> AccountInfo:
     raw_id = request.match_info["account_id"]
-    account = await get_account(int(raw_id)) if raw_id.isdigit() else None
+    account_id = db_id(raw_id)
+    account = await get_account(account_id) if account_id is not None else None
     if account is None or account.kind != kind:
         raise ApiError(404, "unknown_account", f"no {label} account {raw_id!r}", "account_id")
     return account

@@ -204,8 +204,8 @@ async def feed_url(call: Call) -> web.Response:
 async def ics_feed(request: web.Request) -> web.Response:
     """GET /calendar/{token}.ics: the posts of the last 90 days and all to come."""
     settings = request.app[SETTINGS]
-    if not hmac.compare_digest(request.match_info["token"],
-                               feed_token(settings.secret_key.get())):
+    if not hmac.compare_digest(request.match_info["token"].encode(),  # any characters
+                               feed_token(settings.secret_key.get()).encode()):
         raise web.HTTPNotFound(text="no such calendar")
     since = datetime.now(UTC) - timedelta(days=90)
     rows = await Post.filter(due_at__gte=since).exclude(status=S.DRAFT).order_by("due_at")

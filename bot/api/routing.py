@@ -9,6 +9,7 @@ from the very same objects, so the spec cannot drift from what the server enforc
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Awaitable, Callable
@@ -23,6 +24,17 @@ from bot.inbox import InboxError
 from bot.models import User
 
 _PATH_PARAM = re.compile(r"\{(\w+)\}")
+MAX_ID = 2**63 - 1  # the largest id a database integer column holds
+
+
+def db_id(raw: str) -> int | None:
+    """``raw`` (a path segment) as a row id, or None when it cannot be one: not plain
+    ASCII digits (``isdigit`` also takes "²" and "٣"), or too big for the database,
+    whose driver then raised OverflowError, a 500 instead of a 404."""
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 19:
+        return None
+    value = int(raw)
+    return value if value <= MAX_ID else None
 
 
 class ApiError(Exception):
@@ -70,10 +82,10 @@ class Call:
     raw: bytes = b""
 
     def param(self, name: str) -> int:
-        value = self.request.match_info[name]
-        if not value.isdigit():
+        value = db_id(self.request.match_info[name])
+        if value is None:
             raise ApiError(404, "not_found", f"no such {name.replace('_', ' ')}", name)
-        return int(value)
+        return value
 
 
 Handler = Callable[[Call], Awaitable[web.StreamResponse]]
@@ -130,7 +142,7 @@ def parse_body(model: type[BaseModel], raw: bytes) -> Any:
     """Validate a JSON body (pydantic parses the bytes itself): 400 if it is not JSON at
     all, 422 naming the first bad field otherwise."""
     try:
-        return model.model_validate_json(raw or b"null")
+        body = model.model_validate_json(raw or b"null")
     except ValidationError as exc:
         first = exc.errors()[0]
         if first["type"] == "json_invalid":
@@ -138,6 +150,45 @@ def parse_body(model: type[BaseModel], raw: bytes) -> Any:
                            f"body is not valid JSON: {first['msg']}") from None
         loc, msg = field_of(exc)
         raise ApiError(422, "invalid", msg, loc) from None
+    return fits_database(body)
+
+
+@functools.cache
+def _has_integers(model: type[BaseModel]) -> bool:
+    return '"integer"' in json.dumps(model.model_json_schema())
+
+
+def fits_database(value: Any) -> Any:
+    """``value`` (a validated model) if every integer in it fits a database integer
+    column, else a 422 naming the first that does not. Pydantic takes integers of any
+    size, and one past 2**63 (an id, a position) made the database driver raise
+    OverflowError: a 500. Models without integer fields are not walked."""
+    if isinstance(value, BaseModel) and _has_integers(type(value)):
+        loc = _oversized(value, "")
+        if loc is not None:
+            raise ApiError(422, "invalid", f"{loc}: must be at most {MAX_ID}", loc)
+    return value
+
+
+def _oversized(value: Any, loc: str) -> str | None:
+    """The dotted path of the first integer in ``value`` a database cannot hold."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return None if -MAX_ID - 1 <= value <= MAX_ID else loc or "body"
+    if isinstance(value, BaseModel):
+        items: Any = ((k, getattr(value, k)) for k in type(value).model_fields)
+    elif isinstance(value, dict):
+        items = value.items()
+    elif isinstance(value, (list, tuple, set, frozenset)):
+        items = enumerate(value)
+    else:
+        return None
+    for key, item in items:
+        found = _oversized(item, f"{loc}.{key}" if loc else str(key))
+        if found is not None:
+            return found
+    return None
 
 
 def _wrap(ep: Endpoint, limit: int) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
@@ -159,6 +210,7 @@ def _wrap(ep: Endpoint, limit: int) -> Callable[[web.Request], Awaitable[web.Str
                 except ValidationError as exc:
                     loc, msg = field_of(exc)
                     raise ApiError(422, "invalid", msg, loc) from None
+                fits_database(call.query)
             if ep.method in ("POST", "PUT", "PATCH"):
                 call.raw = await read_body(request, limit)
                 if ep.raw_check is not None:

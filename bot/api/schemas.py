@@ -12,6 +12,7 @@ from bot.models import ConversationStatus, Role
 Text = Annotated[str, Field(min_length=1, max_length=20000)]
 Name = Annotated[str, Field(max_length=200)]
 Email = Annotated[str, Field(max_length=254, pattern=r"^[^@\s]+@[^@\s]+$")]
+MAX_PAGE = 10**9  # page x per_page stays an offset the database takes
 
 
 class Strict(BaseModel):
@@ -22,16 +23,16 @@ class ConversationQuery(BaseModel):
     status: ConversationStatus | Literal["all"] = ConversationStatus.OPEN
     channel: Annotated[str, Field(max_length=32)] | None = None
     account_id: int | None = None
-    assignee: Annotated[str, Field(pattern=r"^(me|none|\d+)$")] | None = None
+    assignee: Annotated[str, Field(pattern=r"^(me|none|[0-9]{1,18})$")] | None = None
     label: Annotated[str, Field(max_length=64)] | None = None
     q: Annotated[str, Field(max_length=200)] | None = None
-    page: Annotated[int, Field(ge=1)] = 1
+    page: Annotated[int, Field(ge=1, le=MAX_PAGE)] = 1
     per_page: Annotated[int, Field(ge=1, le=200)] = 25
 
 
 class PageQuery(BaseModel):
     q: Annotated[str, Field(max_length=200)] | None = None
-    page: Annotated[int, Field(ge=1)] = 1
+    page: Annotated[int, Field(ge=1, le=MAX_PAGE)] = 1
     per_page: Annotated[int, Field(ge=1, le=500)] = 50
 
 

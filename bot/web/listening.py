@@ -10,6 +10,7 @@ from typing import Any
 from aiohttp import web
 
 from bot.api.listening import review_out
+from bot.api.routing import db_id
 from bot.auth import Perm
 from bot.inbox import InboxError, NotFound
 from bot.keys import LISTENING, SETTINGS
@@ -48,11 +49,12 @@ def bars(rows: list[dict[str, Any]], width: int = 720, height: int = 160) -> dic
 async def listening_page(request: web.Request) -> web.Response:
     bucket = "hour" if request.query.get("bucket") == "hour" else "day"
     rule_id = request.query.get("rule", "")
-    if rule_id and not rule_id.isdigit():
+    rule = db_id(rule_id)
+    if rule_id and rule is None:
         raise InboxError("rule must be a rule's id", "invalid", "rule")
     until = datetime.now(UTC)
     since = until - timedelta(days=2 if bucket == "hour" else 30)
-    ids = [int(rule_id)] if rule_id else None
+    ids = [rule] if rule is not None else None
     volume = await trends.volume(since, until, bucket, ids)
     mentions = Mention.all().order_by("-occurred_at", "-id")
     if ids:
@@ -79,8 +81,8 @@ async def reviews_page(request: web.Request) -> web.Response:
 
 @page(Perm.REVIEWS_READ)
 async def review_page(request: web.Request) -> web.Response:
-    raw = request.match_info["rid"]
-    review = await Review.filter(id=int(raw)).first() if raw.isdigit() else None
+    rid = db_id(request.match_info["rid"])
+    review = await Review.filter(id=rid).first() if rid is not None else None
     if review is None:
         raise NotFound("review", "review_id")
     return render(request, "web/review.html",

@@ -16,6 +16,8 @@ from aiohttp import WSMsgType, web
 
 from bot import inbox, services
 from bot.api.endpoints import reply_text
+from bot.api.routing import db_id
+from bot.api.schemas import MAX_PAGE
 from bot.auth import (
     FORM,
     SESSION,
@@ -97,10 +99,10 @@ def _s(form: Form, key: str) -> str:
 
 
 def _id(request: web.Request, key: str) -> int:
-    raw = request.match_info[key]
-    if not raw.isdigit():
+    value = db_id(request.match_info[key])
+    if value is None:
         raise web.HTTPNotFound(text="not found")
-    return int(raw)
+    return value
 
 
 # --- login ----------------------------------------------------------------------------------
@@ -157,10 +159,17 @@ def _filter_from(query: Any) -> ListFilter:
         st = None if status == "all" else ConversationStatus(status)
     except ValueError:
         raise web.HTTPBadRequest(text=f"unknown status {status!r}") from None
-    page_no = query.get("page", "1")
+    assignee = query.get("assignee") or None
+    if assignee not in (None, "me", "none") and db_id(assignee) is None:
+        raise web.HTTPBadRequest(text=f"unknown assignee {assignee!r}")
     return ListFilter(status=st, channel=query.get("channel") or None,
-                      assignee=query.get("assignee") or None, label=query.get("label") or None,
-                      q=query.get("q") or None, page=int(page_no) if page_no.isdigit() else 1)
+                      assignee=assignee, label=query.get("label") or None,
+                      q=query.get("q") or None, page=_page(query))
+
+
+def _page(query: Any) -> int:
+    """The ``page`` asked for: 1 unless a number, and at most MAX_PAGE."""
+    return min(db_id(query.get("page", "1")) or 1, MAX_PAGE)
 
 
 @page(Perm.INBOX_READ)
@@ -279,10 +288,8 @@ async def conversation_assign(request: web.Request) -> web.StreamResponse:
         target = request[USER].id
     elif who == "round_robin":
         target = who
-    elif who.isdigit():
-        target = int(who)
     else:
-        target = None
+        target = db_id(who)  # a user's id; None (nobody) for anything else
     await inbox.assign(cid, target, request.app[BUS])
     raise _back(cid)
 
@@ -343,9 +350,8 @@ staff_socket.perm = Perm.INBOX_READ  # type: ignore[attr-defined]
 
 @page(Perm.CONTACTS_READ)
 async def contacts(request: web.Request) -> web.Response:
-    page_no = request.query.get("page", "1")
     data = await services.list_contacts(request.query.get("q") or None,
-                                        int(page_no) if page_no.isdigit() else 1, 50)
+                                        _page(request.query), 50)
     return render(request, "web/contacts.html", data=data, q=request.query.get("q", ""))
 
 
@@ -373,10 +379,10 @@ async def contact_save(request: web.Request) -> web.StreamResponse:
 
 @page(Perm.CONTACTS_WRITE)
 async def contact_merge(request: web.Request) -> web.StreamResponse:
-    cid, other = _id(request, "contact_id"), _s(request[FORM], "merge_id")
-    if not other.isdigit():
+    cid, other = _id(request, "contact_id"), db_id(_s(request[FORM], "merge_id"))
+    if other is None:
         raise InboxError("give the id of the contact to merge in", "invalid", "merge_id")
-    await inbox.merge_contacts(cid, int(other))
+    await inbox.merge_contacts(cid, other)
     raise web.HTTPFound(f"/contacts/{cid}")
 
 
@@ -472,7 +478,7 @@ async def channels_edit(request: web.Request) -> web.StreamResponse:
 @page(Perm.USERS)
 async def users_telegram(request: web.Request) -> web.StreamResponse:
     raw = _s(request[FORM], "telegram_user_id")
-    if raw and not raw.isdigit():
+    if raw and db_id(raw) is None:
         raise InboxError("a Telegram user id is a number (the bot tells staff theirs)",
                          "invalid", "telegram_user_id")
     user = await User.filter(id=_id(request, "uid")).first()

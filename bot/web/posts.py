@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
+from bot.api.routing import db_id
 from bot.auth import FORM, USER, Perm
 from bot.inbox import InboxError
 from bot.keys import SETTINGS
@@ -53,6 +54,9 @@ async def posts_page(request: web.Request) -> web.Response:
 @page(Perm.POSTS_WRITE)
 async def post_compose(request: web.Request) -> web.StreamResponse:
     form = request[FORM]
+    for key in form:
+        if key.startswith("target_") and db_id(key[len("target_"):]) is None:
+            raise InboxError("no such channel account", "invalid", key)
     targets = [{"channel_account_id": int(k[len("target_"):]), "target": str(v).strip(),
                 "text": _s(form, f"text_{k[len('target_'):]}") or None}
                for k, v in form.items() if k.startswith("target_") and str(v).strip()

@@ -1,0 +1,169 @@
+"""Every API route, as an admin, fed what a careless or hostile client sends: a body that
+is not JSON, JSON of the wrong shape, ids that are not ids or do not fit in a database
+integer, and query parameters of the wrong type. Each gets a 4xx with a JSON error, never
+a 500, and nothing already stored changes."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from bot.keys import ENDPOINTS
+from bot.models import Contact, Conversation, Message
+from tests.conftest import Shop, message
+
+BAD_IDS = ("abc", "-1", "0", "99999999999999999999999", "9223372036854775808", "1.5",
+           "%00", "\u00b2", "\u0663")
+BAD_BODIES: tuple[bytes, ...] = (b"{oops", b"[]", b"null", b"\"text\"", b"{\"id\": {}}",
+                                 b"\xff\xfe", b"{" * 5000)
+BAD_QUERIES = ("?limit=abc", "?page=-5", "?since=yesterday", "?status=nope",
+               "?limit=99999999999999999999999", "?bucket=week", "?q=%00",
+               "?page=9223372036854775807", "?assignee=99999999999999999999999")
+
+
+async def test_no_route_answers_bad_input_with_a_server_error(shop: Shop) -> None:
+    resp = await shop.inbound(message("keep", contact="c1", text="stored before"))
+    assert resp.status == 202
+    before = (await Message.all().count(), await Conversation.all().count(),
+              await Contact.all().count())
+    failures: list[str] = []
+
+    async def check(method: str, url: str, **kw: Any) -> None:
+        kw.setdefault("headers", shop.auth())
+        resp = await shop.client.request(method, url, **kw)
+        text = await resp.text()
+        if resp.status >= 500:
+            failures.append(f"{method} {url} {kw.get('data', b'')[:20]!r}: "
+                            f"{resp.status} {text[:200]}")
+
+    for ep in shop.client.server.app[ENDPOINTS]:
+        for bad in BAD_IDS if "{" in ep.path else ():
+            await check(ep.method, re.sub(r"{\w+}", bad, ep.path), json={})
+        url = re.sub(r"{\w+}", "1", ep.path)
+        if ep.method in ("POST", "PUT", "PATCH"):
+            for body in BAD_BODIES:
+                await check(ep.method, url, data=body,
+                            headers={**shop.auth(), "Content-Type": "application/json"})
+        if ep.method == "GET":
+            for query in BAD_QUERIES:
+                await check("GET", url + query)
+    assert not failures, "\n".join(failures)
+    after = (await Message.all().count(), await Conversation.all().count(),
+             await Contact.all().count())
+    assert after == before
+
+
+def _resolve(doc: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
+    while "$ref" in schema:
+        schema = doc["components"]["schemas"][schema["$ref"].rsplit("/", 1)[1]]
+    return schema
+
+
+def _types(doc: dict[str, Any], schema: dict[str, Any]) -> list[dict[str, Any]]:
+    schema = _resolve(doc, schema)
+    if "anyOf" in schema:
+        return [t for s in schema["anyOf"] for t in _types(doc, s)]
+    return [schema]
+
+
+def _sample(doc: dict[str, Any], schema: dict[str, Any]) -> Any:
+    """A plausible value of ``schema``: what a client that read the spec would send."""
+    s = [t for t in _types(doc, schema) if t.get("type") != "null"][0]
+    if "enum" in s:
+        return s["enum"][0]
+    if "const" in s:
+        return s["const"]
+    kind = s.get("type")
+    if kind == "object":
+        return {k: _sample(doc, v) for k, v in s.get("properties", {}).items()
+                if k in s.get("required", ())}
+    fmt = s.get("format", "")
+    return {"integer": 1, "number": 1, "boolean": False, "array": [],
+            "string": "2026-11-21T10:00:00Z" if fmt == "date-time" else
+            "a@b.example" if "email" in fmt else "x" * max(1, s.get("minLength", 1))
+            }.get(kind or "string", "x")
+
+
+async def test_integers_too_big_for_the_database_are_refused_not_crashed_on(shop: Shop,
+                                                                             ) -> None:
+    """Every integer a route takes (in its body or its query), as a number no database
+    integer holds, in an otherwise plausible request: a 4xx, never a 500."""
+    huge = 10**30
+    doc = (await shop.api("GET", "/api/v1/openapi.json"))[1]
+    failures: list[str] = []
+    tried = 0
+    for path, methods in doc["paths"].items():
+        url = re.sub(r"{\w+}", "1", path)
+        for method, op in methods.items():
+            for param in op.get("parameters", []):
+                if param["in"] == "query" and any(
+                        t.get("type") == "integer" for t in _types(doc, param["schema"])):
+                    tried += 1
+                    resp = await shop.client.request(
+                        method.upper(), f"{url}?{param['name']}={huge}", headers=shop.auth())
+                    if resp.status >= 500:
+                        failures.append(f"{method} {url}?{param['name']}: {resp.status}")
+            content = op.get("requestBody", {}).get("content", {}).get("application/json")
+            if not content:
+                continue
+            schema = _resolve(doc, content["schema"])
+            base = _sample(doc, schema)
+            for name, prop in schema.get("properties", {}).items():
+                types = _types(doc, prop)
+                if not any(t.get("type") in ("integer", "array") for t in types):
+                    continue
+                body = dict(base)
+                is_list = any(t.get("type") == "array" for t in types)
+                body[name] = [huge] if is_list else huge
+                tried += 1
+                resp = await shop.client.request(method.upper(), url, json=body,
+                                                 headers=shop.auth())
+                if resp.status >= 500:
+                    failures.append(f"{method} {url} {name}: {resp.status} "
+                                    f"{(await resp.text())[:150]}")
+    assert tried > 20  # the spec really was walked
+    assert not failures, "\n".join(failures)
+
+
+async def test_no_staff_page_answers_bad_input_with_a_server_error(shop: Shop) -> None:
+    """Every staff page and form, logged in as an admin with a valid CSRF token, with ids
+    that are not ids and form fields holding what no form of ours sends."""
+    from tests.test_web import as_admin
+    resp = await shop.inbound(message("keep", contact="c1", text="stored before"))
+    cid = (await resp.json())["conversation_id"]
+    before = (await Message.all().count(), await Contact.all().count())
+    csrf = await as_admin(shop)
+    huge = str(10**30)
+    junk = {"csrf_token": csrf, "assignee": huge, "merge_id": huge, "telegram_user_id": huge,
+            "target_abc": "x", "use_abc": "on", "status": "nope", "position": huge,
+            "rule": huge, "when": "someday", "rating": "x", "labels": "\x00",
+            "text": "", "page": huge}
+    failures: list[str] = []
+    skip = {"/login", "/logout", "/ws/staff"}
+    for route in shop.client.server.app.router.routes():
+        info = route.resource.get_info() if route.resource is not None else {}
+        path = info.get("formatter") or info.get("path")
+        if not path or path in skip or path.startswith(("/api/", "/static")):
+            continue
+        for bad in (["abc", huge, "\u00b2"] if "{" in path else [""]):
+            url = re.sub(r"{\w+}", bad, path) if bad else path
+            if route.method == "GET":
+                for query in (f"?rule={huge}&page={huge}&q=%00&assignee={huge}",
+                              "?status=nope&page=-1&rule=\u00b2"):
+                    resp = await shop.client.get(url + query, allow_redirects=False)
+                    if resp.status >= 500:
+                        failures.append(f"GET {url}{query}: {resp.status}")
+                continue
+            elif route.method == "POST":
+                resp = await shop.client.post(url, data=junk, allow_redirects=False)
+            else:
+                continue
+            if resp.status >= 500:
+                failures.append(f"{route.method} {url}: {resp.status}")
+        if "{cid}" in path and route.method == "POST":  # a real conversation, junk form
+            resp = await shop.client.post(path.replace("{cid}", str(cid)), data=junk,
+                                          allow_redirects=False)
+            if resp.status >= 500:
+                failures.append(f"POST {path} (conversation {cid}): {resp.status}")
+    assert not failures, "\n".join(failures)
+    assert (await Message.all().count(), await Contact.all().count()) == before
