@@ -18,6 +18,7 @@ from collections.abc import AsyncIterator, Iterable, Iterator
 from pathlib import Path
 from typing import Any, TextIO, TypeVar
 
+from bot.clean import without_nul
 from config import ConfigError, Settings, load_settings
 
 T = TypeVar("T")
@@ -250,7 +251,7 @@ async def cmd_import(settings: Settings, args: argparse.Namespace) -> int:
         reader = csv.DictReader(fh)
         if not reader.fieldnames or not {"name", "email", "phone"} & set(reader.fieldnames):
             return _fail(f"{path}: the header needs a name, email or phone column")
-        rows = list(reader)
+        rows = [without_nul(row) for row in reader]  # see bot.clean
     extra_cols = [c for c in (reader.fieldnames or []) if c not in CONTACT_COLUMNS]
     created = updated = 0
     errors: list[str] = []

@@ -18,6 +18,7 @@ from tortoise.functions import Count
 from tortoise.transactions import in_transaction
 
 from bot import metrics
+from bot.clean import NUL, without_nul
 from bot.events import ConversationChanged, ConversationResolved, EventBus, MessageReceived
 from bot.ingest import Ingestor, TortoiseDriver, Writer
 from bot.models import (
@@ -91,6 +92,8 @@ async def ingest(msg: InboundMessage, bus: EventBus | None = None) -> IngestResu
     The transaction is committed when this returns (see ``bot.ingest``).
     """
     started = time.perf_counter()
+    if _may_hold_nul(msg):
+        msg = without_nul(msg)
     kind = await account_kind(msg.channel_account_id)
     result = await ingestor().submit(msg, kind, config.reopen_window)
     if result.created:
@@ -102,12 +105,21 @@ async def ingest(msg: InboundMessage, bus: EventBus | None = None) -> IngestResu
     return result
 
 
+def _may_hold_nul(msg: InboundMessage) -> bool:
+    """A quick look (ingest is the hot path): False when no field can hold NUL."""
+    c = msg.contact
+    return (NUL in msg.text or NUL in msg.external_id or NUL in c.external_id
+            or NUL in f"{c.name}{c.email}{c.phone}{c.locale}{msg.thread_id}{msg.payload}"
+            or bool(msg.meta or msg.attachments or msg.author))
+
+
 async def edit_inbound(account_id: int, external_id: str, text: str,
                        edited_at: datetime | None = None, bus: EventBus | None = None
                        ) -> int | None:
     """The customer edited a message: store the new text and keep the old one in its
     history. Returns the message id, or None if the original was never stored. A
     redelivered edit (same text) changes nothing."""
+    text = without_nul(text)
     async with in_transaction():
         msg = await Message.select_for_update().filter(
             channel_account_id=account_id, external_id=external_id).first()

@@ -19,6 +19,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from tortoise.exceptions import IntegrityError
 
+from bot.clean import without_nul
 from bot.models import Review
 from listening.alerts import Alerter
 from listening.service import Listening
@@ -137,7 +138,8 @@ def read_csv(path: Path) -> Iterator[tuple[int, ReviewIn | str]]:
                      f"{', '.join(CSV_COLUMNS)})"
             return
         for n, row in enumerate(reader, 2):
-            values = {k: v for k, v in row.items() if k and v not in (None, "")}
+            values = {k: v for k, v in without_nul(row).items()  # see bot.clean
+                      if k and v not in (None, "")}
             if "source" not in values:
                 values["source"] = "csv"
             try:

@@ -167,3 +167,42 @@ async def test_no_staff_page_answers_bad_input_with_a_server_error(shop: Shop) -
                 failures.append(f"POST {path} (conversation {cid}): {resp.status}")
     assert not failures, "\n".join(failures)
     assert (await Message.all().count(), await Contact.all().count()) == before
+
+
+async def test_nul_characters_are_dropped_at_every_way_in(shop_any_db: Shop) -> None:
+    """PostgreSQL stores no NUL in text: a message, a name or a form field holding one
+    was a 500 there. Every way in drops it, the same on both databases."""
+    from bot.models import Note
+    from tests.test_web import as_admin
+    shop = shop_any_db
+    # the API channel: text and the contact's name
+    resp = await shop.inbound({"external_id": "n\u00001", "text": "where\u0000 is it",
+                               "contact": {"external_id": "c1", "name": "Ann\u0000a"}})
+    assert resp.status == 202, await resp.text()
+    cid = (await resp.json())["conversation_id"]
+    stored = await Message.get(conversation_id=cid)
+    assert (stored.text, stored.external_id) == ("where is it", "n1")
+    conversation = await Conversation.get(id=cid)
+    assert (await Contact.get(id=conversation.contact_id)).name == "Anna"
+    # the REST API, a body and a query
+    status, contact = await shop.api("POST", "/api/v1/contacts", json={"name": "Bo\u0000b"})
+    assert status == 201 and contact["name"] == "Bob"
+    status, page = await shop.api("GET", "/api/v1/contacts?q=Bo%00b")
+    assert status == 200 and [c["name"] for c in page["items"]] == ["Bob"]
+    # a staff form
+    csrf = await as_admin(shop)
+    resp = await shop.client.post(f"/inbox/{cid}/notes", allow_redirects=False,
+                                  data={"text": "call\u0000 back", "csrf_token": csrf})
+    assert resp.status == 302, await resp.text()
+    assert (await Note.get(conversation_id=cid)).text == "call back"
+    # web chat
+    account = shop.seed["webchat_account_id"]
+    assert (await shop.client.get(f"/chat?account={account}")).status == 200
+    ws = await shop.client.ws_connect(f"/chat/ws?account={account}")
+    assert (await ws.receive_json(timeout=5))["type"] == "hello"
+    await ws.send_json({"type": "message", "client_id": "w\u0000123456789",
+                        "text": "hi\u0000!"})
+    while (frame := await ws.receive_json(timeout=5))["type"] != "ack":
+        assert frame["type"] != "error", frame
+    assert (await Message.get(id=frame["id"])).text == "hi!"
+    await ws.close()

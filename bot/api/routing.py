@@ -20,6 +20,7 @@ from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
 from bot.auth import Perm, authenticate_api, has_perm
+from bot.clean import without_nul
 from bot.inbox import InboxError
 from bot.models import User
 
@@ -142,7 +143,15 @@ def parse_body(model: type[BaseModel], raw: bytes) -> Any:
     """Validate a JSON body (pydantic parses the bytes itself): 400 if it is not JSON at
     all, 422 naming the first bad field otherwise."""
     try:
-        body = model.model_validate_json(raw or b"null")
+        if b"\\u0000" in raw:  # a NUL in some string: parsed here, to drop it
+            try:
+                data = json.loads(raw)
+            except ValueError as exc:
+                raise ApiError(400, "malformed_json", f"body is not valid JSON: {exc}"
+                               ) from None
+            body = model.model_validate(without_nul(data))
+        else:
+            body = model.model_validate_json(raw or b"null")
     except ValidationError as exc:
         first = exc.errors()[0]
         if first["type"] == "json_invalid":
@@ -206,7 +215,7 @@ def _wrap(ep: Endpoint, limit: int) -> Callable[[web.Request], Awaitable[web.Str
             call = Call(request, user)
             if ep.query is not None:
                 try:
-                    call.query = ep.query.model_validate(dict(request.query))
+                    call.query = ep.query.model_validate(without_nul(dict(request.query)))
                 except ValidationError as exc:
                     loc, msg = field_of(exc)
                     raise ApiError(422, "invalid", msg, loc) from None

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import WSMsgType, web
+from multidict import MultiDict, MultiDictProxy
 
 from bot import inbox, services
 from bot.api.endpoints import reply_text
@@ -33,6 +34,7 @@ from bot.auth import (
     start_session,
 )
 from bot.cache import forget_all
+from bot.clean import NUL, without_nul
 from bot.inbox import InboxError, ListFilter
 from bot.keys import ADAPTERS, BUS, HUB, JINJA, OUTBOX, SETTINGS
 from bot.models import (
@@ -85,6 +87,9 @@ def page(perm: Perm | None) -> Callable[[Handler], Handler]:
                 if not csrf_ok(session, _s(form, "csrf_token")):
                     return error_page(request, 403, "The form's CSRF token is missing or "
                                                     "wrong. Reload the page and try again.")
+                if any(isinstance(v, str) and NUL in v for v in form.values()):
+                    form = MultiDictProxy(MultiDict(
+                        (k, without_nul(v)) for k, v in form.items()))
                 request[FORM] = form
             return await fn(request)
         handler.perm = perm  # type: ignore[attr-defined]

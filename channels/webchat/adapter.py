@@ -20,6 +20,7 @@ from typing import Any, ClassVar
 
 from aiohttp import WSCloseCode, WSMsgType, web
 
+from bot.clean import without_nul
 from channels.base import (
     AccountInfo,
     ChannelContext,
@@ -135,7 +136,7 @@ class WebChat:
     async def _on_frame(self, ws: web.WebSocketResponse, account: AccountInfo, visitor: str,
                         data: str) -> None:
         try:
-            frame = json.loads(data)
+            frame = without_nul(json.loads(data))  # see bot.clean
             kind = frame.get("type")
         except (ValueError, AttributeError):
             await ws.send_json({"type": "error", "message": "frames must be JSON objects"})

@@ -1,0 +1,41 @@
+"""NUL characters out of text input, at every way in.
+
+PostgreSQL stores no NUL character in a text or JSON column: a message, a name or a form
+field holding one failed the whole write with a 500 there, while SQLite kept it. NUL has
+no meaning in a chat message or a contact's name, so every entry point drops it (the same
+on both databases) instead of refusing the customer's message."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, TypeVar
+
+NUL = "\x00"
+T = TypeVar("T")
+
+
+def without_nul(value: T) -> T:
+    """``value`` with NUL removed from every string in it (through lists, tuples, dicts
+    and dataclasses); the very same object when there was none."""
+    out: Any = value
+    if isinstance(value, str):
+        out = value.replace(NUL, "") if NUL in value else value
+    elif isinstance(value, dict):
+        items = {without_nul(k): without_nul(v) for k, v in value.items()}
+        if any(a is not b for a, b in zip(items.values(), value.values(), strict=True)) \
+                or any(a is not b for a, b in zip(items, value, strict=True)):
+            out = items
+    elif isinstance(value, (list, tuple)):
+        cleaned = [without_nul(v) for v in value]
+        if any(a is not b for a, b in zip(cleaned, value, strict=True)):
+            out = type(value)(cleaned)
+    elif dataclasses.is_dataclass(value) and not isinstance(value, type):
+        changes = {}
+        for f in dataclasses.fields(value):
+            old = getattr(value, f.name)
+            new = without_nul(old)
+            if new is not old:
+                changes[f.name] = new
+        if changes:
+            out = dataclasses.replace(value, **changes)
+    return out  # type: ignore[no-any-return]
