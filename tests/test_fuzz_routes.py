@@ -87,7 +87,8 @@ def _sample(doc: dict[str, Any], schema: dict[str, Any]) -> Any:
 async def test_integers_too_big_for_the_database_are_refused_not_crashed_on(shop: Shop,
                                                                              ) -> None:
     """Every integer a route takes (in its body or its query), as a number no database
-    integer holds, in an otherwise plausible request: a 4xx, never a 500."""
+    integer holds, and every time as one past year 9999 in UTC, in an otherwise
+    plausible request: a 4xx, never a 500."""
     huge = 10**30
     doc = (await shop.api("GET", "/api/v1/openapi.json"))[1]
     failures: list[str] = []
@@ -96,11 +97,15 @@ async def test_integers_too_big_for_the_database_are_refused_not_crashed_on(shop
         url = re.sub(r"{\w+}", "1", path)
         for method, op in methods.items():
             for param in op.get("parameters", []):
-                if param["in"] == "query" and any(
-                        t.get("type") == "integer" for t in _types(doc, param["schema"])):
+                types = _types(doc, param["schema"]) if param["in"] == "query" else []
+                value = ("9999-12-31T23:59:59-10:00"
+                         if any(t.get("format") == "date-time" for t in types) else
+                         str(huge) if any(t.get("type") == "integer" for t in types) else "")
+                if value:
                     tried += 1
                     resp = await shop.client.request(
-                        method.upper(), f"{url}?{param['name']}={huge}", headers=shop.auth())
+                        method.upper(), url, params={param["name"]: value},
+                        headers=shop.auth())
                     if resp.status >= 500:
                         failures.append(f"{method} {url}?{param['name']}: {resp.status}")
             content = op.get("requestBody", {}).get("content", {}).get("application/json")
@@ -110,11 +115,15 @@ async def test_integers_too_big_for_the_database_are_refused_not_crashed_on(shop
             base = _sample(doc, schema)
             for name, prop in schema.get("properties", {}).items():
                 types = _types(doc, prop)
-                if not any(t.get("type") in ("integer", "array") for t in types):
-                    continue
                 body = dict(base)
-                is_list = any(t.get("type") == "array" for t in types)
-                body[name] = [huge] if is_list else huge
+                if any(t.get("format") == "date-time" for t in types):
+                    body[name] = "9999-12-31T23:59:59-10:00"  # past 9999 in UTC
+                elif any(t.get("type") == "array" for t in types):
+                    body[name] = [huge]
+                elif any(t.get("type") == "integer" for t in types):
+                    body[name] = huge
+                else:
+                    continue
                 tried += 1
                 resp = await shop.client.request(method.upper(), url, json=body,
                                                  headers=shop.auth())
@@ -206,3 +215,52 @@ async def test_nul_characters_are_dropped_at_every_way_in(shop_any_db: Shop) -> 
         assert frame["type"] != "error", frame
     assert (await Message.get(id=frame["id"])).text == "hi!"
     await ws.close()
+
+
+SIGNED_BODIES: tuple[Any, ...] = (
+    {}, [], None, 5, "x", {"id": None}, {"external_id": ["a"]}, {"text": {"a": 1}},
+    {"external_id": "e", "text": "t", "contact": "c"},
+    {"external_id": "e", "text": "t", "contact": {"external_id": 10**30}},
+    {"external_id": "e", "text": "t", "contact": {"external_id": "c"}, "sent_at": 10**30},
+    {"external_id": "e", "text": "t", "contact": {"external_id": "c"},
+     "sent_at": "99999-01-01T00:00:00Z"},
+    {"external_id": "e", "text": "t", "contact": {"external_id": "c"},
+     "sent_at": "0001-01-01T00:00:00+23:59"},
+    {"external_id": "e", "text": "t", "contact": {"external_id": "c"},
+     "sent_at": "9999-12-31T23:59:59-10:00"},
+    {"id": "r", "text": "t", "created_at": "9999-12-31T23:59:59-10:00"},
+    {"id": "m", "text": "t", "occurred_at": "0001-01-01T00:00:00+10:00"},
+    {"id": "r", "rating": 10**30, "text": "t"}, {"id": "r", "rating": "five", "text": "t"},
+    {"id": "r", "text": "t", "created_at": "yesterday"},
+    {"reviewId": "g", "starRating": "ELEVEN", "comment": "c"},
+    {"reviewId": "g", "starRating": "FIVE", "comment": "c", "createTime": "not a time",
+     "reviewer": "me"},
+    {"reviewId": "g", "starRating": "FIVE", "reviewReply": "yes"},
+    {"id": "m", "text": "t", "occurred_at": 10**30, "lang": 5},
+)
+
+
+async def test_signed_webhooks_answer_odd_bodies_with_4xx(shop: Shop) -> None:
+    """The endpoints other systems post to, signed with the API account's secret (so the
+    body is parsed): bodies of the wrong shape, types and ranges, and nesting deep
+    enough to exhaust a recursive parser."""
+    import json as jsonlib
+
+    from channels.signing import sign
+    account, secret = shop.seed["api_account_id"], shop.seed["api_account_secret"]
+    paths = [f"/api/v1/inbound/{account}", f"/api/v1/mentions/{account}",
+             f"/api/v1/reviews/inbound/{account}", f"/api/v1/reviews/google/{account}"]
+    raws = [jsonlib.dumps(b).encode() for b in SIGNED_BODIES] + [
+        b"[" * 100_000 + b"]" * 100_000, b'{"a":' * 50_000 + b"1" + b"}" * 50_000,
+        b'{"external_id": "e", "text": "\\ud800", "contact": {"external_id": "c"}}']
+    before = await Message.all().count()
+    failures = []
+    for path in paths:
+        for raw in raws:
+            resp = await shop.client.post(path, data=raw, headers={
+                "X-Switchboard-Signature": sign(secret, raw),
+                "Content-Type": "application/json"})
+            if resp.status >= 500:
+                failures.append(f"{path} {raw[:60]!r}: {resp.status}")
+    assert not failures, "\n".join(failures)
+    assert await Message.all().count() <= before + 1  # at most the one valid message

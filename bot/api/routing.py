@@ -14,6 +14,7 @@ import json
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
@@ -163,28 +164,55 @@ def parse_body(model: type[BaseModel], raw: bytes) -> Any:
 
 
 @functools.cache
-def _has_integers(model: type[BaseModel]) -> bool:
-    return '"integer"' in json.dumps(model.model_json_schema())
+def _risky_fields(model: type[BaseModel]) -> tuple[str, ...]:
+    """The fields of ``model`` that hold (or nest) an integer or a date-time: the only
+    ones :func:`fits_database` looks at (the inbound webhook's body has one)."""
+    schema = model.model_json_schema()
+    defs = schema.get("$defs", {})
+
+    def risky(node: Any, seen: frozenset[str]) -> bool:
+        if isinstance(node, list):
+            return any(risky(v, seen) for v in node)
+        if not isinstance(node, dict):
+            return False
+        if node.get("type") == "integer" or node.get("format") == "date-time":
+            return True
+        ref = str(node.get("$ref", "")).rsplit("/", 1)[-1]
+        if ref and ref not in seen and risky(defs.get(ref), seen | {ref}):
+            return True
+        return any(risky(v, seen) for k, v in node.items() if k != "$ref")
+
+    props = schema.get("properties", {})
+    return tuple(name for name, f in model.model_fields.items()
+                 if risky(props.get(f.alias or name), frozenset()))
 
 
 def fits_database(value: Any) -> Any:
-    """``value`` (a validated model) if every integer in it fits a database integer
-    column, else a 422 naming the first that does not. Pydantic takes integers of any
-    size, and one past 2**63 (an id, a position) made the database driver raise
-    OverflowError: a 500. Models without integer fields are not walked."""
-    if isinstance(value, BaseModel) and _has_integers(type(value)):
-        loc = _oversized(value, "")
-        if loc is not None:
-            raise ApiError(422, "invalid", f"{loc}: must be at most {MAX_ID}", loc)
+    """``value`` (a validated model) if every integer and time in it fits the database,
+    else a 422 naming the first that does not. Pydantic takes integers of any size and
+    times such as 9999-12-31T23:59-10:00; one past 2**63 (an id, a position) made the
+    database driver raise OverflowError, and such a time overflowed when turned into
+    UTC: a 500 either way."""
+    if isinstance(value, BaseModel):
+        for name in _risky_fields(type(value)):
+            loc = _oversized(getattr(value, name), name)
+            if loc is not None:
+                raise ApiError(422, "invalid", f"{loc}: out of range", loc)
     return value
 
 
 def _oversized(value: Any, loc: str) -> str | None:
-    """The dotted path of the first integer in ``value`` a database cannot hold."""
+    """The dotted path of the first integer or time in ``value`` a database cannot hold."""
     if isinstance(value, bool):
         return None
     if isinstance(value, int):
-        return None if -MAX_ID - 1 <= value <= MAX_ID else loc or "body"
+        return None if -MAX_ID - 1 <= value <= MAX_ID else loc
+    if isinstance(value, datetime):
+        try:
+            value.astimezone(UTC)
+        except (OverflowError, ValueError):
+            return loc
+        return None
     if isinstance(value, BaseModel):
         items: Any = ((k, getattr(value, k)) for k in type(value).model_fields)
     elif isinstance(value, dict):
@@ -194,7 +222,7 @@ def _oversized(value: Any, loc: str) -> str | None:
     else:
         return None
     for key, item in items:
-        found = _oversized(item, f"{loc}.{key}" if loc else str(key))
+        found = _oversized(item, f"{loc}.{key}")
         if found is not None:
             return found
     return None
