@@ -1,4 +1,5 @@
-"""NUL characters out of text input, at every way in.
+"""Input made safe for the database, at every way in: NUL characters dropped from text,
+and ids checked to be ids a database integer holds.
 
 PostgreSQL stores no NUL character in a text or JSON column: a message, a name or a form
 field holding one failed the whole write with a 500 there, while SQLite kept it. NUL has
@@ -39,3 +40,17 @@ def without_nul(value: T) -> T:
         if changes:
             out = dataclasses.replace(value, **changes)
     return out  # type: ignore[no-any-return]
+
+
+MAX_ID = 2**63 - 1  # the largest id a database integer column holds
+
+
+def db_id(raw: str) -> int | None:
+    """``raw`` (a path segment, a form field, a chat command's argument) as a row id, or
+    None when it cannot be one: not plain ASCII digits (``isdigit`` also takes "²" and
+    "٣"), or too big for the database, whose driver then raised OverflowError: a 500
+    instead of a 404."""
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 19:
+        return None
+    value = int(raw)
+    return value if value <= MAX_ID else None

@@ -18,7 +18,7 @@ from tortoise.functions import Count
 from tortoise.transactions import in_transaction
 
 from bot import metrics
-from bot.clean import NUL, without_nul
+from bot.clean import NUL, db_id, without_nul
 from bot.events import ConversationChanged, ConversationResolved, EventBus, MessageReceived
 from bot.ingest import Ingestor, TortoiseDriver, Writer
 from bot.models import (
@@ -179,8 +179,8 @@ def _filtered(f: ListFilter, me: User | None) -> Any:
         qs = qs.filter(assignee_id__isnull=True)
     elif f.assignee == "me" and me is not None:
         qs = qs.filter(assignee_id=me.id)
-    elif f.assignee and f.assignee.isdigit():
-        qs = qs.filter(assignee_id=int(f.assignee))
+    elif f.assignee and (user_id := db_id(f.assignee)) is not None:
+        qs = qs.filter(assignee_id=user_id)
     if f.label:
         qs = qs.filter(labels__name=f.label)
     if f.q:

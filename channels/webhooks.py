@@ -7,7 +7,8 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from bot.api.routing import ApiError, db_id
+from bot.api.routing import ApiError
+from bot.clean import db_id
 from channels.base import AccountInfo, ChannelContext
 from channels.signing import HEADER, verify
 

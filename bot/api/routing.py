@@ -21,24 +21,11 @@ from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
 from bot.auth import Perm, authenticate_api, has_perm
-from bot.clean import without_nul
+from bot.clean import MAX_ID, db_id, without_nul
 from bot.inbox import InboxError
 from bot.models import User
 
 _PATH_PARAM = re.compile(r"\{(\w+)\}")
-MAX_ID = 2**63 - 1  # the largest id a database integer column holds
-
-
-def db_id(raw: str) -> int | None:
-    """``raw`` (a path segment) as a row id, or None when it cannot be one: not plain
-    ASCII digits (``isdigit`` also takes "²" and "٣"), or too big for the database,
-    whose driver then raised OverflowError, a 500 instead of a 404."""
-    if not (raw.isascii() and raw.isdigit()) or len(raw) > 19:
-        return None
-    value = int(raw)
-    return value if value <= MAX_ID else None
-
-
 class ApiError(Exception):
     def __init__(self, status: int, code: str, message: str, field: str | None = None):
         super().__init__(message)

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot import metrics
+from bot.clean import db_id
 from bot.inbox import InboxError
 from bot.models import Role, User
 from channels.base import StaffAnswer, StaffInput
@@ -103,9 +104,10 @@ def help_text(user: User) -> str:
 
 
 async def linked_user(telegram_user_id: str) -> User | None:
-    if not telegram_user_id.isdigit():
+    user_id = db_id(telegram_user_id)
+    if user_id is None:
         return None
-    return await User.filter(telegram_user_id=int(telegram_user_id), is_active=True).first()
+    return await User.filter(telegram_user_id=user_id, is_active=True).first()
 
 
 def refuse(inp: StaffInput, why: str, user: User | None = None) -> str:

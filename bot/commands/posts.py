@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from bot.clean import db_id
 from bot.commands import Ctx, command, flows
 from bot.inbox import InboxError
 from bot.models import ChannelAccount, Post, PostStatus, Role
@@ -52,9 +53,10 @@ def _show(ctx: Ctx, when: datetime | None) -> str:
 
 
 def _post_id(ctx: Ctx) -> int:
-    if not ctx.args or not ctx.args[0].lstrip("#").isdigit():
+    post_id = db_id(ctx.args[0].lstrip("#")) if ctx.args else None
+    if post_id is None:
         raise InboxError("give the post's number, e.g. 12 (see /queue)")
-    return int(ctx.args[0].lstrip("#"))
+    return post_id
 
 
 async def _targets(networks: list[str]) -> list[dict[str, object]]:

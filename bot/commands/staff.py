@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from bot import inbox
+from bot.clean import db_id
 from bot.commands import Ctx, command, help_text
 from bot.inbox import InboxError, utcnow
 from bot.models import (
@@ -39,9 +40,10 @@ def _ago(when: datetime) -> str:
 
 
 def _conversation_id(ctx: Ctx) -> int:
-    if not ctx.args or not ctx.args[0].lstrip("#").isdigit():
+    conversation_id = db_id(ctx.args[0].lstrip("#")) if ctx.args else None
+    if conversation_id is None:
         raise InboxError("give a conversation number, e.g. 12")
-    return int(ctx.args[0].lstrip("#"))
+    return conversation_id
 
 
 @command("inbox", "/inbox", *INBOX_ROLES)

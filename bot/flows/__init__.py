@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from bot.clean import db_id
 from bot.events import (
     ConversationChanged,
     ConversationResolved,
@@ -215,4 +216,4 @@ def _label(question: str) -> str:
 
 
 def _int(value: str) -> int | None:
-    return int(value) if value.isdigit() else None
+    return db_id(value)

@@ -10,8 +10,8 @@ from typing import Any
 from aiohttp import web
 
 from bot.api.listening import review_out
-from bot.api.routing import db_id
 from bot.auth import Perm
+from bot.clean import db_id
 from bot.inbox import InboxError, NotFound
 from bot.keys import LISTENING, SETTINGS
 from bot.models import Feed, ListeningRule, Mention, Review, StaffAlert

@@ -17,7 +17,6 @@ from multidict import MultiDict, MultiDictProxy
 
 from bot import inbox, services
 from bot.api.endpoints import reply_text
-from bot.api.routing import db_id
 from bot.api.schemas import MAX_PAGE
 from bot.auth import (
     FORM,
@@ -34,7 +33,7 @@ from bot.auth import (
     start_session,
 )
 from bot.cache import forget_all
-from bot.clean import NUL, without_nul
+from bot.clean import NUL, db_id, without_nul
 from bot.inbox import InboxError, ListFilter
 from bot.keys import ADAPTERS, BUS, HUB, JINJA, OUTBOX, SETTINGS
 from bot.models import (
@@ -241,10 +240,10 @@ async def conversation_reply(request: web.Request) -> web.StreamResponse:
     cid, form = _id(request, "cid"), request[FORM]
     canned = _s(form, "canned_id")
     text = await reply_text(cid, _s(form, "text") or None,
-                            int(canned) if canned.isdigit() else None)
+                            db_id(canned))
     reply_to = _s(form, "reply_to_message_id")
     await request.app[OUTBOX].send(cid, text, request[USER],
-                                   reply_to_id=int(reply_to) if reply_to.isdigit() else None)
+                                   reply_to_id=db_id(reply_to))
     raise _back(cid, "#composer")
 
 
@@ -561,7 +560,8 @@ async def rule_add(request: web.Request) -> web.StreamResponse:
         actions.append({"type": "add_label", "label": _s(f, "add_label")})
     if _s(f, "assign"):
         who = _s(f, "assign")
-        actions.append({"type": "assign", "to": int(who) if who.isdigit() else who})
+        user_id = db_id(who)
+        actions.append({"type": "assign", "to": who if user_id is None else user_id})
     if _s(f, "resolve") == "on":
         actions.append({"type": "resolve"})
     await services.save_rule(None, {"name": _s(f, "name") or "Rule", "event": _s(f, "event"),

@@ -11,8 +11,8 @@ from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
-from bot.api.routing import db_id
 from bot.auth import FORM, USER, Perm
+from bot.clean import db_id
 from bot.inbox import InboxError
 from bot.keys import SETTINGS
 from bot.models import ChannelAccount, Post, PostEvent, PostStatus, PostVariant

@@ -20,7 +20,7 @@ from typing import Any, ClassVar
 
 from aiohttp import WSCloseCode, WSMsgType, web
 
-from bot.clean import without_nul
+from bot.clean import db_id, without_nul
 from channels.base import (
     AccountInfo,
     ChannelContext,
@@ -68,7 +68,8 @@ class WebChat:
 
     async def _account(self, request: web.Request) -> AccountInfo:
         raw = request.query.get("account", "")
-        account = await self.ctx.get_account(int(raw)) if raw.isdigit() else None
+        account_id = db_id(raw)
+        account = await self.ctx.get_account(account_id) if account_id is not None else None
         if account is None or account.kind != self.kind:
             raise web.HTTPNotFound(text=f"no web chat account {raw!r}")
         return account
