@@ -22,20 +22,32 @@ from channels.base import ContactInfo, InboundMessage
 
 
 def _when(value: Any) -> datetime | None:
-    """Meta sends milliseconds in ``messaging`` and seconds (or ISO) in ``changes``."""
-    if isinstance(value, int | float):
-        seconds = value / 1000 if value > 10**11 else value
-        return datetime.fromtimestamp(seconds, UTC)
-    if isinstance(value, str):
-        try:
-            return datetime.fromisoformat(value.replace("+0000", "+00:00"))
-        except ValueError:
-            return None
+    """Meta sends milliseconds in ``messaging`` and seconds (or ISO) in ``changes``;
+    None for anything else, or out of range."""
+    try:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            seconds = value / 1000 if value > 10**11 else value
+            return datetime.fromtimestamp(seconds, UTC)
+        if isinstance(value, str):
+            return datetime.fromisoformat(value.replace("+0000", "+00:00")).astimezone(UTC)
+    except (ValueError, OverflowError, OSError):
+        pass
     return None
 
 
+# A field can come missing or typed otherwise (a new API version, a dashboard test
+# event): these read it as what we expect or as empty, so one odd event is skipped and
+# the others of the same delivery are stored.
+def _obj(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _seq(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
 def _dm(account_id: int, own_id: str, event: dict[str, Any]) -> InboundMessage | None:
-    sender = str((event.get("sender") or {}).get("id") or "")
+    sender = str(_obj(event.get("sender")).get("id") or "")
     if not sender or sender == own_id:
         return None
     when = _when(event.get("timestamp"))
@@ -44,10 +56,10 @@ def _dm(account_id: int, own_id: str, event: dict[str, Any]) -> InboundMessage |
     if isinstance(message, dict):
         if message.get("is_echo") or message.get("is_deleted") or not message.get("mid"):
             return None
-        quick = (message.get("quick_reply") or {}).get("payload")
+        quick = _obj(message.get("quick_reply")).get("payload")
         files = tuple({"type": str(a.get("type") or "file"),
-                       "url": str((a.get("payload") or {}).get("url") or "")}
-                      for a in message.get("attachments") or [] if isinstance(a, dict))
+                       "url": str(_obj(a.get("payload")).get("url") or "")}
+                      for a in _seq(message.get("attachments")) if isinstance(a, dict))
         text = str(message.get("text") or "")
         if not text and not files:
             return None
@@ -63,7 +75,7 @@ def _dm(account_id: int, own_id: str, event: dict[str, Any]) -> InboundMessage |
 
 def _comment(account_id: int, own_id: str, field: str,
              value: dict[str, Any]) -> InboundMessage | None:
-    author = value.get("from") or {}
+    author = _obj(value.get("from"))
     author_id = str(author.get("id") or "")
     if not author_id or author_id == own_id:
         return None
@@ -74,7 +86,7 @@ def _comment(account_id: int, own_id: str, field: str,
         text = str(value.get("message") or "")
         name = str(author.get("name") or "") or None
     elif field == "comments":  # Instagram
-        comment_id, post_id = value.get("id"), (value.get("media") or {}).get("id")
+        comment_id, post_id = value.get("id"), _obj(value.get("media")).get("id")
         text = str(value.get("text") or "")
         name = str(author.get("username") or "") or None
     else:
@@ -91,13 +103,13 @@ def _comment(account_id: int, own_id: str, field: str,
 def parse_webhook(account_id: int, own_id: str, body: dict[str, Any]) -> list[InboundMessage]:
     """Every customer message or comment in one webhook batch, in order."""
     out: list[InboundMessage] = []
-    for entry in body.get("entry") or []:
+    for entry in _seq(body.get("entry")):
         if not isinstance(entry, dict):
             continue
-        for event in entry.get("messaging") or []:
+        for event in _seq(entry.get("messaging")):
             if isinstance(event, dict) and (msg := _dm(account_id, own_id, event)):
                 out.append(msg)
-        for change in entry.get("changes") or []:
+        for change in _seq(entry.get("changes")):
             if not isinstance(change, dict) or not isinstance(change.get("value"), dict):
                 continue
             if msg := _comment(account_id, own_id, str(change.get("field")), change["value"]):
