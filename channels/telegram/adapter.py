@@ -198,7 +198,17 @@ class TelegramChannel:
         # Settings such as the staff chat change while the loop runs: read them fresh
         # (from the core's short cache).
         account = await self.ctx.get_account(account.id) or account
-        parsed = parse_update(account.id, update, staff_chat(account), self.ctx.staff_commands)
+        try:
+            parsed = parse_update(account.id, update, staff_chat(account),
+                                  self.ctx.staff_commands)
+        except Exception:
+            # A shape this code does not read. Skipped, not failed: failing it, the
+            # webhook would answer 500 and Telegram would hold back every later update
+            # while it retried this one (polling would refetch it). Database errors
+            # below still fail the update, to be delivered again.
+            log.exception("telegram update not understood; skipped",
+                          extra={"account": account.id, "update": str(update)[:2000]})
+            return
         parsed = await self._staff_flow(account, parsed)
         if isinstance(parsed, NewMessage):
             msg = parsed.msg

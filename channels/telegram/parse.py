@@ -63,7 +63,12 @@ def message_id(chat_id: int | str, msg_id: int | str) -> str:
 
 
 def _when(ts: Any) -> datetime | None:
-    return datetime.fromtimestamp(int(ts), UTC) if isinstance(ts, int) and ts > 0 else None
+    if not isinstance(ts, int) or isinstance(ts, bool) or ts <= 0:
+        return None
+    try:
+        return datetime.fromtimestamp(ts, UTC)
+    except (OverflowError, OSError, ValueError):  # past year 9999
+        return None
 
 
 def attachments(m: dict[str, Any]) -> list[dict[str, Any]]:

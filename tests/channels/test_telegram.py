@@ -243,3 +243,29 @@ async def test_account_added_on_another_server_shows_up(tmp_path: Path, aiohttp_
     assert acct.id in adapter.loops.running  # noqa: SLF001
     await ChannelAccount.filter(id=acct.id).update(enabled=False)
     await until(lambda: asyncio.sleep(0, acct.id not in adapter.loops.running))  # noqa: SLF001
+
+
+async def test_webhook_updates_of_odd_shapes_are_skipped_not_failed(webhook: Telegram,
+                                                                    ) -> None:
+    """An update this code cannot read (a field missing or typed otherwise, a date past
+    9999) is answered 200 and skipped: a 500 would make Telegram hold back every later
+    update while it retried this one. The next good update is stored."""
+    tg = webhook
+    sample = tg.fake.private_message(7011, "odd")["message"]
+    odd: list[dict[str, Any]] = [
+        {"message": None}, {"message": 5}, {"message": {"chat": 5, "from": {"id": 1}}},
+        {"message": {**sample, "date": 10**30}},
+        {"message": {**sample, "chat": {"type": "private"}}},
+        {"message": {**sample, "message_id": None, "from": {"id": None}}},
+        {"edited_message": {"text": "x"}}, {"edited_message": 5},
+        {"callback_query": {"data": "faq:1"}}, {"callback_query": None},
+        {"message": {**sample, "photo": [{"width": 5}]}},
+        {"message": {**sample, "photo": "big"}},
+    ]
+    for i, body in enumerate(odd):
+        resp = await tg.webhook({"update_id": 910000 + i, **body})
+        assert resp.status == 200, (body, await resp.text())
+    good = tg.fake.private_message(7010, "hello")
+    resp = await tg.webhook({"update_id": 910100, **good})
+    assert resp.status == 200
+    await tg.stored(f"7010:{good['message']['message_id']}")
