@@ -54,3 +54,21 @@ def db_id(raw: str) -> int | None:
         return None
     value = int(raw)
     return value if value <= MAX_ID else None
+
+
+# Reading JSON that another system sent (a webhook): a field can come missing or typed
+# otherwise (a new API version, a test event from a dashboard). These read it as what
+# is expected, or as empty, so the odd field is skipped instead of raising.
+def obj(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def seq(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def as_text(value: Any, limit: int) -> str:
+    """A string or number as text of at most ``limit`` characters; "" for anything else."""
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        return ""
+    return str(value)[:limit]

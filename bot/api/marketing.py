@@ -14,6 +14,7 @@ import base64
 import hashlib
 import hmac
 import json
+import re
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -23,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from bot.api.routing import ApiError, Call, Endpoint, json_out
 from bot.api.schemas import Strict
 from bot.auth import Perm
+from bot.clean import as_text, obj, seq, without_nul
 from bot.keys import SETTINGS
 from bot.marketing import MAILS, record_event
 from bot.models import Broadcast, Enrollment, MailSend, Segment, Sequence
@@ -346,19 +348,26 @@ async def _woo_check(request: web.Request, raw: bytes) -> None:
            "SWITCHBOARD_WOOCOMMERCE_WEBHOOK_SECRET")
 
 
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+$")  # as the API's e-mail fields take it
+
+
 def _items(lines: Any) -> list[dict[str, Any]]:
-    return [{"title": str(li.get("title") or li.get("name") or ""),
-             "quantity": li.get("quantity", 1), "price": str(li.get("price") or "")}
-            for li in lines or [] if isinstance(li, dict)]
+    return [{"title": as_text(li.get("title") or li.get("name"), 500),
+             "quantity": li.get("quantity") if isinstance(li.get("quantity"), int) else 1,
+             "price": as_text(li.get("price"), 64)}
+            for li in seq(lines) if isinstance(li, dict)]
 
 
 def _person(data: dict[str, Any], customer: dict[str, Any]) -> dict[str, Any]:
-    name = " ".join(str(x) for x in (customer.get("first_name"), customer.get("last_name"))
-                    if x)
-    return {"email": data.get("email") or customer.get("email") or
-            (data.get("billing") or {}).get("email"), "name": name,
-            "locale": data.get("customer_locale") or customer.get("locale"),
-            "phone": customer.get("phone") or data.get("phone")}
+    """Who the store event is about, each field as text that fits the contact's column
+    (a store can send a number, an object or a novel where a name goes)."""
+    name = " ".join(p for p in (as_text(customer.get("first_name"), 100),
+                                as_text(customer.get("last_name"), 100)) if p)
+    email = (as_text(data.get("email"), 254) or as_text(customer.get("email"), 254)
+             or as_text(obj(data.get("billing")).get("email"), 254))
+    return {"email": email if _EMAIL.match(email) else "", "name": name[:200],
+            "locale": as_text(data.get("customer_locale") or customer.get("locale"), 16),
+            "phone": as_text(customer.get("phone") or data.get("phone"), 64)}
 
 
 async def _store_event(call: Call, source: str, topic: str, kind: str, delivery: str,
@@ -366,7 +375,16 @@ async def _store_event(call: Call, source: str, topic: str, kind: str, delivery:
                        payload: dict[str, Any]) -> web.StreamResponse:
     if not contact.get("email"):
         return json_out({"ignored": f"{topic} without an e-mail address"})
-    ext = delivery or f"{topic}:{data.get('id')}:{data.get('updated_at', '')}"
+    # The store's delivery id, else the object's id and version; a body with neither is
+    # told apart by its digest (a redelivery of it still has the same one).
+    if delivery:
+        ext = delivery
+    elif data.get("id") not in (None, ""):
+        ext = f"{topic}:{data.get('id')}:{data.get('updated_at', '')}"
+    else:
+        ext = f"{topic}:body:{hashlib.sha256(call.raw).hexdigest()}"
+    if len(ext) > 200:  # the column's width; a digest keeps long ids apart
+        ext = "sha256:" + hashlib.sha256(ext.encode()).hexdigest()
     event, created, started = await record_event(kind, source, ext, contact, payload)
     return json_out(EventOut(id=event.id, created=created, enrolled=started,
                              contact_id=event.contact_id))  # type: ignore[attr-defined]
@@ -377,11 +395,13 @@ async def shopify_webhook(call: Call) -> web.StreamResponse:
     kind = SHOPIFY_TOPICS.get(topic)
     if kind is None:
         return json_out({"ignored": f"topic {topic!r} is not one Switchboard uses"})
-    data = json.loads(call.raw)
-    customer = data if topic.startswith("customers/") else (data.get("customer") or {})
-    payload = {"items": _items(data.get("line_items")), "url":
-               data.get("abandoned_checkout_url") or "", "order": data.get("name") or "",
-               "total": data.get("total_price") or "", "currency": data.get("currency") or ""}
+    data = obj(without_nul(json.loads(call.raw)))
+    customer = data if topic.startswith("customers/") else obj(data.get("customer"))
+    payload = {"items": _items(data.get("line_items")),
+               "url": as_text(data.get("abandoned_checkout_url"), 2000),
+               "order": as_text(data.get("name"), 64),
+               "total": as_text(data.get("total_price"), 64),
+               "currency": as_text(data.get("currency"), 8)}
     return await _store_event(call, "shopify", topic, kind,
                               call.request.headers.get("X-Shopify-Webhook-Id", ""), data,
                               _person(data, customer), payload)
@@ -394,10 +414,12 @@ async def woocommerce_webhook(call: Call) -> web.StreamResponse:
     kind = WOO_TOPICS.get(topic)
     if kind is None:
         return json_out({"ignored": f"topic {topic!r} is not one Switchboard uses"})
-    data = json.loads(call.raw)
-    customer = data if topic.startswith("customer.") else (data.get("billing") or {})
-    payload = {"items": _items(data.get("line_items")), "order": str(data.get("number") or ""),
-               "total": data.get("total") or "", "currency": data.get("currency") or ""}
+    data = obj(without_nul(json.loads(call.raw)))
+    customer = data if topic.startswith("customer.") else obj(data.get("billing"))
+    payload = {"items": _items(data.get("line_items")),
+               "order": as_text(data.get("number"), 64),
+               "total": as_text(data.get("total"), 64),
+               "currency": as_text(data.get("currency"), 8)}
     return await _store_event(call, "woocommerce", topic, kind,
                               call.request.headers.get("X-WC-Webhook-Delivery-ID", ""), data,
                               _person(data, customer), payload)

@@ -18,6 +18,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from bot.clean import obj, seq
 from channels.base import ContactInfo, InboundMessage
 
 
@@ -35,19 +36,8 @@ def _when(value: Any) -> datetime | None:
     return None
 
 
-# A field can come missing or typed otherwise (a new API version, a dashboard test
-# event): these read it as what we expect or as empty, so one odd event is skipped and
-# the others of the same delivery are stored.
-def _obj(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
-
-
-def _seq(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else []
-
-
 def _dm(account_id: int, own_id: str, event: dict[str, Any]) -> InboundMessage | None:
-    sender = str(_obj(event.get("sender")).get("id") or "")
+    sender = str(obj(event.get("sender")).get("id") or "")
     if not sender or sender == own_id:
         return None
     when = _when(event.get("timestamp"))
@@ -56,10 +46,10 @@ def _dm(account_id: int, own_id: str, event: dict[str, Any]) -> InboundMessage |
     if isinstance(message, dict):
         if message.get("is_echo") or message.get("is_deleted") or not message.get("mid"):
             return None
-        quick = _obj(message.get("quick_reply")).get("payload")
+        quick = obj(message.get("quick_reply")).get("payload")
         files = tuple({"type": str(a.get("type") or "file"),
-                       "url": str(_obj(a.get("payload")).get("url") or "")}
-                      for a in _seq(message.get("attachments")) if isinstance(a, dict))
+                       "url": str(obj(a.get("payload")).get("url") or "")}
+                      for a in seq(message.get("attachments")) if isinstance(a, dict))
         text = str(message.get("text") or "")
         if not text and not files:
             return None
@@ -75,7 +65,7 @@ def _dm(account_id: int, own_id: str, event: dict[str, Any]) -> InboundMessage |
 
 def _comment(account_id: int, own_id: str, field: str,
              value: dict[str, Any]) -> InboundMessage | None:
-    author = _obj(value.get("from"))
+    author = obj(value.get("from"))
     author_id = str(author.get("id") or "")
     if not author_id or author_id == own_id:
         return None
@@ -86,7 +76,7 @@ def _comment(account_id: int, own_id: str, field: str,
         text = str(value.get("message") or "")
         name = str(author.get("name") or "") or None
     elif field == "comments":  # Instagram
-        comment_id, post_id = value.get("id"), _obj(value.get("media")).get("id")
+        comment_id, post_id = value.get("id"), obj(value.get("media")).get("id")
         text = str(value.get("text") or "")
         name = str(author.get("username") or "") or None
     else:
@@ -103,13 +93,13 @@ def _comment(account_id: int, own_id: str, field: str,
 def parse_webhook(account_id: int, own_id: str, body: dict[str, Any]) -> list[InboundMessage]:
     """Every customer message or comment in one webhook batch, in order."""
     out: list[InboundMessage] = []
-    for entry in _seq(body.get("entry")):
+    for entry in seq(body.get("entry")):
         if not isinstance(entry, dict):
             continue
-        for event in _seq(entry.get("messaging")):
+        for event in seq(entry.get("messaging")):
             if isinstance(event, dict) and (msg := _dm(account_id, own_id, event)):
                 out.append(msg)
-        for change in _seq(entry.get("changes")):
+        for change in seq(entry.get("changes")):
             if not isinstance(change, dict) or not isinstance(change.get("value"), dict):
                 continue
             if msg := _comment(account_id, own_id, str(change.get("field")), change["value"]):
