@@ -326,3 +326,37 @@ async def test_store_webhooks_of_odd_shapes_get_no_server_error(
         "X-Shopify-Hmac-Sha256": mac, "X-Shopify-Topic": "orders/create",
         "Content-Type": "application/json"})
     assert (await again.json())["created"] is False
+
+
+async def test_strings_too_long_for_their_columns_are_refused_on_postgres(
+        aiohttp_client: Any, tmp_path: Any, request: pytest.FixtureRequest) -> None:
+    """PostgreSQL enforces a column's width where SQLite does not: every string a route
+    takes, at 5,000 characters, in an otherwise plausible request, is a 4xx or fits (a
+    message text may be long), never a 500."""
+    from tests.conftest import make_settings, start_shop
+    shop = await start_shop(aiohttp_client, make_settings(
+        tmp_path, database_url=request.getfixturevalue("postgres").create_db()))
+    doc = (await shop.api("GET", "/api/v1/openapi.json"))[1]
+    failures: list[str] = []
+    tried = 0
+    for path, methods in doc["paths"].items():
+        url = re.sub(r"{\w+}", "1", path)
+        for method, op in methods.items():
+            content = op.get("requestBody", {}).get("content", {}).get("application/json")
+            if not content or op.get("security") == []:
+                continue
+            schema = _resolve(doc, content["schema"])
+            base = _sample(doc, schema)
+            for name, prop in schema.get("properties", {}).items():
+                types = _types(doc, prop)
+                if not any(t.get("type") == "string" and "enum" not in t and "format" not in t
+                           and "pattern" not in t for t in types):
+                    continue
+                tried += 1
+                resp = await shop.client.request(method.upper(), url,
+                                                 json={**base, name: "x" * 5000},
+                                                 headers=shop.auth())
+                if resp.status >= 500:
+                    failures.append(f"{method} {url} {name}: {resp.status}")
+    assert tried > 20
+    assert not failures, "\n".join(failures)
