@@ -6,6 +6,7 @@ a 500, and nothing already stored changes."""
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -86,6 +87,25 @@ def _sample(doc: dict[str, Any], schema: dict[str, Any]) -> Any:
             }.get(kind or "string", "x")
 
 
+def _operations(doc: dict[str, Any]) -> Iterator[tuple[str, str, dict[str, Any]]]:
+    """(method, url with every path id 1, operation) for every route in the spec."""
+    for path, methods in doc["paths"].items():
+        for method, op in methods.items():
+            yield method.upper(), re.sub(r"{\w+}", "1", path), op
+
+
+def _body_fields(op: dict[str, Any], doc: dict[str, Any]
+                 ) -> Iterator[tuple[dict[str, Any], str, list[dict[str, Any]]]]:
+    """(a plausible body, a field's name, the field's types) for every field of the
+    operation's JSON body."""
+    content = op.get("requestBody", {}).get("content", {}).get("application/json")
+    if content:
+        schema = _resolve(doc, content["schema"])
+        base = _sample(doc, schema)
+        for name, prop in schema.get("properties", {}).items():
+            yield base, name, _types(doc, prop)
+
+
 async def test_integers_too_big_for_the_database_are_refused_not_crashed_on(shop: Shop,
                                                                              ) -> None:
     """Every integer a route takes (in its body or its query), as a number no database
@@ -95,43 +115,33 @@ async def test_integers_too_big_for_the_database_are_refused_not_crashed_on(shop
     doc = (await shop.api("GET", "/api/v1/openapi.json"))[1]
     failures: list[str] = []
     tried = 0
-    for path, methods in doc["paths"].items():
-        url = re.sub(r"{\w+}", "1", path)
-        for method, op in methods.items():
-            for param in op.get("parameters", []):
-                types = _types(doc, param["schema"]) if param["in"] == "query" else []
-                value = ("9999-12-31T23:59:59-10:00"
-                         if any(t.get("format") == "date-time" for t in types) else
-                         str(huge) if any(t.get("type") == "integer" for t in types) else "")
-                if value:
-                    tried += 1
-                    resp = await shop.client.request(
-                        method.upper(), url, params={param["name"]: value},
-                        headers=shop.auth())
-                    if resp.status >= 500:
-                        failures.append(f"{method} {url}?{param['name']}: {resp.status}")
-            content = op.get("requestBody", {}).get("content", {}).get("application/json")
-            if not content:
-                continue
-            schema = _resolve(doc, content["schema"])
-            base = _sample(doc, schema)
-            for name, prop in schema.get("properties", {}).items():
-                types = _types(doc, prop)
-                body = dict(base)
-                if any(t.get("format") == "date-time" for t in types):
-                    body[name] = "9999-12-31T23:59:59-10:00"  # past 9999 in UTC
-                elif any(t.get("type") == "array" for t in types):
-                    body[name] = [huge]
-                elif any(t.get("type") == "integer" for t in types):
-                    body[name] = huge
-                else:
-                    continue
+    for method, url, op in _operations(doc):
+        for param in op.get("parameters", []):
+            types = _types(doc, param["schema"]) if param["in"] == "query" else []
+            value = ("9999-12-31T23:59:59-10:00"
+                     if any(t.get("format") == "date-time" for t in types) else
+                     str(huge) if any(t.get("type") == "integer" for t in types) else "")
+            if value:
                 tried += 1
-                resp = await shop.client.request(method.upper(), url, json=body,
+                resp = await shop.client.request(method, url, params={param["name"]: value},
                                                  headers=shop.auth())
                 if resp.status >= 500:
-                    failures.append(f"{method} {url} {name}: {resp.status} "
-                                    f"{(await resp.text())[:150]}")
+                    failures.append(f"{method} {url}?{param['name']}: {resp.status}")
+        for base, name, types in _body_fields(op, doc):
+            body = dict(base)
+            if any(t.get("format") == "date-time" for t in types):
+                body[name] = "9999-12-31T23:59:59-10:00"  # past 9999 in UTC
+            elif any(t.get("type") == "array" for t in types):
+                body[name] = [huge]
+            elif any(t.get("type") == "integer" for t in types):
+                body[name] = huge
+            else:
+                continue
+            tried += 1
+            resp = await shop.client.request(method, url, json=body, headers=shop.auth())
+            if resp.status >= 500:
+                failures.append(f"{method} {url} {name}: {resp.status} "
+                                f"{(await resp.text())[:150]}")
     assert tried > 20  # the spec really was walked
     assert not failures, "\n".join(failures)
 
@@ -339,24 +349,15 @@ async def test_strings_too_long_for_their_columns_are_refused_on_postgres(
     doc = (await shop.api("GET", "/api/v1/openapi.json"))[1]
     failures: list[str] = []
     tried = 0
-    for path, methods in doc["paths"].items():
-        url = re.sub(r"{\w+}", "1", path)
-        for method, op in methods.items():
-            content = op.get("requestBody", {}).get("content", {}).get("application/json")
-            if not content or op.get("security") == []:
+    for method, url, op in _operations(doc):
+        for base, name, types in _body_fields(op, doc):
+            if not any(t.get("type") == "string" and "enum" not in t and "format" not in t
+                       and "pattern" not in t for t in types):
                 continue
-            schema = _resolve(doc, content["schema"])
-            base = _sample(doc, schema)
-            for name, prop in schema.get("properties", {}).items():
-                types = _types(doc, prop)
-                if not any(t.get("type") == "string" and "enum" not in t and "format" not in t
-                           and "pattern" not in t for t in types):
-                    continue
-                tried += 1
-                resp = await shop.client.request(method.upper(), url,
-                                                 json={**base, name: "x" * 5000},
-                                                 headers=shop.auth())
-                if resp.status >= 500:
-                    failures.append(f"{method} {url} {name}: {resp.status}")
+            tried += 1
+            resp = await shop.client.request(method, url, json={**base, name: "x" * 5000},
+                                             headers=shop.auth())
+            if resp.status >= 500:
+                failures.append(f"{method} {url} {name}: {resp.status}")
     assert tried > 20
     assert not failures, "\n".join(failures)
