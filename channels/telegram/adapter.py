@@ -41,6 +41,7 @@ from telegram.error import (
 from telegram.request import HTTPXRequest
 
 from bot.api.routing import ApiError, Call, Endpoint, json_out
+from bot.clean import without_nul
 from channels.base import (
     FLOW_PREFIX,
     AccountInfo,
@@ -198,6 +199,7 @@ class TelegramChannel:
         # Settings such as the staff chat change while the loop runs: read them fresh
         # (from the core's short cache).
         account = await self.ctx.get_account(account.id) or account
+        update = without_nul(update)  # staff commands and flows read it too (bot.clean)
         try:
             parsed = parse_update(account.id, update, staff_chat(account),
                                   self.ctx.staff_commands)

@@ -265,7 +265,7 @@ async def test_webhook_updates_of_odd_shapes_are_skipped_not_failed(webhook: Tel
     for i, body in enumerate(odd):
         resp = await tg.webhook({"update_id": 910000 + i, **body})
         assert resp.status == 200, (body, await resp.text())
-    good = tg.fake.private_message(7010, "hello")
+    good = tg.fake.private_message(7010, "hel\u0000lo")
     resp = await tg.webhook({"update_id": 910100, **good})
     assert resp.status == 200
-    await tg.stored(f"7010:{good['message']['message_id']}")
+    assert (await tg.stored(f"7010:{good['message']['message_id']}")).text == "hello"
