@@ -1,5 +1,7 @@
-"""Input made safe for the database, at every way in: NUL characters dropped from text,
-and ids checked to be ids a database integer holds.
+"""Input made safe for the database, at every way in: NUL characters dropped from text
+(:func:`without_nul`), ids checked to be ids a database integer holds (:func:`db_id`),
+and other systems' JSON read without trusting its shape (:func:`obj`, :func:`seq`,
+:func:`as_text`).
 
 PostgreSQL stores no NUL character in a text or JSON column: a message, a name or a form
 field holding one failed the whole write with a 500 there, while SQLite kept it. NUL has
@@ -29,7 +31,7 @@ def without_nul(value: T) -> T:
     elif isinstance(value, (list, tuple)):
         cleaned = [without_nul(v) for v in value]
         if any(a is not b for a, b in zip(cleaned, value, strict=True)):
-            out = type(value)(cleaned)
+            out = tuple(cleaned) if isinstance(value, tuple) else cleaned
     elif dataclasses.is_dataclass(value) and not isinstance(value, type):
         changes = {}
         for f in dataclasses.fields(value):
