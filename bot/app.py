@@ -127,14 +127,10 @@ async def _handle(request: web.Request,
                 else exc.reason
             return error_response(exc.status, code, message)
         return pages.error_page(request, exc.status, exc.text or exc.reason)
-    except inbox.InboxError as exc:
+    except (inbox.InboxError, ApiError) as exc:  # (ApiError: from a helper pages share)
         if api:
             return error_response(exc.status, exc.code, str(exc), exc.field)
         return pages.error_page(request, exc.status, str(exc))
-    except ApiError as exc:  # a helper the API and the pages share refused the input
-        if api:
-            return error_response(exc.status, exc.code, exc.message, exc.field)
-        return pages.error_page(request, exc.status, exc.message)
     except Exception:
         log.exception("unhandled error", extra={"path": request.path})
         if api:

@@ -11,6 +11,7 @@ on both databases) instead of refusing the customer's message."""
 from __future__ import annotations
 
 import dataclasses
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 NUL = "\x00"
@@ -74,3 +75,11 @@ def as_text(value: Any, limit: int) -> str:
     if isinstance(value, bool) or not isinstance(value, str | int | float):
         return ""
     return str(value)[:limit]
+
+
+def from_epoch(seconds: float) -> datetime | None:
+    """A Unix time as an aware UTC datetime; None past what a datetime holds (year 9999)."""
+    try:
+        return datetime.fromtimestamp(seconds, UTC)
+    except (OverflowError, OSError, ValueError):
+        return None

@@ -136,10 +136,11 @@ class Listening:
                                  review.created, lang=review.lang, author=review.author,
                                  url=review.url))
 
-    async def _review(self, review_id: int) -> None:
-        review = await Review.get_or_none(id=review_id)
-        if review is not None:
-            await self.review(review)
+    async def _messages(self, ids: list[int]) -> None:
+        await asyncio.gather(*(self.message(i) for i in ids))
+
+    async def _reviews(self, ids: list[int]) -> None:
+        await asyncio.gather(*(self.review(r) for r in await Review.filter(id__in=ids)))
 
     async def take(self, item: Item) -> tuple[Score | None, list[Mention]]:
         """Score the item (unless the scorer is off), store the score, and store a
@@ -191,16 +192,16 @@ class Listening:
         now = utcnow()  # the last minute is left to the live path, still scoring it
         start, end = now - since, now - timedelta(minutes=1)
         done = 0
-        live: tuple[tuple[str, Callable[[int], Awaitable[Any]]], ...] = (
-            ("message", self.message), ("review", self._review))
-        for kind, take_one in live:
+        live: tuple[tuple[str, Callable[[list[int]], Awaitable[None]]], ...] = (
+            ("message", self._messages), ("review", self._reviews))
+        for kind, take in live:
             after = 0
             while done < limit:
                 ids = [i for i, _ in await unscored(kind, self.scorer.version, start,
                                                     min(together, limit - done), end, after)]
                 if not ids:
                     break
-                await asyncio.gather(*(take_one(i) for i in ids))
+                await take(ids)
                 done, after = done + len(ids), ids[-1]
         return done + await backfill(self.scorer, start, end, limit - done, self.commits,
                                      kinds=("mention",))

@@ -54,13 +54,17 @@ async def posts_page(request: web.Request) -> web.Response:
 @page(Perm.POSTS_WRITE)
 async def post_compose(request: web.Request) -> web.StreamResponse:
     form = request[FORM]
-    for key in form:
-        if key.startswith("target_") and db_id(key[len("target_"):]) is None:
+    targets = []
+    for key, value in form.items():
+        if not key.startswith("target_"):
+            continue
+        suffix = key[len("target_"):]
+        account_id = db_id(suffix)
+        if account_id is None:
             raise InboxError("no such channel account", "invalid", key)
-    targets = [{"channel_account_id": int(k[len("target_"):]), "target": str(v).strip(),
-                "text": _s(form, f"text_{k[len('target_'):]}") or None}
-               for k, v in form.items() if k.startswith("target_") and str(v).strip()
-               and form.get(f"use_{k[len('target_'):]}") == "on"]
+        if str(value).strip() and form.get(f"use_{suffix}") == "on":
+            targets.append({"channel_account_id": account_id, "target": str(value).strip(),
+                            "text": _s(form, f"text_{suffix}") or None})
     media = [{"url": u} for u in
              (line.strip() for line in f"{_s(form, 'images')}\n{_s(form, 'image_url')}"
               .splitlines()) if u]

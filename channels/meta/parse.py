@@ -18,21 +18,20 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from bot.clean import obj, seq
+from bot.clean import from_epoch, obj, seq
 from channels.base import ContactInfo, InboundMessage
 
 
 def _when(value: Any) -> datetime | None:
     """Meta sends milliseconds in ``messaging`` and seconds (or ISO) in ``changes``;
     None for anything else, or out of range."""
-    try:
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            seconds = value / 1000 if value > 10**11 else value
-            return datetime.fromtimestamp(seconds, UTC)
-        if isinstance(value, str):
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return from_epoch(value / 1000 if value > 10**11 else value)
+    if isinstance(value, str):
+        try:
             return datetime.fromisoformat(value.replace("+0000", "+00:00")).astimezone(UTC)
-    except (ValueError, OverflowError, OSError):
-        pass
+        except (ValueError, OverflowError):
+            return None
     return None
 
 

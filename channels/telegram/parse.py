@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import html
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
+from bot.clean import from_epoch
 from channels.base import ContactInfo, InboundMessage, StaffInput
 
 TEXT_LIMIT = 4096  # characters of one sendMessage text, after entity parsing
@@ -65,10 +66,7 @@ def message_id(chat_id: int | str, msg_id: int | str) -> str:
 def _when(ts: Any) -> datetime | None:
     if not isinstance(ts, int) or isinstance(ts, bool) or ts <= 0:
         return None
-    try:
-        return datetime.fromtimestamp(ts, UTC)
-    except (OverflowError, OSError, ValueError):  # past year 9999
-        return None
+    return from_epoch(ts)
 
 
 def attachments(m: dict[str, Any]) -> list[dict[str, Any]]:
