@@ -25,8 +25,15 @@ PNG = bytes.fromhex("89504e470d0a1a0a0000000d49484452000000010000000108060000001
 @pytest.fixture
 async def tg(aiohttp_client: Any, tmp_path: Path,
              fake_api: tuple[FakeTelegram, str]) -> Telegram:
-    shop = await start_shop(aiohttp_client, make_settings(
+    return await marketers_shop(aiohttp_client, fake_api, make_settings(
         tmp_path, shop_timezone="Asia/Bangkok", posts_require_approval=True))
+
+
+async def marketers_shop(aiohttp_client: Any, fake_api: tuple[FakeTelegram, str],
+                         settings: Any) -> Telegram:
+    """A shop with a Telegram account (polling, channel @shopnews), a marketer linked as
+    ``ME`` and the admin as ``ME + 1``."""
+    shop = await start_shop(aiohttp_client, settings)
     tg = await connect(shop, *fake_api, "polling")
     status, _ = await shop.api("PATCH", f"/api/v1/channels/{tg.account['id']}",
                                json={"settings": {"channel": "@shopnews"}})
@@ -85,6 +92,21 @@ async def test_marketer_commands(tg: Telegram) -> None:
     # A customer (not linked) is refused and nothing changes.
     assert "only the shop's staff" in await say(tg, "/queue", user=5151)
     await asyncio.sleep(0.1)
+
+
+async def test_a_post_command_holding_nul_is_queued_on_postgresql(
+        aiohttp_client: Any, tmp_path: Path, fake_api: tuple[FakeTelegram, str],
+        postgres: Any) -> None:
+    """PostgreSQL stores no NUL in text. A chat command is staff input that never goes
+    through ingest, so the update is cleaned as it comes in: the post is queued with
+    the text the marketer meant (before, the INSERT failed and the command went
+    unanswered)."""
+    tg = await marketers_shop(aiohttp_client, fake_api, make_settings(
+        tmp_path, database_url=postgres.create_db(), shop_timezone="Asia/Bangkok"))
+    answer = await say(tg, "/post tomorrow 9:00 #tg Spring\u0000 sale\u0000!")
+    assert "scheduled for" in answer, answer
+    post = await Post.get(id=int(answer.split("#", 1)[1].split(" ", 1)[0]))
+    assert post.text == "Spring sale!" and post.status == "scheduled"
 
 
 async def last_to(tg: Telegram, user: int, before: int) -> dict[str, Any]:
