@@ -12,8 +12,9 @@ import pytest
 
 from bot.keys import SETTINGS
 from bot.models import ChatFlow, Message, Post, User
+from config import Settings
 from tests.channels.test_telegram import TOKEN, Telegram, connect, fake_api, until
-from tests.conftest import make_settings, start_shop
+from tests.conftest import Postgres, make_settings, start_shop
 from tests.fakes.telegram_api import FakeTelegram
 
 __all__ = ["fake_api"]
@@ -30,7 +31,7 @@ async def tg(aiohttp_client: Any, tmp_path: Path,
 
 
 async def marketers_shop(aiohttp_client: Any, fake_api: tuple[FakeTelegram, str],
-                         settings: Any) -> Telegram:
+                         settings: Settings) -> Telegram:
     """A shop with a Telegram account (polling, channel @shopnews), a marketer linked as
     ``ME`` and the admin as ``ME + 1``."""
     shop = await start_shop(aiohttp_client, settings)
@@ -55,10 +56,15 @@ async def say(tg: Telegram, text: str, user: int = ME) -> str:
     return str(await until(answered))
 
 
+def post_id(answer: str) -> int:
+    """The post's id in the bot's answer ("… Post #12 scheduled …")."""
+    return int(answer.split("#", 1)[1].split(" ", 1)[0])
+
+
 async def test_marketer_commands(tg: Telegram) -> None:
     answer = await say(tg, "/post tomorrow 9:00 #tg Spring sale starts!")
     assert "is waiting for an admin's approval" in answer and "(+07)" in answer
-    pid = int(answer.split("#", 1)[1].split(" ", 1)[0])
+    pid = post_id(answer)
     post = await Post.get(id=pid)
     assert post.status == "in_review" and post.due_at is not None
     assert post.due_at.astimezone().strftime("%M") == "00"
@@ -96,7 +102,7 @@ async def test_marketer_commands(tg: Telegram) -> None:
 
 async def test_a_post_command_holding_nul_is_queued_on_postgresql(
         aiohttp_client: Any, tmp_path: Path, fake_api: tuple[FakeTelegram, str],
-        postgres: Any) -> None:
+        postgres: Postgres) -> None:
     """PostgreSQL stores no NUL in text. A chat command is staff input that never goes
     through ingest, so the update is cleaned as it comes in: the post is queued with
     the text the marketer meant (before, the INSERT failed and the command went
@@ -105,7 +111,7 @@ async def test_a_post_command_holding_nul_is_queued_on_postgresql(
         tmp_path, database_url=postgres.create_db(), shop_timezone="Asia/Bangkok"))
     answer = await say(tg, "/post tomorrow 9:00 #tg Spring\u0000 sale\u0000!")
     assert "scheduled for" in answer, answer
-    post = await Post.get(id=int(answer.split("#", 1)[1].split(" ", 1)[0]))
+    post = await Post.get(id=post_id(answer))
     assert post.text == "Spring sale!" and post.status == "scheduled"
 
 
