@@ -58,13 +58,13 @@ async def naive(port: int, n: int) -> float:
 
 
 async def switchboard(port: int, n: int, synchronous: str) -> tuple[float, int]:
-    from bot import db
-    from bot.marketing import Mailer
+    from bot.core import db
+    from bot.core.channel import ChannelContext
     from bot.models import ChannelAccount, Contact, Enrollment, Sequence
-    from channels.base import ChannelContext
     from channels.email.adapter import EmailChannel
     from config import load_settings
-    from scheduler.drips import DripRunner
+    from scheduler.marketing.drips import DripRunner
+    from scheduler.marketing.service import Mailer
 
     data = Path(tempfile.mkdtemp(prefix="sb-drip-bench-"))
     settings = load_settings({"SWITCHBOARD_DATA_DIR": str(data),

@@ -18,15 +18,15 @@ import aiohttp
 import jinja2
 from aiohttp import web
 
-from bot import consent, db, inbox, metrics, services
 from bot.api.endpoints import endpoints as api_endpoints
-from bot.api.posts import ics_feed
-from bot.api.routing import ApiError, error_response, mount
-from bot.automation import Automation
-from bot.commands import Desk, flows
-from bot.events import EventBus, MessageReceived
-from bot.ingest import Ingestor, SqliteWriter, TortoiseDriver
-from bot.keys import (
+from bot.commands import Desk
+from bot.core import db, metrics
+from bot.core.channel import ChannelContext, RunsAccounts
+from bot.core.events import EventBus, MessageReceived
+from bot.core.errors import InboxError
+from bot.core.http import ApiError, error_response, mount
+from bot.core.ingest import Ingestor, SqliteWriter, TortoiseDriver
+from bot.core.keys import (
     ADAPTERS,
     BUS,
     DRIPS,
@@ -40,23 +40,28 @@ from bot.keys import (
     OUTBOX,
     SETTINGS,
 )
-from bot.live import StaffHub
-from bot.marketing import Mailer
+from bot.core.serve import Inflight
 from bot.models import Conversation, Identity, Message
-from bot.replies import Outbox
-from bot.serve import Inflight
-from bot.web import listening as web_listening
-from bot.web import marketing as web_marketing
+from bot.services import accounts as services
+from bot.services import inbox
+from bot.services.automation import Automation
+from bot.services.live import StaffHub
+from bot.services.replies import Outbox
 from bot.web import media, pages
 from channels import registry
-from channels.base import ChannelContext, RunsAccounts
 from config import Settings, ensure_secret_key
+from listening import web as web_listening
 from listening.alerts import Alerter
 from listening.reviews import SourceReplies
 from listening.runtime import ListeningRuntime
-from scheduler import clock, drips
-from scheduler.broadcasts import BroadcastRunner
-from scheduler.publish import Publisher
+from scheduler import clock
+from scheduler.marketing import consent, drips
+from scheduler.marketing import web as web_marketing
+from scheduler.marketing.broadcasts import BroadcastRunner
+from scheduler.marketing.service import Mailer
+from scheduler.posts import flows
+from scheduler.posts.api import ics_feed
+from scheduler.posts.publish import Publisher
 
 log = logging.getLogger("switchboard.app")
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
@@ -127,7 +132,7 @@ async def _handle(request: web.Request,
                 else exc.reason
             return error_response(exc.status, code, message)
         return pages.error_page(request, exc.status, exc.text or exc.reason)
-    except (inbox.InboxError, ApiError) as exc:  # (ApiError: from a helper pages share)
+    except (InboxError, ApiError) as exc:  # (ApiError: from a helper pages share)
         if api:
             return error_response(exc.status, exc.code, str(exc), exc.field)
         return pages.error_page(request, exc.status, str(exc))
@@ -182,7 +187,7 @@ def create_app(settings: Settings, *, migrate: bool = True,
                          settings.sqlite_synchronous) if settings.is_sqlite
             else Ingestor(TortoiseDriver("postgres")))
         if settings.seed_demo:
-            from bot.seed import seed_demo
+            from bot.services.seed import seed_demo
 
             created = await seed_demo(settings)
             if created and on_seed:

@@ -18,7 +18,7 @@ from collections.abc import AsyncIterator, Iterable, Iterator
 from pathlib import Path
 from typing import Any, TextIO, TypeVar
 
-from bot.clean import without_nul
+from bot.core.clean import without_nul
 from config import ConfigError, Settings, load_settings
 
 T = TypeVar("T")
@@ -57,7 +57,7 @@ class Progress:
 
 @contextlib.asynccontextmanager
 async def database(settings: Settings) -> AsyncIterator[None]:
-    from bot import db
+    from bot.core import db
 
     await db.apply_migrations(settings)
     ctx = await db.open_db(settings)
@@ -71,7 +71,7 @@ async def database(settings: Settings) -> AsyncIterator[None]:
 
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     from bot.app import create_app
-    from bot.serve import serve
+    from bot.core.serve import serve
 
     def show_seed(created: dict[str, Any]) -> None:
         print("\n=== Demo shop created. This login is shown ONCE; keep it. ===", flush=True)
@@ -97,7 +97,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
-    from bot import db
+    from bot.core import db
 
     bar = Progress(0, "migrate")
 
@@ -115,9 +115,9 @@ async def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def cmd_user(settings: Settings, args: argparse.Namespace) -> int:
-    from bot.inbox import InboxError
+    from bot.core.errors import InboxError
     from bot.models import Role, User
-    from bot.services import add_user
+    from bot.services.accounts import add_user
 
     async with database(settings):
         if args.action == "add":
@@ -153,9 +153,9 @@ async def cmd_user(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def cmd_channel(settings: Settings, args: argparse.Namespace) -> int:
-    from bot.inbox import InboxError
+    from bot.core.errors import InboxError
     from bot.models import ChannelAccount
-    from bot.services import add_channel
+    from bot.services.accounts import add_channel
     from channels import registry
 
     async with database(settings):
@@ -207,8 +207,8 @@ async def offline_adapters(settings: Settings) -> AsyncIterator[dict[str, Any]]:
     """Adapters for the checks the CLI runs (credential tests) while no server runs."""
     import aiohttp
 
+    from bot.core.channel import ChannelContext
     from channels import registry
-    from channels.base import ChannelContext
 
     async def nothing(*a: Any) -> Any:
         return None
@@ -382,7 +382,7 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"config error: {exc}", file=sys.stderr)
         return 2
-    from bot import logs
+    from bot.core import logs
 
     logs.setup(settings.log_level, settings.log_format)
     if command == "serve":

@@ -11,7 +11,7 @@ from collections.abc import Callable, Coroutine, Hashable
 from dataclasses import dataclass
 from typing import Any
 
-from channels.base import AccountInfo, ChannelContext
+from bot.core.channel import AccountInfo, ChannelContext
 
 log = logging.getLogger("switchboard.channels")
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from bot.core.channel import ChannelAdapter, ChannelContext
 from channels.api.adapter import build as build_api
-from channels.base import ChannelAdapter, ChannelContext
 from channels.email.adapter import build as build_email
 from channels.meta.adapter import build_facebook, build_instagram
 from channels.telegram.adapter import build as build_telegram

@@ -7,9 +7,9 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from bot.api.routing import ApiError
-from bot.clean import db_id
-from channels.base import AccountInfo, ChannelContext
+from bot.core.channel import AccountInfo, ChannelContext
+from bot.core.clean import db_id
+from bot.core.http import ApiError
 from channels.signing import HEADER, verify
 
 

@@ -271,7 +271,7 @@ def _check(values: dict[str, Any]) -> None:
         if values[name] <= 0:
             raise ConfigError(f"{ENV_PREFIX}{name.upper()}: must be positive "
                               f"(got {values[name]!r})")
-    from bot.flows.hours import HoursError, parse
+    from config.hours import HoursError, parse
 
     try:
         parse(values["office_hours"], values["shop_timezone"])

@@ -20,9 +20,9 @@ from typing import Any
 import aiohttp
 from tortoise.exceptions import IntegrityError
 
+from bot.core import due
 from bot.models import Feed, FeedEntry
 from listening.service import Item, Listening
-from scheduler import due
 
 log = logging.getLogger("switchboard.feeds")
 FEEDS_DUE = due.DueTable("feeds", "due_at", where="enabled = true")

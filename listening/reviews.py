@@ -19,7 +19,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from tortoise.exceptions import IntegrityError
 
-from bot.clean import without_nul
+from bot.core.clean import without_nul
 from bot.models import Review
 from listening.alerts import Alerter
 from listening.service import Listening
@@ -220,7 +220,7 @@ class SourceReplies:
     async def __call__(self, review: Review, text: str) -> bool:
         import aiohttp
 
-        from bot.services import channel_account
+        from bot.services.accounts import channel_account
         from channels.api.client import post_signed
         account = await channel_account(review.channel_account_id)  # type: ignore[attr-defined]
         if account is None:

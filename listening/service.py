@@ -21,9 +21,10 @@ from typing import Any, Protocol
 
 from tortoise.expressions import Subquery
 
-from bot.cache import Ttl
-from bot.events import MessageReceived, MessageScored
-from bot.inbox import utcnow
+from bot.core.cache import Ttl
+from bot.core.due import GroupCommit
+from bot.core.events import MessageReceived, MessageScored
+from bot.core.time import utcnow
 from bot.models import (
     Direction,
     ListeningRule,
@@ -35,7 +36,6 @@ from bot.models import (
 from listening import lang as langs
 from listening.rules import Compiled, QueryError, compile_rule
 from listening.sentiment import Score
-from scheduler.due import GroupCommit
 
 log = logging.getLogger("switchboard.listening")
 _rules: Ttl[list[Compiled]] = Ttl(seconds=5.0)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 
-from bot.flows.texts import Texts
+from bot.services.flows.texts import Texts
 
 REPLIES = Texts("replies")
 VARIANTS = 3

@@ -35,7 +35,7 @@ async def deliver_due_replies() -> None:
 
 
 async def wake_snoozed() -> None:
-    from bot.inbox import wake_snoozed as wake
+    from bot.services.inbox import wake_snoozed as wake
 
     await wake(_state.get("bus"))
 

@@ -10,9 +10,11 @@ from typing import Any
 
 import pytest
 
-from bot.flows import faq, hours, texts, wants_human
 from bot.models import Conversation, CsatRating, FaqEntry, Message
-from bot.rules import Conditions, holds
+from bot.services.flows import faq, texts
+from bot.services.flows.customer import wants_human
+from bot.services.rules import Conditions, holds
+from config import hours
 from tests.channels.test_telegram import until
 from tests.conftest import Shop, make_settings, start_shop
 

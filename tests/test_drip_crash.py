@@ -18,7 +18,7 @@ from typing import Any
 
 from aiosmtpd.controller import Controller
 
-from scheduler import drips
+from scheduler.marketing import drips
 from tests.conftest import ServerProcess, free_port
 
 N = 2000

@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from bot.cli import database
+from bot.core.due import claim
 from bot.models import (
     ChannelAccount,
     Contact,
@@ -18,9 +19,8 @@ from bot.models import (
     Direction,
     Message,
 )
-from bot.replies import OUTBOX_DUE
+from bot.services.replies import OUTBOX_DUE
 from config import Settings
-from scheduler.due import claim
 
 LEASE = timedelta(seconds=60)
 

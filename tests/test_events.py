@@ -8,7 +8,7 @@ import logging
 
 import pytest
 
-from bot.events import ConversationChanged, EventBus
+from bot.core.events import ConversationChanged, EventBus
 
 
 async def test_when_decides_per_event_and_a_failing_handler_harms_no_other() -> None:

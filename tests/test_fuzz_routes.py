@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from bot.keys import ENDPOINTS
+from bot.core.keys import ENDPOINTS
 from bot.models import Contact, Conversation, Message
 from tests.conftest import ROOT, Shop, message
 

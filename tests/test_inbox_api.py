@@ -239,7 +239,7 @@ async def test_roles_enforced_on_every_api_route(shop: Shop) -> None:
 async def test_every_api_route_declares_auth(shop: Shop) -> None:
     """No route under /api/v1 is open by accident: each names a permission or is one of
     the deliberately public ones (the spec, and signed inbound webhooks)."""
-    from bot.keys import ENDPOINTS
+    from bot.core.keys import ENDPOINTS
 
     eps = shop.client.server.app[ENDPOINTS]
     public = {(e.method, e.path) for e in eps if e.perm is None}

@@ -12,9 +12,9 @@ from typing import Any
 
 from tortoise import connections
 
-from bot.ingest import Job, SqliteWriter, TortoiseDriver, ingest_batch
+from bot.core.channel import ContactInfo, InboundMessage, IngestResult
+from bot.core.ingest import Job, SqliteWriter, TortoiseDriver, ingest_batch
 from bot.models import ChannelAccount, Contact, Conversation, Identity, Message
-from channels.base import ContactInfo, InboundMessage, IngestResult
 from tests.conftest import Shop
 
 WINDOW = timedelta(hours=24)

@@ -8,11 +8,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bot.auth import create_user
 from bot.cli import database
+from bot.core.auth import create_user
 from bot.models import Post, PostEvent, PostStatus, Role
 from config import Settings
-from scheduler.posts import PostError, check_variant, move
+from scheduler.posts.service import PostError, check_variant, move
 
 IMG = [{"url": "https://shop.example/boots.jpg"}]
 

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from bot.models import ChannelAccount, Post, PostEvent, PostStatus, PostVariant, User
-from scheduler import posts
-from scheduler.publish import Publisher
+from scheduler.posts import service as posts
+from scheduler.posts.publish import Publisher
 from tests.channels.test_telegram import Telegram, connect, fake_api, until
 from tests.conftest import make_settings, start_shop
 from tests.fakes.telegram_api import FakeTelegram

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from pydantic import ValidationError
 
-from scheduler.recurrence import Recurrence, next_after
+from scheduler.posts.recurrence import Recurrence, next_after
 
 WAW = ZoneInfo("Europe/Warsaw")
 

@@ -251,7 +251,7 @@ async def test_sweep_scores_messages_a_crash_left_unscored(shop: Any,
     scored and matched the same way."""
     from datetime import UTC, datetime, timedelta
 
-    from bot.keys import BUS
+    from bot.core.keys import BUS
     from bot.models import Conversation, Message, Review, Rule
     from listening.reviews import ReviewIn, store
     from listening.service import Listening

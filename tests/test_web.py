@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from bot.auth import Perm
+from bot.core.auth import Perm
 from bot.models import Conversation, Message, Note
 from tests.conftest import Shop, message
 

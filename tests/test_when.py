@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from scheduler.when import WhenError, parse
+from scheduler.posts.when import WhenError, parse
 
 BKK = ZoneInfo("Asia/Bangkok")
 WAW = ZoneInfo("Europe/Warsaw")

@@ -7,16 +7,12 @@ from typing import Any
 
 from aiohttp import web
 
-from bot import inbox, services
 from bot.api import schemas as s
-from bot.api.listening import endpoints as listening_endpoints
-from bot.api.marketing import endpoints as marketing_endpoints
-from bot.api.posts import endpoints as post_endpoints
-from bot.api.routing import ApiError, Call, Endpoint, Handler, json_out, openapi
-from bot.auth import Perm
-from bot.cache import forget_all
-from bot.flows import lookup
-from bot.keys import ADAPTERS, BUS, ENDPOINTS, OUTBOX
+from bot.core.auth import Perm
+from bot.core.cache import forget_all
+from bot.core.channel import FetchesFiles
+from bot.core.http import ApiError, Call, Endpoint, Handler, json_out, openapi
+from bot.core.keys import ADAPTERS, BUS, ENDPOINTS, OUTBOX
 from bot.models import (
     CannedReply,
     ChannelAccount,
@@ -31,8 +27,13 @@ from bot.models import (
     Rule,
     User,
 )
-from bot.replies import account_info, render_canned
-from channels.base import FetchesFiles
+from bot.services import accounts as services
+from bot.services import inbox
+from bot.services.flows.customer import lookup
+from bot.services.replies import account_info, render_canned
+from listening.api import endpoints as listening_endpoints
+from scheduler.marketing.api import endpoints as marketing_endpoints
+from scheduler.posts.api import endpoints as post_endpoints
 
 
 def _bus(call: Call):  # type: ignore[no-untyped-def]

@@ -14,11 +14,11 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from bot import metrics
-from bot.clean import db_id
-from bot.inbox import InboxError
+from bot.core import metrics
+from bot.core.channel import StaffAnswer, StaffInput
+from bot.core.clean import db_id
+from bot.core.errors import InboxError
 from bot.models import Role, User
-from channels.base import StaffAnswer, StaffInput
 
 log = logging.getLogger("switchboard.commands")
 
@@ -123,4 +123,6 @@ def refuse(inp: StaffInput, why: str, user: User | None = None) -> str:
             f"Switchboard user.")
 
 
-from bot.commands import flows, posts, staff  # noqa: E402, F401  (register their commands)
+from bot.commands import staff  # noqa: E402, F401  (register their commands)
+from scheduler.posts import commands as posts  # noqa: E402, F401
+from scheduler.posts import flows  # noqa: E402, F401

@@ -6,10 +6,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from bot import inbox
-from bot.clean import db_id
 from bot.commands import Ctx, command, help_text
-from bot.inbox import InboxError, utcnow
+from bot.core.channel import StaffInput
+from bot.core.clean import db_id
+from bot.core.errors import InboxError
+from bot.core.time import utcnow
 from bot.models import (
     ChannelAccount,
     Conversation,
@@ -19,9 +20,9 @@ from bot.models import (
     StaffNotification,
     User,
 )
-from bot.notify import MODES
-from bot.services import forget_accounts
-from channels.base import StaffInput
+from bot.services import inbox
+from bot.services.accounts import forget_accounts
+from bot.services.notify import MODES
 
 if TYPE_CHECKING:
     from bot.commands import Desk

@@ -17,9 +17,9 @@ from typing import Any
 
 from aiohttp import web
 
-from bot.api.routing import error_response
-from bot.auth import Perm, authenticate_api, has_perm
-from bot.keys import SETTINGS
+from bot.core.auth import Perm, authenticate_api, has_perm
+from bot.core.http import error_response
+from bot.core.keys import SETTINGS
 
 TYPES = {"image/jpeg": "jpg", "image/png": "png", "image/webp": "webp", "image/gif": "gif"}
 _NAME = re.compile(r"^[A-Za-z0-9_-]{16,64}\.(jpg|png|webp|gif)$")

@@ -15,10 +15,9 @@ from typing import Any
 from aiohttp import WSMsgType, web
 from multidict import MultiDict, MultiDictProxy
 
-from bot import inbox, services
 from bot.api.endpoints import reply_text
 from bot.api.schemas import MAX_PAGE
-from bot.auth import (
+from bot.core.auth import (
     FORM,
     SESSION,
     SESSION_COOKIE,
@@ -32,10 +31,10 @@ from bot.auth import (
     session_of,
     start_session,
 )
-from bot.cache import forget_all
-from bot.clean import NUL, db_id, without_nul
-from bot.inbox import InboxError, ListFilter
-from bot.keys import ADAPTERS, BUS, HUB, JINJA, OUTBOX, SETTINGS
+from bot.core.cache import forget_all
+from bot.core.clean import NUL, db_id, without_nul
+from bot.core.errors import InboxError
+from bot.core.keys import ADAPTERS, BUS, HUB, JINJA, OUTBOX, SETTINGS
 from bot.models import (
     CannedReply,
     ChannelAccount,
@@ -48,6 +47,9 @@ from bot.models import (
     Rule,
     User,
 )
+from bot.services import accounts as services
+from bot.services import inbox
+from bot.services.inbox import ListFilter
 
 PRE_CSRF = "sb_login_csrf"
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -500,8 +502,9 @@ async def users_telegram(request: web.Request) -> web.StreamResponse:
 
 @page(Perm.BOT_READ)
 async def bot_page(request: web.Request) -> web.Response:
-    from bot.flows import lookup, texts
-    from bot.rules import EVENTS
+    from bot.services.flows import texts
+    from bot.services.flows.customer import lookup
+    from bot.services.rules import EVENTS
 
     q, locale = request.query.get("q", ""), request.query.get("locale", "en")
     entries = await FaqEntry.all().order_by("locale", "position", "id")
@@ -516,7 +519,7 @@ async def bot_page(request: web.Request) -> web.Response:
 @page(Perm.BOT_WRITE)
 async def faq_add(request: web.Request) -> web.StreamResponse:
     form = request[FORM]
-    from bot.flows.texts import LOCALES
+    from bot.services.flows.texts import LOCALES
 
     if _s(form, "locale") not in LOCALES:
         raise InboxError(f"locale must be one of {', '.join(LOCALES)}", "invalid", "locale")
@@ -602,7 +605,7 @@ async def canned_delete(request: web.Request) -> web.StreamResponse:
 
 
 def setup(app: web.Application) -> None:
-    from bot.web import posts
+    from scheduler.posts import web as posts
 
     posts.setup(app)
     r = app.router

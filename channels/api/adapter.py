@@ -6,10 +6,7 @@ from typing import Any, ClassVar
 
 from aiohttp import web
 
-from bot.api.routing import Call, Endpoint, json_out
-from channels.api.client import CallbackError, post_signed
-from channels.api.parse import InboundAccepted, InboundBody, callback_payload
-from channels.base import (
+from bot.core.channel import (
     AccountInfo,
     ChannelContext,
     DeliveryError,
@@ -17,6 +14,9 @@ from channels.base import (
     PermanentDeliveryError,
     SendResult,
 )
+from bot.core.http import Call, Endpoint, json_out
+from channels.api.client import CallbackError, post_signed
+from channels.api.parse import InboundAccepted, InboundBody, callback_payload
 from channels.webhooks import signed_by_api_account
 
 ACCOUNT = web.RequestKey("api_account", AccountInfo)

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from channels.base import ContactInfo, InboundMessage, OutboundMessage
+from bot.core.channel import ContactInfo, InboundMessage, OutboundMessage
 
 Id = Annotated[str, Field(min_length=1, max_length=255)]
 

@@ -28,7 +28,7 @@ import aioimaplib
 import aiosmtplib
 from aiohttp import web
 
-from channels.base import (
+from bot.core.channel import (
     AccountInfo,
     AccountSetupError,
     CannotConnect,

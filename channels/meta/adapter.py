@@ -27,8 +27,7 @@ from urllib.parse import urlsplit
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
-from bot.api.routing import ApiError, Call, Endpoint, json_out
-from channels.base import (
+from bot.core.channel import (
     AccountInfo,
     AccountSetupError,
     CannotConnect,
@@ -40,6 +39,7 @@ from channels.base import (
     PermanentDeliveryError,
     SendResult,
 )
+from bot.core.http import ApiError, Call, Endpoint, json_out
 from channels.meta.graph import DEFAULT_API, TOKEN_CODES, Graph, GraphError, failure
 from channels.meta.parse import parse_webhook
 from channels.signing import verify

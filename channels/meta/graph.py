@@ -15,7 +15,7 @@ from typing import Any
 
 import aiohttp
 
-from channels.base import (
+from bot.core.channel import (
     ChannelError,
     DeliveryError,
     OutcomeUnknown,

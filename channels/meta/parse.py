@@ -18,8 +18,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from bot.clean import from_epoch, obj, seq
-from channels.base import ContactInfo, InboundMessage
+from bot.core.channel import ContactInfo, InboundMessage
+from bot.core.clean import from_epoch, obj, seq
 
 
 def _when(value: Any) -> datetime | None:

@@ -40,9 +40,7 @@ from telegram.error import (
 )
 from telegram.request import HTTPXRequest
 
-from bot.api.routing import ApiError, Call, Endpoint, json_out
-from bot.clean import without_nul
-from channels.base import (
+from bot.core.channel import (
     FLOW_PREFIX,
     AccountInfo,
     AccountSetupError,
@@ -60,6 +58,8 @@ from channels.base import (
     StaffAnswer,
     StaffInput,
 )
+from bot.core.clean import without_nul
+from bot.core.http import ApiError, Call, Endpoint, json_out
 from channels.loops import AccountLoops
 from channels.telegram.parse import (
     ALLOWED_UPDATES,

@@ -11,8 +11,8 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from bot.clean import from_epoch
-from channels.base import ContactInfo, InboundMessage, StaffInput
+from bot.core.channel import ContactInfo, InboundMessage, StaffInput
+from bot.core.clean import from_epoch
 
 TEXT_LIMIT = 4096  # characters of one sendMessage text, after entity parsing
 # What we ask Telegram for (getUpdates and setWebhook).

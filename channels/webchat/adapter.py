@@ -20,8 +20,7 @@ from typing import Any, ClassVar
 
 from aiohttp import WSCloseCode, WSMsgType, web
 
-from bot.clean import db_id, without_nul
-from channels.base import (
+from bot.core.channel import (
     AccountInfo,
     ChannelContext,
     ContactInfo,
@@ -29,6 +28,7 @@ from channels.base import (
     OutboundMessage,
     SendResult,
 )
+from bot.core.clean import db_id, without_nul
 
 log = logging.getLogger("switchboard.webchat")
 _CLIENT_ID = re.compile(r"^[A-Za-z0-9_-]{8,64}$")

@@ -17,9 +17,9 @@ import aiohttp
 import pytest
 from aiohttp import web
 
+from bot.core.channel import ChannelAdapter
 from bot.models import Message
 from channels import registry
-from channels.base import ChannelAdapter
 from channels.signing import sign
 from tests.conftest import Shop
 from tests.fakes.graph_api import FakeGraph
@@ -274,7 +274,7 @@ def test_every_registered_channel_has_a_driver() -> None:
 
 @pytest.mark.parametrize("kind", registry.kinds())
 async def test_channel_contract(kind: str, shop: Shop, aiohttp_server: Any) -> None:
-    from bot.keys import ADAPTERS
+    from bot.core.keys import ADAPTERS
 
     adapter = shop.client.server.app[ADAPTERS][kind]
     assert isinstance(adapter, ChannelAdapter) and adapter.kind == kind

@@ -221,7 +221,7 @@ async def test_mail_announced_during_a_read_is_not_left_for_idle(mailserver: Mai
     another command, Dovecot does not say it again when IDLE starts, and aioimaplib drops
     untagged lines no command claims. The mailbox loop must read again instead of going
     to IDLE, where the mail would wait for the next one or the 5-minute IDLE timeout."""
-    from channels.base import AccountInfo
+    from bot.core.channel import AccountInfo
     from channels.email.adapter import EmailChannel
 
     address = mailserver.add_user(f"race-{uuid.uuid4().hex[:8]}@shop.test")

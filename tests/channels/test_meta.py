@@ -17,8 +17,8 @@ from typing import Any
 import aiohttp
 import pytest
 
+from bot.core.channel import DeliveryError, OutcomeUnknown, PermanentDeliveryError
 from bot.models import Conversation, Message, Post, PostVariant
-from channels.base import DeliveryError, OutcomeUnknown, PermanentDeliveryError
 from channels.meta.graph import Graph, GraphError, failure
 from tests.channels.test_telegram import Telegram, connect, fake_api, until
 from tests.conftest import Shop, make_settings, start_shop

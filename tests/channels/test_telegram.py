@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from bot.keys import ADAPTERS
+from bot.core.keys import ADAPTERS
 from bot.models import Contact, Conversation, Message
 from channels.telegram.parse import split_text
 from tests.conftest import Shop, make_settings, start_shop

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from bot.keys import SETTINGS
+from bot.core.keys import SETTINGS
 from bot.models import ChatFlow, Message, Post, User
 from config import Settings
 from tests.channels.test_telegram import TOKEN, Telegram, connect, fake_api, until

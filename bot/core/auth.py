@@ -1,0 +1,161 @@
+"""Staff users, roles, sessions, API tokens and CSRF.
+
+Roles map to permissions in one table (:data:`ROLE_PERMS`); every page and API route names
+the permission it needs, and a test walks the router to prove none is left open by mistake.
+Passwords are hashed with argon2id. Session and API tokens are random; only their SHA-256
+is stored, so a leaked database does not leak working credentials.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from datetime import timedelta
+from enum import StrEnum
+
+from aiohttp import web
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from multidict import MultiDictProxy
+
+from bot.models import Role, Session, User
+
+SESSION_COOKIE = "sb_session"
+SESSION = web.RequestKey("session", object)  # Session | None, cached per request
+USER = web.RequestKey("user", User)
+# the parsed, CSRF-checked POST form
+Form = MultiDictProxy[str | bytes | bytearray | web.FileField]
+FORM: web.RequestKey[Form] = web.RequestKey("form")
+_hasher = PasswordHasher()
+# A hash of a random password, checked when the e-mail is unknown so that the time taken
+# does not tell an attacker which addresses exist.
+_DUMMY_HASH = _hasher.hash(secrets.token_hex(16))
+
+
+class Perm(StrEnum):
+    INBOX_READ = "read conversations"
+    INBOX_WRITE = "work conversations"
+    CONTACTS_READ = "read contacts"
+    CONTACTS_WRITE = "change contacts"
+    CANNED_READ = "read canned replies"
+    CANNED_WRITE = "change canned replies"
+    USERS = "manage users"
+    CHANNELS = "manage channel accounts"
+    BOT_READ = "read the bot's answers and the rules"
+    BOT_WRITE = "change the bot's answers and the rules"
+    POSTS_READ = "read posts and the calendar"
+    POSTS_WRITE = "compose and schedule posts"
+    MARKETING_READ = "read sequences, enrolments and mail stats"
+    MARKETING_WRITE = "send shop events and manage e-mail marketing"
+    LISTENING_READ = "read mentions, trends and listening rules"
+    LISTENING_WRITE = "manage listening rules and feeds"
+    REVIEWS_READ = "read reviews"
+    REVIEWS_WRITE = "answer reviews"
+
+
+ROLE_PERMS: dict[Role, frozenset[Perm]] = {
+    Role.ADMIN: frozenset(Perm),
+    Role.AGENT: frozenset({Perm.INBOX_READ, Perm.INBOX_WRITE, Perm.CONTACTS_READ,
+                          Perm.CONTACTS_WRITE, Perm.CANNED_READ, Perm.BOT_READ,
+                          Perm.POSTS_READ, Perm.LISTENING_READ, Perm.REVIEWS_READ,
+                          Perm.REVIEWS_WRITE}),
+    Role.MARKETER: frozenset({Perm.CONTACTS_READ, Perm.POSTS_READ, Perm.POSTS_WRITE,
+                             Perm.MARKETING_READ, Perm.MARKETING_WRITE,
+                             Perm.LISTENING_READ, Perm.LISTENING_WRITE, Perm.REVIEWS_READ}),
+}
+
+
+def has_perm(user: User, perm: Perm) -> bool:
+    return user.is_active and perm in ROLE_PERMS[Role(user.role)]
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def verify_password(password_hash: str, password: str) -> bool:
+    try:
+        return _hasher.verify(password_hash or _DUMMY_HASH, password) and bool(password_hash)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def token_digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def new_api_token() -> tuple[str, str]:
+    """(token to show once, digest to store)."""
+    token = "sbt_" + secrets.token_urlsafe(32)
+    return token, token_digest(token)
+
+
+async def create_user(email: str, role: Role, password: str | None = None,
+                      name: str = "") -> tuple[User, str, str]:
+    """Create a staff user. Returns (user, password, api token); both shown once."""
+    password = password or secrets.token_urlsafe(12)
+    token, digest = new_api_token()
+    user = await User.create(email=email.strip().lower(), role=role, name=name,
+                             password_hash=hash_password(password), api_token_hash=digest)
+    return user, password, token
+
+
+async def login(email: str, password: str) -> User | None:
+    user = await User.filter(email=email.strip().lower()).first()
+    ok = verify_password(user.password_hash if user else "", password)
+    if user is None or not ok or not user.is_active:
+        return None
+    return user
+
+
+async def start_session(user: User, hours: float) -> tuple[str, Session]:
+    from bot.core.time import utcnow
+
+    token = secrets.token_urlsafe(32)
+    session = await Session.create(id=token_digest(token), user=user,
+                                   csrf_token=secrets.token_urlsafe(24),
+                                   expires_at=utcnow() + timedelta(hours=hours))
+    return token, session
+
+
+async def session_of(request: web.Request) -> Session | None:
+    """The live session behind the request's cookie, cached on the request."""
+    if SESSION in request:
+        return request[SESSION]  # type: ignore[return-value]
+    from bot.core.time import utcnow
+
+    session = None
+    token = request.cookies.get(SESSION_COOKIE)
+    if token:
+        session = await Session.filter(id=token_digest(token),
+                                       expires_at__gt=utcnow()).prefetch_related("user").first()
+        if session is not None and not session.user.is_active:
+            session = None
+    request[SESSION] = session
+    return session
+
+
+async def end_session(request: web.Request) -> None:
+    token = request.cookies.get(SESSION_COOKIE)
+    if token:
+        await Session.filter(id=token_digest(token)).delete()
+
+
+def csrf_ok(session: Session, supplied: str | None) -> bool:
+    return bool(supplied) and hmac.compare_digest(session.csrf_token, supplied or "")
+
+
+async def authenticate_api(request: web.Request) -> User | None:
+    """A bearer token, or a browser session (whose unsafe calls must carry X-CSRF-Token)."""
+    header = request.headers.get("Authorization", "")
+    if header.lower().startswith("bearer "):
+        digest = token_digest(header[7:].strip())
+        return await User.filter(api_token_hash=digest, is_active=True).first()
+    session = await session_of(request)
+    if session is None:
+        return None
+    if request.method not in ("GET", "HEAD", "OPTIONS") and not csrf_ok(
+            session, request.headers.get("X-CSRF-Token")):
+        return None
+    return session.user

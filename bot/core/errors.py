@@ -1,0 +1,20 @@
+"""Domain errors every service raises and every front end maps (a page, JSON, a chat answer)."""
+
+from __future__ import annotations
+
+
+class InboxError(Exception):
+    """A request a service refuses; ``code`` and ``field`` shape the API error."""
+
+    status = 400
+
+    def __init__(self, message: str, code: str = "bad_request", field: str | None = None):
+        super().__init__(message)
+        self.code, self.field = code, field
+
+
+class NotFound(InboxError):
+    status = 404
+
+    def __init__(self, what: str, field: str | None = None):
+        super().__init__(f"{what} not found", "not_found", field)

@@ -1,0 +1,1 @@
+"""The customer bot: greeting, FAQ answers, hand-off to a person, office hours, ratings."""

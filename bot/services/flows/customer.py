@@ -1,0 +1,220 @@
+"""The customer bot: greeting and menu, FAQ answers, hand-off to a person, office hours
+and CSAT. It is channel-agnostic: it reads stored messages and answers through the
+outbox with :class:`~channels.base.Button` quick replies, which Telegram shows as an
+inline keyboard and the web-chat widget as buttons.
+
+The bot stays out of the way of people:
+
+* it never speaks in public conversations (groups, comment threads: rules do that);
+* once the customer asked for a person (``needs_human``) or a staff member took the
+  conversation (assigned), it is silent until the conversation is resolved;
+* conversations it answered (an FAQ, a menu) wait in *pending*, so the open inbox holds
+  only what needs a person; a question it could not answer stays *open*, and a hand-off
+  makes the conversation *open* again.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from bot.core.channel import Button
+from bot.core.clean import db_id
+from bot.core.events import (
+    ConversationChanged,
+    ConversationResolved,
+    EventBus,
+    HandoffRequested,
+    MessageReceived,
+)
+from bot.core.time import utcnow
+from bot.models import (
+    Conversation,
+    ConversationStatus,
+    CsatRating,
+    Direction,
+    FaqEntry,
+    Message,
+)
+from bot.services.accounts import channel_account
+from bot.services.flows import faq, texts
+from config import hours
+
+log = logging.getLogger("switchboard.flows")
+MENU_SIZE = 4
+# What people write when they want a person, in every language we serve (customers mix
+# languages, so all lists are checked).
+HUMAN_WORDS = (
+    "talk to a person", "talk to someone", "real person", "human", "agent", "operator",
+    "speak to someone", "nhân viên", "gặp người", "tư vấn viên", "คุยกับพนักงาน", "พนักงาน",
+    "แอดมิน", "konsultant", "człowiek", "z człowiekiem", "оператор", "человек",
+    "менеджер", "បុគ្គលិក", "និយាយជាមួយមនុស្ស",
+)
+
+
+def wants_human(text: str) -> bool:
+    norm = f" {faq.normalize(text)} "
+    return any(f" {faq.normalize(w)} " in norm or (len(w) > 6 and faq.normalize(w) in norm)
+               for w in HUMAN_WORDS)
+
+
+@dataclass
+class Turn:
+    """What the bot is answering: the message, its conversation and contact."""
+
+    message: Message
+    conv: Conversation
+    locale: str
+
+    @property
+    def lang(self) -> str:
+        return texts.language(self.locale)
+
+
+class CustomerBot:
+    def __init__(self, outbox: Any, bus: EventBus, settings: Any) -> None:
+        self.outbox, self.bus, self.settings = outbox, bus, settings
+        self.hours = hours.parse(settings.office_hours, settings.shop_timezone)
+        self.kinds = {k.strip() for k in settings.bot_channels.split(",") if k.strip()}
+
+    def answers_on(self, kind: str, account_settings: dict[str, Any]) -> bool:
+        flag = (account_settings or {}).get("bot")
+        return bool(flag) if flag is not None else kind in self.kinds
+
+    # --- entry points (event consumers) ------------------------------------------------
+
+    async def on_message(self, event: MessageReceived) -> None:
+        account = await channel_account(event.account_id)  # cached: no query per message
+        if account is None or not self.answers_on(event.channel_kind, account.settings):
+            return
+        msg = await Message.filter(id=event.message_id).prefetch_related(
+            "conversation__contact").first()
+        if msg is None or msg.conversation.is_public:
+            return
+        conv = msg.conversation
+        turn = Turn(msg, conv, conv.contact.locale or "")
+        payload = msg.payload or ""
+        if payload.startswith("csat:"):
+            await self.rate(turn, payload)
+        elif conv.needs_human or conv.assignee_id is not None:  # type: ignore[attr-defined]
+            return  # a person has it
+        elif payload == "human" or wants_human(msg.text):
+            await self.handoff(turn)
+        elif payload.startswith("faq:"):
+            entry = await FaqEntry.filter(id=_int(payload[4:])).first()
+            await (self.answer(turn, entry) if entry else self.greet(turn, handled=True))
+        elif payload == "menu" or msg.text.strip().lower().startswith("/start"):
+            await self.greet(turn, handled=True)
+        else:
+            entry = await lookup(msg.text, turn.locale)
+            if entry is not None:
+                await self.answer(turn, entry)
+            elif event.new_conversation:  # maybe just "hi"; if not, staff see it open
+                await self.greet(turn, handled=False)
+            else:
+                await self.say(turn, texts.text(turn.locale, "no_match"),
+                               await self.menu(turn.lang), handled=False)
+
+    async def on_resolved(self, event: ConversationResolved) -> None:
+        """Ask for a rating after a person helped (not after the bot alone)."""
+        conv = await Conversation.filter(id=event.conversation_id).prefetch_related(
+            "contact").first()
+        if conv is None or conv.is_public:
+            return
+        account = await channel_account(conv.channel_account_id)  # type: ignore[attr-defined]
+        if account is None or not self.answers_on(conv.channel_kind, account.settings):
+            return
+        helped = await Message.filter(conversation_id=conv.id, direction=Direction.OUTBOUND,
+                                      sender_id__isnull=False).exists()
+        if not helped:
+            return
+        locale = conv.contact.locale
+        await self.outbox.send(conv.id, texts.text(locale, "csat_ask"), None, origin="bot",
+                               buttons=[Button(str(n), f"csat:{n}") for n in range(1, 6)])
+
+    # --- what the bot does ---------------------------------------------------------------
+
+    async def say(self, turn: Turn, text: str, buttons: list[Button], handled: bool) -> None:
+        """Send a bot message. ``handled``: the bot answered, so the conversation waits on
+        the customer (pending); otherwise a person should look at it (open)."""
+        await self.outbox.send(turn.conv.id, text, None, buttons=buttons, origin="bot")
+        before, after = ((ConversationStatus.OPEN, ConversationStatus.PENDING) if handled
+                         else (ConversationStatus.PENDING, ConversationStatus.OPEN))
+        await Conversation.filter(id=turn.conv.id, status=before, needs_human=False,
+                                  assignee_id__isnull=True).update(status=after)
+
+    async def greet(self, turn: Turn, handled: bool) -> None:
+        name = (turn.conv.contact.name or "").split(" ")[0]
+        text = texts.text(turn.locale, "greeting", name=name, shop=self.settings.shop_name)
+        away = self.away_line(turn.locale)
+        await self.say(turn, f"{text}\n\n{away}" if away else text, await self.menu(turn.lang),
+                       handled)
+
+    async def answer(self, turn: Turn, entry: FaqEntry) -> None:
+        await self.say(turn, entry.answer, [Button(texts.text(turn.locale, "talk_to_person"),
+                                                   "human")], handled=True)
+
+    async def handoff(self, turn: Turn) -> None:
+        await Conversation.filter(id=turn.conv.id).update(
+            needs_human=True, status=ConversationStatus.OPEN)
+        self.bus.publish(ConversationChanged(turn.conv.id, "status"))  # live inbox flag
+        text = texts.text(turn.locale, "handoff")
+        away = self.away_line(turn.locale)
+        await self.outbox.send(turn.conv.id, f"{text}\n\n{away}" if away else text, None,
+                               origin="bot")
+        self.bus.publish(HandoffRequested(turn.conv.id))
+        log.info("hand-off to a person", extra={"conversation_id": turn.conv.id})
+
+    async def rate(self, turn: Turn, payload: str) -> None:
+        rating = _int(payload[5:])
+        if rating is None or not 1 <= rating <= 5:
+            return
+        conv = turn.conv
+        since = conv.resolved_at or conv.created_at
+        existing = await CsatRating.filter(conversation_id=conv.id,
+                                           created_at__gte=since).first()
+        if existing is not None:  # changed their mind: one rating per resolution
+            existing.rating = rating
+            await existing.save(update_fields=["rating"])
+        else:
+            await CsatRating.create(conversation_id=conv.id, rating=rating,
+                                    assignee_id=conv.assignee_id)  # type: ignore[attr-defined]
+        await self.outbox.send(conv.id, texts.text(turn.locale, "csat_thanks", rating=rating),
+                               None, origin="bot")
+
+    # --- knowledge ---------------------------------------------------------------------
+
+    async def menu(self, lang: str) -> list[Button]:
+        entries = await FaqEntry.filter(locale=lang, in_menu=True).order_by(
+            "position", "id").limit(MENU_SIZE)
+        if not entries and lang != texts.FALLBACK:
+            entries = await FaqEntry.filter(locale=texts.FALLBACK, in_menu=True).order_by(
+                "position", "id").limit(MENU_SIZE)
+        buttons = [Button(_label(e.question), f"faq:{e.id}") for e in entries]
+        return [*buttons, Button(texts.text(lang, "talk_to_person"), "human")]
+
+    def away_line(self, locale: str | None, now: datetime | None = None) -> str:
+        """The away message with the next opening time, or "" during office hours."""
+        now = now or utcnow()
+        if self.hours.is_open(now):
+            return ""
+        when = self.hours.next_open(now).strftime("%Y-%m-%d %H:%M")  # the same in any language
+        return texts.text(locale, "away", opens_at=f"{when} ({self.settings.shop_timezone})")
+
+
+async def lookup(text: str, locale: str | None) -> FaqEntry | None:
+    """The FAQ entry that answers ``text``, in the contact's language or English."""
+    lang = texts.language(locale)
+    entries = await FaqEntry.filter(locale__in=list({lang, texts.FALLBACK}))
+    match = faq.best(text, [(e.id, [e.question, *e.variants]) for e in entries])
+    return next((e for e in entries if match and e.id == match.entry_id), None)
+
+
+def _label(question: str) -> str:
+    return question if len(question) <= 40 else question[:39] + "…"
+
+
+def _int(value: str) -> int | None:
+    return db_id(value)

@@ -1,0 +1,50 @@
+"""Live updates for staff: every logged-in inbox page holds a websocket here.
+
+The hub listens on the event bus and tells each socket *what* changed (a conversation id
+and a kind); pages then fetch the server-rendered fragment, so message text is only ever
+rendered by autoescaped templates, never spliced into HTML in the browser.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+from aiohttp import WSCloseCode, web
+
+from bot.core.events import ConversationChanged, EventBus, MessageReceived, MessageStored
+
+
+class StaffHub:
+    def __init__(self, bus: EventBus) -> None:
+        self.sockets: set[web.WebSocketResponse] = set()
+        bus.subscribe(MessageReceived, self._on_received, when=self._watched)
+        bus.subscribe(MessageStored, self._on_stored, when=self._watched)
+        bus.subscribe(ConversationChanged, self._on_changed, when=self._watched)
+
+    def _watched(self, _: object) -> bool:
+        return bool(self.sockets)  # no staff page open: nothing to tell
+
+    async def _on_received(self, ev: MessageReceived) -> None:
+        await self.broadcast({"type": "message", "conversation_id": ev.conversation_id,
+                              "message_id": ev.message_id, "channel": ev.channel_kind})
+
+    async def _on_stored(self, ev: MessageStored) -> None:
+        await self.broadcast({"type": "message", "conversation_id": ev.conversation_id,
+                              "message_id": ev.message_id})
+
+    async def _on_changed(self, ev: ConversationChanged) -> None:
+        await self.broadcast({"type": "conversation", "conversation_id": ev.conversation_id,
+                              "what": ev.what})
+
+    async def broadcast(self, payload: dict[str, Any]) -> None:
+        if not self.sockets:
+            return
+        data = json.dumps(payload)
+        await asyncio.gather(*(ws.send_str(data) for ws in list(self.sockets)
+                               if not ws.closed), return_exceptions=True)
+
+    async def close_all(self) -> None:
+        for ws in list(self.sockets):
+            await ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutdown")

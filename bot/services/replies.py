@@ -1,0 +1,306 @@
+"""The outbound path: store first, then deliver, then record the outcome.
+
+A reply is stored as an outbound ``Message`` with status ``pending`` before any network I/O,
+so a crash never loses it: the clock's sweep (:func:`deliver_due`) picks up anything pending
+or retrying whose time has come. A delivery attempt first claims the row with a lease
+(a compare-and-set ``UPDATE``), so two workers or a sweep racing a fresh send never deliver
+the same message twice at the same time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from jinja2 import StrictUndefined, TemplateError
+from jinja2.sandbox import SandboxedEnvironment
+from tortoise.exceptions import IntegrityError
+
+from bot.core import due, metrics
+from bot.core.channel import (
+    AccountInfo,
+    Button,
+    ChannelAdapter,
+    DeliveryError,
+    OutboundMessage,
+    OutcomeUnknown,
+    PermanentDeliveryError,
+    RecipientUnreachable,
+)
+from bot.core.errors import InboxError, NotFound
+from bot.core.events import EventBus, MessageStored
+from bot.core.ingest import PREVIEW_LEN
+from bot.core.time import utcnow
+from bot.models import (
+    ChannelAccount,
+    Contact,
+    Conversation,
+    ConversationStatus,
+    DeliveryStatus,
+    Direction,
+    Identity,
+    Message,
+    User,
+)
+
+log = logging.getLogger("switchboard.replies")
+_DUE = (DeliveryStatus.PENDING, DeliveryStatus.RETRYING)
+OUTBOX_DUE = due.DueTable("messages", "next_attempt_at",
+                          where="direction = 'out' AND status IN ('pending', 'retrying')")
+
+
+class Outbox:
+    """Delivers stored outbound messages through the channel adapters."""
+
+    def __init__(self, adapters: Mapping[str, ChannelAdapter], bus: EventBus | None,
+                 max_attempts: int = 6, backoff_seconds: float = 2.0,
+                 lease_seconds: float = 60.0) -> None:
+        self.adapters = adapters
+        self.bus = bus
+        self.max_attempts = max_attempts
+        self.backoff = backoff_seconds
+        self.lease = timedelta(seconds=lease_seconds)
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    async def send(self, conversation_id: int, text: str, sender: User | None, *,
+                   buttons: Sequence[Button] = (), origin: str = "",
+                   reply_to_id: int | None = None, source_ref: str | None = None) -> Message:
+        """Store a reply as pending and return it; delivery follows (see :meth:`deliver`).
+
+        Args:
+            buttons: Quick replies offered with the text (the bot's menus, CSAT).
+            origin: Who wrote it when not staff in the inbox: "bot", "rule", "telegram".
+            reply_to_id: In a public or threaded conversation (comments, an e-mail
+                thread), the message this answers; by default the latest one, so a reply
+                lands in the right thread.
+            source_ref: Where it was written, if outside the inbox (a staff chat message);
+                the same ref again returns the stored message and sends nothing.
+        """
+        conv = await Conversation.filter(id=conversation_id).first()
+        if conv is None:
+            raise NotFound("conversation", "conversation_id")
+        if reply_to_id is not None:
+            if not await Message.filter(id=reply_to_id, conversation_id=conv.id,
+                                        direction=Direction.INBOUND).exists():
+                raise InboxError("reply_to_message_id is not a message of this conversation",
+                                 "invalid", "reply_to_message_id")
+        elif conv.is_public or conv.thread_key is not None:
+            reply_to_id = await Message.filter(
+                conversation_id=conv.id, direction=Direction.INBOUND).order_by("-id").first(
+            ).values_list("id", flat=True)  # type: ignore[assignment]
+        if not text.strip():
+            raise InboxError("a reply needs some text", "invalid", "text")
+        adapter = self.adapters.get(conv.channel_kind)
+        if adapter is None:
+            raise InboxError(f"channel {conv.channel_kind!r} cannot send", "unknown_channel")
+        if len(text) > adapter.max_text_length:
+            raise InboxError(f"{adapter.display_name} allows at most "
+                             f"{adapter.max_text_length} characters", "too_long", "text")
+        try:
+            msg = await Message.create(
+                conversation_id=conv.id, channel_account_id=conv.channel_account_id,  # type: ignore[attr-defined]
+                direction=Direction.OUTBOUND, text=text, sender=sender,
+                buttons=[{"label": b.label, "payload": b.payload} for b in buttons],
+                origin=origin, reply_to_id=reply_to_id, source_ref=source_ref,
+                status=DeliveryStatus.PENDING, next_attempt_at=utcnow())
+        except IntegrityError:
+            if source_ref is None:
+                raise
+            return await Message.get(source_ref=source_ref)  # already stored and on its way
+        await Conversation.filter(id=conv.id).update(
+            last_message_at=msg.created_at, last_message_preview=text[:PREVIEW_LEN])
+        self._changed(msg)
+        self._deliver_soon(msg.id)
+        return msg
+
+    def _deliver_soon(self, message_id: int) -> None:
+        """First attempt right away, off the request; the clock's sweep is the safety net."""
+        task = asyncio.get_running_loop().create_task(self.deliver(message_id))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def retry(self, message_id: int) -> Message:
+        """Send a failed reply again, from a fresh count of attempts."""
+        updated = await Message.filter(
+            id=message_id, direction=Direction.OUTBOUND, status=DeliveryStatus.FAILED
+        ).update(status=DeliveryStatus.PENDING, attempts=0, error="", lease_until=None,
+                 next_attempt_at=utcnow())
+        msg = await Message.filter(id=message_id).first()
+        if msg is None:
+            raise NotFound("message", "message_id")
+        if not updated:
+            raise InboxError("only a failed reply can be retried", "not_failed", "message_id")
+        self._changed(msg)
+        self._deliver_soon(msg.id)
+        return msg
+
+    async def drain(self) -> None:
+        """Let deliveries in flight finish (shutdown)."""
+        if self._tasks:
+            await asyncio.wait(set(self._tasks), timeout=30)
+
+    async def deliver(self, message_id: int) -> DeliveryStatus | None:
+        """Make one delivery attempt if the message is due and not leased by someone else.
+
+        Returns the new status, or None when another worker holds it or it is not due.
+        """
+        now = utcnow()
+        due = Message.filter(id=message_id, status__in=_DUE, direction=Direction.OUTBOUND,
+                             next_attempt_at__lte=now)
+        # Compare-and-set: only one worker's UPDATE matches a free (or expired) lease.
+        claimed = await due.filter(lease_until__isnull=True).update(lease_until=now + self.lease)
+        if not claimed:
+            claimed = await due.filter(lease_until__lt=now).update(lease_until=now + self.lease)
+        if not claimed:
+            return None
+        return await self._deliver_leased(message_id)
+
+    async def _deliver_leased(self, message_id: int) -> DeliveryStatus:
+        """One attempt on a message this worker holds the lease of; records the outcome."""
+        msg = await Message.get(id=message_id).prefetch_related("conversation",
+                                                                "channel_account")
+        status, error, retry_at = await self._attempt(msg)
+        msg.attempts += 1
+        msg.status, msg.error, msg.next_attempt_at, msg.lease_until = status, error, retry_at, None
+        if status == DeliveryStatus.SENT:
+            msg.sent_at = utcnow()
+        await msg.save(update_fields=["attempts", "status", "error", "next_attempt_at",
+                                      "lease_until", "sent_at", "external_id"])
+        metrics.child(metrics.REPLIES, msg.conversation.channel_kind, status.value).inc()
+        self._changed(msg)
+        return status
+
+    async def _attempt(self, msg: Message) -> tuple[DeliveryStatus, str, datetime | None]:
+        conv: Conversation = msg.conversation
+        account: ChannelAccount = msg.channel_account
+        adapter = self.adapters.get(account.kind)
+        if adapter is None:
+            return DeliveryStatus.FAILED, f"no adapter for channel {account.kind!r}", None
+        identity = await Identity.filter(contact_id=conv.contact_id,  # type: ignore[attr-defined]
+                                         channel_account_id=account.id).first()
+        reply_to: str | None = None
+        reply_meta: dict[str, Any] = {}
+        if msg.reply_to_id is not None:  # type: ignore[attr-defined]
+            row = await Message.filter(id=msg.reply_to_id).first(  # type: ignore[attr-defined]
+            ).values("external_id", "meta")
+            if row:
+                reply_to, reply_meta = row["external_id"], row["meta"] or {}
+        out = OutboundMessage(
+            message_id=msg.id, conversation_id=conv.id, account=account_info(account),
+            contact_external_id=identity.external_id if identity else "",
+            thread_id=conv.thread_key, text=msg.text, created_at=msg.created_at,
+            buttons=tuple(Button(b["label"], b["payload"]) for b in msg.buttons or ()),
+            reply_to_external_id=reply_to, reply_to_meta=reply_meta)
+        try:
+            result = await adapter.send(out)
+        except RecipientUnreachable as exc:
+            await Contact.filter(id=conv.contact_id).update(  # type: ignore[attr-defined]
+                unreachable=exc.reason[:200])
+            return DeliveryStatus.FAILED, f"contact unreachable: {exc.reason}"[:500], None
+        except PermanentDeliveryError as exc:
+            return DeliveryStatus.FAILED, exc.reason[:500], None
+        except DeliveryError as exc:
+            return self._retry(msg, exc.reason, exc.retry_after)
+        except OutcomeUnknown as exc:  # a reply twice beats a reply lost: try again
+            return self._retry(msg, exc.reason, None)
+        except Exception as exc:  # an adapter bug must not wedge the message
+            log.exception("adapter send crashed", extra={"message_id": msg.id})
+            return self._retry(msg, f"internal error: {type(exc).__name__}", None)
+        if result is not None and result.external_id:
+            msg.external_id = result.external_id  # saved with the status, by deliver()
+        return DeliveryStatus.SENT, "", None
+
+    def _retry(self, msg: Message, reason: str,
+               retry_after: float | None) -> tuple[DeliveryStatus, str, datetime | None]:
+        attempt = msg.attempts + 1
+        if attempt >= self.max_attempts:
+            return DeliveryStatus.FAILED, f"gave up after {attempt} attempts: {reason}"[:500], None
+        delay = self.backoff * (2 ** (attempt - 1))
+        if retry_after is not None:
+            delay = max(delay, retry_after)
+        return DeliveryStatus.RETRYING, reason[:500], utcnow() + timedelta(seconds=delay)
+
+    async def deliver_due(self, limit: int = 100) -> int:
+        """Claim every message whose (re)try time has come, and attempt each. Called by
+        the clock; safe with several processes (see scheduler.due)."""
+        ids = await due.claim(OUTBOX_DUE, self.lease, limit)
+        for mid in ids:
+            await self._deliver_leased(mid)
+        return len(ids)
+
+    async def reply_privately(self, message_id: int, text: str, sender: User | None,
+                              origin: str = "") -> Message:
+        """Answer a public comment in a private conversation with its author, on the same
+        channel account (a Telegram private chat, a Messenger DM)."""
+        comment = await Message.filter(id=message_id, direction=Direction.INBOUND).first()
+        if comment is None:
+            raise NotFound("message", "message_id")
+        author_id = comment.author_id  # type: ignore[attr-defined]
+        if author_id is None:
+            raise InboxError("only a public comment can be answered privately; reply in its "
+                             "conversation instead", "not_a_comment", "message_id")
+        account_id = comment.channel_account_id  # type: ignore[attr-defined]
+        conv = await Conversation.filter(
+            contact_id=author_id, channel_account_id=account_id, thread_key__isnull=True,
+            is_public=False).order_by("-last_message_at").first()
+        if conv is None:
+            account = await ChannelAccount.get(id=account_id)
+            conv = await Conversation.create(
+                channel_account_id=account_id, channel_kind=account.kind, contact_id=author_id,
+                status=ConversationStatus.PENDING, last_message_at=utcnow())
+        elif conv.status == ConversationStatus.RESOLVED:
+            conv.status, conv.resolved_at = ConversationStatus.PENDING, None
+            await conv.save(update_fields=["status", "resolved_at"])
+        return await self.send(conv.id, text, sender, origin=origin)
+
+    def _changed(self, msg: Message) -> None:
+        if self.bus is not None:
+            self.bus.publish(MessageStored(msg.id, msg.conversation_id))  # type: ignore[attr-defined]
+
+
+def account_info(account: ChannelAccount) -> AccountInfo:
+    return AccountInfo(id=account.id, kind=account.kind, name=account.name,
+                       callback_url=account.callback_url, settings=dict(account.settings or {}),
+                       secret=account.secret)
+
+
+# --- canned replies ---------------------------------------------------------------------------
+
+_env = SandboxedEnvironment(autoescape=False, undefined=StrictUndefined,
+                            trim_blocks=True, lstrip_blocks=True)
+
+
+def contact_context(contact: Contact) -> dict[str, Any]:
+    name = contact.name or ""
+    return {"contact": {
+        "id": contact.id, "name": name, "first_name": name.split(" ")[0] if name else "",
+        "email": contact.email or "", "phone": contact.phone or "",
+        "locale": contact.locale or "", "attributes": dict(contact.attributes or {}),
+        "tags": list(contact.tags or []),
+    }}
+
+
+def check_template(body: str) -> None:
+    """Raise InboxError if a canned reply body is not a valid template."""
+    try:
+        _env.parse(body)
+    except TemplateError as exc:
+        raise InboxError(f"template error: {exc}", "invalid_template", "body") from None
+
+
+def render_canned(body: str, contact: Contact) -> str:
+    """Render a canned reply (a sandboxed jinja2 template) with the contact's fields."""
+    return render_with(body, contact, {})
+
+
+def render_with(body: str, contact: Contact, extra: dict[str, Any]) -> str:
+    """Render a reply template with the contact's fields and ``extra`` variables."""
+    try:
+        return _env.from_string(body).render({**contact_context(contact), **extra})
+    except TemplateError as exc:
+        raise InboxError(f"canned reply could not be rendered: {exc}", "invalid_template",
+                         "body") from None
+

@@ -1,0 +1,268 @@
+"""Automation rules: when an event happens and every condition holds, run the actions.
+
+A rule is data (``Rule`` rows: ``event``, ``conditions``, ``actions``), validated by the
+pydantic models below on the way in (API, web form) and again when loaded, so a rule
+that cannot run is refused with a clear message instead of failing later.
+
+Typical rule: a comment in the shop's group containing "price" or "ціна" gets a reply in
+its thread, and the author a private message::
+
+    event: message_received
+    conditions: {"public": true, "keywords": ["price", "ціна"]}
+    actions: [{"type": "reply", "template": "Prices are in our catalogue: …"},
+              {"type": "reply_private", "template": "Hi {{ contact.first_name }}, …"}]
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from datetime import datetime, time
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
+from tortoise.expressions import F
+
+from bot.core import metrics
+from bot.core.cache import Ttl
+from bot.core.errors import InboxError
+from bot.core.time import utcnow
+from bot.models import Contact, Conversation, ConversationStatus, Message, Rule
+from bot.services import inbox
+from bot.services.replies import check_template, render_with
+
+log = logging.getLogger("switchboard.rules")
+EVENTS = ("message_received", "conversation_created", "conversation_resolved",
+          "message_scored")
+Event = Literal["message_received", "conversation_created", "conversation_resolved",
+                "message_scored"]
+Template = Annotated[str, Field(min_length=1, max_length=4000)]
+_THAI_KHMER = re.compile(r"[\u0e00-\u0e7f\u1780-\u17ff]")
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class TimeOfDay(Strict):
+    """Between two clock times in the shop's timezone; ``from`` after ``to`` spans midnight."""
+
+    from_: Annotated[str, Field(alias="from", pattern=r"^([01]\d|2[0-3]):[0-5]\d$")]
+    to: Annotated[str, Field(pattern=r"^([01]\d|2[0-3]):[0-5]\d$")]
+
+    def holds(self, local: time) -> bool:
+        a, b = time.fromisoformat(self.from_), time.fromisoformat(self.to)
+        return a <= local < b if a <= b else (local >= a or local < b)
+
+
+class Conditions(Strict):
+    """Every condition given must hold; an empty set always holds."""
+
+    channels: list[str] | None = Field(None, description="channel kinds, any of")
+    public: bool | None = Field(None, description="true: public comments only; false: "
+                                "private messages only")
+    keywords: list[Annotated[str, Field(min_length=1, max_length=100)]] | None = Field(
+        None, description="any of these words in the text (case-insensitive)")
+    regex: Annotated[str, Field(max_length=300)] | None = Field(
+        None, description="a Python regular expression the text must match")
+    languages: list[str] | None = Field(None, description="contact language, any of")
+    labels: list[str] | None = Field(None, description="the conversation has any of these")
+    attributes: dict[str, str] | None = Field(None, description="contact attributes equal")
+    time_of_day: TimeOfDay | None = None
+    sentiment: list[Literal["negative", "neutral", "positive"]] | None = Field(
+        None, description="the message's sentiment, any of (event message_scored: fired "
+                          "once the model has read the message)")
+
+    @field_validator("regex")
+    @classmethod
+    def _compiles(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                re.compile(value)
+            except re.error as exc:
+                raise ValueError(f"not a valid regular expression: {exc}") from None
+        return value
+
+
+class Assign(Strict):
+    type: Literal["assign"]
+    to: int | Literal["round_robin"]
+
+
+class AddLabel(Strict):
+    type: Literal["add_label"]
+    label: Annotated[str, Field(min_length=1, max_length=64)]
+
+
+class Reply(Strict):
+    """Answer in the conversation (in a public thread: as a reply to the comment)."""
+
+    type: Literal["reply"]
+    template: Template
+
+
+class ReplyPrivate(Strict):
+    """Answer a public comment's author in a private conversation."""
+
+    type: Literal["reply_private"]
+    template: Template
+
+
+class Notify(Strict):
+    """Post to the staff chat."""
+
+    type: Literal["notify"]
+    template: Template
+
+
+class Resolve(Strict):
+    type: Literal["resolve"]
+
+
+Action = Annotated[Assign | AddLabel | Reply | ReplyPrivate | Notify | Resolve,
+                   Field(discriminator="type")]
+_actions = TypeAdapter(list[Action])
+
+
+def validate(conditions: dict[str, Any], actions: list[dict[str, Any]]
+             ) -> tuple[Conditions, list[Action]]:
+    """Parse a rule's parts; raise InboxError naming the first problem."""
+    try:
+        conds = Conditions.model_validate(conditions)
+    except ValidationError as exc:
+        raise _problem("conditions", exc) from None
+    try:
+        acts = _actions.validate_python(actions)
+    except ValidationError as exc:
+        raise _problem("actions", exc) from None
+    if not acts:
+        raise InboxError("a rule needs at least one action", "invalid_rule", "actions")
+    for a in acts:
+        if isinstance(a, Reply | ReplyPrivate | Notify):
+            check_template(a.template)
+    return conds, acts
+
+
+def _problem(part: str, exc: ValidationError) -> InboxError:
+    err = exc.errors()[0]
+    where = ".".join([part, *(str(p) for p in err["loc"])])
+    return InboxError(f"{where}: {err['msg']}", "invalid_rule", part)
+
+
+def _has_keyword(text: str, words: list[str]) -> bool:
+    folded = text.casefold()
+    for w in words:
+        k = w.casefold()
+        if _THAI_KHMER.search(k):  # no spaces between words: containment is all we have
+            if k in folded:
+                return True
+        elif re.search(rf"(?<!\w){re.escape(k)}(?!\w)", folded):
+            return True
+    return False
+
+
+def _lang(locale: str | None) -> str:
+    """The language part of a locale tag ("uk-UA" -> "uk"); any language, not only the
+    ones the bot speaks."""
+    return (locale or "").replace("_", "-").split("-", 1)[0].lower()
+
+
+def holds(c: Conditions, *, kind: str, public: bool, text: str | None, locale: str | None,
+          labels: set[str], attributes: dict[str, Any], local_time: time,
+          sentiment: str | None = None) -> bool:
+    """Whether every given condition holds for these facts (no I/O)."""
+    checks = [
+        c.channels is None or kind in c.channels,
+        c.public is None or c.public == public,
+        c.keywords is None or (text is not None and _has_keyword(text, c.keywords)),
+        c.regex is None or (text is not None and re.search(c.regex, text) is not None),
+        c.languages is None or _lang(locale) in {_lang(x) for x in c.languages},
+        c.labels is None or bool(labels & set(c.labels)),
+        c.attributes is None or all(str(attributes.get(k)) == v
+                                    for k, v in c.attributes.items()),
+        c.time_of_day is None or c.time_of_day.holds(local_time),
+        c.sentiment is None or sentiment in c.sentiment,
+    ]
+    return all(checks)
+
+
+Parsed = tuple[int, Conditions, list[Action]]
+# event -> its enabled rules, parsed: read on every message, so parsed once per cache fill.
+_enabled: Ttl[list[Parsed]] = Ttl()
+
+
+async def _load(event: str) -> list[Parsed]:
+    out: list[Parsed] = []
+    for rule in await Rule.filter(event=event, enabled=True).order_by("position", "id"):
+        try:
+            out.append((rule.id, *validate(rule.conditions, rule.actions)))
+        except InboxError as exc:
+            log.warning("rule skipped: invalid", extra={"rule": rule.id, "error": str(exc)})
+    return out
+
+
+class RuleEngine:
+    """Runs the enabled rules for an event, in ``position`` order."""
+
+    def __init__(self, outbox: Any, bus: Any, notifier: Any, timezone: str) -> None:
+        self.outbox, self.bus, self.notifier = outbox, bus, notifier
+        self.tz = ZoneInfo(timezone)
+
+    async def run(self, event: str, conversation_id: int, message_id: int | None = None,
+                  now: datetime | None = None, sentiment: str | None = None) -> bool:
+        """Run matching rules; True if one of them answered the customer."""
+        rules = await _enabled.get(event, lambda: _load(event))
+        if not rules:
+            return False
+        conv = await Conversation.filter(id=conversation_id).prefetch_related(
+            "contact", "labels").first()
+        if conv is None:
+            return False
+        msg = None
+        if message_id is not None:
+            msg = await Message.filter(id=message_id).prefetch_related("author").first()
+        person: Contact = msg.author if msg is not None and msg.author else conv.contact
+        local = (now or utcnow()).astimezone(self.tz).time()
+        answered = False
+        for rule_id, conds, actions in rules:
+            if not holds(conds, kind=conv.channel_kind, public=conv.is_public,
+                         text=msg.text if msg else None, locale=person.locale,
+                         labels={lb.name for lb in conv.labels},
+                         attributes=dict(person.attributes or {}), local_time=local,
+                         sentiment=sentiment):
+                continue
+            await Rule.filter(id=rule_id).update(fired=F("fired") + 1, last_fired_at=utcnow())
+            metrics.child(metrics.RULES_FIRED, event).inc()
+            for action in actions:
+                try:
+                    answered |= await self._do(action, conv, msg, person)
+                except InboxError as exc:  # e.g. nobody to assign to: the others still run
+                    log.warning("rule action failed", extra={
+                        "rule": rule_id, "action": action.type, "error": str(exc)})
+        return answered
+
+    async def _do(self, action: Action, conv: Conversation, msg: Message | None,
+                  person: Contact) -> bool:
+        extra = {"message": {"text": msg.text if msg else ""},
+                 "conversation": {"id": conv.id, "channel": conv.channel_kind}}
+        if isinstance(action, Reply):
+            await self.outbox.send(conv.id, render_with(action.template, person, extra), None,
+                                   origin="rule", reply_to_id=msg.id if msg else None)
+            return True
+        if isinstance(action, ReplyPrivate):
+            if msg is None or msg.author_id is None:  # type: ignore[attr-defined]
+                return False  # a private message has no comment to answer privately
+            await self.outbox.reply_privately(msg.id, render_with(action.template, person,
+                                                                  extra), None, origin="rule")
+            return True
+        if isinstance(action, Assign):
+            await inbox.assign(conv.id, action.to, self.bus)
+        elif isinstance(action, AddLabel):
+            names = {lb.name for lb in conv.labels} | {action.label}
+            await inbox.set_labels(conv.id, sorted(names), self.bus)
+        elif isinstance(action, Notify):
+            await self.notifier.notify(conv.id, render_with(action.template, person, extra))
+        elif isinstance(action, Resolve):
+            await inbox.set_status(conv.id, ConversationStatus.RESOLVED, bus=self.bus)
+        return False

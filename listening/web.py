@@ -1,0 +1,102 @@
+"""Listening and review pages: rules, feeds and trends (with charts drawn as SVG on the
+server, no chart library), the review inbox with its 24-hour clock, one review with its
+suggested reply, and staff alerts."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from aiohttp import web
+
+from bot.core.auth import Perm
+from bot.core.clean import db_id
+from bot.core.errors import InboxError, NotFound
+from bot.core.keys import LISTENING, SETTINGS
+from bot.models import Feed, ListeningRule, Mention, Review, StaffAlert
+from bot.web.pages import page, render
+from listening import trends
+from listening.api import review_out
+from listening.reviews import OPEN_STATES
+
+
+def bars(rows: list[dict[str, Any]], width: int = 720, height: int = 160) -> dict[str, Any]:
+    """Stacked bars (negative, neutral, positive) per bucket, as SVG rectangles."""
+    if not rows:
+        return {"width": width, "height": height, "bars": [], "max": 0}
+    by_start: dict[datetime, dict[str, int]] = {}
+    for r in rows:
+        slot = by_start.setdefault(r["start"], {"negative": 0, "neutral": 0, "positive": 0})
+        for k in slot:
+            slot[k] += r[k]
+    starts = sorted(by_start)
+    peak = max(sum(v.values()) for v in by_start.values()) or 1
+    step = width / len(starts)
+    out = []
+    for i, s in enumerate(starts):
+        y = float(height)
+        for label in ("negative", "neutral", "positive"):
+            h = by_start[s][label] / peak * (height - 20)
+            y -= h
+            out.append({"x": round(i * step + 1, 1), "y": round(y, 1),
+                        "w": round(max(step - 2, 1), 1), "h": round(h, 1), "label": label,
+                        "title": f"{s:%Y-%m-%d %H:%M}: {by_start[s][label]} {label}"})
+    return {"width": width, "height": height, "bars": out, "max": peak,
+            "first": starts[0], "last": starts[-1]}
+
+
+@page(Perm.LISTENING_READ)
+async def listening_page(request: web.Request) -> web.Response:
+    bucket = "hour" if request.query.get("bucket") == "hour" else "day"
+    rule_id = request.query.get("rule", "")
+    rule = db_id(rule_id)
+    if rule_id and rule is None:
+        raise InboxError("rule must be a rule's id", "invalid", "rule")
+    until = datetime.now(UTC)
+    since = until - timedelta(days=2 if bucket == "hour" else 30)
+    ids = [rule] if rule is not None else None
+    volume = await trends.volume(since, until, bucket, ids)
+    mentions = Mention.all().order_by("-occurred_at", "-id")
+    if ids:
+        mentions = mentions.filter(rule_id__in=ids)
+    return render(
+        request, "web/listening.html", bucket=bucket, rule_id=rule_id,
+        rules=await ListeningRule.all().order_by("id"), feeds=await Feed.all().order_by("id"),
+        chart=bars(volume), share=await trends.share_of_voice(since, until),
+        terms=await trends.top_negative_terms(
+            since, until, segment=request.app[LISTENING].segmenter()),
+        mentions=await mentions.limit(50))
+
+
+@page(Perm.REVIEWS_READ)
+async def reviews_page(request: web.Request) -> web.Response:
+    now = datetime.now(UTC)
+    settings = request.app[SETTINGS]
+    open_ = await Review.filter(reply_state__in=OPEN_STATES).order_by("created").limit(200)
+    done = await Review.exclude(reply_state__in=OPEN_STATES).order_by("-created").limit(50)
+    return render(request, "web/reviews.html", now=now,
+                  open_reviews=[review_out(r, settings, now) for r in open_],
+                  answered=[review_out(r, settings, now) for r in done])
+
+
+@page(Perm.REVIEWS_READ)
+async def review_page(request: web.Request) -> web.Response:
+    rid = db_id(request.match_info["rid"])
+    review = await Review.filter(id=rid).first() if rid is not None else None
+    if review is None:
+        raise NotFound("review", "review_id")
+    return render(request, "web/review.html",
+                  review=review_out(review, request.app[SETTINGS]))
+
+
+@page(Perm.INBOX_READ)
+async def alerts_page(request: web.Request) -> web.Response:
+    return render(request, "web/alerts.html",
+                  alerts=await StaffAlert.all().order_by("-id").limit(100))
+
+
+def setup(app: web.Application) -> None:
+    app.router.add_get("/listening", listening_page)
+    app.router.add_get("/reviews", reviews_page)
+    app.router.add_get("/reviews/{rid}", review_page)
+    app.router.add_get("/alerts", alerts_page)

@@ -1,0 +1,117 @@
+"""Broadcasts: one mail to a segment, with an optional A/B subject test.
+
+When a broadcast falls due, its segment is resolved (contacts that unsubscribed, bounced
+or have not confirmed are left out). Without a test, everyone gets subject A. With one,
+``split_percent`` of them (a stable random sample) get A or B, half each; the broadcast
+waits ``decide_after_hours``, then the subject with the higher rate of opens (or clicks)
+wins and goes to the rest. Each (broadcast, contact) is one MailSend row, committed
+before its mail is sent, with the Message-ID derived from it: exactly once, as drips.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from datetime import timedelta
+from typing import Any
+
+from bot.core import due
+from bot.models import Broadcast, Contact, MailSend, Segment
+from scheduler.marketing import segments
+from scheduler.marketing.drips import now
+
+log = logging.getLogger("switchboard.broadcasts")
+BROADCASTS_DUE = due.DueTable("broadcasts", "due_at",
+                              where="state IN ('scheduled', 'testing')")
+SKIP_CONSENT = ("unsubscribed", "bounced", "pending")
+
+
+class BroadcastRunner:
+    """``mailer``: ``prepare_custom(key, contact, subject, body)`` and ``deliver`` (see
+    ``bot.marketing.Mailer``)."""
+
+    def __init__(self, mailer: Any, concurrency: int = 16, lease_seconds: float = 300) -> None:
+        self.mailer, self.concurrency = mailer, concurrency
+        self.lease = timedelta(seconds=lease_seconds)
+        self.commits = due.GroupCommit()
+
+    async def run_due(self) -> int:
+        ids = await due.claim(BROADCASTS_DUE, self.lease, 10, now=now())
+        for bid in ids:
+            try:
+                await self.advance(bid)
+            except Exception:
+                log.exception("broadcast failed", extra={"broadcast": bid})
+        return len(ids)
+
+    async def audience(self, b: Broadcast) -> list[Contact]:
+        seg = await Segment.get(id=b.segment_id)  # type: ignore[attr-defined]
+        ids = await segments.members(segments.Rules.model_validate(seg.rules))
+        return [c for c in await Contact.filter(id__in=ids).order_by("id")
+                if c.email_consent not in SKIP_CONSENT]
+
+    async def advance(self, broadcast_id: int) -> None:
+        b = await Broadcast.get(id=broadcast_id)
+        people = await self.audience(b)
+        if b.state == "scheduled" and b.split_percent and b.subject_b:
+            sample = random.Random(b.id).sample(people, max(2, len(people) *
+                                                            b.split_percent // 100))
+            half = len(sample) // 2
+            await self._send(b, [(c, "a") for c in sample[:half]] +
+                             [(c, "b") for c in sample[half:]])
+            await Broadcast.filter(id=b.id).update(
+                state="testing", lease_until=None,
+                due_at=now() + timedelta(hours=b.decide_after_hours))
+            return
+        winner = "a"
+        if b.state == "testing":
+            winner = await self.winner(b)
+        done: set[int] = {int(i) for i in await MailSend.filter(  # type: ignore[call-overload]
+            broadcast_id=b.id).values_list("contact_id", flat=True)}
+        await self._send(b, [(c, winner) for c in people if c.id not in done])
+        await Broadcast.filter(id=b.id).update(state="sent", winner=winner, due_at=None,
+                                               lease_until=None)
+
+    async def winner(self, b: Broadcast) -> str:
+        """The subject with the higher rate (ties and no data: A)."""
+        field = "opened_at" if b.metric == "opens" else "clicked_at"
+        rate = {}
+        for v in ("a", "b"):
+            sent = await MailSend.filter(broadcast_id=b.id, variant=v, state="sent").count()
+            hit = await MailSend.filter(broadcast_id=b.id, variant=v, state="sent",
+                                        **{f"{field}__isnull": False}).count()
+            rate[v] = hit / sent if sent else 0.0
+        return "b" if rate["b"] > rate["a"] else "a"
+
+    async def _send(self, b: Broadcast, who: list[tuple[Contact, str]]) -> None:
+        gate = asyncio.Semaphore(self.concurrency)
+
+        async def one(contact: Contact, variant: str) -> None:
+            async with gate:
+                await self._send_one(b, contact, variant)
+        await asyncio.gather(*(one(c, v) for c, v in who))
+
+    async def _send_one(self, b: Broadcast, contact: Contact, variant: str) -> None:
+        key = f"bc:{b.id}:{contact.id}"
+        mail = await MailSend.filter(key=key).first()
+        if mail is not None and mail.state == "sent":
+            return
+        subject = b.subject_b if variant == "b" else b.subject_a
+        prepared = await self.mailer.prepare_custom(key, contact, subject, b.body)
+        if mail is None:
+            fields = {"key": key, "broadcast_id": b.id, "variant": variant,
+                      "template": "broadcast", "contact_id": contact.id,
+                      "to": contact.email, "subject": subject[:300],
+                      "message_id": prepared.message_id}
+            mail = await self.commits.run(lambda conn: MailSend.create(using_db=conn,
+                                                                        **fields))
+        try:
+            await self.mailer.deliver(prepared)
+        except Exception as exc:
+            await MailSend.filter(id=mail.id).update(state="failed", error=str(exc)[:500],
+                                                     attempts=mail.attempts + 1)
+            return
+        sent_at = now()
+        await self.commits.run(lambda conn: MailSend.filter(id=mail.id).using_db(conn).update(
+            state="sent", sent_at=sent_at))

@@ -1,0 +1,393 @@
+"""Drip sequences: shop events enrol contacts, and each enrolment walks its steps as due
+work (claimed with a lease, like posts), sending each mail exactly once.
+
+A step is one of:
+
+- ``{"wait": {"hours": 1}}`` (or days / minutes), or ``{"wait": {"until": "09:00"}}``:
+  the next time of day in the contact's timezone (the shop's if unknown);
+- ``{"send": "cart_1"}``: a mail from ``templates/email/<lang>.j2``;
+- ``{"branch": {"event": "order_placed", "goto": 5}}`` or
+  ``{"branch": {"attribute": "vip", "equals": "yes", "goto": 5}}``: jump when it holds;
+- ``{"exit": "reason"}``: end here.
+
+A sequence also names events that end it early (``exit_on``): an order ends the
+abandoned-cart mails at once, and every send checks again just before it goes.
+
+Exactly once per (enrolment, step): the :class:`~bot.models.MailSend` row with key
+``enr:<id>:step:<n>`` is committed before the SMTP call, and the Message-ID comes from
+that key. A crash between the server accepting the mail and our record of it resends the
+*same* mail (same Message-ID) on restart, never a different second one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, time, timedelta
+from time import monotonic as time_monotonic
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
+
+from bot.core import due
+from bot.core.time import utcnow
+from bot.models import Contact, Enrollment, MailSend, Sequence, ShopEvent
+
+log = logging.getLogger("switchboard.drips")
+ENROLLMENTS_DUE = due.DueTable("enrollments", "due_at", where="state = 'active'")
+# Enrolments advanced at once. Each has at most one mail between "handed to SMTP" and
+# "recorded as sent", so a crash resends at most this many (with the same Message-ID).
+CONCURRENCY = 16
+EVENT_KINDS = ("signup", "checkout_started", "checkout_updated", "order_placed")
+
+
+class Wait(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    minutes: float = 0
+    hours: float = 0
+    days: float = 0
+    until: str | None = Field(None, pattern=r"^\d{1,2}:\d{2}$",
+                              description="a time of day in the contact's timezone")
+
+    @model_validator(mode="after")
+    def _some(self) -> Wait:
+        if not (self.minutes or self.hours or self.days or self.until):
+            raise ValueError("a wait needs minutes, hours, days or until")
+        return self
+
+
+class Branch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    event: str | None = None  # happened since the enrolment started
+    attribute: str | None = None
+    equals: str | None = None
+    goto: int = Field(ge=0)
+
+
+class Step(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    wait: Wait | None = None
+    send: str | None = None
+    branch: Branch | None = None
+    exit: str | None = None
+
+    @model_validator(mode="after")
+    def _one(self) -> Step:
+        if sum(x is not None for x in (self.wait, self.send, self.branch, self.exit)) != 1:
+            raise ValueError("each step is exactly one of wait, send, branch, exit")
+        return self
+
+
+Steps = TypeAdapter(list[Step])
+
+
+def _seq(key: str, name: str, trigger: str, exit_on: list[str],
+         steps: list[dict[str, Any]]) -> dict[str, Any]:
+    Steps.validate_python(steps)
+    return {"key": key, "name": name, "trigger": trigger, "exit_on": exit_on, "steps": steps}
+
+
+# The starting sequences every shop gets (editable afterwards).
+BUILTIN = [
+    _seq("welcome", "Welcome series", "signup", [],
+         [{"send": "welcome_1"}, {"wait": {"days": 3}}, {"send": "welcome_2"}]),
+    _seq("abandoned_cart", "Abandoned cart", "checkout_started", ["order_placed"],
+         [{"wait": {"hours": 1}}, {"send": "cart_1"}, {"wait": {"hours": 23}},
+          {"send": "cart_2"}, {"wait": {"hours": 48}}, {"send": "cart_3"}]),
+    _seq("review_request", "Post-purchase review request", "order_placed", [],
+         [{"wait": {"days": 7}}, {"send": "review_1"}]),
+    _seq("win_back", "Win-back", "order_placed", ["order_placed"],
+         [{"wait": {"days": 90}}, {"send": "winback_1"}]),
+]
+
+
+async def install_builtin() -> None:
+    """Create the starting sequences that are missing (never overwrites edits)."""
+    for spec in BUILTIN:
+        await Sequence.get_or_create(key=spec["key"], defaults={
+            k: v for k, v in spec.items() if k != "key"})
+
+
+_clock: list[Callable[[], datetime]] = [utcnow]  # bot.inbox.utcnow
+
+
+def now() -> datetime:
+    """The drips' clock: the real time, or a test's (see :func:`set_clock`)."""
+    return _clock[0]()
+
+
+def set_clock(clock: Callable[[], datetime]) -> Callable[[], datetime]:
+    """Move drip time by hand (tests); returns the previous clock to put back."""
+    previous, _clock[0] = _clock[0], clock
+    return previous
+
+
+# --- events: enrol and exit ---------------------------------------------------------------------
+
+async def on_event(event: ShopEvent, when: datetime | None = None) -> list[int]:
+    """What a new shop event does to sequences: ends the enrolments it is an exit for,
+    refreshes an abandoned cart's items, and enrols the contact where it is a trigger.
+    Returns the ids of new enrolments."""
+    at = when or now()
+    kind = "checkout_started" if event.kind == "checkout_updated" else event.kind
+    contact_id = event.contact_id  # type: ignore[attr-defined]
+    started: list[int] = []
+    for seq in await Sequence.filter(enabled=True):
+        active = Enrollment.filter(sequence_id=seq.id, contact_id=contact_id, state="active")
+        if event.kind in seq.exit_on:
+            await active.filter(started_at__lt=event.occurred_at).update(
+                state="exited", ended_reason=f"{event.kind} ({event.source})", due_at=None)
+        if seq.trigger != kind:
+            continue
+        current = await active.first()
+        if current is not None:  # e.g. the cart changed: the next mails show the new one
+            if event.kind == "checkout_updated":
+                await Enrollment.filter(id=current.id).update(
+                    context={**current.context, **event.payload})
+            continue
+        if event.kind == "checkout_updated":
+            continue  # only a started checkout enrols
+        row = await Enrollment.create(sequence_id=seq.id, contact_id=contact_id,
+                                      context=dict(event.payload), started_at=at, due_at=at)
+        started.append(row.id)
+    return started
+
+
+# --- running steps -------------------------------------------------------------------------------
+
+@dataclass
+class _Batch:
+    """What the steps of a claimed batch read, loaded in a few queries for the whole
+    batch instead of a few per mail: the enrolments, their contacts, the MailSend rows of
+    their current steps, and the contacts' events that may end their sequences."""
+
+    enrollments: dict[int, Enrollment] = field(default_factory=dict)
+    contacts: dict[int, Contact] = field(default_factory=dict)
+    mails: dict[str, MailSend | None] = field(default_factory=dict)
+    events: dict[int, list[tuple[str, datetime]]] = field(default_factory=dict)
+
+    @classmethod
+    async def load(cls, ids: list[int]) -> _Batch:
+        batch = cls()
+        enrollments = await Enrollment.filter(id__in=ids)
+        if not enrollments:
+            return batch
+        batch.enrollments = {e.id: e for e in enrollments}
+        contact_ids = {e.contact_id for e in enrollments}  # type: ignore[attr-defined]
+        batch.contacts = {c.id: c for c in await Contact.filter(id__in=contact_ids)}
+        keys = [_key(e) for e in enrollments]
+        batch.mails = dict.fromkeys(keys)
+        batch.mails.update({m.key: m for m in await MailSend.filter(key__in=keys)})
+        earliest = min(e.started_at for e in enrollments)
+        for contact_id, kind, at in await ShopEvent.filter(
+                contact_id__in=contact_ids, occurred_at__gte=earliest).values_list(
+                    "contact_id", "kind", "occurred_at"):
+            batch.events.setdefault(contact_id, []).append((kind, at))
+        return batch
+
+    def event_since(self, contact_id: int, kinds: list[str], since: datetime) -> bool:
+        return any(kind in kinds and at >= since for kind, at in
+                   self.events.get(contact_id, ()))
+
+
+def _key(enr: Enrollment) -> str:
+    return f"enr:{enr.id}:step:{enr.step}"
+
+
+class DripRunner:
+    """Advances due enrolments. ``mailer`` builds a step's mail (``prepare``: its key,
+    contact, template and context -> an object with ``subject`` and ``message_id``) and
+    sends it (``deliver``, raising on failure; ``exc.permanent`` when retrying cannot
+    help); see ``bot.marketing.Mailer``. ``clock`` is injectable so tests move time
+    instead of sleeping."""
+
+    def __init__(self, mailer: Any, timezone: str = "UTC",
+                 clock: Callable[[], datetime] = now, lease_seconds: float = 120.0,
+                 max_attempts: int = 5, concurrency: int = CONCURRENCY) -> None:
+        self.mailer, self.tz, self.clock = mailer, ZoneInfo(timezone), clock
+        self.concurrency = concurrency
+        self.commits = due.GroupCommit()
+        self._sequences: dict[int, tuple[float, Sequence, list[Step]]] = {}
+        self.lease = timedelta(seconds=lease_seconds)
+        self.max_attempts = max_attempts
+
+    async def run_due(self, limit: int = 200) -> int:
+        """Advance every enrolment due now (by the runner's clock); how many moved. The
+        claimed ones run concurrently (their mails share the account's SMTP connections,
+        whose pool bounds concurrency and rate)."""
+        moved = 0
+        gate = asyncio.Semaphore(self.concurrency)
+
+        async def one(eid: int, batch: _Batch) -> None:
+            async with gate:
+                try:
+                    await self.advance(eid, batch)
+                except Exception:
+                    log.exception("drip step crashed", extra={"enrollment": eid})
+        while True:
+            ids = await due.claim(ENROLLMENTS_DUE, self.lease, limit, now=self.clock())
+            if not ids:
+                return moved
+            batch = await _Batch.load(ids)
+            await asyncio.gather(*(one(eid, batch) for eid in ids))
+            moved += len(ids)
+
+    async def advance(self, enrollment_id: int, batch: _Batch | None = None) -> None:
+        """Run steps of one claimed enrolment until it has to wait (or ends). ``batch``:
+        rows already read for the claimed batch (read here when absent)."""
+        batch = batch if batch is not None else await _Batch.load([enrollment_id])
+        enr = batch.enrollments.get(enrollment_id)
+        if enr is None:
+            return  # deleted since it was claimed
+        seq, steps = await self._sequence(enr.sequence_id)  # type: ignore[attr-defined]
+        enr.sequence = seq
+        at = self.clock()
+        sent = False
+        for _ in range(len(steps) + 1):  # a branch loop cannot spin forever
+            if enr.state != "active":
+                return
+            if enr.step >= len(steps):
+                await self._end(enr, "completed", "all steps done")
+                return
+            step = steps[enr.step]
+            if step.wait is not None:
+                if enr.due_at is not None and enr.context.get("_waited") == enr.step:
+                    enr.step += 1  # this wait is over
+                    enr.context = {k: v for k, v in enr.context.items() if k != "_waited"}
+                    continue
+                # A wait counts from the mail just sent (when it really went), else from
+                # when this step fell due (the enrolment's start): late ticks do not
+                # add up, and after a long outage the mails still keep their spacing.
+                base = at if sent or enr.due_at is None else enr.due_at
+                enr.due_at = await self._after(step.wait, enr, base)
+                enr.context = {**enr.context, "_waited": enr.step}
+                changes = {"step": enr.step, "due_at": enr.due_at, "context": enr.context,
+                           "lease_until": None}
+                await self.commits.run(lambda conn, c=changes: Enrollment.filter(  # type: ignore[misc]
+                    id=enr.id, state="active").using_db(conn).update(**c))
+                return
+            if step.exit is not None:
+                await self._end(enr, "exited", step.exit)
+                return
+            if step.branch is not None:
+                enr.step = step.branch.goto if await self._holds(step.branch, enr) \
+                    else enr.step + 1
+                continue
+            assert step.send is not None
+            if await self._send_step(enr, step.send, at, batch) != "sent":
+                return  # to be tried again later, or the enrolment ended
+            sent = True
+            enr.step += 1
+        await Enrollment.filter(id=enr.id).update(step=enr.step, lease_until=None)
+
+    async def _sequence(self, sequence_id: int) -> tuple[Sequence, list[Step]]:
+        """A sequence with its parsed steps, read again after a few seconds (edits show
+        quickly; thousands of due steps do not each read and parse it)."""
+        now = time_monotonic()
+        hit = self._sequences.get(sequence_id)
+        if hit is None or hit[0] < now:
+            seq = await Sequence.get(id=sequence_id)
+            hit = self._sequences[sequence_id] = (now + 5.0, seq,
+                                                  Steps.validate_python(seq.steps))
+        return hit[1], hit[2]
+
+    async def _after(self, wait: Wait, enr: Enrollment, now: datetime) -> datetime:
+        when = now + timedelta(minutes=wait.minutes, hours=wait.hours, days=wait.days)
+        if wait.until:
+            tz = self.tz
+            contact = await Contact.get(id=enr.contact_id)  # type: ignore[attr-defined]
+            tz_name = (contact.attributes or {}).get("timezone")
+            if tz_name:
+                try:
+                    tz = ZoneInfo(str(tz_name))
+                except (KeyError, ValueError):
+                    pass
+            hh, mm = (int(x) for x in wait.until.split(":"))
+            local = when.astimezone(tz)
+            target = datetime.combine(local.date(), time(hh, mm), tz)
+            if target <= local:
+                target = datetime.combine(local.date() + timedelta(days=1), time(hh, mm), tz)
+            when = target.astimezone(UTC)
+        return when
+
+    async def _holds(self, branch: Branch, enr: Enrollment) -> bool:
+        contact_id = enr.contact_id  # type: ignore[attr-defined]
+        if branch.event:
+            return await ShopEvent.filter(contact_id=contact_id, kind=branch.event,
+                                          occurred_at__gte=enr.started_at).exists()
+        if branch.attribute:
+            contact = await Contact.get(id=contact_id)
+            value = (contact.attributes or {}).get(branch.attribute)
+            return str(value) == str(branch.equals) if branch.equals is not None \
+                else bool(value)
+        return False
+
+    async def _end(self, enr: Enrollment, state: str, reason: str) -> None:
+        changes = {"state": state, "step": enr.step, "ended_reason": reason[:200],
+                   "due_at": None, "lease_until": None}
+        await self.commits.run(lambda conn: Enrollment.filter(
+            id=enr.id, state="active").using_db(conn).update(**changes))
+        enr.state = state
+
+    async def _send_step(self, enr: Enrollment, template: str, now: datetime,
+                         batch: _Batch) -> str:
+        """Send one step's mail exactly once. "sent" (or already sent), "retry" (try again
+        later: the enrolment stays due), or "stop" (the enrolment ended).
+
+        Two writes, each shared with the other enrolments advancing at the same time
+        (``due.GroupCommit``): the MailSend row with its Message-ID before the SMTP call,
+        and "sent" after it."""
+        contact = batch.contacts.get(enr.contact_id)  # type: ignore[attr-defined]
+        if contact is None:
+            contact = await Contact.get(id=enr.contact_id)  # type: ignore[attr-defined]
+        if contact.email_consent in ("unsubscribed", "bounced") or not contact.email:
+            await self._end(enr, "exited",
+                            f"e-mail consent: {contact.email_consent or 'no address'}")
+            return "stop"
+        exit_on = enr.sequence.exit_on
+        if exit_on and batch.event_since(contact.id, exit_on, enr.started_at):
+            await self._end(enr, "exited", f"{exit_on[0]} before this mail")
+            return "stop"
+        key = _key(enr)
+        mail = batch.mails[key] if key in batch.mails else \
+            await MailSend.filter(key=key).first()
+        if mail is not None and mail.state == "sent":
+            return "sent"  # a crash after sending, before the enrolment moved on
+        prepared = await self.mailer.prepare(key, contact, template, enr.context)
+        fields = {"key": key, "enrollment_id": enr.id, "step": enr.step,
+                  "template": template, "contact_id": contact.id, "to": contact.email,
+                  "subject": prepared.subject[:300], "message_id": prepared.message_id}
+
+        async def record(conn: Any) -> MailSend | None:
+            # In the same transaction as the record: an unsubscribe or an exit event
+            # committed before it (both end the enrolment) stops this mail.
+            if not await Enrollment.filter(id=enr.id, state="active").using_db(conn).exists():
+                return None
+            return mail if mail is not None else await MailSend.create(using_db=conn,
+                                                                       **fields)
+        mail = await self.commits.run(record)
+        if mail is None:
+            enr.state = "exited"
+            return "stop"
+        try:
+            await self.mailer.deliver(prepared)
+        except Exception as exc:  # the mail is not known to have gone
+            attempts = mail.attempts + 1
+            permanent = getattr(exc, "permanent", False) or attempts >= self.max_attempts
+            await MailSend.filter(id=mail.id).update(
+                attempts=attempts, error=str(exc)[:500],
+                state="failed" if permanent else "sending")
+            if permanent:
+                log.warning("drip mail failed", extra={"key": key, "error": str(exc)})
+                return "sent"  # recorded as failed; the sequence goes on
+            await Enrollment.filter(id=enr.id).update(
+                step=enr.step, due_at=now + timedelta(minutes=2 ** attempts),
+                lease_until=None)
+            return "retry"
+        sent_at = self.clock()
+        await self.commits.run(lambda conn: MailSend.filter(id=mail.id).using_db(conn).update(
+            state="sent", sent_at=sent_at, error=""))
+        return "sent"

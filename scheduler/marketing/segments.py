@@ -1,0 +1,91 @@
+"""Segments: contacts chosen by rules, for broadcasts and for a live count while a
+marketer edits them.
+
+A rule set is ``{"match": "all" | "any", "conditions": [...]}``; a condition is one of
+
+- ``{"tag": "vip"}``: the contact has the tag;
+- ``{"attribute": "city", "equals": "Hanoi"}`` (without ``equals``: has it at all);
+- ``{"consent": "subscribed"}``: the e-mail consent state;
+- ``{"channel": "telegram"}``: has an identity on a channel of that kind;
+- ``{"event": "order_placed", "days": 30}``: had that shop event in the last N days;
+- ``{"replied": true, "days": 14}``: wrote to the shop (any channel) in the last N days;
+
+and any of them may carry ``"not": true``. Conditions on the contact row are checked in
+Python over the contacts that have an e-mail address; the others are one query each,
+giving sets of contact ids.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from bot.models import Contact, Identity, Message, ShopEvent
+from scheduler.marketing import drips
+
+
+class Condition(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    tag: str | None = Field(None, max_length=64)
+    attribute: str | None = Field(None, max_length=64)
+    equals: str | None = Field(None, max_length=200)
+    consent: Literal["", "pending", "subscribed", "unsubscribed", "bounced"] | None = None
+    channel: str | None = Field(None, max_length=32)
+    event: Literal["signup", "checkout_started", "checkout_updated", "order_placed"] | None = \
+        None
+    replied: bool | None = None
+    days: int = Field(30, ge=1, le=3650)
+    negate: bool = Field(False, alias="not")
+
+    @model_validator(mode="after")
+    def _one(self) -> Condition:
+        kinds = [self.tag, self.attribute, self.consent, self.channel, self.event,
+                 self.replied]
+        if sum(k is not None for k in kinds) != 1:
+            raise ValueError("each condition is exactly one of tag, attribute, consent, "
+                             "channel, event, replied")
+        return self
+
+
+class Rules(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    match: Literal["all", "any"] = "all"
+    conditions: list[Condition] = Field(default_factory=list, max_length=50)
+
+
+async def _ids(c: Condition, everyone: dict[int, Contact]) -> set[int]:
+    """The contacts (among ``everyone``) for which the condition holds, before ``not``."""
+    if c.tag is not None:
+        return {i for i, p in everyone.items() if c.tag in (p.tags or [])}
+    if c.attribute is not None:
+        return {i for i, p in everyone.items() if c.attribute in (p.attributes or {})
+                and (c.equals is None or str(p.attributes[c.attribute]) == c.equals)}
+    if c.consent is not None:
+        return {i for i, p in everyone.items() if p.email_consent == c.consent}
+    since = drips.now() - timedelta(days=c.days)
+    if c.channel is not None:
+        rows = await Identity.filter(channel_account__kind=c.channel).values_list(
+            "contact_id", flat=True)
+    elif c.event is not None:
+        rows = await ShopEvent.filter(kind=c.event, occurred_at__gte=since).values_list(
+            "contact_id", flat=True)
+    else:
+        rows = await Message.filter(direction="in", created_at__gte=since).values_list(
+            "conversation__contact_id", flat=True)
+    return {int(r) for r in rows}  # type: ignore[call-overload]
+
+
+async def members(rules: Rules) -> list[int]:
+    """Ids of the contacts with an e-mail address that the rules choose, in id order."""
+    everyone = {p.id: p for p in await Contact.filter(email__isnull=False).exclude(email="")}
+    chosen: set[int] | None = None
+    for c in rules.conditions:
+        hit = await _ids(c, everyone)
+        hit = set(everyone) - hit if c.negate else hit & set(everyone)
+        if chosen is None:
+            chosen = hit
+        else:
+            chosen = chosen & hit if rules.match == "all" else chosen | hit
+    return sorted(set(everyone) if chosen is None else chosen)

@@ -1,0 +1,306 @@
+"""E-mail marketing: shop events in, drip mails out, and the unsubscribe link.
+
+- :func:`record_event` stores a shop event once (per source and id), finds or creates
+  the contact by e-mail, and lets the sequences react (``scheduler.drips.on_event``).
+- :class:`Mailer` renders a step's mail from ``templates/email/<lang>.j2`` (text) and
+  ``layout.html`` (HTML), with ``List-Unsubscribe`` / ``List-Unsubscribe-Post``
+  (RFC 8058 one-click) and a deterministic Message-ID, and sends it with the shop's
+  e-mail account.
+- Unsubscribe links carry a signed token; following one (or the mail client's one-click
+  POST) sets the consent to unsubscribed and ends every active enrolment at once.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import html
+import logging
+import secrets
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from email.utils import format_datetime
+from typing import Any
+from urllib.parse import quote
+
+import aiosmtplib
+import jinja2
+from tortoise.expressions import F
+
+from bot.core.time import utcnow
+from bot.models import ChannelAccount, Contact, Enrollment, MailSend, ShopEvent
+from bot.services.flows.texts import TEMPLATES, Texts, language
+from bot.services.replies import account_info, render_canned
+from channels.email import mime
+from channels.email.adapter import message_id
+from scheduler.marketing import drips
+from scheduler.marketing.consent import set_consent
+from scheduler.marketing.drips import on_event
+
+log = logging.getLogger("switchboard.marketing")
+ATTRIBUTION = timedelta(days=7)  # an order this soon after a click converts the mail
+MAILS = Texts("email")
+_layout = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES / "email"),
+                             autoescape=True, undefined=jinja2.StrictUndefined)
+BUTTONS = {"cart": ("cart_button", "url"), "review": ("review_button", "review_url"),
+           "welcome": ("shop_button", "shop_url"), "winback": ("shop_button", "shop_url"),
+           "confirm": ("confirm_button", "confirm_url")}
+
+
+# --- signed links ----------------------------------------------------------------------------
+
+def sign(secret: str, purpose: str, value: str) -> str:
+    mac = hmac.new(secret.encode(), f"{purpose}:{value}".encode(), hashlib.sha256).digest()
+    return f"{value}.{base64.urlsafe_b64encode(mac[:18]).decode().rstrip('=')}"
+
+
+def unsign(secret: str, purpose: str, token: str) -> str | None:
+    value, _, _ = token.rpartition(".")
+    if value and hmac.compare_digest(sign(secret, purpose, value), token):
+        return value
+    return None
+
+
+# --- events ------------------------------------------------------------------------------------
+
+async def record_event(kind: str, source: str, external_id: str, contact: dict[str, Any],
+                       payload: dict[str, Any], occurred_at: datetime | None = None
+                       ) -> tuple[ShopEvent, bool, list[int]]:
+    """Store an event once; (event, created, new enrolment ids). A redelivered event
+    (same source and id) changes nothing."""
+    known = await ShopEvent.filter(source=source, external_id=external_id).first()
+    if known is not None:
+        return known, False, []
+    email = str(contact.get("email") or "").strip().lower()
+    person = await Contact.filter(email=email).order_by("id").first() if email else None
+    if person is None:
+        person = await Contact.create(name=str(contact.get("name") or ""), email=email or None,
+                                      locale=contact.get("locale") or None,
+                                      phone=contact.get("phone") or None)
+    else:
+        fill = {k: contact[k] for k in ("name", "locale", "phone")
+                if contact.get(k) and not getattr(person, k)}
+        if fill:
+            await Contact.filter(id=person.id).update(**fill)
+    event = await ShopEvent.create(kind=kind, source=source, external_id=external_id,
+                                   contact=person, payload=payload,
+                                   occurred_at=occurred_at or drips.now())
+    if kind == "order_placed":
+        await attribute(event)
+    started = await on_event(event)
+    return event, True, started
+
+
+async def attribute(order: ShopEvent) -> None:
+    """An order within ATTRIBUTION of a click on a mail converts that mail (the latest
+    clicked one), with the order's total as its revenue."""
+    since = order.occurred_at - ATTRIBUTION
+    mail = await MailSend.filter(contact_id=order.contact_id,  # type: ignore[attr-defined]
+                                 clicked_at__gte=since, clicked_at__lte=order.occurred_at,
+                                 converted_at__isnull=True).order_by("-clicked_at").first()
+    if mail is None:
+        return
+    try:
+        revenue = float(str(order.payload.get("total") or 0).replace(",", ""))
+    except ValueError:
+        revenue = 0.0
+    await MailSend.filter(id=mail.id, converted_at__isnull=True).update(
+        converted_at=order.occurred_at, revenue=revenue)
+
+
+async def track(key: str, what: str, at: datetime) -> bool:
+    """Record an open or a click of the mail with this key (the first time, and a count)."""
+    mail = await MailSend.filter(key=key).first()
+    if mail is None:
+        return False
+    first, count = ("opened_at", "opens") if what == "open" else ("clicked_at", "clicks")
+    await MailSend.filter(id=mail.id).update(**{count: F(count) + 1})
+    await MailSend.filter(id=mail.id, **{f"{first}__isnull": True}).update(**{first: at})
+    if what == "click":  # a click is also an open, whatever the images did
+        await MailSend.filter(id=mail.id, opened_at__isnull=True).update(opened_at=at)
+    return True
+
+
+async def unsubscribe(contact_id: int, source: str) -> None:
+    contact = await Contact.filter(id=contact_id).first()
+    if contact is None:
+        return
+    if contact.email:
+        await set_consent(contact.email, "unsubscribed", source)
+    else:
+        await Contact.filter(id=contact_id).update(
+            email_consent="unsubscribed", email_consent_at=utcnow(),
+            email_consent_source=source[:200])
+    await Enrollment.filter(contact_id=contact_id, state="active").update(
+        state="exited", ended_reason="unsubscribed", due_at=None)
+
+
+# --- sending -----------------------------------------------------------------------------------
+
+class PermanentMailError(Exception):
+    permanent = True
+
+
+@dataclass(frozen=True)
+class Prepared:
+    account: Any
+    mail: tuple[str, str, bytes]  # sender, recipient, the bytes
+    subject: str
+    message_id: str
+
+
+class Mailer:
+    """Renders and sends drip mails with the shop's (first enabled) e-mail account."""
+
+    def __init__(self, adapters: Any, settings: Any) -> None:
+        self.adapters, self.settings = adapters, settings
+        self._account: tuple[float, Any] | None = None
+
+    def base(self) -> str:
+        return self.settings.public_url.rstrip("/") or \
+            f"http://{self.settings.host}:{self.settings.port}"
+
+    def render(self, contact: Contact, template: str, context: dict[str, Any],
+               marketing: bool = True, key: str = "") -> tuple[str, str, str]:
+        """(subject, text, html) in the contact's language; a marketing mail ends with
+        the unsubscribe link. With ``key`` (a MailSend's), its link goes through the
+        click redirect and the HTML carries the open pixel."""
+        lang = language(contact.locale)
+        shop = self.settings.shop_name
+        first = (contact.name or "").split(" ")[0]
+        items = [{"title": str(i.get("title") or i.get("name") or ""),
+                  "quantity": i.get("quantity", 1), "price": str(i.get("price") or "")}
+                 for i in context.get("items") or [] if isinstance(i, dict)]
+        label_key, url_key = BUTTONS.get(template.split("_", 1)[0], ("shop_button", ""))
+        return self._assemble(
+            contact, lang, MAILS.text(lang, f"{template}_subject", shop=shop),
+            MAILS.text(lang, f"{template}_body", name=first, shop=shop), items,
+            str(context.get(url_key) or ""), label_key, marketing, key)
+
+    def _assemble(self, contact: Contact, lang: str, subject: str, body: str,
+                  items: list[dict[str, Any]], url: str, label_key: str, marketing: bool,
+                  key: str) -> tuple[str, str, str]:
+        shop = self.settings.shop_name
+        if url and key:
+            url = self.click_url(key, url)
+        unsub = self.unsubscribe_url(contact.id)
+        lines = [body]
+        if items:
+            lines.append(MAILS.text(lang, "items_heading") + ":\n" + "\n".join(
+                f"- {i['title']} × {i['quantity']} {i['price']}".rstrip() for i in items))
+        if url:
+            lines.append(f"{MAILS.text(lang, label_key)}: {url}")
+        if marketing:
+            lines.append(f"--\n{MAILS.text(lang, 'unsubscribe_note', shop=shop)}\n"
+                         f"{MAILS.text(lang, 'unsubscribe')}: {unsub}")
+        html = _layout.get_template("layout.html").render(
+            lang=lang, subject=subject, shop=shop, body=body, items=items,
+            items_heading=MAILS.text(lang, "items_heading"), button_url=url,
+            button=MAILS.text(lang, label_key), note=MAILS.text(lang, "unsubscribe_note",
+                                                                   shop=shop),
+            unsubscribe=MAILS.text(lang, "unsubscribe"),
+            unsubscribe_url=unsub if marketing else "",
+            pixel_url=self.open_url(key) if key else "")
+        return subject, "\n\n".join(lines), html
+
+    async def prepare_custom(self, key: str, contact: Contact, subject: str,
+                             body: str) -> Prepared:
+        """A broadcast's mail: its subject and body are the marketer's own (sandboxed
+        jinja2 with the contact's fields, like canned replies)."""
+        account = await self.account()
+        rendered = self._assemble(contact, language(contact.locale),
+                                  render_canned(subject, contact),
+                                  render_canned(body, contact), [], "", "shop_button",
+                                  True, key)
+        mail = self.compose(account, str(contact.email), key, rendered,
+                            self.unsubscribe_url(contact.id))
+        return Prepared(account, mail, rendered[0], message_id(account, key))
+
+    def open_url(self, key: str) -> str:
+        return f"{self.base()}/o/{sign(self.settings.secret_key.get(), 'open', key)}.gif"
+
+    def click_url(self, key: str, url: str) -> str:
+        mac = sign(self.settings.secret_key.get(), "click", f"{key}|{url}").rpartition(".")[2]
+        return f"{self.base()}/c/{quote(key, safe='')}/{mac}?u={quote(url, safe='')}"
+
+    def unsubscribe_url(self, contact_id: int) -> str:
+        token = sign(self.settings.secret_key.get(), "unsubscribe", str(contact_id))
+        return f"{self.base()}/u/{token}"
+
+    async def account(self) -> Any:
+        """The e-mail account marketing mail goes out from (looked up every few seconds,
+        not for every mail)."""
+        now = time.monotonic()
+        if self._account is not None and self._account[0] > now:
+            return self._account[1]
+        row = await ChannelAccount.filter(kind="email", enabled=True).order_by("id").first()
+        if row is None:
+            raise PermanentMailError("no e-mail account is connected to send from")
+        self._account = (now + 5.0, account_info(row))
+        return self._account[1]
+
+    def compose(self, account: Any, to: str, key: str, rendered: tuple[str, str, str],
+                unsubscribe: str = "") -> tuple[str, str, bytes]:
+        """(sender, recipient, the mail's bytes) with a Message-ID derived from ``key``."""
+        subject, text, html = rendered
+        sender = str(account.settings["address"])
+        extra = {"X-Switchboard": key}
+        if unsubscribe:
+            extra["List-Unsubscribe"] = f"<{unsubscribe}>"
+            extra["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+        raw = mime.build(self.settings.shop_name, sender, to, subject,
+                         message_id(account, key), format_datetime(utcnow()), text, html,
+                         extra)
+        return sender, to, raw
+
+    async def send_notice(self, to: str, subject: str, text: str) -> None:
+        """A plain mail to the shop's staff (an alert): not marketing, no tracking."""
+        account = await self.account()
+        key = f"notice:{secrets.token_hex(8)}"
+        raw = mime.build(self.settings.shop_name, str(account.settings["address"]), to,
+                         subject, message_id(account, key), format_datetime(utcnow()),
+                         text, f"<pre>{html.escape(text)}</pre>", {"X-Switchboard": key})
+        await self._deliver(account, (str(account.settings["address"]), to, raw))
+
+    async def send_confirmation(self, contact: Contact) -> None:
+        """The double opt-in mail: one signed link that confirms the subscription."""
+        account = await self.account()
+        token = sign(self.settings.secret_key.get(), "confirm", str(contact.id))
+        rendered = self.render(contact, "confirm_1",
+                               {"confirm_url": f"{self.base()}/confirm/{token}"},
+                               marketing=False)
+        key = f"confirm:{contact.id}:{int(utcnow().timestamp() // 3600)}"
+        await self._deliver(account, self.compose(account, str(contact.email), key,
+                                                  rendered))
+
+    async def prepare(self, key: str, contact: Contact, template: str,
+                      context: dict[str, Any]) -> Prepared:
+        """A drip step's mail, ready to send (its Message-ID follows from ``key``)."""
+        account = await self.account()
+        rendered = self.render(contact, template, context, key=key)
+        mail = self.compose(account, str(contact.email), key, rendered,
+                            self.unsubscribe_url(contact.id))
+        return Prepared(account, mail, rendered[0], message_id(account, key))
+
+    async def deliver(self, prepared: Prepared) -> None:
+        """Send it. A reply finds the contact by its address (``bot.ingest``), so it lands
+        on this contact's conversation."""
+        await self._deliver(prepared.account, prepared.mail)
+
+    async def _deliver(self, account: Any, mail: tuple[str, str, bytes]) -> None:
+        """Send; a 5xx answer is a PermanentMailError (trying again cannot help)."""
+        adapter = self.adapters["email"]
+        try:
+            await adapter.send_mail(account, mail)
+        except aiosmtplib.SMTPRecipientsRefused as exc:
+            codes = [r.code for r in exc.recipients]
+            if any(c >= 500 for c in codes):
+                first = exc.recipients[0]
+                raise PermanentMailError(f"refused ({first.code}): {first.message}") from exc
+            raise
+        except aiosmtplib.SMTPResponseException as exc:
+            if exc.code >= 500:
+                raise PermanentMailError(f"SMTP {exc.code}: {exc.message}") from exc
+            raise

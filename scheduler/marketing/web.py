@@ -1,0 +1,173 @@
+"""Public pages of e-mail marketing: double opt-in signup and confirmation, and the
+unsubscribe link every marketing mail carries.
+
+``POST /subscribe`` takes the shop site's signup form (form-encoded or JSON: ``email``,
+``name``, ``locale``, ``next``), marks the contact *pending* and mails a signed
+confirmation link; ``GET /confirm/{token}`` makes the contact *subscribed* and starts the
+welcome series (a ``signup`` event). A pending address gets at most one confirmation
+mail every ten minutes, so the form cannot be used to flood someone's mailbox.
+
+``GET /u/{token}`` shows one button; ``POST /u/{token}`` unsubscribes at once. The POST
+is also what mail clients send for RFC 8058 one-click unsubscribe (the body
+``List-Unsubscribe=One-Click``), so it needs no session and no CSRF token: the signed
+token in the address is the proof.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from datetime import timedelta
+
+from aiohttp import web
+
+from bot.core.auth import Perm
+from bot.core.keys import MAILER, SETTINGS
+from bot.core.time import utcnow
+from bot.models import Contact, Segment
+from bot.web.pages import page, render
+from scheduler.marketing import drips, segments
+from scheduler.marketing.consent import set_consent
+from scheduler.marketing.service import record_event, track, unsign, unsubscribe
+
+log = logging.getLogger("switchboard.marketing")
+EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+RESEND_AFTER = timedelta(minutes=10)
+
+
+async def _fields(request: web.Request) -> dict[str, str]:
+    if request.content_type == "application/json":
+        try:
+            data = json.loads(await request.read() or b"{}")
+        except ValueError:
+            raise web.HTTPBadRequest(text="the body is not valid JSON") from None
+        return {k: str(v) for k, v in data.items()} if isinstance(data, dict) else {}
+    return {k: str(v) for k, v in (await request.post()).items()}
+
+
+def _answer(request: web.Request, wants_json: bool, status: int, code: str, message: str,
+            nxt: str = "") -> web.StreamResponse:
+    if wants_json:
+        return web.json_response({"status": code, "message": message} if status < 400
+                                 else {"error": {"code": code, "message": message}},
+                                 status=status)
+    if nxt and status < 400:
+        raise web.HTTPSeeOther(nxt)
+    return render(request, "web/subscribe.html", status=status, ok=status < 400,
+                  message=message)
+
+
+async def subscribe(request: web.Request) -> web.StreamResponse:
+    wants_json = request.content_type == "application/json"
+    form = await _fields(request)
+    email = form.get("email", "").strip().lower()
+    nxt = form.get("next", "")
+    nxt = nxt if nxt.startswith(("https://", "http://")) else ""
+    if not EMAIL.match(email) or len(email) > 254:
+        return _answer(request, wants_json, 400, "invalid_email",
+                       "Please enter a valid e-mail address.")
+    contact = await Contact.filter(email=email).order_by("id").first()
+    if contact is None:
+        contact = await Contact.create(email=email, name=form.get("name", "")[:200],
+                                       locale=form.get("locale") or None)
+    done = "Check your inbox: we sent you a link to confirm."
+    if contact.email_consent == "subscribed":
+        return _answer(request, wants_json, 202, "confirmation_sent", done, nxt)
+    recent = contact.email_consent == "pending" and contact.email_consent_at and \
+        utcnow() - contact.email_consent_at < RESEND_AFTER
+    if not recent:
+        await set_consent(email, "pending", "signup form (waiting for confirmation)")
+        try:
+            await request.app[MAILER].send_confirmation(contact)
+        except Exception as exc:  # the SMTP server, the account: nothing is sent
+            log.warning("confirmation mail not sent", extra={"error": str(exc)})
+            return _answer(request, wants_json, 503, "mail_unavailable",
+                           "We could not send the confirmation mail just now; please try "
+                           "again later.")
+    return _answer(request, wants_json, 202, "confirmation_sent", done, nxt)
+
+
+async def confirm(request: web.Request) -> web.Response:
+    value = unsign(request.app[SETTINGS].secret_key.get(), "confirm",
+                   request.match_info["token"])
+    contact = await Contact.filter(id=int(value)).first() if value and value.isdigit() \
+        else None
+    if contact is None or not contact.email:
+        return render(request, "web/subscribe.html", status=404, ok=False,
+                      message="This confirmation link is not valid.")
+    if contact.email_consent != "subscribed":
+        await set_consent(contact.email, "subscribed", "double opt-in confirmed")
+        await record_event("signup", "optin", f"optin:{contact.id}",
+                           {"email": contact.email}, {})
+    return render(request, "web/subscribe.html", ok=True,
+                  message="You are subscribed. Welcome!")
+
+
+def _contact(request: web.Request) -> int | None:
+    value = unsign(request.app[SETTINGS].secret_key.get(), "unsubscribe",
+                   request.match_info["token"])
+    return int(value) if value and value.isdigit() else None
+
+
+async def unsubscribe_page(request: web.Request) -> web.Response:
+    if _contact(request) is None:
+        return render(request, "web/unsubscribe.html", status=404, bad=True, done=False)
+    return render(request, "web/unsubscribe.html", bad=False, done=False,
+                  token=request.match_info["token"])
+
+
+async def unsubscribe_now(request: web.Request) -> web.Response:
+    contact_id = _contact(request)
+    if contact_id is None:
+        return render(request, "web/unsubscribe.html", status=404, bad=True, done=False)
+    one_click = "One-Click" in (await request.text())[:200]
+    await unsubscribe(contact_id, "one-click unsubscribe (RFC 8058)" if one_click
+                      else "unsubscribe link")
+    return render(request, "web/unsubscribe.html", bad=False, done=True)
+
+
+GIF = bytes.fromhex("47494638396101000100800000000000ffffff21f90401000000002c000000000100"
+                    "01000002024401003b")
+
+
+async def open_pixel(request: web.Request) -> web.Response:
+    """The 1x1 image in a marketing mail: its first load is the mail's open."""
+    key = unsign(request.app[SETTINGS].secret_key.get(), "open", request.match_info["token"])
+    if key is not None:
+        await track(key, "open", drips.now())
+    return web.Response(body=GIF, content_type="image/gif",
+                        headers={"Cache-Control": "no-store"})
+
+
+async def click(request: web.Request) -> web.StreamResponse:
+    """A link in a marketing mail: recorded, then on to the shop. Only links we signed
+    redirect (never an open redirect)."""
+    key, url = request.match_info["key"], request.query.get("u", "")
+    token = f"{key}|{url}.{request.match_info['mac']}"
+    if not url.startswith(("https://", "http://")) or unsign(
+            request.app[SETTINGS].secret_key.get(), "click", token) is None:
+        return render(request, "web/subscribe.html", status=404, ok=False,
+                      message="This link is not valid.")
+    await track(key, "click", drips.now())
+    raise web.HTTPFound(url)
+
+
+@page(Perm.MARKETING_READ)
+async def segments_page(request: web.Request) -> web.Response:
+    rows = []
+    for row in await Segment.all().order_by("name"):
+        rules = segments.Rules.model_validate(row.rules)
+        rows.append({"name": row.name, "count": len(await segments.members(rules))})
+    total = len(await segments.members(segments.Rules()))
+    return render(request, "web/segments.html", segments=rows, total=total)
+
+
+def setup(app: web.Application) -> None:
+    app.router.add_get("/segments", segments_page)
+    app.router.add_get("/o/{token}.gif", open_pixel)
+    app.router.add_get("/c/{key}/{mac}", click)
+    app.router.add_post("/subscribe", subscribe)
+    app.router.add_get("/confirm/{token}", confirm)
+    app.router.add_get("/u/{token}", unsubscribe_page)
+    app.router.add_post("/u/{token}", unsubscribe_now)

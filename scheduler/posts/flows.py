@@ -1,0 +1,185 @@
+"""Step-by-step exchanges with the bot, for staff: the interactive ``/post``.
+
+``/post`` alone asks for the text, then an optional photo, then the channels (buttons to
+tick), then the time (buttons, or a typed natural time), and queues the post exactly as
+the one-line ``/post`` does. The state lives in :class:`~bot.models.ChatFlow`, so any
+server process can take the next step and a restart loses nothing. Every answer offers
+Cancel; a flow left alone for an hour is forgotten.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from bot.core.channel import FLOW_PREFIX, Button, FetchesFiles, StaffAnswer, StaffInput
+from bot.core.errors import InboxError
+from bot.models import ChannelAccount, ChatFlow, Role, User
+from scheduler.posts import service as posts
+
+if TYPE_CHECKING:
+    from bot.commands import Ctx, Desk
+
+log = logging.getLogger("switchboard.flows")
+IDLE = timedelta(hours=1)
+ROLES = (Role.ADMIN, Role.MARKETER)
+NAMES = {"telegram": "Telegram", "facebook": "Facebook", "instagram": "Instagram"}
+TIMES = (("In 1 hour", "in 1h"), ("Tomorrow 9:00", "tomorrow 9:00"),
+         ("Tomorrow 18:00", "tomorrow 18:00"))
+CANCEL = Button("✖ Cancel", f"{FLOW_PREFIX}cancel")
+
+
+def _where(inp: StaffInput) -> dict[str, Any]:
+    return {"channel_account_id": inp.account_id, "chat_id": inp.chat_id,
+            "user_external_id": inp.user_external_id}
+
+
+async def active(account_id: int, chat_id: str, user_external_id: str) -> bool:
+    """Whether this person is in a flow in this chat (their next message answers it)."""
+    return await ChatFlow.filter(channel_account_id=account_id, chat_id=chat_id,
+                                 user_external_id=user_external_id,
+                                 updated_at__gte=datetime.now(UTC) - IDLE).exists()
+
+
+async def start_post(ctx: Ctx) -> StaffAnswer:
+    await ChatFlow.filter(**_where(ctx.input)).delete()
+    await ChatFlow.create(**_where(ctx.input), flow="post", step="text", data={})
+    return StaffAnswer("✍️ New post, step 1 of 4: send me its text.", (CANCEL,))
+
+
+async def answer(desk: Desk, user: User, inp: StaffInput) -> str | StaffAnswer | None:
+    """The next step of the person's flow, from what they wrote or pressed."""
+    from bot.commands import Ctx, refuse
+
+    flow = await ChatFlow.filter(**_where(inp), updated_at__gte=datetime.now(UTC) - IDLE
+                                 ).first()
+    if flow is None:
+        return "That post is no longer open (an hour passed, or it was finished). Start " \
+               "again with /post." if inp.payload else None
+    if user.role not in ROLES:
+        return refuse(inp, f"role {user.role} may not post", user)
+    if inp.payload == CANCEL.payload:
+        await flow.delete()
+        return "✖ Cancelled. Nothing was queued."
+    ctx = Ctx(user, inp, [], desk)
+    step = STEPS[flow.step]
+    try:
+        result = await step(ctx, flow)
+    except InboxError as exc:
+        return StaffAnswer(f"⚠️ {exc}", (CANCEL,))
+    if isinstance(result, str):  # the post is queued: the flow is over
+        await flow.delete()
+        return result
+    await flow.save()
+    return result
+
+
+async def _text(ctx: Ctx, flow: ChatFlow) -> StaffAnswer:
+    inp = ctx.input
+    if not inp.text.strip() and not inp.attachments:
+        raise InboxError("send the post's text first")
+    flow.data = {"text": inp.text.strip(), "networks": []}
+    if any(a.get("type") == "photo" for a in inp.attachments):  # a photo with a caption
+        flow.data["media"] = await _keep_photo(ctx, inp)
+        return await _ask_channels(flow)
+    flow.step = "photo"
+    return StaffAnswer("📷 Step 2 of 4: send a photo for the post, or skip.",
+                       (Button("Skip ➡", f"{FLOW_PREFIX}skip"), CANCEL))
+
+
+async def _photo(ctx: Ctx, flow: ChatFlow) -> StaffAnswer:
+    inp = ctx.input
+    if inp.payload == f"{FLOW_PREFIX}skip":
+        flow.data = {**flow.data, "media": []}
+    elif any(a.get("type") == "photo" for a in inp.attachments):
+        flow.data = {**flow.data, "media": await _keep_photo(ctx, inp)}
+    else:
+        raise InboxError("send a photo (as a photo, not a file), or press Skip")
+    return await _ask_channels(flow)
+
+
+async def _keep_photo(ctx: Ctx, inp: StaffInput) -> list[dict[str, str]]:
+    """Fetch the photo from the chat app and keep it under a public URL, as an upload."""
+    from bot.services.accounts import channel_account
+    from bot.web.media import save_image
+
+    photo = next(a for a in inp.attachments if a.get("type") == "photo")
+    account = await channel_account(inp.account_id)
+    adapter = ctx.desk.services["adapters"].get(account.kind) if account else None
+    if account is None or not isinstance(adapter, FetchesFiles):
+        raise InboxError("this chat app cannot hand over photos")
+    data, name = await adapter.fetch_file(account, str(photo["file_id"]))
+    try:
+        return [{"url": save_image(ctx.desk.services["settings"], data, name)}]
+    except ValueError as exc:
+        raise InboxError(str(exc)) from None
+
+
+async def _networks() -> list[str]:
+    """Networks with an enabled account that has somewhere to post."""
+    found = [a.kind for a in await ChannelAccount.filter(enabled=True,
+                                                         kind__in=list(posts.TARGET_SETTING))
+             if posts.default_target(a.kind, a.settings)]
+    return [n for n in NAMES if n in found]
+
+
+async def _ask_channels(flow: ChatFlow, note: str = "") -> StaffAnswer:
+    flow.step = "channels"
+    chosen = flow.data.get("networks") or []
+    available = await _networks()
+    if not available:
+        raise InboxError("no channel is set up for posts (an admin sets the Telegram "
+                         "account's channel, or connects a Facebook Page or Instagram "
+                         "account). Nothing was queued.")
+    buttons = [Button(f"{'☑' if n in chosen else '☐'} {NAMES[n]}", f"{FLOW_PREFIX}net:{n}")
+               for n in available]
+    return StaffAnswer(f"{note}📣 Step 3 of 4: where should it go? Tick the channels, then "
+                       f"press Next.", (*buttons, Button("Next ➡", f"{FLOW_PREFIX}next"),
+                                        CANCEL))
+
+
+async def _channels(ctx: Ctx, flow: ChatFlow) -> StaffAnswer:
+    payload = ctx.input.payload or ""
+    chosen: list[str] = list(flow.data.get("networks") or [])
+    if payload.startswith(f"{FLOW_PREFIX}net:"):
+        network = payload.rsplit(":", 1)[1]
+        if network in chosen:
+            chosen.remove(network)
+        elif network in await _networks():
+            chosen.append(network)
+        flow.data = {**flow.data, "networks": chosen}
+        return await _ask_channels(flow)
+    if payload != f"{FLOW_PREFIX}next":
+        return await _ask_channels(flow, "Press the buttons below. ")
+    if not chosen:
+        return await _ask_channels(flow, "⚠️ Choose at least one channel. ")
+    for network in chosen:  # each network's limits, before asking for a time
+        try:
+            posts.check_variant(network, flow.data["text"], flow.data.get("media") or [])
+        except posts.PostError as exc:
+            return await _ask_channels(flow, f"⚠️ {exc}. ")
+    flow.step = "when"
+    buttons = tuple(Button(label, f"{FLOW_PREFIX}when:{value}") for label, value in TIMES)
+    return StaffAnswer("🕘 Step 4 of 4: when? Press a time or type one (\"fri 18:00\", "
+                       "\"in 2h\", \"2026-12-01 09:00\").", (*buttons, CANCEL))
+
+
+async def _when(ctx: Ctx, flow: ChatFlow) -> str:
+    from scheduler.posts import commands as post_commands
+
+    payload = ctx.input.payload or ""
+    typed = payload.split("when:", 1)[1] if payload.startswith(f"{FLOW_PREFIX}when:") \
+        else ctx.input.text
+    try:
+        when = post_commands.parse_when(ctx, typed)
+    except InboxError as exc:
+        raise InboxError(f"{exc}. Nothing is queued yet: send another time, or press "
+                         f"Cancel") from None
+    return await post_commands.queue_post(ctx, flow.data["text"], flow.data.get("media") or [],
+                                          list(flow.data["networks"]), when)
+
+
+Step = Callable[["Ctx", ChatFlow], Awaitable["str | StaffAnswer"]]
+STEPS: dict[str, Step] = {"text": _text, "photo": _photo, "channels": _channels, "when": _when}

@@ -1,0 +1,181 @@
+"""Staff pages for publishing: the posts list with a compose form, a post's page with its
+workflow buttons and history, and the month/week calendar."""
+
+from __future__ import annotations
+
+import calendar as cal
+import re
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from aiohttp import web
+
+from bot.core.auth import FORM, USER, Perm
+from bot.core.clean import db_id
+from bot.core.errors import InboxError
+from bot.core.keys import SETTINGS
+from bot.models import ChannelAccount, Post, PostEvent, PostStatus, PostVariant
+from bot.web.pages import _id, _s, page, render
+from scheduler.posts import service as posts
+from scheduler.posts.when import WhenError, parse
+
+S = PostStatus
+PUBLISHING_KINDS = tuple(posts.NETWORK_OF_KIND)
+TARGET_HINTS = {"telegram": "@channel or chat id", "facebook": "Page id",
+                "instagram": "Instagram account id"}
+URL = re.compile(r"^https?://\S+$")
+
+
+def _tz(request: web.Request) -> ZoneInfo:
+    return ZoneInfo(request.app[SETTINGS].shop_timezone)
+
+
+def _when(request: web.Request, text: str) -> datetime:
+    try:
+        return parse(text, _tz(request))
+    except WhenError as exc:
+        raise InboxError(f"{exc}. Nothing was scheduled.", "invalid", "when") from None
+
+
+@page(Perm.POSTS_READ)
+async def posts_page(request: web.Request) -> web.Response:
+    status = request.query.get("status", "")
+    qs = Post.all() if status not in {s.value for s in S} else Post.filter(status=status)
+    rows = await qs.order_by("-id").limit(100)
+    accounts = [a for a in await ChannelAccount.filter(enabled=True, kind__in=PUBLISHING_KINDS)
+                .order_by("id")]
+    return render(request, "web/posts.html", posts=rows, nets=await posts.networks_of(
+        [p.id for p in rows]), accounts=accounts, statuses=[s.value for s in S],
+        current=status, tz=_tz(request), hints=TARGET_HINTS,
+        targets={a.id: posts.default_target(a.kind, a.settings) for a in accounts})
+
+
+@page(Perm.POSTS_WRITE)
+async def post_compose(request: web.Request) -> web.StreamResponse:
+    form = request[FORM]
+    targets = []
+    for key, value in form.items():
+        if not key.startswith("target_"):
+            continue
+        suffix = key[len("target_"):]
+        account_id = db_id(suffix)
+        if account_id is None:
+            raise InboxError("no such channel account", "invalid", key)
+        if str(value).strip() and form.get(f"use_{suffix}") == "on":
+            targets.append({"channel_account_id": account_id, "target": str(value).strip(),
+                            "text": _s(form, f"text_{suffix}") or None})
+    media = [{"url": u} for u in
+             (line.strip() for line in f"{_s(form, 'images')}\n{_s(form, 'image_url')}"
+              .splitlines()) if u]
+    for m in media:
+        if not URL.match(m["url"]):
+            raise InboxError(f"not an image URL: {m['url'][:100]!r} (use http:// or "
+                             f"https://, or upload the image)", "invalid", "images")
+    when = _when(request, _s(form, "when")) if _s(form, "when") else None
+    post = await posts.compose(request[USER], _s(form, "text"), media, targets)
+    action = _s(form, "action")
+    if action == "submit":
+        if when is not None:
+            await Post.filter(id=post.id).update(due_at=posts.utc(when))
+        await posts.move(post.id, S.IN_REVIEW, request[USER], "submitted")
+    elif action == "schedule":
+        await posts.schedule(post.id, request[USER], when,
+                             request.app[SETTINGS].posts_require_approval)
+    raise web.HTTPFound(f"/posts/{post.id}")
+
+
+@page(Perm.POSTS_READ)
+async def post_page(request: web.Request) -> web.Response:
+    pid = _id(request, "pid")
+    post = await Post.filter(id=pid).first()
+    if post is None:
+        raise web.HTTPNotFound(text="post not found")
+    return render(request, "web/post.html", post=post, tz=_tz(request),
+                  variants=await PostVariant.filter(post_id=pid).order_by("id"),
+                  events=await PostEvent.filter(post_id=pid).order_by("id").prefetch_related(
+                      "user"))
+
+
+@page(Perm.POSTS_WRITE)
+async def post_action(request: web.Request) -> web.StreamResponse:
+    pid, form, user = _id(request, "pid"), request[FORM], request[USER]
+    action, reason = _s(form, "action"), _s(form, "reason")
+    if action == "schedule":
+        await posts.schedule(pid, user, _when(request, _s(form, "when")),
+                             request.app[SETTINGS].posts_require_approval)
+    elif action == "reschedule":
+        await posts.reschedule(pid, user, _when(request, _s(form, "when")))
+    elif action == "retry":
+        await posts.retry(pid, user)
+    elif action == "reject":
+        if not reason:
+            raise InboxError("say why it is rejected", "invalid", "reason")
+        await posts.move(pid, S.DRAFT, user, reason)
+    else:
+        to = {"submit": S.IN_REVIEW, "approve": S.APPROVED, "cancel": S.CANCELLED,
+              "unschedule": S.DRAFT}.get(action)
+        if to is None:
+            raise InboxError(f"unknown action {action!r}", "invalid", "action")
+        await posts.move(pid, to, user, reason)
+    raise web.HTTPFound(f"/posts/{pid}")
+
+
+@page(Perm.POSTS_WRITE)
+async def posts_retry_failed(request: web.Request) -> web.StreamResponse:
+    """Bulk retry: every failed post."""
+    for pid in await Post.filter(status=S.FAILED).values_list("id", flat=True):
+        await posts.retry(int(pid), request[USER], "bulk retry")  # type: ignore[call-overload]
+    raise web.HTTPFound("/posts?status=scheduled")
+
+
+@page(Perm.POSTS_READ)
+async def calendar_page(request: web.Request) -> web.Response:
+    """Month or week grid of posts by local day, per channel, with their status."""
+    tz = _tz(request)
+    view = "week" if request.query.get("view") == "week" else "month"
+    try:
+        anchor = date.fromisoformat(request.query.get("date", "")) if request.query.get(
+            "date") else datetime.now(tz).date()
+    except ValueError:
+        raise InboxError("date must look like 2026-12-01", "invalid", "date") from None
+    if view == "week":
+        first = anchor - timedelta(days=anchor.weekday())
+        days = [first + timedelta(days=i) for i in range(7)]
+        prev, nxt = first - timedelta(days=7), first + timedelta(days=7)
+    else:
+        weeks = cal.Calendar().monthdatescalendar(anchor.year, anchor.month)
+        days = [d for week in weeks for d in week]
+        prev = (anchor.replace(day=1) - timedelta(days=1)).replace(day=1)
+        nxt = (anchor.replace(day=28) + timedelta(days=4)).replace(day=1)
+    start = datetime.combine(days[0], datetime.min.time(), tz).astimezone(UTC)
+    end = datetime.combine(days[-1] + timedelta(days=1), datetime.min.time(), tz).astimezone(UTC)
+    rows = await Post.filter(due_at__gte=start, due_at__lt=end).exclude(
+        status=S.DRAFT).order_by("due_at")
+    nets = await posts.networks_of([p.id for p in rows])
+    network = request.query.get("network", "")
+    if network:  # one channel's calendar
+        if network not in posts.LIMITS:
+            raise InboxError(f"network must be one of {', '.join(posts.LIMITS)}", "invalid",
+                             "network")
+        rows = [p for p in rows if network in nets.get(p.id, [])]
+    by_day: dict[date, list[dict[str, Any]]] = {d: [] for d in days}
+    for p in rows:
+        assert p.due_at is not None
+        local = p.due_at.astimezone(tz)
+        by_day.setdefault(local.date(), []).append(
+            {"id": p.id, "time": local.strftime("%H:%M"), "status": str(p.status),
+             "text": p.text[:40], "networks": nets.get(p.id, [])})
+    return render(request, "web/calendar.html", view=view, days=days, by_day=by_day,
+                  anchor=anchor, prev=prev, nxt=nxt, tz=str(tz), today=datetime.now(tz).date(),
+                  network=network, networks=list(posts.LIMITS))
+
+
+def setup(app: web.Application) -> None:
+    r = app.router
+    r.add_get("/posts", posts_page)
+    r.add_post("/posts", post_compose)
+    r.add_post("/posts/retry-failed", posts_retry_failed)
+    r.add_get("/posts/{pid}", post_page)
+    r.add_post("/posts/{pid}", post_action)
+    r.add_get("/calendar", calendar_page)
