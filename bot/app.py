@@ -22,43 +22,32 @@ from bot.api.endpoints import endpoints as api_endpoints
 from bot.commands import Desk
 from bot.core import db, metrics
 from bot.core.channel import ChannelContext, RunsAccounts
-from bot.core.events import EventBus, MessageReceived
 from bot.core.errors import InboxError
+from bot.core.events import EventBus, MessageReceived
 from bot.core.http import ApiError, error_response, mount
 from bot.core.ingest import Ingestor, SqliteWriter, TortoiseDriver
-from bot.core.keys import (
-    ADAPTERS,
-    BUS,
-    DRIPS,
-    ENDPOINTS,
-    HTTP,
-    HUB,
-    INFLIGHT,
-    JINJA,
-    LISTENING,
-    MAILER,
-    OUTBOX,
-    SETTINGS,
-)
-from bot.core.serve import Inflight
+from bot.core.keys import ADAPTERS, BUS, ENDPOINTS, HTTP, JINJA, SETTINGS
+from bot.core.pages import error_page
+from bot.core.serve import INFLIGHT, Inflight
 from bot.models import Conversation, Identity, Message
 from bot.services import accounts as services
 from bot.services import inbox
 from bot.services.automation import Automation
-from bot.services.live import StaffHub
-from bot.services.replies import Outbox
+from bot.services.live import HUB, StaffHub
+from bot.services.replies import OUTBOX, Outbox
 from bot.web import media, pages
 from channels import registry
 from config import Settings, ensure_secret_key
 from listening import web as web_listening
 from listening.alerts import Alerter
 from listening.reviews import SourceReplies
-from listening.runtime import ListeningRuntime
+from listening.runtime import LISTENING, ListeningRuntime
 from scheduler import clock
 from scheduler.marketing import consent, drips
 from scheduler.marketing import web as web_marketing
 from scheduler.marketing.broadcasts import BroadcastRunner
-from scheduler.marketing.service import Mailer
+from scheduler.marketing.drips import DRIPS
+from scheduler.marketing.service import MAILER, Mailer
 from scheduler.posts import flows
 from scheduler.posts.api import ics_feed
 from scheduler.posts.publish import Publisher
@@ -131,16 +120,16 @@ async def _handle(request: web.Request,
             message = exc.text if exc.text and not exc.text.startswith(str(exc.status)) \
                 else exc.reason
             return error_response(exc.status, code, message)
-        return pages.error_page(request, exc.status, exc.text or exc.reason)
+        return error_page(request, exc.status, exc.text or exc.reason)
     except (InboxError, ApiError) as exc:  # (ApiError: from a helper pages share)
         if api:
             return error_response(exc.status, exc.code, str(exc), exc.field)
-        return pages.error_page(request, exc.status, str(exc))
+        return error_page(request, exc.status, str(exc))
     except Exception:
         log.exception("unhandled error", extra={"path": request.path})
         if api:
             return error_response(500, "internal", "internal error; see the server log")
-        return pages.error_page(request, 500, "Something went wrong; see the server log.")
+        return error_page(request, 500, "Something went wrong; see the server log.")
 
 
 async def healthz(request: web.Request) -> web.Response:

@@ -16,10 +16,9 @@ from typing import Annotated, Any, Literal
 from aiohttp import web
 from pydantic import BaseModel, Field, field_validator
 
-from bot.api.schemas import Strict
 from bot.core.auth import Perm
-from bot.core.http import ApiError, Call, Endpoint, json_out
-from bot.core.keys import LISTENING, SETTINGS
+from bot.core.http import ApiError, Call, Endpoint, Strict, json_out
+from bot.core.keys import SETTINGS
 from bot.models import (
     Feed,
     ListeningRule,
@@ -35,6 +34,7 @@ from channels.webhooks import signed_by_api_account
 from listening import reviews as rv
 from listening import suggestions, trends
 from listening.rules import KINDS, QueryError, compile_rule
+from listening.runtime import LISTENING
 from listening.service import Item, forget_rules
 
 ACCOUNT_ID = web.RequestKey("listening_account", int)

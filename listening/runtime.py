@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+from aiohttp import web
 
 from bot.models import Review, User
 from listening import feeds, trends
@@ -153,3 +154,6 @@ class ListeningRuntime:
         review.replied_by = user
         await review.save(update_fields=["reply_state", "reply_text", "reply_error",
                                          "replied_at", "replied_by_id"])
+
+
+LISTENING: web.AppKey[ListeningRuntime] = web.AppKey("listening")

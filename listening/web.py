@@ -12,12 +12,13 @@ from aiohttp import web
 from bot.core.auth import Perm
 from bot.core.clean import db_id
 from bot.core.errors import InboxError, NotFound
-from bot.core.keys import LISTENING, SETTINGS
+from bot.core.keys import SETTINGS
+from bot.core.pages import page, render
 from bot.models import Feed, ListeningRule, Mention, Review, StaffAlert
-from bot.web.pages import page, render
 from listening import trends
 from listening.api import review_out
 from listening.reviews import OPEN_STATES
+from listening.runtime import LISTENING
 
 
 def bars(rows: list[dict[str, Any]], width: int = 720, height: int = 160) -> dict[str, Any]:

@@ -13,10 +13,9 @@ from typing import Any
 import pytest
 from aiosmtpd.controller import Controller
 
-from bot.core.keys import DRIPS
 from bot.models import ChannelAccount, Enrollment, MailSend
 from channels.email.pool import RateLimit
-from scheduler.marketing.drips import set_clock
+from scheduler.marketing.drips import DRIPS, set_clock
 from tests.conftest import Shop, free_port, make_settings, start_shop
 from tests.test_drips import Clock
 

@@ -23,10 +23,9 @@ from typing import Any
 
 import pytest
 
-from bot.core.keys import DRIPS
 from bot.models import Contact, Enrollment, MailSend, Message, ShopEvent
 from config import Secret
-from scheduler.marketing.drips import set_clock
+from scheduler.marketing.drips import DRIPS, set_clock
 from tests.channels.test_email import connect_mailbox, customer
 from tests.channels.test_telegram import until
 from tests.conftest import Shop, make_settings, start_shop

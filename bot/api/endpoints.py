@@ -12,7 +12,7 @@ from bot.core.auth import Perm
 from bot.core.cache import forget_all
 from bot.core.channel import FetchesFiles
 from bot.core.http import ApiError, Call, Endpoint, Handler, json_out, openapi
-from bot.core.keys import ADAPTERS, BUS, ENDPOINTS, OUTBOX
+from bot.core.keys import ADAPTERS, BUS, ENDPOINTS
 from bot.models import (
     CannedReply,
     ChannelAccount,
@@ -30,7 +30,7 @@ from bot.models import (
 from bot.services import accounts as services
 from bot.services import inbox
 from bot.services.flows.customer import lookup
-from bot.services.replies import account_info, render_canned
+from bot.services.replies import OUTBOX, account_info, render_canned
 from listening.api import endpoints as listening_endpoints
 from scheduler.marketing.api import endpoints as marketing_endpoints
 from scheduler.posts.api import endpoints as post_endpoints

@@ -5,20 +5,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
+from bot.core.http import MAX_PAGE, Strict
 from bot.models import ConversationStatus, Role
 
 Text = Annotated[str, Field(min_length=1, max_length=20000)]
 Name = Annotated[str, Field(max_length=200)]
 Email = Annotated[str, Field(max_length=254, pattern=r"^[^@\s]+@[^@\s]+$")]
-MAX_PAGE = 10**9  # page x per_page stays an offset the database takes
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
 class ConversationQuery(BaseModel):
     status: ConversationStatus | Literal["all"] = ConversationStatus.OPEN
     channel: Annotated[str, Field(max_length=32)] | None = None

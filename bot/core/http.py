@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from bot.core.auth import Perm, authenticate_api, has_perm
 from bot.core.clean import MAX_ID, db_id, without_nul
@@ -26,6 +26,15 @@ from bot.core.errors import InboxError
 from bot.models import User
 
 _PATH_PARAM = re.compile(r"\{(\w+)\}")
+MAX_PAGE = 10**9  # page x per_page stays an offset the database takes
+
+
+class Strict(BaseModel):
+    """A request body that refuses fields it does not know."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
 class ApiError(Exception):
     def __init__(self, status: int, code: str, message: str, field: str | None = None):
         super().__init__(message)

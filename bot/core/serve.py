@@ -17,8 +17,6 @@ from collections.abc import Callable
 
 from aiohttp import web
 
-from bot.core.keys import INFLIGHT
-
 log = logging.getLogger("switchboard.serve")
 
 
@@ -63,3 +61,6 @@ async def serve(app: web.Application, host: str, port: int, shutdown_timeout: fl
             loop.remove_signal_handler(sig)
         await runner.cleanup()
     log.info("stopped")
+
+
+INFLIGHT: web.AppKey[Inflight] = web.AppKey("inflight")

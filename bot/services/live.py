@@ -48,3 +48,6 @@ class StaffHub:
     async def close_all(self) -> None:
         for ws in list(self.sockets):
             await ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutdown")
+
+
+HUB: web.AppKey[StaffHub] = web.AppKey("hub")

@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
+from aiohttp import web
 from jinja2 import StrictUndefined, TemplateError
 from jinja2.sandbox import SandboxedEnvironment
 from tortoise.exceptions import IntegrityError
@@ -304,3 +305,5 @@ def render_with(body: str, contact: Contact, extra: dict[str, Any]) -> str:
         raise InboxError(f"canned reply could not be rendered: {exc}", "invalid_template",
                          "body") from None
 
+
+OUTBOX: web.AppKey[Outbox] = web.AppKey("outbox")

@@ -8,23 +8,18 @@ Server-rendered with autoescaped jinja2. Every page declares the permission it n
 from __future__ import annotations
 
 import secrets
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import WSMsgType, web
-from multidict import MultiDict, MultiDictProxy
 
 from bot.api.endpoints import reply_text
-from bot.api.schemas import MAX_PAGE
 from bot.core.auth import (
     FORM,
-    SESSION,
     SESSION_COOKIE,
     USER,
     Form,
     Perm,
-    csrf_ok,
     end_session,
     has_perm,
     login,
@@ -32,9 +27,11 @@ from bot.core.auth import (
     start_session,
 )
 from bot.core.cache import forget_all
-from bot.core.clean import NUL, db_id, without_nul
+from bot.core.clean import db_id
 from bot.core.errors import InboxError
-from bot.core.keys import ADAPTERS, BUS, HUB, JINJA, OUTBOX, SETTINGS
+from bot.core.http import MAX_PAGE
+from bot.core.keys import ADAPTERS, BUS, SETTINGS
+from bot.core.pages import error_page, form_str, page, path_id, render
 from bot.models import (
     CannedReply,
     ChannelAccount,
@@ -50,68 +47,11 @@ from bot.models import (
 from bot.services import accounts as services
 from bot.services import inbox
 from bot.services.inbox import ListFilter
+from bot.services.live import HUB
+from bot.services.replies import OUTBOX
 
 PRE_CSRF = "sb_login_csrf"
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
-
-def render(request: web.Request, name: str, status: int = 200, **ctx: Any) -> web.Response:
-    user: User | None = request.get(USER)
-    session = request.get(SESSION)
-    html = request.app[JINJA].get_template(name).render(
-        user=user, csrf=session.csrf_token if session else "", Perm=Perm,
-        can=(lambda p: has_perm(user, p)) if user else (lambda p: False),
-        path=request.path, **ctx)
-    return web.Response(text=html, status=status, content_type="text/html")
-
-
-def error_page(request: web.Request, status: int, message: str) -> web.Response:
-    return render(request, "web/error.html", status=status, status_code=status,
-                  message=message)
-
-
-def page(perm: Perm | None) -> Callable[[Handler], Handler]:
-    """Require a logged-in user with ``perm``; check CSRF on POST."""
-    def deco(fn: Handler) -> Handler:
-        async def handler(request: web.Request) -> web.StreamResponse:
-            session = await session_of(request)
-            if session is None:
-                if request.method == "GET":
-                    raise web.HTTPFound(f"/login?next={request.path_qs}")
-                return error_page(request, 401, "Please log in again.")
-            request[USER] = session.user
-            if perm is not None and not has_perm(session.user, perm):
-                return error_page(request, 403, f"Your role ({session.user.role.value}) "
-                                                f"may not {perm.value}.")
-            if request.method == "POST":
-                form = await request.post()
-                if not csrf_ok(session, _s(form, "csrf_token")):
-                    return error_page(request, 403, "The form's CSRF token is missing or "
-                                                    "wrong. Reload the page and try again.")
-                if any(isinstance(v, str) and NUL in v for v in form.values()):
-                    form = MultiDictProxy(MultiDict(
-                        (k, without_nul(v)) for k, v in form.items()))
-                request[FORM] = form
-            return await fn(request)
-        handler.perm = perm  # type: ignore[attr-defined]
-        handler.__name__ = fn.__name__
-        return handler
-    return deco
-
-
-def _s(form: Form, key: str) -> str:
-    value = form.get(key, "")
-    return value.strip() if isinstance(value, str) else ""
-
-
-def _id(request: web.Request, key: str) -> int:
-    value = db_id(request.match_info[key])
-    if value is None:
-        raise web.HTTPNotFound(text="not found")
-    return value
-
-
-# --- login ----------------------------------------------------------------------------------
 
 async def login_form(request: web.Request, error: str = "", status: int = 200) -> web.Response:
     token = request.cookies.get(PRE_CSRF) or secrets.token_urlsafe(24)
@@ -125,15 +65,15 @@ async def login_form(request: web.Request, error: str = "", status: int = 200) -
 async def login_submit(request: web.Request) -> web.StreamResponse:
     form = await request.post()
     cookie = request.cookies.get(PRE_CSRF, "")
-    if not cookie or not secrets.compare_digest(cookie, _s(form, "csrf_token")):
+    if not cookie or not secrets.compare_digest(cookie, form_str(form, "csrf_token")):
         return error_page(request, 403, "The form's CSRF token is missing or wrong. "
                                         "Reload the page and try again.")
-    user = await login(_s(form, "email"), str(form.get("password", "")))
+    user = await login(form_str(form, "email"), str(form.get("password", "")))
     if user is None:
         return await login_form(request, "Wrong e-mail or password.", 401)
     settings = request.app[SETTINGS]
     token, _ = await start_session(user, settings.session_hours)
-    target = _s(form, "next")
+    target = form_str(form, "next")
     if not target.startswith("/") or target.startswith("//"):
         target = "/inbox"
     resp = web.HTTPFound(target)
@@ -223,7 +163,7 @@ async def _conversation_ctx(request: web.Request, cid: int) -> dict[str, Any]:
 
 @page(Perm.INBOX_READ)
 async def conversation(request: web.Request) -> web.Response:
-    cid = _id(request, "cid")
+    cid = path_id(request, "cid")
     fragment = request.query.get("fragment")
     if fragment is None and has_perm(request[USER], Perm.INBOX_WRITE):
         await inbox.mark_read(cid, request.app[BUS])
@@ -239,11 +179,11 @@ def _back(cid: int, anchor: str = "") -> web.HTTPFound:
 
 @page(Perm.INBOX_WRITE)
 async def conversation_reply(request: web.Request) -> web.StreamResponse:
-    cid, form = _id(request, "cid"), request[FORM]
-    canned = _s(form, "canned_id")
-    text = await reply_text(cid, _s(form, "text") or None,
+    cid, form = path_id(request, "cid"), request[FORM]
+    canned = form_str(form, "canned_id")
+    text = await reply_text(cid, form_str(form, "text") or None,
                             db_id(canned))
-    reply_to = _s(form, "reply_to_message_id")
+    reply_to = form_str(form, "reply_to_message_id")
     await request.app[OUTBOX].send(cid, text, request[USER],
                                    reply_to_id=db_id(reply_to))
     raise _back(cid, "#composer")
@@ -252,34 +192,34 @@ async def conversation_reply(request: web.Request) -> web.StreamResponse:
 @page(Perm.INBOX_WRITE)
 async def message_reply_privately(request: web.Request) -> web.StreamResponse:
     """Answer a public comment's author in a private conversation, then go there."""
-    text = _s(request[FORM], "text")
-    msg = await request.app[OUTBOX].reply_privately(_id(request, "mid"), text, request[USER])
+    text = form_str(request[FORM], "text")
+    msg = await request.app[OUTBOX].reply_privately(path_id(request, "mid"), text, request[USER])
     raise _back(msg.conversation_id)  # type: ignore[attr-defined]
 
 
 @page(Perm.INBOX_WRITE)
 async def message_retry(request: web.Request) -> web.StreamResponse:
-    msg = await request.app[OUTBOX].retry(_id(request, "mid"))
+    msg = await request.app[OUTBOX].retry(path_id(request, "mid"))
     raise _back(msg.conversation_id)  # type: ignore[attr-defined]
 
 
 @page(Perm.INBOX_WRITE)
 async def conversation_note(request: web.Request) -> web.StreamResponse:
-    cid = _id(request, "cid")
-    await inbox.add_note(cid, request[USER], _s(request[FORM], "text"), request.app[BUS])
+    cid = path_id(request, "cid")
+    await inbox.add_note(cid, request[USER], form_str(request[FORM], "text"), request.app[BUS])
     raise _back(cid, "#composer")
 
 
 @page(Perm.INBOX_WRITE)
 async def note_edit(request: web.Request) -> web.StreamResponse:
-    note = await inbox.edit_note(_id(request, "nid"), request[USER],
-                                 _s(request[FORM], "text"), request.app[BUS])
+    note = await inbox.edit_note(path_id(request, "nid"), request[USER],
+                                 form_str(request[FORM], "text"), request.app[BUS])
     raise _back(note.conversation_id)  # type: ignore[attr-defined]
 
 
 @page(Perm.INBOX_READ)
 async def note_history(request: web.Request) -> web.Response:
-    note = await Note.filter(id=_id(request, "nid")).prefetch_related("author").first()
+    note = await Note.filter(id=path_id(request, "nid")).prefetch_related("author").first()
     if note is None:
         raise web.HTTPNotFound(text="note not found")
     revs = await note.revisions.all().order_by("id").prefetch_related("edited_by")
@@ -288,7 +228,7 @@ async def note_history(request: web.Request) -> web.Response:
 
 @page(Perm.INBOX_WRITE)
 async def conversation_assign(request: web.Request) -> web.StreamResponse:
-    cid, who = _id(request, "cid"), _s(request[FORM], "assignee")
+    cid, who = path_id(request, "cid"), form_str(request[FORM], "assignee")
     target: int | str | None
     if who == "me":
         target = request[USER].id
@@ -302,22 +242,22 @@ async def conversation_assign(request: web.Request) -> web.StreamResponse:
 
 @page(Perm.INBOX_WRITE)
 async def conversation_labels(request: web.Request) -> web.StreamResponse:
-    cid = _id(request, "cid")
-    names = [n for n in _s(request[FORM], "labels").split(",")]
+    cid = path_id(request, "cid")
+    names = [n for n in form_str(request[FORM], "labels").split(",")]
     await inbox.set_labels(cid, names, request.app[BUS])
     raise _back(cid)
 
 
 @page(Perm.INBOX_WRITE)
 async def conversation_status(request: web.Request) -> web.StreamResponse:
-    cid, form = _id(request, "cid"), request[FORM]
+    cid, form = path_id(request, "cid"), request[FORM]
     try:
-        status = ConversationStatus(_s(form, "status"))
+        status = ConversationStatus(form_str(form, "status"))
     except ValueError:
         raise InboxError("unknown status", "invalid", "status") from None
     until = None
     if status == ConversationStatus.SNOOZED:
-        raw = _s(form, "snoozed_until")
+        raw = form_str(form, "snoozed_until")
         try:
             until = datetime.fromisoformat(raw)
         except ValueError:
@@ -364,28 +304,28 @@ async def contacts(request: web.Request) -> web.Response:
 @page(Perm.CONTACTS_READ)
 async def contact(request: web.Request) -> web.Response:
     return render(request, "web/contact.html",
-                  c=await services.contact_detail(_id(request, "contact_id")))
+                  c=await services.contact_detail(path_id(request, "contact_id")))
 
 
 @page(Perm.CONTACTS_WRITE)
 async def contact_save(request: web.Request) -> web.StreamResponse:
-    cid, form = _id(request, "contact_id"), request[FORM]
+    cid, form = path_id(request, "contact_id"), request[FORM]
     attrs = {}
-    for line in _s(form, "attributes").splitlines():
+    for line in form_str(form, "attributes").splitlines():
         key, sep, value = line.partition("=")
         if sep and key.strip():
             attrs[key.strip()] = value.strip()
     await services.update_contact(cid, {
-        "name": _s(form, "name"), "email": _s(form, "email") or None,
-        "phone": _s(form, "phone") or None, "locale": _s(form, "locale") or None,
-        "tags": sorted({t.strip() for t in _s(form, "tags").split(",") if t.strip()}),
+        "name": form_str(form, "name"), "email": form_str(form, "email") or None,
+        "phone": form_str(form, "phone") or None, "locale": form_str(form, "locale") or None,
+        "tags": sorted({t.strip() for t in form_str(form, "tags").split(",") if t.strip()}),
         "attributes": attrs})
     raise web.HTTPFound(f"/contacts/{cid}")
 
 
 @page(Perm.CONTACTS_WRITE)
 async def contact_merge(request: web.Request) -> web.StreamResponse:
-    cid, other = _id(request, "contact_id"), db_id(_s(request[FORM], "merge_id"))
+    cid, other = path_id(request, "contact_id"), db_id(form_str(request[FORM], "merge_id"))
     if other is None:
         raise InboxError("give the id of the contact to merge in", "invalid", "merge_id")
     await inbox.merge_contacts(cid, other)
@@ -405,17 +345,17 @@ async def users_page(request: web.Request, created: dict[str, Any] | None = None
 async def users_add(request: web.Request) -> web.Response:
     form = request[FORM]
     try:
-        role = Role(_s(form, "role"))
+        role = Role(form_str(form, "role"))
     except ValueError:
         raise InboxError("unknown role", "invalid", "role") from None
-    created = await services.add_user(_s(form, "email"), role, _s(form, "name"))
+    created = await services.add_user(form_str(form, "email"), role, form_str(form, "name"))
     return render(request, "web/users.html", users=await User.all().order_by("id"),
                   roles=[r.value for r in Role], created=created)
 
 
 @page(Perm.USERS)
 async def users_toggle(request: web.Request) -> web.StreamResponse:
-    uid = _id(request, "uid")
+    uid = path_id(request, "uid")
     if uid == request[USER].id:
         raise InboxError("you cannot disable yourself", "invalid")
     user = await User.filter(id=uid).first()
@@ -442,9 +382,9 @@ async def _channels(request: web.Request, created: dict[str, Any] | None = None
 def _channel_settings(form: Form, kind: str) -> dict[str, Any]:
     """The fields of the channel forms that belong to ``kind`` (empty ones left out: an
     empty secret field keeps the stored secret)."""
-    out: dict[str, Any] = {k: _s(form, k) for k in CHANNEL_FIELDS.get(kind, ()) if _s(form, k)}
-    if _s(form, "bot") in ("on", "off"):
-        out["bot"] = _s(form, "bot") == "on"
+    out: dict[str, Any] = {k: form_str(form, k) for k in CHANNEL_FIELDS.get(kind, ()) if form_str(form, k)}
+    if form_str(form, "bot") in ("on", "off"):
+        out["bot"] = form_str(form, "bot") == "on"
     return out
 
 
@@ -461,21 +401,21 @@ CHANNEL_FIELDS = {
 @page(Perm.CHANNELS)
 async def channels_add(request: web.Request) -> web.Response:
     form = request[FORM]
-    settings = _channel_settings(form, _s(form, "kind"))
-    created = await services.add_channel(request.app[ADAPTERS], _s(form, "kind"),
-                                         _s(form, "name") or "Unnamed",
-                                         _s(form, "callback_url"), settings)
+    settings = _channel_settings(form, form_str(form, "kind"))
+    created = await services.add_channel(request.app[ADAPTERS], form_str(form, "kind"),
+                                         form_str(form, "name") or "Unnamed",
+                                         form_str(form, "callback_url"), settings)
     return await _channels(request, created)
 
 
 @page(Perm.CHANNELS)
 async def channels_edit(request: web.Request) -> web.StreamResponse:
     form = request[FORM]
-    aid = _id(request, "aid")
+    aid = path_id(request, "aid")
     kind = await ChannelAccount.filter(id=aid).first().values_list("kind", flat=True)
     changes: dict[str, Any] = {"settings": _channel_settings(form, str(kind or "")),
-                               "enabled": _s(form, "enabled") == "on"}
-    if _s(form, "staff_chat_id") == "" and "staff_chat_id" in form:
+                               "enabled": form_str(form, "enabled") == "on"}
+    if form_str(form, "staff_chat_id") == "" and "staff_chat_id" in form:
         changes["settings"]["staff_chat_id"] = None  # cleared: no staff chat
     await services.update_channel(request.app[ADAPTERS], aid, changes)
     raise web.HTTPFound("/admin/channels")
@@ -483,11 +423,11 @@ async def channels_edit(request: web.Request) -> web.StreamResponse:
 
 @page(Perm.USERS)
 async def users_telegram(request: web.Request) -> web.StreamResponse:
-    raw = _s(request[FORM], "telegram_user_id")
+    raw = form_str(request[FORM], "telegram_user_id")
     if raw and db_id(raw) is None:
         raise InboxError("a Telegram user id is a number (the bot tells staff theirs)",
                          "invalid", "telegram_user_id")
-    user = await User.filter(id=_id(request, "uid")).first()
+    user = await User.filter(id=path_id(request, "uid")).first()
     if user is None:
         raise web.HTTPNotFound(text="user not found")
     if raw:
@@ -521,20 +461,20 @@ async def faq_add(request: web.Request) -> web.StreamResponse:
     form = request[FORM]
     from bot.services.flows.texts import LOCALES
 
-    if _s(form, "locale") not in LOCALES:
+    if form_str(form, "locale") not in LOCALES:
         raise InboxError(f"locale must be one of {', '.join(LOCALES)}", "invalid", "locale")
-    if not _s(form, "question") or not _s(form, "answer"):
+    if not form_str(form, "question") or not form_str(form, "answer"):
         raise InboxError("an FAQ entry needs a question and an answer", "invalid")
     await services.save_faq(None, {
-        "locale": _s(form, "locale"), "question": _s(form, "question"),
-        "variants": _s(form, "variants").splitlines(), "answer": _s(form, "answer"),
-        "in_menu": _s(form, "in_menu") == "on"})
+        "locale": form_str(form, "locale"), "question": form_str(form, "question"),
+        "variants": form_str(form, "variants").splitlines(), "answer": form_str(form, "answer"),
+        "in_menu": form_str(form, "in_menu") == "on"})
     raise web.HTTPFound("/admin/bot")
 
 
 @page(Perm.BOT_WRITE)
 async def faq_delete(request: web.Request) -> web.StreamResponse:
-    await FaqEntry.filter(id=_id(request, "fid")).delete()
+    await FaqEntry.filter(id=path_id(request, "fid")).delete()
     raise web.HTTPFound("/admin/bot")
 
 
@@ -548,36 +488,36 @@ async def rule_add(request: web.Request) -> web.StreamResponse:
     """The rule form: the common conditions and actions as fields."""
     f = request[FORM]
     conditions: dict[str, Any] = {k: v for k, v in {
-        "channels": _words(_s(f, "channels")), "keywords": _words(_s(f, "keywords")),
-        "languages": _words(_s(f, "languages")), "labels": _words(_s(f, "labels")),
-        "regex": _s(f, "regex") or None,
-        "public": {"yes": True, "no": False}.get(_s(f, "public")),
+        "channels": _words(form_str(f, "channels")), "keywords": _words(form_str(f, "keywords")),
+        "languages": _words(form_str(f, "languages")), "labels": _words(form_str(f, "labels")),
+        "regex": form_str(f, "regex") or None,
+        "public": {"yes": True, "no": False}.get(form_str(f, "public")),
     }.items() if v is not None}
-    if _s(f, "time_from") and _s(f, "time_to"):
-        conditions["time_of_day"] = {"from": _s(f, "time_from"), "to": _s(f, "time_to")}
+    if form_str(f, "time_from") and form_str(f, "time_to"):
+        conditions["time_of_day"] = {"from": form_str(f, "time_from"), "to": form_str(f, "time_to")}
     actions: list[dict[str, Any]] = []
     for kind in ("reply", "reply_private", "notify"):
-        if _s(f, kind):
-            actions.append({"type": kind, "template": _s(f, kind)})
-    if _s(f, "add_label"):
-        actions.append({"type": "add_label", "label": _s(f, "add_label")})
-    if _s(f, "assign"):
-        who = _s(f, "assign")
+        if form_str(f, kind):
+            actions.append({"type": kind, "template": form_str(f, kind)})
+    if form_str(f, "add_label"):
+        actions.append({"type": "add_label", "label": form_str(f, "add_label")})
+    if form_str(f, "assign"):
+        who = form_str(f, "assign")
         user_id = db_id(who)
         actions.append({"type": "assign", "to": who if user_id is None else user_id})
-    if _s(f, "resolve") == "on":
+    if form_str(f, "resolve") == "on":
         actions.append({"type": "resolve"})
-    await services.save_rule(None, {"name": _s(f, "name") or "Rule", "event": _s(f, "event"),
+    await services.save_rule(None, {"name": form_str(f, "name") or "Rule", "event": form_str(f, "event"),
                                     "conditions": conditions, "actions": actions})
     raise web.HTTPFound("/admin/bot#rules")
 
 
 @page(Perm.BOT_WRITE)
 async def rule_toggle(request: web.Request) -> web.StreamResponse:
-    rule = await Rule.filter(id=_id(request, "rid")).first()
+    rule = await Rule.filter(id=path_id(request, "rid")).first()
     if rule is None:
         raise web.HTTPNotFound(text="rule not found")
-    if _s(request[FORM], "delete") == "1":
+    if form_str(request[FORM], "delete") == "1":
         await rule.delete()
     else:
         await Rule.filter(id=rule.id).update(enabled=not rule.enabled)
@@ -594,13 +534,13 @@ async def canned_page(request: web.Request) -> web.Response:
 @page(Perm.CANNED_WRITE)
 async def canned_add(request: web.Request) -> web.StreamResponse:
     form = request[FORM]
-    await services.add_canned(_s(form, "shortcut"), _s(form, "title"), _s(form, "body"))
+    await services.add_canned(form_str(form, "shortcut"), form_str(form, "title"), form_str(form, "body"))
     raise web.HTTPFound("/admin/canned")
 
 
 @page(Perm.CANNED_WRITE)
 async def canned_delete(request: web.Request) -> web.StreamResponse:
-    await CannedReply.filter(id=_id(request, "canned_id")).delete()
+    await CannedReply.filter(id=path_id(request, "canned_id")).delete()
     raise web.HTTPFound("/admin/canned")
 
 

@@ -21,10 +21,9 @@ from typing import Annotated, Any, Literal
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
-from bot.api.schemas import Strict
 from bot.core.auth import Perm
 from bot.core.clean import as_text, obj, seq, without_nul
-from bot.core.http import ApiError, Call, Endpoint, json_out
+from bot.core.http import ApiError, Call, Endpoint, Strict, json_out
 from bot.core.keys import SETTINGS
 from bot.models import Broadcast, Enrollment, MailSend, Segment, Sequence
 from bot.services.replies import check_template

@@ -30,6 +30,7 @@ from time import monotonic as time_monotonic
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
 
 from bot.core import due
@@ -391,3 +392,6 @@ class DripRunner:
         await self.commits.run(lambda conn: MailSend.filter(id=mail.id).using_db(conn).update(
             state="sent", sent_at=sent_at, error=""))
         return "sent"
+
+
+DRIPS: web.AppKey[DripRunner] = web.AppKey("drips")

@@ -27,6 +27,7 @@ from urllib.parse import quote
 
 import aiosmtplib
 import jinja2
+from aiohttp import web
 from tortoise.expressions import F
 
 from bot.core.time import utcnow
@@ -304,3 +305,6 @@ class Mailer:
             if exc.code >= 500:
                 raise PermanentMailError(f"SMTP {exc.code}: {exc.message}") from exc
             raise
+
+
+MAILER: web.AppKey[Mailer] = web.AppKey("mailer")

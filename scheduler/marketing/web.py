@@ -23,13 +23,13 @@ from datetime import timedelta
 from aiohttp import web
 
 from bot.core.auth import Perm
-from bot.core.keys import MAILER, SETTINGS
+from bot.core.keys import SETTINGS
+from bot.core.pages import page, render
 from bot.core.time import utcnow
 from bot.models import Contact, Segment
-from bot.web.pages import page, render
 from scheduler.marketing import drips, segments
 from scheduler.marketing.consent import set_consent
-from scheduler.marketing.service import record_event, track, unsign, unsubscribe
+from scheduler.marketing.service import MAILER, record_event, track, unsign, unsubscribe
 
 log = logging.getLogger("switchboard.marketing")
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")

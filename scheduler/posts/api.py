@@ -10,9 +10,8 @@ from typing import Annotated, Any, Literal
 from aiohttp import web
 from pydantic import BaseModel, Field
 
-from bot.api.schemas import Strict
 from bot.core.auth import Perm
-from bot.core.http import ApiError, Call, Endpoint, json_out
+from bot.core.http import ApiError, Call, Endpoint, Strict, json_out
 from bot.core.keys import SETTINGS
 from bot.models import Post, PostEvent, PostStatus, PostVariant
 from scheduler.posts import ics

@@ -15,8 +15,8 @@ from bot.core.auth import FORM, USER, Perm
 from bot.core.clean import db_id
 from bot.core.errors import InboxError
 from bot.core.keys import SETTINGS
+from bot.core.pages import form_str, page, path_id, render
 from bot.models import ChannelAccount, Post, PostEvent, PostStatus, PostVariant
-from bot.web.pages import _id, _s, page, render
 from scheduler.posts import service as posts
 from scheduler.posts.when import WhenError, parse
 
@@ -64,17 +64,17 @@ async def post_compose(request: web.Request) -> web.StreamResponse:
             raise InboxError("no such channel account", "invalid", key)
         if str(value).strip() and form.get(f"use_{suffix}") == "on":
             targets.append({"channel_account_id": account_id, "target": str(value).strip(),
-                            "text": _s(form, f"text_{suffix}") or None})
+                            "text": form_str(form, f"text_{suffix}") or None})
     media = [{"url": u} for u in
-             (line.strip() for line in f"{_s(form, 'images')}\n{_s(form, 'image_url')}"
+             (line.strip() for line in f"{form_str(form, 'images')}\n{form_str(form, 'image_url')}"
               .splitlines()) if u]
     for m in media:
         if not URL.match(m["url"]):
             raise InboxError(f"not an image URL: {m['url'][:100]!r} (use http:// or "
                              f"https://, or upload the image)", "invalid", "images")
-    when = _when(request, _s(form, "when")) if _s(form, "when") else None
-    post = await posts.compose(request[USER], _s(form, "text"), media, targets)
-    action = _s(form, "action")
+    when = _when(request, form_str(form, "when")) if form_str(form, "when") else None
+    post = await posts.compose(request[USER], form_str(form, "text"), media, targets)
+    action = form_str(form, "action")
     if action == "submit":
         if when is not None:
             await Post.filter(id=post.id).update(due_at=posts.utc(when))
@@ -87,7 +87,7 @@ async def post_compose(request: web.Request) -> web.StreamResponse:
 
 @page(Perm.POSTS_READ)
 async def post_page(request: web.Request) -> web.Response:
-    pid = _id(request, "pid")
+    pid = path_id(request, "pid")
     post = await Post.filter(id=pid).first()
     if post is None:
         raise web.HTTPNotFound(text="post not found")
@@ -99,13 +99,13 @@ async def post_page(request: web.Request) -> web.Response:
 
 @page(Perm.POSTS_WRITE)
 async def post_action(request: web.Request) -> web.StreamResponse:
-    pid, form, user = _id(request, "pid"), request[FORM], request[USER]
-    action, reason = _s(form, "action"), _s(form, "reason")
+    pid, form, user = path_id(request, "pid"), request[FORM], request[USER]
+    action, reason = form_str(form, "action"), form_str(form, "reason")
     if action == "schedule":
-        await posts.schedule(pid, user, _when(request, _s(form, "when")),
+        await posts.schedule(pid, user, _when(request, form_str(form, "when")),
                              request.app[SETTINGS].posts_require_approval)
     elif action == "reschedule":
-        await posts.reschedule(pid, user, _when(request, _s(form, "when")))
+        await posts.reschedule(pid, user, _when(request, form_str(form, "when")))
     elif action == "retry":
         await posts.retry(pid, user)
     elif action == "reject":
