@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 
-from listening.train import LABELS
+from listening.spec import LABELS
 
 
 def macro_f1(gold: Sequence[str], predicted: Sequence[str]) -> float:

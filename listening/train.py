@@ -22,9 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-LABELS = ("negative", "neutral", "positive")
-PREFIX = "query: "  # the e5 family expects it before every text
-MAX_TOKENS = 64
+from listening.spec import LABELS, MAX_TOKENS, PREFIX
+
 FROZEN = 8  # layers below the trained ones
 
 

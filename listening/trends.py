@@ -22,9 +22,9 @@ from typing import Any
 from bot.models import ListeningRule, Mention, StaffAlert
 from listening.alerts import Alerter
 from listening.rules import normalise
+from listening.spec import LABELS
 
 BUCKETS = {"hour": timedelta(hours=1), "day": timedelta(days=1)}
-LABELS = ("negative", "neutral", "positive")
 
 
 def bucket_start(at: datetime, bucket: str) -> datetime:

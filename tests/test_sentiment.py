@@ -53,7 +53,8 @@ def test_packed_linear_layers_give_the_plain_models_scores(sentiment_model: Any,
                                                            models_dir: Path) -> None:
     import torch
 
-    from listening.sentiment import TransformersSentiment, default_model_dir, packed_linear
+    from listening.packing import packed_linear
+    from listening.sentiment import TransformersSentiment, default_model_dir
     layers = list(sentiment_model.model.modules())
     packed = [m for m in layers if isinstance(m, packed_linear())]
     assert sentiment_model.packed == len(packed) > 0
