@@ -6,11 +6,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from bot.core.channel import ChannelAdapter, ChannelContext
+from bot.core.channel import ChannelAdapter, ChannelContext, Publishing
 from channels.api.adapter import build as build_api
 from channels.email.adapter import build as build_email
-from channels.meta.adapter import build_facebook, build_instagram
-from channels.telegram.adapter import build as build_telegram
+from channels.meta.adapter import FacebookChannel, InstagramChannel
+from channels.telegram.adapter import TelegramChannel
 from channels.webchat.adapter import build as build_webchat
 
 Factory = Callable[[ChannelContext], Any]
@@ -18,15 +18,21 @@ Factory = Callable[[ChannelContext], Any]
 REGISTRY: dict[str, Factory] = {
     "webchat": build_webchat,
     "api": build_api,
-    "telegram": build_telegram,
-    "facebook": build_facebook,
-    "instagram": build_instagram,
+    "telegram": TelegramChannel,
+    "facebook": FacebookChannel,
+    "instagram": InstagramChannel,
     "email": build_email,
 }
 
 
 def kinds() -> list[str]:
     return list(REGISTRY)
+
+
+def publishing() -> dict[str, Publishing]:
+    """kind -> what a publishing network declares on its adapter class (posts read it)."""
+    return {kind: p for kind, factory in REGISTRY.items()
+            if isinstance(p := getattr(factory, "publishing", None), Publishing)}
 
 
 def build_all(ctx: ChannelContext) -> dict[str, ChannelAdapter]:

@@ -185,6 +185,27 @@ class StaffAnswer:
     buttons: tuple[Button, ...] = ()
 
 
+# --- publishing posts -----------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Publishing:
+    """What a publishing network declares on its adapter class (``publishing``): how staff
+    name it and point it somewhere, and the limits a post is checked against before it is
+    queued. The posts feature reads these; it lists no network of its own."""
+
+    network: str  # the network a post's variant goes to ("telegram")
+    name: str  # shown to staff ("Telegram")
+    target_setting: str  # the account setting naming where posts go by default ("channel")
+    target_hint: str  # what a target looks like ("@channel or chat id")
+    tags: tuple[str, ...]  # how a chat command names it ("tg", "telegram": #tg)
+    text: int  # characters of text without media
+    caption: int | None = None  # characters of a caption with media (None: as ``text``)
+    needs_media: bool = False
+    hashtags: int | None = None  # at most this many hashtags (None: no limit)
+    images: int = 10  # at most this many images in one post
+    secret_settings: tuple[str, ...] = ()  # settings never shown back (tokens, app secrets)
+
+
 # --- the protocol ---------------------------------------------------------------------------
 
 IngestFn = Callable[[InboundMessage], Awaitable[IngestResult]]

@@ -37,6 +37,7 @@ from bot.core.channel import (
     InvalidAuth,
     OutboundMessage,
     PermanentDeliveryError,
+    Publishing,
     SendResult,
 )
 from bot.core.http import ApiError, Call, Endpoint, json_out
@@ -50,6 +51,7 @@ SIGNATURE_HEADER = "X-Hub-Signature-256"
 ACCOUNT = web.RequestKey("meta_account", AccountInfo)
 QUICK_REPLIES = 13  # Messenger shows at most 13 quick replies, titles up to 20 characters
 CONTAINER_POLLS = 30  # Instagram: checks (1 s apart) for Meta to fetch a container's image
+SECRETS = ("access_token", "app_secret")  # settings never shown back
 
 
 class WebhookBody(BaseModel):
@@ -237,6 +239,9 @@ class FacebookChannel(MetaChannel):
     id_setting: ClassVar[str] = "page_id"
     webhook_object: ClassVar[str] = "page"
     reply_edge: ClassVar[str] = "comments"
+    publishing: ClassVar[Publishing] = Publishing(
+        "facebook", "Facebook", target_setting="page_id", target_hint="Page id",
+        tags=("fb", "facebook"), text=63206, secret_settings=SECRETS)
 
     async def _publish(self, graph: Graph, node: str, text: str, urls: list[str]) -> str:
         if not urls:
@@ -259,6 +264,10 @@ class InstagramChannel(MetaChannel):
     id_setting: ClassVar[str] = "ig_user_id"
     webhook_object: ClassVar[str] = "instagram"
     reply_edge: ClassVar[str] = "replies"
+    publishing: ClassVar[Publishing] = Publishing(
+        "instagram", "Instagram", target_setting="ig_user_id",
+        target_hint="Instagram account id", tags=("ig", "instagram"), text=2200,
+        caption=2200, needs_media=True, hashtags=30, secret_settings=SECRETS)
 
     async def _publish(self, graph: Graph, node: str, text: str, urls: list[str]) -> str:
         if not urls:

@@ -8,52 +8,31 @@ loop, a clock and a due-work table, and one Switchboard process runs many bots.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import hmac
 import logging
-import os
-import warnings
 from dataclasses import replace
-from datetime import timedelta
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict
-from telegram import (
-    Bot,
-    InlineKeyboardButton,
-    InlineKeyboardMarkup,
-    InputMediaPhoto,
-    ReplyParameters,
-)
-from telegram.error import (
-    BadRequest,
-    Conflict,
-    Forbidden,
-    InvalidToken,
-    NetworkError,
-    RetryAfter,
-    TelegramError,
-    TimedOut,
-)
+from telegram import Bot, InputMediaPhoto, ReplyParameters
+from telegram.error import InvalidToken, NetworkError, TelegramError, TimedOut
 from telegram.request import HTTPXRequest
 
 from bot.core.channel import (
     FLOW_PREFIX,
     AccountInfo,
     AccountSetupError,
-    Button,
     CannotConnect,
     ChannelContext,
     ChannelError,
-    DeliveryError,
     InvalidAuth,
     OutboundMessage,
     OutcomeUnknown,
     PermanentDeliveryError,
-    RecipientUnreachable,
+    Publishing,
     SendResult,
     StaffAnswer,
     StaffInput,
@@ -61,8 +40,8 @@ from bot.core.channel import (
 from bot.core.clean import without_nul
 from bot.core.http import ApiError, Call, Endpoint, json_out
 from channels.loops import AccountLoops
+from channels.telegram.client import DEFAULT_API, failure, keyboard, new_bot, send_piece
 from channels.telegram.parse import (
-    ALLOWED_UPDATES,
     Edited,
     NewMessage,
     Pressed,
@@ -72,24 +51,14 @@ from channels.telegram.parse import (
     split_text,
     to_html,
 )
+from channels.telegram.polling import keep_webhook, poll
 from channels.webhooks import account_from_path
 
-# Opt in to python-telegram-bot's coming behaviour (durations as timedelta) so it does not
-# warn on every 429; retry_seconds() reads either form.
-os.environ.setdefault("PTB_TIMEDELTA", "1")
 log = logging.getLogger("switchboard.telegram")
-DEFAULT_API = "https://api.telegram.org"
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 ACCOUNT = web.RequestKey("telegram_account", AccountInfo)
 MODES = ("polling", "webhook")
 WEBHOOK_PATH = "/api/v1/telegram/{account_id}/webhook"
-POISON_AFTER = 5  # attempts before an update that keeps failing is logged and skipped
-
-
-def _new_bot(token: str, base: str, request: HTTPXRequest,
-             updates_request: HTTPXRequest | None = None) -> Bot:
-    return Bot(token, base_url=f"{base}/bot", base_file_url=f"{base}/file/bot",
-               request=request, get_updates_request=updates_request)
 
 
 class UpdateBody(BaseModel):
@@ -103,19 +72,15 @@ class WebhookAnswer(BaseModel):
     ok: bool
 
 
-def retry_seconds(exc: RetryAfter) -> float:
-    with warnings.catch_warnings():  # PTB warns while it moves retry_after to timedelta
-        warnings.simplefilter("ignore")
-        value = exc.retry_after
-    return value.total_seconds() if isinstance(value, timedelta) else float(value)
-
-
 class TelegramChannel:
     kind: ClassVar[str] = "telegram"
     display_name: ClassVar[str] = "Telegram"
     max_text_length: ClassVar[int] = 4 * 4096  # longer replies are split into messages
     supports_media: ClassVar[bool] = True
     rate_per_sec: ClassVar[float | None] = 30.0  # Telegram's global bot limit
+    publishing: ClassVar[Publishing] = Publishing(
+        "telegram", "Telegram", target_setting="channel", target_hint="@channel or chat id",
+        tags=("tg", "telegram"), text=4096, caption=1024, secret_settings=("token",))
 
     def __init__(self, ctx: ChannelContext) -> None:
         self.ctx = ctx
@@ -139,7 +104,7 @@ class TelegramChannel:
         if cached is not None and cached[0] == (token, base):
             return cached[1]
         poll = self.ctx.settings.telegram_poll_timeout
-        bot = _new_bot(token, base, HTTPXRequest(connection_pool_size=8, read_timeout=15),
+        bot = new_bot(token, base, HTTPXRequest(connection_pool_size=8, read_timeout=15),
                        HTTPXRequest(read_timeout=poll + 10))
         self._bots[account.id] = ((token, base), bot)
         return bot
@@ -158,7 +123,7 @@ class TelegramChannel:
         if mode == "webhook" and not (self.ctx.settings and self.ctx.settings.public_url):
             raise AccountSetupError("webhook mode needs SWITCHBOARD_PUBLIC_URL, the https "
                                     "address Telegram can reach this server at")
-        bot = _new_bot(token, base, HTTPXRequest(connect_timeout=5, read_timeout=10))
+        bot = new_bot(token, base, HTTPXRequest(connect_timeout=5, read_timeout=10))
         try:
             async with bot:  # initialize() calls getMe
                 me = bot.bot
@@ -274,75 +239,13 @@ class TelegramChannel:
         await self.loops.refresh()
 
     async def _run(self, account: AccountInfo) -> None:
-        await (self._poll(account) if self.config(account)[2] == "polling"
-               else self._hook(account))
-
-    async def _hook(self, account: AccountInfo) -> None:
-        """Webhook mode: register our URL (with the account secret) until Telegram has it."""
-        url = self.ctx.settings.public_url.rstrip("/") + WEBHOOK_PATH.format(
-            account_id=account.id)
-        delay = 1.0
-        while True:
-            try:
-                await self.bot(account).set_webhook(url, secret_token=account.secret,
-                                                    allowed_updates=ALLOWED_UPDATES)
-                log.info("telegram webhook set", extra={"account": account.id})
-                return
-            except RetryAfter as exc:
-                await asyncio.sleep(retry_seconds(exc))
-            except TelegramError as exc:
-                log.warning("telegram setWebhook failed", extra={"account": account.id,
-                                                                  "error": str(exc)})
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 60)
-
-    async def _poll(self, account: AccountInfo) -> None:
-        """Polling mode: getUpdates in a loop. The offset moves past an update only after
-        it is committed, so a crash replays it (and ingest drops the duplicate)."""
-        bot = self.bot(account)
-        timeout = self.ctx.settings.telegram_poll_timeout
-        offset: int | None = None
-        delay = 1.0
-        webhook_cleared = False
-        failed: dict[int, int] = {}  # update_id -> failed attempts
-        while True:
-            try:
-                if not webhook_cleared:
-                    await bot.delete_webhook()  # getUpdates is refused while one is set
-                    webhook_cleared = True
-                updates = await bot.get_updates(offset=offset, timeout=timeout,
-                                                allowed_updates=ALLOWED_UPDATES)
-                delay = 1.0
-            except RetryAfter as exc:
-                await asyncio.sleep(retry_seconds(exc))
-                continue
-            except Conflict:
-                webhook_cleared = False
-                await asyncio.sleep(delay)
-                continue
-            except TelegramError as exc:  # bad token, network: keep trying, slower
-                log.warning("telegram getUpdates failed", extra={"account": account.id,
-                                                                  "error": str(exc)})
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 60)
-                continue
-            for update in updates:
-                try:
-                    await self.handle_update(account, update.to_dict())
-                except Exception:
-                    failures = failed[update.update_id] = failed.get(update.update_id, 0) + 1
-                    if failures < POISON_AFTER:
-                        log.exception("telegram update not stored; will be fetched again",
-                                      extra={"account": account.id,
-                                             "update_id": update.update_id})
-                        await asyncio.sleep(delay * failures)
-                        break
-                    # One update that can never be handled must not stop every later one.
-                    log.exception("telegram update skipped after repeated failures",
-                                  extra={"account": account.id, "update_id": update.update_id,
-                                         "update": str(update.to_dict())[:2000]})
-                failed.pop(update.update_id, None)
-                offset = update.update_id + 1
+        if self.config(account)[2] == "polling":
+            await poll(self.bot(account), account, self.ctx.settings.telegram_poll_timeout,
+                       self.handle_update)
+        else:
+            await keep_webhook(self.bot(account), account,
+                               self.ctx.settings.public_url.rstrip("/")
+                               + WEBHOOK_PATH.format(account_id=account.id))
 
     # --- outbound ----------------------------------------------------------------------
 
@@ -364,7 +267,7 @@ class TelegramChannel:
         for sent, piece in enumerate(pieces):
             if sent == len(pieces) - 1 and message.buttons:
                 extra["reply_markup"] = keyboard(message.buttons)
-            last = await _send_piece(bot, chat_id, piece, sent, extra)
+            last = await send_piece(bot, chat_id, piece, sent, extra)
             extra.pop("reply_parameters", None)  # only the first part is the reply
         return SendResult(external_id=message_id(chat_id, last.message_id) if last else None)
 
@@ -386,7 +289,7 @@ class TelegramChannel:
         except TimedOut as exc:  # the request may have gone through: do not guess
             raise OutcomeUnknown(f"Telegram did not answer in time ({exc})") from exc
         except TelegramError as exc:
-            raise _failure(exc) from exc
+            raise failure(exc) from exc
         return message_id(target, msg.message_id)
 
     async def post_to_chat(self, account: AccountInfo, chat_id: str,
@@ -399,7 +302,7 @@ class TelegramChannel:
         for sent, piece in enumerate(pieces):
             extra = ({"reply_markup": keyboard(buttons)}
                      if buttons and sent == len(pieces) - 1 else {})
-            last = await _send_piece(self.bot(account), chat_id, piece, sent, extra)
+            last = await send_piece(self.bot(account), chat_id, piece, sent, extra)
         return str(last.message_id) if last else ""
 
     async def fetch_file(self, account: AccountInfo, file_id: str) -> tuple[bytes, str]:
@@ -408,47 +311,9 @@ class TelegramChannel:
         return bytes(await f.download_as_bytearray()), str(f.file_path or "")
 
 
+
 def staff_chat(account: AccountInfo) -> str:
     return str((account.settings or {}).get("staff_chat_id") or "").strip()
-
-
-def keyboard(buttons: tuple[Button, ...]) -> InlineKeyboardMarkup:
-    """Short labels (a rating scale) share one row; longer ones get a row each."""
-    keys = [InlineKeyboardButton(b.label, callback_data=b.payload) for b in buttons]
-    if all(len(b.label) <= 4 for b in buttons):
-        return InlineKeyboardMarkup([keys])
-    return InlineKeyboardMarkup([[k] for k in keys])
-
-
-def _failure(exc: TelegramError) -> ChannelError:
-    """What a Bot API error means when nothing has gone out yet."""
-    if isinstance(exc, RetryAfter):
-        return DeliveryError(f"Telegram asked to wait ({exc})", retry_seconds(exc))
-    if isinstance(exc, Forbidden):
-        return RecipientUnreachable(f"Telegram refused: {exc.message}")
-    if isinstance(exc, InvalidToken):
-        return PermanentDeliveryError(f"the bot token stopped working: {exc}")
-    if isinstance(exc, BadRequest):
-        return PermanentDeliveryError(f"Telegram rejected it: {exc.message}")
-    return DeliveryError(f"Telegram unreachable: {exc}")
-
-
-async def _send_piece(bot: Bot, chat_id: str, piece: str, sent: int,
-                      extra: dict[str, Any]) -> Any:
-    """Send one part of a reply, ``sent`` parts having gone out before it. Before the
-    first part goes out, a failure is the outbox's to retry (the whole reply); after it,
-    the remaining parts are retried here, since a later retry would resend what arrived."""
-    for attempt in range(4):
-        try:
-            return await bot.send_message(chat_id, to_html(piece), parse_mode="HTML", **extra)
-        except TelegramError as exc:
-            if isinstance(exc, RetryAfter) and sent and attempt < 3:
-                await asyncio.sleep(retry_seconds(exc))
-                continue
-            if sent == 0 or isinstance(exc, Forbidden | InvalidToken | BadRequest):
-                raise _failure(exc) from exc
-            raise PermanentDeliveryError(f"sent {sent} of the parts, then: {exc}") from exc
-    raise AssertionError("unreachable")
 
 
 def build(ctx: ChannelContext) -> Any:

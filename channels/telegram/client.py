@@ -1,0 +1,81 @@
+"""The Bot API calls every part of the Telegram channel shares: making a ``telegram.Bot``
+for an account's API base, sending one part of a long text (with the retries that keep a
+half-sent reply from being sent twice), inline keyboards, and what an error means."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import warnings
+from datetime import timedelta
+from typing import Any
+
+from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup
+from telegram.error import BadRequest, Forbidden, InvalidToken, RetryAfter, TelegramError
+from telegram.request import HTTPXRequest
+
+from bot.core.channel import (
+    Button,
+    ChannelError,
+    DeliveryError,
+    PermanentDeliveryError,
+    RecipientUnreachable,
+)
+from channels.telegram.parse import to_html
+
+# Opt in to python-telegram-bot's coming behaviour (durations as timedelta) so it does not
+# warn on every 429; retry_seconds() reads either form.
+os.environ.setdefault("PTB_TIMEDELTA", "1")
+DEFAULT_API = "https://api.telegram.org"
+
+
+def new_bot(token: str, base: str, request: HTTPXRequest,
+            updates_request: HTTPXRequest | None = None) -> Bot:
+    return Bot(token, base_url=f"{base}/bot", base_file_url=f"{base}/file/bot",
+               request=request, get_updates_request=updates_request)
+
+
+def retry_seconds(exc: RetryAfter) -> float:
+    with warnings.catch_warnings():  # PTB warns while it moves retry_after to timedelta
+        warnings.simplefilter("ignore")
+        value = exc.retry_after
+    return value.total_seconds() if isinstance(value, timedelta) else float(value)
+
+
+def keyboard(buttons: tuple[Button, ...]) -> InlineKeyboardMarkup:
+    """Short labels (a rating scale) share one row; longer ones get a row each."""
+    keys = [InlineKeyboardButton(b.label, callback_data=b.payload) for b in buttons]
+    if all(len(b.label) <= 4 for b in buttons):
+        return InlineKeyboardMarkup([keys])
+    return InlineKeyboardMarkup([[k] for k in keys])
+
+
+def failure(exc: TelegramError) -> ChannelError:
+    """What a Bot API error means when nothing has gone out yet."""
+    if isinstance(exc, RetryAfter):
+        return DeliveryError(f"Telegram asked to wait ({exc})", retry_seconds(exc))
+    if isinstance(exc, Forbidden):
+        return RecipientUnreachable(f"Telegram refused: {exc.message}")
+    if isinstance(exc, InvalidToken):
+        return PermanentDeliveryError(f"the bot token stopped working: {exc}")
+    if isinstance(exc, BadRequest):
+        return PermanentDeliveryError(f"Telegram rejected it: {exc.message}")
+    return DeliveryError(f"Telegram unreachable: {exc}")
+
+
+async def send_piece(bot: Bot, chat_id: str, piece: str, sent: int,
+                     extra: dict[str, Any]) -> Any:
+    """Send one part of a reply, ``sent`` parts having gone out before it. Before the
+    first part goes out, a failure is the outbox's to retry (the whole reply); after it,
+    the remaining parts are retried here, since a later retry would resend what arrived."""
+    for attempt in range(4):
+        try:
+            return await bot.send_message(chat_id, to_html(piece), parse_mode="HTML", **extra)
+        except TelegramError as exc:
+            if isinstance(exc, RetryAfter) and sent and attempt < 3:
+                await asyncio.sleep(retry_seconds(exc))
+                continue
+            if sent == 0 or isinstance(exc, Forbidden | InvalidToken | BadRequest):
+                raise failure(exc) from exc
+            raise PermanentDeliveryError(f"sent {sent} of the parts, then: {exc}") from exc
+    raise AssertionError("unreachable")
