@@ -14,57 +14,17 @@ import csv
 import json
 import re
 import sys
-from collections.abc import AsyncIterator, Iterable, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any, TextIO, TypeVar
+from typing import Any
 
 from bot.core.clean import without_nul
+from bot.core.console import Progress, database
+from bot.core.console import fail as _fail
 from config import ConfigError, Settings, load_settings
 
-T = TypeVar("T")
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 CONTACT_COLUMNS = ["id", "name", "email", "phone", "locale", "tags", "attributes"]
-
-
-class Progress:
-    """A plain progress bar on stderr; it redraws in place on a terminal, and prints
-    a few milestone lines otherwise (CI logs stay short)."""
-
-    def __init__(self, total: int, label: str, stream: TextIO = sys.stderr) -> None:
-        self.total, self.label, self.stream, self.done = max(total, 0), label, stream, 0
-        self.tty = stream.isatty()
-        self._last_pct = -1
-
-    def step(self, n: int = 1) -> None:
-        self.done += n
-        pct = 100 if self.total == 0 else int(self.done * 100 / self.total)
-        if self.tty or pct // 25 != self._last_pct // 25 or self.done == self.total:
-            width = 30
-            filled = width if self.total == 0 else int(width * self.done / self.total)
-            end = "\r" if self.tty and self.done < self.total else "\n"
-            self.stream.write(f"{self.label} [{'#' * filled}{'.' * (width - filled)}] "
-                              f"{self.done}/{self.total}{end}")
-            self.stream.flush()
-        self._last_pct = pct
-
-    def wrap(self, items: Iterable[T]) -> Iterator[T]:
-        for item in items:
-            yield item
-            self.step()
-        if self.total == 0:
-            self.step(0)
-
-
-@contextlib.asynccontextmanager
-async def database(settings: Settings) -> AsyncIterator[None]:
-    from bot.core import db
-
-    await db.apply_migrations(settings)
-    ctx = await db.open_db(settings)
-    try:
-        yield
-    finally:
-        await db.close_db(ctx)
 
 
 # --- commands -------------------------------------------------------------------------------
@@ -321,11 +281,6 @@ async def cmd_export(settings: Settings, args: argparse.Namespace) -> int:
                 writer.writerow(line(item))
     print(f"export: {len(rows)} {args.what} written to {path}")
     return 0
-
-
-def _fail(message: str) -> int:
-    print(f"error: {message}", file=sys.stderr)
-    return 2
 
 
 def parser() -> argparse.ArgumentParser:

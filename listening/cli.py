@@ -7,6 +7,8 @@
 * ``sentiment-backfill``: score every stored item the current model has not scored;
 * ``sentiment-corrections FILE.tsv``: export staff corrections as training rows;
 * ``import reviews FILE.csv`` (through ``bot.cli``): reviews from a file.
+
+The progress bar, the error exit and the database come from ``bot.core.console``.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from config import Settings
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "sentiment"
 
 
-def add_parsers(sub: Any) -> None:
+def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     ev = sub.add_parser("sentiment-eval", help="score the sentiment model on labelled rows")
     ev.add_argument("file", help="rows of text<TAB>label<TAB>lang")
     ev.add_argument("--json", action="store_true", help="end with one JSON line")
@@ -45,12 +47,12 @@ def _model(settings: Settings) -> Any:
 
 
 async def cmd_eval(settings: Settings, args: argparse.Namespace) -> int:
-    from bot.cli import Progress, _fail
+    from bot.core.console import Progress, fail
     from listening import evaluate
     from listening.train import Row, read_tsv
     path = Path(args.file)
     if not path.is_file():
-        return _fail(f"{path}: no such file")
+        return fail(f"{path}: no such file")
     rows: list[Row] = []
     for n, row in read_tsv(path):
         if isinstance(row, str):
@@ -58,7 +60,7 @@ async def cmd_eval(settings: Settings, args: argparse.Namespace) -> int:
         else:
             rows.append(row)
     if not rows:
-        return _fail(f"{path}: no usable rows")
+        return fail(f"{path}: no usable rows")
     model = _model(settings)
     bar = Progress(len(rows), "sentiment-eval")
     predicted: list[str] = []
@@ -86,7 +88,7 @@ async def cmd_eval(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def _corrections(settings: Settings) -> list[dict[str, Any]]:
-    from bot.cli import database
+    from bot.core.console import database
     from bot.models import SentimentCorrection
     if settings.is_sqlite and not (settings.data_dir / "switchboard.sqlite3").exists():
         return []
@@ -116,7 +118,7 @@ async def cmd_train(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def cmd_backfill(settings: Settings, args: argparse.Namespace) -> int:
-    from bot.cli import Progress, database
+    from bot.core.console import Progress, database
     from bot.models import Direction, Mention, Message, Review
     from listening.sentiment import BatchingService, in_torch_thread
     from listening.service import backfill
@@ -146,12 +148,12 @@ async def cmd_corrections(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def cmd_import_reviews(settings: Settings, path: Path) -> int:
-    from bot.cli import Progress, _fail, database
+    from bot.core.console import Progress, database, fail
     from listening.alerts import Alerter
     from listening.reviews import import_csv, read_csv
     from listening.runtime import ListeningRuntime
     if not path.is_file():
-        return _fail(f"{path}: no such file")
+        return fail(f"{path}: no such file")
     total = sum(1 for _ in read_csv(path))
     runtime = ListeningRuntime(settings, Alerter())
     async with database(settings):
