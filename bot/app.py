@@ -25,7 +25,8 @@ from bot.core.channel import ChannelContext, RunsAccounts
 from bot.core.errors import InboxError
 from bot.core.events import EventBus, MessageReceived
 from bot.core.http import ApiError, error_response, mount
-from bot.core.ingest import Ingestor, SqliteWriter, TortoiseDriver
+from bot.core.ingest_orm import Ingestor, TortoiseDriver
+from bot.core.ingest_sqlite import SqliteWriter
 from bot.core.keys import ADAPTERS, BUS, ENDPOINTS, HTTP, JINJA, SETTINGS
 from bot.core.pages import error_page
 from bot.core.serve import INFLIGHT, Inflight

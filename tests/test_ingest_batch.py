@@ -13,7 +13,9 @@ from typing import Any
 from tortoise import connections
 
 from bot.core.channel import ContactInfo, InboundMessage, IngestResult
-from bot.core.ingest import Job, SqliteWriter, TortoiseDriver, ingest_batch
+from bot.core.ingest import Job, ingest_batch
+from bot.core.ingest_orm import TortoiseDriver
+from bot.core.ingest_sqlite import SqliteWriter
 from bot.models import ChannelAccount, Contact, Conversation, Identity, Message
 from tests.conftest import Shop
 

@@ -6,10 +6,12 @@ SQLite every statement is a hop to aiosqlite's thread; the hot path paid ~4 ms a
 * :func:`ingest_batch` is the whole algorithm, for a batch of messages, written once as a
   generator that *yields* ``(sql, params)`` (``params`` a list of rows: executemany) and
   receives the rows back, so it does no I/O itself.
-* A driver runs it: :class:`SqliteWriter` synchronously in one dedicated writer thread
-  with its own connection (one thread hop per batch), :class:`TortoiseDriver`
-  asynchronously on the ORM's connection (PostgreSQL, or anything Tortoise speaks).
-* :class:`Ingestor` is a single writer task. Messages that arrive while a batch is being
+* A driver runs it: :class:`bot.core.ingest_sqlite.SqliteWriter` synchronously in one
+  dedicated writer thread with its own connection (one thread hop per batch),
+  :class:`bot.core.ingest_orm.TortoiseDriver` asynchronously on the ORM's connection
+  (PostgreSQL, or anything Tortoise speaks).
+* Each writer (``SqliteWriter``, or ``bot.core.ingest_orm.Ingestor`` on the ORM) is a
+  single writer. Messages that arrive while a batch is being
   written wait and go into the next one: a batch is one transaction, and every caller's
   future resolves only after its COMMIT, so "acknowledged" still means "committed".
   If a batch fails, each of its messages is retried alone, so one bad message cannot
@@ -21,17 +23,12 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import queue
-import re
-import sqlite3
-import threading
 from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from bot.core.channel import ContactInfo, InboundMessage, IngestResult
-from config.sqlite_backend import gated_thread
 
 log = logging.getLogger("switchboard.ingest")
 Query = tuple[str, tuple[Any, ...]]
@@ -257,119 +254,20 @@ class Writer(Protocol):
     async def close(self) -> None: ...
 
 
-def _sqlite_ts(dt: datetime | None) -> str | None:
+def sqlite_ts(dt: datetime | None) -> str | None:
     # Tortoise stores SQLite datetimes as str(aware UTC datetime); match it exactly.
     return None if dt is None else str(dt.astimezone(UTC))
 
 
-class SqliteWriter:
-    """The ingest writer on SQLite: one thread with its own connection (SQLite has a single
-    writer anyway). It takes whatever is queued, writes it as one transaction, hands the
-    results back to the event loop, and goes straight on to the next batch, so its pace
-    never waits on the loop being free to schedule it."""
-
-    def __init__(self, path: str, synchronous: str = "FULL", max_batch: int = 256) -> None:
-        self.path, self.synchronous, self.max_batch = path, synchronous, max_batch
-        self._queue: queue.SimpleQueue[Pending | None] = queue.SimpleQueue()
-        self._thread: threading.Thread | None = None
-        self._lock = threading.Lock()
-
-    async def submit(self, msg: InboundMessage, kind: str, reopen_window: timedelta
-                     ) -> IngestResult:
-        with self._lock:
-            if self._thread is None or not self._thread.is_alive():
-                self._thread = threading.Thread(target=self._run, name="sb-ingest",
-                                                daemon=True)
-                self._thread.start()
-        loop = asyncio.get_running_loop()
-        fut: asyncio.Future[IngestResult] = loop.create_future()
-        self._queue.put((Job(msg, kind, datetime.now(UTC), reopen_window), fut, loop))
-        return await fut
-
-    def _run(self) -> None:
-        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=True)
-        for pragma in ("journal_mode=WAL", f"synchronous={self.synchronous}",
-                       "busy_timeout=10000", "foreign_keys=ON"):
-            conn.execute(f"PRAGMA {pragma}")
-        try:
-            stopping = False
-            while not stopping:
-                first = self._queue.get()
-                if first is None:
-                    break
-                batch = [first]
-                while len(batch) < self.max_batch:
-                    try:
-                        item = self._queue.get_nowait()
-                    except queue.Empty:
-                        break
-                    if item is None:
-                        stopping = True
-                        break
-                    batch.append(item)
-                outcomes = write_with_fallback(lambda jobs: self._gated(conn, jobs),
-                                               [job for job, _, _ in batch])
-                # One wake-up of each waiting loop per batch, not one per message.
-                by_loop: dict[asyncio.AbstractEventLoop, list[tuple[Any, Outcome]]] = {}
-                for (_, fut, loop), outcome in zip(batch, outcomes, strict=True):
-                    by_loop.setdefault(loop, []).append((fut, outcome))
-                for loop, settled in by_loop.items():
-                    try:
-                        loop.call_soon_threadsafe(_settle_all, settled)
-                    except RuntimeError:  # that loop is closed: nobody waits any more
-                        log.warning("ingest results for a closed event loop dropped",
-                                    extra={"batch": len(settled)})
-        finally:
-            conn.close()
-
-    def _gated(self, conn: sqlite3.Connection, jobs: list[Job]) -> list[IngestResult]:
-        """One transaction, in turn with the ORM's writers (see config.sqlite_backend)."""
-        with gated_thread(self.path):
-            return self._transaction(conn, jobs)
-
-    @staticmethod
-    def _transaction(conn: sqlite3.Connection, jobs: list[Job]) -> list[IngestResult]:
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            results = _drive(conn, ingest_batch(jobs, _sqlite_ts))
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
-        return results
-
-    async def close(self) -> None:
-        """Finish everything queued, then stop the thread."""
-        if self._thread is not None:
-            self._queue.put(None)
-            await asyncio.to_thread(self._thread.join)
-            self._thread = None
-
-
-Pending = tuple[Job, "asyncio.Future[IngestResult]", asyncio.AbstractEventLoop]
 Outcome = IngestResult | Exception
 
 
-def _drive(conn: sqlite3.Connection, steps: BatchSteps) -> list[IngestResult]:
-    rows: list[Any] | None = None
-    try:
-        while True:
-            sql, params = steps.send(rows)  # type: ignore[arg-type]
-            if isinstance(params, list):
-                conn.executemany(sql, params)
-                rows = []
-            else:
-                rows = conn.execute(sql, params).fetchall()
-    except StopIteration as done:
-        return done.value  # type: ignore[no-any-return]
-
-
-def _settle_all(settled: list[tuple[asyncio.Future[IngestResult], Outcome]]) -> None:
+def settle_all(settled: list[tuple[asyncio.Future[IngestResult], Outcome]]) -> None:
     for fut, outcome in settled:
-        _settle(fut, outcome)
+        settle(fut, outcome)
 
 
-def _settle(fut: asyncio.Future[IngestResult], outcome: Outcome) -> None:
+def settle(fut: asyncio.Future[IngestResult], outcome: Outcome) -> None:
     if fut.done():  # the caller went away; the message is stored all the same
         return
     if isinstance(outcome, Exception):
@@ -399,107 +297,3 @@ def write_with_fallback(transaction: Callable[[list[Job]], list[IngestResult]],
                     outcomes.append(exc)
     return outcomes
 
-
-_PARAM = re.compile(r"\?")
-
-
-class TortoiseDriver:
-    """Runs the same steps on the ORM's connection (``?`` becomes ``$n`` on PostgreSQL)."""
-
-    def __init__(self, dialect: str) -> None:
-        self.dialect = dialect
-        self._sql: dict[str, str] = {}
-
-    def _q(self, sql: str) -> str:
-        if self.dialect != "postgres":
-            return sql
-        out = self._sql.get(sql)
-        if out is None:
-            counter = iter(range(1, 1000))
-            out = self._sql[sql] = _PARAM.sub(lambda _: f"${next(counter)}", sql)
-        return out
-
-    async def run(self, jobs: list[Job]) -> list[IngestResult]:
-        from tortoise.transactions import in_transaction
-
-        ts = (lambda d: d) if self.dialect == "postgres" else _sqlite_ts
-        async with in_transaction() as conn:
-            steps = ingest_batch(jobs, ts)
-            rows: list[Any] | None = None
-            try:
-                while True:
-                    sql, params = steps.send(rows)  # type: ignore[arg-type]
-                    # execute_query drops RETURNING rows of INSERTs on asyncpg
-                    for one in params if isinstance(params, list) else [params]:
-                        found = await conn.execute_query_dict(self._q(sql), list(one))
-                    rows = [tuple(r.values()) for r in found]
-            except StopIteration as done:
-                return done.value  # type: ignore[no-any-return]
-
-
-class Ingestor:
-    """The ingest writer on PostgreSQL (or anything Tortoise speaks): a single writer task
-    with group commit; each batch is one transaction on the ORM's connection."""
-
-    def __init__(self, driver: TortoiseDriver, max_batch: int = 256) -> None:
-        self.driver, self.max_batch = driver, max_batch
-        self._queue: asyncio.Queue[tuple[Job, asyncio.Future[IngestResult]]] = asyncio.Queue()
-        self._task: asyncio.Task[None] | None = None
-        self._busy = False
-
-    async def submit(self, msg: InboundMessage, kind: str, reopen_window: timedelta
-                     ) -> IngestResult:
-        if self._task is None or self._task.done():
-            self._task = asyncio.get_running_loop().create_task(self._writer())
-        fut: asyncio.Future[IngestResult] = asyncio.get_running_loop().create_future()
-        self._queue.put_nowait((Job(msg, kind, datetime.now(UTC), reopen_window), fut))
-        return await fut
-
-    async def _writer(self) -> None:
-        while True:
-            batch = [await self._queue.get()]
-            while len(batch) < self.max_batch and not self._queue.empty():
-                batch.append(self._queue.get_nowait())
-            self._busy = True
-            try:
-                outcomes = await self._batch([job for job, _ in batch])
-                for (_, fut), outcome in zip(batch, outcomes, strict=True):
-                    _settle(fut, outcome)
-            finally:
-                self._busy = False
-
-    async def _batch(self, jobs: list[Job]) -> list[Outcome]:
-        """As :func:`write_with_fallback`, on the event loop."""
-        if len(jobs) > 1:
-            try:
-                return list(await self.driver.run(jobs))
-            except Exception:
-                log.warning("ingest batch failed; storing its messages one by one",
-                            extra={"batch": len(jobs)})
-        return [await self._one(job) for job in jobs]
-
-    async def _one(self, job: Job) -> Outcome:
-        for attempt in (1, 2):  # a lost race on a unique key succeeds on the second pass
-            try:
-                return (await self.driver.run([job]))[0]
-            except Exception as exc:
-                if attempt == 2:
-                    return exc
-        raise AssertionError("unreachable")
-
-    async def close(self, timeout: float = 30.0) -> None:
-        """Finish what is queued (for at most ``timeout`` seconds), then stop the writer."""
-        deadline = asyncio.get_running_loop().time() + timeout
-        while (not self._queue.empty() or self._busy) and self._task is not None \
-                and not self._task.done():
-            if asyncio.get_running_loop().time() > deadline:
-                log.warning("ingest writer still busy at shutdown",
-                            extra={"queued": self._queue.qsize()})
-                break
-            await asyncio.sleep(0.01)
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass

@@ -22,7 +22,8 @@ from bot.core.channel import InboundMessage, IngestResult
 from bot.core.clean import NUL, db_id, without_nul
 from bot.core.errors import InboxError, NotFound
 from bot.core.events import ConversationChanged, ConversationResolved, EventBus, MessageReceived
-from bot.core.ingest import Ingestor, TortoiseDriver, Writer
+from bot.core.ingest import Writer
+from bot.core.ingest_orm import Ingestor, TortoiseDriver
 from bot.core.time import utcnow
 from bot.models import (
     ChannelAccount,
