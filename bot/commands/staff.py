@@ -4,11 +4,10 @@ and replies to notifications, which go to the customer on the customer's own cha
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING
 
-from bot.commands import Ctx, command, help_text
 from bot.core.channel import StaffInput
 from bot.core.clean import db_id
+from bot.core.commands import Ctx, Desk, command, help_text, refuse
 from bot.core.errors import InboxError
 from bot.core.time import utcnow
 from bot.models import (
@@ -23,9 +22,6 @@ from bot.models import (
 from bot.services import inbox
 from bot.services.accounts import forget_accounts
 from bot.services.notify import MODES
-
-if TYPE_CHECKING:
-    from bot.commands import Desk
 
 INBOX_ROLES = (Role.ADMIN, Role.AGENT)
 ACTIVE = (ConversationStatus.OPEN, ConversationStatus.PENDING)
@@ -78,14 +74,14 @@ async def assign(ctx: Ctx) -> str:
         if target is None:
             raise InboxError(f"no active staff user {ctx.args[1]}")
         who, name = target.id, target.name or target.email
-    await inbox.assign(cid, who, ctx.desk.services["bus"])
+    await inbox.assign(cid, who, ctx.desk.bus)
     return f"✅ #{cid} is assigned to {name}."
 
 
 @command("resolve", "/resolve N", *INBOX_ROLES)
 async def resolve(ctx: Ctx) -> str:
     cid = _conversation_id(ctx)
-    await inbox.set_status(cid, ConversationStatus.RESOLVED, bus=ctx.desk.services["bus"])
+    await inbox.set_status(cid, ConversationStatus.RESOLVED, bus=ctx.desk.bus)
     return f"✅ #{cid} is resolved."
 
 
@@ -107,8 +103,6 @@ async def staff_chat(ctx: Ctx) -> str:
 async def reply_to_notification(desk: Desk, user: User, inp: StaffInput) -> str | None:
     """A staff member replied to a notification: send the text to that customer."""
     if user.role not in INBOX_ROLES:
-        from bot.commands import refuse
-
         return refuse(inp, f"role {user.role} may not answer customers", user)
     note = await StaffNotification.filter(
         channel_account_id=inp.account_id, chat_id=inp.chat_id,
@@ -119,6 +113,5 @@ async def reply_to_notification(desk: Desk, user: User, inp: StaffInput) -> str 
     ref = f"{inp.account_id}:{inp.external_id}"
     if await Message.filter(source_ref=ref).exists():
         return None  # a redelivered update: already sent, already confirmed
-    await desk.services["outbox"].send(conv.id, inp.text, user, origin="telegram",
-                                       source_ref=ref)
+    await desk.outbox.send(conv.id, inp.text, user, origin="telegram", source_ref=ref)
     return f"✅ Sent to {conv.contact.name or 'the customer'} (#{conv.id}, {conv.channel_kind})."
