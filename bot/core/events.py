@@ -69,6 +69,26 @@ class HandoffRequested(Event):
     conversation_id: int
 
 
+@dataclass(frozen=True)
+class PostFailed(Event):
+    """A post gave up (or stopped, its outcome unknown): a person must look at it.
+    Published once per failure, by the process whose move won (``event_id`` is that
+    move's record, so a consumer can tell one failure from the next)."""
+
+    post_id: int
+    event_id: int
+    reason: str
+
+
+@dataclass(frozen=True)
+class PostMissed(Event):
+    """A post fell due while no server was running, past the grace: it was not sent."""
+
+    post_id: int
+    event_id: int
+    reason: str
+
+
 E = TypeVar("E", bound=Event)
 Handler = Callable[[Any], Awaitable[None]]
 

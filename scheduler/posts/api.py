@@ -111,12 +111,11 @@ async def post_out(post_id: int) -> dict[str, Any]:
 async def create_post(call: Call) -> web.Response:
     b: PostIn = call.body
     assert call.user is not None
-    post = await posts.compose(call.user, b.text, [m.model_dump() for m in b.media],
-                               [v.model_dump() for v in b.variants])
-    if b.recurrence is not None or b.evergreen_days is not None:
-        await Post.filter(id=post.id).update(
-            recurrence=b.recurrence.model_dump(exclude_none=True) if b.recurrence else None,
-            evergreen_days=b.evergreen_days)
+    post = await posts.compose(
+        call.user, b.text, [m.model_dump() for m in b.media],
+        [v.model_dump() for v in b.variants],
+        recurrence=b.recurrence.model_dump(exclude_none=True) if b.recurrence else None,
+        evergreen_days=b.evergreen_days)
     if b.due_at is not None:
         await posts.schedule(post.id, call.user, b.due_at, _approval(call))
     return json_out(await post_out(post.id), 201)
@@ -149,11 +148,15 @@ async def _moved(call: Call, to: PostStatus, reason: str = "") -> web.Response:
 
 
 async def submit(call: Call) -> web.Response:
-    return await _moved(call, S.IN_REVIEW, call.body.reason)
+    assert call.user is not None
+    await posts.submit(call.param("post_id"), call.user, call.body.reason)
+    return json_out(await post_out(call.param("post_id")))
 
 
 async def approve(call: Call) -> web.Response:
-    return await _moved(call, S.APPROVED, call.body.reason)
+    assert call.user is not None
+    await posts.approve(call.param("post_id"), call.user, call.body.reason)
+    return json_out(await post_out(call.param("post_id")))
 
 
 async def reject(call: Call) -> web.Response:

@@ -12,20 +12,20 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from bot.core.channel import FLOW_PREFIX, Button, FetchesFiles, StaffAnswer, StaffInput
+from bot.core.commands import Ctx, Desk, refuse
 from bot.core.errors import InboxError
+from bot.core.uploads import save_image
 from bot.models import ChannelAccount, ChatFlow, Role, User
-from scheduler.posts import service as posts
-
-if TYPE_CHECKING:
-    from bot.commands import Ctx, Desk
+from bot.services.accounts import channel_account
+from scheduler.posts import networks
+from scheduler.posts.chat import parse_when, queue_post
 
 log = logging.getLogger("switchboard.flows")
 IDLE = timedelta(hours=1)
 ROLES = (Role.ADMIN, Role.MARKETER)
-NAMES = {"telegram": "Telegram", "facebook": "Facebook", "instagram": "Instagram"}
 TIMES = (("In 1 hour", "in 1h"), ("Tomorrow 9:00", "tomorrow 9:00"),
          ("Tomorrow 18:00", "tomorrow 18:00"))
 CANCEL = Button("✖ Cancel", f"{FLOW_PREFIX}cancel")
@@ -51,8 +51,6 @@ async def start_post(ctx: Ctx) -> StaffAnswer:
 
 async def answer(desk: Desk, user: User, inp: StaffInput) -> str | StaffAnswer | None:
     """The next step of the person's flow, from what they wrote or pressed."""
-    from bot.commands import Ctx, refuse
-
     flow = await ChatFlow.filter(**_where(inp), updated_at__gte=datetime.now(UTC) - IDLE
                                  ).first()
     if flow is None:
@@ -102,27 +100,25 @@ async def _photo(ctx: Ctx, flow: ChatFlow) -> StaffAnswer:
 
 async def _keep_photo(ctx: Ctx, inp: StaffInput) -> list[dict[str, str]]:
     """Fetch the photo from the chat app and keep it under a public URL, as an upload."""
-    from bot.services.accounts import channel_account
-    from bot.web.media import save_image
-
     photo = next(a for a in inp.attachments if a.get("type") == "photo")
     account = await channel_account(inp.account_id)
-    adapter = ctx.desk.services["adapters"].get(account.kind) if account else None
+    adapter = ctx.desk.adapters.get(account.kind) if account else None
     if account is None or not isinstance(adapter, FetchesFiles):
         raise InboxError("this chat app cannot hand over photos")
     data, name = await adapter.fetch_file(account, str(photo["file_id"]))
     try:
-        return [{"url": save_image(ctx.desk.services["settings"], data, name)}]
+        return [{"url": save_image(ctx.desk.settings, data, name)}]
     except ValueError as exc:
         raise InboxError(str(exc)) from None
 
 
 async def _networks() -> list[str]:
     """Networks with an enabled account that has somewhere to post."""
-    found = [a.kind for a in await ChannelAccount.filter(enabled=True,
-                                                         kind__in=list(posts.TARGET_SETTING))
-             if posts.default_target(a.kind, a.settings)]
-    return [n for n in NAMES if n in found]
+    publishing = networks.by_kind()
+    found = {publishing[a.kind].network
+             for a in await ChannelAccount.filter(enabled=True, kind__in=list(publishing))
+             if networks.default_target(a.kind, a.settings)}
+    return [p.network for p in publishing.values() if p.network in found]
 
 
 async def _ask_channels(flow: ChatFlow, note: str = "") -> StaffAnswer:
@@ -133,7 +129,8 @@ async def _ask_channels(flow: ChatFlow, note: str = "") -> StaffAnswer:
         raise InboxError("no channel is set up for posts (an admin sets the Telegram "
                          "account's channel, or connects a Facebook Page or Instagram "
                          "account). Nothing was queued.")
-    buttons = [Button(f"{'☑' if n in chosen else '☐'} {NAMES[n]}", f"{FLOW_PREFIX}net:{n}")
+    names = {p.network: p.name for p in networks.by_kind().values()}
+    buttons = [Button(f"{'☑' if n in chosen else '☐'} {names[n]}", f"{FLOW_PREFIX}net:{n}")
                for n in available]
     return StaffAnswer(f"{note}📣 Step 3 of 4: where should it go? Tick the channels, then "
                        f"press Next.", (*buttons, Button("Next ➡", f"{FLOW_PREFIX}next"),
@@ -157,8 +154,8 @@ async def _channels(ctx: Ctx, flow: ChatFlow) -> StaffAnswer:
         return await _ask_channels(flow, "⚠️ Choose at least one channel. ")
     for network in chosen:  # each network's limits, before asking for a time
         try:
-            posts.check_variant(network, flow.data["text"], flow.data.get("media") or [])
-        except posts.PostError as exc:
+            networks.check_variant(network, flow.data["text"], flow.data.get("media") or [])
+        except networks.PostError as exc:
             return await _ask_channels(flow, f"⚠️ {exc}. ")
     flow.step = "when"
     buttons = tuple(Button(label, f"{FLOW_PREFIX}when:{value}") for label, value in TIMES)
@@ -167,19 +164,17 @@ async def _channels(ctx: Ctx, flow: ChatFlow) -> StaffAnswer:
 
 
 async def _when(ctx: Ctx, flow: ChatFlow) -> str:
-    from scheduler.posts import commands as post_commands
-
     payload = ctx.input.payload or ""
     typed = payload.split("when:", 1)[1] if payload.startswith(f"{FLOW_PREFIX}when:") \
         else ctx.input.text
     try:
-        when = post_commands.parse_when(ctx, typed)
+        when = parse_when(ctx, typed)
     except InboxError as exc:
         raise InboxError(f"{exc}. Nothing is queued yet: send another time, or press "
                          f"Cancel") from None
-    return await post_commands.queue_post(ctx, flow.data["text"], flow.data.get("media") or [],
-                                          list(flow.data["networks"]), when)
+    return await queue_post(ctx, flow.data["text"], flow.data.get("media") or [],
+                            list(flow.data["networks"]), when)
 
 
-Step = Callable[["Ctx", ChatFlow], Awaitable["str | StaffAnswer"]]
+Step = Callable[[Ctx, ChatFlow], Awaitable[str | StaffAnswer]]
 STEPS: dict[str, Step] = {"text": _text, "photo": _photo, "channels": _channels, "when": _when}

@@ -9,7 +9,10 @@ knows whether the network got it, so it becomes ``unknown`` and the post *failed
 reason asking a person to check, instead of risking a second copy.
 
 A post claimed long after its time (the server was down) is published if within
-``post_misfire_minutes``, else marked *missed* and staff are told.
+``post_misfire_minutes``, else marked *missed*. A post that fails or is missed is an event
+(``PostFailed``, ``PostMissed``) on the bus, published by the process whose move won, once
+per outcome; the composition root subscribes the staff alerts to them
+(:mod:`scheduler.posts.outcomes`).
 """
 
 from __future__ import annotations
@@ -32,10 +35,12 @@ from bot.core.channel import (
     PermanentDeliveryError,
     Publishes,
 )
+from bot.core.events import Event, EventBus, PostFailed, PostMissed
 from bot.core.time import utcnow
 from bot.models import Post, PostEvent, PostStatus, PostVariant
+from bot.services.accounts import channel_account
 from scheduler.posts.recurrence import Recurrence, next_after
-from scheduler.posts.service import move, utc
+from scheduler.posts.service import move, transition, utc
 
 log = logging.getLogger("switchboard.publish")
 POSTS_DUE = due.DueTable("posts", "due_at", where="status IN ('scheduled', 'publishing')")
@@ -46,7 +51,7 @@ class Publisher:
     def __init__(self, adapters: Mapping[str, ChannelAdapter], max_attempts: int = 5,
                  backoff_seconds: float = 30.0, misfire_minutes: float = 60.0,
                  lease_seconds: float = 120.0, concurrency: int = 8,
-                 notify: Any = None, timezone: str = "UTC") -> None:
+                 bus: EventBus | None = None, timezone: str = "UTC") -> None:
         self.adapters = adapters
         self.tz = ZoneInfo(timezone)
         self.max_attempts, self.backoff = max_attempts, backoff_seconds
@@ -54,7 +59,7 @@ class Publisher:
         self.lease = timedelta(seconds=lease_seconds)
         self.concurrency = concurrency
         self.lookahead = 1.5  # seconds: beyond the clock's next tick
-        self.notify = notify  # async (text) -> None: tells staff about missed posts
+        self.bus = bus  # where failed and missed posts are told (None: nobody listens)
         self.commits = due.GroupCommit()
 
     async def run_due(self, max_seconds: float | None = None) -> int:
@@ -116,11 +121,14 @@ class Publisher:
                 return v, await self._send(posts[v.post_id], v)  # type: ignore[attr-defined]
         results = await asyncio.gather(*(call(v) for v in variants if v.state == "waiting"))
         outcomes = {v: r for v, r in results if r is not None}
+        told: list[Event] = []  # published once the batch's transaction has committed
         async with in_transaction():
             for pid in active:
                 mine = [v for v in variants if v.post_id == pid]  # type: ignore[attr-defined]
-                out[pid] = await self._conclude(posts[pid], mine, outcomes, in_doubt)
+                out[pid] = await self._conclude(posts[pid], mine, outcomes, in_doubt, told)
             await Post.filter(id__in=ids).update(lease_until=None)
+        for event in told:
+            self._tell(event)
         for pid in active:
             if out[pid] == S.PUBLISHED:
                 await self._follow_up(posts[pid])
@@ -131,11 +139,14 @@ class Publisher:
         late = int((now - post.due_at).total_seconds() // 60)
         reason = (f"due {late} min ago while the server was not running; later than the "
                   f"{int(self.grace.total_seconds() // 60)} min allowed")
-        await move(post.id, S.MISSED, None, reason, error=reason, lease_until=None)
-        if self.notify is not None:
-            await self.notify(f"⏰ Post #{post.id} was missed: {reason}. Reschedule it or "
-                              f"cancel it.")
+        moved = await transition(post.id, S.MISSED, None, reason, error=reason,
+                                 lease_until=None)
+        self._tell(PostMissed(post.id, moved.event_id, reason))
         return S.MISSED
+
+    def _tell(self, event: Event) -> None:
+        if self.bus is not None:
+            self.bus.publish(event)
 
     async def _start(self, ids: list[int]) -> list[int]:
         """scheduled → publishing for the batch, recorded, in one transaction."""
@@ -168,8 +179,6 @@ class Publisher:
 
     async def _send(self, post: Post, v: PostVariant) -> str | Exception:
         """One network call for one target; its outcome is committed at once."""
-        from bot.services.accounts import channel_account  # cached; imported late (import cycle)
-
         account = await channel_account(v.channel_account_id)  # type: ignore[attr-defined]
         adapter = self.adapters.get(account.kind) if account else None
         if account is None or not isinstance(adapter, Publishes):
@@ -225,9 +234,10 @@ class Publisher:
                                    to_status="scheduled", reason=reason)
 
     async def _conclude(self, post: Post, variants: list[PostVariant],
-                        outcomes: dict[PostVariant, Any], in_doubt: list[int]) -> PostStatus:
+                        outcomes: dict[PostVariant, Any], in_doubt: list[int],
+                        told: list[Event]) -> PostStatus:
         """The post's new status from its targets' outcomes (inside the batch's
-        transaction)."""
+        transaction); a failure is added to ``told``."""
         retry_after: float | None = None
         problems: list[str] = []
         unknown: list[str] = []
@@ -247,7 +257,8 @@ class Publisher:
         if unknown:
             reason = (f"no answer from {', '.join(unknown)}: it may or may not have gone "
                       f"out. Check there, then retry or cancel.")
-            await move(post.id, S.FAILED, None, reason, error=reason[:500])
+            moved = await transition(post.id, S.FAILED, None, reason, error=reason[:500])
+            told.append(PostFailed(post.id, moved.event_id, reason))
             return S.FAILED
         if not problems:
             await move(post.id, S.PUBLISHED, None)
@@ -262,5 +273,7 @@ class Publisher:
             return S.SCHEDULED
         reason = (f"gave up after {attempts} attempts: {summary}" if retry_after is not None
                   else summary)
-        await move(post.id, S.FAILED, None, reason, attempts=attempts, error=reason[:500])
+        moved = await transition(post.id, S.FAILED, None, reason, attempts=attempts,
+                                 error=reason[:500])
+        told.append(PostFailed(post.id, moved.event_id, reason))
         return S.FAILED

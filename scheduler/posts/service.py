@@ -1,6 +1,8 @@
-"""Posts: each network's limits, checked before anything is queued, and the workflow
+"""Posts: one workflow for the web pages, the REST API and the chat commands alike
 (draft → in review → approved → scheduled → publishing → published / failed / cancelled,
-plus missed), where every move is recorded with who, when and why.
+plus missed), where every move is recorded with who, when and why, and one approval
+policy (:func:`needs_review`). Each network's limits are checked before anything is
+queued (:mod:`scheduler.posts.networks`, read from the adapters' declarations).
 
 Moves are compare-and-set updates on the current status, so two people (or a person and
 the clock) racing on one post cannot both win; the loser gets a clear error.
@@ -8,15 +10,19 @@ the clock) racing on one post cannot both win; the loser gets a clear error.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from tortoise.transactions import in_transaction
 
-from bot.core.errors import InboxError
-from bot.models import Post, PostEvent, PostStatus, User
+from bot.models import Post, PostEvent, PostStatus, PostVariant, Role, User
+from scheduler.posts.networks import PostError, by_kind, check_variant, default_target
+from scheduler.posts.networks import target_setting as _target_setting
+
+__all__ = ["PostError", "PostForbidden", "PostConflict", "check_variant", "default_target",
+           "move", "compose", "submit", "schedule", "approve", "reschedule", "retry",
+           "needs_review", "networks_of"]
 
 S = PostStatus
 # Who may move a post from one status to another: "staff" (marketer or admin), "admin",
@@ -44,61 +50,12 @@ MOVES: dict[tuple[PostStatus, PostStatus], str] = {
 }
 
 
-class PostError(InboxError):
-    """A post that cannot be queued or moved; the message names the rule."""
-
-
 class PostForbidden(PostError):
     status = 403
 
 
 class PostConflict(PostError):
     status = 409
-
-
-@dataclass(frozen=True)
-class Limits:
-    network: str
-    text: int  # characters of text without media
-    caption: int | None  # characters of a caption with media (None: same as text)
-    needs_media: bool = False
-    hashtags: int | None = None
-    images: int = 10  # at most this many images in one post
-
-
-LIMITS = {
-    "telegram": Limits("Telegram", text=4096, caption=1024),
-    "facebook": Limits("Facebook", text=63206, caption=None),
-    "instagram": Limits("Instagram", text=2200, caption=2200, needs_media=True, hashtags=30),
-}
-_HASHTAG = re.compile(r"(?<!\w)#\w+")
-
-
-def check_variant(network: str, text: str, media: list[dict[str, Any]]) -> None:
-    """Raise PostError naming the network's limit the text or media break."""
-    limits = LIMITS.get(network)
-    if limits is None:
-        raise PostError(f"unknown network {network!r}; use one of {', '.join(LIMITS)}",
-                        "unknown_network", "network")
-    if limits.needs_media and not media:
-        raise PostError(f"{limits.network} posts need at least one image", "needs_media",
-                        "media")
-    if not text.strip() and not media:
-        raise PostError("a post needs text or an image", "empty", "text")
-    if len(media) > limits.images:
-        raise PostError(f"{limits.network} allows at most {limits.images} images in a post; "
-                        f"this one has {len(media)}", "too_many_images", "media")
-    n = len(text)
-    if media and limits.caption is not None and n > limits.caption:
-        raise PostError(f"{limits.network} allows at most {limits.caption:,} characters in a "
-                        f"caption; this one has {n:,}", "too_long", "text")
-    if n > limits.text:
-        raise PostError(f"{limits.network} allows at most {limits.text:,} characters of "
-                        f"text; this one has {n:,}", "too_long", "text")
-    tags = len(_HASHTAG.findall(text))
-    if limits.hashtags is not None and tags > limits.hashtags:
-        raise PostError(f"{limits.network} allows at most {limits.hashtags} hashtags; this "
-                        f"post has {tags}", "too_many_hashtags", "text")
 
 
 def may(user: User | None, who: str) -> bool:
@@ -115,10 +72,27 @@ def utc(value: Any) -> Any:
     return value.astimezone(UTC) if isinstance(value, datetime) else value
 
 
+@dataclass(frozen=True)
+class Moved:
+    """A move that happened: the post as it is now, and the id of its record (the
+    ``PostEvent``), which names this one transition (an alert is raised once per id)."""
+
+    post: Post
+    event_id: int
+
+
 async def move(post_id: int, to: PostStatus, user: User | None, reason: str = "",
                **changes: Any) -> Post:
     """Move a post to ``to`` if the workflow and the user's role allow it, applying
     ``changes`` (e.g. ``due_at``) in the same transaction, and record the move."""
+    return (await transition(post_id, to, user, reason, **changes)).post
+
+
+async def transition(post_id: int, to: PostStatus, user: User | None, reason: str = "",
+                     **changes: Any) -> Moved:
+    """:func:`move`, also saying which record it made. Every status change of a post goes
+    through here: a compare-and-set on the current status, so of two racing movers (two
+    people, a person and the clock, two processes) exactly one wins."""
     changes = {k: utc(v) for k, v in changes.items()}
     async with in_transaction() as conn:
         post = await Post.filter(id=post_id).using_db(conn).first()
@@ -137,73 +111,83 @@ async def move(post_id: int, to: PostStatus, user: User | None, reason: str = ""
             status=to, **changes)
         if not updated:  # someone moved it first
             raise PostConflict("the post changed meanwhile; reload and try again", "conflict")
-        await PostEvent.create(using_db=conn, post_id=post_id, from_status=frm.value,
-                               to_status=to.value, user=user, reason=reason[:500])
+        event = await PostEvent.create(using_db=conn, post_id=post_id, from_status=frm.value,
+                                       to_status=to.value, user=user, reason=reason[:500])
     post.status = to
     for key, value in changes.items():
         setattr(post, key, value)
-    return post
+    return Moved(post, event.id)
 
 
-async def retry(post_id: int, user: User | None, reason: str = "retry") -> Post:
-    """Queue a failed or missed post again, now, from a fresh count of attempts. Targets
-    already published stay published; failed ones, and ones whose outcome was unknown
-    (a person has checked they did not go out), are tried again."""
-    from bot.models import PostVariant
-
+async def _get(post_id: int) -> Post:
     post = await Post.filter(id=post_id).first()
     if post is None:
         raise PostError("post not found", "not_found", "post_id")
+    return post
+
+
+def _future(due_at: datetime | None) -> datetime:
+    if due_at is None:
+        raise PostError("give a time to publish at", "invalid", "due_at")
+    if due_at.tzinfo is None:
+        raise PostError("the time needs a timezone (or use the shop's local time)",
+                        "invalid", "due_at")
+    if due_at <= datetime.now(UTC):
+        raise PostError("that time is in the past", "in_past", "due_at")
+    return utc(due_at)  # type: ignore[no-any-return]
+
+
+async def retry(post_id: int, user: User | None, reason: str = "retry",
+                due_at: datetime | None = None) -> Post:
+    """Queue a failed or missed post again, now (or at ``due_at``), from a fresh count of
+    attempts. Targets already published stay published; failed ones, and ones whose
+    outcome was unknown (a person has checked they did not go out), are tried again."""
+    post = await _get(post_id)
     if post.status not in (S.FAILED, S.MISSED):
         raise PostError(f"only a failed or missed post can be retried; this one is "
                         f"{post.status}", "bad_transition", "status")
-    post = await move(post_id, S.SCHEDULED, user, reason, due_at=datetime.now(UTC),
+    post = await move(post_id, S.SCHEDULED, user, reason, due_at=due_at or datetime.now(UTC),
                       attempts=0, error="")
     await PostVariant.filter(post_id=post_id, state__in=["failed", "unknown"]).update(
         state="waiting", error="")
     return post
 
 
-# --- composing and scheduling (shared by the API, the pages and the chat commands) -------------
-
-NETWORK_OF_KIND = {"telegram": "telegram", "facebook": "facebook", "instagram": "instagram"}
-# The account setting that names where its posts go by default.
-TARGET_SETTING = {"telegram": "channel", "facebook": "page_id", "instagram": "ig_user_id"}
-
-
-def default_target(kind: str, settings: dict[str, Any] | None) -> str:
-    """Where an account's posts go unless a post says otherwise ("" if not set up)."""
-    return str((settings or {}).get(TARGET_SETTING.get(kind, "")) or "").strip()
-
+# --- composing and scheduling: one workflow for the API, the pages and the chat commands ----
 
 async def compose(user: User, text: str, media: list[dict[str, Any]],
-                  targets: list[dict[str, Any]]) -> Post:
-    """Create a draft with one variant per target, every variant checked first.
+                  targets: list[dict[str, Any]], *,
+                  recurrence: dict[str, Any] | None = None,
+                  evergreen_days: int | None = None) -> Post:
+    """Create a draft with one variant per target, every variant checked first against its
+    network's limits (declared on the channel's adapter).
 
     ``targets``: ``[{"channel_account_id", "target", "text"?}]``.
     """
-    from bot.models import ChannelAccount, PostVariant
+    from bot.models import ChannelAccount
 
     if not targets:
         raise PostError("choose at least one channel to post to", "invalid", "variants")
+    publishing = by_kind()
     rows = []
     for i, t in enumerate(targets):
         account = await ChannelAccount.filter(id=t["channel_account_id"], enabled=True).first()
-        if account is None or account.kind not in NETWORK_OF_KIND:
+        if account is None or account.kind not in publishing:
             raise PostError(f"variants[{i}]: no channel account {t['channel_account_id']} "
                             f"that can publish", "invalid", "variants")
-        network = NETWORK_OF_KIND[account.kind]
+        network = publishing[account.kind].network
         body = str(t["text"]) if t.get("text") is not None else text
         check_variant(network, body, media)
         target = str(t.get("target") or "").strip() or default_target(account.kind,
                                                                       account.settings)
         if not target:
             raise PostError(f"variants[{i}]: say where to post on {account.name} (set "
-                            f"settings.{TARGET_SETTING[account.kind]} on the account)",
+                            f"settings.{_target_setting(account.kind)} on the account)",
                             "invalid", "variants")
         rows.append((account, network, target, t.get("text")))
     async with in_transaction() as conn:
-        post = await Post.create(using_db=conn, text=text, media=media, created_by=user)
+        post = await Post.create(using_db=conn, text=text, media=media, created_by=user,
+                                 recurrence=recurrence, evergreen_days=evergreen_days)
         for account, network, target, own_text in rows:
             await PostVariant.create(using_db=conn, post=post, channel_account=account,
                                      network=network, target=target, text=own_text)
@@ -212,41 +196,62 @@ async def compose(user: User, text: str, media: list[dict[str, Any]],
     return post
 
 
-async def schedule(post_id: int, user: User, due_at: Any, require_approval: bool) -> Post:
-    """Queue a draft (or an approved post) for ``due_at``, which must be in the future."""
-    if due_at is None:
-        raise PostError("give a time to publish at", "invalid", "due_at")
-    if due_at.tzinfo is None:
-        raise PostError("the time needs a timezone (or use the shop's local time)",
-                        "invalid", "due_at")
-    if due_at <= datetime.now(UTC):
-        raise PostError("that time is in the past", "in_past", "due_at")
-    post = await Post.filter(id=post_id).first()
-    if post is None:
-        raise PostError("post not found", "not_found", "post_id")
-    if (require_approval and post.status == S.DRAFT and user.role != "admin"):
-        raise PostForbidden("posts need an admin's approval first: submit it for review",
-                            "needs_approval", "status")
-    return await move(post_id, S.SCHEDULED, user, f"for {due_at.isoformat()}", due_at=due_at)
+def needs_review(user: User, status: PostStatus, require_approval: bool) -> bool:
+    """THE approval policy: when the shop requires approval, a draft that is not an
+    admin's goes to review before it can be scheduled (docs/posts-policy.md)."""
+    return require_approval and status == S.DRAFT and user.role != Role.ADMIN
 
 
-async def reschedule(post_id: int, user: User, due_at: Any) -> Post:
+async def submit(post_id: int, user: User, reason: str = "submitted",
+                 due_at: datetime | None = None) -> Post:
+    """Send a draft for review, optionally with the time it is meant for (kept, so the
+    approval schedules it then)."""
+    changes: dict[str, Any] = {}
+    if due_at is not None:
+        changes["due_at"] = _future(due_at)
+        reason = reason or f"for {changes['due_at'].isoformat()}"
+    return await move(post_id, S.IN_REVIEW, user, reason, **changes)
+
+
+async def schedule(post_id: int, user: User, due_at: datetime | None, require_approval: bool,
+                   *, or_review: bool = False) -> Post:
+    """Queue a draft (or an approved post) for ``due_at``, which must be in the future.
+
+    When the post needs review first (:func:`needs_review`), it is refused with
+    ``needs_approval`` (403), or, with ``or_review``, submitted for review with that
+    time instead: the returned post's status says which happened."""
+    when = _future(due_at)
+    post = await _get(post_id)
+    if needs_review(user, PostStatus(post.status), require_approval):
+        if not or_review:
+            raise PostForbidden("posts need an admin's approval first: submit it for review",
+                                "needs_approval", "status")
+        return await submit(post_id, user, f"for {when.isoformat()}", when)
+    return await move(post_id, S.SCHEDULED, user, f"for {when.isoformat()}", due_at=when)
+
+
+async def approve(post_id: int, user: User, reason: str = "") -> Post:
+    """Approve a post in review; one submitted with a time still to come is scheduled for
+    it at once (otherwise it waits, approved, for a time)."""
+    post = await move(post_id, S.APPROVED, user, reason)
+    if post.due_at is not None and post.due_at > datetime.now(UTC):
+        post = await move(post_id, S.SCHEDULED, user, f"for {post.due_at.isoformat()}")
+    return post
+
+
+async def reschedule(post_id: int, user: User, due_at: datetime) -> Post:
     """Move a scheduled post to another time (recorded); a failed or missed one is queued
-    again for that time."""
-    if due_at <= datetime.now(UTC):
-        raise PostError("that time is in the past", "in_past", "due_at")
-    due_at = utc(due_at)
-    post = await Post.filter(id=post_id).first()
-    if post is None:
-        raise PostError("post not found", "not_found", "post_id")
+    again for that time, an approved one is scheduled for it."""
+    due_at = _future(due_at)
+    post = await _get(post_id)
     if post.status in (S.FAILED, S.MISSED):
-        post = await retry(post_id, user, f"rescheduled for {due_at.isoformat()}")
-        await Post.filter(id=post_id).update(due_at=due_at)
-        post.due_at = due_at
-        return post
+        return await retry(post_id, user, f"rescheduled for {due_at.isoformat()}", due_at)
+    if post.status == S.APPROVED:  # approved without a time: give it one
+        return await move(post_id, S.SCHEDULED, user, f"for {due_at.isoformat()}",
+                          due_at=due_at)
     if post.status != S.SCHEDULED:
-        raise PostError(f"only a scheduled, failed or missed post can be rescheduled; this "
-                        f"one is {post.status}", "bad_transition", "status")
+        raise PostError(f"only a scheduled, approved, failed or missed post can be "
+                        f"rescheduled; this one is {post.status}", "bad_transition", "status")
     async with in_transaction() as conn:
         if not await Post.filter(id=post_id, status=S.SCHEDULED).using_db(conn).update(
                 due_at=due_at):
@@ -260,8 +265,6 @@ async def reschedule(post_id: int, user: User, due_at: Any) -> Post:
 
 async def networks_of(post_ids: list[int]) -> dict[int, list[str]]:
     """The networks each post goes to (for lists, the calendar and the ICS feed)."""
-    from bot.models import PostVariant
-
     out: dict[int, list[str]] = {}
     for row in await PostVariant.filter(post_id__in=post_ids).order_by("id").values(
             "post_id", "network"):

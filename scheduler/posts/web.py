@@ -17,13 +17,11 @@ from bot.core.errors import InboxError
 from bot.core.keys import SETTINGS
 from bot.core.pages import form_str, page, path_id, render
 from bot.models import ChannelAccount, Post, PostEvent, PostStatus, PostVariant
+from scheduler.posts import networks
 from scheduler.posts import service as posts
 from scheduler.posts.when import WhenError, parse
 
 S = PostStatus
-PUBLISHING_KINDS = tuple(posts.NETWORK_OF_KIND)
-TARGET_HINTS = {"telegram": "@channel or chat id", "facebook": "Page id",
-                "instagram": "Instagram account id"}
 URL = re.compile(r"^https?://\S+$")
 
 
@@ -43,11 +41,13 @@ async def posts_page(request: web.Request) -> web.Response:
     status = request.query.get("status", "")
     qs = Post.all() if status not in {s.value for s in S} else Post.filter(status=status)
     rows = await qs.order_by("-id").limit(100)
-    accounts = [a for a in await ChannelAccount.filter(enabled=True, kind__in=PUBLISHING_KINDS)
+    publishing = networks.by_kind()
+    accounts = [a for a in await ChannelAccount.filter(enabled=True, kind__in=list(publishing))
                 .order_by("id")]
     return render(request, "web/posts.html", posts=rows, nets=await posts.networks_of(
         [p.id for p in rows]), accounts=accounts, statuses=[s.value for s in S],
-        current=status, tz=_tz(request), hints=TARGET_HINTS,
+        current=status, tz=_tz(request),
+        hints={kind: p.target_hint for kind, p in publishing.items()},
         targets={a.id: posts.default_target(a.kind, a.settings) for a in accounts})
 
 
@@ -76,9 +76,7 @@ async def post_compose(request: web.Request) -> web.StreamResponse:
     post = await posts.compose(request[USER], form_str(form, "text"), media, targets)
     action = form_str(form, "action")
     if action == "submit":
-        if when is not None:
-            await Post.filter(id=post.id).update(due_at=posts.utc(when))
-        await posts.move(post.id, S.IN_REVIEW, request[USER], "submitted")
+        await posts.submit(post.id, request[USER], "submitted", when)
     elif action == "schedule":
         await posts.schedule(post.id, request[USER], when,
                              request.app[SETTINGS].posts_require_approval)
@@ -108,13 +106,16 @@ async def post_action(request: web.Request) -> web.StreamResponse:
         await posts.reschedule(pid, user, _when(request, form_str(form, "when")))
     elif action == "retry":
         await posts.retry(pid, user)
+    elif action == "submit":
+        await posts.submit(pid, user, reason)
+    elif action == "approve":
+        await posts.approve(pid, user, reason)
     elif action == "reject":
         if not reason:
             raise InboxError("say why it is rejected", "invalid", "reason")
         await posts.move(pid, S.DRAFT, user, reason)
     else:
-        to = {"submit": S.IN_REVIEW, "approve": S.APPROVED, "cancel": S.CANCELLED,
-              "unschedule": S.DRAFT}.get(action)
+        to = {"cancel": S.CANCELLED, "unschedule": S.DRAFT}.get(action)
         if to is None:
             raise InboxError(f"unknown action {action!r}", "invalid", "action")
         await posts.move(pid, to, user, reason)
@@ -153,10 +154,10 @@ async def calendar_page(request: web.Request) -> web.Response:
     rows = await Post.filter(due_at__gte=start, due_at__lt=end).exclude(
         status=S.DRAFT).order_by("due_at")
     nets = await posts.networks_of([p.id for p in rows])
-    network = request.query.get("network", "")
+    network, known = request.query.get("network", ""), list(networks.by_network())
     if network:  # one channel's calendar
-        if network not in posts.LIMITS:
-            raise InboxError(f"network must be one of {', '.join(posts.LIMITS)}", "invalid",
+        if network not in known:
+            raise InboxError(f"network must be one of {', '.join(known)}", "invalid",
                              "network")
         rows = [p for p in rows if network in nets.get(p.id, [])]
     by_day: dict[date, list[dict[str, Any]]] = {d: [] for d in days}
@@ -168,7 +169,7 @@ async def calendar_page(request: web.Request) -> web.Response:
              "text": p.text[:40], "networks": nets.get(p.id, [])})
     return render(request, "web/calendar.html", view=view, days=days, by_day=by_day,
                   anchor=anchor, prev=prev, nxt=nxt, tz=str(tz), today=datetime.now(tz).date(),
-                  network=network, networks=list(posts.LIMITS))
+                  network=network, networks=known)
 
 
 def setup(app: web.Application) -> None:

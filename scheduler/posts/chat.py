@@ -1,0 +1,64 @@
+"""What the posts' chat front ends share (the one-line ``/post`` and the step-by-step
+one): reading a time in the shop's timezone, showing one, finding where each network's
+posts go, and queueing a composed post through the posts service."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from bot.core.commands import Ctx
+from bot.core.errors import InboxError
+from bot.models import ChannelAccount, PostStatus
+from scheduler.posts import networks
+from scheduler.posts import service as posts
+from scheduler.posts.when import WhenError, parse
+
+
+def tz(ctx: Ctx) -> ZoneInfo:
+    return ZoneInfo(ctx.desk.settings.shop_timezone)
+
+
+def parse_when(ctx: Ctx, text: str) -> datetime:
+    """A natural time in the shop's timezone; InboxError saying what is wrong with it."""
+    try:
+        return parse(text, tz(ctx))
+    except WhenError as exc:
+        raise InboxError(str(exc)) from None
+
+
+def show(ctx: Ctx, when: datetime | None) -> str:
+    if when is None:
+        return "no time"
+    local = when.astimezone(tz(ctx))
+    return f"{local:%a %d %b %H:%M} ({local.tzname()})"
+
+
+async def targets(chosen: list[str]) -> list[dict[str, object]]:
+    """The publishing target of each chosen network: every enabled account of it that
+    has a default target (the setting its adapter declares: channel, page_id …)."""
+    out: list[dict[str, object]] = []
+    for network in chosen:
+        found = [(a, networks.default_target(a.kind, a.settings))
+                 for a in await ChannelAccount.filter(kind=network, enabled=True)]
+        found = [(a, t) for a, t in found if t]
+        if not found:
+            raise InboxError(f"no {network} channel is set up for posts (set "
+                             f"settings.{networks.target_setting(network)} on the {network} "
+                             f"account). Nothing was queued.")
+        out += [{"channel_account_id": a.id, "target": t} for a, t in found]
+    return out
+
+
+async def queue_post(ctx: Ctx, text: str, media: list[dict[str, Any]], chosen: list[str],
+                     when: datetime) -> str:
+    """Compose and schedule; the service sends it for review instead when the approval
+    policy says so, and the answer says which happened."""
+    created = await posts.compose(ctx.user, text, media, await targets(chosen))
+    post = await posts.schedule(created.id, ctx.user, when,
+                                ctx.desk.settings.posts_require_approval, or_review=True)
+    if post.status == PostStatus.IN_REVIEW:
+        return (f"📝 Post #{created.id} is waiting for an admin's approval; it is meant for "
+                f"{show(ctx, when)} on {', '.join(chosen)}.")
+    return f"✅ Post #{created.id} scheduled for {show(ctx, when)} on {', '.join(chosen)}."
