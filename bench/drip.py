@@ -92,7 +92,7 @@ async def switchboard(port: int, n: int, synchronous: str) -> tuple[float, int]:
         await Enrollment.bulk_create([Enrollment(sequence_id=seq.id, contact_id=cid,
                                                  started_at=now, due_at=now)
                                       for cid in ids], batch_size=1000)
-        adapter = EmailChannel(ChannelContext(ingest=None, http=None,  # type: ignore[arg-type]
+        adapter = EmailChannel(ChannelContext(ingest=None,  # type: ignore[arg-type]
                                               settings=settings, get_account=None,  # type: ignore[arg-type]
                                               render=None, contact_history=None,  # type: ignore[arg-type]
                                               update_contact=None))  # type: ignore[arg-type]

@@ -43,7 +43,7 @@ from listening import web as web_listening
 from listening.alerts import Alerter
 from listening.reviews import SourceReplies
 from listening.runtime import LISTENING, ListeningRuntime
-from scheduler import clock
+from scheduler.clock import CLOCK, Clock
 from scheduler.marketing import consent, drips
 from scheduler.marketing import web as web_marketing
 from scheduler.marketing.broadcasts import BroadcastRunner
@@ -222,13 +222,13 @@ def create_app(settings: Settings, *, migrate: bool = True,
                            when=listening.service.wants)
         app[DRIPS] = drips.DripRunner(app[MAILER], timezone=settings.shop_timezone,
                                       lease_seconds=settings.drip_lease_seconds)
-        clock.bind(app[OUTBOX], app[BUS], publisher, app[DRIPS],
-                   BroadcastRunner(app[MAILER]),
-                   listening=lambda: listening.tick(app[HTTP]))
+        app[CLOCK] = Clock(app[OUTBOX], app[BUS], publisher, app[DRIPS],
+                           BroadcastRunner(app[MAILER]),
+                           listening=lambda: listening.tick(app[HTTP]))
         running = [a for a in adapters.values() if isinstance(a, RunsAccounts)]
         for adapter in running:  # per-account loops (Telegram polling, webhooks)
             await adapter.start()
-        async with clock.running(settings.clock_seconds):
+        async with app[CLOCK].running(settings.clock_seconds):
             yield
         for adapter in running:
             await adapter.stop()
@@ -239,7 +239,6 @@ def create_app(settings: Settings, *, migrate: bool = True,
     desk = Desk({})
     ctx = ChannelContext(
         ingest=lambda m: inbox.ingest(m, app[BUS]),
-        http=None,  # type: ignore[arg-type]  # set when the session opens (see below)
         settings=settings, get_account=services.channel_account,
         render=lambda name, data: app[JINJA].get_template(name).render(**data),
         contact_history=_contact_history, update_contact=_update_contact,
@@ -249,7 +248,7 @@ def create_app(settings: Settings, *, migrate: bool = True,
         mark_bounced=consent.mark_bounced)
 
     async def bind_http(app: web.Application) -> AsyncIterator[None]:
-        ctx.http = app[HTTP]
+        ctx.session = app[HTTP]
         yield
 
     app[ADAPTERS] = registry.build_all(ctx)

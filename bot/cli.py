@@ -174,7 +174,7 @@ async def offline_adapters(settings: Settings) -> AsyncIterator[dict[str, Any]]:
         return None
 
     async with aiohttp.ClientSession() as session:
-        ctx = ChannelContext(ingest=nothing, http=session, settings=settings,
+        ctx = ChannelContext(ingest=nothing, session=session, settings=settings,
                              get_account=nothing, render=lambda n, d: "",
                              contact_history=nothing, update_contact=nothing)
         yield dict(registry.build_all(ctx))

@@ -25,6 +25,7 @@ import pytest
 
 from bot.models import Contact, Enrollment, MailSend, Message, ShopEvent
 from config import Secret
+from scheduler.clock import CLOCK
 from scheduler.marketing.drips import DRIPS, set_clock
 from tests.channels.test_email import connect_mailbox, customer
 from tests.channels.test_telegram import until
@@ -65,10 +66,9 @@ class Drips:
         job runs them too: when it holds the broadcast's lease, a direct run finds
         nothing to claim and returns before the work is done."""
         from bot.models import Broadcast
-        from scheduler import clock
 
         async def reached() -> bool:
-            await clock.run_due_drips()
+            await self.shop.client.server.app[CLOCK].run_due_drips()
             return (await Broadcast.get(id=broadcast_id)).state == state
         await until(reached, timeout=30)
 
@@ -344,8 +344,7 @@ async def test_opens_clicks_conversions_and_stats(drips: Drips) -> None:
 
 
 async def test_scenario_5_ab_subject_winner_goes_to_the_rest(drips: Drips) -> None:
-    from scheduler import clock
-
+    clock = drips.shop.client.server.app[CLOCK]
     people = [customer(drips.mail) for _ in range(10)]
     for who in people:
         status, _ = await drips.shop.api("POST", "/api/v1/contacts", json={

@@ -232,7 +232,6 @@ class ChannelContext:
     """What the core gives every adapter. Adapters never import ``bot`` internals."""
 
     ingest: IngestFn
-    http: ClientSession
     settings: Any
     # The enabled account with this id, or None.
     get_account: Callable[[int], Awaitable[AccountInfo | None]]
@@ -259,6 +258,16 @@ class ChannelContext:
     in_flow: Callable[[int, str, str], Awaitable[bool]] = _unknown
     # (account_id, address) -> None: mail to this address bounced (a DSN arrived).
     mark_bounced: Callable[[int, str], Awaitable[None]] = field(default=lambda *a: _none())
+    # The shared outbound HTTP session. The server builds its adapters before the session
+    # opens (it needs a running loop) and sets this when it does: read it as ``http``.
+    session: ClientSession | None = None
+
+    @property
+    def http(self) -> ClientSession:
+        """The outbound HTTP session (only while the server or the command runs)."""
+        if self.session is None:
+            raise RuntimeError("the HTTP session is not open yet")
+        return self.session
 
 
 @runtime_checkable
