@@ -4,17 +4,20 @@ Each alert has a key (the spike's rule and first hour, the review's id) stored u
 one spike or one review gives one alert however many processes or ticks notice it. An
 alert is always kept for the web inbox (``/alerts``, and live over the staff websocket),
 and sent to the staff Telegram chats and, when ``alert_email`` is set, by e-mail.
+Staff read them with :func:`recent` and :func:`mark_read`.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from typing import Any
 
 from tortoise.exceptions import IntegrityError
 
 from bot.models import StaffAlert
+from listening.errors import Missing
 
 log = logging.getLogger("switchboard.alerts")
 Sender = Callable[[str], Awaitable[Any]]
@@ -59,3 +62,13 @@ class Alerter:
         alert.sent_to = sent
         await alert.save(update_fields=["sent_to"])
         return alert
+
+
+async def recent(limit: int = 100) -> list[StaffAlert]:
+    """The newest alerts first."""
+    return await StaffAlert.all().order_by("-id").limit(limit)
+
+
+async def mark_read(alert_id: int) -> None:
+    if not await StaffAlert.filter(id=alert_id).update(read_at=datetime.now(UTC)):
+        raise Missing("alert", "alert_id")

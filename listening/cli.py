@@ -89,12 +89,11 @@ async def cmd_eval(settings: Settings, args: argparse.Namespace) -> int:
 
 async def _corrections(settings: Settings) -> list[dict[str, Any]]:
     from bot.core.console import database
-    from bot.models import SentimentCorrection
+    from listening.corrections import training_rows
     if settings.is_sqlite and not (settings.data_dir / "switchboard.sqlite3").exists():
         return []
     async with database(settings):
-        return list(await SentimentCorrection.all().order_by("id").values(
-            "text", "label", "lang", "model_label"))
+        return await training_rows()
 
 
 async def cmd_train(settings: Settings, args: argparse.Namespace) -> int:

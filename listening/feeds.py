@@ -6,6 +6,9 @@ so an unchanged feed answers 304 with no body. Entries are parsed with feedparse
 remembered by id (else link, else title), so an entry is taken once even when a feed
 ignores those headers or re-orders itself. An entry is remembered only once it has been
 taken, so one whose taking was cut short is taken on the next poll.
+
+Staff keep the list with :func:`all_feeds`, :func:`add_feed` and :func:`remove_feed`
+(the REST API and the pages alike).
 """
 
 from __future__ import annotations
@@ -22,11 +25,29 @@ from tortoise.exceptions import IntegrityError
 
 from bot.core import due
 from bot.models import Feed, FeedEntry
+from listening.errors import Missing, Taken
 from listening.service import Item, Listening
 
 log = logging.getLogger("switchboard.feeds")
 FEEDS_DUE = due.DueTable("feeds", "due_at", where="enabled = true")
 MAX_FEED_BYTES = 5 * 1024 * 1024
+
+
+async def all_feeds() -> list[Feed]:
+    return await Feed.all().order_by("id")
+
+
+async def add_feed(url: str, name: str = "", interval_minutes: int = 15) -> Feed:
+    """Poll ``url`` from now on (its first poll is due at once)."""
+    if await Feed.filter(url=url).exists():
+        raise Taken("this feed is already polled", "url")
+    return await Feed.create(url=url, name=name, interval_minutes=interval_minutes,
+                             due_at=datetime.now(UTC))
+
+
+async def remove_feed(feed_id: int) -> None:
+    if not await Feed.filter(id=feed_id).delete():
+        raise Missing("feed", "feed_id")
 
 
 def _when(entry: Any) -> datetime:

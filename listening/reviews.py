@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import csv
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from tortoise.exceptions import IntegrityError
@@ -24,10 +24,16 @@ from bot.models import Review
 from listening.alerts import Alerter
 from listening.service import Listening
 
+if TYPE_CHECKING:
+    import aiohttp
+
 log = logging.getLogger("switchboard.reviews")
 DEADLINE = timedelta(hours=24)
 OPEN_STATES = ("unanswered", "reply_failed")  # still on the clock
 GOOGLE_STARS = {"ONE": 1, "TWO": 2, "THREE": 3, "FOUR": 4, "FIVE": 5}
+# Sends a staff reply back to the review's source: True if it did, False when the source
+# takes no replies (see SourceReplies).
+Replier = Callable[[Review, str], Awaitable[bool]]
 
 
 class ReviewIn(BaseModel):
@@ -214,7 +220,7 @@ class SourceReplies:
     Returns False when the source takes no replies (the reply is kept, for staff to post).
     """
 
-    def __init__(self, http: Any, timeout: float = 10.0) -> None:
+    def __init__(self, http: aiohttp.ClientSession, timeout: float = 10.0) -> None:
         self.http, self.timeout = http, timeout
 
     async def __call__(self, review: Review, text: str) -> bool:

@@ -14,22 +14,23 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from bot.models import Review, User
+from bot.core.events import EventBus
+from config import Settings
 from listening import feeds, trends
 from listening.alerts import Alerter
-from listening.reviews import warn_due
+from listening.reviews import Replier, warn_due
 from listening.sentiment import BatchingService, Score, SentimentModel, in_torch_thread
 from listening.service import Listening
-from listening.trends import SpikeSettings
+from listening.trends import Segmenter, SpikeSettings
 
 log = logging.getLogger("switchboard.listening")
 
 
-def models_dir(settings: Any) -> Path:
+def models_dir(settings: Settings) -> Path:
     return Path(settings.models_dir) if settings.models_dir else settings.data_dir / "models"
 
 
-def load_model(settings: Any) -> SentimentModel:
+def load_model(settings: Settings) -> SentimentModel:
     """The configured model (blocking: run it in a thread)."""
     from listening.sentiment import TransformersSentiment, default_model_dir
     directory = Path(settings.sentiment_model_dir) if settings.sentiment_model_dir else \
@@ -60,8 +61,8 @@ class _Pending:
 
 
 class ListeningRuntime:
-    def __init__(self, settings: Any, alerter: Alerter, replier: Any = None,
-                 bus: Any = None) -> None:
+    def __init__(self, settings: Settings, alerter: Alerter, replier: Replier | None = None,
+                 bus: EventBus | None = None) -> None:
         self.settings = settings
         self.alerter = alerter
         self.replier = replier  # sends a review reply back to its source, when it can
@@ -114,7 +115,7 @@ class ListeningRuntime:
         if self.scorer is not None and self.scorer.service is not None:
             await self.scorer.service.close()
 
-    def segmenter(self) -> Any:
+    def segmenter(self) -> Segmenter | None:
         """Thai and Khmer words for the term counts: the model's own pieces."""
         tok = self._tokenizer
         if tok is None:
@@ -138,22 +139,6 @@ class ListeningRuntime:
                 await job
             except Exception:
                 log.exception("listening job failed", extra={"job": name})
-
-    async def reply_to_review(self, review: Review, text: str, user: User | None) -> None:
-        """Send the reply to the review's source when it takes replies ("replied"), else
-        keep it ("stored": staff post it themselves). A failed send is "reply_failed":
-        the review stays on the clock, with the error, to be tried again."""
-        state, error = "stored", ""
-        if self.replier is not None:
-            try:
-                state = "replied" if await self.replier(review, text) else "stored"
-            except Exception as exc:
-                state, error = "reply_failed", str(exc)[:500]
-        review.reply_state, review.reply_text, review.reply_error = state, text, error
-        review.replied_at = datetime.now(UTC)
-        review.replied_by = user
-        await review.save(update_fields=["reply_state", "reply_text", "reply_error",
-                                         "replied_at", "replied_by_id"])
 
 
 LISTENING: web.AppKey[ListeningRuntime] = web.AppKey("listening")

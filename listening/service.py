@@ -23,7 +23,7 @@ from tortoise.expressions import Subquery
 
 from bot.core.cache import Ttl
 from bot.core.due import GroupCommit
-from bot.core.events import MessageReceived, MessageScored
+from bot.core.events import EventBus, MessageReceived, MessageScored
 from bot.core.time import utcnow
 from bot.models import (
     Direction,
@@ -83,7 +83,7 @@ class Scorer(Protocol):
 
 
 class Listening:
-    def __init__(self, scorer: Scorer | None, bus: Any = None) -> None:
+    def __init__(self, scorer: Scorer | None, bus: EventBus | None = None) -> None:
         self.scorer = scorer
         self.commits = GroupCommit()
         self.bus = bus  # MessageScored goes out on it (automation rules on sentiment)

@@ -17,14 +17,16 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypedDict
 
 from bot.models import ListeningRule, Mention, StaffAlert
 from listening.alerts import Alerter
+from listening.errors import BadRange
 from listening.rules import normalise
 from listening.spec import LABELS
 
 BUCKETS = {"hour": timedelta(hours=1), "day": timedelta(days=1)}
+Segmenter = Callable[[str], list[str]]  # splits Thai and Khmer runs into words
 
 
 def bucket_start(at: datetime, bucket: str) -> datetime:
@@ -82,7 +84,7 @@ i w z na do nie się to jest że jak ale o za po co od już tak bardzo mi ten ta
 """.split())
 
 
-def words(text: str, segment: Callable[[str], list[str]] | None = None) -> list[str]:
+def words(text: str, segment: Segmenter | None = None) -> list[str]:
     """The words of a text for term counts; Thai and Khmer (no spaces) through
     ``segment`` when given (the model's tokenizer), else as whole runs."""
     out: list[str] = []
@@ -95,7 +97,7 @@ def words(text: str, segment: Callable[[str], list[str]] | None = None) -> list[
 
 
 async def top_negative_terms(since: datetime, until: datetime, limit: int = 10,
-                             segment: Callable[[str], list[str]] | None = None,
+                             segment: Segmenter | None = None,
                              ) -> dict[str, list[dict[str, Any]]]:
     """Per language, the terms most over-represented in negative mentions against the
     rest (smoothed log-odds), with their counts: what people complain about."""
@@ -119,6 +121,24 @@ async def top_negative_terms(since: datetime, until: datetime, limit: int = 10,
         out[lang] = [{"term": t, "negative": c, "other": rest[t], "score": round(s, 3)}
                      for s, t, c in scored[:limit]]
     return out
+
+
+class Overview(TypedDict):
+    volume: list[dict[str, Any]]
+    share_of_voice: list[dict[str, Any]]
+    negative_terms: dict[str, list[dict[str, Any]]]
+
+
+async def overview(since: datetime, until: datetime, bucket: str = "day",
+                   rule_ids: Sequence[int] | None = None, segment: Segmenter | None = None,
+                   ) -> Overview:
+    """What the trends page and ``GET /api/v1/listening/trends`` show: the volume per
+    rule (of ``rule_ids``, else every rule), the share of voice, and the negative terms."""
+    if since >= until:
+        raise BadRange("since must be before until")
+    return {"volume": await volume(since, until, bucket, rule_ids),
+            "share_of_voice": await share_of_voice(since, until),
+            "negative_terms": await top_negative_terms(since, until, segment=segment)}
 
 
 @dataclass

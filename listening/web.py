@@ -1,6 +1,7 @@
 """Listening and review pages: rules, feeds and trends (with charts drawn as SVG on the
 server, no chart library), the review inbox with its 24-hour clock, one review with its
-suggested reply, and staff alerts."""
+suggested reply, and staff alerts. The pages call the same services as the REST API
+(``listening.api``), never the API itself."""
 
 from __future__ import annotations
 
@@ -14,10 +15,9 @@ from bot.core.clean import db_id
 from bot.core.errors import InboxError, NotFound
 from bot.core.keys import SETTINGS
 from bot.core.pages import page, render
-from bot.models import Feed, ListeningRule, Mention, Review, StaffAlert
-from listening import trends
-from listening.api import review_out
-from listening.reviews import OPEN_STATES
+from listening import alerts, feeds, mentions, ruleset, trends
+from listening import review_desk as desk
+from listening.errors import Missing
 from listening.runtime import LISTENING
 
 
@@ -56,44 +56,42 @@ async def listening_page(request: web.Request) -> web.Response:
     until = datetime.now(UTC)
     since = until - timedelta(days=2 if bucket == "hour" else 30)
     ids = [rule] if rule is not None else None
-    volume = await trends.volume(since, until, bucket, ids)
-    mentions = Mention.all().order_by("-occurred_at", "-id")
-    if ids:
-        mentions = mentions.filter(rule_id__in=ids)
+    found = await trends.overview(since, until, bucket, ids,
+                                  request.app[LISTENING].segmenter())
     return render(
         request, "web/listening.html", bucket=bucket, rule_id=rule_id,
-        rules=await ListeningRule.all().order_by("id"), feeds=await Feed.all().order_by("id"),
-        chart=bars(volume), share=await trends.share_of_voice(since, until),
-        terms=await trends.top_negative_terms(
-            since, until, segment=request.app[LISTENING].segmenter()),
-        mentions=await mentions.limit(50))
+        rules=await ruleset.all_rules(), feeds=await feeds.all_feeds(),
+        chart=bars(found["volume"]), share=found["share_of_voice"],
+        terms=found["negative_terms"], mentions=await mentions.find(ids, limit=50))
 
 
 @page(Perm.REVIEWS_READ)
 async def reviews_page(request: web.Request) -> web.Response:
     now = datetime.now(UTC)
     settings = request.app[SETTINGS]
-    open_ = await Review.filter(reply_state__in=OPEN_STATES).order_by("created").limit(200)
-    done = await Review.exclude(reply_state__in=OPEN_STATES).order_by("-created").limit(50)
+    open_, done = await desk.on_the_clock(), await desk.answered()
     return render(request, "web/reviews.html", now=now,
-                  open_reviews=[review_out(r, settings, now) for r in open_],
-                  answered=[review_out(r, settings, now) for r in done])
+                  open_reviews=[desk.review_out(r, settings, now) for r in open_],
+                  answered=[desk.review_out(r, settings, now) for r in done])
 
 
 @page(Perm.REVIEWS_READ)
 async def review_page(request: web.Request) -> web.Response:
     rid = db_id(request.match_info["rid"])
-    review = await Review.filter(id=rid).first() if rid is not None else None
-    if review is None:
+    if rid is None:
         raise NotFound("review", "review_id")
+    try:
+        review = await desk.get_review(rid)
+    except Missing:
+        raise NotFound("review", "review_id") from None
     return render(request, "web/review.html",
-                  review=review_out(review, request.app[SETTINGS]))
+                  review=desk.review_out(review, request.app[SETTINGS]))
 
 
 @page(Perm.INBOX_READ)
 async def alerts_page(request: web.Request) -> web.Response:
     return render(request, "web/alerts.html",
-                  alerts=await StaffAlert.all().order_by("-id").limit(100))
+                  alerts=await alerts.recent())
 
 
 def setup(app: web.Application) -> None:

@@ -1,0 +1,43 @@
+"""The domain errors of listening and reviews. Each is an :class:`InboxError`: the REST
+API answers it as JSON with its status, code and field, a page shows it, a command
+prints it; the services never raise an HTTP error."""
+
+from __future__ import annotations
+
+from bot.core.errors import InboxError
+
+
+class Missing(InboxError):
+    """No row with the id asked for."""
+
+    status = 404
+
+    def __init__(self, what: str, field: str) -> None:
+        super().__init__(f"no such {what}", "not_found", field)
+
+
+class Taken(InboxError):
+    """The name or address is used by another row already."""
+
+    status = 409
+
+    def __init__(self, message: str, field: str) -> None:
+        super().__init__(message, "exists", field)
+
+
+class BadQuery(InboxError):
+    """A listening rule's query that does not parse."""
+
+    status = 422
+
+    def __init__(self, message: str, field: str = "query") -> None:
+        super().__init__(message, "bad_query", field)
+
+
+class BadRange(InboxError):
+    """A time range that ends before it starts."""
+
+    status = 422
+
+    def __init__(self, message: str, field: str = "since") -> None:
+        super().__init__(message, "bad_range", field)
