@@ -30,26 +30,28 @@ from bot.core.ingest_sqlite import SqliteWriter
 from bot.core.keys import ADAPTERS, BUS, ENDPOINTS, HTTP, JINJA, SETTINGS
 from bot.core.pages import error_page
 from bot.core.serve import INFLIGHT, Inflight
-from bot.models import Conversation, Identity, Message
-from bot.services import accounts as services
-from bot.services import inbox
+from bot.services import account_cache, contacts, inbox
 from bot.services.automation import Automation
 from bot.services.live import HUB, StaffHub
 from bot.services.replies import OUTBOX, Outbox
 from bot.web import media, pages
 from channels import registry
 from config import Settings, ensure_secret_key
+from listening import api as listening_api
 from listening import web as web_listening
 from listening.alerts import Alerter
 from listening.reviews import SourceReplies
 from listening.runtime import LISTENING, ListeningRuntime
 from scheduler.clock import CLOCK, Clock
+from scheduler.marketing import api as marketing_api
 from scheduler.marketing import consent, drips
 from scheduler.marketing import web as web_marketing
 from scheduler.marketing.broadcasts import BroadcastRunner
 from scheduler.marketing.drips import DRIPS
 from scheduler.marketing.service import MAILER, Mailer
+from scheduler.posts import api as posts_api
 from scheduler.posts import flows
+from scheduler.posts import web as web_posts
 from scheduler.posts.api import ics_feed
 from scheduler.posts.publish import Publisher
 
@@ -183,7 +185,7 @@ def create_app(settings: Settings, *, migrate: bool = True,
             if created and on_seed:
                 on_seed(created)
         yield
-        services.forget_accounts()
+        account_cache.forget_accounts()
         await inbox.ingestor().close()
         inbox.use_ingestor(None)
         await db.close_db(tortoise_ctx)
@@ -239,12 +241,13 @@ def create_app(settings: Settings, *, migrate: bool = True,
     desk = Desk({})
     ctx = ChannelContext(
         ingest=lambda m: inbox.ingest(m, app[BUS]),
-        settings=settings, get_account=services.channel_account,
+        settings=settings, get_account=account_cache.channel_account,
         render=lambda name, data: app[JINJA].get_template(name).render(**data),
-        contact_history=_contact_history, update_contact=_update_contact,
+        contact_history=contacts.contact_history,
+        update_contact=contacts.update_contact_fields,
         edit=lambda acct, ext, text, when: inbox.edit_inbound(acct, ext, text, when, app[BUS]),
-        list_accounts=services.enabled_accounts, staff_input=desk.handle,
-        staff_commands=desk.names(), thread_known=_thread_known, in_flow=flows.active,
+        list_accounts=account_cache.enabled_accounts, staff_input=desk.handle,
+        staff_commands=desk.names(), thread_known=contacts.thread_known, in_flow=flows.active,
         mark_bounced=consent.mark_bounced)
 
     async def bind_http(app: web.Application) -> AsyncIterator[None]:
@@ -263,7 +266,8 @@ def create_app(settings: Settings, *, migrate: bool = True,
 
     app.on_shutdown.append(close_sockets)
 
-    eps = api_endpoints()
+    eps = [*api_endpoints(), *posts_api.endpoints(), *marketing_api.endpoints(),
+           *listening_api.endpoints()]
     for adapter in app[ADAPTERS].values():
         eps.extend(adapter.endpoints())
         app.router.add_routes(adapter.routes())
@@ -275,40 +279,7 @@ def create_app(settings: Settings, *, migrate: bool = True,
     web_listening.setup(app)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics_view)
+    web_posts.setup(app)
     pages.setup(app)
     return app
 
-
-async def _thread_known(account_id: int, thread_key: str) -> bool:
-    return await Conversation.filter(channel_account_id=account_id,
-                                     thread_key=thread_key).exists()
-
-
-async def _contact_history(account_id: int, external_id: str) -> list[dict[str, Any]]:
-    ident = await Identity.filter(channel_account_id=account_id,
-                                  external_id=external_id).prefetch_related("contact").first()
-    if ident is None:
-        return []
-    conv_ids = await Conversation.filter(contact_id=ident.contact.id,
-                                         channel_account_id=account_id).values_list("id",
-                                                                                    flat=True)
-    rows = await Message.filter(conversation_id__in=list(conv_ids)).order_by("-id").limit(
-        500).values("id", "direction", "text", "created_at", "external_id", "buttons")
-    known = bool(ident.contact.email)
-    prefix = external_id + ":"
-    return [{"id": r["id"], "direction": str(r["direction"]), "text": r["text"],
-             "created_at": r["created_at"], "email_known": known,
-             "buttons": r["buttons"] or [],
-             "client_id": (r["external_id"] or "").removeprefix(prefix) or None}
-            for r in reversed(rows)]  # the newest 500, oldest first
-
-
-async def _update_contact(account_id: int, external_id: str, fields: dict[str, str]) -> bool:
-    ident = await Identity.filter(channel_account_id=account_id,
-                                  external_id=external_id).first()
-    if ident is None:
-        return False
-    from bot.models import Contact
-
-    await Contact.filter(id=ident.contact_id).update(**fields)  # type: ignore[attr-defined]
-    return True

@@ -77,7 +77,7 @@ async def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
 async def cmd_user(settings: Settings, args: argparse.Namespace) -> int:
     from bot.core.errors import InboxError
     from bot.models import Role, User
-    from bot.services.accounts import add_user
+    from bot.services.users import add_user
 
     async with database(settings):
         if args.action == "add":

@@ -206,6 +206,28 @@ class Publishing:
     secret_settings: tuple[str, ...] = ()  # settings never shown back (tokens, app secrets)
 
 
+# --- account settings -----------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class SettingsForm:
+    """What a channel declares on its adapter class (``settings_form``): the account
+    settings staff fill in on the channels page, and which of them are secrets (masked
+    when shown back; a masked value sent back keeps the stored one)."""
+
+    fields: tuple[str, ...] = ()
+    secret: tuple[str, ...] = ()
+
+
+@runtime_checkable
+class HasSettingsForm(Protocol):
+    settings_form: ClassVar[SettingsForm]
+
+
+def settings_form(adapter: object) -> SettingsForm:
+    """The adapter's declared settings form (empty when it declares none)."""
+    return adapter.settings_form if isinstance(adapter, HasSettingsForm) else SettingsForm()
+
+
 # --- the protocol ---------------------------------------------------------------------------
 
 IngestFn = Callable[[InboundMessage], Awaitable[IngestResult]]

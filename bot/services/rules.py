@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Mapping
 from datetime import datetime, time
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
@@ -25,10 +26,10 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError,
 from tortoise.expressions import F
 
 from bot.core import metrics
-from bot.core.cache import Ttl
-from bot.core.errors import InboxError
+from bot.core.cache import Ttl, forget_all
+from bot.core.errors import InboxError, NotFound
 from bot.core.time import utcnow
-from bot.models import Contact, Conversation, ConversationStatus, Message, Rule
+from bot.models import Contact, Conversation, ConversationStatus, Message, Rule, User
 from bot.services import inbox
 from bot.services.replies import check_template, render_with
 
@@ -266,3 +267,58 @@ class RuleEngine:
         elif isinstance(action, Resolve):
             await inbox.set_status(conv.id, ConversationStatus.RESOLVED, bus=self.bus)
         return False
+
+
+# --- the rules staff keep: one way to list, save, switch and delete them ----------------------
+
+def rule_out(r: Rule) -> dict[str, Any]:
+    return {"id": r.id, "name": r.name, "event": r.event, "conditions": r.conditions,
+            "actions": r.actions, "enabled": r.enabled, "position": r.position,
+            "fired": r.fired, "last_fired_at": r.last_fired_at}
+
+
+async def list_rules() -> list[Rule]:
+    return await Rule.all().order_by("position", "id")
+
+
+async def save_rule(rule_id: int | None, values: Mapping[str, Any]) -> Rule:
+    """Create or change a rule; conditions and actions are validated as a whole."""
+    rule = Rule() if rule_id is None else await Rule.filter(id=rule_id).first()
+    if rule is None:
+        raise NotFound("rule", "rule_id")
+    merged = {**(rule_out(rule) if rule_id is not None else {}), **values}
+    if merged.get("event") not in EVENTS:
+        raise InboxError(f"event must be one of {', '.join(EVENTS)}", "invalid", "event")
+    conds, acts = validate(merged.get("conditions") or {}, merged.get("actions") or [])
+    if any(a.type == "assign" and a.to != "round_robin" for a in acts):
+        ids = {a.to for a in acts if isinstance(a, Assign) and a.to != "round_robin"}
+        if await User.filter(id__in=ids, is_active=True).count() != len(ids):
+            raise InboxError("assign.to is not an active user", "invalid", "actions")
+    rule.name = merged.get("name") or rule.name or "Rule"
+    rule.event = merged["event"]
+    rule.conditions = conds.model_dump(exclude_none=True, by_alias=True)
+    rule.actions = [a.model_dump() for a in acts]
+    rule.enabled = bool(merged.get("enabled", True))
+    rule.position = int(merged.get("position") or 0)
+    await rule.save()
+    forget_all()
+    return rule
+
+
+async def toggle_rule(rule_id: int) -> Rule:
+    """Switch a rule off, or back on."""
+    rule = await Rule.filter(id=rule_id).first()
+    if rule is None:
+        raise NotFound("rule", "rule_id")
+    rule.enabled = not rule.enabled
+    await Rule.filter(id=rule.id).update(enabled=rule.enabled)
+    forget_all()  # cached rules
+    return rule
+
+
+async def delete_rule(rule_id: int) -> bool:
+    """Delete a rule; False if there was none."""
+    if not await Rule.filter(id=rule_id).delete():
+        return False
+    forget_all()  # cached rules
+    return True

@@ -41,6 +41,7 @@ from bot.core.channel import (
     PermanentDeliveryError,
     RecipientUnreachable,
     SendResult,
+    SettingsForm,
 )
 from channels.email.parse import Mail, parse_mail
 from channels.email.pool import DEFAULT_CONCURRENCY, DEFAULT_RATE, SmtpPool
@@ -83,6 +84,10 @@ def mail_to_inbound(account_id: int, mail: Mail) -> InboundMessage:
 
 class EmailChannel:
     kind: ClassVar[str] = "email"
+    settings_form: ClassVar[SettingsForm] = SettingsForm(
+        ("address", "imap_host", "imap_port", "imap_tls", "imap_user", "imap_password",
+         "folder", "smtp_host", "smtp_port", "smtp_tls", "smtp_user", "smtp_password"),
+        ("imap_password", "smtp_password"))
     display_name: ClassVar[str] = "E-mail"
     max_text_length: ClassVar[int] = 100_000
     supports_media: ClassVar[bool] = True

@@ -39,6 +39,7 @@ from bot.core.channel import (
     PermanentDeliveryError,
     Publishing,
     SendResult,
+    SettingsForm,
 )
 from bot.core.http import ApiError, Call, Endpoint, json_out
 from channels.meta.graph import DEFAULT_API, TOKEN_CODES, Graph, GraphError, failure
@@ -234,6 +235,9 @@ class MetaChannel(ABC):
 
 class FacebookChannel(MetaChannel):
     kind: ClassVar[str] = "facebook"
+    settings_form: ClassVar[SettingsForm] = SettingsForm(
+        ("page_id", "access_token", "app_secret", "api_base_url"),
+        ("access_token", "app_secret"))
     display_name: ClassVar[str] = "Facebook"
     max_text_length: ClassVar[int] = 2000  # Messenger's limit for one text message
     id_setting: ClassVar[str] = "page_id"
@@ -259,6 +263,9 @@ class FacebookChannel(MetaChannel):
 
 class InstagramChannel(MetaChannel):
     kind: ClassVar[str] = "instagram"
+    settings_form: ClassVar[SettingsForm] = SettingsForm(
+        ("ig_user_id", "access_token", "app_secret", "api_base_url"),
+        ("access_token", "app_secret"))
     display_name: ClassVar[str] = "Instagram"
     max_text_length: ClassVar[int] = 1000  # Instagram direct messages
     id_setting: ClassVar[str] = "ig_user_id"

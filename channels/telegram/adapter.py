@@ -34,6 +34,7 @@ from bot.core.channel import (
     PermanentDeliveryError,
     Publishing,
     SendResult,
+    SettingsForm,
     StaffAnswer,
     StaffInput,
 )
@@ -74,6 +75,8 @@ class WebhookAnswer(BaseModel):
 
 class TelegramChannel:
     kind: ClassVar[str] = "telegram"
+    settings_form: ClassVar[SettingsForm] = SettingsForm(
+        ("token", "api_base_url", "mode", "staff_chat_id", "staff_notify", "channel"), ("token",))
     display_name: ClassVar[str] = "Telegram"
     max_text_length: ClassVar[int] = 4 * 4096  # longer replies are split into messages
     supports_media: ClassVar[bool] = True

@@ -38,7 +38,7 @@ from bot.models import (
     FaqEntry,
     Message,
 )
-from bot.services.accounts import channel_account
+from bot.services.account_cache import channel_account
 from bot.services.flows import faq, texts
 from config import hours
 

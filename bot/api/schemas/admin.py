@@ -1,0 +1,75 @@
+"""The admin API's models: staff users and channel accounts."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from pydantic import BaseModel, Field
+
+from bot.api.schemas.common import Email, Name
+from bot.core.http import Strict
+from bot.models import Role
+
+
+class UserIn(Strict):
+    email: Email
+    role: Role
+    name: Name = ""
+    password: Annotated[str, Field(min_length=8, max_length=200)] | None = None
+
+
+class UserPatch(Strict):
+    name: Name | None = None
+    role: Role | None = None
+    is_active: bool | None = None
+    telegram_user_id: Annotated[int, Field(gt=0)] | None = Field(
+        None, description="Link the user's Telegram account: staff chat commands and "
+                          "replies are accepted only from linked ids.")
+
+
+class UserOut(BaseModel):
+    id: int
+    email: str
+    name: str
+    role: Role
+    is_active: bool
+    telegram_user_id: int | None = None
+    created_at: datetime
+
+
+class UserCreated(UserOut):
+    password: str = Field(description="Shown once.")
+    api_token: str = Field(description="Shown once.")
+
+
+class ChannelIn(Strict):
+    kind: Annotated[str, Field(max_length=32)]
+    name: Annotated[str, Field(min_length=1, max_length=120)]
+    callback_url: Annotated[str, Field(max_length=500, pattern=r"^(https?://\S+)?$")] = ""
+    settings: dict[str, Any] = Field(default_factory=dict)
+
+
+class ChannelOut(BaseModel):
+    id: int
+    kind: str
+    name: str
+    callback_url: str
+    settings: dict[str, Any]
+    enabled: bool
+    created_at: datetime
+
+
+class ChannelPatch(Strict):
+    name: Annotated[str, Field(min_length=1, max_length=120)] | None = None
+    callback_url: Annotated[str, Field(max_length=500, pattern=r"^(https?://\S+)?$")] | None = None
+    settings: dict[str, Any] | None = Field(
+        None, description="Merged into the stored settings; null removes a key; a masked "
+                          "secret sent back unchanged keeps the stored one. Telegram: token, "
+                          "api_base_url, mode, staff_chat_id, staff_notify (all, unassigned, "
+                          "needs_human, off), bot (true/false).")
+    enabled: bool | None = None
+
+
+class ChannelCreated(ChannelOut):
+    secret: str = Field(description="Signs inbound bodies and callbacks. Shown once.")

@@ -1,0 +1,56 @@
+"""The customer bot's FAQ entries: list, add, change, delete, and try the matcher. Shared
+by the pages and the REST API (the matching itself lives in :mod:`bot.services.flows`)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from bot.core.cache import forget_all
+from bot.core.errors import InboxError, NotFound
+from bot.models import FaqEntry
+from bot.services.flows.customer import lookup
+from bot.services.flows.texts import LOCALES
+
+
+def faq_out(e: FaqEntry) -> dict[str, Any]:
+    return {"id": e.id, "locale": e.locale, "question": e.question, "variants": e.variants,
+            "answer": e.answer, "in_menu": e.in_menu, "position": e.position,
+            "updated_at": e.updated_at}
+
+
+async def list_faq() -> list[FaqEntry]:
+    return await FaqEntry.all().order_by("locale", "position", "id")
+
+
+async def save_faq(entry_id: int | None, values: Mapping[str, Any]) -> FaqEntry:
+    """Create (``entry_id`` None) or change an FAQ entry."""
+    clean = dict(values)
+    if "variants" in clean:
+        clean["variants"] = [v.strip() for v in clean["variants"] if v.strip()]
+    if entry_id is None:
+        if clean.get("locale") not in LOCALES:
+            raise InboxError(f"locale must be one of {', '.join(LOCALES)}", "invalid",
+                             "locale")
+        if not clean.get("question") or not clean.get("answer"):
+            raise InboxError("an FAQ entry needs a question and an answer", "invalid")
+        return await FaqEntry.create(**clean)
+    entry = await FaqEntry.filter(id=entry_id).first()
+    if entry is None:
+        raise NotFound("FAQ entry", "faq_id")
+    entry.update_from_dict(clean)
+    await entry.save()
+    return entry
+
+
+async def delete_faq(entry_id: int) -> bool:
+    """Delete an FAQ entry; False if there was none."""
+    if not await FaqEntry.filter(id=entry_id).delete():
+        return False
+    forget_all()
+    return True
+
+
+async def match(text: str, locale: str) -> FaqEntry | None:
+    """The entry the bot would answer ``text`` with, or None."""
+    return await lookup(text, locale)

@@ -1,0 +1,73 @@
+"""Staff users: list, add (password and API token shown once), change, disable, and link a
+Telegram account. Shared by the pages, the REST API and the CLI."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from tortoise.exceptions import IntegrityError
+
+from bot.core.auth import create_user
+from bot.core.errors import InboxError, NotFound
+from bot.models import Role, User
+
+
+def user_out(u: User) -> dict[str, Any]:
+    return {"id": u.id, "email": u.email, "name": u.name, "role": Role(u.role),
+            "is_active": u.is_active, "telegram_user_id": u.telegram_user_id,
+            "created_at": u.created_at}
+
+
+async def list_users() -> list[User]:
+    return await User.all().order_by("id")
+
+
+async def agents() -> list[User]:
+    """The active users who can take conversations (admins and agents)."""
+    return await User.filter(is_active=True, role__in=[Role.ADMIN, Role.AGENT])
+
+
+async def add_user(email: str, role: Role, name: str = "",
+                   password: str | None = None) -> dict[str, Any]:
+    if await User.filter(email=email.strip().lower()).exists():
+        raise InboxError(f"a user with e-mail {email} already exists", "exists", "email")
+    try:
+        user, password, token = await create_user(email, role, password, name)
+    except IntegrityError:
+        raise InboxError(f"a user with e-mail {email} already exists", "exists",
+                         "email") from None
+    return {**user_out(user), "password": password, "api_token": token}
+
+
+async def _user(user_id: int) -> User:
+    user = await User.filter(id=user_id).first()
+    if user is None:
+        raise NotFound("user", "user_id")
+    return user
+
+
+async def update_user(user_id: int, changes: Mapping[str, Any]) -> User:
+    tg = changes.get("telegram_user_id")
+    if tg is not None and await User.filter(telegram_user_id=tg).exclude(id=user_id).exists():
+        raise InboxError(f"Telegram user {tg} is already linked to another user", "exists",
+                         "telegram_user_id")
+    user = await _user(user_id)
+    for key, value in changes.items():
+        setattr(user, key, value)
+    await user.save()
+    return user
+
+
+async def toggle_active(user_id: int, by: User) -> User:
+    """Disable an active user or enable a disabled one (never oneself)."""
+    if user_id == by.id:
+        raise InboxError("you cannot disable yourself", "invalid")
+    user = await _user(user_id)
+    return await update_user(user_id, {"is_active": not user.is_active})
+
+
+async def link_telegram(user_id: int, telegram_user_id: int | None) -> User:
+    """Link the user's Telegram account (None: unlink)."""
+    await _user(user_id)
+    return await update_user(user_id, {"telegram_user_id": telegram_user_id})

@@ -1,0 +1,229 @@
+"""The unified inbox's pages: the list, a conversation and what staff do to it, and the
+staff websocket that tells open pages to re-fetch their fragments."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from aiohttp import WSMsgType, web
+
+from bot.core.auth import FORM, USER, Perm, has_perm, session_of
+from bot.core.clean import db_id
+from bot.core.errors import InboxError
+from bot.core.keys import BUS
+from bot.core.pages import form_str, page, path_id, render
+from bot.models import (
+    ConversationStatus,
+    CsatRating,
+    Label,
+    Note,
+    SentimentCorrection,
+    SentimentScore,
+)
+from bot.services import accounts, canned, contacts, inbox, users
+from bot.services.inbox import ListFilter
+from bot.services.live import HUB
+from bot.services.replies import OUTBOX
+from bot.web.common import page_number
+
+
+def _filter_from(query: Mapping[str, str]) -> ListFilter:
+    status = query.get("status", "open")
+    try:
+        st = None if status == "all" else ConversationStatus(status)
+    except ValueError:
+        raise web.HTTPBadRequest(text=f"unknown status {status!r}") from None
+    assignee = query.get("assignee") or None
+    if assignee not in (None, "me", "none") and db_id(assignee) is None:
+        raise web.HTTPBadRequest(text=f"unknown assignee {assignee!r}")
+    return ListFilter(status=st, channel=query.get("channel") or None,
+                      assignee=assignee, label=query.get("label") or None,
+                      q=query.get("q") or None, page=page_number(query))
+
+
+@page(Perm.INBOX_READ)
+async def inbox_list(request: web.Request) -> web.Response:
+    f = _filter_from(request.query)
+    data = await inbox.list_conversations(f, request[USER])
+    staff = {u.id: u for u in await users.list_users()}
+    template = "web/_list.html" if request.query.get("fragment") else "web/inbox.html"
+    return render(request, template, data=data, f=f, users=staff,
+                  labels=await Label.all().order_by("name"),
+                  channels=await accounts.channel_kinds(),
+                  statuses=[s.value for s in ConversationStatus])
+
+
+async def _sentiments(thread: list[dict[str, Any]]) -> dict[int, dict[str, Any]]:
+    """The model's label of each inbound message (the newest model's), and the staff's
+    correction where there is one."""
+    ids = [t["id"] for t in thread if t.get("type") == "message" and t.get("direction") == "in"]
+    out: dict[int, dict[str, Any]] = {}
+    for item_id, label in await SentimentScore.filter(item_kind="message", item_id__in=ids
+                                                      ).order_by("id").values_list(
+                                                          "item_id", "label"):
+        out[item_id] = {"label": label, "corrected": False}
+    for item_id, label in await SentimentCorrection.filter(
+            item_kind="message", item_id__in=ids).values_list("item_id", "label"):
+        out[item_id] = {"label": label, "corrected": True}
+    return out
+
+
+async def _conversation_ctx(cid: int) -> dict[str, Any]:
+    conv = await inbox.get_conversation(cid)
+    thread = await inbox.thread(cid)
+    return {"conv": conv, "thread": thread, "sentiments": await _sentiments(thread),
+            "contact": await contacts.contact_detail(conv.contact.id),
+            "users": await users.agents(),
+            "canned": await canned.list_canned(),
+            "labels": sorted(lb.name for lb in conv.labels),
+            "ratings": await CsatRating.filter(conversation_id=cid).order_by("-id").values(
+                "rating", "created_at"),
+            "all_labels": await Label.all().order_by("name"),
+            "statuses": [s.value for s in ConversationStatus]}
+
+
+@page(Perm.INBOX_READ)
+async def conversation(request: web.Request) -> web.Response:
+    cid = path_id(request, "cid")
+    fragment = request.query.get("fragment")
+    if fragment is None and has_perm(request[USER], Perm.INBOX_WRITE):
+        await inbox.mark_read(cid, request.app[BUS])
+    ctx = await _conversation_ctx(cid)
+    if fragment == "thread":
+        return render(request, "web/_thread.html", **ctx)
+    return render(request, "web/conversation.html", **ctx)
+
+
+def _back(cid: int, anchor: str = "") -> web.HTTPFound:
+    return web.HTTPFound(f"/inbox/{cid}{anchor}")
+
+
+@page(Perm.INBOX_WRITE)
+async def conversation_reply(request: web.Request) -> web.StreamResponse:
+    cid, form = path_id(request, "cid"), request[FORM]
+    text = await canned.reply_text(cid, form_str(form, "text") or None,
+                                   db_id(form_str(form, "canned_id")))
+    await request.app[OUTBOX].send(cid, text, request[USER],
+                                   reply_to_id=db_id(form_str(form, "reply_to_message_id")))
+    raise _back(cid, "#composer")
+
+
+@page(Perm.INBOX_WRITE)
+async def message_reply_privately(request: web.Request) -> web.StreamResponse:
+    """Answer a public comment's author in a private conversation, then go there."""
+    text = form_str(request[FORM], "text")
+    msg = await request.app[OUTBOX].reply_privately(path_id(request, "mid"), text, request[USER])
+    raise _back(msg.conversation_id)  # type: ignore[attr-defined]
+
+
+@page(Perm.INBOX_WRITE)
+async def message_retry(request: web.Request) -> web.StreamResponse:
+    msg = await request.app[OUTBOX].retry(path_id(request, "mid"))
+    raise _back(msg.conversation_id)  # type: ignore[attr-defined]
+
+
+@page(Perm.INBOX_WRITE)
+async def conversation_note(request: web.Request) -> web.StreamResponse:
+    cid = path_id(request, "cid")
+    await inbox.add_note(cid, request[USER], form_str(request[FORM], "text"), request.app[BUS])
+    raise _back(cid, "#composer")
+
+
+@page(Perm.INBOX_WRITE)
+async def note_edit(request: web.Request) -> web.StreamResponse:
+    note = await inbox.edit_note(path_id(request, "nid"), request[USER],
+                                 form_str(request[FORM], "text"), request.app[BUS])
+    raise _back(note.conversation_id)  # type: ignore[attr-defined]
+
+
+@page(Perm.INBOX_READ)
+async def note_history(request: web.Request) -> web.Response:
+    note = await Note.filter(id=path_id(request, "nid")).prefetch_related("author").first()
+    if note is None:
+        raise web.HTTPNotFound(text="note not found")
+    revs = await note.revisions.all().order_by("id").prefetch_related("edited_by")
+    return render(request, "web/note_history.html", note=note, revisions=revs)
+
+
+@page(Perm.INBOX_WRITE)
+async def conversation_assign(request: web.Request) -> web.StreamResponse:
+    cid, who = path_id(request, "cid"), form_str(request[FORM], "assignee")
+    target: int | str | None
+    if who == "me":
+        target = request[USER].id
+    elif who == "round_robin":
+        target = who
+    else:
+        target = db_id(who)  # a user's id; None (nobody) for anything else
+    await inbox.assign(cid, target, request.app[BUS])
+    raise _back(cid)
+
+
+@page(Perm.INBOX_WRITE)
+async def conversation_labels(request: web.Request) -> web.StreamResponse:
+    cid = path_id(request, "cid")
+    names = [n for n in form_str(request[FORM], "labels").split(",")]
+    await inbox.set_labels(cid, names, request.app[BUS])
+    raise _back(cid)
+
+
+@page(Perm.INBOX_WRITE)
+async def conversation_status(request: web.Request) -> web.StreamResponse:
+    cid, form = path_id(request, "cid"), request[FORM]
+    try:
+        status = ConversationStatus(form_str(form, "status"))
+    except ValueError:
+        raise InboxError("unknown status", "invalid", "status") from None
+    until = None
+    if status == ConversationStatus.SNOOZED:
+        raw = form_str(form, "snoozed_until")
+        try:
+            until = datetime.fromisoformat(raw)
+        except ValueError:
+            raise InboxError(f"snooze needs a date and time, got {raw!r}", "invalid",
+                             "snoozed_until") from None
+        if until.tzinfo is None:
+            until = until.replace(tzinfo=UTC)
+    await inbox.set_status(cid, status, until, request.app[BUS])
+    raise _back(cid)
+
+
+async def staff_socket(request: web.Request) -> web.StreamResponse:
+    session = await session_of(request)
+    if session is None or not has_perm(session.user, Perm.INBOX_READ):
+        raise web.HTTPForbidden(text="log in first")
+    origin = request.headers.get("Origin")
+    if origin and origin.split("://", 1)[-1] != request.host:
+        raise web.HTTPForbidden(text="cross-origin websocket refused")
+    ws = web.WebSocketResponse(heartbeat=30)
+    await ws.prepare(request)
+    hub = request.app[HUB]
+    hub.sockets.add(ws)
+    try:
+        async for msg in ws:
+            if msg.type == WSMsgType.ERROR:
+                break
+    finally:
+        hub.sockets.discard(ws)
+    return ws
+
+
+staff_socket.perm = Perm.INBOX_READ  # type: ignore[attr-defined]
+
+
+def setup(app: web.Application) -> None:
+    r = app.router
+    r.add_get("/inbox", inbox_list)
+    r.add_get("/inbox/{cid}", conversation)
+    r.add_post("/inbox/{cid}/reply", conversation_reply)
+    r.add_post("/inbox/{cid}/notes", conversation_note)
+    r.add_post("/inbox/{cid}/assign", conversation_assign)
+    r.add_post("/inbox/{cid}/labels", conversation_labels)
+    r.add_post("/inbox/{cid}/status", conversation_status)
+    r.add_post("/messages/{mid}/retry", message_retry)
+    r.add_post("/messages/{mid}/reply-privately", message_reply_privately)
+    r.add_post("/notes/{nid}", note_edit)
+    r.add_get("/notes/{nid}", note_history)
+    r.add_get("/ws/staff", staff_socket)
