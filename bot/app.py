@@ -19,9 +19,10 @@ import jinja2
 from aiohttp import web
 
 from bot.api.endpoints import endpoints as api_endpoints
-from bot.commands import Desk
+from bot.commands import staff as inbox_commands
 from bot.core import db, metrics
 from bot.core.channel import ChannelContext, RunsAccounts
+from bot.core.commands import Desk
 from bot.core.errors import InboxError
 from bot.core.events import EventBus, MessageReceived
 from bot.core.http import ApiError, error_response, mount
@@ -50,7 +51,8 @@ from scheduler.marketing.broadcasts import BroadcastRunner
 from scheduler.marketing.drips import DRIPS
 from scheduler.marketing.service import MAILER, Mailer
 from scheduler.posts import api as posts_api
-from scheduler.posts import flows
+from scheduler.posts import commands as post_commands  # noqa: F401  (registers /post …)
+from scheduler.posts import flows, outcomes
 from scheduler.posts import web as web_posts
 from scheduler.posts.api import ics_feed
 from scheduler.posts.publish import Publisher
@@ -201,19 +203,18 @@ def create_app(settings: Settings, *, migrate: bool = True,
         app[OUTBOX] = Outbox(adapters, app[BUS], settings.outbound_max_attempts,
                              settings.outbound_backoff_seconds,
                              lease_seconds=settings.outbound_timeout_seconds * 3)
-        desk.services.update(outbox=app[OUTBOX], bus=app[BUS], settings=settings,
-                             adapters=app[ADAPTERS])
+        desk.attach(app[OUTBOX], app[ADAPTERS])
         automation = Automation(app[BUS], app[OUTBOX], adapters, settings)
         publisher = Publisher(adapters, settings.post_max_attempts,
                               settings.post_backoff_seconds, settings.post_misfire_minutes,
                               lease_seconds=settings.post_lease_seconds,
-                              notify=automation.notifier.announce,
-                              timezone=settings.shop_timezone)
+                              bus=app[BUS], timezone=settings.shop_timezone)
         await drips.install_builtin()
         app[MAILER] = Mailer(adapters, settings)
         listening = app[LISTENING]
         listening.alerter.chat = automation.notifier.announce
         listening.alerter.live = app[HUB].broadcast
+        outcomes.subscribe(app[BUS], listening.alerter.raise_)  # failed and missed posts
         if settings.alert_email:
             mailer = app[MAILER]
             listening.alerter.mail = lambda subject, text: mailer.send_notice(
@@ -238,7 +239,8 @@ def create_app(settings: Settings, *, migrate: bool = True,
         await app[BUS].drain()
         await listening.close()
 
-    desk = Desk({})
+    desk = Desk(settings, app[BUS], reply=inbox_commands.reply_to_notification,
+                flow=flows.answer)
     ctx = ChannelContext(
         ingest=lambda m: inbox.ingest(m, app[BUS]),
         settings=settings, get_account=account_cache.channel_account,
