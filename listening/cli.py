@@ -17,9 +17,12 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from config import Settings
+
+if TYPE_CHECKING:
+    from listening.sentiment import SentimentModel
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "sentiment"
 
@@ -41,7 +44,7 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     co.add_argument("file")
 
 
-def _model(settings: Settings) -> Any:
+def _model(settings: Settings) -> SentimentModel:
     from listening.runtime import load_model
     return load_model(settings)
 

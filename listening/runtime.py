@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -126,7 +126,7 @@ class ListeningRuntime:
                    ) -> None:
         """The clock's listening jobs (each guarded: one failing does not stop others)."""
         now = now or datetime.now(UTC)
-        jobs: list[Any] = [
+        jobs: list[tuple[str, Coroutine[Any, Any, object]]] = [
             ("spikes", trends.check_spikes(self.alerter, now, self.spikes)),
             ("reviews", warn_due(self.alerter, now,
                                  timedelta(hours=self.settings.review_warn_hours)))]
