@@ -4,9 +4,9 @@ The sink is aiosmtpd on 127.0.0.1, in a process of its own (it accepts, counts a
 the Message-IDs; it stores nothing), so it does not share a core with the sender. The
 baseline, in the same run, is the naive loop: one SMTP connection per mail (connect,
 EHLO, MAIL, RCPT, DATA, QUIT), one mail after another. Switchboard runs its real drip
-runner (``scheduler.drips.DripRunner`` with ``bot.marketing.Mailer``) on SQLite (the
-default): claim with a lease, MailSend committed before each send, the mail rendered
-from the templates, sent over the e-mail account's pooled connections.
+runner (``scheduler.marketing.drips.DripRunner`` with ``channels.email.mailer.Mailer``)
+on SQLite (the default): claim with a lease, MailSend committed before each send, the
+mail rendered from the templates, sent over the e-mail account's pooled connections.
 
     python bench/drip.py [--steps 20000] [--baseline 2000] [--synchronous FULL|NORMAL]
 
@@ -62,9 +62,9 @@ async def switchboard(port: int, n: int, synchronous: str) -> tuple[float, int]:
     from bot.core.channel import ChannelContext
     from bot.models import ChannelAccount, Contact, Enrollment, Sequence
     from channels.email.adapter import EmailChannel
+    from channels.email.mailer import Mailer
     from config import load_settings
     from scheduler.marketing.drips import DripRunner
-    from scheduler.marketing.service import Mailer
 
     data = Path(tempfile.mkdtemp(prefix="sb-drip-bench-"))
     settings = load_settings({"SWITCHBOARD_DATA_DIR": str(data),

@@ -37,6 +37,7 @@ from bot.services.live import HUB, StaffHub
 from bot.services.replies import OUTBOX, Outbox
 from bot.web import media, pages
 from channels import registry
+from channels.email.mailer import MAILER, Mailer
 from config import Settings, ensure_secret_key
 from listening import api as listening_api
 from listening import web as web_listening
@@ -45,11 +46,10 @@ from listening.reviews import SourceReplies
 from listening.runtime import LISTENING, ListeningRuntime
 from scheduler.clock import CLOCK, Clock
 from scheduler.marketing import api as marketing_api
-from scheduler.marketing import consent, drips
+from scheduler.marketing import consent, drips, sequences
 from scheduler.marketing import web as web_marketing
 from scheduler.marketing.broadcasts import BroadcastRunner
 from scheduler.marketing.drips import DRIPS
-from scheduler.marketing.service import MAILER, Mailer
 from scheduler.posts import api as posts_api
 from scheduler.posts import commands as post_commands  # noqa: F401  (registers /post …)
 from scheduler.posts import flows, outcomes
@@ -209,7 +209,7 @@ def create_app(settings: Settings, *, migrate: bool = True,
                               settings.post_backoff_seconds, settings.post_misfire_minutes,
                               lease_seconds=settings.post_lease_seconds,
                               bus=app[BUS], timezone=settings.shop_timezone)
-        await drips.install_builtin()
+        await sequences.install_builtin()
         app[MAILER] = Mailer(adapters, settings)
         listening = app[LISTENING]
         listening.alerter.chat = automation.notifier.announce

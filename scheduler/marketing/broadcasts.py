@@ -13,13 +13,16 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from datetime import timedelta
-from typing import Any
+from datetime import datetime, timedelta
+from typing import Literal
 
 from bot.core import due
 from bot.models import Broadcast, Contact, MailSend, Segment
+from bot.services.replies import check_template
+from channels.email.mailer import Mailer
 from scheduler.marketing import segments
-from scheduler.marketing.drips import now
+from scheduler.marketing.clock import now
+from scheduler.marketing.errors import Invalid, Missing
 
 log = logging.getLogger("switchboard.broadcasts")
 BROADCASTS_DUE = due.DueTable("broadcasts", "due_at",
@@ -27,11 +30,36 @@ BROADCASTS_DUE = due.DueTable("broadcasts", "due_at",
 SKIP_CONSENT = ("unsubscribed", "bounced", "pending")
 
 
-class BroadcastRunner:
-    """``mailer``: ``prepare_custom(key, contact, subject, body)`` and ``deliver`` (see
-    ``bot.marketing.Mailer``)."""
+async def create(name: str, segment_id: int, subject_a: str, body: str, subject_b: str = "",
+                 split_percent: int = 0, metric: Literal["opens", "clicks"] = "opens",
+                 decide_after_hours: float = 4, send_at: datetime | None = None
+                 ) -> Broadcast:
+    """A broadcast to a segment, due at ``send_at`` (default: now). Its subjects and body
+    are templates (checked here, rendered per contact when sent)."""
+    if not await Segment.filter(id=segment_id).exists():
+        raise Invalid("no such segment", "segment_id")
+    if split_percent and not subject_b:
+        raise Invalid("an A/B test needs subject_b", "subject_b")
+    check_template(body)
+    check_template(subject_a)
+    return await Broadcast.create(name=name, segment_id=segment_id, subject_a=subject_a,
+                                  subject_b=subject_b, body=body,
+                                  split_percent=split_percent, metric=metric,
+                                  decide_after_hours=decide_after_hours,
+                                  due_at=send_at or now())
 
-    def __init__(self, mailer: Any, concurrency: int = 16, lease_seconds: float = 300) -> None:
+
+async def get(broadcast_id: int) -> Broadcast:
+    row = await Broadcast.filter(id=broadcast_id).first()
+    if row is None:
+        raise Missing("no such broadcast", "broadcast_id")
+    return row
+
+
+class BroadcastRunner:
+    """Sends due broadcasts with ``mailer`` (``prepare_custom``, then ``deliver``)."""
+
+    def __init__(self, mailer: Mailer, concurrency: int = 16, lease_seconds: float = 300) -> None:
         self.mailer, self.concurrency = mailer, concurrency
         self.lease = timedelta(seconds=lease_seconds)
         self.commits = due.GroupCommit()

@@ -1,15 +1,26 @@
-"""Marketing e-mail consent per contact: subscribed, unsubscribed or bounced, with when
-and what set it. Every marketing send checks it; a change is honoured at once."""
+"""Marketing e-mail consent per contact: pending, subscribed, unsubscribed or bounced,
+with when and what set it. Every marketing send checks it; a change is honoured at once.
+
+The one way through double opt-in (:func:`sign_up`, then :func:`confirm`) and out
+(:func:`unsubscribe`), for the public pages and any other front end alike.
+"""
 
 from __future__ import annotations
 
 import logging
+import re
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
 
 from bot.core.time import utcnow
-from bot.models import Contact
+from bot.models import Contact, Enrollment
+from scheduler.marketing.errors import InvalidEmail, MailUnavailable
+from scheduler.marketing.events import ContactFields, record_event
 
 log = logging.getLogger("switchboard.consent")
 STATES = ("pending", "subscribed", "unsubscribed", "bounced")
+EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+RESEND_AFTER = timedelta(minutes=10)
 
 
 async def set_consent(email: str, state: str, source: str) -> int:
@@ -26,3 +37,56 @@ async def set_consent(email: str, state: str, source: str) -> int:
 async def mark_bounced(account_id: int, address: str) -> None:
     """A delivery status notification said mail to ``address`` cannot be delivered."""
     await set_consent(address, "bounced", f"bounce received by e-mail account {account_id}")
+
+
+async def sign_up(email: str, name: str, locale: str | None,
+                  send_confirmation: Callable[[Contact], Awaitable[None]]) -> None:
+    """The signup form: the contact (found by address, else new) becomes *pending* and
+    gets the confirmation mail; at most one such mail every RESEND_AFTER, and none for an
+    address already subscribed. Raises InvalidEmail or MailUnavailable."""
+    email = email.strip().lower()
+    if not EMAIL.match(email) or len(email) > 254:
+        raise InvalidEmail()
+    contact = await Contact.filter(email=email).order_by("id").first()
+    if contact is None:
+        contact = await Contact.create(email=email, name=name[:200], locale=locale or None)
+    if contact.email_consent == "subscribed":
+        return
+    recent = contact.email_consent == "pending" and contact.email_consent_at and \
+        utcnow() - contact.email_consent_at < RESEND_AFTER
+    if recent:
+        return
+    await set_consent(email, "pending", "signup form (waiting for confirmation)")
+    try:
+        await send_confirmation(contact)
+    except Exception as exc:  # the SMTP server, the account: nothing is sent
+        log.warning("confirmation mail not sent", extra={"error": str(exc)})
+        raise MailUnavailable() from exc
+
+
+async def confirm(contact_id: int) -> bool:
+    """The confirmation link was followed: the contact is *subscribed* and the welcome
+    series starts (a ``signup`` event). False if there is no such contact."""
+    contact = await Contact.filter(id=contact_id).first()
+    if contact is None or not contact.email:
+        return False
+    if contact.email_consent != "subscribed":
+        await set_consent(contact.email, "subscribed", "double opt-in confirmed")
+        await record_event("signup", "optin", f"optin:{contact.id}",
+                           ContactFields(email=contact.email), {})
+    return True
+
+
+async def unsubscribe(contact_id: int, source: str) -> None:
+    """Unsubscribed at once: the consent changes and every active enrolment ends."""
+    contact = await Contact.filter(id=contact_id).first()
+    if contact is None:
+        return
+    if contact.email:
+        await set_consent(contact.email, "unsubscribed", source)
+    else:
+        await Contact.filter(id=contact_id).update(
+            email_consent="unsubscribed", email_consent_at=utcnow(),
+            email_consent_source=source[:200])
+    await Enrollment.filter(contact_id=contact_id, state="active").update(
+        state="exited", ended_reason="unsubscribed", due_at=None)

@@ -1,17 +1,5 @@
-"""Drip sequences: shop events enrol contacts, and each enrolment walks its steps as due
-work (claimed with a lease, like posts), sending each mail exactly once.
-
-A step is one of:
-
-- ``{"wait": {"hours": 1}}`` (or days / minutes), or ``{"wait": {"until": "09:00"}}``:
-  the next time of day in the contact's timezone (the shop's if unknown);
-- ``{"send": "cart_1"}``: a mail from ``templates/email/<lang>.j2``;
-- ``{"branch": {"event": "order_placed", "goto": 5}}`` or
-  ``{"branch": {"attribute": "vip", "equals": "yes", "goto": 5}}``: jump when it holds;
-- ``{"exit": "reason"}``: end here.
-
-A sequence also names events that end it early (``exit_on``): an order ends the
-abandoned-cart mails at once, and every send checks again just before it goes.
+"""Drip sending: each enrolment in a sequence (``scheduler.marketing.sequences``) walks
+its steps as due work (claimed with a lease, like posts), sending each mail exactly once.
 
 Exactly once per (enrolment, step): the :class:`~bot.models.MailSend` row with key
 ``enr:<id>:step:<n>`` is committed before the SMTP call, and the Message-ID comes from
@@ -27,134 +15,23 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
 from time import monotonic as time_monotonic
-from typing import Any
 from zoneinfo import ZoneInfo
 
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
+from tortoise.backends.base.client import BaseDBAsyncClient
 
 from bot.core import due
-from bot.core.time import utcnow
 from bot.models import Contact, Enrollment, MailSend, Sequence, ShopEvent
+from channels.email.mailer import Mailer
+from scheduler.marketing.clock import now
+from scheduler.marketing.clock import set_clock as set_clock  # tests move time with it
+from scheduler.marketing.sequences import Branch, Step, Steps, Wait
 
 log = logging.getLogger("switchboard.drips")
 ENROLLMENTS_DUE = due.DueTable("enrollments", "due_at", where="state = 'active'")
 # Enrolments advanced at once. Each has at most one mail between "handed to SMTP" and
 # "recorded as sent", so a crash resends at most this many (with the same Message-ID).
 CONCURRENCY = 16
-EVENT_KINDS = ("signup", "checkout_started", "checkout_updated", "order_placed")
-
-
-class Wait(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    minutes: float = 0
-    hours: float = 0
-    days: float = 0
-    until: str | None = Field(None, pattern=r"^\d{1,2}:\d{2}$",
-                              description="a time of day in the contact's timezone")
-
-    @model_validator(mode="after")
-    def _some(self) -> Wait:
-        if not (self.minutes or self.hours or self.days or self.until):
-            raise ValueError("a wait needs minutes, hours, days or until")
-        return self
-
-
-class Branch(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    event: str | None = None  # happened since the enrolment started
-    attribute: str | None = None
-    equals: str | None = None
-    goto: int = Field(ge=0)
-
-
-class Step(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    wait: Wait | None = None
-    send: str | None = None
-    branch: Branch | None = None
-    exit: str | None = None
-
-    @model_validator(mode="after")
-    def _one(self) -> Step:
-        if sum(x is not None for x in (self.wait, self.send, self.branch, self.exit)) != 1:
-            raise ValueError("each step is exactly one of wait, send, branch, exit")
-        return self
-
-
-Steps = TypeAdapter(list[Step])
-
-
-def _seq(key: str, name: str, trigger: str, exit_on: list[str],
-         steps: list[dict[str, Any]]) -> dict[str, Any]:
-    Steps.validate_python(steps)
-    return {"key": key, "name": name, "trigger": trigger, "exit_on": exit_on, "steps": steps}
-
-
-# The starting sequences every shop gets (editable afterwards).
-BUILTIN = [
-    _seq("welcome", "Welcome series", "signup", [],
-         [{"send": "welcome_1"}, {"wait": {"days": 3}}, {"send": "welcome_2"}]),
-    _seq("abandoned_cart", "Abandoned cart", "checkout_started", ["order_placed"],
-         [{"wait": {"hours": 1}}, {"send": "cart_1"}, {"wait": {"hours": 23}},
-          {"send": "cart_2"}, {"wait": {"hours": 48}}, {"send": "cart_3"}]),
-    _seq("review_request", "Post-purchase review request", "order_placed", [],
-         [{"wait": {"days": 7}}, {"send": "review_1"}]),
-    _seq("win_back", "Win-back", "order_placed", ["order_placed"],
-         [{"wait": {"days": 90}}, {"send": "winback_1"}]),
-]
-
-
-async def install_builtin() -> None:
-    """Create the starting sequences that are missing (never overwrites edits)."""
-    for spec in BUILTIN:
-        await Sequence.get_or_create(key=spec["key"], defaults={
-            k: v for k, v in spec.items() if k != "key"})
-
-
-_clock: list[Callable[[], datetime]] = [utcnow]  # bot.inbox.utcnow
-
-
-def now() -> datetime:
-    """The drips' clock: the real time, or a test's (see :func:`set_clock`)."""
-    return _clock[0]()
-
-
-def set_clock(clock: Callable[[], datetime]) -> Callable[[], datetime]:
-    """Move drip time by hand (tests); returns the previous clock to put back."""
-    previous, _clock[0] = _clock[0], clock
-    return previous
-
-
-# --- events: enrol and exit ---------------------------------------------------------------------
-
-async def on_event(event: ShopEvent, when: datetime | None = None) -> list[int]:
-    """What a new shop event does to sequences: ends the enrolments it is an exit for,
-    refreshes an abandoned cart's items, and enrols the contact where it is a trigger.
-    Returns the ids of new enrolments."""
-    at = when or now()
-    kind = "checkout_started" if event.kind == "checkout_updated" else event.kind
-    contact_id = event.contact_id  # type: ignore[attr-defined]
-    started: list[int] = []
-    for seq in await Sequence.filter(enabled=True):
-        active = Enrollment.filter(sequence_id=seq.id, contact_id=contact_id, state="active")
-        if event.kind in seq.exit_on:
-            await active.filter(started_at__lt=event.occurred_at).update(
-                state="exited", ended_reason=f"{event.kind} ({event.source})", due_at=None)
-        if seq.trigger != kind:
-            continue
-        current = await active.first()
-        if current is not None:  # e.g. the cart changed: the next mails show the new one
-            if event.kind == "checkout_updated":
-                await Enrollment.filter(id=current.id).update(
-                    context={**current.context, **event.payload})
-            continue
-        if event.kind == "checkout_updated":
-            continue  # only a started checkout enrols
-        row = await Enrollment.create(sequence_id=seq.id, contact_id=contact_id,
-                                      context=dict(event.payload), started_at=at, due_at=at)
-        started.append(row.id)
-    return started
 
 
 # --- running steps -------------------------------------------------------------------------------
@@ -200,12 +77,11 @@ def _key(enr: Enrollment) -> str:
 
 class DripRunner:
     """Advances due enrolments. ``mailer`` builds a step's mail (``prepare``: its key,
-    contact, template and context -> an object with ``subject`` and ``message_id``) and
-    sends it (``deliver``, raising on failure; ``exc.permanent`` when retrying cannot
-    help); see ``bot.marketing.Mailer``. ``clock`` is injectable so tests move time
-    instead of sleeping."""
+    contact, template and context -> ``Prepared`` with ``subject`` and ``message_id``)
+    and sends it (``deliver``, raising on failure; ``exc.permanent`` when retrying cannot
+    help). ``clock`` is injectable so tests move time instead of sleeping."""
 
-    def __init__(self, mailer: Any, timezone: str = "UTC",
+    def __init__(self, mailer: Mailer, timezone: str = "UTC",
                  clock: Callable[[], datetime] = now, lease_seconds: float = 120.0,
                  max_attempts: int = 5, concurrency: int = CONCURRENCY) -> None:
         self.mailer, self.tz, self.clock = mailer, ZoneInfo(timezone), clock
@@ -362,7 +238,7 @@ class DripRunner:
                   "template": template, "contact_id": contact.id, "to": contact.email,
                   "subject": prepared.subject[:300], "message_id": prepared.message_id}
 
-        async def record(conn: Any) -> MailSend | None:
+        async def record(conn: BaseDBAsyncClient) -> MailSend | None:
             # In the same transaction as the record: an unsubscribe or an exit event
             # committed before it (both end the enrolment) stops this mail.
             if not await Enrollment.filter(id=enr.id, state="active").using_db(conn).exists():

@@ -13,17 +13,21 @@ A rule set is ``{"match": "all" | "any", "conditions": [...]}``; a condition is 
 and any of them may carry ``"not": true``. Conditions on the contact row are checked in
 Python over the contacts that have an e-mail address; the others are one query each,
 giving sets of contact ids.
+
+The one way to save, list and count segments is here (the REST API and the pages alike).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from bot.models import Contact, Identity, Message, ShopEvent
-from scheduler.marketing import drips
+from bot.models import Contact, Identity, Message, Segment, ShopEvent
+from scheduler.marketing.clock import now
+from scheduler.marketing.errors import Exists
 
 
 class Condition(BaseModel):
@@ -64,7 +68,7 @@ async def _ids(c: Condition, everyone: dict[int, Contact]) -> set[int]:
                 and (c.equals is None or str(p.attributes[c.attribute]) == c.equals)}
     if c.consent is not None:
         return {i for i, p in everyone.items() if p.email_consent == c.consent}
-    since = drips.now() - timedelta(days=c.days)
+    since = now() - timedelta(days=c.days)
     if c.channel is not None:
         rows = await Identity.filter(channel_account__kind=c.channel).values_list(
             "contact_id", flat=True)
@@ -89,3 +93,35 @@ async def members(rules: Rules) -> list[int]:
         else:
             chosen = chosen & hit if rules.match == "all" else chosen | hit
     return sorted(set(everyone) if chosen is None else chosen)
+
+
+# --- the one way to save and list segments ------------------------------------------------------
+
+@dataclass(frozen=True)
+class Counted:
+    """A saved segment with how many contacts it chooses now."""
+
+    id: int
+    name: str
+    rules: Rules
+    count: int
+
+
+async def count(rules: Rules) -> int:
+    return len(await members(rules))
+
+
+async def create(name: str, rules: Rules) -> Counted:
+    if await Segment.filter(name=name).exists():
+        raise Exists(f"a segment named {name!r} exists", "name")
+    row = await Segment.create(name=name, rules=rules.model_dump(by_alias=True))
+    return Counted(row.id, row.name, rules, await count(rules))
+
+
+async def all_counted() -> list[Counted]:
+    """Every saved segment, by name, with its current count."""
+    out = []
+    for row in await Segment.all().order_by("name"):
+        rules = Rules.model_validate(row.rules)
+        out.append(Counted(row.id, row.name, rules, await count(rules)))
+    return out

@@ -11,29 +11,24 @@ mail every ten minutes, so the form cannot be used to flood someone's mailbox.
 is also what mail clients send for RFC 8058 one-click unsubscribe (the body
 ``List-Unsubscribe=One-Click``), so it needs no session and no CSRF token: the signed
 token in the address is the proof.
+
+Thin: the workflows are the marketing services' (consent, tracking, segments); their
+domain errors become this page's answer (a page, or JSON for the shop site's scripts).
+:func:`setup` is what the composition root calls.
 """
 
 from __future__ import annotations
 
 import json
-import logging
-import re
-from datetime import timedelta
 
 from aiohttp import web
 
 from bot.core.auth import Perm
+from bot.core.errors import InboxError
 from bot.core.keys import SETTINGS
 from bot.core.pages import page, render
-from bot.core.time import utcnow
-from bot.models import Contact, Segment
-from scheduler.marketing import drips, segments
-from scheduler.marketing.consent import set_consent
-from scheduler.marketing.service import MAILER, record_event, track, unsign, unsubscribe
-
-log = logging.getLogger("switchboard.marketing")
-EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-RESEND_AFTER = timedelta(minutes=10)
+from channels.email.mailer import MAILER, unsign
+from scheduler.marketing import consent, segments, tracking
 
 
 async def _fields(request: web.Request) -> dict[str, str]:
@@ -61,45 +56,23 @@ def _answer(request: web.Request, wants_json: bool, status: int, code: str, mess
 async def subscribe(request: web.Request) -> web.StreamResponse:
     wants_json = request.content_type == "application/json"
     form = await _fields(request)
-    email = form.get("email", "").strip().lower()
     nxt = form.get("next", "")
     nxt = nxt if nxt.startswith(("https://", "http://")) else ""
-    if not EMAIL.match(email) or len(email) > 254:
-        return _answer(request, wants_json, 400, "invalid_email",
-                       "Please enter a valid e-mail address.")
-    contact = await Contact.filter(email=email).order_by("id").first()
-    if contact is None:
-        contact = await Contact.create(email=email, name=form.get("name", "")[:200],
-                                       locale=form.get("locale") or None)
-    done = "Check your inbox: we sent you a link to confirm."
-    if contact.email_consent == "subscribed":
-        return _answer(request, wants_json, 202, "confirmation_sent", done, nxt)
-    recent = contact.email_consent == "pending" and contact.email_consent_at and \
-        utcnow() - contact.email_consent_at < RESEND_AFTER
-    if not recent:
-        await set_consent(email, "pending", "signup form (waiting for confirmation)")
-        try:
-            await request.app[MAILER].send_confirmation(contact)
-        except Exception as exc:  # the SMTP server, the account: nothing is sent
-            log.warning("confirmation mail not sent", extra={"error": str(exc)})
-            return _answer(request, wants_json, 503, "mail_unavailable",
-                           "We could not send the confirmation mail just now; please try "
-                           "again later.")
-    return _answer(request, wants_json, 202, "confirmation_sent", done, nxt)
+    try:
+        await consent.sign_up(form.get("email", ""), form.get("name", ""),
+                              form.get("locale"), request.app[MAILER].send_confirmation)
+    except InboxError as exc:
+        return _answer(request, wants_json, exc.status, exc.code, str(exc))
+    return _answer(request, wants_json, 202, "confirmation_sent",
+                   "Check your inbox: we sent you a link to confirm.", nxt)
 
 
 async def confirm(request: web.Request) -> web.Response:
     value = unsign(request.app[SETTINGS].secret_key.get(), "confirm",
                    request.match_info["token"])
-    contact = await Contact.filter(id=int(value)).first() if value and value.isdigit() \
-        else None
-    if contact is None or not contact.email:
+    if not (value and value.isdigit() and await consent.confirm(int(value))):
         return render(request, "web/subscribe.html", status=404, ok=False,
                       message="This confirmation link is not valid.")
-    if contact.email_consent != "subscribed":
-        await set_consent(contact.email, "subscribed", "double opt-in confirmed")
-        await record_event("signup", "optin", f"optin:{contact.id}",
-                           {"email": contact.email}, {})
     return render(request, "web/subscribe.html", ok=True,
                   message="You are subscribed. Welcome!")
 
@@ -122,7 +95,7 @@ async def unsubscribe_now(request: web.Request) -> web.Response:
     if contact_id is None:
         return render(request, "web/unsubscribe.html", status=404, bad=True, done=False)
     one_click = "One-Click" in (await request.text())[:200]
-    await unsubscribe(contact_id, "one-click unsubscribe (RFC 8058)" if one_click
+    await consent.unsubscribe(contact_id, "one-click unsubscribe (RFC 8058)" if one_click
                       else "unsubscribe link")
     return render(request, "web/unsubscribe.html", bad=False, done=True)
 
@@ -135,7 +108,7 @@ async def open_pixel(request: web.Request) -> web.Response:
     """The 1x1 image in a marketing mail: its first load is the mail's open."""
     key = unsign(request.app[SETTINGS].secret_key.get(), "open", request.match_info["token"])
     if key is not None:
-        await track(key, "open", drips.now())
+        await tracking.track(key, "open")
     return web.Response(body=GIF, content_type="image/gif",
                         headers={"Cache-Control": "no-store"})
 
@@ -149,21 +122,19 @@ async def click(request: web.Request) -> web.StreamResponse:
             request.app[SETTINGS].secret_key.get(), "click", token) is None:
         return render(request, "web/subscribe.html", status=404, ok=False,
                       message="This link is not valid.")
-    await track(key, "click", drips.now())
+    await tracking.track(key, "click")
     raise web.HTTPFound(url)
 
 
 @page(Perm.MARKETING_READ)
 async def segments_page(request: web.Request) -> web.Response:
-    rows = []
-    for row in await Segment.all().order_by("name"):
-        rules = segments.Rules.model_validate(row.rules)
-        rows.append({"name": row.name, "count": len(await segments.members(rules))})
-    total = len(await segments.members(segments.Rules()))
+    rows = [{"name": s.name, "count": s.count} for s in await segments.all_counted()]
+    total = await segments.count(segments.Rules())
     return render(request, "web/segments.html", segments=rows, total=total)
 
 
 def setup(app: web.Application) -> None:
+    """Mount the public marketing pages and the segments page."""
     app.router.add_get("/segments", segments_page)
     app.router.add_get("/o/{token}.gif", open_pixel)
     app.router.add_get("/c/{key}/{mac}", click)

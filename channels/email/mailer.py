@@ -1,13 +1,11 @@
-"""E-mail marketing: shop events in, drip mails out, and the unsubscribe link.
+"""The marketing mailer: renders a mail from ``templates/email/<lang>.j2`` (text) and
+``layout.html`` (HTML), with ``List-Unsubscribe`` / ``List-Unsubscribe-Post`` (RFC 8058
+one-click) and a deterministic Message-ID, and sends it with the shop's e-mail account
+(over the e-mail adapter's kept-open SMTP connections).
 
-- :func:`record_event` stores a shop event once (per source and id), finds or creates
-  the contact by e-mail, and lets the sequences react (``scheduler.drips.on_event``).
-- :class:`Mailer` renders a step's mail from ``templates/email/<lang>.j2`` (text) and
-  ``layout.html`` (HTML), with ``List-Unsubscribe`` / ``List-Unsubscribe-Post``
-  (RFC 8058 one-click) and a deterministic Message-ID, and sends it with the shop's
-  e-mail account.
-- Unsubscribe links carry a signed token; following one (or the mail client's one-click
-  POST) sets the consent to unsubscribed and ends every active enrolment at once.
+Its links carry signed tokens (:func:`sign`, :func:`unsign`): the unsubscribe link, the
+click redirect, the open pixel and the double opt-in confirmation. Marketing
+(``scheduler.marketing``) checks them when they come back.
 """
 
 from __future__ import annotations
@@ -19,29 +17,27 @@ import html
 import logging
 import secrets
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from email.message import EmailMessage
 from email.utils import format_datetime
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 from urllib.parse import quote
 
 import aiosmtplib
 import jinja2
 from aiohttp import web
-from tortoise.expressions import F
 
+from bot.core.channel import AccountInfo
 from bot.core.time import utcnow
-from bot.models import ChannelAccount, Contact, Enrollment, MailSend, ShopEvent
+from bot.models import ChannelAccount, Contact
 from bot.services.flows.texts import TEMPLATES, Texts, language
 from bot.services.replies import account_info, render_canned
 from channels.email import mime
 from channels.email.adapter import message_id
-from scheduler.marketing import drips
-from scheduler.marketing.consent import set_consent
-from scheduler.marketing.drips import on_event
+from config import Settings
 
-log = logging.getLogger("switchboard.marketing")
-ATTRIBUTION = timedelta(days=7)  # an order this soon after a click converts the mail
+log = logging.getLogger("switchboard.mailer")
 MAILS = Texts("email")
 _layout = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES / "email"),
                              autoescape=True, undefined=jinja2.StrictUndefined)
@@ -64,100 +60,35 @@ def unsign(secret: str, purpose: str, token: str) -> str | None:
     return None
 
 
-# --- events ------------------------------------------------------------------------------------
-
-async def record_event(kind: str, source: str, external_id: str, contact: dict[str, Any],
-                       payload: dict[str, Any], occurred_at: datetime | None = None
-                       ) -> tuple[ShopEvent, bool, list[int]]:
-    """Store an event once; (event, created, new enrolment ids). A redelivered event
-    (same source and id) changes nothing."""
-    known = await ShopEvent.filter(source=source, external_id=external_id).first()
-    if known is not None:
-        return known, False, []
-    email = str(contact.get("email") or "").strip().lower()
-    person = await Contact.filter(email=email).order_by("id").first() if email else None
-    if person is None:
-        person = await Contact.create(name=str(contact.get("name") or ""), email=email or None,
-                                      locale=contact.get("locale") or None,
-                                      phone=contact.get("phone") or None)
-    else:
-        fill = {k: contact[k] for k in ("name", "locale", "phone")
-                if contact.get(k) and not getattr(person, k)}
-        if fill:
-            await Contact.filter(id=person.id).update(**fill)
-    event = await ShopEvent.create(kind=kind, source=source, external_id=external_id,
-                                   contact=person, payload=payload,
-                                   occurred_at=occurred_at or drips.now())
-    if kind == "order_placed":
-        await attribute(event)
-    started = await on_event(event)
-    return event, True, started
-
-
-async def attribute(order: ShopEvent) -> None:
-    """An order within ATTRIBUTION of a click on a mail converts that mail (the latest
-    clicked one), with the order's total as its revenue."""
-    since = order.occurred_at - ATTRIBUTION
-    mail = await MailSend.filter(contact_id=order.contact_id,  # type: ignore[attr-defined]
-                                 clicked_at__gte=since, clicked_at__lte=order.occurred_at,
-                                 converted_at__isnull=True).order_by("-clicked_at").first()
-    if mail is None:
-        return
-    try:
-        revenue = float(str(order.payload.get("total") or 0).replace(",", ""))
-    except ValueError:
-        revenue = 0.0
-    await MailSend.filter(id=mail.id, converted_at__isnull=True).update(
-        converted_at=order.occurred_at, revenue=revenue)
-
-
-async def track(key: str, what: str, at: datetime) -> bool:
-    """Record an open or a click of the mail with this key (the first time, and a count)."""
-    mail = await MailSend.filter(key=key).first()
-    if mail is None:
-        return False
-    first, count = ("opened_at", "opens") if what == "open" else ("clicked_at", "clicks")
-    await MailSend.filter(id=mail.id).update(**{count: F(count) + 1})
-    await MailSend.filter(id=mail.id, **{f"{first}__isnull": True}).update(**{first: at})
-    if what == "click":  # a click is also an open, whatever the images did
-        await MailSend.filter(id=mail.id, opened_at__isnull=True).update(opened_at=at)
-    return True
-
-
-async def unsubscribe(contact_id: int, source: str) -> None:
-    contact = await Contact.filter(id=contact_id).first()
-    if contact is None:
-        return
-    if contact.email:
-        await set_consent(contact.email, "unsubscribed", source)
-    else:
-        await Contact.filter(id=contact_id).update(
-            email_consent="unsubscribed", email_consent_at=utcnow(),
-            email_consent_source=source[:200])
-    await Enrollment.filter(contact_id=contact_id, state="active").update(
-        state="exited", ended_reason="unsubscribed", due_at=None)
-
-
 # --- sending -----------------------------------------------------------------------------------
 
 class PermanentMailError(Exception):
     permanent = True
 
 
+@runtime_checkable
+class SendsMail(Protocol):
+    """What the mailer needs of the e-mail adapter (``EmailChannel.send_mail``)."""
+
+    async def send_mail(self, account: AccountInfo,
+                        mail: EmailMessage | tuple[str, str, bytes]) -> None: ...
+
+
 @dataclass(frozen=True)
 class Prepared:
-    account: Any
+    account: AccountInfo
     mail: tuple[str, str, bytes]  # sender, recipient, the bytes
     subject: str
     message_id: str
 
 
 class Mailer:
-    """Renders and sends drip mails with the shop's (first enabled) e-mail account."""
+    """Renders and sends marketing mails (drip steps, broadcasts), the double opt-in mail
+    and staff alerts with the shop's (first enabled) e-mail account."""
 
-    def __init__(self, adapters: Any, settings: Any) -> None:
+    def __init__(self, adapters: Mapping[str, object], settings: Settings) -> None:
         self.adapters, self.settings = adapters, settings
-        self._account: tuple[float, Any] | None = None
+        self._account: tuple[float, AccountInfo] | None = None
 
     def base(self) -> str:
         return self.settings.public_url.rstrip("/") or \
@@ -230,7 +161,7 @@ class Mailer:
         token = sign(self.settings.secret_key.get(), "unsubscribe", str(contact_id))
         return f"{self.base()}/u/{token}"
 
-    async def account(self) -> Any:
+    async def account(self) -> AccountInfo:
         """The e-mail account marketing mail goes out from (looked up every few seconds,
         not for every mail)."""
         now = time.monotonic()
@@ -242,7 +173,7 @@ class Mailer:
         self._account = (now + 5.0, account_info(row))
         return self._account[1]
 
-    def compose(self, account: Any, to: str, key: str, rendered: tuple[str, str, str],
+    def compose(self, account: AccountInfo, to: str, key: str, rendered: tuple[str, str, str],
                 unsubscribe: str = "") -> tuple[str, str, bytes]:
         """(sender, recipient, the mail's bytes) with a Message-ID derived from ``key``."""
         subject, text, html = rendered
@@ -286,13 +217,15 @@ class Mailer:
         return Prepared(account, mail, rendered[0], message_id(account, key))
 
     async def deliver(self, prepared: Prepared) -> None:
-        """Send it. A reply finds the contact by its address (``bot.ingest``), so it lands
+        """Send it. A reply finds the contact by its address (``bot.core.ingest``), so it lands
         on this contact's conversation."""
         await self._deliver(prepared.account, prepared.mail)
 
-    async def _deliver(self, account: Any, mail: tuple[str, str, bytes]) -> None:
+    async def _deliver(self, account: AccountInfo, mail: tuple[str, str, bytes]) -> None:
         """Send; a 5xx answer is a PermanentMailError (trying again cannot help)."""
-        adapter = self.adapters["email"]
+        adapter = self.adapters.get("email")
+        if not isinstance(adapter, SendsMail):
+            raise PermanentMailError("the e-mail channel is not installed")
         try:
             await adapter.send_mail(account, mail)
         except aiosmtplib.SMTPRecipientsRefused as exc:

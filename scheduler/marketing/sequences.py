@@ -1,0 +1,183 @@
+"""Drip sequences: what they are (steps that wait, send, branch or exit), the starting
+ones every shop gets, how a shop event enrols a contact or ends an enrolment, and the one
+way to create, change and list them (the REST API and the pages alike).
+
+A step is one of:
+
+- ``{"wait": {"hours": 1}}`` (or days / minutes), or ``{"wait": {"until": "09:00"}}``:
+  the next time of day in the contact's timezone (the shop's if unknown);
+- ``{"send": "cart_1"}``: a mail from ``templates/email/<lang>.j2``;
+- ``{"branch": {"event": "order_placed", "goto": 5}}`` or
+  ``{"branch": {"attribute": "vip", "equals": "yes", "goto": 5}}``: jump when it holds;
+- ``{"exit": "reason"}``: end here.
+
+A sequence also names events that end it early (``exit_on``): an order ends the
+abandoned-cart mails at once, and every send checks again just before it goes
+(``scheduler.marketing.drips`` runs the steps).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
+
+from bot.models import Enrollment, Sequence, ShopEvent
+from channels.email.mailer import MAILS
+from scheduler.marketing.clock import now
+from scheduler.marketing.errors import Exists, Invalid, Missing
+
+EVENT_KINDS = ("signup", "checkout_started", "checkout_updated", "order_placed")
+
+
+class Wait(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    minutes: float = 0
+    hours: float = 0
+    days: float = 0
+    until: str | None = Field(None, pattern=r"^\d{1,2}:\d{2}$",
+                              description="a time of day in the contact's timezone")
+
+    @model_validator(mode="after")
+    def _some(self) -> Wait:
+        if not (self.minutes or self.hours or self.days or self.until):
+            raise ValueError("a wait needs minutes, hours, days or until")
+        return self
+
+
+class Branch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    event: str | None = None  # happened since the enrolment started
+    attribute: str | None = None
+    equals: str | None = None
+    goto: int = Field(ge=0)
+
+
+class Step(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    wait: Wait | None = None
+    send: str | None = None
+    branch: Branch | None = None
+    exit: str | None = None
+
+    @model_validator(mode="after")
+    def _one(self) -> Step:
+        if sum(x is not None for x in (self.wait, self.send, self.branch, self.exit)) != 1:
+            raise ValueError("each step is exactly one of wait, send, branch, exit")
+        return self
+
+
+Steps = TypeAdapter(list[Step])
+
+
+def _seq(key: str, name: str, trigger: str, exit_on: list[str],
+         steps: list[dict[str, Any]]) -> dict[str, Any]:
+    Steps.validate_python(steps)
+    return {"key": key, "name": name, "trigger": trigger, "exit_on": exit_on, "steps": steps}
+
+
+# The starting sequences every shop gets (editable afterwards).
+BUILTIN = [
+    _seq("welcome", "Welcome series", "signup", [],
+         [{"send": "welcome_1"}, {"wait": {"days": 3}}, {"send": "welcome_2"}]),
+    _seq("abandoned_cart", "Abandoned cart", "checkout_started", ["order_placed"],
+         [{"wait": {"hours": 1}}, {"send": "cart_1"}, {"wait": {"hours": 23}},
+          {"send": "cart_2"}, {"wait": {"hours": 48}}, {"send": "cart_3"}]),
+    _seq("review_request", "Post-purchase review request", "order_placed", [],
+         [{"wait": {"days": 7}}, {"send": "review_1"}]),
+    _seq("win_back", "Win-back", "order_placed", ["order_placed"],
+         [{"wait": {"days": 90}}, {"send": "winback_1"}]),
+]
+
+
+async def install_builtin() -> None:
+    """Create the starting sequences that are missing (never overwrites edits)."""
+    for spec in BUILTIN:
+        await Sequence.get_or_create(key=spec["key"], defaults={
+            k: v for k, v in spec.items() if k != "key"})
+
+
+
+# --- events: enrol and exit ---------------------------------------------------------------------
+
+async def on_event(event: ShopEvent, when: datetime | None = None) -> list[int]:
+    """What a new shop event does to sequences: ends the enrolments it is an exit for,
+    refreshes an abandoned cart's items, and enrols the contact where it is a trigger.
+    Returns the ids of new enrolments."""
+    at = when or now()
+    kind = "checkout_started" if event.kind == "checkout_updated" else event.kind
+    contact_id = event.contact_id  # type: ignore[attr-defined]
+    started: list[int] = []
+    for seq in await Sequence.filter(enabled=True):
+        active = Enrollment.filter(sequence_id=seq.id, contact_id=contact_id, state="active")
+        if event.kind in seq.exit_on:
+            await active.filter(started_at__lt=event.occurred_at).update(
+                state="exited", ended_reason=f"{event.kind} ({event.source})", due_at=None)
+        if seq.trigger != kind:
+            continue
+        current = await active.first()
+        if current is not None:  # e.g. the cart changed: the next mails show the new one
+            if event.kind == "checkout_updated":
+                await Enrollment.filter(id=current.id).update(
+                    context={**current.context, **event.payload})
+            continue
+        if event.kind == "checkout_updated":
+            continue  # only a started checkout enrols
+        row = await Enrollment.create(sequence_id=seq.id, contact_id=contact_id,
+                                      context=dict(event.payload), started_at=at, due_at=at)
+        started.append(row.id)
+    return started
+
+
+
+# --- the one way to change sequences ------------------------------------------------------------
+
+def check_steps(steps: list[Step]) -> list[dict[str, Any]]:
+    """Every template a step sends exists, and every branch goes to a real step; the steps
+    as stored."""
+    known = sorted(n.removesuffix("_subject") for n in MAILS.names()
+                   if n.endswith("_subject"))
+    for i, step in enumerate(steps):
+        if step.send is not None and step.send not in known:
+            raise Invalid(f"steps.{i}: no mail template {step.send!r}; "
+                          f"known: {', '.join(known)}", f"steps.{i}.send")
+        if step.branch is not None and step.branch.goto >= len(steps):
+            raise Invalid(f"steps.{i}: goto {step.branch.goto} is past the last step",
+                          f"steps.{i}.branch.goto")
+    return [st.model_dump(exclude_none=True) for st in steps]
+
+
+async def all_sequences() -> list[Sequence]:
+    return await Sequence.all().order_by("id")
+
+
+async def create(key: str, name: str, trigger: str, exit_on: list[str], steps: list[Step],
+                 enabled: bool = True) -> Sequence:
+    if await Sequence.filter(key=key).exists():
+        raise Exists(f"a sequence {key!r} exists", "key")
+    return await Sequence.create(key=key, name=name, trigger=trigger, exit_on=list(exit_on),
+                                 steps=check_steps(steps), enabled=enabled)
+
+
+async def update(sequence_id: int, name: str | None = None, exit_on: list[str] | None = None,
+                 steps: list[Step] | None = None, enabled: bool | None = None) -> Sequence:
+    """Change a sequence; running enrolments continue at their step number."""
+    row = await Sequence.filter(id=sequence_id).first()
+    if row is None:
+        raise Missing("no such sequence", "sequence_id")
+    if steps is not None:
+        row.steps = check_steps(steps)
+    if name is not None:
+        row.name = name
+    if exit_on is not None:
+        row.exit_on = list(exit_on)
+    if enabled is not None:
+        row.enabled = enabled
+    await row.save()
+    return row
+
+
+async def recent_enrollments(limit: int = 200) -> list[Enrollment]:
+    """The latest enrolments, each with its sequence."""
+    return await Enrollment.all().order_by("-id").limit(limit).prefetch_related("sequence")

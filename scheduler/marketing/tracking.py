@@ -1,0 +1,97 @@
+"""Tracking: what happened to the mails marketing sent. Opens (the pixel) and clicks (the
+redirect) are recorded here; an order after a click converts the mail
+(``scheduler.marketing.events.attribute``); bounces and unsubscribes come from consent.
+
+The stats (per sequence step, per broadcast and subject) read those back."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel
+from tortoise.expressions import F
+
+from bot.models import Broadcast, MailSend
+from scheduler.marketing.clock import now
+
+
+async def track(key: str, what: Literal["open", "click"], at: datetime | None = None) -> bool:
+    """Record an open or a click of the mail with this key (the first time, and a count)."""
+    at = at or now()
+    mail = await MailSend.filter(key=key).first()
+    if mail is None:
+        return False
+    first, count = ("opened_at", "opens") if what == "open" else ("clicked_at", "clicks")
+    await MailSend.filter(id=mail.id).update(**{count: F(count) + 1})
+    await MailSend.filter(id=mail.id, **{f"{first}__isnull": True}).update(**{first: at})
+    if what == "click":  # a click is also an open, whatever the images did
+        await MailSend.filter(id=mail.id, opened_at__isnull=True).update(opened_at=at)
+    return True
+
+
+class MailStats(BaseModel):
+    """What happened to a set of mails. Bounced and unsubscribed count contacts whose
+    consent became that after the mail was sent."""
+
+    sent: int = 0
+    delivered: int = 0
+    bounced: int = 0
+    opened: int = 0
+    clicked: int = 0
+    unsubscribed: int = 0
+    converted: int = 0
+    revenue: float = 0.0
+
+    def add(self, r: dict[str, Any]) -> None:
+        later = r["consent_at"] is not None and r["sent_at"] is not None and \
+            r["consent_at"] >= r["sent_at"]
+        self.sent += 1
+        self.bounced += int(r["consent"] == "bounced" and later)
+        self.delivered = self.sent - self.bounced
+        self.opened += int(r["opened_at"] is not None)
+        self.clicked += int(r["clicked_at"] is not None)
+        self.unsubscribed += int(r["consent"] == "unsubscribed" and later)
+        self.converted += int(r["converted_at"] is not None)
+        self.revenue += float(r["revenue"] or 0)
+
+
+class StepStats(MailStats):
+    sequence: str
+    step: int
+    template: str
+
+
+class VariantStats(MailStats):
+    variant: str
+    subject: str
+
+
+STAT_FIELDS = ("sent_at", "opened_at", "clicked_at", "converted_at", "revenue")
+STAT_JOINS = {"consent": "contact__email_consent", "consent_at": "contact__email_consent_at"}
+
+
+async def sequence_stats() -> list[StepStats]:
+    """Per sequence and step: sent, delivered, bounced, opened, clicked, unsubscribed
+    (after the mail), converted and revenue (orders within the attribution window)."""
+    rows = await MailSend.filter(state="sent", enrollment_id__isnull=False).values(
+        "step", "template", *STAT_FIELDS, sequence="enrollment__sequence__key",
+        **STAT_JOINS)
+    stats: dict[tuple[str, int], StepStats] = {}
+    for r in rows:
+        stats.setdefault((r["sequence"], r["step"]), StepStats(
+            sequence=r["sequence"], step=r["step"], template=r["template"])).add(r)
+    return [stats[k] for k in sorted(stats)]
+
+
+async def broadcast_stats(b: Broadcast) -> tuple[MailStats, list[VariantStats]]:
+    """A broadcast's stats, in all and per subject."""
+    variants = {v: VariantStats(variant=v, subject=subject)
+                for v, subject in (("a", b.subject_a), ("b", b.subject_b)) if subject}
+    total = MailStats()
+    for r in await MailSend.filter(broadcast_id=b.id, state="sent").values(
+            "variant", *STAT_FIELDS, **STAT_JOINS):
+        total.add(r)
+        if r["variant"] in variants:
+            variants[r["variant"]].add(r)
+    return total, list(variants.values())
