@@ -23,14 +23,16 @@ from bot.core.events import (
 )
 from bot.services.flows.customer import CustomerBot
 from bot.services.notify import StaffNotifier
+from bot.services.replies import Outbox
 from bot.services.rules import RuleEngine
+from config import Settings
 
 log = logging.getLogger("switchboard.automation")
 
 
 class Automation:
-    def __init__(self, bus: EventBus, outbox: Any, adapters: Mapping[str, ChannelAdapter],
-                 settings: Any) -> None:
+    def __init__(self, bus: EventBus, outbox: Outbox, adapters: Mapping[str, ChannelAdapter],
+                 settings: Settings) -> None:
         self.notifier = StaffNotifier(adapters)
         self.rules = RuleEngine(outbox, bus, self.notifier, settings.shop_timezone)
         self.bot = CustomerBot(outbox, bus, settings)

@@ -27,10 +27,8 @@ from bot.core.ingest_orm import Ingestor, TortoiseDriver
 from bot.core.time import utcnow
 from bot.models import (
     ChannelAccount,
-    Contact,
     Conversation,
     ConversationStatus,
-    Identity,
     Label,
     Message,
     Note,
@@ -365,26 +363,3 @@ async def edit_note(note_id: int, editor: User, text: str,
         bus.publish(ConversationChanged(note.conversation_id, "note"))  # type: ignore[attr-defined]
     return note
 
-
-async def merge_contacts(keep_id: int, merge_id: int) -> Contact:
-    """Fold contact ``merge_id`` into ``keep_id``: identities, conversations, missing fields,
-    attributes and tags move over, then the merged contact is deleted."""
-    if keep_id == merge_id:
-        raise InboxError("cannot merge a contact into itself", "invalid", "merge_id")
-    async with in_transaction() as conn:
-        keep = await Contact.filter(id=keep_id).using_db(conn).first()
-        other = await Contact.filter(id=merge_id).using_db(conn).first()
-        if keep is None:
-            raise NotFound("contact", "id")
-        if other is None:
-            raise NotFound("contact", "merge_id")
-        await Identity.filter(contact_id=merge_id).using_db(conn).update(contact_id=keep_id)
-        await Conversation.filter(contact_id=merge_id).using_db(conn).update(contact_id=keep_id)
-        for f in ("name", "email", "phone", "locale"):
-            if not getattr(keep, f) and getattr(other, f):
-                setattr(keep, f, getattr(other, f))
-        keep.attributes = {**(other.attributes or {}), **(keep.attributes or {})}
-        keep.tags = sorted(set(keep.tags or []) | set(other.tags or []))
-        await keep.save(using_db=conn)
-        await other.delete(using_db=conn)
-    return keep

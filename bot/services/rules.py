@@ -28,10 +28,12 @@ from tortoise.expressions import F
 from bot.core import metrics
 from bot.core.cache import Ttl, forget_all
 from bot.core.errors import InboxError, NotFound
+from bot.core.events import EventBus
 from bot.core.time import utcnow
 from bot.models import Contact, Conversation, ConversationStatus, Message, Rule, User
 from bot.services import inbox
-from bot.services.replies import check_template, render_with
+from bot.services.notify import StaffNotifier
+from bot.services.replies import Outbox, check_template, render_with
 
 log = logging.getLogger("switchboard.rules")
 EVENTS = ("message_received", "conversation_created", "conversation_resolved",
@@ -206,7 +208,8 @@ async def _load(event: str) -> list[Parsed]:
 class RuleEngine:
     """Runs the enabled rules for an event, in ``position`` order."""
 
-    def __init__(self, outbox: Any, bus: Any, notifier: Any, timezone: str) -> None:
+    def __init__(self, outbox: Outbox, bus: EventBus, notifier: StaffNotifier,
+                 timezone: str) -> None:
         self.outbox, self.bus, self.notifier = outbox, bus, notifier
         self.tz = ZoneInfo(timezone)
 

@@ -40,7 +40,8 @@ from bot.models import (
 )
 from bot.services.account_cache import channel_account
 from bot.services.flows import faq, texts
-from config import hours
+from bot.services.replies import Outbox
+from config import Settings, hours
 
 log = logging.getLogger("switchboard.flows")
 MENU_SIZE = 4
@@ -74,7 +75,7 @@ class Turn:
 
 
 class CustomerBot:
-    def __init__(self, outbox: Any, bus: EventBus, settings: Any) -> None:
+    def __init__(self, outbox: Outbox, bus: EventBus, settings: Settings) -> None:
         self.outbox, self.bus, self.settings = outbox, bus, settings
         self.hours = hours.parse(settings.office_hours, settings.shop_timezone)
         self.kinds = {k.strip() for k in settings.bot_channels.split(",") if k.strip()}
