@@ -45,6 +45,7 @@ from channels.telegram.client import DEFAULT_API, failure, keyboard, new_bot, se
 from channels.telegram.parse import (
     Edited,
     NewMessage,
+    Parsed,
     Pressed,
     Staff,
     message_id,
@@ -207,7 +208,7 @@ class TelegramChannel:
             log.debug("telegram update ignored", extra={"reason": parsed.reason,
                                                         "update_id": update.get("update_id")})
 
-    async def _staff_flow(self, account: AccountInfo, parsed: Any) -> Any:
+    async def _staff_flow(self, account: AccountInfo, parsed: Parsed) -> Parsed:
         """A private message or button that belongs to a staff member's step-by-step
         exchange with the bot (the interactive /post) is staff input, not a customer's."""
         msg = parsed.msg if isinstance(parsed, NewMessage | Pressed) else None
@@ -319,5 +320,5 @@ def staff_chat(account: AccountInfo) -> str:
     return str((account.settings or {}).get("staff_chat_id") or "").strip()
 
 
-def build(ctx: ChannelContext) -> Any:
+def build(ctx: ChannelContext) -> TelegramChannel:
     return TelegramChannel(ctx)

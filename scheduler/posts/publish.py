@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Mapping
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -114,7 +114,7 @@ class Publisher:
             await PostVariant.filter(id__in=in_doubt).update(state="unknown")
         gate = asyncio.Semaphore(self.concurrency)
 
-        async def call(v: PostVariant) -> tuple[PostVariant, Any]:
+        async def call(v: PostVariant) -> tuple[PostVariant, str | Exception | None]:
             async with gate:  # taken only when its call can start: a crash leaves in doubt
                 if not await self._take(v):  # only the calls really in flight
                     return v, None
@@ -134,7 +134,7 @@ class Publisher:
                 await self._follow_up(posts[pid])
         return out
 
-    async def _miss(self, post: Post, now: Any) -> PostStatus:
+    async def _miss(self, post: Post, now: datetime) -> PostStatus:
         assert post.due_at is not None
         late = int((now - post.due_at).total_seconds() // 60)
         reason = (f"due {late} min ago while the server was not running; later than the "
@@ -234,7 +234,7 @@ class Publisher:
                                    to_status="scheduled", reason=reason)
 
     async def _conclude(self, post: Post, variants: list[PostVariant],
-                        outcomes: dict[PostVariant, Any], in_doubt: list[int],
+                        outcomes: dict[PostVariant, str | Exception], in_doubt: list[int],
                         told: list[Event]) -> PostStatus:
         """The post's new status from its targets' outcomes (inside the batch's
         transaction); a failure is added to ``told``."""
