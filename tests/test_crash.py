@@ -6,6 +6,7 @@ import asyncio
 import json
 import signal
 import sqlite3
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiohttp
@@ -83,7 +84,7 @@ async def test_graceful_shutdown_closes_websockets_and_finishes(tmp_path: Path) 
         half = asyncio.Event()
         go_on = asyncio.Event()
 
-        async def slow_body():  # type: ignore[no-untyped-def]
+        async def slow_body() -> AsyncIterator[bytes]:
             yield body[:20]
             half.set()
             await go_on.wait()

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bot.cli import database
+from bot.core.console import database
 from bot.core.due import claim
 from bot.models import (
     ChannelAccount,

@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from tortoise import connections
 
@@ -17,6 +17,7 @@ from bot.core.ingest import Job, ingest_batch
 from bot.core.ingest_orm import TortoiseDriver
 from bot.core.ingest_sqlite import SqliteWriter
 from bot.models import ChannelAccount, Contact, Conversation, Identity, Message
+from config.sqlite_backend import ImmediateSqliteClient
 from tests.conftest import Shop
 
 WINDOW = timedelta(hours=24)
@@ -103,7 +104,7 @@ async def test_a_batch_stores_exactly_what_one_by_one_does(shop_any_db: Shop) ->
                   for m in sequence(seq_acct, "seq")]
     jobs = [Job(m, "api", datetime.now(UTC), WINDOW) for m in sequence(batch_acct, "bat")]
     if dialect == "sqlite":  # the writer thread's own connection and executemany
-        path = Conversation._meta.db.filename  # type: ignore[attr-defined]
+        path = cast(ImmediateSqliteClient, Conversation._meta.db).filename
 
         def write() -> list[IngestResult]:
             conn = sqlite3.connect(path, isolation_level=None)

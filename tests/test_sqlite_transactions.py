@@ -14,15 +14,17 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import threading
+from typing import cast
 
 from tortoise.transactions import in_transaction
 
 from bot.models import Contact
+from config.sqlite_backend import ImmediateSqliteClient
 from tests.conftest import Shop
 
 
 async def test_read_then_write_survives_a_commit_from_another_connection(shop: Shop) -> None:
-    path = Contact._meta.db.filename  # type: ignore[attr-defined]
+    path = cast(ImmediateSqliteClient, Contact._meta.db).filename
     other_done = threading.Event()
 
     def other_writer() -> None:  # as the ingest thread: its own connection, busy timeout
@@ -57,7 +59,7 @@ async def test_the_orm_is_not_starved_by_a_busy_ingest_writer(shop: Shop) -> Non
     the lock again and again: staff pages waited seconds.)"""
     from config.sqlite_backend import gate_for
 
-    path = Contact._meta.db.filename  # type: ignore[attr-defined]
+    path = cast(ImmediateSqliteClient, Contact._meta.db).filename
     gate = gate_for(path)
     commits = 0
     stop = threading.Event()
