@@ -119,6 +119,7 @@ class EmailChannel:
         client = await self._imap(account)
         with contextlib.suppress(Exception):
             await client.logout()
+        _drop(client)
         smtp = self._smtp(account)
         try:
             await smtp.connect()
@@ -138,23 +139,28 @@ class EmailChannel:
         host = str(_cfg(account, "imap_host"))
         tls = _cfg(account, "imap_tls", "ssl")
         port = int(_cfg(account, "imap_port", 993 if tls == "ssl" else 143))
-        try:
-            client = (aioimaplib.IMAP4_SSL(host, port, timeout=20, ssl_context=_tls_context())
-                      if tls == "ssl" else aioimaplib.IMAP4(host, port, timeout=20))
+        client = (aioimaplib.IMAP4_SSL(host, port, timeout=20, ssl_context=_tls_context())
+                  if tls == "ssl" else aioimaplib.IMAP4(host, port, timeout=20))
+        try:  # the constructor only starts connecting: errors show up from here
             await client.wait_hello_from_server()
             if tls == "starttls":
                 await client.starttls(_tls_context())
         except (OSError, TimeoutError, aioimaplib.Abort) as exc:
+            _drop(client)
             raise CannotConnect(f"cannot reach the IMAP server {host}:{port}: {exc}") from exc
-        user = str(_cfg(account, "imap_user") or _cfg(account, "address"))
-        resp = await client.login(user, str(_cfg(account, "imap_password")))
-        if resp.result != "OK":
-            raise InvalidAuth(f"the IMAP server refused the login for {user}: "
-                              f"{_said(resp)}")
-        folder = str(_cfg(account, "folder", "INBOX"))
-        resp = await client.select(folder)
-        if resp.result != "OK":
-            raise AccountSetupError(f"cannot open the folder {folder!r}: {_said(resp)}")
+        try:
+            user = str(_cfg(account, "imap_user") or _cfg(account, "address"))
+            resp = await client.login(user, str(_cfg(account, "imap_password")))
+            if resp.result != "OK":
+                raise InvalidAuth(f"the IMAP server refused the login for {user}: "
+                                  f"{_said(resp)}")
+            folder = str(_cfg(account, "folder", "INBOX"))
+            resp = await client.select(folder)
+            if resp.result != "OK":
+                raise AccountSetupError(f"cannot open the folder {folder!r}: {_said(resp)}")
+        except BaseException:
+            _drop(client)
+            raise
         _note_new_mail(client)
         return client
 
@@ -187,6 +193,7 @@ class EmailChannel:
         delay = 1.0
         last_uid = 0
         while True:
+            client: aioimaplib.IMAP4 | None = None
             try:
                 client = await self._imap(account)
                 delay = 1.0
@@ -194,13 +201,14 @@ class EmailChannel:
                 while True:
                     await self._wait_for_mail(client)
                     last_uid = await self._read_new(account, client, last_uid)
-            except asyncio.CancelledError:
-                raise
             except Exception as exc:
                 log.warning("mailbox loop failed; reconnecting", extra={
                     "account": account.id, "error": f"{type(exc).__name__}: {exc}"})
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 60.0)
+            finally:  # failed, or stopped (cancelled): the connection goes either way
+                if client is not None:
+                    _drop(client)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 60.0)
 
     async def _catch_up(self, account: AccountInfo, client: aioimaplib.IMAP4,
                         last_uid: int) -> int:
@@ -349,6 +357,15 @@ def compose_reply(account: AccountInfo, message: OutboundMessage) -> EmailMessag
         mail["References"] = " ".join(dict.fromkeys(refs))
     mail.set_content(message.text)
     return mail
+
+
+def _drop(client: aioimaplib.IMAP4 | None) -> None:
+    """Close an IMAP connection at once, without a LOGOUT round trip (the loop stopped or
+    failed); nothing is left for the garbage collector to find open."""
+    protocol = getattr(client, "protocol", None)
+    transport = getattr(protocol, "transport", None)
+    if transport is not None:
+        transport.close()
 
 
 def _note_new_mail(client: aioimaplib.IMAP4) -> None:

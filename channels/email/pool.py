@@ -95,6 +95,8 @@ class SmtpPool:
         for smtp in idle:
             with contextlib.suppress(Exception):
                 await smtp.quit()
+            with contextlib.suppress(Exception):
+                smtp.close()  # QUIT failed or was not answered: the socket goes anyway
 
 
 async def _reset(smtp: Any) -> None:
