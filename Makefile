@@ -41,9 +41,12 @@ debs:
 run: deps
 	$(PY) run.py serve
 
+# ruff, mypy --strict, and the import contracts (pyproject's [tool.importlinter]: the one-way
+# layers, no concrete channel under the features, front ends never import each other, no cycle).
 lint: test-deps
 	$(VENV)/bin/ruff check bot channels scheduler listening config tests bench run.py
 	$(VENV)/bin/mypy bot channels scheduler listening config
+	$(VENV)/bin/lint-imports --no-cache
 
 test: test-deps debs lint
 	$(PY) -m pytest -q
