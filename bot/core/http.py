@@ -19,6 +19,7 @@ from typing import Any
 
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic.json_schema import models_json_schema
 
 from bot.core.auth import Perm, authenticate_api, has_perm
 from bot.core.clean import MAX_ID, db_id, without_nul
@@ -266,15 +267,20 @@ def mount(app: web.Application, endpoints: list[Endpoint], limit: int) -> None:
 
 
 def openapi(endpoints: list[Endpoint], version: str) -> dict[str, Any]:
-    """The OpenAPI 3.1 document for these endpoints."""
-    schemas: dict[str, Any] = {}
+    """The OpenAPI 3.1 document for these endpoints.
+
+    Pydantic names every model of every endpoint in one pass, so two models with one class
+    name (the inbox's and listening's ``RuleIn``) get distinct, module-qualified names instead
+    of one overwriting the other.
+    """
+    models = sorted({m for ep in endpoints for m in (ep.body, ep.response, ep.query) if m},
+                    key=lambda m: (m.__module__, m.__qualname__))
+    refs, defs = models_json_schema([(m, "validation") for m in models],
+                                    ref_template="#/components/schemas/{model}")
+    schemas: dict[str, Any] = dict(defs.get("$defs", {}))
 
     def ref(model: type[BaseModel]) -> dict[str, str]:
-        schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
-        for name, sub in schema.pop("$defs", {}).items():
-            schemas[name] = sub
-        schemas[model.__name__] = schema
-        return {"$ref": f"#/components/schemas/{model.__name__}"}
+        return {"$ref": refs[(model, "validation")]["$ref"]}
 
     error_schema = {"type": "object", "required": ["error"], "properties": {"error": {
         "type": "object", "required": ["code", "message"], "properties": {
@@ -291,8 +297,7 @@ def openapi(endpoints: list[Endpoint], version: str) -> dict[str, Any]:
                    "schema": {"type": "integer" if n.endswith("id") else "string"}}
                   for n in _PATH_PARAM.findall(ep.path)]
         if ep.query is not None:
-            qs = ep.query.model_json_schema(ref_template="#/components/schemas/{model}")
-            schemas.update(qs.pop("$defs", {}))
+            qs = schemas[ref(ep.query)["$ref"].rsplit("/", 1)[1]]
             for name, prop in qs.get("properties", {}).items():
                 params.append({"name": name, "in": "query",
                                "required": name in qs.get("required", []), "schema": prop})
