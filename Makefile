@@ -42,7 +42,8 @@ run: deps
 	$(PY) run.py serve
 
 # ruff, mypy --strict, and the import contracts (pyproject's [tool.importlinter]: the one-way
-# layers, no concrete channel under the features, front ends never import each other, no cycle).
+# layers, no channel imported by the core or the services, front ends never import each
+# other, no cycle).
 lint: test-deps
 	$(VENV)/bin/ruff check bot channels scheduler listening config tests bench run.py
 	$(VENV)/bin/mypy bot channels scheduler listening config
