@@ -4,7 +4,6 @@ is added here, by hand, and joins the contract test in tests/channels/test_contr
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 from bot.core.channel import ChannelAdapter, ChannelContext, Publishing
 from channels.api.adapter import build as build_api
@@ -13,7 +12,7 @@ from channels.meta.adapter import FacebookChannel, InstagramChannel
 from channels.telegram.adapter import TelegramChannel
 from channels.webchat.adapter import build as build_webchat
 
-Factory = Callable[[ChannelContext], Any]
+Factory = Callable[[ChannelContext], ChannelAdapter]
 
 REGISTRY: dict[str, Factory] = {
     "webchat": build_webchat,

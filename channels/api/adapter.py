@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from aiohttp import web
 
 from bot.core.channel import (
     AccountInfo,
+    ChannelAdapter,
     ChannelContext,
     DeliveryError,
     OutboundMessage,
@@ -74,5 +75,5 @@ class ApiChannel:
         return SendResult()
 
 
-def build(ctx: ChannelContext) -> Any:
+def build(ctx: ChannelContext) -> ChannelAdapter:
     return ApiChannel(ctx)

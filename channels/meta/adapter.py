@@ -236,8 +236,7 @@ class MetaChannel(ABC):
 class FacebookChannel(MetaChannel):
     kind: ClassVar[str] = "facebook"
     settings_form: ClassVar[SettingsForm] = SettingsForm(
-        ("page_id", "access_token", "app_secret", "api_base_url"),
-        ("access_token", "app_secret"))
+        ("page_id", "access_token", "app_secret", "api_base_url"), SECRETS)
     display_name: ClassVar[str] = "Facebook"
     max_text_length: ClassVar[int] = 2000  # Messenger's limit for one text message
     id_setting: ClassVar[str] = "page_id"
@@ -245,7 +244,7 @@ class FacebookChannel(MetaChannel):
     reply_edge: ClassVar[str] = "comments"
     publishing: ClassVar[Publishing] = Publishing(
         "facebook", "Facebook", target_setting="page_id", target_hint="Page id",
-        tags=("fb", "facebook"), text=63206, secret_settings=SECRETS)
+        tags=("fb", "facebook"), text=63206)
 
     async def _publish(self, graph: Graph, node: str, text: str, urls: list[str]) -> str:
         if not urls:
@@ -264,8 +263,7 @@ class FacebookChannel(MetaChannel):
 class InstagramChannel(MetaChannel):
     kind: ClassVar[str] = "instagram"
     settings_form: ClassVar[SettingsForm] = SettingsForm(
-        ("ig_user_id", "access_token", "app_secret", "api_base_url"),
-        ("access_token", "app_secret"))
+        ("ig_user_id", "access_token", "app_secret", "api_base_url"), SECRETS)
     display_name: ClassVar[str] = "Instagram"
     max_text_length: ClassVar[int] = 1000  # Instagram direct messages
     id_setting: ClassVar[str] = "ig_user_id"
@@ -274,7 +272,7 @@ class InstagramChannel(MetaChannel):
     publishing: ClassVar[Publishing] = Publishing(
         "instagram", "Instagram", target_setting="ig_user_id",
         target_hint="Instagram account id", tags=("ig", "instagram"), text=2200,
-        caption=2200, needs_media=True, hashtags=30, secret_settings=SECRETS)
+        caption=2200, needs_media=True, hashtags=30)
 
     async def _publish(self, graph: Graph, node: str, text: str, urls: list[str]) -> str:
         if not urls:
@@ -307,11 +305,3 @@ class InstagramChannel(MetaChannel):
             await asyncio.sleep(1.0)
         raise DeliveryError(f"Instagram was still processing container {container} after "
                             f"{CONTAINER_POLLS} s")
-
-
-def build_facebook(ctx: ChannelContext) -> Any:
-    return FacebookChannel(ctx)
-
-
-def build_instagram(ctx: ChannelContext) -> Any:
-    return InstagramChannel(ctx)

@@ -84,7 +84,7 @@ class TelegramChannel:
     rate_per_sec: ClassVar[float | None] = 30.0  # Telegram's global bot limit
     publishing: ClassVar[Publishing] = Publishing(
         "telegram", "Telegram", target_setting="channel", target_hint="@channel or chat id",
-        tags=("tg", "telegram"), text=4096, caption=1024, secret_settings=("token",))
+        tags=("tg", "telegram"), text=4096, caption=1024)
 
     def __init__(self, ctx: ChannelContext) -> None:
         self.ctx = ctx
@@ -318,7 +318,3 @@ class TelegramChannel:
 
 def staff_chat(account: AccountInfo) -> str:
     return str((account.settings or {}).get("staff_chat_id") or "").strip()
-
-
-def build(ctx: ChannelContext) -> TelegramChannel:
-    return TelegramChannel(ctx)

@@ -22,6 +22,7 @@ from aiohttp import WSCloseCode, WSMsgType, web
 
 from bot.core.channel import (
     AccountInfo,
+    ChannelAdapter,
     ChannelContext,
     ContactInfo,
     InboundMessage,
@@ -211,5 +212,5 @@ def _dumps(obj: Any) -> str:
     return json.dumps(obj, default=lambda o: o.isoformat() if hasattr(o, "isoformat") else str(o))
 
 
-def build(ctx: ChannelContext) -> Any:
+def build(ctx: ChannelContext) -> ChannelAdapter:
     return WebChat(ctx)
