@@ -1,8 +1,8 @@
 """The channel adapter protocol, the message types every channel shares, and the error tree.
 
 An adapter turns network input into :class:`InboundMessage` and hands it to
-``ChannelContext.ingest`` (which is ``bot.inbox.ingest``); it acknowledges the sender only
-after that returns, so an acknowledged message is already committed. For outbound, the core
+``ChannelContext.ingest`` (which is ``bot.services.inbox.ingest``); it acknowledges the
+sender only after that returns, so an acknowledged message is already committed. For outbound, the core
 calls :meth:`ChannelAdapter.send` with an :class:`OutboundMessage` and maps the errors below
 to a delivery status shown to staff.
 """
@@ -203,7 +203,6 @@ class Publishing:
     needs_media: bool = False
     hashtags: int | None = None  # at most this many hashtags (None: no limit)
     images: int = 10  # at most this many images in one post
-    secret_settings: tuple[str, ...] = ()  # settings never shown back (tokens, app secrets)
 
 
 # --- account settings -----------------------------------------------------------------------
@@ -307,7 +306,7 @@ class ChannelAdapter(Protocol):
         ...
 
     def endpoints(self) -> list[Any]:
-        """Documented JSON endpoints (``bot.api.routing.Endpoint``), e.g. webhooks."""
+        """Documented JSON endpoints (``bot.core.http.Endpoint``), e.g. webhooks."""
         ...
 
     async def validate_account(self, account: AccountInfo) -> None:
