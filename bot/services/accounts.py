@@ -25,13 +25,19 @@ from bot.services.replies import account_info
 Adapters = Mapping[str, ChannelAdapter]
 
 
-def secret_settings(adapters: Adapters, kind: str) -> frozenset[str]:
-    """The settings of a ``kind`` account never shown back in full (every channel's
-    secrets when the kind is not available)."""
-    adapter = adapters.get(kind)
-    if adapter is not None:
-        return frozenset(settings_form(adapter).secret)
-    return frozenset(s for a in adapters.values() for s in settings_form(a).secret)
+ALWAYS_SECRET = frozenset({"password"})
+
+
+def secret_settings(adapters: Adapters) -> frozenset[str]:
+    """The settings never shown back in full, on an account of any kind: every channel's
+    declared secrets and ``password`` (a webchat or api account may hold a key another
+    channel calls secret, and it is masked there too)."""
+    return ALWAYS_SECRET | {s for a in adapters.values() for s in settings_form(a).secret}
+
+
+def is_masked(value: Any) -> bool:
+    """Whether ``value`` is a secret as :func:`masked_settings` shows it."""
+    return isinstance(value, str) and value.startswith("…")
 
 
 def masked_settings(settings: Mapping[str, Any] | None, secret: frozenset[str]
@@ -42,7 +48,7 @@ def masked_settings(settings: Mapping[str, Any] | None, secret: frozenset[str]
 
 def channel_out(a: ChannelAccount, adapters: Adapters) -> dict[str, Any]:
     return {"id": a.id, "kind": a.kind, "name": a.name, "callback_url": a.callback_url,
-            "settings": masked_settings(a.settings, secret_settings(adapters, a.kind)),
+            "settings": masked_settings(a.settings, secret_settings(adapters)),
             "enabled": a.enabled, "created_at": a.created_at}
 
 
@@ -101,12 +107,12 @@ async def update_channel(adapters: Adapters, account_id: int,
     adapter = adapters.get(account.kind)
     if adapter is None:
         raise InboxError(f"channel {account.kind!r} is not available", "unknown_channel")
-    secret = secret_settings(adapters, account.kind)
+    secret = secret_settings(adapters)
     settings = dict(account.settings or {})
     for key, value in (changes.get("settings") or {}).items():
         if value is None:
             settings.pop(key, None)
-        elif not (key in secret and str(value).startswith("…")):
+        elif not (key in secret and is_masked(value)):  # never store the masked form
             settings[key] = value
     account.settings = settings
     for key in ("name", "callback_url", "enabled"):
