@@ -12,7 +12,8 @@ from bot.cli import database
 from bot.core.auth import create_user
 from bot.models import Post, PostEvent, PostStatus, Role
 from config import Settings
-from scheduler.posts.service import PostError, check_variant, move
+from scheduler.posts.networks import PostError, check_variant
+from scheduler.posts.service import move
 
 IMG = [{"url": "https://shop.example/boots.jpg"}]
 

@@ -12,6 +12,7 @@ import pytest
 
 from bot.models import ChannelAccount, Post, PostEvent, PostStatus, PostVariant, User
 from scheduler.posts import service as posts
+from scheduler.posts.networks import PostError, check_variant
 from scheduler.posts.publish import Publisher
 from tests.channels.test_telegram import Telegram, connect, fake_api, until
 from tests.conftest import make_settings, start_shop
@@ -136,5 +137,5 @@ async def test_several_images_go_out_as_one_album(tg: Telegram) -> None:
     assert [s["result"]["photo"][0]["file_id"] for s in album] == [p["url"] for p in pics]
     assert [s["result"].get("caption") for s in album] == ["The new collection &lt;3", None,
                                                           None]
-    with pytest.raises(posts.PostError, match="at most 10 images in a post; this one has 11"):
-        posts.check_variant("telegram", "x", [{"url": "u"}] * 11)
+    with pytest.raises(PostError, match="at most 10 images in a post; this one has 11"):
+        check_variant("telegram", "x", [{"url": "u"}] * 11)

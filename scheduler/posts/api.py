@@ -16,6 +16,7 @@ from bot.core.keys import SETTINGS
 from bot.models import Post, PostEvent, PostStatus, PostVariant
 from scheduler.posts import ics
 from scheduler.posts import service as posts
+from scheduler.posts.networks import PostError
 from scheduler.posts.recurrence import Recurrence
 
 S = PostStatus
@@ -187,7 +188,7 @@ async def retry_many(call: Call) -> web.Response:
         try:
             await posts.retry(pid, call.user, "bulk retry")
             done.append(pid)
-        except posts.PostError as exc:
+        except PostError as exc:
             skipped.append({"id": pid, "reason": str(exc)})
     return json_out({"retried": done, "skipped": skipped})
 

@@ -16,13 +16,12 @@ from typing import Any
 
 from tortoise.transactions import in_transaction
 
-from bot.models import Post, PostEvent, PostStatus, PostVariant, Role, User
+from bot.models import ChannelAccount, Post, PostEvent, PostStatus, PostVariant, Role, User
 from scheduler.posts.networks import PostError, by_kind, check_variant, default_target
 from scheduler.posts.networks import target_setting as _target_setting
 
-__all__ = ["PostError", "PostForbidden", "PostConflict", "check_variant", "default_target",
-           "move", "compose", "submit", "schedule", "approve", "reschedule", "retry",
-           "needs_review", "networks_of"]
+__all__ = ["PostForbidden", "PostConflict", "move", "compose", "submit", "schedule", "approve",
+           "reschedule", "retry", "needs_review", "networks_of"]
 
 S = PostStatus
 # Who may move a post from one status to another: "staff" (marketer or admin), "admin",
@@ -164,8 +163,6 @@ async def compose(user: User, text: str, media: list[dict[str, Any]],
 
     ``targets``: ``[{"channel_account_id", "target", "text"?}]``.
     """
-    from bot.models import ChannelAccount
-
     if not targets:
         raise PostError("choose at least one channel to post to", "invalid", "variants")
     publishing = by_kind()

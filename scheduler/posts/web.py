@@ -48,7 +48,7 @@ async def posts_page(request: web.Request) -> web.Response:
         [p.id for p in rows]), accounts=accounts, statuses=[s.value for s in S],
         current=status, tz=_tz(request),
         hints={kind: p.target_hint for kind, p in publishing.items()},
-        targets={a.id: posts.default_target(a.kind, a.settings) for a in accounts})
+        targets={a.id: networks.default_target(a.kind, a.settings) for a in accounts})
 
 
 @page(Perm.POSTS_WRITE)
