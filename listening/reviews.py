@@ -226,7 +226,7 @@ class SourceReplies:
     async def __call__(self, review: Review, text: str) -> bool:
         import aiohttp
 
-        from bot.services.accounts import channel_account
+        from bot.services.account_cache import channel_account
         from channels.api.client import post_signed
         account = await channel_account(review.channel_account_id)  # type: ignore[attr-defined]
         if account is None:

@@ -20,7 +20,7 @@ from bot.models import (
     User,
 )
 from bot.services import inbox
-from bot.services.accounts import forget_accounts
+from bot.services.account_cache import forget_accounts
 from bot.services.notify import MODES
 
 INBOX_ROLES = (Role.ADMIN, Role.AGENT)

@@ -15,10 +15,7 @@ from typing import Any
 from bot.core.channel import AccountSetupError, ChannelAdapter, settings_form
 from bot.core.errors import InboxError, NotFound
 from bot.models import ChannelAccount
-from bot.services.account_cache import channel_account as channel_account
-from bot.services.account_cache import enabled_accounts as enabled_accounts
-from bot.services.account_cache import forget_account
-from bot.services.account_cache import forget_accounts as forget_accounts
+from bot.services.account_cache import forget_account, forget_accounts
 from bot.services.notify import check_settings as check_staff_settings
 from bot.services.replies import account_info
 

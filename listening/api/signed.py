@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from bot.services.accounts import channel_account
+from bot.services.account_cache import channel_account
 from channels.webhooks import signed_by_api_account
 
 ACCOUNT_ID = web.RequestKey("listening_account", int)

@@ -19,7 +19,7 @@ from bot.core.commands import Ctx, Desk, refuse
 from bot.core.errors import InboxError
 from bot.core.uploads import save_image
 from bot.models import ChannelAccount, ChatFlow, Role, User
-from bot.services.accounts import channel_account
+from bot.services.account_cache import channel_account
 from scheduler.posts import networks
 from scheduler.posts.chat import parse_when, queue_post
 

@@ -38,7 +38,7 @@ from bot.core.channel import (
 from bot.core.events import Event, EventBus, PostFailed, PostMissed
 from bot.core.time import utcnow
 from bot.models import Post, PostEvent, PostStatus, PostVariant
-from bot.services.accounts import channel_account
+from bot.services.account_cache import channel_account
 from scheduler.posts.recurrence import Recurrence, next_after
 from scheduler.posts.service import move, transition, utc
 
