@@ -15,7 +15,8 @@ from aiosmtpd.controller import Controller
 
 from bot.models import ChannelAccount, Enrollment, MailSend
 from channels.email.pool import RateLimit
-from scheduler.marketing.drips import DRIPS, set_clock
+from scheduler.marketing.clock import set_clock
+from scheduler.marketing.drips import DRIPS
 from tests.conftest import Shop, free_port, make_settings, start_shop
 from tests.test_drips import Clock
 

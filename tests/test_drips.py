@@ -26,7 +26,8 @@ import pytest
 from bot.models import Contact, Enrollment, MailSend, Message, ShopEvent
 from config import Secret
 from scheduler.clock import CLOCK
-from scheduler.marketing.drips import DRIPS, set_clock
+from scheduler.marketing.clock import set_clock
+from scheduler.marketing.drips import DRIPS
 from tests.channels.test_email import connect_mailbox, customer
 from tests.channels.test_telegram import until
 from tests.conftest import Shop, make_settings, start_shop

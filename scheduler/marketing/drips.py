@@ -24,7 +24,6 @@ from bot.core import due
 from bot.models import Contact, Enrollment, MailSend, Sequence, ShopEvent
 from channels.email.mailer import Mailer
 from scheduler.marketing.clock import now
-from scheduler.marketing.clock import set_clock as set_clock  # tests move time with it
 from scheduler.marketing.sequences import Branch, Step, Steps, Wait
 
 log = logging.getLogger("switchboard.drips")
