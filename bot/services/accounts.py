@@ -58,7 +58,9 @@ async def channel_kinds() -> list[str]:
     return sorted({a.kind for a in await ChannelAccount.all()})
 
 
-async def account_kind(account_id: int) -> str | None:
+async def kind_of_account(account_id: int) -> str | None:
+    """The kind of the account with this id (any account, enabled or not; read afresh), or
+    None when there is none."""
     account = await ChannelAccount.filter(id=account_id).first()
     return account.kind if account else None
 

@@ -22,13 +22,14 @@ from datetime import datetime, time
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
+from pydantic import Field, TypeAdapter, ValidationError, field_validator
 from tortoise.expressions import F
 
 from bot.core import metrics
 from bot.core.cache import Ttl, forget_all
 from bot.core.errors import InboxError, NotFound
 from bot.core.events import EventBus
+from bot.core.http import Strict
 from bot.core.time import utcnow
 from bot.models import Contact, Conversation, ConversationStatus, Message, Rule, User
 from bot.services import inbox
@@ -42,10 +43,6 @@ Event = Literal["message_received", "conversation_created", "conversation_resolv
                 "message_scored"]
 Template = Annotated[str, Field(min_length=1, max_length=4000)]
 _THAI_KHMER = re.compile(r"[\u0e00-\u0e7f\u1780-\u17ff]")
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
 
 
 class TimeOfDay(Strict):

@@ -96,7 +96,7 @@ async def channels_add(request: web.Request) -> web.Response:
 async def channels_edit(request: web.Request) -> web.StreamResponse:
     form = request[FORM]
     aid = path_id(request, "aid")
-    kind = await accounts.account_kind(aid)
+    kind = await accounts.kind_of_account(aid)
     changes: dict[str, Any] = {"settings": _channel_settings(request, form, kind or ""),
                                "enabled": form_str(form, "enabled") == "on"}
     if form_str(form, "staff_chat_id") == "" and "staff_chat_id" in form:
