@@ -22,10 +22,8 @@ from bot.models import Broadcast, Sequence
 from scheduler.marketing import broadcasts, segments, sequences, tracking, webhooks
 from scheduler.marketing.events import ContactFields, Recorded, record_event
 from scheduler.marketing.segments import Rules
-from scheduler.marketing.sequences import Step
+from scheduler.marketing.sequences import EventKind, Step
 from scheduler.marketing.tracking import MailStats, VariantStats
-
-EventKind = Literal["signup", "checkout_started", "checkout_updated", "order_placed"]
 
 
 class ContactIn(Strict):

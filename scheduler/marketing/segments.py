@@ -28,6 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from bot.models import Contact, Identity, Message, Segment, ShopEvent
 from scheduler.marketing.clock import now
 from scheduler.marketing.errors import Exists
+from scheduler.marketing.sequences import EventKind
 
 
 class Condition(BaseModel):
@@ -37,8 +38,7 @@ class Condition(BaseModel):
     equals: str | None = Field(None, max_length=200)
     consent: Literal["", "pending", "subscribed", "unsubscribed", "bounced"] | None = None
     channel: str | None = Field(None, max_length=32)
-    event: Literal["signup", "checkout_started", "checkout_updated", "order_placed"] | None = \
-        None
+    event: EventKind | None = None
     replied: bool | None = None
     days: int = Field(30, ge=1, le=3650)
     negate: bool = Field(False, alias="not")

@@ -19,7 +19,7 @@ abandoned-cart mails at once, and every send checks again just before it goes
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
 
@@ -28,7 +28,9 @@ from channels.email.mailer import MAILS
 from scheduler.marketing.clock import now
 from scheduler.marketing.errors import Exists, Invalid, Missing
 
-EVENT_KINDS = ("signup", "checkout_started", "checkout_updated", "order_placed")
+# The kinds of shop event: what starts, ends or branches a sequence, and what a segment
+# and the events API name.
+EventKind = Literal["signup", "checkout_started", "checkout_updated", "order_placed"]
 
 
 class Wait(BaseModel):
