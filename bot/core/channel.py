@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
 if TYPE_CHECKING:
     from aiohttp import ClientSession, web
 
+    from config import Settings
+
 
 @dataclass(frozen=True)
 class ContactInfo:
@@ -253,7 +255,7 @@ class ChannelContext:
     """What the core gives every adapter. Adapters never import ``bot`` internals."""
 
     ingest: IngestFn
-    settings: Any
+    settings: Settings
     # The enabled account with this id, or None.
     get_account: Callable[[int], Awaitable[AccountInfo | None]]
     # Render a template from templates/ with a context dict (autoescaped HTML).

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import aiohttp
 import jinja2
@@ -14,10 +14,11 @@ from config import Settings
 if TYPE_CHECKING:
     from bot.core.channel import ChannelAdapter
     from bot.core.events import EventBus
+    from bot.core.http import Endpoint
 
 SETTINGS = web.AppKey("settings", Settings)
 BUS: web.AppKey[EventBus] = web.AppKey("bus")
 ADAPTERS: web.AppKey[Mapping[str, ChannelAdapter]] = web.AppKey("adapters")
 JINJA = web.AppKey("jinja", jinja2.Environment)
 HTTP = web.AppKey("http", aiohttp.ClientSession)
-ENDPOINTS: web.AppKey[list[Any]] = web.AppKey("endpoints")
+ENDPOINTS: web.AppKey[list[Endpoint]] = web.AppKey("endpoints")

@@ -15,6 +15,7 @@ from typing import Any
 
 from tortoise.expressions import Q, Subquery
 from tortoise.functions import Count
+from tortoise.queryset import QuerySet
 from tortoise.transactions import in_transaction
 
 from bot.core import metrics
@@ -149,7 +150,7 @@ class ListFilter:
     per_page: int = 25
 
 
-def _filtered(f: ListFilter, me: User | None) -> Any:
+def _filtered(f: ListFilter, me: User | None) -> QuerySet[Conversation]:
     qs = Conversation.all()
     if f.channel:
         qs = qs.filter(channel_kind=f.channel)

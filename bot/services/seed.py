@@ -6,6 +6,7 @@ from typing import Any
 
 from bot.core.auth import create_user
 from bot.models import CannedReply, ChannelAccount, FaqEntry, Role, User
+from config import Settings
 
 ADMIN_EMAIL = "admin@example.com"
 # The bot's first answers; staff change them under Bot → FAQ.
@@ -28,7 +29,7 @@ DEMO_FAQ: list[dict[str, Any]] = [
 ]
 
 
-async def seed_demo(settings: Any) -> dict[str, Any] | None:
+async def seed_demo(settings: Settings) -> dict[str, Any] | None:
     """Create a web-chat account, an API account, an admin and two canned replies.
 
     Returns the credentials (shown once) when it seeded, None if the shop already exists.
