@@ -12,6 +12,7 @@ from bot.cli import database
 from bot.core.auth import create_user
 from bot.models import Post, PostEvent, PostStatus, Role
 from config import Settings
+from scheduler.posts import service
 from scheduler.posts.networks import PostError, check_variant
 from scheduler.posts.service import move
 
@@ -87,3 +88,27 @@ async def test_racing_moves_have_one_winner(db: None) -> None:
         return_exceptions=True)
     assert sum(not isinstance(r, Exception) for r in results) == 1
     assert await PostEvent.filter(post_id=post.id).count() == 1
+
+
+async def test_review_keeps_its_reason_and_approval_schedules_in_one_go(
+        db: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    admin = (await create_user("a@shop.test", Role.ADMIN))[0]
+    marketer = (await create_user("m@shop.test", Role.MARKETER))[0]
+    post = await Post.create(text="Spring sale", created_by=marketer)
+    when = datetime.now(UTC) + timedelta(days=1)
+    sent = await service.schedule(post.id, marketer, when, True, or_review=True,
+                                  review_reason="from Telegram")
+    assert sent.status == "in_review" and (await Post.get(id=post.id)).due_at == when
+    last = await PostEvent.filter(post_id=post.id).order_by("-id").first()
+    assert last is not None and last.reason == "from Telegram"
+    # Approving and scheduling is one transaction: when the second move fails, the first
+    # is undone too (no "approved" record, still in review).
+    monkeypatch.delitem(service.MOVES, (PostStatus.APPROVED, PostStatus.SCHEDULED))
+    with pytest.raises(PostError):
+        await service.approve(post.id, admin)
+    assert (await Post.get(id=post.id)).status == "in_review"
+    assert not await PostEvent.filter(post_id=post.id, to_status="approved").exists()
+    monkeypatch.undo()
+    assert (await service.approve(post.id, admin)).status == "scheduled"
+    assert [e.to_status for e in await PostEvent.filter(post_id=post.id).order_by("id")] == [
+        "in_review", "approved", "scheduled"]

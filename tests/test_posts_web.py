@@ -87,3 +87,13 @@ async def test_calendar_and_workflow_buttons(tg: Telegram) -> None:
     detail = await (await shop.client.get(f"/posts/{pid}")).text()
     assert detail.count("<li>") == 4  # composed, scheduled, rescheduled, cancelled
     assert datetime.now(UTC) < moved.due_at
+
+
+async def test_a_refused_time_leaves_no_draft(tg: Telegram) -> None:
+    shop, aid = tg.shop, tg.account["id"]
+    csrf = await as_admin(shop)
+    resp = await shop.client.post("/posts", data={
+        "csrf_token": csrf, "text": "No time given", f"use_{aid}": "on",
+        f"target_{aid}": "@shopnews", "action": "schedule"})
+    assert resp.status == 400 and "give a time to publish at" in await resp.text()
+    assert await Post.all().count() == 0

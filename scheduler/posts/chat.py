@@ -55,9 +55,11 @@ async def queue_post(ctx: Ctx, text: str, media: list[dict[str, Any]], chosen: l
                      when: datetime) -> str:
     """Compose and schedule; the service sends it for review instead when the approval
     policy says so, and the answer says which happened."""
+    posts.future(when)  # a time gone by meanwhile leaves no draft behind
     created = await posts.compose(ctx.user, text, media, await targets(chosen))
     post = await posts.schedule(created.id, ctx.user, when,
-                                ctx.desk.settings.posts_require_approval, or_review=True)
+                                ctx.desk.settings.posts_require_approval, or_review=True,
+                                review_reason="from Telegram")
     if post.status == PostStatus.IN_REVIEW:
         return (f"📝 Post #{created.id} is waiting for an admin's approval; it is meant for "
                 f"{show(ctx, when)} on {', '.join(chosen)}.")

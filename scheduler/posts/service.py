@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.transactions import in_transaction
 
 from bot.models import ChannelAccount, Post, PostEvent, PostStatus, PostVariant, Role, User
@@ -21,7 +22,7 @@ from scheduler.posts.networks import PostError, by_kind, check_variant, default_
 from scheduler.posts.networks import target_setting as _target_setting
 
 __all__ = ["PostForbidden", "PostConflict", "move", "compose", "submit", "schedule", "approve",
-           "reschedule", "retry", "needs_review", "networks_of"]
+           "reschedule", "retry", "needs_review", "networks_of", "future"]
 
 S = PostStatus
 # Who may move a post from one status to another: "staff" (marketer or admin), "admin",
@@ -92,26 +93,32 @@ async def transition(post_id: int, to: PostStatus, user: User | None, reason: st
     """:func:`move`, also saying which record it made. Every status change of a post goes
     through here: a compare-and-set on the current status, so of two racing movers (two
     people, a person and the clock, two processes) exactly one wins."""
-    changes = {k: utc(v) for k, v in changes.items()}
     async with in_transaction() as conn:
-        post = await Post.filter(id=post_id).using_db(conn).first()
-        if post is None:
-            raise PostError("post not found", "not_found", "post_id")
-        frm = PostStatus(post.status)
-        who = MOVES.get((frm, to))
-        if who is None:
-            raise PostError(f"a {frm.value} post cannot become {to.value}", "bad_transition",
-                            "status")
-        if not may(user, who):
-            raise PostForbidden(
-                f"only {'an admin' if who == 'admin' else 'a marketer or admin'} can make a "
-                f"{frm.value} post {to.value}", "forbidden", "status")
-        updated = await Post.filter(id=post_id, status=frm).using_db(conn).update(
-            status=to, **changes)
-        if not updated:  # someone moved it first
-            raise PostConflict("the post changed meanwhile; reload and try again", "conflict")
-        event = await PostEvent.create(using_db=conn, post_id=post_id, from_status=frm.value,
-                                       to_status=to.value, user=user, reason=reason[:500])
+        return await _step(conn, post_id, to, user, reason, **changes)
+
+
+async def _step(conn: BaseDBAsyncClient, post_id: int, to: PostStatus, user: User | None,
+                reason: str, **changes: Any) -> Moved:
+    """One move inside the caller's transaction ``conn`` (see :func:`transition`)."""
+    changes = {k: utc(v) for k, v in changes.items()}
+    post = await Post.filter(id=post_id).using_db(conn).first()
+    if post is None:
+        raise PostError("post not found", "not_found", "post_id")
+    frm = PostStatus(post.status)
+    who = MOVES.get((frm, to))
+    if who is None:
+        raise PostError(f"a {frm.value} post cannot become {to.value}", "bad_transition",
+                        "status")
+    if not may(user, who):
+        raise PostForbidden(
+            f"only {'an admin' if who == 'admin' else 'a marketer or admin'} can make a "
+            f"{frm.value} post {to.value}", "forbidden", "status")
+    updated = await Post.filter(id=post_id, status=frm).using_db(conn).update(
+        status=to, **changes)
+    if not updated:  # someone moved it first
+        raise PostConflict("the post changed meanwhile; reload and try again", "conflict")
+    event = await PostEvent.create(using_db=conn, post_id=post_id, from_status=frm.value,
+                                   to_status=to.value, user=user, reason=reason[:500])
     post.status = to
     for key, value in changes.items():
         setattr(post, key, value)
@@ -125,7 +132,10 @@ async def _get(post_id: int) -> Post:
     return post
 
 
-def _future(due_at: datetime | None) -> datetime:
+def future(due_at: datetime | None) -> datetime:
+    """``due_at`` in UTC if it is a time still to come; PostError otherwise. Front ends
+    that create a post and queue it at once check the time with this first, so a refused
+    time leaves no draft behind."""
     if due_at is None:
         raise PostError("give a time to publish at", "invalid", "due_at")
     if due_at.tzinfo is None:
@@ -205,41 +215,44 @@ async def submit(post_id: int, user: User, reason: str = "submitted",
     approval schedules it then)."""
     changes: dict[str, Any] = {}
     if due_at is not None:
-        changes["due_at"] = _future(due_at)
+        changes["due_at"] = future(due_at)
         reason = reason or f"for {changes['due_at'].isoformat()}"
     return await move(post_id, S.IN_REVIEW, user, reason, **changes)
 
 
 async def schedule(post_id: int, user: User, due_at: datetime | None, require_approval: bool,
-                   *, or_review: bool = False) -> Post:
+                   *, or_review: bool = False, review_reason: str = "") -> Post:
     """Queue a draft (or an approved post) for ``due_at``, which must be in the future.
 
     When the post needs review first (:func:`needs_review`), it is refused with
     ``needs_approval`` (403), or, with ``or_review``, submitted for review with that
-    time instead: the returned post's status says which happened."""
-    when = _future(due_at)
+    time instead (recorded with ``review_reason``, or "for <time>" without one): the
+    returned post's status says which happened."""
+    when = future(due_at)
     post = await _get(post_id)
     if needs_review(user, PostStatus(post.status), require_approval):
         if not or_review:
             raise PostForbidden("posts need an admin's approval first: submit it for review",
                                 "needs_approval", "status")
-        return await submit(post_id, user, f"for {when.isoformat()}", when)
+        return await submit(post_id, user, review_reason or f"for {when.isoformat()}", when)
     return await move(post_id, S.SCHEDULED, user, f"for {when.isoformat()}", due_at=when)
 
 
 async def approve(post_id: int, user: User, reason: str = "") -> Post:
     """Approve a post in review; one submitted with a time still to come is scheduled for
-    it at once (otherwise it waits, approved, for a time)."""
-    post = await move(post_id, S.APPROVED, user, reason)
-    if post.due_at is not None and post.due_at > datetime.now(UTC):
-        post = await move(post_id, S.SCHEDULED, user, f"for {post.due_at.isoformat()}")
+    it at once, in the same transaction (otherwise it waits, approved, for a time)."""
+    async with in_transaction() as conn:
+        post = (await _step(conn, post_id, S.APPROVED, user, reason)).post
+        if post.due_at is not None and post.due_at > datetime.now(UTC):
+            post = (await _step(conn, post_id, S.SCHEDULED, user,
+                                f"for {post.due_at.isoformat()}")).post
     return post
 
 
 async def reschedule(post_id: int, user: User, due_at: datetime) -> Post:
     """Move a scheduled post to another time (recorded); a failed or missed one is queued
     again for that time, an approved one is scheduled for it."""
-    due_at = _future(due_at)
+    due_at = future(due_at)
     post = await _get(post_id)
     if post.status in (S.FAILED, S.MISSED):
         return await retry(post_id, user, f"rescheduled for {due_at.isoformat()}", due_at)

@@ -73,8 +73,10 @@ async def post_compose(request: web.Request) -> web.StreamResponse:
             raise InboxError(f"not an image URL: {m['url'][:100]!r} (use http:// or "
                              f"https://, or upload the image)", "invalid", "images")
     when = _when(request, form_str(form, "when")) if form_str(form, "when") else None
-    post = await posts.compose(request[USER], form_str(form, "text"), media, targets)
     action = form_str(form, "action")
+    if action == "schedule" or (action == "submit" and when is not None):
+        posts.future(when)  # a refused time leaves no draft behind
+    post = await posts.compose(request[USER], form_str(form, "text"), media, targets)
     if action == "submit":
         await posts.submit(post.id, request[USER], "submitted", when)
     elif action == "schedule":
