@@ -11,7 +11,6 @@ from bot.core.commands import Ctx, Desk, command, help_text, refuse
 from bot.core.errors import InboxError
 from bot.core.time import utcnow
 from bot.models import (
-    ChannelAccount,
     Conversation,
     ConversationStatus,
     Message,
@@ -19,9 +18,7 @@ from bot.models import (
     StaffNotification,
     User,
 )
-from bot.services import inbox
-from bot.services.account_cache import forget_accounts
-from bot.services.notify import MODES
+from bot.services import accounts, inbox
 
 INBOX_ROLES = (Role.ADMIN, Role.AGENT)
 ACTIVE = (ConversationStatus.OPEN, ConversationStatus.PENDING)
@@ -89,13 +86,7 @@ async def resolve(ctx: Ctx) -> str:
 async def staff_chat(ctx: Ctx) -> str:
     """Make this chat the staff chat (admins only), optionally choosing what is notified."""
     mode = ctx.args[0] if ctx.args else "all"
-    if mode not in MODES:
-        raise InboxError(f"choose one of {', '.join(MODES)}")
-    account = await ChannelAccount.get(id=ctx.input.account_id)
-    account.settings = {**(account.settings or {}), "staff_chat_id": ctx.input.chat_id,
-                        "staff_notify": mode}
-    await account.save(update_fields=["settings"])
-    forget_accounts()  # this process sees it at once, others within the cache's few seconds
+    await accounts.set_staff_chat(ctx.input.account_id, ctx.input.chat_id, mode)
     return (f"✅ This chat is now the staff chat ({mode}). Reply to a notification to answer "
             f"the customer. {help_text(ctx.user)}")
 

@@ -16,6 +16,7 @@ from bot.core.channel import AccountSetupError, ChannelAdapter, settings_form
 from bot.core.errors import InboxError, NotFound
 from bot.models import ChannelAccount
 from bot.services.account_cache import forget_account, forget_accounts
+from bot.services.notify import MODES as STAFF_MODES
 from bot.services.notify import check_settings as check_staff_settings
 from bot.services.replies import account_info
 
@@ -120,5 +121,21 @@ async def update_channel(adapters: Adapters, account_id: int,
     if account.enabled:
         await _validate(adapter, account)
     await account.save()
+    forget_accounts()
+    return account
+
+
+async def set_staff_chat(account_id: int, chat_id: str, mode: str) -> ChannelAccount:
+    """Make ``chat_id`` on this account the staff chat, notified of ``mode`` (one of
+    :data:`bot.services.notify.MODES`). This process sees it at once, others within the
+    account cache's few seconds."""
+    if mode not in STAFF_MODES:
+        raise InboxError(f"choose one of {', '.join(STAFF_MODES)}")
+    account = await ChannelAccount.filter(id=account_id).first()
+    if account is None:
+        raise NotFound("channel account", "channel_id")
+    account.settings = {**(account.settings or {}), "staff_chat_id": chat_id,
+                        "staff_notify": mode}
+    await account.save(update_fields=["settings"])
     forget_accounts()
     return account
