@@ -2,7 +2,7 @@
 
 ``/post`` alone asks for the text, then an optional photo, then the channels (buttons to
 tick), then the time (buttons, or a typed natural time), and queues the post exactly as
-the one-line ``/post`` does. The state lives in :class:`~bot.models.ChatFlow`, so any
+the one-line ``/post`` does. The state is kept by :mod:`scheduler.posts.flow_state`, so any
 server process can take the next step and a restart loses nothing. Every answer offers
 Cancel; a flow left alone for an hour is forgotten.
 """
@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime, timedelta
-from typing import Any
 
 from bot.core.channel import FLOW_PREFIX, Button, FetchesFiles, StaffAnswer, StaffInput
 from bot.core.commands import Ctx, Desk, refuse
@@ -20,46 +18,35 @@ from bot.core.errors import InboxError
 from bot.core.uploads import save_image
 from bot.models import ChannelAccount, ChatFlow, Role, User
 from bot.services.account_cache import channel_account
-from scheduler.posts import networks
+from scheduler.posts import flow_state, networks
 from scheduler.posts.chat import parse_when, queue_post
 
 log = logging.getLogger("switchboard.flows")
-IDLE = timedelta(hours=1)
 ROLES = (Role.ADMIN, Role.MARKETER)
 TIMES = (("In 1 hour", "in 1h"), ("Tomorrow 9:00", "tomorrow 9:00"),
          ("Tomorrow 18:00", "tomorrow 18:00"))
 CANCEL = Button("✖ Cancel", f"{FLOW_PREFIX}cancel")
 
 
-def _where(inp: StaffInput) -> dict[str, Any]:
-    return {"channel_account_id": inp.account_id, "chat_id": inp.chat_id,
-            "user_external_id": inp.user_external_id}
-
-
-async def active(account_id: int, chat_id: str, user_external_id: str) -> bool:
-    """Whether this person is in a flow in this chat (their next message answers it)."""
-    return await ChatFlow.filter(channel_account_id=account_id, chat_id=chat_id,
-                                 user_external_id=user_external_id,
-                                 updated_at__gte=datetime.now(UTC) - IDLE).exists()
+active = flow_state.active  # whether a person's next message answers their flow
 
 
 async def start_post(ctx: Ctx) -> StaffAnswer:
-    await ChatFlow.filter(**_where(ctx.input)).delete()
-    await ChatFlow.create(**_where(ctx.input), flow="post", step="text", data={})
+    inp = ctx.input
+    await flow_state.start(inp.account_id, inp.chat_id, inp.user_external_id, "post", "text")
     return StaffAnswer("✍️ New post, step 1 of 4: send me its text.", (CANCEL,))
 
 
 async def answer(desk: Desk, user: User, inp: StaffInput) -> str | StaffAnswer | None:
     """The next step of the person's flow, from what they wrote or pressed."""
-    flow = await ChatFlow.filter(**_where(inp), updated_at__gte=datetime.now(UTC) - IDLE
-                                 ).first()
+    flow = await flow_state.current(inp.account_id, inp.chat_id, inp.user_external_id)
     if flow is None:
         return "That post is no longer open (an hour passed, or it was finished). Start " \
                "again with /post." if inp.payload else None
     if user.role not in ROLES:
         return refuse(inp, f"role {user.role} may not post", user)
     if inp.payload == CANCEL.payload:
-        await flow.delete()
+        await flow_state.finish(flow)
         return "✖ Cancelled. Nothing was queued."
     ctx = Ctx(user, inp, [], desk)
     step = STEPS[flow.step]
@@ -68,9 +55,9 @@ async def answer(desk: Desk, user: User, inp: StaffInput) -> str | StaffAnswer |
     except InboxError as exc:
         return StaffAnswer(f"⚠️ {exc}", (CANCEL,))
     if isinstance(result, str):  # the post is queued: the flow is over
-        await flow.delete()
+        await flow_state.finish(flow)
         return result
-    await flow.save()
+    await flow_state.save(flow)
     return result
 
 
