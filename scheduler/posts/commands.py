@@ -1,7 +1,7 @@
 """Marketers' chat commands: queue, move and review posts from Telegram.
 
 ``/post tomorrow 9:00 #tg #fb Spring sale starts!`` composes and schedules in one line;
-times are read in the shop's timezone (:mod:`scheduler.when`) and every command says what
+times are read in the shop's timezone (:mod:`scheduler.posts.when`) and every command says what
 it did. Only linked marketers and admins may use them (checked by the Desk).
 """
 

@@ -1,6 +1,6 @@
 """Publishing due posts, exactly once, or failing visibly.
 
-Each clock tick claims due posts (``scheduler.due``) and runs :func:`Publisher.publish_post`
+Each clock tick claims due posts (``bot.core.due``) and runs :func:`Publisher.publish_post`
 for each id. Per target (``PostVariant``) the attempt is recorded before the network call:
 the variant goes ``waiting → sending`` in a compare-and-set update, then ``done`` with the
 network's id, back to ``waiting`` (a 429/5xx: the post is rescheduled with backoff), or

@@ -205,7 +205,7 @@ async def compose(user: User, text: str, media: list[dict[str, Any]],
 
 def needs_review(user: User, status: PostStatus, require_approval: bool) -> bool:
     """THE approval policy: when the shop requires approval, a draft that is not an
-    admin's goes to review before it can be scheduled (docs/posts-policy.md)."""
+    admin's goes to review before it can be scheduled (README, Architecture)."""
     return require_approval and status == S.DRAFT and user.role != Role.ADMIN
 
 
