@@ -2,9 +2,9 @@
 
 An adapter turns network input into :class:`InboundMessage` and hands it to
 ``ChannelContext.ingest`` (which is ``bot.services.inbox.ingest``); it acknowledges the
-sender only after that returns, so an acknowledged message is already committed. For outbound, the core
-calls :meth:`ChannelAdapter.send` with an :class:`OutboundMessage` and maps the errors below
-to a delivery status shown to staff.
+sender only after that returns, so an acknowledged message is already committed. For
+outbound, the core calls :meth:`ChannelAdapter.send` with an :class:`OutboundMessage` and
+maps the errors below to a delivery status shown to staff.
 """
 
 from __future__ import annotations
