@@ -14,18 +14,18 @@ from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
+import aiohttp
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from tortoise.exceptions import IntegrityError
 
 from bot.core.clean import without_nul
 from bot.models import Review
+from bot.services.account_cache import channel_account
+from channels.api.client import post_signed
 from listening.alerts import Alerter
 from listening.service import Listening
-
-if TYPE_CHECKING:
-    import aiohttp
 
 log = logging.getLogger("switchboard.reviews")
 DEADLINE = timedelta(hours=24)
@@ -224,10 +224,6 @@ class SourceReplies:
         self.http, self.timeout = http, timeout
 
     async def __call__(self, review: Review, text: str) -> bool:
-        import aiohttp
-
-        from bot.services.account_cache import channel_account
-        from channels.api.client import post_signed
         account = await channel_account(review.channel_account_id)  # type: ignore[attr-defined]
         if account is None:
             return False

@@ -19,6 +19,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from multidict import MultiDictProxy
 
+from bot.core.time import utcnow
 from bot.models import Role, Session, User
 
 SESSION_COOKIE = "sb_session"
@@ -110,8 +111,6 @@ async def login(email: str, password: str) -> User | None:
 
 
 async def start_session(user: User, hours: float) -> tuple[str, Session]:
-    from bot.core.time import utcnow
-
     token = secrets.token_urlsafe(32)
     session = await Session.create(id=token_digest(token), user=user,
                                    csrf_token=secrets.token_urlsafe(24),
@@ -123,8 +122,6 @@ async def session_of(request: web.Request) -> Session | None:
     """The live session behind the request's cookie, cached on the request."""
     if SESSION in request:
         return request[SESSION]  # type: ignore[return-value]
-    from bot.core.time import utcnow
-
     session = None
     token = request.cookies.get(SESSION_COOKIE)
     if token:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from typing import Any
 
 from bot.core.auth import create_user
@@ -36,8 +37,6 @@ async def seed_demo(settings: Settings) -> dict[str, Any] | None:
     """
     if await User.exists():
         return None
-    import secrets
-
     user, password, token = await create_user(ADMIN_EMAIL, Role.ADMIN, name="Admin")
     web = await ChannelAccount.create(kind="webchat", name="Web chat",
                                       secret=secrets.token_hex(32),
