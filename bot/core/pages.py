@@ -72,6 +72,3 @@ def path_id(request: web.Request, key: str) -> int:
     if value is None:
         raise web.HTTPNotFound(text="not found")
     return value
-
-
-# --- login ----------------------------------------------------------------------------------
