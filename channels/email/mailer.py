@@ -37,7 +37,7 @@ from channels.email import mime
 from channels.email.adapter import message_id
 from config import Settings
 
-log = logging.getLogger("switchboard.mailer")
+log = logging.getLogger("switchboard.marketing")  # the mailer logs as marketing
 MAILS = Texts("email")
 _layout = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES / "email"),
                              autoescape=True, undefined=jinja2.StrictUndefined)

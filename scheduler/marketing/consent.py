@@ -17,7 +17,9 @@ from bot.models import Contact, Enrollment
 from scheduler.marketing.errors import InvalidEmail, MailUnavailable
 from scheduler.marketing.events import ContactFields, record_event
 
-log = logging.getLogger("switchboard.consent")
+log = logging.getLogger("switchboard.consent")  # consent changes
+# The signup's mail failures, under the name operators filter marketing's on.
+marketing_log = logging.getLogger("switchboard.marketing")
 STATES = ("pending", "subscribed", "unsubscribed", "bounced")
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 RESEND_AFTER = timedelta(minutes=10)
@@ -60,7 +62,7 @@ async def sign_up(email: str, name: str, locale: str | None,
     try:
         await send_confirmation(contact)
     except Exception as exc:  # the SMTP server, the account: nothing is sent
-        log.warning("confirmation mail not sent", extra={"error": str(exc)})
+        marketing_log.warning("confirmation mail not sent", extra={"error": str(exc)})
         raise MailUnavailable() from exc
 
 
