@@ -2,7 +2,7 @@
 is scored (stored with the model's version) and matched against the listening rules;
 each match is stored as a :class:`~bot.models.Mention`.
 
-Scores and mentions are written in shared transactions (``scheduler.due.GroupCommit``):
+Scores and mentions are written in shared transactions (``bot.core.due.GroupCommit``):
 at a hundred messages a second the writes share fsyncs instead of queueing for them. A
 message whose score never got written (the process stopped or died first) is picked up
 by the sweep, which the clock runs every minute and which takes it the whole live way

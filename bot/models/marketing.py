@@ -34,7 +34,7 @@ class ShopEvent(Model):
 
 class Sequence(Model):
     """A drip sequence: what starts it (an event kind), what ends it early, and its steps
-    (validated by ``scheduler.drips.Steps``)."""
+    (validated by ``scheduler.marketing.sequences.Steps``)."""
 
     id = fields.IntField(primary_key=True)
     key = fields.CharField(max_length=64, unique=True)
@@ -75,7 +75,7 @@ class Enrollment(Model):
 
 
 class Segment(Model):
-    """A named set of contacts by rules (``scheduler.segments.Rules``), counted live."""
+    """A named set of contacts by rules (``scheduler.marketing.segments.Rules``), counted live."""
 
     id = fields.IntField(primary_key=True)
     name = fields.CharField(max_length=120, unique=True)

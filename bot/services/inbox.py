@@ -70,7 +70,7 @@ async def ingest(msg: InboundMessage, bus: EventBus | None = None) -> IngestResu
     """Store an inbound message exactly once and thread it into a conversation.
 
     Returns the stored ids; ``created`` is False when ``external_id`` was seen before.
-    The transaction is committed when this returns (see ``bot.ingest``).
+    The transaction is committed when this returns (see ``bot.core.ingest``).
     """
     started = time.perf_counter()
     if _may_hold_nul(msg):

@@ -226,7 +226,7 @@ class Outbox:
 
     async def deliver_due(self, limit: int = 100) -> int:
         """Claim every message whose (re)try time has come, and attempt each. Called by
-        the clock; safe with several processes (see scheduler.due)."""
+        the clock; safe with several processes (see bot.core.due)."""
         ids = await due.claim(OUTBOX_DUE, self.lease, limit)
         for mid in ids:
             await self._deliver_leased(mid)

@@ -1,6 +1,6 @@
 """The customer bot: greeting and menu, FAQ answers, hand-off to a person, office hours
 and CSAT. It is channel-agnostic: it reads stored messages and answers through the
-outbox with :class:`~channels.base.Button` quick replies, which Telegram shows as an
+outbox with :class:`~bot.core.channel.Button` quick replies, which Telegram shows as an
 inline keyboard and the web-chat widget as buttons.
 
 The bot stays out of the way of people:
