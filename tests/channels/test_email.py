@@ -222,12 +222,11 @@ async def test_mail_announced_during_a_read_is_not_left_for_idle(mailserver: Mai
     untagged lines no command claims. The mailbox loop must read again instead of going
     to IDLE, where the mail would wait for the next one or the 5-minute IDLE timeout."""
     from bot.core.channel import AccountInfo
-    from channels.email.adapter import EmailChannel
+    from channels.email import imap
 
     address = mailserver.add_user(f"race-{uuid.uuid4().hex[:8]}@shop.test")
     account = AccountInfo(1, "email", "race", "", account_settings(mailserver, address), "")
-    adapter = EmailChannel(None)  # type: ignore[arg-type]  # reading needs no context
-    client = await adapter._imap(account)
+    client = await imap.connect(account)
     try:
         mail = EmailMessage()
         mail["From"], mail["To"], mail["Subject"] = customer(mailserver), address, "Hi"
@@ -238,7 +237,7 @@ async def test_mail_announced_during_a_read_is_not_left_for_idle(mailserver: Mai
         # is the SEARCH or FETCH of the read going on when the mail lands).
         assert (await client.noop()).result == "OK"
         # The loop's next step: it must return at once to read, not sit in IDLE.
-        await asyncio.wait_for(adapter._wait_for_mail(client), timeout=5)
+        await asyncio.wait_for(imap.wait_for_mail(client), timeout=5)
         assert not client.has_pending_idle()
     finally:
         await client.logout()
