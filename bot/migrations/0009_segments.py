@@ -18,7 +18,7 @@ class Migration(migrations.Migration):
                 ('rules', fields.JSONField(default=dict, encoder=functools.partial(dumps, separators=(',', ':')), decoder=loads)),
                 ('created_at', fields.DatetimeField(auto_now=False, auto_now_add=True)),
             ],
-            options={'table': 'segments', 'app': 'models', 'pk_attr': 'id', 'table_description': 'A named set of contacts by rules (``scheduler.marketing.segments.Rules``), counted live.'},
+            options={'table': 'segments', 'app': 'models', 'pk_attr': 'id', 'table_description': 'A named set of contacts by rules (``scheduler.segments.Rules``), counted live.'},
             bases=['Model'],
         ),
     ]

@@ -84,6 +84,10 @@ class Segment(Model):
 
     class Meta:
         table = "segments"
+        # As migration 0009 recorded it (the docstring's first line, before the module moved):
+        # a migration that ran is never edited.
+        table_description = ("A named set of contacts by rules (``scheduler.segments.Rules``), "
+                             "counted live.")
 
 
 class Broadcast(Model):
