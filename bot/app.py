@@ -7,6 +7,7 @@ deliveries finish, then the HTTP session and the database close.
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -225,13 +226,19 @@ def create_app(settings: Settings, *, migrate: bool = True,
                            when=listening.service.wants)
         app[DRIPS] = drips.DripRunner(app[MAILER], timezone=settings.shop_timezone,
                                       lease_seconds=settings.drip_lease_seconds)
-        app[CLOCK] = Clock(app[OUTBOX], app[BUS], publisher, app[DRIPS],
-                           BroadcastRunner(app[MAILER]),
-                           listening=lambda: listening.tick(app[HTTP]))
+        # The clock's jobs: each runner claims its due rows itself (the clock only ticks).
+        # Publishing is its own job: a long run of due posts never delays customer replies.
+        every = settings.clock_seconds
+        clock = app[CLOCK] = Clock(every)
+        clock.every(every, "tick", app[OUTBOX].deliver_due,
+                    functools.partial(inbox.wake_snoozed, app[BUS]))
+        clock.every(every, "publish", publisher.run_due)
+        clock.every(every, "drips", app[DRIPS].run_due, BroadcastRunner(app[MAILER]).run_due)
+        clock.every(max(every, 30.0), "listening", lambda: listening.tick(app[HTTP]))
         running = [a for a in adapters.values() if isinstance(a, RunsAccounts)]
         for adapter in running:  # per-account loops (Telegram polling, webhooks)
             await adapter.start()
-        async with app[CLOCK].running(settings.clock_seconds):
+        async with clock.running():
             yield
         for adapter in running:
             await adapter.stop()

@@ -1,12 +1,13 @@
 """The clock: APScheduler ticks, our own tables hold the due work.
 
 APScheduler 3.x with a shared job store runs jobs twice when two processes use it, so
-it only keeps time here. Each tick calls the due work's runners, which look for due rows
-and claim them one by one with a lease (see ``bot.services.replies.Outbox.deliver_due``),
-which is safe with several processes and across crashes.
+it only keeps time here. Each job calls its runners, which look for due rows and claim
+them one by one with a lease (see ``bot.services.replies.Outbox.deliver_due``), which is
+safe with several processes and across crashes.
 
-The composition root builds one :class:`Clock` with the running app's runners, keeps it
-at ``app[CLOCK]`` and runs it with :meth:`Clock.running`.
+The clock knows no job: the composition root (``bot/app.py``) builds one :class:`Clock`,
+registers each job with :meth:`Clock.every`, keeps it at ``app[CLOCK]`` and runs it with
+:meth:`Clock.running`.
 """
 
 from __future__ import annotations
@@ -14,83 +15,65 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Protocol
+from dataclasses import dataclass
 
 from aiohttp import web
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from bot.core.events import EventBus
-from bot.services.inbox import wake_snoozed
-from bot.services.replies import Outbox
-
 log = logging.getLogger("switchboard.clock")
 
-Job = Callable[[], Awaitable[None]]
+Runner = Callable[[], Awaitable[object]]
 
 
-class DueRunner(Protocol):
-    """Due work of one kind (posts, drip steps, broadcasts): runs what has fallen due."""
-
-    async def run_due(self) -> int: ...
+@dataclass(frozen=True)
+class ClockJob:
+    name: str  # the APScheduler job id
+    seconds: float
+    runners: tuple[Runner, ...]  # called in turn, each on its own (one failing stops none)
 
 
 class Clock:
-    """The app's timer and the jobs it runs; every runner but the outbox is optional."""
+    """The app's timer and the jobs registered with it.
 
-    def __init__(self, outbox: Outbox, bus: EventBus, publisher: DueRunner | None = None,
-                 drips: DueRunner | None = None, broadcasts: DueRunner | None = None,
-                 listening: Job | None = None) -> None:
-        self.outbox, self.bus = outbox, bus
-        self.publisher, self.drips, self.broadcasts = publisher, drips, broadcasts
-        self.listening = listening
+    ``seconds`` is the clock's tick: a job run that falls more than five ticks behind
+    (the event loop was blocked) is skipped, and missed runs are coalesced into one."""
 
-    async def deliver_due_replies(self) -> None:
-        """Retry outbound replies whose next attempt is due (and pick up any a crash left)."""
-        await self.outbox.deliver_due()
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.jobs: dict[str, ClockJob] = {}
 
-    async def wake_snoozed(self) -> None:
-        await wake_snoozed(self.bus)
+    def every(self, seconds: float, name: str, *runners: Runner) -> None:
+        """Call ``runners`` in turn every ``seconds``, as the job ``name``: never two runs
+        of one job at once. Jobs run independently of each other, so a slow one never
+        delays another; register before :meth:`running`."""
+        if name in self.jobs:
+            raise ValueError(f"clock job {name!r} is already registered")
+        if not runners:
+            raise ValueError(f"clock job {name!r} has no runner")
+        self.jobs[name] = ClockJob(name, seconds, runners)
 
-    async def publish_due_posts(self) -> None:
-        """Publish posts whose time has come (and resume any a crash interrupted)."""
-        if self.publisher is not None:
-            await self.publisher.run_due()
+    async def run(self, name: str) -> None:
+        """Run the job ``name`` once now (its runners in turn; an error propagates)."""
+        for runner in self.jobs[name].runners:
+            await runner()
 
-    async def run_due_drips(self) -> None:
-        """Advance drip enrolments whose next step is due, and broadcasts (and resume
-        interrupted ones)."""
-        for runner in (self.drips, self.broadcasts):
-            if runner is not None:
-                await runner.run_due()
-
-    async def run_listening(self) -> None:
-        """Poll due feeds, look for negative spikes and reviews near their deadline, and
-        score what a crash left unscored."""
-        if self.listening is not None:
-            await self.listening()
-
-    async def tick(self) -> None:
-        for job in (self.deliver_due_replies, self.wake_snoozed):
+    async def _tick(self, job: ClockJob) -> None:
+        for runner in job.runners:
             try:
-                await job()
+                await runner()
             except Exception:
-                log.exception("clock job failed", extra={"job": job.__name__})
+                log.exception("clock job failed", extra={
+                    "job": job.name, "runner": getattr(runner, "__qualname__", repr(runner))})
 
     @contextlib.asynccontextmanager
-    async def running(self, seconds: float) -> AsyncIterator[AsyncIOScheduler]:
-        """Tick every ``seconds`` until the block ends."""
+    async def running(self) -> AsyncIterator[AsyncIOScheduler]:
+        """Run every registered job on its interval until the block ends."""
         sched = AsyncIOScheduler(timezone="UTC")
-        grace = max(1, int(seconds * 5))
-        sched.add_job(self.tick, "interval", seconds=seconds, id="tick", max_instances=1,
-                      coalesce=True, misfire_grace_time=grace)
-        # Publishing is its own job: a long run of due posts never delays customer replies.
-        sched.add_job(_guarded(self.publish_due_posts), "interval", seconds=seconds,
-                      id="publish", max_instances=1, coalesce=True, misfire_grace_time=grace)
-        sched.add_job(_guarded(self.run_due_drips), "interval", seconds=seconds, id="drips",
-                      max_instances=1, coalesce=True, misfire_grace_time=grace)
-        sched.add_job(_guarded(self.run_listening), "interval", seconds=max(seconds, 30.0),
-                      id="listening", max_instances=1, coalesce=True,
-                      misfire_grace_time=grace)
+        grace = max(1, int(self.seconds * 5))
+        for job in self.jobs.values():
+            sched.add_job(self._tick, "interval", args=[job], seconds=job.seconds,
+                          id=job.name, max_instances=1, coalesce=True,
+                          misfire_grace_time=grace)
         sched.start()
         try:
             yield sched
@@ -99,13 +82,3 @@ class Clock:
 
 
 CLOCK = web.AppKey("clock", Clock)
-
-
-def _guarded(job: Job) -> Job:
-    async def run() -> None:
-        try:
-            await job()
-        except Exception:
-            log.exception("clock job failed", extra={"job": job.__name__})
-    run.__name__ = job.__name__
-    return run

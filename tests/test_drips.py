@@ -69,7 +69,7 @@ class Drips:
         from bot.models import Broadcast
 
         async def reached() -> bool:
-            await self.shop.client.server.app[CLOCK].run_due_drips()
+            await self.shop.client.server.app[CLOCK].run("drips")
             return (await Broadcast.get(id=broadcast_id)).state == state
         await until(reached, timeout=30)
 
@@ -369,7 +369,7 @@ async def test_scenario_5_ab_subject_winner_goes_to_the_rest(drips: Drips) -> No
     pixel = html.split('<img src="', 1)[1].split('"', 1)[0].replace(
         "https://shop.example.test", "")
     assert (await drips.shop.client.get(pixel)).status == 200  # B was opened
-    await clock.run_due_drips()
+    await clock.run("drips")
     assert await MailSend.filter(broadcast_id=b["id"]).count() == 4  # waiting to decide
     drips.clock.advance(hours=4, minutes=1)
     await drips.broadcast_reaches(b["id"], "sent")
