@@ -272,7 +272,9 @@ def test_every_registered_channel_has_a_driver() -> None:
     assert set(DRIVERS) == set(registry.kinds())
 
 
-@pytest.mark.parametrize("kind", registry.kinds())
+@pytest.mark.parametrize("kind", [
+    pytest.param(k, marks=pytest.mark.slow) if k == "email" else k  # real Postfix and Dovecot
+    for k in registry.kinds()])
 async def test_channel_contract(kind: str, shop: Shop, aiohttp_server: Any) -> None:
     from bot.core.keys import ADAPTERS
 

@@ -27,6 +27,8 @@ from tests.channels.test_telegram import until
 from tests.conftest import Shop, make_settings, start_shop
 from tests.mailserver import MailServer
 
+pytestmark = pytest.mark.slow  # real Postfix and Dovecot
+
 
 def account_settings(mail: MailServer, address: str, password: str = "secret"
                      ) -> dict[str, Any]:
@@ -184,7 +186,7 @@ def test_parsing_helpers() -> None:
 
 
 def test_cli_connects_a_mailbox(tmp_path: Path, mailserver: MailServer) -> None:
-    from tests.test_cli import run
+    from tests.app.test_cli import run
 
     address = mailserver.add_user(f"cli-{uuid.uuid4().hex[:6]}@shop.test")
     settings = account_settings(mailserver, address)
@@ -201,7 +203,7 @@ def test_cli_connects_a_mailbox(tmp_path: Path, mailserver: MailServer) -> None:
 
 
 async def test_admin_connects_a_mailbox_on_the_channels_page(box: Any) -> None:
-    from tests.test_web import as_admin
+    from tests.web.test_web import as_admin
 
     shop, mail, _, _ = box
     csrf = await as_admin(shop)

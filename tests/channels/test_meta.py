@@ -24,7 +24,7 @@ from tests.channels.test_telegram import Telegram, connect, fake_api, until
 from tests.conftest import Shop, make_settings, start_shop
 from tests.fakes.graph_api import Failure, FakeGraph
 from tests.fakes.telegram_api import FakeTelegram
-from tests.test_web import as_admin
+from tests.web.test_web import as_admin
 
 __all__ = ["fake_api"]
 PAGE, IG, SECRET = "1001", "2002", "app-secret"
@@ -225,6 +225,7 @@ async def published(pid: int, want: str = "published") -> Post:
     return await until(check, timeout=15)  # type: ignore[no-any-return]
 
 
+@pytest.mark.slow  # waits for a post to fall due
 async def test_scenario_1_web_post_reaches_telegram_and_facebook_at_its_time(
         aiohttp_client: Any, aiohttp_server: Any, tmp_path: Path,
         fake_api: tuple[FakeTelegram, str]) -> None:
@@ -276,6 +277,7 @@ async def test_facebook_photos_one_and_several(meta: Meta) -> None:
     assert remote == posts["New boots"]["id"]  # the post's id, not the photo's
 
 
+@pytest.mark.slow  # waits for the container to be ready
 async def test_scenario_2_instagram_container_flow(meta: Meta) -> None:
     meta.fake.pending_polls = 2  # Meta is still fetching the image twice before it is ready
     target = [{"channel_account_id": meta.ig["id"], "target": IG}]

@@ -17,8 +17,8 @@ from config import Settings
 from tests.channels.test_telegram import TOKEN, Telegram, connect, fake_api, until
 from tests.conftest import Shop, make_settings, start_shop
 from tests.fakes.telegram_api import FakeBot, FakeTelegram
-from tests.test_bot import Visitor
-from tests.test_web import as_admin
+from tests.services.test_bot import Visitor
+from tests.web.test_web import as_admin
 
 __all__ = ["fake_api"]  # the fixture, shared with test_telegram.py
 GROUP = -1001500

@@ -9,8 +9,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.conftest import Postgres, ServerProcess
 from tests.fakes.telegram_api import FakeTelegram
+
+pytestmark = pytest.mark.slow  # three server processes on PostgreSQL
 
 TOKEN = "4343:multi"
 N = 300

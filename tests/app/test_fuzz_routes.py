@@ -149,7 +149,7 @@ async def test_integers_too_big_for_the_database_are_refused_not_crashed_on(shop
 async def test_no_staff_page_answers_bad_input_with_a_server_error(shop: Shop) -> None:
     """Every staff page and form, logged in as an admin with a valid CSRF token, with ids
     that are not ids and form fields holding what no form of ours sends."""
-    from tests.test_web import as_admin
+    from tests.web.test_web import as_admin
     resp = await shop.inbound(message("keep", contact="c1", text="stored before"))
     cid = (await resp.json())["conversation_id"]
     before = (await Message.filter(direction="in").count(), await Contact.all().count())
@@ -201,7 +201,7 @@ async def test_nul_characters_are_dropped_at_every_way_in(shop_any_db: Shop) -> 
     """PostgreSQL stores no NUL in text: a message, a name or a form field holding one
     was a 500 there. Every way in drops it, the same on both databases."""
     from bot.models import Note
-    from tests.test_web import as_admin
+    from tests.web.test_web import as_admin
     shop = shop_any_db
     # the API channel: text and the contact's name
     resp = await shop.inbound({"external_id": "n\u00001", "text": "where\u0000 is it",

@@ -10,9 +10,12 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiohttp
+import pytest
 
 from channels.signing import sign
 from tests.conftest import ServerProcess
+
+pytestmark = pytest.mark.slow  # a server process killed mid-burst
 
 
 async def _send(session: aiohttp.ClientSession, srv: ServerProcess, i: int

@@ -18,7 +18,7 @@ from channels.email.pool import RateLimit
 from scheduler.marketing.clock import set_clock
 from scheduler.marketing.drips import DRIPS
 from tests.conftest import Shop, free_port, make_settings, start_shop
-from tests.test_drips import Clock
+from tests.scheduler.marketing.test_drips import Clock
 
 
 class Picky:

@@ -14,7 +14,7 @@ from bot.models import Post
 from tests.channels.test_telegram import Telegram, connect, fake_api, until
 from tests.conftest import make_settings, start_shop
 from tests.fakes.telegram_api import FakeTelegram
-from tests.test_web import as_admin
+from tests.web.test_web import as_admin
 
 __all__ = ["fake_api"]
 

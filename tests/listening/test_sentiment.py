@@ -19,6 +19,8 @@ from bot.models import Mention, SentimentCorrection, SentimentScore
 from listening.sentiment import BatchingService, Score
 from tests.conftest import ROOT, make_settings, start_shop
 
+pytestmark = pytest.mark.slow  # the real sentiment model
+
 CLEAR = {
     "en": [("I love this shop, fast delivery and great quality!", "positive"),
            ("Terrible service, the package never arrived and nobody answers.", "negative")],

@@ -186,7 +186,7 @@ def test_csv_import_reports_bad_rows(tmp_path: Path) -> None:
 
 
 async def test_pages_show_reviews_listening_and_alerts(shop: Shop) -> None:
-    from tests.test_web import as_admin
+    from tests.web.test_web import as_admin
     csrf = await as_admin(shop)
     now = datetime.now(UTC)
     late = await rv.store(rv.ReviewIn(id="p1", rating=1, title="Never arrived",

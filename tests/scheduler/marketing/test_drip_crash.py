@@ -16,10 +16,13 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
+import pytest
 from aiosmtpd.controller import Controller
 
 from scheduler.marketing import drips
 from tests.conftest import ServerProcess, free_port
+
+pytestmark = pytest.mark.slow  # a server process killed mid-send
 
 N = 2000
 CONCURRENCY = 8  # SMTP connections of the account

@@ -8,6 +8,7 @@ import hmac
 import json
 from typing import Any
 
+import pytest
 from aiohttp import web
 
 from bot.models import ChannelAccount, Contact, Conversation, Message
@@ -187,6 +188,7 @@ async def test_reply_failure_shows_on_message(shop: Shop, aiohttp_server: Any) -
     assert status == 400 and err["error"]["code"] == "not_failed"
 
 
+@pytest.mark.slow  # waits through the retry backoff
 async def test_unreachable_callback_retries_then_gives_up(shop: Shop) -> None:
     from tests.conftest import free_port
 

@@ -17,6 +17,8 @@ from channels.signing import sign
 from tests.conftest import ServerProcess
 from tests.fakes.graph_api import FakeGraph
 
+pytestmark = pytest.mark.slow  # Chromium
+
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
         "--disable-component-update", "--no-first-run", "--disable-sync"]

@@ -33,6 +33,8 @@ from tests.channels.test_telegram import until
 from tests.conftest import Shop, make_settings, start_shop
 from tests.mailserver import MailServer
 
+pytestmark = pytest.mark.slow  # whole drip scenarios against real Postfix and Dovecot
+
 SHOPIFY_SECRET, WOO_SECRET = "shpss_test", "wc_test"
 
 

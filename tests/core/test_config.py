@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from config import ConfigError, Secret, describe_settings, ensure_secret_key, load_settings
+from tests.conftest import ROOT
 
 
 def test_env_overrides_toml_overrides_defaults(tmp_path: Path) -> None:
@@ -55,6 +56,6 @@ def test_generated_secret_key_is_kept(tmp_path: Path) -> None:
 def test_every_setting_is_documented() -> None:
     rows = describe_settings()
     assert all(doc for _, _, doc in rows)
-    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    readme = (ROOT / "README.md").read_text()
     missing = [env for env, _, _ in rows if env not in readme]
     assert not missing, f"README does not describe {missing}"

@@ -14,8 +14,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.conftest import ServerProcess
 from tests.fakes.telegram_api import FakeTelegram
+
+pytestmark = pytest.mark.slow  # a server process killed mid-publish
 
 TOKEN = "4444:crash"
 N = 1000
