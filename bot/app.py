@@ -34,6 +34,7 @@ from bot.core.pages import error_page
 from bot.core.serve import INFLIGHT, Inflight
 from bot.services import account_cache, contacts, inbox
 from bot.services.automation import Automation
+from bot.services.inbox import INTAKE
 from bot.services.live import HUB, StaffHub
 from bot.services.replies import OUTBOX, Outbox
 from bot.web import media, pages
@@ -171,16 +172,15 @@ def create_app(settings: Settings, *, migrate: bool = True,
     app[HUB] = StaffHub(app[BUS])
     app[LISTENING] = ListeningRuntime(settings, Alerter(base_url=settings.public_url),
                                       bus=app[BUS])
-    inbox.config.reopen_window = timedelta(hours=settings.reopen_window_hours)
-
     async def database(app: web.Application) -> AsyncIterator[None]:
         if migrate:
             await db.apply_migrations(settings)
         tortoise_ctx = await db.open_db(settings)
-        inbox.use_ingestor(
+        app[INTAKE] = inbox.Intake(
             SqliteWriter(settings.resolved_database_url[len("sqlite://"):],
                          settings.sqlite_synchronous) if settings.is_sqlite
-            else Ingestor(TortoiseDriver("postgres")))
+            else Ingestor(TortoiseDriver("postgres")),
+            app[BUS], timedelta(hours=settings.reopen_window_hours))
         if settings.seed_demo:
             from bot.services.seed import seed_demo
 
@@ -189,8 +189,7 @@ def create_app(settings: Settings, *, migrate: bool = True,
                 on_seed(created)
         yield
         account_cache.forget_accounts()
-        await inbox.ingestor().close()
-        inbox.use_ingestor(None)
+        await app[INTAKE].close()
         await db.close_db(tortoise_ctx)
 
     async def http(app: web.Application) -> AsyncIterator[None]:
@@ -249,7 +248,7 @@ def create_app(settings: Settings, *, migrate: bool = True,
     desk = Desk(settings, app[BUS], reply=inbox_commands.reply_to_notification,
                 flow=flows.answer)
     ctx = ChannelContext(
-        ingest=lambda m: inbox.ingest(m, app[BUS]),
+        ingest=lambda m: app[INTAKE].ingest(m),
         settings=settings, get_account=account_cache.channel_account,
         render=lambda name, data: app[JINJA].get_template(name).render(**data),
         contact_history=contacts.contact_history,

@@ -1,7 +1,7 @@
 """The channel adapter protocol, the message types every channel shares, and the error tree.
 
 An adapter turns network input into :class:`InboundMessage` and hands it to
-``ChannelContext.ingest`` (which is ``bot.services.inbox.ingest``); it acknowledges the
+``ChannelContext.ingest`` (which is ``bot.services.inbox.Intake.ingest``); it acknowledges the
 sender only after that returns, so an acknowledged message is already committed. For
 outbound, the core calls :meth:`ChannelAdapter.send` with an :class:`OutboundMessage` and
 maps the errors below to a delivery status shown to staff.

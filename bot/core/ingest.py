@@ -1,4 +1,4 @@
-"""The storage side of ``bot.services.inbox.ingest``: raw SQL, group commit, one writer.
+"""The storage side of ``bot.services.inbox.Intake.ingest``: raw SQL, group commit, one writer.
 
 Why not the ORM here: building a query through the ORM costs more than running it, and on
 SQLite every statement is a hop to aiosqlite's thread; the hot path paid ~4 ms a message.
@@ -246,7 +246,7 @@ def _new_contact(acct: int, info: ContactInfo, now: Any) -> Generator[Query, lis
 
 
 class Writer(Protocol):
-    """What ``bot.services.inbox.ingest`` hands messages to."""
+    """What ``bot.services.inbox.Intake.ingest`` hands messages to."""
 
     async def submit(self, msg: InboundMessage, kind: str, reopen_window: timedelta
                      ) -> IngestResult: ...

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from aiohttp import web
 from tortoise.expressions import Q, Subquery
 from tortoise.functions import Count
 from tortoise.queryset import QuerySet
@@ -24,7 +25,6 @@ from bot.core.clean import NUL, db_id, without_nul
 from bot.core.errors import InboxError, NotFound
 from bot.core.events import ConversationChanged, ConversationResolved, EventBus, MessageReceived
 from bot.core.ingest import Writer
-from bot.core.ingest_orm import Ingestor, TortoiseDriver
 from bot.core.time import utcnow
 from bot.models import (
     ChannelAccount,
@@ -42,13 +42,7 @@ log = logging.getLogger("switchboard.inbox")
 
 
 
-@dataclass
-class InboxConfig:
-    reopen_window: timedelta = timedelta(hours=72)
-
-
-config = InboxConfig()
-_kind_cache: dict[int, str] = {}
+_kind_cache: dict[int, str] = {}  # account id -> kind; kinds never change
 
 
 def forget_kinds() -> None:
@@ -66,24 +60,37 @@ async def account_kind(account_id: int) -> str:
     return kind
 
 
-async def ingest(msg: InboundMessage, bus: EventBus | None = None) -> IngestResult:
-    """Store an inbound message exactly once and thread it into a conversation.
+class Intake:
+    """The inbound path of one app: its ingest writer (the SQLite writer thread, or the
+    ORM's connection on PostgreSQL), the reopen window, and the bus that hears of each new
+    message. The composition root builds it when the database opens and closes it last."""
 
-    Returns the stored ids; ``created`` is False when ``external_id`` was seen before.
-    The transaction is committed when this returns (see ``bot.core.ingest``).
-    """
-    started = time.perf_counter()
-    if _may_hold_nul(msg):
-        msg = without_nul(msg)
-    kind = await account_kind(msg.channel_account_id)
-    result = await ingestor().submit(msg, kind, config.reopen_window)
-    if result.created:
-        metrics.child(metrics.MESSAGES_INGESTED, kind).inc()
-        metrics.child(metrics.INGEST_SECONDS, kind).observe(time.perf_counter() - started)
-        if bus is not None:
-            bus.publish(MessageReceived(result.message_id, result.conversation_id, kind,
-                                        result.new_conversation, msg.channel_account_id))
-    return result
+    def __init__(self, writer: Writer, bus: EventBus | None,
+                 reopen_window: timedelta = timedelta(hours=72)) -> None:
+        self.writer, self.bus, self.reopen_window = writer, bus, reopen_window
+
+    async def ingest(self, msg: InboundMessage) -> IngestResult:
+        """Store an inbound message exactly once and thread it into a conversation.
+
+        Returns the stored ids; ``created`` is False when ``external_id`` was seen before.
+        The transaction is committed when this returns (see ``bot.core.ingest``).
+        """
+        started = time.perf_counter()
+        if _may_hold_nul(msg):
+            msg = without_nul(msg)
+        kind = await account_kind(msg.channel_account_id)
+        result = await self.writer.submit(msg, kind, self.reopen_window)
+        if result.created:
+            metrics.child(metrics.MESSAGES_INGESTED, kind).inc()
+            metrics.child(metrics.INGEST_SECONDS, kind).observe(time.perf_counter() - started)
+            if self.bus is not None:
+                self.bus.publish(MessageReceived(
+                    result.message_id, result.conversation_id, kind,
+                    result.new_conversation, msg.channel_account_id))
+        return result
+
+    async def close(self) -> None:
+        await self.writer.close()
 
 
 def _may_hold_nul(msg: InboundMessage) -> bool:
@@ -115,25 +122,6 @@ async def edit_inbound(account_id: int, external_id: str, text: str,
         bus.publish(ConversationChanged(msg.conversation_id,  # type: ignore[attr-defined]
                                         "message"))
     return msg.id
-
-
-_ingestor: Writer | None = None
-
-
-def ingestor() -> Writer:
-    """The process's ingest writer; without a configured one, the ORM connection's."""
-    global _ingestor
-    if _ingestor is None:
-        from tortoise import connections
-
-        dialect = connections.get("default").capabilities.dialect
-        _ingestor = Ingestor(TortoiseDriver(dialect))
-    return _ingestor
-
-
-def use_ingestor(value: Writer | None) -> None:
-    global _ingestor
-    _ingestor = value
 
 
 # --- listing --------------------------------------------------------------------------------
@@ -364,3 +352,5 @@ async def edit_note(note_id: int, editor: User, text: str,
         bus.publish(ConversationChanged(note.conversation_id, "note"))  # type: ignore[attr-defined]
     return note
 
+
+INTAKE: web.AppKey[Intake] = web.AppKey("intake")
