@@ -40,8 +40,12 @@ def is_masked(value: Any) -> bool:
 
 def masked_settings(settings: Mapping[str, Any] | None, secret: frozenset[str]
                     ) -> dict[str, Any]:
-    return {k: (f"…{str(v)[-4:]}" if k in secret and v else v)
-            for k, v in (settings or {}).items()}
+    return {k: (_mask(str(v)) if k in secret and v else v) for k, v in (settings or {}).items()}
+
+
+def _mask(value: str) -> str:
+    """The last four characters of a long secret (to tell two apart); none of a short one."""
+    return f"…{value[-4:]}" if len(value) > 8 else "…"
 
 
 def channel_out(a: ChannelAccount, adapters: Adapters) -> dict[str, Any]:

@@ -8,12 +8,12 @@ from aiohttp import web
 
 from bot.core.channel import (
     AccountInfo,
-    ChannelAdapter,
     ChannelContext,
     DeliveryError,
     OutboundMessage,
     PermanentDeliveryError,
     SendResult,
+    SettingsForm,
 )
 from bot.core.http import Call, Endpoint, json_out
 from channels.api.client import CallbackError, post_signed
@@ -29,6 +29,9 @@ class ApiChannel:
     max_text_length: ClassVar[int] = 20000
     supports_media: ClassVar[bool] = False
     rate_per_sec: ClassVar[float | None] = None
+    # No form fields of its own; a shop's Google reviews are answered with an API account's
+    # google_api_url and google_access_token settings (listening.reviews): a secret.
+    settings_form: ClassVar[SettingsForm] = SettingsForm(secret=("google_access_token",))
 
     def __init__(self, ctx: ChannelContext) -> None:
         self.ctx = ctx
@@ -73,7 +76,3 @@ class ApiChannel:
                 raise PermanentDeliveryError(exc.reason) from exc
             raise DeliveryError(exc.reason, exc.retry_after) from exc
         return SendResult()
-
-
-def build(ctx: ChannelContext) -> ChannelAdapter:
-    return ApiChannel(ctx)
