@@ -1,4 +1,4 @@
-"""The explicit map from channel kind to adapter factory. No folder scanning: a new channel
+"""The explicit map from channel kind to adapter class. No folder scanning: a new channel
 is added here, by hand, and joins the contract test in tests/channels/test_contract.py."""
 
 from __future__ import annotations
@@ -6,21 +6,21 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from bot.core.channel import ChannelAdapter, ChannelContext, Publishing
-from channels.api.adapter import build as build_api
-from channels.email.adapter import build as build_email
+from channels.api.adapter import ApiChannel
+from channels.email.adapter import EmailChannel
 from channels.meta.adapter import FacebookChannel, InstagramChannel
 from channels.telegram.adapter import TelegramChannel
-from channels.webchat.adapter import build as build_webchat
+from channels.webchat.adapter import WebChat
 
 Factory = Callable[[ChannelContext], ChannelAdapter]
 
 REGISTRY: dict[str, Factory] = {
-    "webchat": build_webchat,
-    "api": build_api,
+    "webchat": WebChat,
+    "api": ApiChannel,
     "telegram": TelegramChannel,
     "facebook": FacebookChannel,
     "instagram": InstagramChannel,
-    "email": build_email,
+    "email": EmailChannel,
 }
 
 

@@ -228,7 +228,3 @@ def compose_reply(account: AccountInfo, message: OutboundMessage) -> EmailMessag
         mail["References"] = " ".join(dict.fromkeys(refs))
     mail.set_content(message.text)
     return mail
-
-
-def build(ctx: ChannelContext) -> Any:
-    return EmailChannel(ctx)

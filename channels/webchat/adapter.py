@@ -22,7 +22,6 @@ from aiohttp import WSCloseCode, WSMsgType, web
 
 from bot.core.channel import (
     AccountInfo,
-    ChannelAdapter,
     ChannelContext,
     ContactInfo,
     InboundMessage,
@@ -210,7 +209,3 @@ def _locale(value: Any) -> str | None:
 
 def _dumps(obj: Any) -> str:
     return json.dumps(obj, default=lambda o: o.isoformat() if hasattr(o, "isoformat") else str(o))
-
-
-def build(ctx: ChannelContext) -> ChannelAdapter:
-    return WebChat(ctx)
