@@ -41,11 +41,14 @@ class Clock:
     def __init__(self, seconds: float) -> None:
         self.seconds = seconds
         self.jobs: dict[str, ClockJob] = {}
+        self.started = False
 
     def every(self, seconds: float, name: str, *runners: Runner) -> None:
         """Call ``runners`` in turn every ``seconds``, as the job ``name``: never two runs
         of one job at once. Jobs run independently of each other, so a slow one never
         delays another; register before :meth:`running`."""
+        if self.started:
+            raise RuntimeError(f"clock job {name!r} registered after the clock started")
         if name in self.jobs:
             raise ValueError(f"clock job {name!r} is already registered")
         if not runners:
@@ -75,10 +78,12 @@ class Clock:
                           id=job.name, max_instances=1, coalesce=True,
                           misfire_grace_time=grace)
         sched.start()
+        self.started = True
         try:
             yield sched
         finally:
             sched.shutdown(wait=False)
+            self.started = False
 
 
 CLOCK = web.AppKey("clock", Clock)
