@@ -27,8 +27,6 @@ from tests.channels.test_telegram import until
 from tests.conftest import Shop, make_settings, start_shop
 from tests.mailserver import MailServer
 
-pytestmark = pytest.mark.slow  # real Postfix and Dovecot
-
 
 def account_settings(mail: MailServer, address: str, password: str = "secret"
                      ) -> dict[str, Any]:
@@ -63,6 +61,7 @@ async def arrived(external_id: str) -> Message:
     return await until(check, timeout=20)  # type: ignore[no-any-return]
 
 
+@pytest.mark.slow  # real Postfix and Dovecot
 async def test_account_check_refuses_a_bad_login(box: Any) -> None:
     shop, mail, _, address = box
     status, err = await shop.api("POST", "/api/v1/channels", json={
@@ -82,6 +81,7 @@ async def test_account_check_refuses_a_bad_login(box: Any) -> None:
     assert shown["settings"]["imap_password"].startswith("…")  # never shown back
 
 
+@pytest.mark.slow  # real Postfix and Dovecot
 async def test_scenario_1_reply_is_threaded_in_the_customers_mailbox(box: Any) -> None:
     shop, mail, account, address = box
     ann = customer(mail)
@@ -121,6 +121,7 @@ async def test_scenario_1_reply_is_threaded_in_the_customers_mailbox(box: Any) -
     assert again.text == "Thank you!" and "Of course" in again.meta["full_text"]
 
 
+@pytest.mark.slow  # real Postfix and Dovecot
 async def test_scenario_7_windows_1251_with_attachment_and_html_tis620(box: Any) -> None:
     shop, mail, account, address = box
     ivan = customer(mail)
@@ -148,6 +149,7 @@ async def test_scenario_7_windows_1251_with_attachment_and_html_tis620(box: Any)
     assert shown.text == "ราคา\n\nสวัสดีครับ\n\nราคา 350 บาท"
 
 
+@pytest.mark.slow  # real Postfix and Dovecot
 async def test_a_bounce_marks_the_address(box: Any) -> None:
     shop, mail, account, address = box
     ghost = f"nobody-{uuid.uuid4().hex[:6]}@customer.test"  # no such mailbox
@@ -185,6 +187,7 @@ def test_parsing_helpers() -> None:
         "@no-message-id>")
 
 
+@pytest.mark.slow  # real Postfix and Dovecot
 def test_cli_connects_a_mailbox(tmp_path: Path, mailserver: MailServer) -> None:
     from tests.app.test_cli import run
 
@@ -202,6 +205,7 @@ def test_cli_connects_a_mailbox(tmp_path: Path, mailserver: MailServer) -> None:
     assert odd.returncode != 0 and "KEY=VALUE" in odd.stderr
 
 
+@pytest.mark.slow  # real Postfix and Dovecot
 async def test_admin_connects_a_mailbox_on_the_channels_page(box: Any) -> None:
     from tests.web.test_web import as_admin
 
@@ -217,6 +221,7 @@ async def test_admin_connects_a_mailbox_on_the_channels_page(box: Any) -> None:
     assert f"{address} · IMAP 127.0.0.1" in page
 
 
+@pytest.mark.slow  # real Postfix and Dovecot
 async def test_mail_announced_during_a_read_is_not_left_for_idle(mailserver: MailServer
                                                                  ) -> None:
     """Real Dovecot: when new mail is announced (``* n EXISTS``) inside the answer to

@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
 from aiohttp import web
 
 from bot.models import Review, StaffAlert
@@ -164,6 +165,7 @@ async def test_reply_goes_back_to_the_source(shop: Shop, aiohttp_server: Any) ->
     assert status == 200 and "Olga" in out["suggestion"]  # the public follow-up now
 
 
+@pytest.mark.slow  # two run.py processes
 def test_csv_import_reports_bad_rows(tmp_path: Path) -> None:
     data = tmp_path / "data"
     path = tmp_path / "reviews.csv"

@@ -19,8 +19,6 @@ from bot.models import Mention, SentimentCorrection, SentimentScore
 from listening.sentiment import BatchingService, Score
 from tests.conftest import ROOT, make_settings, start_shop
 
-pytestmark = pytest.mark.slow  # the real sentiment model
-
 CLEAR = {
     "en": [("I love this shop, fast delivery and great quality!", "positive"),
            ("Terrible service, the package never arrived and nobody answers.", "negative")],
@@ -37,6 +35,7 @@ CLEAR = {
 }
 
 
+@pytest.mark.slow  # the real sentiment model
 def test_default_model_loads_offline_and_labels_clear_sentences(sentiment_model: Any,
                                                                 ) -> None:
     assert os.environ.get("HF_HUB_OFFLINE") == "1"
@@ -51,6 +50,7 @@ def test_default_model_loads_offline_and_labels_clear_sentences(sentiment_model:
         assert abs(sum(s.scores.values()) - 1) < 0.01 and s.score == max(s.scores.values())
 
 
+@pytest.mark.slow  # the real sentiment model
 def test_packed_linear_layers_give_the_plain_models_scores(sentiment_model: Any,
                                                            models_dir: Path) -> None:
     import torch
@@ -75,6 +75,7 @@ def test_packed_linear_layers_give_the_plain_models_scores(sentiment_model: Any,
         assert max(abs(fused.scores[k] - base.scores[k]) for k in base.scores) < 0.03
 
 
+@pytest.mark.slow  # the real sentiment model
 async def test_batching_gives_the_same_labels_off_the_event_loop(sentiment_model: Any,
                                                                  ) -> None:
     texts = [t for rows in CLEAR.values() for t, _ in rows] * 3 + [
@@ -146,6 +147,7 @@ def _run(data: Path, models: Path, *args: str) -> subprocess.CompletedProcess[st
                           capture_output=True, text=True, timeout=600)
 
 
+@pytest.mark.slow  # the real sentiment model
 def test_eval_cli_prints_per_language_json(tmp_path: Path, models_dir: Path) -> None:
     tsv = tmp_path / "eval.tsv"
     tsv.write_text("".join(f"{t}\t{label}\t{lang}\n" for lang, rows in CLEAR.items()
@@ -165,6 +167,7 @@ def test_eval_cli_prints_per_language_json(tmp_path: Path, models_dir: Path) -> 
     assert missing.returncode == 2 and "no such file" in missing.stderr
 
 
+@pytest.mark.slow  # the real sentiment model
 async def test_inbound_messages_are_scored_corrected_and_backfilled(
         tmp_path: Path, models_dir: Path, aiohttp_client: Any) -> None:
     settings = make_settings(tmp_path / "data", sentiment_enabled=True,
@@ -245,6 +248,7 @@ def test_other_models_labels_are_read(label: str) -> None:
     assert _label_map(names) == ["negative", "neutral", "positive"]
 
 
+@pytest.mark.slow  # the real sentiment model
 async def test_sweep_scores_messages_a_crash_left_unscored(shop: Any,
                                                            sentiment_model: Any) -> None:
     """Scoring is not part of the message's commit: a process that dies between the two
@@ -326,6 +330,7 @@ async def test_batches_group_similar_lengths_and_the_oldest_is_not_starved() -> 
     await patient.close()
 
 
+@pytest.mark.slow  # the real sentiment model
 def test_sentiment_train_reproduces_an_artifact(tmp_path: Path, models_dir: Path) -> None:
     """The recipe end to end on a small slice (the committed artifact took 47 minutes)."""
     val = tmp_path / "val.tsv"
