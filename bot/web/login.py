@@ -8,7 +8,7 @@ from aiohttp import web
 
 from bot.core.auth import SESSION_COOKIE, USER, Perm, end_session, has_perm, login, start_session
 from bot.core.keys import SETTINGS
-from bot.core.pages import error_page, form_str, page, render
+from bot.core.pages import error_page, form_str, page, render, same_site_path
 from bot.models import User
 
 PRE_CSRF = "sb_login_csrf"
@@ -34,10 +34,7 @@ async def login_submit(request: web.Request) -> web.StreamResponse:
         return await login_form(request, "Wrong e-mail or password.", 401)
     settings = request.app[SETTINGS]
     token, _ = await start_session(user, settings.session_hours)
-    target = form_str(form, "next")
-    if not target.startswith("/") or target.startswith("//"):
-        target = "/inbox"
-    resp = web.HTTPFound(target)
+    resp = web.HTTPFound(same_site_path(str(form.get("next", "")), "/inbox"))
     resp.set_cookie(SESSION_COOKIE, token, httponly=True, samesite="Lax",
                     secure=settings.cookie_secure, max_age=int(settings.session_hours * 3600))
     resp.del_cookie(PRE_CSRF)

@@ -262,3 +262,16 @@ async def test_agent_reads_bot_page_but_cannot_change_it(shop: Shop) -> None:
     resp = await shop.client.post("/admin/bot/faq", data={
         "csrf_token": csrf, "locale": "en", "question": "q", "answer": "a"})
     assert resp.status == 403
+
+
+async def test_login_goes_back_only_to_a_path_on_this_site(shop: Shop) -> None:
+    for target, lands in [("/\t/evil.example", "/inbox"), ("/\\evil.example", "/inbox"),
+                          ("//evil.example", "/inbox"), ("https://evil.example/", "/inbox"),
+                          ("javascript:alert(1)", "/inbox"),
+                          ("/contacts?q=ann", "/contacts?q=ann")]:
+        page = await shop.client.get("/login")  # each login spends its form's token
+        token = CSRF.search(await page.text()).group(1)  # type: ignore[union-attr]
+        resp = await shop.client.post("/login", data={
+            "email": shop.seed["email"], "password": shop.seed["password"],
+            "csrf_token": token, "next": target}, allow_redirects=False)
+        assert (resp.status, resp.headers["Location"]) == (302, lands), target
