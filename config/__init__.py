@@ -191,6 +191,50 @@ class Settings:
                                    default=10.0)
     seed_demo: bool = _doc("Seed a demo shop (accounts and an admin) into an empty database.",
                            default=True)
+    # -- safety on the open internet (docs/security.md) --
+    allowed_origins: str = _doc(
+        "Origins (scheme://host[:port], comma-separated) of the shop's own sites, allowed to "
+        "open the web chat and post to /subscribe besides public_url's origin; a web chat "
+        "account's settings.origins adds its own.", default="")
+    allow_private_urls: bool = _doc(
+        "Let URLs someone typed (feeds, callback and API base URLs) reach loopback, private, "
+        "link-local and cloud-metadata addresses. Off on the internet; on for a self-hosted "
+        "setup whose services live on a private network.", default=False)
+    login_limit_address: str = _doc(
+        "Login tries allowed per client address ('limits' notation, ';' between windows); "
+        "above it the login answers 429 with Retry-After.", default="20/minute;100/hour")
+    login_limit_account: str = _doc(
+        "Failed login tries allowed per account (e-mail) before 429.",
+        default="5/minute;30/hour")
+    password_hash_threads: int = _doc(
+        "Password hashes computed at once, off the event loop (each takes ~64 MiB and "
+        "~200 ms of a core); more tries wait their turn.", default=2)
+    public_limit_address: str = _doc(
+        "Requests per client address to the public endpoints (web chat visitors, messages, "
+        "sockets; /subscribe) before 429.", default="60/minute;600/hour")
+    trusted_proxies: str = _doc(
+        "Addresses of reverse proxies whose X-Forwarded-For names the client (comma-"
+        "separated). Empty: the socket's peer is the client.", default="")
+    metrics_token: Secret = _doc(
+        "Bearer token /metrics asks for. Empty: /metrics answers only loopback addresses "
+        "(and metrics_addresses).", default=Secret(""))
+    metrics_addresses: str = _doc(
+        "Client addresses or networks (CIDR, comma-separated) /metrics answers without a "
+        "token, besides loopback.", default="")
+    signed_link_days: int = _doc(
+        "Days a signed link (unsubscribe, confirm, tracking) stays valid.", default=180)
+    quarantine_tries: int = _doc(
+        "Tries a channel loop gives an item it cannot store before it is quarantined "
+        "(kept raw, listed for an admin as 'could not import') and the loop goes on.",
+        default=3)
+    template_timeout_seconds: float = _doc(
+        "Longest a marketer's template (broadcast subject and body) may take to render.",
+        default=2.0)
+    template_max_bytes: int = _doc("Largest output of one rendered template, in bytes.",
+                                   default=512 * 1024)
+    regex_timeout_ms: float = _doc(
+        "Longest a rule's regular expression may run on one text, in milliseconds.",
+        default=50.0)
 
     def __repr__(self) -> str:
         inner = ", ".join(f"{f.name}={getattr(self, f.name)!r}" for f in fields(self))

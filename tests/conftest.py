@@ -110,7 +110,10 @@ def make_settings(tmp: Path, **over: Any) -> Settings:
                 public_url="https://shop.example.test",
                 # The inbox tests see exactly what customers send; the bot's own tests
                 # (tests/test_bot.py) turn it on.
-                bot_channels="")
+                bot_channels="",
+                # the tests' fakes of Telegram, Meta and the feeds listen on 127.0.0.1; the
+                # outbound URL policy's own tests turn this off
+                allow_private_urls=True)
     base.update(over)
     return load_settings(env, **base)
 
@@ -220,7 +223,8 @@ class ServerProcess:
         self.data_dir, self.port = data_dir, free_port()
         self.env = {**os.environ, "SWITCHBOARD_DATA_DIR": str(data_dir),
                     "SWITCHBOARD_PORT": str(self.port), "SWITCHBOARD_LOG_FORMAT": "text",
-                    "SWITCHBOARD_LOG_LEVEL": os.environ.get("SB_TEST_LOG", "WARNING"), **env}
+                    "SWITCHBOARD_LOG_LEVEL": os.environ.get("SB_TEST_LOG", "WARNING"),
+                    "SWITCHBOARD_ALLOW_PRIVATE_URLS": "true", **env}
         self.proc: subprocess.Popen[str] | None = None
         self.seed: dict[str, str] = {}
         self.output = ""

@@ -8,6 +8,7 @@ from __future__ import annotations
 from bot.models.alerts import StaffAlert
 from bot.models.automation import ChatFlow, FaqEntry, Rule
 from bot.models.contacts import ChannelAccount, Contact, Identity
+from bot.models.imports import ImportFailure
 from bot.models.inbox import (
     CannedReply,
     Conversation,
@@ -37,7 +38,8 @@ from bot.models.users import Role, Session, User
 __all__ = [
     "Broadcast", "CannedReply", "ChannelAccount", "ChatFlow", "Contact", "Conversation",
     "ConversationStatus", "CsatRating", "DeliveryStatus", "Direction", "Enrollment",
-    "FaqEntry", "Feed", "FeedEntry", "Identity", "Label", "ListeningRule", "MailSend",
+    "FaqEntry", "Feed", "FeedEntry", "Identity", "ImportFailure", "Label", "ListeningRule",
+    "MailSend",
     "Mention", "Message", "Note", "NoteRevision", "Post", "PostEvent", "PostStatus",
     "PostVariant", "Review", "Role", "Rule", "Segment", "SentimentCorrection",
     "SentimentScore", "Sequence", "Session", "ShopEvent", "StaffAlert", "StaffNotification",

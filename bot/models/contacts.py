@@ -12,9 +12,10 @@ class ChannelAccount(Model):
     id = fields.IntField(primary_key=True)
     kind = fields.CharField(max_length=32, db_index=True)
     name = fields.CharField(max_length=120)
-    # HMAC key for inbound signatures and signed callbacks. It must be usable, so it is
-    # stored as is; it never leaves the server except once, when the account is created.
-    secret = fields.CharField(max_length=128)
+    # HMAC key for inbound signatures and signed callbacks, encrypted at rest (it must be
+    # usable, so it is encrypted, not hashed); it never leaves the server except once, when
+    # the account is created.
+    secret = fields.CharField(max_length=512)
     callback_url = fields.CharField(max_length=500, default="")
     settings: dict[str, Any] = fields.JSONField(default=dict)
     enabled = fields.BooleanField(default=True)

@@ -1,0 +1,107 @@
+"""Rate limits for the doors anyone can knock on (login, web chat, /subscribe).
+
+The counting is the ``limits`` library's (moving windows, ``"5/minute;30/hour"`` notation);
+this module only names the client and turns a refusal into a 429 with ``Retry-After``.
+Counters live in the process: with several processes each counts its own share, so a
+limit holds per process (docs/security.md says so).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import math
+import time
+
+from aiohttp import web
+from limits import RateLimitItem, parse_many
+from limits.storage import MemoryStorage
+from limits.strategies import MovingWindowRateLimiter
+
+from bot.core.keys import SETTINGS
+
+log = logging.getLogger("switchboard.ratelimit")
+
+
+class Limiter:
+    """One named limit (e.g. ``login-address``) over any number of keys."""
+
+    def __init__(self, name: str, spec: str) -> None:
+        self.name = name
+        self.items: list[RateLimitItem] = parse_many(spec) if spec.strip() else []
+        self._strategy = MovingWindowRateLimiter(MemoryStorage())
+
+    def hit(self, key: str) -> float | None:
+        """Count one try for ``key``; return None if allowed, else seconds to wait."""
+        for item in self.items:
+            if not self._strategy.hit(item, self.name, key):
+                return self.retry_after(item, key)
+        return None
+
+    def blocked(self, key: str) -> float | None:
+        """Without counting: None if ``key`` may try now, else seconds to wait."""
+        for item in self.items:
+            if not self._strategy.test(item, self.name, key):
+                return self.retry_after(item, key)
+        return None
+
+    def clear(self, key: str) -> None:
+        for item in self.items:
+            self._strategy.clear(item, self.name, key)
+
+    def retry_after(self, item: RateLimitItem, key: str) -> float:
+        reset = self._strategy.get_window_stats(item, self.name, key).reset_time
+        return max(1.0, reset - time.time())
+
+
+def too_many(limiter: Limiter, request: web.Request, wait: float, **extra: object
+             ) -> web.HTTPTooManyRequests:
+    """The 429 to raise, with ``Retry-After`` in whole seconds; the refusal is logged."""
+    log.warning("rate limited", extra={"limit": limiter.name, "client": client_address(request),
+                                       "path": request.path, **extra})
+    return web.HTTPTooManyRequests(
+        text="Too many tries; wait a moment and try again.",
+        headers={"Retry-After": str(math.ceil(wait))})
+
+
+def client_address(request: web.Request, trusted_proxies: str = "") -> str:
+    """The client's address: the socket's peer, or, when that peer is a trusted proxy,
+    the right-most address in ``X-Forwarded-For`` that is not itself a trusted proxy."""
+    peer = request.remote or ""
+    if not trusted_proxies:
+        settings = request.app.get(SETTINGS)
+        trusted_proxies = settings.trusted_proxies if settings is not None else ""
+    trusted = _networks(trusted_proxies)
+    if not trusted or not _within(peer, trusted):
+        return peer
+    hops = [h.strip() for h in request.headers.get("X-Forwarded-For", "").split(",")]
+    for hop in reversed([h for h in hops if h]):
+        if not _within(hop, trusted):
+            return hop
+    return peer
+
+
+def _networks(spec: str) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+    nets = []
+    for part in spec.split(","):
+        part = part.strip()
+        if part:
+            nets.append(ipaddress.ip_network(part, strict=False))
+    return nets
+
+
+def _within(address: str, nets: list[ipaddress.IPv4Network | ipaddress.IPv6Network]) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in net for net in nets)
+
+
+def address_allowed(address: str, spec: str) -> bool:
+    """Whether ``address`` is loopback or inside one of the networks in ``spec``."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return ip.is_loopback or _within(address, _networks(spec))
