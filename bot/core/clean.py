@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any, TypeVar, overload
 
 NUL = "\x00"
 T = TypeVar("T")
@@ -83,3 +83,33 @@ def from_epoch(seconds: float) -> datetime | None:
         return datetime.fromtimestamp(seconds, UTC)
     except (OverflowError, OSError, ValueError):
         return None
+
+
+MARKER = "…"
+
+
+@overload
+def fit(value: str, max_len: int, marker: str = MARKER) -> str: ...
+@overload
+def fit(value: None, max_len: int, marker: str = MARKER) -> None: ...
+def fit(value: str | None, max_len: int, marker: str = MARKER) -> str | None:
+    """``value`` cut to at most ``max_len`` characters, the marker included, so that text
+    from outside (a From name, a Message-ID) fits its column instead of failing the write
+    on PostgreSQL ("value too long"); None and values that fit come back unchanged."""
+    if value is None or len(value) <= max_len:
+        return value
+    if max_len <= len(marker):
+        return value[:max_len]
+    return value[:max_len - len(marker)] + marker
+
+
+def storable(value: str | bytes) -> str:
+    """Text any database keeps: bytes decoded as UTF-8 (undecodable bytes replaced), NUL
+    and lone surrogates (which PostgreSQL refuses and UTF-8 cannot encode) replaced."""
+    text = value.decode("utf-8", errors="replace") if isinstance(value, bytes) else value
+    text = text.replace(NUL, "")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = "".join("\ufffd" if 0xD800 <= ord(c) <= 0xDFFF else c for c in text)
+    return text
