@@ -1,0 +1,67 @@
+"""Issue 19 point 12: a line break in a name or subject (a contact's name, a marketer's
+subject, the shop's name) never starts a header of its own in a built mail."""
+
+from __future__ import annotations
+
+import email
+from email import policy
+from pathlib import Path
+
+import pytest
+
+from bot.core.channel import AccountInfo
+from bot.models import Contact
+from channels.email import mime
+from channels.email.mailer import Mailer
+from tests.conftest import make_settings
+
+EVIL = "Hello\r\nBcc: x@evil.example\r\nX-Evil: 1"
+
+
+def parse(raw: bytes) -> email.message.EmailMessage:
+    msg = email.message_from_bytes(raw, policy=policy.SMTP)
+    assert isinstance(msg, email.message.EmailMessage)
+    return msg
+
+
+@pytest.mark.parametrize("line_break", ["\r\n", "\n", "\r"])
+def test_line_breaks_in_subject_and_name_inject_no_header(line_break: str) -> None:
+    evil = EVIL.replace("\r\n", line_break)
+    raw = mime.build(evil, "shop@example.com", "ann@example.com", evil, "<id@example.com>",
+                     "Mon, 01 Jan 2024 00:00:00 +0000", "text", "<p>html</p>",
+                     {"X-Switchboard": evil})
+    msg = parse(raw)
+    assert msg["Bcc"] is None and msg["X-Evil"] is None
+    assert "Bcc" not in msg.keys()  # noqa: SIM118 (keys() lists repeated headers too)
+    assert "x@evil.example" in str(msg["Subject"])  # kept, on the subject's one line
+    assert msg.get_body(("plain",)).get_content().strip() == "text"  # type: ignore[union-attr]
+
+
+def test_non_ascii_subject_with_line_break_injects_no_header() -> None:
+    raw = mime.build("Zoë\r\nBcc: x@evil.example", "shop@example.com", "ann@example.com",
+                     "Größe\r\nBcc: x@evil.example", "<id@example.com>",
+                     "Mon, 01 Jan 2024 00:00:00 +0000", "text", "<p>html</p>")
+    msg = parse(raw)
+    assert msg["Bcc"] is None
+    assert str(msg["Subject"]).startswith("Größe")
+
+
+def test_an_address_with_a_line_break_is_refused() -> None:
+    with pytest.raises(ValueError, match="line break"):
+        mime.build("Shop", "shop@example.com", "ann@example.com\r\nBcc: x@evil.example",
+                   "Hi", "<id@example.com>", "Mon, 01 Jan 2024 00:00:00 +0000", "t", "h")
+
+
+async def test_marketer_subject_and_contact_name_inject_no_header(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path, shop_name="Shop\r\nBcc: shop@evil.example")
+    mailer = Mailer({}, settings)
+    account = AccountInfo(id=1, kind="email", name="Shop", callback_url="",
+                          settings={"address": "shop@example.com"}, secret="s")
+    contact = Contact(id=7, name="Ann\r\nBcc: name@evil.example", email="ann@example.com")
+    rendered = mailer._assemble(contact, "en", "Sale {{ 1 }}\r\nBcc: subj@evil.example",
+                                "Body", [], "", "shop_button", True, "bc:1:7")
+    _, _, raw = mailer.compose(account, "ann@example.com", "bc:1:7", rendered,
+                               mailer.unsubscribe_url(7))
+    msg = parse(raw)
+    assert msg["Bcc"] is None
+    assert "evil" not in "".join(k for k in msg.keys())
