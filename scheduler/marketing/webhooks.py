@@ -3,8 +3,10 @@
 Shopify signs each webhook with ``X-Shopify-Hmac-Sha256`` (base64 HMAC-SHA256 of the raw
 body, keyed with the app's webhook secret) and WooCommerce with
 ``X-WC-Webhook-Signature`` (the same, keyed with the webhook's secret). :func:`verify`
-refuses a wrong or missing signature (nothing is stored). A redelivery (same webhook id)
-changes nothing. The REST front end (``scheduler.marketing.api``) mounts them.
+refuses a wrong or missing signature (nothing is stored). An event is known by what the
+signature covers (its topic and a digest of the body), not by the unsigned delivery id: a
+redelivery, or a captured body replayed under new ids, changes nothing (``delivery`` is
+taken, and not trusted). The REST front end (``scheduler.marketing.api``) mounts them.
 """
 
 from __future__ import annotations
@@ -60,20 +62,16 @@ def _person(data: dict[str, Any], customer: dict[str, Any]) -> ContactFields:
         phone=as_text(customer.get("phone") or data.get("phone"), 64))
 
 
-async def _record(source: str, topic: str, kind: str, delivery: str, raw: bytes,
-                  data: dict[str, Any], contact: ContactFields,
+async def _record(source: str, topic: str, kind: str, raw: bytes, contact: ContactFields,
                   payload: dict[str, object]) -> Recorded | str:
     if not contact.email:
         return f"{topic} without an e-mail address"
-    # The store's delivery id, else the object's id and version; a body with neither is
-    # told apart by its digest (a redelivery of it still has the same one).
-    if delivery:
-        ext = delivery
-    elif data.get("id") not in (None, ""):
-        ext = f"{topic}:{data.get('id')}:{data.get('updated_at', '')}"
-    else:
-        ext = f"{topic}:body:{hashlib.sha256(raw).hexdigest()}"
-    if len(ext) > 200:  # the column's width; a digest keeps long ids apart
+    # What the signature covers, and only that: the topic and a digest of the verified
+    # body. The store's delivery id (X-Shopify-Webhook-Id, X-WC-Webhook-Delivery-ID) is
+    # not signed, so a captured body sent again under a new id is still this event; a
+    # real redelivery is the same body, and a changed object is a new body.
+    ext = f"{topic}:sha256:{hashlib.sha256(raw).hexdigest()}"
+    if len(ext) > 200:  # the column's width (a long topic); a digest keeps them apart
         ext = "sha256:" + hashlib.sha256(ext.encode()).hexdigest()
     return await record_event(kind, source, ext, contact, payload)
 
@@ -94,8 +92,7 @@ async def shopify(topic: str, delivery: str, raw: bytes) -> Recorded | str:
         "url": as_text(data.get("abandoned_checkout_url"), 2000),
         "order": as_text(data.get("name"), 64), "total": as_text(data.get("total_price"), 64),
         "currency": as_text(data.get("currency"), 8)}
-    return await _record("shopify", topic, kind, delivery, raw, data,
-                         _person(data, customer), payload)
+    return await _record("shopify", topic, kind, raw, _person(data, customer), payload)
 
 
 async def woocommerce(topic: str, delivery: str, raw: bytes) -> Recorded | str:
@@ -108,5 +105,4 @@ async def woocommerce(topic: str, delivery: str, raw: bytes) -> Recorded | str:
     payload: dict[str, object] = {
         "items": _items(data.get("line_items")), "order": as_text(data.get("number"), 64),
         "total": as_text(data.get("total"), 64), "currency": as_text(data.get("currency"), 8)}
-    return await _record("woocommerce", topic, kind, delivery, raw, data,
-                         _person(data, customer), payload)
+    return await _record("woocommerce", topic, kind, raw, _person(data, customer), payload)
