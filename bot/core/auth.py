@@ -4,21 +4,35 @@ Roles map to permissions in one table (:data:`ROLE_PERMS`); every page and API r
 the permission it needs, and a test walks the router to prove none is left open by mistake.
 Passwords are hashed with argon2id. Session and API tokens are random; only their SHA-256
 is stored, so a leaked database does not leak working credentials.
+
+A hash takes ~200 ms of a core and 64 MiB, so it never runs on the event loop: every hash
+and check goes to a small thread pool (``password_hash_threads`` wide; argon2 lets go of the
+GIL), and tries beyond that wait their turn there while the loop goes on serving. The login
+limits (:data:`LOGIN_LIMITS`) keep the queue short.
+
+Secrets someone sends (a CSRF token, a signature) are compared as bytes with :func:`same`:
+``hmac.compare_digest`` refuses a ``str`` with a non-ASCII character by raising.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import secrets
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import timedelta
 from enum import StrEnum
+from typing import TypeVar
 
 from aiohttp import web
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from multidict import MultiDictProxy
 
+from bot.core.ratelimit import Limiter
 from bot.core.time import utcnow
 from bot.models import Role, Session, User
 
@@ -30,8 +44,28 @@ Form = MultiDictProxy[str | bytes | bytearray | web.FileField]
 FORM: web.RequestKey[Form] = web.RequestKey("form")
 _hasher = PasswordHasher()
 # A hash of a random password, checked when the e-mail is unknown so that the time taken
-# does not tell an attacker which addresses exist.
-_DUMMY_HASH = _hasher.hash(secrets.token_hex(16))
+# does not tell an attacker which addresses exist (made on first use, in the pool).
+_dummy: list[str] = []
+_pool: list[ThreadPoolExecutor] = []  # the one pool, and how wide it is
+_threads: list[int] = []
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class LoginLimits:
+    """Login tries per client address (every try) and per account (e-mail; tries that were
+    not a success), from ``login_limit_address`` and ``login_limit_account``."""
+
+    address: Limiter
+    account: Limiter
+
+    @classmethod
+    def of(cls, address_spec: str, account_spec: str) -> LoginLimits:
+        return cls(Limiter("login-address", address_spec),
+                   Limiter("login-account", account_spec))
+
+
+LOGIN_LIMITS = web.AppKey("login_limits", LoginLimits)
 
 
 class Perm(StrEnum):
@@ -71,15 +105,49 @@ def has_perm(user: User, perm: Perm) -> bool:
     return user.is_active and perm in ROLE_PERMS[Role(user.role)]
 
 
-def hash_password(password: str) -> str:
-    return _hasher.hash(password)
+def same(given: str | bytes | None, expected: str | bytes) -> bool:
+    """Constant-time equality of a secret someone sent and ours, as UTF-8 bytes, so any
+    character (a lone surrogate from a header included) is just "not equal"."""
+    if given is None:
+        return False
+    a = given.encode("utf-8", "surrogatepass") if isinstance(given, str) else given
+    b = expected.encode("utf-8", "surrogatepass") if isinstance(expected, str) else expected
+    return hmac.compare_digest(a, b)
 
 
-def verify_password(password_hash: str, password: str) -> bool:
+def configure_hashing(threads: int) -> None:
+    """Hash with ``threads`` threads from now on (``password_hash_threads``)."""
+    threads = max(1, threads)
+    if _pool and _threads == [threads]:
+        return
+    if _pool:
+        _pool.pop().shutdown(wait=False)
+    _pool.append(ThreadPoolExecutor(threads, thread_name_prefix="password-hash"))
+    _threads[:] = [threads]
+
+
+async def _in_pool(fn: Callable[[], T]) -> T:
+    if not _pool:
+        configure_hashing(2)
+    return await asyncio.get_running_loop().run_in_executor(_pool[0], fn)
+
+
+async def hash_password(password: str) -> str:
+    return await _in_pool(lambda: _hasher.hash(password))
+
+
+def _verify(password_hash: str, password: str) -> bool:
+    if not password_hash and not _dummy:
+        _dummy.append(_hasher.hash(secrets.token_hex(16)))
     try:
-        return _hasher.verify(password_hash or _DUMMY_HASH, password) and bool(password_hash)
+        return _hasher.verify(password_hash or _dummy[0], password) and bool(password_hash)
     except (VerificationError, InvalidHashError):
         return False
+
+
+async def verify_password(password_hash: str, password: str) -> bool:
+    """Whether ``password`` is the one hashed (an empty hash: never, in the same time)."""
+    return await _in_pool(lambda: _verify(password_hash, password))
 
 
 def token_digest(token: str) -> str:
@@ -98,13 +166,14 @@ async def create_user(email: str, role: Role, password: str | None = None,
     password = password or secrets.token_urlsafe(12)
     token, digest = new_api_token()
     user = await User.create(email=email.strip().lower(), role=role, name=name,
-                             password_hash=hash_password(password), api_token_hash=digest)
+                             password_hash=await hash_password(password),
+                             api_token_hash=digest)
     return user, password, token
 
 
 async def login(email: str, password: str) -> User | None:
     user = await User.filter(email=email.strip().lower()).first()
-    ok = verify_password(user.password_hash if user else "", password)
+    ok = await verify_password(user.password_hash if user else "", password)
     if user is None or not ok or not user.is_active:
         return None
     return user
@@ -140,7 +209,7 @@ async def end_session(request: web.Request) -> None:
 
 
 def csrf_ok(session: Session, supplied: str | None) -> bool:
-    return bool(supplied) and hmac.compare_digest(session.csrf_token, supplied or "")
+    return bool(supplied) and same(supplied, session.csrf_token)
 
 
 async def authenticate_api(request: web.Request) -> User | None:
@@ -156,3 +225,17 @@ async def authenticate_api(request: web.Request) -> User | None:
             session, request.headers.get("X-CSRF-Token")):
         return None
     return session.user
+
+
+async def sessions_of(user: User) -> list[Session]:
+    """The user's live sessions, newest first."""
+    return await Session.filter(user_id=user.id, expires_at__gt=utcnow()).order_by(
+        "-created_at")
+
+
+async def end_sessions(user: User, keep: str | None = None) -> int:
+    """End the user's sessions but the one whose id is ``keep``; how many ended."""
+    query = Session.filter(user_id=user.id)
+    if keep is not None:
+        query = query.exclude(id=keep)
+    return await query.delete()

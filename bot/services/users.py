@@ -1,5 +1,6 @@
 """Staff users: list, add (password and API token shown once), change, disable, and link a
-Telegram account. Shared by the pages, the REST API and the CLI."""
+Telegram account; a user's own password, API token and sessions. Shared by the pages, the
+REST API and the CLI."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typing import Any
 
 from tortoise.exceptions import IntegrityError
 
-from bot.core.auth import create_user
+from bot.core.auth import create_user, end_sessions, hash_password, new_api_token, verify_password
 from bot.core.errors import InboxError, NotFound
 from bot.models import Role, User
 
@@ -71,3 +72,33 @@ async def link_telegram(user_id: int, telegram_user_id: int | None) -> User:
     """Link the user's Telegram account (None: unlink)."""
     await _user(user_id)
     return await update_user(user_id, {"telegram_user_id": telegram_user_id})
+
+
+MIN_PASSWORD = 8  # as the API's user creation takes them
+MAX_PASSWORD = 200
+
+
+async def change_password(user: User, current: str, new: str, confirm: str,
+                          keep_session: str | None) -> int:
+    """The user's own password change: the current one first, then the new one twice.
+    Ends every other session of the user (not ``keep_session``); how many ended."""
+    if not await verify_password(user.password_hash, current):
+        raise InboxError("the current password is wrong", "wrong_password", "current")
+    if new != confirm:
+        raise InboxError("the two new passwords differ", "invalid", "confirm")
+    if not MIN_PASSWORD <= len(new) <= MAX_PASSWORD:
+        raise InboxError(f"a password has {MIN_PASSWORD} to {MAX_PASSWORD} characters",
+                         "invalid", "new")
+    if new == current:
+        raise InboxError("the new password is the current one", "invalid", "new")
+    user.password_hash = await hash_password(new)
+    await User.filter(id=user.id).update(password_hash=user.password_hash)
+    return await end_sessions(user, keep_session)
+
+
+async def rotate_api_token(user: User) -> str:
+    """A new API token for the user (shown once); the old one stops working at once."""
+    token, digest = new_api_token()
+    await User.filter(id=user.id).update(api_token_hash=digest)
+    user.api_token_hash = digest
+    return token

@@ -1,4 +1,10 @@
-"""Login, logout and the home page's redirect."""
+"""Login, logout and the home page's redirect.
+
+Login tries are limited per client address (every try counts) and per account (each
+try counts until one succeeds, which clears the account's count): above either limit the
+form answers 429 with ``Retry-After`` before any password is hashed, and the refusal is
+logged (the limit, the client address and the user's id, never what was typed).
+"""
 
 from __future__ import annotations
 
@@ -6,9 +12,22 @@ import secrets
 
 from aiohttp import web
 
-from bot.core.auth import SESSION_COOKIE, USER, Perm, end_session, has_perm, login, start_session
+from bot.core.auth import (
+    LOGIN_LIMITS,
+    SESSION_COOKIE,
+    USER,
+    LoginLimits,
+    Perm,
+    configure_hashing,
+    end_session,
+    has_perm,
+    login,
+    same,
+    start_session,
+)
 from bot.core.keys import SETTINGS
 from bot.core.pages import error_page, form_str, page, render, same_site_path
+from bot.core.ratelimit import Limiter, client_address, too_many
 from bot.models import User
 
 PRE_CSRF = "sb_login_csrf"
@@ -23,15 +42,38 @@ async def login_form(request: web.Request, error: str = "", status: int = 200) -
     return resp
 
 
+async def refused(request: web.Request, limiter: Limiter, wait: float,
+                  email: str = "") -> web.Response:
+    """The login form again, as a 429 with ``Retry-After``; the refusal is logged."""
+    extra = {}
+    if email:  # the account's id, not the text typed (a password lands there sometimes)
+        user = await User.filter(email=email).only("id").first()
+        extra["user_id"] = user.id if user else None
+    exc = too_many(limiter, request, wait, **extra)
+    resp = await login_form(request, f"Too many tries. Wait {exc.headers['Retry-After']} "
+                                     "seconds and try again.", 429)
+    resp.headers["Retry-After"] = exc.headers["Retry-After"]
+    return resp
+
+
 async def login_submit(request: web.Request) -> web.StreamResponse:
+    limits = request.app[LOGIN_LIMITS]
+    wait = limits.address.hit(client_address(request))
+    if wait is not None:
+        return await refused(request, limits.address, wait)
     form = await request.post()
     cookie = request.cookies.get(PRE_CSRF, "")
-    if not cookie or not secrets.compare_digest(cookie, form_str(form, "csrf_token")):
+    if not cookie or not same(form_str(form, "csrf_token"), cookie):
         return error_page(request, 403, "The form's CSRF token is missing or wrong. "
                                         "Reload the page and try again.")
-    user = await login(form_str(form, "email"), str(form.get("password", "")))
+    email = form_str(form, "email").lower()[:254]
+    wait = limits.account.hit(email)
+    if wait is not None:
+        return await refused(request, limits.account, wait, email)
+    user = await login(email, str(form.get("password", "")))
     if user is None:
         return await login_form(request, "Wrong e-mail or password.", 401)
+    limits.account.clear(email)
     settings = request.app[SETTINGS]
     token, _ = await start_session(user, settings.session_hours)
     resp = web.HTTPFound(same_site_path(str(form.get("next", "")), "/inbox"))
@@ -56,6 +98,10 @@ async def home(request: web.Request) -> web.StreamResponse:
 
 
 def setup(app: web.Application) -> None:
+    settings = app[SETTINGS]
+    configure_hashing(settings.password_hash_threads)
+    app[LOGIN_LIMITS] = LoginLimits.of(settings.login_limit_address,
+                                       settings.login_limit_account)
     r = app.router
     r.add_get("/", home)
     r.add_get("/login", login_form)
