@@ -11,6 +11,7 @@ on both databases) instead of refusing the customer's message."""
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 from datetime import UTC, datetime
 from typing import Any, TypeVar, overload
 
@@ -101,6 +102,17 @@ def fit(value: str | None, max_len: int, marker: str = MARKER) -> str | None:
     if max_len <= len(marker):
         return value[:max_len]
     return value[:max_len - len(marker)] + marker
+
+
+def fit_key(value: str, max_len: int) -> str:
+    """An id from outside (a Message-ID, a thread's root) made to fit its column while
+    staying an id: a value too long keeps its start and ends with the marker and a hash of
+    the whole, so two long ids that share a start stay apart, and the same id always
+    fits to the same key (redeliveries and threading still match)."""
+    if len(value) <= max_len:
+        return value
+    digest = hashlib.sha256(value.encode("utf-8", errors="surrogatepass")).hexdigest()[:32]
+    return fit(value, max_len - len(digest)) + digest
 
 
 def storable(value: str | bytes) -> str:

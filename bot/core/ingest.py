@@ -24,11 +24,12 @@ import asyncio
 import json
 import logging
 from collections.abc import Callable, Generator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from bot.core.channel import ContactInfo, InboundMessage, IngestResult
+from bot.core.clean import fit, fit_key
 
 log = logging.getLogger("switchboard.ingest")
 Query = tuple[str, tuple[Any, ...]]
@@ -243,6 +244,45 @@ def _new_contact(acct: int, info: ContactInfo, now: Any) -> Generator[Query, lis
     yield ("INSERT INTO identities (contact_id, channel_account_id, external_id, "
            "created_at) VALUES (?, ?, ?, ?)", (contact_id, acct, info.external_id, now))
     return contact_id
+
+
+# The columns an inbound message fills with what came from outside, and their sizes.
+ID_LEN, NAME_LEN, EMAIL_LEN, PHONE_LEN, LOCALE_LEN, PAYLOAD_LEN = 255, 200, 254, 64, 16, 64
+
+
+def fit_inbound(msg: InboundMessage) -> InboundMessage:
+    """Every field from outside made to fit its column, so that one over-long value (a
+    From name of 300 characters, a Message-ID of 400) cannot fail the write on PostgreSQL
+    ("value too long") and stop a channel's loop on that item for ever. Ids keep a hash
+    of the whole (:func:`bot.core.clean.fit_key`), so redeliveries and threads still
+    match; the whole ids stay in ``meta["uncut"]``. An e-mail address too long to be one
+    is dropped (the identity still names the sender); names and the rest are cut with a
+    marker. The very same object when everything fits (the usual case)."""
+    ext, thread = fit_key(msg.external_id, ID_LEN), _fit_thread(msg.thread_id)
+    contact, author = _fit_contact(msg.contact), msg.author and _fit_contact(msg.author)
+    payload = fit(msg.payload, PAYLOAD_LEN)
+    if (ext is msg.external_id and thread is msg.thread_id and contact is msg.contact
+            and author is msg.author and payload is msg.payload):
+        return msg
+    uncut = {k: v for k, v, new in (("external_id", msg.external_id, ext),
+                                    ("thread_id", msg.thread_id, thread)) if v is not new}
+    meta = {**msg.meta, "uncut": uncut} if uncut else msg.meta
+    return replace(msg, external_id=ext, thread_id=thread, contact=contact, author=author,
+                   payload=payload, meta=meta)
+
+
+def _fit_thread(thread_id: str | None) -> str | None:
+    return None if thread_id is None else fit_key(thread_id, ID_LEN)
+
+
+def _fit_contact(c: ContactInfo) -> ContactInfo:
+    ext, name = fit_key(c.external_id, ID_LEN), fit(c.name, NAME_LEN)
+    email = c.email if c.email is None or len(c.email) <= EMAIL_LEN else None
+    phone, locale = fit(c.phone, PHONE_LEN), fit(c.locale, LOCALE_LEN)
+    if (ext is c.external_id and name is c.name and email is c.email and phone is c.phone
+            and locale is c.locale):
+        return c
+    return ContactInfo(ext, name, email, phone, locale)
 
 
 class Writer(Protocol):

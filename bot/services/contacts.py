@@ -9,7 +9,9 @@ from typing import Any
 from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
+from bot.core.clean import fit, fit_key
 from bot.core.errors import InboxError, NotFound
+from bot.core.ingest import EMAIL_LEN, ID_LEN, LOCALE_LEN, NAME_LEN, PHONE_LEN
 from bot.models import Contact, Conversation, Identity, Message
 
 
@@ -108,13 +110,14 @@ async def merge_contacts(keep_id: int, merge_id: int) -> Contact:
 async def thread_known(account_id: int, thread_key: str) -> bool:
     """Whether a conversation on this thread of the account exists."""
     return await Conversation.filter(channel_account_id=account_id,
-                                     thread_key=thread_key).exists()
+                                     thread_key=fit_key(thread_key, ID_LEN)).exists()
 
 
 async def contact_history(account_id: int, external_id: str) -> list[dict[str, Any]]:
     """The contact's newest 500 messages on this account, oldest first."""
     ident = await Identity.filter(channel_account_id=account_id,
-                                  external_id=external_id).prefetch_related("contact").first()
+                                  external_id=fit_key(external_id, ID_LEN)
+                                  ).prefetch_related("contact").first()
     if ident is None:
         return []
     conv_ids = await Conversation.filter(contact_id=ident.contact.id,
@@ -135,8 +138,14 @@ async def update_contact_fields(account_id: int, external_id: str,
                                 fields: dict[str, str]) -> bool:
     """Change the known contact behind an external id; False if there is none."""
     ident = await Identity.filter(channel_account_id=account_id,
-                                  external_id=external_id).first()
+                                  external_id=fit_key(external_id, ID_LEN)).first()
     if ident is None:
         return False
+    # fitted as ingest fits them; an address too long to be one is not kept
+    sizes = {"name": NAME_LEN, "phone": PHONE_LEN, "locale": LOCALE_LEN}
+    fields = {k: fit(v, sizes[k]) if k in sizes else v for k, v in fields.items()
+              if not (k == "email" and len(v) > EMAIL_LEN)}
+    if not fields:
+        return True
     await Contact.filter(id=ident.contact_id).update(**fields)  # type: ignore[attr-defined]
     return True

@@ -21,10 +21,10 @@ from tortoise.transactions import in_transaction
 
 from bot.core import metrics
 from bot.core.channel import InboundMessage, IngestResult
-from bot.core.clean import NUL, db_id, without_nul
+from bot.core.clean import NUL, db_id, fit_key, without_nul
 from bot.core.errors import InboxError, NotFound
 from bot.core.events import ConversationChanged, ConversationResolved, EventBus, MessageReceived
-from bot.core.ingest import Writer
+from bot.core.ingest import ID_LEN, Writer, fit_inbound
 from bot.core.time import utcnow
 from bot.models import (
     ChannelAccount,
@@ -78,6 +78,7 @@ class Intake:
         started = time.perf_counter()
         if _may_hold_nul(msg):
             msg = without_nul(msg)
+        msg = fit_inbound(msg)
         kind = await account_kind(msg.channel_account_id)
         result = await self.writer.submit(msg, kind, self.reopen_window)
         if result.created:
@@ -107,7 +108,7 @@ async def edit_inbound(account_id: int, external_id: str, text: str,
     """The customer edited a message: store the new text and keep the old one in its
     history. Returns the message id, or None if the original was never stored. A
     redelivered edit (same text) changes nothing."""
-    text = without_nul(text)
+    text, external_id = without_nul(text), fit_key(external_id, ID_LEN)
     async with in_transaction():
         msg = await Message.select_for_update().filter(
             channel_account_id=account_id, external_id=external_id).first()
