@@ -5,6 +5,8 @@ from __future__ import annotations
 import functools
 import hmac
 
+from bot.core.auth import same
+
 PREFIX = "sha256="
 HEADER = "X-Switchboard-Signature"  # Switchboard's own signed requests, in and out
 
@@ -29,7 +31,8 @@ def sign(secret: str, body: bytes) -> str:
 
 
 def verify(secret: str, body: bytes, header: str | None) -> bool:
-    """Constant-time check of a ``sha256=<hex>`` header against ``body``."""
+    """Constant-time check of a ``sha256=<hex>`` header against ``body`` (any other
+    character, non-ASCII included, is just a mismatch)."""
     if not header or not header.startswith(PREFIX):
         return False
-    return hmac.compare_digest(sign(secret, body), header.strip())
+    return same(header.strip(), sign(secret, body))

@@ -42,7 +42,9 @@ class Secret:
     __str__ = __repr__
 
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, Secret) and secrets.compare_digest(self._value, other._value)
+        return isinstance(other, Secret) and secrets.compare_digest(  # bytes: any text
+            self._value.encode("utf-8", "surrogatepass"),
+            other._value.encode("utf-8", "surrogatepass"))
 
     def __hash__(self) -> int:
         return hash(self._value)

@@ -18,7 +18,6 @@ it leaves nothing behind to duplicate.
 from __future__ import annotations
 
 import asyncio
-import hmac
 import logging
 from abc import ABC, abstractmethod
 from typing import Any, ClassVar
@@ -27,6 +26,7 @@ from urllib.parse import urlsplit
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
+from bot.core.auth import same
 from bot.core.channel import (
     AccountInfo,
     AccountSetupError,
@@ -172,8 +172,7 @@ class MetaChannel(ABC):
     async def verify_subscription(self, call: Call) -> web.StreamResponse:
         account = await account_from_path(self.ctx, call.request, self.kind, self.display_name)
         q: VerifyQuery = call.query
-        if q.mode != "subscribe" or not hmac.compare_digest(q.verify_token.encode(),
-                                                            account.secret.encode()):
+        if q.mode != "subscribe" or not same(q.verify_token, account.secret):
             raise ApiError(403, "bad_verify_token",
                            "hub.verify_token is not this account's secret")
         return web.Response(text=q.challenge, content_type="text/plain")

@@ -20,6 +20,7 @@ from typing import Any, ClassVar
 
 from aiohttp import WSCloseCode, WSMsgType, web
 
+from bot.core.auth import same
 from bot.core.channel import (
     AccountInfo,
     ChannelContext,
@@ -62,7 +63,7 @@ class WebChat:
     def visitor_of(self, request: web.Request, account_id: int) -> str | None:
         raw = request.cookies.get(self.cookie_name(account_id), "")
         visitor, _, sig = raw.partition(".")
-        if visitor and sig and hmac.compare_digest(self._sig(account_id, visitor), sig):
+        if visitor and sig and same(sig, self._sig(account_id, visitor)):
             return visitor
         return None
 

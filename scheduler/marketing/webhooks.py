@@ -18,6 +18,7 @@ import json
 import re
 from typing import Any
 
+from bot.core.auth import same
 from bot.core.clean import as_text, obj, seq, without_nul
 from scheduler.marketing.errors import BadSignature, NotConnected
 from scheduler.marketing.events import ContactFields, Recorded, record_event
@@ -33,7 +34,7 @@ def verify(secret: str, header: str, raw: bytes, store: str, setting: str) -> No
     if not secret:
         raise NotConnected(store, setting)
     want = base64.b64encode(hmac.new(secret.encode(), raw, hashlib.sha256).digest()).decode()
-    if not header or not hmac.compare_digest(want, header.strip()):
+    if not header or not same(header.strip(), want):  # bytes: any character is just wrong
         raise BadSignature(store)
 
 

@@ -10,7 +10,7 @@ from typing import Annotated, Any, Literal
 from aiohttp import web
 from pydantic import BaseModel, Field
 
-from bot.core.auth import Perm
+from bot.core.auth import Perm, same
 from bot.core.http import ApiError, Call, Endpoint, Strict, json_out
 from bot.core.keys import SETTINGS
 from bot.models import Post, PostEvent, PostStatus, PostVariant
@@ -208,8 +208,7 @@ async def feed_url(call: Call) -> web.Response:
 async def ics_feed(request: web.Request) -> web.Response:
     """GET /calendar/{token}.ics: the posts of the last 90 days and all to come."""
     settings = request.app[SETTINGS]
-    if not hmac.compare_digest(request.match_info["token"].encode(),  # any characters
-                               feed_token(settings.secret_key.get()).encode()):
+    if not same(request.match_info["token"], feed_token(settings.secret_key.get())):
         raise web.HTTPNotFound(text="no such calendar")
     since = datetime.now(UTC) - timedelta(days=90)
     rows = await Post.filter(due_at__gte=since).exclude(status=S.DRAFT).order_by("due_at")
@@ -230,7 +229,7 @@ def endpoints() -> list[Endpoint]:
           "network's limits); with due_at, schedule it", "Posts", P.POSTS_WRITE, body=PostIn,
           response=PostOut, status=201),
         E("GET", "/api/v1/posts", list_posts, "Posts, by status and due-time range (the "
-          "calendar)", "Posts", P.POSTS_READ, query=PostQuery, response=PostOut),
+          "calendar)", "Posts", P.POSTS_READ, query=PostQuery, response=PostOut, many=True),
         E("GET", one, get_post, "A post with its targets and its history", "Posts",
           P.POSTS_READ, response=PostOut),
         E("POST", one + "/submit", submit, "Submit for review", "Posts", P.POSTS_WRITE,
