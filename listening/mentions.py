@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from bot.core.links import web_url
 from bot.models import Mention
 from listening.service import Item, Listening
 
@@ -44,7 +45,7 @@ async def take(listening: Listening, account_id: int, item_id: str, text: str,
     ref = f"{source}:{account_id}:{item_id}"
     score, mentions = await listening.take(Item(
         "mention", 0, text, source, ref, occurred_at or datetime.now(UTC),
-        lang=lang, author=author, url=url))
+        lang=lang, author=author, url=web_url(url)))  # a link or nothing: no javascript:
     stored = await Mention.filter(source_ref=ref).values_list("id", "rule_id")
     return Accepted(matched=sorted({int(r) for _, r in stored}),
                     sentiment=score.label if score else "",

@@ -17,10 +17,11 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import aiohttp
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 from tortoise.exceptions import IntegrityError
 
 from bot.core.clean import without_nul
+from bot.core.links import check_web_url
 from bot.models import Review
 from bot.services.account_cache import channel_account
 from channels.api.client import post_signed
@@ -48,7 +49,7 @@ class ReviewIn(BaseModel):
     text: Annotated[str, Field(max_length=20000)] = ""
     author: Annotated[str, Field(max_length=200)] = ""
     product: Annotated[str, Field(max_length=200)] = ""
-    url: Annotated[str, Field(max_length=1000)] = ""
+    url: Annotated[str, Field(max_length=1000), AfterValidator(check_web_url)] = ""
     lang: Annotated[str, Field(max_length=8)] = ""
     created_at: datetime | None = None
     source: Annotated[str, Field(min_length=1, max_length=32, pattern=r"^[a-z0-9_.-]+$")] = \

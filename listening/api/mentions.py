@@ -7,9 +7,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Literal
 
 from aiohttp import web
-from pydantic import BaseModel, Field, field_validator
+from pydantic import AfterValidator, BaseModel, Field, field_validator
 
 from bot.core.http import Call, Strict, json_out
+from bot.core.links import check_web_url
 from bot.models import Mention, SentimentCorrection
 from listening import alerts, corrections, mentions, trends
 from listening.api.signed import ACCOUNT_ID
@@ -60,7 +61,7 @@ class MentionIn(Strict):
     source: Annotated[str, Field(min_length=1, max_length=24, pattern=r"^[a-z0-9_.-]+$")] = \
         "api"
     author: Annotated[str, Field(max_length=200)] = ""
-    url: Annotated[str, Field(max_length=1000)] = ""
+    url: Annotated[str, Field(max_length=1000), AfterValidator(check_web_url)] = ""
     lang: Annotated[str, Field(pattern=r"^([a-z]{2})?$")] = ""
     occurred_at: datetime | None = None
 
