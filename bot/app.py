@@ -21,7 +21,7 @@ from aiohttp import web
 
 from bot.api.endpoints import endpoints as api_endpoints
 from bot.commands import staff as inbox_commands
-from bot.core import db, metrics
+from bot.core import csp, db, metrics
 from bot.core.channel import ChannelContext, RunsAccounts
 from bot.core.commands import Desk
 from bot.core.errors import InboxError
@@ -30,6 +30,7 @@ from bot.core.http import ApiError, error_response, mount
 from bot.core.ingest_orm import Ingestor, TortoiseDriver
 from bot.core.ingest_sqlite import SqliteWriter
 from bot.core.keys import ADAPTERS, BUS, ENDPOINTS, HTTP, JINJA, SETTINGS
+from bot.core.links import safe_href
 from bot.core.pages import error_page
 from bot.core.serve import INFLIGHT, Inflight
 from bot.services import account_cache, contacts, inbox
@@ -61,6 +62,7 @@ from scheduler.posts.publish import Publisher
 
 log = logging.getLogger("switchboard.app")
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+STATIC = Path(__file__).resolve().parent / "web" / "static"  # the pages' scripts (CSP)
 VERSION = "0.1.0"
 
 
@@ -70,6 +72,7 @@ def make_jinja() -> jinja2.Environment:
         autoescape=jinja2.select_autoescape(["html", "xml"], default_for_string=True),
         undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
     env.filters["dt"] = lambda d: d.strftime("%Y-%m-%d %H:%M") if d else ""
+    env.filters["safe_href"] = safe_href  # an outside URL as an href, or None: text only
     return env
 
 
@@ -104,6 +107,11 @@ async def middleware(
                   f"{resp.status // 100}xx").inc()
     if not resp.prepared:  # websockets and streams have sent their headers already
         resp.headers.update(_SECURITY_HEADERS)
+        if csp.HEADER not in resp.headers:  # a handler may set its own (the web chat's)
+            resp.headers[csp.HEADER] = csp.for_path(request.path, request.app[SETTINGS])
+        if request.path.startswith("/static/"):  # ?v= is the file's hash: a new file, a new URL
+            resp.headers["Cache-Control"] = "public, max-age=31536000, immutable" \
+                if "v" in request.query else "no-cache"
         if not request.path.startswith("/chat"):  # the widget page is embeddable
             resp.headers["X-Frame-Options"] = "DENY"
         resp.headers["Server-Timing"] = f"app;dur={elapsed * 1000:.2f}"
@@ -283,6 +291,13 @@ def create_app(settings: Settings, *, migrate: bool = True,
     mount(app, eps, settings.max_body_bytes)
     app.router.add_get("/calendar/{token}.ics", ics_feed)
     media.setup(app)
+    static = app.router.add_static("/static/", STATIC, append_version=True)
+
+    @functools.lru_cache(maxsize=64)  # the files change with a deploy, which restarts
+    def static_url(name: str) -> str:
+        return str(static.url_for(filename=name))  # /static/name?v=<the file's hash>
+
+    app[JINJA].globals["static"] = static_url
     web_marketing.setup(app)
     web_listening.setup(app)
     app.router.add_get("/healthz", healthz)

@@ -11,6 +11,7 @@ from tortoise.backends.base.executor import EXECUTOR_CACHE
 from tortoise.context import TortoiseContext
 from tortoise.migrations.api.migrate import migrate as tortoise_migrate
 
+from bot.core import vault
 from config import Settings
 from config.tortoise import tortoise_config
 
@@ -23,6 +24,7 @@ async def open_db(settings: Settings) -> TortoiseContext:
     The context is the process-wide fallback, so every task (request handlers, the clock,
     event consumers, aiohttp's cleanup) sees it, whatever context it was started from.
     """
+    vault.use_settings(settings)  # the channel secrets it holds are sealed under this key
     ctx = TortoiseContext()
     with ctx:  # current while models bind to it; the global fallback outlives the block
         await ctx.init(config=tortoise_config(settings), _enable_global_fallback=True)

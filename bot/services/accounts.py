@@ -2,16 +2,24 @@
 their secrets masked. Shared by the REST API, the staff pages and the CLI.
 
 Which settings an account takes and which are secret is declared on each adapter
-(``settings_form``); nothing here names a channel. The cached look-ups read on every
+(``settings_form``); nothing here names a channel. Secrets are sealed at rest
+(:mod:`bot.core.vault`): the account's ``secret`` and every secret setting, on every save
+and, for rows stored before sealing, once at start-up (:func:`seal_stored`); they are
+opened only where used (``account_info``). A change of where an account connects to (a
+host, port, TLS flag or URL) needs its secrets typed again: the stored ones never go to
+a new destination (:func:`update_channel`). The cached look-ups read on every
 inbound message live in :mod:`bot.services.account_cache`.
 """
 
 from __future__ import annotations
 
+import logging
+import re
 import secrets
 from collections.abc import Mapping
 from typing import Any
 
+from bot.core import vault
 from bot.core.channel import AccountSetupError, ChannelAdapter, settings_form
 from bot.core.errors import InboxError, NotFound
 from bot.models import ChannelAccount
@@ -24,6 +32,10 @@ Adapters = Mapping[str, ChannelAdapter]
 
 
 ALWAYS_SECRET = frozenset({"password"})
+# settings that say where an account connects to (imap_host, smtp_port, imap_tls,
+# api_base_url, google_api_url, …): a change sends the secrets somewhere new
+DESTINATION = re.compile(r"(host|port|tls|ssl|url|server|endpoint)$", re.IGNORECASE)
+log = logging.getLogger("switchboard.accounts")
 
 
 def secret_settings(adapters: Adapters) -> frozenset[str]:
@@ -50,7 +62,8 @@ def _mask(value: str) -> str:
 
 def channel_out(a: ChannelAccount, adapters: Adapters) -> dict[str, Any]:
     return {"id": a.id, "kind": a.kind, "name": a.name, "callback_url": a.callback_url,
-            "settings": masked_settings(a.settings, secret_settings(adapters)),
+            "settings": masked_settings(vault.unseal_settings(a.settings),
+                                        secret_settings(adapters)),
             "enabled": a.enabled, "created_at": a.created_at}
 
 
@@ -81,12 +94,35 @@ async def add_channel(adapters: Adapters, kind: str, name: str,
     if adapter is None:
         raise InboxError(f"unknown channel kind {kind!r}; known: {', '.join(sorted(adapters))}",
                          "unknown_channel", "kind")
+    plain = secrets.token_hex(32)
     account = ChannelAccount(kind=kind, name=name, callback_url=callback_url,
-                             settings=settings or {}, secret=secrets.token_hex(32))
+                             settings=settings or {}, secret=plain)
     await _validate(adapter, account)
+    _seal(account, adapters)
     await account.save()
     forget_account(account.id)  # an id probed before it existed was cached as None
-    return {**channel_out(account, adapters), "secret": account.secret}
+    return {**channel_out(account, adapters), "secret": plain}
+
+
+def _seal(account: ChannelAccount, adapters: Adapters) -> None:
+    account.secret = vault.seal(account.secret)
+    account.settings = vault.seal_settings(account.settings, secret_settings(adapters))
+
+
+async def seal_stored(adapters: Adapters) -> int:
+    """Seal every account's secrets still stored in the clear (rows from before sealing;
+    a row inserted by hand). Run at start-up; returns how many accounts changed."""
+    changed = 0
+    for account in await ChannelAccount.all().order_by("id"):
+        before = (account.secret, dict(account.settings or {}))
+        _seal(account, adapters)
+        if (account.secret, account.settings) != before:
+            await account.save(update_fields=["secret", "settings"])
+            changed += 1
+    if changed:
+        log.info("channel secrets sealed", extra={"accounts": changed})
+        forget_accounts()
+    return changed
 
 
 async def _validate(adapter: ChannelAdapter, account: ChannelAccount) -> None:
@@ -112,21 +148,46 @@ async def update_channel(adapters: Adapters, account_id: int,
     if adapter is None:
         raise InboxError(f"channel {account.kind!r} is not available", "unknown_channel")
     secret = secret_settings(adapters)
-    settings = dict(account.settings or {})
+    stored = vault.unseal_settings(account.settings)
+    settings = dict(stored)
     for key, value in (changes.get("settings") or {}).items():
         if value is None:
             settings.pop(key, None)
         elif not (key in secret and is_masked(value)):  # never store the masked form
             settings[key] = value
+    _secrets_retyped(stored, settings, changes, account.callback_url, secret)
     account.settings = settings
     for key in ("name", "callback_url", "enabled"):
         if changes.get(key) is not None:
             setattr(account, key, changes[key])
     if account.enabled:
         await _validate(adapter, account)
+    _seal(account, adapters)
     await account.save()
     forget_accounts()
     return account
+
+
+def _secrets_retyped(stored: Mapping[str, Any], settings: Mapping[str, Any],
+                     changes: Mapping[str, Any], callback_url: str,
+                     secret: frozenset[str]) -> None:
+    """Refuse a change of destination (a host, port, TLS flag or URL setting, or the
+    callback URL) that would send a stored secret there: each secret the account keeps
+    must be typed anew (not sent back masked, not left out) in the same change."""
+    moved = [k for k in stored.keys() | settings.keys()
+             if DESTINATION.search(k) and stored.get(k) != settings.get(k)]
+    if changes.get("callback_url") is not None and changes["callback_url"] != callback_url:
+        moved.append("callback_url")
+    if not moved:
+        return
+    typed = changes.get("settings") or {}
+    for key in sorted(secret & stored.keys()):
+        if stored[key] and settings.get(key) and (
+                key not in typed or is_masked(typed[key]) or typed[key] == ""):
+            raise InboxError(
+                f"{key} must be entered again when {', '.join(sorted(moved))} changes "
+                f"(a stored secret is never sent to a new destination)",
+                "secret_required", f"settings.{key}")
 
 
 async def set_staff_chat(account_id: int, chat_id: str, mode: str) -> ChannelAccount:
@@ -138,7 +199,7 @@ async def set_staff_chat(account_id: int, chat_id: str, mode: str) -> ChannelAcc
     account = await ChannelAccount.filter(id=account_id).first()
     if account is None:
         raise NotFound("channel account", "channel_id")
-    account.settings = {**(account.settings or {}), "staff_chat_id": chat_id,
+    account.settings = {**(account.settings or {}), "staff_chat_id": chat_id,  # still sealed
                         "staff_notify": mode}
     await account.save(update_fields=["settings"])
     forget_accounts()

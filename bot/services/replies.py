@@ -20,7 +20,7 @@ from jinja2 import StrictUndefined, TemplateError
 from jinja2.sandbox import SandboxedEnvironment
 from tortoise.exceptions import IntegrityError
 
-from bot.core import due, metrics
+from bot.core import due, metrics, vault
 from bot.core.channel import (
     AccountInfo,
     Button,
@@ -263,9 +263,12 @@ class Outbox:
 
 
 def account_info(account: ChannelAccount) -> AccountInfo:
+    """What an adapter needs of the account, its secrets opened (sealed at rest,
+    :mod:`bot.core.vault`)."""
     return AccountInfo(id=account.id, kind=account.kind, name=account.name,
-                       callback_url=account.callback_url, settings=dict(account.settings or {}),
-                       secret=account.secret)
+                       callback_url=account.callback_url,
+                       settings=vault.unseal_settings(account.settings),
+                       secret=vault.unseal(account.secret))
 
 
 # --- canned replies ---------------------------------------------------------------------------

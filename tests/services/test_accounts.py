@@ -4,6 +4,7 @@ kind, and a masked value sent back keeps the stored secret."""
 from __future__ import annotations
 
 from bot.models import ChannelAccount
+from bot.services.replies import account_info
 from tests.conftest import Shop
 
 SECRETS = {"access_token": "EAAG-long-page-token-1234", "app_secret": "shh-app-secret-5678",
@@ -32,5 +33,5 @@ async def test_secrets_masked_on_any_kind_and_kept_when_sent_back(shop: Shop) ->
     status, patched = await shop.api("PATCH", f"/api/v1/channels/{created['id']}", json={
         "settings": {**shown[created["id"]], "access_token": "EAAG-new-token-0000"}})
     assert status == 200, patched
-    stored = (await ChannelAccount.get(id=created["id"])).settings
+    stored = account_info(await ChannelAccount.get(id=created["id"])).settings  # unsealed
     assert stored == {**SECRETS, "note": "plain", "access_token": "EAAG-new-token-0000"}
