@@ -16,7 +16,7 @@ from typing import Any
 
 from tortoise.exceptions import IntegrityError
 
-from bot.core.clean import fit, storable
+from bot.core.clean import fit, fit_key, storable
 from bot.core.errors import NotFound
 from bot.core.time import utcnow
 from bot.models import ImportFailure
@@ -36,7 +36,7 @@ async def store_or_quarantine(source: str, account_id: int, key: str, body: str 
                               store: Callable[[], Awaitable[object]], *, tries: int) -> bool:
     """Store one item with ``store()``; True when the loop may move past it (stored, or
     quarantined now or before, or dismissed by an admin), False when it should retry it."""
-    key = fit(storable(key), KEY_LEN)
+    key = fit_key(storable(key), KEY_LEN)
     row = await ImportFailure.filter(source=source, account_id=account_id, key=key).first()
     if row is not None and (row.quarantined or row.resolved_at is not None):
         return True

@@ -39,9 +39,10 @@ from bot.core.channel import (
     SendResult,
     SettingsForm,
 )
+from bot.services.quarantine import store_or_quarantine
 from channels.email import imap
 from channels.email.account import cfg, tls_context
-from channels.email.parse import Mail, parse_mail
+from channels.email.parse import Mail, mail_key, parse_mail
 from channels.email.pool import DEFAULT_CONCURRENCY, DEFAULT_RATE, SmtpPool
 from channels.loops import AccountLoops
 
@@ -142,7 +143,18 @@ class EmailChannel:
 
     async def _watch(self, account: AccountInfo) -> None:
         """Keep reading the mailbox, storing each new mail (:func:`imap.watch`)."""
-        await imap.watch(account, self._store)
+        await imap.watch(account, self._take)
+
+    async def _take(self, account: AccountInfo, raw: bytes) -> None:
+        """Store one mail; one that keeps failing is quarantined after quarantine_tries
+        (kept raw for an admin) so the mailbox loop moves past it instead of reading the
+        same mail for ever. Until then :class:`imap.StoreLater` makes the loop read it
+        again after its reconnect pause."""
+        done = await store_or_quarantine(
+            "imap", account.id, mail_key(raw), raw, lambda: self._store(account, raw),
+            tries=self.ctx.settings.quarantine_tries)
+        if not done:
+            raise imap.StoreLater("a mail could not be stored; it is read again later")
 
     async def _store(self, account: AccountInfo, raw: bytes) -> None:
         mail = parse_mail(raw)
@@ -223,8 +235,10 @@ def compose_reply(account: AccountInfo, message: OutboundMessage) -> EmailMessag
     mail["Date"] = format_datetime(datetime.now(UTC))
     mail["Message-ID"] = message_id(account, f"reply:{message.message_id}")
     if message.reply_to_external_id:
-        refs = [*(meta.get("references") or []), message.reply_to_external_id]
-        mail["In-Reply-To"] = message.reply_to_external_id
+        # the whole Message-ID: a long one is stored fitted (with a hash) as the external id
+        parent = str(meta.get("message_id") or message.reply_to_external_id)
+        refs = [*(meta.get("references") or []), parent]
+        mail["In-Reply-To"] = parent
         mail["References"] = " ".join(dict.fromkeys(refs))
     mail.set_content(message.text)
     return mail

@@ -32,6 +32,10 @@ class MailboxError(Exception):
     """The IMAP server refused a command."""
 
 
+class StoreLater(Exception):
+    """A mail was not stored this time: the loop reconnects and reads it again."""
+
+
 async def connect(account: AccountInfo) -> aioimaplib.IMAP4:
     """Connect, log in and open the account's folder (raises the channel's setup errors)."""
     host = str(cfg(account, "imap_host"))

@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import email
+import email.parser
 import email.policy
 import hashlib
 import re
@@ -196,6 +197,17 @@ def parse_mail(raw: bytes) -> Mail:
         attachments=tuple(attachments), auto_submitted=auto, bounced=_bounced(msg),
         headers={k: _header(str(v)) for k, v in msg.items()
                  if k.lower() in ("list-unsubscribe", "x-switchboard")})
+
+
+def mail_key(raw: bytes) -> str:
+    """A mail's id for the quarantine, read without trusting the mail: its Message-ID, else
+    a digest of its bytes (as :func:`parse_mail` names a mail without one)."""
+    try:
+        headers = email.parser.BytesHeaderParser(policy=email.policy.compat32).parsebytes(raw)
+        found = _ids(headers.get("Message-ID"))
+    except Exception:  # noqa: BLE001 - a mail the parser chokes on still needs a key
+        found = ()
+    return found[0] if found else f"<{hashlib.sha256(raw).hexdigest()[:32]}@no-message-id>"
 
 
 def _header(value: str) -> str:
