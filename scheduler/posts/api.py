@@ -229,7 +229,7 @@ def endpoints() -> list[Endpoint]:
           "network's limits); with due_at, schedule it", "Posts", P.POSTS_WRITE, body=PostIn,
           response=PostOut, status=201),
         E("GET", "/api/v1/posts", list_posts, "Posts, by status and due-time range (the "
-          "calendar)", "Posts", P.POSTS_READ, query=PostQuery, response=PostOut, many=True),
+          "calendar)", "Posts", P.POSTS_READ, query=PostQuery, response=PostOut),
         E("GET", one, get_post, "A post with its targets and its history", "Posts",
           P.POSTS_READ, response=PostOut),
         E("POST", one + "/submit", submit, "Submit for review", "Posts", P.POSTS_WRITE,
