@@ -245,7 +245,7 @@ class TelegramChannel:
     async def _run(self, account: AccountInfo) -> None:
         if self.config(account)[2] == "polling":
             await poll(self.bot(account), account, self.ctx.settings.telegram_poll_timeout,
-                       self.handle_update)
+                       self.handle_update, tries=self.ctx.settings.quarantine_tries)
         else:
             await keep_webhook(self.bot(account), account,
                                self.ctx.settings.public_url.rstrip("/")

@@ -5,6 +5,9 @@ Telegram's webhook pointed at this server. The adapter starts one of these per a
 from __future__ import annotations
 
 import asyncio
+import functools
+import hashlib
+import json
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -13,11 +16,13 @@ from telegram import Bot
 from telegram.error import Conflict, RetryAfter, TelegramError
 
 from bot.core.channel import AccountInfo
+from bot.services.quarantine import store_or_quarantine
 from channels.telegram.client import retry_seconds
 from channels.telegram.parse import ALLOWED_UPDATES
 
 log = logging.getLogger("switchboard.telegram")
-POISON_AFTER = 5  # attempts before an update that keeps failing is logged and skipped
+RETRY_SECONDS = 1.0  # before an update that failed is fetched and tried again; after
+# quarantine_tries it is quarantined (kept raw for an admin) and the offset moves past it
 # (account, update) -> None once what the update carries is committed.
 Handle = Callable[[AccountInfo, dict[str, Any]], Awaitable[None]]
 
@@ -40,13 +45,14 @@ async def keep_webhook(bot: Bot, account: AccountInfo, url: str) -> None:
             delay = min(delay * 2, 60)
 
 
-async def poll(bot: Bot, account: AccountInfo, timeout: int, handle: Handle) -> None:
+async def poll(bot: Bot, account: AccountInfo, timeout: int, handle: Handle, *,
+               tries: int = 3) -> None:
     """Polling mode: getUpdates in a loop. The offset moves past an update only after
-    it is committed, so a crash replays it (and ingest drops the duplicate)."""
+    it is committed, so a crash replays it (and ingest drops the duplicate); or after
+    ``tries`` failed tries, when it is quarantined (:mod:`bot.services.quarantine`)."""
     offset: int | None = None
     delay = 1.0
     webhook_cleared = False
-    failed: dict[int, int] = {}  # update_id -> failed attempts
     while True:
         try:
             if not webhook_cleared:
@@ -69,19 +75,26 @@ async def poll(bot: Bot, account: AccountInfo, timeout: int, handle: Handle) -> 
             delay = min(delay * 2, 60)
             continue
         for update in updates:
+            raw = update.to_dict()
             try:
-                await handle(account, update.to_dict())
-            except Exception:
-                failures = failed[update.update_id] = failed.get(update.update_id, 0) + 1
-                if failures < POISON_AFTER:
-                    log.exception("telegram update not stored; will be fetched again",
-                                  extra={"account": account.id,
-                                         "update_id": update.update_id})
-                    await asyncio.sleep(delay * failures)
-                    break
-                # One update that can never be handled must not stop every later one.
-                log.exception("telegram update skipped after repeated failures",
-                              extra={"account": account.id, "update_id": update.update_id,
-                                     "update": str(update.to_dict())[:2000]})
-            failed.pop(update.update_id, None)
+                done = await store_or_quarantine(
+                    "telegram", account.id, update_key(update.update_id, raw),
+                    json.dumps(raw, ensure_ascii=False, default=str),
+                    functools.partial(handle, account, raw), tries=tries)
+            except Exception as exc:  # not even the failure could be recorded (database)
+                log.warning("telegram update not stored; will be fetched again",
+                            extra={"account": account.id, "update_id": update.update_id,
+                                   "error": type(exc).__name__})
+                done = False
+            if not done:  # fetched again (the offset stays) after a pause
+                await asyncio.sleep(RETRY_SECONDS)
+                break
             offset = update.update_id + 1
+
+
+def update_key(update_id: int, raw: dict[str, Any]) -> str:
+    """An update's id for the quarantine: its update_id and a digest of what it carries
+    (Telegram may start update_ids over after a quiet week)."""
+    digest = hashlib.sha256(json.dumps(raw, sort_keys=True, default=str).encode(
+        "utf-8", "surrogatepass")).hexdigest()[:16]
+    return f"{update_id}:{digest}"

@@ -17,8 +17,11 @@ import pytest
 from bot.core.clean import fit_key
 from bot.models import Contact, Conversation, ImportFailure, Message
 from channels.email.adapter import EmailChannel
+from channels.telegram.adapter import TelegramChannel
 from tests.channels.test_email import arrived, connect_mailbox, customer
+from tests.channels.test_telegram import TOKEN, connect, fake_api, until  # noqa: F401
 from tests.conftest import Postgres, Shop, make_settings, start_shop
+from tests.fakes.telegram_api import FakeTelegram
 from tests.mailserver import MailServer
 
 
@@ -95,3 +98,33 @@ async def test_long_headers_fit_and_a_mail_that_cannot_be_stored_is_quarantined(
     assert "poison-pill" in row.body and f"Message-ID: {poison}" in row.body
     assert row.error == "RuntimeError: cannot store this one"
     assert not await Message.filter(external_id=poison).exists()
+
+
+async def test_telegram_update_that_cannot_be_stored_is_quarantined(
+        aiohttp_client: Any, tmp_path: Path, fake_api: tuple[FakeTelegram, str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    real_handle = TelegramChannel.handle_update
+
+    async def handle(self: TelegramChannel, account: Any, update: dict[str, Any]) -> None:
+        if "poison-pill" in str(update):
+            raise RuntimeError("cannot store this one")
+        await real_handle(self, account, update)
+
+    monkeypatch.setattr(TelegramChannel, "handle_update", handle)
+    shop = await start_shop(aiohttp_client, make_settings(tmp_path, quarantine_tries=2))
+    fake, base = fake_api
+    tg = await connect(shop, fake, base, "polling")
+    poison = fake.push(TOKEN, fake.private_message(501, "poison-pill"))
+    later = fake.push(TOKEN, fake.private_message(502, "Hello after the bad one"))
+    msg = later["message"]
+    await tg.stored(f"{msg['chat']['id']}:{msg['message_id']}")
+
+    row = await ImportFailure.get(source="telegram")
+    assert row.account_id == tg.account["id"] and row.quarantined and row.tries == 2
+    assert row.key.startswith(f"{poison['update_id']}:")
+    assert "poison-pill" in row.body and row.error == "RuntimeError: cannot store this one"
+    # the offset moved past it: getUpdates asked for what comes after both
+    await until(lambda: asyncio.sleep(0, max(
+        int(p.get("offset") or 0) for _, m, p in fake.calls if m == "getUpdates")
+        > later["update_id"]))
+    assert not await Message.filter(text="poison-pill").exists()
