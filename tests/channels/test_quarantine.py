@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import smtplib
 import uuid
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,7 @@ from bot.models import Contact, Conversation, ImportFailure, Message
 from channels.email.adapter import EmailChannel
 from channels.telegram.adapter import TelegramChannel
 from tests.channels.test_email import arrived, connect_mailbox, customer
-from tests.channels.test_telegram import TOKEN, connect, fake_api, until  # noqa: F401
+from tests.channels.test_telegram import TOKEN, connect, until
 from tests.conftest import Postgres, Shop, make_settings, start_shop
 from tests.fakes.telegram_api import FakeTelegram
 from tests.mailserver import MailServer
@@ -38,6 +39,13 @@ def raw_mail(sender: str, to: str, message_id: str, text: str, name: str = "Ann"
 def deliver(mail: MailServer, sender: str, to: str, raw: bytes) -> None:
     with smtplib.SMTP("127.0.0.1", mail.smtp_port, timeout=20) as s:
         s.sendmail(sender, [to], raw)
+
+
+@pytest.fixture
+async def fake_api(aiohttp_server: Any) -> AsyncIterator[tuple[FakeTelegram, str]]:
+    fake = FakeTelegram()
+    server = await aiohttp_server(fake.app())
+    yield fake, str(server.make_url("")).rstrip("/")
 
 
 @pytest.fixture
