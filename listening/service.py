@@ -24,6 +24,7 @@ from tortoise.expressions import Subquery
 from bot.core.cache import Ttl
 from bot.core.due import GroupCommit
 from bot.core.events import EventBus, MessageReceived, MessageScored
+from bot.core.links import web_url  # a mention links to a web page or nowhere
 from bot.core.time import utcnow
 from bot.models import (
     Direction,
@@ -172,7 +173,7 @@ class Listening:
                 out.append(await Mention.create(
                     using_db=conn, rule_id=rule.id, source=item.source,
                     source_ref=item.source_ref, author=item.author[:200],
-                    url=item.url[:1000], text=item.text, lang=item.lang,
+                    url=web_url(item.url)[:1000], text=item.text, lang=item.lang,
                     sentiment=score.label if score else "",
                     sentiment_score=score.score if score else None,
                     model_version=version if score else "", occurred_at=item.occurred_at))
