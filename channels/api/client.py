@@ -9,7 +9,10 @@ from typing import Any
 
 import aiohttp
 
+from bot.core.outbound import refused
 from channels.signing import HEADER, sign
+
+ANSWER_BYTES = 64 * 1024  # the callback's answer is not used: no more is read
 
 
 class CallbackError(Exception):
@@ -45,10 +48,12 @@ async def post_signed(http: aiohttp.ClientSession, url: str, secret: str,
     try:
         async with http.post(url, data=body, headers=hdrs,
                              timeout=aiohttp.ClientTimeout(total=timeout)) as resp:
-            await resp.read()
+            await resp.content.read(ANSWER_BYTES)  # a huge or endless answer is let go
             if resp.status >= 300:
                 raise CallbackError(f"callback answered HTTP {resp.status}", resp.status,
                                     parse_retry_after(resp.headers.get("Retry-After")))
             return resp.status
     except (TimeoutError, aiohttp.ClientError) as exc:
-        raise CallbackError(f"callback unreachable: {type(exc).__name__}") from exc
+        why = refused(exc)  # the outbound URL policy's reason (a private address)
+        raise CallbackError(f"callback refused: {why}" if why else
+                            f"callback unreachable: {type(exc).__name__}") from exc

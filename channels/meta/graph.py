@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 from typing import Any
+from urllib.parse import quote
 
 import aiohttp
 
@@ -62,7 +63,7 @@ class Graph:
         made is a DeliveryError; one lost after the request went out is OutcomeUnknown."""
         data = {k: _wire(v) for k, v in params.items() if v is not None}
         data["access_token"] = self.token
-        url = f"{self.base}/{node.lstrip('/')}"
+        url = f"{self.base}/{graph_path(node)}"
         try:
             if method == "GET":
                 resp_cm = self.http.get(url, params=data, timeout=self.timeout)
@@ -88,6 +89,16 @@ class Graph:
                              int(err.get("error_subcode") or 0),
                              str(err.get("message") or f"HTTP {status}"))
         return body
+
+
+def graph_path(node: str) -> str:
+    """``node`` ("<id>/<edge>", ids from account settings and webhooks) as a path under
+    the base URL: each segment percent-encoded, so an id holding "?", "#", "%" or "@"
+    stays in its segment instead of adding a query or leaving the API's path."""
+    segments = node.strip("/").split("/")
+    if any(seg in ("", ".", "..") for seg in segments):
+        raise PermanentDeliveryError(f"not a Graph API node: {node[:100]!r}")
+    return "/".join(quote(seg, safe="") for seg in segments)
 
 
 def _wire(value: Any) -> str:
