@@ -50,6 +50,7 @@ async def staff(browser: Browser, live: ServerProcess) -> tuple[BrowserContext, 
     await ctx.add_init_script(WATCH)
     page = await ctx.new_page()
     await page.goto(f"{live.url}/login")
+    assert await page.evaluate("window.__csp") == []  # the login page too
     await page.fill("input[name=email]", live.seed["email"])
     await page.fill("input[name=password]", live.seed["password"])
     await page.click("button[type=submit]")

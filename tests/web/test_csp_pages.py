@@ -109,5 +109,5 @@ async def test_javascript_links_are_not_stored(shop: Shop, aiohttp_server: Any) 
     from listening.service import Listening
     async with aiohttp.ClientSession() as http:
         assert await poll(feed, http, Listening(None)) == 2
-    urls = sorted(await Mention.filter(source="rss").values_list("url", flat=True))
+    urls = sorted(m.url for m in await Mention.filter(source="rss"))
     assert urls == ["", "https://n.example/b"]
