@@ -9,6 +9,7 @@ any other item. Staff answer within ``DEADLINE``; ``warn_due`` alerts before it.
 from __future__ import annotations
 
 import csv
+import functools
 import logging
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
@@ -20,10 +21,11 @@ import aiohttp
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 from tortoise.exceptions import IntegrityError
 
-from bot.core.clean import without_nul
+from bot.core.clean import fit, without_nul
 from bot.core.links import check_web_url
 from bot.models import Review
 from bot.services.account_cache import channel_account
+from bot.services.quarantine import store_or_quarantine
 from channels.api.client import post_signed
 from listening.alerts import Alerter
 from listening.service import Listening
@@ -37,6 +39,9 @@ GOOGLE_STARS = {"ONE": 1, "TWO": 2, "THREE": 3, "FOUR": 4, "FIVE": 5}
 Replier = Callable[[Review, str], Awaitable[bool]]
 
 
+NAME_LEN, TEXT_LEN = 200, 20000
+
+
 class ReviewIn(BaseModel):
     """A review from the shop's platform (the generic webhook, a CSV row)."""
 
@@ -46,8 +51,8 @@ class ReviewIn(BaseModel):
                                          "redelivery and changes nothing.")]
     rating: Annotated[int, Field(ge=1, le=5)] | None = None
     title: Annotated[str, Field(max_length=300)] = ""
-    text: Annotated[str, Field(max_length=20000)] = ""
-    author: Annotated[str, Field(max_length=200)] = ""
+    text: Annotated[str, Field(max_length=TEXT_LEN)] = ""
+    author: Annotated[str, Field(max_length=NAME_LEN)] = ""
     product: Annotated[str, Field(max_length=200)] = ""
     url: Annotated[str, Field(max_length=1000), AfterValidator(check_web_url)] = ""
     lang: Annotated[str, Field(max_length=8)] = ""
@@ -82,9 +87,11 @@ class GoogleReview(BaseModel):
     reviewReply: GoogleReply | None = None  # noqa: N815
 
     def as_review(self) -> ReviewIn:
+        # Google's own fields have no length we check: fitted, not refused with a 500
+        name = "" if self.reviewer.isAnonymous else self.reviewer.displayName.strip()
         return ReviewIn(id=self.reviewId, rating=GOOGLE_STARS.get(self.starRating),
-                        text=_google_original(self.comment),
-                        author="" if self.reviewer.isAnonymous else self.reviewer.displayName,
+                        text=fit(_google_original(self.comment), TEXT_LEN),
+                        author=fit(name, NAME_LEN),
                         created_at=self.createTime, source="google")
 
 
@@ -111,10 +118,12 @@ async def store(body: ReviewIn, listening: Listening | None, account_id: int | N
     from listening import lang as langs
     text = "\n".join(t for t in (body.title, body.text) if t)
     lang = body.lang or langs.guess(text) if text else body.lang
-    fields: dict[str, Any] = dict(
+    fields: dict[str, Any] = dict(  # each fitted to its column, whatever the way in
         source=body.source, external_id=body.id, channel_account_id=account_id,
-        rating=body.rating, title=body.title, text=body.text, author=body.author,
-        product=body.product, url=body.url, lang=lang, locale=locale or lang or "en",
+        rating=body.rating, title=fit(body.title, 300), text=body.text,
+        author=fit(body.author, NAME_LEN), product=fit(body.product, NAME_LEN),
+        url=body.url if len(body.url) <= 1000 else "", lang=fit(lang or "", 8, ""),
+        locale=fit(locale or lang or "en", 8, ""),
         created=body.created_at or datetime.now(UTC), payload=payload or {})
     if replied is not None and replied.comment:
         fields.update(reply_state="replied", reply_text=replied.comment,
@@ -158,21 +167,34 @@ def read_csv(path: Path) -> Iterator[tuple[int, ReviewIn | str]]:
 
 
 async def import_csv(path: Path, listening: Listening | None,
-                     progress: Callable[[int], None] | None = None,
+                     progress: Callable[[int], None] | None = None, *, tries: int = 3,
                      ) -> tuple[int, int, list[tuple[int, str]]]:
-    """(added, already there, bad rows with reasons)."""
+    """(added, already there, bad rows with reasons). A row that cannot be stored is a
+    bad row and the import goes on; after ``tries`` imports that failed it, it is
+    quarantined (kept raw, listed for an admin) and later imports pass over it."""
     added = same = 0
     bad: list[tuple[int, str]] = []
     for n, row in read_csv(path):
         if isinstance(row, str):
             bad.append((n, row))
         else:
-            stored = await store(row, listening)
-            added += int(stored.created)
-            same += int(not stored.created)
+            kept: list[Stored] = []
+            done = await store_or_quarantine(
+                "reviews", 0, f"{row.source}:{row.id}", row.model_dump_json(),
+                functools.partial(_keep, kept, row, listening), tries=tries)
+            if kept:
+                added += int(kept[0].created)
+                same += int(not kept[0].created)
+            else:
+                bad.append((n, "could not be stored; " + (
+                    "quarantined (see could not import)" if done else "import it again")))
         if progress:
             progress(1)
     return added, same, bad
+
+
+async def _keep(kept: list[Stored], row: ReviewIn, listening: Listening | None) -> None:
+    kept.append(await store(row, listening))
 
 
 def clock(review: Review, now: datetime) -> dict[str, Any]:
