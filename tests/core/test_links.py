@@ -70,3 +70,17 @@ def test_policy_runs_script_files_only_and_frames_nowhere(tmp_path: Path) -> Non
     assert chat["script-src"] == "'self'"
     extra = csp.embeddable_policy(settings, ["https://other.example/x"])
     assert extra.endswith("https://blog.shop.example:8443 https://other.example")
+
+
+
+@pytest.mark.parametrize(("url", "button"), [
+    ("javascript:alert(1)", False), ("JavaScript:alert(1)", False), ("data:text/html,x", False),
+    ("https://shop.example/cart", True), ("HTTP://shop.example/cart", True)])
+def test_a_mail_button_links_only_to_a_web_page(url: str, button: bool) -> None:
+    from channels.email.mailer import _layout
+
+    html = _layout.get_template("layout.html").render(
+        lang="en", subject="s", shop="Shop", body="Hi", items=[], items_heading="",
+        button_url=url, button="Open your cart", note="", unsubscribe="", unsubscribe_url="",
+        pixel_url="")
+    assert ("Open your cart" in html) is button and (f'href="{url}"' in html) is button
