@@ -22,6 +22,7 @@ from aiohttp import web
 from bot.api.endpoints import endpoints as api_endpoints
 from bot.commands import staff as inbox_commands
 from bot.core import csp, db, metrics
+from bot.core.auth import same
 from bot.core.channel import ChannelContext, RunsAccounts
 from bot.core.commands import Desk
 from bot.core.errors import InboxError
@@ -32,6 +33,7 @@ from bot.core.ingest_sqlite import SqliteWriter
 from bot.core.keys import ADAPTERS, BUS, ENDPOINTS, HTTP, JINJA, SETTINGS
 from bot.core.links import safe_href
 from bot.core.pages import error_page
+from bot.core.ratelimit import address_allowed, client_address
 from bot.core.serve import INFLIGHT, Inflight
 from bot.services import account_cache, contacts, inbox
 from bot.services.automation import Automation
@@ -120,6 +122,11 @@ async def middleware(
     return resp
 
 
+def _kept(exc: web.HTTPException) -> dict[str, str]:
+    """The headers of a refusal its answer keeps (a 429's Retry-After, a 401's challenge)."""
+    return {k: exc.headers[k] for k in ("Retry-After", "WWW-Authenticate") if k in exc.headers}
+
+
 async def _handle(request: web.Request,
                   handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
                   ) -> web.StreamResponse:
@@ -134,8 +141,10 @@ async def _handle(request: web.Request,
                     413: "too_large"}.get(exc.status, "http_error")
             message = exc.text if exc.text and not exc.text.startswith(str(exc.status)) \
                 else exc.reason
-            return error_response(exc.status, code, message)
-        return error_page(request, exc.status, exc.text or exc.reason)
+            return error_response(exc.status, code, message, headers=_kept(exc))
+        page = error_page(request, exc.status, exc.text or exc.reason)
+        page.headers.update(_kept(exc))
+        return page
     except (InboxError, ApiError) as exc:  # (ApiError: from a helper pages share)
         if api:
             return error_response(exc.status, exc.code, str(exc), exc.field)
@@ -157,6 +166,17 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 async def metrics_view(request: web.Request) -> web.Response:
+    """Prometheus text: with ``metrics_token`` set, only for ``Authorization: Bearer
+    <token>`` (else 401); without one, only to loopback and ``metrics_addresses`` (403)."""
+    settings = request.app[SETTINGS]
+    token = settings.metrics_token.get()
+    if token:
+        scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not same(given.strip(), token):
+            raise web.HTTPUnauthorized(text="metrics need the bearer token",
+                                       headers={"WWW-Authenticate": 'Bearer realm="metrics"'})
+    elif not address_allowed(client_address(request), settings.metrics_addresses):
+        raise web.HTTPForbidden(text="metrics are not served to this address")
     return web.Response(body=metrics.render(),
                         headers={"Content-Type": "text/plain; version=0.0.4; charset=utf-8"})
 

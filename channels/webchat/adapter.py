@@ -4,6 +4,11 @@ A visitor is known by a signed cookie (``sb_v<account>``), so their history surv
 reload. Each message the widget sends carries a client-made id; it becomes the message's
 ``external_id``, so a resend after a dropped connection is stored once. The server
 acknowledges a message only after ``ingest`` has committed it.
+
+Only the shop's own sites may use the socket, and each client address has limits
+(:mod:`channels.webchat.guard`). The account's settings: ``title``, ``greeting`` and
+``origins`` (the shop sites, besides ``public_url`` and ``allowed_origins``, whose pages
+may open the socket and frame the chat).
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ import hashlib
 import hmac
 import json
 import logging
+import math
 import re
 import secrets
 from collections import defaultdict
@@ -20,16 +26,21 @@ from typing import Any, ClassVar
 
 from aiohttp import WSCloseCode, WSMsgType, web
 
+from bot.core import csp
 from bot.core.auth import same
 from bot.core.channel import (
     AccountInfo,
+    AccountSetupError,
     ChannelContext,
     ContactInfo,
     InboundMessage,
     OutboundMessage,
     SendResult,
+    SettingsForm,
 )
 from bot.core.clean import db_id, without_nul
+from bot.core.origins import origin_of
+from channels.webchat.guard import Guard
 
 log = logging.getLogger("switchboard.webchat")
 _CLIENT_ID = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
@@ -43,9 +54,12 @@ class WebChat:
     max_text_length: ClassVar[int] = 5000
     supports_media: ClassVar[bool] = False
     rate_per_sec: ClassVar[float | None] = None
+    settings_form: ClassVar[SettingsForm] = SettingsForm(("origins",))
 
     def __init__(self, ctx: ChannelContext) -> None:
         self.ctx = ctx
+        self.guard = Guard(ctx.settings)
+        self._chat_js: str | None = None
         self._sockets: dict[tuple[int, str], set[web.WebSocketResponse]] = defaultdict(set)
         self._all: set[web.WebSocketResponse] = set()
 
@@ -79,7 +93,7 @@ class WebChat:
 
     def routes(self) -> list[web.RouteDef]:
         return [web.get("/chat", self.page), web.get("/widget.js", self.script),
-                web.get("/chat/ws", self.websocket)]
+                web.get("/chat.js", self.chat_script), web.get("/chat/ws", self.websocket)]
 
     def endpoints(self) -> list[Any]:
         return []
@@ -92,7 +106,11 @@ class WebChat:
             "greeting": account.settings.get("greeting", "Hi! How can we help you today?"),
             "title": account.settings.get("title", account.name)})
         resp = web.Response(text=html, content_type="text/html")
+        # Framed only by this site and the shop's own (their pages hold the widget).
+        resp.headers[csp.HEADER] = csp.embeddable_policy(
+            self.ctx.settings, sorted(self.guard.origins(account)))
         if visitor is None:
+            self.guard.count(self.guard.visitors, request)
             visitor = secrets.token_urlsafe(16)
             secure = bool(self.ctx.settings.cookie_secure)
             # Embedded on a shop's own site the widget is a cross-site iframe: that needs
@@ -109,14 +127,29 @@ class WebChat:
         return web.Response(text=js, content_type="application/javascript",
                             headers={"Cache-Control": "public, max-age=300"})
 
+    async def chat_script(self, request: web.Request) -> web.Response:
+        """The /chat page's script (a file, so the page needs no inline script)."""
+        if self._chat_js is None:
+            self._chat_js = self.ctx.render("widget/chat.js", {})
+        return web.Response(text=self._chat_js, content_type="application/javascript",
+                            headers={"Cache-Control": "public, max-age=300"})
+
     async def websocket(self, request: web.Request) -> web.StreamResponse:
         account = await self._account(request)
+        # Before anything is read with the visitor's cookie: a page of another site opening
+        # this socket in the visitor's browser gets 403 (its Origin is not the shop's).
+        self.guard.check_origin(request, account, required=False)
         visitor = self.visitor_of(request, account.id)
         if visitor is None:
             raise web.HTTPForbidden(text="open /chat first: no visitor cookie")
+        address = self.guard.socket_opened(request)
         ws = web.WebSocketResponse(heartbeat=30, max_msg_size=64 * 1024)
-        await ws.prepare(request)
         key = (account.id, visitor)
+        try:
+            await ws.prepare(request)
+        except BaseException:
+            self.guard.socket_closed(address)
+            raise
         self._sockets[key].add(ws)
         self._all.add(ws)
         try:
@@ -127,8 +160,9 @@ class WebChat:
             async for frame in ws:
                 if frame.type != WSMsgType.TEXT:
                     continue
-                await self._on_frame(ws, account, visitor, frame.data)
+                await self._on_frame(ws, account, visitor, frame.data, address)
         finally:
+            self.guard.socket_closed(address)
             self._sockets[key].discard(ws)
             if not self._sockets[key]:
                 del self._sockets[key]
@@ -136,13 +170,20 @@ class WebChat:
         return ws
 
     async def _on_frame(self, ws: web.WebSocketResponse, account: AccountInfo, visitor: str,
-                        data: str) -> None:
+                        data: str, address: str) -> None:
         try:
             frame = without_nul(json.loads(data))  # see bot.clean
             kind = frame.get("type")
         except (ValueError, AttributeError):
             await ws.send_json({"type": "error", "message": "frames must be JSON objects"})
             return
+        if kind in ("message", "button", "email"):
+            wait = self.guard.message_wait(address)
+            if wait is not None:
+                await ws.send_json({"type": "error", "client_id": frame.get("client_id"),
+                                    "retry_after": math.ceil(wait),
+                                    "message": "too many messages; wait a moment"})
+                return
         if kind in ("message", "button"):
             text = frame.get("text")
             client_id = frame.get("client_id")
@@ -183,7 +224,11 @@ class WebChat:
     # --- channel protocol ------------------------------------------------------------------
 
     async def validate_account(self, account: AccountInfo) -> None:
-        """Web chat has no remote side to check."""
+        """Web chat has no remote side to check; its ``origins`` must be origins."""
+        for part in str(account.settings.get("origins") or "").replace(",", " ").split():
+            if origin_of(part) is None:
+                raise AccountSetupError(f"settings.origins: {part[:100]!r} is not an "
+                                        "origin like https://shop.example")
 
     async def send(self, message: OutboundMessage) -> SendResult:
         """Push to the visitor's open widgets. Offline visitors see it in their history."""
