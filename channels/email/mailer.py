@@ -10,9 +10,6 @@ click redirect, the open pixel and the double opt-in confirmation. Marketing
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
 import html
 import logging
 import secrets
@@ -27,14 +24,17 @@ from urllib.parse import quote
 import aiosmtplib
 import jinja2
 from aiohttp import web
+from jinja2 import TemplateError
 
+from bot.core import bounded
 from bot.core.channel import AccountInfo
 from bot.core.time import utcnow
 from bot.models import ChannelAccount, Contact
 from bot.services.flows.texts import TEMPLATES, Texts, language
-from bot.services.replies import account_info, render_canned
+from bot.services.replies import account_info, contact_context
 from channels.email import mime
 from channels.email.adapter import message_id
+from channels.signing import Link, read_link, sign_link
 from config import Settings
 
 log = logging.getLogger("switchboard.marketing")  # the mailer logs as marketing
@@ -49,21 +49,23 @@ BUTTONS = {"cart": ("cart_button", "url"), "review": ("review_button", "review_u
 # --- signed links ----------------------------------------------------------------------------
 
 def sign(secret: str, purpose: str, value: str) -> str:
-    mac = hmac.new(secret.encode(), f"{purpose}:{value}".encode(), hashlib.sha256).digest()
-    return f"{value}.{base64.urlsafe_b64encode(mac[:18]).decode().rstrip('=')}"
+    """``value`` signed for ``purpose`` and stamped with the time (channels.signing)."""
+    return sign_link(secret, purpose, value)
 
 
-def unsign(secret: str, purpose: str, token: str) -> str | None:
-    value, _, _ = token.rpartition(".")
-    if value and hmac.compare_digest(sign(secret, purpose, value), token):
-        return value
-    return None
+def unsign(secret: str, purpose: str, token: str) -> Link | None:
+    """The link's value and issue time if we signed it; ``Link.fresh`` tells its age."""
+    return read_link(secret, purpose, token)
 
 
 # --- sending -----------------------------------------------------------------------------------
 
 class PermanentMailError(Exception):
     permanent = True
+
+
+class TemplateFailed(PermanentMailError):
+    """A broadcast's subject or body cannot be rendered (for this contact)."""
 
 
 @runtime_checkable
@@ -140,12 +142,18 @@ class Mailer:
     async def prepare_custom(self, key: str, contact: Contact, subject: str,
                              body: str) -> Prepared:
         """A broadcast's mail: its subject and body are the marketer's own (sandboxed
-        jinja2 with the contact's fields, like canned replies)."""
+        jinja2 with the contact's fields, like canned replies), rendered off the event loop
+        within the template limits (:mod:`bot.core.bounded`); TemplateFailed if they
+        cannot be."""
         account = await self.account()
-        rendered = self._assemble(contact, language(contact.locale),
-                                  render_canned(subject, contact),
-                                  render_canned(body, contact), [], "", "shop_button",
-                                  True, key)
+        fields = contact_context(contact)
+        try:
+            subject, body = (await bounded.render_async(subject, fields),
+                             await bounded.render_async(body, fields))
+        except TemplateError as exc:
+            raise TemplateFailed(f"the template could not be rendered: {exc}") from None
+        rendered = self._assemble(contact, language(contact.locale), subject, body, [], "",
+                                  "shop_button", True, key)
         mail = self.compose(account, str(contact.email), key, rendered,
                             self.unsubscribe_url(contact.id))
         return Prepared(account, mail, rendered[0], message_id(account, key))
@@ -154,7 +162,8 @@ class Mailer:
         return f"{self.base()}/o/{sign(self.settings.secret_key.get(), 'open', key)}.gif"
 
     def click_url(self, key: str, url: str) -> str:
-        mac = sign(self.settings.secret_key.get(), "click", f"{key}|{url}").rpartition(".")[2]
+        value = f"{key}|{url}"  # the link carries the URL itself: only "<issued>.<mac>" here
+        mac = sign(self.settings.secret_key.get(), "click", value).removeprefix(value + ".")
         return f"{self.base()}/c/{quote(key, safe='')}/{mac}?u={quote(url, safe='')}"
 
     def unsubscribe_url(self, contact_id: int) -> str:

@@ -68,9 +68,12 @@ async def sign_up(email: str, name: str, locale: str | None,
 
 async def confirm(contact_id: int) -> bool:
     """The confirmation link was followed: the contact is *subscribed* and the welcome
-    series starts (a ``signup`` event). False if there is no such contact."""
+    series starts (a ``signup`` event). False if there is no such contact, or if it left
+    (unsubscribed, bounced) after that link was mailed: an old link, or a mail scanner
+    following it, never subscribes someone again; signing up again mails a new one."""
     contact = await Contact.filter(id=contact_id).first()
-    if contact is None or not contact.email:
+    if contact is None or not contact.email or \
+            contact.email_consent not in ("pending", "subscribed"):
         return False
     if contact.email_consent != "subscribed":
         await set_consent(contact.email, "subscribed", "double opt-in confirmed")

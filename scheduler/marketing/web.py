@@ -12,6 +12,12 @@ is also what mail clients send for RFC 8058 one-click unsubscribe (the body
 ``List-Unsubscribe=One-Click``), so it needs no session and no CSRF token: the signed
 token in the address is the proof.
 
+Every link is signed with the time it was made (``channels.signing``) and does its job for
+``signed_link_days``: after that a confirmation link asks to sign up again, a click link
+shows where it led without counting the click, and the open pixel counts nothing. An
+unsubscribe link never expires: leaving must always work, and the worst a leaked one can
+do is unsubscribe its owner.
+
 Thin: the workflows are the marketing services' (consent, tracking, segments); their
 domain errors become this page's answer (a page, or JSON for the shop site's scripts).
 :func:`setup` is what the composition root calls.
@@ -67,10 +73,18 @@ async def subscribe(request: web.Request) -> web.StreamResponse:
                    "Check your inbox: we sent you a link to confirm.", nxt)
 
 
+def _days(request: web.Request) -> int:
+    return request.app[SETTINGS].signed_link_days
+
+
 async def confirm(request: web.Request) -> web.Response:
-    value = unsign(request.app[SETTINGS].secret_key.get(), "confirm",
-                   request.match_info["token"])
-    if not (value and value.isdigit() and await consent.confirm(int(value))):
+    link = unsign(request.app[SETTINGS].secret_key.get(), "confirm",
+                  request.match_info["token"])
+    if link is not None and link.value.isdigit() and not link.fresh(_days(request)):
+        return render(request, "web/link_expired.html", status=410, url="",
+                      message="Confirmation links work for a while only. Sign up again "
+                              "and we will mail you a new one.")
+    if not (link and link.value.isdigit() and await consent.confirm(int(link.value))):
         return render(request, "web/subscribe.html", status=404, ok=False,
                       message="This confirmation link is not valid.")
     return render(request, "web/subscribe.html", ok=True,
@@ -78,9 +92,9 @@ async def confirm(request: web.Request) -> web.Response:
 
 
 def _contact(request: web.Request) -> int | None:
-    value = unsign(request.app[SETTINGS].secret_key.get(), "unsubscribe",
-                   request.match_info["token"])
-    return int(value) if value and value.isdigit() else None
+    link = unsign(request.app[SETTINGS].secret_key.get(), "unsubscribe",
+                  request.match_info["token"])  # never too old: leaving always works
+    return int(link.value) if link and link.value.isdigit() else None
 
 
 async def unsubscribe_page(request: web.Request) -> web.Response:
@@ -106,9 +120,9 @@ GIF = bytes.fromhex("47494638396101000100800000000000ffffff21f90401000000002c000
 
 async def open_pixel(request: web.Request) -> web.Response:
     """The 1x1 image in a marketing mail: its first load is the mail's open."""
-    key = unsign(request.app[SETTINGS].secret_key.get(), "open", request.match_info["token"])
-    if key is not None:
-        await tracking.track(key, "open")
+    link = unsign(request.app[SETTINGS].secret_key.get(), "open", request.match_info["token"])
+    if link is not None and link.fresh(_days(request)):
+        await tracking.track(link.value, "open")
     return web.Response(body=GIF, content_type="image/gif",
                         headers={"Cache-Control": "no-store"})
 
@@ -118,10 +132,13 @@ async def click(request: web.Request) -> web.StreamResponse:
     redirect (never an open redirect)."""
     key, url = request.match_info["key"], request.query.get("u", "")
     token = f"{key}|{url}.{request.match_info['mac']}"
-    if not url.startswith(("https://", "http://")) or unsign(
-            request.app[SETTINGS].secret_key.get(), "click", token) is None:
+    link = unsign(request.app[SETTINGS].secret_key.get(), "click", token)
+    if not url.startswith(("https://", "http://")) or link is None:
         return render(request, "web/subscribe.html", status=404, ok=False,
                       message="This link is not valid.")
+    if not link.fresh(_days(request)):  # ours, so shown; not counted as a click
+        return render(request, "web/link_expired.html", status=410, url=url,
+                      message="Links in our e-mails are counted for a while only.")
     await tracking.track(key, "click")
     raise web.HTTPFound(url)
 
