@@ -15,7 +15,6 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import jinja2
 from aiohttp import web
 
@@ -32,6 +31,7 @@ from bot.core.ingest_orm import Ingestor, TortoiseDriver
 from bot.core.ingest_sqlite import SqliteWriter
 from bot.core.keys import ADAPTERS, BUS, ENDPOINTS, HTTP, JINJA, SETTINGS
 from bot.core.links import safe_href
+from bot.core.outbound import client_session
 from bot.core.pages import error_page
 from bot.core.ratelimit import address_allowed, client_address
 from bot.core.serve import INFLIGHT, Inflight
@@ -221,8 +221,10 @@ def create_app(settings: Settings, *, migrate: bool = True,
         await db.close_db(tortoise_ctx)
 
     async def http(app: web.Application) -> AsyncIterator[None]:
-        async with aiohttp.ClientSession(
-                headers={"User-Agent": f"Switchboard/{VERSION}"}) as session:
+        # one session, under the outbound URL policy: feeds, callbacks and API base URLs
+        # are typed by people (bot.core.outbound)
+        async with client_session(
+                settings, headers={"User-Agent": f"Switchboard/{VERSION}"}) as session:
             app[HTTP] = session
             yield
 
