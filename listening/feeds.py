@@ -13,7 +13,11 @@ Staff keep the list with :func:`all_feeds`, :func:`add_feed` and :func:`remove_f
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import hashlib
+import io
+import json
 import logging
 import time
 from calendar import timegm
@@ -23,22 +27,30 @@ from typing import Any
 import aiohttp
 from tortoise.exceptions import IntegrityError
 
-from bot.core import due
+from bot.core import due, outbound
+from bot.core.clean import fit, fit_key, storable
+from bot.core.links import web_url
 from bot.models import Feed, FeedEntry
+from bot.services.quarantine import store_or_quarantine
 from listening.errors import Missing, Taken
 from listening.service import Item, Listening
 
 log = logging.getLogger("switchboard.feeds")
 FEEDS_DUE = due.DueTable("feeds", "due_at", where="enabled = true")
 MAX_FEED_BYTES = 5 * 1024 * 1024
+QUARANTINE_TRIES = 3  # the default of settings.quarantine_tries
 
 
 async def all_feeds() -> list[Feed]:
     return await Feed.all().order_by("id")
 
 
-async def add_feed(url: str, name: str = "", interval_minutes: int = 15) -> Feed:
-    """Poll ``url`` from now on (its first poll is due at once)."""
+async def add_feed(url: str, name: str = "", interval_minutes: int = 15, *,
+                   refuse_private: bool = False) -> Feed:
+    """Poll ``url`` from now on (its first poll is due at once). The URL must be http(s)
+    with a host (422 otherwise); where it leads is checked at each poll by the outbound
+    policy (``bot.core.outbound``), and also here when ``refuse_private``."""
+    url = outbound.check_url(url, allow_private=not refuse_private)
     if await Feed.filter(url=url).exists():
         raise Taken("this feed is already polled", "url")
     return await Feed.create(url=url, name=name, interval_minutes=interval_minutes,
@@ -70,26 +82,78 @@ def _text(entry: Any) -> str:
     return re.sub(r"<[^>]+>", " ", text).strip()
 
 
-async def poll(feed: Feed, http: aiohttp.ClientSession, listening: Listening,
-               timeout: float = 20.0) -> int:
-    """Fetch one feed and take its new entries; the number taken."""
+class TooLarge(Exception):
+    """A feed body over the limit: an error for that feed, never a truncated success."""
+
+
+async def _read(resp: aiohttp.ClientResponse, limit: int) -> bytes:
+    """The whole body, however slowly it arrives, or TooLarge past ``limit`` bytes."""
+    if (resp.content_length or 0) > limit:
+        raise TooLarge
+    body = bytearray()
+    async for chunk in resp.content.iter_chunked(64 * 1024):
+        body += chunk
+        if len(body) > limit:
+            raise TooLarge
+    return bytes(body)
+
+
+def _parse(body: bytes) -> Any:
+    """feedparser on the body as a stream: given bytes it would take a body that names a
+    file ("/etc/passwd") for that file's path and read it."""
     import feedparser
+    return feedparser.parse(io.BytesIO(body))
+
+
+def _ref(feed: Feed, key: str) -> str:
+    return fit_key(f"rss:{feed.id}:{key}", 300)  # Mention.source_ref
+
+
+async def _take(feed: Feed, entry: Any, key: str, listening: Listening) -> None:
+    # Taken first, remembered after: an entry is never remembered without having been
+    # taken (a process that dies in between takes it again on the next poll, and its
+    # mentions are stored once: take skips a rule it already has).
+    text = storable(_text(entry))
+    if text:
+        await listening.take(Item("mention", 0, text, "rss", _ref(feed, key), _when(entry),
+                                  author=storable(str(entry.get("author") or "")),
+                                  url=web_url(storable(str(entry.get("link") or "")))))
+    try:
+        await FeedEntry.create(feed_id=feed.id, key=key)
+    except IntegrityError:
+        pass  # remembered meanwhile (a feed listing one entry twice)
+
+
+async def poll(feed: Feed, http: aiohttp.ClientSession, listening: Listening,
+               timeout: float = 20.0, *, max_bytes: int = MAX_FEED_BYTES,
+               tries: int = QUARANTINE_TRIES) -> int:
+    """Fetch one feed and take its new entries; the number taken.
+
+    The body is read whole (up to ``max_bytes``: past it the poll is an error) and parsed
+    in a thread. An entry that cannot be stored is tried ``tries`` polls, then quarantined
+    (``store_or_quarantine``, source "feed"). The ETag and Last-Modified are kept only once
+    every entry was stored or quarantined, so a conditional request never hides an entry
+    still to take."""
     headers = {}
     if feed.etag:
         headers["If-None-Match"] = feed.etag
     if feed.last_modified:
         headers["If-Modified-Since"] = feed.last_modified
-    status, body, etag, modified = 0, b"", feed.etag, feed.last_modified
+    status, body, etag, modified = 0, b"", "", ""
     try:
         async with http.get(feed.url, headers=headers,
                             timeout=aiohttp.ClientTimeout(total=timeout)) as resp:
             status = resp.status
             if status == 200:
-                body = await resp.content.read(MAX_FEED_BYTES)
+                body = await _read(resp, max_bytes)
                 etag = resp.headers.get("ETag", "")
                 modified = resp.headers.get("Last-Modified", "")
+    except TooLarge:
+        await _done(feed, status, f"the feed is larger than {max_bytes} bytes")
+        return 0
     except (aiohttp.ClientError, TimeoutError) as exc:
-        await _done(feed, None, f"fetch failed: {exc or type(exc).__name__}")
+        why = outbound.refused(exc) or str(exc) or type(exc).__name__
+        await _done(feed, None, f"fetch failed: {why}")
         return 0
     if status == 304:
         await _done(feed, status, "")
@@ -97,54 +161,62 @@ async def poll(feed: Feed, http: aiohttp.ClientSession, listening: Listening,
     if status != 200:
         await _done(feed, status, f"HTTP {status}")
         return 0
-    parsed = feedparser.parse(body)
+    parsed = await asyncio.to_thread(_parse, body)
     if parsed.bozo and not parsed.entries:
-        await _done(feed, status, f"not a feed: {parsed.get('bozo_exception', '')}"[:500])
+        await _done(feed, status, f"not a feed: {parsed.get('bozo_exception', '')}")
         return 0
-    taken = 0
+    taken, complete = 0, True
     for entry in parsed.entries:
         key = _key(entry)
         if not key or await FeedEntry.exists(feed_id=feed.id, key=key):
             continue  # seen on an earlier poll
-        # Taken first, remembered after: an entry is never remembered without having
-        # been taken (a process that dies in between takes it again on the next poll,
-        # and its mentions are stored once: take skips a rule it already has).
-        text = _text(entry)
-        if text:
-            await listening.take(Item("mention", 0, text, "rss", f"rss:{feed.id}:{key}",
-                                      _when(entry), author=entry.get("author") or "",
-                                      url=entry.get("link") or ""))
-        try:
-            await FeedEntry.create(feed_id=feed.id, key=key)
-        except IntegrityError:
-            pass  # remembered meanwhile (a feed listing one entry twice)
-        taken += 1
-    feed.etag, feed.last_modified = etag[:300], modified[:100]
+        raw = json.dumps({k: entry.get(k) for k in ("id", "link", "title", "summary")},
+                         ensure_ascii=False, default=str)
+        store = functools.partial(_take, feed, entry, key, listening)
+        if await store_or_quarantine("feed", feed.id, key, raw, store, tries=tries):
+            taken += 1
+        else:
+            complete = False  # tried again on the next poll, so the whole body is needed
+    if complete:  # a value too long for its column is no validator: none is kept
+        feed.etag = etag if len(etag) <= 300 else ""
+        feed.last_modified = modified if len(modified) <= 100 else ""
+    else:
+        feed.etag = feed.last_modified = ""
     if not feed.name and parsed.feed.get("title"):
-        feed.name = str(parsed.feed.get("title"))[:200]
-    await _done(feed, status, "")
+        feed.name = fit(storable(str(parsed.feed.get("title"))), 200)
+    await _done(feed, status, "" if complete else "an entry could not be stored yet")
     return taken
 
 
 async def _done(feed: Feed, status: int | None, error: str) -> None:
     now = datetime.now(UTC)
-    feed.polled_at, feed.last_status, feed.last_error = now, status, error[:500]
+    feed.polled_at, feed.last_status = now, status
+    feed.last_error = fit(storable(error), 500)
     feed.due_at = now + timedelta(minutes=feed.interval_minutes)
     feed.lease_until = None
     await feed.save(update_fields=["polled_at", "last_status", "last_error", "due_at",
                                    "lease_until", "etag", "last_modified", "name"])
     if error:
-        log.warning("feed poll failed", extra={"feed": feed.id, "error": error})
+        log.warning("feed poll failed", extra={"feed": feed.id, "error": fit(error, 200)})
 
 
 async def poll_due(http: aiohttp.ClientSession, listening: Listening,
-                   now: datetime | None = None, lease: float = 120.0) -> int:
-    """Poll every feed that is due (claimed with a lease); entries taken."""
+                   now: datetime | None = None, lease: float = 120.0,
+                   tries: int = QUARANTINE_TRIES) -> int:
+    """Poll every feed that is due (claimed with a lease); entries taken. A feed whose poll
+    fails unexpectedly gets the error and its next due time; the next feed is polled."""
     started = time.monotonic()
     ids = await due.claim(FEEDS_DUE, timedelta(seconds=lease), 20, now=now)
     taken = 0
     for feed in await Feed.filter(id__in=ids):
-        taken += await poll(feed, http, listening)
+        try:
+            taken += await poll(feed, http, listening, tries=tries)
+        except Exception as exc:  # noqa: BLE001 - one feed never stops the others
+            log.exception("feed poll crashed", extra={"feed": feed.id})
+            try:
+                await _done(feed, None, f"poll failed: {type(exc).__name__}")
+            except Exception:  # noqa: BLE001 - the lease runs out and it is polled again
+                log.exception("feed poll not recorded", extra={"feed": feed.id})
     if ids:
         log.info("feeds polled", extra={"feeds": len(ids), "entries": taken,
                                         "seconds": round(time.monotonic() - started, 2)})
