@@ -93,7 +93,7 @@ class WebChat:
 
     def routes(self) -> list[web.RouteDef]:
         return [web.get("/chat", self.page), web.get("/widget.js", self.script),
-                web.get("/chat.js", self.chat_script), web.get("/chat/ws", self.websocket)]
+                web.get("/chat.js", self.script), web.get("/chat/ws", self.websocket)]
 
     def endpoints(self) -> list[Any]:
         return []
@@ -122,16 +122,16 @@ class WebChat:
         return resp
 
     async def script(self, request: web.Request) -> web.Response:
-        account = await self._account(request)
-        js = self.ctx.render("widget/widget.js", {"account": account})
+        """``/widget.js`` (the shop sites' snippet) or ``/chat.js`` (the /chat page's own
+        script: a file, so the page needs no inline script)."""
+        if request.path == "/chat.js":
+            if self._chat_js is None:
+                self._chat_js = self.ctx.render("widget/chat.js", {})
+            js = self._chat_js
+        else:
+            account = await self._account(request)
+            js = self.ctx.render("widget/widget.js", {"account": account})
         return web.Response(text=js, content_type="application/javascript",
-                            headers={"Cache-Control": "public, max-age=300"})
-
-    async def chat_script(self, request: web.Request) -> web.Response:
-        """The /chat page's script (a file, so the page needs no inline script)."""
-        if self._chat_js is None:
-            self._chat_js = self.ctx.render("widget/chat.js", {})
-        return web.Response(text=self._chat_js, content_type="application/javascript",
                             headers={"Cache-Control": "public, max-age=300"})
 
     async def websocket(self, request: web.Request) -> web.StreamResponse:

@@ -62,11 +62,22 @@ async def test_account_origins_setting(shop: Shop) -> None:
     assert status == 400, body
 
 
-async def test_origins_field_on_the_channels_form(shop: Shop) -> None:
-    from bot.core.channel import settings_form
-    from bot.core.keys import ADAPTERS
+async def test_origins_field_on_the_channels_page(shop: Shop) -> None:
+    """An admin sets the account's origins on the Channels page; they open the socket."""
+    from tests.web.test_web import as_admin
 
-    assert "origins" in settings_form(shop.client.app[ADAPTERS]["webchat"]).fields
+    csrf = await as_admin(shop)
+    account = await visitor(shop)
+    page = await (await shop.client.get("/admin/channels")).text()
+    assert 'name="origins"' in page
+    resp = await shop.client.post(f"/admin/channels/{account}", data={
+        "csrf_token": csrf, "enabled": "on", "origins": "https://www.shop.example"},
+        allow_redirects=False)
+    assert resp.status == 302
+    ws = await shop.client.ws_connect(f"/chat/ws?account={account}",
+                                      headers={"Origin": "https://www.shop.example"})
+    assert (await ws.receive_json(timeout=5))["type"] == "hello"
+    await ws.close()
 
 
 async def test_chat_page_has_no_inline_script_and_frames_only_for_the_shop(
