@@ -205,6 +205,27 @@ def client_session(settings: Settings, *, resolver: AbstractResolver | None = No
         middlewares=(Guard(origins),), **kwargs)
 
 
+async def check_host(host: str, port: int, *, allow_private: bool = False,
+                     resolver: AbstractResolver | None = None) -> list[str]:
+    """The addresses ``host`` resolves to that the policy lets a connection reach, for a
+    client that is not aiohttp (SMTP, IMAP, httpx): connect to one of them (with ``host``
+    as the TLS server name) to leave no gap for a name that changes meanwhile. Raises
+    :class:`Refused` when none is left."""
+    ip = literal(host)
+    if ip is not None:
+        if not allow_private and (why := refusal(str(ip))):
+            raise Refused(why)
+        return [str(ip)]
+    inner = resolver or aiohttp.ThreadedResolver()
+    try:
+        answers = await (inner if allow_private else GuardedResolver(inner)).resolve(
+            host, port, socket.AF_UNSPEC)
+    finally:
+        if resolver is None:
+            await inner.close()
+    return [a["host"] for a in answers]
+
+
 def refused(exc: BaseException) -> str | None:
     """The policy's reason when ``exc`` is (or wraps) a refusal, else None."""
     seen: BaseException | None = exc

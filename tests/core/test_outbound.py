@@ -15,7 +15,14 @@ from aiohttp import web
 from aiohttp.abc import AbstractResolver, ResolveResult
 
 from bot.core import outbound
-from bot.core.outbound import BadUrl, check_url, client_session, forbidden, refused
+from bot.core.outbound import (
+    BadUrl,
+    check_host,
+    check_url,
+    client_session,
+    forbidden,
+    refused,
+)
 from tests.conftest import make_settings
 
 REFUSED = ["169.254.169.254", "127.0.0.1", "127.8.9.1", "::1", "::ffff:127.0.0.1",
@@ -152,3 +159,17 @@ class _Chain(AbstractResolver):
 def test_refused_reads_only_refusals() -> None:
     assert refused(ValueError("x")) is None
     assert refused(outbound.Refused("refused: because")) == "refused: because"
+
+
+async def test_check_host_for_other_clients() -> None:
+    """SMTP and IMAP hosts (not aiohttp) are checked the same way, after resolution."""
+    dns = _Chain(FakeDns({"mail.example": "10.0.0.5", "public.example": "93.184.216.34"}))
+    for host in ("127.0.0.1", "::1", "localhost", "mail.example", "2130706433"):
+        with pytest.raises(outbound.Refused) as err:
+            await check_host(host, 993, resolver=dns)
+        assert str(err.value.strerror).startswith("refused: ")
+    assert await check_host("public.example", 993, resolver=dns) == ["93.184.216.34"]
+    assert await check_host("mail.example", 993, resolver=dns,
+                            allow_private=True) == ["10.0.0.5"]
+    assert await check_host("127.0.0.1", 25, allow_private=True) == ["127.0.0.1"]
+    await dns.close()
