@@ -8,6 +8,7 @@ and a redelivery never makes a duplicate.
 from __future__ import annotations
 
 import logging
+import re
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -21,7 +22,7 @@ from tortoise.transactions import in_transaction
 
 from bot.core import metrics
 from bot.core.channel import InboundMessage, IngestResult
-from bot.core.clean import NUL, db_id, fit_key, without_nul
+from bot.core.clean import db_id, fit_key, without_nul
 from bot.core.errors import InboxError, NotFound
 from bot.core.events import ConversationChanged, ConversationResolved, EventBus, MessageReceived
 from bot.core.ingest import ID_LEN, Writer, fit_inbound
@@ -94,12 +95,16 @@ class Intake:
         await self.writer.close()
 
 
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")  # NUL, or a lone surrogate
+
+
 def _may_hold_nul(msg: InboundMessage) -> bool:
-    """A quick look (ingest is the hot path): False when no field can hold NUL."""
+    """A quick look (ingest is the hot path): False when no field can hold NUL or a lone
+    surrogate (which PostgreSQL cannot store either: see bot.core.clean)."""
     c = msg.contact
-    return (NUL in msg.text or NUL in msg.external_id or NUL in c.external_id
-            or NUL in f"{c.name}{c.email}{c.phone}{c.locale}{msg.thread_id}{msg.payload}"
-            or bool(msg.meta or msg.attachments or msg.author))
+    return bool(msg.meta or msg.attachments or msg.author) or _UNSTORABLE.search(
+        f"{msg.text}{msg.external_id}{c.external_id}{c.name}{c.email}{c.phone}{c.locale}"
+        f"{msg.thread_id}{msg.payload}") is not None
 
 
 async def edit_inbound(account_id: int, external_id: str, text: str,
