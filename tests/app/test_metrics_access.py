@@ -39,7 +39,8 @@ async def test_metrics_addresses_let_a_network_in(aiohttp_client: Any,
 
 async def test_token_is_required_when_set(aiohttp_client: Any, tmp_path: Path) -> None:
     shop = await app(aiohttp_client, tmp_path, metrics_token=Secret("s3cret-metrics-token"))
-    for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": "s3cret-metrics-token"},
+    for headers in ({}, {"Authorization": "Bearer wrong"},
+                    {"Authorization": "s3cret-metrics-token"},
                     {"Authorization": "Basic czNjcmV0LW1ldHJpY3MtdG9rZW4="},
                     {"Authorization": "Bearer s3cret-metrics-tokeñ"}):
         resp = await shop.client.get("/metrics", headers=headers)
