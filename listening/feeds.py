@@ -28,7 +28,7 @@ import aiohttp
 from tortoise.exceptions import IntegrityError
 
 from bot.core import due, outbound
-from bot.core.clean import fit, fit_key, storable
+from bot.core.clean import fit, fit_key, from_epoch, storable
 from bot.core.links import web_url
 from bot.models import Feed, FeedEntry
 from bot.services.quarantine import store_or_quarantine
@@ -65,13 +65,16 @@ async def remove_feed(feed_id: int) -> None:
 def _when(entry: Any) -> datetime:
     for key in ("published_parsed", "updated_parsed"):
         parsed = entry.get(key)
-        if parsed:
-            return datetime.fromtimestamp(timegm(parsed), UTC)
+        when = from_epoch(timegm(parsed)) if parsed else None
+        if when is not None:
+            return when
     return datetime.now(UTC)
 
 
 def _key(entry: Any) -> str:
-    key = entry.get("id") or entry.get("link") or entry.get("title") or ""
+    """The entry's id (else link, else title) as the database keeps it (no NUL, which
+    PostgreSQL refuses even in a look-up); over 400 characters, its SHA-256."""
+    key = storable(str(entry.get("id") or entry.get("link") or entry.get("title") or ""))
     return key if len(key) <= 400 else hashlib.sha256(key.encode()).hexdigest()
 
 
@@ -161,7 +164,11 @@ async def poll(feed: Feed, http: aiohttp.ClientSession, listening: Listening,
     if status != 200:
         await _done(feed, status, f"HTTP {status}")
         return 0
-    parsed = await asyncio.to_thread(_parse, body)
+    try:
+        parsed = await asyncio.to_thread(_parse, body)
+    except Exception as exc:  # noqa: BLE001 - feedparser fails on some input it reads
+        await _done(feed, status, f"not a feed: {type(exc).__name__}")
+        return 0
     if parsed.bozo and not parsed.entries:
         await _done(feed, status, f"not a feed: {parsed.get('bozo_exception', '')}")
         return 0

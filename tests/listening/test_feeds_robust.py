@@ -217,3 +217,23 @@ async def test_the_server_refuses_private_feed_urls(aiohttp_client: Any, aiohttp
         status, body = await shop.api("POST", "/api/v1/listening/feeds", json={"url": url})
         assert status == 422, (url, body)
     assert await Feed.all().count() == len(urls)
+
+
+async def test_odd_characters_never_stop_a_feed(shop_any_db: Shop, aiohttp_server: Any) -> None:
+    """A NUL in an id (PostgreSQL keeps none) and a character reference feedparser cannot
+    encode (a lone surrogate) are one entry's or one feed's problem, never the next's."""
+    seen: list[str] = []
+    nul = rss(["n1"]).replace("<guid>n1</guid>", "<guid>n&#0;1</guid>")
+    nul = nul.replace("</channel>", ITEM.format(g="n2", n=2) + "</channel>")
+    bodies = {"/nul.xml": nul, "/surrogate.xml": rss(["s&#xD800;1"]), "/b.xml": rss(["b1"])}
+    server = await _feed_server(aiohttp_server, bodies, seen)
+    odd = await _add(str(server.make_url("/nul.xml")))
+    broken = await _add(str(server.make_url("/surrogate.xml")))
+    later = await _add(str(server.make_url("/b.xml")))
+    async with aiohttp.ClientSession() as http:
+        assert await feeds.poll_due(http, Listening(None)) == 3
+        assert await feeds.poll(odd, http, Listening(None)) == 0  # remembered: not again
+    assert await FeedEntry.filter(feed_id=odd.id).count() == 2
+    assert await FeedEntry.filter(feed_id=later.id).count() == 1
+    await broken.refresh_from_db()
+    assert broken.last_error.startswith("not a feed") and broken.etag == ""
