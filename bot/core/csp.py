@@ -10,8 +10,8 @@ the shop's own sites embed.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from urllib.parse import urlsplit
 
+from bot.core.origins import site_origins
 from config import Settings
 
 HEADER = "Content-Security-Policy"
@@ -21,23 +21,10 @@ _BASE = ("default-src 'self'", "script-src 'self'", "style-src 'self' 'unsafe-in
          "base-uri 'none'", "form-action 'self'")
 
 
-def origin_of(url: str) -> str:
-    """``scheme://host[:port]`` of an http(s) URL, else "" (nothing allowed)."""
-    parts = urlsplit(url.strip())
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        return ""
-    return f"{parts.scheme}://{parts.netloc.rpartition('@')[2].lower()}"
-
-
 def embed_origins(settings: Settings, extra: Iterable[str] = ()) -> list[str]:
     """The shop's own sites, allowed to frame the web chat: public_url's origin, the
-    ``allowed_origins`` setting (comma-separated) and ``extra`` (an account's own list)."""
-    found: list[str] = []
-    for raw in [settings.public_url, *settings.allowed_origins.split(","), *extra]:
-        origin = origin_of(raw)
-        if origin and origin not in found:
-            found.append(origin)
-    return found
+    ``allowed_origins`` setting and ``extra`` (an account's own list), sorted."""
+    return sorted(site_origins(settings, *extra))
 
 
 def policy(frame_ancestors: str = "'none'") -> str:
