@@ -20,7 +20,7 @@ from aiohttp import web
 
 from bot.api.endpoints import endpoints as api_endpoints
 from bot.commands import staff as inbox_commands
-from bot.core import csp, db, metrics
+from bot.core import bounded, csp, db, metrics
 from bot.core.auth import same
 from bot.core.channel import ChannelContext, RunsAccounts
 from bot.core.commands import Desk
@@ -35,7 +35,7 @@ from bot.core.outbound import client_session
 from bot.core.pages import error_page
 from bot.core.ratelimit import address_allowed, client_address
 from bot.core.serve import INFLIGHT, Inflight
-from bot.services import account_cache, contacts, inbox
+from bot.services import account_cache, accounts, contacts, inbox
 from bot.services.automation import Automation
 from bot.services.inbox import INTAKE
 from bot.services.live import HUB, StaffHub
@@ -191,6 +191,7 @@ def create_app(settings: Settings, *, migrate: bool = True,
         on_seed: Called with the demo shop's credentials the one time they are created.
     """
     settings = ensure_secret_key(settings)
+    bounded.configure(settings)  # staff's templates and regexes: time and size limits
     app = web.Application(client_max_size=settings.max_body_bytes,
                           middlewares=[middleware])
     app[INFLIGHT] = Inflight()
@@ -230,6 +231,7 @@ def create_app(settings: Settings, *, migrate: bool = True,
 
     async def channels(app: web.Application) -> AsyncIterator[None]:
         adapters = app[ADAPTERS]
+        await accounts.seal_stored(adapters)  # rows from before secrets were sealed
         app[OUTBOX] = Outbox(adapters, app[BUS], settings.outbound_max_attempts,
                              settings.outbound_backoff_seconds,
                              lease_seconds=settings.outbound_timeout_seconds * 3)

@@ -16,11 +16,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from aiohttp import web
-from jinja2 import StrictUndefined, TemplateError
-from jinja2.sandbox import SandboxedEnvironment
+from jinja2 import TemplateError
 from tortoise.exceptions import IntegrityError
 
-from bot.core import due, metrics, vault
+from bot.core import bounded, due, metrics, vault
 from bot.core.channel import (
     AccountInfo,
     Button,
@@ -273,8 +272,8 @@ def account_info(account: ChannelAccount) -> AccountInfo:
 
 # --- canned replies ---------------------------------------------------------------------------
 
-_env = SandboxedEnvironment(autoescape=False, undefined=StrictUndefined,
-                            trim_blocks=True, lstrip_blocks=True)
+# staff's templates render bounded in time, size and loops (bot.core.bounded)
+_env = bounded.ENV
 
 
 def contact_context(contact: Contact) -> dict[str, Any]:
@@ -303,7 +302,7 @@ def render_canned(body: str, contact: Contact) -> str:
 def render_with(body: str, contact: Contact, extra: dict[str, Any]) -> str:
     """Render a reply template with the contact's fields and ``extra`` variables."""
     try:
-        return _env.from_string(body).render({**contact_context(contact), **extra})
+        return bounded.render(body, {**contact_context(contact), **extra})
     except TemplateError as exc:
         raise InboxError(f"canned reply could not be rendered: {exc}", "invalid_template",
                          "body") from None

@@ -22,10 +22,11 @@ from datetime import datetime, time
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
+from jinja2 import TemplateError
 from pydantic import Field, TypeAdapter, ValidationError, field_validator
 from tortoise.expressions import F
 
-from bot.core import metrics
+from bot.core import bounded, metrics
 from bot.core.cache import Ttl, forget_all
 from bot.core.errors import InboxError, NotFound
 from bot.core.events import EventBus
@@ -34,7 +35,7 @@ from bot.core.time import utcnow
 from bot.models import Contact, Conversation, ConversationStatus, Message, Rule, User
 from bot.services import inbox
 from bot.services.notify import StaffNotifier
-from bot.services.replies import Outbox, check_template, render_with
+from bot.services.replies import Outbox, check_template, contact_context
 
 log = logging.getLogger("switchboard.rules")
 EVENTS = ("message_received", "conversation_created", "conversation_resolved",
@@ -78,10 +79,7 @@ class Conditions(Strict):
     @classmethod
     def _compiles(cls, value: str | None) -> str | None:
         if value is not None:
-            try:
-                re.compile(value)
-            except re.error as exc:
-                raise ValueError(f"not a valid regular expression: {exc}") from None
+            bounded.check_pattern(value)  # a ValueError: 400 naming conditions.regex
         return value
 
 
@@ -176,7 +174,8 @@ def holds(c: Conditions, *, kind: str, public: bool, text: str | None, locale: s
         c.channels is None or kind in c.channels,
         c.public is None or c.public == public,
         c.keywords is None or (text is not None and _has_keyword(text, c.keywords)),
-        c.regex is None or (text is not None and re.search(c.regex, text) is not None),
+        # runs within regex_timeout_ms; a pattern out of time is no match (logged once)
+        c.regex is None or (text is not None and bounded.search(c.regex, text)),
         c.languages is None or _lang(locale) in {_lang(x) for x in c.languages},
         c.labels is None or bool(labels & set(c.labels)),
         c.attributes is None or all(str(attributes.get(k)) == v
@@ -248,14 +247,14 @@ class RuleEngine:
         extra = {"message": {"text": msg.text if msg else ""},
                  "conversation": {"id": conv.id, "channel": conv.channel_kind}}
         if isinstance(action, Reply):
-            await self.outbox.send(conv.id, render_with(action.template, person, extra), None,
-                                   origin="rule", reply_to_id=msg.id if msg else None)
+            await self.outbox.send(conv.id, await _render(action.template, person, extra),
+                                   None, origin="rule", reply_to_id=msg.id if msg else None)
             return True
         if isinstance(action, ReplyPrivate):
             if msg is None or msg.author_id is None:  # type: ignore[attr-defined]
                 return False  # a private message has no comment to answer privately
-            await self.outbox.reply_privately(msg.id, render_with(action.template, person,
-                                                                  extra), None, origin="rule")
+            await self.outbox.reply_privately(msg.id, await _render(action.template, person,
+                                                                    extra), None, origin="rule")
             return True
         if isinstance(action, Assign):
             await inbox.assign(conv.id, action.to, self.bus)
@@ -263,10 +262,24 @@ class RuleEngine:
             names = {lb.name for lb in conv.labels} | {action.label}
             await inbox.set_labels(conv.id, sorted(names), self.bus)
         elif isinstance(action, Notify):
-            await self.notifier.notify(conv.id, render_with(action.template, person, extra))
+            await self.notifier.notify(conv.id, await _render(action.template, person, extra))
         elif isinstance(action, Resolve):
             await inbox.set_status(conv.id, ConversationStatus.RESOLVED, bus=self.bus)
         return False
+
+
+async def _render(template: str, person: Contact, extra: dict[str, Any]) -> str:
+    """A rule's template for this contact, off the event loop and within the template
+    limits (:mod:`bot.core.bounded`); InboxError if it cannot be rendered."""
+    try:
+        return await bounded.render_async(template, {**contact_context(person), **extra})
+    except TemplateError as exc:
+        raise InboxError(f"the rule's template could not be rendered: {exc}",
+                         "invalid_template", "actions") from None
+
+
+_SAMPLE = {"message": {"text": "Hello, where is my order?"},
+           "conversation": {"id": 0, "channel": "api"}}
 
 
 # --- the rules staff keep: one way to list, save, switch and delete them ----------------------
@@ -290,6 +303,14 @@ async def save_rule(rule_id: int | None, values: Mapping[str, Any]) -> Rule:
     if merged.get("event") not in EVENTS:
         raise InboxError(f"event must be one of {', '.join(EVENTS)}", "invalid", "event")
     conds, acts = validate(merged.get("conditions") or {}, merged.get("actions") or [])
+    for i, act in enumerate(acts):  # a template over the limits is refused when saved
+        if isinstance(act, Reply | ReplyPrivate | Notify):
+            try:
+                await bounded.trial(act.template, {**contact_context(Contact(
+                    id=0, name="Ann Example", email="ann@example.com")), **_SAMPLE})
+            except TemplateError as exc:
+                raise InboxError(f"actions.{i}.template: {exc}", "invalid_template",
+                                 "actions") from None
     if any(a.type == "assign" and a.to != "round_robin" for a in acts):
         ids = {a.to for a in acts if isinstance(a, Assign) and a.to != "round_robin"}
         if await User.filter(id__in=ids, is_active=True).count() != len(ids):

@@ -24,12 +24,14 @@ from urllib.parse import quote
 import aiosmtplib
 import jinja2
 from aiohttp import web
+from jinja2 import TemplateError
 
+from bot.core import bounded
 from bot.core.channel import AccountInfo
 from bot.core.time import utcnow
 from bot.models import ChannelAccount, Contact
 from bot.services.flows.texts import TEMPLATES, Texts, language
-from bot.services.replies import account_info, render_canned
+from bot.services.replies import account_info, contact_context
 from channels.email import mime
 from channels.email.adapter import message_id
 from channels.signing import Link, read_link, sign_link
@@ -60,6 +62,10 @@ def unsign(secret: str, purpose: str, token: str) -> Link | None:
 
 class PermanentMailError(Exception):
     permanent = True
+
+
+class TemplateFailed(PermanentMailError):
+    """A broadcast's subject or body cannot be rendered (for this contact)."""
 
 
 @runtime_checkable
@@ -136,12 +142,18 @@ class Mailer:
     async def prepare_custom(self, key: str, contact: Contact, subject: str,
                              body: str) -> Prepared:
         """A broadcast's mail: its subject and body are the marketer's own (sandboxed
-        jinja2 with the contact's fields, like canned replies)."""
+        jinja2 with the contact's fields, like canned replies), rendered off the event loop
+        within the template limits (:mod:`bot.core.bounded`); TemplateFailed if they
+        cannot be."""
         account = await self.account()
-        rendered = self._assemble(contact, language(contact.locale),
-                                  render_canned(subject, contact),
-                                  render_canned(body, contact), [], "", "shop_button",
-                                  True, key)
+        fields = contact_context(contact)
+        try:
+            subject, body = (await bounded.render_async(subject, fields),
+                             await bounded.render_async(body, fields))
+        except TemplateError as exc:
+            raise TemplateFailed(f"the template could not be rendered: {exc}") from None
+        rendered = self._assemble(contact, language(contact.locale), subject, body, [], "",
+                                  "shop_button", True, key)
         mail = self.compose(account, str(contact.email), key, rendered,
                             self.unsubscribe_url(contact.id))
         return Prepared(account, mail, rendered[0], message_id(account, key))

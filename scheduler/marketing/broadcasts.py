@@ -16,10 +16,12 @@ import random
 from datetime import datetime, timedelta
 from typing import Literal
 
-from bot.core import due
+from jinja2 import TemplateError
+
+from bot.core import bounded, due
 from bot.models import Broadcast, Contact, MailSend, Segment
-from bot.services.replies import check_template
-from channels.email.mailer import Mailer
+from bot.services.replies import contact_context
+from channels.email.mailer import Mailer, TemplateFailed
 from scheduler.marketing import segments
 from scheduler.marketing.clock import now
 from scheduler.marketing.errors import Invalid, Missing
@@ -40,13 +42,23 @@ async def create(name: str, segment_id: int, subject_a: str, body: str, subject_
         raise Invalid("no such segment", "segment_id")
     if split_percent and not subject_b:
         raise Invalid("an A/B test needs subject_b", "subject_b")
-    check_template(body)
-    check_template(subject_a)
+    for field, text in (("body", body), ("subject_a", subject_a), ("subject_b", subject_b)):
+        await check_template(text, field)
     return await Broadcast.create(name=name, segment_id=segment_id, subject_a=subject_a,
                                   subject_b=subject_b, body=body,
                                   split_percent=split_percent, metric=metric,
                                   decide_after_hours=decide_after_hours,
                                   due_at=send_at or now())
+
+
+async def check_template(text: str, field: str) -> None:
+    """A subject or body the marketer typed: valid, and rendered for a sample contact
+    within the template limits (time, size, loops); else Invalid (422) naming it."""
+    try:
+        await bounded.trial(text, contact_context(Contact(id=0, name="Ann Example",
+                                                          email="ann@example.com")))
+    except TemplateError as exc:
+        raise Invalid(f"template error: {exc}", field) from None
 
 
 async def get(broadcast_id: int) -> Broadcast:
@@ -126,7 +138,17 @@ class BroadcastRunner:
         if mail is not None and mail.state == "sent":
             return
         subject = b.subject_b if variant == "b" else b.subject_a
-        prepared = await self.mailer.prepare_custom(key, contact, subject, b.body)
+        try:
+            prepared = await self.mailer.prepare_custom(key, contact, subject, b.body)
+        except TemplateFailed as exc:  # this contact's mail cannot be made: recorded
+            log.warning("broadcast mail not rendered", extra={"broadcast": b.id,
+                                                              "error": str(exc)[:300]})
+            if mail is None:
+                await MailSend.create(key=key, broadcast_id=b.id, variant=variant,
+                                      template="broadcast", contact_id=contact.id,
+                                      to=contact.email, subject=subject[:300], message_id="",
+                                      state="failed", error=str(exc)[:500], attempts=1)
+            return
         if mail is None:
             fields = {"key": key, "broadcast_id": b.id, "variant": variant,
                       "template": "broadcast", "contact_id": contact.id,

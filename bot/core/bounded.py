@@ -1,0 +1,325 @@
+"""Code that staff write and the server runs: jinja2 templates (broadcast subjects and
+bodies, rule replies, canned replies) and regular expressions (rule conditions), bounded
+so that none of them can freeze the server.
+
+**Templates** render in :class:`BoundedSandbox`, jinja2's sandbox with limits on top:
+
+* ``range()`` makes at most ``MAX_RANGE`` numbers, and all the loops of one render run
+  ``MAX_ITERATIONS`` times in all (every ``{% for %}`` is wrapped in a counting iterator);
+* ``*``, ``**``, ``%``, ``+`` and ``~`` refuse a result over ``template_max_bytes`` before
+  they build it, as do the widening filters and string methods (``center``, ``ljust``,
+  ``replace``, ``format`` …); the output stops at ``template_max_bytes``;
+* each loop step, call, attribute look-up and operator checks the render's deadline
+  (``template_timeout_seconds``), so a render that runs out of time stops itself, in
+  whichever thread it runs: :func:`render_async` runs it off the event loop, in a small
+  pool of its own.
+
+Any failure is a :class:`TemplateProblem` (a ``jinja2.TemplateError``) with one clear line.
+
+**Regular expressions** compile and run with the ``regex`` module and its ``timeout=``
+(``regex_timeout_ms``): :func:`check_pattern` refuses a bad pattern, and
+:func:`search` counts a pattern that runs out of time as no match, logged once per
+pattern. :func:`configure` takes the limits from the settings (the composition root
+calls it); until then the settings' defaults hold.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import functools
+import logging
+import math
+import operator
+import re
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import regex
+from jinja2 import StrictUndefined, Template, TemplateError, nodes
+from jinja2.runtime import Context
+from jinja2.sandbox import SandboxedEnvironment
+
+from config import Settings
+
+log = logging.getLogger("switchboard.templates")
+MAX_RANGE = 10_000
+MAX_ITERATIONS = 100_000
+_DEFAULTS: dict[str, Any] = {f.name: f.default for f in dataclasses.fields(Settings)}
+
+
+@dataclasses.dataclass
+class Limits:
+    timeout: float = float(_DEFAULTS["template_timeout_seconds"])
+    max_bytes: int = int(_DEFAULTS["template_max_bytes"])
+    regex_timeout: float = float(_DEFAULTS["regex_timeout_ms"]) / 1000
+
+
+LIMITS = Limits()
+
+
+def configure(settings: Settings) -> None:
+    """Take the limits from the settings (process-wide, like the log level)."""
+    LIMITS.timeout = settings.template_timeout_seconds
+    LIMITS.max_bytes = settings.template_max_bytes
+    LIMITS.regex_timeout = settings.regex_timeout_ms / 1000
+
+
+class TemplateProblem(TemplateError):
+    """A template that fails while rendering (``1/0``, a bad argument) or over a limit."""
+
+
+class TemplateLimit(TemplateProblem):
+    """A template over one of the limits (time, size, loops, ``range()``)."""
+
+
+# --- the render's budget (per thread: a render runs in one thread from start to end) ------
+
+_budget = threading.local()
+
+
+def _tick() -> None:
+    deadline = getattr(_budget, "deadline", None)
+    if deadline is None:
+        return
+    _budget.steps += 1
+    if _budget.steps > MAX_ITERATIONS:
+        raise TemplateLimit(f"the template loops more than {MAX_ITERATIONS} times")
+    if time.monotonic() > deadline:
+        raise TemplateLimit(f"the template took longer than {LIMITS.timeout:g} s to render")
+
+
+def _size(value: Any) -> int:
+    return len(value) if isinstance(value, (str, bytes, list, tuple)) else 0
+
+
+def _too_big(size: float) -> None:
+    if size > LIMITS.max_bytes:
+        raise TemplateLimit(f"the template makes a value over {LIMITS.max_bytes} bytes")
+
+
+# the width and precision digits of a replacement field ('{:>99}') or a %-spec ('%099d')
+_FIELDS = re.compile(r"\{[^{}]*\}|%[-#0 +]*\d*(?:\.\d+)?")
+_DIGITS = re.compile(r"\d+")
+_NESTED = re.compile(r"\{[^{}]*\{")
+
+
+def _format_widths(spec: str) -> None:
+    """A format string whose widths or precisions would make a huge value."""
+    for field in _FIELDS.findall(spec):
+        for digits in _DIGITS.findall(field):
+            if len(digits) > 12 or int(digits) > LIMITS.max_bytes:
+                _too_big(math.inf)
+
+
+def _check_args(args: Iterable[Any]) -> None:
+    for a in args:
+        if isinstance(a, int) and not isinstance(a, bool) and abs(a) > LIMITS.max_bytes:
+            _too_big(abs(a))
+
+
+_WIDENING = frozenset({"center", "ljust", "rjust", "zfill", "expandtabs", "format",
+                       "format_map", "join", "replace", "indent", "wordwrap", "truncate"})
+
+
+def _bounded_filter(name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(fn)
+    def bounded(*args: Any, **kwargs: Any) -> Any:
+        _tick()
+        if name in _WIDENING:
+            _check_args([*args[1:], *kwargs.values()])
+        if name == "format" and args and isinstance(args[0], str):
+            _format_widths(args[0])
+        if name == "replace" and len(args) >= 3 and all(isinstance(a, str) for a in args[:3]):
+            s, old, new = args[:3]
+            _too_big(len(s) + (s.count(old) if old else len(s) + 1) *
+                     max(0, len(new) - len(old)))
+        result = fn(*args, **kwargs)
+        _too_big(_size(result))
+        return result
+    bounded.jinja_pass_arg = getattr(fn, "jinja_pass_arg", None)  # type: ignore[attr-defined]
+    return bounded
+
+
+class BoundedSandbox(SandboxedEnvironment):
+    """jinja2's sandbox, with the limits above (see the module's docstring)."""
+
+    intercepted_binops = frozenset({"*", "**", "%", "+", "//"})
+
+    def __init__(self, **options: Any) -> None:
+        options.setdefault("undefined", StrictUndefined)
+        super().__init__(**options)
+        self.globals["range"] = self.bounded_range
+        self.filters = {name: _bounded_filter(name, fn) for name, fn in self.filters.items()}
+
+    def _parse(self, source: str, name: str | None, filename: str | None) -> nodes.Template:
+        tree = super()._parse(source, name, filename)
+        for loop in tree.find_all(nodes.For):  # every loop counts its steps
+            loop.iter = nodes.Call(nodes.EnvironmentAttribute("bounded_iter"), [loop.iter],
+                                   [], None, None, lineno=loop.lineno)
+        for concat in list(tree.find_all(nodes.Concat)):  # ``~`` checks its size first
+            call = nodes.Call(nodes.EnvironmentAttribute("bounded_concat"), concat.nodes,
+                              [], None, None, lineno=concat.lineno)
+            concat.nodes = [call]
+        return tree
+
+    def bounded_iter(self, iterable: Any) -> Iterator[Any]:
+        for item in iterable:
+            _tick()
+            yield item
+
+    def bounded_concat(self, *parts: Any) -> str:
+        _tick()
+        texts = [str(p) for p in parts]
+        _too_big(sum(map(len, texts)))
+        return "".join(texts)
+
+    def bounded_range(self, *args: int) -> range:
+        numbers = range(*args)
+        if len(numbers) > MAX_RANGE:
+            raise TemplateLimit(f"range() of {len(numbers)} numbers; at most {MAX_RANGE}")
+        return numbers
+
+    def call_binop(self, context: Context, op: str, left: Any, right: Any) -> Any:
+        _tick()
+        if op == "*":
+            for seq, n in ((left, right), (right, left)):
+                if _size(seq) and isinstance(n, int):
+                    _too_big(_size(seq) * n)
+        elif op == "**" and isinstance(left, int) and isinstance(right, int):
+            _too_big(right * math.log2(abs(left) or 1) / 8)
+        elif op == "%" and isinstance(left, str):
+            _format_widths(left)
+            if "*" in left:  # '%*d': a width taken from the arguments
+                _check_args(right if isinstance(right, tuple) else (right,))
+        elif op == "+" and _size(left) and _size(right):
+            _too_big(_size(left) + _size(right))
+        ops: dict[str, Callable[[Any, Any], Any]] = {
+            "*": operator.mul, "**": operator.pow, "%": operator.mod, "+": operator.add,
+            "//": operator.floordiv}
+        if op in ops:
+            return ops[op](left, right)
+        return super().call_binop(context, op, left, right)
+
+    def call(__self, __context: Context, __obj: Any, *args: Any,  # noqa: N805 (jinja's)
+             **kwargs: Any) -> Any:
+        _tick()
+        name = getattr(__obj, "__name__", "")
+        bound = getattr(getattr(__obj, "__wrapped__", __obj), "__self__", None)
+        if isinstance(bound, str) and name in ("format", "format_map"):
+            _format_widths(bound)  # the sandbox wraps str.format; this is its string
+            if _NESTED.search(bound):  # '{0:>{1}}': a width taken from the arguments
+                _check_args([*args, *kwargs.values()])
+        elif name in _WIDENING:
+            _check_args([*args, *kwargs.values()])
+        result = SandboxedEnvironment.call(__self, __context, __obj, *args, **kwargs)
+        _too_big(_size(result))
+        return result
+
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        _tick()
+        return super().getattr(obj, attribute)
+
+    def getitem(self, obj: Any, argument: Any) -> Any:
+        _tick()
+        return super().getitem(obj, argument)
+
+
+ENV = BoundedSandbox(autoescape=False, trim_blocks=True, lstrip_blocks=True)
+
+
+@functools.lru_cache(maxsize=256)
+def _compiled(source: str) -> Template:
+    return ENV.from_string(source)
+
+
+def check(source: str) -> None:
+    """Raise TemplateError if ``source`` is not a template this environment takes."""
+    _compiled(source)
+
+
+def render(source: str, context: dict[str, Any]) -> str:
+    """Render in this thread, within the limits (a TemplateProblem if it cannot)."""
+    template = _compiled(source)
+    _budget.deadline, _budget.steps = time.monotonic() + LIMITS.timeout, 0
+    try:
+        out: list[str] = []
+        size = 0
+        for chunk in template.generate(context):
+            size += len(chunk)
+            _too_big(size)
+            out.append(chunk)
+        return "".join(out)
+    except TemplateError:
+        raise
+    except RecursionError:
+        raise TemplateLimit("the template calls itself too deeply") from None
+    except MemoryError:
+        raise TemplateLimit("the template needs too much memory") from None
+    except Exception as exc:  # 1/0, a bad argument: the marketer's mistake, said plainly
+        raise TemplateProblem(f"{type(exc).__name__}: {exc}") from None
+    finally:
+        _budget.deadline = None
+
+
+_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="template")
+
+
+async def render_async(source: str, context: dict[str, Any]) -> str:
+    """:func:`render` off the event loop. A render out of time stops itself at its next
+    step; the wait here gives up a moment after the deadline in any case."""
+    loop = asyncio.get_running_loop()
+    future = loop.run_in_executor(_pool, render, source, context)
+    try:
+        return await asyncio.wait_for(future, LIMITS.timeout + 1.0)
+    except TimeoutError:
+        raise TemplateLimit(
+            f"the template took longer than {LIMITS.timeout:g} s to render") from None
+
+
+async def trial(source: str, sample: dict[str, Any]) -> None:
+    """Check ``source`` when it is saved: its syntax, and a render with ``sample`` data
+    within the limits. Only a limit (or the syntax) fails it: a value the sample lacks
+    may well be there for a real contact."""
+    check(source)
+    try:
+        await render_async(source, sample)
+    except TemplateLimit:
+        raise
+    except TemplateError:
+        pass
+
+
+# --- regular expressions --------------------------------------------------------------------
+
+_timed_out: set[str] = set()
+
+
+def check_pattern(pattern: str) -> None:
+    """Raise ValueError if ``pattern`` is not a regular expression ``regex`` compiles."""
+    try:
+        _pattern(pattern)
+    except (regex.error, OverflowError, RecursionError, ValueError) as exc:
+        raise ValueError(f"not a valid regular expression: {exc}") from None
+
+
+@functools.lru_cache(maxsize=512)
+def _pattern(pattern: str) -> Any:
+    return regex.compile(pattern, regex.VERSION0)
+
+
+def search(pattern: str, text: str) -> bool:
+    """Whether ``pattern`` matches somewhere in ``text`` within ``regex_timeout_ms``; a
+    pattern that runs out of time is no match (and logged, once per pattern)."""
+    try:
+        return _pattern(pattern).search(text, timeout=LIMITS.regex_timeout) is not None
+    except TimeoutError:
+        if pattern not in _timed_out:
+            _timed_out.add(pattern)
+            log.warning("a rule's regular expression ran out of time: counted as no match",
+                        extra={"pattern": pattern[:300],
+                               "timeout_ms": LIMITS.regex_timeout * 1000})
+        return False
