@@ -55,5 +55,5 @@ async def post_signed(http: aiohttp.ClientSession, url: str, secret: str,
             return resp.status
     except (TimeoutError, aiohttp.ClientError) as exc:
         why = refused(exc)  # the outbound URL policy's reason (a private address)
-        raise CallbackError(f"callback refused: {why}" if why else
+        raise CallbackError(f"callback {why}" if why else
                             f"callback unreachable: {type(exc).__name__}") from exc
