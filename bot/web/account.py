@@ -1,0 +1,85 @@
+"""The staff member's own account: change the password (the current one first; every other
+session ends), rotate the API token (the new one is shown once) and see the sessions, with
+"sign out everywhere else". Any logged-in user, for themselves only.
+
+The current password is checked against the login's per-account limit, so a borrowed
+session cannot be used to guess it faster than the login form allows.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from bot.core.auth import FORM, LOGIN_LIMITS, SESSION, USER, end_sessions, sessions_of
+from bot.core.errors import InboxError
+from bot.core.pages import form_str, page, render
+from bot.core.ratelimit import too_many
+from bot.models import Session, User
+from bot.services import users
+
+
+async def _page(request: web.Request, status: int = 200, **ctx: Any) -> web.Response:
+    user: User = request[USER]
+    current: Session = request[SESSION]  # type: ignore[assignment]
+    sessions = [{"created_at": s.created_at, "expires_at": s.expires_at,
+                 "current": s.id == current.id} for s in await sessions_of(user)]
+    resp = render(request, "web/account.html", status=status, sessions=sessions,
+                  min_password=users.MIN_PASSWORD,
+                  **{"error": "", "message": "", "new_token": "", **ctx})
+    resp.headers["Cache-Control"] = "no-store"  # a new API token is on it once
+    return resp
+
+
+@page(None)
+async def account_page(request: web.Request) -> web.Response:
+    return await _page(request)
+
+
+@page(None)
+async def change_password(request: web.Request) -> web.Response:
+    user: User = request[USER]
+    form = request[FORM]
+    limiter = request.app[LOGIN_LIMITS].account
+    wait = limiter.hit(user.email)
+    if wait is not None:
+        exc = too_many(limiter, request, wait, user_id=user.id)
+        resp = await _page(request, 429, error="Too many tries. Wait "
+                           f"{exc.headers['Retry-After']} seconds and try again.")
+        resp.headers["Retry-After"] = exc.headers["Retry-After"]
+        return resp
+    current: Session = request[SESSION]  # type: ignore[assignment]
+    try:
+        ended = await users.change_password(
+            user, str(form.get("current", "")), str(form.get("new", "")),
+            str(form.get("confirm", "")), keep_session=current.id)
+    except InboxError as exc:
+        return await _page(request, exc.status, error=str(exc).capitalize() + ".")
+    limiter.clear(user.email)
+    return await _page(request, message="Your password is changed. "
+                       f"{ended} other session{'s' if ended != 1 else ''} ended.")
+
+
+@page(None)
+async def rotate_token(request: web.Request) -> web.Response:
+    token = await users.rotate_api_token(request[USER])
+    return await _page(request, new_token=token)
+
+
+@page(None)
+async def end_other_sessions(request: web.Request) -> web.Response:
+    current: Session = request[SESSION]  # type: ignore[assignment]
+    if form_str(request[FORM], "confirm") != "yes":
+        return await _page(request, 400, error="Nothing was ended.")
+    ended = await end_sessions(request[USER], keep=current.id)
+    return await _page(request, message=f"Signed out everywhere else: {ended} "
+                       f"session{'s' if ended != 1 else ''} ended.")
+
+
+def setup(app: web.Application) -> None:
+    r = app.router
+    r.add_get("/account", account_page)
+    r.add_post("/account/password", change_password)
+    r.add_post("/account/token", rotate_token)
+    r.add_post("/account/sessions/end", end_other_sessions)
