@@ -63,6 +63,9 @@ def test_templates_have_no_inline_script() -> None:
         assert not re.search(r"<script(?![^>]*\bsrc=)[^>]*>", text), path.name
         assert not re.search(r"<\w[^>]*\son[a-z]+\s*=", text, re.I), path.name
         assert "javascript:" not in text.lower(), path.name
+        # A whole href from a value is one that went through |safe_href (set as `href`).
+        assert not re.findall(r'<[a-z][^<>]*\s(?:href|src)="\{\{(?!\s*(?:href|static\())',
+                              text), path.name
 
 
 async def test_javascript_links_are_shown_as_text(shop: Shop) -> None:
