@@ -84,3 +84,29 @@ async def test_graph_sends_an_odd_id_as_one_segment(aiohttp_server: Any) -> None
         graph = Graph(http, str(server.make_url("/v21.0")), "token")
         await graph.post("12?x=1#frag/comments", message="hi")
     assert seen == ["/v21.0/12%3Fx=1%23frag/comments"]  # not ?x=1 nor #frag
+
+
+async def test_the_server_refuses_a_private_callback(tmp_path: Path, aiohttp_client: Any,
+                                                     aiohttp_server: Any) -> None:
+    """A reply to an API account whose callback URL is on this machine never reaches it:
+    the message says why, for staff to see."""
+    from bot.models import ChannelAccount, Message
+    from tests.conftest import message, start_shop
+
+    seen: list[str] = []
+    server = await _server(aiohttp_server, seen)
+    shop = await start_shop(aiohttp_client, make_settings(tmp_path, allow_private_urls=False))
+    await ChannelAccount.filter(id=shop.seed["api_account_id"]).update(
+        callback_url=f"http://127.0.0.1:{server.port}/hook")
+    conv_id = (await (await shop.inbound(message("p-1"))).json())["conversation_id"]
+    _, sent = await shop.api("POST", f"/api/v1/conversations/{conv_id}/reply",
+                             json={"text": "hello"})
+    for _ in range(100):
+        msg = await Message.get(id=sent["id"])
+        if msg.error:
+            break
+        await asyncio.sleep(0.05)
+    assert msg.error.startswith("callback refused: 127.0.0.1 is a loopback address"), msg.error
+    assert msg.status.value in ("retrying", "failed") and seen == []
+    _, detail = await shop.api("GET", f"/api/v1/conversations/{conv_id}")
+    assert detail["thread"][-1]["error"] == msg.error
