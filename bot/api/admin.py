@@ -6,7 +6,7 @@ from aiohttp import web
 
 from bot.api.schemas import admin as s
 from bot.core.auth import Perm
-from bot.core.http import Call, Endpoint, json_out
+from bot.core.http import ApiError, Call, Endpoint, json_out
 from bot.core.keys import ADAPTERS
 from bot.services import accounts, users
 
@@ -21,8 +21,15 @@ async def create_user(call: Call) -> web.Response:
 
 
 async def update_user(call: Call) -> web.Response:
-    user = await users.update_user(call.param("user_id"),
-                                   call.body.model_dump(exclude_unset=True))
+    user_id, changes = call.param("user_id"), call.body.model_dump(exclude_unset=True)
+    assert call.user is not None
+    if user_id == call.user.id and (changes.get("is_active") is False
+                                    or changes.get("role", call.user.role) != call.user.role):
+        # as the users page: no one disables or demotes themselves (and so the last admin
+        # cannot lock everyone out)
+        raise ApiError(409, "self", "you cannot disable yourself or change your own role",
+                       "role" if "role" in changes else "is_active")
+    user = await users.update_user(user_id, changes)
     return json_out(users.user_out(user))
 
 
@@ -49,13 +56,14 @@ def endpoints() -> list[Endpoint]:
     P, E = Perm, Endpoint
     return [
         E("GET", "/api/v1/users", list_users, "Staff users", "Admin", P.USERS,
-          response=s.UserOut),
+          response=s.UserOut, many=True),
         E("POST", "/api/v1/users", create_user, "Add a staff user (token shown once)",
           "Admin", P.USERS, body=s.UserIn, response=s.UserCreated, status=201),
         E("PATCH", "/api/v1/users/{user_id}", update_user, "Change role, name, or disable",
-          "Admin", P.USERS, body=s.UserPatch, response=s.UserOut),
+          "Admin", P.USERS, body=s.UserPatch, response=s.UserOut,
+          responses={409: "your own role or active flag, or a Telegram id linked to another"}),
         E("GET", "/api/v1/channels", list_channels, "Channel accounts", "Admin", P.CHANNELS,
-          response=s.ChannelOut),
+          response=s.ChannelOut, many=True),
         E("POST", "/api/v1/channels", create_channel,
           "Add a channel account (secret shown once)", "Admin", P.CHANNELS,
           body=s.ChannelIn, response=s.ChannelCreated, status=201),

@@ -24,11 +24,12 @@ def _editable(key: str, what: str,
               out: Callable[[Row], dict[str, Any]]) -> tuple[Handler, Handler, Handler]:
     """Create, change (only the fields sent) and delete handlers for a simple resource."""
     async def create(call: Call) -> web.Response:
-        return json_out(out(await save(None, call.body.model_dump())), 201)
+        values = call.body.model_dump(by_alias=True, exclude_none=True)
+        return json_out(out(await save(None, values)), 201)
 
     async def update(call: Call) -> web.Response:
-        return json_out(out(await save(call.param(key),
-                                        call.body.model_dump(exclude_unset=True))))
+        values = call.body.model_dump(by_alias=True, exclude_unset=True)
+        return json_out(out(await save(call.param(key), values)))
 
     async def delete(call: Call) -> web.Response:
         if not await delete_row(call.param(key)):
@@ -82,7 +83,7 @@ def endpoints() -> list[Endpoint]:
     P, E = Perm, Endpoint
     return [
         E("GET", "/api/v1/faq", list_faq, "The bot's FAQ answers", "Bot", P.BOT_READ,
-          response=s.FaqOut),
+          response=s.FaqOut, many=True),
         E("POST", "/api/v1/faq", create_faq, "Add an FAQ answer", "Bot", P.BOT_WRITE,
           body=s.FaqIn, response=s.FaqOut, status=201),
         E("GET", "/api/v1/faq/match", match_faq, "Which answer the bot gives to a text",
@@ -92,7 +93,7 @@ def endpoints() -> list[Endpoint]:
         E("DELETE", "/api/v1/faq/{faq_id}", delete_faq, "Delete an FAQ answer", "Bot",
           P.BOT_WRITE, response=Deleted),
         E("GET", "/api/v1/rules", list_rules, "Automation rules", "Bot", P.BOT_READ,
-          response=s.RuleOut),
+          response=s.RuleOut, many=True),
         E("POST", "/api/v1/rules", create_rule, "Add an automation rule", "Bot", P.BOT_WRITE,
           body=s.RuleIn, response=s.RuleOut, status=201),
         E("PATCH", "/api/v1/rules/{rule_id}", update_rule, "Change an automation rule",
@@ -100,7 +101,7 @@ def endpoints() -> list[Endpoint]:
         E("DELETE", "/api/v1/rules/{rule_id}", delete_rule, "Delete an automation rule",
           "Bot", P.BOT_WRITE, response=Deleted),
         E("GET", "/api/v1/canned-replies", list_canned, "Canned replies", "Inbox",
-          P.CANNED_READ, response=s.CannedOut),
+          P.CANNED_READ, response=s.CannedOut, many=True),
         E("POST", "/api/v1/canned-replies", create_canned, "Add a canned reply (jinja2)",
           "Inbox", P.CANNED_WRITE, body=s.CannedIn, response=s.CannedOut, status=201),
         E("DELETE", "/api/v1/canned-replies/{canned_id}", delete_canned,

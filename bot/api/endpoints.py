@@ -7,8 +7,9 @@ from __future__ import annotations
 from aiohttp import web
 
 from bot.api import admin, automation, contacts, imports, inbox
-from bot.core.http import Call, Endpoint, json_out, openapi
+from bot.core.http import Call, Endpoint, json_out
 from bot.core.keys import ENDPOINTS
+from bot.core.openapi import openapi
 
 
 async def openapi_json(call: Call) -> web.Response:

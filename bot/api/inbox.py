@@ -214,5 +214,5 @@ def endpoints() -> list[Endpoint]:
         E("POST", conv + "/status", set_status, "Resolve, reopen, set pending, or snooze",
           "Inbox", P.INBOX_WRITE, body=s.StatusIn, response=s.StatusOut),
         E("GET", "/api/v1/labels", list_labels, "All labels", "Inbox", P.INBOX_READ,
-          response=s.LabelOut),
+          response=s.LabelOut, many=True),
     ]

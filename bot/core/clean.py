@@ -1,12 +1,17 @@
 """Input made safe for the database, at every way in: NUL characters dropped from text
-(:func:`without_nul`), ids checked to be ids a database integer holds (:func:`db_id`),
-and other systems' JSON read without trusting its shape (:func:`obj`, :func:`seq`,
-:func:`as_text`).
+and lone surrogates made U+FFFD (:func:`without_nul`), ids checked to be ids a database
+integer holds (:func:`db_id`), and other systems' JSON read without trusting its shape
+(:func:`obj`, :func:`seq`, :func:`as_text`).
 
 PostgreSQL stores no NUL character in a text or JSON column: a message, a name or a form
 field holding one failed the whole write with a 500 there, while SQLite kept it. NUL has
 no meaning in a chat message or a contact's name, so every entry point drops it (the same
-on both databases) instead of refusing the customer's message."""
+on both databases) instead of refusing the customer's message.
+
+A lone surrogate (JSON's ``"\\ud800"``, valid JSON but no character) cannot be encoded as
+UTF-8: stored, it failed the write, or, where a driver kept it, every later read of the
+row answered 500 (``GET /users`` after one user's name held one). It has no meaning either,
+so the same cleaning replaces it with U+FFFD, the replacement character."""
 
 from __future__ import annotations
 
@@ -19,12 +24,24 @@ NUL = "\x00"
 T = TypeVar("T")
 
 
+def clean_str(text: str) -> str:
+    """``text`` without NUL and with each lone surrogate replaced by U+FFFD; the very same
+    object when there was nothing to clean."""
+    out = text.replace(NUL, "") if NUL in text else text
+    if not out.isascii():
+        try:
+            out.encode("utf-8")
+        except UnicodeEncodeError:  # a surrogate: pairs are joined, lone ones replaced
+            out = out.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    return out
+
+
 def without_nul(value: T) -> T:
-    """``value`` with NUL removed from every string in it (through lists, tuples, dicts
-    and dataclasses); the very same object when there was none."""
+    """``value`` with every string in it cleaned by :func:`clean_str` (through lists,
+    tuples, dicts and dataclasses); the very same object when there was nothing to clean."""
     out: Any = value
     if isinstance(value, str):
-        out = value.replace(NUL, "") if NUL in value else value
+        out = clean_str(value)
     elif isinstance(value, dict):
         items = {without_nul(k): without_nul(v) for k, v in value.items()}
         if any(a is not b for a, b in zip(items.values(), value.values(), strict=True)) \

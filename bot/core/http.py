@@ -11,29 +11,71 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
 
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, ValidationError
-from pydantic.json_schema import models_json_schema
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from tortoise.exceptions import IntegrityError
 
 from bot.core.auth import Perm, authenticate_api, has_perm
 from bot.core.clean import MAX_ID, db_id, without_nul
 from bot.core.errors import InboxError
 from bot.models import User
 
-_PATH_PARAM = re.compile(r"\{(\w+)\}")
+# JSON escapes of NUL and of surrogates (pydantic's parser refuses a lone one, the json
+# module keeps it: :func:`bot.core.clean.without_nul` replaces it)
+log = logging.getLogger("switchboard.http")
+_NEEDS_CLEANING = re.compile(rb"\\u(?:0000|[dD][89a-fA-F])")
 MAX_PAGE = 10**9  # page x per_page stays an offset the database takes
 
 
 class Strict(BaseModel):
-    """A request body that refuses fields it does not know."""
+    """A request body that refuses fields it does not know, and values of another JSON type
+    than the document says (pydantic's lax mode took false for 0, 0 for false and a number
+    for a time: requests the document calls invalid)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+_ISO_TIME = re.compile(r"\d{4}-\d\d-\d\d[Tt ]\d\d:\d\d")
+
+
+def _iso_time(value: Any) -> Any:
+    if isinstance(value, str) and not _ISO_TIME.match(value):
+        raise ValueError("give an ISO 8601 date-time, e.g. 2030-01-31T09:00:00+00:00")
+    return value
+
+
+# A time in a query string: ISO 8601 only (pydantic also read "0.5" as seconds since 1970,
+# which the document's date-time format refuses).
+Instant = Annotated[datetime, BeforeValidator(_iso_time)]
+
+
+def _no_default(schema: dict[str, Any]) -> None:
+    schema.pop("default", None)
+
+
+def omissible(**kw: Any) -> Any:
+    """The default of a PATCH field that may be left out (it then stays as it is) but is
+    never null: ``name: str = omissible()``. Null is refused with 422 (a null name or
+    attribute map used to reach the database's NOT NULL: a 500), and the document shows
+    the field as optional, not nullable. A field whose column may be empty is written
+    ``X | None = None`` instead: there null clears it."""
+    return Field(default=None, json_schema_extra=_no_default, **kw)
+
+
+def exactly_one(*names: str) -> dict[str, Any]:
+    """The JSON Schema of "exactly one of these fields is given (not null)", for a model's
+    ``json_schema_extra`` beside the validator that checks it, so the document says what
+    the server refuses."""
+    return {"anyOf": [{"required": [name], "properties": {
+        other: {"type": "null"} if other != name else {"not": {"type": "null"}}
+        for other in names}} for name in names]}
 
 
 class ApiError(Exception):
@@ -59,14 +101,14 @@ def _default(o: Any) -> Any:
     if hasattr(o, "isoformat"):
         return o.isoformat()
     if isinstance(o, BaseModel):
-        return o.model_dump(mode="json")
+        return o.model_dump(mode="json", by_alias=True)
     if hasattr(o, "value"):
         return o.value
     raise TypeError(f"not JSON serialisable: {type(o).__name__}")
 
 
 def json_out(data: Any, status: int = 200) -> web.Response:
-    body = data.model_dump_json() if isinstance(data, BaseModel) else dumps(data)
+    body = data.model_dump_json(by_alias=True) if isinstance(data, BaseModel) else dumps(data)
     return web.Response(text=body, status=status, content_type="application/json")
 
 
@@ -106,6 +148,14 @@ class Endpoint:
     raw_check: RawCheck | None = None  # runs on the raw body before parsing (signatures)
     security: str = "bearer"  # "bearer", "signature" or "none" (for the document)
     responses: dict[int, str] = field(default_factory=dict)
+    many: bool = False  # the answer is a JSON list of ``response``
+    # A signed webhook's header (the document's; ours when None). When named, a request
+    # without it is refused with 401 before anything else (unless the check lets some
+    # unsigned request through: ``signature_optional``, a store's ping).
+    signature_header: str | None = None
+    signature_help: str = ("sha256=<hex HMAC-SHA256 of the raw body, keyed with the "
+                           "channel account's secret>")
+    signature_optional: bool = False
 
 
 _LOC_PART = re.compile(r"^\w+$")
@@ -137,19 +187,48 @@ async def read_body(request: web.Request, limit: int) -> bytes:
             raise ApiError(413, "too_large", f"request body is larger than {limit} bytes")
 
 
+@functools.cache
+def _list_fields(model: type[BaseModel]) -> frozenset[str]:
+    """The query fields of ``model`` that take a list (``?rule_id=1&rule_id=2``)."""
+    props = model.model_json_schema().get("properties", {})
+    return frozenset(name for name, p in props.items() if "array" in json.dumps(
+        [p.get("type"), [a.get("type") for a in p.get("anyOf", [])]]))
+
+
+def query_values(model: type[BaseModel], query: Any) -> dict[str, Any]:
+    """The query string as ``model`` takes it: a list field gets every value given, any
+    other the last one."""
+    lists = _list_fields(model)
+    return {k: query.getall(k) if k in lists else query.getall(k)[-1] for k in set(query)}
+
+
+# A number such as 15.0 is an integer to JSON Schema (and so to the document), but not to
+# pydantic's strict mode; such numbers are read as the integers they are.
+_INTEGRAL = re.compile(rb"\d\.0*[eE,}\]\s]|\d[eE]")
+
+
+def _integral(text: str) -> float | int:
+    value = float(text)
+    return int(value) if value.is_integer() else value
+
+
 def parse_body(model: type[BaseModel], raw: bytes) -> Any:
     """Validate a JSON body (pydantic parses the bytes itself): 400 if it is not JSON at
     all, 422 naming the first bad field otherwise."""
+    # our own bodies (they refuse unknown fields) strictly, through nested models too;
+    # another system's webhook as pydantic reads it by default
+    strict = model.model_config.get("extra") == "forbid" or None
     try:
-        if b"\\u0000" in raw:  # a NUL in some string: parsed here, to drop it
+        if _NEEDS_CLEANING.search(raw) or (strict and _INTEGRAL.search(raw)):
+            # a NUL or a lone surrogate (parsed here, to clean), or an integral float
             try:
-                data = json.loads(raw)
+                data = json.loads(raw, parse_float=_integral)
             except ValueError as exc:
                 raise ApiError(400, "malformed_json", f"body is not valid JSON: {exc}"
                                ) from None
-            body = model.model_validate(without_nul(data))
+            body = model.model_validate_json(json.dumps(without_nul(data)), strict=strict)
         else:
-            body = model.model_validate_json(raw or b"null")
+            body = model.model_validate_json(raw or b"null", strict=strict)
     except ValidationError as exc:
         first = exc.errors()[0]
         if first["type"] == "json_invalid":
@@ -225,6 +304,16 @@ def _oversized(value: Any, loc: str) -> str | None:
     return None
 
 
+# A service's plain refusal (400) whose code says more: a name or key taken is a conflict
+# with what is stored (409), a row it looked for is not there (404).
+_STATUS_OF_CODE = {"exists": 409, "not_found": 404}
+
+
+def api_status(exc: InboxError) -> int:
+    """The HTTP status of a domain error in the API (the pages show the same message)."""
+    return _STATUS_OF_CODE.get(exc.code, 400) if exc.status == 400 else exc.status
+
+
 def _wrap(ep: Endpoint, limit: int) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
     async def handle(request: web.Request) -> web.StreamResponse:
         try:
@@ -237,10 +326,14 @@ def _wrap(ep: Endpoint, limit: int) -> Callable[[web.Request], Awaitable[web.Str
                 if not has_perm(user, ep.perm):
                     raise ApiError(403, "forbidden",
                                    f"role {user.role.value!r} may not {ep.perm.value}")
+            elif (ep.signature_header and not ep.signature_optional
+                  and not request.headers.get(ep.signature_header)):
+                raise ApiError(401, "unsigned", f"send the {ep.signature_header} header")
             call = Call(request, user)
             if ep.query is not None:
                 try:
-                    call.query = ep.query.model_validate(without_nul(dict(request.query)))
+                    call.query = ep.query.model_validate(
+                        without_nul(query_values(ep.query, request.query)))
                 except ValidationError as exc:
                     loc, msg = field_of(exc)
                     raise ApiError(422, "invalid", msg, loc) from None
@@ -255,89 +348,31 @@ def _wrap(ep: Endpoint, limit: int) -> Callable[[web.Request], Awaitable[web.Str
         except ApiError as exc:
             return error_response(exc.status, exc.code, exc.message, exc.field)
         except InboxError as exc:
-            return error_response(exc.status, exc.code, str(exc), exc.field)
+            return error_response(api_status(exc), exc.code, str(exc), exc.field)
+        except IntegrityError as exc:  # a unique name or key another row took meanwhile
+            log.warning("refused a write the database refused", extra={
+                "path": request.path, "error": str(exc)[:200]})
+            return error_response(409, "conflict", "conflicts with a stored row (a name or "
+                                  "key that must be unique?)")
 
     handle.__name__ = ep.handler.__name__
     return handle
 
 
 def mount(app: web.Application, endpoints: list[Endpoint], limit: int) -> None:
+    """Route every endpoint; then, for each path, every other method to a 405 that lists
+    the path's methods in ``Allow`` (RFC 9110), as JSON like every other API error."""
+    methods: dict[str, list[str]] = {}
     for ep in endpoints:
         app.router.add_route(ep.method, ep.path, _wrap(ep, limit), name=ep.handler.__name__)
+        methods.setdefault(ep.path, []).append(ep.method)
+    for path, allowed in methods.items():
+        app.router.add_route("*", path, _not_allowed(", ".join(sorted(set(allowed)))))
 
 
-def openapi(endpoints: list[Endpoint], version: str) -> dict[str, Any]:
-    """The OpenAPI 3.1 document for these endpoints.
-
-    Pydantic names every model of every endpoint in one pass, so two models with one class
-    name (the inbox's and listening's ``RuleIn``) get distinct, module-qualified names instead
-    of one overwriting the other.
-    """
-    models = sorted({m for ep in endpoints for m in (ep.body, ep.response, ep.query) if m},
-                    key=lambda m: (m.__module__, m.__qualname__))
-    refs, defs = models_json_schema([(m, "validation") for m in models],
-                                    ref_template="#/components/schemas/{model}")
-    schemas: dict[str, Any] = dict(defs.get("$defs", {}))
-
-    def ref(model: type[BaseModel]) -> dict[str, str]:
-        return {"$ref": refs[(model, "validation")]["$ref"]}
-
-    error_schema = {"type": "object", "required": ["error"], "properties": {"error": {
-        "type": "object", "required": ["code", "message"], "properties": {
-            "code": {"type": "string"}, "message": {"type": "string"},
-            "field": {"type": "string"}}}}}
-    schemas["Error"] = error_schema
-    err = {"description": "error", "content": {"application/json": {
-        "schema": {"$ref": "#/components/schemas/Error"}}}}
-    paths: dict[str, Any] = {}
-    for ep in endpoints:
-        op: dict[str, Any] = {"summary": ep.summary, "tags": [ep.tag],
-                              "operationId": ep.handler.__name__}
-        params = [{"name": n, "in": "path", "required": True,
-                   "schema": {"type": "integer" if n.endswith("id") else "string"}}
-                  for n in _PATH_PARAM.findall(ep.path)]
-        if ep.query is not None:
-            qs = schemas[ref(ep.query)["$ref"].rsplit("/", 1)[1]]
-            for name, prop in qs.get("properties", {}).items():
-                params.append({"name": name, "in": "query",
-                               "required": name in qs.get("required", []), "schema": prop})
-        if params:
-            op["parameters"] = params
-        if ep.body is not None:
-            op["requestBody"] = {"required": True,
-                                 "content": {"application/json": {"schema": ref(ep.body)}}}
-        ok: dict[str, Any] = {"description": ep.responses.get(ep.status, "success")}
-        if ep.response is not None:
-            ok["content"] = {"application/json": {"schema": ref(ep.response)}}
-        responses: dict[str, Any] = {str(ep.status): ok}
-        for code, text in ep.responses.items():
-            if code != ep.status:
-                responses[str(code)] = ({"description": text, "content": ok.get("content", {})}
-                                        if code < 300 else {**err, "description": text})
-        if ep.perm is not None:
-            responses.setdefault("401", {**err, "description": "not authenticated"})
-            responses.setdefault("403", {**err, "description": "role not allowed"})
-            op["security"] = [{"bearer": []}]
-        elif ep.security == "signature":
-            op["security"] = [{"signature": []}]
-        else:
-            op["security"] = []
-        if ep.body is not None:
-            responses.setdefault("400", {**err, "description": "malformed JSON"})
-            responses.setdefault("413", {**err, "description": "body too large"})
-        if ep.body is not None or ep.query is not None:
-            responses.setdefault("422", {**err, "description": "invalid field"})
-        op["responses"] = responses
-        paths.setdefault(ep.path, {})[ep.method.lower()] = op
-    return {
-        "openapi": "3.1.0",
-        "info": {"title": "Switchboard API", "version": version,
-                 "description": "The unified inbox of a shop: conversations, contacts, "
-                                "channel accounts, and the API channel."},
-        "paths": paths,
-        "components": {"schemas": schemas, "securitySchemes": {
-            "bearer": {"type": "http", "scheme": "bearer"},
-            "signature": {"type": "apiKey", "in": "header", "name": "X-Switchboard-Signature",
-                          "description": "sha256=<hex HMAC-SHA256 of the raw body, keyed "
-                                         "with the channel account's secret>"}}},
-    }
+def _not_allowed(allow: str) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    async def method_not_allowed(request: web.Request) -> web.StreamResponse:
+        return error_response(405, "method_not_allowed",
+                              f"{request.method} is not allowed here; use {allow}",
+                              headers={"Allow": allow})
+    return method_not_allowed

@@ -69,7 +69,7 @@ def endpoints() -> list[Endpoint]:
     signed = {403: "bad or missing signature", 404: "unknown API channel account"}
     return [
         E("GET", "/api/v1/listening/rules", list_listening_rules, "Listening rules", T,
-          P.LISTENING_READ, response=RuleOut),
+          P.LISTENING_READ, response=RuleOut, many=True),
         E("POST", "/api/v1/listening/rules", create_listening_rule, "Add a listening rule", T,
           P.LISTENING_WRITE, body=RuleIn, response=RuleOut, status=201,
           responses={409: "the name is taken", 422: "the query does not parse"}),
@@ -78,13 +78,13 @@ def endpoints() -> list[Endpoint]:
         E("DELETE", "/api/v1/listening/rules/{rule_id}", delete_listening_rule,
           "Delete a rule and its mentions", T, P.LISTENING_WRITE, status=204),
         E("GET", "/api/v1/listening/feeds", list_feeds, "RSS and Atom feeds polled", T,
-          P.LISTENING_READ, response=FeedOut),
+          P.LISTENING_READ, response=FeedOut, many=True),
         E("POST", "/api/v1/listening/feeds", create_feed, "Poll a feed for mentions", T,
           P.LISTENING_WRITE, body=FeedIn, response=FeedOut, status=201),
         E("DELETE", "/api/v1/listening/feeds/{feed_id}", delete_feed, "Stop polling a feed",
           T, P.LISTENING_WRITE, status=204),
         E("GET", "/api/v1/listening/mentions", list_mentions, "Mentions, newest first", T,
-          P.LISTENING_READ, query=MentionQuery, response=MentionOut),
+          P.LISTENING_READ, query=MentionQuery, response=MentionOut, many=True),
         E("POST", "/api/v1/mentions/{account_id}", post_mention, "Feed an item (a post, a "
           "comment, an article) to the listening rules, signed with an API channel "
           "account's secret", T, None, body=MentionIn, response=MentionAccepted,
@@ -94,7 +94,7 @@ def endpoints() -> list[Endpoint]:
           "share of voice, and the top terms of negative mentions per language", T,
           P.LISTENING_READ, query=TrendQuery),
         E("GET", "/api/v1/reviews", list_reviews, "Reviews, unanswered first by deadline", R,
-          P.REVIEWS_READ, query=ReviewQuery, response=ReviewOut),
+          P.REVIEWS_READ, query=ReviewQuery, response=ReviewOut, many=True),
         E("GET", "/api/v1/reviews/{review_id}", get_review, "A review with its clock and a "
           "suggested reply", R, P.REVIEWS_READ, response=ReviewOut),
         E("POST", "/api/v1/reviews/{review_id}/reply", reply_review, "Answer a review: "
@@ -117,9 +117,9 @@ def endpoints() -> list[Endpoint]:
           "message, review or mention (kept for the eval and as training rows)", T,
           P.INBOX_WRITE, body=CorrectionIn, response=CorrectionOut, status=201),
         E("GET", "/api/v1/sentiment/corrections", list_corrections, "Staff corrections, "
-          "as training rows", T, P.LISTENING_READ, response=CorrectionOut),
+          "as training rows", T, P.LISTENING_READ, response=CorrectionOut, many=True),
         E("GET", "/api/v1/alerts", list_alerts, "Staff alerts (spikes, reviews near their "
-          "deadline)", T, P.INBOX_READ, response=AlertOut),
+          "deadline)", T, P.INBOX_READ, response=AlertOut, many=True),
         E("POST", "/api/v1/alerts/{alert_id}/read", read_alert, "Mark an alert read", T,
           P.INBOX_READ, status=204),
     ]

@@ -9,7 +9,7 @@ from typing import Annotated, Literal
 from aiohttp import web
 from pydantic import AfterValidator, BaseModel, Field, field_validator
 
-from bot.core.http import Call, Strict, json_out
+from bot.core.http import Call, Instant, Strict, json_out
 from bot.core.links import check_web_url
 from bot.models import Mention, SentimentCorrection
 from listening import alerts, corrections, mentions, trends
@@ -22,7 +22,7 @@ Label = Literal["negative", "neutral", "positive"]
 class MentionQuery(BaseModel):
     rule_id: int | None = None
     sentiment: Label | None = None
-    since: datetime | None = None
+    since: Instant | None = None
     limit: Annotated[int, Field(ge=1, le=500)] = 100
 
 
@@ -84,9 +84,9 @@ async def post_mention(call: Call) -> web.StreamResponse:
 
 class TrendQuery(BaseModel):
     bucket: Literal["hour", "day"] = "day"
-    since: datetime | None = Field(None, description="Default: 7 days (hour) or 30 days "
+    since: Instant | None = Field(None, description="Default: 7 days (hour) or 30 days "
                                                      "(day) ago")
-    until: datetime | None = None
+    until: Instant | None = None
     rule_id: list[int] = Field(default_factory=list)
 
     @field_validator("since", "until")

@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 from aiohttp import web
 from pydantic import BaseModel, Field
 
-from bot.core.http import Call, Strict, json_out
+from bot.core.http import Call, Strict, json_out, omissible
 from bot.models import Feed, ListeningRule
 from listening import feeds, ruleset
 
@@ -27,11 +27,11 @@ class RuleIn(Strict):
 
 
 class RulePatch(Strict):
-    name: Annotated[str, Field(min_length=1, max_length=120)] | None = None
-    kind: RuleKind | None = None
-    query: Annotated[str, Field(min_length=1, max_length=2000)] | None = None
-    languages: list[Annotated[str, Field(pattern=r"^[a-z]{2}$")]] | None = None
-    enabled: bool | None = None
+    name: Annotated[str, Field(min_length=1, max_length=120)] = omissible()
+    kind: RuleKind = omissible()
+    query: Annotated[str, Field(min_length=1, max_length=2000)] = omissible()
+    languages: list[Annotated[str, Field(pattern=r"^[a-z]{2}$")]] = omissible()
+    enabled: bool = omissible()
 
 
 class RuleOut(BaseModel):

@@ -16,7 +16,7 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
 from bot.core.auth import Perm
-from bot.core.http import Call, Endpoint, Strict, json_out
+from bot.core.http import ApiError, Call, Endpoint, Strict, json_out, omissible
 from bot.core.keys import SETTINGS
 from bot.models import Broadcast, Sequence
 from scheduler.marketing import broadcasts, segments, sequences, tracking, webhooks
@@ -178,10 +178,10 @@ class SequenceIn(Strict):
 
 
 class SequencePatch(Strict):
-    name: Annotated[str, Field(min_length=1, max_length=120)] | None = None
-    exit_on: list[EventKind] | None = None
-    steps: list[Step] | None = Field(None, min_length=1, max_length=50)
-    enabled: bool | None = None
+    name: Annotated[str, Field(min_length=1, max_length=120)] = omissible()
+    exit_on: list[EventKind] = omissible()
+    steps: list[Step] = omissible(min_length=1, max_length=50)
+    enabled: bool = omissible()
 
 
 class SequenceOut(BaseModel):
@@ -229,6 +229,8 @@ async def _shopify_check(request: web.Request, raw: bytes) -> None:
 async def _woo_check(request: web.Request, raw: bytes) -> None:
     if webhooks.is_woo_ping(raw):
         return
+    if not request.headers.get("X-WC-Webhook-Signature"):  # only the ping comes unsigned
+        raise ApiError(401, "unsigned", "send the X-WC-Webhook-Signature header")
     webhooks.verify(request.app[SETTINGS].woocommerce_webhook_secret.get(),
                     request.headers.get("X-WC-Webhook-Signature", ""), raw, "WooCommerce",
                     "SWITCHBOARD_WOOCOMMERCE_WEBHOOK_SECRET")
@@ -254,6 +256,10 @@ async def woocommerce_webhook(call: Call) -> web.StreamResponse:
     return _hook_out(await webhooks.woocommerce(headers.get("X-WC-Webhook-Topic", ""),
                                                 headers.get("X-WC-Webhook-Delivery-ID", ""),
                                                 call.raw))
+
+
+_STORE_SIGNATURE = ("base64 HMAC-SHA256 of the raw body, keyed with the store's webhook "
+                    "secret")
 
 
 def endpoints() -> list[Endpoint]:
@@ -294,8 +300,11 @@ def endpoints() -> list[Endpoint]:
           "Marketing", P.MARKETING_READ),
         E("POST", "/api/v1/webhooks/shopify", shopify_webhook, "Shopify webhooks: "
           "customers/create, checkouts/create|update, orders/create", "Marketing", None,
-          body=StoreHook, raw_check=_shopify_check, security="signature", responses=hook),
+          body=StoreHook, raw_check=_shopify_check, security="signature", responses=hook,
+          signature_header="X-Shopify-Hmac-Sha256", signature_help=_STORE_SIGNATURE),
         E("POST", "/api/v1/webhooks/woocommerce", woocommerce_webhook, "WooCommerce "
           "webhooks: customer.created, order.created", "Marketing", None,
-          raw_check=_woo_check, security="signature", responses=hook),
+          raw_check=_woo_check, security="signature", responses=hook,
+          signature_header="X-WC-Webhook-Signature", signature_help=_STORE_SIGNATURE,
+          signature_optional=True),
     ]

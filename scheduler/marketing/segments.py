@@ -25,6 +25,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from bot.core.http import exactly_one
 from bot.models import Contact, Identity, Message, Segment, ShopEvent
 from scheduler.marketing.clock import now
 from scheduler.marketing.errors import Exists
@@ -32,7 +33,8 @@ from scheduler.marketing.sequences import EventKind
 
 
 class Condition(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, json_schema_extra=exactly_one(
+        "tag", "attribute", "consent", "channel", "event", "replied"))
     tag: str | None = Field(None, max_length=64)
     attribute: str | None = Field(None, max_length=64)
     equals: str | None = Field(None, max_length=200)

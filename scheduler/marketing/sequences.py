@@ -23,6 +23,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
 
+from bot.core.http import exactly_one
 from bot.models import Enrollment, Sequence, ShopEvent
 from channels.email.mailer import MAILS
 from scheduler.marketing.clock import now
@@ -34,7 +35,11 @@ EventKind = Literal["signup", "checkout_started", "checkout_updated", "order_pla
 
 
 class Wait(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"anyOf": [
+        {"required": ["minutes"], "properties": {"minutes": {"not": {"const": 0}}}},
+        {"required": ["hours"], "properties": {"hours": {"not": {"const": 0}}}},
+        {"required": ["days"], "properties": {"days": {"not": {"const": 0}}}},
+        {"required": ["until"], "properties": {"until": {"type": "string"}}}]})
     minutes: float = 0
     hours: float = 0
     days: float = 0
@@ -57,7 +62,8 @@ class Branch(BaseModel):
 
 
 class Step(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid",
+                              json_schema_extra=exactly_one("wait", "send", "branch", "exit"))
     wait: Wait | None = None
     send: str | None = None
     branch: Branch | None = None

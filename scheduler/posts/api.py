@@ -11,7 +11,7 @@ from aiohttp import web
 from pydantic import BaseModel, Field
 
 from bot.core.auth import Perm, same
-from bot.core.http import ApiError, Call, Endpoint, Strict, json_out
+from bot.core.http import ApiError, Call, Endpoint, Instant, Strict, json_out
 from bot.core.keys import SETTINGS
 from bot.models import Post, PostEvent, PostStatus, PostVariant
 from scheduler.posts import ics
@@ -57,6 +57,11 @@ class ReasonIn(Strict):
     reason: Annotated[str, Field(max_length=500)] = ""
 
 
+class RejectIn(Strict):
+    reason: Annotated[str, Field(max_length=500, pattern=r"\S",
+                                 description="Why (told to the author).")]
+
+
 class RetryManyIn(Strict):
     ids: list[int] = Field(min_length=1, max_length=500)
 
@@ -89,8 +94,8 @@ class PostOut(BaseModel):
 
 class PostQuery(BaseModel):
     status: PostStatus | Literal["all"] = "all"
-    start: datetime | None = Field(None, description="Due at or after (calendar range).")
-    end: datetime | None = Field(None, description="Due before.")
+    start: Instant | None = Field(None, description="Due at or after (calendar range).")
+    end: Instant | None = Field(None, description="Due before.")
     limit: Annotated[int, Field(ge=1, le=1000)] = 200
 
 
@@ -229,7 +234,7 @@ def endpoints() -> list[Endpoint]:
           "network's limits); with due_at, schedule it", "Posts", P.POSTS_WRITE, body=PostIn,
           response=PostOut, status=201),
         E("GET", "/api/v1/posts", list_posts, "Posts, by status and due-time range (the "
-          "calendar)", "Posts", P.POSTS_READ, query=PostQuery, response=PostOut),
+          "calendar)", "Posts", P.POSTS_READ, query=PostQuery, response=PostOut, many=True),
         E("GET", one, get_post, "A post with its targets and its history", "Posts",
           P.POSTS_READ, response=PostOut),
         E("POST", one + "/submit", submit, "Submit for review", "Posts", P.POSTS_WRITE,
@@ -237,7 +242,7 @@ def endpoints() -> list[Endpoint]:
         E("POST", one + "/approve", approve, "Approve (admins)", "Posts", P.POSTS_WRITE,
           body=ReasonIn, response=PostOut, responses=moved),
         E("POST", one + "/reject", reject, "Reject with a comment (admins)", "Posts",
-          P.POSTS_WRITE, body=ReasonIn, response=PostOut, responses=moved),
+          P.POSTS_WRITE, body=RejectIn, response=PostOut, responses=moved),
         E("POST", one + "/schedule", schedule, "Schedule for a time", "Posts",
           P.POSTS_WRITE, body=ScheduleIn, response=PostOut, responses=moved),
         E("POST", one + "/cancel", cancel, "Cancel", "Posts", P.POSTS_WRITE, body=ReasonIn,

@@ -7,12 +7,13 @@ from pathlib import Path
 from typing import Any
 
 from bot.app import create_app
-from bot.core.http import openapi
 from bot.core.keys import ENDPOINTS
+from bot.core.openapi import openapi
 from tests.conftest import make_settings
 
 
-def _schema(doc: dict[str, Any], ref: dict[str, str]) -> Any:
+def _schema(doc: dict[str, Any], ref: dict[str, Any]) -> Any:
+    ref = ref.get("items", ref)  # a list's items
     return doc["components"]["schemas"][ref["$ref"].rsplit("/", 1)[1]]
 
 

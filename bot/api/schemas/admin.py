@@ -5,11 +5,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field
 
 from bot.api.schemas.common import Email, Name
-from bot.core.http import Strict
+from bot.core.http import Strict, omissible
 from bot.models import Role
+from channels import registry
 
 
 class UserIn(Strict):
@@ -20,9 +21,9 @@ class UserIn(Strict):
 
 
 class UserPatch(Strict):
-    name: Name | None = None
-    role: Role | None = None
-    is_active: bool | None = None
+    name: Name = omissible()
+    role: Role = omissible()
+    is_active: bool = omissible()
     telegram_user_id: Annotated[int, Field(gt=0)] | None = Field(
         None, description="Link the user's Telegram account: staff chat commands and "
                           "replies are accepted only from linked ids.")
@@ -43,8 +44,18 @@ class UserCreated(UserOut):
     api_token: str = Field(description="Shown once.")
 
 
+def _known_kind(kind: str) -> str:
+    if kind not in registry.REGISTRY:
+        raise ValueError(f"unknown channel kind; known: {', '.join(registry.kinds())}")
+    return kind
+
+
+ChannelKind = Annotated[str, AfterValidator(_known_kind),
+                        Field(json_schema_extra={"enum": registry.kinds()})]
+
+
 class ChannelIn(Strict):
-    kind: Annotated[str, Field(max_length=32)]
+    kind: ChannelKind
     name: Annotated[str, Field(min_length=1, max_length=120)]
     callback_url: Annotated[str, Field(max_length=500, pattern=r"^(https?://\S+)?$")] = ""
     settings: dict[str, Any] = Field(default_factory=dict)
@@ -61,14 +72,15 @@ class ChannelOut(BaseModel):
 
 
 class ChannelPatch(Strict):
-    name: Annotated[str, Field(min_length=1, max_length=120)] | None = None
-    callback_url: Annotated[str, Field(max_length=500, pattern=r"^(https?://\S+)?$")] | None = None
-    settings: dict[str, Any] | None = Field(
-        None, description="Merged into the stored settings; null removes a key; a masked "
-                          "secret sent back unchanged keeps the stored one. Telegram: token, "
-                          "api_base_url, mode, staff_chat_id, staff_notify (all, unassigned, "
-                          "needs_human, off), bot (true/false).")
-    enabled: bool | None = None
+    name: Annotated[str, Field(min_length=1, max_length=120)] = omissible()
+    callback_url: Annotated[str, Field(max_length=500, pattern=r"^(https?://\S+)?$")] = \
+        omissible()
+    settings: dict[str, Any] = omissible(
+        description="Merged into the stored settings; null removes a key; a masked "
+                    "secret sent back unchanged keeps the stored one. Telegram: token, "
+                    "api_base_url, mode, staff_chat_id, staff_notify (all, unassigned, "
+                    "needs_human, off), bot (true/false).")
+    enabled: bool = omissible()
 
 
 class ChannelCreated(ChannelOut):

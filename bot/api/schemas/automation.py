@@ -8,7 +8,8 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, Field
 
 from bot.api.schemas.common import Name, Text
-from bot.core.http import Strict
+from bot.core.http import Strict, omissible
+from bot.services.rules import Action, Conditions
 
 
 class CannedIn(Strict):
@@ -38,12 +39,12 @@ class FaqIn(Strict):
 
 
 class FaqPatch(Strict):
-    locale: Locale | None = None
-    question: Annotated[str, Field(min_length=1, max_length=300)] | None = None
-    variants: list[Annotated[str, Field(max_length=300)]] | None = None
-    answer: Annotated[str, Field(min_length=1, max_length=4000)] | None = None
-    in_menu: bool | None = None
-    position: int | None = None
+    locale: Locale = omissible()
+    question: Annotated[str, Field(min_length=1, max_length=300)] = omissible()
+    variants: list[Annotated[str, Field(max_length=300)]] = omissible()
+    answer: Annotated[str, Field(min_length=1, max_length=4000)] = omissible()
+    in_menu: bool = omissible()
+    position: int = omissible()
 
 
 class FaqOut(BaseModel):
@@ -72,29 +73,25 @@ class RuleIn(Strict):
                    "message_scored"] = Field(description=(
                        "message_scored: after the sentiment model has read an inbound "
                        "message (for the sentiment condition)"))
-    conditions: dict[str, Any] = Field(
-        default_factory=dict,
-        description="All given must hold: channels [kinds], public (bool), keywords [words], "
-                    "regex, languages [codes], labels [names], attributes {key: value}, "
-                    "time_of_day {from: HH:MM, to: HH:MM} in the shop's timezone, "
-                    "sentiment [negative|neutral|positive].")
-    actions: list[dict[str, Any]] = Field(
-        description="In order: {type: assign, to: user id | round_robin}, {type: add_label, "
-                    "label}, {type: reply, template}, {type: reply_private, template}, "
-                    "{type: notify, template}, {type: resolve}. Templates are jinja2 with "
-                    "contact, message and conversation.")
+    conditions: Conditions = Field(
+        default_factory=lambda: Conditions.model_validate({}),
+        description="All given must hold (each is optional); time_of_day is in the shop's "
+                    "timezone.")
+    actions: list[Action] = Field(
+        min_length=1, description="In order. Templates are jinja2 with contact, message and "
+                                  "conversation.")
     enabled: bool = True
     position: int = 0
 
 
 class RulePatch(Strict):
-    name: Annotated[str, Field(min_length=1, max_length=120)] | None = None
+    name: Annotated[str, Field(min_length=1, max_length=120)] = omissible()
     event: Literal["message_received", "conversation_created", "conversation_resolved",
-                   "message_scored"] | None = None
-    conditions: dict[str, Any] | None = None
-    actions: list[dict[str, Any]] | None = None
-    enabled: bool | None = None
-    position: int | None = None
+                   "message_scored"] = omissible()
+    conditions: Conditions = omissible()
+    actions: list[Action] = omissible(min_length=1)
+    enabled: bool = omissible()
+    position: int = omissible()
 
 
 class RuleOut(BaseModel):

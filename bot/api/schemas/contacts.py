@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, Field
 
 from bot.api.schemas.common import Email, Name
-from bot.core.http import MAX_PAGE, Strict
+from bot.core.http import MAX_PAGE, Strict, omissible
 
 
 class PageQuery(BaseModel):
@@ -27,12 +27,14 @@ class ContactIn(Strict):
 
 
 class ContactPatch(Strict):
-    name: Name | None = None
+    """Fields left out stay as they are; e-mail, phone and locale may be cleared with null."""
+
+    name: Name = omissible()
     email: Email | None = None
     phone: Annotated[str, Field(max_length=64)] | None = None
     locale: Annotated[str, Field(max_length=16)] | None = None
-    attributes: dict[str, Any] | None = None
-    tags: list[Annotated[str, Field(max_length=64)]] | None = None
+    attributes: dict[str, Any] = omissible()
+    tags: list[Annotated[str, Field(max_length=64)]] = omissible()
 
 
 class IdentityOut(BaseModel):

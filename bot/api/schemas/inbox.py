@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from bot.api.schemas.common import Text
 from bot.core.http import MAX_PAGE, Strict
@@ -96,6 +96,12 @@ class ConversationDetail(ConversationBase):
 
 
 class ReplyIn(Strict):
+    """Give text, or a canned reply to render (or both: the text wins)."""
+
+    model_config = ConfigDict(json_schema_extra={"anyOf": [
+        {"required": [f], "properties": {f: {"not": {"type": "null"}}}}
+        for f in ("text", "canned_reply_id")]})
+
     text: Text | None = None
     canned_reply_id: int | None = Field(None, description="Render this canned reply instead.")
     reply_to_message_id: int | None = Field(

@@ -1,0 +1,141 @@
+"""The API answers as its OpenAPI document says (issue 19, "the API contract is true"):
+bad input gets a clear 4xx from one place (the mount), never a 500; the document declares
+the answers every operation can give; lists are documented as lists."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from bot.models import User
+from tests.conftest import Shop
+
+
+async def _post(shop: Shop, path: str, raw: bytes) -> tuple[int, Any]:
+    resp = await shop.client.post(path, data=raw, headers={
+        **shop.auth(), "Content-Type": "application/json"})
+    return resp.status, await resp.json()
+
+
+async def test_null_for_a_field_that_cannot_be_empty_is_refused(shop: Shop) -> None:
+    _, contact = await shop.api("POST", "/api/v1/contacts", json={"name": "Ann"})
+    cid = contact["id"]
+    for field in ("attributes", "tags", "name"):
+        status, err = await shop.api("PATCH", f"/api/v1/contacts/{cid}", json={field: None})
+        assert status == 422 and err["error"]["field"] == field, (field, err)
+    # e-mail, phone and locale may be cleared
+    status, out = await shop.api("PATCH", f"/api/v1/contacts/{cid}",
+                                 json={"email": None, "phone": None})
+    assert status == 200 and out["email"] is None
+    _, faq = await shop.api("GET", "/api/v1/faq")
+    status, err = await shop.api("PATCH", f"/api/v1/faq/{faq[0]['id']}", json={
+        "question": None, "answer": None, "in_menu": None})
+    assert status == 422
+
+
+async def test_lone_surrogates_and_nul_are_cleaned_everywhere(shop: Shop) -> None:
+    me = (await shop.api("GET", "/api/v1/users"))[1][0]
+    # a NUL and a lone surrogate together took the json module's path, which kept the
+    # surrogate: stored, GET /users then answered 500 for everyone
+    status, out = await _post(shop, "/api/v1/contacts",
+                              b'{"name": "A\\u0000n\\ud800n", "tags": ["x\\udfff"]}')
+    assert status == 201 and out["name"] == "An\ufffdn" and out["tags"] == ["x\ufffd"]
+    resp = await shop.client.patch(f"/api/v1/users/{me['id']}", data=(
+        b'{"name": "Bo\\ud83d\\u0000b"}'), headers={**shop.auth(),
+                                                 "Content-Type": "application/json"})
+    assert resp.status == 200 and (await resp.json())["name"] == "Bo\ufffdb"
+    # a surrogate alone (pydantic refused it as not JSON) is cleaned the same way
+    status, out = await _post(shop, "/api/v1/contacts", b'{"name": "C\\uDC00"}')
+    assert status == 201 and out["name"] == "C\ufffd"
+    status, users = await shop.api("GET", "/api/v1/users")
+    assert status == 200 and len(users) >= 1
+
+
+async def test_values_of_another_json_type_are_refused(shop: Shop) -> None:
+    status, err = await shop.api("POST", "/api/v1/faq", json={
+        "locale": "en", "question": "q", "answer": "a", "position": False})
+    assert status == 422 and err["error"]["field"] == "position"
+    status, err = await shop.api("POST", "/api/v1/segments/count", json={
+        "conditions": [{"replied": 0}]})
+    assert status == 422
+    # an integral number is an integer to JSON Schema, so it is one here too
+    status, out = await shop.api("POST", "/api/v1/segments/count", json={
+        "conditions": [{"replied": True, "days": 15.0}]})
+    assert status == 200, out
+    status, err = await shop.api("GET", "/api/v1/posts?start=0.5")
+    assert status == 422 and err["error"]["field"] == "start"
+    status, _ = await shop.api("GET", "/api/v1/posts?start=2030-01-01T00:00:00Z")
+    assert status == 200
+    # a list in a query string: one value is a list of one
+    status, out = await shop.api("GET", "/api/v1/listening/trends?rule_id=1")
+    assert status == 200, out
+
+
+async def test_undeclared_methods_answer_405_with_allow(shop: Shop) -> None:
+    for method, path, allow in (("TRACE", "/api/v1/contacts", "GET, POST"),
+                                ("PUT", "/api/v1/contacts/1", "DELETE, GET, PATCH"),
+                                ("DELETE", "/api/v1/users", "GET, POST")):
+        resp = await shop.client.request(method, path, headers=shop.auth())
+        assert resp.status == 405 and resp.headers["Allow"] == allow, (method, path)
+        assert (await resp.json())["error"]["code"] == "method_not_allowed"
+
+
+async def test_service_refusals_map_to_conflict_not_found_and_invalid(shop: Shop) -> None:
+    body = {"shortcut": "dup", "body": "x"}
+    assert (await shop.api("POST", "/api/v1/canned-replies", json=body))[0] == 201
+    status, err = await shop.api("POST", "/api/v1/canned-replies", json=body)
+    assert status == 409 and err["error"]["code"] == "exists"
+    status, err = await shop.api("POST", "/api/v1/posts/999/submit", json={})
+    assert status == 404
+    # a rename onto a name another row holds: the database refuses it; 409, not 500
+    for name in ("one", "two"):
+        status, _ = await shop.api("POST", "/api/v1/listening/rules", json={
+            "name": name, "kind": "brand", "query": name})
+        assert status == 201
+    _, rules = await shop.api("GET", "/api/v1/listening/rules")
+    two = next(r["id"] for r in rules if r["name"] == "two")
+    status, err = await shop.api("PATCH", f"/api/v1/listening/rules/{two}",
+                                 json={"name": "one"})
+    assert status == 409, err
+
+
+async def test_an_admin_cannot_lock_themselves_out(shop: Shop) -> None:
+    me = (await shop.api("GET", "/api/v1/users"))[1][0]
+    for change in ({"role": "marketer"}, {"is_active": False}):
+        status, err = await shop.api("PATCH", f"/api/v1/users/{me['id']}", json=change)
+        assert status == 409, err
+    user = await User.get(id=me["id"])
+    assert user.role.value == "admin" and user.is_active
+    status, _ = await shop.api("PATCH", f"/api/v1/users/{me['id']}", json={"name": "Me"})
+    assert status == 200
+
+
+async def test_store_webhooks_without_their_signature_answer_401(shop: Shop) -> None:
+    for path in ("/api/v1/webhooks/shopify", "/api/v1/webhooks/woocommerce"):
+        resp = await shop.client.post(path, data=b"{}",
+                                      headers={"Content-Type": "application/json"})
+        assert resp.status == 401, path
+
+
+async def test_document_declares_what_every_operation_can_answer(shop: Shop) -> None:
+    doc = await (await shop.client.get("/api/v1/openapi.json")).json()
+    for path, ops in doc["paths"].items():
+        for method, op in ops.items():
+            codes = set(op["responses"])
+            assert {"400", "404", "405", "413", "422", "429"} <= codes, (method, path)
+            if op["security"]:
+                assert {"401", "403"} <= codes, (method, path)
+            assert op["responses"]["405"]["headers"]["Allow"]["required"] is True
+            assert "Retry-After" in op["responses"]["429"]["headers"]
+    schemas = doc["components"]["schemas"]
+    for path in ("/api/v1/users", "/api/v1/faq", "/api/v1/alerts", "/api/v1/posts"):
+        ok = doc["paths"][path]["get"]["responses"]["200"]["content"]["application/json"]
+        assert ok["schema"]["type"] == "array", path
+    patch = schemas["ContactPatch"]["properties"]
+    assert "null" not in json.dumps(patch["attributes"])
+    assert "null" in json.dumps(patch["email"])
+    merge = schemas["MergeIn"]["properties"]["merge_id"]
+    assert merge["maximum"] == 2**63 - 1
+    shopify = doc["paths"]["/api/v1/webhooks/shopify"]["post"]["security"][0]
+    scheme = doc["components"]["securitySchemes"][next(iter(shopify))]
+    assert scheme["name"] == "X-Shopify-Hmac-Sha256"
