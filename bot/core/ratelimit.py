@@ -18,9 +18,10 @@ from limits import RateLimitItem, parse_many
 from limits.storage import MemoryStorage
 from limits.strategies import MovingWindowRateLimiter
 
-from bot.core.keys import SETTINGS
-
 log = logging.getLogger("switchboard.ratelimit")
+# settings.trusted_proxies, set by the app at start-up (not read through bot.core.keys, which
+# would close an import cycle: keys -> http -> auth -> ratelimit)
+TRUSTED_PROXIES = web.AppKey("trusted_proxies", str)
 
 
 class Limiter:
@@ -54,11 +55,36 @@ class Limiter:
         return max(1.0, reset - time.time())
 
 
+LOG_EVERY = 60.0  # seconds between two log lines for one limit and client
+_logged: dict[tuple[str, str], tuple[float, int]] = {}  # (limit, client): (logged at, since)
+
+
+def _log_now(name: str, client: str) -> int | None:
+    """None if this refusal is one of a run already logged (counted); else how many
+    were refused since the last line. A flood of refusals writes one line a minute per
+    client, not one per request."""
+    now = time.monotonic()
+    logged, since = _logged.get((name, client), (-LOG_EVERY, 0))
+    if now - logged < LOG_EVERY:
+        _logged[(name, client)] = (logged, since + 1)
+        return None
+    if len(_logged) > 10_000:  # forget clients not refused for a while
+        for key in [k for k, (at, _) in _logged.items() if now - at >= LOG_EVERY]:
+            del _logged[key]
+    _logged[(name, client)] = (now, 0)
+    return since
+
+
 def too_many(limiter: Limiter, request: web.Request, wait: float, **extra: object
              ) -> web.HTTPTooManyRequests:
-    """The 429 to raise, with ``Retry-After`` in whole seconds; the refusal is logged."""
-    log.warning("rate limited", extra={"limit": limiter.name, "client": client_address(request),
-                                       "path": request.path, **extra})
+    """The 429 to raise, with ``Retry-After`` in whole seconds; the refusal is logged
+    (the first of a run, then a line a minute per limit and client, with how many more)."""
+    client = client_address(request)
+    since = _log_now(limiter.name, client)
+    if since is not None:
+        log.warning("rate limited", extra={"limit": limiter.name, "client": client,
+                                           "path": request.path, "refused_since": since,
+                                           **extra})
     return web.HTTPTooManyRequests(
         text="Too many tries; wait a moment and try again.",
         headers={"Retry-After": str(math.ceil(wait))})
@@ -69,8 +95,7 @@ def client_address(request: web.Request, trusted_proxies: str = "") -> str:
     the right-most address in ``X-Forwarded-For`` that is not itself a trusted proxy."""
     peer = request.remote or ""
     if not trusted_proxies:
-        settings = request.app.get(SETTINGS)
-        trusted_proxies = settings.trusted_proxies if settings is not None else ""
+        trusted_proxies = request.config_dict.get(TRUSTED_PROXIES, "")
     trusted = _networks(trusted_proxies)
     if not trusted or not _within(peer, trusted):
         return peer
