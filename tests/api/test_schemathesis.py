@@ -1,0 +1,42 @@
+"""The API against its own OpenAPI document: schemathesis 4 (``st run --checks all``, every
+phase, the stateful one included) against a real server with the demo shop, as the admin,
+with a bounded number of examples and a fixed seed, reports no failure.
+
+What the run allows beyond schemathesis' defaults is in ``schemathesis.toml`` beside this
+file, each entry with its reason. On a failure the test prints schemathesis' own report
+(each failure with a curl line to reproduce it)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ServerProcess
+
+HERE = Path(__file__).resolve().parent
+ST = Path(sys.executable).with_name("st")
+EXAMPLES = os.environ.get("SB_SCHEMATHESIS_EXAMPLES", "15")
+
+
+@pytest.mark.slow
+def test_schemathesis_finds_no_failure(tmp_path: Path) -> None:
+    server = ServerProcess(tmp_path / "data").start()
+    try:
+        run = subprocess.run(
+            [str(ST), "--config-file", str(HERE / "schemathesis.toml"), "run",
+             f"{server.url}/api/v1/openapi.json", "--checks", "all",
+             "--phases", "examples,coverage,fuzzing,stateful",
+             "-H", f"Authorization: Bearer {server.seed['api_token']}",
+             "--max-examples", EXAMPLES, "--seed", "19", "--workers", "2",
+             "--generation-database", "none", "--no-color", "--request-timeout", "30"],
+            cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    finally:
+        server.stop()
+    assert run.returncode == 0, run.stdout[-20000:] + run.stderr[-2000:]
+    assert "No issues found" in run.stdout or " passed" in run.stdout
+    assert "Server error" not in run.stdout
+    assert "Traceback" not in server.output, server.output[-5000:]
