@@ -21,6 +21,7 @@ from typing import Annotated, Any
 from aiohttp import web
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 from tortoise.exceptions import IntegrityError
+from tortoise.exceptions import ValidationError as OrmInvalid
 
 from bot.core.auth import Perm, authenticate_api, has_perm
 from bot.core.clean import MAX_ID, db_id, without_nul
@@ -349,6 +350,10 @@ def _wrap(ep: Endpoint, limit: int) -> Callable[[web.Request], Awaitable[web.Str
             return error_response(exc.status, exc.code, exc.message, exc.field)
         except InboxError as exc:
             return error_response(api_status(exc), exc.code, str(exc), exc.field)
+        except OrmInvalid as exc:  # the ORM's own check (a length the schema missed)
+            log.warning("the ORM refused a value", extra={"path": request.path,
+                                                          "error": str(exc)[:200]})
+            return error_response(422, "invalid", str(exc)[:300])
         except IntegrityError as exc:  # a unique name or key another row took meanwhile
             log.warning("refused a write the database refused", extra={
                 "path": request.path, "error": str(exc)[:200]})

@@ -108,6 +108,9 @@ async def test_an_admin_cannot_lock_themselves_out(shop: Shop) -> None:
     assert user.role.value == "admin" and user.is_active
     status, _ = await shop.api("PATCH", f"/api/v1/users/{me['id']}", json={"name": "Me"})
     assert status == 200
+    # longer than the users table holds: the ORM refused it on save, a 500
+    status, err = await shop.api("PATCH", f"/api/v1/users/{me['id']}", json={"name": "x" * 121})
+    assert status == 422 and err["error"]["field"] == "name"
 
 
 async def test_store_webhooks_without_their_signature_answer_401(shop: Shop) -> None:

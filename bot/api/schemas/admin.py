@@ -7,21 +7,23 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, Field
 
-from bot.api.schemas.common import Email, Name
+from bot.api.schemas.common import Email
 from bot.core.http import Strict, omissible
 from bot.models import Role
 from channels import registry
+
+UserName = Annotated[str, Field(max_length=120)]  # the users table's column
 
 
 class UserIn(Strict):
     email: Email
     role: Role
-    name: Name = ""
+    name: UserName = ""
     password: Annotated[str, Field(min_length=8, max_length=200)] | None = None
 
 
 class UserPatch(Strict):
-    name: Name = omissible()
+    name: UserName = omissible()
     role: Role = omissible()
     is_active: bool = omissible()
     telegram_user_id: Annotated[int, Field(gt=0)] | None = Field(
