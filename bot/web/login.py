@@ -8,6 +8,7 @@ logged (the limit, the client address and the user's id, never what was typed).
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 
 from aiohttp import web
@@ -31,6 +32,7 @@ from bot.core.ratelimit import Limiter, client_address, too_many
 from bot.models import User
 
 PRE_CSRF = "sb_login_csrf"
+TARPIT = 1.0  # seconds a refused login try waits for its answer
 
 
 async def login_form(request: web.Request, error: str = "", status: int = 200) -> web.Response:
@@ -44,7 +46,10 @@ async def login_form(request: web.Request, error: str = "", status: int = 200) -
 
 async def refused(request: web.Request, limiter: Limiter, wait: float,
                   email: str = "") -> web.Response:
-    """The login form again, as a 429 with ``Retry-After``; the refusal is logged."""
+    """The login form again, as a 429 with ``Retry-After``, after a pause (TARPIT): a
+    script that keeps trying on a refusal then costs the server a few cheap answers a
+    second, not a flood of them. The refusal is logged."""
+    await asyncio.sleep(min(TARPIT, wait))
     extra = {}
     if email:  # the account's id, not the text typed (a password lands there sometimes)
         user = await User.filter(email=email).only("id").first()
