@@ -87,6 +87,14 @@ async def test_long_headers_fit_and_a_mail_that_cannot_be_stored_is_quarantined(
     assert contact.name == "N" * 199 + "…" and contact.email == ann
     await arrived(normal)
 
+    # staff reply in the thread: the reply's headers name the whole ids, not the fitted
+    status, _ = await pg_shop.api("POST", f"/api/v1/conversations/{conv.id}/reply",
+                                  json={"text": "Done"})
+    assert status == 201
+    got = (await asyncio.to_thread(mailserver.wait_for, ann, 1))[0]
+    assert got["In-Reply-To"] == long_id
+    assert str(got["References"]).split() == [root, long_id]
+
     # the thread still works: an answer to the long ids joins the same conversation
     answer = f"<{uuid.uuid4().hex}@customer.test>"
     await asyncio.to_thread(deliver, mailserver, ann, address, raw_mail(
@@ -136,3 +144,17 @@ async def test_telegram_update_that_cannot_be_stored_is_quarantined(
         int(p.get("offset") or 0) for _, m, p in fake.calls if m == "getUpdates")
         > later["update_id"]))
     assert not await Message.filter(text="poison-pill").exists()
+
+
+async def test_telegram_over_long_names_are_stored_fitted(
+        shop_any_db: Shop, fake_api: tuple[FakeTelegram, str]) -> None:
+    fake, base = fake_api
+    tg = await connect(shop_any_db, fake, base, "webhook")
+    update = fake.private_message(601, "Hi", first_name="F" * 300, language_code="x" * 40)
+    update["message"]["from"]["last_name"] = "L" * 300
+    resp = await tg.webhook({"update_id": 1, **update})
+    assert resp.status == 200, await resp.text()
+    stored = await tg.stored(f"601:{update['message']['message_id']}")
+    conv = await Conversation.get(id=stored.conversation_id)  # type: ignore[attr-defined]
+    contact = await Contact.get(id=conv.contact_id)  # type: ignore[attr-defined]
+    assert contact.name == "F" * 199 + "…" and contact.locale == "x" * 16
