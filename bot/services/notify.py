@@ -114,7 +114,8 @@ def check_settings(settings: dict[str, Any]) -> str | None:
     if mode is not None and mode not in MODES:
         return f"settings.staff_notify must be one of {', '.join(MODES)}, not {mode!r}"
     chat = settings.get("staff_chat_id")
-    if chat not in (None, "") and not str(chat).lstrip("-").isdigit() \
+    digits = str(chat).lstrip("-")
+    if chat not in (None, "") and not (digits.isascii() and digits.isdigit()) \
             and not str(chat).startswith("@"):
         return "settings.staff_chat_id must be a chat id like -1001234567890"
     return None

@@ -106,7 +106,7 @@ class MetaChannel(ABC):
         """Read the page or Instagram account with the token before enabling it."""
         s = account.settings or {}
         own = self.own_id(account)
-        if not own.isdigit():
+        if not (own.isascii() and own.isdigit()):  # not '²', which isdigit() takes
             raise AccountSetupError(f"settings.{self.id_setting} must be the numeric id of "
                                     f"the {self.display_name} account")
         if not s.get("access_token"):

@@ -112,3 +112,14 @@ async def test_non_ascii_shared_secrets_of_channels(shop: Shop) -> None:
     assert resp.status == 200
     resp = await shop.client.get("/calendar/" + "é" * 32 + ".ics")
     assert resp.status == 404
+
+
+def test_non_ascii_digits_are_not_numbers() -> None:
+    """Siblings: str.isdigit() says yes to '²' and '٣', which int() and float() then refuse
+    or read as another number; a check that lets them through is a 500 later."""
+    from bot.services.notify import check_settings
+    from channels.api.client import parse_retry_after
+
+    assert parse_retry_after("²") is None and parse_retry_after("120") == 120.0
+    assert check_settings({"staff_chat_id": "-²"}) is not None
+    assert check_settings({"staff_chat_id": "-100123"}) is None
