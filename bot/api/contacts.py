@@ -7,6 +7,7 @@ from aiohttp import web
 from bot.api.schemas import contacts as s
 from bot.api.schemas.common import Deleted
 from bot.core.auth import Perm
+from bot.core.fields import readable
 from bot.core.http import Call, Endpoint, json_out
 from bot.services import contacts as service
 
@@ -16,19 +17,25 @@ async def list_contacts(call: Call) -> web.Response:
     return json_out(await service.list_contacts(q.q, q.page, q.per_page))
 
 
+async def _detail(call: Call, contact_id: int, status: int = 200) -> web.Response:
+    """The contact as the caller's role may read it (bot.core.fields)."""
+    detail = await service.contact_detail(contact_id)
+    return json_out(readable(detail, service.DETAIL_PERMS, call.user), status)
+
+
 async def create_contact(call: Call) -> web.Response:
     contact = await service.create_contact(call.body.model_dump())
-    return json_out(await service.contact_detail(contact.id), 201)
+    return await _detail(call, contact.id, 201)
 
 
 async def get_contact(call: Call) -> web.Response:
-    return json_out(await service.contact_detail(call.param("contact_id")))
+    return await _detail(call, call.param("contact_id"))
 
 
 async def update_contact(call: Call) -> web.Response:
     cid = call.param("contact_id")
     await service.update_contact(cid, call.body.model_dump(exclude_unset=True))
-    return json_out(await service.contact_detail(cid))
+    return await _detail(call, cid)
 
 
 async def delete_contact(call: Call) -> web.Response:
@@ -39,7 +46,7 @@ async def delete_contact(call: Call) -> web.Response:
 async def merge_contact(call: Call) -> web.Response:
     cid = call.param("contact_id")
     await service.merge_contacts(cid, call.body.merge_id)
-    return json_out(await service.contact_detail(cid))
+    return await _detail(call, cid)
 
 
 def endpoints() -> list[Endpoint]:

@@ -9,8 +9,10 @@ from typing import Any
 from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
+from bot.core.auth import Perm
 from bot.core.clean import fit, fit_key
 from bot.core.errors import InboxError, NotFound
+from bot.core.fields import FieldPerms
 from bot.core.ingest import EMAIL_LEN, ID_LEN, LOCALE_LEN, NAME_LEN, PHONE_LEN
 from bot.models import Contact, Conversation, Identity, Message
 
@@ -27,6 +29,11 @@ def contact_out(c: Contact) -> dict[str, Any]:
     return {"id": c.id, "name": c.name, "email": c.email, "phone": c.phone,
             "locale": c.locale, "attributes": dict(c.attributes or {}),
             "tags": list(c.tags or []), "created_at": c.created_at}
+
+
+# The fields of contact_detail() from another domain, and who may read them
+# (bot.core.fields.readable): a contact's conversations, with their previews, are the inbox's.
+DETAIL_PERMS: FieldPerms = {"conversations": Perm.INBOX_READ}
 
 
 async def contact_detail(contact_id: int) -> dict[str, Any]:

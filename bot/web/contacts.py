@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from bot.core.auth import FORM, Perm
+from bot.core.auth import FORM, USER, Perm
 from bot.core.clean import db_id
 from bot.core.errors import InboxError
+from bot.core.fields import readable
 from bot.core.pages import form_str, page, path_id, render
 from bot.services import contacts as service
 from bot.web.common import page_number
@@ -21,8 +22,11 @@ async def contacts(request: web.Request) -> web.Response:
 
 @page(Perm.CONTACTS_READ)
 async def contact(request: web.Request) -> web.Response:
+    detail = await service.contact_detail(path_id(request, "contact_id"))
+    # the same field -> permission map as the API (bot.core.fields): a marketer sees no
+    # conversations
     return render(request, "web/contact.html",
-                  c=await service.contact_detail(path_id(request, "contact_id")))
+                  c=readable(detail, service.DETAIL_PERMS, request.get(USER)))
 
 
 @page(Perm.CONTACTS_WRITE)

@@ -9,6 +9,8 @@ from typing import Annotated, Literal
 from aiohttp import web
 from pydantic import AfterValidator, BaseModel, Field, field_validator
 
+from bot.core.auth import Perm
+from bot.core.fields import readable
 from bot.core.http import Call, Instant, Strict, json_out
 from bot.core.links import check_web_url
 from bot.models import Mention, SentimentCorrection
@@ -113,7 +115,10 @@ class CorrectionIn(Strict):
 class CorrectionOut(BaseModel):
     item_kind: str
     item_id: int
-    text: str
+    text: str = Field("", json_schema_extra={
+        "x-permission": Perm.INBOX_READ.value,
+        "description": "A message's text (item_kind message) is the inbox's: left out for "
+                       "roles that may not read conversations."})
     lang: str
     label: str
     model_label: str
@@ -132,8 +137,14 @@ async def correct(call: Call) -> web.StreamResponse:
     return json_out(_correction_out(row), status=201)
 
 
+# a corrected message's text is the inbox's (bot.core.fields)
+_MESSAGE_PERMS = {"text": Perm.INBOX_READ}
+
+
 async def list_corrections(call: Call) -> web.StreamResponse:
-    return json_out([_correction_out(r) for r in await corrections.all_corrections()])
+    rows = [_correction_out(r).model_dump() for r in await corrections.all_corrections()]
+    return json_out([readable(r, _MESSAGE_PERMS, call.user) if r["item_kind"] == "message"
+                     else r for r in rows])
 
 
 class AlertOut(BaseModel):

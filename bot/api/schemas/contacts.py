@@ -8,6 +8,8 @@ from typing import Annotated, Any
 from pydantic import BaseModel, Field
 
 from bot.api.schemas.common import Email, Name
+from bot.core.auth import Perm
+from bot.core.fields import requires
 from bot.core.http import MAX_PAGE, Strict, omissible
 
 
@@ -44,6 +46,14 @@ class IdentityOut(BaseModel):
     external_id: str
 
 
+class ConversationBrief(BaseModel):
+    id: int
+    status: str
+    channel: str
+    last_message_at: datetime | None
+    preview: str | None
+
+
 class ContactOut(BaseModel):
     id: int
     name: str
@@ -54,7 +64,8 @@ class ContactOut(BaseModel):
     tags: list[str]
     created_at: datetime
     identities: list[IdentityOut] = Field(default_factory=list)
-    conversations: list[dict[str, Any]] = Field(default_factory=list)
+    conversations: list[ConversationBrief] = Field(
+        default_factory=list, json_schema_extra=requires(Perm.INBOX_READ))
 
 
 class ContactPage(BaseModel):
