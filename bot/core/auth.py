@@ -193,6 +193,8 @@ async def login(email: str, password: str) -> User | None:
 
 
 async def start_session(user: User, hours: float) -> tuple[str, Session]:
+    """A new session for ``user``; the user's expired ones are deleted on the way."""
+    await Session.filter(user_id=user.id, expires_at__lte=utcnow()).delete()
     token = secrets.token_urlsafe(32)
     session = await Session.create(id=token_digest(token), user=user,
                                    csrf_token=secrets.token_urlsafe(24),

@@ -143,3 +143,17 @@ async def test_guessing_the_current_password_is_limited(strict: Shop) -> None:
         "csrf_token": csrf, "current": strict.seed["password"], "new": "n3w-password!",
         "confirm": "n3w-password!"})
     assert resp.status == 429 and "Retry-After" in resp.headers
+
+
+async def test_a_login_clears_the_users_expired_sessions(shop: Shop) -> None:
+    from datetime import timedelta
+
+    from bot.core.time import utcnow
+    from bot.models import Session, User
+
+    admin = await User.get(email=shop.seed["email"])
+    await Session.create(id="e" * 64, user=admin, csrf_token="x",
+                         expires_at=utcnow() - timedelta(hours=1))
+    await login(shop, shop.seed["email"], shop.seed["password"])
+    assert not await Session.filter(id="e" * 64).exists()
+    assert await Session.filter(user_id=admin.id).count() == 1
