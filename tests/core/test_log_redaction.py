@@ -1,0 +1,67 @@
+"""Issue 19 point 9, the filter itself: every part of a record (message, arguments, extra
+fields, exception text, stack) loses each known secret and token-shaped URL part."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+from collections.abc import Iterator
+from dataclasses import make_dataclass
+
+import pytest
+
+from bot.core import logs, vault
+from config import Secret
+
+SECRET = "pa55-word-only-we-know"
+
+
+@pytest.fixture
+def out() -> Iterator[io.StringIO]:
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(logs.JsonFormatter())
+    handler.addFilter(logs.RedactSecrets())
+    log = logging.getLogger("test.redaction")
+    log.addHandler(handler)
+    log.setLevel(logging.DEBUG)
+    log.propagate = False
+    yield stream
+    log.removeHandler(handler)
+
+
+def test_every_part_of_a_record_is_redacted(out: io.StringIO) -> None:
+    logs.add_secret(SECRET)
+    log = logging.getLogger("test.redaction")
+    log.info("login %s at %s", SECRET, "https://api.telegram.org/bot123:AAE-x_y/getMe",
+             extra={"password": SECRET, "obj": {"nested": SECRET},
+                    "url": "postgres://sb:pg-pass-word@db/sb?access_token=EAAGtoken123"})
+    try:
+        raise RuntimeError(f"refused with {SECRET}; Authorization: Bearer abcdefghijk123")
+    except RuntimeError:
+        log.exception("failed", stack_info=True)
+    text = out.getvalue()
+    assert SECRET not in text and "AAE-x_y" not in text and "pg-pass-word" not in text
+    assert "EAAGtoken123" not in text and "abcdefghijk123" not in text
+    first, second = (json.loads(line) for line in text.splitlines())
+    assert first["msg"] == ("login [redacted] at https://api.telegram.org/bot[redacted]/getMe")
+    assert first["password"] == "[redacted]"
+    assert first["url"] == "postgres://sb:[redacted]@db/sb?access_token=[redacted]"
+    assert "RuntimeError: refused with [redacted]" in second["exc"]
+    assert "stack" in second
+
+
+def test_settings_secrets_and_sealed_values_are_known(out: io.StringIO) -> None:
+    settings = make_dataclass("S", [("token", Secret), ("name", str)])(
+        Secret("metrics-token-from-settings"), "shop-name-is-public")
+    logs.add_settings_secrets(settings)
+    vault.use_key("a-secret-key-for-this-test")
+    sealed = vault.seal("channel-password-sealed")
+    assert vault.unseal(sealed) == "channel-password-sealed"
+    logging.getLogger("test.redaction").warning(
+        "%s %s %s %s", "metrics-token-from-settings", "shop-name-is-public",
+        "channel-password-sealed", "a-secret-key-for-this-test")
+    msg = json.loads(out.getvalue())["msg"]
+    assert msg == "[redacted] shop-name-is-public [redacted] [redacted]"
+    assert logs.redact("short") == "short"  # a value this short is never taken as a secret
