@@ -95,8 +95,10 @@ class BroadcastRunner:
         b = await Broadcast.get(id=broadcast_id)
         people = await self.audience(b)
         if b.state == "scheduled" and b.split_percent and b.subject_b:
-            sample = random.Random(b.id).sample(people, max(2, len(people) *
-                                                            b.split_percent // 100))
+            # at least one each, never more than there are ("Sample larger than
+            # population" crashed the runner on a segment of 0 or 1)
+            size = min(len(people), max(2, len(people) * b.split_percent // 100))
+            sample = random.Random(b.id).sample(people, size)
             half = len(sample) // 2
             await self._send(b, [(c, "a") for c in sample[:half]] +
                              [(c, "b") for c in sample[half:]])
