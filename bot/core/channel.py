@@ -279,8 +279,9 @@ class ChannelContext:
     # (account_id, chat id, user id) -> whether that staff member is in a step-by-step
     # exchange with the bot there (their next message is its answer, not a customer's).
     in_flow: Callable[[int, str, str], Awaitable[bool]] = _unknown
-    # (account_id, address) -> None: mail to this address bounced (a DSN arrived).
-    mark_bounced: Callable[[int, str], Awaitable[None]] = field(default=lambda *a: _none())
+    # (account_id, address, the failed mail's Message-IDs) -> whether it counted: a DSN
+    # arrived; it counts only if it names a mail the shop sent to that address.
+    mark_bounced: Callable[[int, str, tuple[str, ...]], Awaitable[bool]] = _unknown
     # The shared outbound HTTP session. The server builds its adapters before the session
     # opens (it needs a running loop) and sets this when it does: read it as ``http``.
     session: ClientSession | None = None

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import hmac
 import logging
 from datetime import UTC, datetime
 from email.message import EmailMessage
@@ -159,10 +160,13 @@ class EmailChannel:
     async def _store(self, account: AccountInfo, raw: bytes) -> None:
         mail = parse_mail(raw)
         if mail.bounced:
-            for address in mail.bounced:
-                await self.ctx.mark_bounced(account.id, address)
-            log.info("bounce recorded", extra={"account": account.id,
-                                               "addresses": list(mail.bounced)})
+            # Anyone can send a delivery report: it counts only for a mail we sent to that
+            # address, named by its (unguessable) Message-ID. Either way it is no message.
+            counted = [a for a in mail.bounced
+                       if await self.ctx.mark_bounced(account.id, a, mail.bounced_ids)]
+            log.info("bounce recorded" if counted else "bounce ignored: names no mail we sent",
+                     extra={"account": account.id, "addresses": len(mail.bounced),
+                            "counted": len(counted)})
             return
         own = str(cfg(account, "address")).lower()
         if not mail.from_addr or mail.from_addr == own:
@@ -216,9 +220,13 @@ class EmailChannel:
 
 def message_id(account: AccountInfo, key: str) -> str:
     """A deterministic Message-ID: the same key always gives the same id, so a mail sent
-    again after a crash is recognisably the same mail."""
+    again after a crash is recognisably the same mail. Keyed with the account's secret, so
+    no one else can work it out from the key (``enr:<id>:step:<n>``): a forged bounce
+    cannot name one of our mails it has not seen."""
     domain = str(cfg(account, "address")).rsplit("@", 1)[-1] or "switchboard.local"
-    digest = hashlib.sha256(f"{account.id}:{key}".encode()).hexdigest()[:24]
+    text = f"{account.id}:{key}".encode()
+    digest = hmac.new(account.secret.encode(), text, hashlib.sha256).hexdigest()[:32] \
+        if account.secret else hashlib.sha256(text).hexdigest()[:24]
     return f"<sb.{digest}@{domain}>"
 
 

@@ -8,7 +8,9 @@
   display; the full text stays available.
 - Threading: ``Message-ID``, ``In-Reply-To`` and ``References``; the thread's root is the
   first id of ``References`` (else ``In-Reply-To``, else the mail's own id).
-- Delivery status notifications (RFC 3464 bounces) name the failed recipients.
+- Delivery status notifications (RFC 3464 bounces) name the failed recipients and, from
+  the returned message or its headers, the Message-ID of the mail that failed (a bounce
+  counts only for a mail we sent: ``scheduler.marketing.consent.mark_bounced``).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from email.message import Message
+from email.parser import HeaderParser
 from email.utils import getaddresses, parsedate_to_datetime
 from html.parser import HTMLParser
 from typing import Any
@@ -50,6 +53,7 @@ class Mail:
     attachments: tuple[dict[str, Any], ...] = ()
     auto_submitted: bool = False  # an auto-reply or a machine's notice
     bounced: tuple[str, ...] = ()  # a DSN: the recipients that failed permanently
+    bounced_ids: tuple[str, ...] = ()  # a DSN: the Message-ID(s) of the mail that failed
     headers: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -131,14 +135,27 @@ def _ids(value: str | None) -> tuple[str, ...]:
     return tuple(_MSGID.findall(str(value or "")))
 
 
-def _bounced(msg: Message) -> tuple[str, ...]:
-    """Permanently failed recipients of a delivery status notification."""
+def _bounced(msg: Message) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """Permanently failed recipients of a delivery status notification, and the
+    Message-ID(s) of the returned mail (its ``message/rfc822`` or ``text/rfc822-headers``
+    part)."""
     if msg.get_content_type() != "multipart/report" or \
             msg.get_param("report-type") != "delivery-status":
-        return ()
+        return (), ()
     failed: list[str] = []
+    ids: list[str] = []
     for part in msg.walk():
-        if part.get_content_type() != "message/delivery-status":
+        ctype = part.get_content_type()
+        if ctype == "message/rfc822":
+            inner = part.get_payload()
+            for original in inner if isinstance(inner, list) else []:
+                if isinstance(original, Message):
+                    ids.extend(_ids(original.get("Message-ID")))
+        elif ctype == "text/rfc822-headers":
+            raw = part.get_payload(decode=True)
+            text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else ""
+            ids.extend(_ids(HeaderParser().parsestr(text).get("Message-ID")))
+        if ctype != "message/delivery-status":
             continue
         blocks = part.get_payload()
         for block in blocks if isinstance(blocks, list) else []:
@@ -152,7 +169,7 @@ def _bounced(msg: Message) -> tuple[str, ...]:
                 addr = recipient.split(";", 1)[-1].strip().lower()
                 if addr:
                     failed.append(addr)
-    return tuple(dict.fromkeys(failed))
+    return tuple(dict.fromkeys(failed)), tuple(dict.fromkeys(ids))[:10]
 
 
 def parse_mail(raw: bytes) -> Mail:
@@ -184,6 +201,7 @@ def parse_mail(raw: bytes) -> Mail:
         sent = parsedate_to_datetime(str(msg["Date"])) if msg.get("Date") else None
     except (TypeError, ValueError):
         sent = None
+    bounced, bounced_ids = _bounced(msg)
     own_id = (_ids(msg.get("Message-ID")) or (f"<{hashlib.sha256(raw).hexdigest()[:32]}"
                                               f"@no-message-id>",))[0]
     auto = str(msg.get("Auto-Submitted", "no")).lower() not in ("", "no") or \
@@ -194,7 +212,8 @@ def parse_mail(raw: bytes) -> Mail:
         from_addr=addr.lower(), from_name=name.strip(), to=to, sent_at=sent,
         in_reply_to=(_ids(msg.get("In-Reply-To")) or ("",))[0],
         references=_ids(msg.get("References")), text=fold_quotes(full), full_text=full,
-        attachments=tuple(attachments), auto_submitted=auto, bounced=_bounced(msg),
+        attachments=tuple(attachments), auto_submitted=auto, bounced=bounced,
+        bounced_ids=bounced_ids,
         headers={k: _header(str(v)) for k, v in msg.items()
                  if k.lower() in ("list-unsubscribe", "x-switchboard")})
 

@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
 from bot.core.time import utcnow
-from bot.models import Contact, Enrollment
+from bot.models import Contact, Direction, Enrollment, MailSend, Message
 from scheduler.marketing.errors import InvalidEmail, MailUnavailable
 from scheduler.marketing.events import ContactFields, record_event
 
@@ -21,6 +21,7 @@ log = logging.getLogger("switchboard.consent")  # consent changes
 # The signup's mail failures, under the name operators filter marketing's on.
 marketing_log = logging.getLogger("switchboard.marketing")
 STATES = ("pending", "subscribed", "unsubscribed", "bounced")
+LEFT = ("unsubscribed", "bounced")  # only the owner's unsubscribe or a real bounce set these
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 RESEND_AFTER = timedelta(minutes=10)
 
@@ -36,19 +37,46 @@ async def set_consent(email: str, state: str, source: str) -> int:
     return changed
 
 
-async def mark_bounced(account_id: int, address: str) -> None:
-    """A delivery status notification said mail to ``address`` cannot be delivered."""
+async def mark_bounced(account_id: int, address: str, message_ids: tuple[str, ...]) -> bool:
+    """A delivery status notification said mail to ``address`` cannot be delivered. It
+    counts (the address becomes *bounced*; True) only if it names, by Message-ID, a mail
+    the shop sent to that address: a marketing mail (``MailSend``) or a reply from the
+    inbox. Anyone can send a delivery report; only we know our Message-IDs (keyed with the
+    account's secret: ``channels.email.adapter.message_id``), so a forged one silences no
+    customer. A bounced confirmation mail is not recorded, so it does not count."""
+    address = address.strip().lower()
+    ids = [i for i in message_ids if i][:10]
+    if not address or not ids or not await _sent_to(address, ids):
+        log.warning("bounce ignored: it names no mail we sent to that address",
+                    extra={"account": account_id, "message_ids": len(ids)})
+        return False
     await set_consent(address, "bounced", f"bounce received by e-mail account {account_id}")
+    return True
+
+
+async def _sent_to(address: str, ids: list[str]) -> bool:
+    if await MailSend.filter(message_id__in=ids, to__iexact=address).exists():
+        return True
+    return await Message.filter(external_id__in=ids, direction=Direction.OUTBOUND,
+                                conversation__contact__email__iexact=address).exists()
 
 
 async def sign_up(email: str, name: str, locale: str | None,
                   send_confirmation: Callable[[Contact], Awaitable[None]]) -> None:
     """The signup form: the contact (found by address, else new) becomes *pending* and
     gets the confirmation mail; at most one such mail every RESEND_AFTER, and none for an
-    address already subscribed. Raises InvalidEmail or MailUnavailable."""
+    address already subscribed. Raises InvalidEmail or MailUnavailable.
+
+    An address that unsubscribed or bounced stays so, and is mailed nothing: anyone can
+    post this form with anyone's address, so it cannot undo the owner's choice (nor a
+    bounce). The answer is the same as for any address, so the form tells no one who
+    left. (So this form is no way back for such an address: a known limit.)"""
     email = email.strip().lower()
     if not EMAIL.match(email) or len(email) > 254:
         raise InvalidEmail()
+    if await Contact.filter(email=email, email_consent__in=LEFT).exists():
+        log.info("signup form ignored: the address left", extra={"source": "signup form"})
+        return
     contact = await Contact.filter(email=email).order_by("id").first()
     if contact is None:
         contact = await Contact.create(email=email, name=name[:200], locale=locale or None)

@@ -32,9 +32,15 @@ from aiohttp import web
 from bot.core.auth import Perm
 from bot.core.errors import InboxError
 from bot.core.keys import SETTINGS
+from bot.core.origins import origin_allowed, safe_next, site_origins
 from bot.core.pages import page, render
+from bot.core.ratelimit import Limiter, client_address, too_many
 from channels.email.mailer import MAILER, unsign
 from scheduler.marketing import consent, segments, tracking
+
+# POST /subscribe per client address (public_limit_address); on the app, so each app
+# (each test's) counts afresh.
+SUBSCRIBE_LIMIT: web.AppKey[Limiter] = web.AppKey("subscribe_limit", Limiter)
 
 
 async def _fields(request: web.Request) -> dict[str, str]:
@@ -60,10 +66,26 @@ def _answer(request: web.Request, wants_json: bool, status: int, code: str, mess
 
 
 async def subscribe(request: web.Request) -> web.StreamResponse:
+    """The shop site's signup form. A browser on another site's page is refused (403: its
+    ``Origin`` is not one of the shop's; a server relaying the form sends none); each
+    address has ``public_limit_address`` tries (429); ``next`` leads only to this site or
+    the shop's own origins (else the answer page)."""
     wants_json = request.content_type == "application/json"
+    origins = site_origins(request.app[SETTINGS])
+    if "Origin" in request.headers and not origin_allowed(request, origins):
+        return _answer(request, wants_json, 403, "foreign_origin",
+                       "Sign up on the shop's own site.")
+    limiter = request.app[SUBSCRIBE_LIMIT]
+    wait = limiter.hit(client_address(request))
+    if wait is not None:
+        refusal = too_many(limiter, request, wait)
+        if not wants_json:
+            raise refusal
+        return web.json_response(
+            {"error": {"code": "too_many", "message": refusal.text}}, status=429,
+            headers={"Retry-After": refusal.headers["Retry-After"]})
     form = await _fields(request)
-    nxt = form.get("next", "")
-    nxt = nxt if nxt.startswith(("https://", "http://")) else ""
+    nxt = safe_next(request, form.get("next", ""), origins)
     try:
         await consent.sign_up(form.get("email", ""), form.get("name", ""),
                               form.get("locale"), request.app[MAILER].send_confirmation)
@@ -152,6 +174,7 @@ async def segments_page(request: web.Request) -> web.Response:
 
 def setup(app: web.Application) -> None:
     """Mount the public marketing pages and the segments page."""
+    app[SUBSCRIBE_LIMIT] = Limiter("subscribe", app[SETTINGS].public_limit_address)
     app.router.add_get("/segments", segments_page)
     app.router.add_get("/o/{token}.gif", open_pixel)
     app.router.add_get("/c/{key}/{mac}", click)

@@ -87,7 +87,8 @@ async def drips(aiohttp_client: Any, tmp_path: Path, mailserver: MailServer
     previous = set_clock(clock)  # events, enrolments and steps all run on this clock
     shop = await start_shop(aiohttp_client, make_settings(
         tmp_path, shop_name="Sandal Shop", shopify_webhook_secret=Secret(SHOPIFY_SECRET),
-        woocommerce_webhook_secret=Secret(WOO_SECRET)))
+        woocommerce_webhook_secret=Secret(WOO_SECRET),
+        allowed_origins="https://sandals.example"))  # the shop's site: /subscribe's next
     _, address = await connect_mailbox(shop, mailserver)
     yield Drips(shop, mailserver, address, clock)
     set_clock(previous)
