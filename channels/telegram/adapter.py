@@ -53,7 +53,7 @@ from channels.telegram.parse import (
     split_text,
     to_html,
 )
-from channels.telegram.polling import keep_webhook, poll
+from channels.telegram.polling import keep_webhook, poll, take_update
 from channels.webhooks import account_from_path
 
 log = logging.getLogger("switchboard.telegram")
@@ -149,7 +149,8 @@ class TelegramChannel:
             "Telegram", perm=None, body=UpdateBody, response=WebhookAnswer,
             raw_check=self._check_secret, security="signature",
             responses={200: "stored (or already stored)",
-                       403: f"{SECRET_HEADER} missing or wrong", 404: "unknown account"})]
+                       403: f"{SECRET_HEADER} missing or wrong", 404: "unknown account",
+                       503: "not stored this time (quarantined after quarantine_tries)"})]
 
     async def _check_secret(self, request: web.Request, raw: bytes) -> None:
         account = await account_from_path(self.ctx, request, self.kind, "Telegram")
@@ -160,7 +161,13 @@ class TelegramChannel:
 
     async def webhook(self, call: Call) -> web.StreamResponse:
         account: AccountInfo = call.request[ACCOUNT]
-        await self.handle_update(account, call.body.model_dump())
+        # One update that keeps failing is quarantined after quarantine_tries, so that
+        # Telegram, which holds back every later update while it redelivers this one,
+        # moves on; until then a 503 makes it deliver the update again.
+        if not await take_update(account, call.body.model_dump(), self.handle_update,
+                                 self.ctx.settings.quarantine_tries):
+            raise ApiError(503, "not_stored", "the update could not be stored yet; "
+                                              "Telegram delivers it again")
         return json_out(WebhookAnswer(ok=True))
 
     async def handle_update(self, account: AccountInfo, update: dict[str, Any]) -> None:

@@ -75,12 +75,8 @@ async def poll(bot: Bot, account: AccountInfo, timeout: int, handle: Handle, *,
             delay = min(delay * 2, 60)
             continue
         for update in updates:
-            raw = update.to_dict()
             try:
-                done = await store_or_quarantine(
-                    "telegram", account.id, update_key(update.update_id, raw),
-                    json.dumps(raw, ensure_ascii=False, default=str),
-                    functools.partial(handle, account, raw), tries=tries)
+                done = await take_update(account, update.to_dict(), handle, tries)
             except Exception as exc:  # not even the failure could be recorded (database)
                 log.warning("telegram update not stored; will be fetched again",
                             extra={"account": account.id, "update_id": update.update_id,
@@ -92,7 +88,18 @@ async def poll(bot: Bot, account: AccountInfo, timeout: int, handle: Handle, *,
             offset = update.update_id + 1
 
 
-def update_key(update_id: int, raw: dict[str, Any]) -> str:
+async def take_update(account: AccountInfo, raw: dict[str, Any], handle: Handle,
+                      tries: int) -> bool:
+    """Handle one update (polled, or POSTed to the webhook); True once it is committed or
+    quarantined (after ``tries`` failed tries: kept raw for an admin), False when it
+    should come again."""
+    return await store_or_quarantine(
+        "telegram", account.id, update_key(raw.get("update_id"), raw),
+        json.dumps(raw, ensure_ascii=False, default=str),
+        functools.partial(handle, account, raw), tries=tries)
+
+
+def update_key(update_id: object, raw: dict[str, Any]) -> str:
     """An update's id for the quarantine: its update_id and a digest of what it carries
     (Telegram may start update_ids over after a quiet week)."""
     digest = hashlib.sha256(json.dumps(raw, sort_keys=True, default=str).encode(

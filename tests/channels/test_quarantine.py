@@ -158,3 +158,29 @@ async def test_telegram_over_long_names_are_stored_fitted(
     conv = await Conversation.get(id=stored.conversation_id)  # type: ignore[attr-defined]
     contact = await Contact.get(id=conv.contact_id)  # type: ignore[attr-defined]
     assert contact.name == "F" * 199 + "…" and contact.locale == "x" * 16
+
+
+async def test_telegram_webhook_update_that_cannot_be_stored_is_quarantined(
+        aiohttp_client: Any, tmp_path: Path, fake_api: tuple[FakeTelegram, str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    real_handle = TelegramChannel.handle_update
+
+    async def handle(self: TelegramChannel, account: Any, update: dict[str, Any]) -> None:
+        if "poison-pill" in str(update):
+            raise RuntimeError("cannot store this one")
+        await real_handle(self, account, update)
+
+    monkeypatch.setattr(TelegramChannel, "handle_update", handle)
+    shop = await start_shop(aiohttp_client, make_settings(tmp_path, quarantine_tries=2))
+    fake, base = fake_api
+    tg = await connect(shop, fake, base, "webhook")
+    poison = {"update_id": 7, **fake.private_message(701, "poison-pill")}
+    first = await tg.webhook(poison)
+    assert first.status == 503 and (await first.json())["error"]["code"] == "not_stored"
+    assert (await tg.webhook(poison)).status == 200  # quarantined: Telegram moves on
+    assert (await tg.webhook(poison)).status == 200
+    later = {"update_id": 8, **fake.private_message(702, "Hello")}
+    assert (await tg.webhook(later)).status == 200
+    await tg.stored(f"702:{later['message']['message_id']}")
+    row = await ImportFailure.get(source="telegram", account_id=tg.account["id"])
+    assert row.quarantined and row.tries == 2 and row.key.startswith("7:")
