@@ -41,7 +41,7 @@ from bot.core.channel import (
     SettingsForm,
 )
 from bot.services.quarantine import store_or_quarantine
-from channels.email import imap
+from channels.email import imap, mime
 from channels.email.account import cfg, tls_context
 from channels.email.parse import Mail, mail_key, parse_mail
 from channels.email.pool import DEFAULT_CONCURRENCY, DEFAULT_RATE, SmtpPool
@@ -233,13 +233,15 @@ def message_id(account: AccountInfo, key: str) -> str:
 def compose_reply(account: AccountInfo, message: OutboundMessage) -> EmailMessage:
     """A staff reply as a mail in the customer's thread (In-Reply-To, References)."""
     meta = message.reply_to_meta or {}
-    subject = str(meta.get("subject") or "").strip()
+    # a decoded subject ('=?utf-8?q?Hi=0D=0A…?=') or a name may hold a line break: kept
+    # on one line, it can neither add a header nor make the mail unsendable
+    subject = mime.one_line(str(meta.get("subject") or "")).strip()
     if subject and not subject.lower().startswith(("re:", "aw:", "odp:", "ответ:")):
         subject = f"Re: {subject}"
     mail = EmailMessage()
-    mail["From"] = formataddr((account.name, str(cfg(account, "address"))))
+    mail["From"] = formataddr((mime.one_line(account.name), str(cfg(account, "address"))))
     mail["To"] = message.contact_external_id
-    mail["Subject"] = subject or f"Your message to {account.name}"
+    mail["Subject"] = subject or mime.one_line(f"Your message to {account.name}")
     mail["Date"] = format_datetime(datetime.now(UTC))
     mail["Message-ID"] = message_id(account, f"reply:{message.message_id}")
     if message.reply_to_external_id:

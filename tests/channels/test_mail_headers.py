@@ -65,3 +65,27 @@ async def test_marketer_subject_and_contact_name_inject_no_header(tmp_path: Path
     msg = parse(raw)
     assert msg["Bcc"] is None
     assert "evil" not in "".join(k for k in msg.keys())
+
+
+def test_a_staff_reply_to_a_subject_with_an_encoded_line_break_injects_no_header() -> None:
+    """An inbound subject '=?utf-8?q?Hi=0D=0ABcc:_x@evil.example?=' decodes to a line
+    break; the reply's subject (and the account's name) keep it on one line."""
+    from datetime import UTC, datetime
+
+    from bot.core.channel import OutboundMessage
+    from channels.email.adapter import compose_reply
+    from channels.email.parse import _header
+
+    subject = _header("=?utf-8?q?Hi=0D=0ABcc:_x@evil.example?=")
+    assert "\r\n" in subject
+    account = AccountInfo(id=1, kind="email", name="Shop\r\nBcc: name@evil.example",
+                          callback_url="", settings={"address": "shop@example.com"},
+                          secret="s")
+    mail = compose_reply(account, OutboundMessage(
+        message_id=5, conversation_id=1, account=account,
+        contact_external_id="ann@example.com", thread_id=None, text="Thanks",
+        created_at=datetime.now(UTC), reply_to_external_id="<m1@example.com>",
+        reply_to_meta={"subject": subject}))
+    msg = parse(mail.as_bytes(policy=policy.SMTP))
+    assert msg["Bcc"] is None
+    assert str(msg["Subject"]) == "Re: Hi Bcc: x@evil.example"
