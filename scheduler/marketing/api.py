@@ -16,6 +16,7 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
 from bot.core.auth import Perm
+from bot.core.clean import clean_str
 from bot.core.http import ApiError, Call, Endpoint, Strict, json_out, omissible
 from bot.core.keys import SETTINGS
 from bot.models import Broadcast, Sequence
@@ -242,19 +243,22 @@ def _hook_out(outcome: Recorded | str) -> web.StreamResponse:
     return json_out(_event_out(outcome))
 
 
+def _header(call: Call, name: str) -> str:
+    """A header value to store: aiohttp keeps a byte that is not UTF-8 as a lone surrogate,
+    which no database takes (bot.core.clean)."""
+    return clean_str(call.request.headers.get(name, ""))
+
+
 async def shopify_webhook(call: Call) -> web.StreamResponse:
-    headers = call.request.headers
-    return _hook_out(await webhooks.shopify(headers.get("X-Shopify-Topic", ""),
-                                            headers.get("X-Shopify-Webhook-Id", ""),
-                                            call.raw))
+    return _hook_out(await webhooks.shopify(_header(call, "X-Shopify-Topic"),
+                                            _header(call, "X-Shopify-Webhook-Id"), call.raw))
 
 
 async def woocommerce_webhook(call: Call) -> web.StreamResponse:
     if webhooks.is_woo_ping(call.raw):
         return json_out({"ok": True})
-    headers = call.request.headers
-    return _hook_out(await webhooks.woocommerce(headers.get("X-WC-Webhook-Topic", ""),
-                                                headers.get("X-WC-Webhook-Delivery-ID", ""),
+    return _hook_out(await webhooks.woocommerce(_header(call, "X-WC-Webhook-Topic"),
+                                                _header(call, "X-WC-Webhook-Delivery-ID"),
                                                 call.raw))
 
 
