@@ -75,3 +75,14 @@ async def test_the_api_channel_refuses_over_long_values_with_a_4xx(shop_any_db: 
     for body in cases:
         resp = await shop_any_db.inbound(body)
         assert 400 <= resp.status < 500, (resp.status, await resp.text())
+
+
+async def test_a_lone_surrogate_is_cleaned_even_with_nothing_else_to_clean(
+        shop_any_db: Shop) -> None:
+    intake = shop_any_db.client.app[INTAKE]
+    msg = InboundMessage(channel_account_id=shop_any_db.seed["api_account_id"],
+                         external_id="s-1", contact=ContactInfo("c-s", name="Ann \udc80"),
+                         text="caf\udce9 ok")
+    stored = await Message.get(id=(await intake.ingest(msg)).message_id)
+    assert stored.text == "caf\ufffd ok"
+    assert (await Contact.get(name="Ann \ufffd")).name == "Ann \ufffd"
