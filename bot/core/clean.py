@@ -135,10 +135,5 @@ def fit_key(value: str, max_len: int) -> str:
 def storable(value: str | bytes) -> str:
     """Text any database keeps: bytes decoded as UTF-8 (undecodable bytes replaced), NUL
     and lone surrogates (which PostgreSQL refuses and UTF-8 cannot encode) replaced."""
-    text = value.decode("utf-8", errors="replace") if isinstance(value, bytes) else value
-    text = text.replace(NUL, "")
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        text = "".join("\ufffd" if 0xD800 <= ord(c) <= 0xDFFF else c for c in text)
-    return text
+    return clean_str(value.decode("utf-8", errors="replace") if isinstance(value, bytes)
+                     else value)
