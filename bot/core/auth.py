@@ -139,10 +139,25 @@ def configure_hashing(threads: int) -> None:
     _threads[:] = [threads]
 
 
-async def _in_pool(fn: Callable[[], T]) -> T:
+class HashingBusy(Exception):
+    """More password checks wait than the pool clears in a few seconds (a flood from many
+    addresses): this one is refused at once rather than queued."""
+
+
+QUEUE_PER_THREAD = 16  # checks that may wait per hashing thread (~0.2 s each)
+_waiting = [0]
+
+
+async def _in_pool(fn: Callable[[], T], bounded: bool = False) -> T:
     if not _pool:
         configure_hashing(2)
-    return await asyncio.get_running_loop().run_in_executor(_pool[0], fn)
+    if bounded and _waiting[0] >= QUEUE_PER_THREAD * _threads[0]:
+        raise HashingBusy()
+    _waiting[0] += 1
+    try:
+        return await asyncio.get_running_loop().run_in_executor(_pool[0], fn)
+    finally:
+        _waiting[0] -= 1
 
 
 async def hash_password(password: str) -> str:
@@ -159,8 +174,9 @@ def _verify(password_hash: str, password: str) -> bool:
 
 
 async def verify_password(password_hash: str, password: str) -> bool:
-    """Whether ``password`` is the one hashed (an empty hash: never, in the same time)."""
-    return await _in_pool(lambda: _verify(password_hash, password))
+    """Whether ``password`` is the one hashed (an empty hash: never, in the same time).
+    Raises HashingBusy when too many checks are waiting already."""
+    return await _in_pool(lambda: _verify(password_hash, password), bounded=True)
 
 
 def token_digest(token: str) -> str:

@@ -12,7 +12,7 @@ from typing import Any
 
 from aiohttp import web
 
-from bot.core.auth import FORM, LOGIN_LIMITS, SESSION, USER, end_sessions, sessions_of
+from bot.core.auth import FORM, LOGIN_LIMITS, SESSION, USER, HashingBusy, end_sessions, sessions_of
 from bot.core.errors import InboxError
 from bot.core.pages import form_str, page, render
 from bot.core.ratelimit import too_many
@@ -56,6 +56,11 @@ async def change_password(request: web.Request) -> web.Response:
             str(form.get("confirm", "")), keep_session=current.id)
     except InboxError as exc:
         return await _page(request, exc.status, error=str(exc).capitalize() + ".")
+    except HashingBusy:
+        resp = await _page(request, 503, error="The server is busy. Try again in a few "
+                                               "seconds.")
+        resp.headers["Retry-After"] = "5"
+        return resp
     limiter.clear(user.email)
     return await _page(request, message="Your password is changed. "
                        f"{ended} other session{'s' if ended != 1 else ''} ended.")

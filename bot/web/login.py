@@ -9,7 +9,10 @@ logged (the limit, the client address and the user's id, never what was typed).
 from __future__ import annotations
 
 import asyncio
+import logging
 import secrets
+import time
+from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
@@ -17,6 +20,7 @@ from bot.core.auth import (
     LOGIN_LIMITS,
     SESSION_COOKIE,
     USER,
+    HashingBusy,
     LoginLimits,
     Perm,
     configure_hashing,
@@ -31,6 +35,8 @@ from bot.core.pages import error_page, form_str, page, render, same_site_path
 from bot.core.ratelimit import Limiter, client_address, too_many
 from bot.models import User
 
+log = logging.getLogger("switchboard.auth")
+_busy_logged = [-60.0]
 PRE_CSRF = "sb_login_csrf"
 TARPIT = 1.0  # seconds a refused login try waits for its answer
 
@@ -61,6 +67,20 @@ async def refused(request: web.Request, limiter: Limiter, wait: float,
     return resp
 
 
+async def busy(request: web.Request,
+               again: Callable[[web.Request, str, int], Awaitable[web.Response]]
+               ) -> web.Response:
+    """Too many password checks are waiting: a 503 with Retry-After (logged once a
+    minute at most)."""
+    if time.monotonic() - _busy_logged[0] >= 60:
+        _busy_logged[0] = time.monotonic()
+        log.warning("password checks busy; login tries refused",
+                    extra={"client": client_address(request)})
+    resp = await again(request, "The server is busy. Try again in a few seconds.", 503)
+    resp.headers["Retry-After"] = "5"
+    return resp
+
+
 async def login_submit(request: web.Request) -> web.StreamResponse:
     limits = request.app[LOGIN_LIMITS]
     wait = limits.address.hit(client_address(request))
@@ -75,7 +95,10 @@ async def login_submit(request: web.Request) -> web.StreamResponse:
     wait = limits.account.hit(email)
     if wait is not None:
         return await refused(request, limits.account, wait, email)
-    user = await login(email, str(form.get("password", "")))
+    try:
+        user = await login(email, str(form.get("password", "")))
+    except HashingBusy:
+        return await busy(request, login_form)
     if user is None:
         return await login_form(request, "Wrong e-mail or password.", 401)
     limits.account.clear(email)

@@ -157,3 +157,16 @@ async def test_a_client_cannot_pick_its_address_without_a_trusted_proxy(
     for i in range(2):
         assert (await _try(shop, "x@shop.test", "wrong", f"10.0.0.{i}")).status == 401
     assert (await _try(shop, "x@shop.test", "wrong", "10.0.0.9")).status == 429
+
+
+async def test_a_full_queue_of_checks_answers_503_at_once(
+        shop: Shop, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    """Tries from many addresses at once: beyond QUEUE_PER_THREAD waiting checks per
+    hashing thread, a try is refused with a 503 rather than queued behind them."""
+    monkeypatch.setattr(auth, "QUEUE_PER_THREAD", 0)
+    with caplog.at_level(logging.WARNING, logger="switchboard.auth"):
+        resp = await _try(shop, shop.seed["email"], shop.seed["password"])
+    assert resp.status == 503 and resp.headers["Retry-After"] == "5"
+    assert "busy" in await resp.text() and "password checks busy" in caplog.text
+    monkeypatch.setattr(auth, "QUEUE_PER_THREAD", 16)
+    assert (await _try(shop, shop.seed["email"], shop.seed["password"])).status == 302
