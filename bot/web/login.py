@@ -71,7 +71,8 @@ async def busy(request: web.Request,
                again: Callable[[web.Request, str, int], Awaitable[web.Response]]
                ) -> web.Response:
     """Too many password checks are waiting: a 503 with Retry-After (logged once a
-    minute at most)."""
+    minute at most), after the same pause as a refusal."""
+    await asyncio.sleep(TARPIT)
     if time.monotonic() - _busy_logged[0] >= 60:
         _busy_logged[0] = time.monotonic()
         log.warning("password checks busy; login tries refused",
