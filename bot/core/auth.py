@@ -7,8 +7,10 @@ is stored, so a leaked database does not leak working credentials.
 
 A hash takes ~200 ms of a core and 64 MiB, so it never runs on the event loop: every hash
 and check goes to a small thread pool (``password_hash_threads`` wide; argon2 lets go of the
-GIL), and tries beyond that wait their turn there while the loop goes on serving. The login
-limits (:data:`LOGIN_LIMITS`) keep the queue short.
+GIL) whose threads run at a lower CPU priority, and tries beyond that wait their turn there
+while the loop goes on serving. At most ``QUEUE_PER_THREAD`` checks wait per thread; beyond
+that a check raises :class:`HashingBusy` at once. The login limits (:data:`LOGIN_LIMITS`)
+keep the queue short.
 
 Secrets someone sends (a CSRF token, a signature) are compared as bytes with :func:`same`:
 ``hmac.compare_digest`` refuses a ``str`` with a non-ASCII character by raising.
@@ -56,8 +58,9 @@ T = TypeVar("T")
 
 @dataclass(frozen=True)
 class LoginLimits:
-    """Login tries per client address (every try) and per account (e-mail; tries that were
-    not a success), from ``login_limit_address`` and ``login_limit_account``."""
+    """Login tries per client address (every try) and per account (the e-mail typed, known
+    or not; every try until one succeeds, which clears it), from ``login_limit_address``
+    and ``login_limit_account``."""
 
     address: Limiter
     account: Limiter
