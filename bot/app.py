@@ -149,6 +149,11 @@ async def _handle(request: web.Request,
         if api:
             return error_response(exc.status, exc.code, str(exc), exc.field)
         return error_page(request, exc.status, str(exc))
+    except UnicodeDecodeError:  # a form (login, pages, /subscribe) that is not UTF-8
+        message = "the request's text is not valid UTF-8"
+        if api:
+            return error_response(400, "malformed", message)
+        return error_page(request, 400, message)
     except Exception:
         log.exception("unhandled error", extra={"path": request.path})
         if api:

@@ -154,3 +154,17 @@ def test_a_stored_header_value_is_cleaned() -> None:
 
     request = SimpleNamespace(headers={"X-Shopify-Topic": "orders/\udcff\x00"})
     assert _header(Call(request, None), "X-Shopify-Topic") == "orders/\ufffd"  # type: ignore[arg-type]
+
+
+async def test_a_form_that_is_not_utf8_is_a_400(shop: Shop) -> None:
+    from tests.api.test_field_roles import _login
+
+    _, contact = await shop.api("POST", "/api/v1/contacts", json={"name": "Ann"})
+    user = await shop.add_user("admin")
+    await _login(shop, user["email"], user["password"])
+    for body, kind in ((b"name=\xff\xfe", "application/x-www-form-urlencoded"),
+                       (b'--XX\r\nContent-Disposition: form-data; name="name"\r\n\r\n'
+                        b"x\xed\xa0\x80y\r\n--XX--\r\n", "multipart/form-data; boundary=XX")):
+        for path in (f"/contacts/{contact['id']}", "/login"):
+            resp = await shop.client.post(path, data=body, headers={"Content-Type": kind})
+            assert resp.status == 400, (path, resp.status)  # was 500
