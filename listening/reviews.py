@@ -23,6 +23,7 @@ from tortoise.exceptions import IntegrityError
 
 from bot.core.clean import fit, without_nul
 from bot.core.links import check_web_url
+from bot.core.outbound import url_path
 from bot.models import Review
 from bot.services.account_cache import channel_account
 from bot.services.quarantine import store_or_quarantine
@@ -40,6 +41,7 @@ Replier = Callable[[Review, str], Awaitable[bool]]
 
 
 NAME_LEN, TEXT_LEN = 200, 20000
+ERROR_BYTES = 64 * 1024  # of an error answer: no more is read
 
 
 class ReviewIn(BaseModel):
@@ -256,13 +258,17 @@ class SourceReplies:
             name = str(review.payload.get("name") or "")
             if not (base and token and name):
                 return False
+            try:  # the name came in a webhook: it stays inside the API's path
+                path = url_path(name)
+            except ValueError as exc:
+                raise ValueError(f"not a Google review name: {name[:100]!r}") from exc
             async with self.http.put(
-                    f"{str(base).rstrip('/')}/v4/{name}/reply", json={"comment": text},
+                    f"{str(base).rstrip('/')}/v4/{path}/reply", json={"comment": text},
                     headers={"Authorization": f"Bearer {token}"},
                     timeout=aiohttp.ClientTimeout(total=self.timeout)) as resp:
-                if resp.status >= 400:
-                    raise RuntimeError(f"Google answered {resp.status}: "
-                                       f"{(await resp.text())[:200]}")
+                if resp.status >= 400:  # a huge or endless answer is let go
+                    said = (await resp.content.read(ERROR_BYTES)).decode(errors="replace")
+                    raise RuntimeError(f"Google answered {resp.status}: {said[:200]}")
             return True
         if account.callback_url:
             await post_signed(self.http, account.callback_url, account.secret,

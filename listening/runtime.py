@@ -131,7 +131,8 @@ class ListeningRuntime:
             ("reviews", warn_due(self.alerter, now,
                                  timedelta(hours=self.settings.review_warn_hours)))]
         if http is not None:
-            jobs.append(("feeds", feeds.poll_due(http, self.service, now)))
+            jobs.append(("feeds", feeds.poll_due(http, self.service, now,
+                                                     tries=self.settings.quarantine_tries)))
         if self.scorer is not None and self.scorer.service is not None:
             jobs.append(("sweep", self.service.sweep()))
         for name, job in jobs:

@@ -36,6 +36,7 @@ import re
 import socket
 from collections.abc import Iterable
 from typing import Any
+from urllib.parse import quote
 
 import aiohttp
 from aiohttp.abc import AbstractResolver, ResolveResult
@@ -224,6 +225,34 @@ async def check_host(host: str, port: int, *, allow_private: bool = False,
         if resolver is None:
             await inner.close()
     return [a["host"] for a in answers]
+
+
+class TooLarge(ValueError):
+    """An answer over the size its reader takes."""
+
+
+async def read_capped(resp: aiohttp.ClientResponse, limit: int) -> bytes:
+    """The whole body of ``resp``, or :class:`TooLarge` once it passes ``limit`` bytes
+    (a huge or endless answer is never held in memory)."""
+    if (resp.content_length or 0) > limit:
+        raise TooLarge(f"the answer is larger than {limit} bytes")
+    body = bytearray()
+    async for chunk in resp.content.iter_chunked(64 * 1024):
+        body += chunk
+        if len(body) > limit:
+            raise TooLarge(f"the answer is larger than {limit} bytes")
+    return bytes(body)
+
+
+def url_path(node: str) -> str:
+    """``node`` ("a/b/c": ids from settings, webhooks or stored rows) as a path to put
+    under a base URL: each segment percent-encoded, so an id holding "?", "#", "%" or "@"
+    stays in its segment instead of adding a query or leaving the base's path. An empty,
+    "." or ".." segment (one that would climb) is a ValueError."""
+    segments = node.strip("/").split("/")
+    if any(seg in ("", ".", "..") for seg in segments):
+        raise ValueError(f"not a path under the base URL: {node[:100]!r}")
+    return "/".join(quote(seg, safe="") for seg in segments)
 
 
 def refused(exc: BaseException) -> str | None:

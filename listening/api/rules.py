@@ -9,6 +9,7 @@ from aiohttp import web
 from pydantic import BaseModel, Field
 
 from bot.core.http import Call, Strict, json_out, omissible
+from bot.core.keys import SETTINGS
 from bot.models import Feed, ListeningRule
 from listening import feeds, ruleset
 
@@ -102,7 +103,9 @@ async def list_feeds(call: Call) -> web.StreamResponse:
 
 async def create_feed(call: Call) -> web.StreamResponse:
     body: FeedIn = call.body
-    feed = await feeds.add_feed(body.url, body.name, body.interval_minutes)
+    feed = await feeds.add_feed(
+        body.url, body.name, body.interval_minutes,
+        refuse_private=not call.request.app[SETTINGS].allow_private_urls)
     return json_out(_feed_out(feed), status=201)
 
 
