@@ -126,7 +126,10 @@ def openapi(endpoints: list[Endpoint], version: str) -> dict[str, Any]:
         "openapi": "3.1.0",
         "info": {"title": "Switchboard API", "version": version,
                  "description": "The unified inbox of a shop: conversations, contacts, "
-                                "channel accounts, and the API channel."},
+                                "channel accounts, and the API channel. Text is cleaned on "
+                                "the way in: a NUL character is dropped and a lone surrogate "
+                                "becomes U+FFFD, before the lengths are checked (so a name "
+                                "of NULs only is empty)."},
         "paths": paths,
         "components": {"schemas": schemas, "securitySchemes": {
             "bearer": {"type": "http", "scheme": "bearer"},
