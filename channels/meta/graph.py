@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 from typing import Any
-from urllib.parse import quote
 
 import aiohttp
 
@@ -23,6 +22,7 @@ from bot.core.channel import (
     PermanentDeliveryError,
     RecipientUnreachable,
 )
+from bot.core.outbound import TooLarge, read_capped, url_path
 
 DEFAULT_API = "https://graph.facebook.com/v21.0"
 # Graph's throttling codes: app (4), user (17), page (32), action-specific (613), and the
@@ -34,6 +34,7 @@ PERMISSION_CODES = {10, 200, 3, *range(200, 300)}
 UNREACHABLE_CODES = {551}  # "this person isn't available right now"
 UNREACHABLE_SUBCODES = {2018108, 2018278, 1545041}  # blocked, outside the 24 h window, gone
 RATE_LIMIT_WAIT = 60.0  # seconds: Graph does not say how long; its windows are hourly-ish
+ANSWER_BYTES = 4 * 1024 * 1024  # no Graph answer we read is near this: past it, an error
 
 
 class GraphError(Exception):
@@ -64,6 +65,7 @@ class Graph:
         data = {k: _wire(v) for k, v in params.items() if v is not None}
         data["access_token"] = self.token
         url = f"{self.base}/{graph_path(node)}"
+        status = 0
         try:
             if method == "GET":
                 resp_cm = self.http.get(url, params=data, timeout=self.timeout)
@@ -71,15 +73,22 @@ class Graph:
                 resp_cm = self.http.post(url, data=data, timeout=self.timeout)
             async with resp_cm as resp:
                 status = resp.status
-                try:
-                    body = await resp.json(content_type=None)
-                except ValueError:
-                    body = None
+                raw = await read_capped(resp, ANSWER_BYTES)
+        except TooLarge as exc:
+            if status >= 400:
+                raise GraphError(status, 2 if status >= 500 else 0, 0,
+                                 f"HTTP {status} with {exc}") from exc
+            raise OutcomeUnknown(f"the Graph API answered HTTP {status} but {exc}; the "
+                                 f"request may have been carried out") from exc
         except aiohttp.ClientConnectorError as exc:  # nothing was sent
             raise DeliveryError(f"cannot reach the Graph API at {self.base}: {exc}") from exc
         except (TimeoutError, aiohttp.ClientError) as exc:
             raise OutcomeUnknown(f"the Graph API did not answer ({type(exc).__name__}); "
                                  f"the request may have been carried out") from exc
+        try:
+            body = json.loads(raw)
+        except ValueError:  # UnicodeDecodeError included
+            body = None
         if not isinstance(body, dict):
             raise GraphError(status, 2 if status >= 500 else 0, 0,
                              f"HTTP {status} with no JSON answer")
@@ -95,10 +104,10 @@ def graph_path(node: str) -> str:
     """``node`` ("<id>/<edge>", ids from account settings and webhooks) as a path under
     the base URL: each segment percent-encoded, so an id holding "?", "#", "%" or "@"
     stays in its segment instead of adding a query or leaving the API's path."""
-    segments = node.strip("/").split("/")
-    if any(seg in ("", ".", "..") for seg in segments):
-        raise PermanentDeliveryError(f"not a Graph API node: {node[:100]!r}")
-    return "/".join(quote(seg, safe="") for seg in segments)
+    try:
+        return url_path(node)
+    except ValueError:
+        raise PermanentDeliveryError(f"not a Graph API node: {node[:100]!r}") from None
 
 
 def _wire(value: Any) -> str:
