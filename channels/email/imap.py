@@ -4,6 +4,10 @@ polling; every mail is handed to the channel's ``store``.
 Exactly once: a mail's ``Message-ID`` is its external id, so reading a mail twice (after
 a restart, or a second process) stores it once. The loop remembers the highest UID it
 has stored; on (re)start it looks back ``LOOKBACK_DAYS`` and skips what is already known.
+
+One mail cannot stop the mailbox: the channel's ``store`` raises :class:`StoreLater` for a
+mail it could not store yet (the loop reconnects and reads it again), and after
+``quarantine_tries`` the mail is quarantined (kept raw for an admin) and the loop reads on.
 """
 
 from __future__ import annotations
