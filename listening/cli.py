@@ -161,7 +161,8 @@ async def cmd_import_reviews(settings: Settings, path: Path) -> int:
     async with database(settings):
         runtime.start()
         bar = Progress(total, "import reviews")
-        added, same, bad = await import_csv(path, runtime.service, progress=bar.step)
+        added, same, bad = await import_csv(path, runtime.service, progress=bar.step,
+                                            tries=settings.quarantine_tries)
         await runtime.close()
     for n, why in bad:
         print(f"row {n}: {why}", file=sys.stderr)
