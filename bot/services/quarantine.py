@@ -84,6 +84,11 @@ async def quarantined(limit: int = 100) -> list[ImportFailure]:
         .order_by("-updated_at", "-id").limit(limit)
 
 
+async def waiting() -> int:
+    """How many quarantined items wait for an admin."""
+    return await ImportFailure.filter(quarantined=True, resolved_at__isnull=True).count()
+
+
 async def dismiss(failure_id: int) -> None:
     """Mark an item resolved: the loop skips it for good if its source offers it again."""
     if not await ImportFailure.filter(id=failure_id, resolved_at__isnull=True).update(

@@ -17,7 +17,7 @@ from bot.core.errors import InboxError
 from bot.core.keys import ADAPTERS, SETTINGS
 from bot.core.pages import form_str, page, path_id, render
 from bot.models import Role
-from bot.services import accounts, users
+from bot.services import accounts, quarantine, users
 
 
 async def _users(request: web.Request, created: dict[str, Any] | None = None) -> web.Response:
@@ -68,7 +68,8 @@ async def _channels(request: web.Request, created: dict[str, Any] | None = None
     settings = request.app[SETTINGS]
     base = settings.public_url or f"http://{request.host}"
     return render(request, "web/channels.html", accounts=await accounts.list_channels(),
-                  kinds=sorted(request.app[ADAPTERS].keys()), created=created, base=base)
+                  kinds=sorted(request.app[ADAPTERS].keys()), created=created, base=base,
+                  not_imported=await quarantine.waiting())
 
 
 def _channel_settings(request: web.Request, form: Form, kind: str) -> dict[str, Any]:

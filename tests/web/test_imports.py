@@ -60,6 +60,8 @@ async def test_the_admin_page_shows_and_dismisses(shop: Shop) -> None:
     assert page.status == 200 and "Could not import" in html and "&lt;c@x&gt;" in html
     assert "<script>alert(1)" not in html and "&lt;script&gt;alert(1)" in html
     row = await ImportFailure.get(key="<c@x>")
+    channels = await (await shop.client.get("/admin/channels")).text()
+    assert "1 item could not be imported" in channels
     resp = await shop.client.post(f"/admin/imports/{row.id}", allow_redirects=False,
                                   data={"csrf_token": csrf, "action": "nonsense"})
     assert resp.status == 400
@@ -70,7 +72,8 @@ async def test_the_admin_page_shows_and_dismisses(shop: Shop) -> None:
     resp = await shop.client.post(f"/admin/imports/{row.id}", allow_redirects=False,
                                   data={"csrf_token": csrf, "action": "dismiss"})
     assert resp.status == 404
-    assert "/admin/imports" in await (await shop.client.get("/admin/channels")).text()
+    channels = await (await shop.client.get("/admin/channels")).text()
+    assert "/admin/imports" in channels and "could not be imported" not in channels
 
 
 async def test_agents_do_not_see_the_page(shop: Shop) -> None:
