@@ -4,7 +4,7 @@ trends, sentiment corrections, and staff alerts."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from aiohttp import web
 from pydantic import AfterValidator, BaseModel, Field, field_validator
@@ -28,13 +28,19 @@ class MentionQuery(BaseModel):
     limit: Annotated[int, Field(ge=1, le=500)] = 100
 
 
+_INBOX_TEXT: dict[str, Any] = {"x-permission": Perm.INBOX_READ.value, "description": (
+    "Of a mention taken from a customer's message (from_inbox): the inbox's, left out for "
+    "roles that may not read conversations.")}
+
+
 class MentionOut(BaseModel):
     id: int
     rule_id: int
     source: str
-    author: str
+    from_inbox: bool = Field(False, description="Taken from a message in the inbox.")
+    author: str = Field("", json_schema_extra=_INBOX_TEXT)
     url: str
-    text: str
+    text: str = Field("", json_schema_extra=_INBOX_TEXT)
     lang: str
     sentiment: str
     sentiment_score: float | None
@@ -43,7 +49,8 @@ class MentionOut(BaseModel):
 
 def _mention_out(m: Mention) -> MentionOut:
     return MentionOut(id=m.id, rule_id=m.rule_id, source=m.source,  # type: ignore[attr-defined]
-                      author=m.author, url=m.url, text=m.text, lang=m.lang,
+                      from_inbox=m.source_ref.startswith("message:"), author=m.author,
+                      url=m.url, text=m.text, lang=m.lang,
                       sentiment=m.sentiment, sentiment_score=m.sentiment_score,
                       occurred_at=m.occurred_at)
 
@@ -52,7 +59,13 @@ async def list_mentions(call: Call) -> web.StreamResponse:
     q: MentionQuery = call.query
     found = await mentions.find(None if q.rule_id is None else [q.rule_id], q.sentiment,
                                 q.since, q.limit)
-    return json_out([_mention_out(m) for m in found])
+    rows = [_mention_out(m).model_dump() for m in found]
+    return json_out([readable(r, _MESSAGE_MENTION_PERMS, call.user) if r["from_inbox"]
+                     else r for r in rows])
+
+
+# a mention of a customer's message: its text and author are the inbox's (bot.core.fields)
+_MESSAGE_MENTION_PERMS = {"text": Perm.INBOX_READ, "author": Perm.INBOX_READ}
 
 
 class MentionIn(Strict):

@@ -73,3 +73,27 @@ async def test_a_corrected_message_keeps_its_text_from_a_marketer(shop: Shop) ->
     _, rows = await shop.api("GET", "/api/v1/sentiment/corrections",
                              token=marketer["api_token"])
     assert rows[0]["item_id"] == msg.id and "text" not in rows[0]
+
+
+async def test_a_mention_of_a_customer_message_keeps_its_text_from_a_marketer(
+        shop: Shop) -> None:
+    from datetime import UTC, datetime
+
+    from bot.models import Mention
+
+    _, rule = await shop.api("POST", "/api/v1/listening/rules", json={
+        "name": "Brand", "kind": "brand", "query": "acme"})
+    now = datetime.now(UTC)
+    await Mention.create(rule_id=rule["id"], source="webchat", source_ref="message:7",
+                         author="Ann Lee", text="acme lost my parcel, order 42", lang="en",
+                         occurred_at=now)
+    await Mention.create(rule_id=rule["id"], source="rss", source_ref="rss:1:a",
+                         author="A blog", text="acme is great", lang="en", occurred_at=now)
+    marketer, agent = await shop.add_user("marketer"), await shop.add_user("agent")
+    _, rows = await shop.api("GET", "/api/v1/listening/mentions", token=agent["api_token"])
+    assert {r["text"] for r in rows} == {"acme lost my parcel, order 42", "acme is great"}
+    _, rows = await shop.api("GET", "/api/v1/listening/mentions",
+                             token=marketer["api_token"])
+    inbox = next(r for r in rows if r["from_inbox"])
+    assert "text" not in inbox and "author" not in inbox and inbox["source"] == "webchat"
+    assert next(r for r in rows if not r["from_inbox"])["text"] == "acme is great"
