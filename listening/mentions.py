@@ -7,9 +7,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
+from bot.core.auth import Perm
+from bot.core.fields import FieldPerms, readable
 from bot.core.links import web_url
-from bot.models import Mention
+from bot.models import Mention, User
 from listening.service import Item, Listening
 
 
@@ -50,3 +53,17 @@ async def take(listening: Listening, account_id: int, item_id: str, text: str,
     return Accepted(matched=sorted({int(r) for _, r in stored}),
                     sentiment=score.label if score else "",
                     mentions=sorted(int(i) for i, _ in stored), new=bool(mentions))
+
+
+# A mention taken from a customer's message: its text and author are the inbox's, for the
+# roles that may read conversations only (bot.core.fields.readable, on the API and the page).
+INBOX_FIELDS: FieldPerms = {"text": Perm.INBOX_READ, "author": Perm.INBOX_READ}
+
+
+def from_inbox(m: Mention) -> bool:
+    return m.source_ref.startswith("message:")
+
+
+def for_reader(m: Mention, row: dict[str, Any], user: User | None) -> dict[str, Any]:
+    """``row`` (the mention as shown) without what ``user`` may not read."""
+    return readable(row, INBOX_FIELDS, user) if from_inbox(m) else row

@@ -10,7 +10,7 @@ from typing import Any
 
 from aiohttp import web
 
-from bot.core.auth import Perm
+from bot.core.auth import USER, Perm
 from bot.core.clean import db_id
 from bot.core.errors import InboxError, NotFound
 from bot.core.keys import SETTINGS
@@ -62,7 +62,12 @@ async def listening_page(request: web.Request) -> web.Response:
         request, "web/listening.html", bucket=bucket, rule_id=rule_id,
         rules=await ruleset.all_rules(), feeds=await feeds.all_feeds(),
         chart=bars(found["volume"]), share=found["share_of_voice"],
-        terms=found["negative_terms"], mentions=await mentions.find(ids, limit=50))
+        terms=found["negative_terms"], mentions=[
+            mentions.for_reader(m, {k: getattr(m, k) for k in _SHOWN}, request.get(USER))
+            for m in await mentions.find(ids, limit=50)])
+
+
+_SHOWN = ("occurred_at", "source", "author", "text", "url", "sentiment")
 
 
 @page(Perm.REVIEWS_READ)

@@ -49,7 +49,7 @@ class MentionOut(BaseModel):
 
 def _mention_out(m: Mention) -> MentionOut:
     return MentionOut(id=m.id, rule_id=m.rule_id, source=m.source,  # type: ignore[attr-defined]
-                      from_inbox=m.source_ref.startswith("message:"), author=m.author,
+                      from_inbox=mentions.from_inbox(m), author=m.author,
                       url=m.url, text=m.text, lang=m.lang,
                       sentiment=m.sentiment, sentiment_score=m.sentiment_score,
                       occurred_at=m.occurred_at)
@@ -59,13 +59,8 @@ async def list_mentions(call: Call) -> web.StreamResponse:
     q: MentionQuery = call.query
     found = await mentions.find(None if q.rule_id is None else [q.rule_id], q.sentiment,
                                 q.since, q.limit)
-    rows = [_mention_out(m).model_dump() for m in found]
-    return json_out([readable(r, _MESSAGE_MENTION_PERMS, call.user) if r["from_inbox"]
-                     else r for r in rows])
-
-
-# a mention of a customer's message: its text and author are the inbox's (bot.core.fields)
-_MESSAGE_MENTION_PERMS = {"text": Perm.INBOX_READ, "author": Perm.INBOX_READ}
+    return json_out([mentions.for_reader(m, _mention_out(m).model_dump(), call.user)
+                     for m in found])
 
 
 class MentionIn(Strict):

@@ -97,3 +97,9 @@ async def test_a_mention_of_a_customer_message_keeps_its_text_from_a_marketer(
     inbox = next(r for r in rows if r["from_inbox"])
     assert "text" not in inbox and "author" not in inbox and inbox["source"] == "webchat"
     assert next(r for r in rows if not r["from_inbox"])["text"] == "acme is great"
+    # the listening page, by the same map
+    for user, sees in ((agent, True), (marketer, False)):
+        await _login(shop, user["email"], user["password"])
+        html = await (await shop.client.get("/listening")).text()
+        assert "acme is great" in html
+        assert ("order 42" in html) is sees and ("Ann Lee" in html) is sees
