@@ -46,8 +46,9 @@ async def store_or_quarantine(source: str, account_id: int, key: str, body: str 
         count = await _count_try(source, account_id, key, storable(body), _error_text(exc),
                                  max(tries, 1))
         # one line, no traceback, no message text (it may quote a URL with a token)
-        log.warning("%s: could not store item %r (account %s), try %d of %d: %s", source,
-                    fit(key, 80), account_id, count, tries, type(exc).__name__)
+        log.warning("%s: could not store item %r (account %s), try %d of %d: %s%s", source,
+                    fit(key, 80), account_id, count, tries, type(exc).__name__,
+                    "; quarantined (see /admin/imports)" if count >= tries else "")
         return count >= tries
     if row is not None:
         await ImportFailure.filter(id=row.id).delete()
