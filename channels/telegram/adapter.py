@@ -40,8 +40,17 @@ from bot.core.channel import (
 )
 from bot.core.clean import without_nul
 from bot.core.http import ApiError, Call, Endpoint, json_out
+from bot.core.outbound import check_url, refused
 from channels.loops import AccountLoops
-from channels.telegram.client import DEFAULT_API, failure, keyboard, new_bot, send_piece
+from channels.telegram.client import (
+    DEFAULT_API,
+    base_allowed,
+    check_base,
+    failure,
+    keyboard,
+    new_bot,
+    send_piece,
+)
 from channels.telegram.parse import (
     Edited,
     NewMessage,
@@ -124,9 +133,15 @@ class TelegramChannel:
         parts = urlsplit(base)
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise AccountSetupError(f"settings.api_base_url is not an http(s) URL: {base!r}")
+        check_url(base, allow_private=self._allow_private(), field="settings.api_base_url")
         if mode == "webhook" and not (self.ctx.settings and self.ctx.settings.public_url):
             raise AccountSetupError("webhook mode needs SWITCHBOARD_PUBLIC_URL, the https "
                                     "address Telegram can reach this server at")
+        try:  # httpx is not the guarded session: the policy is checked here
+            await check_base(base, self._allow_private())
+        except OSError as exc:
+            raise CannotConnect(f"cannot reach the Bot API at {base}: "
+                                f"{refused(exc) or exc}") from exc
         bot = new_bot(token, base, HTTPXRequest(connect_timeout=5, read_timeout=10))
         try:
             async with bot:  # initialize() calls getMe
@@ -249,7 +264,13 @@ class TelegramChannel:
     async def refresh(self) -> None:
         await self.loops.refresh()
 
+    def _allow_private(self) -> bool:
+        return bool(self.ctx.settings and self.ctx.settings.allow_private_urls)
+
     async def _run(self, account: AccountInfo) -> None:
+        # Refused: not started (no crash loop); a change of the URL restarts it.
+        if not await base_allowed(account.id, self.config(account)[1], self._allow_private()):
+            return
         if self.config(account)[2] == "polling":
             await poll(self.bot(account), account, self.ctx.settings.telegram_poll_timeout,
                        self.handle_update, tries=self.ctx.settings.quarantine_tries)

@@ -5,6 +5,7 @@ half-sent reply from being sent twice), inline keyboards, and what an error mean
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import warnings
 from datetime import timedelta
@@ -13,6 +14,7 @@ from typing import Any
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup
 from telegram.error import BadRequest, Forbidden, InvalidToken, RetryAfter, TelegramError
 from telegram.request import HTTPXRequest
+from yarl import URL
 
 from bot.core.channel import (
     Button,
@@ -21,18 +23,48 @@ from bot.core.channel import (
     PermanentDeliveryError,
     RecipientUnreachable,
 )
+from bot.core.outbound import Refused, check_host
 from channels.telegram.parse import to_html
 
 # Opt in to python-telegram-bot's coming behaviour (durations as timedelta) so it does not
 # warn on every 429; retry_seconds() reads either form.
 os.environ.setdefault("PTB_TIMEDELTA", "1")
 DEFAULT_API = "https://api.telegram.org"
+log = logging.getLogger("switchboard.telegram")
 
 
 def new_bot(token: str, base: str, request: HTTPXRequest,
             updates_request: HTTPXRequest | None = None) -> Bot:
     return Bot(token, base_url=f"{base}/bot", base_file_url=f"{base}/file/bot",
                request=request, get_updates_request=updates_request)
+
+
+async def check_base(base: str, allow_private: bool) -> None:
+    """The outbound policy (``bot.core.outbound``) for an account's API base URL, which
+    python-telegram-bot reaches through httpx, not the server's guarded session: raises
+    :class:`Refused` when its host is (or resolves only to) an address the policy refuses,
+    OSError when it does not resolve."""
+    url = URL(base)
+    await check_host(url.host or "", url.port or 443, allow_private=allow_private)
+
+
+async def base_allowed(account_id: int, base: str, allow_private: bool) -> bool:
+    """Whether the account's loop may start: False (logged as an error, once) when the
+    policy refuses its API base URL; a host that does not resolve yet is tried again."""
+    delay = 1.0
+    while True:
+        try:
+            await check_base(base, allow_private)
+            return True
+        except Refused as exc:
+            log.error("telegram account not started: its API base URL is refused",
+                      extra={"account": account_id, "error": exc.strerror})
+            return False
+        except OSError as exc:
+            log.warning("telegram API base URL does not resolve; trying again",
+                        extra={"account": account_id, "error": str(exc)})
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, 60.0)
 
 
 def retry_seconds(exc: RetryAfter) -> float:

@@ -5,15 +5,24 @@ IMAP and SMTP hosts are checked before anything connects to them."""
 from __future__ import annotations
 
 import asyncio
+import logging
+import socket
+from pathlib import Path
 from typing import Any
 
 import aiohttp
+import aiohttp.abc
 import pytest
 from aiohttp import web
 
-from bot.core.channel import OutcomeUnknown
+from bot.core.channel import AccountInfo, OutcomeUnknown
+from bot.core.keys import ADAPTERS
 from channels.meta import graph as graph_module
 from channels.meta.graph import Graph, GraphError
+from tests.conftest import make_settings, start_shop
+from tests.fakes.telegram_api import FakeTelegram
+
+TOKEN = "424242:AAH-test-token"
 
 
 async def _huge(aiohttp_server: Any, status: int) -> Any:
@@ -59,3 +68,67 @@ async def test_a_graph_answer_under_the_cap_is_read(aiohttp_server: Any) -> None
     async with aiohttp.ClientSession() as http:
         out = await Graph(http, str(server.make_url("")), "t").get("me")
     assert out["id"] == "7"
+
+
+class Loopback(aiohttp.abc.AbstractResolver):
+    """Every name resolves to 127.0.0.1 (a public-looking name pointed inside)."""
+
+    async def resolve(self, host: str, port: int = 0,
+                      family: socket.AddressFamily = socket.AF_INET) -> list[Any]:
+        return [{"hostname": host, "host": "127.0.0.1", "port": port,
+                 "family": socket.AF_INET, "proto": 0, "flags": 0}]
+
+    async def close(self) -> None:
+        pass
+
+
+async def test_a_private_telegram_api_base_is_refused(
+        aiohttp_client: Any, aiohttp_server: Any, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    fake = FakeTelegram()
+    fake.add_bot(TOKEN)
+    server = await aiohttp_server(fake.app())
+    shop = await start_shop(aiohttp_client, make_settings(tmp_path, allow_private_urls=False))
+
+    async def add(base: str) -> tuple[int, Any]:
+        return await shop.api("POST", "/api/v1/channels", json={
+            "kind": "telegram", "name": "Shop bot",
+            "settings": {"token": TOKEN, "api_base_url": base, "mode": "polling"}})
+    for base in (f"http://127.0.0.1:{server.port}", f"http://localhost:{server.port}",
+                 "http://169.254.169.254"):
+        status, body = await add(base)
+        assert status == 422, (base, body)
+        assert body["error"]["code"] == "bad_url"
+        assert body["error"]["field"] == "settings.api_base_url"
+    # a name that resolves inside: checked after resolution, before getMe
+    monkeypatch.setattr(aiohttp, "ThreadedResolver", Loopback)
+    status, body = await add(f"http://bot-api.example:{server.port}")
+    assert status == 400 and body["error"]["code"] == "cannot_connect", body
+    assert "refused: 127.0.0.1 is a loopback address" in body["error"]["message"]
+    assert fake.calls == []  # nothing reached the fake
+    status, listed = await shop.api("GET", "/api/v1/channels")
+    assert [a for a in listed if a["kind"] == "telegram"] == []
+
+
+async def test_a_refused_telegram_account_does_not_start(
+        aiohttp_client: Any, aiohttp_server: Any, tmp_path: Path,
+        caplog: pytest.LogCaptureFixture) -> None:
+    """An account saved before the policy (or by hand) with a private API base: its loop
+    ends at once with an error naming the account, no getUpdates, no crash loop."""
+    fake = FakeTelegram()
+    fake.add_bot(TOKEN)
+    server = await aiohttp_server(fake.app())
+    shop = await start_shop(aiohttp_client, make_settings(tmp_path, allow_private_urls=False))
+    adapter = shop.client.app[ADAPTERS]["telegram"]
+    for mode in ("polling", "webhook"):
+        account = AccountInfo(9, "telegram", "old bot", "", {
+            "token": TOKEN, "api_base_url": f"http://127.0.0.1:{server.port}", "mode": mode},
+            "s")
+        with caplog.at_level(logging.ERROR, "switchboard.telegram"):
+            await asyncio.wait_for(adapter._run(account), 5)
+        assert any(r.getMessage().startswith("telegram account not started")
+                   and getattr(r, "account", None) == 9
+                   and "127.0.0.1 is a loopback address" in getattr(r, "error", "")
+                   for r in caplog.records), caplog.records
+        caplog.clear()
+    assert fake.calls == []
