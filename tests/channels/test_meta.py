@@ -337,9 +337,11 @@ async def test_admin_connects_a_page_on_the_channels_page(meta: Meta) -> None:
     page = await resp.text()
     assert resp.status == 200 and "Its secret is shown once" in page
     from bot.models import ChannelAccount
+    from bot.services.replies import account_info
     account = await ChannelAccount.get(name="Second page")
-    assert account.settings == {"page_id": PAGE, "access_token": "page-token",
-                                "app_secret": "s2", "api_base_url": meta.base}
+    assert account_info(account).settings == {
+        "page_id": PAGE, "access_token": "page-token", "app_secret": "s2",
+        "api_base_url": meta.base}
     assert f"/api/v1/facebook/{account.id}/webhook" in page
     # Saving the settings form with the secret fields left empty keeps them.
     resp = await meta.shop.client.post(f"/admin/channels/{account.id}", data={
@@ -347,7 +349,8 @@ async def test_admin_connects_a_page_on_the_channels_page(meta: Meta) -> None:
         "api_base_url": meta.base})
     assert resp.status == 200
     await account.refresh_from_db()
-    assert account.settings["access_token"] == "page-token" and account.enabled
+    assert account_info(account).settings["access_token"] == "page-token" and account.enabled
+    assert "page-token" not in str(account.settings)  # sealed at rest
 
 
 async def test_signed_webhooks_of_odd_shapes_get_4xx_or_are_skipped(meta: Meta) -> None:
