@@ -33,7 +33,7 @@ async def test_tries_then_quarantine_then_skip(shop_any_db: Shop) -> None:
     assert len(calls) == 3
     [row] = await quarantine.quarantined()
     assert (row.source, row.account_id, row.tries, row.quarantined) == ("imap", 7, 3, True)
-    assert len(row.key) == 255 and row.key.endswith("…")
+    assert len(row.key) == 255 and "…" in row.key  # the start, and a hash of the whole
     assert row.body == "From: x\r\ncafé \ufffd"
     assert row.error.startswith("Boom: value too long")
 
