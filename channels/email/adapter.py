@@ -14,6 +14,7 @@ a restart, or a second process) stores it once (see :mod:`channels.email.imap`).
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import hmac
 import logging
@@ -42,7 +43,7 @@ from bot.core.channel import (
 )
 from bot.services.quarantine import store_or_quarantine
 from channels.email import imap, mime
-from channels.email.account import cfg, tls_context
+from channels.email.account import HostRefused, cfg, check_server, tls_context
 from channels.email.parse import Mail, mail_key, parse_mail
 from channels.email.pool import DEFAULT_CONCURRENCY, DEFAULT_RATE, SmtpPool
 from channels.loops import AccountLoops
@@ -99,10 +100,11 @@ class EmailChannel:
         for key in ("imap_tls", "smtp_tls"):
             if cfg(account, key, "ssl") not in TLS_MODES:
                 raise AccountSetupError(f"settings.{key} must be one of {', '.join(TLS_MODES)}")
-        client = await imap.connect(account)
+        client = await imap.connect(account, allow_private=self._allow_private())
         with contextlib.suppress(Exception):
             await client.logout()
         imap.drop(client)
+        await self._check_smtp(account)
         smtp = self._smtp(account)
         try:
             await smtp.connect()
@@ -117,6 +119,15 @@ class EmailChannel:
         finally:
             with contextlib.suppress(Exception):
                 await smtp.quit()
+
+    def _allow_private(self) -> bool:
+        return bool(self.ctx.settings and self.ctx.settings.allow_private_urls)
+
+    async def _check_smtp(self, account: AccountInfo) -> None:
+        """The outbound policy for the SMTP host (HostRefused), before each connection."""
+        port = int(cfg(account, "smtp_port", 465 if cfg(account, "smtp_tls", "ssl") == "ssl"
+                       else 587))
+        await check_server(str(cfg(account, "smtp_host")), port, "SMTP", self._allow_private())
 
     def _smtp(self, account: AccountInfo) -> aiosmtplib.SMTP:
         tls = cfg(account, "smtp_tls", "ssl")
@@ -144,7 +155,7 @@ class EmailChannel:
 
     async def _watch(self, account: AccountInfo) -> None:
         """Keep reading the mailbox, storing each new mail (:func:`imap.watch`)."""
-        await imap.watch(account, self._take)
+        await imap.watch(account, self._take, allow_private=self._allow_private())
 
     async def _take(self, account: AccountInfo, raw: bytes) -> None:
         """Store one mail; one that keeps failing is quarantined after quarantine_tries
@@ -194,6 +205,8 @@ class EmailChannel:
             if 400 <= exc.code < 500:
                 raise DeliveryError(f"SMTP {exc.code}: {exc.message}") from exc
             raise PermanentDeliveryError(f"SMTP {exc.code}: {exc.message}") from exc
+        except HostRefused as exc:
+            raise PermanentDeliveryError(str(exc)) from exc
         except (aiosmtplib.SMTPException, OSError) as exc:
             raise DeliveryError(f"cannot reach the SMTP server: {exc}") from exc
         return SendResult(external_id=str(mail["Message-ID"]))
@@ -213,7 +226,8 @@ class EmailChannel:
             pool = SmtpPool(lambda: self._smtp(account),
                             (user, str(cfg(account, "smtp_password"))) if user else None,
                             int(cfg(account, "concurrency", DEFAULT_CONCURRENCY)),
-                            float(cfg(account, "rate_per_sec", DEFAULT_RATE)))
+                            float(cfg(account, "rate_per_sec", DEFAULT_RATE)),
+                            functools.partial(self._check_smtp, account))
             held = self._pools[account.id] = (key, pool)
         await held[1].send(mail)
 

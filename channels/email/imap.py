@@ -22,7 +22,7 @@ from typing import Any
 import aioimaplib
 
 from bot.core.channel import AccountInfo, AccountSetupError, CannotConnect, InvalidAuth
-from channels.email.account import cfg, tls_context
+from channels.email.account import HostRefused, cfg, check_server, tls_context
 
 log = logging.getLogger("switchboard.email")
 LOOKBACK_DAYS = 7
@@ -40,11 +40,14 @@ class StoreLater(Exception):
     """A mail was not stored this time: the loop reconnects and reads it again."""
 
 
-async def connect(account: AccountInfo) -> aioimaplib.IMAP4:
-    """Connect, log in and open the account's folder (raises the channel's setup errors)."""
+async def connect(account: AccountInfo, *, allow_private: bool = False) -> aioimaplib.IMAP4:
+    """Connect, log in and open the account's folder (raises the channel's setup errors;
+    :class:`HostRefused`, before any connection, for a host the outbound policy refuses
+    unless ``allow_private``)."""
     host = str(cfg(account, "imap_host"))
     tls = cfg(account, "imap_tls", "ssl")
     port = int(cfg(account, "imap_port", 993 if tls == "ssl" else 143))
+    await check_server(host, port, "IMAP", allow_private)
     client = (aioimaplib.IMAP4_SSL(host, port, timeout=20, ssl_context=tls_context())
               if tls == "ssl" else aioimaplib.IMAP4(host, port, timeout=20))
     try:  # the constructor only starts connecting: errors show up from here
@@ -71,19 +74,25 @@ async def connect(account: AccountInfo) -> aioimaplib.IMAP4:
     return client
 
 
-async def watch(account: AccountInfo, store: Store) -> None:
-    """Keep reading the mailbox: reconnect with backoff after any failure."""
+async def watch(account: AccountInfo, store: Store, *, allow_private: bool = False) -> None:
+    """Keep reading the mailbox: reconnect with backoff after any failure. A host the
+    outbound policy refuses ends it (an error naming the account; a changed host
+    restarts it)."""
     delay = 1.0
     last_uid = 0
     while True:
         client: aioimaplib.IMAP4 | None = None
         try:
-            client = await connect(account)
+            client = await connect(account, allow_private=allow_private)
             delay = 1.0
             last_uid = await _catch_up(account, client, last_uid, store)
             while True:
                 await wait_for_mail(client)
                 last_uid = await _read_new(account, client, last_uid, store)
+        except HostRefused as exc:
+            log.error("mailbox not read: its IMAP host is refused",
+                      extra={"account": account.id, "error": str(exc)})
+            return
         except Exception as exc:
             log.warning("mailbox loop failed; reconnecting", extra={
                 "account": account.id, "error": f"{type(exc).__name__}: {exc}"})

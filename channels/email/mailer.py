@@ -33,6 +33,7 @@ from bot.models import ChannelAccount, Contact
 from bot.services.flows.texts import TEMPLATES, Texts, language
 from bot.services.replies import account_info, contact_context
 from channels.email import mime
+from channels.email.account import HostRefused
 from channels.email.adapter import message_id
 from channels.signing import Link, read_link, sign_link
 from config import Settings
@@ -247,6 +248,8 @@ class Mailer:
             if exc.code >= 500:
                 raise PermanentMailError(f"SMTP {exc.code}: {exc.message}") from exc
             raise
+        except HostRefused as exc:  # the outbound policy: trying again cannot help
+            raise PermanentMailError(str(exc)) from exc
 
 
 MAILER: web.AppKey[Mailer] = web.AppKey("mailer")

@@ -52,8 +52,10 @@ class SmtpPool:
     """Open SMTP connections of one account, reused mail after mail."""
 
     def __init__(self, connect: Callable[[], aiosmtplib.SMTP], login: tuple[str, str] | None,
-                 concurrency: int, rate: float) -> None:
+                 concurrency: int, rate: float,
+                 check: Callable[[], Awaitable[None]] | None = None) -> None:
         self._connect, self._login = connect, login
+        self._check = check  # before each new connection (the outbound policy)
         self.gate = asyncio.Semaphore(max(1, concurrency))
         self.limit = RateLimit(rate)
         self._idle: list[aiosmtplib.SMTP] = []
@@ -63,6 +65,8 @@ class SmtpPool:
             smtp = self._idle.pop()
             if smtp.is_connected:
                 return smtp
+        if self._check is not None:
+            await self._check()
         smtp = self._connect()
         await smtp.connect()
         if self._login:

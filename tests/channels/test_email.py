@@ -233,7 +233,7 @@ async def test_mail_announced_during_a_read_is_not_left_for_idle(mailserver: Mai
 
     address = mailserver.add_user(f"race-{uuid.uuid4().hex[:8]}@shop.test")
     account = AccountInfo(1, "email", "race", "", account_settings(mailserver, address), "")
-    client = await imap.connect(account)
+    client = await imap.connect(account, allow_private=True)
     try:
         mail = EmailMessage()
         mail["From"], mail["To"], mail["Subject"] = customer(mailserver), address, "Hi"

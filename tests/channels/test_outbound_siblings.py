@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -15,8 +16,14 @@ import aiohttp.abc
 import pytest
 from aiohttp import web
 
-from bot.core.channel import AccountInfo, OutcomeUnknown
+from bot.core.channel import (
+    AccountInfo,
+    OutboundMessage,
+    OutcomeUnknown,
+    PermanentDeliveryError,
+)
 from bot.core.keys import ADAPTERS
+from channels.email.account import HostRefused
 from channels.meta import graph as graph_module
 from channels.meta.graph import Graph, GraphError
 from tests.conftest import make_settings, start_shop
@@ -132,3 +139,48 @@ async def test_a_refused_telegram_account_does_not_start(
                    for r in caplog.records), caplog.records
         caplog.clear()
     assert fake.calls == []
+
+
+async def _listener(seen: list[str]) -> asyncio.Server:
+    """A TCP port on 127.0.0.1 that counts who connects to it."""
+    def came(_: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        seen.append("connected")
+        writer.close()
+    return await asyncio.start_server(came, "127.0.0.1", 0)
+
+
+def _mail_settings(port: int) -> dict[str, Any]:
+    return {"address": "shop@shop.test", "imap_host": "127.0.0.1", "imap_port": port,
+            "imap_tls": "none", "imap_user": "shop", "imap_password": "pw",
+            "smtp_host": "127.0.0.1", "smtp_port": port, "smtp_tls": "none"}
+
+
+async def test_a_private_mail_server_is_refused(
+        aiohttp_client: Any, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    seen: list[str] = []
+    server = await _listener(seen)
+    port = server.sockets[0].getsockname()[1]
+    shop = await start_shop(aiohttp_client, make_settings(tmp_path, allow_private_urls=False))
+    status, body = await shop.api("POST", "/api/v1/channels", json={
+        "kind": "email", "name": "Shop mail", "settings": _mail_settings(port)})
+    assert status == 400 and body["error"]["code"] == "cannot_connect", body
+    assert "IMAP server 127.0.0.1: refused: 127.0.0.1 is a loopback address" in \
+        body["error"]["message"]
+    # an account saved before the policy (or by hand): its mailbox loop ends at once
+    adapter = shop.client.app[ADAPTERS]["email"]
+    account = AccountInfo(7, "email", "old", "", _mail_settings(port), "s")
+    with caplog.at_level(logging.ERROR, "switchboard.email"):
+        await asyncio.wait_for(adapter._watch(account), 5)
+    assert any(r.getMessage() == "mailbox not read: its IMAP host is refused"
+               and getattr(r, "account", None) == 7 for r in caplog.records), caplog.records
+    # and its SMTP host: no mail goes out, the reply fails for good with the reason
+    with pytest.raises(HostRefused, match="SMTP server 127.0.0.1: refused"):
+        await adapter.send_mail(account, ("shop@shop.test", "c@example.com", b"Hi"))
+    reply = OutboundMessage(message_id=1, conversation_id=1, account=account,
+                            contact_external_id="c@example.com", thread_id=None,
+                            text="Hello", created_at=datetime.now(UTC))
+    with pytest.raises(PermanentDeliveryError, match="SMTP server 127.0.0.1: refused"):
+        await adapter.send(reply)
+    server.close()
+    await server.wait_closed()
+    assert seen == []  # nothing connected
