@@ -180,8 +180,14 @@ async def metrics_view(request: web.Request) -> web.Response:
         if scheme.lower() != "bearer" or not same(given.strip(), token):
             raise web.HTTPUnauthorized(text="metrics need the bearer token",
                                        headers={"WWW-Authenticate": 'Bearer realm="metrics"'})
-    elif not address_allowed(client_address(request), settings.metrics_addresses):
-        raise web.HTTPForbidden(text="metrics are not served to this address")
+    else:
+        address = client_address(request)
+        # A proxy on this host that trusted_proxies does not name makes everyone loopback;
+        # the forwarding headers it adds give it away.
+        unresolved = address == request.remote and any(
+            h in request.headers for h in ("X-Forwarded-For", "Forwarded", "X-Real-IP"))
+        if unresolved or not address_allowed(address, settings.metrics_addresses):
+            raise web.HTTPForbidden(text="metrics are not served to this address")
     return web.Response(body=metrics.render(),
                         headers={"Content-Type": "text/plain; version=0.0.4; charset=utf-8"})
 

@@ -50,3 +50,11 @@ async def test_token_is_required_when_set(aiohttp_client: Any, tmp_path: Path) -
     resp = await shop.client.get("/metrics",
                                  headers={"Authorization": "Bearer s3cret-metrics-token"})
     assert resp.status == 200 and "switchboard" in await resp.text()
+
+
+async def test_a_forwarded_request_is_not_loopback(shop: Shop) -> None:
+    """A proxy on this host (nginx in front, trusted_proxies not set) makes every client
+    look like loopback; the forwarding headers it adds give it away: 403."""
+    for header in ("X-Forwarded-For", "Forwarded", "X-Real-IP"):
+        resp = await shop.client.get("/metrics", headers={header: "203.0.113.9"})
+        assert resp.status == 403, header
