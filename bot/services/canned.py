@@ -5,10 +5,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from jinja2 import TemplateError
+
+from bot.core import bounded
 from bot.core.errors import InboxError, NotFound
-from bot.models import CannedReply
+from bot.models import CannedReply, Contact
 from bot.services import inbox
-from bot.services.replies import check_template, render_canned
+from bot.services.replies import check_template, contact_context
 
 
 class NoText(InboxError):
@@ -30,6 +33,10 @@ async def list_canned() -> list[CannedReply]:
 
 async def add_canned(shortcut: str, title: str, body: str) -> CannedReply:
     check_template(body)
+    try:  # rendered once for a sample contact: a template over the limits is refused here
+        await bounded.trial(body, contact_context(Contact(id=0, name="Ann Example")))
+    except TemplateError as exc:
+        raise InboxError(f"template error: {exc}", "invalid_template", "body") from None
     if await CannedReply.filter(shortcut=shortcut).exists():
         raise InboxError(f"shortcut {shortcut!r} is taken", "exists", "shortcut")
     return await CannedReply.create(shortcut=shortcut, title=title, body=body)
@@ -47,7 +54,11 @@ async def reply_text(conversation_id: int, text: str | None, canned_id: int | No
         if canned is None:
             raise NotFound("canned reply", "canned_reply_id")
         conv = await inbox.get_conversation(conversation_id)
-        return render_canned(canned.body, conv.contact)
+        try:  # off the event loop, within the template limits (bot.core.bounded)
+            return await bounded.render_async(canned.body, contact_context(conv.contact))
+        except TemplateError as exc:
+            raise InboxError(f"canned reply could not be rendered: {exc}",
+                             "invalid_template", "body") from None
     if not text:
         raise NoText()
     return text

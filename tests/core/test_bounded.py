@@ -153,3 +153,14 @@ async def test_a_broadcast_template_bomb_is_refused_when_saved_and_recorded_when
     mail = await MailSend.get(broadcast_id=b["id"])
     assert mail.state == "failed" and "range()" in mail.error
     assert (await Broadcast.get(id=b["id"])).state == "sent"
+
+
+async def test_a_canned_reply_bomb_is_refused_when_saved(shop: Shop) -> None:
+    for body in (NESTED, "{{ 'a' * 10**9 }}"):
+        status, err = await shop.api("POST", "/api/v1/canned-replies", json={
+            "shortcut": "bomb", "title": "Bomb", "body": body})
+        assert status in (400, 422), err
+        assert "template" in err["error"]["message"], err
+    status, ok = await shop.api("POST", "/api/v1/canned-replies", json={
+        "shortcut": "hi", "title": "Hi", "body": "Hi {{ contact.first_name }}"})
+    assert status == 201, ok
