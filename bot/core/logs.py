@@ -5,8 +5,9 @@ library) log request URLs, which hold a bot's token, so they log from WARNING on
 every record goes through :class:`RedactSecrets` on its way out, which replaces each
 secret this process knows (:func:`add_secret`: the settings' ``Secret`` values, every
 channel secret the vault seals or opens) and every token-shaped URL or header part
-(``/bot<token>/``, ``://user:password@``, ``access_token=…``, ``Bearer …``) with ``[redacted]``: in the message,
-its arguments, the ``extra=`` fields, the exception text and the stack.
+(``/bot<token>/``, ``://user:password@``, ``access_token=…``, ``Bearer …``) with
+``[redacted]``: in the message, its arguments, the ``extra=`` fields, the exception text
+and the stack.
 """
 
 from __future__ import annotations
