@@ -113,7 +113,7 @@ async def edit_inbound(account_id: int, external_id: str, text: str,
     """The customer edited a message: store the new text and keep the old one in its
     history. Returns the message id, or None if the original was never stored. A
     redelivered edit (same text) changes nothing."""
-    text, external_id = without_nul(text), fit_key(external_id, ID_LEN)
+    text, external_id = without_nul(text), fit_key(without_nul(external_id), ID_LEN)
     async with in_transaction():
         msg = await Message.select_for_update().filter(
             channel_account_id=account_id, external_id=external_id).first()
