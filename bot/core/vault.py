@@ -99,6 +99,18 @@ def seal_settings(settings: Mapping[str, Any] | None, secret: Iterable[str]
             for k, v in (settings or {}).items()}
 
 
-def unseal_settings(settings: Mapping[str, Any] | None) -> dict[str, Any]:
-    """The settings with every sealed value opened (the rest as they are)."""
-    return {k: unseal(v) if is_sealed(v) else v for k, v in (settings or {}).items()}
+def unseal_settings(settings: Mapping[str, Any] | None, broken: str | None = None
+                    ) -> dict[str, Any]:
+    """The settings with every sealed value opened (the rest as they are). A value this
+    key cannot open raises SealError, or becomes ``broken`` when that is given (the admin
+    pages show it as a secret to enter again)."""
+    def opened(value: Any) -> Any:
+        if not is_sealed(value):
+            return value
+        try:
+            return unseal(value)
+        except SealError:
+            if broken is None:
+                raise
+            return broken
+    return {k: opened(v) for k, v in (settings or {}).items()}

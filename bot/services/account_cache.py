@@ -7,14 +7,16 @@ without an import cycle.
 
 from __future__ import annotations
 
+import logging
 import time
 
-from bot.core import cache
+from bot.core import cache, vault
 from bot.core.channel import AccountInfo
 from bot.models import ChannelAccount
 from bot.services import inbox
 from bot.services.replies import account_info
 
+log = logging.getLogger("switchboard.accounts")
 _ACCOUNT_TTL = 5.0
 _accounts: dict[int, tuple[float, AccountInfo | None]] = {}
 
@@ -27,9 +29,20 @@ async def channel_account(account_id: int) -> AccountInfo | None:
     if hit is not None and hit[0] > now:
         return hit[1]
     account = await ChannelAccount.filter(id=account_id, enabled=True).first()
-    info = account_info(account) if account else None
+    info = _opened(account) if account else None
     _accounts[account_id] = (now + _ACCOUNT_TTL, info)
     return info
+
+
+def _opened(account: ChannelAccount) -> AccountInfo | None:
+    """The account with its secrets opened; None (as if disabled, logged) when they were
+    sealed under another secret_key."""
+    try:
+        return account_info(account)
+    except vault.SealError:
+        log.error("channel account unusable: its secrets were sealed under another "
+                  "secret_key", extra={"account": account.id})
+        return None
 
 
 def forget_account(account_id: int) -> None:
@@ -45,5 +58,5 @@ def forget_accounts() -> None:
 
 
 async def enabled_accounts(kind: str) -> list[AccountInfo]:
-    return [account_info(a) for a in await ChannelAccount.filter(kind=kind, enabled=True)
-            .order_by("id")]
+    rows = await ChannelAccount.filter(kind=kind, enabled=True).order_by("id")
+    return [info for a in rows if (info := _opened(a)) is not None]

@@ -62,7 +62,7 @@ def _mask(value: str) -> str:
 
 def channel_out(a: ChannelAccount, adapters: Adapters) -> dict[str, Any]:
     return {"id": a.id, "kind": a.kind, "name": a.name, "callback_url": a.callback_url,
-            "settings": masked_settings(vault.unseal_settings(a.settings),
+            "settings": masked_settings(vault.unseal_settings(a.settings, broken="…"),
                                         secret_settings(adapters)),
             "enabled": a.enabled, "created_at": a.created_at}
 
@@ -147,8 +147,14 @@ async def update_channel(adapters: Adapters, account_id: int,
     adapter = adapters.get(account.kind)
     if adapter is None:
         raise InboxError(f"channel {account.kind!r} is not available", "unknown_channel")
+    try:
+        vault.unseal(account.secret)
+    except vault.SealError:
+        raise InboxError("this account's signing secret was sealed under another "
+                         "secret_key; restore that key, or add the account again",
+                         "secret_unreadable") from None
     secret = secret_settings(adapters)
-    stored = vault.unseal_settings(account.settings)
+    stored = vault.unseal_settings(account.settings, broken="")  # after a key change
     settings = dict(stored)
     for key, value in (changes.get("settings") or {}).items():
         if value is None:

@@ -12,6 +12,7 @@ from bot.core import vault
 from bot.core.keys import ADAPTERS
 from bot.models import ChannelAccount
 from bot.services import accounts
+from bot.services.account_cache import forget_accounts
 from bot.services.replies import account_info
 from tests.conftest import Shop, message
 
@@ -107,3 +108,33 @@ async def test_a_changed_host_needs_the_password_typed_again(shop: Shop) -> None
     status, body = await shop.api("PATCH", path, json={"settings": {
         **body["settings"], "folder": "INBOX"}})
     assert status == 200, body
+
+
+async def test_after_a_secret_key_change_the_channels_page_asks_for_the_secrets_again(
+        shop: Shop) -> None:
+    status, created = await shop.api("POST", "/api/v1/channels", json={
+        "kind": "api", "name": "hook", "settings": {"google_access_token": GOOGLE}})
+    assert status == 201, created
+    vault.use_key("another-secret-key-than-before")  # as if secret_key were changed
+    status, listed = await shop.api("GET", "/api/v1/channels")
+    assert status == 200, listed
+    shown = next(a for a in listed if a["id"] == created["id"])["settings"]
+    assert shown["google_access_token"] == "…"
+    # its messages are refused as for an unknown account (404), not with a crash
+    forget_accounts()
+    resp = await shop.inbound(message(), account=created["id"], secret=created["secret"])
+    assert resp.status == 404, await resp.text()
+    # its signing secret cannot be typed again: a clear refusal, not a crash
+    status, body = await shop.api("PATCH", f"/api/v1/channels/{created['id']}", json={
+        "settings": {"google_access_token": "ya29.typed-again-after-the-change"}})
+    assert status in (400, 409, 422) and body["error"]["code"] == "secret_unreadable", body
+    # an account without a sealed signing secret takes its settings' secrets again
+    account = await ChannelAccount.create(kind="api", name="plain", secret="",
+                                          settings={"google_access_token": vault.seal(
+                                              "ya29.sealed-under-the-new-key")})
+    vault.use_key("yet-another-secret-key-here")
+    status, body = await shop.api("PATCH", f"/api/v1/channels/{account.id}", json={
+        "settings": {"google_access_token": "ya29.typed-again-after-the-change"}})
+    assert status == 200, body
+    info = account_info(await ChannelAccount.get(id=account.id))
+    assert info.settings["google_access_token"] == "ya29.typed-again-after-the-change"
