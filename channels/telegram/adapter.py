@@ -18,7 +18,6 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict
 from telegram import Bot, InputMediaPhoto, ReplyParameters
 from telegram.error import InvalidToken, NetworkError, TelegramError, TimedOut
-from telegram.request import HTTPXRequest
 
 from bot.core.auth import same
 from bot.core.channel import (
@@ -47,6 +46,7 @@ from channels.telegram.client import (
     base_allowed,
     check_base,
     failure,
+    http_request,
     keyboard,
     new_bot,
     send_piece,
@@ -117,8 +117,9 @@ class TelegramChannel:
         if cached is not None and cached[0] == (token, base):
             return cached[1]
         poll = self.ctx.settings.telegram_poll_timeout
-        bot = new_bot(token, base, HTTPXRequest(connection_pool_size=8, read_timeout=15),
-                       HTTPXRequest(read_timeout=poll + 10))
+        private = self._allow_private()
+        bot = new_bot(token, base, http_request(private, 8, read_timeout=15),
+                      http_request(private, read_timeout=poll + 10))
         self._bots[account.id] = ((token, base), bot)
         return bot
 
@@ -142,7 +143,8 @@ class TelegramChannel:
         except OSError as exc:
             raise CannotConnect(f"cannot reach the Bot API at {base}: "
                                 f"{refused(exc) or exc}") from exc
-        bot = new_bot(token, base, HTTPXRequest(connect_timeout=5, read_timeout=10))
+        bot = new_bot(token, base, http_request(self._allow_private(), connect_timeout=5,
+                                                read_timeout=10))
         try:
             async with bot:  # initialize() calls getMe
                 me = bot.bot

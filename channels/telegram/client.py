@@ -11,6 +11,8 @@ import warnings
 from datetime import timedelta
 from typing import Any
 
+import httpcore
+import httpx
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup
 from telegram.error import BadRequest, Forbidden, InvalidToken, RetryAfter, TelegramError
 from telegram.request import HTTPXRequest
@@ -23,7 +25,7 @@ from bot.core.channel import (
     PermanentDeliveryError,
     RecipientUnreachable,
 )
-from bot.core.outbound import Refused, check_host
+from bot.core.outbound import Refused, check_host, refused
 from channels.telegram.parse import to_html
 
 # Opt in to python-telegram-bot's coming behaviour (durations as timedelta) so it does not
@@ -37,6 +39,52 @@ def new_bot(token: str, base: str, request: HTTPXRequest,
             updates_request: HTTPXRequest | None = None) -> Bot:
     return Bot(token, base_url=f"{base}/bot", base_file_url=f"{base}/file/bot",
                request=request, get_updates_request=updates_request)
+
+
+class GuardedBackend(httpcore.AsyncNetworkBackend):
+    """httpcore's network backend, connecting only to addresses the outbound policy lets
+    through, checked after resolution (as the server's guarded aiohttp session does), so
+    every Bot API call of an account is covered, not only the checks at its start. TLS
+    still verifies the URL's host name: httpcore passes it to ``start_tls``."""
+
+    def __init__(self) -> None:
+        self.inner = httpcore.AnyIOBackend()
+
+    async def connect_tcp(self, host: str, port: int, timeout: float | None = None,
+                          local_address: str | None = None,
+                          socket_options: Any = None) -> httpcore.AsyncNetworkStream:
+        try:
+            addresses = await check_host(host, port)
+        except OSError as exc:
+            raise httpcore.ConnectError(refused(exc) or f"{host}: {exc}") from exc
+        error: Exception = httpcore.ConnectError(f"{host}: no address")
+        for address in addresses:
+            try:
+                return await self.inner.connect_tcp(address, port, timeout, local_address,
+                                                    socket_options)
+            except httpcore.ConnectError as exc:
+                error = exc
+        raise error
+
+    async def connect_unix_socket(self, path: str, timeout: float | None = None,
+                                  socket_options: Any = None) -> httpcore.AsyncNetworkStream:
+        raise httpcore.ConnectError("the Bot API is not reached over a unix socket")
+
+    async def sleep(self, seconds: float) -> None:
+        await self.inner.sleep(seconds)
+
+
+def http_request(allow_private: bool, pool_size: int = 256, **kwargs: Any) -> HTTPXRequest:
+    """python-telegram-bot's request object; unless ``allow_private``, its connections go
+    through :class:`GuardedBackend`."""
+    if allow_private:
+        return HTTPXRequest(connection_pool_size=pool_size, **kwargs)
+    transport = httpx.AsyncHTTPTransport(limits=httpx.Limits(max_connections=pool_size))
+    transport._pool = httpcore.AsyncConnectionPool(  # httpx takes no network backend
+        ssl_context=httpx.create_ssl_context(), max_connections=pool_size,
+        network_backend=GuardedBackend())
+    return HTTPXRequest(connection_pool_size=pool_size,
+                        httpx_kwargs={"transport": transport}, **kwargs)
 
 
 async def check_base(base: str, allow_private: bool) -> None:

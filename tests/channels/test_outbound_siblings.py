@@ -18,6 +18,7 @@ from aiohttp import web
 
 from bot.core.channel import (
     AccountInfo,
+    ChannelError,
     OutboundMessage,
     OutcomeUnknown,
     PermanentDeliveryError,
@@ -26,6 +27,7 @@ from bot.core.keys import ADAPTERS
 from channels.email.account import HostRefused
 from channels.meta import graph as graph_module
 from channels.meta.graph import Graph, GraphError
+from channels.telegram import client as tg_client
 from tests.conftest import make_settings, start_shop
 from tests.fakes.telegram_api import FakeTelegram
 
@@ -184,3 +186,50 @@ async def test_a_private_mail_server_is_refused(
     server.close()
     await server.wait_closed()
     assert seen == []  # nothing connected
+
+
+async def test_every_bot_api_call_goes_through_the_policy(
+        aiohttp_client: Any, aiohttp_server: Any, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Not only the checks at the start: a send on an account whose API base leads inside
+    (a name that now resolves to 127.0.0.1) is refused at the connection."""
+    fake = FakeTelegram()
+    fake.add_bot(TOKEN)
+    server = await aiohttp_server(fake.app())
+    shop = await start_shop(aiohttp_client, make_settings(tmp_path, allow_private_urls=False))
+    adapter = shop.client.app[ADAPTERS]["telegram"]
+    monkeypatch.setattr(aiohttp, "ThreadedResolver", Loopback)
+    for base in (f"http://127.0.0.1:{server.port}", f"http://bot-api.example:{server.port}"):
+        account = AccountInfo(5, "telegram", "bot", "", {"token": TOKEN, "api_base_url": base},
+                              "s")
+        reply = OutboundMessage(message_id=1, conversation_id=1, account=account,
+                                contact_external_id="42", thread_id=None, text="Hello",
+                                created_at=datetime.now(UTC))
+        with pytest.raises(ChannelError, match="127.0.0.1 is a loopback address"):
+            await adapter.send(reply)
+    assert fake.calls == []
+
+
+async def test_the_guarded_bot_api_connection_still_works(
+        aiohttp_client: Any, aiohttp_server: Any, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Through the guarded transport, an address the policy lets through (here the check
+    is told 127.0.0.1 stands for a public address) is reached as usual."""
+    fake = FakeTelegram()
+    fake.add_bot(TOKEN)
+    server = await aiohttp_server(fake.app())
+    shop = await start_shop(aiohttp_client, make_settings(tmp_path, allow_private_urls=False))
+    adapter = shop.client.app[ADAPTERS]["telegram"]
+    checked: list[str] = []
+
+    async def public(host: str, port: int, **_: Any) -> list[str]:
+        checked.append(host)
+        return ["127.0.0.1"]
+    monkeypatch.setattr(tg_client, "check_host", public)
+    account = AccountInfo(5, "telegram", "bot", "", {
+        "token": TOKEN, "api_base_url": f"http://bot-api.example:{server.port}"}, "s")
+    reply = OutboundMessage(message_id=1, conversation_id=1, account=account,
+                            contact_external_id="42", thread_id=None, text="Hello",
+                            created_at=datetime.now(UTC))
+    assert (await adapter.send(reply)).external_id
+    assert [c[1] for c in fake.calls] == ["sendMessage"] and checked == ["bot-api.example"]
