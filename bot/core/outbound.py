@@ -26,6 +26,10 @@ stores and shows it. :func:`check_url` refuses the plainly wrong early, when a U
 
 The operator's own base URLs (``SWITCHBOARD_GRAPH_API_URL``) are trusted by host and port:
 the operator, not a user, chose them.
+
+Clients that are not aiohttp call :func:`check_host`: Telegram's (httpx, through
+``channels.telegram.client.GuardedBackend``, at every connection) and the e-mail channel's
+IMAP and SMTP hosts (``channels.email.account.check_server``, before each connection).
 """
 
 from __future__ import annotations
