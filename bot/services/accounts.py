@@ -13,6 +13,7 @@ inbound message live in :mod:`bot.services.account_cache`.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 import secrets
@@ -111,10 +112,15 @@ def _seal(account: ChannelAccount, adapters: Adapters) -> None:
 
 async def seal_stored(adapters: Adapters) -> int:
     """Seal every account's secrets still stored in the clear (rows from before sealing;
-    a row inserted by hand). Run at start-up; returns how many accounts changed."""
+    a row inserted by hand). Run at start-up; returns how many accounts changed. Each
+    account's secrets are opened once here too, so the logs know them all from the start
+    (:func:`bot.core.logs.add_secret`), used in this process or not."""
     changed = 0
     for account in await ChannelAccount.all().order_by("id"):
         before = (account.secret, dict(account.settings or {}))
+        vault.unseal_settings(account.settings, broken="")
+        with contextlib.suppress(vault.SealError):
+            vault.unseal(account.secret)
         _seal(account, adapters)
         if (account.secret, account.settings) != before:
             await account.save(update_fields=["secret", "settings"])

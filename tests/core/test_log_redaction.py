@@ -8,11 +8,16 @@ import json
 import logging
 from collections.abc import Iterator
 from dataclasses import make_dataclass
+from pathlib import Path
+from typing import Any
 
 import pytest
 
-from bot.core import logs, vault
+from bot.app import create_app
+from bot.core import db, logs, vault
+from bot.models import ChannelAccount
 from config import Secret
+from tests.conftest import make_settings
 
 SECRET = "pa55-word-only-we-know"
 
@@ -65,3 +70,21 @@ def test_settings_secrets_and_sealed_values_are_known(out: io.StringIO) -> None:
     msg = json.loads(out.getvalue())["msg"]
     assert msg == "[redacted] shop-name-is-public [redacted] [redacted]"
     assert logs.redact("short") == "short"  # a value this short is never taken as a secret
+
+
+async def test_every_stored_account_secret_is_known_to_the_logs_from_start_up(
+        tmp_path: Path, aiohttp_client: Any) -> None:
+    settings = make_settings(tmp_path, seed_demo=False)
+    await db.apply_migrations(settings)
+    ctx = await db.open_db(settings)
+    try:
+        await ChannelAccount.create(kind="api", name="unused", secret="x" * 64,
+                                    enabled=False, settings={
+                                        "google_access_token": vault.seal("ya29.never-used")})
+    finally:
+        await db.close_db(ctx)
+    logs._known.clear()  # as in a fresh process
+    logs._pattern = None
+    assert logs.redact("token ya29.never-used") == "token ya29.never-used"
+    await aiohttp_client(create_app(settings))
+    assert logs.redact("token ya29.never-used") == "token [redacted]"
