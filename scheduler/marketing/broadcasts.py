@@ -22,7 +22,7 @@ from bot.core import bounded, due
 from bot.models import Broadcast, Contact, MailSend, Segment
 from bot.services.replies import contact_context
 from channels.email.mailer import Mailer, TemplateFailed
-from scheduler.marketing import segments
+from scheduler.marketing import consent, segments
 from scheduler.marketing.clock import now
 from scheduler.marketing.errors import Invalid, Missing
 
@@ -88,8 +88,10 @@ class BroadcastRunner:
     async def audience(self, b: Broadcast) -> list[Contact]:
         seg = await Segment.get(id=b.segment_id)  # type: ignore[attr-defined]
         ids = await segments.members(segments.Rules.model_validate(seg.rules))
-        return [c for c in await Contact.filter(id__in=ids).order_by("id")
-                if c.email_consent not in SKIP_CONSENT]
+        people = [c for c in await Contact.filter(id__in=ids).order_by("id")
+                  if c.email_consent not in SKIP_CONSENT]
+        left = await consent.left_addresses(c.email for c in people)  # by another contact
+        return [c for c in people if not (c.email and c.email.strip().lower() in left)]
 
     async def advance(self, broadcast_id: int) -> None:
         b = await Broadcast.get(id=broadcast_id)

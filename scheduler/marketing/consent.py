@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from datetime import timedelta
 
 from bot.core.time import utcnow
@@ -35,6 +35,19 @@ async def set_consent(email: str, state: str, source: str) -> int:
     log.info("e-mail consent changed", extra={"state": state, "source": source,
                                               "contacts": changed})
     return changed
+
+
+async def left_addresses(emails: Iterable[str | None]) -> set[str]:
+    """Those of ``emails`` (lowercased) that some contact unsubscribed or bounced. Consent
+    belongs to the address: a contact that gets it later (a chat visitor typing it, with
+    no consent of its own) is no way round its owner's unsubscribe."""
+    wanted = sorted({e.strip().lower() for e in emails if e})
+    found: set[str] = set()
+    for start in range(0, len(wanted), 500):
+        rows = await Contact.filter(email__in=wanted[start:start + 500],
+                                    email_consent__in=LEFT).values_list("email", flat=True)
+        found.update(str(r).lower() for r in rows)
+    return found
 
 
 async def mark_bounced(account_id: int, address: str, message_ids: tuple[str, ...]) -> bool:

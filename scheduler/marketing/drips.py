@@ -23,6 +23,7 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 from bot.core import due
 from bot.models import Contact, Enrollment, MailSend, Sequence, ShopEvent
 from channels.email.mailer import Mailer
+from scheduler.marketing import consent
 from scheduler.marketing.clock import now
 from scheduler.marketing.sequences import Branch, Step, Steps, Wait
 
@@ -222,6 +223,9 @@ class DripRunner:
         if contact.email_consent in ("unsubscribed", "bounced") or not contact.email:
             await self._end(enr, "exited",
                             f"e-mail consent: {contact.email_consent or 'no address'}")
+            return "stop"
+        if await consent.left_addresses([contact.email]):  # left as another contact
+            await self._end(enr, "exited", "e-mail consent: the address left")
             return "stop"
         exit_on = enr.sequence.exit_on
         if exit_on and batch.event_since(contact.id, exit_on, enr.started_at):

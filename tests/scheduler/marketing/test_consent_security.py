@@ -231,3 +231,25 @@ def test_message_ids_cannot_be_worked_out_from_the_key() -> None:
     assert message_id(a, "enr:1:step:0") == message_id(a, "enr:1:step:0")  # deterministic
     assert message_id(a, "enr:1:step:0") != message_id(b, "enr:1:step:0")
     assert message_id(a, "enr:1:step:0").endswith("@shop.test>")
+
+
+# --- the sibling: consent belongs to the address, not to one contact -------------------------
+
+async def test_a_second_contact_with_a_left_address_gets_no_marketing(shop: Shop) -> None:
+    """A chat visitor who types an address that unsubscribed (as another contact) has no
+    consent of its own: no broadcast reaches it, and left_addresses names it."""
+    from types import SimpleNamespace
+
+    from bot.models import Segment
+    from scheduler.marketing.broadcasts import BroadcastRunner
+
+    email = address()
+    await Contact.create(name="Ann", email=email, email_consent="unsubscribed")
+    visitor = await Contact.create(name="Visitor", email=email.title())  # typed in the chat
+    fresh = await Contact.create(name="Bo", email=address())
+    seg = await Segment.create(name=f"all-{uuid.uuid4().hex[:6]}", rules={"conditions": []})
+    people = await BroadcastRunner(shop.client.app[MAILER]).audience(
+        SimpleNamespace(segment_id=seg.id))  # type: ignore[arg-type]
+    ids = {c.id for c in people}
+    assert visitor.id not in ids and fresh.id in ids
+    assert await consent.left_addresses([email.upper(), fresh.email, None]) == {email}
