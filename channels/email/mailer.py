@@ -65,7 +65,12 @@ class PermanentMailError(Exception):
     permanent = True
 
 
-class TemplateFailed(PermanentMailError):
+class MailNotBuilt(PermanentMailError):
+    """This contact's mail cannot be made: its template, or its address (a line break in
+    it would start a header of its own)."""
+
+
+class TemplateFailed(MailNotBuilt):
     """A broadcast's subject or body cannot be rendered (for this contact)."""
 
 
@@ -192,9 +197,12 @@ class Mailer:
         if unsubscribe:
             extra["List-Unsubscribe"] = f"<{unsubscribe}>"
             extra["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
-        raw = mime.build(self.settings.shop_name, sender, to, subject,
-                         message_id(account, key), format_datetime(utcnow()), text, html,
-                         extra)
+        try:
+            raw = mime.build(self.settings.shop_name, sender, to, subject,
+                             message_id(account, key), format_datetime(utcnow()), text,
+                             html, extra)
+        except ValueError as exc:  # an address with a line break
+            raise MailNotBuilt(str(exc)) from None
         return sender, to, raw
 
     async def send_notice(self, to: str, subject: str, text: str) -> None:

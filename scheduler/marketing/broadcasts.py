@@ -21,7 +21,7 @@ from jinja2 import TemplateError
 from bot.core import bounded, due
 from bot.models import Broadcast, Contact, MailSend, Segment
 from bot.services.replies import contact_context
-from channels.email.mailer import Mailer, TemplateFailed
+from channels.email.mailer import Mailer, MailNotBuilt
 from scheduler.marketing import consent, segments
 from scheduler.marketing.clock import now
 from scheduler.marketing.errors import Invalid, Missing
@@ -144,7 +144,7 @@ class BroadcastRunner:
         subject = b.subject_b if variant == "b" else b.subject_a
         try:
             prepared = await self.mailer.prepare_custom(key, contact, subject, b.body)
-        except TemplateFailed as exc:  # this contact's mail cannot be made: recorded
+        except MailNotBuilt as exc:  # this contact's mail cannot be made: recorded
             log.warning("broadcast mail not rendered", extra={"broadcast": b.id,
                                                               "error": str(exc)[:300]})
             if mail is None:

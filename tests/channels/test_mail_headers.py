@@ -6,6 +6,7 @@ from __future__ import annotations
 import email
 from email import policy
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -89,3 +90,26 @@ def test_a_staff_reply_to_a_subject_with_an_encoded_line_break_injects_no_header
     msg = parse(mail.as_bytes(policy=policy.SMTP))
     assert msg["Bcc"] is None
     assert str(msg["Subject"]) == "Re: Hi Bcc: x@evil.example"
+
+
+async def test_a_contact_address_with_a_line_break_fails_its_broadcast_mail_only(
+        shop: Any) -> None:
+    from bot.models import Broadcast, ChannelAccount, MailSend
+    from channels.email.mailer import MAILER
+    from scheduler.marketing.broadcasts import BroadcastRunner
+
+    await Contact.create(name="Eve", email="eve@example.test\r\nBcc: x@evil.example",
+                         tags=["crlf"])
+    status, seg = await shop.api("POST", "/api/v1/segments", json={
+        "name": "crlf", "rules": {"conditions": [{"tag": "crlf"}]}})
+    assert status == 201, seg
+    await ChannelAccount.create(kind="email", name="mail", secret="e" * 64,
+                                settings={"address": "shop@example.test"})
+    status, b = await shop.api("POST", "/api/v1/broadcasts", json={
+        "name": "b", "segment_id": seg["id"], "subject_a": "Hi", "body": "Body"})
+    assert status == 201, b
+    mailer = shop.client.server.app[MAILER]
+    await BroadcastRunner(mailer).advance(b["id"])
+    mail = await MailSend.get(broadcast_id=b["id"])
+    assert mail.state == "failed" and "line break" in mail.error
+    assert (await Broadcast.get(id=b["id"])).state == "sent"
