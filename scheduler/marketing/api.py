@@ -128,6 +128,11 @@ async def list_segments(call: Call) -> web.StreamResponse:
 
 
 class BroadcastIn(Strict):
+    # the rule the service checks, stated for the document: a split needs subject_b
+    model_config = ConfigDict(json_schema_extra={
+        "if": {"required": ["split_percent"], "properties": {"split_percent": {"minimum": 1}}},
+        "then": {"required": ["subject_b"], "properties": {"subject_b": {"minLength": 1}}}})
+
     name: Annotated[str, Field(min_length=1, max_length=120)]
     segment_id: int
     subject_a: Annotated[str, Field(min_length=1, max_length=300)]

@@ -139,6 +139,9 @@ async def test_document_declares_what_every_operation_can_answer(shop: Shop) -> 
     assert "null" in json.dumps(patch["email"])
     merge = schemas["MergeIn"]["properties"]["merge_id"]
     assert merge["maximum"] == 2**63 - 1
+    # the one-of and if-then rules the services check are stated too
+    assert "anyOf" in schemas["Step"] and "anyOf" in schemas["bot__api__schemas__inbox__ReplyIn"]
+    assert schemas["BroadcastIn"]["then"]["required"] == ["subject_b"]
     shopify = doc["paths"]["/api/v1/webhooks/shopify"]["post"]["security"][0]
     scheme = doc["components"]["securitySchemes"][next(iter(shopify))]
     assert scheme["name"] == "X-Shopify-Hmac-Sha256"
