@@ -186,7 +186,7 @@ def endpoints() -> list[Endpoint]:
         E("GET", conv, get_conversation, "A conversation with its whole thread", "Inbox",
           P.INBOX_READ, response=s.ConversationDetail),
         E("GET", conv + "/messages", list_messages, "The messages of a conversation", "Inbox",
-          P.INBOX_READ, response=s.MessageOut),
+          P.INBOX_READ, response=s.ThreadItem, many=True),
         E("POST", conv + "/reply", reply, "Reply to the customer (text or canned reply)",
           "Inbox", P.INBOX_WRITE, body=s.ReplyIn, response=s.MessageOut, status=201),
         E("GET", "/api/v1/messages/{message_id}/attachments/{index}", get_attachment,
