@@ -9,6 +9,8 @@ import asyncio
 import json
 import re
 import secrets
+import uuid
+from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +20,9 @@ from aiohttp import web
 
 from channels.signing import sign
 from tests.conftest import ServerProcess
+from tests.fakes.graph_api import FakeGraph
 from tests.fakes.telegram_api import FakeTelegram
+from tests.mailserver import MailServer
 
 pytestmark = pytest.mark.slow  # a server process, polling and retries
 
@@ -26,6 +30,9 @@ TOKEN = "7171:AAH-telegram-bot-token-secret"
 GOOGLE = "ya29.google-access-token-secret"
 PASSWORD = "account-password-secret"
 CALLBACK_PASSWORD = "callback-basic-auth-secret"
+MAIL_PASSWORD = "mailbox-password-secret"
+WRONG_MAIL_PASSWORD = "mailbox-password-typed-wrong"
+PAGE, PAGE_TOKEN, APP_SECRET = "4401", "EAAG-page-access-token-secret", "meta-app-secret"
 
 
 async def wait_for(check: Any, timeout: float = 30) -> Any:
@@ -37,11 +44,16 @@ async def wait_for(check: Any, timeout: float = 30) -> Any:
     raise AssertionError("timed out")
 
 
-async def test_no_configured_secret_reaches_the_log(tmp_path: Path,
-                                                    aiohttp_server: Any) -> None:
+async def test_no_configured_secret_reaches_the_log(tmp_path: Path, aiohttp_server: Any,
+                                                    mailserver: MailServer) -> None:
     fake = FakeTelegram()
     fake.add_bot(TOKEN)
     telegram = await aiohttp_server(fake.app())
+    graph = FakeGraph()
+    graph.add_page(PAGE, PAGE_TOKEN)
+    graph_base = str((await aiohttp_server(graph.app())).make_url("/v21.0"))
+    shop_mail = mailserver.add_user(f"shop-{uuid.uuid4().hex[:8]}@shop.test", MAIL_PASSWORD)
+    ann_mail = mailserver.add_user(f"ann-{uuid.uuid4().hex[:8]}@customer.test")
     callbacks: list[bytes] = []
 
     async def refuse(request: web.Request) -> web.Response:
@@ -63,6 +75,8 @@ async def test_no_configured_secret_reaches_the_log(tmp_path: Path,
     await asyncio.to_thread(srv.start)
     try:
         given = await asyncio.to_thread(_traffic, srv, telegram, receiver)
+        given.update(await asyncio.to_thread(_mail_and_meta, srv, mailserver, shop_mail,
+                                             ann_mail, graph, graph_base))
         async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
             await _failed_login(http, srv.url)
             resp = await http.post(srv.url + "/api/v1/webhooks/shopify", data=b"{}",
@@ -87,6 +101,18 @@ async def test_no_configured_secret_reaches_the_log(tmp_path: Path,
                                                   for _, m, _ in fake.calls)))
         # the API account's callback fails until the reply is failed
         await wait_for(lambda: _async(lambda: len(callbacks) >= 2))
+        # the e-mail customer's mail arrives over IMAP, the page's DM over the webhook
+        async def kinds() -> Any:
+            rows = (await asyncio.to_thread(srv.call, "GET", "/api/v1/conversations"))["items"]
+            have = {c["channel"]: c["id"] for c in rows}
+            return have if {"email", "facebook"} <= have.keys() else None
+        have = await wait_for(kinds)
+        for kind in ("email", "facebook"):
+            await asyncio.to_thread(srv.call, "POST",
+                                    f"/api/v1/conversations/{have[kind]}/reply",
+                                    {"text": f"An answer on {kind}"})
+        await asyncio.to_thread(mailserver.wait_for, ann_mail, 1)
+        await wait_for(lambda: _async(lambda: bool(graph.accounts[PAGE].messages)))
         # the Bot API fails a poll: the adapter logs the error it got
         fake.fail.append(("getUpdates", 502, 0))
         await wait_for(lambda: _async(lambda: "getUpdates failed" in srv.log.read_text()))
@@ -132,6 +158,54 @@ def _traffic(srv: ServerProcess, telegram: Any, receiver: Any) -> dict[str, str]
     srv.call("POST", f"/api/v1/conversations/{conv}/reply", {"text": "We are on it"})
     return {"telegram token": TOKEN, "api secret": api["secret"], "google": GOOGLE,
             "password": PASSWORD, "callback password": CALLBACK_PASSWORD}
+
+
+def _mail_and_meta(srv: ServerProcess, mail: MailServer, shop_mail: str, ann_mail: str,
+                   graph: FakeGraph, graph_base: str) -> dict[str, str]:
+    """A mailbox (after one refused with a wrong password) and a Facebook page, each with a
+    customer message in (blocking)."""
+    settings = {"address": shop_mail, "imap_host": "127.0.0.1", "imap_port": mail.imap_port,
+                "imap_tls": "none", "imap_user": shop_mail, "smtp_host": "127.0.0.1",
+                "smtp_port": mail.smtp_port, "smtp_tls": "none"}  # the test server: no AUTH
+    import urllib.error
+
+    try:
+        srv.call("POST", "/api/v1/channels", {"kind": "email", "name": "wrong", "settings": {
+            **settings, "imap_password": WRONG_MAIL_PASSWORD}})
+        raise AssertionError("a wrong mailbox password was taken")
+    except urllib.error.HTTPError as exc:
+        assert 400 <= exc.code < 500
+    _call(srv, "POST", "/api/v1/channels", {"kind": "email", "name": "mail", "settings": {
+        **settings, "imap_password": MAIL_PASSWORD}})
+    msg = EmailMessage()
+    msg["From"], msg["To"], msg["Subject"] = ann_mail, shop_mail, "Where is my order?"
+    msg.set_content("Hello from e-mail")
+    mail.send(msg)
+    fb = _call(srv, "POST", "/api/v1/channels", {"kind": "facebook", "name": "page", "settings": {
+        "page_id": PAGE, "access_token": PAGE_TOKEN, "app_secret": APP_SECRET,
+        "api_base_url": graph_base}})
+    import urllib.request
+
+    for secret in (APP_SECRET, "a-forged-app-secret"):
+        raw, headers = FakeGraph.signed(FakeGraph.dm(PAGE, "u77", "Hi from Messenger",
+                                                     f"m.{secret}"), secret)
+        req = urllib.request.Request(f"{srv.url}/api/v1/facebook/{fb['id']}/webhook",
+                                     data=raw, method="POST", headers=headers)
+        try:
+            urllib.request.urlopen(req, timeout=30).close()
+        except urllib.error.HTTPError as exc:
+            assert secret != APP_SECRET and 400 <= exc.code < 500
+    return {"mailbox password": MAIL_PASSWORD, "wrong mailbox password": WRONG_MAIL_PASSWORD,
+            "page token": PAGE_TOKEN, "app secret": APP_SECRET}
+
+
+def _call(srv: ServerProcess, method: str, path: str, body: Any = None) -> Any:
+    import urllib.error
+
+    try:
+        return srv.call(method, path, body)
+    except urllib.error.HTTPError as exc:
+        raise AssertionError(f"{method} {path}: {exc.code} {exc.read()[:500]!r}") from None
 
 
 async def _failed_login(http: aiohttp.ClientSession, url: str) -> None:
