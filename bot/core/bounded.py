@@ -269,10 +269,19 @@ _pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="template")
 
 
 async def render_async(source: str, context: dict[str, Any]) -> str:
-    """:func:`render` off the event loop. A render out of time stops itself at its next
-    step; the wait here gives up a moment after the deadline in any case."""
+    """:func:`render` off the event loop, in the template pool. A render out of time stops
+    itself at its next step; the wait here also gives up a moment after the deadline,
+    counted from when the render started (not from when it joined the pool's queue)."""
     loop = asyncio.get_running_loop()
-    future = loop.run_in_executor(_pool, render, source, context)
+    started = asyncio.Event()
+
+    def run() -> str:
+        loop.call_soon_threadsafe(started.set)
+        return render(source, context)
+    future: asyncio.Future[Any] = loop.run_in_executor(_pool, run)
+    waiting: asyncio.Future[Any] = asyncio.ensure_future(started.wait())
+    await asyncio.wait({waiting, future}, return_when=asyncio.FIRST_COMPLETED)
+    waiting.cancel()
     try:
         return await asyncio.wait_for(future, LIMITS.timeout + 1.0)
     except TimeoutError:
