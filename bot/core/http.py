@@ -351,12 +351,12 @@ def _wrap(ep: Endpoint, limit: int) -> Callable[[web.Request], Awaitable[web.Str
         except InboxError as exc:
             return error_response(api_status(exc), exc.code, str(exc), exc.field)
         except OrmInvalid as exc:  # the ORM's own check (a length the schema missed)
-            log.warning("the ORM refused a value", extra={"path": request.path,
-                                                          "error": str(exc)[:200]})
+            log.warning("the ORM refused a value: %s %s: %.200s", request.method,
+                        request.path, exc)
             return error_response(422, "invalid", str(exc)[:300])
         except IntegrityError as exc:  # a unique name or key another row took meanwhile
-            log.warning("refused a write the database refused", extra={
-                "path": request.path, "error": str(exc)[:200]})
+            log.warning("refused a write the database refused: %s %s: %.200s",
+                        request.method, request.path, exc)
             return error_response(409, "conflict", "conflicts with a stored row (a name or "
                                   "key that must be unique?)")
 

@@ -8,13 +8,16 @@ file, each entry with its reason. On a failure the test prints schemathesis' own
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
+import urllib.request
 from pathlib import Path
 
 import pytest
 
+from channels.signing import sign
 from tests.conftest import ServerProcess
 
 HERE = Path(__file__).resolve().parent
@@ -26,8 +29,9 @@ EXAMPLES = os.environ.get("SB_SCHEMATHESIS_EXAMPLES", "15")
 def test_schemathesis_finds_no_failure(tmp_path: Path) -> None:
     server = ServerProcess(tmp_path / "data").start()
     try:
+        config = _with_a_conversation(server, tmp_path)
         run = subprocess.run(
-            [str(ST), "--config-file", str(HERE / "schemathesis.toml"), "run",
+            [str(ST), "--config-file", str(config), "run",
              f"{server.url}/api/v1/openapi.json", "--checks", "all",
              "--phases", "examples,coverage,fuzzing,stateful",
              "-H", f"Authorization: Bearer {server.seed['api_token']}",
@@ -51,3 +55,24 @@ def _failures(report: str) -> str:
     """The report's failures section, long bodies cut (a case can be 300 kB)."""
     part = report.split("FAILURES", 1)[-1].split("WARNINGS", 1)[0]
     return "\n".join(line[:400] for line in part.splitlines())[-20000:] or report[-5000:]
+
+
+def _with_a_conversation(server: ServerProcess, tmp_path: Path) -> Path:
+    """A conversation (a signed inbound message, a note, a reply), and the run's config
+    with its ids fixed, so that the operations on a conversation, a message and a note
+    reach one that exists (schemathesis cannot sign an inbound message itself)."""
+    body = json.dumps({"external_id": "st-1", "text": "where is my parcel?",
+                       "contact": {"external_id": "st-ann", "name": "Ann"}}).encode()
+    req = urllib.request.Request(
+        f"{server.url}/api/v1/inbound/{server.seed['api_account']}", data=body,
+        headers={"X-Switchboard-Signature": sign(server.seed["secret"], body),
+                 "Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=30) as resp:
+        conversation = json.loads(resp.read())["conversation_id"]
+    note = server.call("POST", f"/api/v1/conversations/{conversation}/notes", {"text": "VIP"})
+    reply = server.call("POST", f"/api/v1/conversations/{conversation}/reply", {"text": "Hi"})
+    config = tmp_path / "schemathesis.toml"
+    config.write_text((HERE / "schemathesis.toml").read_text() + (
+        f'\n[parameters]\n"path.conversation_id" = {conversation}\n'
+        f'"path.message_id" = {reply["id"]}\n"path.note_id" = {note["id"]}\n'))
+    return config
