@@ -22,7 +22,7 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 
 from bot.core import due
 from bot.models import Contact, Enrollment, MailSend, Sequence, ShopEvent
-from channels.email.mailer import Mailer
+from channels.email.mailer import Mailer, MailNotBuilt
 from scheduler.marketing import consent
 from scheduler.marketing.clock import now
 from scheduler.marketing.sequences import Branch, Step, Steps, Wait
@@ -236,7 +236,11 @@ class DripRunner:
             await MailSend.filter(key=key).first()
         if mail is not None and mail.state == "sent":
             return "sent"  # a crash after sending, before the enrolment moved on
-        prepared = await self.mailer.prepare(key, contact, template, enr.context)
+        try:
+            prepared = await self.mailer.prepare(key, contact, template, enr.context)
+        except MailNotBuilt as exc:  # its address can never take a mail: ended, not retried
+            await self._end(enr, "exited", f"mail not built: {exc}")
+            return "stop"
         fields = {"key": key, "enrollment_id": enr.id, "step": enr.step,
                   "template": template, "contact_id": contact.id, "to": contact.email,
                   "subject": prepared.subject[:300], "message_id": prepared.message_id}

@@ -113,3 +113,20 @@ async def test_a_contact_address_with_a_line_break_fails_its_broadcast_mail_only
     mail = await MailSend.get(broadcast_id=b["id"])
     assert mail.state == "failed" and "line break" in mail.error
     assert (await Broadcast.get(id=b["id"])).state == "sent"
+
+
+async def test_a_drip_to_an_address_with_a_line_break_ends_instead_of_crashing_each_tick(
+        shop: Any) -> None:
+    from bot.models import ChannelAccount, Enrollment
+    from scheduler.marketing.drips import DRIPS
+
+    await ChannelAccount.create(kind="email", name="mail", secret="e" * 64,
+                                settings={"address": "shop@example.test"})
+    status, body = await shop.api("POST", "/api/v1/events", json={
+        "id": "signup-zed", "type": "signup", "contact": {"email": "zed@example.test"}})
+    assert status in (200, 201) and body["enrolled"], body
+    await Contact.filter(id=body["contact_id"]).update(
+        email="zed@example.test\r\nBcc: x@evil.example", email_consent="subscribed")
+    await shop.client.server.app[DRIPS].run_due()
+    enrolment = await Enrollment.get(contact_id=body["contact_id"])
+    assert enrolment.state == "exited" and "line break" in enrolment.ended_reason
