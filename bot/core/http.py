@@ -109,8 +109,16 @@ def _default(o: Any) -> Any:
 
 
 def json_out(data: Any, status: int = 200) -> web.Response:
-    body = data.model_dump_json(by_alias=True) if isinstance(data, BaseModel) else dumps(data)
-    return web.Response(text=body, status=status, content_type="application/json")
+    try:
+        body = (data.model_dump_json(by_alias=True) if isinstance(data, BaseModel)
+                else dumps(data)).encode()
+    except (UnicodeEncodeError, ValueError):
+        # a lone surrogate stored before the way in cleaned it: written as the JSON escape
+        # it came as, instead of a 500 on every later read of the row
+        body = json.dumps(data.model_dump(mode="python", by_alias=True) if isinstance(
+            data, BaseModel) else data, default=_default).encode()
+    return web.Response(body=body, status=status, content_type="application/json",
+                        charset="utf-8")
 
 
 @dataclass
