@@ -33,7 +33,7 @@ from bot.core.keys import ADAPTERS, BUS, ENDPOINTS, HTTP, JINJA, SETTINGS
 from bot.core.links import safe_href
 from bot.core.outbound import client_session
 from bot.core.pages import error_page
-from bot.core.ratelimit import address_allowed, client_address
+from bot.core.ratelimit import TRUSTED_PROXIES, address_allowed, client_address
 from bot.core.serve import INFLIGHT, Inflight
 from bot.services import account_cache, accounts, contacts, inbox
 from bot.services.automation import Automation
@@ -207,6 +207,7 @@ def create_app(settings: Settings, *, migrate: bool = True,
                           middlewares=[middleware])
     app[INFLIGHT] = Inflight()
     app[SETTINGS] = settings
+    app[TRUSTED_PROXIES] = settings.trusted_proxies
     app[JINJA] = make_jinja()
     app[BUS] = EventBus()
     app[HUB] = StaffHub(app[BUS])
