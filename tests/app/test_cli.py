@@ -166,7 +166,8 @@ async def test_channel_add_telegram_checks_the_token(tmp_path: Path, aiohttp_ser
 
     async def arun(*args: str) -> tuple[int, str, str]:
         env = {**os.environ, "SWITCHBOARD_DATA_DIR": str(tmp_path),
-               "SWITCHBOARD_LOG_LEVEL": "WARNING"}
+               "SWITCHBOARD_LOG_LEVEL": "WARNING",
+               "SWITCHBOARD_ALLOW_PRIVATE_URLS": "true"}  # the fake is on 127.0.0.1
         proc = await asyncio.create_subprocess_exec(
             sys.executable, "run.py", *args, cwd=ROOT, env=env,
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
