@@ -279,3 +279,21 @@ async def test_login_goes_back_only_to_a_path_on_this_site(shop: Shop) -> None:
             "email": shop.seed["email"], "password": shop.seed["password"],
             "csrf_token": token, "next": target}, allow_redirects=False)
         assert (resp.status, resp.headers["Location"]) == (302, lands), target
+
+
+async def test_staff_socket_answers_only_the_shops_own_pages(shop: Shop) -> None:
+    """The staff socket carries every new message: a page on another site (or one whose
+    Origin only ends like ours, or the opaque 'null' of a sandboxed frame) gets no socket,
+    even with the staff member's cookie; this server's own pages and public_url's do."""
+    await as_admin(shop)
+    host = shop.client.make_url("/").host
+    port = shop.client.make_url("/").port
+    for foreign in ("https://evil.example", "null", f"http://evil.example@{host}:{port}x",
+                    "http://evil.example", f"ftp://{host}:{port}"):
+        resp = await shop.client.get("/ws/staff", headers={
+            "Origin": foreign, "Connection": "Upgrade", "Upgrade": "websocket",
+            "Sec-WebSocket-Version": "13", "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ=="})
+        assert resp.status == 403, foreign
+    for own in (f"http://{host}:{port}", "https://shop.example.test"):
+        ws = await shop.client.ws_connect("/ws/staff", headers={"Origin": own})
+        await ws.close()
