@@ -63,18 +63,21 @@ def without_nul(value: T) -> T:
     return out  # type: ignore[no-any-return]
 
 
-MAX_ID = 2**63 - 1  # the largest id a database integer column holds
+# The largest number an integer column holds: PostgreSQL's ``integer`` (every id, position
+# and count is one; SQLite took 2**63 - 1, PostgreSQL then failed the query with a 500).
+MAX_ID = 2**31 - 1
+MAX_BIG = 2**63 - 1  # a ``bigint`` column's (a Telegram user id)
 
 
-def db_id(raw: str) -> int | None:
+def db_id(raw: str, limit: int = MAX_ID) -> int | None:
     """``raw`` (a path segment, a form field, a chat command's argument) as a row id, or
     None when it cannot be one: not plain ASCII digits (``isdigit`` also takes "²" and
     "٣"), or too big for the database, whose driver then raised OverflowError: a 500
-    instead of a 404."""
+    instead of a 404. ``limit``: MAX_BIG for a bigint column (a Telegram user id)."""
     if not (raw.isascii() and raw.isdigit()) or len(raw) > 19:
         return None
     value = int(raw)
-    return value if value <= MAX_ID else None
+    return value if value <= limit else None
 
 
 # Reading JSON that another system sent (a webhook): a field can come missing or typed

@@ -20,7 +20,7 @@ from typing import Protocol
 
 from bot.core import metrics
 from bot.core.channel import ChannelAdapter, StaffAnswer, StaffInput
-from bot.core.clean import db_id
+from bot.core.clean import MAX_BIG, db_id
 from bot.core.errors import InboxError
 from bot.core.events import EventBus
 from bot.models import Role, User
@@ -141,7 +141,7 @@ def help_text(user: User) -> str:
 
 
 async def linked_user(telegram_user_id: str) -> User | None:
-    user_id = db_id(telegram_user_id)
+    user_id = db_id(telegram_user_id, MAX_BIG)
     if user_id is None:
         return None
     return await User.filter(telegram_user_id=user_id, is_active=True).first()

@@ -16,14 +16,17 @@ import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Any
 
 from aiohttp import web
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError
 from tortoise.exceptions import IntegrityError
 from tortoise.exceptions import ValidationError as OrmInvalid
 
 from bot.core.auth import Perm, authenticate_api, has_perm
+from bot.core.bodies import Instant as Instant
+from bot.core.bodies import exactly_one as exactly_one
+from bot.core.bodies import omissible as omissible
 from bot.core.clean import MAX_ID, db_id, without_nul
 from bot.core.errors import InboxError
 from bot.models import User
@@ -41,42 +44,6 @@ class Strict(BaseModel):
     for a time: requests the document calls invalid)."""
 
     model_config = ConfigDict(extra="forbid", strict=True)
-
-
-_ISO_TIME = re.compile(r"\d{4}-\d\d-\d\d[Tt ]\d\d:\d\d")
-
-
-def _iso_time(value: Any) -> Any:
-    if isinstance(value, str) and not _ISO_TIME.match(value):
-        raise ValueError("give an ISO 8601 date-time, e.g. 2030-01-31T09:00:00+00:00")
-    return value
-
-
-# A time in a query string: ISO 8601 only (pydantic also read "0.5" as seconds since 1970,
-# which the document's date-time format refuses).
-Instant = Annotated[datetime, BeforeValidator(_iso_time)]
-
-
-def _no_default(schema: dict[str, Any]) -> None:
-    schema.pop("default", None)
-
-
-def omissible(**kw: Any) -> Any:
-    """The default of a PATCH field that may be left out (it then stays as it is) but is
-    never null: ``name: str = omissible()``. Null is refused with 422 (a null name or
-    attribute map used to reach the database's NOT NULL: a 500), and the document shows
-    the field as optional, not nullable. A field whose column may be empty is written
-    ``X | None = None`` instead: there null clears it."""
-    return Field(default=None, json_schema_extra=_no_default, **kw)
-
-
-def exactly_one(*names: str) -> dict[str, Any]:
-    """The JSON Schema of "exactly one of these fields is given (not null)", for a model's
-    ``json_schema_extra`` beside the validator that checks it, so the document says what
-    the server refuses."""
-    return {"anyOf": [{"required": [name], "properties": {
-        other: {"type": "null"} if other != name else {"not": {"type": "null"}}
-        for other in names}} for name in names]}
 
 
 class ApiError(Exception):
@@ -280,10 +247,20 @@ def fits_database(value: Any) -> Any:
     UTC: a 500 either way."""
     if isinstance(value, BaseModel):
         for name in _risky_fields(type(value)):
+            if _own_bound(type(value), name):
+                continue
             loc = _oversized(getattr(value, name), name)
             if loc is not None:
                 raise ApiError(422, "invalid", f"{loc}: out of range", loc)
     return value
+
+
+@functools.cache
+def _own_bound(model: type[BaseModel], name: str) -> bool:
+    """The field states its own largest value (a bigint's, a Telegram user id)."""
+    field = model.model_fields[name]
+    prop = model.model_json_schema()["properties"].get(field.alias or name, {})
+    return '"maximum"' in json.dumps(prop)
 
 
 def _oversized(value: Any, loc: str) -> str | None:

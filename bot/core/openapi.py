@@ -81,8 +81,8 @@ def openapi(endpoints: list[Endpoint], version: str) -> dict[str, Any]:
         op: dict[str, Any] = {"summary": ep.summary, "tags": [ep.tag],
                               "operationId": ep.handler.__name__}
         params = [{"name": n, "in": "path", "required": True,
-                   "schema": {"type": "integer" if n.endswith("id") or n == "index"
-                              else "string"}}
+                   "schema": {"type": "integer", "minimum": 0, "maximum": MAX_ID}
+                   if n.endswith("id") or n == "index" else {"type": "string"}}
                   for n in _path_params(ep.path)]
         if ep.query is not None:
             qs = schemas[ref(ep.query)["$ref"].rsplit("/", 1)[1]]
@@ -143,7 +143,8 @@ def openapi(endpoints: list[Endpoint], version: str) -> dict[str, Any]:
 
 
 def _bound_integers(node: Any) -> None:
-    """Give every integer without bounds the database's (the mount refuses others, 422)."""
+    """Give every integer without bounds the database's (the mount refuses others, 422):
+    PostgreSQL's ``integer``; a bigint field states its own."""
     if isinstance(node, dict):
         if node.get("type") == "integer":
             node.setdefault("minimum", -MAX_ID - 1)

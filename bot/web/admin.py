@@ -12,7 +12,7 @@ from aiohttp import web
 
 from bot.core.auth import FORM, USER, Form, Perm
 from bot.core.channel import settings_form
-from bot.core.clean import db_id
+from bot.core.clean import MAX_BIG, db_id
 from bot.core.errors import InboxError
 from bot.core.keys import ADAPTERS, SETTINGS
 from bot.core.pages import form_str, page, path_id, render
@@ -50,7 +50,7 @@ async def users_toggle(request: web.Request) -> web.StreamResponse:
 @page(Perm.USERS)
 async def users_telegram(request: web.Request) -> web.StreamResponse:
     raw = form_str(request[FORM], "telegram_user_id")
-    tg = db_id(raw)
+    tg = db_id(raw, MAX_BIG)
     if raw and tg is None:
         raise InboxError("a Telegram user id is a number (the bot tells staff theirs)",
                          "invalid", "telegram_user_id")

@@ -138,7 +138,9 @@ async def test_document_declares_what_every_operation_can_answer(shop: Shop) -> 
     assert "null" not in json.dumps(patch["attributes"])
     assert "null" in json.dumps(patch["email"])
     merge = schemas["MergeIn"]["properties"]["merge_id"]
-    assert merge["maximum"] == 2**63 - 1
+    assert merge["maximum"] == 2**31 - 1  # PostgreSQL's integer (SQLite took 2**63 - 1)
+    telegram = schemas["UserPatch"]["properties"]["telegram_user_id"]
+    assert "9223372036854775807" in json.dumps(telegram)  # a bigint column
     # the one-of and if-then rules the services check are stated too
     assert "anyOf" in schemas["Step"] and "anyOf" in schemas["bot__api__schemas__inbox__ReplyIn"]
     assert schemas["BroadcastIn"]["then"]["required"] == ["subject_b"]
@@ -181,3 +183,17 @@ def test_a_surrogate_already_stored_is_written_as_its_escape() -> None:
     resp = json_out({"name": "x\udc80", "role": Role.ADMIN})
     assert resp.status == 200 and resp.body == b'{"name": "x\\udc80", "role": "admin"}'
     assert json.loads(resp.body) == {"name": "x\udc80", "role": "admin"}
+
+
+async def test_numbers_past_what_postgresql_holds_are_refused_not_a_500(shop: Shop) -> None:
+    # an integer column is PostgreSQL's integer: 2**31 and up failed the query there
+    status, _ = await shop.api("GET", f"/api/v1/posts/{2**31}")
+    assert status == 404
+    status, err = await shop.api("POST", "/api/v1/faq", json={
+        "locale": "en", "question": "q", "answer": "a", "position": 2**31})
+    assert status == 422 and err["error"]["field"] == "position"
+    # a Telegram user id is a bigint, and real ones are past 2**31
+    me = (await shop.api("GET", "/api/v1/users"))[1][0]
+    status, out = await shop.api("PATCH", f"/api/v1/users/{me['id']}",
+                                 json={"telegram_user_id": 8_000_000_000})
+    assert status == 200 and out["telegram_user_id"] == 8_000_000_000

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, BaseModel, Field
 
 from bot.api.schemas.common import Email
+from bot.core.clean import MAX_BIG
 from bot.core.http import Strict, omissible
 from bot.models import Role
 from channels import registry
@@ -26,7 +27,7 @@ class UserPatch(Strict):
     name: UserName = omissible()
     role: Role = omissible()
     is_active: bool = omissible()
-    telegram_user_id: Annotated[int, Field(gt=0)] | None = Field(
+    telegram_user_id: Annotated[int, Field(gt=0, le=MAX_BIG)] | None = Field(
         None, description="Link the user's Telegram account: staff chat commands and "
                           "replies are accepted only from linked ids.")
 
