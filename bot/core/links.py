@@ -53,9 +53,30 @@ def safe_href(value: object, schemes: frozenset[str] = LINK_SCHEMES) -> str | No
         return None
     if scheme:
         return url if scheme in schemes else None
-    if url.startswith("\\") or url.startswith("/\\"):  # a browser reads \ as /: //other.site
-        return None
+    if parts.netloc or url.startswith(("/", "\\")):  # //other.site is not on this site
+        return same_site_path(url, "") or None
     return url
+
+
+def same_site_path(target: str, default: str) -> str:
+    r"""``target`` if it is a path on this site, else ``default`` (for ``?next=``, hrefs
+    without a scheme and the like).
+
+    Parsed as a browser would read it, not prefix-checked: browsers drop tabs and line breaks
+    anywhere in a URL and read a backslash as a slash, so ``/\t/evil.example`` and
+    ``/\evil.example`` are the other site's ``//evil.example``.
+    """
+    if "\\" in target or target != target.strip() or \
+            any(ord(c) < 0x20 or ord(c) == 0x7F for c in target):
+        return default
+    try:
+        parts = urlsplit(target)
+    except ValueError:
+        return default
+    if parts.scheme or parts.netloc or not parts.path.startswith("/") \
+            or parts.path.startswith("//"):
+        return default
+    return target
 
 
 def web_url(value: str) -> str:

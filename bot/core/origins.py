@@ -16,6 +16,7 @@ from collections.abc import Iterable
 from aiohttp import web
 from yarl import URL
 
+from bot.core.links import same_site_path
 from config import Settings
 
 
@@ -89,7 +90,7 @@ def safe_next(request: web.Request, target: str, origins: Iterable[str]) -> str:
             any(ord(c) < 0x20 or ord(c) == 0x7F for c in target):
         return ""
     if target.startswith("/"):
-        return "" if target.startswith("//") else target
+        return same_site_path(target, "")
     try:
         parsed = URL(target)
     except ValueError:

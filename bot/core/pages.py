@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from typing import Any
-from urllib.parse import urlsplit
 
 from aiohttp import web
 from multidict import MultiDict, MultiDictProxy
@@ -74,18 +73,3 @@ def path_id(request: web.Request, key: str) -> int:
         raise web.HTTPNotFound(text="not found")
     return value
 
-
-def same_site_path(target: str, default: str) -> str:
-    r"""``target`` if it is a path on this site, else ``default`` (for ``?next=`` and the like).
-
-    Parsed as a browser would read it, not prefix-checked: browsers drop tabs and line breaks
-    anywhere in a URL and read a backslash as a slash, so ``/\t/evil.example`` and
-    ``/\evil.example`` are the other site's ``//evil.example``.
-    """
-    if "\\" in target or target != target.strip() or any(ord(c) < 0x20 for c in target):
-        return default
-    parts = urlsplit(target)
-    if parts.scheme or parts.netloc or not parts.path.startswith("/") \
-            or parts.path.startswith("//"):
-        return default
-    return target

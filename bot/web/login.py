@@ -31,7 +31,8 @@ from bot.core.auth import (
     start_session,
 )
 from bot.core.keys import SETTINGS
-from bot.core.pages import error_page, form_str, page, render, same_site_path
+from bot.core.links import same_site_path
+from bot.core.pages import error_page, form_str, page, render
 from bot.core.ratelimit import Limiter, client_address, too_many
 from bot.models import User
 

@@ -12,6 +12,7 @@ import re
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import timedelta
 
+from bot.core.clean import fit
 from bot.core.time import utcnow
 from bot.models import Contact, Direction, Enrollment, MailSend, Message
 from scheduler.marketing.errors import InvalidEmail, MailUnavailable
@@ -85,14 +86,17 @@ async def sign_up(email: str, name: str, locale: str | None,
     bounce). The answer is the same as for any address, so the form tells no one who
     left. (So this form is no way back for such an address: a known limit.)"""
     email = email.strip().lower()
-    if not EMAIL.match(email) or len(email) > 254:
+    if not EMAIL.match(email) or len(email) > 254 or \
+            any(ord(c) < 0x20 or ord(c) == 0x7F for c in email):
         raise InvalidEmail()
+    # a locale longer than its column is not one; a name is cut with a marker
+    name, locale = fit(name, 200), locale if locale and len(locale) <= 16 else None
     if await Contact.filter(email=email, email_consent__in=LEFT).exists():
         log.info("signup form ignored: the address left", extra={"source": "signup form"})
         return
     contact = await Contact.filter(email=email).order_by("id").first()
     if contact is None:
-        contact = await Contact.create(email=email, name=name[:200], locale=locale or None)
+        contact = await Contact.create(email=email, name=name, locale=locale or None)
     if contact.email_consent == "subscribed":
         return
     recent = contact.email_consent == "pending" and contact.email_consent_at and \

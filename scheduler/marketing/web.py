@@ -30,6 +30,7 @@ import json
 from aiohttp import web
 
 from bot.core.auth import Perm
+from bot.core.clean import clean_str
 from bot.core.errors import InboxError
 from bot.core.keys import SETTINGS
 from bot.core.origins import origin_allowed, safe_next, site_origins
@@ -49,8 +50,11 @@ async def _fields(request: web.Request) -> dict[str, str]:
             data = json.loads(await request.read() or b"{}")
         except ValueError:
             raise web.HTTPBadRequest(text="the body is not valid JSON") from None
-        return {k: str(v) for k, v in data.items()} if isinstance(data, dict) else {}
-    return {k: str(v) for k, v in (await request.post()).items()}
+        fields = {k: str(v) for k, v in data.items()} if isinstance(data, dict) else {}
+    else:
+        fields = {k: str(v) for k, v in (await request.post()).items()}
+    # cleaned like every other way in (NUL dropped, a lone surrogate made U+FFFD)
+    return {clean_str(k): clean_str(v) for k, v in fields.items()}
 
 
 def _answer(request: web.Request, wants_json: bool, status: int, code: str, message: str,

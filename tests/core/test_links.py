@@ -84,3 +84,12 @@ def test_a_mail_button_links_only_to_a_web_page(url: str, button: bool) -> None:
         button_url=url, button="Open your cart", note="", unsubscribe="", unsubscribe_url="",
         pixel_url="")
     assert ("Open your cart" in html) is button and (f'href="{url}"' in html) is button
+
+
+@pytest.mark.parametrize("url", ["//evil.example/x", "/\t/evil.example", "/\\evil.example",
+                                 "\\\\evil.example", "/\x7f/x"])
+def test_a_reference_without_a_scheme_stays_on_this_site(url: str) -> None:
+    """A scheme-less href is followed only as a path on this site: //host (however spelt)
+    is another site, not a path."""
+    assert safe_href(url) is None
+    assert safe_href("/reviews/5") == "/reviews/5"

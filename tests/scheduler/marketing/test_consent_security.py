@@ -253,3 +253,23 @@ async def test_a_second_contact_with_a_left_address_gets_no_marketing(shop: Shop
     ids = {c.id for c in people}
     assert visitor.id not in ids and fresh.id in ids
     assert await consent.left_addresses([email.upper(), fresh.email, None]) == {email}
+
+
+@pytest.mark.parametrize("body", [
+    {"email": address(), "locale": "x" * 40},
+    {"email": address(), "name": "N" * 500, "locale": "vi"},
+    {"email": address(), "name": "Ann\x00 \ud800"},
+    {"email": "ann\x00@customer.test"},
+    {"email": "ann\x7f@customer.test"},
+])
+async def test_signup_form_takes_bad_text_without_a_500(shop: Shop, sent: Sent,
+                                                        body: dict[str, str]) -> None:
+    """The public form is a way in like any other: text is cleaned, a name fitted, a locale
+    that cannot be one dropped, an address with a control character refused (never a 500,
+    on PostgreSQL neither)."""
+    resp = await shop.client.post("/subscribe", json=body)
+    assert resp.status in (202, 400, 422), await resp.text()
+    if resp.status == 202:
+        contact = await Contact.get(email=body["email"].replace("\x00", ""))
+        assert len(contact.name) <= 200 and "\x00" not in contact.name
+        assert contact.locale in (None, "vi")
