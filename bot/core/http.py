@@ -199,7 +199,7 @@ def parse_body(model: type[BaseModel], raw: bytes) -> Any:
             # a NUL or a lone surrogate (parsed here, to clean), or an integral float
             try:
                 data = json.loads(raw, parse_float=_integral)
-            except ValueError as exc:
+            except (ValueError, RecursionError) as exc:  # (nested deeper than Python goes)
                 raise ApiError(400, "malformed_json", f"body is not valid JSON: {exc}"
                                ) from None
             body = model.model_validate_json(json.dumps(without_nul(data)), strict=strict)

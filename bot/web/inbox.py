@@ -13,7 +13,7 @@ from bot.core.auth import FORM, USER, Perm, has_perm, session_of
 from bot.core.clean import db_id
 from bot.core.errors import InboxError
 from bot.core.keys import BUS, SETTINGS
-from bot.core.origins import check_origin, site_origins
+from bot.core.origins import check_origin, parse_origins
 from bot.core.pages import form_str, page, path_id, render
 from bot.models import (
     ConversationStatus,
@@ -193,8 +193,10 @@ async def conversation_status(request: web.Request) -> web.StreamResponse:
 
 async def staff_socket(request: web.Request) -> web.StreamResponse:
     # Before the cookie is read: a page on another site (or a sandboxed frame's "null")
-    # gets no socket even with the staff member's cookie; the same check as the web chat's.
-    check_origin(request, site_origins(request.app[SETTINGS]), required=False)
+    # gets no socket even with the staff member's cookie. Only the staff app's own origins
+    # (this host, public_url's): not the shop's storefronts in allowed_origins, whose pages
+    # may share the site and so the SameSite=Lax cookie.
+    check_origin(request, parse_origins(request.app[SETTINGS].public_url), required=False)
     session = await session_of(request)
     if session is None or not has_perm(session.user, Perm.INBOX_READ):
         raise web.HTTPForbidden(text="log in first")

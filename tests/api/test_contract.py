@@ -197,3 +197,12 @@ async def test_numbers_past_what_postgresql_holds_are_refused_not_a_500(shop: Sh
     status, out = await shop.api("PATCH", f"/api/v1/users/{me['id']}",
                                  json={"telegram_user_id": 8_000_000_000})
     assert status == 200 and out["telegram_user_id"] == 8_000_000_000
+
+
+async def test_json_nested_deeper_than_python_goes_is_a_400(shop: Shop) -> None:
+    """A body nested 50 000 deep (and holding a float, so it is parsed by json to clean it)
+    is malformed JSON, not a RecursionError and a 500."""
+    deep = b'{"name": "x", "attributes": {"a": ' + b"[" * 50_000 + b"1.0" + b"]" * 50_000 \
+        + b"}}"
+    status, body = await _post(shop, "/api/v1/contacts", deep)
+    assert status == 400 and body["error"]["code"] == "malformed_json"

@@ -9,7 +9,7 @@ from aiohttp import web
 
 from bot.core.auth import Perm
 from bot.models import Conversation, Message, Note
-from tests.conftest import Shop, message
+from tests.conftest import Shop, make_settings, message, start_shop
 
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 
@@ -297,3 +297,17 @@ async def test_staff_socket_answers_only_the_shops_own_pages(shop: Shop) -> None
     for own in (f"http://{host}:{port}", "https://shop.example.test"):
         ws = await shop.client.ws_connect("/ws/staff", headers={"Origin": own})
         await ws.close()
+
+
+async def test_staff_socket_refuses_the_shops_storefronts(aiohttp_client: Any,
+                                                          tmp_path: Any) -> None:
+    """allowed_origins lets the shop's storefronts open the web chat; they get no staff
+    socket (a storefront on the same site sends the staff member's SameSite=Lax cookie)."""
+    settings = make_settings(tmp_path, allowed_origins="https://store.shop.example.test")
+    shop = await start_shop(aiohttp_client, settings)
+    await as_admin(shop)
+    resp = await shop.client.get("/ws/staff", headers={
+        "Origin": "https://store.shop.example.test", "Connection": "Upgrade",
+        "Upgrade": "websocket", "Sec-WebSocket-Version": "13",
+        "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ=="})
+    assert resp.status == 403
