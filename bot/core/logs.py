@@ -32,8 +32,8 @@ MIN_SECRET = 6  # shorter values would redact ordinary words; no real secret is 
 _SHAPES = re.compile(
     r"(?P<bot>/bot)\d+:[A-Za-z0-9_-]+"
     r"|(?P<userinfo>[a-z][a-z0-9+.-]*://[^/@:\s]*:)[^/@\s]+(?=@)"
-    r"|(?P<query>[?&;](?:access_token|token|secret|password|passwd|api_key|key|sig|signature"
-    r"|client_secret|hub\.verify_token)=)[^&\s'\"]+"
+    r"|(?P<query>[?&;](?:[a-z0-9_.-]*(?:token|secret|password|passwd|api_?key|apikey"
+    r"|signature|credential)|key|sig|auth|x-amz-[a-z-]+)=)[^&\s'\"]+"
     r"|(?P<bearer>\b(?:Bearer|Basic)\s+)[A-Za-z0-9._~+/=-]{8,}", re.IGNORECASE)
 NOISY = ("tortoise", "aiosqlite", "asyncpg", "apscheduler", "httpx", "httpcore", "telegram",
          "hpack", "aiosmtplib", "aioimaplib", "urllib3", "charset_normalizer")

@@ -57,6 +57,15 @@ def test_every_part_of_a_record_is_redacted(out: io.StringIO) -> None:
     assert "stack" in second
 
 
+
+@pytest.mark.parametrize("query", ["apikey=K3yValue", "api_key=K3yValue", "auth=K3yValue",
+                                   "X-Amz-Signature=K3yValue", "refresh_token=K3yValue",
+                                   "client_secret=K3yValue", "hub.verify_token=K3yValue"])
+def test_token_shaped_query_values_are_redacted(out: io.StringIO, query: str) -> None:
+    """A secret no one configured (another service's key in a URL we log) by its shape."""
+    logging.getLogger("test.redaction").info("fetched https://api.example/v1?page=2&%s", query)
+    assert "K3yValue" not in out.getvalue() and "page=2" in out.getvalue()
+
 def test_settings_secrets_and_sealed_values_are_known(out: io.StringIO) -> None:
     settings = make_dataclass("S", [("token", Secret), ("name", str)])(
         Secret("metrics-token-from-settings"), "shop-name-is-public")
