@@ -13,6 +13,7 @@ Keys are short: an address, its IPv6 /64 (:func:`address_key`) or a hash (:func:
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import ipaddress
 import itertools
@@ -128,6 +129,8 @@ def client_address(request: web.Request, trusted_proxies: str = "") -> str:
     if not trusted_proxies:
         trusted_proxies = request.config_dict.get(TRUSTED_PROXIES, "")
     trusted = _networks(trusted_proxies)
+    if not trusted and not _warned and "X-Forwarded-For" in request.headers:
+        _warn_unnamed_proxy(peer)
     if not trusted or not _within(peer, trusted):
         return peer
     hops = [h.strip() for h in request.headers.get("X-Forwarded-For", "").split(",")]
@@ -137,16 +140,34 @@ def client_address(request: web.Request, trusted_proxies: str = "") -> str:
     return peer
 
 
-def _networks(spec: str) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
-    nets = []
-    for part in spec.split(","):
-        part = part.strip()
-        if part:
-            nets.append(ipaddress.ip_network(part, strict=False))
-    return nets
+_warned: list[bool] = []  # the warning below went out (once a process)
 
 
-def _within(address: str, nets: list[ipaddress.IPv4Network | ipaddress.IPv6Network]) -> bool:
+def _warn_unnamed_proxy(peer: str) -> None:
+    """A loopback peer forwarding for someone while ``trusted_proxies`` is empty: a proxy
+    on this host that is not named, so every client shares the proxy's address (and one
+    limit). Said once, as a warning."""
+    try:
+        loopback = ipaddress.ip_address(peer).is_loopback
+    except ValueError:
+        return
+    if loopback:
+        _warned.append(True)
+        log.warning("a loopback peer sends X-Forwarded-For but trusted_proxies is empty: "
+                    "behind a proxy every client shares one address and one limit; set "
+                    "SWITCHBOARD_TRUSTED_PROXIES to the proxy's address",
+                    extra={"peer": peer})
+
+
+@functools.lru_cache(maxsize=8)
+def _networks(spec: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    """The networks in a setting (checked at load by config.checks; parsed once here)."""
+    return tuple(ipaddress.ip_network(part.strip(), strict=False)
+                 for part in spec.split(",") if part.strip())
+
+
+def _within(address: str,
+            nets: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]) -> bool:
     try:
         ip = ipaddress.ip_address(address)
     except ValueError:

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import logging
 import time
+from unittest import mock
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import make_mocked_request
 
 from bot.core import ratelimit
-from bot.core.ratelimit import Limiter, account_key, address_key
+from bot.core.ratelimit import Limiter, account_key, address_key, client_address
 
 
 def _keys(limiter: Limiter) -> int:
@@ -53,3 +59,31 @@ def test_account_keys_are_short_hashes_of_the_lower_cased_email() -> None:
     assert account_key("ann@shop.test") != account_key("bob@shop.test")
     assert len(account_key("x" * 10_000)) == 16
     assert "ann" not in account_key("ann@shop.test")
+
+
+def _request(peer: str, headers: dict[str, str]) -> web.Request:
+    transport = mock.Mock()
+    transport.get_extra_info.side_effect = (
+        lambda key, default=None: (peer, 40000) if key == "peername" else default)
+    return make_mocked_request("GET", "/login", headers=headers, app=web.Application(),
+                               transport=transport)
+
+
+def test_a_loopback_proxy_not_named_is_warned_about_once(
+        monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    monkeypatch.setattr(ratelimit, "_warned", [])
+    forwarded = {"X-Forwarded-For": "203.0.113.7"}
+    with caplog.at_level(logging.WARNING, logger="switchboard.ratelimit"):
+        assert client_address(_request("203.0.113.9", forwarded)) == "203.0.113.9"
+        assert client_address(_request("127.0.0.1", {})) == "127.0.0.1"
+        assert not caplog.records  # not loopback, or nothing forwarded: nothing to say
+        for _ in range(3):
+            assert client_address(_request("127.0.0.1", forwarded)) == "127.0.0.1"
+        assert client_address(_request("::1", forwarded)) == "::1"
+    warnings = [r for r in caplog.records if "trusted_proxies is empty" in r.getMessage()]
+    assert len(warnings) == 1 and "SWITCHBOARD_TRUSTED_PROXIES" in warnings[0].getMessage()
+    caplog.clear()
+    monkeypatch.setattr(ratelimit, "_warned", [])
+    with caplog.at_level(logging.WARNING, logger="switchboard.ratelimit"):  # named: silent
+        assert client_address(_request("127.0.0.1", forwarded), "127.0.0.1") == "203.0.113.7"
+    assert not caplog.records
