@@ -73,9 +73,10 @@ async def test_a_proxy_is_used_and_the_target_is_checked_not_the_proxy(
     if how == "environment":
         monkeypatch.setenv("HTTP_PROXY", proxy_url)
 
+    given: dict[str, Any] = {"proxy": proxy_url} if how == "argument" else {}
+
     def request() -> Any:
-        return tg_client.http_request(False, **({"proxy": proxy_url} if how == "argument"
-                                                else {}))
+        return tg_client.http_request(False, **given)
     with pytest.raises(NetworkError, match="10.1.2.3 is a private address"):
         await _call(request(), "http://10.1.2.3/botT/getMe")
     assert seen == []  # refused before the proxy was asked
