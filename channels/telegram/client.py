@@ -166,6 +166,13 @@ class GuardedTransport(httpx.AsyncBaseTransport):
             await proxied.aclose()
 
 
+def check_proxies(allow_private: bool) -> None:
+    """At start-up: raise ValueError (naming the proxy's scheme) when the environment names
+    a proxy the guarded transport cannot use, rather than failing at the first call."""
+    if not allow_private:
+        GuardedTransport(1)
+
+
 def http_request(allow_private: bool, pool_size: int = 256, **kwargs: Any) -> HTTPXRequest:
     """python-telegram-bot's request object; unless ``allow_private``, its connections go
     through :class:`GuardedTransport` (with PTB's ``proxy`` argument or the environment's:

@@ -4,13 +4,16 @@ reaches what it allows, and keeps a proxy working, with the policy checking the 
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
 from aiohttp import web
 from telegram.error import NetworkError
 
+from bot.core.keys import ADAPTERS
 from channels.telegram import client as tg_client
+from tests.conftest import make_settings, start_shop
 
 
 async def _recorder(aiohttp_server: Any) -> tuple[Any, list[str]]:
@@ -94,3 +97,14 @@ async def test_a_proxy_is_used_and_the_target_is_checked_not_the_proxy(
 def test_a_socks_proxy_is_refused_clearly() -> None:
     with pytest.raises(ValueError, match="only http\\(s\\) proxies"):
         tg_client.http_request(False, proxy="socks5://127.0.0.1:1080")
+
+
+async def test_a_socks_proxy_in_the_environment_stops_the_start(
+        aiohttp_client: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ALL_PROXY", "socks5://127.0.0.1:1080")
+    tg_client.check_proxies(True)  # private URLs allowed: PTB's own client, its proxies
+    shop = await start_shop(aiohttp_client, make_settings(tmp_path, allow_private_urls=True))
+    adapter = shop.client.app[ADAPTERS]["telegram"]
+    monkeypatch.setattr(adapter, "_allow_private", lambda: False)  # the policy on
+    with pytest.raises(ValueError, match="only http\\(s\\) proxies .* socks5 proxy"):
+        await adapter.start()
