@@ -17,11 +17,10 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-ENV_PREFIX = "SWITCHBOARD_"
+from config.checks import ENV_PREFIX, ConfigError, check
 
-
-class ConfigError(Exception):
-    """A setting is missing or malformed. ``str(err)`` is one line naming it."""
+__all__ = ["ENV_PREFIX", "ConfigError", "Secret", "Settings", "describe_settings",
+           "ensure_secret_key", "load_settings"]
 
 
 class Secret:
@@ -289,49 +288,6 @@ def _convert(name: str, raw: Any, default: Any) -> Any:
         raise ConfigError(f"{env}: {exc} (got {shown})") from None
 
 
-_CHOICES = {
-    "log_level": {"DEBUG", "INFO", "WARNING", "ERROR"},
-    "log_format": {"json", "text"},
-    "sqlite_synchronous": {"FULL", "NORMAL", "EXTRA"},
-    "sentiment_precision": {"auto", "float32", "bfloat16", "int8"},
-}
-_LOWER = {"log_format", "sentiment_precision"}  # the rest of _CHOICES are upper case
-_POSITIVE = {"port", "max_body_bytes", "outbound_max_attempts", "session_hours",
-             "outbound_backoff_seconds", "outbound_timeout_seconds", "clock_seconds",
-             "channel_refresh_seconds", "post_misfire_minutes", "post_max_attempts",
-             "post_backoff_seconds", "post_lease_seconds", "max_upload_bytes",
-             "drip_lease_seconds", "sentiment_threads", "sentiment_batch", "spike_factor",
-             "spike_min_count", "spike_baseline_days", "review_warn_hours"}
-
-
-def _check(values: dict[str, Any]) -> None:
-    for name, allowed in _CHOICES.items():
-        value = str(values[name]).lower() if name in _LOWER else str(values[name]).upper()
-        if value not in allowed:
-            raise ConfigError(
-                f"{ENV_PREFIX}{name.upper()}: must be one of {', '.join(sorted(allowed))} "
-                f"(got {values[name]!r})"
-            )
-        values[name] = value
-    for name in _POSITIVE:
-        if values[name] <= 0:
-            raise ConfigError(f"{ENV_PREFIX}{name.upper()}: must be positive "
-                              f"(got {values[name]!r})")
-    from config.hours import HoursError, parse
-
-    try:
-        parse(values["office_hours"], values["shop_timezone"])
-    except HoursError as exc:
-        which = "OFFICE_HOURS" if "timezone" not in str(exc) else "SHOP_TIMEZONE"
-        raise ConfigError(f"{ENV_PREFIX}{which}: {exc}") from None
-    if not 0 < values["port"] < 65536:
-        raise ConfigError(f"{ENV_PREFIX}PORT: must be between 1 and 65535 (got {values['port']})")
-    url = values["database_url"]
-    if url and not url.startswith(("sqlite://", "postgres://", "postgresql://", "asyncpg://")):
-        raise ConfigError(f"{ENV_PREFIX}DATABASE_URL: must start with sqlite:// or postgres:// "
-                          f"(got a URL with scheme {url.split(':', 1)[0]!r})")
-
-
 def load_settings(env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
     """Build :class:`Settings` from defaults, an optional TOML file and the environment.
 
@@ -368,7 +324,7 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: Any) -> Set
     for name, value in raw.items():
         values[name] = _convert(name, value, defaults[name])
     values.update(overrides)
-    _check(values)
+    check(values)
     return Settings(**values)
 
 

@@ -15,7 +15,7 @@ from aiohttp import web
 from bot.core.auth import FORM, LOGIN_LIMITS, SESSION, USER, HashingBusy, end_sessions, sessions_of
 from bot.core.errors import InboxError
 from bot.core.pages import form_str, page, render
-from bot.core.ratelimit import too_many
+from bot.core.ratelimit import account_key, too_many
 from bot.models import Session, User
 from bot.services import users
 
@@ -42,7 +42,7 @@ async def change_password(request: web.Request) -> web.Response:
     user: User = request[USER]
     form = request[FORM]
     limiter = request.app[LOGIN_LIMITS].account
-    wait = limiter.hit(user.email)
+    wait = limiter.hit(account_key(user.email))
     if wait is not None:
         exc = too_many(limiter, request, wait, user_id=user.id)
         resp = await _page(request, 429, error="Too many tries. Wait "
@@ -61,7 +61,7 @@ async def change_password(request: web.Request) -> web.Response:
                                                "seconds.")
         resp.headers["Retry-After"] = "5"
         return resp
-    limiter.clear(user.email)
+    limiter.clear(account_key(user.email))
     return await _page(request, message="Your password is changed. "
                        f"{ended} other session{'s' if ended != 1 else ''} ended.")
 

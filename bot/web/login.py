@@ -33,7 +33,7 @@ from bot.core.auth import (
 from bot.core.keys import SETTINGS
 from bot.core.links import same_site_path
 from bot.core.pages import error_page, form_str, page, render
-from bot.core.ratelimit import Limiter, client_address, too_many
+from bot.core.ratelimit import Limiter, account_key, client_address, request_key, too_many
 from bot.models import User
 
 log = logging.getLogger("switchboard.auth")
@@ -85,7 +85,7 @@ async def busy(request: web.Request,
 
 async def login_submit(request: web.Request) -> web.StreamResponse:
     limits = request.app[LOGIN_LIMITS]
-    wait = limits.address.hit(client_address(request))
+    wait = limits.address.hit(request_key(request))
     if wait is not None:
         return await refused(request, limits.address, wait)
     form = await request.post()
@@ -94,7 +94,7 @@ async def login_submit(request: web.Request) -> web.StreamResponse:
         return error_page(request, 403, "The form's CSRF token is missing or wrong. "
                                         "Reload the page and try again.")
     email = form_str(form, "email").lower()[:254]
-    wait = limits.account.hit(email)
+    wait = limits.account.hit(account_key(email))
     if wait is not None:
         return await refused(request, limits.account, wait, email)
     try:
@@ -103,7 +103,7 @@ async def login_submit(request: web.Request) -> web.StreamResponse:
         return await busy(request, login_form)
     if user is None:
         return await login_form(request, "Wrong e-mail or password.", 401)
-    limits.account.clear(email)
+    limits.account.clear(account_key(email))
     settings = request.app[SETTINGS]
     token, _ = await start_session(user, settings.session_hours)
     resp = web.HTTPFound(same_site_path(str(form.get("next", "")), "/inbox"))

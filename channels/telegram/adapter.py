@@ -45,6 +45,7 @@ from channels.telegram.client import (
     DEFAULT_API,
     base_allowed,
     check_base,
+    check_proxies,
     failure,
     http_request,
     keyboard,
@@ -254,6 +255,7 @@ class TelegramChannel:
     # --- running accounts --------------------------------------------------------------
 
     async def start(self) -> None:
+        check_proxies(self._allow_private())  # a SOCKS proxy in the environment: refused
         await self.loops.start()
 
     async def stop(self) -> None:

@@ -1,13 +1,25 @@
 """The Bot API calls every part of the Telegram channel shares: making a ``telegram.Bot``
 for an account's API base, sending one part of a long text (with the retries that keep a
-half-sent reply from being sent twice), inline keyboards, and what an error means."""
+half-sent reply from being sent twice), inline keyboards, and what an error means.
+
+**The guarded transport.** httpx's own ``AsyncHTTPTransport`` takes no network backend, so
+:class:`GuardedTransport` is a small ``httpx.AsyncBaseTransport`` over an ``httpcore`` pool
+built with :class:`GuardedBackend` (public APIs of both; their versions are pinned): every
+connection goes to an address the outbound policy lets through, checked after resolution.
+A proxy (PTB's ``proxy`` argument, else ``HTTP(S)_PROXY``/``ALL_PROXY``, minus ``NO_PROXY``) is
+the operator's and is reached as is; the policy then checks the *target* host before the
+request goes to the proxy, which resolves the name again (a remaining gap, in
+docs/security.md). Only http(s) proxies.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import os
+import urllib.request
 import warnings
+from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 
@@ -53,12 +65,8 @@ class GuardedBackend(httpcore.AsyncNetworkBackend):
     async def connect_tcp(self, host: str, port: int, timeout: float | None = None,
                           local_address: str | None = None,
                           socket_options: Any = None) -> httpcore.AsyncNetworkStream:
-        try:
-            addresses = await check_host(host, port)
-        except OSError as exc:
-            raise httpcore.ConnectError(refused(exc) or f"{host}: {exc}") from exc
         error: Exception = httpcore.ConnectError(f"{host}: no address")
-        for address in addresses:
+        for address in await _checked(host, port):
             try:
                 return await self.inner.connect_tcp(address, port, timeout, local_address,
                                                     socket_options)
@@ -74,15 +82,105 @@ class GuardedBackend(httpcore.AsyncNetworkBackend):
         await self.inner.sleep(seconds)
 
 
+async def _checked(host: str, port: int) -> list[str]:
+    try:
+        return await check_host(host, port)
+    except OSError as exc:
+        raise httpcore.ConnectError(refused(exc) or f"{host}: {exc}") from exc
+
+
+_ERRORS = (httpcore.TimeoutException, httpcore.NetworkError, httpcore.ProtocolError,
+           httpcore.ProxyError, httpcore.UnsupportedProtocol)
+
+
+def _httpx_error(exc: Exception, request: httpx.Request) -> Exception:
+    """httpcore's exception as httpx's of the same name (PTB catches httpx's)."""
+    kind = getattr(httpx, type(exc).__name__, None)
+    if not (isinstance(kind, type) and issubclass(kind, httpx.TransportError)):
+        kind = httpx.TransportError
+    return kind(str(exc), request=request)
+
+
+class _Body(httpx.AsyncByteStream):
+    def __init__(self, stream: Any, request: httpx.Request) -> None:
+        self.stream, self.request = stream, request
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        try:
+            async for part in self.stream:
+                yield part
+        except _ERRORS as exc:
+            raise _httpx_error(exc, self.request) from exc
+
+    async def aclose(self) -> None:
+        if hasattr(self.stream, "aclose"):
+            await self.stream.aclose()
+
+
+class GuardedTransport(httpx.AsyncBaseTransport):
+    """Direct connections through :class:`GuardedBackend`; through a proxy (``proxy``, else
+    the environment's, per scheme), the target host checked by the policy first."""
+
+    def __init__(self, pool_size: int, proxy: str | None = None) -> None:
+        ssl = httpx.create_ssl_context()
+        self.direct = httpcore.AsyncConnectionPool(
+            ssl_context=ssl, max_connections=pool_size, network_backend=GuardedBackend())
+        env = urllib.request.getproxies()
+        wanted = {scheme: proxy or env.get(scheme) or env.get("all")
+                  for scheme in ("http", "https")}
+        pools: dict[str, httpcore.AsyncHTTPProxy] = {}
+        for given in {w for w in wanted.values() if w}:
+            url = httpx.URL(given)
+            if url.scheme not in ("http", "https"):
+                raise ValueError("with the outbound policy on, only http(s) proxies are "
+                                 f"supported (got a {url.scheme} proxy)")
+            pools[given] = httpcore.AsyncHTTPProxy(
+                proxy_url=httpcore.URL(scheme=url.raw_scheme, host=url.raw_host,
+                                       port=url.port, target=url.raw_path),
+                proxy_auth=(url.username, url.password) if url.username else None,
+                ssl_context=ssl, max_connections=pool_size)
+        self.proxied = {scheme: pools[w] for scheme, w in wanted.items() if w}
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        url = request.url
+        pool: httpcore.AsyncConnectionPool = self.direct
+        try:
+            if url.scheme in self.proxied and not urllib.request.proxy_bypass(url.host):
+                await _checked(url.host, url.port or (443 if url.scheme == "https" else 80))
+                pool = self.proxied[url.scheme]
+            answer = await pool.handle_async_request(httpcore.Request(
+                method=request.method,
+                url=httpcore.URL(scheme=url.raw_scheme, host=url.raw_host, port=url.port,
+                                 target=url.raw_path),
+                headers=request.headers.raw, content=request.stream,
+                extensions=request.extensions))
+        except _ERRORS as exc:
+            raise _httpx_error(exc, request) from exc
+        return httpx.Response(status_code=answer.status, headers=answer.headers,
+                              stream=_Body(answer.stream, request),
+                              extensions=answer.extensions)
+
+    async def aclose(self) -> None:
+        await self.direct.aclose()
+        for proxied in set(self.proxied.values()):
+            await proxied.aclose()
+
+
+def check_proxies(allow_private: bool) -> None:
+    """At start-up: raise ValueError (naming the proxy's scheme) when the environment names
+    a proxy the guarded transport cannot use, rather than failing at the first call."""
+    if not allow_private:
+        GuardedTransport(1)
+
+
 def http_request(allow_private: bool, pool_size: int = 256, **kwargs: Any) -> HTTPXRequest:
     """python-telegram-bot's request object; unless ``allow_private``, its connections go
-    through :class:`GuardedBackend`."""
+    through :class:`GuardedTransport` (with PTB's ``proxy`` argument or the environment's:
+    httpx ignores both once it is given a transport)."""
     if allow_private:
         return HTTPXRequest(connection_pool_size=pool_size, **kwargs)
-    transport = httpx.AsyncHTTPTransport(limits=httpx.Limits(max_connections=pool_size))
-    transport._pool = httpcore.AsyncConnectionPool(  # httpx takes no network backend
-        ssl_context=httpx.create_ssl_context(), max_connections=pool_size,
-        network_backend=GuardedBackend())
+    proxy = kwargs.pop("proxy", None)
+    transport = GuardedTransport(pool_size, str(proxy) if proxy else None)
     return HTTPXRequest(connection_pool_size=pool_size,
                         httpx_kwargs={"transport": transport}, **kwargs)
 

@@ -8,9 +8,10 @@ the account's own ``origins`` setting (comma-separated), besides this server's o
 foreign one gets 403; a client without the header is not a browser and holds no
 visitor's cookie but its own.
 
-**Limits**, per client address (``bot.core.ratelimit.client_address``, which honours
-``trusted_proxies``), each counted on its own against ``public_limit_address``
-(default 60 a minute and 600 an hour):
+**Limits**, per client address (``bot.core.ratelimit.request_key``: the address
+``client_address`` finds, which honours ``trusted_proxies``, with IPv6 taken by its /64),
+each counted on its own against ``public_limit_address`` (default 60 a minute and 600 an
+hour):
 
 * new visitors: a ``/chat`` load that mints a visitor cookie;
 * sockets opened (and at most :data:`MAX_OPEN_SOCKETS` open at once);
@@ -29,7 +30,7 @@ from aiohttp import web
 
 from bot.core.channel import AccountInfo
 from bot.core.origins import check_origin, site_origins
-from bot.core.ratelimit import Limiter, client_address, too_many
+from bot.core.ratelimit import Limiter, request_key, too_many
 from config import Settings
 
 MAX_OPEN_SOCKETS = 20  # per client address, at once
@@ -55,7 +56,7 @@ class Guard:
 
     def count(self, limiter: Limiter, request: web.Request) -> None:
         """Count one request from this address; raise 429 (Retry-After) past the limit."""
-        wait = limiter.hit(client_address(request))
+        wait = limiter.hit(request_key(request))
         if wait is not None:
             raise too_many(limiter, request, wait)
 
@@ -66,7 +67,7 @@ class Guard:
     def socket_opened(self, request: web.Request) -> str:
         """Count a socket; raise 429 past the rate or the number open. Returns the address
         to hand back to :meth:`socket_closed`."""
-        address = client_address(request)
+        address = request_key(request)
         if self.open[address] >= MAX_OPEN_SOCKETS:
             raise too_many(self.sockets, request, 5.0, open=self.open[address])
         self.count(self.sockets, request)

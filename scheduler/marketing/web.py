@@ -35,7 +35,7 @@ from bot.core.errors import InboxError
 from bot.core.keys import SETTINGS
 from bot.core.origins import origin_allowed, safe_next, site_origins
 from bot.core.pages import page, render
-from bot.core.ratelimit import Limiter, client_address, too_many
+from bot.core.ratelimit import Limiter, request_key, too_many
 from channels.email.mailer import MAILER, unsign
 from scheduler.marketing import consent, segments, tracking
 
@@ -80,7 +80,7 @@ async def subscribe(request: web.Request) -> web.StreamResponse:
         return _answer(request, wants_json, 403, "foreign_origin",
                        "Sign up on the shop's own site.")
     limiter = request.app[SUBSCRIBE_LIMIT]
-    wait = limiter.hit(client_address(request))
+    wait = limiter.hit(request_key(request))
     if wait is not None:
         refusal = too_many(limiter, request, wait)
         if not wants_json:

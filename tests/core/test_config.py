@@ -59,3 +59,37 @@ def test_every_setting_is_documented() -> None:
     readme = (ROOT / "README.md").read_text()
     missing = [env for env, _, _ in rows if env not in readme]
     assert not missing, f"README does not describe {missing}"
+
+
+@pytest.mark.parametrize(("name", "value", "shown"), [
+    ("TRUSTED_PROXIES", "10.0.0.1, 10.0.0.300", "10.0.0.300"),
+    ("TRUSTED_PROXIES", "proxy.local", "proxy.local"),
+    ("METRICS_ADDRESSES", "192.168.1.0/33", "192.168.1.0/33"),
+    ("LOGIN_LIMIT_ADDRESS", "20 a minute", "20 a minute"),
+    ("LOGIN_LIMIT_ACCOUNT", "5/minute;;", "5/minute;;"),
+    ("PUBLIC_LIMIT_ADDRESS", "0/minute", "0/minute"),
+])
+def test_networks_and_limits_are_checked_at_load(name: str, value: str, shown: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        load_settings({f"SWITCHBOARD_{name}": value})
+    assert str(err.value).startswith(f"SWITCHBOARD_{name}:") and shown in str(err.value)
+    assert "\n" not in str(err.value)
+
+
+def test_good_networks_and_limits_load_and_empty_turns_a_limit_off() -> None:
+    s = load_settings({"SWITCHBOARD_TRUSTED_PROXIES": "127.0.0.1, ::1, 10.0.0.0/8",
+                       "SWITCHBOARD_METRICS_ADDRESSES": "192.168.1.0/24,fd00::/8",
+                       "SWITCHBOARD_LOGIN_LIMIT_ADDRESS": "",
+                       "SWITCHBOARD_LOGIN_LIMIT_ACCOUNT": "  ",
+                       "SWITCHBOARD_PUBLIC_LIMIT_ADDRESS": "10 per minute; 100/hour"})
+    assert s.login_limit_address == "" and s.trusted_proxies.startswith("127.0.0.1")
+
+
+@pytest.mark.parametrize("name", ["PASSWORD_HASH_THREADS", "SIGNED_LINK_DAYS",
+                                  "QUARANTINE_TRIES", "TEMPLATE_TIMEOUT_SECONDS",
+                                  "TEMPLATE_MAX_BYTES", "REGEX_TIMEOUT_MS"])
+def test_the_security_numbers_must_be_positive(name: str) -> None:
+    for value in ("0", "-1"):
+        with pytest.raises(ConfigError) as err:
+            load_settings({f"SWITCHBOARD_{name}": value})
+        assert str(err.value).startswith(f"SWITCHBOARD_{name}: must be positive")

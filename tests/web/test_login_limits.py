@@ -170,3 +170,18 @@ async def test_a_full_queue_of_checks_answers_503_at_once(
     assert "busy" in await resp.text() and "password checks busy" in caplog.text
     monkeypatch.setattr(auth, "QUEUE_PER_THREAD", 16)
     assert (await _try(shop, shop.seed["email"], shop.seed["password"])).status == 302
+
+
+async def test_addresses_in_one_ipv6_64_share_the_count(
+        limited: Shop, caplog: pytest.LogCaptureFixture) -> None:
+    for i in range(4):  # a fresh address of the same /64 for every try
+        resp = await _try(limited, f"nobody{i}@shop.test", "wrong", f"2001:db8:1:2::{i + 1}")
+        assert resp.status == 401
+    with caplog.at_level(logging.WARNING, logger="switchboard.ratelimit"):
+        resp = await _try(limited, "nobody@shop.test", "wrong", "2001:db8:1:2:ffff::9")
+    assert resp.status == 429
+    refusal = next(r for r in caplog.records if r.getMessage() == "rate limited")
+    assert refusal.__dict__["client"] == "2001:db8:1:2:ffff::9"  # the log keeps the address
+    # the next /64 is someone else
+    other = await _try(limited, limited.seed["email"], limited.seed["password"], "2001:db8:1:3::1")
+    assert other.status == 302
