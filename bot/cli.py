@@ -165,15 +165,15 @@ def channel_settings(args: argparse.Namespace) -> dict[str, Any]:
 @contextlib.asynccontextmanager
 async def offline_adapters(settings: Settings) -> AsyncIterator[dict[str, Any]]:
     """Adapters for the checks the CLI runs (credential tests) while no server runs."""
-    import aiohttp
-
     from bot.core.channel import ChannelContext
+    from bot.core.outbound import client_session
     from channels import registry
 
     async def nothing(*a: Any) -> Any:
         return None
 
-    async with aiohttp.ClientSession() as session:
+    # under the server's outbound URL policy: the URLs checked were typed by someone
+    async with client_session(settings) as session:
         ctx = ChannelContext(ingest=nothing, session=session, settings=settings,
                              get_account=nothing, render=lambda n, d: "",
                              contact_history=nothing, update_contact=nothing)

@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 
 from bot.core.auth import Perm
 from bot.core.http import Call, Endpoint, json_out
+from bot.core.keys import ADAPTERS
 from bot.services import quarantine
 
 
@@ -40,9 +41,15 @@ async def dismiss_import(call: Call) -> web.Response:
     return web.Response(status=204)
 
 
+class RetryOut(BaseModel):
+    outcome: str = Field(description="stored (replayed from the kept body and stored now), "
+                                     "waiting (stored when its source offers it again), or "
+                                     "'failed: <error>' (it stays quarantined)")
+
+
 async def retry_import(call: Call) -> web.Response:
-    await quarantine.retry(call.param("failure_id"))
-    return web.Response(status=204)
+    outcome = await quarantine.retry(call.param("failure_id"), call.request.app[ADAPTERS])
+    return json_out(RetryOut(outcome=outcome))
 
 
 def endpoints() -> list[Endpoint]:
@@ -55,6 +62,7 @@ def endpoints() -> list[Endpoint]:
           "Dismiss a quarantined item: it stays passed over", T, P.CHANNELS, status=204,
           responses={404: "no such item, or dismissed already"}),
         E("POST", "/api/v1/imports/{failure_id}/retry", retry_import,
-          "Try a quarantined item again when its source offers it again", T, P.CHANNELS,
-          status=204, responses={404: "no such item"}),
+          "Try a quarantined item again: now, from its kept body, where its channel can "
+          "(a Telegram update); else when its source offers it again", T, P.CHANNELS,
+          response=RetryOut, responses={404: "no such item"}),
     ]

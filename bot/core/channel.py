@@ -341,6 +341,19 @@ class FetchesFiles(Protocol):
 
 
 @runtime_checkable
+class ReplaysImports(Protocol):
+    """Optional: adapters whose quarantined items (``bot.services.quarantine``) of the
+    sources in ``replay_sources`` are whole in their stored raw body, so "try again" stores
+    them now (the same path as when they came) instead of waiting for a redelivery."""
+
+    replay_sources: ClassVar[tuple[str, ...]]
+
+    async def replay_import(self, account: AccountInfo, source: str, body: str) -> None:
+        """Store the item again from its raw body; raise as the first store did."""
+        ...
+
+
+@runtime_checkable
 class PostsToChat(Protocol):
     """Optional: adapters that can post into a staff chat (notifications)."""
 

@@ -71,7 +71,9 @@ def is_sealed(value: Any) -> bool:
 
 
 def seal(value: str) -> str:
-    """``value`` sealed (a value already sealed, or empty, is given back unchanged)."""
+    """``value`` sealed (a value already sealed, or empty, is given back unchanged: for
+    the server's own re-saves only; a value typed in that starts with :data:`PREFIX` is
+    refused before it gets here, ``bot.services.accounts``)."""
     if not value or is_sealed(value):
         return value
     logs.add_secret(value)

@@ -95,6 +95,7 @@ async def add_channel(adapters: Adapters, kind: str, name: str,
     if adapter is None:
         raise InboxError(f"unknown channel kind {kind!r}; known: {', '.join(sorted(adapters))}",
                          "unknown_channel", "kind")
+    _refuse_sealed(settings)
     plain = secrets.token_hex(32)
     account = ChannelAccount(kind=kind, name=name, callback_url=callback_url,
                              settings=settings or {}, secret=plain)
@@ -159,6 +160,7 @@ async def update_channel(adapters: Adapters, account_id: int,
         raise InboxError("this account's signing secret was sealed under another "
                          "secret_key; restore that key, or add the account again",
                          "secret_unreadable") from None
+    _refuse_sealed(changes.get("settings"))
     secret = secret_settings(adapters)
     stored = vault.unseal_settings(account.settings, broken="")  # after a key change
     settings = dict(stored)
@@ -180,14 +182,37 @@ async def update_channel(adapters: Adapters, account_id: int,
     return account
 
 
+def _set(value: Any) -> Any:
+    return None if value == "" else value
+
+
+def _refuse_sealed(settings: Mapping[str, Any] | None) -> None:
+    """Refuse a setting typed in (API, form, CLI) that is already a sealed value: pasted
+    from a backup, it would be opened as this server's own secret and sent to whatever
+    destination the same change names. Only this service's own code stores sealed
+    values (:func:`_seal`, :func:`seal_stored`)."""
+    def sealed(value: Any) -> bool:
+        if isinstance(value, Mapping):
+            return any(sealed(v) for v in value.values())
+        if isinstance(value, list | tuple):
+            return any(sealed(v) for v in value)
+        return isinstance(value, str) and value.strip().startswith(vault.PREFIX)
+    for key, value in (settings or {}).items():
+        if sealed(value):
+            raise InboxError(
+                f"{key} looks like a sealed secret ({vault.PREFIX}…); enter the plain "
+                f"value instead (sealed values are only made by the server)",
+                "sealed_value", f"settings.{key}")
+
+
 def _secrets_retyped(stored: Mapping[str, Any], settings: Mapping[str, Any],
                      changes: Mapping[str, Any], callback_url: str,
                      secret: frozenset[str]) -> None:
     """Refuse a change of destination (a host, port, TLS flag or URL setting, or the
     callback URL) that would send a stored secret there: each secret the account keeps
     must be typed anew (not sent back masked, not left out) in the same change."""
-    moved = [k for k in stored.keys() | settings.keys()
-             if DESTINATION.search(k) and stored.get(k) != settings.get(k)]
+    moved = [k for k in stored.keys() | settings.keys()  # "" and unset are the same
+             if DESTINATION.search(k) and _set(stored.get(k)) != _set(settings.get(k))]
     if changes.get("callback_url") is not None and changes["callback_url"] != callback_url:
         moved.append("callback_url")
     if not moved:

@@ -15,6 +15,7 @@ from typing import Any
 from bot.core.cache import Ttl
 from bot.core.channel import ChannelAdapter, ChannelError, PostsToChat
 from bot.core.events import HandoffRequested, MessageReceived
+from bot.core.vault import SealError
 from bot.models import ChannelAccount, Conversation, Direction, Message, StaffNotification
 from bot.services.flows.texts import BOT
 from bot.services.replies import account_info
@@ -68,6 +69,9 @@ class StaffNotifier:
             except ChannelError as exc:
                 log.warning("staff note not sent", extra={"account": account.id,
                                                           "error": str(exc)})
+            except SealError:  # this account's secret is unreadable: skip it, not the rest
+                log.warning("staff note not sent: account secret cannot be opened",
+                            extra={"account": account.id})
         return sent
 
     async def _send(self, reason: str, conversation_id: int, modes: set[str],
@@ -101,6 +105,10 @@ class StaffNotifier:
             except ChannelError as exc:
                 log.warning("staff notification not sent", extra={
                     "account": account.id, "conversation_id": conv.id, "error": str(exc)})
+                continue
+            except SealError:  # this account's secret is unreadable: skip it, not the rest
+                log.warning("staff notification not sent: account secret cannot be opened",
+                            extra={"account": account.id, "conversation_id": conv.id})
                 continue
             await StaffNotification.create(channel_account_id=account.id, chat_id=chat,
                                            external_id=ref, conversation_id=conv.id)

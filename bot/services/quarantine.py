@@ -11,20 +11,39 @@ handles that, so an outage never quarantines good items silently."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from tortoise.exceptions import IntegrityError
+from tortoise.expressions import F
 
+from bot.core.channel import ChannelAdapter, ReplaysImports
 from bot.core.clean import fit, fit_key, storable
 from bot.core.errors import NotFound
 from bot.core.time import utcnow
-from bot.models import ImportFailure
+from bot.core.vault import SealError
+from bot.models import ChannelAccount, ImportFailure
+from bot.services.replies import account_info
 
 log = logging.getLogger("switchboard.quarantine")
 
 KEY_LEN = 255
 ERROR_LEN = 500
+BODY_LEN = 256 * 1024  # characters of the raw item kept; longer ones end with CUT
+CUT = "\n… [cut: the item was longer than 256 KiB]"
+SUMMARY = ("id", "source", "account_id", "key", "error", "tries", "created_at", "updated_at")
+
+
+def _body_text(body: str | bytes) -> str:
+    """The raw item as stored: at most BODY_LEN characters, a cut one marked with CUT."""
+    if isinstance(body, bytes) and len(body) > 4 * BODY_LEN:
+        body = body[:4 * BODY_LEN]  # decode no more than can be kept
+    text = storable(body)
+    return text if len(text) <= BODY_LEN else text[:BODY_LEN - len(CUT)] + CUT
+
+
+def is_cut(body: str) -> bool:
+    return body.endswith(CUT)
 
 
 def _error_text(exc: BaseException) -> str:
@@ -43,7 +62,7 @@ async def store_or_quarantine(source: str, account_id: int, key: str, body: str 
     try:
         await store()
     except Exception as exc:  # noqa: BLE001 - any failure of one item counts as a try
-        count = await _count_try(source, account_id, key, storable(body), _error_text(exc),
+        count = await _count_try(source, account_id, key, body, _error_text(exc),
                                  max(tries, 1))
         # one line, no traceback, no message text (it may quote a URL with a token)
         log.warning("%s: could not store item %r (account %s), try %d of %d: %s%s", source,
@@ -55,21 +74,25 @@ async def store_or_quarantine(source: str, account_id: int, key: str, body: str 
     return True
 
 
-async def _count_try(source: str, account_id: int, key: str, body: str, error: str,
+async def _count_try(source: str, account_id: int, key: str, body: str | bytes, error: str,
                      tries: int) -> int:
-    """Count one failed try and return the count; quarantine the item at ``tries``."""
-    row = await ImportFailure.filter(source=source, account_id=account_id, key=key).first()
-    if row is None:
+    """Count one failed try and return the count; quarantine the item at ``tries``. The
+    count goes up in the database (``tries + 1``), so two processes never lose one; the
+    raw body is written once, with the first try."""
+    found = ImportFailure.filter(source=source, account_id=account_id, key=key)
+    if not await found.exists():
         try:
-            row = await ImportFailure.create(source=source, account_id=account_id, key=key,
-                                             body=body, error=error, tries=1,
-                                             quarantined=tries <= 1)
+            await ImportFailure.create(source=source, account_id=account_id, key=key,
+                                       body=_body_text(body), error=error, tries=1,
+                                       quarantined=tries <= 1)
             return 1
         except IntegrityError:  # another worker counted the first try meanwhile
-            row = await ImportFailure.get(source=source, account_id=account_id, key=key)
-    count = row.tries + 1
-    await ImportFailure.filter(id=row.id).update(
-        body=body, error=error, tries=count, quarantined=count >= tries, updated_at=utcnow())
+            pass
+    await found.update(tries=F("tries") + 1, error=error, updated_at=utcnow())
+    counts = await found.values_list("tries", flat=True)
+    count = int(str(counts[0])) if counts else tries
+    if count >= tries:
+        await found.update(quarantined=True)
     return count
 
 
@@ -85,6 +108,20 @@ async def quarantined(limit: int = 100) -> list[ImportFailure]:
         .order_by("-updated_at", "-id").limit(limit)
 
 
+async def summaries(limit: int = 100) -> list[dict[str, Any]]:
+    """As :func:`quarantined`, without the raw bodies (the admin list; a body is read
+    with :func:`failure`)."""
+    return await ImportFailure.filter(quarantined=True, resolved_at__isnull=True) \
+        .order_by("-updated_at", "-id").limit(limit).values(*SUMMARY)
+
+
+async def failure(failure_id: int) -> ImportFailure:
+    row = await ImportFailure.filter(id=failure_id).first()
+    if row is None:
+        raise NotFound("import failure", "id")
+    return row
+
+
 async def waiting() -> int:
     """How many quarantined items wait for an admin."""
     return await ImportFailure.filter(quarantined=True, resolved_at__isnull=True).count()
@@ -97,9 +134,38 @@ async def dismiss(failure_id: int) -> None:
         raise NotFound("import failure", "id")
 
 
-async def retry(failure_id: int) -> None:
-    """Un-quarantine an item: its tries start over, so the loop stores it again if its
-    source re-offers it (an IMAP mail still unread, a review still listed)."""
-    if not await ImportFailure.filter(id=failure_id).update(
-            quarantined=False, tries=0, resolved_at=None, updated_at=utcnow()):
-        raise NotFound("import failure", "id")
+def replayable(adapters: Mapping[str, ChannelAdapter]) -> frozenset[str]:
+    """The sources whose quarantined items "try again" stores at once (their raw body is
+    the whole item); the others wait for their source to offer the item again."""
+    return frozenset(s for a in adapters.values() if isinstance(a, ReplaysImports)
+                     for s in a.replay_sources)
+
+
+async def retry(failure_id: int, adapters: Mapping[str, ChannelAdapter] | None = None) -> str:
+    """Try an item again and say what happened. Where its channel can replay the raw body
+    (:class:`ReplaysImports`, e.g. a Telegram update), it is stored now: "stored", or
+    "failed" with the row kept quarantined and its new error. Otherwise its tries start
+    over, so the loop stores it if its source offers it again (an IMAP mail still
+    unread, a review still listed): "waiting"."""
+    row = await failure(failure_id)
+    account = await ChannelAccount.filter(id=row.account_id).first() if row.account_id \
+        else None
+    adapter = (adapters or {}).get(account.kind) if account else None
+    if (account is not None and isinstance(adapter, ReplaysImports)
+            and row.source in adapter.replay_sources and not is_cut(row.body)):
+        try:
+            await adapter.replay_import(account_info(account), row.source, row.body)
+        except SealError:
+            return "failed: the account's secrets cannot be opened (enter them again)"
+        except Exception as exc:  # noqa: BLE001 - the item's own failure, shown to the admin
+            error = _error_text(exc)
+            await ImportFailure.filter(id=row.id).update(
+                error=error, tries=F("tries") + 1, updated_at=utcnow())
+            log.warning("%s: item %r (account %s) failed again when tried by an admin: %s",
+                        row.source, fit(row.key, 80), row.account_id, type(exc).__name__)
+            return f"failed: {error}"
+        await ImportFailure.filter(id=row.id).delete()
+        return "stored"
+    await ImportFailure.filter(id=row.id).update(
+        quarantined=False, tries=0, resolved_at=None, updated_at=utcnow())
+    return "waiting"

@@ -67,16 +67,26 @@ async def _channels(request: web.Request, created: dict[str, Any] | None = None
                     ) -> web.Response:
     settings = request.app[SETTINGS]
     base = settings.public_url or f"http://{request.host}"
+    adapters = request.app[ADAPTERS]
     return render(request, "web/channels.html", accounts=await accounts.list_channels(),
-                  kinds=sorted(request.app[ADAPTERS].keys()), created=created, base=base,
-                  not_imported=await quarantine.waiting())
+                  kinds=sorted(adapters.keys()), created=created, base=base,
+                  not_imported=await quarantine.waiting(),
+                  secret_fields={k: settings_form(a).secret for k, a in adapters.items()})
 
 
-def _channel_settings(request: web.Request, form: Form, kind: str) -> dict[str, Any]:
-    """The fields of the channel forms that ``kind``'s adapter declares (empty ones left
-    out: an empty secret field keeps the stored secret)."""
-    fields = settings_form(request.app[ADAPTERS].get(kind)).fields
-    out: dict[str, Any] = {k: form_str(form, k) for k in fields if form_str(form, k)}
+def _channel_settings(request: web.Request, form: Form, kind: str, *, edit: bool = False
+                      ) -> dict[str, Any]:
+    """The fields of the channel forms that ``kind``'s adapter declares. An empty secret
+    field keeps the stored secret; another empty field is left out when adding and, when
+    editing, clears the setting (None) if the form has it."""
+    declared = settings_form(request.app[ADAPTERS].get(kind))
+    out: dict[str, Any] = {}
+    for k in dict.fromkeys((*declared.fields, *declared.secret)):
+        value = form_str(form, k)
+        if value:
+            out[k] = value
+        elif edit and k in form and k not in declared.secret:
+            out[k] = None  # emptied on the page: no longer set
     if form_str(form, "bot") in ("on", "off"):
         out["bot"] = form_str(form, "bot") == "on"
     return out
@@ -98,10 +108,9 @@ async def channels_edit(request: web.Request) -> web.StreamResponse:
     form = request[FORM]
     aid = path_id(request, "aid")
     kind = await accounts.kind_of_account(aid)
-    changes: dict[str, Any] = {"settings": _channel_settings(request, form, kind or ""),
+    changes: dict[str, Any] = {"settings": _channel_settings(request, form, kind or "",
+                                                             edit=True),
                                "enabled": form_str(form, "enabled") == "on"}
-    if form_str(form, "staff_chat_id") == "" and "staff_chat_id" in form:
-        changes["settings"]["staff_chat_id"] = None  # cleared: no staff chat
     await accounts.update_channel(request.app[ADAPTERS], aid, changes)
     raise web.HTTPFound("/admin/channels")
 

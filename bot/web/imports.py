@@ -1,6 +1,7 @@
 """The admin page of what the channel loops could not import (bot.services.quarantine):
-each quarantined item with its source, error and raw body; dismiss it, or try it again
-when its source offers it again."""
+the quarantined items with their source, key, error and tries (the raw body only on an
+item's own page); dismiss one, or try it again: stored now where its channel can replay
+the raw body (a Telegram update), else when its source offers it again."""
 
 from __future__ import annotations
 
@@ -8,16 +9,35 @@ from aiohttp import web
 
 from bot.core.auth import FORM, Perm
 from bot.core.errors import InboxError
+from bot.core.keys import ADAPTERS
 from bot.core.pages import form_str, page, path_id, render
 from bot.services import quarantine
 
 SHOWN = 200
+PREVIEW = 20_000  # characters of a raw body shown on its page
+OUTCOMES = {"stored": "Tried again: stored.",
+            "waiting": "Its tries start over: it is stored when its source offers it again "
+                       "(a mail still unread, a review still listed; a feed entry that is "
+                       "not new again is not offered again)."}
+
+
+async def _list(request: web.Request, flash: str = "") -> web.Response:
+    return render(request, "web/imports.html", items=await quarantine.summaries(SHOWN),
+                  shown=SHOWN, flash=flash,
+                  replayable=quarantine.replayable(request.app[ADAPTERS]))
 
 
 @page(Perm.CHANNELS)
 async def imports_page(request: web.Request) -> web.Response:
-    items = await quarantine.quarantined(SHOWN)
-    return render(request, "web/imports.html", items=items, shown=SHOWN)
+    return await _list(request)
+
+
+@page(Perm.CHANNELS)
+async def import_item(request: web.Request) -> web.Response:
+    item = await quarantine.failure(path_id(request, "fid"))
+    return render(request, "web/import_item.html", f=item, preview=item.body[:PREVIEW],
+                  more=max(len(item.body) - PREVIEW, 0),
+                  replayable=quarantine.replayable(request.app[ADAPTERS]))
 
 
 @page(Perm.CHANNELS)
@@ -26,7 +46,9 @@ async def imports_act(request: web.Request) -> web.StreamResponse:
     if action == "dismiss":
         await quarantine.dismiss(failure_id)
     elif action == "retry":
-        await quarantine.retry(failure_id)
+        outcome = await quarantine.retry(failure_id, request.app[ADAPTERS])
+        return await _list(request, f"#{failure_id}: " + OUTCOMES.get(
+            outcome, f"tried again and {outcome} (it stays here)."))
     else:
         raise InboxError("action must be dismiss or retry", "invalid", "action")
     raise web.HTTPFound("/admin/imports")
@@ -34,4 +56,5 @@ async def imports_act(request: web.Request) -> web.StreamResponse:
 
 def setup(app: web.Application) -> None:
     app.router.add_get("/admin/imports", imports_page)
+    app.router.add_get("/admin/imports/{fid}", import_item)
     app.router.add_post("/admin/imports/{fid}", imports_act)

@@ -29,6 +29,7 @@ from jinja2 import TemplateError
 from bot.core import bounded
 from bot.core.channel import AccountInfo
 from bot.core.time import utcnow
+from bot.core.vault import SealError
 from bot.models import ChannelAccount, Contact
 from bot.services.flows.texts import TEMPLATES, Texts, language
 from bot.services.replies import account_info, contact_context
@@ -182,11 +183,19 @@ class Mailer:
         now = time.monotonic()
         if self._account is not None and self._account[0] > now:
             return self._account[1]
-        row = await ChannelAccount.filter(kind="email", enabled=True).order_by("id").first()
-        if row is None:
-            raise PermanentMailError("no e-mail account is connected to send from")
-        self._account = (now + 5.0, account_info(row))
-        return self._account[1]
+        rows = await ChannelAccount.filter(kind="email", enabled=True).order_by("id")
+        for row in rows:
+            try:
+                info = account_info(row)
+            except SealError:  # unreadable under this secret_key: the next account sends
+                log.warning("e-mail account skipped: its secrets cannot be opened",
+                            extra={"account": row.id})
+                continue
+            self._account = (now + 5.0, info)
+            return info
+        raise PermanentMailError("no e-mail account is connected to send from" if not rows
+                                 else "no e-mail account's secrets can be opened (was "
+                                 "secret_key changed? enter them again on the Channels page)")
 
     def compose(self, account: AccountInfo, to: str, key: str, rendered: tuple[str, str, str],
                 unsubscribe: str = "") -> tuple[str, str, bytes]:

@@ -9,6 +9,7 @@ loop, a clock and a due-work table, and one Switchboard process runs many bots.
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 from dataclasses import replace
 from typing import Any, ClassVar
@@ -187,6 +188,13 @@ class TelegramChannel:
             raise ApiError(503, "not_stored", "the update could not be stored yet; "
                                               "Telegram delivers it again")
         return json_out(WebhookAnswer(ok=True))
+
+    replay_sources: ClassVar[tuple[str, ...]] = ("telegram",)
+
+    async def replay_import(self, account: AccountInfo, source: str, body: str) -> None:
+        """An admin's "try again" of a quarantined update: its stored JSON is the whole
+        update, handled as when it came (a stored one is a no-op: ingest is idempotent)."""
+        await self.handle_update(account, json.loads(body))
 
     async def handle_update(self, account: AccountInfo, update: dict[str, Any]) -> None:
         """Store what an update carries; returns once it is committed."""

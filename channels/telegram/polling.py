@@ -21,8 +21,19 @@ from channels.telegram.client import retry_seconds
 from channels.telegram.parse import ALLOWED_UPDATES
 
 log = logging.getLogger("switchboard.telegram")
-RETRY_SECONDS = 1.0  # before an update that failed is fetched and tried again; after
-# quarantine_tries it is quarantined (kept raw for an admin) and the offset moves past it
+# Before an update that failed is fetched and tried again: 2 s, then 4 times longer each
+# try of the same update (2, 8, 32, 128 s …, at most RETRY_CAP), so quarantine_tries spans a
+# real outage (a locked database, a pool timeout), not three seconds. After quarantine_tries
+# it is quarantined (kept raw for an admin) and the offset moves past it.
+RETRY_SECONDS = 2.0
+RETRY_FACTOR = 4.0
+RETRY_CAP = 600.0
+
+
+def retry_delay(failures: int) -> float:
+    """The pause after the ``failures``-th failed try in a row of one update."""
+    return min(RETRY_SECONDS * RETRY_FACTOR ** max(failures - 1, 0), RETRY_CAP)
+
 # (account, update) -> None once what the update carries is committed.
 Handle = Callable[[AccountInfo, dict[str, Any]], Awaitable[None]]
 
@@ -46,11 +57,14 @@ async def keep_webhook(bot: Bot, account: AccountInfo, url: str) -> None:
 
 
 async def poll(bot: Bot, account: AccountInfo, timeout: int, handle: Handle, *,
-               tries: int = 3) -> None:
+               tries: int = 3,
+               sleep: Callable[[float], Awaitable[object]] = asyncio.sleep) -> None:
     """Polling mode: getUpdates in a loop. The offset moves past an update only after
     it is committed, so a crash replays it (and ingest drops the duplicate); or after
-    ``tries`` failed tries, when it is quarantined (:mod:`bot.services.quarantine`)."""
+    ``tries`` failed tries, when it is quarantined (:mod:`bot.services.quarantine`).
+    Tries of one update are spaced by :func:`retry_delay`."""
     offset: int | None = None
+    failing: tuple[int, int] | None = None  # (update_id, failed tries in a row)
     delay = 1.0
     webhook_cleared = False
     while True:
@@ -82,9 +96,12 @@ async def poll(bot: Bot, account: AccountInfo, timeout: int, handle: Handle, *,
                             extra={"account": account.id, "update_id": update.update_id,
                                    "error": type(exc).__name__})
                 done = False
-            if not done:  # fetched again (the offset stays) after a pause
-                await asyncio.sleep(RETRY_SECONDS)
+            if not done:  # fetched again (the offset stays) after a growing pause
+                n = failing[1] + 1 if failing and failing[0] == update.update_id else 1
+                failing = (update.update_id, n)
+                await sleep(retry_delay(n))
                 break
+            failing = None
             offset = update.update_id + 1
 
 

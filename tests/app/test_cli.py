@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import ROOT, Postgres
+from tests.fakes.graph_api import FakeGraph
 from tests.fakes.telegram_api import FakeTelegram
 
 
@@ -190,3 +191,32 @@ async def test_channel_add_telegram_checks_the_token(tmp_path: Path, aiohttp_ser
     code, listed, _ = await arun("channel", "list")
     assert f"{account_id}\ttelegram\tShop bot\tenabled" in listed
     assert "Typo" not in listed and "Nobody home" not in listed
+
+
+async def test_channel_checks_use_the_outbound_policy(tmp_path: Path, aiohttp_server: Any
+                                                     ) -> None:
+    """The CLI's account checks fetch under the server's outbound URL policy: a Graph API
+    URL on 127.0.0.1 is refused unless SWITCHBOARD_ALLOW_PRIVATE_URLS is set."""
+    fake = FakeGraph()
+    fake.add_page("1001", "page-token")
+    base = str((await aiohttp_server(fake.app())).make_url("/v21.0"))
+
+    async def add(name: str, **env_over: str) -> tuple[int, str, str]:
+        env = {**os.environ, "SWITCHBOARD_DATA_DIR": str(tmp_path),
+               "SWITCHBOARD_LOG_LEVEL": "WARNING", **env_over}
+        if not env_over:
+            env.pop("SWITCHBOARD_ALLOW_PRIVATE_URLS", None)
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "run.py", "channel", "add", "facebook", "--name", name,
+            "--page-id", "1001", "--access-token", "page-token", "--app-secret", "s3cret",
+            "--api-base-url", base, cwd=ROOT, env=env,
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        out, err = await asyncio.wait_for(proc.communicate(), 120)
+        return proc.returncode or 0, out.decode(), err.decode()
+
+    code, _, err = await add("Refused")
+    assert code == 2 and "127.0.0.1" in err, err
+    assert fake.calls == []
+    code, _, err = await add("Allowed", SWITCHBOARD_ALLOW_PRIVATE_URLS="true")
+    assert code == 0, err
+    assert len(fake.calls) == 1
