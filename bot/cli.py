@@ -123,8 +123,9 @@ async def cmd_channel(settings: Settings, args: argparse.Namespace) -> int:
             bar = Progress(1, "channel add")
             try:
                 async with offline_adapters(settings) as adapters:
-                    created = await add_channel(adapters, args.kind, args.name,
-                                                args.callback_url or "", channel_settings(args))
+                    created = await add_channel(
+                        adapters, args.kind, args.name, args.callback_url or "",
+                        channel_settings(args), allow_private=settings.allow_private_urls)
             except InboxError as exc:
                 return _fail(str(exc))
             bar.step()

@@ -7,7 +7,7 @@ from aiohttp import web
 from bot.api.schemas import admin as s
 from bot.core.auth import Perm
 from bot.core.http import ApiError, Call, Endpoint, json_out
-from bot.core.keys import ADAPTERS
+from bot.core.keys import ADAPTERS, SETTINGS
 from bot.services import accounts, users
 
 
@@ -40,15 +40,17 @@ async def list_channels(call: Call) -> web.Response:
 
 async def create_channel(call: Call) -> web.Response:
     b: s.ChannelIn = call.body
-    created = await accounts.add_channel(call.request.app[ADAPTERS], b.kind, b.name,
-                                         b.callback_url, b.settings)
+    created = await accounts.add_channel(
+        call.request.app[ADAPTERS], b.kind, b.name, b.callback_url, b.settings,
+        allow_private=call.request.app[SETTINGS].allow_private_urls)
     return json_out(created, 201)
 
 
 async def update_channel(call: Call) -> web.Response:
     adapters = call.request.app[ADAPTERS]
-    account = await accounts.update_channel(adapters, call.param("channel_id"),
-                                            call.body.model_dump(exclude_unset=True))
+    account = await accounts.update_channel(
+        adapters, call.param("channel_id"), call.body.model_dump(exclude_unset=True),
+        allow_private=call.request.app[SETTINGS].allow_private_urls)
     return json_out(accounts.channel_out(account, adapters))
 
 

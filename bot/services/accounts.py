@@ -23,6 +23,7 @@ from typing import Any
 from bot.core import vault
 from bot.core.channel import AccountSetupError, ChannelAdapter, settings_form
 from bot.core.errors import InboxError, NotFound
+from bot.core.outbound import check_url
 from bot.models import ChannelAccount
 from bot.services.account_cache import forget_account, forget_accounts
 from bot.services.notify import MODES as STAFF_MODES
@@ -85,8 +86,8 @@ async def kind_of_account(account_id: int) -> str | None:
 
 
 async def add_channel(adapters: Adapters, kind: str, name: str,
-                      callback_url: str = "", settings: dict[str, Any] | None = None
-                      ) -> dict[str, Any]:
+                      callback_url: str = "", settings: dict[str, Any] | None = None, *,
+                      allow_private: bool = False) -> dict[str, Any]:
     """Create a channel account after the adapter has checked it ("test before setup").
 
     Returns the account with its generated secret, which is shown only this once.
@@ -99,6 +100,7 @@ async def add_channel(adapters: Adapters, kind: str, name: str,
     plain = secrets.token_hex(32)
     account = ChannelAccount(kind=kind, name=name, callback_url=callback_url,
                              settings=settings or {}, secret=plain)
+    _check_urls(account, allow_private)
     await _validate(adapter, account)
     _seal(account, adapters)
     await account.save()
@@ -132,6 +134,19 @@ async def seal_stored(adapters: Adapters) -> int:
     return changed
 
 
+def _check_urls(account: ChannelAccount, allow_private: bool) -> None:
+    """Every URL typed into an account (its callback URL, any ``*_url`` setting) must be one
+    the outbound policy may fetch: a clear 422 when it is saved, not a refusal at the first
+    fetch (``allow_private``: settings.allow_private_urls)."""
+    if account.callback_url:
+        account.callback_url = check_url(account.callback_url, allow_private=allow_private,
+                                         field="callback_url")
+    for key, value in (account.settings or {}).items():
+        if key.endswith("_url") and isinstance(value, str) and value:
+            account.settings[key] = check_url(value, allow_private=allow_private,
+                                              field=f"settings.{key}")
+
+
 async def _validate(adapter: ChannelAdapter, account: ChannelAccount) -> None:
     problem = check_staff_settings(account.settings or {})
     if problem:
@@ -144,7 +159,8 @@ async def _validate(adapter: ChannelAdapter, account: ChannelAccount) -> None:
 
 
 async def update_channel(adapters: Adapters, account_id: int,
-                         changes: Mapping[str, Any]) -> ChannelAccount:
+                         changes: Mapping[str, Any], *, allow_private: bool = False
+                         ) -> ChannelAccount:
     """Change an account's name, callback URL, settings (merged; a masked secret sent
     back as shown keeps the stored one; null removes a key) or enabled flag. The adapter
     checks the result again before it is saved; running adapters pick it up."""
@@ -174,6 +190,7 @@ async def update_channel(adapters: Adapters, account_id: int,
     for key in ("name", "callback_url", "enabled"):
         if changes.get(key) is not None:
             setattr(account, key, changes[key])
+    _check_urls(account, allow_private)
     if account.enabled:
         await _validate(adapter, account)
     _seal(account, adapters)

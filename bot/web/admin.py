@@ -99,7 +99,8 @@ async def channels_add(request: web.Request) -> web.Response:
     created = await accounts.add_channel(request.app[ADAPTERS], kind,
                                          form_str(form, "name") or "Unnamed",
                                          form_str(form, "callback_url"),
-                                         _channel_settings(request, form, kind))
+                                         _channel_settings(request, form, kind),
+                                         allow_private=request.app[SETTINGS].allow_private_urls)
     return await _channels(request, created)
 
 
@@ -111,7 +112,8 @@ async def channels_edit(request: web.Request) -> web.StreamResponse:
     changes: dict[str, Any] = {"settings": _channel_settings(request, form, kind or "",
                                                              edit=True),
                                "enabled": form_str(form, "enabled") == "on"}
-    await accounts.update_channel(request.app[ADAPTERS], aid, changes)
+    await accounts.update_channel(request.app[ADAPTERS], aid, changes,
+                                  allow_private=request.app[SETTINGS].allow_private_urls)
     raise web.HTTPFound("/admin/channels")
 
 

@@ -110,3 +110,23 @@ async def test_the_server_refuses_a_private_callback(tmp_path: Path, aiohttp_cli
     assert msg.status.value in ("retrying", "failed") and seen == []
     _, detail = await shop.api("GET", f"/api/v1/conversations/{conv_id}")
     assert detail["thread"][-1]["error"] == msg.error
+
+
+async def test_typed_account_urls_are_refused_when_saved(tmp_path: Path,
+                                                          aiohttp_client: Any) -> None:
+    """A callback URL or a *_url setting the outbound policy would refuse is a 422 naming
+    the field when the account is added or changed, not a refusal at the first fetch."""
+    from tests.conftest import start_shop
+
+    shop = await start_shop(aiohttp_client, make_settings(tmp_path, allow_private_urls=False))
+    status, body = await shop.api("POST", "/api/v1/channels", json={
+        "kind": "api", "name": "Hooks", "callback_url": "http://169.254.169.254/latest"})
+    assert status == 422 and body["error"]["field"] == "callback_url", body
+    status, body = await shop.api("POST", "/api/v1/channels", json={
+        "kind": "api", "name": "Reviews", "callback_url": "https://hooks.example.com/in",
+        "settings": {"google_api_url": "http://10.0.0.8/v4"}})
+    assert status == 422 and body["error"]["field"] == "settings.google_api_url", body
+    aid = shop.seed["api_account_id"]
+    status, body = await shop.api("PATCH", f"/api/v1/channels/{aid}", json={
+        "callback_url": "javascript:alert(1)"})
+    assert status == 422 and body["error"]["field"] == "callback_url", body
