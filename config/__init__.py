@@ -223,7 +223,8 @@ class Settings:
         "Client addresses or networks (CIDR, comma-separated) /metrics answers without a "
         "token, besides loopback.", default="")
     signed_link_days: int = _doc(
-        "Days a signed link (unsubscribe, confirm, tracking) stays valid.", default=180)
+        "Days a signed link in a mail (confirmation, click, open) stays valid; unsubscribe "
+        "links never expire.", default=180)
     quarantine_tries: int = _doc(
         "Tries a channel loop gives an item it cannot store before it is quarantined "
         "(kept raw, listed for an admin as 'could not import') and the loop goes on.",
