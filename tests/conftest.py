@@ -299,3 +299,25 @@ def server(tmp_path: Path) -> Iterator[ServerProcess]:
     srv = ServerProcess(tmp_path / "data").start()
     yield srv
     srv.stop()
+
+
+# --- Chromium --------------------------------------------------------------------------------
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu",
+                 "--disable-background-networking", "--disable-component-update",
+                 "--no-first-run", "--disable-sync"]
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Any]:
+    """Debian's Chromium, headless, driven by Playwright (one per test)."""
+    from playwright.async_api import async_playwright
+
+    if not Path(CHROMIUM).exists():
+        raise RuntimeError("Chromium is missing: `make test` installs Debian's chromium")
+    async with async_playwright() as p:
+        b = await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS,
+                                    headless=True)
+        yield b
+        await b.close()

@@ -8,17 +8,16 @@ import asyncio
 import json
 import sqlite3
 import urllib.request
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 from aiohttp import web
-from playwright.async_api import Browser, BrowserContext, Page, async_playwright, expect
+from playwright.async_api import Browser, BrowserContext, Page, expect
 
 from channels.signing import sign
 from tests.conftest import ServerProcess
-from tests.web.test_browser import ARGS, CHROMIUM
 
 pytestmark = pytest.mark.slow  # Chromium
 
@@ -36,13 +35,6 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     yield srv
     srv.stop()
 
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    async with async_playwright() as p:
-        b = await p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
-        yield b
-        await b.close()
 
 
 async def staff(browser: Browser, live: ServerProcess) -> tuple[BrowserContext, Page]:
