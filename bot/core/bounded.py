@@ -35,7 +35,6 @@ import functools
 import logging
 import math
 import operator
-import re
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -124,18 +123,9 @@ def _joined(items: Any, sep: Any) -> list[Any]:
     return out
 
 
-# the width and precision digits of a replacement field ('{:>99}') or a %-spec ('%099d')
-_FIELDS = re.compile(r"\{[^{}]*\}|%[-#0 +]*\d*(?:\.\d+)?")
-_DIGITS = re.compile(r"\d+")
-_NESTED = re.compile(r"\{[^{}]*\{")
-
-
 def _format_widths(spec: str) -> None:
     """A format string whose widths or precisions would make a huge value."""
-    for field in _FIELDS.findall(spec):
-        for digits in _DIGITS.findall(field):
-            if len(digits) > 12 or int(digits) > LIMITS.max_bytes:
-                _too_big(math.inf)
+    _too_big(sized.widest(spec))
 
 
 def _check_args(args: Iterable[Any]) -> None:
@@ -245,7 +235,7 @@ class BoundedSandbox(ImmutableSandboxedEnvironment):
         bound = getattr(getattr(__obj, "__wrapped__", __obj), "__self__", None)
         if isinstance(bound, str) and name in ("format", "format_map"):
             _format_widths(bound)  # the sandbox wraps str.format; this is its string
-            if _NESTED.search(bound):  # '{0:>{1}}': a width taken from the arguments
+            if sized.NESTED.search(bound):  # '{0:>{1}}': a width taken from the arguments
                 _check_args([*args, *kwargs.values()])
             _too_big(sized.formatted(bound, (args, kwargs), LIMITS.max_bytes))
         elif name in _WIDENING:
@@ -359,11 +349,13 @@ def _pattern(pattern: str) -> Any:
     return regex.compile(pattern, regex.VERSION0)
 
 
-def search(pattern: str, text: str) -> bool:
-    """Whether ``pattern`` matches somewhere in ``text`` within ``regex_timeout_ms``; a
-    pattern that runs out of time is no match (and logged, once per pattern)."""
+def search(pattern: str, text: str, timeout: float | None = None) -> bool:
+    """Whether ``pattern`` matches somewhere in ``text`` within ``timeout`` (default
+    ``regex_timeout_ms``); a pattern that runs out of time is no match (logged, once per
+    pattern). The match releases the GIL, so it never holds up the event loop's thread."""
     try:
-        return _pattern(pattern).search(text, timeout=LIMITS.regex_timeout) is not None
+        return _pattern(pattern).search(text, timeout=LIMITS.regex_timeout if timeout is None
+                                        else timeout, concurrent=True) is not None
     except TimeoutError:
         if pattern not in _timed_out:
             _timed_out.add(pattern)
@@ -371,3 +363,17 @@ def search(pattern: str, text: str) -> bool:
                         extra={"pattern": pattern[:300],
                                "timeout_ms": LIMITS.regex_timeout * 1000})
         return False
+
+
+def search_all(patterns: Iterable[str], text: str) -> set[str]:
+    """Which of ``patterns`` match ``text``, all of them within one ``regex_timeout_ms``
+    (each runs with the time left); those the budget does not reach are no match."""
+    deadline = time.monotonic() + LIMITS.regex_timeout
+    return {p for p in dict.fromkeys(patterns)
+            if search(p, text, max(deadline - time.monotonic(), 1e-6))}
+
+
+async def search_all_async(patterns: Iterable[str], text: str) -> set[str]:
+    """:func:`search_all` off the event loop (a message's patterns, one budget)."""
+    wanted = list(dict.fromkeys(patterns))
+    return await asyncio.to_thread(search_all, wanted, text) if wanted else set()

@@ -135,3 +135,18 @@ def widened(name: str, target: Any, args: tuple[Any, ...], kwargs: Mapping[str, 
         width = _as_int(_pick(args, kwargs, 0, "width", 0), 0)
         return max(len(s), width)
     return 0
+
+
+# the width and precision digits of a replacement field ('{:>99}') or a %-spec ('%099d')
+_WIDTHS = re.compile(r"\{[^{}]*\}|%[-#0 +]*\d*(?:\.\d+)?")
+_DIGITS = re.compile(r"\d+")
+NESTED = re.compile(r"\{[^{}]*\{")  # '{0:>{1}}': a width taken from the arguments
+
+
+def widest(spec: str) -> float:
+    """The largest width or precision a format string asks for."""
+    out = 0.0
+    for field in _WIDTHS.findall(spec):
+        for digits in _DIGITS.findall(field):
+            out = max(out, math.inf if len(digits) > 12 else int(digits))
+    return out
