@@ -318,9 +318,10 @@ async def render_async(source: str, context: dict[str, Any]) -> str:
             f"the template took longer than {LIMITS.timeout:g} s to render") from None
 
 
-async def trial(source: str, sample: dict[str, Any]) -> None:
-    """Check ``source`` when it is saved: its syntax, and a render with ``sample`` data
-    within the limits. Only a limit (or the syntax) fails it: a value the sample lacks
+async def check_template(source: str, sample: dict[str, Any]) -> None:
+    """The one check of a template staff save (broadcasts, rules, canned replies): its
+    syntax, and a render with ``sample`` data within the limits, off the event loop.
+    Only a limit (or the syntax) fails it, with a TemplateError: a value the sample lacks
     may well be there for a real contact."""
     check(source)
     try:
