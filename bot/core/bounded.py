@@ -148,6 +148,8 @@ def _bounded_filter(name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
         value, rest = (args[skip], args[skip + 1:]) if len(args) > skip else (None, ())
         if name in _WIDENING:
             _check_args([*rest, *kwargs.values()])
+        if name != "join":  # a list literal of lists may repeat a value many times over
+            _too_big(_size(value))
         if name == "join" and len(args) > skip:
             sep = rest[0] if rest else kwargs.get("d", "")
             args = (*args[:skip], _joined(value, sep), *rest)

@@ -5,6 +5,7 @@ built gigabytes (or ran for minutes) before any check. Ordinary templates still 
 from __future__ import annotations
 
 import time
+import tracemalloc
 
 import pytest
 from jinja2 import TemplateError
@@ -13,6 +14,8 @@ from bot.core import bounded
 from bot.models import Contact
 from bot.services.replies import contact_context
 
+DEEP = ("{% set x = 'a' * 400000 %}{% set a = [x, x, x, x] %}{% set a = [a, a, a, a] %}"
+        "{% set a = [a, a, a, a] %}{% set a = [a, a, a, a] %}{% set b = [a, a, a, a] %}")
 BOMBS = [
     "{{ (['a' * 500000] * 100000)|join }}",
     "{{ (['a' * 500000] * 100000)|join(', ') }}",
@@ -35,15 +38,25 @@ BOMBS = [
     "{{ ('a\n' * 200000)|indent(10) }}",
     "{{ ('a ' * 200000)|wordwrap(1, wrapstring='xxxx') }}",
     "{{ ('a' * 300000).center(600000) }}",
+    # a value repeated through list literals: 4**5 references to 400 kB (400 MB as text)
+    *(DEEP + tail for tail in ("{{ b|string }}", "{{ b|tojson }}", "{{ b|e }}", "{{ b }}",
+                               "{{ b|join }}", "{{ b|sum(start=[])|length }}",
+                               "{{ '%s' % (b,) }}", "{{ b ~ '' }}")),
 ]
 
 
 @pytest.mark.parametrize("source", BOMBS)
 def test_a_value_over_the_limit_is_refused_before_it_is_built(source: str) -> None:
     started = time.monotonic()
-    with pytest.raises(bounded.TemplateLimit, match="over 524288 bytes"):
-        bounded.render(source, {})
+    tracemalloc.start()
+    try:
+        with pytest.raises(bounded.TemplateLimit, match="over 524288 bytes"):
+            bounded.render(source, {})
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
     assert time.monotonic() - started < 0.5
+    assert peak < 16 * 2**20, peak  # never built: a few values of 512 kB at most
 
 
 @pytest.mark.parametrize("source", ["{{ lipsum(10**7) }}", "{{ lipsum(1) }}",
