@@ -135,7 +135,8 @@ def _check_args(args: Iterable[Any]) -> None:
 
 
 _WIDENING = frozenset({"center", "ljust", "rjust", "zfill", "expandtabs", "format",
-                       "format_map", "join", "replace", "indent", "wordwrap", "truncate"})
+                       "format_map", "join", "replace", "indent", "wordwrap", "truncate",
+                       "translate", "slice", "batch"})
 
 
 def _bounded_filter(name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -179,7 +180,8 @@ class BoundedSandbox(ImmutableSandboxedEnvironment):
         self.globals.pop("lipsum", None)
         self.globals["range"] = self.bounded_range
         self.filters = {name: _bounded_filter(name, fn) for name, fn in self.filters.items()
-                        if name != "pprint"}  # pprint's indentation grows with the depth
+                        if name not in ("pprint", "urlize")}  # pprint's indentation grows
+        # with the depth; urlize adds its target and rel to every word
 
     def _parse(self, source: str, name: str | None, filename: str | None) -> nodes.Template:
         tree = super()._parse(source, name, filename)

@@ -131,6 +131,9 @@ def widened(name: str, target: Any, args: tuple[Any, ...], kwargs: Mapping[str, 
     if name == "truncate":
         end = _pick(args, kwargs, 2, "end", "...")
         return len(s) + (len(end) if isinstance(end, str) else _OTHER)
+    if name == "translate" and args and isinstance(args[0], Mapping):
+        longest = max((len(v) for v in args[0].values() if isinstance(v, str)), default=1)
+        return len(s) * max(longest, 1)
     if name in ("center", "ljust", "rjust", "zfill"):
         width = _as_int(_pick(args, kwargs, 0, "width", 0), 0)
         return max(len(s), width)
