@@ -6,9 +6,13 @@ so that none of them can freeze the server.
 
 * ``range()`` makes at most ``MAX_RANGE`` numbers, and all the loops of one render run
   ``MAX_ITERATIONS`` times in all (every ``{% for %}`` is wrapped in a counting iterator);
-* ``*``, ``**``, ``%``, ``+`` and ``~`` refuse a result over ``template_max_bytes`` before
-  they build it, as do the widening filters and string methods (``center``, ``ljust``,
-  ``replace``, ``format`` …); the output stops at ``template_max_bytes``;
+* sizes are in characters, counted through lists, tuples and dicts
+  (:mod:`bot.core.bounded_size`); ``*``, ``**``, ``%``, ``+``, ``~``, every ``{{ }}``
+  and the widening filters and string methods (``join``, ``expandtabs``, ``center``,
+  ``replace``, ``format``, ``indent``, ``wordwrap`` …) refuse a result over
+  ``template_max_bytes`` before they build it; the output stops at ``template_max_bytes``;
+* lists and dicts cannot grow in place (jinja2's immutable sandbox); ``lipsum()`` and
+  ``pprint`` are gone;
 * each loop step, call, attribute look-up and operator checks the render's deadline
   (``template_timeout_seconds``), so a render that runs out of time stops itself, in
   whichever thread it runs: :func:`render_async` runs it off the event loop, in a small
@@ -31,7 +35,6 @@ import functools
 import logging
 import math
 import operator
-import re
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -41,8 +44,9 @@ from typing import Any
 import regex
 from jinja2 import StrictUndefined, Template, TemplateError, nodes
 from jinja2.runtime import Context
-from jinja2.sandbox import SandboxedEnvironment
+from jinja2.sandbox import ImmutableSandboxedEnvironment
 
+from bot.core import bounded_size as sized
 from config import Settings
 
 log = logging.getLogger("switchboard.templates")
@@ -92,8 +96,10 @@ def _tick() -> None:
         raise TemplateLimit(f"the template took longer than {LIMITS.timeout:g} s to render")
 
 
-def _size(value: Any) -> int:
-    return len(value) if isinstance(value, (str, bytes, list, tuple)) else 0
+def _size(value: Any) -> float:
+    """``value``'s size in characters, counted through lists, tuples and dicts
+    (:func:`bot.core.bounded_size.size`); ``math.inf`` past the limit."""
+    return sized.size(value, LIMITS.max_bytes)
 
 
 def _too_big(size: float) -> None:
@@ -101,18 +107,25 @@ def _too_big(size: float) -> None:
         raise TemplateLimit(f"the template makes a value over {LIMITS.max_bytes} bytes")
 
 
-# the width and precision digits of a replacement field ('{:>99}') or a %-spec ('%099d')
-_FIELDS = re.compile(r"\{[^{}]*\}|%[-#0 +]*\d*(?:\.\d+)?")
-_DIGITS = re.compile(r"\d+")
-_NESTED = re.compile(r"\{[^{}]*\{")
+def _checked(value: Any) -> Any:
+    """``value``, if it is within the size limit (every ``{{ }}`` passes here before it
+    is turned into text)."""
+    _too_big(_size(value))
+    return value
+
+
+def _joined(items: Any, sep: Any) -> list[Any]:
+    """The items of a ``join``, taken one by one and refused as soon as the joined text
+    would be over the limit (before it is built)."""
+    out, total = sized.joined(items, sep if isinstance(sep, str) else "", LIMITS.max_bytes,
+                              _tick)
+    _too_big(total)
+    return out
 
 
 def _format_widths(spec: str) -> None:
     """A format string whose widths or precisions would make a huge value."""
-    for field in _FIELDS.findall(spec):
-        for digits in _DIGITS.findall(field):
-            if len(digits) > 12 or int(digits) > LIMITS.max_bytes:
-                _too_big(math.inf)
+    _too_big(sized.widest(spec))
 
 
 def _check_args(args: Iterable[Any]) -> None:
@@ -122,21 +135,30 @@ def _check_args(args: Iterable[Any]) -> None:
 
 
 _WIDENING = frozenset({"center", "ljust", "rjust", "zfill", "expandtabs", "format",
-                       "format_map", "join", "replace", "indent", "wordwrap", "truncate"})
+                       "format_map", "join", "replace", "indent", "wordwrap", "truncate",
+                       "translate", "slice", "batch"})
 
 
 def _bounded_filter(name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
+    passes = getattr(fn, "jinja_pass_arg", None) is not None
+
     @functools.wraps(fn)
     def bounded(*args: Any, **kwargs: Any) -> Any:
         _tick()
+        skip = 1 if passes else 0  # the context or environment jinja passes first
+        value, rest = (args[skip], args[skip + 1:]) if len(args) > skip else (None, ())
         if name in _WIDENING:
-            _check_args([*args[1:], *kwargs.values()])
-        if name == "format" and args and isinstance(args[0], str):
-            _format_widths(args[0])
-        if name == "replace" and len(args) >= 3 and all(isinstance(a, str) for a in args[:3]):
-            s, old, new = args[:3]
-            _too_big(len(s) + (s.count(old) if old else len(s) + 1) *
-                     max(0, len(new) - len(old)))
+            _check_args([*rest, *kwargs.values()])
+        if name != "join":  # a list literal of lists may repeat a value many times over
+            _too_big(_size(value))
+        if name == "join" and len(args) > skip:
+            sep = rest[0] if rest else kwargs.get("d", "")
+            args = (*args[:skip], _joined(value, sep), *rest)
+        elif name == "format" and isinstance(value, str):
+            _format_widths(value)
+            _too_big(sized.formatted(value, (rest, kwargs), LIMITS.max_bytes))
+        else:
+            _too_big(sized.widened(name, value, rest, kwargs))
         result = fn(*args, **kwargs)
         _too_big(_size(result))
         return result
@@ -144,16 +166,22 @@ def _bounded_filter(name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
     return bounded
 
 
-class BoundedSandbox(SandboxedEnvironment):
+class BoundedSandbox(ImmutableSandboxedEnvironment):
     """jinja2's sandbox, with the limits above (see the module's docstring)."""
 
     intercepted_binops = frozenset({"*", "**", "%", "+", "//"})
 
     def __init__(self, **options: Any) -> None:
         options.setdefault("undefined", StrictUndefined)
+        options.setdefault("finalize", _checked)
         super().__init__(**options)
+        # lipsum() is one unbounded call; range() is capped; dict, cycler, joiner and
+        # namespace only hold what they are given (and lists and dicts cannot grow in place)
+        self.globals.pop("lipsum", None)
         self.globals["range"] = self.bounded_range
-        self.filters = {name: _bounded_filter(name, fn) for name, fn in self.filters.items()}
+        self.filters = {name: _bounded_filter(name, fn) for name, fn in self.filters.items()
+                        if name not in ("pprint", "urlize")}  # pprint's indentation grows
+        # with the depth; urlize adds its target and rel to every word
 
     def _parse(self, source: str, name: str | None, filename: str | None) -> nodes.Template:
         tree = super()._parse(source, name, filename)
@@ -173,9 +201,8 @@ class BoundedSandbox(SandboxedEnvironment):
 
     def bounded_concat(self, *parts: Any) -> str:
         _tick()
-        texts = [str(p) for p in parts]
-        _too_big(sum(map(len, texts)))
-        return "".join(texts)
+        _too_big(sum(_size(p) for p in parts))
+        return "".join(str(p) for p in parts)
 
     def bounded_range(self, *args: int) -> range:
         numbers = range(*args)
@@ -187,7 +214,7 @@ class BoundedSandbox(SandboxedEnvironment):
         _tick()
         if op == "*":
             for seq, n in ((left, right), (right, left)):
-                if _size(seq) and isinstance(n, int):
+                if isinstance(seq, str | list | tuple) and isinstance(n, int):
                     _too_big(_size(seq) * n)
         elif op == "**" and isinstance(left, int) and isinstance(right, int):
             _too_big(right * math.log2(abs(left) or 1) / 8)
@@ -195,7 +222,8 @@ class BoundedSandbox(SandboxedEnvironment):
             _format_widths(left)
             if "*" in left:  # '%*d': a width taken from the arguments
                 _check_args(right if isinstance(right, tuple) else (right,))
-        elif op == "+" and _size(left) and _size(right):
+            _too_big(sized.formatted(left, right, LIMITS.max_bytes))
+        elif op == "+" and isinstance(left, str | list | tuple):
             _too_big(_size(left) + _size(right))
         ops: dict[str, Callable[[Any, Any], Any]] = {
             "*": operator.mul, "**": operator.pow, "%": operator.mod, "+": operator.add,
@@ -211,11 +239,16 @@ class BoundedSandbox(SandboxedEnvironment):
         bound = getattr(getattr(__obj, "__wrapped__", __obj), "__self__", None)
         if isinstance(bound, str) and name in ("format", "format_map"):
             _format_widths(bound)  # the sandbox wraps str.format; this is its string
-            if _NESTED.search(bound):  # '{0:>{1}}': a width taken from the arguments
+            if sized.NESTED.search(bound):  # '{0:>{1}}': a width taken from the arguments
                 _check_args([*args, *kwargs.values()])
+            _too_big(sized.formatted(bound, (args, kwargs), LIMITS.max_bytes))
         elif name in _WIDENING:
             _check_args([*args, *kwargs.values()])
-        result = SandboxedEnvironment.call(__self, __context, __obj, *args, **kwargs)
+            if isinstance(bound, str) and name == "join" and args:
+                args = (_joined(args[0], bound),)
+            else:
+                _too_big(sized.widened(name, bound, args, kwargs))
+        result = ImmutableSandboxedEnvironment.call(__self, __context, __obj, *args, **kwargs)
         _too_big(_size(result))
         return result
 
@@ -289,9 +322,10 @@ async def render_async(source: str, context: dict[str, Any]) -> str:
             f"the template took longer than {LIMITS.timeout:g} s to render") from None
 
 
-async def trial(source: str, sample: dict[str, Any]) -> None:
-    """Check ``source`` when it is saved: its syntax, and a render with ``sample`` data
-    within the limits. Only a limit (or the syntax) fails it: a value the sample lacks
+async def check_template(source: str, sample: dict[str, Any]) -> None:
+    """The one check of a template staff save (broadcasts, rules, canned replies): its
+    syntax, and a render with ``sample`` data within the limits, off the event loop.
+    Only a limit (or the syntax) fails it, with a TemplateError: a value the sample lacks
     may well be there for a real contact."""
     check(source)
     try:
@@ -320,11 +354,13 @@ def _pattern(pattern: str) -> Any:
     return regex.compile(pattern, regex.VERSION0)
 
 
-def search(pattern: str, text: str) -> bool:
-    """Whether ``pattern`` matches somewhere in ``text`` within ``regex_timeout_ms``; a
-    pattern that runs out of time is no match (and logged, once per pattern)."""
+def search(pattern: str, text: str, timeout: float | None = None) -> bool:
+    """Whether ``pattern`` matches somewhere in ``text`` within ``timeout`` (default
+    ``regex_timeout_ms``); a pattern that runs out of time is no match (logged, once per
+    pattern). The match releases the GIL, so it never holds up the event loop's thread."""
     try:
-        return _pattern(pattern).search(text, timeout=LIMITS.regex_timeout) is not None
+        return _pattern(pattern).search(text, timeout=LIMITS.regex_timeout if timeout is None
+                                        else timeout, concurrent=True) is not None
     except TimeoutError:
         if pattern not in _timed_out:
             _timed_out.add(pattern)
@@ -332,3 +368,17 @@ def search(pattern: str, text: str) -> bool:
                         extra={"pattern": pattern[:300],
                                "timeout_ms": LIMITS.regex_timeout * 1000})
         return False
+
+
+def search_all(patterns: Iterable[str], text: str) -> set[str]:
+    """Which of ``patterns`` match ``text``, all of them within one ``regex_timeout_ms``
+    (each runs with the time left); those the budget does not reach are no match."""
+    deadline = time.monotonic() + LIMITS.regex_timeout
+    return {p for p in dict.fromkeys(patterns)
+            if search(p, text, max(deadline - time.monotonic(), 1e-6))}
+
+
+async def search_all_async(patterns: Iterable[str], text: str) -> set[str]:
+    """:func:`search_all` off the event loop (a message's patterns, one budget)."""
+    wanted = list(dict.fromkeys(patterns))
+    return await asyncio.to_thread(search_all, wanted, text) if wanted else set()

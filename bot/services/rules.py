@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from datetime import datetime, time
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
@@ -35,7 +35,7 @@ from bot.core.time import utcnow
 from bot.models import Contact, Conversation, ConversationStatus, Message, Rule, User
 from bot.services import inbox
 from bot.services.notify import StaffNotifier
-from bot.services.replies import Outbox, check_template, contact_context
+from bot.services.replies import Outbox, contact_context, sample_context
 
 log = logging.getLogger("switchboard.rules")
 EVENTS = ("message_received", "conversation_created", "conversation_resolved",
@@ -136,10 +136,7 @@ def validate(conditions: dict[str, Any], actions: list[dict[str, Any]]
         raise _problem("actions", exc) from None
     if not acts:
         raise InboxError("a rule needs at least one action", "invalid_rule", "actions")
-    for a in acts:
-        if isinstance(a, Reply | ReplyPrivate | Notify):
-            check_template(a.template)
-    return conds, acts
+    return conds, acts  # templates are checked when saved (save_rule)
 
 
 def _problem(part: str, exc: ValidationError) -> InboxError:
@@ -168,14 +165,15 @@ def _lang(locale: str | None) -> str:
 
 def holds(c: Conditions, *, kind: str, public: bool, text: str | None, locale: str | None,
           labels: set[str], attributes: dict[str, Any], local_time: time,
-          sentiment: str | None = None) -> bool:
-    """Whether every given condition holds for these facts (no I/O)."""
+          sentiment: str | None = None, matches: Collection[str] | None = None) -> bool:
+    """Whether every given condition holds for these facts (no I/O). ``matches`` are the
+    regular expressions found in ``text`` (:func:`bot.core.bounded.search_all_async`, run
+    beforehand off the loop); None skips the regex condition (it is not known yet)."""
     checks = [
         c.channels is None or kind in c.channels,
         c.public is None or c.public == public,
         c.keywords is None or (text is not None and _has_keyword(text, c.keywords)),
-        # runs within regex_timeout_ms; a pattern out of time is no match (logged once)
-        c.regex is None or (text is not None and bounded.search(c.regex, text)),
+        c.regex is None or matches is None or (text is not None and c.regex in matches),
         c.languages is None or _lang(locale) in {_lang(x) for x in c.languages},
         c.labels is None or bool(labels & set(c.labels)),
         c.attributes is None or all(str(attributes.get(k)) == v
@@ -224,13 +222,20 @@ class RuleEngine:
             msg = await Message.filter(id=message_id).prefetch_related("author").first()
         person: Contact = msg.author if msg is not None and msg.author else conv.contact
         local = (now or utcnow()).astimezone(self.tz).time()
+        text = msg.text if msg else None
+        facts: dict[str, Any] = dict(
+            kind=conv.channel_kind, public=conv.is_public, text=text, locale=person.locale,
+            labels={lb.name for lb in conv.labels}, attributes=dict(person.attributes or {}),
+            local_time=local, sentiment=sentiment)
+        # the regexes of the rules whose other conditions hold, all in one regex_timeout_ms
+        # budget, off the event loop; a pattern out of time is no match (logged once)
+        wanted = [c.regex for _, c, _ in rules if c.regex is not None and text is not None
+                  and holds(c, **facts)]
+        matches = await bounded.search_all_async(wanted, text) if wanted and text is not None \
+            else set()
         answered = False
         for rule_id, conds, actions in rules:
-            if not holds(conds, kind=conv.channel_kind, public=conv.is_public,
-                         text=msg.text if msg else None, locale=person.locale,
-                         labels={lb.name for lb in conv.labels},
-                         attributes=dict(person.attributes or {}), local_time=local,
-                         sentiment=sentiment):
+            if not holds(conds, **facts, matches=matches):
                 continue
             await Rule.filter(id=rule_id).update(fired=F("fired") + 1, last_fired_at=utcnow())
             metrics.child(metrics.RULES_FIRED, event).inc()
@@ -306,8 +311,7 @@ async def save_rule(rule_id: int | None, values: Mapping[str, Any]) -> Rule:
     for i, act in enumerate(acts):  # a template over the limits is refused when saved
         if isinstance(act, Reply | ReplyPrivate | Notify):
             try:
-                await bounded.trial(act.template, {**contact_context(Contact(
-                    id=0, name="Ann Example", email="ann@example.com")), **_SAMPLE})
+                await bounded.check_template(act.template, {**sample_context(), **_SAMPLE})
             except TemplateError as exc:
                 raise InboxError(f"actions.{i}.template: {exc}", "invalid_template",
                                  "actions") from None

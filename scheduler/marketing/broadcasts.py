@@ -20,7 +20,7 @@ from jinja2 import TemplateError
 
 from bot.core import bounded, due
 from bot.models import Broadcast, Contact, MailSend, Segment
-from bot.services.replies import contact_context
+from bot.services.replies import sample_context
 from channels.email.mailer import Mailer, MailNotBuilt
 from scheduler.marketing import consent, segments
 from scheduler.marketing.clock import now
@@ -52,11 +52,10 @@ async def create(name: str, segment_id: int, subject_a: str, body: str, subject_
 
 
 async def check_template(text: str, field: str) -> None:
-    """A subject or body the marketer typed: valid, and rendered for a sample contact
-    within the template limits (time, size, loops); else Invalid (422) naming it."""
+    """:func:`bot.core.bounded.check_template` for a subject or body the marketer typed;
+    Invalid (422) naming it."""
     try:
-        await bounded.trial(text, contact_context(Contact(id=0, name="Ann Example",
-                                                          email="ann@example.com")))
+        await bounded.check_template(text, sample_context())
     except TemplateError as exc:
         raise Invalid(f"template error: {exc}", field) from None
 

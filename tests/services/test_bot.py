@@ -92,7 +92,8 @@ def test_rule_conditions() -> None:
     assert holds(Conditions(keywords=["price", "ціна"], public=True), **facts)
     assert not holds(Conditions(keywords=["pric"]), **facts)  # whole words only
     assert not holds(Conditions(public=False), **facts)
-    assert holds(Conditions(regex=r"\?$", channels=["telegram"]), **facts)
+    assert holds(Conditions(regex=r"\?$", channels=["telegram"]), **facts, matches={r"\?$"})
+    assert not holds(Conditions(regex=r"\?$"), **facts, matches=set())
     assert not holds(Conditions(channels=["webchat"]), **facts)
     assert holds(Conditions.model_validate({"time_of_day": {"from": "18:00", "to": "09:00"}}),
                  **facts)
