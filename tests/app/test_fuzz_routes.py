@@ -64,7 +64,9 @@ def _resolve(doc: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
 
 def _types(doc: dict[str, Any], schema: dict[str, Any]) -> list[dict[str, Any]]:
     schema = _resolve(doc, schema)
-    if "anyOf" in schema:
+    # an anyOf beside a type and properties states a rule among them (one of text or
+    # template); an anyOf alone is a choice of types
+    if "anyOf" in schema and "type" not in schema:
         return [t for s in schema["anyOf"] for t in _types(doc, s)]
     return [schema]
 

@@ -194,12 +194,13 @@ def test_cli_connects_a_mailbox(tmp_path: Path, mailserver: MailServer) -> None:
     address = mailserver.add_user(f"cli-{uuid.uuid4().hex[:6]}@shop.test")
     settings = account_settings(mailserver, address)
     flags = [f"--setting={k}={v}" for k, v in settings.items()]
-    out = run(tmp_path, "channel", "add", "email", "--name", "Shop mail", *flags)
+    local = {"SWITCHBOARD_ALLOW_PRIVATE_URLS": "true"}  # the mail server is on 127.0.0.1
+    out = run(tmp_path, "channel", "add", "email", "--name", "Shop mail", *flags, env=local)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip().splitlines()[-1].isdigit()
     bad = run(tmp_path, "channel", "add", "email", "--name", "x",
               *[f for f in flags if "imap_password" not in f],
-              "--setting=imap_password=wrong")
+              "--setting=imap_password=wrong", env=local)
     assert bad.returncode != 0 and "refused the login" in bad.stdout + bad.stderr
     odd = run(tmp_path, "channel", "add", "email", "--name", "x", "--setting", "novalue")
     assert odd.returncode != 0 and "KEY=VALUE" in odd.stderr
