@@ -51,8 +51,11 @@ def test_user_add_prints_token_last_and_it_works(tmp_path: Path) -> None:
 
 
 def test_channel_add_and_list(tmp_path: Path) -> None:
+    private = run(tmp_path, "channel", "add", "api", "--name", "ERP",
+                  "--callback-url", "http://127.0.0.1:9/hook")  # the outbound URL policy
+    assert private.returncode == 2 and "127.0.0.1 is a loopback address" in private.stderr
     out = run(tmp_path, "channel", "add", "api", "--name", "ERP",
-              "--callback-url", "http://127.0.0.1:9/hook")
+              "--callback-url", "https://erp.example.com/hook")
     assert out.returncode == 0, out.stderr
     lines = out.stdout.strip().splitlines()
     assert lines[-1].isdigit()  # the account id alone on the last line
