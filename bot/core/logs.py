@@ -74,11 +74,12 @@ def _known_pattern() -> re.Pattern[str] | None:
 
 def redact(text: str) -> str:
     """``text`` with every known secret and token-shaped part replaced."""
-    pattern = _known_pattern()
-    if pattern is not None:
-        text = pattern.sub(REDACTED, text)
-    return _SHAPES.sub(lambda m: next(g for g in m.groups() if g is not None) + REDACTED,
+    # shapes first: a known secret inside a shape's name (a secret "secret" in
+    # "client_secret=…") would otherwise break the shape and let its value through
+    text = _SHAPES.sub(lambda m: next(g for g in m.groups() if g is not None) + REDACTED,
                        text)
+    pattern = _known_pattern()
+    return pattern.sub(REDACTED, text) if pattern is not None else text
 
 
 def _clean(value: Any) -> Any:
