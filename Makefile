@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-TEST_DEBS := postgresql chromium chromium-driver postfix dovecot-imapd dovecot-lmtpd
+TEST_DEBS := postgresql chromium chromium-driver postfix dovecot-imapd dovecot-lmtpd nginx
 
 .PHONY: run test lint bench venv deps test-deps debs clean
 

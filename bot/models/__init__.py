@@ -34,10 +34,12 @@ from bot.models.listening import (
 from bot.models.marketing import Broadcast, Enrollment, MailSend, Segment, Sequence, ShopEvent
 from bot.models.posts import Post, PostEvent, PostStatus, PostVariant
 from bot.models.users import Role, Session, User
+from bot.models.work import Followup, Lease
 
 __all__ = [
     "Broadcast", "CannedReply", "ChannelAccount", "ChatFlow", "Contact", "Conversation",
     "ConversationStatus", "CsatRating", "DeliveryStatus", "Direction", "Enrollment",
+    "Followup", "Lease",
     "FaqEntry", "Feed", "FeedEntry", "Identity", "ImportFailure", "Label", "ListeningRule",
     "MailSend",
     "Mention", "Message", "Note", "NoteRevision", "Post", "PostEvent", "PostStatus",
