@@ -100,7 +100,7 @@ async def _connect(target: Target, role: str) -> Any:
 
     try:
         return await asyncpg.connect(dsn=target.dsn, timeout=CONNECT_TIMEOUT)
-    except (TimeoutError, asyncio.TimeoutError):
+    except TimeoutError:
         raise CopyError(f"cannot connect to the {role} {target.label}: no answer within "
                         f"{CONNECT_TIMEOUT:g} s") from None
     except Exception as exc:  # refused, unknown host, bad password, no such database…
@@ -255,8 +255,7 @@ class PostgresSource(Source):
 
     async def rows(self, table: str, columns: list[str], batch: int
                    ) -> AsyncIterator[list[Any]]:
-        cur = await self.conn.cursor(
-            f"SELECT {', '.join(map(q, columns))} FROM {q(table)}", prefetch=batch)
+        cur = await self.conn.cursor(f"SELECT {', '.join(map(q, columns))} FROM {q(table)}")
         while chunk := await cur.fetch(batch):
             yield [tuple(r) for r in chunk]
 
@@ -310,9 +309,20 @@ async def copy_database(settings: Settings, to: str, batch: int = BATCH) -> list
     """
     import asyncpg
 
+    target = parse_pg_url(to)
+    try:
+        return await _copy(settings, target, batch)
+    except (OSError, sqlite3.Error, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        # a connection lost midway, a disk full…: the target's transaction rolled back
+        raise CopyError(f"the copy stopped: {_redact(str(exc) or type(exc).__name__, target)}"
+                        ) from None
+
+
+async def _copy(settings: Settings, target: Target, batch: int) -> list[Copied]:
+    import asyncpg
+
     from bot.core import db
 
-    target = parse_pg_url(to)
     source_url = settings.resolved_database_url
     source_pg = None if source_url.startswith("sqlite://") else parse_pg_url(
         source_url, "SWITCHBOARD_DATABASE_URL")
