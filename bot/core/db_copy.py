@@ -31,6 +31,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
@@ -329,8 +330,11 @@ async def _copy(settings: Settings, target: Target, batch: int) -> list[Copied]:
     if source_pg and source_pg.dsn == target.dsn:
         raise CopyError(f"the target {target.label} is the configured database itself; "
                         "give --to another, empty, database")
-    if source_url == "sqlite://:memory:":
-        raise CopyError("the configured database is in memory: nothing to copy")
+    if source_pg is None:
+        path = source_url[len("sqlite://"):]
+        if path == ":memory:" or not Path(path).is_file():
+            raise CopyError(f"the configured database {path} does not exist: nothing to copy "
+                            "(is SWITCHBOARD_DATA_DIR the server's?)")
 
     conn = await _connect(target, "target")
     source: Source | None = None

@@ -246,6 +246,11 @@ async def test_sqlite_shop_moves_to_postgres(tmp_path: Path, postgres: Postgres,
 
 
 async def test_bad_targets_are_one_line(tmp_path: Path) -> None:
+    code, out, err = await run(tmp_path, "db", "copy", "--to", "postgres://h:5432/db")
+    assert code == 2 and "does not exist: nothing to copy" in err, (out, err)
+    assert len(err.strip().splitlines()) == 1
+    code, _, err = await run(tmp_path, "migrate")  # a source (an empty shop) on SQLite
+    assert code == 0, err
     port = free_port()  # nothing listens there
     for url, says in [
             ("sqlite:///tmp/other.sqlite3", "must be a PostgreSQL URL"),
@@ -283,3 +288,32 @@ async def test_postgres_source(tmp_path: Path,
     assert re.search(r"^users\s+1\s+1$", out, re.M), out
     rows, _ = await pg_rows(other, "users")
     assert [r["email"] for r in rows] == ["an@shop.test"] and rows[0]["is_active"] is True
+
+
+@pytest.mark.slow  # real PostgreSQL
+async def test_count_mismatch_is_exit_1(tmp_path: Path, postgres: Postgres) -> None:
+    """The counts are taken again after the commit: a target whose rows are not the
+    source's (here a trigger someone left on it adds a row) fails the check, loudly."""
+    code, _, err = await run(tmp_path, "user", "add", "--email", "an@shop.test", "--role",
+                             "admin")
+    assert code == 0, err
+    target = postgres.create_db()
+    code, _, err = await run(tmp_path, "migrate", SWITCHBOARD_DATABASE_URL=target)
+    assert code == 0, err  # migrated but empty: a valid target
+    conn = await asyncpg.connect(target.replace("postgres://", "postgresql://", 1))
+    try:
+        await conn.execute("""
+            CREATE FUNCTION dup() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN
+              IF NEW.email NOT LIKE 'dup-%' THEN
+                INSERT INTO users (id, email, name, role, password_hash, is_active, created_at)
+                VALUES (NEW.id + 1000, 'dup-' || NEW.email, NEW.name, NEW.role,
+                        NEW.password_hash, NEW.is_active, NEW.created_at);
+              END IF; RETURN NEW; END $$;
+            CREATE TRIGGER dup AFTER INSERT ON users FOR EACH ROW EXECUTE FUNCTION dup();""")
+    finally:
+        await conn.close()
+    code, out, err = await run(tmp_path, "db", "copy", "--to", target)
+    assert code == 1, (out, err)
+    assert re.search(r"^users\s+1\s+2  MISMATCH$", out, re.M), out
+    assert "row counts differ in users (1 in the source, 2 in the target)" in err
+    assert "Traceback" not in err
