@@ -1,4 +1,4 @@
-"""``python run.py …``: serve, migrate, users, channels, import and export.
+"""``python run.py …``: serve, migrate, users, channels, import, export and db copy.
 
 Every command that works through rows shows a progress bar on stderr and ends with a
 one-line summary on stdout. ``user add`` prints the API token alone on the last stdout line
@@ -284,6 +284,32 @@ async def cmd_export(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+async def cmd_db(settings: Settings, args: argparse.Namespace) -> int:
+    """``db copy --to postgres://…``: this shop's database into an empty PostgreSQL one."""
+    from bot.core.db_copy import CopyError, copy_database, parse_pg_url
+
+    try:
+        label = parse_pg_url(args.to).label
+        counts = await copy_database(settings, args.to)
+    except CopyError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.code
+    width = max([len("table"), *(len(c.table) for c in counts)])
+    print(f"{'table':<{width}}  {'source':>9}  {'target':>9}")
+    for c in counts:
+        flag = "" if c.source == c.target else "  MISMATCH"
+        print(f"{c.table:<{width}}  {c.source:>9}  {c.target:>9}{flag}")
+    wrong = [c for c in counts if c.source != c.target]
+    if wrong:
+        print("error: row counts differ in " + ", ".join(
+            f"{c.table} ({c.source} in the source, {c.target} in the target)" for c in wrong),
+            file=sys.stderr)
+        return 1
+    print(f"db copy: {sum(c.source for c in counts)} rows in {len(counts)} tables copied to "
+          f"{label}; every count matches, sequences reset")
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="run.py", description="Switchboard: a shop's inbox.")
     sub = p.add_subparsers(dest="command")
@@ -325,6 +351,12 @@ def parser() -> argparse.ArgumentParser:
     e = sub.add_parser("export", help="export rows to CSV")
     e.add_argument("what", choices=["contacts", "conversations"])
     e.add_argument("file")
+    d = sub.add_parser("db", help="the database as a whole").add_subparsers(dest="action",
+                                                                            required=True)
+    dc = d.add_parser("copy", help="copy this shop's database (e.g. SQLite) into an empty "
+                                   "PostgreSQL database, migrated first; counts checked")
+    dc.add_argument("--to", required=True, metavar="postgres://user:password@host:5432/db",
+                    help="the target database; it must exist and hold no rows")
     from listening.cli import add_parsers
     add_parsers(sub)
     return p
@@ -345,6 +377,6 @@ def main(argv: list[str] | None = None) -> int:
         return cmd_serve(settings, args)
     from listening.cli import HANDLERS
     handler = {"migrate": cmd_migrate, "user": cmd_user, "channel": cmd_channel,
-               "import": cmd_import, "export": cmd_export, **HANDLERS}[command]
+               "import": cmd_import, "export": cmd_export, "db": cmd_db, **HANDLERS}[command]
 
     return asyncio.run(handler(settings, args))
