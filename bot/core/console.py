@@ -11,38 +11,39 @@ import sys
 from collections.abc import AsyncIterator, Iterable, Iterator
 from typing import TextIO, TypeVar
 
+from tqdm import tqdm
+
 from config import Settings
 
 T = TypeVar("T")
 
 
 class Progress:
-    """A plain progress bar on stderr; it redraws in place on a terminal, and prints
-    a few milestone lines otherwise (CI logs stay short)."""
+    """A progress bar on stderr (tqdm): it redraws in place on a terminal; without one (CI)
+    it prints its first and last state and at most one line every 10 s, so logs stay short.
+    The bar closes itself when ``total`` is reached."""
 
     def __init__(self, total: int, label: str, stream: TextIO = sys.stderr) -> None:
-        self.total, self.label, self.stream, self.done = max(total, 0), label, stream, 0
-        self.tty = stream.isatty()
-        self._last_pct = -1
+        self.total, self.label, self.done = max(total, 0), label, 0
+        tty = stream.isatty()
+        self._bar = tqdm(total=self.total, desc=label, file=stream, ascii=not tty,
+                         mininterval=0.1 if tty else 10.0, dynamic_ncols=tty,
+                         ncols=None if tty else 80, leave=True)
+        if self.total == 0:
+            self._bar.close()
 
     def step(self, n: int = 1) -> None:
         self.done += n
-        pct = 100 if self.total == 0 else int(self.done * 100 / self.total)
-        if self.tty or pct // 25 != self._last_pct // 25 or self.done == self.total:
-            width = 30
-            filled = width if self.total == 0 else int(width * self.done / self.total)
-            end = "\r" if self.tty and self.done < self.total else "\n"
-            self.stream.write(f"{self.label} [{'#' * filled}{'.' * (width - filled)}] "
-                              f"{self.done}/{self.total}{end}")
-            self.stream.flush()
-        self._last_pct = pct
+        if not self._bar.disable:
+            self._bar.update(n)
+            if self.done >= self.total:
+                self._bar.close()
 
     def wrap(self, items: Iterable[T]) -> Iterator[T]:
         for item in items:
             yield item
             self.step()
-        if self.total == 0:
-            self.step(0)
+        self._bar.close()
 
 
 @contextlib.asynccontextmanager

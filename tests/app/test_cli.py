@@ -36,7 +36,7 @@ def test_user_add_prints_token_last_and_it_works(tmp_path: Path) -> None:
     assert out.returncode == 0, out.stderr
     token = out.stdout.strip().splitlines()[-1]
     assert token.startswith("sbt_") and " " not in token
-    assert "user add [" in out.stderr  # the progress bar
+    assert "user add: 100%" in out.stderr  # the progress bar (tqdm)
     listed = run(tmp_path, "user", "list")
     assert "lan@shop.test\tagent\tactive" in listed.stdout and "1 users" in listed.stdout
     dup = run(tmp_path, "user", "add", "--email", "lan@shop.test", "--role", "agent")
@@ -82,7 +82,7 @@ def test_import_export_round_trip(tmp_path: Path) -> None:
     assert "row 4: needs at least a name" in out.stderr
     assert "row 5: email 'not-an-email' is not an e-mail address" in out.stderr
     assert "import: 5 rows, 3 created, 0 updated, 2 rejected" in out.stdout
-    assert "import [" in out.stderr
+    assert "import: 100%" in out.stderr
     exported = tmp_path / "out.csv"
     out = run(tmp_path, "export", "contacts", str(exported))
     assert out.returncode == 0 and "export: 3 contacts" in out.stdout

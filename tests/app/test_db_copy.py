@@ -184,7 +184,7 @@ async def test_sqlite_shop_moves_to_postgres(tmp_path: Path, postgres: Postgres,
     code, out, err = await run(data, "db", "copy", "--to", target)
     assert code == 0, err
     assert "Traceback" not in err
-    assert "copy messages [" in err  # the progress bar, per table
+    assert "copy messages: 100%" in err  # the progress bar (tqdm), per table
     printed = {m[1]: (int(m[2]), int(m[3])) for m in
                re.finditer(r"^(\w+)\s+(\d+)\s+(\d+)$", out, re.M)}
     for table, n in made["counts"].items():

@@ -225,7 +225,7 @@ async def test_inbound_messages_are_scored_corrected_and_backfilled(
     out = _run(data, models_dir, "sentiment-backfill")
     assert out.returncode == 0, out.stderr
     assert "sentiment-backfill: 1 items scored" in out.stdout
-    assert "sentiment-backfill [" in out.stderr  # the progress bar
+    assert "sentiment-backfill: 100%" in out.stderr  # the progress bar (tqdm)
     tsv = tmp_path / "eval.tsv"
     tsv.write_text("Great quality, thank you so much!\tpositive\ten\n")
     out = _run(data, models_dir, "sentiment-eval", str(tsv), "--json")
