@@ -65,6 +65,15 @@ async def inbound(http: aiohttp.ClientSession, base: str, seed: dict[str, str],
                                     "Content-Type": "application/json"})
 
 
+async def logged(cluster: Cluster, since: int, n: int) -> list[str]:
+    """The upstreams of the ``n`` requests nginx logged after the first ``since`` (nginx
+    writes a line once the answer went out: wait for it)."""
+    async def enough() -> list[str]:
+        entries = cluster.nginx.served_by()[since:]
+        return entries if len(entries) >= n else []
+    return list(await until(enough, what=f"{n} lines in nginx's access log"))
+
+
 def ports_of(entries: list[str]) -> list[set[int]]:
     return [{int(a.rsplit(":", 1)[1]) for a in e.split(", ") if ":" in a} for e in entries]
 
@@ -76,18 +85,26 @@ async def test_healthz_and_requests_spread_over_the_processes(cluster: Cluster) 
             async with http.get(cluster.url + "/healthz") as resp:
                 assert resp.status == 200, await resp.text()
                 assert (await resp.json())["database"] == "ok"
-    served = ports_of(cluster.nginx.served_by()[before:])
+    served = ports_of(await logged(cluster, before, 30))
     assert len(served) == 30
     assert set().union(*served) == {s.port for s in cluster.servers}
 
 
 async def test_web_chat_socket_through_the_proxy(cluster: Cluster) -> None:
-    """Three visitors at once: each gets the visitor cookie from /chat and an ack for its
-    message over /chat/ws, opened with the shop's origin (public_url, nginx's URL)."""
+    """Three visitors, their sockets open together: each gets the visitor cookie from
+    /chat and an ack for its message over /chat/ws, opened with the shop's origin
+    (public_url, nginx's URL)."""
     account = cluster.seed["webchat"]
 
     async def visitor(n: int) -> aiohttp.ClientWebSocketResponse:
         http = session()
+        try:
+            return await chat(http, n)
+        except BaseException:
+            await http.close()
+            raise
+
+    async def chat(http: aiohttp.ClientSession, n: int) -> aiohttp.ClientWebSocketResponse:
         page = await http.get(f"{cluster.url}/chat?account={account}")
         assert page.status == 200
         assert len(http.cookie_jar) == 1  # the visitor's signed cookie
@@ -106,19 +123,21 @@ async def test_web_chat_socket_through_the_proxy(cluster: Cluster) -> None:
         ws._test_session = http  # type: ignore[attr-defined]  # closed with the socket
         return ws
 
-    sockets = await asyncio.gather(*(visitor(n) for n in range(3)))
+    sockets = []
+    for n in range(3):  # one after the other, each kept open: least_conn spreads them
+        sockets.append(await visitor(n))
     for ws in sockets:
         assert not ws.closed
         await ws.close()
         await ws._test_session.close()  # type: ignore[attr-defined]
-    # least_conn counts open sockets: three open at once went to three processes
+    # least_conn counts open sockets: three open together went to three processes
     # (nginx logs a socket when it closes)
-    async def logged() -> list[str]:
+    async def closed() -> list[str]:
         lines = cluster.nginx.access_log.read_text().splitlines()
         found = [line for line in lines if "/chat/ws" in line]
         return found if len(found) >= 3 else []
     held = ports_of(re.findall(r" upstream=(.*?) upstream_status=",
-                               "\n".join(await until(logged, what="the sockets' log lines"))))
+                               "\n".join(await until(closed, what="the sockets' log lines"))))
     assert set().union(*held[-3:]) == {s.port for s in cluster.servers}
 
 
@@ -224,11 +243,12 @@ async def test_sigkill_one_process_requests_keep_succeeding(cluster: Cluster) ->
             resp = await inbound(http, cluster.url, cluster.seed, f"while dead {i}", contact)
             assert resp.status == 202, await resp.text()
             ids.append((await resp.json())["id"])
-    served = ports_of(cluster.nginx.served_by()[before:])
+    entries = await logged(cluster, before, 60)
+    served = ports_of(entries)
     assert len(served) == 60
     assert any(dead.port in s for s in served), "nginx never tried the dead process"
     # every request ended on a live process (the dead one, when tried, was only a first try)
-    last = [e.split(", ")[-1] for e in cluster.nginx.served_by()[before:]]
+    last = [e.split(", ")[-1] for e in entries]
     assert {int(a.rsplit(":", 1)[1]) for a in last} <= live
     conversation = (await resp.json())["conversation_id"]
     thread = await asyncio.to_thread(cluster.call, "GET",
