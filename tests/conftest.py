@@ -301,6 +301,28 @@ def server(tmp_path: Path) -> Iterator[ServerProcess]:
     srv.stop()
 
 
+# --- nginx in front of server processes (tests/proxy.py) --------------------------------------
+
+@pytest.fixture
+def nginx() -> Iterator[Any]:
+    """A factory: ``nginx(ports)`` starts Debian's nginx with deploy/nginx/switchboard.conf
+    in front of processes on those ports and returns it (``.url``, ``.served_by()``);
+    every one started is stopped after the test. For N processes on one PostgreSQL behind
+    it, see ``tests.proxy.Cluster``."""
+    from tests.proxy import Nginx
+
+    started: list[Nginx] = []
+
+    def start(ports: list[int]) -> Nginx:
+        proxy = Nginx(ports)
+        started.append(proxy)
+        return proxy.start()
+
+    yield start
+    for proxy in started:
+        proxy.stop()
+
+
 # --- Chromium --------------------------------------------------------------------------------
 
 CHROMIUM = "/usr/bin/chromium"
