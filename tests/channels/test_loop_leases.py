@@ -1,0 +1,113 @@
+"""Two server processes on one real PostgreSQL and one Telegram bot in polling mode (the
+fake Bot API, which answers 409 Conflict to overlapping getUpdates as Telegram does):
+only the process holding the lease ``loop:telegram:<id>`` polls, so there is no 409,
+and every message sent to the bot is stored once. When the holder is killed with
+SIGKILL, the other process takes the loop over once the lease lapsed
+(``loop_lease_seconds``) and messages sent after the kill arrive."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import pytest
+
+from tests.conftest import Postgres, ServerProcess
+from tests.fakes.telegram_api import FakeTelegram
+
+pytestmark = pytest.mark.slow  # two server processes on PostgreSQL
+
+TOKEN = "5151:leased"
+LEASE = 3.0  # loop_lease_seconds in this test: the takeover bound after a SIGKILL
+
+
+async def until(check: Callable[[], Awaitable[bool]], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not await check():
+        assert time.monotonic() < deadline, f"{what}: not reached in {timeout} s"
+        await asyncio.sleep(0.2)
+
+
+async def test_one_process_polls_and_the_other_takes_over(tmp_path: Path, postgres: Postgres,
+                                                         aiohttp_server: Any) -> None:
+    fake = FakeTelegram()
+    bot = fake.add_bot(TOKEN)
+    api = await aiohttp_server(fake.app())
+    url = postgres.create_db()
+    env = {"SWITCHBOARD_DATABASE_URL": url, "SWITCHBOARD_SECRET_KEY": secrets.token_hex(32),
+           "SWITCHBOARD_CHANNEL_REFRESH_SECONDS": "0.5", "SWITCHBOARD_TELEGRAM_POLL_TIMEOUT": "1",
+           "SWITCHBOARD_LOOP_LEASE_SECONDS": str(LEASE), "SWITCHBOARD_SENTIMENT_ENABLED": "false"}
+    servers = [ServerProcess(tmp_path / f"s{i}", **env) for i in range(2)]
+    await asyncio.to_thread(servers[0].start)  # migrates and seeds the shop
+    db = await asyncpg.connect(url)
+    try:
+        await asyncio.to_thread(servers[1].start)
+        servers[1].seed = servers[0].seed
+        account = await asyncio.to_thread(servers[0].call, "POST", "/api/v1/channels", {
+            "kind": "telegram", "name": "shop",
+            "settings": {"token": TOKEN, "api_base_url": str(api.make_url("")).rstrip("/")}})
+        lease = f"loop:telegram:{account['id']}"
+
+        async def stored() -> list[str]:
+            rows = await db.fetch(
+                "SELECT text FROM messages WHERE channel_account_id = $1 "
+                "AND direction = 'in' ORDER BY id", account["id"])
+            return [r["text"] for r in rows]
+
+        async def holder_pid() -> int | None:
+            row = await db.fetchrow("SELECT holder FROM leases WHERE name = $1 "
+                                    "AND until >= now()", lease)
+            return int(row["holder"].split(":")[1]) if row else None
+
+        sent: list[str] = []
+
+        def send(n: int) -> None:
+            for _ in range(n):
+                text = f"hello {len(sent)}"
+                sent.append(text)
+                fake.push(TOKEN, fake.private_message(100 + len(sent), text))
+
+        # Both processes run long enough for each to try the loop many times over (the
+        # non-holder tries every LEASE/3 s): they would overlap on getUpdates if both polled.
+        await until(lambda: asyncio.sleep(0, bot.polls >= 3), 60, "polling started")
+        for _ in range(10):
+            send(1)
+            await asyncio.sleep(0.3)
+
+        async def all_stored() -> bool:
+            return sorted(await stored()) == sorted(sent)
+        await until(all_stored, 60, "messages stored")
+        polls = bot.polls
+        await until(lambda: asyncio.sleep(0, bot.polls >= polls + 3 * LEASE), 120,
+                    "polling went on")
+        assert bot.conflicts == 0, f"{bot.conflicts} getUpdates ended in 409 Conflict"
+        pids = {s.proc.pid: s for s in servers if s.proc is not None}
+        holder = await holder_pid()
+        assert holder in pids
+        assert len(await stored()) == len(sent)  # each once
+
+        # The holder dies without releasing its lease; the other takes over once it lapsed.
+        killed_at = time.monotonic()
+        pids[holder].kill()
+        send(5)
+        survivor = next(pid for pid in pids if pid != holder)
+
+        async def taken_over() -> bool:
+            return await holder_pid() == survivor
+        await until(taken_over, LEASE + 60, "the survivor holds the lease")
+        await until(all_stored, 60, "messages sent after the kill stored")
+        print(f"takeover after {time.monotonic() - killed_at:.1f} s (lease {LEASE} s)")
+        assert len(await stored()) == len(sent)
+        polls = bot.polls
+        await until(lambda: asyncio.sleep(0, bot.polls >= polls + 3), 60, "survivor polls")
+        assert bot.conflicts == 0, f"{bot.conflicts} getUpdates ended in 409 Conflict"
+    finally:
+        await db.close()
+        for srv in servers:
+            if srv.proc is not None and srv.proc.poll() is None:
+                srv.stop()
