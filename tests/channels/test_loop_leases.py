@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import secrets
+import signal
 import subprocess
 import time
 from collections.abc import Awaitable, Callable
@@ -39,8 +41,12 @@ async def until(check: Callable[[], Awaitable[bool]], timeout: float, what: str)
         await asyncio.sleep(0.2)
 
 
+@pytest.mark.parametrize("how", ["kill", "freeze"])
 async def test_one_process_polls_and_the_other_takes_over(tmp_path: Path, postgres: Postgres,
-                                                         aiohttp_server: Any) -> None:
+                                                         aiohttp_server: Any, how: str) -> None:
+    """``kill``: the holder gets SIGKILL. ``freeze``: it gets SIGSTOP for several lease
+    periods, the other takes over, then SIGCONT: the woken holder finds its lease past
+    its deadline and makes no getUpdates call (no 409), and the survivor keeps it."""
     fake = FakeTelegram()
     bot = fake.add_bot(TOKEN)
     api = await aiohttp_server(fake.app())
@@ -51,6 +57,7 @@ async def test_one_process_polls_and_the_other_takes_over(tmp_path: Path, postgr
     servers = [ServerProcess(tmp_path / f"s{i}", **env) for i in range(2)]
     await asyncio.to_thread(servers[0].start)  # migrates and seeds the shop
     db = await asyncpg.connect(url)
+    frozen: int | None = None
     try:
         await asyncio.to_thread(servers[1].start)
         servers[1].seed = servers[0].seed
@@ -97,22 +104,38 @@ async def test_one_process_polls_and_the_other_takes_over(tmp_path: Path, postgr
         assert holder in pids
         assert len(await stored()) == len(sent)  # each once
 
-        # The holder dies without releasing its lease; the other takes over once it lapsed.
+        # The holder dies (or freezes) without releasing its lease; the other takes over
+        # once it lapsed.
         killed_at = time.monotonic()
-        pids[holder].kill()
+        if how == "kill":
+            pids[holder].kill()
+        else:
+            os.kill(holder, signal.SIGSTOP)
+            frozen = holder
         send(5)
         survivor = next(pid for pid in pids if pid != holder)
 
         async def taken_over() -> bool:
             return await holder_pid() == survivor
         await until(taken_over, LEASE + 60, "the survivor holds the lease")
-        await until(all_stored, 60, "messages sent after the kill stored")
         print(f"takeover after {time.monotonic() - killed_at:.1f} s (lease {LEASE} s)")
+        await until(all_stored, 60, "messages sent after the kill stored")
+        if how == "freeze":  # the old holder wakes up past its lease
+            os.kill(holder, signal.SIGCONT)
+            frozen = None
+            send(5)
+            await until(all_stored, 60, "messages sent after the thaw stored")
+            polls = bot.polls
+            await until(lambda: asyncio.sleep(0, bot.polls >= polls + 3 * LEASE), 120,
+                        "polling went on")
+            assert await holder_pid() == survivor
         assert len(await stored()) == len(sent)
         polls = bot.polls
         await until(lambda: asyncio.sleep(0, bot.polls >= polls + 3), 60, "survivor polls")
         assert bot.conflicts == 0, f"{bot.conflicts} getUpdates ended in 409 Conflict"
     finally:
+        if frozen is not None:
+            os.kill(frozen, signal.SIGCONT)
         await db.close()
         for srv in servers:
             if srv.proc is not None and srv.proc.poll() is None:
