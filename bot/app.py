@@ -272,12 +272,15 @@ def create_app(settings: Settings, *, migrate: bool = True,
         # The clock's jobs: each runner claims its due rows itself (the clock only ticks).
         # Publishing is its own job: a long run of due posts never delays customer replies.
         every = settings.clock_seconds
-        clock = app[CLOCK] = Clock(every)
-        clock.every(every, "tick", app[OUTBOX].deliver_due,
-                    functools.partial(inbox.wake_snoozed, app[BUS]))
+        # Jobs that claim rows run in every process; alone=True: one process at a time.
+        clock = app[CLOCK] = Clock(every, settings.loop_lease_seconds)
+        clock.every(every, "tick", app[OUTBOX].deliver_due)
+        clock.every(every, "snoozed", functools.partial(inbox.wake_snoozed, app[BUS]),
+                    alone=True)
         clock.every(every, "publish", publisher.run_due)
         clock.every(every, "drips", app[DRIPS].run_due, BroadcastRunner(app[MAILER]).run_due)
-        clock.every(max(every, 30.0), "listening", lambda: listening.tick(app[HTTP]))
+        clock.every(max(every, 30.0), "listening", lambda: listening.tick(app[HTTP]),
+                    alone=True)
         running = [a for a in adapters.values() if isinstance(a, RunsAccounts)]
         for adapter in running:  # per-account loops (Telegram polling, webhooks)
             await adapter.start()

@@ -1,57 +1,80 @@
 """One long-running task per enabled account of a channel (Telegram polling, an IMAP
 mailbox), kept in step with the accounts table: started for a new account, restarted
-when its connection settings change, stopped when it is disabled, without a restart."""
+when its connection settings change, stopped when it is disabled, without a restart.
+
+With several processes on one database, an account's loop runs in one process at a
+time: the one holding the lease ``loop:<kind>:<account id>`` (:mod:`bot.core.leases`).
+Every process keeps a small driver per account that tries to take the lease every third
+of ``loop_lease_seconds``; the holder runs the loop and renews the lease at that pace.
+The loop is cancelled the moment a renewal finds another holder or the lease's local
+deadline passes without a renewal, and a loop can check :func:`lease_live` before each
+remote call (Telegram's ``poll`` does), so a holder that was frozen past its lease makes
+no new call when it wakes. A holder that dies is replaced within ``loop_lease_seconds``;
+one that stops cleanly releases its leases, so another takes over at once.
+
+Accounts that need no loop of their own (``leased(account)`` False: a Telegram bot in
+webhook mode only registers its webhook, which every process may do) run unleased.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import contextvars
 import logging
 from collections.abc import Callable, Coroutine, Hashable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from bot.core.channel import AccountInfo, ChannelContext
+from bot.core.leases import HOLDER, Holding, cancel_and_wait
 
 log = logging.getLogger("switchboard.channels")
+
+_LEASE: contextvars.ContextVar[Holding | None] = contextvars.ContextVar(
+    "account_loop_lease", default=None)
+
+
+def lease_live() -> bool:
+    """Inside an account loop: True while this process surely holds its lease (always
+    True for an unleased loop). Check it before each call to the remote account."""
+    held = _LEASE.get()
+    return held is None or held.live()
 
 
 @dataclass
 class _Running:
     key: Hashable  # the settings the loop was started with: a change restarts it
-    task: asyncio.Task[None]
+    task: asyncio.Task[None]  # the loop, or the driver that holds its lease and runs it
+    inner: list[asyncio.Task[None]] = field(default_factory=list)  # the leased loop
 
 
 class AccountLoops:
     def __init__(self, ctx: ChannelContext, kind: str,
                  key: Callable[[AccountInfo], Hashable],
-                 run: Callable[[AccountInfo], Coroutine[Any, Any, None]]) -> None:
+                 run: Callable[[AccountInfo], Coroutine[Any, Any, None]],
+                 leased: Callable[[AccountInfo], bool] = lambda account: True,
+                 holder: str = HOLDER) -> None:
         self.ctx, self.kind, self.key, self.run = ctx, kind, key, run
+        self.leased, self.holder = leased, holder
         self.running: dict[int, _Running] = {}
+        self.holding: dict[int, Holding] = {}  # the leases of leased accounts
         self._supervisor: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         self._supervisor = asyncio.get_running_loop().create_task(self._supervise())
 
     async def stop(self) -> None:
-        tasks = [r.task for r in self.running.values()]
+        tasks = [t for r in self.running.values() for t in (r.task, *r.inner)]
         if self._supervisor is not None:
             tasks.append(self._supervisor)
         # Cancel until they are done: on Python 3.11 a cancel that lands as an inner
         # ``wait_for`` completes can be swallowed, and a loop that swallowed it would go
         # back to waiting on its server (an IMAP IDLE: many minutes), holding up shutdown.
-        for _ in range(50):
-            pending = [t for t in tasks if not t.done()]
-            if not pending:
-                break
-            for t in pending:
-                t.cancel()
-            await asyncio.wait(pending, timeout=0.2)
-        for t in tasks:
-            if t.done() and not t.cancelled():
-                with contextlib.suppress(Exception):
-                    t.result()
+        await asyncio.gather(*(cancel_and_wait(t) for t in tasks))
         self.running.clear()
+        # Then hand the leases over at once (a restart need not wait for them to lapse).
+        holding, self.holding = list(self.holding.values()), {}
+        await asyncio.gather(*(h.release() for h in holding if h.deadline))
 
     async def _supervise(self) -> None:
         every = self.ctx.settings.channel_refresh_seconds
@@ -67,9 +90,57 @@ class AccountLoops:
         for acct_id in list(self.running):
             want = accounts.get(acct_id)
             if want is None or self.key(want) != self.running[acct_id].key:
-                self.running.pop(acct_id).task.cancel()
+                gone = self.running.pop(acct_id)
+                for t in (gone.task, *gone.inner):
+                    t.cancel()
+        loop = asyncio.get_running_loop()
         for acct_id, account in accounts.items():
             if acct_id not in self.running:
-                self.running[acct_id] = _Running(
-                    self.key(account),
-                    asyncio.get_running_loop().create_task(self.run(account)))
+                inner: list[asyncio.Task[None]] = []
+                task = (loop.create_task(self._drive(account, inner))
+                        if self.leased(account) else loop.create_task(self.run(account)))
+                self.running[acct_id] = _Running(self.key(account), task, inner)
+
+    def holds(self, acct_id: int) -> bool:
+        """True while this process holds the lease of the account's loop."""
+        held = self.holding.get(acct_id)
+        return held is not None and held.live()
+
+    async def _drive(self, account: AccountInfo, inner: list[asyncio.Task[None]]) -> None:
+        """Hold the account's lease and run its loop while it is held; when it is not
+        (another process holds it, or it was lost), try again every third of it."""
+        ttl = self.ctx.settings.loop_lease_seconds
+        held = self.holding.setdefault(
+            account.id, Holding(f"loop:{self.kind}:{account.id}", ttl, self.holder))
+        extra = {"kind": self.kind, "account": account.id}
+        while True:
+            try:
+                got = await held.take()
+            except Exception as exc:  # the database: try again
+                log.warning("loop lease not taken", extra={**extra,
+                                                           "error": type(exc).__name__})
+                got = False
+            if not got:
+                await asyncio.sleep(ttl / 3)
+                continue
+            log.info("loop lease taken; loop starts", extra=extra)
+            token = _LEASE.set(held)
+            try:
+                task = asyncio.get_running_loop().create_task(self.run(account))
+            finally:
+                _LEASE.reset(token)
+            inner[:] = [task]
+            try:
+                ended = await held.keep(task)
+            finally:
+                if not task.done():
+                    task.cancel()
+            await cancel_and_wait(task)
+            inner.clear()
+            if ended:  # the loop ended by itself (refused settings): not run again
+                if not task.cancelled() and task.exception() is not None:
+                    log.error("account loop failed", exc_info=task.exception(), extra=extra)
+                await held.release()
+                return
+            log.warning("loop lease lost; loop stopped", extra=extra)
+            await asyncio.sleep(ttl / 3)

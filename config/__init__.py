@@ -110,6 +110,11 @@ class Settings:
         "Meta Graph API base URL, with its version, for Facebook and Instagram accounts "
         "(an account's settings.api_base_url overrides it).",
         default="https://graph.facebook.com/v21.0")
+    loop_lease_seconds: float = _doc(
+        "How long a process holds a channel account's loop (Telegram polling, an IMAP "
+        "mailbox) or a clock job that must run in one process at a time; renewed every "
+        "third of it, and taken over by another process within this time if the holder "
+        "dies.", default=30.0)
     drip_lease_seconds: float = _doc(
         "How long a process holds a drip step it is sending; if it dies, another process "
         "(or the restarted one) takes the step over after this.", default=120.0)

@@ -29,7 +29,8 @@ _POSITIVE = {"port", "max_body_bytes", "outbound_max_attempts", "session_hours",
              "drip_lease_seconds", "sentiment_threads", "sentiment_batch", "spike_factor",
              "spike_min_count", "spike_baseline_days", "review_warn_hours",
              "password_hash_threads", "signed_link_days", "quarantine_tries",
-             "template_timeout_seconds", "template_max_bytes", "regex_timeout_ms"}
+             "template_timeout_seconds", "template_max_bytes", "regex_timeout_ms",
+             "loop_lease_seconds"}
 _NETWORKS = ("trusted_proxies", "metrics_addresses")  # addresses or CIDR, comma-separated
 _LIMITS = ("login_limit_address", "login_limit_account", "public_limit_address")
 

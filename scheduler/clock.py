@@ -1,9 +1,22 @@
 """The clock: APScheduler ticks, our own tables hold the due work.
 
 APScheduler 3.x with a shared job store runs jobs twice when two processes use it, so
-it only keeps time here. Each job calls its runners, which look for due rows and claim
-them one by one with a lease (see ``bot.services.replies.Outbox.deliver_due``), which is
-safe with several processes and across crashes.
+it only keeps time here, in every process. With several processes on one database, the
+jobs split in two kinds:
+
+* **Every process** runs the jobs whose runners claim due rows one by one with
+  :func:`bot.core.due.claim` (``FOR UPDATE SKIP LOCKED`` on PostgreSQL): the outbox's
+  ``deliver_due``, publishing due posts, drip steps, broadcasts. The claims already
+  split the work between processes (each row runs once), and more processes drain a
+  burst faster (drips with 3 processes beat 1).
+* **One process at a time** runs a job registered with ``alone=True``: one that polls
+  remote accounts or sweeps whole tables without claiming rows (listening: feeds, review
+  warnings, spikes, the sentiment sweep; waking snoozed conversations). Before each run
+  the process takes the lease ``job:<name>`` (:mod:`bot.core.leases`); a process that
+  does not get it skips the run. The holder keeps the lease between runs (renewing it
+  each run) and it is renewed during a long run; if that renewal fails the run is
+  cancelled. If the holder dies, another process runs the job once the lease lapsed,
+  within ``loop_lease_seconds``.
 
 The clock knows no job: the composition root (``bot/app.py``) builds one :class:`Clock`,
 registers each job with :meth:`Clock.every`, keeps it at ``app[CLOCK]`` and runs it with
@@ -12,6 +25,7 @@ registers each job with :meth:`Clock.every`, keeps it at ``app[CLOCK]`` and runs
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -19,6 +33,8 @@ from dataclasses import dataclass
 
 from aiohttp import web
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+from bot.core.leases import HOLDER, Holding, cancel_and_wait
 
 log = logging.getLogger("switchboard.clock")
 
@@ -30,6 +46,7 @@ class ClockJob:
     name: str  # the APScheduler job id
     seconds: float
     runners: tuple[Runner, ...]  # called in turn, each on its own (one failing stops none)
+    alone: bool = False  # one process at a time, under the lease job:<name>
 
 
 class Clock:
@@ -38,22 +55,25 @@ class Clock:
     ``seconds`` is the clock's tick: a job run that falls more than five ticks behind
     (the event loop was blocked) is skipped, and missed runs are coalesced into one."""
 
-    def __init__(self, seconds: float) -> None:
-        self.seconds = seconds
+    def __init__(self, seconds: float, lease_seconds: float = 30.0,
+                 holder: str = HOLDER) -> None:
+        self.seconds, self.lease_seconds, self.holder = seconds, lease_seconds, holder
         self.jobs: dict[str, ClockJob] = {}
+        self.holding: dict[str, Holding] = {}  # the leases of alone jobs
         self.started = False
 
-    def every(self, seconds: float, name: str, *runners: Runner) -> None:
+    def every(self, seconds: float, name: str, *runners: Runner, alone: bool = False) -> None:
         """Call ``runners`` in turn every ``seconds``, as the job ``name``: never two runs
         of one job at once. Jobs run independently of each other, so a slow one never
-        delays another; register before :meth:`running`."""
+        delays another; register before :meth:`running`. ``alone``: the job runs in one
+        process at a time (see the module's docstring for which jobs need it)."""
         if self.started:
             raise RuntimeError(f"clock job {name!r} registered after the clock started")
         if name in self.jobs:
             raise ValueError(f"clock job {name!r} is already registered")
         if not runners:
             raise ValueError(f"clock job {name!r} has no runner")
-        self.jobs[name] = ClockJob(name, seconds, runners)
+        self.jobs[name] = ClockJob(name, seconds, runners, alone)
 
     async def run(self, name: str) -> None:
         """Run the job ``name`` once now (its runners in turn; an error propagates)."""
@@ -61,6 +81,25 @@ class Clock:
             await runner()
 
     async def _tick(self, job: ClockJob) -> None:
+        if not job.alone:
+            await self._run_runners(job)
+            return
+        held = self.holding.setdefault(
+            job.name, Holding(f"job:{job.name}", self.lease_seconds, self.holder))
+        try:
+            if not await held.take():
+                return  # another process runs it
+        except Exception as exc:
+            log.warning("clock job lease not taken", extra={"job": job.name,
+                                                            "error": type(exc).__name__})
+            return
+        task = asyncio.get_running_loop().create_task(self._run_runners(job))
+        try:
+            await held.keep(task)
+        finally:
+            await cancel_and_wait(task)
+
+    async def _run_runners(self, job: ClockJob) -> None:
         for runner in job.runners:
             try:
                 await runner()
@@ -84,6 +123,8 @@ class Clock:
         finally:
             sched.shutdown(wait=False)
             self.started = False
+            holding, self.holding = list(self.holding.values()), {}
+            await asyncio.gather(*(h.release() for h in holding if h.deadline))
 
 
 CLOCK = web.AppKey("clock", Clock)

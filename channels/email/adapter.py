@@ -46,7 +46,7 @@ from channels.email import imap, mime
 from channels.email.account import HostRefused, cfg, check_server, tls_context
 from channels.email.parse import Mail, mail_key, parse_mail
 from channels.email.pool import DEFAULT_CONCURRENCY, DEFAULT_RATE, SmtpPool
-from channels.loops import AccountLoops
+from channels.loops import AccountLoops, lease_live
 
 log = logging.getLogger("switchboard.email")
 TLS_MODES = ("ssl", "starttls", "none")
@@ -155,7 +155,8 @@ class EmailChannel:
 
     async def _watch(self, account: AccountInfo) -> None:
         """Keep reading the mailbox, storing each new mail (:func:`imap.watch`)."""
-        await imap.watch(account, self._take, allow_private=self._allow_private())
+        await imap.watch(account, self._take, allow_private=self._allow_private(),
+                         held=lease_live)
 
     async def _take(self, account: AccountInfo, raw: bytes) -> None:
         """Store one mail; one that keeps failing is quarantined after quarantine_tries

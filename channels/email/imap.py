@@ -74,13 +74,15 @@ async def connect(account: AccountInfo, *, allow_private: bool = False) -> aioim
     return client
 
 
-async def watch(account: AccountInfo, store: Store, *, allow_private: bool = False) -> None:
+async def watch(account: AccountInfo, store: Store, *, allow_private: bool = False,
+                held: Callable[[], bool] = lambda: True) -> None:
     """Keep reading the mailbox: reconnect with backoff after any failure. A host the
     outbound policy refuses ends it (an error naming the account; a changed host
-    restarts it)."""
+    restarts it). It returns once ``held()`` is False before it connects or reads: this
+    process no longer surely holds the mailbox's lease (:mod:`channels.loops`)."""
     delay = 1.0
     last_uid = 0
-    while True:
+    while held():
         client: aioimaplib.IMAP4 | None = None
         try:
             client = await connect(account, allow_private=allow_private)
@@ -88,6 +90,8 @@ async def watch(account: AccountInfo, store: Store, *, allow_private: bool = Fal
             last_uid = await _catch_up(account, client, last_uid, store)
             while True:
                 await wait_for_mail(client)
+                if not held():
+                    break
                 last_uid = await _read_new(account, client, last_uid, store)
         except HostRefused as exc:
             log.error("mailbox not read: its IMAP host is refused",
@@ -99,8 +103,12 @@ async def watch(account: AccountInfo, store: Store, *, allow_private: bool = Fal
         finally:  # failed, or stopped (cancelled): the connection goes either way
             if client is not None:
                 drop(client)
+        if not held():
+            break
         await asyncio.sleep(delay)
         delay = min(delay * 2, 60.0)
+    log.warning("mailbox loop stopped: the account's lease is not held",
+                extra={"account": account.id})
 
 
 async def _catch_up(account: AccountInfo, client: aioimaplib.IMAP4, last_uid: int,

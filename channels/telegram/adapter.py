@@ -41,7 +41,7 @@ from bot.core.channel import (
 from bot.core.clean import without_nul
 from bot.core.http import ApiError, Call, Endpoint, json_out
 from bot.core.outbound import check_url, refused
-from channels.loops import AccountLoops
+from channels.loops import AccountLoops, lease_live
 from channels.telegram.client import (
     DEFAULT_API,
     base_allowed,
@@ -101,7 +101,10 @@ class TelegramChannel:
         self.ctx = ctx
         self._bots: dict[int, tuple[tuple[str, str], Bot]] = {}
         # One loop per account, restarted when its token, API base or mode changes.
-        self.loops = AccountLoops(ctx, self.kind, self.config, self._run)
+        # In polling mode one process at a time polls (Telegram answers 409 Conflict to a
+        # second getUpdates); in webhook mode every process may (re)register the webhook.
+        self.loops = AccountLoops(ctx, self.kind, self.config, self._run,
+                                  leased=lambda account: self.config(account)[2] == "polling")
 
     # --- configuration -----------------------------------------------------------------
 
@@ -285,7 +288,8 @@ class TelegramChannel:
             return
         if self.config(account)[2] == "polling":
             await poll(self.bot(account), account, self.ctx.settings.telegram_poll_timeout,
-                       self.handle_update, tries=self.ctx.settings.quarantine_tries)
+                       self.handle_update, tries=self.ctx.settings.quarantine_tries,
+                       held=lease_live)
         else:
             await keep_webhook(self.bot(account), account,
                                self.ctx.settings.public_url.rstrip("/")

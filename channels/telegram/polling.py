@@ -58,16 +58,23 @@ async def keep_webhook(bot: Bot, account: AccountInfo, url: str) -> None:
 
 async def poll(bot: Bot, account: AccountInfo, timeout: int, handle: Handle, *,
                tries: int = 3,
-               sleep: Callable[[float], Awaitable[object]] = asyncio.sleep) -> None:
+               sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
+               held: Callable[[], bool] = lambda: True) -> None:
     """Polling mode: getUpdates in a loop. The offset moves past an update only after
     it is committed, so a crash replays it (and ingest drops the duplicate); or after
     ``tries`` failed tries, when it is quarantined (:mod:`bot.services.quarantine`).
-    Tries of one update are spaced by :func:`retry_delay`."""
+    Tries of one update are spaced by :func:`retry_delay`. It returns, making no call,
+    once ``held()`` is False: this process no longer surely holds the account's lease
+    (:mod:`channels.loops`), e.g. it woke from a freeze past it."""
     offset: int | None = None
     failing: tuple[int, int] | None = None  # (update_id, failed tries in a row)
     delay = 1.0
     webhook_cleared = False
     while True:
+        if not held():
+            log.warning("telegram polling stopped: the account's lease is not held",
+                        extra={"account": account.id})
+            return
         try:
             if not webhook_cleared:
                 await bot.delete_webhook()  # getUpdates is refused while one is set

@@ -3,7 +3,10 @@
 It speaks the Bot API's wire format (``/bot<token>/<method>``, form or JSON parameters,
 ``{"ok": …, "result" | "error_code", "description", "parameters"}`` answers) for the
 methods Switchboard uses, keeps what bots send so tests can read it, and can be told to
-fail: a 429 with ``retry_after``, or a 403 for a user who blocked the bot.
+fail: a 429 with ``retry_after``, or a 403 for a user who blocked the bot. As the real
+Bot API does, a getUpdates that comes while another one for the same bot is still
+waiting ends the waiting one with 409 Conflict ("terminated by other getUpdates
+request"): two pollers of one bot show up as ``FakeBot.conflicts``.
 """
 
 from __future__ import annotations
@@ -34,6 +37,10 @@ class FakeBot:
     sent: list[dict[str, Any]] = field(default_factory=list)
     edited: list[dict[str, Any]] = field(default_factory=list)
     answered: list[dict[str, Any]] = field(default_factory=list)
+    # The getUpdates waiting now (set when a newer one ends it), and what overlapped.
+    polling: asyncio.Event | None = None
+    conflicts: int = 0  # getUpdates ended with 409 because another one came
+    polls: int = 0  # getUpdates calls answered
 
 
 class FakeTelegram:
@@ -177,16 +184,32 @@ class FakeTelegram:
         if bot.webhook is not None:
             return self._error(409, "Conflict: can't use getUpdates method while webhook "
                                     "is active; use deleteWebhook to delete the webhook first")
-        offset = int(p.get("offset") or 0)
-        bot.updates = [u for u in bot.updates if u["update_id"] >= offset]
-        if not bot.updates:
-            bot.arrived.clear()
-            try:
-                await asyncio.wait_for(bot.arrived.wait(), float(p.get("timeout") or 0))
-            except TimeoutError:
-                pass
-        limit = int(p.get("limit") or 100)
-        return [u for u in bot.updates if u["update_id"] >= offset][:limit]
+        if bot.polling is not None:  # another getUpdates is in flight: Telegram ends it
+            bot.polling.set()
+        mine = bot.polling = asyncio.Event()
+        try:
+            offset = int(p.get("offset") or 0)
+            bot.updates = [u for u in bot.updates if u["update_id"] >= offset]
+            if not bot.updates:
+                bot.arrived.clear()
+                waits = [asyncio.ensure_future(bot.arrived.wait()),
+                         asyncio.ensure_future(mine.wait())]
+                try:
+                    await asyncio.wait(waits, timeout=float(p.get("timeout") or 0),
+                                       return_when=asyncio.FIRST_COMPLETED)
+                finally:
+                    for w in waits:
+                        w.cancel()
+            if mine.is_set():
+                bot.conflicts += 1
+                return self._error(409, "Conflict: terminated by other getUpdates request; "
+                                        "make sure that only one bot instance is running")
+            bot.polls += 1
+            limit = int(p.get("limit") or 100)
+            return [u for u in bot.updates if u["update_id"] >= offset][:limit]
+        finally:
+            if bot.polling is mine:
+                bot.polling = None
 
     def _set_webhook(self, bot: FakeBot, p: dict[str, Any]) -> bool:
         bot.webhook = {"url": p["url"], "secret_token": p.get("secret_token")}
