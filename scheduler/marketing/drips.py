@@ -5,6 +5,11 @@ Exactly once per (enrolment, step): the :class:`~bot.models.MailSend` row with k
 ``enr:<id>:step:<n>`` is committed before the SMTP call, and the Message-ID comes from
 that key. A crash between the server accepting the mail and our record of it resends the
 *same* mail (same Message-ID) on restart, never a different second one.
+
+With several processes, each claims its own enrolments (``due.claim``: ``SKIP LOCKED`` on
+PostgreSQL). A mail is recorded, and so sent, only while its process still holds the
+enrolment's lease, which that record renews: a process whose lease ran out under it (a
+claimed batch that outlasts the lease) and was taken over sends nothing more of it.
 """
 
 from __future__ import annotations
