@@ -278,7 +278,8 @@ def create_app(settings: Settings, *, migrate: bool = True,
         clock.every(every, "snoozed", functools.partial(inbox.wake_snoozed, app[BUS]),
                     alone=True)
         clock.every(every, "publish", publisher.run_due)
-        clock.every(every, "drips", app[DRIPS].run_due, BroadcastRunner(app[MAILER]).run_due)
+        broadcaster = BroadcastRunner(app[MAILER], lease_seconds=settings.drip_lease_seconds)
+        clock.every(every, "drips", app[DRIPS].run_due, broadcaster.run_due)
         clock.every(max(every, 30.0), "listening", lambda: listening.tick(app[HTTP]),
                     alone=True)
         running = [a for a in adapters.values() if isinstance(a, RunsAccounts)]

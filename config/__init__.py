@@ -116,8 +116,9 @@ class Settings:
         "third of it, and taken over by another process within this time if the holder "
         "dies.", default=30.0)
     drip_lease_seconds: float = _doc(
-        "How long a process holds a drip step it is sending; if it dies, another process "
-        "(or the restarted one) takes the step over after this.", default=120.0)
+        "How long a process holds a drip step or a broadcast it is sending without "
+        "renewing it (each mail it records renews it); if it dies, another process (or the "
+        "restarted one) takes the work over after this.", default=120.0)
     shopify_webhook_secret: Secret = _doc(
         "Shopify app's webhook secret: Shopify's customer, checkout and order webhooks to "
         "/api/v1/webhooks/shopify are checked with it. Empty: not connected.",

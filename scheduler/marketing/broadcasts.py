@@ -6,6 +6,12 @@ or have not confirmed are left out). Without a test, everyone gets subject A. Wi
 waits ``decide_after_hours``, then the subject with the higher rate of opens (or clicks)
 wins and goes to the rest. Each (broadcast, contact) is one MailSend row, committed
 before its mail is sent, with the Message-ID derived from it: exactly once, as drips.
+
+One process sends a broadcast at a time: it claims the broadcast with a lease and renews
+the lease with each mail it records; a process whose lease ran out and was taken over
+(it stalled, or it died) records and sends nothing more. The one that takes over sends
+the mails not yet sent, again those recorded but not known to have gone (the same mail,
+with the same Message-ID).
 """
 
 from __future__ import annotations
@@ -14,9 +20,11 @@ import asyncio
 import logging
 import random
 from datetime import datetime, timedelta
-from typing import Literal
+from typing import Any, Literal
 
 from jinja2 import TemplateError
+from tortoise.backends.base.client import BaseDBAsyncClient
+from tortoise.queryset import QuerySet
 
 from bot.core import bounded, due
 from bot.models import Broadcast, Contact, MailSend, Segment
@@ -74,15 +82,39 @@ class BroadcastRunner:
         self.mailer, self.concurrency = mailer, concurrency
         self.lease = timedelta(seconds=lease_seconds)
         self.commits = due.GroupCommit()
+        self._held: dict[int, datetime] = {}  # broadcast id -> our lease, as last renewed
 
     async def run_due(self) -> int:
-        ids = await due.claim(BROADCASTS_DUE, self.lease, 10, now=now())
+        at = now()
+        ids = await due.claim(BROADCASTS_DUE, self.lease, 10, now=at)
         for bid in ids:
+            self._held[bid] = at + self.lease
             try:
                 await self.advance(bid)
             except Exception:
                 log.exception("broadcast failed", extra={"broadcast": bid})
+            finally:
+                self._held.pop(bid, None)
         return len(ids)
+
+    def _mine(self, broadcast_id: int) -> QuerySet[Broadcast]:
+        """The broadcast, if we still hold its lease (or it was advanced unclaimed)."""
+        held = self._held.get(broadcast_id)
+        rows = Broadcast.filter(id=broadcast_id)
+        return rows if held is None else rows.filter(lease_until=held)
+
+    async def _renew(self, broadcast_id: int, conn: BaseDBAsyncClient) -> bool:
+        """Renew our lease in ``conn``'s transaction; False when another process holds
+        it now. (If that transaction rolls back, the lease kept in memory is one the row
+        never got: this process stops sending the broadcast, and it is taken over when
+        the lease runs out.)"""
+        if broadcast_id not in self._held:
+            return True
+        renewed = now() + self.lease
+        if not await self._mine(broadcast_id).using_db(conn).update(lease_until=renewed):
+            return False
+        self._held[broadcast_id] = renewed
+        return True
 
     async def audience(self, b: Broadcast) -> list[Contact]:
         seg = await Segment.get(id=b.segment_id)  # type: ignore[attr-defined]
@@ -103,18 +135,21 @@ class BroadcastRunner:
             half = len(sample) // 2
             await self._send(b, [(c, "a") for c in sample[:half]] +
                              [(c, "b") for c in sample[half:]])
-            await Broadcast.filter(id=b.id).update(
+            await self._mine(b.id).update(
                 state="testing", lease_until=None,
                 due_at=now() + timedelta(hours=b.decide_after_hours))
             return
         winner = "a"
         if b.state == "testing":
             winner = await self.winner(b)
+        # Done: sent or failed. A mail recorded but not known to have gone (its process
+        # died mid-send) is sent again, with the same Message-ID.
         done: set[int] = {int(i) for i in await MailSend.filter(  # type: ignore[call-overload]
-            broadcast_id=b.id).values_list("contact_id", flat=True)}
+            broadcast_id=b.id, state__in=("sent", "failed")).values_list(
+                "contact_id", flat=True)}
         await self._send(b, [(c, winner) for c in people if c.id not in done])
-        await Broadcast.filter(id=b.id).update(state="sent", winner=winner, due_at=None,
-                                               lease_until=None)
+        await self._mine(b.id).update(state="sent", winner=winner, due_at=None,
+                                      lease_until=None)
 
     async def winner(self, b: Broadcast) -> str:
         """The subject with the higher rate (ties and no data: A)."""
@@ -152,13 +187,19 @@ class BroadcastRunner:
                                       to=contact.email, subject=subject[:300], message_id="",
                                       state="failed", error=str(exc)[:500], attempts=1)
             return
+        fields = {"key": key, "broadcast_id": b.id, "variant": variant,
+                  "template": "broadcast", "contact_id": contact.id,
+                  "to": contact.email, "subject": subject[:300],
+                  "message_id": prepared.message_id}
+
+        async def record(conn: BaseDBAsyncClient) -> Any:
+            if not await self._renew(b.id, conn):
+                return None  # taken over: the other process sends it
+            return mail if mail is not None else await MailSend.create(using_db=conn,
+                                                                       **fields)
+        mail = await self.commits.run(record)
         if mail is None:
-            fields = {"key": key, "broadcast_id": b.id, "variant": variant,
-                      "template": "broadcast", "contact_id": contact.id,
-                      "to": contact.email, "subject": subject[:300],
-                      "message_id": prepared.message_id}
-            mail = await self.commits.run(lambda conn: MailSend.create(using_db=conn,
-                                                                        **fields))
+            return
         try:
             await self.mailer.deliver(prepared)
         except Exception as exc:

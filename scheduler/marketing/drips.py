@@ -5,6 +5,11 @@ Exactly once per (enrolment, step): the :class:`~bot.models.MailSend` row with k
 ``enr:<id>:step:<n>`` is committed before the SMTP call, and the Message-ID comes from
 that key. A crash between the server accepting the mail and our record of it resends the
 *same* mail (same Message-ID) on restart, never a different second one.
+
+With several processes, each claims its own enrolments (``due.claim``: ``SKIP LOCKED`` on
+PostgreSQL). A mail is recorded, and so sent, only while its process still holds the
+enrolment's lease, which that record renews: a process whose lease ran out under it (a
+claimed batch that outlasts the lease) and was taken over sends nothing more of it.
 """
 
 from __future__ import annotations
@@ -46,6 +51,9 @@ class _Batch:
     contacts: dict[int, Contact] = field(default_factory=dict)
     mails: dict[str, MailSend | None] = field(default_factory=dict)
     events: dict[int, list[tuple[str, datetime]]] = field(default_factory=dict)
+    # The lease each claimed enrolment holds (its ``lease_until``, as claimed or as last
+    # renewed): a mail is recorded, and so sent, only while it is still this one.
+    leases: dict[int, datetime] = field(default_factory=dict)
 
     @classmethod
     async def load(cls, ids: list[int]) -> _Batch:
@@ -105,10 +113,12 @@ class DripRunner:
                 except Exception:
                     log.exception("drip step crashed", extra={"enrollment": eid})
         while True:
-            ids = await due.claim(ENROLLMENTS_DUE, self.lease, limit, now=self.clock())
+            at = self.clock()
+            ids = await due.claim(ENROLLMENTS_DUE, self.lease, limit, now=at)
             if not ids:
                 return moved
             batch = await _Batch.load(ids)
+            batch.leases = dict.fromkeys(ids, at + self.lease)
             await asyncio.gather(*(one(eid, batch) for eid in ids))
             moved += len(ids)
 
@@ -245,17 +255,27 @@ class DripRunner:
                   "template": template, "contact_id": contact.id, "to": contact.email,
                   "subject": prepared.subject[:300], "message_id": prepared.message_id}
 
+        held, renewed = batch.leases.get(enr.id), self.clock() + self.lease
+
         async def record(conn: BaseDBAsyncClient) -> MailSend | None:
             # In the same transaction as the record: an unsubscribe or an exit event
-            # committed before it (both end the enrolment) stops this mail.
-            if not await Enrollment.filter(id=enr.id, state="active").using_db(conn).exists():
+            # committed before it (both end the enrolment) stops this mail, and so does
+            # the loss of our lease (it ran out and another process claimed the step:
+            # that one sends it). Holding it, we renew it to cover the send.
+            active = Enrollment.filter(id=enr.id, state="active").using_db(conn)
+            if held is None:  # advanced directly, not claimed (tests)
+                if not await active.exists():
+                    return None
+            elif not await active.filter(lease_until=held).update(lease_until=renewed):
                 return None
             return mail if mail is not None else await MailSend.create(using_db=conn,
                                                                        **fields)
         mail = await self.commits.run(record)
         if mail is None:
-            enr.state = "exited"
+            enr.state = "exited"  # or taken over: either way, nothing more here
             return "stop"
+        if held is not None:
+            batch.leases[enr.id] = renewed
         try:
             await self.mailer.deliver(prepared)
         except Exception as exc:  # the mail is not known to have gone
