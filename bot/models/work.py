@@ -11,6 +11,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from tortoise import fields
 from tortoise.models import Model
 
@@ -23,7 +25,7 @@ class Followup(Model):
     kind = fields.CharField(max_length=32)
     conversation_id = fields.IntField(db_index=True)
     message_id = fields.IntField(null=True)
-    payload = fields.JSONField(default=dict)
+    payload: dict[str, Any] = fields.JSONField(default=dict)
     due_at = fields.DatetimeField(db_index=True)
     lease_until = fields.DatetimeField(null=True)
     attempts = fields.IntField(default=0)

@@ -1,0 +1,163 @@
+"""The transactional outbox: automation owed to an event, run from durable rows.
+
+The transaction that causes automation records it as a ``followups`` row
+(:class:`bot.models.Followup`), so the work can never be lost between a commit and an
+in-memory event:
+
+* ``received``: a new inbound message (rules, the customer bot's turn, staff
+  notification, listening), written by the ingest transaction itself
+  (:func:`bot.core.ingest.ingest_batch`), only for a message that is new;
+* ``resolved``: a conversation became resolved (rules, the bot's CSAT question), with
+  the status change (:func:`bot.services.inbox.set_status`);
+* ``handoff``: the customer asked for a person (staff notification), with the flag;
+* ``scored``: a message's sentiment was stored (rules on sentiment), with the score.
+
+:class:`Followups` runs them: it claims due rows with the core's lease/claim
+(:func:`bot.core.due.claim`: ``SKIP LOCKED`` on PostgreSQL, one atomic ``UPDATE …
+RETURNING`` on SQLite), runs each row's handler, and deletes the row once it ran. The
+process that committed a row starts it at once (:meth:`Followups.kick`); the clock's
+sweep (:meth:`Followups.run_due`, in any process) takes whatever is left: a row whose
+holder died once its lease expires, a row waiting on its backoff.
+
+**Ordering, per conversation.** A conversation's rows run one at a time, in id order:
+a row is claimable only while no earlier row of its conversation is still pending (not
+yet run, running, or waiting to be retried). Rows of different conversations run
+concurrently. Ids follow commit order within a conversation for the rows that lock the
+conversation's row (an inbound message, a status change, a hand-off), because their
+id is drawn after that lock; a ``scored`` row, written by listening without that lock,
+is ordered by its id only. A row kept with its error (after ``max_attempts``) no longer
+holds its conversation back.
+
+**Exactly once per action.** A row runs at least once (a crash between the action and
+the delete runs it again), so each action is safe to run twice, keyed by the row:
+a reply carries ``source_ref`` ``fu:<row>:…`` (unique in the database, so a second run
+returns the stored reply and sends nothing); a staff notification records its key per
+chat before it posts; mentions and scores are unique per message; assigning, labelling
+and resolving are idempotent by nature.
+
+**Failures.** A handler that raises is retried with backoff (``backoff_seconds``,
+doubling); after ``max_attempts`` the row is kept with its error (logged once, listed
+by :func:`kept`), and the conversation's later rows go on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from datetime import timedelta
+from typing import Any
+
+from tortoise.expressions import F
+
+from bot.core import due
+from bot.core.time import utcnow
+from bot.models import Followup
+
+log = logging.getLogger("switchboard.followups")
+Handler = Callable[[Followup], Awaitable[None]]
+KINDS = ("received", "resolved", "handoff", "scored")
+
+
+def due_table(max_attempts: int) -> due.DueTable:
+    """Rows still to run whose conversation has no earlier row still pending (kept rows,
+    out of attempts, hold nothing back). ``followups.conversation_id`` is indexed."""
+    n = int(max_attempts)
+    return due.DueTable(
+        "followups", "due_at",
+        where=(f"attempts < {n} AND NOT EXISTS (SELECT 1 FROM followups f0 WHERE "
+               f"f0.conversation_id = followups.conversation_id AND f0.id < followups.id "
+               f"AND f0.attempts < {n})"))
+
+
+async def record(kind: str, conversation_id: int, message_id: int | None = None,
+                 payload: dict[str, Any] | None = None, using_db: Any = None) -> Followup:
+    """Record work owed to an event; call it inside the transaction that causes it."""
+    return await Followup.create(using_db=using_db, kind=kind, conversation_id=conversation_id,
+                                 message_id=message_id, payload=payload or {},
+                                 due_at=utcnow())
+
+
+async def kept(max_attempts: int, limit: int = 100) -> list[Followup]:
+    """Rows that ran out of attempts, with their error (the newest first)."""
+    return await Followup.filter(attempts__gte=max_attempts).order_by("-id").limit(limit)
+
+
+class Followups:
+    """Claims and runs due followup rows with ``handlers`` (kind -> coroutine)."""
+
+    def __init__(self, handlers: Mapping[str, Handler], lease_seconds: float = 120.0,
+                 max_attempts: int = 5, backoff_seconds: float = 2.0,
+                 batch: int = 50) -> None:
+        self.handlers = dict(handlers)
+        self.lease = timedelta(seconds=lease_seconds)
+        self.max_attempts, self.backoff, self.batch = max_attempts, backoff_seconds, batch
+        self.table = due_table(max_attempts)
+        self._pump: asyncio.Task[None] | None = None
+        self._again = False
+
+    def kick(self) -> None:
+        """Something was just committed: run what is due now, off the caller (a burst of
+        kicks makes one pass more, not one task each)."""
+        self._again = True
+        if self._pump is None or self._pump.done():
+            self._pump = asyncio.get_running_loop().create_task(self._pass())
+
+    async def _pass(self) -> None:
+        while self._again:
+            self._again = False
+            try:
+                while await self.run_due(self.batch):
+                    pass
+            except Exception:  # the database went away: the clock's sweep tries again
+                log.exception("followups: claim failed")
+                return
+
+    async def run_due(self, limit: int | None = None) -> int:
+        """Claim due rows (at most one per conversation) and run them concurrently;
+        how many were claimed. The clock calls it; safe in any number of processes."""
+        ids = await due.claim(self.table, self.lease, limit or self.batch)
+        if ids:
+            rows = await Followup.filter(id__in=ids).order_by("id")
+            await asyncio.gather(*(self.run_one(row) for row in rows))
+        return len(ids)
+
+    async def run_one(self, row: Followup) -> bool:
+        """Run one claimed row: deleted if it ran, else retried later or kept."""
+        handler = self.handlers.get(row.kind)
+        try:
+            if handler is None:
+                raise LookupError(f"no handler for followups of kind {row.kind!r}")
+            await handler(row)
+        except Exception as exc:
+            await self._failed(row, exc)
+            return False
+        await Followup.filter(id=row.id).delete()
+        return True
+
+    async def _failed(self, row: Followup, exc: Exception) -> None:
+        attempts = row.attempts + 1
+        error = f"{type(exc).__name__}: {exc}"[:500]
+        if attempts >= self.max_attempts:  # kept with its error, logged this once
+            log.error("followup gave up", exc_info=exc, extra={
+                "followup": row.id, "kind": row.kind, "conversation_id": row.conversation_id,
+                "attempts": attempts})
+            retry_at = row.due_at
+        else:
+            log.warning("followup failed; will retry", extra={
+                "followup": row.id, "kind": row.kind, "attempts": attempts, "error": error})
+            retry_at = utcnow() + timedelta(seconds=self.backoff * 2 ** (attempts - 1))
+        await Followup.filter(id=row.id).update(attempts=F("attempts") + 1, error=error,
+                                                due_at=retry_at, lease_until=None)
+
+    async def drain(self, timeout: float = 10.0) -> None:
+        """Shutdown: let the pass in flight finish (a row cut short keeps its lease and
+        runs again elsewhere once it expires: every action is safe to run twice)."""
+        task = self._pump
+        if task is None or task.done():
+            return
+        self._again = False
+        _, late = await asyncio.wait({task}, timeout=timeout)
+        if late:
+            task.cancel()
+            await asyncio.wait({task})
