@@ -37,7 +37,7 @@ from bot.core.ratelimit import TRUSTED_PROXIES, address_allowed, client_address
 from bot.core.serve import INFLIGHT, Inflight
 from bot.services import account_cache, accounts, contacts, inbox
 from bot.services.automation import Automation
-from bot.services.followups import Followups
+from bot.services.followups import FOLLOWUPS, Followups
 from bot.services.inbox import INTAKE
 from bot.services.live import HUB, StaffHub
 from bot.services.replies import OUTBOX, Outbox
@@ -275,7 +275,7 @@ def create_app(settings: Settings, *, migrate: bool = True,
         # The transactional outbox: automation owed to a message (a resolve, a hand-off,
         # a score) runs from its durable row, started right after the commit that wrote
         # it; the clock's tick takes the rest (a dead holder's, a retry's).
-        followups = Followups(automation.handlers(), settings.followup_lease_seconds,
+        followups = app[FOLLOWUPS] = Followups(automation.handlers(), settings.followup_lease_seconds,
                               settings.followup_max_attempts,
                               settings.followup_backoff_seconds)
         app[INTAKE].kick = followups.kick

@@ -48,6 +48,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from datetime import timedelta
 from typing import Any
 
+from aiohttp import web
 from tortoise.expressions import F
 
 from bot.core import due
@@ -161,3 +162,6 @@ class Followups:
         if late:
             task.cancel()
             await asyncio.wait({task})
+
+
+FOLLOWUPS: web.AppKey[Followups] = web.AppKey("followups")
