@@ -275,9 +275,9 @@ def create_app(settings: Settings, *, migrate: bool = True,
         # The transactional outbox: automation owed to a message (a resolve, a hand-off,
         # a score) runs from its durable row, started right after the commit that wrote
         # it; the clock's tick takes the rest (a dead holder's, a retry's).
-        followups = app[FOLLOWUPS] = Followups(automation.handlers(), settings.followup_lease_seconds,
-                              settings.followup_max_attempts,
-                              settings.followup_backoff_seconds)
+        followups = app[FOLLOWUPS] = Followups(
+            automation.handlers(), settings.followup_lease_seconds,
+            settings.followup_max_attempts, settings.followup_backoff_seconds)
         app[INTAKE].kick = followups.kick
         app[DRIPS] = drips.DripRunner(app[MAILER], timezone=settings.shop_timezone,
                                       lease_seconds=settings.drip_lease_seconds)
@@ -286,7 +286,7 @@ def create_app(settings: Settings, *, migrate: bool = True,
         every = settings.clock_seconds
         clock = app[CLOCK] = Clock(every)
         clock.every(every, "tick", app[OUTBOX].deliver_due,
-                    functools.partial(inbox.wake_snoozed, app[BUS]), followups.run_due)
+                    functools.partial(inbox.wake_snoozed, app[BUS]), followups.sweep)
         clock.every(every, "publish", publisher.run_due)
         clock.every(every, "drips", app[DRIPS].run_due, BroadcastRunner(app[MAILER]).run_due)
         clock.every(max(every, 30.0), "listening", lambda: listening.tick(app[HTTP]))

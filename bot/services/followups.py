@@ -85,46 +85,102 @@ async def kept(max_attempts: int, limit: int = 100) -> list[Followup]:
 
 
 class Followups:
-    """Claims and runs due followup rows with ``handlers`` (kind -> coroutine)."""
+    """Claims and runs due followup rows with ``handlers`` (kind -> coroutine).
+
+    Two ways in: :meth:`kick` (after a commit that wrote rows, and from the clock's
+    tick) starts a pass in the background that claims what is due and runs each row in
+    its own task (at most ``concurrency`` at once); a finished row kicks again, and the
+    next pass deletes every row finished meanwhile and claims in one commit (on SQLite,
+    where each commit is an fsync, that is what keeps the cost on ingest small), which
+    also makes their conversations' next rows claimable; :meth:`run_due` does one claim
+    and runs it to the end (tests, tools)."""
 
     def __init__(self, handlers: Mapping[str, Handler], lease_seconds: float = 120.0,
                  max_attempts: int = 5, backoff_seconds: float = 2.0,
-                 batch: int = 50) -> None:
+                 batch: int = 100, concurrency: int = 64) -> None:
         self.handlers = dict(handlers)
         self.lease = timedelta(seconds=lease_seconds)
         self.max_attempts, self.backoff, self.batch = max_attempts, backoff_seconds, batch
+        self.concurrency = concurrency
         self.table = due_table(max_attempts)
         self._pump: asyncio.Task[None] | None = None
         self._again = False
+        self._running: set[int] = set()  # ids this process holds
+        self._done: list[int] = []  # ran, to delete
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._closing = False
 
     def kick(self) -> None:
-        """Something was just committed: run what is due now, off the caller (a burst of
-        kicks makes one pass more, not one task each)."""
+        """Something was committed (or the clock ticked): claim and run what is due, off
+        the caller (a burst of kicks makes one pass more, not one task each)."""
+        if self._closing:
+            return
         self._again = True
         if self._pump is None or self._pump.done():
             self._pump = asyncio.get_running_loop().create_task(self._pass())
 
+    async def sweep(self) -> int:
+        """The clock's tick: rows whose holder died (lease expired) or whose retry is
+        due, and anything a kick missed."""
+        self.kick()
+        return 0
+
     async def _pass(self) -> None:
         while self._again:
             self._again = False
-            try:
-                while await self.run_due(self.batch):
-                    pass
+            done, self._done = self._done, []
+            room = min(self.batch, self.concurrency - len(self._running) + len(done))
+            if room <= 0 and not done:
+                return  # a row that finishes kicks again
+            try:  # finished rows deleted and new ones claimed in one commit
+                ids = await due.claim(self.table, self.lease, max(room, 0), done=done)
+                rows = await Followup.filter(id__in=ids).order_by("id") if ids else []
             except Exception:  # the database went away: the clock's sweep tries again
-                log.exception("followups: claim failed")
+                log.exception("followups: claim failed")  # (done rows: run again, keyed)
                 return
+            finally:
+                self._running.difference_update(done)
+            for row in rows:
+                self._running.add(row.id)
+                task = asyncio.get_running_loop().create_task(self._run(row))
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
+            if room > 0 and len(ids) == room:
+                self._again = True  # there may be more
+
+    async def _run(self, row: Followup) -> None:
+        try:
+            ran = await self._attempt(row)
+        except Exception:  # recording the failure failed: the lease expires, it reruns
+            log.exception("followups: recording an outcome failed")
+            ran = False
+        if not ran:
+            self._running.discard(row.id)
+            return
+        self._done.append(row.id)  # deleted by the next pass, with its claim
+        self.kick()
 
     async def run_due(self, limit: int | None = None) -> int:
-        """Claim due rows (at most one per conversation) and run them concurrently;
-        how many were claimed. The clock calls it; safe in any number of processes."""
+        """Claim due rows (at most one per conversation), run them concurrently, and
+        delete the ones that ran; how many were claimed."""
         ids = await due.claim(self.table, self.lease, limit or self.batch)
         if ids:
             rows = await Followup.filter(id__in=ids).order_by("id")
-            await asyncio.gather(*(self.run_one(row) for row in rows))
+            ran = await asyncio.gather(*(self._attempt(row) for row in rows))
+            done = [row.id for row, ok in zip(rows, ran, strict=True) if ok]
+            if done:
+                await Followup.filter(id__in=done).delete()
         return len(ids)
 
     async def run_one(self, row: Followup) -> bool:
         """Run one claimed row: deleted if it ran, else retried later or kept."""
+        if not await self._attempt(row):
+            return False
+        await Followup.filter(id=row.id).delete()
+        return True
+
+    async def _attempt(self, row: Followup) -> bool:
+        """Run the row's handler; True if it ran, else its failure is recorded."""
         handler = self.handlers.get(row.kind)
         try:
             if handler is None:
@@ -133,7 +189,6 @@ class Followups:
         except Exception as exc:
             await self._failed(row, exc)
             return False
-        await Followup.filter(id=row.id).delete()
         return True
 
     async def _failed(self, row: Followup, exc: Exception) -> None:
@@ -152,16 +207,23 @@ class Followups:
                                                 due_at=retry_at, lease_until=None)
 
     async def drain(self, timeout: float = 10.0) -> None:
-        """Shutdown: let the pass in flight finish (a row cut short keeps its lease and
-        runs again elsewhere once it expires: every action is safe to run twice)."""
-        task = self._pump
-        if task is None or task.done():
-            return
-        self._again = False
-        _, late = await asyncio.wait({task}, timeout=timeout)
-        if late:
-            task.cancel()
-            await asyncio.wait({task})
+        """Shutdown: let the rows in flight finish, and delete the ones that ran (a row
+        cut short keeps its lease and runs again elsewhere once it expires: every action
+        is safe to run twice)."""
+        self._closing, self._again = True, False
+        busy = {t for t in (self._pump, *self._tasks) if t is not None and not t.done()}
+        if busy:
+            _, late = await asyncio.wait(busy, timeout=timeout)
+            for task in late:
+                task.cancel()
+            if late:
+                await asyncio.wait(late)
+        done, self._done = self._done, []
+        if done:
+            try:
+                await Followup.filter(id__in=done).delete()
+            except Exception:
+                log.exception("followups: deleting finished rows at shutdown failed")
 
 
 FOLLOWUPS: web.AppKey[Followups] = web.AppKey("followups")
