@@ -165,3 +165,43 @@ async def test_the_ingesting_process_starts_the_followup_at_once(
 
 async def _none_left() -> bool:
     return not await Followup.all().exists()
+
+
+class ChatFake:
+    """A channel that posts to staff chats (as Telegram does), counting the posts."""
+
+    display_name = "Fake"
+
+    def __init__(self) -> None:
+        self.posts: list[tuple[str, str]] = []
+
+    async def post_to_chat(self, account: Any, chat_id: str, text: Any) -> str:
+        self.posts.append((chat_id, str(text)))
+        return str(1000 + len(self.posts))
+
+
+async def test_a_notification_is_posted_once_per_key_and_chat(quiet: Shop) -> None:
+    from bot.core.cache import forget_all
+    from bot.core.events import MessageReceived
+    from bot.models import ChannelAccount, StaffNotification
+    from bot.services.notify import StaffNotifier
+
+    account = await ChannelAccount.get(id=quiet.seed["api_account_id"])
+    account.settings = {**(account.settings or {}), "staff_chat_id": "-100",
+                        "staff_notify": "all"}
+    await account.save(update_fields=["settings"])
+    forget_all()
+    inbound = await (await quiet.inbound(message("n-1", text="hi"))).json()
+    fake = ChatFake()
+    notifier = StaffNotifier({"api": fake})  # type: ignore[dict-item]
+    event = MessageReceived(inbound["id"], inbound["conversation_id"], "api", True,
+                            account.id)
+    await notifier.on_message(event, key="fu:1")
+    await notifier.on_message(event, key="fu:1")  # the same followup, run again
+    assert len(fake.posts) == 1
+    await notifier.on_message(event, key="fu:2")  # another followup: another post
+    assert len(fake.posts) == 2
+    refs = await StaffNotification.filter(conversation_id=inbound["conversation_id"]
+                                          ).values_list("external_id", flat=True)
+    assert sorted(refs) == ["1001", "1002", "~fu:1:new", "~fu:2:new"]
+    forget_all()
