@@ -92,12 +92,14 @@ class SqliteWriter:
     def _gated(self, conn: sqlite3.Connection, jobs: list[Job]) -> list[IngestResult]:
         """One transaction, in turn with the ORM's writers (see config.sqlite_backend)."""
         with gated_thread(self.path):
-            return self._transaction(conn, jobs)
+            return self._transaction(conn, jobs, self.followups)
 
-    def _transaction(self, conn: sqlite3.Connection, jobs: list[Job]) -> list[IngestResult]:
+    @staticmethod
+    def _transaction(conn: sqlite3.Connection, jobs: list[Job], followups: bool = True
+                     ) -> list[IngestResult]:
         conn.execute("BEGIN IMMEDIATE")
         try:
-            results = _drive(conn, ingest_batch(jobs, sqlite_ts, self.followups))
+            results = _drive(conn, ingest_batch(jobs, sqlite_ts, followups))
         except BaseException:
             conn.execute("ROLLBACK")
             raise
