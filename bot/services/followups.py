@@ -90,18 +90,20 @@ class Followups:
     Two ways in: :meth:`kick` (after a commit that wrote rows, and from the clock's
     tick) starts a pass in the background that claims what is due and runs each row in
     its own task (at most ``concurrency`` at once); a finished row kicks again, and the
-    next pass deletes every row finished meanwhile and claims in one commit (on SQLite,
-    where each commit is an fsync, that is what keeps the cost on ingest small), which
-    also makes their conversations' next rows claimable; :meth:`run_due` does one claim
-    and runs it to the end (tests, tools)."""
+    next pass deletes every row finished meanwhile and claims in one commit, which also
+    makes their conversations' next rows claimable. While busy, passes come at most every
+    ``pace`` seconds (a lone message's row starts at once): on SQLite each pass is a
+    commit (an fsync) taken in turn with the ingest writer, and one pass per ingest batch
+    halved ingest throughput. :meth:`run_due` does one claim and runs it to the end
+    (tests, tools)."""
 
     def __init__(self, handlers: Mapping[str, Handler], lease_seconds: float = 120.0,
                  max_attempts: int = 5, backoff_seconds: float = 2.0,
-                 batch: int = 100, concurrency: int = 64) -> None:
+                 batch: int = 256, concurrency: int = 256, pace: float = 0.05) -> None:
         self.handlers = dict(handlers)
         self.lease = timedelta(seconds=lease_seconds)
         self.max_attempts, self.backoff, self.batch = max_attempts, backoff_seconds, batch
-        self.concurrency = concurrency
+        self.concurrency, self.pace = concurrency, pace
         self.table = due_table(max_attempts)
         self._pump: asyncio.Task[None] | None = None
         self._again = False
@@ -126,7 +128,12 @@ class Followups:
         return 0
 
     async def _pass(self) -> None:
+        loop = asyncio.get_running_loop()
+        started = None
         while self._again:
+            if started is not None:  # busy: passes at most every ``pace`` seconds
+                await asyncio.sleep(max(0.0, started + self.pace - loop.time()))
+            started = loop.time()
             self._again = False
             done, self._done = self._done, []
             room = min(self.batch, self.concurrency - len(self._running) + len(done))
