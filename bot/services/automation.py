@@ -21,8 +21,8 @@ from bot.core.events import (
     HandoffRequested,
     MessageReceived,
 )
-from bot.models import Followup
 from bot.services.flows.customer import CustomerBot
+from bot.services.followups import Owed
 from bot.services.notify import StaffNotifier
 from bot.services.replies import Outbox
 from bot.services.rules import RuleEngine
@@ -46,14 +46,14 @@ class Automation:
         # the customer was answered
         self.listen: Callable[[MessageReceived], Awaitable[Any]] | None = None
 
-    def handlers(self) -> dict[str, Callable[[Followup], Awaitable[None]]]:
+    def handlers(self) -> dict[str, Callable[[Owed], Awaitable[None]]]:
         return {"received": self.on_received, "resolved": self.on_resolved,
                 "handoff": self.on_handoff, "scored": self.on_scored}
 
-    async def on_received(self, row: Followup) -> None:
+    async def on_received(self, row: Owed) -> None:
         """Rules first; the bot only if no rule answered; then staff chats; then
         listening."""
-        p = row.payload or {}
+        p = row.payload
         event = MessageReceived(int(row.message_id or 0), row.conversation_id,
                                 str(p.get("kind", "")), bool(p.get("new_conversation")),
                                 int(p.get("account_id") or 0))
@@ -72,15 +72,15 @@ class Automation:
             await _step("listening", self.listen(event), failed)
         _raise(failed)
 
-    async def on_scored(self, row: Followup) -> None:
+    async def on_scored(self, row: Owed) -> None:
         """Rules on the message's sentiment ("negative: label urgent, assign, notify")."""
         failed: list[str] = []
         await _step("rules", self.rules.run(
             "message_scored", row.conversation_id, row.message_id,
-            sentiment=str((row.payload or {}).get("label", "")), key=f"fu:{row.id}"), failed)
+            sentiment=str(row.payload.get("label", "")), key=f"fu:{row.id}"), failed)
         _raise(failed)
 
-    async def on_resolved(self, row: Followup) -> None:
+    async def on_resolved(self, row: Owed) -> None:
         failed: list[str] = []
         key = f"fu:{row.id}"
         await _step("rules", self.rules.run("conversation_resolved", row.conversation_id,
@@ -89,7 +89,7 @@ class Automation:
                                                 key=key), failed)
         _raise(failed)
 
-    async def on_handoff(self, row: Followup) -> None:
+    async def on_handoff(self, row: Owed) -> None:
         await self.notifier.on_handoff(HandoffRequested(row.conversation_id),
                                        key=f"fu:{row.id}")
 
