@@ -14,10 +14,12 @@ in-memory event:
 
 :class:`Followups` runs them: it claims due rows with the core's lease/claim
 (:func:`bot.core.due.claim`: ``SKIP LOCKED`` on PostgreSQL, one atomic ``UPDATE …
-RETURNING`` on SQLite), runs each row's handler, and deletes the row once it ran. The
-process that committed a row starts it at once (:meth:`Followups.kick`); the clock's
-sweep (:meth:`Followups.run_due`, in any process) takes whatever is left: a row whose
-holder died once its lease expires, a row waiting on its backoff.
+RETURNING`` on SQLite), runs each row's handler, and deletes the row once it ran (in
+the next claim's commit). The process that ingested a message starts its row at once
+(:meth:`Followups.kick`); the clock's tick (:meth:`Followups.sweep`, in every process)
+takes whatever is left: a row whose holder died, once its lease (``followup_lease_seconds``,
+longer than the slowest followup) expires, and a row whose retry is due. A resolve, a
+hand-off or a score is picked up by the next pass or tick (within ``clock_seconds``).
 
 **Ordering, per conversation.** A conversation's rows run one at a time, in id order:
 a row is claimable only while no earlier row of its conversation is still pending (not
