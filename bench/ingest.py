@@ -6,6 +6,14 @@ Runs the same load against (1) a bare aiohttp handler that answers 202 without w
 p50/p99 acknowledgement latency and the throughput ratio. Target: >= 0.6.
 
     python bench/ingest.py [--messages 3000] [--concurrency 16] [--rounds 3]
+
+``--outbox`` instead measures what the transactional outbox costs on the ingest path:
+Switchboard without the followup row in the ingest transaction (``bench/outbox_server.py
+--no-followups``, the baseline) and with it (as shipped: the row, and the worker that
+claims, runs and deletes it), alternating over the rounds, on SQLite and, with
+``--postgres``, on a throwaway PostgreSQL cluster (Debian's, as the tests start it).
+
+    python bench/ingest.py --outbox [--postgres] [--messages 3000] [--rounds 3]
 """
 
 from __future__ import annotations
@@ -66,6 +74,56 @@ def run_switchboard(n: int, c: int, synchronous: str) -> tuple[float, list[float
         stop(proc)
 
 
+def run_outbox(n: int, c: int, followups: bool, db: str, env: dict[str, str]
+               ) -> tuple[float, list[float]]:
+    args = ["bench/outbox_server.py"] + ([] if followups else ["--no-followups"])
+    proc, port, log = start(args, env)
+    try:
+        account, secret = api_account(log)
+        label = f"{db}-{'outbox' if followups else 'none'}"
+        return asyncio.run(measure(port, account, secret, n, c, label))
+    finally:
+        stop(proc)
+
+
+def outbox(args: argparse.Namespace) -> None:
+    """The followup row's cost, with and without it, interleaved, per database."""
+    pg = None
+    if args.postgres:
+        from tests.conftest import Postgres
+
+        pg = Postgres()
+        pg.start()
+    try:
+        dbs = ["sqlite"] + (["postgres"] if pg else [])
+        runs: dict[tuple[str, bool], list[tuple[float, list[float]]]] = {
+            (d, f): [] for d in dbs for f in (False, True)}
+        for r in range(args.rounds):
+            for db in dbs:
+                # alternate which side goes first, so a drift in load hits both alike
+                for followups in ((False, True) if r % 2 == 0 else (True, False)):
+                    env = {"SWITCHBOARD_SQLITE_SYNCHRONOUS": "FULL"}
+                    if db == "postgres" and pg is not None:
+                        env["SWITCHBOARD_DATABASE_URL"] = pg.create_db()
+                    runs[(db, followups)].append(
+                        run_outbox(args.messages, args.concurrency, followups, db, env))
+    finally:
+        if pg is not None:
+            pg.stop()
+    print(f"\nmedians over {args.rounds} rounds, {args.messages} messages, "
+          f"concurrency {args.concurrency}")
+    for db in dbs:
+        med = {}
+        for followups in (False, True):
+            rs = runs[(db, followups)]
+            med[followups] = rate = statistics.median(r for r, _ in rs)
+            p50 = statistics.median(pct(lat, 0.5) for _, lat in rs)
+            p99 = statistics.median(pct(lat, 0.99) for _, lat in rs)
+            print(f"{db:<8} {'with followups' if followups else 'without (baseline)':<19}: "
+                  f"{rate:7.0f} msgs/s  p50 {p50 * 1000:.2f} ms  p99 {p99 * 1000:.2f} ms")
+        print(f"{db:<8} ratio with/without: {med[True] / med[False]:.2f}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--messages", type=int, default=3000)
@@ -73,7 +131,14 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--synchronous", default="FULL,NORMAL",
                     help="SQLite synchronous modes to measure, comma separated")
+    ap.add_argument("--outbox", action="store_true",
+                    help="measure ingest without and with the followup row instead")
+    ap.add_argument("--postgres", action="store_true",
+                    help="with --outbox: also on a throwaway PostgreSQL cluster")
     args = ap.parse_args()
+    if args.outbox:
+        outbox(args)
+        return
     modes = [m.strip().upper() for m in args.synchronous.split(",") if m.strip()]
     base: list[tuple[float, list[float]]] = []
     ours: dict[str, list[tuple[float, list[float]]]] = {m: [] for m in modes}

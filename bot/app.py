@@ -37,6 +37,7 @@ from bot.core.ratelimit import TRUSTED_PROXIES, address_allowed, client_address
 from bot.core.serve import INFLIGHT, Inflight
 from bot.services import account_cache, accounts, contacts, inbox
 from bot.services.automation import Automation
+from bot.services.followups import FOLLOWUPS, Followups
 from bot.services.inbox import INTAKE
 from bot.services.live import HUB, StaffHub
 from bot.services.replies import OUTBOX, Outbox
@@ -265,8 +266,19 @@ def create_app(settings: Settings, *, migrate: bool = True,
                 settings.alert_email, subject, text)
         listening.replier = SourceReplies(app[HTTP], settings.outbound_timeout_seconds)
         listening.start()
-        app[BUS].subscribe(MessageReceived, listening.service.on_message,
-                           when=listening.service.wants)
+
+        async def listen(event: MessageReceived) -> None:  # a new message's last step
+            if listening.service.wants(event):
+                await listening.service.on_message(event)
+
+        automation.listen = listen
+        # The transactional outbox: automation owed to a message (a resolve, a hand-off,
+        # a score) runs from its durable row, started right after the commit that wrote
+        # it; the clock's tick takes the rest (a dead holder's, a retry's).
+        followups = app[FOLLOWUPS] = Followups(
+            automation.handlers(), settings.followup_lease_seconds,
+            settings.followup_max_attempts, settings.followup_backoff_seconds)
+        app[INTAKE].kick = followups.kick
         app[DRIPS] = drips.DripRunner(app[MAILER], timezone=settings.shop_timezone,
                                       lease_seconds=settings.drip_lease_seconds)
         # The clock's jobs: each runner claims its due rows itself (the clock only ticks).
@@ -274,7 +286,7 @@ def create_app(settings: Settings, *, migrate: bool = True,
         every = settings.clock_seconds
         # Jobs that claim rows run in every process; alone=True: one process at a time.
         clock = app[CLOCK] = Clock(every, settings.loop_lease_seconds)
-        clock.every(every, "tick", app[OUTBOX].deliver_due)
+        clock.every(every, "tick", app[OUTBOX].deliver_due, followups.sweep)
         clock.every(every, "snoozed", functools.partial(inbox.wake_snoozed, app[BUS]),
                     alone=True)
         clock.every(every, "publish", publisher.run_due)
@@ -289,6 +301,8 @@ def create_app(settings: Settings, *, migrate: bool = True,
             yield
         for adapter in running:
             await adapter.stop()
+        app[INTAKE].kick = None
+        await followups.drain()
         await app[OUTBOX].drain()
         await app[BUS].drain()
         await listening.close()

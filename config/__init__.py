@@ -99,6 +99,15 @@ class Settings:
     )
     outbound_timeout_seconds: float = _doc("HTTP timeout for one callback delivery.",
                                            default=10.0)
+    followup_lease_seconds: float = _doc(
+        "How long a process holds a followup (a message's rules, bot answer, staff "
+        "notification, listening) before another may take it over (its holder died); longer "
+        "than the slowest followup: a few channel calls of outbound_timeout_seconds.",
+        default=120.0)
+    followup_max_attempts: int = _doc(
+        "Runs of a failing followup before it is kept with its error.", default=5)
+    followup_backoff_seconds: float = _doc(
+        "First retry delay of a failing followup; doubles each attempt.", default=2.0)
     clock_seconds: float = _doc("How often the clock looks for due work (retries, snoozes).",
                                 default=1.0)
     channel_refresh_seconds: float = _doc(

@@ -28,6 +28,7 @@ from bot.core.links import web_url  # a mention links to a web page or nowhere
 from bot.core.time import utcnow
 from bot.models import (
     Direction,
+    Followup,
     ListeningRule,
     Mention,
     Message,
@@ -72,6 +73,7 @@ class Item:
     lang: str = ""
     author: str = ""
     url: str = ""
+    conversation_id: int | None = None  # a message's: rules on its sentiment follow
 
 
 class Scorer(Protocol):
@@ -122,7 +124,8 @@ class Listening:
         score, _, stored = await self._take(Item(
             "message", message_id, text, str(row["conversation__channel_kind"]),
             f"message:{message_id}", row["created_at"],
-            lang=langs.guess(text, locale[:2] or "en"), author=str(name or "")))
+            lang=langs.guess(text, locale[:2] or "en"), author=str(name or ""),
+            conversation_id=int(row["conversation_id"])))
         if score is not None and stored and self.bus is not None:
             self.bus.publish(MessageScored(message_id, int(row["conversation_id"]),
                                            score.label))
@@ -163,6 +166,12 @@ class Listening:
             nonlocal stored
             if score is not None and item.kind != "mention":  # a mention keeps its own
                 stored = await _store_score(conn, item.kind, item.id, score, version)
+                if stored and item.conversation_id is not None:
+                    # rules on its sentiment: owed in the transaction that stores it
+                    await Followup.create(using_db=conn, kind="scored",
+                                          conversation_id=item.conversation_id,
+                                          message_id=item.id, payload={"label": score.label},
+                                          due_at=utcnow())
             out = []
             rows = await Mention.filter(source_ref=item.source_ref).using_db(conn).values(
                 "rule_id") if rules else []

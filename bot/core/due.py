@@ -18,7 +18,7 @@ itself must therefore record its attempt before any network call (see the outbox
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -47,14 +47,18 @@ def _ts(dt: datetime) -> Any:
 
 
 async def claim(t: DueTable, lease: timedelta, limit: int = 100,
-                now: datetime | None = None) -> list[int]:
+                now: datetime | None = None, done: Sequence[int] = ()) -> list[int]:
     """Lease up to ``limit`` rows that are due and free (the earliest due first); return
-    their ids in id order."""
+    their ids in id order. ``done``: ids of rows the caller finished, deleted in the same
+    transaction first (one commit for both: the transactional outbox's worker)."""
     now = now or datetime.now(UTC)
     free = (f"{t.where} AND {t.due_column} <= {{now}} AND "
             f"({t.lease_column} IS NULL OR {t.lease_column} < {{now}})")
     if _dialect() == "postgres":
         async with in_transaction() as conn:
+            if done:
+                await conn.execute_query(f"DELETE FROM {t.table} WHERE id = ANY($1::bigint[])",
+                                         [list(done)])
             rows = await conn.execute_query_dict(
                 f"SELECT id FROM {t.table} WHERE {free.format(now='$1')} "
                 f"ORDER BY {t.due_column}, id LIMIT $2 FOR UPDATE SKIP LOCKED", [now, limit])
@@ -64,11 +68,17 @@ async def claim(t: DueTable, lease: timedelta, limit: int = 100,
                     f"UPDATE {t.table} SET {t.lease_column} = $1 WHERE id = ANY($2::int[])",
                     [now + lease, ids])
         return sorted(ids)
-    conn = connections.get("default")
-    rows = await conn.execute_query_dict(
-        f"UPDATE {t.table} SET {t.lease_column} = ? WHERE id IN (SELECT id FROM {t.table} "
-        f"WHERE {free.format(now='?')} ORDER BY {t.due_column}, id LIMIT ?) RETURNING id",
-        [_ts(now + lease), _ts(now), _ts(now), limit])
+    query = (f"UPDATE {t.table} SET {t.lease_column} = ? WHERE id IN (SELECT id FROM "
+             f"{t.table} WHERE {free.format(now='?')} ORDER BY {t.due_column}, id LIMIT ?) "
+             f"RETURNING id")
+    params = [_ts(now + lease), _ts(now), _ts(now), limit]
+    if done:
+        async with in_transaction() as tx:
+            await tx.execute_query(f"DELETE FROM {t.table} WHERE id IN "
+                                   f"({', '.join('?' * len(done))})", list(done))
+            rows = await tx.execute_query_dict(query, params) if limit > 0 else []
+    else:
+        rows = await connections.get("default").execute_query_dict(query, params)
     return sorted(int(r["id"]) for r in rows)
 
 

@@ -49,7 +49,8 @@ Thread = tuple[int, int, str | None]  # (channel account, contact, thread key)
 _CHUNK = 400  # ids per IN (...) list
 
 
-def ingest_batch(jobs: list[Job], ts: Callable[[datetime | None], Any]) -> BatchSteps:
+def ingest_batch(jobs: list[Job], ts: Callable[[datetime | None], Any],
+                 followups: bool = True) -> BatchSteps:
     """Store a batch of inbound messages as one transaction, with the outcome of storing
     them one by one in order:
 
@@ -64,6 +65,12 @@ def ingest_batch(jobs: list[Job], ts: Callable[[datetime | None], Any]) -> Batch
     messages go in with one INSERT. On SQLite this is a few statements a batch instead of
     four or five a message: the writer's cost was in the statements, not in the work.
     ``ts`` converts datetimes to what the database driver stores.
+
+    Each new message also gets its ``followups`` row (kind ``received``: the rules, the
+    customer bot's turn, staff notifications and listening owed to it), in the same
+    transaction, so a message is never stored without the work that must follow it
+    (the transactional outbox, :mod:`bot.services.followups`). A redelivery gets none.
+    ``followups=False`` leaves them out: the ingest benchmark's baseline only.
     """
     now = ts(max(job.now for job in jobs))
     accounts = sorted({job.msg.channel_account_id for job in jobs})
@@ -115,6 +122,7 @@ def ingest_batch(jobs: list[Job], ts: Callable[[datetime | None], Any]) -> Batch
     touched: dict[int, list[Any]] = {}  # conv -> [status, unread +, preview, clear snooze]
     rows_in: list[tuple[Any, ...]] = []
     made: dict[Key, tuple[int, int, bool]] = {}  # -> conversation, contact, new conv
+    kinds: dict[Key, str] = {}  # -> channel kind
     for job in fresh:
         msg, acct = job.msg, job.msg.channel_account_id
         if (acct, msg.external_id) in made:  # the same message twice in one batch
@@ -146,6 +154,7 @@ def ingest_batch(jobs: list[Job], ts: Callable[[datetime | None], Any]) -> Batch
                 change[0], change[3] = place[1], True
                 change[1] += 1
         made[(acct, msg.external_id)] = (place[0], contact_id, new_conversation)
+        kinds[(acct, msg.external_id)] = job.kind
         rows_in.append((place[0], acct, msg.external_id, msg.text,
                         json.dumps(list(msg.attachments)) if msg.attachments else "[]",
                         json.dumps(msg.meta) if msg.meta else "{}",
@@ -167,6 +176,15 @@ def ingest_batch(jobs: list[Job], ts: Callable[[datetime | None], Any]) -> Batch
                       + " RETURNING id, channel_account_id, external_id",
                       tuple(v for row in part for v in row))
         ids.update(((acct, ext), mid) for mid, acct, ext in rows)
+    if followups and made:
+        owed = [(conv_id, ids[key], json.dumps({"new_conversation": new, "kind": kinds[key],
+                                                "account_id": key[0]}, separators=(",", ":")),
+                 now, now) for key, (conv_id, _, new) in made.items()]
+        for part in _chunks(owed, 100):
+            yield ("INSERT INTO followups (kind, conversation_id, message_id, payload, due_at, "
+                   "attempts, error, created_at) VALUES "
+                   + ", ".join(["('received', ?, ?, ?, ?, 0, '', ?)"] * len(part)),
+                   tuple(v for row in part for v in row))
     results = []
     for job in jobs:
         key = (job.msg.channel_account_id, job.msg.external_id)

@@ -18,8 +18,9 @@ _PARAM = re.compile(r"\?")
 class TortoiseDriver:
     """Runs the same steps on the ORM's connection (``?`` becomes ``$n`` on PostgreSQL)."""
 
-    def __init__(self, dialect: str) -> None:
+    def __init__(self, dialect: str, followups: bool = True) -> None:
         self.dialect = dialect
+        self.followups = followups  # False: the ingest benchmark's baseline only
         self._sql: dict[str, str] = {}
 
     def _q(self, sql: str) -> str:
@@ -36,7 +37,7 @@ class TortoiseDriver:
 
         ts = (lambda d: d) if self.dialect == "postgres" else sqlite_ts
         async with in_transaction() as conn:
-            steps = ingest_batch(jobs, ts)
+            steps = ingest_batch(jobs, ts, self.followups)
             try:
                 step = next(steps)
                 while True:

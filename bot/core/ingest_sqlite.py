@@ -33,8 +33,10 @@ class SqliteWriter:
     results back to the event loop, and goes straight on to the next batch, so its pace
     never waits on the loop being free to schedule it."""
 
-    def __init__(self, path: str, synchronous: str = "FULL", max_batch: int = 256) -> None:
+    def __init__(self, path: str, synchronous: str = "FULL", max_batch: int = 256,
+                 followups: bool = True) -> None:
         self.path, self.synchronous, self.max_batch = path, synchronous, max_batch
+        self.followups = followups  # False: the ingest benchmark's baseline only
         self._queue: queue.SimpleQueue[Pending | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
@@ -90,13 +92,14 @@ class SqliteWriter:
     def _gated(self, conn: sqlite3.Connection, jobs: list[Job]) -> list[IngestResult]:
         """One transaction, in turn with the ORM's writers (see config.sqlite_backend)."""
         with gated_thread(self.path):
-            return self._transaction(conn, jobs)
+            return self._transaction(conn, jobs, self.followups)
 
     @staticmethod
-    def _transaction(conn: sqlite3.Connection, jobs: list[Job]) -> list[IngestResult]:
+    def _transaction(conn: sqlite3.Connection, jobs: list[Job], followups: bool = True
+                     ) -> list[IngestResult]:
         conn.execute("BEGIN IMMEDIATE")
         try:
-            results = _drive(conn, ingest_batch(jobs, sqlite_ts))
+            results = _drive(conn, ingest_batch(jobs, sqlite_ts, followups))
         except BaseException:
             conn.execute("ROLLBACK")
             raise

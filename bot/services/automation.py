@@ -1,5 +1,6 @@
 """What reacts to inbox events besides the live inbox: rules, the customer bot, and staff
-chat notifications, in that order, so that
+chat notifications, in that order, run from the transactional outbox
+(:mod:`bot.services.followups`, which holds the ordering guarantee), so that
 
 * a rule that answered a message keeps the bot from answering it too, and
 * a notification sees the assignment a rule just made ("unassigned only" chats).
@@ -10,7 +11,7 @@ Each step is isolated: one failing never stops the next.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from bot.core.channel import ChannelAdapter
@@ -19,9 +20,9 @@ from bot.core.events import (
     EventBus,
     HandoffRequested,
     MessageReceived,
-    MessageScored,
 )
 from bot.services.flows.customer import CustomerBot
+from bot.services.followups import Owed
 from bot.services.notify import StaffNotifier
 from bot.services.replies import Outbox
 from bot.services.rules import RuleEngine
@@ -31,42 +32,83 @@ log = logging.getLogger("switchboard.automation")
 
 
 class Automation:
+    """The followups' handlers (:mod:`bot.services.followups`): each runs from a durable
+    row, at least once, so each action is keyed by the row (``fu:<id>``) and safe to run
+    twice. Steps are isolated (one failing never stops the next); if one failed, the row
+    fails after the others ran, and is retried (the steps that ran are no-ops then)."""
+
     def __init__(self, bus: EventBus, outbox: Outbox, adapters: Mapping[str, ChannelAdapter],
                  settings: Settings) -> None:
         self.notifier = StaffNotifier(adapters)
         self.rules = RuleEngine(outbox, bus, self.notifier, settings.shop_timezone)
         self.bot = CustomerBot(outbox, bus, settings)
-        bus.subscribe(MessageReceived, self.on_message)
-        bus.subscribe(ConversationResolved, self.on_resolved)
-        bus.subscribe(MessageScored, self.on_scored)
-        bus.subscribe(HandoffRequested, self.notifier.on_handoff)
+        # listening's turn on a new message (set by the composition root): last, after
+        # the customer was answered
+        self.listen: Callable[[MessageReceived], Awaitable[Any]] | None = None
 
-    async def on_message(self, event: MessageReceived) -> None:
+    def handlers(self) -> dict[str, Callable[[Owed], Awaitable[None]]]:
+        return {"received": self.on_received, "resolved": self.on_resolved,
+                "handoff": self.on_handoff, "scored": self.on_scored}
+
+    async def on_received(self, row: Owed) -> None:
+        """Rules first; the bot only if no rule answered; then staff chats; then
+        listening."""
+        p = row.payload
+        event = MessageReceived(int(row.message_id or 0), row.conversation_id,
+                                str(p.get("kind", "")), bool(p.get("new_conversation")),
+                                int(p.get("account_id") or 0))
+        key, failed = f"fu:{row.id}", list[str]()
         answered = False
         if event.new_conversation:
             answered |= await _step("rules", self.rules.run(
-                "conversation_created", event.conversation_id, event.message_id))
+                "conversation_created", event.conversation_id, event.message_id, key=key),
+                failed)
         answered |= await _step("rules", self.rules.run(
-            "message_received", event.conversation_id, event.message_id))
+            "message_received", event.conversation_id, event.message_id, key=key), failed)
         if not answered:
-            await _step("bot", self.bot.on_message(event))
-        await _step("notify", self.notifier.on_message(event))
+            await _step("bot", self.bot.on_message(event, key=key), failed)
+        await _step("notify", self.notifier.on_message(event, key=key), failed)
+        if self.listen is not None:
+            await _step("listening", self.listen(event), failed)
+        _raise(failed)
 
-    async def on_scored(self, event: MessageScored) -> None:
+    async def on_scored(self, row: Owed) -> None:
         """Rules on the message's sentiment ("negative: label urgent, assign, notify")."""
-        await _step("rules", self.rules.run("message_scored", event.conversation_id,
-                                            event.message_id, sentiment=event.label))
+        failed: list[str] = []
+        await _step("rules", self.rules.run(
+            "message_scored", row.conversation_id, row.message_id,
+            sentiment=str(row.payload.get("label", "")), key=f"fu:{row.id}"), failed)
+        _raise(failed)
 
-    async def on_resolved(self, event: ConversationResolved) -> None:
-        await _step("rules", self.rules.run("conversation_resolved", event.conversation_id))
-        await _step("bot", self.bot.on_resolved(event))
+    async def on_resolved(self, row: Owed) -> None:
+        failed: list[str] = []
+        key = f"fu:{row.id}"
+        await _step("rules", self.rules.run("conversation_resolved", row.conversation_id,
+                                            key=key), failed)
+        await _step("bot", self.bot.on_resolved(ConversationResolved(row.conversation_id),
+                                                key=key), failed)
+        _raise(failed)
+
+    async def on_handoff(self, row: Owed) -> None:
+        await self.notifier.on_handoff(HandoffRequested(row.conversation_id),
+                                       key=f"fu:{row.id}")
 
 
-async def _step(name: str, work: Awaitable[Any]) -> bool:
+class StepsFailed(Exception):
+    """Some steps of a followup failed (logged each); the row is retried."""
+
+
+def _raise(failed: list[str]) -> None:
+    if failed:
+        raise StepsFailed(", ".join(failed) + " failed")
+
+
+async def _step(name: str, work: Awaitable[Any], failed: list[str]) -> bool:
     try:
         return bool(await work)
     except Exception:
         log.exception("automation step failed", extra={"step": name})
+        failed.append(name)
         return False
 
 

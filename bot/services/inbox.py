@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -31,6 +32,7 @@ from bot.models import (
     ChannelAccount,
     Conversation,
     ConversationStatus,
+    Followup,
     Label,
     Message,
     Note,
@@ -69,6 +71,9 @@ class Intake:
     def __init__(self, writer: Writer, bus: EventBus | None,
                  reopen_window: timedelta = timedelta(hours=72)) -> None:
         self.writer, self.bus, self.reopen_window = writer, bus, reopen_window
+        # started right after each commit that stored a new message: its followup row
+        # (bot.services.followups) runs at once; the clock's sweep is the safety net
+        self.kick: Callable[[], None] | None = None
 
     async def ingest(self, msg: InboundMessage) -> IngestResult:
         """Store an inbound message exactly once and thread it into a conversation.
@@ -85,6 +90,8 @@ class Intake:
         if result.created:
             metrics.child(metrics.MESSAGES_INGESTED, kind).inc()
             metrics.child(metrics.INGEST_SECONDS, kind).observe(time.perf_counter() - started)
+            if self.kick is not None:
+                self.kick()
             if self.bus is not None:
                 self.bus.publish(MessageReceived(
                     result.message_id, result.conversation_id, kind,
@@ -259,7 +266,15 @@ async def set_status(conversation_id: int, status: ConversationStatus,
     conv.resolved_at = now if status == ConversationStatus.RESOLVED else None
     if status == ConversationStatus.RESOLVED:
         conv.needs_human = False  # the bot may speak again
-    await conv.save(update_fields=["status", "snoozed_until", "resolved_at", "needs_human"])
+    async with in_transaction() as conn:
+        if newly_resolved:  # only the one change that resolved it owes the followup
+            newly_resolved = bool(await Conversation.filter(id=conv.id).exclude(
+                status=ConversationStatus.RESOLVED).using_db(conn).update(status=status))
+        await conv.save(using_db=conn, update_fields=["status", "snoozed_until",
+                                                      "resolved_at", "needs_human"])
+        if newly_resolved:  # rules on resolving and the bot's CSAT question
+            await Followup.create(using_db=conn, kind="resolved", conversation_id=conv.id,
+                                  due_at=now)
     if bus:
         bus.publish(ConversationChanged(conversation_id, "status"))
         if newly_resolved:

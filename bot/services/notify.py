@@ -12,6 +12,8 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
+from tortoise.exceptions import IntegrityError
+
 from bot.core.cache import Ttl
 from bot.core.channel import ChannelAdapter, ChannelError, PostsToChat
 from bot.core.events import HandoffRequested, MessageReceived
@@ -46,18 +48,19 @@ class StaffNotifier:
                 out.append((account, adapter, chat, mode))
         return out
 
-    async def on_message(self, event: MessageReceived) -> None:
+    async def on_message(self, event: MessageReceived, key: str | None = None) -> None:
         """A new conversation: tell staff chats that want all, or unassigned ones."""
         if event.new_conversation:
             await self._send("new", event.conversation_id, {"all", "unassigned"},
-                             message_id=event.message_id)
+                             message_id=event.message_id, key=key and f"{key}:new")
 
-    async def on_handoff(self, event: HandoffRequested) -> None:
-        await self._send("handoff", event.conversation_id, {"all", "unassigned", "needs_human"})
+    async def on_handoff(self, event: HandoffRequested, key: str | None = None) -> None:
+        await self._send("handoff", event.conversation_id, {"all", "unassigned", "needs_human"},
+                         key=key and f"{key}:handoff")
 
-    async def notify(self, conversation_id: int, text: str) -> int:
+    async def notify(self, conversation_id: int, text: str, key: str | None = None) -> int:
         """A rule's notification: to every staff chat that is not off."""
-        return await self._send("rule", conversation_id, set(MODES), text)
+        return await self._send("rule", conversation_id, set(MODES), text, key=key)
 
     async def announce(self, text: str) -> int:
         """Post a note that is about no conversation (a missed post) to every staff chat."""
@@ -75,7 +78,13 @@ class StaffNotifier:
         return sent
 
     async def _send(self, reason: str, conversation_id: int, modes: set[str],
-                    text: str | None = None, message_id: int | None = None) -> int:
+                    text: str | None = None, message_id: int | None = None,
+                    key: str | None = None) -> int:
+        """Post to each target chat. With ``key`` (a followup's action), once per key and
+        chat: the key is recorded (unique per account and chat) before the post, so a
+        second run of the same key posts nothing. A crash between that record and the
+        post loses that one notification (at most once: a notification twice in a staff
+        chat is what this prevents)."""
         targets = [t for t in await self._targets() if t[3] in modes]
         if not targets:
             return 0
@@ -100,13 +109,25 @@ class StaffNotifier:
             body[:PREVIEW] + ("…" if len(body) > PREVIEW else ""))
         sent = 0
         for account, adapter, chat, _ in targets:
+            mark = None
+            if key is not None:
+                try:  # the key, claimed for this chat (the unique key enforces it)
+                    mark = await StaffNotification.create(
+                        channel_account_id=account.id, chat_id=chat,
+                        external_id=f"~{key}"[:64], conversation_id=conv.id)
+                except IntegrityError:
+                    continue  # told already
             try:
                 ref = await adapter.post_to_chat(account_info(account), chat, str(note).strip())
             except ChannelError as exc:
+                if mark is not None:
+                    await mark.delete()
                 log.warning("staff notification not sent", extra={
                     "account": account.id, "conversation_id": conv.id, "error": str(exc)})
                 continue
             except SealError:  # this account's secret is unreadable: skip it, not the rest
+                if mark is not None:
+                    await mark.delete()
                 log.warning("staff notification not sent: account secret cannot be opened",
                             extra={"account": account.id, "conversation_id": conv.id})
                 continue

@@ -231,9 +231,14 @@ class Outbox:
         return len(ids)
 
     async def reply_privately(self, message_id: int, text: str, sender: User | None,
-                              origin: str = "") -> Message:
+                              origin: str = "", source_ref: str | None = None) -> Message:
         """Answer a public comment in a private conversation with its author, on the same
-        channel account (a Telegram private chat, a Messenger DM)."""
+        channel account (a Telegram private chat, a Messenger DM). ``source_ref`` as in
+        :meth:`send`: the same ref again returns the stored message."""
+        if source_ref is not None:
+            stored = await Message.filter(source_ref=source_ref).first()
+            if stored is not None:
+                return stored
         comment = await Message.filter(id=message_id, direction=Direction.INBOUND).first()
         if comment is None:
             raise NotFound("message", "message_id")
@@ -253,7 +258,7 @@ class Outbox:
         elif conv.status == ConversationStatus.RESOLVED:
             conv.status, conv.resolved_at = ConversationStatus.PENDING, None
             await conv.save(update_fields=["status", "resolved_at"])
-        return await self.send(conv.id, text, sender, origin=origin)
+        return await self.send(conv.id, text, sender, origin=origin, source_ref=source_ref)
 
     def _changed(self, msg: Message) -> None:
         if self.bus is not None:

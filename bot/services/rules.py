@@ -208,8 +208,13 @@ class RuleEngine:
         self.tz = ZoneInfo(timezone)
 
     async def run(self, event: str, conversation_id: int, message_id: int | None = None,
-                  now: datetime | None = None, sentiment: str | None = None) -> bool:
-        """Run matching rules; True if one of them answered the customer."""
+                  now: datetime | None = None, sentiment: str | None = None,
+                  key: str | None = None) -> bool:
+        """Run matching rules; True if one of them answered the customer.
+
+        ``key`` names the run (a followup row, ``fu:<id>``): each action that speaks is
+        keyed by it, the rule and the action's place, so running the same key twice sends
+        each reply and notification once (see :mod:`bot.services.followups`)."""
         rules = await _enabled.get(event, lambda: _load(event))
         if not rules:
             return False
@@ -239,27 +244,30 @@ class RuleEngine:
                 continue
             await Rule.filter(id=rule_id).update(fired=F("fired") + 1, last_fired_at=utcnow())
             metrics.child(metrics.RULES_FIRED, event).inc()
-            for action in actions:
+            for i, action in enumerate(actions):
+                ref = f"{key}:r{rule_id}:{i}" if key is not None else None
                 try:
-                    answered |= await self._do(action, conv, msg, person)
+                    answered |= await self._do(action, conv, msg, person, ref)
                 except InboxError as exc:  # e.g. nobody to assign to: the others still run
                     log.warning("rule action failed", extra={
                         "rule": rule_id, "action": action.type, "error": str(exc)})
         return answered
 
     async def _do(self, action: Action, conv: Conversation, msg: Message | None,
-                  person: Contact) -> bool:
+                  person: Contact, ref: str | None = None) -> bool:
         extra = {"message": {"text": msg.text if msg else ""},
                  "conversation": {"id": conv.id, "channel": conv.channel_kind}}
         if isinstance(action, Reply):
             await self.outbox.send(conv.id, await _render(action.template, person, extra),
-                                   None, origin="rule", reply_to_id=msg.id if msg else None)
+                                   None, origin="rule", reply_to_id=msg.id if msg else None,
+                                   source_ref=ref)
             return True
         if isinstance(action, ReplyPrivate):
             if msg is None or msg.author_id is None:  # type: ignore[attr-defined]
                 return False  # a private message has no comment to answer privately
             await self.outbox.reply_privately(msg.id, await _render(action.template, person,
-                                                                    extra), None, origin="rule")
+                                                                    extra), None, origin="rule",
+                                          source_ref=ref)
             return True
         if isinstance(action, Assign):
             await inbox.assign(conv.id, action.to, self.bus)
@@ -267,7 +275,8 @@ class RuleEngine:
             names = {lb.name for lb in conv.labels} | {action.label}
             await inbox.set_labels(conv.id, sorted(names), self.bus)
         elif isinstance(action, Notify):
-            await self.notifier.notify(conv.id, await _render(action.template, person, extra))
+            await self.notifier.notify(conv.id, await _render(action.template, person, extra),
+                                       key=ref)
         elif isinstance(action, Resolve):
             await inbox.set_status(conv.id, ConversationStatus.RESOLVED, bus=self.bus)
         return False

@@ -15,8 +15,9 @@ from typing import Any
 
 import pytest
 
-from bot.models import Mention, SentimentCorrection, SentimentScore
+from bot.models import Followup, Mention, SentimentCorrection, SentimentScore
 from listening.sentiment import BatchingService, Score
+from tests.channels.test_telegram import until
 from tests.conftest import ROOT, make_settings, start_shop
 
 CLEAR = {
@@ -293,6 +294,9 @@ async def test_sweep_scores_messages_a_crash_left_unscored(shop: Any,
         await bus.drain()
     finally:
         await service.close()
+    # the rule on sentiment runs from the followup row the score's commit wrote (the
+    # clock's tick takes it)
+    await until(_no_followups, 60)
     assert await SentimentScore.filter(item_kind="message").count() == 2
     angry = await Conversation.get(id=convs[0]).prefetch_related("labels")
     happy = await Conversation.get(id=convs[1]).prefetch_related("labels")
@@ -361,3 +365,7 @@ def test_a_batch_of_mixed_lengths_runs_in_groups_that_pad_little() -> None:
     assert all(len(g) <= 8 for g in length_groups(list(range(1, 41)), 8))
     assert sorted(i for g in length_groups(list(range(40, 0, -1)), 8) for i in g) == \
         list(range(40))
+
+
+async def _no_followups() -> bool:
+    return not await Followup.all().exists()

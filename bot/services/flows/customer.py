@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from tortoise.transactions import in_transaction
+
 from bot.core.channel import Button
 from bot.core.clean import db_id
 from bot.core.events import (
@@ -36,6 +38,7 @@ from bot.models import (
     CsatRating,
     Direction,
     FaqEntry,
+    Followup,
     Message,
 )
 from bot.services.account_cache import channel_account
@@ -68,6 +71,12 @@ class Turn:
     message: Message
     conv: Conversation
     locale: str
+    key: str | None = None  # the followup this turn runs for: its replies are keyed by it
+
+    @property
+    def ref(self) -> str | None:
+        """The ``source_ref`` of the turn's one message (each path sends one)."""
+        return f"{self.key}:bot" if self.key is not None else None
 
     @property
     def lang(self) -> str:
@@ -86,7 +95,7 @@ class CustomerBot:
 
     # --- entry points (event consumers) ------------------------------------------------
 
-    async def on_message(self, event: MessageReceived) -> None:
+    async def on_message(self, event: MessageReceived, key: str | None = None) -> None:
         account = await channel_account(event.account_id)  # cached: no query per message
         if account is None or not self.answers_on(event.channel_kind, account.settings):
             return
@@ -95,7 +104,7 @@ class CustomerBot:
         if msg is None or msg.conversation.is_public:
             return
         conv = msg.conversation
-        turn = Turn(msg, conv, conv.contact.locale or "")
+        turn = Turn(msg, conv, conv.contact.locale or "", key)
         payload = msg.payload or ""
         if payload.startswith("csat:"):
             await self.rate(turn, payload)
@@ -118,7 +127,7 @@ class CustomerBot:
                 await self.say(turn, texts.text(turn.locale, "no_match"),
                                await self.menu(turn.lang), handled=False)
 
-    async def on_resolved(self, event: ConversationResolved) -> None:
+    async def on_resolved(self, event: ConversationResolved, key: str | None = None) -> None:
         """Ask for a rating after a person helped (not after the bot alone)."""
         conv = await Conversation.filter(id=event.conversation_id).prefetch_related(
             "contact").first()
@@ -133,14 +142,16 @@ class CustomerBot:
             return
         locale = conv.contact.locale
         await self.outbox.send(conv.id, texts.text(locale, "csat_ask"), None, origin="bot",
-                               buttons=[Button(str(n), f"csat:{n}") for n in range(1, 6)])
+                               buttons=[Button(str(n), f"csat:{n}") for n in range(1, 6)],
+                               source_ref=f"{key}:csat" if key is not None else None)
 
     # --- what the bot does ---------------------------------------------------------------
 
     async def say(self, turn: Turn, text: str, buttons: list[Button], handled: bool) -> None:
         """Send a bot message. ``handled``: the bot answered, so the conversation waits on
         the customer (pending); otherwise a person should look at it (open)."""
-        await self.outbox.send(turn.conv.id, text, None, buttons=buttons, origin="bot")
+        await self.outbox.send(turn.conv.id, text, None, buttons=buttons, origin="bot",
+                               source_ref=turn.ref)
         before, after = ((ConversationStatus.OPEN, ConversationStatus.PENDING) if handled
                          else (ConversationStatus.PENDING, ConversationStatus.OPEN))
         await Conversation.filter(id=turn.conv.id, status=before, needs_human=False,
@@ -158,13 +169,19 @@ class CustomerBot:
                                                    "human")], handled=True)
 
     async def handoff(self, turn: Turn) -> None:
-        await Conversation.filter(id=turn.conv.id).update(
-            needs_human=True, status=ConversationStatus.OPEN)
-        self.bus.publish(ConversationChanged(turn.conv.id, "status"))  # live inbox flag
+        """Answer first (keyed), then flag the conversation and record the staff
+        notification it owes in one transaction: a run cut short before the flag runs
+        again whole (its answer is not sent twice); after it, the bot is silent."""
         text = texts.text(turn.locale, "handoff")
         away = self.away_line(turn.locale)
         await self.outbox.send(turn.conv.id, f"{text}\n\n{away}" if away else text, None,
-                               origin="bot")
+                               origin="bot", source_ref=turn.ref)
+        async with in_transaction() as conn:
+            await Conversation.filter(id=turn.conv.id).using_db(conn).update(
+                needs_human=True, status=ConversationStatus.OPEN)
+            await Followup.create(using_db=conn, kind="handoff", conversation_id=turn.conv.id,
+                                  due_at=utcnow())
+        self.bus.publish(ConversationChanged(turn.conv.id, "status"))  # live inbox flag
         self.bus.publish(HandoffRequested(turn.conv.id))
         log.info("hand-off to a person", extra={"conversation_id": turn.conv.id})
 
@@ -183,7 +200,7 @@ class CustomerBot:
             await CsatRating.create(conversation_id=conv.id, rating=rating,
                                     assignee_id=conv.assignee_id)  # type: ignore[attr-defined]
         await self.outbox.send(conv.id, texts.text(turn.locale, "csat_thanks", rating=rating),
-                               None, origin="bot")
+                               None, origin="bot", source_ref=turn.ref)
 
     # --- knowledge ---------------------------------------------------------------------
 

@@ -1,0 +1,207 @@
+"""The transactional outbox (bot.services.followups), on SQLite and PostgreSQL: the row is
+written with the message in one transaction, a conversation's rows run one at a time in
+id order, a failing row is retried then kept with its error, and running a row twice
+sends one reply."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from bot.core import ingest_orm, ingest_sqlite
+from bot.core.ingest import BatchSteps, Job, ingest_batch
+from bot.core.time import utcnow
+from bot.models import Direction, Followup, Message
+from bot.services.followups import FOLLOWUPS, Followups
+from bot.services.inbox import INTAKE
+from config import Settings
+from tests.channels.test_telegram import until
+from tests.conftest import Shop, message, start_shop
+
+KEYWORD_RULE = {"name": "Price", "event": "message_received",
+                "conditions": {"keywords": ["price"]},
+                "actions": [{"type": "reply", "template": "Prices: shop.example/catalogue"}]}
+
+
+@pytest.fixture
+async def quiet(aiohttp_client: Any, any_db: Settings) -> Shop:
+    """A shop whose followups run only when a test says so (no kick, no clock)."""
+    shop = await start_shop(aiohttp_client, any_db.with_(clock_seconds=3600))
+    shop.client.app[INTAKE].kick = None
+    return shop
+
+
+async def test_followup_is_written_with_the_message_in_one_transaction(
+        quiet: Shop, monkeypatch: pytest.MonkeyPatch) -> None:
+    resp = await quiet.inbound(message("m-1", text="hello"))
+    assert resp.status == 202
+    stored = await resp.json()
+    rows = await Followup.all()
+    assert [(r.kind, r.message_id, r.conversation_id) for r in rows] == [
+        ("received", stored["id"], stored["conversation_id"])]
+    assert rows[0].payload == {"new_conversation": True, "kind": "api",
+                               "account_id": quiet.seed["api_account_id"]}
+    assert rows[0].attempts == 0 and rows[0].lease_until is None
+    # A redelivery is no new message: no new followup.
+    assert (await quiet.inbound(message("m-1", text="hello"))).status == 200
+    assert await Followup.all().count() == 1
+
+    # The transaction fails after both INSERTs (a crash before COMMIT): neither is kept.
+    def failing(jobs: list[Job], ts: Any, followups: bool = True) -> BatchSteps:
+        steps = ingest_batch(jobs, ts, followups)
+        step = next(steps)
+        while True:
+            rows = yield step
+            if step[0].startswith("INSERT INTO followups"):
+                raise RuntimeError("crash before commit")
+            try:
+                step = steps.send(rows)
+            except StopIteration as done:
+                return done.value  # type: ignore[no-any-return]
+
+    monkeypatch.setattr(ingest_sqlite, "ingest_batch", failing)
+    monkeypatch.setattr(ingest_orm, "ingest_batch", failing)
+    resp = await quiet.inbound(message("m-2", text="lost?"))
+    assert resp.status >= 500
+    assert await Message.filter(external_id="m-2").count() == 0
+    assert await Followup.all().count() == 1
+    monkeypatch.undo()
+    assert (await quiet.inbound(message("m-2", text="lost?"))).status == 202
+    assert await Followup.all().count() == 2
+
+
+async def _rows(conversation_id: int, n: int) -> list[int]:
+    return [(await Followup.create(kind="t", conversation_id=conversation_id, message_id=i,
+                                   due_at=utcnow())).id for i in range(n)]
+
+
+async def test_a_conversations_followups_run_one_at_a_time_in_id_order(quiet: Shop) -> None:
+    a = await _rows(1, 3)
+    b = await _rows(2, 2)
+    a += await _rows(1, 1)
+    ran: list[tuple[int, int]] = []
+    running: set[int] = set()
+
+    async def handler(row: Followup) -> None:
+        assert row.conversation_id not in running  # never two of one conversation at once
+        running.add(row.conversation_id)
+        ran.append((row.conversation_id, row.id))
+        running.discard(row.conversation_id)
+
+    worker = Followups({"t": handler}, lease_seconds=60)
+    # One claim takes the first pending row of each conversation, no more.
+    assert await worker.run_due() == 2
+    assert sorted(ran) == sorted([(1, a[0]), (2, b[0])])
+    # A row held by another process (leased) holds its conversation's later rows back.
+    await Followup.filter(id=a[1]).update(lease_until=utcnow() + timedelta(minutes=5))
+    assert await worker.run_due() == 1  # b's second row only
+    assert await worker.run_due() == 0
+    # Its holder died: once the lease expires, any process takes it, then the rest.
+    await Followup.filter(id=a[1]).update(lease_until=utcnow() - timedelta(seconds=1))
+    while await worker.run_due():
+        pass
+    assert [i for c, i in ran if c == 1] == a
+    assert [i for c, i in ran if c == 2] == b
+    assert await Followup.all().count() == 0
+
+
+async def test_a_failing_followup_is_retried_then_kept_with_its_error(quiet: Shop) -> None:
+    bad, after = await _rows(7, 2)
+    calls: list[int] = []
+
+    async def handler(row: Followup) -> None:
+        calls.append(row.id)
+        if row.id == bad:
+            raise ValueError("the template broke")
+
+    worker = Followups({"t": handler}, max_attempts=3, backoff_seconds=60)
+    assert await worker.run_due() == 1
+    row = await Followup.get(id=bad)
+    assert row.attempts == 1 and row.error == "ValueError: the template broke"
+    assert row.lease_until is None and row.due_at > utcnow() + timedelta(seconds=30)
+    assert await worker.run_due() == 0  # waiting on its backoff, and its follower on it
+    worker.backoff = 0
+    await Followup.filter(id=bad).update(due_at=utcnow())
+    while await worker.run_due():
+        pass
+    assert calls == [bad, bad, bad, after]  # three attempts, then the conversation goes on
+    kept = await Followup.all()
+    assert [(r.id, r.attempts, r.error) for r in kept] == [
+        (bad, 3, "ValueError: the template broke")]
+    assert await worker.run_due() == 0  # kept, not retried for ever
+
+
+async def test_running_a_followup_twice_sends_one_reply(quiet: Shop) -> None:
+    status, _ = await quiet.api("POST", "/api/v1/rules", json=KEYWORD_RULE)
+    assert status == 201
+    resp = await quiet.inbound(message("q-1", text="what is the price?"))
+    inbound = await resp.json()
+    row = await Followup.get(message_id=inbound["id"])
+    worker = quiet.client.app[FOLLOWUPS]
+    # The holder ran it and died before deleting the row; another process runs it again.
+    await worker.handlers["received"](row)
+    await worker.handlers["received"](row)
+    assert await worker.run_one(row)
+    replies = await Message.filter(conversation_id=inbound["conversation_id"],
+                                   direction=Direction.OUTBOUND, origin="rule")
+    assert [m.text for m in replies] == ["Prices: shop.example/catalogue"]
+    assert str(replies[0].source_ref).startswith(f"fu:{row.id}:r")
+    assert await Followup.all().count() == 0
+
+
+async def test_the_ingesting_process_starts_the_followup_at_once(
+        aiohttp_client: Any, any_db: Settings) -> None:
+    """With the kick, the reply follows the message (the clock would take an hour)."""
+    shop = await start_shop(aiohttp_client, any_db.with_(clock_seconds=3600))
+    status, _ = await shop.api("POST", "/api/v1/rules", json=KEYWORD_RULE)
+    assert status == 201
+    resp = await shop.inbound(message("k-1", text="price please"))
+    conv = (await resp.json())["conversation_id"]
+    await until(lambda: Message.filter(conversation_id=conv, origin="rule").exists(), 30)
+    await until(lambda: _none_left(), 30)
+
+
+async def _none_left() -> bool:
+    return not await Followup.all().exists()
+
+
+class ChatFake:
+    """A channel that posts to staff chats (as Telegram does), counting the posts."""
+
+    display_name = "Fake"
+
+    def __init__(self) -> None:
+        self.posts: list[tuple[str, str]] = []
+
+    async def post_to_chat(self, account: Any, chat_id: str, text: Any) -> str:
+        self.posts.append((chat_id, str(text)))
+        return str(1000 + len(self.posts))
+
+
+async def test_a_notification_is_posted_once_per_key_and_chat(quiet: Shop) -> None:
+    from bot.core.cache import forget_all
+    from bot.core.events import MessageReceived
+    from bot.models import ChannelAccount, StaffNotification
+    from bot.services.notify import StaffNotifier
+
+    account = await ChannelAccount.get(id=quiet.seed["api_account_id"])
+    account.settings = {**(account.settings or {}), "staff_chat_id": "-100",
+                        "staff_notify": "all"}
+    await account.save(update_fields=["settings"])
+    forget_all()
+    inbound = await (await quiet.inbound(message("n-1", text="hi"))).json()
+    fake = ChatFake()
+    notifier = StaffNotifier({"api": fake})  # type: ignore[dict-item]
+    event = MessageReceived(inbound["id"], inbound["conversation_id"], "api", True,
+                            account.id)
+    await notifier.on_message(event, key="fu:1")
+    await notifier.on_message(event, key="fu:1")  # the same followup, run again
+    assert len(fake.posts) == 1
+    await notifier.on_message(event, key="fu:2")  # another followup: another post
+    assert len(fake.posts) == 2
+    refs = await StaffNotification.filter(conversation_id=inbound["conversation_id"]
+                                          ).values_list("external_id", flat=True)
+    assert sorted(refs) == ["1001", "1002", "~fu:1:new", "~fu:2:new"]
+    forget_all()
