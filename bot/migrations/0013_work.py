@@ -3,6 +3,7 @@ from tortoise.migrations import operations as ops
 import functools
 from json import dumps, loads
 from tortoise import fields
+from tortoise.indexes import Index
 
 class Migration(migrations.Migration):
     dependencies = [('models', '0012_quarantine_secrets')]
@@ -15,7 +16,7 @@ class Migration(migrations.Migration):
             fields=[
                 ('id', fields.BigIntField(generated=True, primary_key=True, unique=True, db_index=True)),
                 ('kind', fields.CharField(max_length=32)),
-                ('conversation_id', fields.IntField(db_index=True)),
+                ('conversation_id', fields.IntField()),
                 ('message_id', fields.IntField(null=True)),
                 ('payload', fields.JSONField(default=dict, encoder=functools.partial(dumps, separators=(',', ':')), decoder=loads)),
                 ('due_at', fields.DatetimeField(db_index=True, auto_now=False, auto_now_add=False)),
@@ -24,7 +25,7 @@ class Migration(migrations.Migration):
                 ('error', fields.CharField(default='', max_length=500)),
                 ('created_at', fields.DatetimeField(auto_now=False, auto_now_add=True)),
             ],
-            options={'table': 'followups', 'app': 'models', 'pk_attr': 'id', 'table_description': 'One piece of automation owed to an event (kind ``received``, ``scored``,'},
+            options={'table': 'followups', 'app': 'models', 'indexes': [Index(fields=['conversation_id', 'id'])], 'pk_attr': 'id', 'table_description': 'One piece of automation owed to an event (kind ``received``, ``scored``,'},
             bases=['Model'],
         ),
         ops.CreateModel(

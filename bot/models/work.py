@@ -23,7 +23,7 @@ class Followup(Model):
 
     id = fields.BigIntField(primary_key=True)
     kind = fields.CharField(max_length=32)
-    conversation_id = fields.IntField(db_index=True)
+    conversation_id = fields.IntField()
     message_id = fields.IntField(null=True)
     payload: dict[str, Any] = fields.JSONField(default=dict)
     due_at = fields.DatetimeField(db_index=True)
@@ -34,6 +34,8 @@ class Followup(Model):
 
     class Meta:
         table = "followups"
+        # the claim's "no earlier pending row of this conversation" is a range probe
+        indexes = (("conversation_id", "id"),)
 
 
 class Lease(Model):
