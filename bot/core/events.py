@@ -130,6 +130,14 @@ class SocketPush(Event):
     message_id: int
 
 
+@dataclass(frozen=True)
+class RelayResumed(Event):
+    """This process's relay connected again after losing its connection: what the other
+    processes published meanwhile was missed here. Holders of live sockets close them
+    (1012), so their clients reconnect and catch up (a page refetches, a widget reloads
+    its history)."""
+
+
 E = TypeVar("E", bound=Event)
 Handler = Callable[[Any], Awaitable[None]]
 

@@ -30,12 +30,13 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import asyncpg
 
-from bot.core.events import EVENT_TYPES, Event, EventBus
+from bot.core.events import EVENT_TYPES, Event, EventBus, RelayResumed
 from config import Settings
 
 log = logging.getLogger("switchboard.events")
 
 CHANNEL = "switchboard_events"
+APPLICATION_NAME = "switchboard-events"  # how its connection shows in pg_stat_activity
 MAX_PAYLOAD = 7999  # bytes; PostgreSQL refuses 8000 and more
 MAX_QUEUED = 10_000  # events waiting for a connection; more are dropped (logged once)
 BATCH = 200  # notifications sent in one statement
@@ -136,7 +137,8 @@ class PgRelay:
         while True:
             lost = asyncio.Event()
             try:
-                conn = await asyncpg.connect(self.dsn, timeout=10)
+                conn = await asyncpg.connect(self.dsn, timeout=10, server_settings={
+                    "application_name": APPLICATION_NAME})
             except Exception as exc:  # refused, down, a bad password: all retried
                 if not failing:
                     failing = True
@@ -153,6 +155,8 @@ class PgRelay:
                     log.info("event relay connected again")
                 failing, delay, self._dropped = False, 0.5, False
                 self._listening.set()
+                if self.connects > 1:  # notifications were missed while it was down
+                    self.bus.publish(RelayResumed())
                 await self._send_until(conn, lost)
             except Exception as exc:  # the connection broke mid-statement
                 if not failing:

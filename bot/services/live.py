@@ -22,6 +22,7 @@ from bot.core.events import (
     LiveUpdate,
     MessageReceived,
     MessageStored,
+    RelayResumed,
 )
 
 
@@ -34,6 +35,7 @@ class StaffHub:
         bus.subscribe(ConversationChanged, self._on_changed, when=self._watched,
                       everywhere=True)
         bus.subscribe(LiveUpdate, self._on_live, when=self._watched, everywhere=True)
+        bus.subscribe(RelayResumed, self._on_resumed, when=self._watched)
 
     def _watched(self, _: object) -> bool:
         return bool(self.sockets)  # no staff page open: nothing to tell
@@ -53,6 +55,10 @@ class StaffHub:
     async def _on_live(self, ev: LiveUpdate) -> None:
         await self.send(ev.payload)
 
+    async def _on_resumed(self, _: RelayResumed) -> None:
+        # updates from other processes were missed: the pages reconnect and refetch
+        await self.close_all(WSCloseCode.SERVICE_RESTART, b"catch up")
+
     async def broadcast(self, payload: dict[str, Any]) -> None:
         """Send a small payload (ids, a title: it travels in a notification, at most a few
         KB) to every staff socket of every process. Returns at once: the sends run as
@@ -67,9 +73,10 @@ class StaffHub:
         await asyncio.gather(*(ws.send_str(data) for ws in list(self.sockets)
                                if not ws.closed), return_exceptions=True)
 
-    async def close_all(self) -> None:
+    async def close_all(self, code: int = WSCloseCode.GOING_AWAY,
+                        message: bytes = b"server shutdown") -> None:
         for ws in list(self.sockets):
-            await ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutdown")
+            await ws.close(code=code, message=message)
 
 
 HUB: web.AppKey[StaffHub] = web.AppKey("hub")

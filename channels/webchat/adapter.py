@@ -40,7 +40,7 @@ from bot.core.channel import (
     SettingsForm,
 )
 from bot.core.clean import db_id, without_nul
-from bot.core.events import SocketPush
+from bot.core.events import RelayResumed, SocketPush
 from bot.core.origins import origin_of
 from channels.webchat.guard import Guard
 
@@ -66,6 +66,9 @@ class WebChat:
         self._all: set[web.WebSocketResponse] = set()
         if ctx.bus is not None:  # a reply delivered by another process, to a socket here
             ctx.bus.subscribe(SocketPush, self._on_push, when=self._holds, everywhere=True)
+            # replies pushed by other processes may have been missed: the widgets reconnect
+            # and get the visitor's history in their "hello"
+            ctx.bus.subscribe(RelayResumed, self._on_resumed, when=lambda _: bool(self._all))
 
     # --- visitor identity ----------------------------------------------------------------
 
@@ -260,6 +263,10 @@ class WebChat:
         sockets = list(self._sockets.get(key, ()))
         await asyncio.gather(*(ws.send_json(payload) for ws in sockets if not ws.closed),
                              return_exceptions=True)
+
+    async def _on_resumed(self, _: RelayResumed) -> None:
+        for ws in list(self._all):
+            await ws.close(code=WSCloseCode.SERVICE_RESTART, message=b"catch up")
 
     async def close_all(self) -> None:
         for ws in list(self._all):

@@ -17,6 +17,7 @@ from bot.core.events import (
     MessageReceived,
     MessageScored,
     PostFailed,
+    RelayResumed,
     SocketPush,
 )
 from bot.core.relay import PgRelay, asyncpg_dsn, relay_for
@@ -123,6 +124,8 @@ async def test_the_listener_reconnects_after_its_backend_is_terminated(
     rec = Recorder()
     a.subscribe(LiveUpdate, rec.handler("a"), everywhere=True)
     b.subscribe(LiveUpdate, rec.handler("b"), everywhere=True)
+    a.subscribe(RelayResumed, rec.handler("a resumed"))
+    b.subscribe(RelayResumed, rec.handler("b resumed"))
     assert ra._conn is not None and rb._conn is not None
     admin = await asyncpg.connect(ra.dsn)
     try:
@@ -139,6 +142,8 @@ async def test_the_listener_reconnects_after_its_backend_is_terminated(
     b.publish(LiveUpdate({"n": 2}))
     await until(lambda: len(rec.seen["b"]) == 2 and len(rec.seen["a"]) == 2,
                 "events across after the reconnect")
+    # each told its own socket holders, once, that it may have missed something
+    assert len(rec.seen["a resumed"]) == 1 and len(rec.seen["b resumed"]) == 1
     lost = [r for r in caplog.records if "lost its connection" in r.getMessage()]
     assert 1 <= len(lost) <= 2 and not any(r.exc_info for r in lost)  # once each, no trace
 
