@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import aiohttp
+import asyncpg
 import pytest
 
 from tests.conftest import Postgres, ServerProcess
@@ -21,6 +22,7 @@ from tests.fakes.telegram_api import FakeTelegram
 pytestmark = pytest.mark.slow  # two server processes on PostgreSQL
 
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+RELAY = "switchboard-events"  # the relay connection's application_name
 WAIT = float(os.environ.get("SB_EVENTS_WAIT", "60"))  # seconds: generous on a loaded machine
 
 
@@ -184,3 +186,39 @@ async def test_an_alert_raised_in_one_process_reaches_the_staff_on_both(
               for ws, name in ((on_a, "A"), (on_b, "B"))]
     assert frames[0] == frames[1]
     assert frames[0]["link"].endswith(str(post["id"])), frames[0]
+
+
+async def test_a_process_whose_listener_is_cut_reconnects_and_its_pages_catch_up(
+        pair: tuple[ServerProcess, ServerProcess],
+        http: Callable[[], aiohttp.ClientSession]) -> None:
+    """The database ends both relays' connections (pg_terminate_backend): each process
+    connects again, closes its staff sockets with 1012 (what was published meanwhile was
+    missed: the page reconnects and refetches), and hears the others again."""
+    a, b = pair
+    staff = await staff_socket(http(), b)
+    admin = await asyncpg.connect(a.env["SWITCHBOARD_DATABASE_URL"])
+    query = "SELECT pid FROM pg_stat_activity WHERE application_name = $1"
+    try:
+        old = {r["pid"] for r in await admin.fetch(query, RELAY)}
+        assert len(old) == 2, old  # one listener per process
+        for pid in old:
+            assert await admin.fetchval("SELECT pg_terminate_backend($1)", pid)
+        async with asyncio.timeout(WAIT):
+            while len({r["pid"] for r in await admin.fetch(query, RELAY)} - old) < 2:
+                await asyncio.sleep(0.2)
+    finally:
+        await admin.close()
+    closed = await frame_or_close(staff)
+    assert closed.type == aiohttp.WSMsgType.CLOSE and closed.data == 1012, closed
+    again = await staff_socket(http(), b)  # what live.js does: reconnect, refetch
+    visitor = await visitor_socket(http(), a)
+    mid = await say(visitor, f"after the cut {secrets.token_hex(4)}")
+    await frame_where(again, lambda f: f.get("message_id") == mid, "the update after the cut")
+
+
+async def frame_or_close(ws: aiohttp.ClientWebSocketResponse) -> aiohttp.WSMessage:
+    async with asyncio.timeout(WAIT):
+        while True:
+            msg = await ws.receive()
+            if msg.type != aiohttp.WSMsgType.TEXT:
+                return msg
