@@ -34,6 +34,7 @@ from bot.core.links import safe_href
 from bot.core.outbound import client_session
 from bot.core.pages import error_page
 from bot.core.ratelimit import TRUSTED_PROXIES, address_allowed, client_address
+from bot.core.relay import relay_for
 from bot.core.serve import INFLIGHT, Inflight
 from bot.services import account_cache, accounts, contacts, inbox
 from bot.services.automation import Automation
@@ -318,14 +319,20 @@ def create_app(settings: Settings, *, migrate: bool = True,
         edit=lambda acct, ext, text, when: inbox.edit_inbound(acct, ext, text, when, app[BUS]),
         list_accounts=account_cache.enabled_accounts, staff_input=desk.handle,
         staff_commands=desk.names(), thread_known=contacts.thread_known, in_flow=flows.active,
-        mark_bounced=consent.mark_bounced)
+        mark_bounced=consent.mark_bounced, bus=app[BUS],
+        load_message=contacts.message_for_socket)
 
     async def bind_http(app: web.Application) -> AsyncIterator[None]:
         ctx.session = app[HTTP]
         yield
 
+    async def events_relay(app: web.Application) -> AsyncIterator[None]:
+        # other processes on the same PostgreSQL hear the crossing events (bot.core.relay)
+        async with relay_for(settings, app[BUS]):
+            yield
+
     app[ADAPTERS] = registry.build_all(ctx)
-    app.cleanup_ctx.extend([database, http, bind_http, channels])
+    app.cleanup_ctx.extend([database, events_relay, http, bind_http, channels])
 
     async def close_sockets(app: web.Application) -> None:
         await app[HUB].close_all()

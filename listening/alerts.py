@@ -45,7 +45,7 @@ class Alerter:
         url = self.base_url.rstrip("/") + link
         sent = ["inbox"]
         if self.live is not None:
-            await self.live({"type": "alert", "id": alert.id, "kind": kind, "title": title,
+            await self.live({"type": "alert", "id": alert.id, "kind": kind, "title": title[:300],
                              "link": link})
         if self.chat is not None:
             try:

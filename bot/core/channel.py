@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
 if TYPE_CHECKING:
     from aiohttp import ClientSession, web
 
+    from bot.core.events import EventBus
     from config import Settings
 
 
@@ -282,6 +283,12 @@ class ChannelContext:
     # (account_id, address, the failed mail's Message-IDs) -> whether it counted: a DSN
     # arrived; it counts only if it names a mail the shop sent to that address.
     mark_bounced: Callable[[int, str, tuple[str, ...]], Awaitable[bool]] = _unknown
+    # The server's event bus (None in a command that runs no server): an adapter whose
+    # sockets may be held by another process tells it with a crossing event.
+    bus: EventBus | None = None
+    # message id -> {id, direction, text, created_at, buttons} of a stored message, or None.
+    load_message: Callable[[int], Awaitable[dict[str, Any] | None]] = field(
+        default=lambda *a: _none())
     # The shared outbound HTTP session. The server builds its adapters before the session
     # opens (it needs a running loop) and sets this when it does: read it as ``http``.
     session: ClientSession | None = None

@@ -141,6 +141,17 @@ async def contact_history(account_id: int, external_id: str) -> list[dict[str, A
             for r in reversed(rows)]  # the newest 500, oldest first
 
 
+async def message_for_socket(message_id: int) -> dict[str, Any] | None:
+    """A stored message as a chat socket shows it (the process holding a visitor's socket
+    loads the reply another process delivered), or None."""
+    row = await Message.filter(id=message_id).first().values(
+        "id", "direction", "text", "created_at", "buttons")
+    if not row:
+        return None
+    return {"id": row["id"], "direction": str(row["direction"]), "text": row["text"],
+            "created_at": row["created_at"], "buttons": row["buttons"] or []}
+
+
 async def update_contact_fields(account_id: int, external_id: str,
                                 fields: dict[str, str]) -> bool:
     """Change the known contact behind an external id; False if there is none."""

@@ -22,6 +22,7 @@ import math
 import re
 import secrets
 from collections import defaultdict
+from datetime import datetime
 from typing import Any, ClassVar
 
 from aiohttp import WSCloseCode, WSMsgType, web
@@ -39,6 +40,7 @@ from bot.core.channel import (
     SettingsForm,
 )
 from bot.core.clean import db_id, without_nul
+from bot.core.events import RelayResumed, SocketPush
 from bot.core.origins import origin_of
 from channels.webchat.guard import Guard
 
@@ -62,6 +64,11 @@ class WebChat:
         self._chat_js: str | None = None
         self._sockets: dict[tuple[int, str], set[web.WebSocketResponse]] = defaultdict(set)
         self._all: set[web.WebSocketResponse] = set()
+        if ctx.bus is not None:  # a reply delivered by another process, to a socket here
+            ctx.bus.subscribe(SocketPush, self._on_push, when=self._holds, everywhere=True)
+            # replies pushed by other processes may have been missed: the widgets reconnect
+            # and get the visitor's history in their "hello"
+            ctx.bus.subscribe(RelayResumed, self._on_resumed, when=lambda _: bool(self._all))
 
     # --- visitor identity ----------------------------------------------------------------
 
@@ -231,20 +238,47 @@ class WebChat:
                                         "origin like https://shop.example")
 
     async def send(self, message: OutboundMessage) -> SendResult:
-        """Push to the visitor's open widgets. Offline visitors see it in their history."""
+        """Push to the visitor's open widgets, here and (through the bus) in the other
+        processes. Offline visitors see it in their history."""
         key = (message.account.id, message.contact_external_id)
-        payload = {"type": "message", "id": message.message_id, "direction": "out",
-                   "text": message.text, "created_at": message.created_at.isoformat(),
-                   "buttons": [{"label": b.label, "payload": b.payload}
-                               for b in message.buttons]}
+        await self._push(key, _frame(message.message_id, message.text, message.created_at,
+                                     [{"label": b.label, "payload": b.payload}
+                                      for b in message.buttons]))
+        if self.ctx.bus is not None:  # the other processes: their own sockets, not ours
+            self.ctx.bus.publish(SocketPush(self.kind, key[0], key[1], message.message_id),
+                                 here=False)
+        return SendResult()
+
+    def _holds(self, ev: SocketPush) -> bool:
+        return ev.channel_kind == self.kind and (ev.account_id, ev.contact) in self._sockets
+
+    async def _on_push(self, ev: SocketPush) -> None:
+        row = await self.ctx.load_message(ev.message_id)
+        if row is None or row["direction"] != "out":
+            return
+        await self._push((ev.account_id, ev.contact),
+                         _frame(row["id"], row["text"], row["created_at"], row["buttons"]))
+
+    async def _push(self, key: tuple[int, str], payload: dict[str, Any]) -> None:
         sockets = list(self._sockets.get(key, ()))
         await asyncio.gather(*(ws.send_json(payload) for ws in sockets if not ws.closed),
                              return_exceptions=True)
-        return SendResult()
+
+    async def _on_resumed(self, _: RelayResumed) -> None:
+        for ws in list(self._all):
+            await ws.close(code=WSCloseCode.SERVICE_RESTART, message=b"catch up")
 
     async def close_all(self) -> None:
         for ws in list(self._all):
             await ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutdown")
+
+
+def _frame(message_id: int, text: str, created_at: datetime,
+           buttons: list[dict[str, str]]) -> dict[str, Any]:
+    """An outbound message as the widget shows it (one shape, whichever process sends)."""
+    return {"type": "message", "id": message_id, "direction": "out", "text": text,
+            "created_at": created_at.isoformat(),
+            "buttons": [{"label": b["label"], "payload": b["payload"]} for b in buttons]}
 
 
 def _locale(value: Any) -> str | None:
