@@ -92,8 +92,11 @@ async def reply(call: Call) -> web.Response:
     cid = call.param("conversation_id")
     body: s.ReplyIn = call.body
     text = await canned.reply_text(cid, body.text, body.canned_reply_id)
-    msg = await call.request.app[OUTBOX].send(cid, text, call.user,
-                                              reply_to_id=body.reply_to_message_id)
+    key = body.idempotency_key
+    msg = await call.request.app[OUTBOX].send(
+        cid, text, call.user, reply_to_id=body.reply_to_message_id,
+        source_ref=None if key is None else
+        f"api:{call.user.id if call.user else 0}:{cid}:{key}")
     return json_out(message_out(msg), 201)
 
 

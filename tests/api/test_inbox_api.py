@@ -137,6 +137,27 @@ async def test_reply_with_canned_reply_rendered(shop: Shop) -> None:
     assert status == 404
 
 
+async def test_reply_with_idempotency_key_is_stored_once(shop_any_db: Shop) -> None:
+    """A client that lost the answer to a reply (a process died behind the proxy) sends it
+    again with the same key: one reply, the same one, whichever process answers."""
+    shop = shop_any_db
+    cid = await _conv(shop, "idem1", contact="ida")
+    body = {"text": "Your parcel left today", "idempotency_key": "reply-7f3a9c01"}
+    status, first = await shop.api("POST", f"/api/v1/conversations/{cid}/reply", json=body)
+    assert status == 201
+    status, again = await shop.api("POST", f"/api/v1/conversations/{cid}/reply", json=body)
+    assert status == 201 and again["id"] == first["id"]
+    status, other = await shop.api("POST", f"/api/v1/conversations/{cid}/reply",
+                                   json={**body, "idempotency_key": "reply-7f3a9c02"})
+    assert status == 201 and other["id"] != first["id"]
+    _, thread = await shop.api("GET", f"/api/v1/conversations/{cid}")
+    outs = [m for m in thread["thread"] if m.get("direction") == "out"]
+    assert [m["text"] for m in outs] == ["Your parcel left today"] * 2
+    status, err = await shop.api("POST", f"/api/v1/conversations/{cid}/reply",
+                                 json={**body, "idempotency_key": "no spaces allowed"})
+    assert status == 422 and err["error"]["field"] == "idempotency_key"
+
+
 async def test_notes_edit_history_any_staff(shop: Shop) -> None:
     cid = await _conv(shop, "n1")
     other = await shop.add_user("agent")

@@ -107,6 +107,11 @@ class ReplyIn(Strict):
     reply_to_message_id: int | None = Field(
         None, description="Public conversations: the comment to answer in its thread "
                           "(default: the latest one).")
+    idempotency_key: str | None = Field(
+        None, min_length=8, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$",
+        description="A key the client makes per reply: the same key again (a retry after a "
+                    "lost answer, through any process) returns the reply already stored and "
+                    "sends nothing.")
 
 
 class PrivateReplyIn(Strict):
