@@ -67,6 +67,9 @@ class Figures:
     replies_acked: dict[str, float] = field(default_factory=dict)  # token -> sent at
     replies_refused: int = 0
     replies_seen: dict[str, float] = field(default_factory=dict)  # token -> received at
+    # replies a visitor did not get live but found in the history its widget got back
+    # when its socket reconnected (the socket's process had died)
+    replies_recovered: set[str] = field(default_factory=set)
     posts_acked: dict[str, float] = field(default_factory=dict)  # text -> due (epoch)
     posts_refused: int = 0
     dying: list[tuple[float, float]] = field(default_factory=list)  # kill .. back + grace
@@ -146,7 +149,8 @@ class Visitor:
         self.visitor = ""
         self.conversation_id = 0
 
-    async def run(self, stop: asyncio.Event) -> None:
+    async def run(self, stop: asyncio.Event, quit_: asyncio.Event) -> None:
+        """Talk until ``stop``, then keep listening (replies still coming) until ``quit_``."""
         account = self.cluster.seed["webchat"]
         async with self.http.get(f"{self.cluster.url}/chat?account={account}") as page:
             assert page.status == 200
@@ -155,11 +159,14 @@ class Visitor:
         ws_url = f"{self.cluster.url.replace('http', 'ws')}/chat/ws?account={account}"
         pending: tuple[str, str, float] | None = None  # client id, text, first sent
         count = 0
-        while not stop.is_set():
+        while not quit_.is_set():
             try:
                 async with self.http.ws_connect(ws_url, headers={
                         "Origin": self.cluster.url}, heartbeat=10) as ws:
-                    while not stop.is_set():
+                    while not quit_.is_set():
+                        if stop.is_set():
+                            await self._read_for(ws, 0.5)
+                            continue
                         if pending is None:
                             count += 1
                             pending = (f"soak{self.n:03d}x{count:06d}",
@@ -168,7 +175,7 @@ class Visitor:
                                             "text": pending[1]})
                         if await self._until_ack(ws, pending):
                             pending = None
-                            await asyncio.sleep(1.0)
+                            await self._read_for(ws, 1.0)  # a message a second
             except (TimeoutError, aiohttp.ClientError, ConnectionError):
                 await asyncio.sleep(0.5)  # the process behind the socket died: again
         await self.http.close()
@@ -191,10 +198,28 @@ class Visitor:
                 return False
         return False
 
+    async def _read_for(self, ws: aiohttp.ClientWebSocketResponse, seconds: float) -> None:
+        """Read frames (the replies, as they come) for ``seconds``."""
+        deadline = time.monotonic() + seconds
+        while (left := deadline - time.monotonic()) > 0:
+            try:
+                msg = await ws.receive(timeout=left)
+            except TimeoutError:
+                return
+            if msg.type != aiohttp.WSMsgType.TEXT:
+                raise ConnectionError("socket closed")
+            self.seen(json.loads(msg.data))
+
     def seen(self, frame: dict[str, Any]) -> None:
         if frame.get("type") == "message" and frame.get("direction") == "out":
             token = str(frame.get("text", "")).rsplit(" ", 1)[-1]
             self.fig.replies_seen.setdefault(token, time.time())
+        elif frame.get("type") == "hello":  # a (re)connect: the history the widget shows
+            for item in frame.get("history") or ():
+                if item.get("direction") == "out":
+                    token = str(item.get("text", "")).rsplit(" ", 1)[-1]
+                    if token not in self.fig.replies_seen:
+                        self.fig.replies_recovered.add(token)
 
 
 async def staff_replies(cluster: Cluster, fig: Figures, visitors: list[Visitor],
@@ -365,7 +390,7 @@ async def main() -> None:
         if args.drips:
             await setup_drips(settings, smtp_port, args.drips, started, args.seconds)
 
-        stop = asyncio.Event()
+        stop, quit_ = asyncio.Event(), asyncio.Event()
         visitors = [Visitor(cluster, fig, i) for i in range(args.visitors)]
         tasks = [asyncio.create_task(api_inbound(cluster, fig, stop, args.api_rate)),
                  asyncio.create_task(staff_replies(cluster, fig, visitors, stop,
@@ -373,7 +398,8 @@ async def main() -> None:
                  asyncio.create_task(posts(cluster, fig, int(tg["id"]), stop, args.post_rate,
                                            args.post_lead)),
                  asyncio.create_task(killer(cluster, fig, stop, args.kill_every)),
-                 *(asyncio.create_task(v.run(stop)) for v in visitors)]
+                 ]
+        talking = [asyncio.create_task(v.run(stop, quit_)) for v in visitors]
         await asyncio.sleep(args.seconds)
         stop.set()
         await asyncio.gather(*tasks)
@@ -389,10 +415,14 @@ async def main() -> None:
             published = {s["text"] for s in bot.sent}
             drips_done = await Enrollment.filter(state="active").count() == 0
             rules = await Message.filter(origin="rule").count()
+            replies = set(fig.replies_seen) | fig.replies_recovered
             return (set(fig.posts_acked) <= published and drips_done
+                    and set(fig.replies_acked) <= replies
                     and (rules >= len(fig.keyword_acked) or time.time() > load_over + 20))
         while time.time() < deadline and not await settled():
             await asyncio.sleep(1)
+        quit_.set()
+        await asyncio.gather(*talking)
 
         # --- counts ---------------------------------------------------------------------
         acked = {**{("api", k): v for k, v in fig.api_acked.items()},
@@ -437,9 +467,12 @@ async def main() -> None:
               f"duplicated {dup_in}")
         print(f"rules     actions expected {len(fig.keyword_acked):6d}   done {rules_done}   "
               f"missing {len(fig.keyword_acked) - rules_done}   ran twice {rules_twice}")
+        recovered = {t for t in fig.replies_acked if t in fig.replies_recovered
+                     and t not in fig.replies_seen}
+        never = len(fig.replies_acked) - len(delivered) - len(recovered)
         print(f"replies   acknowledged {len(fig.replies_acked):6d}   delivered live to the "
-              f"visitor {len(delivered)}   not {len(fig.replies_acked) - len(delivered)}"
-              f"   (refused {fig.replies_refused})")
+              f"visitor {len(delivered)}   in the history after a reconnect "
+              f"{len(recovered)}   never {never}   (refused {fig.replies_refused})")
         print(f"posts     acknowledged {len(fig.posts_acked):6d}   published "
               f"{len(published)}   missing {len(fig.posts_acked) - len(published)}   "
               f"published twice {post_dups}   (refused {fig.posts_refused})")
@@ -453,7 +486,8 @@ async def main() -> None:
         print(f"          publish lateness while no process is dying p50 {ms(calm, 0.5)}  "
               f"p99 {ms(calm, 0.99)}  ({len(calm)} posts; goal p99 <= 100 ms: "
               f"{'met' if calm and pct(calm, 0.99) <= 0.1 else 'NOT met'})")
-        goal = not lost and not dup_in and not rules_twice and not post_dups and not drip_dups
+        goal = not lost and not dup_in and not rules_twice and not post_dups and not drip_dups \
+            and not never and rules_done == len(fig.keyword_acked)
         print(f"goal 0 lost, 0 duplicated: {'met' if goal else 'NOT met'}")
     finally:
         if ctx is not None:
