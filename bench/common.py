@@ -122,3 +122,30 @@ def pct(values: list[float], q: float) -> float:
 def summary(values: list[float]) -> str:
     return (f"p50 {pct(values, 0.5) * 1000:.2f} ms, p99 {pct(values, 0.99) * 1000:.2f} ms, "
             f"mean {statistics.fmean(values) * 1000:.2f} ms")
+
+
+class MailSink:
+    """An aiosmtpd handler that accepts every mail (after ``latency`` seconds, a mail
+    server's pace) and keeps each one's Message-ID, in arrival order: ``len(ids)`` is the
+    mails delivered, ``len(set(ids))`` the distinct ones ("" for a mail without one)."""
+
+    def __init__(self, latency: float = 0.0) -> None:
+        self.latency = latency
+        self.ids: list[str] = []
+
+    @property
+    def count(self) -> int:
+        return len(self.ids)
+
+    async def handle_DATA(self, server: object, session: object,  # noqa: N802
+                          envelope: object) -> str:
+        content: bytes = envelope.content  # type: ignore[attr-defined]
+        for line in content.split(b"\r\n", 60):
+            if line.lower().startswith(b"message-id:"):
+                self.ids.append(line.split(b":", 1)[1].strip().decode())
+                break
+        else:
+            self.ids.append("")
+        if self.latency:
+            await asyncio.sleep(self.latency)
+        return "250 OK"

@@ -24,27 +24,12 @@ import tempfile
 import time
 from email.message import EmailMessage
 from pathlib import Path
-from typing import Any
 
 import aiosmtplib
 from aiosmtpd.controller import Controller
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench.common import free_port  # noqa: E402
-
-
-class Sink:
-    def __init__(self) -> None:
-        self.count = 0
-        self.ids: set[str] = set()
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
-        self.count += 1
-        for line in envelope.content.split(b"\r\n", 40):
-            if line.lower().startswith(b"message-id:"):
-                self.ids.add(line.split(b":", 1)[1].strip().decode())
-                break
-        return "250 OK"
+from bench.common import MailSink, free_port  # noqa: E402
 
 
 async def naive(port: int, n: int) -> float:
@@ -109,13 +94,13 @@ async def switchboard(port: int, n: int, synchronous: str) -> tuple[float, int]:
 
 def serve_sink(port: int) -> None:
     """The sink process: counts until stdin closes, then prints its count and ids."""
-    sink = Sink()
+    sink = MailSink()
     controller = Controller(sink, hostname="127.0.0.1", port=port)
     controller.start()
     print("ready", flush=True)
     sys.stdin.read()
     controller.stop()
-    print(json.dumps({"count": sink.count, "ids": len(sink.ids)}), flush=True)
+    print(json.dumps({"count": sink.count, "ids": len(set(sink.ids))}), flush=True)
 
 
 async def main() -> None:

@@ -26,40 +26,24 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 import asyncpg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench.common import free_port, start, stop  # noqa: E402
-
-
-class Sink:
-    def __init__(self, latency: float) -> None:
-        self.latency, self.count, self.ids = latency, 0, set()
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
-        self.count += 1
-        for line in envelope.content.split(b"\r\n", 40):
-            if line.lower().startswith(b"message-id:"):
-                self.ids.add(line.split(b":", 1)[1].strip().decode())
-                break
-        if self.latency:
-            await asyncio.sleep(self.latency)
-        return "250 OK"
+from bench.common import MailSink, free_port, start, stop  # noqa: E402
 
 
 def serve_sink(port: int, latency: float) -> None:
     """The sink process: counts until stdin closes, then prints its count and ids."""
     from aiosmtpd.controller import Controller
 
-    sink = Sink(latency)
+    sink = MailSink(latency)
     controller = Controller(sink, hostname="127.0.0.1", port=port)
     controller.start()
     print("ready", flush=True)
     sys.stdin.read()
     controller.stop()
-    print(json.dumps({"count": sink.count, "ids": len(sink.ids)}), flush=True)
+    print(json.dumps({"count": sink.count, "ids": len(set(sink.ids))}), flush=True)
 
 
 class Cluster:

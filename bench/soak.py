@@ -47,7 +47,7 @@ from aiohttp import web
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("SWITCHBOARD_SENTIMENT_ENABLED", "false")
-from bench.common import free_port, pct  # noqa: E402
+from bench.common import MailSink, free_port, pct  # noqa: E402
 from channels.signing import sign  # noqa: E402
 from tests.conftest import Postgres  # noqa: E402
 from tests.fakes.telegram_api import FakeTelegram  # noqa: E402
@@ -74,22 +74,6 @@ class Figures:
     posts_refused: int = 0
     dying: list[tuple[float, float]] = field(default_factory=list)  # kill .. back + grace
     kills: int = 0
-
-
-class Sink:
-    """aiosmtpd handler: counts mails and their Message-IDs."""
-
-    def __init__(self) -> None:
-        self.ids: list[str] = []
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
-        for line in envelope.content.split(b"\r\n", 60):
-            if line.lower().startswith(b"message-id:"):
-                self.ids.append(line.split(b":", 1)[1].strip().decode())
-                break
-        else:
-            self.ids.append("")
-        return "250 OK"
 
 
 def ms(values: list[float], q: float) -> str:
@@ -353,7 +337,7 @@ async def main() -> None:
     await runner.setup()
     fake_port = free_port()
     await web.TCPSite(runner, "127.0.0.1", fake_port).start()
-    sink = Sink()
+    sink = MailSink()
     smtp_port = free_port()
     smtp = Controller(sink, hostname="127.0.0.1", port=smtp_port)
     smtp.start()

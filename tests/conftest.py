@@ -216,6 +216,17 @@ async def shop_any_db(aiohttp_client: Any, any_db: Settings) -> AsyncIterator[Sh
 
 # --- a real server process ------------------------------------------------------------------
 
+def api_call(base: str, token: str, method: str, path: str, body: Any = None) -> Any:
+    """A JSON API call with a bearer token (blocking: run it in a thread)."""
+    import urllib.request
+
+    req = urllib.request.Request(
+        base + path, method=method, data=None if body is None else json.dumps(body).encode(),
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=60) as resp:
+        return json.loads(resp.read())
+
+
 class ServerProcess:
     """``python run.py serve`` in a subprocess, on a free port, with its own data dir."""
 
@@ -264,15 +275,7 @@ class ServerProcess:
 
     def call(self, method: str, path: str, body: Any = None) -> Any:
         """A JSON API call as the seeded admin (blocking: run it in a thread)."""
-        import urllib.request
-
-        req = urllib.request.Request(
-            self.url + path, method=method,
-            data=None if body is None else json.dumps(body).encode(),
-            headers={"Authorization": f"Bearer {self.seed['api_token']}",
-                     "Content-Type": "application/json"})
-        with urllib.request.urlopen(req, timeout=60) as resp:
-            return json.loads(resp.read())
+        return api_call(self.url, self.seed["api_token"], method, path, body)
 
     def kill(self) -> None:
         if self.proc and self.proc.poll() is None:

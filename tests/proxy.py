@@ -237,16 +237,9 @@ class Cluster:
 
     def call(self, method: str, path: str, body: object = None) -> object:
         """A JSON API call through nginx as the seeded admin."""
-        import json
-        import urllib.request
+        from tests.conftest import api_call
 
-        req = urllib.request.Request(
-            self.url + path, method=method,
-            data=None if body is None else json.dumps(body).encode(),
-            headers={"Authorization": f"Bearer {self.seed['api_token']}",
-                     "Content-Type": "application/json"})
-        with urllib.request.urlopen(req, timeout=60) as resp:
-            return json.loads(resp.read())
+        return api_call(self.url, self.seed["api_token"], method, path, body)
 
     def stop(self) -> None:
         self.nginx.stop()
