@@ -4,12 +4,14 @@ when its connection settings change, stopped when it is disabled, without a rest
 
 With several processes on one database, an account's loop runs in one process at a
 time: the one holding the lease ``loop:<kind>:<account id>`` (:mod:`bot.core.leases`).
-Every process keeps a small driver per account that tries to take the lease every third
-of ``loop_lease_seconds``; the holder runs the loop and renews the lease at that pace.
+Every process keeps a small driver per account that takes the lease when it is free (a
+refused driver tries again just after the lease's ``until``); the holder runs the loop
+and renews the lease every third of ``loop_lease_seconds``.
 The loop is cancelled the moment a renewal finds another holder or the lease's local
 deadline passes without a renewal, and a loop can check :func:`lease_live` before each
 remote call (Telegram's ``poll`` does), so a holder that was frozen past its lease makes
-no new call when it wakes. A holder that dies is replaced within ``loop_lease_seconds``;
+no new call when it wakes. A holder that dies is replaced within ``loop_lease_seconds``
+and a second (:data:`bot.core.leases.RETRY`);
 one that stops cleanly releases its leases, so another takes over at once.
 
 Accounts that need no loop of their own (``leased(account)`` False: a Telegram bot in
@@ -87,12 +89,17 @@ class AccountLoops:
 
     async def refresh(self) -> None:
         accounts = {a.id: a for a in await self.ctx.list_accounts(self.kind)}
+        stopped: list[asyncio.Task[None]] = []
         for acct_id in list(self.running):
             want = accounts.get(acct_id)
             if want is None or self.key(want) != self.running[acct_id].key:
                 gone = self.running.pop(acct_id)
-                for t in (gone.task, *gone.inner):
-                    t.cancel()
+                stopped += (gone.task, *gone.inner)
+        # The old loops end before new ones start: a changed account's old loop and its
+        # new one never overlap (two getUpdates calls: a 409; two IMAP sessions).
+        for t in stopped:
+            t.cancel()
+        await asyncio.gather(*(cancel_and_wait(t) for t in stopped))
         loop = asyncio.get_running_loop()
         for acct_id, account in accounts.items():
             if acct_id not in self.running:
@@ -101,14 +108,9 @@ class AccountLoops:
                         if self.leased(account) else loop.create_task(self.run(account)))
                 self.running[acct_id] = _Running(self.key(account), task, inner)
 
-    def holds(self, acct_id: int) -> bool:
-        """True while this process holds the lease of the account's loop."""
-        held = self.holding.get(acct_id)
-        return held is not None and held.live()
-
     async def _drive(self, account: AccountInfo, inner: list[asyncio.Task[None]]) -> None:
         """Hold the account's lease and run its loop while it is held; when it is not
-        (another process holds it, or it was lost), try again every third of it."""
+        (another process holds it, or it was lost), try again just after it lapses."""
         ttl = self.ctx.settings.loop_lease_seconds
         held = self.holding.setdefault(
             account.id, Holding(f"loop:{self.kind}:{account.id}", ttl, self.holder))
@@ -120,8 +122,8 @@ class AccountLoops:
                 log.warning("loop lease not taken", extra={**extra,
                                                            "error": type(exc).__name__})
                 got = False
-            if not got:
-                await asyncio.sleep(ttl / 3)
+            if not got:  # another holds it: try again just after its lease lapses
+                await asyncio.sleep(await held.retry_in())
                 continue
             log.info("loop lease taken; loop starts", extra=extra)
             token = _LEASE.set(held)
@@ -143,4 +145,4 @@ class AccountLoops:
                 await held.release()
                 return
             log.warning("loop lease lost; loop stopped", extra=extra)
-            await asyncio.sleep(ttl / 3)
+            await asyncio.sleep(await held.retry_in())

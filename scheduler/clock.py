@@ -16,7 +16,10 @@ jobs split in two kinds:
   does not get it skips the run. The holder keeps the lease between runs (renewing it
   each run) and it is renewed during a long run; if that renewal fails the run is
   cancelled. If the holder dies, another process runs the job once the lease lapsed,
-  within ``loop_lease_seconds``.
+  within ``loop_lease_seconds`` and a second: a refused tick waits for the lease's
+  ``until`` when it comes before the job's next tick (a job that ticks less often than
+  its lease lapses between runs anyway; it is taken at the next tick). A clock that
+  stops cancels and awaits its runs in flight, then releases its leases.
 
 The clock knows no job: the composition root (``bot/app.py``) builds one :class:`Clock`,
 registers each job with :meth:`Clock.every`, keeps it at ``app[CLOCK]`` and runs it with
@@ -30,6 +33,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 
 from aiohttp import web
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -60,6 +64,9 @@ class Clock:
         self.seconds, self.lease_seconds, self.holder = seconds, lease_seconds, holder
         self.jobs: dict[str, ClockJob] = {}
         self.holding: dict[str, Holding] = {}  # the leases of alone jobs
+        self._ticks: set[asyncio.Task[Any]] = set()  # ticks in flight
+        self._runs: set[asyncio.Task[None]] = set()  # their jobs' runners
+        self._stopping = False
         self.started = False
 
     def every(self, seconds: float, name: str, *runners: Runner, alone: bool = False) -> None:
@@ -81,23 +88,59 @@ class Clock:
             await runner()
 
     async def _tick(self, job: ClockJob) -> None:
-        if not job.alone:
-            await self._run_runners(job)
-            return
-        held = self.holding.setdefault(
-            job.name, Holding(f"job:{job.name}", self.lease_seconds, self.holder))
+        if self._stopping:
+            return  # submitted just before the clock paused
+        me = asyncio.current_task()
+        if me is not None:
+            self._ticks.add(me)
         try:
-            if not await held.take():
-                return  # another process runs it
-        except Exception as exc:
-            log.warning("clock job lease not taken", extra={"job": job.name,
-                                                            "error": type(exc).__name__})
-            return
-        task = asyncio.get_running_loop().create_task(self._run_runners(job))
+            await self._tick_once(job)
+        except asyncio.CancelledError:
+            if not self._stopping:
+                raise  # the clock stops: its own cancel ends the run quietly
+        finally:
+            if me is not None:
+                self._ticks.discard(me)
+
+    async def _tick_once(self, job: ClockJob) -> None:
+        task = None
         try:
+            if not job.alone:
+                task = self._start(job)
+                await asyncio.wait({task})
+                return
+            held = self.holding.setdefault(
+                job.name, Holding(f"job:{job.name}", self.lease_seconds, self.holder))
+            try:
+                got = await held.take()
+                if not got:  # another process runs it
+                    if job.seconds > self.lease_seconds:
+                        return  # its lease lapses between its runs anyway: the next tick
+                    # A live holder renews on each tick, before its lease lapses: one that
+                    # lapses before our next tick means the holder died; take it then.
+                    wait = await held.retry_in()
+                    if wait >= job.seconds:
+                        return
+                    await asyncio.sleep(wait)
+                    got = await held.take()
+            except Exception as exc:
+                log.warning("clock job lease not taken", extra={
+                    "job": job.name, "error": type(exc).__name__})
+                return
+            if not got:
+                return
+            task = self._start(job)
             await held.keep(task)
         finally:
-            await cancel_and_wait(task)
+            if task is not None:
+                await cancel_and_wait(task)
+
+    def _start(self, job: ClockJob) -> asyncio.Task[None]:
+        """The job's runners, in a task the clock awaits when it stops."""
+        task = asyncio.get_running_loop().create_task(self._run_runners(job))
+        self._runs.add(task)
+        task.add_done_callback(self._runs.discard)
+        return task
 
     async def _run_runners(self, job: ClockJob) -> None:
         for runner in job.runners:
@@ -121,8 +164,20 @@ class Clock:
         try:
             yield sched
         finally:
+            # Runs in flight end before the leases are released: a run renewing its lease
+            # after the release would put the row back, blocking the job elsewhere for a
+            # whole lease, and would go on while the database closes. (APScheduler's
+            # shutdown cancels its running jobs without awaiting them.)
+            sched.pause()  # no new run
+            self._stopping = True
+            ticks = list(self._ticks)
+            for tick in ticks:
+                tick.cancel()
+            await asyncio.gather(*(cancel_and_wait(t) for t in ticks))
+            runs = list(self._runs)  # a tick's own wait for its runners was cut short
+            await asyncio.gather(*(cancel_and_wait(t) for t in runs))
             sched.shutdown(wait=False)
-            self.started = False
+            self.started, self._stopping = False, False
             holding, self.holding = list(self.holding.values()), {}
             await asyncio.gather(*(h.release() for h in holding if h.deadline))
 

@@ -38,10 +38,14 @@ class DueTable:
 
 
 def _dialect() -> str:
+    """The default connection's SQL dialect ("postgres", "sqlite"); shared with
+    :mod:`bot.core.leases`."""
     return str(connections.get("default").capabilities.dialect)
 
 
 def _ts(dt: datetime) -> Any:
+    """A datetime as a query parameter: as is on PostgreSQL; on SQLite, which keeps
+    Tortoise's text form of an aware UTC datetime, in that text form (to compare)."""
     # SQLite keeps Tortoise's text form of an aware UTC datetime; compare in that form.
     return str(dt.astimezone(UTC)) if _dialect() == "sqlite" else dt
 
@@ -65,7 +69,7 @@ async def claim(t: DueTable, lease: timedelta, limit: int = 100,
             ids = [int(r["id"]) for r in rows]
             if ids:
                 await conn.execute_query(
-                    f"UPDATE {t.table} SET {t.lease_column} = $1 WHERE id = ANY($2::int[])",
+                    f"UPDATE {t.table} SET {t.lease_column} = $1 WHERE id = ANY($2::bigint[])",
                     [now + lease, ids])
         return sorted(ids)
     query = (f"UPDATE {t.table} SET {t.lease_column} = ? WHERE id IN (SELECT id FROM "

@@ -48,6 +48,8 @@ from datetime import UTC, datetime, timedelta
 
 from tortoise import connections
 
+from bot.core.due import _dialect, _ts
+
 log = logging.getLogger("switchboard.leases")
 
 # One id per process start: a restarted process is a new holder (its old leases lapse or
@@ -58,14 +60,9 @@ HOLDER = f"{socket.gethostname()[:60]}:{os.getpid()}:{secrets.token_hex(4)}"
 # this host and the database's.
 SAFETY = 0.1
 
-
-def _dialect() -> str:
-    return str(connections.get("default").capabilities.dialect)
-
-
-def _ts(dt: datetime) -> str:
-    # SQLite keeps Tortoise's text form of an aware UTC datetime; compare in that form.
-    return str(dt.astimezone(UTC))
+# A process waiting for another's lease tries again this long (at most) after it lapses:
+# a live holder renews on time and keeps it, a dead one's is taken within ttl + RETRY.
+RETRY = 1.0
 
 
 async def acquire(name: str, holder: str, ttl: float) -> bool:
@@ -94,22 +91,6 @@ async def acquire(name: str, holder: str, ttl: float) -> bool:
     return bool(rows) and rows[0]["holder"] == holder
 
 
-async def renew(name: str, holder: str, ttl: float) -> bool:
-    """Extend ``holder``'s lease by ``ttl`` from now; False if it is not ``holder``'s any
-    more (taken over after it lapsed, or released). A lapsed lease nobody took yet is
-    renewed: nobody else held it meanwhile."""
-    conn = connections.get("default")
-    if _dialect() == "postgres":
-        rows = await conn.execute_query_dict(
-            "UPDATE leases SET until = now() + make_interval(secs => $3) "
-            "WHERE name = $1 AND holder = $2 RETURNING holder", [name, holder, float(ttl)])
-    else:
-        rows = await conn.execute_query_dict(
-            "UPDATE leases SET until = ? WHERE name = ? AND holder = ? RETURNING holder",
-            [_ts(datetime.now(UTC) + timedelta(seconds=ttl)), name, holder])
-    return bool(rows)
-
-
 async def release(name: str, holder: str) -> bool:
     """Give the lease up (on a clean shutdown), so another process takes it at once."""
     conn = connections.get("default")
@@ -117,6 +98,22 @@ async def release(name: str, holder: str) -> bool:
            if _dialect() == "postgres" else
            "DELETE FROM leases WHERE name = ? AND holder = ? RETURNING name")
     return bool(await conn.execute_query_dict(sql, [name, holder]))
+
+
+async def lapses_in(name: str) -> float | None:
+    """Seconds until the lease ``name`` lapses (0 or less: it has; None: no lease)."""
+    conn = connections.get("default")
+    if _dialect() == "postgres":
+        rows = await conn.execute_query_dict(
+            "SELECT extract(epoch FROM until - now()) AS left FROM leases WHERE name = $1",
+            [name])
+    else:
+        rows = await conn.execute_query_dict(
+            "SELECT until FROM leases WHERE name = ?", [name])
+        if rows:
+            until = datetime.fromisoformat(str(rows[0]["until"]))
+            return (until - datetime.now(UTC)).total_seconds()
+    return float(rows[0]["left"]) if rows else None
 
 
 async def holder_of(name: str) -> str | None:
@@ -151,6 +148,20 @@ class Holding:
         got = await acquire(self.name, self.holder, self.ttl)
         self.deadline = sent + self.ttl * (1 - SAFETY) if got else 0.0
         return got
+
+    async def retry_in(self) -> float:
+        """After :meth:`take` was refused: how long to wait before taking it again, so a
+        dead holder's lease is taken just after it lapses (``RETRY`` past its ``until``,
+        which lets a live holder renew first), and never later than ``ttl``."""
+        try:
+            left = await lapses_in(self.name)
+        except Exception as exc:  # the database: try again in a while
+            log.warning("lease not read", extra={"lease": self.name,
+                                                 "error": type(exc).__name__})
+            return self.ttl / 3
+        if left is None:
+            return 0.0  # released meanwhile: free now
+        return min(self.ttl, max(0.0, left) + min(RETRY, self.ttl / 10))
 
     async def keep(self, task: asyncio.Task[None]) -> bool:
         """Renew every third of the lease while ``task`` runs. When a renewal finds another

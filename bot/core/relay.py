@@ -66,6 +66,7 @@ class PgRelay:
         self.bus, self.dsn, self.channel, self.max_backoff = bus, dsn, channel, max_backoff
         self.origin = secrets.token_hex(8)  # this process, for ignoring its own echo
         self._queue: asyncio.Queue[str] = asyncio.Queue(MAX_QUEUED)
+        self._unsent: list[str] = []  # the batch being sent: sent again after a reconnect
         self._task: asyncio.Task[None] | None = None
         self._conn: asyncpg.Connection | None = None
         self._listening = asyncio.Event()  # tests and start() wait on it
@@ -176,21 +177,30 @@ class PgRelay:
             delay = min(delay * 2, self.max_backoff)
 
     async def _send_until(self, conn: asyncpg.Connection, lost: asyncio.Event) -> None:
-        """Send queued events in batches until the connection is lost."""
+        """Send queued events in batches until the connection is lost. A batch whose
+        statement failed (the connection broke under it) stays first in line for the next
+        connection: nothing taken from the queue is dropped."""
         lost_wait = asyncio.ensure_future(lost.wait())
+        get: asyncio.Future[str] | None = None
         try:
             while True:
-                get = asyncio.ensure_future(self._queue.get())
-                await asyncio.wait({get, lost_wait}, return_when=asyncio.FIRST_COMPLETED)
-                if not get.done():
-                    get.cancel()
-                    return
-                batch = [get.result()]
-                while len(batch) < BATCH and not self._queue.empty():
-                    batch.append(self._queue.get_nowait())
-                await conn.execute(_NOTIFY, self.channel, batch)  # lost: raises, dropped
+                if not self._unsent:
+                    get = asyncio.ensure_future(self._queue.get())
+                    await asyncio.wait({get, lost_wait}, return_when=asyncio.FIRST_COMPLETED)
+                    if not get.done():
+                        return
+                    self._unsent, get = [get.result()], None
+                while len(self._unsent) < BATCH and not self._queue.empty():
+                    self._unsent.append(self._queue.get_nowait())
+                await conn.execute(_NOTIFY, self.channel, self._unsent)  # lost: raises
+                self._unsent = []
         finally:
             lost_wait.cancel()
+            if get is not None:
+                if get.done() and not get.cancelled():
+                    self._unsent.append(get.result())  # taken as we were cancelled
+                else:
+                    get.cancel()
 
 
 def _set(flag: asyncio.Event, _conn: object) -> None:

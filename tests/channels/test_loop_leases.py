@@ -15,7 +15,7 @@ import secrets
 import signal
 import subprocess
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from email.message import EmailMessage
 from email.utils import make_msgid
 from pathlib import Path
@@ -24,6 +24,11 @@ from typing import Any
 import asyncpg
 import pytest
 
+from bot.core.channel import AccountInfo, ChannelContext
+from bot.core.console import database
+from bot.core.leases import acquire, holder_of
+from channels.loops import AccountLoops
+from config import Settings
 from tests.conftest import Postgres, ServerProcess
 from tests.fakes.telegram_api import FakeTelegram
 from tests.mailserver import MailServer
@@ -242,3 +247,81 @@ async def test_one_process_reads_a_mailbox(tmp_path: Path, postgres: Postgres,
         for srv in servers:
             if srv.proc is not None and srv.proc.poll() is None:
                 srv.stop()
+
+
+# --- the per-account driver in one process (channels/loops.py), on SQLite and PostgreSQL
+
+
+@pytest.fixture
+async def db(any_db: Settings) -> AsyncIterator[Settings]:
+    async with database(any_db):
+        yield any_db
+
+
+def context(settings: Settings, accounts: list[AccountInfo]) -> ChannelContext:
+    async def unused(*_: Any) -> Any:
+        raise AssertionError("not used here")
+
+    async def listed(_kind: str) -> list[AccountInfo]:
+        return list(accounts)
+    return ChannelContext(ingest=unused, settings=settings, get_account=unused,
+                          render=lambda *_: "", contact_history=unused,
+                          update_contact=unused, list_accounts=listed)
+
+
+def mailbox(version: str) -> AccountInfo:
+    return AccountInfo(id=4, kind="email", name="m", callback_url="",
+                       settings={"host": version}, secret="s")
+
+
+async def test_a_changed_account_s_old_loop_ends_before_the_new_one_starts(
+        db: Settings) -> None:
+    events: list[str] = []
+
+    async def run(account: AccountInfo) -> None:
+        version = account.settings["host"]
+        events.append(f"start {version}")
+        try:
+            await asyncio.sleep(3600)
+        finally:
+            try:
+                await asyncio.sleep(0.3)  # logging out of the old IMAP session
+            finally:
+                events.append(f"end {version}")
+
+    accounts = [mailbox("v1")]
+    loops = AccountLoops(context(db, accounts), "email", lambda a: a.settings["host"], run,
+                         holder="proc-a")
+    try:
+        await loops.refresh()
+        await until(lambda: asyncio.sleep(0, events == ["start v1"]), 60, "v1 runs")
+        accounts[:] = [mailbox("v2")]  # its connection settings changed
+        await loops.refresh()
+        await until(lambda: asyncio.sleep(0, "start v2" in events), 60, "v2 runs")
+        assert events == ["start v1", "end v1", "start v2"]  # never both at once
+    finally:
+        await loops.stop()
+
+
+async def test_a_dead_holder_s_loop_is_taken_just_after_its_lease_lapses(
+        db: Settings) -> None:
+    """The waiting driver retries at the lease's ``until`` (plus a short RETRY), not a
+    third of its own lease later: with a 600 s lease of its own it still takes a dead
+    holder's 2 s lease within a minute."""
+    assert await acquire("loop:email:4", "dead", 2.0)  # its holder dies now
+    started: list[str] = []
+
+    async def run(account: AccountInfo) -> None:
+        started.append(account.settings["host"])
+        await asyncio.sleep(3600)
+
+    settings = db.with_(loop_lease_seconds=600.0)
+    loops = AccountLoops(context(settings, [mailbox("v1")]), "email",
+                         lambda a: a.settings["host"], run, holder="proc-b")
+    try:
+        await loops.refresh()
+        await until(lambda: asyncio.sleep(0, started == ["v1"]), 60,
+                    "the waiting process runs the loop")
+        assert await holder_of("loop:email:4") == "proc-b"
+    finally:
+        await loops.stop()

@@ -6,21 +6,24 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
 from bot.core.console import database
-from bot.core.due import claim
+from bot.core.due import DueTable, claim
 from bot.models import (
     ChannelAccount,
     Contact,
     Conversation,
     DeliveryStatus,
     Direction,
+    Followup,
     Message,
 )
 from bot.services.replies import OUTBOX_DUE
 from config import Settings
+from tests.conftest import Postgres, make_settings
 
 LEASE = timedelta(seconds=60)
 
@@ -56,3 +59,16 @@ async def test_concurrent_claims_take_each_row_once(db: None) -> None:
     assert set(again) == set(due)
     await Message.filter(id__in=due).update(status=DeliveryStatus.SENT, lease_until=None)
     assert await claim(OUTBOX_DUE, LEASE, now=datetime.now(UTC) + LEASE * 4) == []
+
+
+@pytest.mark.slow
+async def test_claim_takes_ids_above_32_bits(postgres: Postgres, tmp_path: Path) -> None:
+    """followups.id is a bigint: the claim's UPDATE must not cast the ids to int."""
+    settings = make_settings(tmp_path, database_url=postgres.create_db())
+    async with database(settings):
+        big = 2**31 + 5
+        await Followup.create(id=big, kind="received", conversation_id=1,
+                              due_at=datetime.now(UTC) - timedelta(seconds=1))
+        assert await claim(DueTable("followups", "due_at"), LEASE) == [big]
+        row = await Followup.get(id=big)
+        assert row.lease_until is not None

@@ -16,7 +16,7 @@ import pytest
 
 from bot.core import leases
 from bot.core.console import database
-from bot.core.leases import Holding, acquire, holder_of, release, renew
+from bot.core.leases import RETRY, Holding, acquire, holder_of, lapses_in, release
 from config import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -37,19 +37,18 @@ async def wait_until(check: object, timeout: float = 30.0) -> None:
     raise AssertionError("condition not reached before the deadline")
 
 
-async def test_one_holder_renew_release(db: Settings) -> None:
+async def test_one_holder_renew_release(db: Settings) -> None:  # renewed by acquire
     assert await acquire("loop:telegram:1", "a", 60)
     assert await holder_of("loop:telegram:1") == "a"
     assert not await acquire("loop:telegram:1", "b", 60)  # live: refused
     assert await acquire("loop:telegram:1", "a", 60)  # its own: renewed
-    assert await renew("loop:telegram:1", "a", 60)
-    assert not await renew("loop:telegram:1", "b", 60)  # not b's to renew
+    assert not await acquire("loop:telegram:1", "b", 60)  # not b's to renew
     assert await acquire("loop:telegram:2", "b", 60)  # another name: independent
     assert not await release("loop:telegram:1", "b")  # not b's to release
     assert await holder_of("loop:telegram:1") == "a"
     assert await release("loop:telegram:1", "a")
     assert await holder_of("loop:telegram:1") is None
-    assert not await renew("loop:telegram:1", "a", 60)  # released: gone
+    assert await lapses_in("loop:telegram:1") is None  # released: gone
     assert await acquire("loop:telegram:1", "b", 60)  # free at once after a release
 
 
@@ -61,8 +60,19 @@ async def test_taken_over_after_expiry(db: Settings) -> None:
         return await acquire("job:listening", "b", 60)
     await wait_until(b_gets_it)
     assert await holder_of("job:listening") == "b"
-    assert not await renew("job:listening", "a", 60)  # the old holder cannot come back
     assert not await acquire("job:listening", "a", 60)
+
+
+async def test_a_refused_taker_retries_just_after_the_lease_lapses(db: Settings) -> None:
+    """A dead holder's lease is taken within its ttl and RETRY: the waiting process reads
+    the lease's ``until`` instead of polling at its own pace."""
+    assert await acquire("loop:imap:3", "dead", 2.0)  # its holder dies now
+    waiting = Holding("loop:imap:3", 600.0, holder="b")  # b's own lease is long
+    assert not await waiting.take()
+    wait = await waiting.retry_in()
+    assert 0 < wait <= 2.0 + RETRY  # not a third of b's 600 s
+    await asyncio.sleep(wait)
+    assert await waiting.take()  # lapsed by then
 
 
 async def test_concurrent_acquires_one_holder(db: Settings) -> None:

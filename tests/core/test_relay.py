@@ -148,6 +148,54 @@ async def test_the_listener_reconnects_after_its_backend_is_terminated(
     assert 1 <= len(lost) <= 2 and not any(r.exc_info for r in lost)  # once each, no trace
 
 
+async def test_a_batch_in_flight_when_the_connection_breaks_is_sent_after_it(
+        pair: tuple[EventBus, PgRelay, EventBus, PgRelay],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The sender's backend is terminated while its NOTIFY statement runs (slowed here by
+    a pg_sleep so the test can catch it in flight): the batch is sent again once the relay
+    reconnected, so b's visitor still gets a's reply."""
+    from bot.core import relay as relay_mod
+    a, ra, b, _ = pair
+    rec = Recorder()
+    b.subscribe(LiveUpdate, rec.handler("b"), everywhere=True)
+    monkeypatch.setattr(relay_mod, "_NOTIFY", "SELECT pg_notify($1, p) FROM "
+                        "(SELECT pg_sleep(30)) AS s, unnest($2::text[]) AS p")
+    admin = await asyncpg.connect(ra.dsn)
+    try:
+        assert ra._conn is not None
+        pid = ra._conn.get_server_pid()
+        a.publish(LiveUpdate({"reply": 1}))
+        deadline = asyncio.get_running_loop().time() + 30
+        while not await admin.fetchval(
+                "SELECT count(*) FROM pg_stat_activity WHERE pid = $1 AND state = 'active' "
+                "AND query LIKE '%pg_notify%'", pid):
+            assert asyncio.get_running_loop().time() < deadline, "no NOTIFY in flight"
+            await asyncio.sleep(0.02)
+        monkeypatch.setattr(relay_mod, "_NOTIFY", "SELECT pg_notify($1, p) FROM "
+                            "unnest($2::text[]) AS p")  # the next connection is quick
+        assert await admin.fetchval("SELECT pg_terminate_backend($1)", pid)
+    finally:
+        await admin.close()
+    await until(lambda: ra.connects == 2, "a's relay to reconnect")
+    await until(lambda: len(rec.seen["b"]) == 1, "b to hear the batch that was in flight")
+    assert rec.seen["b"][0].payload == {"reply": 1}
+
+
+async def test_close_leaves_no_task_pending(postgres: Postgres) -> None:
+    """close() cancels the relay's wait on its queue too (no "Task was destroyed but it
+    is pending" when the loop ends)."""
+    bus = EventBus()
+    relay = PgRelay(bus, asyncpg_dsn(postgres.create_db()))
+    await relay.start()
+    before = asyncio.all_tasks()
+    await relay.close()
+    await asyncio.sleep(0)  # the cancelled ones finish on the next turn
+    await asyncio.sleep(0)
+    left = [t for t in asyncio.all_tasks() - before if not t.done()]
+    pending = [t for t in before if not t.done() and t is not asyncio.current_task()]
+    assert left == [] and pending == [], pending
+
+
 async def test_sqlite_has_no_relay(tmp_path: Path) -> None:
     bus = EventBus()
     async with relay_for(make_settings(tmp_path), bus) as relay:

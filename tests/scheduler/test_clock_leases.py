@@ -99,3 +99,35 @@ async def test_alone_job_taken_over_when_the_holder_dies(db: Settings) -> None:
             await until(lambda: alone.by("proc-b") >= 3)  # after the lease lapsed
             assert await holder_of("job:listening") == "proc-b"
     assert alone.overlaps == 0
+
+
+async def test_a_stopped_clock_ends_its_runs_then_releases(db: Settings) -> None:
+    """Stopping the clock cancels and awaits an alone job's run in flight (here one that
+    takes a while to clean up after its cancel) before it releases the lease: after the
+    stop no run goes on, the lease row is gone and no run starts any more."""
+    started, active = [0], [0]
+    inside = asyncio.Event()
+
+    async def long_run() -> None:
+        started[0] += 1
+        active[0] += 1
+        try:
+            inside.set()
+            await asyncio.sleep(3600)
+        finally:
+            try:
+                await asyncio.sleep(0.5)  # cleanup after the cancel (closing a session)
+            finally:
+                active[0] -= 1
+
+    c = Clock(0.1, lease_seconds=0.6, holder="proc-a")
+    c.every(0.1, "listening", long_run, alone=True)
+    async with c.running():
+        await asyncio.wait_for(inside.wait(), 60)
+    assert active[0] == 0  # the run ended before the clock's block did
+    assert await holder_of("job:listening") is None  # and the lease was released after
+    runs = started[0]
+    for _ in range(10):  # a few of the stopped clock's ticks and leases: nothing runs
+        await asyncio.sleep(0.1)
+        assert await holder_of("job:listening") is None
+    assert started[0] == runs == 1
