@@ -55,6 +55,7 @@ from aiohttp import web
 from tortoise.expressions import F
 
 from bot.core import due
+from bot.core.leases import cancel_and_wait
 from bot.core.time import utcnow
 from bot.models import Followup
 
@@ -157,7 +158,7 @@ class Followups:
     async def _pass(self) -> None:
         loop = asyncio.get_running_loop()
         started = None
-        while self._again:
+        while self._again and not self._closing:
             if started is not None:  # busy: passes at most every ``pace`` seconds
                 await asyncio.sleep(max(0.0, started + self.pace - loop.time()))
             started = loop.time()
@@ -174,6 +175,9 @@ class Followups:
                 return
             finally:
                 self._running.difference_update(done)
+            if self._closing:  # shutdown began during the claim: give the rows back
+                await self._give_back(ids)
+                return
             for row in rows:
                 self._running.add(row.id)
                 task = asyncio.get_running_loop().create_task(self._run(row))
@@ -241,24 +245,31 @@ class Followups:
         await Followup.filter(id=row.id).update(attempts=F("attempts") + 1, error=error,
                                                 due_at=retry_at, lease_until=None)
 
+    async def _give_back(self, ids: list[int]) -> None:
+        if not ids:
+            return
+        try:
+            await Followup.filter(id__in=ids).update(lease_until=None)
+        except Exception:  # their lease expires instead
+            log.exception("followups: giving rows back at shutdown failed")
+
     async def drain(self, timeout: float = 10.0) -> None:
-        """Shutdown: let the rows in flight finish, and delete the ones that ran (a row
-        cut short keeps its lease and runs again elsewhere once it expires: every action
-        is safe to run twice)."""
+        """Shutdown: claim nothing more (a pass inside a claim gives its rows back), let
+        the rows in flight finish, and delete the ones that ran (a row cut short keeps
+        its lease and runs again elsewhere once it expires: every action is safe to run
+        twice). Returns with nothing of this worker still running."""
         self._closing, self._again = True, False
-        busy = {t for t in (self._pump, *self._tasks) if t is not None and not t.done()}
-        if busy:
-            _, late = await asyncio.wait(busy, timeout=timeout)
+        loop = asyncio.get_running_loop()
+        end = loop.time() + timeout
+        while busy := {t for t in (self._pump, *self._tasks) if t is not None and not t.done()}:
+            _, late = await asyncio.wait(busy, timeout=max(0.0, end - loop.time()))
             for task in late:
-                task.cancel()
-            if late:
-                await asyncio.wait(late)
+                await cancel_and_wait(task)
         done, self._done = self._done, []
         if done:
             try:
                 await Followup.filter(id__in=done).delete()
             except Exception:
                 log.exception("followups: deleting finished rows at shutdown failed")
-
 
 FOLLOWUPS: web.AppKey[Followups] = web.AppKey("followups")

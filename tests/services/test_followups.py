@@ -205,3 +205,42 @@ async def test_a_notification_is_posted_once_per_key_and_chat(quiet: Shop) -> No
                                           ).values_list("external_id", flat=True)
     assert sorted(refs) == ["1001", "1002", "~fu:1:new", "~fu:2:new"]
     forget_all()
+
+
+async def test_drain_claims_nothing_new_and_leaves_nothing_running(
+        quiet: Shop, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A pass inside its claim when shutdown begins gives the rows it claimed back
+    (unleased, for another process) instead of starting them after drain returned."""
+    import asyncio
+
+    from bot.core import due
+
+    [row] = await _rows(3, 1)
+    ran: list[int] = []
+
+    async def handler(owed: Any) -> None:
+        ran.append(owed.id)
+
+    in_claim, go_on = asyncio.Event(), asyncio.Event()
+    claim = due.claim
+
+    async def slow_claim(*args: Any, **kwargs: Any) -> list[int]:
+        ids = await claim(*args, **kwargs)
+        in_claim.set()
+        await go_on.wait()
+        return ids
+
+    monkeypatch.setattr(due, "claim", slow_claim)
+    worker = Followups({"t": handler}, lease_seconds=60)
+    worker.kick()
+    await asyncio.wait_for(in_claim.wait(), 30)
+    drained = asyncio.get_running_loop().create_task(worker.drain(timeout=30))
+    await asyncio.sleep(0)  # drain has begun
+    go_on.set()
+    await asyncio.wait_for(drained, 60)
+    assert not any(not t.done() for t in worker._tasks)
+    assert ran == []
+    left = await Followup.get(id=row)
+    assert left.lease_until is None and left.attempts == 0  # another process takes it now
+    worker.kick()  # closed: no new pass
+    assert worker._pump is None or worker._pump.done()
