@@ -14,7 +14,7 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from bot.core.events import EventBus
+from bot.core.events import EventBus, MessageReceived
 from config import Settings
 from listening import feeds, trends
 from listening.alerts import Alerter
@@ -60,6 +60,21 @@ class _Pending:
         return await self.service.score_many(texts)
 
 
+class _Live(Listening):
+    """The pipeline as a new message's followup sees it: while the model is still
+    loading (or failed to load), a message is not waited on but skipped (the sweep scores
+    it once the model is ready), so no message's automation waits for the model."""
+
+    def __init__(self, scorer: _Pending | None, bus: EventBus | None) -> None:
+        super().__init__(scorer, bus)
+        self.pending = scorer
+
+    def wants(self, event: MessageReceived) -> bool:
+        if self.pending is not None and self.pending.service is None:
+            return False
+        return super().wants(event)
+
+
 class ListeningRuntime:
     def __init__(self, settings: Settings, alerter: Alerter, replier: Replier | None = None,
                  bus: EventBus | None = None) -> None:
@@ -67,7 +82,7 @@ class ListeningRuntime:
         self.alerter = alerter
         self.replier = replier  # sends a review reply back to its source, when it can
         self.scorer: _Pending | None = _Pending() if settings.sentiment_enabled else None
-        self.service = Listening(self.scorer, bus)
+        self.service: Listening = _Live(self.scorer, bus)
         self.spikes = SpikeSettings(settings.spike_factor, settings.spike_min_count,
                                     settings.spike_baseline_days)
         self._loader: asyncio.Task[None] | None = None

@@ -244,3 +244,46 @@ async def test_drain_claims_nothing_new_and_leaves_nothing_running(
     assert left.lease_until is None and left.attempts == 0  # another process takes it now
     worker.kick()  # closed: no new pass
     assert worker._pump is None or worker._pump.done()
+
+
+async def test_a_failing_listening_step_never_fails_the_messages_followup(
+        quiet: Shop, tmp_path: Any) -> None:
+    """Listening is a received row's last step, best effort: when it raises, or while the
+    sentiment model is still loading (or never loads), the rules and the bot still run
+    and the row completes at once (the listening sweep scores the message later), instead
+    of every message's row failing and retrying, or waiting on the model."""
+    import asyncio
+
+    from bot.core.events import MessageReceived
+    from listening.alerts import Alerter
+    from listening.runtime import ListeningRuntime
+    from tests.conftest import make_settings
+
+    status, _ = await quiet.api("POST", "/api/v1/rules", json=KEYWORD_RULE)
+    assert status == 201
+    worker = quiet.client.app[FOLLOWUPS]
+    automation = worker.handlers["received"].__self__  # type: ignore[attr-defined]
+
+    async def broken(event: MessageReceived) -> None:
+        raise RuntimeError("the sentiment model did not load")
+
+    automation.listen = broken
+    first = await (await quiet.inbound(message("l-1", text="price?"))).json()
+    assert await asyncio.wait_for(worker.run_due(), 60) == 1
+    assert not await Followup.filter(message_id=first["id"]).exists()  # ran, deleted
+    assert await Message.filter(conversation_id=first["conversation_id"],
+                                origin="rule").count() == 1
+
+    # The model is still loading (it never finishes here): the step does not wait for it.
+    runtime = ListeningRuntime(make_settings(tmp_path, sentiment_enabled=True), Alerter())
+
+    async def listen(event: MessageReceived) -> None:  # as the composition root wires it
+        if runtime.service.wants(event):
+            await runtime.service.on_message(event)
+
+    automation.listen = listen
+    second = await (await quiet.inbound(message("l-2", text="price again?"))).json()
+    assert await asyncio.wait_for(worker.run_due(), 60) == 1
+    assert not await Followup.filter(message_id=second["id"]).exists()
+    assert await Message.filter(conversation_id=second["conversation_id"],
+                                origin="rule").count() == 2
