@@ -63,10 +63,12 @@ class Automation:
         answered = False
         if event.new_conversation:
             answered |= await _step("rules", self.rules.run(
-                "conversation_created", event.conversation_id, event.message_id, key=key),
+                "conversation_created", event.conversation_id, event.message_id, key=key,
+                row=row.id),
                 failed)
         answered |= await _step("rules", self.rules.run(
-            "message_received", event.conversation_id, event.message_id, key=key), failed)
+            "message_received", event.conversation_id, event.message_id, key=key, row=row.id),
+            failed)
         if not answered:
             await _step("bot", self.bot.on_message(event, key=key), failed)
         await _step("notify", self.notifier.on_message(event, key=key), failed)
@@ -79,14 +81,15 @@ class Automation:
         failed: list[str] = []
         await _step("rules", self.rules.run(
             "message_scored", row.conversation_id, row.message_id,
-            sentiment=str(row.payload.get("label", "")), key=f"fu:{row.id}"), failed)
+            sentiment=str(row.payload.get("label", "")), key=f"fu:{row.id}", row=row.id),
+            failed)
         _raise(failed)
 
     async def on_resolved(self, row: Owed) -> None:
         failed: list[str] = []
         key = f"fu:{row.id}"
         await _step("rules", self.rules.run("conversation_resolved", row.conversation_id,
-                                            key=key), failed)
+                                            key=key, row=row.id), failed)
         await _step("bot", self.bot.on_resolved(ConversationResolved(row.conversation_id),
                                                 key=key), failed)
         _raise(failed)

@@ -287,3 +287,41 @@ async def test_a_failing_listening_step_never_fails_the_messages_followup(
     assert not await Followup.filter(message_id=second["id"]).exists()
     assert await Message.filter(conversation_id=second["conversation_id"],
                                 origin="rule").count() == 2
+
+
+async def test_a_row_run_again_fires_each_rule_once_and_keeps_its_assignee(
+        quiet: Shop) -> None:
+    """Round-robin assignment and the fired count are not idempotent: a row run again
+    (its holder died before deleting it, its lease lapsed, a later step failed) skips the
+    rules its earlier run finished, and one cut short mid-way keeps the agent it picked."""
+    from bot.models import Conversation, Role, Rule, User
+
+    await User.create(email="second@shop.example", name="Second", role=Role.AGENT)
+    rule = {"name": "Triage", "event": "message_received", "conditions": {},
+            "actions": [{"type": "assign", "to": "round_robin"},
+                        {"type": "reply", "template": "Someone will answer soon."}]}
+    status, created = await quiet.api("POST", "/api/v1/rules", json=rule)
+    assert status == 201
+    inbound = await (await quiet.inbound(message("rr-1", text="hello"))).json()
+    conv_id = inbound["conversation_id"]
+    row = await Followup.get(message_id=inbound["id"])
+    worker = quiet.client.app[FOLLOWUPS]
+    await worker.handlers["received"](row)
+    first = (await Conversation.get(id=conv_id)).assignee_id  # type: ignore[attr-defined]
+    assert first is not None
+    await worker.handlers["received"](row)  # run again: nothing moves, nothing counted
+    assert (await Conversation.get(id=conv_id)).assignee_id == first  # type: ignore[attr-defined]
+    assert (await Rule.get(id=created["id"])).fired == 1
+
+    # An earlier run stopped inside the rule (it fired and assigned, then the process died):
+    # the rule's actions run again, but the assignment stays and the count too.
+    tag = f"message_received:{created['id']}"
+    fresh = await Followup.get(id=row.id)
+    await Followup.filter(id=row.id).update(
+        payload={**fresh.payload, "done": {tag: None}})
+    await worker.handlers["received"](row)
+    assert (await Conversation.get(id=conv_id)).assignee_id == first  # type: ignore[attr-defined]
+    assert (await Rule.get(id=created["id"])).fired == 1
+    assert (await Followup.get(id=row.id)).payload["done"] == {tag: True}
+    assert await worker.run_one(row)
+    assert await Message.filter(conversation_id=conv_id, origin="rule").count() == 1
