@@ -34,12 +34,15 @@ holds its conversation back.
 the delete runs it again), so each action is safe to run twice, keyed by the row:
 a reply carries ``source_ref`` ``fu:<row>:…`` (unique in the database, so a second run
 returns the stored reply and sends nothing); a staff notification records its key per
-chat before it posts; mentions and scores are unique per message; assigning, labelling
-and resolving are idempotent by nature.
+chat before it posts (at most once: a crash or a failed post loses it); mentions and scores
+are unique per message; labelling and resolving are idempotent by nature; rules record
+their progress in the row (``payload["done"]``, see :meth:`RuleEngine.run
+<bot.services.rules.RuleEngine.run>`), so a rule fires once and a round-robin pick stays.
+Listening's step never fails a row (the listening sweep scores what it missed).
 
 **Failures.** A handler that raises is retried with backoff (``backoff_seconds``,
-doubling); after ``max_attempts`` the row is kept with its error (logged once, listed
-by :func:`kept`), and the conversation's later rows go on.
+doubling); after ``max_attempts`` the row is kept in the table with its error (logged
+once), and the conversation's later rows go on.
 """
 
 from __future__ import annotations
@@ -105,11 +108,6 @@ async def record(kind: str, conversation_id: int, message_id: int | None = None,
     return await Followup.create(using_db=using_db, kind=kind, conversation_id=conversation_id,
                                  message_id=message_id, payload=payload or {},
                                  due_at=utcnow())
-
-
-async def kept(max_attempts: int, limit: int = 100) -> list[Followup]:
-    """Rows that ran out of attempts, with their error (the newest first)."""
-    return await Followup.filter(attempts__gte=max_attempts).order_by("-id").limit(limit)
 
 
 class Followups:
