@@ -247,7 +247,7 @@ async def test_drain_claims_nothing_new_and_leaves_nothing_running(
 
 
 async def test_a_failing_listening_step_never_fails_the_messages_followup(
-        quiet: Shop, tmp_path: Any) -> None:
+        quiet: Shop, tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     """Listening is a received row's last step, best effort: when it raises, or while the
     sentiment model is still loading (or never loads), the rules and the bot still run
     and the row completes at once (the listening sweep scores the message later), instead
@@ -274,8 +274,29 @@ async def test_a_failing_listening_step_never_fails_the_messages_followup(
     assert await Message.filter(conversation_id=first["conversation_id"],
                                 origin="rule").count() == 1
 
-    # The model is still loading (it never finishes here): the step does not wait for it.
+    # The model is still loading: the step does not wait for it; the message is scored
+    # once the model is ready.
+    import threading
+
+    from bot.models import SentimentScore
+    from listening import runtime as listening_runtime
+    from listening.sentiment import Score
+
+    class Model:
+        version = "stub"
+
+        def predict(self, batch: list[str]) -> list[Score]:
+            return [Score("neutral", 1.0) for _ in batch]
+
+    loaded = threading.Event()
+
+    def load(settings: Any) -> Model:
+        loaded.wait(120)
+        return Model()
+
+    monkeypatch.setattr(listening_runtime, "load_model", load)
     runtime = ListeningRuntime(make_settings(tmp_path, sentiment_enabled=True), Alerter())
+    runtime.start()
 
     async def listen(event: MessageReceived) -> None:  # as the composition root wires it
         if runtime.service.wants(event):
@@ -287,6 +308,14 @@ async def test_a_failing_listening_step_never_fails_the_messages_followup(
     assert not await Followup.filter(message_id=second["id"]).exists()
     assert await Message.filter(conversation_id=second["conversation_id"],
                                 origin="rule").count() == 2
+    assert not await SentimentScore.filter(item_id=second["id"]).exists()
+    loaded.set()
+    try:
+        await until(lambda: SentimentScore.filter(item_kind="message",
+                                                  item_id=second["id"]).exists(), 60)
+    finally:
+        loaded.set()
+        await runtime.close()
 
 
 async def test_a_row_run_again_fires_each_rule_once_and_keeps_its_assignee(
