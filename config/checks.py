@@ -30,7 +30,9 @@ _POSITIVE = {"port", "max_body_bytes", "outbound_max_attempts", "session_hours",
              "spike_min_count", "spike_baseline_days", "review_warn_hours",
              "password_hash_threads", "signed_link_days", "quarantine_tries",
              "template_timeout_seconds", "template_max_bytes", "regex_timeout_ms",
-             "loop_lease_seconds"}
+             "loop_lease_seconds", "followup_lease_seconds", "followup_max_attempts",
+             "followup_backoff_seconds"}
+_AT_MOST = {"followup_max_attempts": 30}  # more: the doubling backoff overflows a timedelta
 _NETWORKS = ("trusted_proxies", "metrics_addresses")  # addresses or CIDR, comma-separated
 _LIMITS = ("login_limit_address", "login_limit_account", "public_limit_address")
 
@@ -50,6 +52,9 @@ def check(values: dict[str, Any]) -> None:
     for name in sorted(_POSITIVE):
         if values[name] <= 0:
             raise _fail(name, f"must be positive (got {values[name]!r})")
+    for name, most in _AT_MOST.items():
+        if values[name] > most:
+            raise _fail(name, f"must be at most {most} (got {values[name]!r})")
     for name in _NETWORKS:
         for part in str(values[name]).split(","):
             try:

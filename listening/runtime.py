@@ -14,7 +14,8 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from bot.core.events import EventBus
+from bot.core.events import EventBus, MessageReceived
+from bot.core.leases import cancel_and_wait
 from config import Settings
 from listening import feeds, trends
 from listening.alerts import Alerter
@@ -60,6 +61,38 @@ class _Pending:
         return await self.service.score_many(texts)
 
 
+class _Live(Listening):
+    """The pipeline as a new message's followup sees it: no message's automation waits
+    for the model. While it is still loading, a message is not scored in its followup
+    but remembered, and scored once the model is ready (:meth:`catch_up`); if it failed
+    to load, nothing is. A message remembered by a process that stopped first (or past
+    ``LATER``) is scored by the sweep."""
+
+    LATER = 10_000
+
+    def __init__(self, scorer: _Pending | None, bus: EventBus | None) -> None:
+        super().__init__(scorer, bus)
+        self.pending = scorer
+        self.later: list[int] = []
+
+    def wants(self, event: MessageReceived) -> bool:
+        if self.pending is not None and self.pending.service is None:
+            if not self.pending.ready.is_set() and len(self.later) < self.LATER:
+                self.later.append(event.message_id)
+            return False
+        return super().wants(event)
+
+    async def catch_up(self) -> None:
+        """Score the messages that came while the model was loading."""
+        while self.later:
+            message_id = self.later.pop(0)
+            try:
+                await self.message(message_id)
+            except Exception:
+                log.exception("listening: scoring a message that came while the model "
+                              "loaded failed", extra={"message_id": message_id})
+
+
 class ListeningRuntime:
     def __init__(self, settings: Settings, alerter: Alerter, replier: Replier | None = None,
                  bus: EventBus | None = None) -> None:
@@ -67,10 +100,12 @@ class ListeningRuntime:
         self.alerter = alerter
         self.replier = replier  # sends a review reply back to its source, when it can
         self.scorer: _Pending | None = _Pending() if settings.sentiment_enabled else None
-        self.service = Listening(self.scorer, bus)
+        self._live = _Live(self.scorer, bus)
+        self.service: Listening = self._live
         self.spikes = SpikeSettings(settings.spike_factor, settings.spike_min_count,
                                     settings.spike_baseline_days)
         self._loader: asyncio.Task[None] | None = None
+        self._catching_up: asyncio.Task[None] | None = None
         self._tokenizer: Any = None
 
     def start(self, model: SentimentModel | None = None) -> None:
@@ -91,8 +126,11 @@ class ListeningRuntime:
             log.exception("sentiment model did not load")
             self.scorer.failed = str(exc)
             self.scorer.ready.set()
+            self._live.later.clear()
             return
         self._ready(model)
+        if self._live.later:
+            self._catching_up = asyncio.get_running_loop().create_task(self._live.catch_up())
         log.info("sentiment model ready", extra={"version": model.version})
 
     def _ready(self, model: SentimentModel) -> None:
@@ -112,6 +150,8 @@ class ListeningRuntime:
                 await self._loader
             except Exception:
                 pass
+        if self._catching_up is not None:
+            await cancel_and_wait(self._catching_up)
         if self.scorer is not None and self.scorer.service is not None:
             await self.scorer.service.close()
 

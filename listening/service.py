@@ -6,8 +6,8 @@ Scores and mentions are written in shared transactions (``bot.core.due.GroupComm
 at a hundred messages a second the writes share fsyncs instead of queueing for them. A
 message whose score never got written (the process stopped or died first) is picked up
 by the sweep, which the clock runs every minute and which takes it the whole live way
-(score, mentions, and the ``MessageScored`` event that sentiment rules act on, sent once
-per message and model); ``python run.py sentiment-backfill`` scores old items.
+(score, mentions, and the ``scored`` followup row that sentiment rules run from, written
+with the score, once per message and model); ``python run.py sentiment-backfill`` scores old items.
 """
 
 from __future__ import annotations
@@ -89,7 +89,8 @@ class Listening:
     def __init__(self, scorer: Scorer | None, bus: EventBus | None = None) -> None:
         self.scorer = scorer
         self.commits = GroupCommit()
-        self.bus = bus  # MessageScored goes out on it (automation rules on sentiment)
+        self.bus = bus  # MessageScored goes out on it (no subscriber now: sentiment
+        # rules run from the ``scored`` followup row)
 
     def wants(self, _: MessageReceived) -> bool:
         """False only when it is known that there is nothing to do: no model, and the

@@ -5,7 +5,8 @@ chat notifications, in that order, run from the transactional outbox
 * a rule that answered a message keeps the bot from answering it too, and
 * a notification sees the assignment a rule just made ("unassigned only" chats).
 
-Each step is isolated: one failing never stops the next.
+Each step is isolated: one failing never stops the next. A failed rules, bot or
+notification step fails the row, which is retried; listening's step never does.
 """
 
 from __future__ import annotations
@@ -52,7 +53,8 @@ class Automation:
 
     async def on_received(self, row: Owed) -> None:
         """Rules first; the bot only if no rule answered; then staff chats; then
-        listening."""
+        listening (best effort: a failure is logged, and the row still completes, since
+        the listening sweep scores a message this step missed)."""
         p = row.payload
         event = MessageReceived(int(row.message_id or 0), row.conversation_id,
                                 str(p.get("kind", "")), bool(p.get("new_conversation")),
@@ -61,15 +63,17 @@ class Automation:
         answered = False
         if event.new_conversation:
             answered |= await _step("rules", self.rules.run(
-                "conversation_created", event.conversation_id, event.message_id, key=key),
+                "conversation_created", event.conversation_id, event.message_id, key=key,
+                row=row.id),
                 failed)
         answered |= await _step("rules", self.rules.run(
-            "message_received", event.conversation_id, event.message_id, key=key), failed)
+            "message_received", event.conversation_id, event.message_id, key=key, row=row.id),
+            failed)
         if not answered:
             await _step("bot", self.bot.on_message(event, key=key), failed)
         await _step("notify", self.notifier.on_message(event, key=key), failed)
-        if self.listen is not None:
-            await _step("listening", self.listen(event), failed)
+        if self.listen is not None:  # never fails the row: the listening sweep scores
+            await _step("listening", self.listen(event), [])  # what this step missed
         _raise(failed)
 
     async def on_scored(self, row: Owed) -> None:
@@ -77,14 +81,15 @@ class Automation:
         failed: list[str] = []
         await _step("rules", self.rules.run(
             "message_scored", row.conversation_id, row.message_id,
-            sentiment=str(row.payload.get("label", "")), key=f"fu:{row.id}"), failed)
+            sentiment=str(row.payload.get("label", "")), key=f"fu:{row.id}", row=row.id),
+            failed)
         _raise(failed)
 
     async def on_resolved(self, row: Owed) -> None:
         failed: list[str] = []
         key = f"fu:{row.id}"
         await _step("rules", self.rules.run("conversation_resolved", row.conversation_id,
-                                            key=key), failed)
+                                            key=key, row=row.id), failed)
         await _step("bot", self.bot.on_resolved(ConversationResolved(row.conversation_id),
                                                 key=key), failed)
         _raise(failed)

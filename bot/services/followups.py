@@ -34,12 +34,15 @@ holds its conversation back.
 the delete runs it again), so each action is safe to run twice, keyed by the row:
 a reply carries ``source_ref`` ``fu:<row>:…`` (unique in the database, so a second run
 returns the stored reply and sends nothing); a staff notification records its key per
-chat before it posts; mentions and scores are unique per message; assigning, labelling
-and resolving are idempotent by nature.
+chat before it posts (at most once: a crash or a failed post loses it); mentions and scores
+are unique per message; labelling and resolving are idempotent by nature; rules record
+their progress in the row (``payload["done"]``, see :meth:`RuleEngine.run
+<bot.services.rules.RuleEngine.run>`), so a rule fires once and a round-robin pick stays.
+Listening's step never fails a row (the listening sweep scores what it missed).
 
 **Failures.** A handler that raises is retried with backoff (``backoff_seconds``,
-doubling); after ``max_attempts`` the row is kept with its error (logged once, listed
-by :func:`kept`), and the conversation's later rows go on.
+doubling); after ``max_attempts`` the row is kept in the table with its error (logged
+once), and the conversation's later rows go on.
 """
 
 from __future__ import annotations
@@ -55,6 +58,7 @@ from aiohttp import web
 from tortoise.expressions import F
 
 from bot.core import due
+from bot.core.leases import cancel_and_wait
 from bot.core.time import utcnow
 from bot.models import Followup
 
@@ -106,11 +110,6 @@ async def record(kind: str, conversation_id: int, message_id: int | None = None,
                                  due_at=utcnow())
 
 
-async def kept(max_attempts: int, limit: int = 100) -> list[Followup]:
-    """Rows that ran out of attempts, with their error (the newest first)."""
-    return await Followup.filter(attempts__gte=max_attempts).order_by("-id").limit(limit)
-
-
 class Followups:
     """Claims and runs due followup rows with ``handlers`` (kind -> coroutine).
 
@@ -157,7 +156,7 @@ class Followups:
     async def _pass(self) -> None:
         loop = asyncio.get_running_loop()
         started = None
-        while self._again:
+        while self._again and not self._closing:
             if started is not None:  # busy: passes at most every ``pace`` seconds
                 await asyncio.sleep(max(0.0, started + self.pace - loop.time()))
             started = loop.time()
@@ -174,6 +173,9 @@ class Followups:
                 return
             finally:
                 self._running.difference_update(done)
+            if self._closing:  # shutdown began during the claim: give the rows back
+                await self._give_back(ids)
+                return
             for row in rows:
                 self._running.add(row.id)
                 task = asyncio.get_running_loop().create_task(self._run(row))
@@ -241,24 +243,31 @@ class Followups:
         await Followup.filter(id=row.id).update(attempts=F("attempts") + 1, error=error,
                                                 due_at=retry_at, lease_until=None)
 
+    async def _give_back(self, ids: list[int]) -> None:
+        if not ids:
+            return
+        try:
+            await Followup.filter(id__in=ids).update(lease_until=None)
+        except Exception:  # their lease expires instead
+            log.exception("followups: giving rows back at shutdown failed")
+
     async def drain(self, timeout: float = 10.0) -> None:
-        """Shutdown: let the rows in flight finish, and delete the ones that ran (a row
-        cut short keeps its lease and runs again elsewhere once it expires: every action
-        is safe to run twice)."""
+        """Shutdown: claim nothing more (a pass inside a claim gives its rows back), let
+        the rows in flight finish, and delete the ones that ran (a row cut short keeps
+        its lease and runs again elsewhere once it expires: every action is safe to run
+        twice). Returns with nothing of this worker still running."""
         self._closing, self._again = True, False
-        busy = {t for t in (self._pump, *self._tasks) if t is not None and not t.done()}
-        if busy:
-            _, late = await asyncio.wait(busy, timeout=timeout)
+        loop = asyncio.get_running_loop()
+        end = loop.time() + timeout
+        while busy := {t for t in (self._pump, *self._tasks) if t is not None and not t.done()}:
+            _, late = await asyncio.wait(busy, timeout=max(0.0, end - loop.time()))
             for task in late:
-                task.cancel()
-            if late:
-                await asyncio.wait(late)
+                await cancel_and_wait(task)
         done, self._done = self._done, []
         if done:
             try:
                 await Followup.filter(id__in=done).delete()
             except Exception:
                 log.exception("followups: deleting finished rows at shutdown failed")
-
 
 FOLLOWUPS: web.AppKey[Followups] = web.AppKey("followups")

@@ -25,6 +25,7 @@ from zoneinfo import ZoneInfo
 from jinja2 import TemplateError
 from pydantic import Field, TypeAdapter, ValidationError, field_validator
 from tortoise.expressions import F
+from tortoise.transactions import in_transaction
 
 from bot.core import bounded, metrics
 from bot.core.cache import Ttl, forget_all
@@ -32,7 +33,15 @@ from bot.core.errors import InboxError, NotFound
 from bot.core.events import EventBus
 from bot.core.http import Strict
 from bot.core.time import utcnow
-from bot.models import Contact, Conversation, ConversationStatus, Message, Rule, User
+from bot.models import (
+    Contact,
+    Conversation,
+    ConversationStatus,
+    Followup,
+    Message,
+    Rule,
+    User,
+)
 from bot.services import inbox
 from bot.services.notify import StaffNotifier
 from bot.services.replies import Outbox, contact_context, sample_context
@@ -209,12 +218,16 @@ class RuleEngine:
 
     async def run(self, event: str, conversation_id: int, message_id: int | None = None,
                   now: datetime | None = None, sentiment: str | None = None,
-                  key: str | None = None) -> bool:
+                  key: str | None = None, row: int | None = None) -> bool:
         """Run matching rules; True if one of them answered the customer.
 
         ``key`` names the run (a followup row, ``fu:<id>``): each action that speaks is
         keyed by it, the rule and the action's place, so running the same key twice sends
-        each reply and notification once (see :mod:`bot.services.followups`)."""
+        each reply and notification once (see :mod:`bot.services.followups`). ``row``: the
+        followup row's id, where each rule's progress is recorded (``payload["done"]``),
+        so a row run again (after a crash, a lapsed lease or a failed step) counts each
+        rule fired once, skips the rules it finished, and does not move a round-robin
+        assignment made by the earlier run."""
         rules = await _enabled.get(event, lambda: _load(event))
         if not rules:
             return False
@@ -242,19 +255,30 @@ class RuleEngine:
         for rule_id, conds, actions in rules:
             if not holds(conds, **facts, matches=matches):
                 continue
-            await Rule.filter(id=rule_id).update(fired=F("fired") + 1, last_fired_at=utcnow())
-            metrics.child(metrics.RULES_FIRED, event).inc()
+            tag = f"{event}:{rule_id}"
+            again, before = await _fire(rule_id, row, tag)
+            if before is not None:  # an earlier run of this row finished the rule
+                answered |= before
+                continue
+            if not again:
+                metrics.child(metrics.RULES_FIRED, event).inc()
+            said = False
             for i, action in enumerate(actions):
                 ref = f"{key}:r{rule_id}:{i}" if key is not None else None
                 try:
-                    answered |= await self._do(action, conv, msg, person, ref)
+                    said |= await self._do(action, conv, msg, person, ref, again)
                 except InboxError as exc:  # e.g. nobody to assign to: the others still run
                     log.warning("rule action failed", extra={
                         "rule": rule_id, "action": action.type, "error": str(exc)})
+            answered |= said
+            if row is not None:
+                await _progress(row, tag, said)
         return answered
 
     async def _do(self, action: Action, conv: Conversation, msg: Message | None,
-                  person: Contact, ref: str | None = None) -> bool:
+                  person: Contact, ref: str | None = None, again: bool = False) -> bool:
+        """One action; ``again``: the rule's actions run a second time for the same row
+        (its earlier run stopped before it finished them)."""
         extra = {"message": {"text": msg.text if msg else ""},
                  "conversation": {"id": conv.id, "channel": conv.channel_kind}}
         if isinstance(action, Reply):
@@ -270,6 +294,8 @@ class RuleEngine:
                                           source_ref=ref)
             return True
         if isinstance(action, Assign):
+            if again and action.to == "round_robin" and conv.assignee_id is not None:  # type: ignore[attr-defined]
+                return False  # the earlier run picked someone: keep them
             await inbox.assign(conv.id, action.to, self.bus)
         elif isinstance(action, AddLabel):
             names = {lb.name for lb in conv.labels} | {action.label}
@@ -280,6 +306,37 @@ class RuleEngine:
         elif isinstance(action, Resolve):
             await inbox.set_status(conv.id, ConversationStatus.RESOLVED, bus=self.bus)
         return False
+
+
+async def _fire(rule_id: int, row: int | None, tag: str) -> tuple[bool, bool | None]:
+    """Count the rule fired, once per followup row: (whether an earlier run of the row
+    fired it already, what it answered if that run finished the rule, else None)."""
+    if row is None:
+        await Rule.filter(id=rule_id).update(fired=F("fired") + 1, last_fired_at=utcnow())
+        return False, None
+    async with in_transaction() as conn:
+        found = await Followup.filter(id=row).using_db(conn).values_list("payload", flat=True)
+        payload: dict[str, Any] = dict(found[0] or {}) if found else {}
+        done: dict[str, Any] = dict(payload.get("done") or {})
+        if tag in done:
+            return True, done[tag]
+        if found:
+            await Followup.filter(id=row).using_db(conn).update(
+                payload={**payload, "done": {**done, tag: None}})
+        await Rule.filter(id=rule_id).using_db(conn).update(fired=F("fired") + 1,
+                                                            last_fired_at=utcnow())
+    return False, None
+
+
+async def _progress(row: int, tag: str, answered: bool) -> None:
+    """The rule's actions all ran for this row (``answered``: one spoke to the customer)."""
+    async with in_transaction() as conn:
+        found = await Followup.filter(id=row).using_db(conn).values_list("payload", flat=True)
+        if found:
+            payload: dict[str, Any] = dict(found[0] or {})
+            done = {**dict(payload.get("done") or {}), tag: answered}
+            await Followup.filter(id=row).using_db(conn).update(
+                payload={**payload, "done": done})
 
 
 async def _render(template: str, person: Contact, extra: dict[str, Any]) -> str:

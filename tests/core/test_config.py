@@ -93,3 +93,22 @@ def test_the_security_numbers_must_be_positive(name: str) -> None:
         with pytest.raises(ConfigError) as err:
             load_settings({f"SWITCHBOARD_{name}": value})
         assert str(err.value).startswith(f"SWITCHBOARD_{name}: must be positive")
+
+
+@pytest.mark.parametrize("name", ["FOLLOWUP_LEASE_SECONDS", "FOLLOWUP_MAX_ATTEMPTS",
+                                  "FOLLOWUP_BACKOFF_SECONDS"])
+def test_the_followup_numbers_must_be_positive(name: str) -> None:
+    """0 attempts would claim nothing ever (silently); a 0 s lease re-claims running rows."""
+    for value in ("0", "-1"):
+        with pytest.raises(ConfigError) as err:
+            load_settings({f"SWITCHBOARD_{name}": value})
+        assert str(err.value).startswith(f"SWITCHBOARD_{name}: must be positive")
+        assert "\n" not in str(err.value)
+
+
+def test_followup_max_attempts_is_bounded() -> None:
+    """The retry delay doubles each attempt: a huge count would overflow it."""
+    with pytest.raises(ConfigError) as err:
+        load_settings({"SWITCHBOARD_FOLLOWUP_MAX_ATTEMPTS": "5000"})
+    assert str(err.value) == "SWITCHBOARD_FOLLOWUP_MAX_ATTEMPTS: must be at most 30 (got 5000)"
+    assert load_settings({"SWITCHBOARD_FOLLOWUP_MAX_ATTEMPTS": "30"}).followup_max_attempts == 30

@@ -205,3 +205,152 @@ async def test_a_notification_is_posted_once_per_key_and_chat(quiet: Shop) -> No
                                           ).values_list("external_id", flat=True)
     assert sorted(refs) == ["1001", "1002", "~fu:1:new", "~fu:2:new"]
     forget_all()
+
+
+async def test_drain_claims_nothing_new_and_leaves_nothing_running(
+        quiet: Shop, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A pass inside its claim when shutdown begins gives the rows it claimed back
+    (unleased, for another process) instead of starting them after drain returned."""
+    import asyncio
+
+    from bot.core import due
+
+    [row] = await _rows(3, 1)
+    ran: list[int] = []
+
+    async def handler(owed: Any) -> None:
+        ran.append(owed.id)
+
+    in_claim, go_on = asyncio.Event(), asyncio.Event()
+    claim = due.claim
+
+    async def slow_claim(*args: Any, **kwargs: Any) -> list[int]:
+        ids = await claim(*args, **kwargs)
+        in_claim.set()
+        await go_on.wait()
+        return ids
+
+    monkeypatch.setattr(due, "claim", slow_claim)
+    worker = Followups({"t": handler}, lease_seconds=60)
+    worker.kick()
+    await asyncio.wait_for(in_claim.wait(), 30)
+    drained = asyncio.get_running_loop().create_task(worker.drain(timeout=30))
+    await asyncio.sleep(0)  # drain has begun
+    go_on.set()
+    await asyncio.wait_for(drained, 60)
+    assert not any(not t.done() for t in worker._tasks)
+    assert ran == []
+    left = await Followup.get(id=row)
+    assert left.lease_until is None and left.attempts == 0  # another process takes it now
+    worker.kick()  # closed: no new pass
+    assert worker._pump is None or worker._pump.done()
+
+
+async def test_a_failing_listening_step_never_fails_the_messages_followup(
+        quiet: Shop, tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Listening is a received row's last step, best effort: when it raises, or while the
+    sentiment model is still loading (or never loads), the rules and the bot still run
+    and the row completes at once (the listening sweep scores the message later), instead
+    of every message's row failing and retrying, or waiting on the model."""
+    import asyncio
+
+    from bot.core.events import MessageReceived
+    from listening.alerts import Alerter
+    from listening.runtime import ListeningRuntime
+    from tests.conftest import make_settings
+
+    status, _ = await quiet.api("POST", "/api/v1/rules", json=KEYWORD_RULE)
+    assert status == 201
+    worker = quiet.client.app[FOLLOWUPS]
+    automation = worker.handlers["received"].__self__  # type: ignore[attr-defined]
+
+    async def broken(event: MessageReceived) -> None:
+        raise RuntimeError("the sentiment model did not load")
+
+    automation.listen = broken
+    first = await (await quiet.inbound(message("l-1", text="price?"))).json()
+    assert await asyncio.wait_for(worker.run_due(), 60) == 1
+    assert not await Followup.filter(message_id=first["id"]).exists()  # ran, deleted
+    assert await Message.filter(conversation_id=first["conversation_id"],
+                                origin="rule").count() == 1
+
+    # The model is still loading: the step does not wait for it; the message is scored
+    # once the model is ready.
+    import threading
+
+    from bot.models import SentimentScore
+    from listening import runtime as listening_runtime
+    from listening.sentiment import Score
+
+    class Model:
+        version = "stub"
+
+        def predict(self, batch: list[str]) -> list[Score]:
+            return [Score("neutral", 1.0) for _ in batch]
+
+    loaded = threading.Event()
+
+    def load(settings: Any) -> Model:
+        loaded.wait(120)
+        return Model()
+
+    monkeypatch.setattr(listening_runtime, "load_model", load)
+    runtime = ListeningRuntime(make_settings(tmp_path, sentiment_enabled=True), Alerter())
+    runtime.start()
+
+    async def listen(event: MessageReceived) -> None:  # as the composition root wires it
+        if runtime.service.wants(event):
+            await runtime.service.on_message(event)
+
+    automation.listen = listen
+    second = await (await quiet.inbound(message("l-2", text="price again?"))).json()
+    assert await asyncio.wait_for(worker.run_due(), 60) == 1
+    assert not await Followup.filter(message_id=second["id"]).exists()
+    assert await Message.filter(conversation_id=second["conversation_id"],
+                                origin="rule").count() == 2
+    assert not await SentimentScore.filter(item_id=second["id"]).exists()
+    loaded.set()
+    try:
+        await until(lambda: SentimentScore.filter(item_kind="message",
+                                                  item_id=second["id"]).exists(), 60)
+    finally:
+        loaded.set()
+        await runtime.close()
+
+
+async def test_a_row_run_again_fires_each_rule_once_and_keeps_its_assignee(
+        quiet: Shop) -> None:
+    """Round-robin assignment and the fired count are not idempotent: a row run again
+    (its holder died before deleting it, its lease lapsed, a later step failed) skips the
+    rules its earlier run finished, and one cut short mid-way keeps the agent it picked."""
+    from bot.models import Conversation, Role, Rule, User
+
+    await User.create(email="second@shop.example", name="Second", role=Role.AGENT)
+    rule = {"name": "Triage", "event": "message_received", "conditions": {},
+            "actions": [{"type": "assign", "to": "round_robin"},
+                        {"type": "reply", "template": "Someone will answer soon."}]}
+    status, created = await quiet.api("POST", "/api/v1/rules", json=rule)
+    assert status == 201
+    inbound = await (await quiet.inbound(message("rr-1", text="hello"))).json()
+    conv_id = inbound["conversation_id"]
+    row = await Followup.get(message_id=inbound["id"])
+    worker = quiet.client.app[FOLLOWUPS]
+    await worker.handlers["received"](row)
+    first = (await Conversation.get(id=conv_id)).assignee_id  # type: ignore[attr-defined]
+    assert first is not None
+    await worker.handlers["received"](row)  # run again: nothing moves, nothing counted
+    assert (await Conversation.get(id=conv_id)).assignee_id == first  # type: ignore[attr-defined]
+    assert (await Rule.get(id=created["id"])).fired == 1
+
+    # An earlier run stopped inside the rule (it fired and assigned, then the process died):
+    # the rule's actions run again, but the assignment stays and the count too.
+    tag = f"message_received:{created['id']}"
+    fresh = await Followup.get(id=row.id)
+    await Followup.filter(id=row.id).update(
+        payload={**fresh.payload, "done": {tag: None}})
+    await worker.handlers["received"](row)
+    assert (await Conversation.get(id=conv_id)).assignee_id == first  # type: ignore[attr-defined]
+    assert (await Rule.get(id=created["id"])).fired == 1
+    assert (await Followup.get(id=row.id)).payload["done"] == {tag: True}
+    assert await worker.run_one(row)
+    assert await Message.filter(conversation_id=conv_id, origin="rule").count() == 1
