@@ -122,8 +122,8 @@ class Settings:
     loop_lease_seconds: float = _doc(
         "How long a process holds a channel account's loop (Telegram polling, an IMAP "
         "mailbox) or a clock job that must run in one process at a time; renewed every "
-        "third of it, and taken over by another process within this time if the holder "
-        "dies.", default=30.0)
+        "third of it, and taken over by another process within this time and a second if "
+        "the holder dies.", default=30.0)
     drip_lease_seconds: float = _doc(
         "How long a process holds a drip step or a broadcast it is sending without "
         "renewing it (each mail it records renews it); if it dies, another process (or the "
