@@ -93,10 +93,16 @@ async def reply(call: Call) -> web.Response:
     body: s.ReplyIn = call.body
     text = await canned.reply_text(cid, body.text, body.canned_reply_id)
     key = body.idempotency_key
+    # The key is the user's, across conversations: the same key again returns the reply
+    # it stored, and sends nothing; with another text or conversation it is refused.
     msg = await call.request.app[OUTBOX].send(
         cid, text, call.user, reply_to_id=body.reply_to_message_id,
-        source_ref=None if key is None else
-        f"api:{call.user.id if call.user else 0}:{cid}:{key}")
+        source_ref=None if key is None else f"api:{call.user.id if call.user else 0}:{key}")
+    if key is not None and (msg.conversation_id != cid  # type: ignore[attr-defined]
+                            or msg.text != text):
+        raise ApiError(409, "idempotency_conflict",
+                       f"idempotency_key {key!r} was used for another reply (another text "
+                       "or conversation); use a new key for a new reply", "idempotency_key")
     return json_out(message_out(msg), 201)
 
 
@@ -191,7 +197,8 @@ def endpoints() -> list[Endpoint]:
         E("GET", conv + "/messages", list_messages, "The messages of a conversation", "Inbox",
           P.INBOX_READ, response=s.ThreadItem, many=True),
         E("POST", conv + "/reply", reply, "Reply to the customer (text or canned reply)",
-          "Inbox", P.INBOX_WRITE, body=s.ReplyIn, response=s.MessageOut, status=201),
+          "Inbox", P.INBOX_WRITE, body=s.ReplyIn, response=s.MessageOut, status=201,
+          responses={409: "idempotency_key already used for another text or conversation"}),
         E("GET", "/api/v1/messages/{message_id}/attachments/{index}", get_attachment,
           "Download a file the customer sent (fetched from the channel)", "Inbox",
           P.INBOX_READ, responses={404: "no such attachment", 502: "the channel failed"}),

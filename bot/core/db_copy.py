@@ -28,14 +28,15 @@ import json
 import sqlite3
 import uuid
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 from bot.core.console import Progress
+from bot.core.relay import asyncpg_dsn
 from config import Settings
 
 BOOKKEEPING = "tortoise_migrations"  # tortoise's record of applied migrations
@@ -54,10 +55,13 @@ class CopyError(Exception):
 
 @dataclass(frozen=True)
 class Target:
-    url: str  # as Tortoise takes it (postgres://…)
-    dsn: str  # as asyncpg takes it (postgresql://…)
+    # Neither the URLs nor the password show in its repr (a traceback, a log line).
+    url: str = field(repr=False)  # as Tortoise takes it (postgres://…)
+    dsn: str = field(repr=False)  # as asyncpg takes it (no Tortoise pool options)
     label: str  # host:port/db, no user or password: safe to print
-    password: str
+    password: str = field(repr=False)
+    # The password as it may appear in a message: plain, and percent-encoded as in the URL
+    secrets: tuple[str, ...] = field(repr=False, default=())
 
 
 def q(name: str) -> str:
@@ -85,14 +89,16 @@ def parse_pg_url(url: str, what: str = "--to") -> Target:
                         "postgres://user:password@host:5432/database")
     rest = url[len(parts.scheme):]
     label = f"{parts.hostname or 'localhost'}:{port or 5432}/{database}"
-    return Target(url="postgres" + rest, dsn="postgresql" + rest, label=label,
-                  password=unquote(parts.password or ""))
+    password = unquote(parts.password or "")
+    secrets = {password, parts.password or "", quote(password, safe="")} - {""}
+    return Target(url="postgres" + rest, dsn=asyncpg_dsn("postgres" + rest), label=label,
+                  password=password, secrets=tuple(sorted(secrets, key=len, reverse=True)))
 
 
-def _redact(message: str, *targets: Target) -> str:
+def _redact(message: str, *targets: Target | None) -> str:
     for t in targets:
-        if t.password:
-            message = message.replace(t.password, "***")
+        for secret in t.secrets if t else ():
+            message = message.replace(secret, "***")
     return " ".join(message.split())  # one line
 
 
@@ -311,22 +317,24 @@ async def copy_database(settings: Settings, to: str, batch: int = BATCH) -> list
     import asyncpg
 
     target = parse_pg_url(to)
+    source_url = settings.resolved_database_url
+    source_pg = None if source_url.startswith("sqlite://") else parse_pg_url(
+        source_url, "SWITCHBOARD_DATABASE_URL")
     try:
-        return await _copy(settings, target, batch)
+        return await _copy(settings, target, source_pg, batch)
     except (OSError, sqlite3.Error, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
         # a connection lost midway, a disk full…: the target's transaction rolled back
-        raise CopyError(f"the copy stopped: {_redact(str(exc) or type(exc).__name__, target)}"
-                        ) from None
+        reason = _redact(str(exc) or type(exc).__name__, target, source_pg)
+        raise CopyError(f"the copy stopped: {reason}") from None
 
 
-async def _copy(settings: Settings, target: Target, batch: int) -> list[Copied]:
+async def _copy(settings: Settings, target: Target, source_pg: Target | None,
+                batch: int) -> list[Copied]:
     import asyncpg
 
     from bot.core import db
 
     source_url = settings.resolved_database_url
-    source_pg = None if source_url.startswith("sqlite://") else parse_pg_url(
-        source_url, "SWITCHBOARD_DATABASE_URL")
     if source_pg and source_pg.dsn == target.dsn:
         raise CopyError(f"the target {target.label} is the configured database itself; "
                         "give --to another, empty, database")
@@ -353,8 +361,8 @@ async def _copy(settings: Settings, target: Target, batch: int) -> list[Copied]:
             try:
                 await db.apply_migrations(s)
             except Exception as exc:
-                raise CopyError(f"migrating the {which} failed: "
-                                f"{_redact(str(exc) or type(exc).__name__, target)}") from None
+                reason = _redact(str(exc) or type(exc).__name__, target, source_pg)
+                raise CopyError(f"migrating the {which} failed: {reason}") from None
 
         tables = sorted(await _pg_tables(conn) - {BOOKKEEPING})
         columns = {t: await _pg_columns(conn, t) for t in tables}
@@ -379,7 +387,7 @@ async def _copy(settings: Settings, target: Target, batch: int) -> list[Copied]:
                 await _load(conn, source, tables, columns, counts, target, batch)
         except asyncpg.PostgresError as exc:
             raise CopyError(f"the copy failed and was rolled back (the target is left "
-                            f"empty): {_redact(str(exc), target)}") from None
+                            f"empty): {_redact(str(exc), target, source_pg)}") from None
         await source.close()
         source = None
 

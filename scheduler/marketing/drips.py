@@ -79,6 +79,15 @@ class _Batch:
                    self.events.get(contact_id, ()))
 
 
+def _held(enr: Enrollment, batch: _Batch) -> dict[str, datetime]:
+    """The filter that makes a write to a claimed enrolment land only while its process
+    still holds the lease (the one claimed, or as last renewed): a process whose lease
+    ran out under it and was taken over neither moves the step back nor clears the new
+    holder's lease. Empty for an enrolment advanced directly, not claimed (tests)."""
+    held = batch.leases.get(enr.id)
+    return {} if held is None else {"lease_until": held}
+
+
 def _key(enr: Enrollment) -> str:
     return f"enr:{enr.id}:step:{enr.step}"
 
@@ -137,7 +146,7 @@ class DripRunner:
             if enr.state != "active":
                 return
             if enr.step >= len(steps):
-                await self._end(enr, "completed", "all steps done")
+                await self._end(enr, "completed", "all steps done", batch)
                 return
             step = steps[enr.step]
             if step.wait is not None:
@@ -153,11 +162,12 @@ class DripRunner:
                 enr.context = {**enr.context, "_waited": enr.step}
                 changes = {"step": enr.step, "due_at": enr.due_at, "context": enr.context,
                            "lease_until": None}
-                await self.commits.run(lambda conn, c=changes: Enrollment.filter(  # type: ignore[misc]
-                    id=enr.id, state="active").using_db(conn).update(**c))
+                where = {"id": enr.id, "state": "active", **_held(enr, batch)}
+                await self.commits.run(lambda conn, c=changes, w=where: Enrollment.filter(  # type: ignore[misc]
+                    **w).using_db(conn).update(**c))
                 return
             if step.exit is not None:
-                await self._end(enr, "exited", step.exit)
+                await self._end(enr, "exited", step.exit, batch)
                 return
             if step.branch is not None:
                 enr.step = step.branch.goto if await self._holds(step.branch, enr) \
@@ -168,7 +178,8 @@ class DripRunner:
                 return  # to be tried again later, or the enrolment ended
             sent = True
             enr.step += 1
-        await Enrollment.filter(id=enr.id).update(step=enr.step, lease_until=None)
+        await Enrollment.filter(id=enr.id, **_held(enr, batch)).update(step=enr.step,
+                                                                       lease_until=None)
 
     async def _sequence(self, sequence_id: int) -> tuple[Sequence, list[Step]]:
         """A sequence with its parsed steps, read again after a few seconds (edits show
@@ -212,11 +223,12 @@ class DripRunner:
                 else bool(value)
         return False
 
-    async def _end(self, enr: Enrollment, state: str, reason: str) -> None:
+    async def _end(self, enr: Enrollment, state: str, reason: str, batch: _Batch) -> None:
         changes = {"state": state, "step": enr.step, "ended_reason": reason[:200],
                    "due_at": None, "lease_until": None}
+        held = _held(enr, batch)
         await self.commits.run(lambda conn: Enrollment.filter(
-            id=enr.id, state="active").using_db(conn).update(**changes))
+            id=enr.id, state="active", **held).using_db(conn).update(**changes))
         enr.state = state
 
     async def _send_step(self, enr: Enrollment, template: str, now: datetime,
@@ -232,14 +244,15 @@ class DripRunner:
             contact = await Contact.get(id=enr.contact_id)  # type: ignore[attr-defined]
         if contact.email_consent in ("unsubscribed", "bounced") or not contact.email:
             await self._end(enr, "exited",
-                            f"e-mail consent: {contact.email_consent or 'no address'}")
+                            f"e-mail consent: {contact.email_consent or 'no address'}",
+                            batch)
             return "stop"
         if await consent.left_addresses([contact.email]):  # left as another contact
-            await self._end(enr, "exited", "e-mail consent: the address left")
+            await self._end(enr, "exited", "e-mail consent: the address left", batch)
             return "stop"
         exit_on = enr.sequence.exit_on
         if exit_on and batch.event_since(contact.id, exit_on, enr.started_at):
-            await self._end(enr, "exited", f"{exit_on[0]} before this mail")
+            await self._end(enr, "exited", f"{exit_on[0]} before this mail", batch)
             return "stop"
         key = _key(enr)
         mail = batch.mails[key] if key in batch.mails else \
@@ -249,7 +262,7 @@ class DripRunner:
         try:
             prepared = await self.mailer.prepare(key, contact, template, enr.context)
         except MailNotBuilt as exc:  # its address can never take a mail: ended, not retried
-            await self._end(enr, "exited", f"mail not built: {exc}")
+            await self._end(enr, "exited", f"mail not built: {exc}", batch)
             return "stop"
         fields = {"key": key, "enrollment_id": enr.id, "step": enr.step,
                   "template": template, "contact_id": contact.id, "to": contact.email,
@@ -287,7 +300,7 @@ class DripRunner:
             if permanent:
                 log.warning("drip mail failed", extra={"key": key, "error": str(exc)})
                 return "sent"  # recorded as failed; the sequence goes on
-            await Enrollment.filter(id=enr.id).update(
+            await Enrollment.filter(id=enr.id, **_held(enr, batch)).update(
                 step=enr.step, due_at=now + timedelta(minutes=2 ** attempts),
                 lease_until=None)
             return "retry"

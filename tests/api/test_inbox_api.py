@@ -156,6 +156,22 @@ async def test_reply_with_idempotency_key_is_stored_once(shop_any_db: Shop) -> N
     status, err = await shop.api("POST", f"/api/v1/conversations/{cid}/reply",
                                  json={**body, "idempotency_key": "no spaces allowed"})
     assert status == 422 and err["error"]["field"] == "idempotency_key"
+    # The same key with another text, or in another conversation: refused, nothing sent.
+    other_cid = await _conv(shop, "idem2", contact="ivo")
+    for where, text in [(cid, "Your parcel left yesterday"),
+                        (other_cid, "Your parcel left today")]:
+        status, err = await shop.api("POST", f"/api/v1/conversations/{where}/reply",
+                                     json={**body, "text": text})
+        assert status == 409, err
+        assert err["error"]["code"] == "idempotency_conflict"
+        assert err["error"]["field"] == "idempotency_key"
+    _, thread = await shop.api("GET", f"/api/v1/conversations/{cid}")
+    assert [m["text"] for m in thread["thread"] if m.get("direction") == "out"] == [
+        "Your parcel left today"] * 2
+    _, thread = await shop.api("GET", f"/api/v1/conversations/{other_cid}")
+    assert [m for m in thread["thread"] if m.get("direction") == "out"] == []
+    status, again = await shop.api("POST", f"/api/v1/conversations/{cid}/reply", json=body)
+    assert status == 201 and again["id"] == first["id"]  # still the stored reply
 
 
 async def test_notes_edit_history_any_staff(shop: Shop) -> None:

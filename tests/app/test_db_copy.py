@@ -282,8 +282,9 @@ async def test_postgres_source(tmp_path: Path,
                              SWITCHBOARD_DATABASE_URL=source)
     assert code == 2 and "does not exist" in err and len(err.strip().splitlines()) == 1
     other = postgres.create_db()  # another database: a PostgreSQL to PostgreSQL move works
-    code, out, err = await run(tmp_path, "db", "copy", "--to", other,
-                               SWITCHBOARD_DATABASE_URL=source)
+    # Tortoise's pool options in the URLs are not handed to asyncpg
+    code, out, err = await run(tmp_path, "db", "copy", "--to", other + "?minsize=1&maxsize=5",
+                               SWITCHBOARD_DATABASE_URL=source + "?minsize=1&maxsize=3")
     assert code == 0 and "every count matches" in out, (out, err)
     assert re.search(r"^users\s+1\s+1$", out, re.M), out
     rows, _ = await pg_rows(other, "users")
@@ -317,3 +318,23 @@ async def test_count_mismatch_is_exit_1(tmp_path: Path, postgres: Postgres) -> N
     assert re.search(r"^users\s+1\s+2  MISMATCH$", out, re.M), out
     assert "row counts differ in users (1 in the source, 2 in the target)" in err
     assert "Traceback" not in err
+
+
+def test_target_hides_its_password() -> None:
+    """Neither a Target's repr nor an error line shows the password, plain or as the URL
+    spells it (percent-encoded), the target's or the source's; asyncpg's DSN has no pool
+    options."""
+    from bot.core.db_copy import _redact, parse_pg_url
+
+    target = parse_pg_url("postgres://sb:p%40ss%2Fw0rd-X@db.test:5432/shop?minsize=1&maxsize=5")
+    source = parse_pg_url("postgresql://sb:S%C3%B6urce-pw@src.test/old", "source")
+    assert target.password == "p@ss/w0rd-X" and target.label == "db.test:5432/shop"
+    for t in (target, source):
+        assert "w0rd" not in repr(t) and "urce-pw" not in repr(t) and t.label in repr(t)
+    assert "minsize" not in target.dsn and "maxsize" not in target.dsn
+    assert "minsize=1" in target.url  # Tortoise takes them
+    line = _redact("cannot reach postgres://sb:p%40ss%2Fw0rd-X@db.test/shop (p@ss/w0rd-X) "
+                   "from postgresql://sb:S%C3%B6urce-pw@src.test/old as Söurce-pw",
+                   target, source, None)
+    assert "w0rd" not in line and "urce-pw" not in line, line
+    assert line.count("***") == 4

@@ -111,7 +111,8 @@ class ReplyIn(Strict):
         None, min_length=8, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$",
         description="A key the client makes per reply: the same key again (a retry after a "
                     "lost answer, through any process) returns the reply already stored and "
-                    "sends nothing.")
+                    "sends nothing; with another text or conversation it is refused (409 "
+                    "idempotency_conflict).")
 
 
 class PrivateReplyIn(Strict):

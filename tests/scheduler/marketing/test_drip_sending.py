@@ -6,17 +6,18 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from aiosmtpd.controller import Controller
 
-from bot.models import ChannelAccount, Enrollment, MailSend
+from bot.models import ChannelAccount, Contact, Enrollment, MailSend, Sequence
+from channels.email.mailer import MAILER
 from channels.email.pool import RateLimit
 from scheduler.marketing.clock import set_clock
-from scheduler.marketing.drips import DRIPS
+from scheduler.marketing.drips import DRIPS, DripRunner
 from tests.conftest import Shop, free_port, make_settings, start_shop
 from tests.scheduler.marketing.test_drips import Clock
 
@@ -102,3 +103,63 @@ async def test_rate_limit_spaces_sends() -> None:
         await unlimited.take()
     assert len(slept) == 15
     await asyncio.sleep(0)
+
+
+class TakenOver:
+    """The app's mailer, but each mail's enrolment is taken over while it is handed to the
+    SMTP server: its lease runs out under this runner and another process claims it
+    (``lease_until`` becomes that process's), as a stalled process sees it."""
+
+    def __init__(self, mailer: Any, taken: datetime) -> None:
+        self.mailer, self.taken = mailer, taken
+        self.enrollment: dict[str, int] = {}  # Message-ID: its enrolment
+
+    async def prepare(self, key: str, *args: Any) -> Any:
+        prepared = await self.mailer.prepare(key, *args)
+        self.enrollment[prepared.message_id] = int(key.split(":")[1])  # enr:<id>:step:<n>
+        return prepared
+
+    async def deliver(self, prepared: Any) -> None:
+        await Enrollment.filter(id=self.enrollment[prepared.message_id]).update(
+            lease_until=self.taken)
+        await self.mailer.deliver(prepared)
+
+
+async def test_a_runner_that_lost_its_lease_writes_nothing_more(shop_any_db: Shop) -> None:
+    """Taken over while its mail went, a runner neither moves the enrolment (a wait
+    step, the end of the sequence) nor, on a 4xx, makes it due
+    again, nor clears the new holder's lease: the new holder finds the mail sent and
+    goes on from there."""
+    shop, handler, port = shop_any_db, Picky(), free_port()
+    controller = Controller(handler, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        await ChannelAccount.create(kind="email", name="Shop mail", secret="x", settings={
+            "address": "shop@shop.test", "smtp_host": "127.0.0.1", "smtp_port": port,
+            "smtp_tls": "none", "rate_per_sec": 0})
+        now = datetime.now(UTC)
+        due = now + timedelta(days=1)  # the app's own clock job leaves these alone
+        cases = {  # address: steps
+            "waits@x.test": [{"send": "welcome_1"}, {"wait": {"days": 3}}],
+            "ends@x.test": [{"send": "welcome_1"}],
+            "later@x.test": [{"send": "welcome_1"}],  # deferred (451): made due again
+        }
+        ids = {}
+        for i, (who, steps) in enumerate(cases.items()):
+            seq = await Sequence.create(key=f"taken_{i}", name=who, trigger="signup",
+                                        steps=steps, enabled=False)
+            contact = await Contact.create(email=who)
+            ids[who] = (await Enrollment.create(sequence_id=seq.id, contact_id=contact.id,
+                                                started_at=now, due_at=due)).id
+        taken = due + timedelta(hours=1)  # the new holder's lease
+        runner = DripRunner(TakenOver(shop.client.server.app[MAILER], taken),
+                            clock=lambda: due + timedelta(minutes=1))
+        assert await runner.run_due() == len(cases)
+        assert sorted(handler.got) == sorted(w for w in cases if w != "later@x.test")
+        for who, eid in ids.items():
+            enr = await Enrollment.get(id=eid)
+            assert (enr.state, enr.step, enr.due_at, enr.lease_until, enr.context) == (
+                "active", 0, due, taken, {}), who
+        assert await MailSend.filter(state="sent").count() == len(cases) - 1
+    finally:
+        controller.stop()
