@@ -11,7 +11,7 @@ from bot.core.clean import db_id
 from bot.core.errors import NotFound
 from bot.core.keys import ADAPTERS
 from bot.core.pages import form_str, page, path_id, render
-from bot.services import canned, faq, rules, users
+from bot.services import canned, faq, rule_spec, rules, users
 from bot.services.flows.texts import LOCALES
 
 
@@ -20,7 +20,7 @@ async def bot_page(request: web.Request) -> web.Response:
     q, locale = request.query.get("q", ""), request.query.get("locale", "en")
     tried = (await faq.match(q, locale) or False) if q else None
     return render(request, "web/bot.html", faq=await faq.list_faq(), locales=LOCALES,
-                  rules=await rules.list_rules(), events=rules.EVENTS,
+                  rules=await rules.list_rules(), events=rule_spec.EVENTS,
                   agents=await users.agents(), q=q, locale=locale, tried=tried,
                   kinds=sorted(request.app[ADAPTERS].keys()))
 

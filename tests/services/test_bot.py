@@ -13,7 +13,7 @@ import pytest
 from bot.models import Conversation, CsatRating, FaqEntry, Message
 from bot.services.flows import faq, texts
 from bot.services.flows.customer import wants_human
-from bot.services.rules import Conditions, holds
+from bot.services.rule_spec import Conditions, holds
 from config import hours
 from tests.channels.test_telegram import until
 from tests.conftest import Shop, make_settings, start_shop

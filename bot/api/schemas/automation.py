@@ -9,7 +9,7 @@ from pydantic import BaseModel, Field
 
 from bot.api.schemas.common import Name, Text
 from bot.core.http import Strict, omissible
-from bot.services.rules import Action, Conditions
+from bot.services.rule_spec import Action, Conditions
 
 
 class CannedIn(Strict):
