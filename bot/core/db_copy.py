@@ -28,7 +28,7 @@ import sqlite3
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import quote, unquote, urlsplit
 
 from bot.core.console import Progress
@@ -114,23 +114,20 @@ async def _connect(target: Target, role: str) -> Any:
 
 # --- the source: SQLite or PostgreSQL, read in one snapshot ----------------------------------
 
-class Source:
+class Source(Protocol):
+    """What the copy reads: a SQLite file or a PostgreSQL database, in one snapshot."""
+
     label: str
 
-    async def tables(self) -> set[str]:
-        raise NotImplementedError
+    async def tables(self) -> set[str]: ...
 
-    async def columns(self, table: str) -> set[str]:
-        raise NotImplementedError
+    async def columns(self, table: str) -> set[str]: ...
 
-    async def count(self, table: str) -> int:
-        raise NotImplementedError
+    async def count(self, table: str) -> int: ...
 
-    def rows(self, table: str, columns: list[str], batch: int) -> AsyncIterator[list[Any]]:
-        raise NotImplementedError
+    def rows(self, table: str, columns: list[str], batch: int) -> AsyncIterator[list[Any]]: ...
 
-    async def close(self) -> None:
-        raise NotImplementedError
+    async def close(self) -> None: ...
 
 
 class SqliteSource(Source):
