@@ -93,6 +93,8 @@ class Perm(StrEnum):
     LISTENING_WRITE = "manage listening rules and feeds"
     REVIEWS_READ = "read reviews"
     REVIEWS_WRITE = "answer reviews"
+    REPORTS_INBOX = "read inbox reports"
+    REPORTS_MARKETING = "read marketing reports"
 
 
 ROLE_PERMS: dict[Role, frozenset[Perm]] = {
@@ -100,10 +102,11 @@ ROLE_PERMS: dict[Role, frozenset[Perm]] = {
     Role.AGENT: frozenset({Perm.INBOX_READ, Perm.INBOX_WRITE, Perm.CONTACTS_READ,
                           Perm.CONTACTS_WRITE, Perm.CANNED_READ, Perm.BOT_READ,
                           Perm.POSTS_READ, Perm.LISTENING_READ, Perm.REVIEWS_READ,
-                          Perm.REVIEWS_WRITE}),
+                          Perm.REVIEWS_WRITE, Perm.REPORTS_INBOX}),
     Role.MARKETER: frozenset({Perm.CONTACTS_READ, Perm.POSTS_READ, Perm.POSTS_WRITE,
                              Perm.MARKETING_READ, Perm.MARKETING_WRITE,
-                             Perm.LISTENING_READ, Perm.LISTENING_WRITE, Perm.REVIEWS_READ}),
+                             Perm.LISTENING_READ, Perm.LISTENING_WRITE, Perm.REVIEWS_READ,
+                             Perm.REPORTS_MARKETING}),
 }
 
 

@@ -1,0 +1,5 @@
+"""Imports every reports module, so each registers its reports in
+:data:`bot.services.reports.REPORTS`. The composition root and the front ends import this
+module; a new reports module adds one import line here."""
+
+from __future__ import annotations
