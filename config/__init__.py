@@ -180,6 +180,11 @@ class Settings:
         "When staff answer, e.g. 'mon-fri 09:00-18:00, sat 10:00-14:00' in shop_timezone. "
         "Outside them the bot says when a person will answer. Empty means always open.",
         default="")
+    sla_targets: str = _doc(
+        "First-response and resolution targets per channel kind, e.g. "
+        "'*=1h/24h, webchat=15m/8h, email=4h/2d' (* is every other channel; m, h or d). "
+        "Reports count breaches against them, in business hours when office_hours is set.",
+        default="*=1h/24h")
     bot_channels: str = _doc(
         "Channel kinds the customer bot answers on (comma-separated); an account's "
         "settings.bot true/false overrides it.", default="webchat,telegram")

@@ -81,6 +81,13 @@ def check(values: dict[str, Any]) -> None:
     except HoursError as exc:
         which = "OFFICE_HOURS" if "timezone" not in str(exc) else "SHOP_TIMEZONE"
         raise ConfigError(f"{ENV_PREFIX}{which}: {exc}") from None
+    from config.sla import SlaError
+    from config.sla import parse as parse_sla
+
+    try:
+        parse_sla(values["sla_targets"])
+    except SlaError as exc:
+        raise _fail("sla_targets", str(exc)) from None
     if not 0 < values["port"] < 65536:
         raise _fail("port", f"must be between 1 and 65535 (got {values['port']})")
     url = values["database_url"]
