@@ -33,10 +33,18 @@ from bot.models.listening import (
 )
 from bot.models.marketing import Broadcast, Enrollment, MailSend, Segment, Sequence, ShopEvent
 from bot.models.posts import Post, PostEvent, PostStatus, PostVariant
+from bot.models.reports import (
+    AgentFact,
+    ConversationEvent,
+    ConversationFact,
+    FaqMiss,
+    ReportState,
+)
 from bot.models.users import Role, Session, User
 from bot.models.work import Followup, Lease
 
 __all__ = [
+    "AgentFact", "ConversationEvent", "ConversationFact", "FaqMiss", "ReportState",
     "Broadcast", "CannedReply", "ChannelAccount", "ChatFlow", "Contact", "Conversation",
     "ConversationStatus", "CsatRating", "DeliveryStatus", "Direction", "Enrollment",
     "Followup", "Lease",

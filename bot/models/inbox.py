@@ -188,6 +188,8 @@ class CsatRating(Model):
     # Who resolved the conversation the rating is about.
     assignee: fields.ForeignKeyNullableRelation[User] = fields.ForeignKeyField(
         "models.User", related_name="ratings", null=True, on_delete=fields.SET_NULL)
+    # What the customer wrote right after rating (the bot keeps it as the comment).
+    comment = fields.TextField(default="", db_default="")
     created_at = fields.DatetimeField(auto_now_add=True)
 
     class Meta:
