@@ -42,6 +42,7 @@ from bot.services.followups import FOLLOWUPS, Followups
 from bot.services.inbox import INTAKE
 from bot.services.live import HUB, StaffHub
 from bot.services.replies import OUTBOX, Outbox
+from bot.services.reports import inbox_facts
 from bot.web import media, pages
 from channels import registry
 from channels.email.mailer import MAILER, Mailer
@@ -215,6 +216,8 @@ def create_app(settings: Settings, *, migrate: bool = True,
     app[HUB] = StaffHub(app[BUS])
     app[LISTENING] = ListeningRuntime(settings, Alerter(base_url=settings.public_url),
                                       bus=app[BUS])
+    inbox_facts.configure(settings)  # the reports' timezone, office hours, SLA targets
+
     async def database(app: web.Application) -> AsyncIterator[None]:
         if migrate:
             await db.apply_migrations(settings)
@@ -293,6 +296,10 @@ def create_app(settings: Settings, *, migrate: bool = True,
         clock.every(every, "publish", publisher.run_due)
         broadcaster = BroadcastRunner(app[MAILER], lease_seconds=settings.drip_lease_seconds)
         clock.every(every, "drips", app[DRIPS].run_due, broadcaster.run_due)
+        # The inbox reports' roll-up follows the inbox (one process; idempotent).
+        clock.every(every, "reports", functools.partial(inbox_facts.refresh,
+                                                        settle_seconds=inbox_facts.SETTLE),
+                    alone=True)
         clock.every(max(every, 30.0), "listening", lambda: listening.tick(app[HTTP]),
                     alone=True)
         running = [a for a in adapters.values() if isinstance(a, RunsAccounts)]

@@ -177,7 +177,8 @@ async def set_labels(call: Call) -> web.Response:
 async def set_status(call: Call) -> web.Response:
     cid = call.param("conversation_id")
     body: s.StatusIn = call.body
-    conv = await inbox.set_status(cid, body.status, body.snoozed_until, _bus(call))
+    conv = await inbox.set_status(cid, body.status, body.snoozed_until, _bus(call),
+                                  actor_id=call.user.id if call.user else None)
     return json_out({"conversation_id": cid, "status": conv.status,
                      "snoozed_until": conv.snoozed_until})
 

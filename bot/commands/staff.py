@@ -78,7 +78,8 @@ async def assign(ctx: Ctx) -> str:
 @command("resolve", "/resolve N", *INBOX_ROLES)
 async def resolve(ctx: Ctx) -> str:
     cid = _conversation_id(ctx)
-    await inbox.set_status(cid, ConversationStatus.RESOLVED, bus=ctx.desk.bus)
+    await inbox.set_status(cid, ConversationStatus.RESOLVED, bus=ctx.desk.bus,
+                           actor_id=ctx.user.id)
     return f"✅ #{cid} is resolved."
 
 

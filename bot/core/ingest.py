@@ -123,6 +123,7 @@ def ingest_batch(jobs: list[Job], ts: Callable[[datetime | None], Any],
     rows_in: list[tuple[Any, ...]] = []
     made: dict[Key, tuple[int, int, bool]] = {}  # -> conversation, contact, new conv
     kinds: dict[Key, str] = {}  # -> channel kind
+    reopened: list[int] = []  # resolved conversations this batch reopens
     for job in fresh:
         msg, acct = job.msg, job.msg.channel_account_id
         if (acct, msg.external_id) in made:  # the same message twice in one batch
@@ -149,6 +150,8 @@ def ingest_batch(jobs: list[Job], ts: Callable[[datetime | None], Any],
                 # The customer wrote again: a resolved or snoozed conversation needs a
                 # person. (A button press answers the bot: it neither reopens nor counts
                 # as unread; the bot decides if a person is needed.)
+                if place[1] == "resolved":  # the reports' activity log
+                    reopened.append(place[0])
                 if place[1] in ("resolved", "snoozed"):
                     place[1] = "open"
                 change[0], change[3] = place[1], True
@@ -166,6 +169,9 @@ def ingest_batch(jobs: list[Job], ts: Callable[[datetime | None], Any],
                "resolved_at = CASE WHEN ? THEN NULL ELSE resolved_at END WHERE id = ?",
                [(status, unread, now, preview, clear, clear, conv)
                 for conv, (status, unread, preview, clear) in touched.items()])
+    if reopened:  # the customer wrote again: a reopen, logged with it
+        yield ("INSERT INTO conversation_events (conversation_id, kind, at) "
+               "VALUES (?, 'reopened', ?)", [(conv, now) for conv in reopened])
     ids: dict[Key, int] = {}
     for part in _chunks(rows_in, 200):
         rows = yield ("INSERT INTO messages (conversation_id, channel_account_id, direction, "

@@ -31,6 +31,7 @@ from bot.core.time import utcnow
 from bot.models import (
     ChannelAccount,
     Conversation,
+    ConversationEvent,
     ConversationStatus,
     Followup,
     Label,
@@ -249,7 +250,10 @@ async def mark_read(conversation_id: int, bus: EventBus | None = None) -> None:
 
 async def set_status(conversation_id: int, status: ConversationStatus,
                      snoozed_until: datetime | None = None,
-                     bus: EventBus | None = None) -> Conversation:
+                     bus: EventBus | None = None,
+                     actor_id: int | None = None) -> Conversation:
+    """Change a conversation's status; ``actor_id``: the staff member who did it (the
+    activity log's, :class:`~bot.models.ConversationEvent`)."""
     conv = await get_conversation(conversation_id)
     now = utcnow()
     if status == ConversationStatus.SNOOZED:
@@ -261,6 +265,8 @@ async def set_status(conversation_id: int, status: ConversationStatus,
             raise InboxError("snooze time must be in the future", "invalid", "snoozed_until")
     newly_resolved = (status == ConversationStatus.RESOLVED
                       and conv.status != ConversationStatus.RESOLVED)
+    reopened = (conv.status == ConversationStatus.RESOLVED
+                and status != ConversationStatus.RESOLVED)
     conv.status = status
     conv.snoozed_until = snoozed_until if status == ConversationStatus.SNOOZED else None
     conv.resolved_at = now if status == ConversationStatus.RESOLVED else None
@@ -272,9 +278,17 @@ async def set_status(conversation_id: int, status: ConversationStatus,
                 status=ConversationStatus.RESOLVED).using_db(conn).update(status=status))
         await conv.save(using_db=conn, update_fields=["status", "snoozed_until",
                                                       "resolved_at", "needs_human"])
+        if reopened:  # a staff member took a resolved conversation back
+            reopened = bool(await Conversation.filter(
+                id=conv.id, status=ConversationStatus.RESOLVED).using_db(conn).update(
+                    status=status))
         if newly_resolved:  # rules on resolving and the bot's CSAT question
             await Followup.create(using_db=conn, kind="resolved", conversation_id=conv.id,
                                   due_at=now)
+        if newly_resolved or reopened:  # the reports' history, with the change itself
+            await ConversationEvent.create(
+                using_db=conn, conversation_id=conv.id, actor_id=actor_id,
+                kind="resolved" if newly_resolved else "reopened", at=now)
     if bus:
         bus.publish(ConversationChanged(conversation_id, "status"))
         if newly_resolved:

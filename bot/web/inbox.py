@@ -187,7 +187,7 @@ async def conversation_status(request: web.Request) -> web.StreamResponse:
                              "snoozed_until") from None
         if until.tzinfo is None:
             until = until.replace(tzinfo=UTC)
-    await inbox.set_status(cid, status, until, request.app[BUS])
+    await inbox.set_status(cid, status, until, request.app[BUS], actor_id=request[USER].id)
     raise _back(cid)
 
 

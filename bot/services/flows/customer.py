@@ -34,10 +34,12 @@ from bot.core.events import (
 from bot.core.time import utcnow
 from bot.models import (
     Conversation,
+    ConversationEvent,
     ConversationStatus,
     CsatRating,
     Direction,
     FaqEntry,
+    FaqMiss,
     Followup,
     Message,
 )
@@ -48,6 +50,7 @@ from config import Settings, hours
 
 log = logging.getLogger("switchboard.flows")
 MENU_SIZE = 4
+COMMENT_LEN = 2000  # of a CSAT comment
 # What people write when they want a person, in every language we serve (customers mix
 # languages, so all lists are checked).
 HUMAN_WORDS = (
@@ -108,6 +111,8 @@ class CustomerBot:
         payload = msg.payload or ""
         if payload.startswith("csat:"):
             await self.rate(turn, payload)
+        elif not payload and await self.comment(turn):
+            return  # the words after a rating: kept with it
         elif conv.needs_human or conv.assignee_id is not None:  # type: ignore[attr-defined]
             return  # a person has it
         elif payload == "human" or wants_human(msg.text):
@@ -119,6 +124,8 @@ class CustomerBot:
             await self.greet(turn, handled=True)
         else:
             entry = await lookup(msg.text, turn.locale)
+            if entry is None and (not event.new_conversation or len(msg.text.split()) >= 3):
+                await record_miss(msg)  # the reports list it (a first "hi there" is no question)
             if entry is not None:
                 await self.answer(turn, entry)
             elif event.new_conversation:  # maybe just "hi"; if not, staff see it open
@@ -181,6 +188,8 @@ class CustomerBot:
                 needs_human=True, status=ConversationStatus.OPEN)
             await Followup.create(using_db=conn, kind="handoff", conversation_id=turn.conv.id,
                                   due_at=utcnow())
+            await ConversationEvent.create(using_db=conn, conversation_id=turn.conv.id,
+                                           kind="handoff", at=utcnow())
         self.bus.publish(ConversationChanged(turn.conv.id, "status"))  # live inbox flag
         self.bus.publish(HandoffRequested(turn.conv.id))
         log.info("hand-off to a person", extra={"conversation_id": turn.conv.id})
@@ -193,14 +202,27 @@ class CustomerBot:
         since = conv.resolved_at or conv.created_at
         existing = await CsatRating.filter(conversation_id=conv.id,
                                            created_at__gte=since).first()
-        if existing is not None:  # changed their mind: one rating per resolution
-            existing.rating = rating
-            await existing.save(update_fields=["rating"])
-        else:
-            await CsatRating.create(conversation_id=conv.id, rating=rating,
+        async with in_transaction() as conn:
+            if existing is not None:  # changed their mind: one rating per resolution (a new
+                await existing.delete(using_db=conn)  # row, so the reports see the change)
+            await CsatRating.create(using_db=conn, conversation_id=conv.id, rating=rating,
                                     assignee_id=conv.assignee_id)  # type: ignore[attr-defined]
         await self.outbox.send(conv.id, texts.text(turn.locale, "csat_thanks", rating=rating),
                                None, origin="bot", source_ref=turn.ref)
+
+    async def comment(self, turn: Turn) -> bool:
+        """Keep the customer's text as the comment of the rating they gave just before
+        (their previous message was the rating's button, and it has no comment yet)."""
+        before = await Message.filter(conversation_id=turn.conv.id, id__lt=turn.message.id,
+                                      direction=Direction.INBOUND).order_by("-id").first()
+        if before is None or not (before.payload or "").startswith("csat:"):
+            return False
+        rating = await CsatRating.filter(conversation_id=turn.conv.id).order_by("-id").first()
+        if rating is None or rating.comment:
+            return False
+        rating.comment = turn.message.text[:COMMENT_LEN]
+        await rating.save(update_fields=["comment"])
+        return True
 
     # --- knowledge ---------------------------------------------------------------------
 
@@ -228,6 +250,19 @@ async def lookup(text: str, locale: str | None) -> FaqEntry | None:
     entries = await FaqEntry.filter(locale__in=list({lang, texts.FALLBACK}))
     match = faq.best(text, [(e.id, [e.question, *e.variants]) for e in entries])
     return next((e for e in entries if match and e.id == match.entry_id), None)
+
+
+async def record_miss(msg: Message) -> None:
+    """Record a question the FAQ could not answer (once per message: a turn may run
+    again after a crash)."""
+    text = msg.text.strip()
+    if not text:
+        return
+    await FaqMiss.get_or_create(
+        message_id=msg.id, defaults={
+            "conversation_id": msg.conversation_id,  # type: ignore[attr-defined]
+            "question": text[:300], "normalized": faq.normalize(text)[:300] or text[:300],
+            "created_at": msg.created_at})
 
 
 def _label(question: str) -> str:

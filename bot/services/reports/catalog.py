@@ -3,3 +3,6 @@
 module; a new reports module adds one import line here."""
 
 from __future__ import annotations
+
+import bot.services.reports.inbox  # noqa: F401
+import bot.services.reports.inbox_people  # noqa: F401

@@ -1,0 +1,218 @@
+"""Inbox reports: overview, response times and SLA (agents, CSAT and the bot are in
+:mod:`bot.services.reports.inbox_people`). All read the roll-up of
+:mod:`bot.services.reports.inbox_facts`, whose docstring defines every term; each figure
+comes with the same figure over :meth:`Filters.previous`.
+
+* **inbox-overview**: conversations opened, resolved (resolved now) and reopened (at least
+  one reopen), and the reopens; messages in and out (all messages of those
+  conversations); per day and channel the conversations opened, and a weekday x hour
+  table of conversations opened (local time).
+* **response-times**: median and p90 (nearest rank, see
+  :mod:`bot.services.reports.inbox_query`) of first response time over the conversations
+  that have one and of resolution time over the resolved ones, in business and calendar
+  seconds; the same per day opened.
+* **sla**: each conversation against its channel's targets (``sla_targets``), counted in
+  business seconds (equal to calendar seconds when ``office_hours`` is empty): first
+  response *met* when the first response time is at most the target, *breached* when
+  later; resolution likewise for resolved conversations. Conversations without a first
+  response (or not resolved) are neither yet. Breaches are listed, the latest first (at
+  most :data:`BREACH_ROWS`), with how late they were.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from bot.core.auth import Perm
+from bot.services.reports import Chart, Column, Figure, Filters, Report, Table, register
+from bot.services.reports.inbox_facts import config, fetch
+from bot.services.reports.inbox_query import LINK, figures, percentiles, totals, where
+
+WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+BREACH_ROWS = 200
+_OVERVIEW = ("COUNT(*) AS opened, SUM(CASE WHEN resolved_at IS NOT NULL THEN 1 ELSE 0 END) "
+             "AS resolved, SUM(CASE WHEN reopens > 0 THEN 1 ELSE 0 END) AS reopened, "
+             "SUM(reopens) AS reopens, SUM(msgs_in) AS messages_in, "
+             "SUM(msgs_out) AS messages_out")
+
+
+def days(f: Filters) -> list[str]:
+    return [(f.start + timedelta(days=i)).isoformat() for i in range(f.days)]
+
+
+@register("inbox-overview", "Inbox overview", Perm.REPORTS_INBOX, group="inbox")
+async def overview(f: Filters) -> Report:
+    now, before = await totals(f, _OVERVIEW), await totals(f.previous(), _OVERVIEW)
+    report = Report("inbox-overview", "Inbox overview", f, figures(now, before, [
+        ("opened", "Conversations opened", "int"),
+        ("resolved", "Resolved", "int"),
+        ("reopened", "Reopened", "int"),
+        ("reopens", "Reopens", "int"),
+        ("messages_in", "Messages in", "int"),
+        ("messages_out", "Messages out", "int")]))
+    w, params = where(f)
+    per_day = await fetch(
+        f"SELECT day, channel_kind, COUNT(*), SUM(msgs_in), SUM(msgs_out) FROM "
+        f"report_conversations f WHERE {w} GROUP BY day, channel_kind", params)
+    kinds = sorted({kind for _, kind, *_ in per_day})
+    rows = {d: {"day": d, **{k: 0 for k in kinds}, "total": 0, "messages_in": 0,
+                "messages_out": 0} for d in days(f)}
+    for d, kind, n, m_in, m_out in per_day:
+        row = rows[d]
+        row[kind] = int(n)
+        row["total"] += int(n)
+        row["messages_in"] += int(m_in or 0)
+        row["messages_out"] += int(m_out or 0)
+    report.tables.append(Table("volume", "Conversations opened per day and channel", [
+        Column("day", "Day", "date"), *(Column(k, k) for k in kinds),
+        Column("total", "Total"), Column("messages_in", "Messages in"),
+        Column("messages_out", "Messages out")], list(rows.values())))
+    report.charts.append(Chart("stacked", "volume", "day", tuple(kinds),
+                               "Conversations opened per channel"))
+    cells = await fetch(f"SELECT weekday, hour, COUNT(*) FROM report_conversations f "
+                        f"WHERE {w} GROUP BY weekday, hour", params)
+    heat = [{"weekday": name, **{f"h{h:02d}": 0 for h in range(24)}} for name in WEEKDAYS]
+    for wd, hour, n in cells:
+        heat[int(wd)][f"h{int(hour):02d}"] = int(n)
+    report.tables.append(Table("heatmap", "Conversations opened by weekday and hour", [
+        Column("weekday", "Weekday", "text"),
+        *(Column(f"h{h:02d}", f"{h:02d}") for h in range(24))], heat))
+    report.charts.append(Chart("heatmap", "heatmap", "weekday",
+                               tuple(f"h{h:02d}" for h in range(24)),
+                               "Conversations opened by weekday and hour"))
+    return report
+
+
+_TIMES = (("frt_biz", "First response, business"), ("frt_cal", "First response, calendar"),
+          ("res_biz", "Resolution, business"), ("res_cal", "Resolution, calendar"))
+
+
+async def _times(f: Filters) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for col, _ in _TIMES:
+        got = (await percentiles(f, col)).get(None, {50: None, 90: None})
+        out[f"{col}_median"], out[f"{col}_p90"] = got[50], got[90]
+    return out
+
+
+@register("response-times", "Response times", Perm.REPORTS_INBOX, group="inbox")
+async def response_times(f: Filters) -> Report:
+    now, before = await _times(f), await _times(f.previous())
+    specs = [(f"{col}_{p}", f"{title}, {'median' if p == 'median' else 'p90'}", "seconds")
+             for col, title in _TIMES for p in ("median", "p90")]
+    report = Report("response-times", "Response times", f, figures(now, before, specs))
+    w, params = where(f)
+    counts = await fetch(
+        f"SELECT day, COUNT(*), SUM(CASE WHEN first_response_at IS NOT NULL THEN 1 ELSE 0 "
+        f"END), SUM(CASE WHEN resolved_at IS NOT NULL THEN 1 ELSE 0 END) FROM "
+        f"report_conversations f WHERE {w} GROUP BY day", params)
+    rows = {d: {"day": d, "opened": 0, "responded": 0, "resolved": 0,
+                **{f"{c}_{p}": None for c, _ in _TIMES for p in ("median", "p90")}}
+            for d in days(f)}
+    for d, n, responded, resolved in counts:
+        rows[d].update(opened=int(n), responded=int(responded or 0),
+                       resolved=int(resolved or 0))
+    for col, _ in _TIMES:
+        for d, got in (await percentiles(f, col, group="day")).items():
+            rows[d][f"{col}_median"], rows[d][f"{col}_p90"] = got[50], got[90]
+    report.tables.append(Table("per-day", "Response times per day opened", [
+        Column("day", "Day", "date"), Column("opened", "Opened"),
+        Column("responded", "Answered"), Column("resolved", "Resolved"),
+        *(Column(f"{c}_{p}", f"{t}, {'median' if p == 'median' else 'p90'}", "seconds")
+          for c, t in _TIMES for p in ("median", "p90"))], list(rows.values())))
+    report.charts.append(Chart("line", "per-day", "day", ("frt_biz_median", "res_biz_median"),
+                               "Median first response and resolution (business)"))
+    return report
+
+
+def _targets() -> tuple[str, list[Any], str, list[Any]]:
+    """CASE expressions giving each row its channel's first-response and resolution
+    targets, in seconds."""
+    t = config().targets
+    frt, res = "CASE f.channel_kind", "CASE f.channel_kind"
+    p_frt: list[Any] = []
+    p_res: list[Any] = []
+    for kind, target in sorted(t.per_channel.items()):
+        frt += " WHEN ? THEN ?"
+        res += " WHEN ? THEN ?"
+        p_frt += [kind, int(target.first_response.total_seconds())]
+        p_res += [kind, int(target.resolution.total_seconds())]
+    frt += " ELSE ? END"
+    res += " ELSE ? END"
+    p_frt.append(int(t.default.first_response.total_seconds()))
+    p_res.append(int(t.default.resolution.total_seconds()))
+    return frt, p_frt, res, p_res
+
+
+async def _sla_totals(f: Filters) -> dict[str, Any]:
+    frt, p_frt, res, p_res = _targets()
+    w, params = where(f)
+    rows = await fetch(
+        f"SELECT f.channel_kind, SUM(CASE WHEN f.frt_biz <= {frt} THEN 1 ELSE 0 END), "
+        f"SUM(CASE WHEN f.frt_biz > {frt} THEN 1 ELSE 0 END), "
+        f"SUM(CASE WHEN f.res_biz <= {res} THEN 1 ELSE 0 END), "
+        f"SUM(CASE WHEN f.res_biz > {res} THEN 1 ELSE 0 END) "
+        f"FROM report_conversations f WHERE {w} GROUP BY f.channel_kind",
+        [*p_frt, *p_frt, *p_res, *p_res, *params])
+    out: dict[str, Any] = {"channels": {}}
+    keys = ("frt_met", "frt_breached", "res_met", "res_breached")
+    for kind, *values in rows:
+        out["channels"][kind] = dict(zip(keys, (int(v or 0) for v in values), strict=True))
+    for k in keys:
+        out[k] = sum(c[k] for c in out["channels"].values())
+    return out
+
+
+@register("sla", "SLA", Perm.REPORTS_INBOX, group="inbox")
+async def sla_report(f: Filters) -> Report:
+    now, before = await _sla_totals(f), await _sla_totals(f.previous())
+    t = config().targets
+    report = Report("sla", "SLA", f, [
+        *figures(now, before, [("frt_met", "First response within target", "int"),
+                               ("frt_breached", "First response breached", "int"),
+                               ("res_met", "Resolved within target", "int"),
+                               ("res_breached", "Resolution breached", "int")]),
+        *(Figure(f"{k}_rate", title, _rate(now, k), "percent", _rate(before, k))
+          for k, title in (("frt", "First response within target, share"),
+                           ("res", "Resolved within target, share")))])
+    report.tables.append(Table("channels", "Targets and results per channel", [
+        Column("channel", "Channel", "text"),
+        Column("frt_target", "First response target", "seconds"),
+        Column("frt_met", "Met"), Column("frt_breached", "Breached"),
+        Column("res_target", "Resolution target", "seconds"),
+        Column("res_met", "Met"), Column("res_breached", "Breached")],
+        [{"channel": kind, "frt_target": int(t.for_channel(kind).first_response
+                                              .total_seconds()),
+          "res_target": int(t.for_channel(kind).resolution.total_seconds()), **counts}
+         for kind, counts in sorted(now["channels"].items())]))
+    report.charts.append(Chart("stacked", "channels", "channel",
+                               ("frt_met", "frt_breached"), "First response against target"))
+    report.tables.append(await _breaches(f))
+    return report
+
+
+def _rate(values: dict[str, Any], k: str) -> float | None:
+    whole = values[f"{k}_met"] + values[f"{k}_breached"]
+    return values[f"{k}_met"] / whole if whole else None
+
+
+async def _breaches(f: Filters) -> Table:
+    frt, p_frt, res, p_res = _targets()
+    w, params = where(f)
+    rows = await fetch(
+        f"SELECT * FROM (SELECT f.conversation_id, f.channel_kind, u.name, u.email, "
+        f"'first_response' AS what, f.opened_at, f.frt_biz - {frt} AS late FROM "
+        f"report_conversations f LEFT JOIN users u ON u.id = f.agent_id WHERE {w} AND "
+        f"f.frt_biz > {frt} UNION ALL SELECT f.conversation_id, f.channel_kind, u.name, "
+        f"u.email, 'resolution' AS what, f.opened_at, f.res_biz - {res} AS late FROM "
+        f"report_conversations f LEFT JOIN users u ON u.id = f.agent_id WHERE {w} AND "
+        f"f.res_biz > {res}) b ORDER BY opened_at DESC, conversation_id DESC, what LIMIT ?",
+        [*p_frt, *params, *p_frt, *p_res, *params, *p_res, BREACH_ROWS])
+    return Table("breaches", "Breaches", [
+        Column("conversation", "Conversation", "link"), Column("channel", "Channel", "text"),
+        Column("agent", "Agent", "text"), Column("target", "Target", "text"),
+        Column("late", "Late by", "seconds")],
+        [{"conversation": LINK.format(cid), "channel": kind, "agent": name or email or "",
+          "target": what, "late": int(late)}
+         for cid, kind, name, email, what, _, late in rows])
