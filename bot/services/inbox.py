@@ -276,12 +276,12 @@ async def set_status(conversation_id: int, status: ConversationStatus,
         if newly_resolved:  # only the one change that resolved it owes the followup
             newly_resolved = bool(await Conversation.filter(id=conv.id).exclude(
                 status=ConversationStatus.RESOLVED).using_db(conn).update(status=status))
-        await conv.save(using_db=conn, update_fields=["status", "snoozed_until",
-                                                      "resolved_at", "needs_human"])
-        if reopened:  # a staff member took a resolved conversation back
+        if reopened:  # a staff member took a resolved conversation back (once)
             reopened = bool(await Conversation.filter(
                 id=conv.id, status=ConversationStatus.RESOLVED).using_db(conn).update(
                     status=status))
+        await conv.save(using_db=conn, update_fields=["status", "snoozed_until",
+                                                      "resolved_at", "needs_human"])
         if newly_resolved:  # rules on resolving and the bot's CSAT question
             await Followup.create(using_db=conn, kind="resolved", conversation_id=conv.id,
                                   due_at=now)

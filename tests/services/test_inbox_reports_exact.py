@@ -35,8 +35,12 @@ from bot.models import (
     Message,
     User,
 )
-from bot.services.reports import REPORTS, Filters, Report
-from bot.services.reports import catalog  # noqa: F401  (registers the reports)
+from bot.services.reports import (
+    REPORTS,
+    Filters,
+    Report,
+    catalog,  # noqa: F401  (registers the reports)
+)
 from bot.services.reports.inbox_facts import configure, refresh
 from config import Settings
 from tests.conftest import Shop, start_shop

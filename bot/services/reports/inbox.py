@@ -25,7 +25,16 @@ from datetime import timedelta
 from typing import Any
 
 from bot.core.auth import Perm
-from bot.services.reports import Chart, Column, Figure, Filters, Report, Table, register
+from bot.services.reports import (
+    Chart,
+    Column,
+    Figure,
+    Filters,
+    Kind,
+    Report,
+    Table,
+    register,
+)
 from bot.services.reports.inbox_facts import config, fetch
 from bot.services.reports.inbox_query import LINK, figures, percentiles, totals, where
 
@@ -56,8 +65,9 @@ async def overview(f: Filters) -> Report:
         f"SELECT day, channel_kind, COUNT(*), SUM(msgs_in), SUM(msgs_out) FROM "
         f"report_conversations f WHERE {w} GROUP BY day, channel_kind", params)
     kinds = sorted({kind for _, kind, *_ in per_day})
-    rows = {d: {"day": d, **{k: 0 for k in kinds}, "total": 0, "messages_in": 0,
-                "messages_out": 0} for d in days(f)}
+    rows: dict[str, dict[str, Any]] = {
+        d: {"day": d, **{k: 0 for k in kinds}, "total": 0, "messages_in": 0,
+            "messages_out": 0} for d in days(f)}
     for d, kind, n, m_in, m_out in per_day:
         row = rows[d]
         row[kind] = int(n)
@@ -99,8 +109,9 @@ async def _times(f: Filters) -> dict[str, Any]:
 @register("response-times", "Response times", Perm.REPORTS_INBOX, group="inbox")
 async def response_times(f: Filters) -> Report:
     now, before = await _times(f), await _times(f.previous())
-    specs = [(f"{col}_{p}", f"{title}, {'median' if p == 'median' else 'p90'}", "seconds")
-             for col, title in _TIMES for p in ("median", "p90")]
+    specs: list[tuple[str, str, Kind]] = [
+        (f"{col}_{p}", f"{title}, {'median' if p == 'median' else 'p90'}", "seconds")
+        for col, title in _TIMES for p in ("median", "p90")]
     report = Report("response-times", "Response times", f, figures(now, before, specs))
     w, params = where(f)
     counts = await fetch(
@@ -134,12 +145,12 @@ def _targets() -> tuple[str, list[Any], str, list[Any]]:
     p_frt: list[Any] = []
     p_res: list[Any] = []
     for kind, target in sorted(t.per_channel.items()):
-        frt += " WHEN ? THEN ?"
-        res += " WHEN ? THEN ?"
+        frt += " WHEN ? THEN CAST(? AS INTEGER)"
+        res += " WHEN ? THEN CAST(? AS INTEGER)"
         p_frt += [kind, int(target.first_response.total_seconds())]
         p_res += [kind, int(target.resolution.total_seconds())]
-    frt += " ELSE ? END"
-    res += " ELSE ? END"
+    frt += " ELSE CAST(? AS INTEGER) END"
+    res += " ELSE CAST(? AS INTEGER) END"
     p_frt.append(int(t.default.first_response.total_seconds()))
     p_res.append(int(t.default.resolution.total_seconds()))
     return frt, p_frt, res, p_res

@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from bot.services.reports import Figure, Filters
+from bot.services.reports import Figure, Filters, Kind
 from bot.services.reports.inbox_facts import Config, config, day_start, fetch
 
 Where = tuple[str, list[Any]]
@@ -75,7 +75,7 @@ def share(part: int | None, whole: int | None) -> float | None:
 
 
 def figures(now: dict[str, Any], before: dict[str, Any],
-            specs: list[tuple[str, str, str]], link: str = "") -> list[Figure]:
+            specs: list[tuple[str, str, Kind]], link: str = "") -> list[Figure]:
     """Figures ``(key, title, kind)`` with this period's and the previous one's values."""
     return [Figure(key, title, now.get(key), kind, before.get(key), link)
             for key, title, kind in specs]
