@@ -5,7 +5,9 @@ questions the FAQ could not answer, and a CSAT rating's comment; then the roll-u
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 from typing import Any
 
 import pytest
@@ -18,7 +20,10 @@ from bot.models import (
     Message,
     User,
 )
+from bot.core.time import utcnow
 from bot.services.inbox import INTAKE
+from bot.services.reports import REPORTS, Filters
+from bot.services.reports import catalog  # noqa: F401  (registers the reports)
 from bot.services.reports.inbox_facts import refresh
 from config import Settings
 from tests.channels.test_telegram import until
@@ -38,7 +43,8 @@ async def events(conversation_id: int) -> list[tuple[str, int | None]]:
             await ConversationEvent.filter(conversation_id=conversation_id).order_by("id")]
 
 
-async def test_resolves_and_reopens_are_logged_with_the_change(quiet: Shop) -> None:
+async def test_resolves_and_reopens_are_logged_with_the_change(quiet: Shop,
+                                                               any_db: Settings) -> None:
     resp = await quiet.inbound(message("r-1", text="My parcel is late"))
     cid = (await resp.json())["conversation_id"]
     status, _ = await quiet.api("POST", f"/api/v1/conversations/{cid}/reply",
@@ -72,6 +78,11 @@ async def test_resolves_and_reopens_are_logged_with_the_change(quiet: Shop) -> N
     assert (fact.reopens, fact.resolved_at, fact.msgs_in, fact.msgs_out, fact.human_out,
             fact.agent_id) == (2, None, 2, 1, 1, me.id)
     assert fact.frt_cal is not None and fact.frt_cal == fact.frt_biz  # no office hours
+    # The default targets (one for every channel, 1h/24h): within both.
+    today = utcnow().astimezone(ZoneInfo(any_db.shop_timezone)).date()
+    sla = await REPORTS["sla"].build(Filters(today - timedelta(days=1), today))
+    assert {f.key: f.value for f in sla.figures}["frt_met"] >= 1
+    assert {f.key: f.value for f in sla.figures}["res_breached"] == 0
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

@@ -149,8 +149,11 @@ def _targets() -> tuple[str, list[Any], str, list[Any]]:
         res += " WHEN ? THEN CAST(? AS INTEGER)"
         p_frt += [kind, int(target.first_response.total_seconds())]
         p_res += [kind, int(target.resolution.total_seconds())]
-    frt += " ELSE CAST(? AS INTEGER) END"
-    res += " ELSE CAST(? AS INTEGER) END"
+    if not t.per_channel:  # one target for every channel
+        frt = res = "CAST(? AS INTEGER)"
+    else:
+        frt += " ELSE CAST(? AS INTEGER) END"
+        res += " ELSE CAST(? AS INTEGER) END"
     p_frt.append(int(t.default.first_response.total_seconds()))
     p_res.append(int(t.default.resolution.total_seconds()))
     return frt, p_frt, res, p_res
