@@ -15,6 +15,8 @@ class Migration(migrations.Migration):
                 ('id', fields.IntField(generated=True, primary_key=True, unique=True, db_index=True)),
                 ('conversation_id', fields.IntField()),
                 ('agent_id', fields.IntField()),
+                ('account_id', fields.IntField()),
+                ('channel_kind', fields.CharField(max_length=32)),
                 ('opened_at', fields.BigIntField()),
                 ('replies', fields.IntField()),
             ],

@@ -93,6 +93,9 @@ class AgentFact(Model):
     id = fields.IntField(primary_key=True)
     conversation_id = fields.IntField()
     agent_id = fields.IntField()
+    # the conversation's, copied so the reports filter without a join
+    account_id = fields.IntField()
+    channel_kind = fields.CharField(max_length=32)
     opened_at = fields.BigIntField()
     replies = fields.IntField()
 

@@ -7,11 +7,12 @@ from __future__ import annotations
 
 from datetime import timedelta
 from pathlib import Path
-from zoneinfo import ZoneInfo
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
+from bot.core.time import utcnow
 from bot.models import (
     ConversationEvent,
     ConversationFact,
@@ -20,10 +21,12 @@ from bot.models import (
     Message,
     User,
 )
-from bot.core.time import utcnow
 from bot.services.inbox import INTAKE
-from bot.services.reports import REPORTS, Filters
-from bot.services.reports import catalog  # noqa: F401  (registers the reports)
+from bot.services.reports import (
+    REPORTS,
+    Filters,
+    catalog,  # noqa: F401  (registers the reports)
+)
 from bot.services.reports.inbox_facts import refresh
 from config import Settings
 from tests.channels.test_telegram import until

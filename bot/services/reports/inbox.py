@@ -36,7 +36,14 @@ from bot.services.reports import (
     register,
 )
 from bot.services.reports.inbox_facts import config, fetch
-from bot.services.reports.inbox_query import LINK, figures, percentiles, totals, where
+from bot.services.reports.inbox_query import (
+    LINK,
+    figures,
+    percentiles,
+    percentiles_by,
+    totals,
+    where,
+)
 
 WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 BREACH_ROWS = 200
@@ -52,7 +59,13 @@ def days(f: Filters) -> list[str]:
 
 @register("inbox-overview", "Inbox overview", Perm.REPORTS_INBOX, group="inbox")
 async def overview(f: Filters) -> Report:
-    now, before = await totals(f, _OVERVIEW), await totals(f.previous(), _OVERVIEW)
+    w, params = where(f)
+    keys = ("opened", "resolved", "reopened", "reopens", "messages_in", "messages_out")
+    per_day = await fetch(  # the range's totals are the sums of its days' (one pass)
+        f"SELECT day, channel_kind, {_OVERVIEW} FROM report_conversations f WHERE {w} "
+        f"GROUP BY day, channel_kind", params)
+    now = {k: sum(int(row[2 + i] or 0) for row in per_day) for i, k in enumerate(keys)}
+    before = await totals(f.previous(), _OVERVIEW)
     report = Report("inbox-overview", "Inbox overview", f, figures(now, before, [
         ("opened", "Conversations opened", "int"),
         ("resolved", "Resolved", "int"),
@@ -60,15 +73,11 @@ async def overview(f: Filters) -> Report:
         ("reopens", "Reopens", "int"),
         ("messages_in", "Messages in", "int"),
         ("messages_out", "Messages out", "int")]))
-    w, params = where(f)
-    per_day = await fetch(
-        f"SELECT day, channel_kind, COUNT(*), SUM(msgs_in), SUM(msgs_out) FROM "
-        f"report_conversations f WHERE {w} GROUP BY day, channel_kind", params)
     kinds = sorted({kind for _, kind, *_ in per_day})
     rows: dict[str, dict[str, Any]] = {
         d: {"day": d, **{k: 0 for k in kinds}, "total": 0, "messages_in": 0,
             "messages_out": 0} for d in days(f)}
-    for d, kind, n, m_in, m_out in per_day:
+    for d, kind, n, _, _, _, m_in, m_out in per_day:
         row = rows[d]
         row[kind] = int(n)
         row["total"] += int(n)
@@ -108,7 +117,12 @@ async def _times(f: Filters) -> dict[str, Any]:
 
 @register("response-times", "Response times", Perm.REPORTS_INBOX, group="inbox")
 async def response_times(f: Filters) -> Report:
-    now, before = await _times(f), await _times(f.previous())
+    now: dict[str, Any] = {}
+    per_day: dict[str, dict[Any, dict[int, int | None]]] = {}
+    for col, _ in _TIMES:  # the range's and each day's percentiles in one pass
+        overall, per_day[col] = await percentiles_by(f, col, "day")
+        now[f"{col}_median"], now[f"{col}_p90"] = overall[50], overall[90]
+    before = await _times(f.previous())
     specs: list[tuple[str, str, Kind]] = [
         (f"{col}_{p}", f"{title}, {'median' if p == 'median' else 'p90'}", "seconds")
         for col, title in _TIMES for p in ("median", "p90")]
@@ -125,7 +139,7 @@ async def response_times(f: Filters) -> Report:
         rows[d].update(opened=int(n), responded=int(responded or 0),
                        resolved=int(resolved or 0))
     for col, _ in _TIMES:
-        for d, got in (await percentiles(f, col, group="day")).items():
+        for d, got in per_day[col].items():
             rows[d][f"{col}_median"], rows[d][f"{col}_p90"] = got[50], got[90]
     report.tables.append(Table("per-day", "Response times per day opened", [
         Column("day", "Day", "date"), Column("opened", "Opened"),

@@ -223,7 +223,8 @@ async def _batch(size: int, settle_seconds: float) -> int:
         if agents:
             await conn.execute_many(sql(
                 "INSERT INTO report_conversation_agents (conversation_id, agent_id, "
-                "opened_at, replies) VALUES (?, ?, ?, ?)"), agents)
+                "account_id, channel_kind, opened_at, replies) VALUES (?, ?, ?, ?, ?, ?)"),
+                agents)
         await _put_state(conn, marks)
     return len(convs)
 
@@ -276,7 +277,7 @@ def _fact(cfg: Config, cid: int, account: int, kind: str, status: str, opened: i
             if first is None or t < first[0]:
                 first = (t, sender)
             if sender is not None:
-                agents.append([cid, int(sender), opened, int(n)])
+                agents.append([cid, int(sender), account, kind, opened, int(n)])
     fr_at, agent = first if first else (None, None)
     res_at = resolved if status == "resolved" and resolved is not None else None
     handed = 1 if events.get("handoff") else 0

@@ -37,10 +37,9 @@ QUESTION_ROWS = 100
 
 
 async def _agent_totals(f: Filters) -> dict[str, Any]:
-    w, params = where(f, "f", agent_col="a.agent_id")
+    w, params = where(f, "a")
     rows = await fetch(f"SELECT COUNT(*), SUM(a.replies), COUNT(DISTINCT a.agent_id) FROM "
-                       f"report_conversation_agents a JOIN report_conversations f ON "
-                       f"f.conversation_id = a.conversation_id WHERE {w}", params)
+                       f"report_conversation_agents a WHERE {w}", params)
     handled, replies, agents = rows[0] if rows else (0, 0, 0)
     return {"handled": int(handled or 0), "replies": int(replies or 0),
             "agents": int(agents or 0)}
@@ -53,12 +52,11 @@ async def agents(f: Filters) -> Report:
         ("agents", "Agents who replied", "int"),
         ("handled", "Conversations handled", "int"),
         ("replies", "Replies", "int")]))
-    w, params = where(f, "f", agent_col="a.agent_id")
+    w, params = where(f, "a")
     per: dict[int, dict[str, Any]] = {}
     for agent_id, handled, replies in await fetch(
             f"SELECT a.agent_id, COUNT(*), SUM(a.replies) FROM report_conversation_agents a "
-            f"JOIN report_conversations f ON f.conversation_id = a.conversation_id WHERE {w} "
-            f"GROUP BY a.agent_id", params):
+            f"WHERE {w} GROUP BY a.agent_id", params):
         per[int(agent_id)] = {"handled": int(handled), "replies": int(replies or 0)}
     w, params = where(f)
     csat = {int(a): (int(n or 0), int(s or 0)) for a, n, s in await fetch(

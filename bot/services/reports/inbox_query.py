@@ -19,10 +19,8 @@ Where = tuple[str, list[Any]]
 LINK = "/inbox/{}"  # a conversation's page
 
 
-def where(f: Filters, alias: str = "f", agent_col: str | None = None,
-          cfg: Config | None = None) -> Where:
-    """The roll-up rows of conversations opened in ``f``'s days that pass its filters.
-    ``agent_col``: the column the agent filter reads (default: the conversation's agent)."""
+def where(f: Filters, alias: str = "f", cfg: Config | None = None) -> Where:
+    """The roll-up rows of conversations opened in ``f``'s days that pass its filters."""
     cfg = cfg or config()
     parts = [f"{alias}.opened_at >= ?", f"{alias}.opened_at < ?"]
     params: list[Any] = [day_start(f.start, cfg), day_start(f.end + timedelta(days=1), cfg)]
@@ -33,7 +31,7 @@ def where(f: Filters, alias: str = "f", agent_col: str | None = None,
         parts.append(f"{alias}.account_id = ?")
         params.append(f.account_id)
     if f.agent_id is not None:
-        parts.append(f"{agent_col or alias + '.agent_id'} = ?")
+        parts.append(f"{alias}.agent_id = ?")
         params.append(f.agent_id)
     if f.label is not None:
         parts.append(f"{alias}.conversation_id IN (SELECT cl.conversations_id FROM "
@@ -43,9 +41,9 @@ def where(f: Filters, alias: str = "f", agent_col: str | None = None,
     return " AND ".join(parts), params
 
 
-def rank(p: int) -> str:
+def rank(p: int, n: str = "n") -> str:
     """The nearest rank of percentile ``p`` among ``n`` rows, in integer SQL."""
-    return f"((n * {p} + 99) / 100)"
+    return f"(({n} * {p} + 99) / 100)"
 
 
 async def percentiles(f: Filters, column: str, ps: tuple[int, ...] = (50, 90),
@@ -68,6 +66,31 @@ async def percentiles(f: Filters, column: str, ps: tuple[int, ...] = (50, 90),
             if int(rn) == (int(n) * p + 99) // 100:
                 got[p] = int(v)
     return out
+
+
+async def percentiles_by(f: Filters, column: str, group: str, ps: tuple[int, ...] = (50, 90)
+                         ) -> tuple[dict[int, int | None], dict[Any, dict[int, int | None]]]:
+    """As :func:`percentiles`, over all of ``f``'s rows and per ``group`` value, in one
+    pass over the rows."""
+    w, params = where(f)
+    wanted = " OR ".join([*(f"rn = {rank(p)}" for p in ps),
+                          *(f"drn = {rank(p, 'dn')}" for p in ps)])
+    rows = await fetch(
+        f"SELECT g, n, rn, dn, drn, v FROM (SELECT {group} AS g, {column} AS v, ROW_NUMBER() "
+        f"OVER (ORDER BY {column}) AS rn, COUNT(*) OVER () AS n, ROW_NUMBER() OVER "
+        f"(PARTITION BY {group} ORDER BY {column}) AS drn, COUNT(*) OVER (PARTITION BY "
+        f"{group}) AS dn FROM report_conversations f WHERE {w} AND {column} IS NOT NULL) t "
+        f"WHERE {wanted}", params)
+    overall: dict[int, int | None] = {p: None for p in ps}
+    per: dict[Any, dict[int, int | None]] = {}
+    for g_value, n, rn, dn, drn, v in rows:
+        got = per.setdefault(g_value, {p: None for p in ps})
+        for p in ps:
+            if int(rn) == (int(n) * p + 99) // 100:
+                overall[p] = int(v)
+            if int(drn) == (int(dn) * p + 99) // 100:
+                got[p] = int(v)
+    return overall, per
 
 
 def share(part: int | None, whole: int | None) -> float | None:
