@@ -184,15 +184,26 @@ async def _check_config() -> None:
     cfg = _config
     if (await _state()).get("config", (0, ""))[1] == cfg.signature:
         return
-    async with in_transaction() as conn:  # rebuild: every row again, from the start
+    async with in_transaction() as conn:  # rebuild: every conversation once, in id order,
+        # then follow the sources from where they stand now
         await conn.execute_query("DELETE FROM report_conversations")
         await conn.execute_query("DELETE FROM report_conversation_agents")
-        await _put_state(conn, {"config": (0, cfg.signature),
-                                **{key: (0, "") for key, *_ in _SOURCES}})
+        marks: dict[str, tuple[int, str]] = {}
+        for key, table, *_ in _SOURCES:
+            rows = await fetch(f"SELECT MAX(id) FROM {table}", conn=conn)
+            marks[key] = (int(rows[0][0] or 0), "")
+        await _put_state(conn, {"config": (0, cfg.signature), "rebuild": (0, "on"),
+                                **marks})
 
 
 async def _batch(size: int, settle_seconds: float) -> int:
     state = await _state()
+    cursor, rebuilding = state.get("rebuild", (0, ""))
+    if rebuilding:  # a rebuild: the next conversations by id
+        ids = [int(r[0]) for r in await fetch(
+            "SELECT id FROM conversations WHERE id > ? ORDER BY id LIMIT ?", (cursor, size))]
+        await _write(ids, {"rebuild": (ids[-1], "on") if ids else (0, "")})
+        return len(ids) if ids else await _batch(size, settle_seconds)
     cutoff = epoch(utcnow()) - settle_seconds if settle_seconds else None
     convs: set[int] = set()
     marks: dict[str, tuple[int, str]] = {}
@@ -208,10 +219,18 @@ async def _batch(size: int, settle_seconds: float) -> int:
         marks[key] = (last, "")
     if not convs:
         return 0
-    facts, agents = await compute(sorted(convs))
+    await _write(sorted(convs), marks)
+    return len(convs)
+
+
+async def _write(ids: list[int], marks: dict[str, tuple[int, str]]) -> None:
+    """Recompute these conversations' rows and move the marks, in one transaction."""
+    facts, agents = await compute(ids) if ids else ([], [])
     async with in_transaction() as conn:
-        marks_in = ", ".join("?" * len(convs))
-        ids = sorted(convs)
+        marks_in = ", ".join("?" * len(ids))
+        if not ids:
+            await _put_state(conn, marks)
+            return
         await conn.execute_query(sql(f"DELETE FROM report_conversations WHERE conversation_id "
                                      f"IN ({marks_in})"), ids)
         await conn.execute_query(sql(f"DELETE FROM report_conversation_agents WHERE "
@@ -226,7 +245,6 @@ async def _batch(size: int, settle_seconds: float) -> int:
                 "account_id, channel_kind, opened_at, replies) VALUES (?, ?, ?, ?, ?, ?)"),
                 agents)
         await _put_state(conn, marks)
-    return len(convs)
 
 
 async def compute(ids: list[int]) -> tuple[list[list[Any]], list[list[Any]]]:
