@@ -40,7 +40,6 @@ from bot.services.reports.inbox_query import (
     LINK,
     figures,
     percentiles,
-    percentiles_by,
     totals,
     where,
 )
@@ -107,22 +106,18 @@ _TIMES = (("frt_biz", "First response, business"), ("frt_cal", "First response, 
           ("res_biz", "Resolution, business"), ("res_cal", "Resolution, calendar"))
 
 
-async def _times(f: Filters) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for col, _ in _TIMES:
-        got = (await percentiles(f, col)).get(None, {50: None, 90: None})
-        out[f"{col}_median"], out[f"{col}_p90"] = got[50], got[90]
-    return out
+COLUMNS = tuple(col for col, _ in _TIMES)
+
+
+def _flat(got: dict[str, dict[int, int | None]]) -> dict[str, Any]:
+    return {f"{col}_{name}": got[col][p] for col in COLUMNS
+            for name, p in (("median", 50), ("p90", 90))}
 
 
 @register("response-times", "Response times", Perm.REPORTS_INBOX, group="inbox")
 async def response_times(f: Filters) -> Report:
-    now: dict[str, Any] = {}
-    per_day: dict[str, dict[Any, dict[int, int | None]]] = {}
-    for col, _ in _TIMES:  # the range's and each day's percentiles in one pass
-        overall, per_day[col] = await percentiles_by(f, col, "day")
-        now[f"{col}_median"], now[f"{col}_p90"] = overall[50], overall[90]
-    before = await _times(f.previous())
+    overall, per_day = await percentiles(f, COLUMNS, group="day")
+    now, before = _flat(overall), _flat((await percentiles(f.previous(), COLUMNS))[0])
     specs: list[tuple[str, str, Kind]] = [
         (f"{col}_{p}", f"{title}, {'median' if p == 'median' else 'p90'}", "seconds")
         for col, title in _TIMES for p in ("median", "p90")]
@@ -138,9 +133,8 @@ async def response_times(f: Filters) -> Report:
     for d, n, responded, resolved in counts:
         rows[d].update(opened=int(n), responded=int(responded or 0),
                        resolved=int(resolved or 0))
-    for col, _ in _TIMES:
-        for d, got in per_day[col].items():
-            rows[d][f"{col}_median"], rows[d][f"{col}_p90"] = got[50], got[90]
+    for d, got in per_day.items():
+        rows[d].update(_flat(got))
     report.tables.append(Table("per-day", "Response times per day opened", [
         Column("day", "Day", "date"), Column("opened", "Opened"),
         Column("responded", "Answered"), Column("resolved", "Resolved"),

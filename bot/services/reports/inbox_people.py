@@ -62,8 +62,7 @@ async def agents(f: Filters) -> Report:
     csat = {int(a): (int(n or 0), int(s or 0)) for a, n, s in await fetch(
         f"SELECT f.agent_id, SUM(f.csat_n), SUM(f.csat_sum) FROM report_conversations f "
         f"WHERE {w} AND f.agent_id IS NOT NULL GROUP BY f.agent_id", params)}
-    biz = await percentiles(f, "frt_biz", (50,), group="agent_id")
-    cal = await percentiles(f, "frt_cal", (50,), group="agent_id")
+    _, frt = await percentiles(f, ("frt_biz", "frt_cal"), group="agent_id", ps=(50,))
     ids = sorted(set(per) | set(csat))
     names: dict[int, str] = {}
     if ids:
@@ -75,8 +74,8 @@ async def agents(f: Filters) -> Report:
         n, total = csat.get(agent_id, (0, 0))
         rows.append({"agent_id": agent_id, "agent": names.get(agent_id, f"#{agent_id}"),
                      **per.get(agent_id, {"handled": 0, "replies": 0}),
-                     "frt_biz_median": biz.get(agent_id, {}).get(50),
-                     "frt_cal_median": cal.get(agent_id, {}).get(50),
+                     "frt_biz_median": frt.get(agent_id, {}).get("frt_biz", {}).get(50),
+                     "frt_cal_median": frt.get(agent_id, {}).get("frt_cal", {}).get(50),
                      "csat_average": total / n if n else None, "csat_count": n})
     rows.sort(key=lambda r: (-r["handled"], r["agent"]))
     report.tables.append(Table("agents", "Per agent", [

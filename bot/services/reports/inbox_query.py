@@ -4,8 +4,8 @@ inbox reports: the filters as SQL, and exact percentiles.
 **Percentiles** are nearest-rank: of the n values sorted ascending, the p-th percentile is
 the value at rank ceil(p x n / 100) (the median is p = 50, so of 4 values the 2nd; p90 of
 10 values the 9th). Always one of the values, never an interpolation; None when n = 0.
-Computed in the database with window functions (``ROW_NUMBER``, ``COUNT(*) OVER``) on
-SQLite and PostgreSQL alike, over the range's rows only."""
+The range's values are read in one query and sorted in Python (see
+:func:`percentiles`)."""
 
 from __future__ import annotations
 
@@ -41,56 +41,38 @@ def where(f: Filters, alias: str = "f", cfg: Config | None = None) -> Where:
     return " AND ".join(parts), params
 
 
-def rank(p: int, n: str = "n") -> str:
-    """The nearest rank of percentile ``p`` among ``n`` rows, in integer SQL."""
-    return f"(({n} * {p} + 99) / 100)"
+def nearest(ordered: list[int], p: int) -> int | None:
+    """The nearest-rank ``p``-th percentile of ascending ``ordered`` (None when empty)."""
+    return ordered[(len(ordered) * p + 99) // 100 - 1] if ordered else None
 
 
-async def percentiles(f: Filters, column: str, ps: tuple[int, ...] = (50, 90),
-                      group: str | None = None) -> dict[Any, dict[int, int | None]]:
-    """{group value (None when ungrouped): {p: value}} for ``column`` over ``f``'s rows
-    where it is not null."""
+async def percentiles(f: Filters, columns: tuple[str, ...], group: str | None = None,
+                      ps: tuple[int, ...] = (50, 90)
+                      ) -> tuple[dict[str, dict[int, int | None]],
+                                 dict[Any, dict[str, dict[int, int | None]]]]:
+    """For each of ``columns`` (where not null) over ``f``'s rows: ``{column: {p: value}}``
+    for the whole range and, with ``group``, the same per group value. One pass: the
+    values come in one query (a few integers a conversation) and are sorted here, which
+    is several times faster than one window query per column on SQLite."""
     w, params = where(f)
-    by = f"PARTITION BY {group} " if group else ""
     g = group or "NULL"
-    wanted = " OR ".join(f"rn = {rank(p)}" for p in ps)
-    rows = await fetch(
-        f"SELECT g, n, rn, v FROM (SELECT {g} AS g, {column} AS v, ROW_NUMBER() OVER "
-        f"({by}ORDER BY {column}) AS rn, COUNT(*) OVER ({by.strip()}) AS n FROM "
-        f"report_conversations f WHERE {w} AND {column} IS NOT NULL) t WHERE {wanted}",
-        params)
-    out: dict[Any, dict[int, int | None]] = {}
-    for g_value, n, rn, v in rows:
-        got = out.setdefault(g_value, {p: None for p in ps})
-        for p in ps:
-            if int(rn) == (int(n) * p + 99) // 100:
-                got[p] = int(v)
-    return out
+    rows = await fetch(f"SELECT {g}, {', '.join(columns)} FROM report_conversations f "
+                       f"WHERE {w}", params)
+    overall: dict[str, list[int]] = {c: [] for c in columns}
+    per: dict[Any, dict[str, list[int]]] = {}
+    for row in rows:
+        bucket = per.setdefault(row[0], {c: [] for c in columns}) if group else None
+        for c, v in zip(columns, row[1:], strict=True):
+            if v is not None:
+                overall[c].append(int(v))
+                if bucket is not None:
+                    bucket[c].append(int(v))
 
+    def pick(lists: dict[str, list[int]]) -> dict[str, dict[int, int | None]]:
+        return {c: {p: nearest(sorted_, p) for p in ps}
+                for c, sorted_ in ((c, sorted(vs)) for c, vs in lists.items())}
 
-async def percentiles_by(f: Filters, column: str, group: str, ps: tuple[int, ...] = (50, 90)
-                         ) -> tuple[dict[int, int | None], dict[Any, dict[int, int | None]]]:
-    """As :func:`percentiles`, over all of ``f``'s rows and per ``group`` value, in one
-    pass over the rows."""
-    w, params = where(f)
-    wanted = " OR ".join([*(f"rn = {rank(p)}" for p in ps),
-                          *(f"drn = {rank(p, 'dn')}" for p in ps)])
-    rows = await fetch(
-        f"SELECT g, n, rn, dn, drn, v FROM (SELECT {group} AS g, {column} AS v, ROW_NUMBER() "
-        f"OVER (ORDER BY {column}) AS rn, COUNT(*) OVER () AS n, ROW_NUMBER() OVER "
-        f"(PARTITION BY {group} ORDER BY {column}) AS drn, COUNT(*) OVER (PARTITION BY "
-        f"{group}) AS dn FROM report_conversations f WHERE {w} AND {column} IS NOT NULL) t "
-        f"WHERE {wanted}", params)
-    overall: dict[int, int | None] = {p: None for p in ps}
-    per: dict[Any, dict[int, int | None]] = {}
-    for g_value, n, rn, dn, drn, v in rows:
-        got = per.setdefault(g_value, {p: None for p in ps})
-        for p in ps:
-            if int(rn) == (int(n) * p + 99) // 100:
-                overall[p] = int(v)
-            if int(drn) == (int(dn) * p + 99) // 100:
-                got[p] = int(v)
-    return overall, per
+    return pick(overall), {k: pick(v) for k, v in per.items()}
 
 
 def share(part: int | None, whole: int | None) -> float | None:
