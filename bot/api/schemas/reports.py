@@ -25,8 +25,6 @@ class ReportQuery(BaseModel):
     ``range`` preset; by default the last 30 days, at most 400 days) and the filters. A
     report's own filters (``extra`` in the list) are query parameters of their name."""
 
-    model_config = ConfigDict(populate_by_name=True)
-
     from_: date | None = Field(None, alias="from")
     to: date | None = None
     range: Literal["today", "7", "30", "90", "month", "365", "custom"] | None = None
