@@ -116,7 +116,9 @@ class Endpoint:
     handler: Handler
     summary: str
     tag: str
-    perm: Perm | None  # None: no staff auth (the route authenticates some other way)
+    # None: no staff auth (the route authenticates some other way); a tuple: any one of
+    # them (the reports: each report then checks its own)
+    perm: Perm | tuple[Perm, ...] | None
     body: type[BaseModel] | None = None
     query: type[BaseModel] | None = None
     response: type[BaseModel] | None = None
@@ -309,9 +311,10 @@ def _wrap(ep: Endpoint, limit: int) -> Callable[[web.Request], Awaitable[web.Str
                 if user is None:
                     raise ApiError(401, "unauthenticated",
                                    "send 'Authorization: Bearer <token>' or log in")
-                if not has_perm(user, ep.perm):
-                    raise ApiError(403, "forbidden",
-                                   f"role {user.role.value!r} may not {ep.perm.value}")
+                perms = ep.perm if isinstance(ep.perm, tuple) else (ep.perm,)
+                if not any(has_perm(user, p) for p in perms):
+                    raise ApiError(403, "forbidden", f"role {user.role.value!r} may not "
+                                   + " or ".join(p.value for p in perms))
             elif (ep.signature_header and not ep.signature_optional
                   and not request.headers.get(ep.signature_header)):
                 raise ApiError(401, "unsigned", f"send the {ep.signature_header} header")

@@ -11,6 +11,7 @@ the schema or the service refuses) and 429 (a rate limit, with ``Retry-After``).
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from pydantic import BaseModel
@@ -157,7 +158,8 @@ def _bound_integers(node: Any) -> None:
 
 
 def _path_params(path: str) -> list[str]:
-    return [part[1:-1] for part in path.split("/") if part.startswith("{")]
+    """The names in ``{…}``, a part such as ``{table}.csv`` too."""
+    return re.findall(r"\{(\w+)\}", path)
 
 
 def _signature_scheme(header: str) -> str:
