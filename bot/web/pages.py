@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from bot.web import account, admin, contacts, imports, inbox, login, settings
+from bot.web import account, admin, contacts, dashboard, imports, inbox, login, settings
 
 
 def setup(app: web.Application) -> None:
-    for module in (login, inbox, contacts, admin, imports, settings, account):
+    for module in (login, dashboard, inbox, contacts, admin, imports, settings, account):
         module.setup(app)
