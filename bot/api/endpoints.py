@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from bot.api import admin, automation, contacts, imports, inbox, reports
+from bot.api import admin, automation, contacts, dashboard, imports, inbox, reports
 from bot.core.http import Call, Endpoint, json_out
 from bot.core.keys import ENDPOINTS
 from bot.core.openapi import openapi
@@ -20,5 +20,6 @@ def endpoints() -> list[Endpoint]:
     """The inbox's endpoints, with the OpenAPI document (of every endpoint mounted) last."""
     return [*inbox.endpoints(), *contacts.endpoints(), *admin.endpoints(),
             *automation.endpoints(), *imports.endpoints(), *reports.endpoints(),
+            *dashboard.endpoints(),
             Endpoint("GET", "/api/v1/openapi.json", openapi_json, "This document", "Meta",
                      None, security="none")]

@@ -95,6 +95,7 @@ class Perm(StrEnum):
     REVIEWS_WRITE = "answer reviews"
     REPORTS_INBOX = "read inbox reports"
     REPORTS_MARKETING = "read marketing reports"
+    DASHBOARD = "read the home dashboard"  # every role: its tiles check their own perms
 
 
 ROLE_PERMS: dict[Role, frozenset[Perm]] = {
@@ -102,11 +103,11 @@ ROLE_PERMS: dict[Role, frozenset[Perm]] = {
     Role.AGENT: frozenset({Perm.INBOX_READ, Perm.INBOX_WRITE, Perm.CONTACTS_READ,
                           Perm.CONTACTS_WRITE, Perm.CANNED_READ, Perm.BOT_READ,
                           Perm.POSTS_READ, Perm.LISTENING_READ, Perm.REVIEWS_READ,
-                          Perm.REVIEWS_WRITE, Perm.REPORTS_INBOX}),
+                          Perm.REVIEWS_WRITE, Perm.REPORTS_INBOX, Perm.DASHBOARD}),
     Role.MARKETER: frozenset({Perm.CONTACTS_READ, Perm.POSTS_READ, Perm.POSTS_WRITE,
                              Perm.MARKETING_READ, Perm.MARKETING_WRITE,
                              Perm.LISTENING_READ, Perm.LISTENING_WRITE, Perm.REVIEWS_READ,
-                             Perm.REPORTS_MARKETING}),
+                             Perm.REPORTS_MARKETING, Perm.DASHBOARD}),
 }
 
 

@@ -1,4 +1,4 @@
-"""Login, logout and the home page's redirect.
+"""Login and logout (the page after login is the dashboard, ``bot.web.dashboard``).
 
 Login tries are limited per client address (every try counts) and per account (each
 try counts until one succeeds, which clears the account's count): above either limit the
@@ -19,13 +19,10 @@ from aiohttp import web
 from bot.core.auth import (
     LOGIN_LIMITS,
     SESSION_COOKIE,
-    USER,
     HashingBusy,
     LoginLimits,
-    Perm,
     configure_hashing,
     end_session,
-    has_perm,
     login,
     same,
     start_session,
@@ -45,7 +42,7 @@ TARPIT = 1.0  # seconds a refused login try waits for its answer
 async def login_form(request: web.Request, error: str = "", status: int = 200) -> web.Response:
     token = request.cookies.get(PRE_CSRF) or secrets.token_urlsafe(24)
     resp = render(request, "web/login.html", status=status, error=error, login_csrf=token,
-                  next=request.query.get("next", "/inbox"))
+                  next=request.query.get("next", "/"))
     resp.set_cookie(PRE_CSRF, token, httponly=True, samesite="Strict",
                     secure=request.app[SETTINGS].cookie_secure)
     return resp
@@ -106,7 +103,7 @@ async def login_submit(request: web.Request) -> web.StreamResponse:
     limits.account.clear(account_key(email))
     settings = request.app[SETTINGS]
     token, _ = await start_session(user, settings.session_hours)
-    resp = web.HTTPFound(same_site_path(str(form.get("next", "")), "/inbox"))
+    resp = web.HTTPFound(same_site_path(str(form.get("next", "")), "/"))
     resp.set_cookie(SESSION_COOKIE, token, httponly=True, samesite="Lax",
                     secure=settings.cookie_secure, max_age=int(settings.session_hours * 3600))
     resp.del_cookie(PRE_CSRF)
@@ -121,19 +118,12 @@ async def logout(request: web.Request) -> web.StreamResponse:
     raise resp
 
 
-@page(None)
-async def home(request: web.Request) -> web.StreamResponse:
-    user: User = request[USER]
-    raise web.HTTPFound("/inbox" if has_perm(user, Perm.INBOX_READ) else "/contacts")
-
-
 def setup(app: web.Application) -> None:
     settings = app[SETTINGS]
     configure_hashing(settings.password_hash_threads)
     app[LOGIN_LIMITS] = LoginLimits.of(settings.login_limit_address,
                                        settings.login_limit_account)
     r = app.router
-    r.add_get("/", home)
     r.add_get("/login", login_form)
     r.add_post("/login", login_submit)
     r.add_post("/logout", logout)

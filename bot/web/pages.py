@@ -11,9 +11,10 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from bot.web import account, admin, contacts, imports, inbox, login, reports, settings
+from bot.web import account, admin, contacts, dashboard, imports, inbox, login, reports, settings
 
 
 def setup(app: web.Application) -> None:
-    for module in (login, inbox, contacts, admin, imports, settings, account, reports):
+    for module in (login, dashboard, inbox, contacts, admin, imports, settings, account,
+                   reports):
         module.setup(app)

@@ -35,6 +35,8 @@ async def staff_login(browser: Browser, live: ServerProcess) -> Page:
     await page.fill("input[name=email]", live.seed["email"])
     await page.fill("input[name=password]", live.seed["password"])
     await page.click("button[type=submit]")
+    await expect(page).to_have_url(f"{live.url}/")  # the dashboard; the inbox a click away
+    await page.click("nav a[href='/inbox']")
     await expect(page).to_have_url(f"{live.url}/inbox")
     await expect(page.locator("#live")).to_have_css("color", "rgb(34, 197, 94)")  # ws open
     return page

@@ -46,7 +46,7 @@ async def staff(browser: Browser, live: ServerProcess) -> tuple[BrowserContext, 
     await page.fill("input[name=email]", live.seed["email"])
     await page.fill("input[name=password]", live.seed["password"])
     await page.click("button[type=submit]")
-    await expect(page).to_have_url(f"{live.url}/inbox")
+    await expect(page).to_have_url(f"{live.url}/")
     return ctx, page
 
 
@@ -124,10 +124,10 @@ async def test_staff_pages_work_under_the_policy(browser: Browser, live: ServerP
         live.call, "GET", f"/api/v1/conversations/{conv['conversation_id']}"))["contact"]["id"]
     ctx, page = await staff(browser, live)
     await expect(page.locator("#live")).to_have_css("color", "rgb(34, 197, 94)")  # socket open
-    pages = ["/inbox", f"/inbox/{conv['conversation_id']}", "/contacts", f"/contacts/{contact}",
-             "/posts", "/calendar", "/segments", "/reviews", f"/reviews/{review['id']}",
-             "/listening", "/alerts", "/admin/bot", "/admin/canned", "/admin/users",
-             "/admin/channels", "/reports", "/inbox/999999"]
+    pages = ["/", "/inbox", f"/inbox/{conv['conversation_id']}", "/contacts",
+             f"/contacts/{contact}", "/posts", "/calendar", "/segments", "/reviews",
+             f"/reviews/{review['id']}", "/listening", "/alerts", "/admin/bot",
+             "/admin/canned", "/admin/users", "/admin/channels", "/reports", "/inbox/999999"]
     for path in pages:
         resp = await page.goto(f"{live.url}{path}")
         assert resp is not None and "script-src 'self'" in resp.headers[

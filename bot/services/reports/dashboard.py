@@ -1,0 +1,347 @@
+"""The home dashboard: a few tiles per role, each a handful of numbers and a short list that
+link to the page behind them. Built by :func:`build_dashboard` from models only.
+
+Every query is bounded and index-backed, none reads the messages table beyond the few rows
+of the conversations it names (the ``msg_conv`` index on ``(conversation_id, id)``):
+
+* open conversations: ``conv_status_last`` ``(status, last_message_at)``; who waits longest
+  looks, per open conversation, for the first inbound message after a person's last
+  answer (cost grows with the open conversations, never with the history);
+* first response today: the conversations created today in the shop's timezone, found
+  through ``conv_status_last`` (a conversation created today had its last message today);
+* reviews: ``review_clock`` ``(reply_state, created)``; posts: ``post_due``
+  ``(status, due_at)``; spikes: the staff alerts of the last 24 hours (a small table);
+* drip mails and attributed revenue read ``mail_sends`` by ``(state, sent_at)`` and by
+  ``converted_at``, spikes ``staff_alerts`` by ``(kind, created_at)``: indexes of their own
+  (until they exist these three scan their tables, which hold no messages).
+
+A person's answer is an outbound message with a sender (a staff member in the inbox, the
+API or the staff chat); the bot's and the rules' messages are not. Times are calendar
+time (the inbox reports count business hours).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from tortoise import connections
+from tortoise.functions import Count, Sum
+from tortoise.transactions import in_transaction
+
+from bot.core.auth import Perm, has_perm
+from bot.core.links import same_site_path
+from bot.models import Conversation, MailSend, Post, Review, StaffAlert, User
+from bot.models.inbox import ConversationStatus
+from bot.models.posts import PostStatus
+from bot.services.reports import Column, Figure, Table
+from config import Settings
+from config import sla as sla_config
+
+# The review desk's rules (listening.reviews: DEADLINE, OPEN_STATES), which this layer may
+# not import; tests/web/test_dashboard.py checks they agree.
+REVIEW_DEADLINE = timedelta(hours=24)
+REVIEW_OPEN_STATES = ("unanswered", "reply_failed")
+WAITING_SHOWN = 5
+LIST_SHOWN = 5
+FAILED_DAYS = 7  # failed posts shown: those due in the last week
+SPIKE_HOURS = 24
+# Pages behind the tiles whose own page does not exist yet point at the nearest one.
+MARKETING_PAGE = "/segments"
+
+
+@dataclass
+class Tile:
+    key: str
+    title: str
+    link: str
+    figures: list[Figure] = field(default_factory=list)
+    tables: list[Table] = field(default_factory=list)
+    note: str = ""
+
+
+@dataclass
+class Dashboard:
+    generated_at: datetime
+    timezone: str
+    today: date
+    tiles: list[Tile] = field(default_factory=list)
+
+    def tile(self, key: str) -> Tile:
+        for t in self.tiles:
+            if t.key == key:
+                return t
+        raise KeyError(key)
+
+
+# Which permissions a tile needs (all of them): what it is about, and for the marketing
+# tiles the marketing reports (so an agent, who may read the calendar, sees no posts tile).
+TILE_PERMS: dict[str, tuple[Perm, ...]] = {
+    "conversations": (Perm.INBOX_READ,),
+    "first_response": (Perm.INBOX_READ, Perm.REPORTS_INBOX),
+    "reviews": (Perm.REVIEWS_READ,),
+    "spikes": (Perm.LISTENING_READ,),
+    "posts": (Perm.POSTS_READ, Perm.REPORTS_MARKETING),
+    "drip": (Perm.MARKETING_READ, Perm.REPORTS_MARKETING),
+    "revenue": (Perm.MARKETING_READ, Perm.REPORTS_MARKETING),
+}
+
+
+def tiles_for(user: User) -> list[str]:
+    return [k for k, perms in TILE_PERMS.items() if all(has_perm(user, p) for p in perms)]
+
+
+def day_bounds(day: date, tz: ZoneInfo) -> tuple[datetime, datetime]:
+    """A day in the shop's timezone as a UTC half-open range (23 or 25 hours on a DST day)."""
+    start = datetime.combine(day, time(0), tz).astimezone(UTC)
+    end = datetime.combine(day + timedelta(days=1), time(0), tz).astimezone(UTC)
+    return start, end
+
+
+def _dialect() -> str:
+    return str(connections.get("default").capabilities.dialect)
+
+
+def _param(dt: datetime) -> Any:
+    # SQLite keeps Tortoise's text form of an aware UTC datetime: compare in that form.
+    return str(dt.astimezone(UTC)) if _dialect() == "sqlite" else dt
+
+
+def _sql(text: str) -> str:
+    if _dialect() != "postgres":
+        return text
+    parts = text.split("?")
+    return "".join(p + (f"${i + 1}" if i < len(parts) - 1 else "")
+                   for i, p in enumerate(parts))
+
+
+def _when(value: Any) -> datetime | None:
+    """A timestamp from a raw row (text on SQLite) as an aware UTC datetime."""
+    if value is None:
+        return None
+    when = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+    return when.astimezone(UTC)
+
+
+async def _rows(text: str, params: list[Any]) -> list[dict[str, Any]]:
+    if _dialect() != "postgres":
+        return list(await connections.get("default").execute_query_dict(text, params))
+    # The planner's cost of many small index probes passes jit_above_cost, and compiling
+    # the query then takes longer than running it.
+    async with in_transaction() as conn:
+        await conn.execute_query("SET LOCAL jit = off")
+        return list(await conn.execute_query_dict(_sql(text), params))
+
+
+def _duration(td: timedelta) -> str:
+    minutes = int(td.total_seconds() // 60)
+    if minutes % (24 * 60) == 0:
+        return f"{minutes // (24 * 60)} d"
+    if minutes % 60 == 0:
+        return f"{minutes // 60} h"
+    return f"{minutes} min"
+
+
+# --- the inbox --------------------------------------------------------------------------
+
+# Per open conversation: the first inbound message after the last answer by a person
+# (two probes of msg_conv each).
+# Not filtered on ``since`` in SQL: the planner would run the probes twice.
+_WAITING = """
+SELECT c.id AS id,
+  (SELECT MIN(m.created_at) FROM messages m WHERE m.conversation_id = c.id
+     AND m.direction = 'in' AND m.id > COALESCE(
+       (SELECT MAX(o.id) FROM messages o WHERE o.conversation_id = c.id
+          AND o.direction = 'out' AND o.sender_id IS NOT NULL), 0)) AS since
+FROM conversations c WHERE c.status = ?
+"""
+
+
+async def conversations_tile() -> Tile:
+    open_count = await Conversation.filter(status=ConversationStatus.OPEN).count()
+    found = sorted((when, int(r["id"])) for r in await _rows(
+        _WAITING, [ConversationStatus.OPEN.value]) if (when := _when(r["since"])) is not None)
+    top = found[:WAITING_SHOWN]
+    about = {r["id"]: r for r in await Conversation.filter(id__in=[i for _, i in top]).values(
+        "id", "channel_kind", "contact_id", "contact__name", "contact__email")}
+    table = Table("waiting", "Waiting longest for an answer", [
+        Column("conversation", "Conversation", "link"), Column("contact", "Contact", "text"),
+        Column("channel", "Channel", "text"), Column("waiting_since", "Waiting since",
+                                                     "datetime")])
+    for since, cid in top:
+        r = about[cid]
+        table.rows.append({
+            "conversation": f"#{cid}", "link": f"/inbox/{cid}",
+            "contact": r["contact__name"] or r["contact__email"] or f"#{r['contact_id']}",
+            "channel": r["channel_kind"], "waiting_since": since})
+    return Tile("conversations", "Open conversations", "/inbox?status=open", [
+        Figure("open", "Open", open_count, "int", link="/inbox?status=open"),
+        Figure("waiting", "Waiting for a person's answer", len(found), "int")], [table])
+
+
+# Conversations created today (through conv_status_last: their last message is today too),
+# their first inbound message, and the first answer by a person after it.
+_TODAY = """
+SELECT t.id AS id, t.kind AS kind, t.status AS status, fi.created_at AS asked,
+  (SELECT MIN(o.created_at) FROM messages o WHERE o.conversation_id = t.id
+     AND o.direction = 'out' AND o.sender_id IS NOT NULL AND o.id > t.fid) AS answered
+FROM (SELECT c.id AS id, c.channel_kind AS kind, c.status AS status,
+        (SELECT MIN(m.id) FROM messages m WHERE m.conversation_id = c.id
+           AND m.direction = 'in') AS fid
+      FROM conversations c WHERE c.status IN (?, ?, ?, ?) AND c.last_message_at >= ?
+        AND c.created_at >= ? AND c.created_at < ?) t
+JOIN messages fi ON fi.id = t.fid
+"""
+
+
+async def first_response_tile(settings: Settings, start: datetime, end: datetime,
+                              now: datetime) -> Tile:
+    targets = sla_config.parse(settings.sla_targets)
+    rows = await _rows(_TODAY, [*(s.value for s in ConversationStatus), _param(start),
+                                _param(start), _param(end)])
+    times: list[float] = []
+    breached = 0
+    for r in rows:
+        asked, answered = _when(r["asked"]), _when(r["answered"])
+        assert asked is not None
+        target = targets.for_channel(str(r["kind"])).first_response
+        if answered is not None:
+            took = answered - asked
+            times.append(took.total_seconds())
+            breached += took > target
+        elif str(r["status"]) != ConversationStatus.RESOLVED.value:
+            breached += now - asked > target  # still waiting, already past its target
+    median = round(statistics.median(times)) if times else None
+    default = targets.default.first_response
+    per = ", ".join(f"{k} {_duration(t.first_response)}"
+                    for k, t in sorted(targets.per_channel.items()))
+    return Tile("first_response", "First response today", "/inbox", [
+        Figure("median", "Median first response", median, "seconds",
+               note=f"target {_duration(default)}"),
+        Figure("target", "Target", int(default.total_seconds()), "seconds",
+               note=per and f"per channel: {per}"),
+        Figure("breached", "Past their target", breached, "int"),
+        Figure("answered", "Answered", len(times), "int"),
+        Figure("conversations", "Conversations today", len(rows), "int")],
+        note="A person's first answer to today's conversations, in calendar time.")
+
+
+# --- listening --------------------------------------------------------------------------
+
+async def reviews_tile(settings: Settings, now: datetime) -> Tile:
+    warn = timedelta(hours=settings.review_warn_hours)
+    soon = Review.filter(reply_state__in=REVIEW_OPEN_STATES,
+                         created__lte=now - (REVIEW_DEADLINE - warn))
+    overdue = await soon.filter(created__lt=now - REVIEW_DEADLINE).count()
+    total = await soon.count()
+    rows = await soon.order_by("created", "id").limit(LIST_SHOWN).values(
+        "id", "author", "rating", "product", "created")
+    table = Table("due", "Due soonest", [
+        Column("review", "Review", "link"), Column("author", "Author", "text"),
+        Column("rating", "Rating", "rating"), Column("deadline", "Deadline", "datetime")])
+    for r in rows:
+        table.rows.append({"review": f"#{r['id']}", "link": f"/reviews/{r['id']}",
+                           "author": r["author"] or r["product"], "rating": r["rating"],
+                           "deadline": _when(r["created"] + REVIEW_DEADLINE)})
+    return Tile("reviews", "Reviews to answer", "/reviews", [
+        Figure("due_soon", "Due within the warning time", total - overdue, "int",
+               note=f"within {_duration(warn)}"),
+        Figure("overdue", "Past 24 hours", overdue, "int")], [table])
+
+
+async def spikes_tile(now: datetime) -> Tile:
+    since = now - timedelta(hours=SPIKE_HOURS)
+    found = StaffAlert.filter(kind="spike", created_at__gte=since)
+    rows = await found.order_by("-created_at", "-id").limit(LIST_SHOWN).values(
+        "id", "title", "link", "created_at", "ended_at", "data")
+    table = Table("spikes", "Latest spikes", [
+        Column("spike", "Spike", "link"), Column("started", "Started", "datetime"),
+        Column("peak", "Peak per hour", "int"), Column("ongoing", "Going on", "text")])
+    for r in rows:
+        table.rows.append({"spike": r["title"], "link": same_site_path(r["link"], "/listening"),
+                           "started": _when(r["created_at"]),
+                           "peak": int((r["data"] or {}).get("peak", 0)),
+                           "ongoing": "yes" if r["ended_at"] is None else "no"})
+    return Tile("spikes", "Negative sentiment spikes", "/listening", [
+        Figure("count", "Spikes in the last 24 hours", await found.count(), "int")], [table])
+
+
+# --- marketing --------------------------------------------------------------------------
+
+GOING_OUT = (PostStatus.APPROVED, PostStatus.SCHEDULED, PostStatus.PUBLISHING,
+             PostStatus.PUBLISHED)
+DID_NOT_GO_OUT = (PostStatus.FAILED, PostStatus.MISSED)
+
+
+async def posts_tile(start: datetime, end: datetime, now: datetime) -> Tile:
+    today = Post.filter(status__in=GOING_OUT, due_at__gte=start, due_at__lt=end)
+    nxt = await today.filter(due_at__gte=now).exclude(status=PostStatus.PUBLISHED).order_by(
+        "due_at", "id").limit(LIST_SHOWN).values("id", "text", "due_at", "status")
+    failed = Post.filter(status__in=DID_NOT_GO_OUT,
+                         due_at__gte=now - timedelta(days=FAILED_DAYS))
+    bad = await failed.order_by("-due_at", "-id").limit(LIST_SHOWN).values(
+        "id", "text", "due_at", "status", "error")
+    cols = [Column("post", "Post", "link"), Column("due_at", "Due", "datetime"),
+            Column("status", "Status", "text")]
+    upcoming, gone = Table("next", "Next today", list(cols)), Table(
+        "failed", "Failed", [*cols, Column("error", "Error", "text")])
+    for r in nxt:
+        upcoming.rows.append({"post": r["text"][:60] or f"#{r['id']}",
+                              "link": f"/posts/{r['id']}", "due_at": _when(r["due_at"]),
+                              "status": str(r["status"])})
+    for r in bad:
+        gone.rows.append({"post": r["text"][:60] or f"#{r['id']}", "link": f"/posts/{r['id']}",
+                          "due_at": _when(r["due_at"]), "status": str(r["status"]),
+                          "error": r["error"]})
+    return Tile("posts", "Posts today", "/calendar", [
+        Figure("today", "Going out today", await today.count(), "int", link="/calendar"),
+        Figure("failed", "Failed or missed", await failed.count(), "int", link="/posts",
+               note=f"due in the last {FAILED_DAYS} days")], [upcoming, gone])
+
+
+async def drip_tile(start: datetime, end: datetime) -> Tile:
+    sent = await MailSend.filter(state="sent", enrollment_id__isnull=False,
+                                 sent_at__gte=start, sent_at__lt=end).count()
+    return Tile("drip", "Drip mails today", MARKETING_PAGE, [
+        Figure("sent", "Sent today", sent, "int")],
+        note="Mails of the sequences' steps, sent since midnight (shop time).")
+
+
+async def revenue_tile(start: datetime, now: datetime) -> Tile:
+    rows = await MailSend.filter(converted_at__gte=start, converted_at__lte=now).annotate(
+        n=Count("id"), total=Sum("revenue")).values("n", "total")
+    row = rows[0] if rows else {}
+    total = round(float(row.get("total") or 0), 2)
+    return Tile("revenue", "Revenue attributed this week", MARKETING_PAGE, [
+        Figure("revenue", "Revenue", total, "money"),
+        Figure("orders", "Orders", int(row.get("n") or 0), "int")],
+        note="Orders placed after a tracked click in a drip or broadcast mail (within the "
+             "attribution window), counted since Monday 00:00 shop time.")
+
+
+async def build_dashboard(user: User, settings: Settings,
+                          now: datetime | None = None) -> Dashboard:
+    """The tiles ``user``'s role may read, as of ``now`` (default: the clock)."""
+    now = (now or datetime.now(UTC)).astimezone(UTC)
+    tz = ZoneInfo(settings.shop_timezone)
+    today = now.astimezone(tz).date()
+    start, end = day_bounds(today, tz)
+    week_start, _ = day_bounds(today - timedelta(days=today.weekday()), tz)
+    board = Dashboard(now, settings.shop_timezone, today)
+    build: dict[str, Callable[[], Awaitable[Tile]]] = {
+        "conversations": conversations_tile,
+        "first_response": lambda: first_response_tile(settings, start, end, now),
+        "reviews": lambda: reviews_tile(settings, now),
+        "spikes": lambda: spikes_tile(now),
+        "posts": lambda: posts_tile(start, end, now),
+        "drip": lambda: drip_tile(start, end),
+        "revenue": lambda: revenue_tile(week_start, now),
+    }
+    # concurrently: on PostgreSQL each tile's queries take a connection of the pool
+    board.tiles = list(await asyncio.gather(*(build[k]() for k in tiles_for(user))))
+    return board
