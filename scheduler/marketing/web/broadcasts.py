@@ -18,6 +18,7 @@ from aiohttp import web
 from pydantic import ValidationError
 
 from bot.core.auth import FORM, Form, Perm
+from bot.core.clean import db_id
 from bot.core.errors import InboxError
 from bot.core.keys import SETTINGS
 from bot.core.pages import error_page, form_str, page, path_id, render
@@ -82,11 +83,12 @@ def _number(raw: dict[str, str], key: str, kind: type[int] | type[float]) -> Any
 
 def parse(raw: dict[str, str], tz: ZoneInfo) -> BroadcastIn:
     """The form's fields as the API's model; FormError saying what is wrong."""
-    if not raw.get("segment_id", "").isdigit():
+    segment_id = db_id(raw.get("segment_id", ""))
+    if segment_id is None:
         raise FormError("Segment: choose one.")
     ab = bool(raw.get("ab"))
     data: dict[str, Any] = {
-        "name": raw.get("name", ""), "segment_id": int(raw["segment_id"]),
+        "name": raw.get("name", ""), "segment_id": segment_id,
         "subject_a": raw.get("subject_a", ""), "body": raw.get("body", ""),
         "subject_b": raw.get("subject_b", "") if ab else "",
         "split_percent": _number(raw, "split_percent", int) if ab else 0,

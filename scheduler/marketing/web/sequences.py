@@ -17,6 +17,7 @@ from aiohttp import web
 from pydantic import ValidationError
 
 from bot.core.auth import FORM, Form, Perm
+from bot.core.clean import db_id
 from bot.core.errors import InboxError
 from bot.core.pages import error_page, form_str, page, path_id, render
 from bot.models import Sequence
@@ -102,9 +103,10 @@ def to_step(row: dict[str, str]) -> dict[str, Any]:
     if kind == "branch":
         if not (row["event"] or row["attribute"]):
             raise StepError("a branch needs an event or a contact attribute")
-        if not row["goto"].isdigit() or int(row["goto"]) < 1:
+        goto = db_id(row["goto"])
+        if not goto:
             raise StepError("enter the step number to go to (1 or more)")
-        branch: dict[str, Any] = {"goto": int(row["goto"]) - 1}
+        branch: dict[str, Any] = {"goto": goto - 1}
         if row["event"]:
             branch["event"] = row["event"]
         else:
@@ -119,8 +121,7 @@ def to_step(row: dict[str, str]) -> dict[str, Any]:
 
 def read_rows(form: Form) -> list[dict[str, str]]:
     """The editor's rows as typed (``s<i>_<field>``), at most MAX_ROWS."""
-    count = form_str(form, "rows")
-    n = min(int(count), MAX_ROWS) if count.isdigit() else 0
+    n = min(db_id(form_str(form, "rows")) or 0, MAX_ROWS)
     return [{f: form_str(form, f"s{i}_{f}") for f in ROW_FIELDS} for i in range(n)]
 
 

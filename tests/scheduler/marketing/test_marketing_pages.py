@@ -147,6 +147,8 @@ async def test_bad_input_shows_the_form_again(shop: Shop) -> None:
              ({"send_date": "2001-01-01"}, 422, "has passed"),
              ({"segment_id": "99999"}, 422, "no such segment"),
              ({"segment_id": "x"}, 400, "Segment: choose one"),
+             ({"segment_id": "\u00b2"}, 400, "Segment: choose one"),
+             ({"segment_id": "99999999999999999999999"}, 400, "Segment: choose one"),
              ({"subject_a": "s" * 301}, 422, "Subject: String should have at most 300"),
              ({"name": ""}, 422, "Name: String should have at least 1"),
              ({"ab": "1", "subject_b": "B", "split_percent": "many"}, 400, "not a number"),
@@ -159,7 +161,8 @@ async def test_bad_input_shows_the_form_again(shop: Shop) -> None:
         assert resp.status == status, (over, body)
         assert message in html.unescape(body) and 'id="broadcast-form"' in body, over
     assert await Broadcast.all().count() == 0
-    assert (await shop.client.get("/broadcasts/99999")).status == 404
+    for bad_id in ("99999", "99999999999999999999999", "\u0663"):
+        assert (await shop.client.get(f"/broadcasts/{bad_id}")).status == 404
 
 
 async def test_cancel_before_sending(shop: Shop) -> None:
@@ -311,6 +314,9 @@ async def test_invalid_steps_show_the_editor_again(shop: Shop) -> None:
               "enter how long to wait"),
              ({"s0_kind": "until", "s0_until": "9 o'clock"}, 422, "String should match"),
              ({"s0_kind": "branch", "s0_goto": "1"}, 422, "needs an event or"),
+             ({"s0_kind": "branch", "s0_event": "signup", "s0_goto": "\u00b2"}, 422,
+              "enter the step number"),
+             ({"s0_kind": "exit", "rows": "\u00b2"}, 422, "at least one step"),
              ({"s0_kind": "fly"}, 422, "unknown kind of step"),
              ({"s0_kind": "exit", "s0_remove": "1"}, 422, "at least one step"),
              ({"s0_kind": "exit", "s0_order": "first"}, 422, "Row 1: order"),
@@ -324,7 +330,8 @@ async def test_invalid_steps_show_the_editor_again(shop: Shop) -> None:
     assert (await Sequence.get(id=seq.id)).steps == before
     missing = await shop.client.post("/sequences/99999", data={**base, "s0_kind": "exit"})
     assert missing.status == 404
-    assert (await shop.client.get("/sequences/99999")).status == 404
+    for bad_id in ("99999", "99999999999999999999999", "\u0663"):
+        assert (await shop.client.get(f"/sequences/{bad_id}")).status == 404
 
 
 async def test_enable_and_pause(shop: Shop) -> None:
