@@ -105,7 +105,8 @@ class Broadcast(Model):
     split_percent = fields.IntField(default=0)
     metric = fields.CharField(max_length=8, default="opens")  # opens or clicks
     decide_after_hours = fields.FloatField(default=4)
-    state = fields.CharField(max_length=16, default="scheduled")  # scheduled, testing, sent
+    # scheduled, testing, sent, cancelled
+    state = fields.CharField(max_length=16, default="scheduled")
     winner = fields.CharField(max_length=1, default="")
     due_at = fields.DatetimeField(null=True)
     lease_until = fields.DatetimeField(null=True)

@@ -153,17 +153,24 @@ class Mailer:
         within the template limits (:mod:`bot.core.bounded`); TemplateFailed if they
         cannot be."""
         account = await self.account()
+        rendered = await self.render_custom(contact, subject, body, key)
+        mail = self.compose(account, str(contact.email), key, rendered,
+                            self.unsubscribe_url(contact.id))
+        return Prepared(account, mail, rendered[0], message_id(account, key))
+
+    async def render_custom(self, contact: Contact, subject: str, body: str,
+                            key: str = "") -> tuple[str, str, str]:
+        """(subject, text, html) of a broadcast's mail for ``contact``, in its language
+        (what :meth:`prepare_custom` sends, and the compose page's preview); TemplateFailed
+        if the marketer's subject or body cannot be rendered."""
         fields = contact_context(contact)
         try:
             subject, body = (await bounded.render_async(subject, fields),
                              await bounded.render_async(body, fields))
         except TemplateError as exc:
             raise TemplateFailed(f"the template could not be rendered: {exc}") from None
-        rendered = self._assemble(contact, language(contact.locale), subject, body, [], "",
-                                  "shop_button", True, key)
-        mail = self.compose(account, str(contact.email), key, rendered,
-                            self.unsubscribe_url(contact.id))
-        return Prepared(account, mail, rendered[0], message_id(account, key))
+        return self._assemble(contact, language(contact.locale), subject, body, [], "",
+                              "shop_button", True, key)
 
     def open_url(self, key: str) -> str:
         return f"{self.base()}/o/{sign(self.settings.secret_key.get(), 'open', key)}.gif"

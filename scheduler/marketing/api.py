@@ -21,6 +21,7 @@ from bot.core.http import ApiError, Call, Endpoint, Strict, json_out, omissible
 from bot.core.keys import SETTINGS
 from bot.models import Broadcast, Sequence
 from scheduler.marketing import broadcasts, segments, sequences, tracking, webhooks
+from scheduler.marketing.broadcasts import BroadcastIn
 from scheduler.marketing.events import ContactFields, Recorded, record_event
 from scheduler.marketing.segments import Rules
 from scheduler.marketing.sequences import EventKind, Step
@@ -125,26 +126,6 @@ async def create_segment(call: Call) -> web.StreamResponse:
 
 async def list_segments(call: Call) -> web.StreamResponse:
     return json_out([_segment_out(s) for s in await segments.all_counted()])
-
-
-class BroadcastIn(Strict):
-    # the rule the service checks, stated for the document: a split needs subject_b
-    model_config = ConfigDict(json_schema_extra={
-        "if": {"required": ["split_percent"], "properties": {"split_percent": {"minimum": 1}}},
-        "then": {"required": ["subject_b"], "properties": {"subject_b": {"minLength": 1}}}})
-
-    name: Annotated[str, Field(min_length=1, max_length=120)]
-    segment_id: int
-    subject_a: Annotated[str, Field(min_length=1, max_length=300)]
-    subject_b: Annotated[str, Field(max_length=300)] = ""
-    body: Annotated[str, Field(min_length=1, max_length=50000,
-                               description="Plain text; {{ contact.first_name }} and the "
-                                           "other contact fields work as in canned replies")]
-    split_percent: Annotated[int, Field(ge=0, le=100, description="A/B test sample: this "
-                                        "percentage of the segment, half each subject")] = 0
-    metric: Literal["opens", "clicks"] = "opens"
-    decide_after_hours: Annotated[float, Field(gt=0, le=720)] = 4
-    send_at: datetime | None = Field(None, description="Default: now")
 
 
 class BroadcastOut(BaseModel):

@@ -19,25 +19,53 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from jinja2 import TemplateError
+from pydantic import ConfigDict, Field
 from tortoise.backends.base.client import BaseDBAsyncClient
+from tortoise.expressions import Q
 from tortoise.queryset import QuerySet
 
 from bot.core import bounded, due
+from bot.core.http import Strict
 from bot.models import Broadcast, Contact, MailSend, Segment
+from bot.services.flows.texts import LOCALES
 from bot.services.replies import sample_context
 from channels.email.mailer import Mailer, MailNotBuilt
 from scheduler.marketing import consent, segments
 from scheduler.marketing.clock import now
-from scheduler.marketing.errors import Invalid, Missing
+from scheduler.marketing.errors import Conflict, Invalid, Missing
 
 log = logging.getLogger("switchboard.broadcasts")
 BROADCASTS_DUE = due.DueTable("broadcasts", "due_at",
                               where="state IN ('scheduled', 'testing')")
 SKIP_CONSENT = ("unsubscribed", "bounced", "pending")
+
+
+class BroadcastIn(Strict):
+    """A new broadcast, as the REST API and the compose page take it (the one check of
+    its fields; :func:`create` then checks the segment and the templates)."""
+
+    # the rule the service checks, stated for the document: a split needs subject_b
+    model_config = ConfigDict(json_schema_extra={
+        "if": {"required": ["split_percent"], "properties": {"split_percent": {"minimum": 1}}},
+        "then": {"required": ["subject_b"], "properties": {"subject_b": {"minLength": 1}}}})
+
+    name: Annotated[str, Field(min_length=1, max_length=120)]
+    segment_id: int
+    subject_a: Annotated[str, Field(min_length=1, max_length=300)]
+    subject_b: Annotated[str, Field(max_length=300)] = ""
+    body: Annotated[str, Field(min_length=1, max_length=50000,
+                               description="Plain text; {{ contact.first_name }} and the "
+                                           "other contact fields work as in canned replies")]
+    split_percent: Annotated[int, Field(ge=0, le=100, description="A/B test sample: this "
+                                        "percentage of the segment, half each subject")] = 0
+    metric: Literal["opens", "clicks"] = "opens"
+    decide_after_hours: Annotated[float, Field(gt=0, le=720)] = 4
+    send_at: datetime | None = Field(None, description="Default: now")
 
 
 async def create(name: str, segment_id: int, subject_a: str, body: str, subject_b: str = "",
@@ -73,6 +101,58 @@ async def get(broadcast_id: int) -> Broadcast:
     if row is None:
         raise Missing("no such broadcast", "broadcast_id")
     return row
+
+
+async def recent(limit: int = 200) -> list[Broadcast]:
+    """The latest broadcasts, newest first, each with its segment."""
+    return await Broadcast.all().order_by("-id").limit(limit).prefetch_related("segment")
+
+
+async def cancel(broadcast_id: int) -> Broadcast:
+    """Stop a broadcast before any of its mails is sent: it becomes *cancelled* and is
+    never due again. Conflict (409) once it has started (an A/B test sample went out, or
+    a process is sending it now: it holds the broadcast's lease)."""
+    b = await get(broadcast_id)
+    if b.state != "scheduled" or await MailSend.filter(broadcast_id=b.id).exists():
+        raise Conflict(f"the broadcast is {b.state if b.state != 'scheduled' else 'sending'}"
+                       ": only one not yet started can be cancelled", "state")
+    # Not while claimed; the lease cleared so that a stalled sender records nothing more.
+    free = Q(lease_until__isnull=True) | Q(lease_until__lt=now())
+    if not await Broadcast.filter(free, id=b.id, state="scheduled").update(
+            state="cancelled", due_at=None, lease_until=None):
+        raise Conflict("the broadcast is being sent just now", "state")
+    return await get(broadcast_id)
+
+
+@dataclass(frozen=True)
+class Preview:
+    locale: str
+    subject: str
+    text: str
+
+
+# The sample contact of each language the mails speak (bot.services.flows.texts.LOCALES).
+SAMPLE_NAMES = {"en": "Ann Example", "vi": "Lan Nguyễn", "th": "Somchai Jaidee",
+                "pl": "Anna Kowalska", "ru": "Анна Иванова", "km": "Sokha Chan"}
+
+
+async def preview(mailer: Mailer, subject: str, body: str,
+                  subject_field: str = "subject_a") -> list[Preview]:
+    """The mail as a sample contact of each language would get it (the subject and body
+    rendered with the contact's fields, the footer in its language). Invalid (422) when
+    they cannot be rendered."""
+    await check_template(subject, subject_field)
+    await check_template(body, "body")
+    out = []
+    for lang in LOCALES:
+        sample = Contact(id=0, name=SAMPLE_NAMES.get(lang, "Ann Example"), locale=lang,
+                         email=f"{lang}@example.com")
+        try:
+            rendered = await mailer.render_custom(sample, subject, body)
+        except MailNotBuilt as exc:
+            raise Invalid(str(exc), "body") from None
+        out.append(Preview(lang, rendered[0], rendered[1]))
+    return out
 
 
 class BroadcastRunner:

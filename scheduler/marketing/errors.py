@@ -16,6 +16,15 @@ class Exists(InboxError):
         super().__init__(message, "exists", field)
 
 
+class Conflict(InboxError):
+    """The thing is no longer in a state that allows this (a broadcast already sending)."""
+
+    status = 409
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message, "conflict", field)
+
+
 class Invalid(InboxError):
     """A value the domain refuses (an unknown template, a branch past the last step)."""
 

@@ -22,6 +22,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
+from tortoise.functions import Count
 
 from bot.core.http import exactly_one
 from bot.models import Enrollment, Sequence, ShopEvent
@@ -144,8 +145,7 @@ async def on_event(event: ShopEvent, when: datetime | None = None) -> list[int]:
 def check_steps(steps: list[Step]) -> list[dict[str, Any]]:
     """Every template a step sends exists, and every branch goes to a real step; the steps
     as stored."""
-    known = sorted(n.removesuffix("_subject") for n in MAILS.names()
-                   if n.endswith("_subject"))
+    known = templates()
     for i, step in enumerate(steps):
         if step.send is not None and step.send not in known:
             raise Invalid(f"steps.{i}: no mail template {step.send!r}; "
@@ -184,6 +184,18 @@ async def update(sequence_id: int, name: str | None = None, exit_on: list[str] |
         row.enabled = enabled
     await row.save()
     return row
+
+
+async def active_counts() -> dict[int, int]:
+    """Active enrolments per sequence id (one grouped query)."""
+    rows = await Enrollment.filter(state="active").annotate(n=Count("id")).group_by(
+        "sequence_id").values("sequence_id", "n")
+    return {int(r["sequence_id"]): int(r["n"]) for r in rows}
+
+
+def templates() -> list[str]:
+    """The mail templates a send step may name (``templates/email/<lang>.j2``)."""
+    return sorted(n.removesuffix("_subject") for n in MAILS.names() if n.endswith("_subject"))
 
 
 async def recent_enrollments(limit: int = 200) -> list[Enrollment]:

@@ -10,9 +10,10 @@ from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel
-from tortoise.expressions import F
+from tortoise.expressions import F, Q
+from tortoise.functions import Count
 
-from bot.models import Broadcast, MailSend
+from bot.models import Broadcast, Enrollment, MailSend
 from scheduler.marketing.clock import now
 
 
@@ -55,6 +56,20 @@ class MailStats(BaseModel):
         self.converted += int(r["converted_at"] is not None)
         self.revenue += float(r["revenue"] or 0)
 
+    def rate(self, count: int) -> float | None:
+        """``count`` as a percentage of the mails delivered (sent, less those that
+        bounced), rounded to 0.1; None when none was delivered."""
+        return round(100 * count / self.delivered, 1) if self.delivered else None
+
+    def rates(self) -> dict[str, float | None]:
+        """Opened, clicked, unsubscribed and converted, each in % of delivered; and
+        delivered in % of sent."""
+        return {"delivered": round(100 * self.delivered / self.sent, 1) if self.sent
+                else None, "opened": self.rate(self.opened),
+                "clicked": self.rate(self.clicked),
+                "unsubscribed": self.rate(self.unsubscribed),
+                "converted": self.rate(self.converted)}
+
 
 class StepStats(MailStats):
     sequence: str
@@ -84,6 +99,21 @@ async def sequence_stats() -> list[StepStats]:
     return [stats[k] for k in sorted(stats)]
 
 
+async def broadcasts_stats(ids: list[int]) -> tuple[dict[int, MailStats],
+                                                     dict[int, datetime]]:
+    """The stats of several broadcasts (the list page), and when each one's first mail
+    went, read in one query."""
+    stats = {i: MailStats() for i in ids}
+    first: dict[int, datetime] = {}
+    for r in await MailSend.filter(broadcast_id__in=ids, state="sent").values(
+            "broadcast_id", *STAT_FIELDS, **STAT_JOINS):
+        stats[r["broadcast_id"]].add(r)
+        at = r["sent_at"]
+        if at is not None and (r["broadcast_id"] not in first or at < first[r["broadcast_id"]]):
+            first[r["broadcast_id"]] = at
+    return stats, first
+
+
 async def broadcast_stats(b: Broadcast) -> tuple[MailStats, list[VariantStats]]:
     """A broadcast's stats, in all and per subject."""
     variants = {v: VariantStats(variant=v, subject=subject)
@@ -95,3 +125,41 @@ async def broadcast_stats(b: Broadcast) -> tuple[MailStats, list[VariantStats]]:
         if r["variant"] in variants:
             variants[r["variant"]].add(r)
     return total, list(variants.values())
+
+
+class FunnelStep(BaseModel):
+    """One step of a sequence as its enrolments went through it. *entered*: enrolments
+    that reached this step or one after it (a branch that jumps ahead counts the steps it
+    skipped); *here*: active ones at this step now (waiting, or due); *exited*: ended at
+    this step (an exit step, an exit event, the contact's consent); *sent*, *opened*,
+    *clicked*: the step's mails."""
+
+    step: int
+    entered: int = 0
+    here: int = 0
+    sent: int = 0
+    opened: int = 0
+    clicked: int = 0
+    exited: int = 0
+
+
+async def sequence_funnel(sequence_id: int, steps: int) -> list[FunnelStep]:
+    """Per step of the sequence (``steps`` of them), counted in two grouped queries."""
+    rows = [FunnelStep(step=i) for i in range(steps)]
+    groups = await Enrollment.filter(sequence_id=sequence_id).annotate(
+        n=Count("id")).group_by("step", "state").values("step", "state", "n")
+    for g in groups:
+        for row in rows[:g["step"] + 1]:
+            row.entered += g["n"]
+        if g["step"] < steps:
+            rows[g["step"]].here += g["n"] if g["state"] == "active" else 0
+            rows[g["step"]].exited += g["n"] if g["state"] == "exited" else 0
+    mails = await MailSend.filter(enrollment__sequence_id=sequence_id, state="sent").annotate(
+        sent=Count("id"), opened=Count("id", _filter=Q(opened_at__isnull=False)),
+        clicked=Count("id", _filter=Q(clicked_at__isnull=False))).group_by("step").values(
+            "step", "sent", "opened", "clicked")
+    for m in mails:
+        if m["step"] is not None and 0 <= m["step"] < steps:
+            row = rows[m["step"]]
+            row.sent, row.opened, row.clicked = m["sent"], m["opened"], m["clicked"]
+    return rows

@@ -20,6 +20,7 @@ do is unsubscribe its owner.
 
 Thin: the workflows are the marketing services' (consent, tracking, segments); their
 domain errors become this page's answer (a page, or JSON for the shop site's scripts).
+The staff pages of broadcasts and sequences are this package's modules of those names.
 :func:`setup` is what the composition root calls.
 """
 
@@ -38,6 +39,8 @@ from bot.core.pages import page, render
 from bot.core.ratelimit import Limiter, request_key, too_many
 from channels.email.mailer import MAILER, unsign
 from scheduler.marketing import consent, segments, tracking
+from scheduler.marketing.web import broadcasts as broadcast_pages
+from scheduler.marketing.web import sequences as sequence_pages
 
 # POST /subscribe per client address (public_limit_address); on the app, so each app
 # (each test's) counts afresh.
@@ -177,9 +180,12 @@ async def segments_page(request: web.Request) -> web.Response:
 
 
 def setup(app: web.Application) -> None:
-    """Mount the public marketing pages and the segments page."""
+    """Mount the public marketing pages and the staff pages (segments, broadcasts,
+    sequences)."""
     app[SUBSCRIBE_LIMIT] = Limiter("subscribe", app[SETTINGS].public_limit_address)
     app.router.add_get("/segments", segments_page)
+    broadcast_pages.setup(app)
+    sequence_pages.setup(app)
     app.router.add_get("/o/{token}.gif", open_pixel)
     app.router.add_get("/c/{key}/{mac}", click)
     app.router.add_post("/subscribe", subscribe)

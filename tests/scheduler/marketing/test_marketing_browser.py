@@ -1,0 +1,111 @@
+"""The marketing pages in real Chromium, on a phone-sized screen (375 px wide, no
+sideways scroll): compose and schedule a broadcast through the form and find it in the
+list; edit a sequence (add a wait and a send step), save, reload and find them."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+
+import pytest
+from playwright.async_api import Browser, Page, expect
+
+from tests.conftest import ServerProcess
+
+pytestmark = pytest.mark.slow  # Chromium and a server process
+
+PHONE = {"width": 375, "height": 740}
+
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    srv = ServerProcess(tmp_path_factory.mktemp("marketing") / "data",
+                        SWITCHBOARD_SHOP_TIMEZONE="Asia/Bangkok").start()
+    yield srv
+    srv.stop()
+
+
+async def phone_login(browser: Browser, live: ServerProcess) -> Page:
+    ctx = await browser.new_context(viewport=PHONE)
+    page = await ctx.new_page()
+    await page.goto(f"{live.url}/login?next=/broadcasts")
+    await page.fill("input[name=email]", live.seed["email"])
+    await page.fill("input[name=password]", live.seed["password"])
+    await page.click("button[type=submit]")
+    await expect(page).to_have_url(f"{live.url}/broadcasts")
+    return page
+
+
+async def no_sideways_scroll(page: Page) -> None:
+    width = await page.evaluate("document.documentElement.scrollWidth")
+    assert width <= PHONE["width"], f"{page.url} is {width} px wide"
+
+
+async def test_compose_and_schedule_a_broadcast(browser: Browser, live: ServerProcess) -> None:
+    await asyncio.to_thread(live.call, "POST", "/api/v1/contacts",
+                            {"email": "ann@shop.test", "tags": ["vip"]})
+    await asyncio.to_thread(live.call, "POST", "/api/v1/segments",
+                            {"name": "VIPs", "rules": {"conditions": [{"tag": "vip"}]}})
+    page = await phone_login(browser, live)
+    await no_sideways_scroll(page)
+    await page.click("#new-broadcast")
+    await expect(page).to_have_url(f"{live.url}/broadcasts/new")
+    await page.fill("input[name=name]", "Year-end sale")
+    await page.select_option("select[name=segment_id]", label="VIPs (1 contacts)")
+    await page.fill("input[name=subject_a]", "Hi {{ contact.first_name }}")
+    await page.check("input[name=ab]")
+    await page.fill("input[name=subject_b]", "Last days of the sale")
+    await page.fill("textarea[name=body]", "Everything is 20 % off.")
+    await page.fill("input[name=send_date]", "2099-12-30")
+    await page.fill("input[name=send_time]", "18:45")
+    await page.click("#preview")  # the previews come back with the form as typed
+    await expect(page.locator("section.preview")).to_have_count(6)
+    await expect(page.locator("section.preview[lang=vi]")).to_contain_text(
+        "Everything is 20 % off.")
+    await no_sideways_scroll(page)
+    await page.click("#schedule")
+    await expect(page.locator("#state")).to_have_text("scheduled")
+    await expect(page.locator("body")).to_contain_text("due 2099-12-30 18:45 (Asia/Bangkok)")
+    await page.click("text=← Broadcasts")
+    row = page.locator("#broadcasts tr", has_text="Year-end sale")
+    await expect(row).to_contain_text("VIPs")
+    await expect(row).to_contain_text("scheduled")
+    await expect(row).to_contain_text("2099-12-30 18:45")
+    await expect(row).to_contain_text("A/B")
+    await no_sideways_scroll(page)
+
+
+async def test_edit_a_sequence(browser: Browser, live: ServerProcess) -> None:
+    page = await phone_login(browser, live)
+    await page.click("nav >> text=Sequences")
+    await expect(page).to_have_url(f"{live.url}/sequences")
+    await no_sideways_scroll(page)
+    await page.click("#sequences >> text=Welcome series")
+    form = page.locator("#steps-form")
+    steps = form.locator("fieldset.step")
+    await expect(steps).to_have_count(3 + 3)  # its three steps, three empty rows
+    await no_sideways_scroll(page)
+    # the first empty row: wait 2 days; the next: send welcome_2
+    wait = steps.nth(3)
+    await wait.locator("select.kind").select_option("wait")
+    await wait.locator("input[name=s3_amount]").fill("2")
+    await wait.locator("select[name=s3_unit]").select_option("days")
+    send = steps.nth(4)
+    await expect(send.locator("select[name=s4_template]")).to_be_hidden()  # kind first
+    await send.locator("select.kind").select_option("send")
+    await send.locator("select[name=s4_template]").select_option("welcome_2")
+    await page.click("#save-steps")
+    await expect(page.locator("#form-error")).to_have_count(0)
+    await page.reload()
+    steps = page.locator("#steps-form fieldset.step")
+    await expect(steps).to_have_count(5 + 3)
+    await expect(page.locator("select[name=s3_kind]")).to_have_value("wait")
+    await expect(page.locator("input[name=s3_amount]")).to_have_value("2")
+    await expect(page.locator("select[name=s3_unit]")).to_have_value("days")
+    await expect(page.locator("select[name=s4_kind]")).to_have_value("send")
+    await expect(page.locator("select[name=s4_template]")).to_have_value("welcome_2")
+    funnel = page.locator("#funnel-table tr.funnel-row")
+    await expect(funnel).to_have_count(5)
+    await expect(funnel.nth(3)).to_contain_text("wait 2 days")
+    await expect(funnel.nth(4)).to_contain_text("send welcome_2")
+    await no_sideways_scroll(page)
