@@ -54,6 +54,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -191,9 +192,10 @@ def same(a: Any, b: Any, kind: str) -> bool:
     """Equal as a reader sees it: seconds to the second, money to the cent."""
     if a is None or b is None:
         return a is None and b is None
-    if isinstance(a, int | float) and isinstance(b, int | float):
-        tolerance = {"seconds": 0.5, "money": 0.005}.get(kind, 1e-9 * max(1.0, abs(a)))
-        return abs(float(a) - float(b)) <= tolerance + 1e-9
+    if isinstance(a, int | float | Decimal) and isinstance(b, int | float | Decimal):
+        x, y = float(a), float(b)
+        tolerance = {"seconds": 0.5, "money": 0.005}.get(kind, 1e-9 * max(1.0, abs(x)))
+        return abs(x - y) <= tolerance + 1e-9
     return bool(a == b)
 
 
@@ -232,7 +234,10 @@ async def refresh_all(modules: list[ModuleType], kind: str) -> None:
     total = time.perf_counter()
     for mod in modules:
         fn = getattr(mod, "refresh", None)
-        if fn is None or not inspect.iscoroutinefunction(fn):
+        if fn is None:
+            continue
+        if not inspect.iscoroutinefunction(fn):
+            print(f"[{kind}] refresh {mod.__name__}: NOT CALLED, it is not an async def")
             continue
         t0, items, calls = time.perf_counter(), 0, 0
         while True:
@@ -240,6 +245,10 @@ async def refresh_all(modules: list[ModuleType], kind: str) -> None:
             calls += 1
             items += done
             if done == 0:
+                break
+            if calls >= 100_000:
+                print(f"[{kind}] refresh {mod.__name__}: GAVE UP, still not 0 after "
+                      f"{calls:,} calls")
                 break
         print(f"[{kind}] refresh {mod.__name__}: {items:,} items in {calls} calls, "
               f"{time.perf_counter() - t0:.1f} s", flush=True)
@@ -263,7 +272,9 @@ async def measure(kind: str, modules: list[ModuleType], tz: ZoneInfo, rounds: in
             tasks.append((key, label, functools.partial(spec.build, f)))
     for mod in modules:
         fn = getattr(mod, "build_for_bench", None)
-        if fn is not None and inspect.iscoroutinefunction(fn):
+        if fn is not None and not inspect.iscoroutinefunction(fn):
+            print(f"[{kind}] {mod.__name__}.build_for_bench: NOT TIMED, not an async def")
+        elif fn is not None:
             tasks.append((f"dashboard ({mod.__name__.rsplit('.', 1)[1]})", "-", fn))
     mismatches = 0
     for nv in NAIVE:

@@ -7,6 +7,8 @@
   cache directory; the seeded database is kept there as a template and each run gets
   ``CREATE DATABASE ... TEMPLATE``. ``SB_BENCH_PG_URL`` uses a server of your own instead
   (its database named in the URL is the maintenance one; needs CREATE DATABASE rights).
+  A cluster already up (another run, or one a killed run left) is shared and left up:
+  ``pg_ctl -D $SB_BENCH_CACHE/pg/data stop`` (as user postgres) stops it.
 
 The cache key is the scale, the seed, today's date, the migrations' names and the seeder's
 source: a new migration, a changed seeder or a new day seeds again. The cache lives in
