@@ -9,27 +9,27 @@ report and range, and the ratio to a naive computation over the raw rows measure
 same run, then PASS/FAIL against the goals: every report <= 300 ms p99, the dashboard <=
 100 ms p99. The exit code is 0 whatever the figures (a bench); the last line sums it up.
 
-What a module of ``bot/services/reports/`` may expose for this bench (found with pkgutil,
-by name; nothing else is imported by name):
+What a module of ``bot/services/reports/`` may expose for this bench (every module there
+is imported with pkgutil and these names are looked up; nothing is imported by name):
 
-- ``def configure(settings: Settings) -> None``: called once per database, after it is
-  opened and before anything else (office hours, timezone, SLA targets, ...).
+- ``configure(...)``: called once per database, after it is opened and before anything
+  else, its parameters filled from the Settings by name: ``settings`` gets the Settings,
+  any other name the Settings field of that name or, failing that, ``shop_<name>`` (so
+  ``configure(settings)`` and ``configure(timezone, attribution_days)`` both work).
 - ``async def refresh(limit: int | None = None) -> int``: brings its roll-ups up to date
-  with the rows written since the last call and returns how many items it processed; the
-  bench calls it (no argument) until it returns 0 and prints how long that took.
-- ``async def build_for_bench() -> object``: builds the dashboard as its page does (for
-  the role that sees the most tiles); timed as "dashboard" with the 100 ms goal.
+  with the rows written since the last call (from the raw rows: the bench seeds with raw
+  INSERTs, as a shop upgraded to the reports has them) and returns how many items it
+  processed; the bench calls it with no argument until it returns 0, and prints how long
+  building the roll-ups took.
+- the dashboard: ``async def build_for_bench() -> object`` if the module has one, else
+  ``async def build_dashboard(user, settings)`` called with the seeded admin (every tile);
+  timed as "dashboard (<module>)" against the 100 ms goal.
 
-The naive computations (below, ``NAIVE``) read messages, conversations and shop_events
-directly, for the same headline figures as the inbox overview, the response times and the
-funnel reports. Their figures are compared with the reports' (value and previous period,
-both ranges) and any difference prints MISMATCH. The naive definitions, in UTC days:
-opened = conversations created in the range; resolved = resolved_at in the range; messages
-in/out = messages created in the range; first response = first outbound not written by
-the bot or a rule, after the first inbound, in conversations created in the range
-(median: statistics.median; p90: nearest rank); resolution time = resolved_at - created_at
-of conversations resolved in the range; funnel = shop events in the range by kind,
-revenue = sum of order totals, average order value = revenue / orders.
+The naive computations (bench/reports_naive.py, whose docstring gives their definitions)
+read messages, conversations and shop_events directly, for the headline figures of the
+inbox overview, response times, funnel and revenue reports. Their figures are compared
+with the reports' (value and previous period, both ranges, before the timing) and any
+difference prints MISMATCH.
 
     python bench/reports.py [--scale 1] [--seed 7] [--rounds 30] [--naive-rounds 5]
                             [--db sqlite,postgres]
@@ -42,19 +42,14 @@ import asyncio
 import functools
 import importlib
 import inspect
-import json
-import math
 import pkgutil
 import random
 import shutil
-import statistics
 import sys
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
-from decimal import Decimal
+from datetime import datetime, timedelta
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -64,162 +59,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import pct  # noqa: E402
 from bench.reports_db import CACHE, Cluster, drop, prepare  # noqa: E402
-from bot.services.reports import Filters, Report  # noqa: E402
+from bench.reports_naive import NAIVE, check  # noqa: E402
+from bot.services.reports import Filters  # noqa: E402
+from config import Settings  # noqa: E402
 
 GOAL_REPORT_MS = 300.0
 GOAL_DASHBOARD_MS = 100.0
 RANGES = (30, 365)
-
-# --- the naive way ---------------------------------------------------------------------------
-
-
-def _q(sql: str) -> str:
-    """SQLite's ? placeholders as PostgreSQL's $n when the connection is asyncpg's."""
-    from tortoise import connections
-    if "asyncpg" not in type(connections.get("default")).__module__:
-        return sql
-    parts = sql.split("?")
-    return "".join(p + (f"${i + 1}" if i < len(parts) - 1 else "") for i, p in enumerate(parts))
-
-
-async def _rows(sql: str, *params: Any) -> list[dict[str, Any]]:
-    from tortoise import connections
-    return list(await connections.get("default").execute_query_dict(_q(sql), list(params)))
-
-
-def _bounds(f: Filters, tz: ZoneInfo) -> tuple[datetime, datetime]:
-    def at(d: date) -> datetime:
-        return datetime(d.year, d.month, d.day, tzinfo=tz).astimezone(UTC)
-    return at(f.start), at(f.end + timedelta(days=1))
-
-
-def _dt(v: Any) -> datetime:
-    return v if isinstance(v, datetime) else datetime.fromisoformat(str(v))
-
-
-def _median(xs: list[float]) -> float | None:
-    return statistics.median(xs) if xs else None
-
-
-def _p90(xs: list[float]) -> float | None:
-    return sorted(xs)[max(0, math.ceil(0.9 * len(xs)) - 1)] if xs else None
-
-
-async def naive_overview(f: Filters, tz: ZoneInfo) -> dict[str, Any]:
-    lo, hi = _bounds(f, tz)
-    opened = await _rows("SELECT COUNT(*) AS n FROM conversations "
-                         "WHERE created_at >= ? AND created_at < ?", lo, hi)
-    resolved = await _rows("SELECT COUNT(*) AS n FROM conversations "
-                           "WHERE resolved_at >= ? AND resolved_at < ?", lo, hi)
-    msgs = {r["direction"]: r["n"] for r in await _rows(
-        "SELECT direction, COUNT(*) AS n FROM messages WHERE created_at >= ? "
-        "AND created_at < ? GROUP BY direction", lo, hi)}
-    return {"opened": opened[0]["n"], "resolved": resolved[0]["n"],
-            "messages_in": msgs.get("in", 0), "messages_out": msgs.get("out", 0)}
-
-
-async def naive_response(f: Filters, tz: ZoneInfo) -> dict[str, Any]:
-    lo, hi = _bounds(f, tz)
-    rows = await _rows("SELECT m.conversation_id AS c, m.direction AS d, m.origin AS o, "
-                       "m.created_at AS t FROM messages m JOIN conversations c ON "
-                       "c.id = m.conversation_id WHERE c.created_at >= ? AND c.created_at < ? "
-                       "ORDER BY m.conversation_id, m.id", lo, hi)
-    first: dict[int, datetime] = {}
-    frt: dict[int, float] = {}
-    for r in rows:
-        c = r["c"]
-        if r["d"] == "in" and c not in first:
-            first[c] = _dt(r["t"])
-        elif r["d"] == "out" and r["o"] not in ("bot", "rule") and c in first \
-                and c not in frt:
-            frt[c] = (_dt(r["t"]) - first[c]).total_seconds()
-    res = [(_dt(r["r"]) - _dt(r["s"])).total_seconds() for r in await _rows(
-        "SELECT created_at AS s, resolved_at AS r FROM conversations "
-        "WHERE resolved_at >= ? AND resolved_at < ?", lo, hi)]
-    times = list(frt.values())
-    return {"frt_median": _median(times), "frt_p90": _p90(times),
-            "resolution_median": _median(res), "resolution_p90": _p90(res)}
-
-
-async def naive_funnel(f: Filters, tz: ZoneInfo) -> dict[str, Any]:
-    lo, hi = _bounds(f, tz)
-    counts = {"signup": 0, "checkout_started": 0, "order_placed": 0}
-    revenue = 0.0
-    for r in await _rows("SELECT kind, payload FROM shop_events "
-                         "WHERE occurred_at >= ? AND occurred_at < ?", lo, hi):
-        if r["kind"] in counts:
-            counts[r["kind"]] += 1
-        if r["kind"] == "order_placed":
-            payload = r["payload"] if isinstance(r["payload"], dict) else json.loads(r["payload"])
-            revenue += float(str(payload.get("total") or 0).replace(",", ""))
-    orders = counts["order_placed"]
-    return {"signups": counts["signup"], "checkouts": counts["checkout_started"],
-            "orders": orders, "revenue": round(revenue, 2),
-            "aov": round(revenue / orders, 2) if orders else None}
-
-
-@dataclass(frozen=True)
-class Naive:
-    """A naive computation, the report keys it may stand for (the first registered one
-    is used) and, per naive figure, the report figure keys it may be called."""
-
-    fn: Callable[[Filters, ZoneInfo], Awaitable[dict[str, Any]]]
-    reports: tuple[str, ...]
-    figures: dict[str, tuple[str, ...]]
-
-
-NAIVE = [
-    Naive(naive_overview, ("inbox_overview", "overview", "inbox", "conversations"), {
-        "opened": ("opened", "conversations_opened", "conversations"),
-        "resolved": ("resolved", "conversations_resolved"),
-        "messages_in": ("messages_in", "inbound", "in"),
-        "messages_out": ("messages_out", "outbound", "out")}),
-    Naive(naive_response, ("response_times", "inbox_response", "response", "times"), {
-        "frt_median": ("frt_median", "first_response_median", "first_response"),
-        "frt_p90": ("frt_p90", "first_response_p90"),
-        "resolution_median": ("resolution_median", "resolution_time_median",
-                              "resolution"),
-        "resolution_p90": ("resolution_p90", "resolution_time_p90")}),
-    Naive(naive_funnel, ("funnel", "shop_funnel", "funnel_revenue", "revenue"), {
-        "signups": ("signups", "signup"), "checkouts": ("checkouts", "checkout_started",
-                                                        "checkout"),
-        "orders": ("orders", "order_placed"), "revenue": ("revenue",),
-        "aov": ("aov", "average_order_value")}),
-]
-
-
-def same(a: Any, b: Any, kind: str) -> bool:
-    """Equal as a reader sees it: seconds to the second, money to the cent."""
-    if a is None or b is None:
-        return a is None and b is None
-    if isinstance(a, int | float | Decimal) and isinstance(b, int | float | Decimal):
-        x, y = float(a), float(b)
-        tolerance = {"seconds": 0.5, "money": 0.005}.get(kind, 1e-9 * max(1.0, abs(x)))
-        return abs(x - y) <= tolerance + 1e-9
-    return bool(a == b)
-
-
-def check(naive: Naive, report: Report, got: dict[str, Any], prev: dict[str, Any]) -> int:
-    """Print MISMATCH for every figure that differs; return how many did."""
-    bad = 0
-    keys = {fig.key: fig for fig in report.figures}
-    for name, candidates in naive.figures.items():
-        fig = next((keys[k] for k in candidates if k in keys), None)
-        if fig is None:
-            print(f"  MISMATCH {report.key}: no figure for naive {name!r} (looked for "
-                  f"{candidates}; the report has {sorted(keys)}): add its key to NAIVE")
-            bad += 1
-            continue
-        for what, mine, theirs in (("value", got[name], fig.value),
-                                   ("previous", prev[name], fig.previous)):
-            if what == "previous" and theirs is None:
-                continue  # the report does not compare this figure
-            if not same(mine, theirs, fig.kind):
-                print(f"  MISMATCH {report.key} {report.filters.days}d {fig.key} {what}: "
-                      f"report {theirs!r}, naive {mine!r}")
-                bad += 1
-    return bad
-
 
 # --- discovery and timing --------------------------------------------------------------------
 
@@ -258,10 +104,46 @@ async def refresh_all(modules: list[ModuleType], kind: str) -> None:
 Task = tuple[str, str, Callable[[], Awaitable[Any]]]
 
 
-async def measure(kind: str, modules: list[ModuleType], tz: ZoneInfo, rounds: int,
+def configure(mod: ModuleType, settings: Settings) -> None:
+    fn = getattr(mod, "configure", None)
+    if not callable(fn):
+        return
+    args: dict[str, Any] = {}
+    for name, param in inspect.signature(fn).parameters.items():
+        if name == "settings":
+            args[name] = settings
+        elif hasattr(settings, name) or hasattr(settings, f"shop_{name}"):
+            args[name] = getattr(settings, name if hasattr(settings, name) else f"shop_{name}")
+        elif param.default is inspect.Parameter.empty:
+            print(f"  {mod.__name__}.configure: NOT CALLED, no setting for {name!r}")
+            return
+    fn(**args)
+
+
+async def dashboard_of(mod: ModuleType, settings: Settings
+                       ) -> Callable[[], Awaitable[Any]] | None:
+    fn = getattr(mod, "build_for_bench", None)
+    if fn is not None:
+        if inspect.iscoroutinefunction(fn):
+            return fn  # type: ignore[no-any-return]
+        print(f"  {mod.__name__}.build_for_bench: NOT TIMED, not an async def")
+        return None
+    fn = getattr(mod, "build_dashboard", None)
+    if fn is None or not inspect.iscoroutinefunction(fn):
+        return None
+    from bot.models import User
+    admin = await User.filter(role="admin").order_by("id").first()
+    if admin is None:
+        print(f"  {mod.__name__}.build_dashboard: NOT TIMED, no admin in the database")
+        return None
+    return functools.partial(fn, admin, settings)
+
+
+async def measure(kind: str, modules: list[ModuleType], settings: Settings, rounds: int,
                   naive_rounds: int, seed: int
                   ) -> tuple[list[str], list[tuple[str, bool]], int]:
     from bot.services.reports import REPORTS
+    tz = ZoneInfo(settings.shop_timezone)
     today = datetime.now(tz).date()
     ranges = {f"{d}d": Filters(start=today - timedelta(days=d - 1), end=today)
               for d in RANGES}
@@ -271,10 +153,8 @@ async def measure(kind: str, modules: list[ModuleType], tz: ZoneInfo, rounds: in
         for label, f in ranges.items():
             tasks.append((key, label, functools.partial(spec.build, f)))
     for mod in modules:
-        fn = getattr(mod, "build_for_bench", None)
-        if fn is not None and not inspect.iscoroutinefunction(fn):
-            print(f"[{kind}] {mod.__name__}.build_for_bench: NOT TIMED, not an async def")
-        elif fn is not None:
+        fn = await dashboard_of(mod, settings)
+        if fn is not None:
             tasks.append((f"dashboard ({mod.__name__.rsplit('.', 1)[1]})", "-", fn))
     mismatches = 0
     for nv in NAIVE:
@@ -348,12 +228,10 @@ async def bench_db(kind: str, args: argparse.Namespace, cluster: Cluster
     try:
         modules = service_modules()
         for mod in modules:
-            configure = getattr(mod, "configure", None)
-            if callable(configure):
-                configure(settings)
+            configure(mod, settings)
         await refresh_all(modules, kind)
-        return await measure(kind, modules, ZoneInfo(settings.shop_timezone), args.rounds,
-                             args.naive_rounds, args.seed)
+        return await measure(kind, modules, settings, args.rounds, args.naive_rounds,
+                             args.seed)
     finally:
         await close_db(ctx)
         await drop(settings, cluster)
