@@ -246,6 +246,7 @@ def main() -> None:
     ap.add_argument("--naive-rounds", type=int, default=5)
     ap.add_argument("--db", default="sqlite,postgres")
     args = ap.parse_args()
+    args.rounds = max(1, args.rounds)
 
     async def run() -> None:
         cluster = Cluster()
