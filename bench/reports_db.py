@@ -13,7 +13,7 @@
 The cache key is the scale, the seed, today's date, the migrations' names and the seeder's
 source: a new migration, a changed seeder or a new day seeds again. The cache lives in
 ``$SB_BENCH_CACHE`` (default ``/tmp/switchboard-bench-cache``); delete it to start over;
-older entries are removed.
+older entries of the same scale and seed are removed.
 """
 
 from __future__ import annotations
@@ -175,7 +175,7 @@ async def seed_sqlite(scale: float, seed: int, data: Path) -> Settings:
     cached = CACHE / f"reports-{key}.sqlite3"
     if not cached.exists():
         CACHE.mkdir(parents=True, exist_ok=True)
-        for old in CACHE.glob("reports-*.sqlite3*"):
+        for old in CACHE.glob(f"reports-{key.rsplit('_', 2)[0]}_*"):
             old.unlink()
         work = Path(str(cached) + ".tmp")
         tmp = bench_settings(CACHE / "sqlite-tmp", f"sqlite://{work}")
@@ -199,7 +199,8 @@ async def seed_postgres(scale: float, seed: int, data: Path, cluster: Cluster) -
     cluster.start()
     key = cache_key(scale, seed)
     template = f"tpl_{key}".lower()
-    have = await cluster.sql("SELECT datname FROM pg_database WHERE datname LIKE 'tpl_%'")
+    have = await cluster.sql("SELECT datname FROM pg_database WHERE datname LIKE "
+                             f"'{template.rsplit('_', 2)[0]}\\_%'")
     if template not in have:
         await cluster.sql(*[f'DROP DATABASE IF EXISTS "{old}"' for old in have])
         await cluster.sql(f'CREATE DATABASE "{template}"')
