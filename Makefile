@@ -59,6 +59,7 @@ bench: test-deps
 	$(PY) bench/publish.py
 	$(PY) bench/drip.py
 	$(PY) bench/sentiment.py
+	$(PY) bench/reports.py
 
 clean:
 	rm -rf $(VENV)
