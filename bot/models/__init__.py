@@ -33,17 +33,25 @@ from bot.models.listening import (
 )
 from bot.models.marketing import Broadcast, Enrollment, MailSend, Segment, Sequence, ShopEvent
 from bot.models.posts import Post, PostEvent, PostStatus, PostVariant
+from bot.models.shop_reports import (
+    CampaignClick,
+    ContactCommerce,
+    OrderFact,
+    ReportState,
+    ReviewFact,
+    SentimentFact,
+)
 from bot.models.users import Role, Session, User
 from bot.models.work import Followup, Lease
 
 __all__ = [
-    "Broadcast", "CannedReply", "ChannelAccount", "ChatFlow", "Contact", "Conversation",
-    "ConversationStatus", "CsatRating", "DeliveryStatus", "Direction", "Enrollment",
-    "Followup", "Lease",
+    "Broadcast", "CampaignClick", "CannedReply", "ChannelAccount", "ChatFlow", "Contact",
+    "ContactCommerce", "Conversation", "ConversationStatus", "CsatRating", "DeliveryStatus",
+    "Direction", "Enrollment", "Followup", "Lease",
     "FaqEntry", "Feed", "FeedEntry", "Identity", "ImportFailure", "Label", "ListeningRule",
     "MailSend",
-    "Mention", "Message", "Note", "NoteRevision", "Post", "PostEvent", "PostStatus",
-    "PostVariant", "Review", "Role", "Rule", "Segment", "SentimentCorrection",
-    "SentimentScore", "Sequence", "Session", "ShopEvent", "StaffAlert", "StaffNotification",
-    "User",
+    "Mention", "Message", "Note", "NoteRevision", "OrderFact", "Post", "PostEvent",
+    "PostStatus", "PostVariant", "ReportState", "Review", "ReviewFact", "Role", "Rule",
+    "Segment", "SentimentCorrection", "SentimentFact", "SentimentScore", "Sequence",
+    "Session", "ShopEvent", "StaffAlert", "StaffNotification", "User",
 ]

@@ -3,3 +3,7 @@
 module; a new reports module adds one import line here."""
 
 from __future__ import annotations
+
+import bot.services.reports.attribution  # noqa: F401
+import bot.services.reports.listening_reports  # noqa: F401
+import bot.services.reports.shop  # noqa: F401

@@ -1,0 +1,98 @@
+from tortoise import migrations
+from tortoise.migrations import operations as ops
+from tortoise import fields
+from tortoise.indexes import Index
+
+class Migration(migrations.Migration):
+    dependencies = [('models', '0013_work')]
+
+    initial = False
+
+    operations = [
+        ops.CreateModel(
+            name='CampaignClick',
+            fields=[
+                ('mail_id', fields.IntField(primary_key=True, unique=True, db_index=True)),
+                ('kind', fields.CharField(max_length=16)),
+                ('ref', fields.IntField()),
+                ('day', fields.DateField()),
+            ],
+            options={'table': 'report_clicks', 'app': 'models', 'indexes': [Index(fields=['day', 'kind', 'ref'], name='rk_day')], 'pk_attr': 'mail_id', 'table_description': "A marketing mail's tracked click (its first), credited to the mail's campaign."},
+            bases=['Model'],
+        ),
+        ops.CreateModel(
+            name='ContactCommerce',
+            fields=[
+                ('contact_id', fields.IntField(primary_key=True, unique=True, db_index=True)),
+                ('source', fields.CharField(max_length=32)),
+                ('entered_day', fields.DateField()),
+                ('entered_week', fields.DateField()),
+                ('signed_up', fields.BooleanField(default=False)),
+                ('checkout_day', fields.DateField(null=True)),
+                ('first_order_day', fields.DateField(null=True)),
+                ('cohort', fields.DateField(null=True)),
+                ('orders', fields.IntField(default=0)),
+                ('cents', fields.BigIntField(default=0)),
+            ],
+            options={'table': 'report_contacts', 'app': 'models', 'indexes': [Index(fields=['entered_day', 'source'], name='rc_entered'), Index(fields=['cohort'], name='rc_cohort')], 'pk_attr': 'contact_id', 'table_description': "One contact's way through the shop's funnel (what each column means: ``shop_facts``)."},
+            bases=['Model'],
+        ),
+        ops.CreateModel(
+            name='OrderFact',
+            fields=[
+                ('event_id', fields.IntField(primary_key=True, unique=True, db_index=True)),
+                ('contact_id', fields.IntField()),
+                ('at', fields.DatetimeField(auto_now=False, auto_now_add=False)),
+                ('day', fields.DateField()),
+                ('week', fields.DateField()),
+                ('nth', fields.IntField()),
+                ('cohort', fields.DateField()),
+                ('cents', fields.BigIntField()),
+                ('currency', fields.CharField(default='', max_length=8)),
+                ('source', fields.CharField(max_length=32)),
+                ('last_kind', fields.CharField(default='', max_length=16)),
+                ('last_ref', fields.IntField(null=True)),
+                ('first_kind', fields.CharField(default='', max_length=16)),
+                ('first_ref', fields.IntField(null=True)),
+            ],
+            options={'table': 'report_orders', 'app': 'models', 'indexes': [Index(fields=['day', 'contact_id'], name='ro_day'), Index(fields=['contact_id', 'day'], name='ro_contact'), Index(fields=['cohort', 'day'], name='ro_cohort')], 'pk_attr': 'event_id', 'table_description': 'One order (an ``order_placed`` shop event): its amount in cents, its number among'},
+            bases=['Model'],
+        ),
+        ops.CreateModel(
+            name='ReportState',
+            fields=[
+                ('name', fields.CharField(primary_key=True, unique=True, db_index=True, max_length=64)),
+                ('value', fields.CharField(default='', max_length=200)),
+            ],
+            options={'table': 'report_state', 'app': 'models', 'pk_attr': 'name', 'table_description': 'How far a roll-up has read its raw rows (a watermark), or the settings it was built'},
+            bases=['Model'],
+        ),
+        ops.CreateModel(
+            name='ReviewFact',
+            fields=[
+                ('review_id', fields.IntField(primary_key=True, unique=True, db_index=True)),
+                ('source', fields.CharField(max_length=32)),
+                ('day', fields.DateField()),
+                ('week', fields.DateField()),
+                ('rating', fields.IntField(null=True)),
+                ('answered', fields.BooleanField(default=False)),
+                ('replied', fields.BooleanField(default=False)),
+            ],
+            options={'table': 'report_reviews', 'app': 'models', 'indexes': [Index(fields=['day', 'source'], name='rv_day'), Index(fields=['replied', 'review_id'], name='rv_replied')], 'pk_attr': 'review_id', 'table_description': 'One review: its source, day, rating and whether it was answered within 24 hours.'},
+            bases=['Model'],
+        ),
+        ops.CreateModel(
+            name='SentimentFact',
+            fields=[
+                ('id', fields.IntField(generated=True, primary_key=True, unique=True, db_index=True)),
+                ('item', fields.CharField(unique=True, max_length=300)),
+                ('day', fields.DateField()),
+                ('week', fields.DateField()),
+                ('channel', fields.CharField(max_length=32)),
+                ('lang', fields.CharField(default='', max_length=8)),
+                ('label', fields.CharField(max_length=8)),
+            ],
+            options={'table': 'report_sentiment', 'app': 'models', 'indexes': [Index(fields=['day', 'channel', 'lang', 'label'], name='rs_day')], 'pk_attr': 'id', 'table_description': 'One scored item (a message, a review, or a mention from outside), its latest label.'},
+            bases=['Model'],
+        ),
+    ]

@@ -1,0 +1,115 @@
+"""Roll-ups behind the marketing and listening reports (``bot.services.reports``): facts
+recomputed from the raw rows (shop events, mails, scores, reviews) by
+``bot.services.reports.shop_facts.refresh``, never edited by hand. Days, weeks and
+months are the shop's (``shop_timezone``) at the time of the refresh."""
+
+from __future__ import annotations
+
+from tortoise import fields
+from tortoise.indexes import Index
+from tortoise.models import Model
+
+
+class ReportState(Model):
+    """How far a roll-up has read its raw rows (a watermark), or the settings it was built
+    with (a change rebuilds it)."""
+
+    name = fields.CharField(max_length=64, primary_key=True)
+    value = fields.CharField(max_length=200, default="")
+
+    class Meta:
+        table = "report_state"
+
+
+class ContactCommerce(Model):
+    """One contact's way through the shop's funnel (what each column means: ``shop_facts``).
+
+    ``entered``: their first shop event. ``source``: where they came from."""
+
+    contact_id = fields.IntField(primary_key=True, generated=False)
+    source = fields.CharField(max_length=32)
+    entered_day = fields.DateField()
+    entered_week = fields.DateField()
+    signed_up = fields.BooleanField(default=False)
+    checkout_day = fields.DateField(null=True)  # a checkout started, or an order placed
+    first_order_day = fields.DateField(null=True)
+    cohort = fields.DateField(null=True)  # the month of the first order (its 1st day)
+    orders = fields.IntField(default=0)
+    cents = fields.BigIntField(default=0)  # lifetime revenue, in cents
+
+    class Meta:
+        table = "report_contacts"
+        indexes = (Index(fields=("entered_day", "source"), name="rc_entered"),
+                   Index(fields=("cohort",), name="rc_cohort"))
+
+
+class OrderFact(Model):
+    """One order (an ``order_placed`` shop event): its amount in cents, its number among
+    the contact's orders, and the campaign it is attributed to (last and first touch)."""
+
+    event_id = fields.IntField(primary_key=True, generated=False)
+    contact_id = fields.IntField()
+    at = fields.DatetimeField()
+    day = fields.DateField()
+    week = fields.DateField()
+    nth = fields.IntField()  # 1: the contact's first order
+    cohort = fields.DateField()  # the contact's first order's month
+    cents = fields.BigIntField()
+    currency = fields.CharField(max_length=8, default="")
+    source = fields.CharField(max_length=32)
+    last_kind = fields.CharField(max_length=16, default="")  # sequence, broadcast, post
+    last_ref = fields.IntField(null=True)
+    first_kind = fields.CharField(max_length=16, default="")
+    first_ref = fields.IntField(null=True)
+
+    class Meta:
+        table = "report_orders"
+        indexes = (Index(fields=("day", "contact_id"), name="ro_day"),
+                   Index(fields=("contact_id", "day"), name="ro_contact"),
+                   Index(fields=("cohort", "day"), name="ro_cohort"))
+
+
+class CampaignClick(Model):
+    """A marketing mail's tracked click (its first), credited to the mail's campaign."""
+
+    mail_id = fields.IntField(primary_key=True, generated=False)
+    kind = fields.CharField(max_length=16)  # sequence, broadcast; "": neither
+    ref = fields.IntField()
+    day = fields.DateField()
+
+    class Meta:
+        table = "report_clicks"
+        indexes = (Index(fields=("day", "kind", "ref"), name="rk_day"),)
+
+
+class SentimentFact(Model):
+    """One scored item (a message, a review, or a mention from outside), its latest label."""
+
+    id = fields.IntField(primary_key=True)
+    item = fields.CharField(max_length=300, unique=True)  # "message:5", a mention's ref
+    day = fields.DateField()
+    week = fields.DateField()
+    channel = fields.CharField(max_length=32)
+    lang = fields.CharField(max_length=8, default="")
+    label = fields.CharField(max_length=8)
+
+    class Meta:
+        table = "report_sentiment"
+        indexes = (Index(fields=("day", "channel", "lang", "label"), name="rs_day"),)
+
+
+class ReviewFact(Model):
+    """One review: its source, day, rating and whether it was answered within 24 hours."""
+
+    review_id = fields.IntField(primary_key=True, generated=False)
+    source = fields.CharField(max_length=32)
+    day = fields.DateField()
+    week = fields.DateField()
+    rating = fields.IntField(null=True)
+    answered = fields.BooleanField(default=False)  # a reply within 24 hours
+    replied = fields.BooleanField(default=False)  # a reply, at any time
+
+    class Meta:
+        table = "report_reviews"
+        indexes = (Index(fields=("day", "source"), name="rv_day"),
+                   Index(fields=("replied", "review_id"), name="rv_replied"))
