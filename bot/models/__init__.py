@@ -36,6 +36,7 @@ from bot.models.posts import Post, PostEvent, PostStatus, PostVariant
 from bot.models.shop_reports import (
     CampaignClick,
     ContactCommerce,
+    OrderDay,
     OrderFact,
     ReportState,
     ReviewFact,
@@ -50,8 +51,8 @@ __all__ = [
     "Direction", "Enrollment", "Followup", "Lease",
     "FaqEntry", "Feed", "FeedEntry", "Identity", "ImportFailure", "Label", "ListeningRule",
     "MailSend",
-    "Mention", "Message", "Note", "NoteRevision", "OrderFact", "Post", "PostEvent",
-    "PostStatus", "PostVariant", "ReportState", "Review", "ReviewFact", "Role", "Rule",
-    "Segment", "SentimentCorrection", "SentimentFact", "SentimentScore", "Sequence",
+    "Mention", "Message", "Note", "NoteRevision", "OrderDay", "OrderFact", "Post",
+    "PostEvent", "PostStatus", "PostVariant", "ReportState", "Review", "ReviewFact", "Role",
+    "Rule", "Segment", "SentimentCorrection", "SentimentFact", "SentimentScore", "Sequence",
     "Session", "ShopEvent", "StaffAlert", "StaffNotification", "User",
 ]

@@ -33,14 +33,17 @@ class ContactCommerce(Model):
     signed_up = fields.BooleanField(default=False)
     checkout_day = fields.DateField(null=True)  # a checkout started, or an order placed
     first_order_day = fields.DateField(null=True)
+    last_order_day = fields.DateField(null=True)
     cohort = fields.DateField(null=True)  # the month of the first order (its 1st day)
     orders = fields.IntField(default=0)
     cents = fields.BigIntField(default=0)  # lifetime revenue, in cents
 
     class Meta:
         table = "report_contacts"
-        indexes = (Index(fields=("entered_day", "source"), name="rc_entered"),
-                   Index(fields=("cohort",), name="rc_cohort"))
+        # covering the funnel's scan; the top customers walk the lifetime value down
+        indexes = (Index(fields=("entered_day", "source", "signed_up", "checkout_day",
+                                 "first_order_day"), name="rc_entered"),
+                   Index(fields=("cents", "contact_id"), name="rc_value"))
 
 
 class OrderFact(Model):
@@ -53,6 +56,8 @@ class OrderFact(Model):
     day = fields.DateField()
     week = fields.DateField()
     nth = fields.IntField()  # 1: the contact's first order
+    prev_day = fields.DateField(null=True)  # the contact's order before this one
+    next_day = fields.DateField(null=True)  # ... and after it
     cohort = fields.DateField()  # the contact's first order's month
     cents = fields.BigIntField()
     currency = fields.CharField(max_length=8, default="")
@@ -64,9 +69,31 @@ class OrderFact(Model):
 
     class Meta:
         table = "report_orders"
-        indexes = (Index(fields=("day", "contact_id"), name="ro_day"),
+        # covering the scans: customers in a range, attribution per model
+        indexes = (Index(fields=("day", "source", "prev_day", "next_day", "nth"),
+                         name="ro_day"),
                    Index(fields=("contact_id", "day"), name="ro_contact"),
-                   Index(fields=("cohort", "day"), name="ro_cohort"))
+                   Index(fields=("last_kind", "day", "last_ref", "cents"), name="ro_last"),
+                   Index(fields=("first_kind", "day", "first_ref", "cents"), name="ro_first"))
+
+
+class OrderDay(Model):
+    """Orders summed per day, cohort, source channel and currency: ``firsts`` are first
+    orders (new customers), ``seconds`` second orders (customers becoming repeat ones)."""
+
+    id = fields.IntField(primary_key=True)
+    day = fields.DateField()
+    cohort = fields.DateField()
+    source = fields.CharField(max_length=32)
+    currency = fields.CharField(max_length=8)
+    orders = fields.IntField(default=0)
+    cents = fields.BigIntField(default=0)
+    firsts = fields.IntField(default=0)
+    seconds = fields.IntField(default=0)
+
+    class Meta:
+        table = "report_order_days"
+        unique_together = (("day", "cohort", "source", "currency"),)
 
 
 class CampaignClick(Model):

@@ -27,8 +27,10 @@ async def _credited(f: Filters, model: str) -> dict[tuple[str, int], dict[str, i
                                               "cents": num(r["cents"])}
             for r in await rows(
                 f"SELECT {model}_kind AS kind, {model}_ref AS ref, COUNT(*) AS orders, "
-                "SUM(cents) AS cents FROM report_orders WHERE day >= ? AND day <= ? "
-                f"AND {model}_kind <> '' GROUP BY {model}_kind, {model}_ref", f.start, f.end)}
+                "SUM(cents) AS cents FROM report_orders "
+                f"WHERE {model}_kind IN ('sequence', 'broadcast', 'post') "
+                f"AND day >= ? AND day <= ? GROUP BY {model}_kind, {model}_ref",
+                f.start, f.end)}
 
 
 async def _clicks(f: Filters) -> dict[tuple[str, int], int]:
@@ -38,7 +40,7 @@ async def _clicks(f: Filters) -> dict[tuple[str, int], int]:
 
 
 async def _all(f: Filters) -> dict[str, Any]:
-    r = (await rows("SELECT COUNT(*) AS orders, SUM(cents) AS cents FROM report_orders "
+    r = (await rows("SELECT SUM(orders) AS orders, SUM(cents) AS cents FROM report_order_days "
                     "WHERE day >= ? AND day <= ?", f.start, f.end))[0]
     return {"orders": num(r["orders"]), "cents": num(r["cents"])}
 

@@ -21,6 +21,7 @@ from typing import Any
 
 from bot.core.auth import Perm
 from bot.services.reports import Chart, Column, Filters, Report, Table, register
+from bot.services.reports.shop_facts import week_of
 from bot.services.reports.sql import bucket, day, extra, money, num, per, rows, share
 from bot.services.reports.sql import figures as figures_of
 
@@ -105,38 +106,66 @@ async def funnel(f: Filters) -> Report:
               f"Per {unit}")])
 
 
-_ORDERS = ("SELECT COUNT(*) AS orders, SUM(cents) AS cents, "
-           "COUNT(DISTINCT contact_id) AS customers, "
-           "COUNT(DISTINCT CASE WHEN nth >= 2 THEN contact_id END) AS repeaters "
-           "FROM report_orders")
+_SUMS = "SELECT SUM(orders) AS orders, SUM(cents) AS cents FROM report_order_days"
+# A customer is counted at their first order in the range (none before it there), and is a
+# repeat customer at their last order in the range if it is their second or later.
+_CUSTOMERS = ("SELECT SUM(CASE WHEN prev_day IS NULL OR prev_day < ? THEN 1 ELSE 0 END) "
+              "AS customers, SUM(CASE WHEN nth >= 2 AND (next_day IS NULL OR next_day > ?) "
+              "THEN 1 ELSE 0 END) AS repeaters FROM report_orders")
 
 
 async def _orders(f: Filters) -> dict[str, Any]:
     where, params = _where(f, "day")
-    r = (await rows(_ORDERS + where, *params))[0]
+    r = (await rows(_SUMS + where, *params))[0]
+    c = (await rows(_CUSTOMERS + where, f.start, f.end, *params))[0]
     source = extra(f, "source")
     upto = " WHERE day <= ?" + (_SOURCE if source is not None else "")
-    life = (await rows("SELECT SUM(cents) AS cents, COUNT(DISTINCT contact_id) AS customers "
-                       "FROM report_orders" + upto,
+    life = (await rows("SELECT SUM(cents) AS cents, SUM(firsts) AS customers "
+                       "FROM report_order_days" + upto,
                        f.end, *([source] if source is not None else [])))[0]
     return {"orders": num(r["orders"]), "revenue": money(r["cents"]),
-            "aov": per(r["cents"], r["orders"]), "customers": num(r["customers"]),
-            "repeat_rate": share(r["repeaters"], r["customers"]),
+            "aov": per(r["cents"], r["orders"]), "customers": num(c["customers"]),
+            "repeat_rate": share(c["repeaters"], c["customers"]),
             "clv": per(life["cents"], life["customers"])}
 
 
-_TOP = ("SELECT o.contact_id AS contact_id, COUNT(*) AS orders, SUM(o.cents) AS cents, "
-        "MAX(c.orders) AS life_orders, MAX(c.cents) AS life_cents, "
-        "MAX(p.name) AS name, MAX(p.email) AS email "
-        "FROM report_orders o JOIN report_contacts c ON c.contact_id = o.contact_id "
-        "JOIN contacts p ON p.id = o.contact_id "
-        "WHERE o.day >= ? AND o.day <= ?{source} "
-        "GROUP BY o.contact_id ORDER BY SUM(o.cents) DESC, o.contact_id LIMIT 20")
-_COHORTS = ("SELECT cohort, COUNT(DISTINCT contact_id) AS customers, COUNT(*) AS orders, "
-            "SUM(cents) AS cents, "
-            "COUNT(DISTINCT CASE WHEN nth >= 2 THEN contact_id END) AS repeaters "
-            "FROM report_orders WHERE cohort >= ? AND cohort <= ? AND day <= ?{source} "
-            "GROUP BY cohort ORDER BY cohort")
+_TOP = ("SELECT c.contact_id AS contact_id, c.orders AS life_orders, c.cents AS life_cents, "
+        "p.name AS name, p.email AS email FROM report_contacts c "
+        "JOIN contacts p ON p.id = c.contact_id "
+        "WHERE c.last_order_day >= ? AND c.first_order_day <= ?{source} "
+        "ORDER BY c.cents DESC, c.contact_id DESC LIMIT ? OFFSET ?")
+_IN_RANGE = ("SELECT contact_id, COUNT(*) AS orders, SUM(cents) AS cents FROM report_orders "
+             "WHERE contact_id IN ({ids}) AND day >= ? AND day <= ? GROUP BY contact_id")
+_COHORTS = ("SELECT cohort, SUM(firsts) AS customers, SUM(orders) AS orders, "
+            "SUM(cents) AS cents, SUM(seconds) AS repeaters "
+            "FROM report_order_days WHERE cohort >= ? AND cohort <= ? AND day <= ?{source} "
+            "GROUP BY cohort HAVING SUM(firsts) > 0 ORDER BY cohort")
+TOP = 20
+
+
+async def _top(f: Filters) -> list[dict[str, Any]]:
+    """The customers with the highest lifetime value (to date) among those who ordered in
+    the range, with their orders and revenue in it."""
+    source = extra(f, "source")
+    sql = _TOP.format(source=" AND c.source = ?" if source is not None else "")
+    out: list[dict[str, Any]] = []
+    page = 0
+    while len(out) < TOP:
+        found = await rows(sql, f.start, f.end, *([source] if source is not None else []),
+                           TOP * 2, page * TOP * 2)
+        if not found:
+            break
+        page += 1
+        ids = [num(r["contact_id"]) for r in found]
+        inside = {num(r["contact_id"]): r for r in await rows(
+            _IN_RANGE.format(ids=", ".join("?" * len(ids))), *ids, f.start, f.end)}
+        out.extend(
+            {"contact_id": num(r["contact_id"]), "name": r["name"] or r["email"] or "",
+             "orders": num(inside[num(r["contact_id"])]["orders"]),
+             "revenue": money(inside[num(r["contact_id"])]["cents"]),
+             "lifetime_orders": num(r["life_orders"]), "lifetime_value": money(r["life_cents"])}
+            for r in found if num(r["contact_id"]) in inside)
+    return out[:TOP]
 
 
 @register("revenue", "Revenue and customers", Perm.REPORTS_MARKETING, group="marketing",
@@ -150,17 +179,12 @@ async def revenue(f: Filters) -> Report:
         ("clv", "Customer lifetime value", "money"))
     source = extra(f, "source")
     more = [source] if source is not None else []
-    cond = " AND o.source = ?" if source is not None else ""
-    top = Table("customers", "Top customers", [
+    top = Table("customers", "Top customers (by lifetime value, who ordered in the range)", [
         Column("contact_id", "Contact"), Column("name", "Name", "text"),
         Column("orders", "Orders in the range"), Column("revenue", "Revenue in the range",
                                                         "money"),
         Column("lifetime_orders", "Orders, all time"),
-        Column("lifetime_value", "Lifetime value", "money")], [
-        {"contact_id": num(r["contact_id"]), "name": r["name"] or r["email"] or "",
-         "orders": num(r["orders"]), "revenue": money(r["cents"]),
-         "lifetime_orders": num(r["life_orders"]), "lifetime_value": money(r["life_cents"])}
-        for r in await rows(_TOP.format(source=cond), f.start, f.end, *more)])
+        Column("lifetime_value", "Lifetime value", "money")], await _top(f))
     cohorts = Table("cohorts", "Monthly cohorts (month of the first order)", [
         Column("cohort", "Cohort", "date"), Column("customers", "Customers"),
         Column("orders", "Orders"), Column("revenue", "Revenue", "money"),
@@ -178,19 +202,22 @@ async def revenue(f: Filters) -> Report:
         Column("revenue", "Revenue", "money")], [
         {"currency": r["currency"] or "", "orders": num(r["orders"]),
          "revenue": money(r["cents"])}
-        for r in await rows("SELECT currency, COUNT(*) AS orders, SUM(cents) AS cents "
-                            "FROM report_orders" + where +
+        for r in await rows("SELECT currency, SUM(orders) AS orders, SUM(cents) AS cents "
+                            "FROM report_order_days" + where +
                             " GROUP BY currency ORDER BY currency", *params)])
     unit = bucket(f)
+    sums: dict[Any, list[int]] = {}
+    for r in await rows("SELECT day, SUM(orders) AS orders, SUM(cents) AS cents "
+                        "FROM report_order_days" + where + " GROUP BY day", *params):
+        at = day(r["day"])
+        got = sums.setdefault(at if unit == "day" else week_of(at), [0, 0])
+        got[0], got[1] = got[0] + num(r["orders"]), got[1] + num(r["cents"])
     periods = Table("periods", f"Per {unit}", [
         Column("period", "Day" if unit == "day" else "Week of", "date"),
         Column("orders", "Orders"), Column("revenue", "Revenue", "money"),
         Column("aov", "Average order value", "money")], [
-        {"period": day(r["g"]), "orders": num(r["orders"]), "revenue": money(r["cents"]),
-         "aov": per(r["cents"], r["orders"])}
-        for r in await rows(f"SELECT {unit} AS g, COUNT(*) AS orders, SUM(cents) AS cents "
-                            "FROM report_orders" + where + f" GROUP BY {unit} ORDER BY {unit}",
-                            *params)])
+        {"period": p, "orders": n, "revenue": money(c), "aov": per(c, n)}
+        for p, (n, c) in sorted(sums.items())])
     return Report("revenue", "Revenue and customers", f, figures,
                   [periods, cohorts, top, currencies], [
                       Chart("bar", "periods", "period", ("revenue",), "Revenue"),

@@ -54,6 +54,7 @@ from bot.models import (
     MailSend,
     Mention,
     Message,
+    OrderDay,
     OrderFact,
     ReportState,
     Review,
@@ -62,10 +63,11 @@ from bot.models import (
     SentimentScore,
     ShopEvent,
 )
+from bot.services.reports.sql import execute
 
 BATCH = 2000
 _conf: dict[str, Any] = {"tz": "UTC", "days": 7}
-_TABLES = (ContactCommerce, OrderFact, CampaignClick, SentimentFact, ReviewFact)
+_TABLES = (ContactCommerce, OrderFact, OrderDay, CampaignClick, SentimentFact, ReviewFact)
 
 
 def configure(timezone: str, attribution_days: int) -> None:
@@ -94,6 +96,15 @@ def cents(total: object) -> int:
     if not amount.is_finite():
         return 0
     return int((amount * 100).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+
+
+_ADD_DAY = ("INSERT INTO report_order_days (day, cohort, source, currency, orders, cents, "
+            "firsts, seconds) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT (day, cohort, source, currency) DO UPDATE SET "
+            "orders = report_order_days.orders + excluded.orders, "
+            "cents = report_order_days.cents + excluded.cents, "
+            "firsts = report_order_days.firsts + excluded.firsts, "
+            "seconds = report_order_days.seconds + excluded.seconds")
 
 
 async def _get(name: str, default: str = "0") -> str:
@@ -164,7 +175,18 @@ async def _commerce(size: int) -> int:
         if got is not None:
             facts.append(got[0])
             orders.extend(got[1])
+    sums: dict[tuple[Any, ...], list[int]] = defaultdict(lambda: [0, 0, 0, 0])
+    old = await OrderFact.filter(contact_id__in=people).values(
+        "day", "cohort", "source", "currency", "cents", "nth")
+    new = [{"day": o.day, "cohort": o.cohort, "source": o.source, "currency": o.currency,
+            "cents": o.cents, "nth": o.nth} for o in orders]
+    for sign, got in ((-1, old), (1, new)):
+        for o in got:
+            add = sums[o["day"], o["cohort"], o["source"], o["currency"]]
+            for i, v in enumerate((1, o["cents"], o["nth"] == 1, o["nth"] == 2)):
+                add[i] += sign * int(v)
     async with in_transaction() as conn:
+        await execute(conn, _ADD_DAY, [[*k, *v] for k, v in sums.items() if any(v)])
         await OrderFact.filter(contact_id__in=people).using_db(conn).delete()
         await ContactCommerce.filter(contact_id__in=people).using_db(conn).delete()
         await ContactCommerce.bulk_create(facts, using_db=conn)
@@ -194,16 +216,19 @@ def _contact(person: int, events: list[dict[str, Any]], chats: list[tuple[dateti
                                                   "order_placed")]
     cohort = local_day(placed[0]["occurred_at"]).replace(day=1) if placed else None
     orders = []
+    days = [local_day(e["occurred_at"]) for e in placed]
     for nth, e in enumerate(placed, 1):
         at: datetime = e["occurred_at"]
-        day = local_day(at)
+        day = days[nth - 1]
         payload = e["payload"] if isinstance(e["payload"], dict) else {}
         inside = sorted(c for c in clicks if at - window() <= c[0] <= at)
         last, earliest = (inside[-1], inside[0]) if inside else (None, None)
         assert cohort is not None
         orders.append(OrderFact(
             event_id=int(e["id"]), contact_id=person, at=at, day=day, week=week_of(day),
-            nth=nth, cohort=cohort, cents=cents(payload.get("total")),
+            nth=nth, prev_day=days[nth - 2] if nth > 1 else None,
+            next_day=days[nth] if nth < len(days) else None, cohort=cohort,
+            cents=cents(payload.get("total")),
             currency=str(payload.get("currency") or "")[:8].upper(), source=source,
             last_kind=last[1] if last else "", last_ref=last[2] if last else None,
             first_kind=earliest[1] if earliest else "",
@@ -213,7 +238,7 @@ def _contact(person: int, events: list[dict[str, Any]], chats: list[tuple[dateti
         contact_id=person, source=source, entered_day=entered, entered_week=week_of(entered),
         signed_up=any(e["kind"] == "signup" for e in events),
         checkout_day=local_day(reached[0]["occurred_at"]) if reached else None,
-        first_order_day=local_day(placed[0]["occurred_at"]) if placed else None,
+        first_order_day=days[0] if days else None, last_order_day=days[-1] if days else None,
         cohort=cohort, orders=len(orders), cents=sum(o.cents for o in orders)), orders
 
 

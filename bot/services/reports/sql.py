@@ -27,12 +27,22 @@ def param(value: Any) -> Any:
     return value
 
 
+def _numbered(sql: str) -> str:
+    if not _postgres():
+        return sql
+    parts = sql.split("?")
+    return parts[0] + "".join(f"${i}{p}" for i, p in enumerate(parts[1:], 1))
+
+
 async def rows(sql: str, *params: Any) -> list[dict[str, Any]]:
-    if _postgres():
-        parts = sql.split("?")
-        sql = parts[0] + "".join(f"${i}{p}" for i, p in enumerate(parts[1:], 1))
     return list(await connections.get("default").execute_query_dict(
-        sql, [param(p) for p in params]))
+        _numbered(sql), [param(p) for p in params]))
+
+
+async def execute(conn: Any, sql: str, many: list[list[Any]]) -> None:
+    """One statement for each parameter list, on ``conn`` (a transaction's)."""
+    if many:
+        await conn.execute_many(_numbered(sql), [[param(p) for p in ps] for ps in many])
 
 
 def day(value: Any) -> date:
