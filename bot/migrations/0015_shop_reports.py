@@ -101,6 +101,20 @@ class Migration(migrations.Migration):
             bases=['Model'],
         ),
         ops.CreateModel(
+            name='SentimentDay',
+            fields=[
+                ('id', fields.IntField(generated=True, primary_key=True, unique=True, db_index=True)),
+                ('day', fields.DateField()),
+                ('week', fields.DateField()),
+                ('channel', fields.CharField(max_length=32)),
+                ('lang', fields.CharField(max_length=8)),
+                ('label', fields.CharField(max_length=8)),
+                ('n', fields.IntField(default=0)),
+            ],
+            options={'table': 'report_sentiment_days', 'app': 'models', 'unique_together': (('day', 'channel', 'lang', 'label'),), 'pk_attr': 'id', 'table_description': 'Scored items counted per day, channel, language and label.'},
+            bases=['Model'],
+        ),
+        ops.CreateModel(
             name='SentimentFact',
             fields=[
                 ('id', fields.IntField(generated=True, primary_key=True, unique=True, db_index=True)),
@@ -111,7 +125,7 @@ class Migration(migrations.Migration):
                 ('lang', fields.CharField(default='', max_length=8)),
                 ('label', fields.CharField(max_length=8)),
             ],
-            options={'table': 'report_sentiment', 'app': 'models', 'indexes': [Index(fields=['day', 'channel', 'lang', 'label'], name='rs_day')], 'pk_attr': 'id', 'table_description': 'One scored item (a message, a review, or a mention from outside), its latest label.'},
+            options={'table': 'report_sentiment', 'app': 'models', 'pk_attr': 'id', 'table_description': 'One scored item (a message, a review, or a mention from outside), its latest label.'},
             bases=['Model'],
         ),
     ]

@@ -40,6 +40,7 @@ from bot.models.shop_reports import (
     OrderFact,
     ReportState,
     ReviewFact,
+    SentimentDay,
     SentimentFact,
 )
 from bot.models.users import Role, Session, User
@@ -53,6 +54,7 @@ __all__ = [
     "MailSend",
     "Mention", "Message", "Note", "NoteRevision", "OrderDay", "OrderFact", "Post",
     "PostEvent", "PostStatus", "PostVariant", "ReportState", "Review", "ReviewFact", "Role",
-    "Rule", "Segment", "SentimentCorrection", "SentimentFact", "SentimentScore", "Sequence",
-    "Session", "ShopEvent", "StaffAlert", "StaffNotification", "User",
+    "Rule", "Segment", "SentimentCorrection", "SentimentDay", "SentimentFact",
+    "SentimentScore", "Sequence", "Session", "ShopEvent", "StaffAlert", "StaffNotification",
+    "User",
 ]

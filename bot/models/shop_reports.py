@@ -122,7 +122,22 @@ class SentimentFact(Model):
 
     class Meta:
         table = "report_sentiment"
-        indexes = (Index(fields=("day", "channel", "lang", "label"), name="rs_day"),)
+
+
+class SentimentDay(Model):
+    """Scored items counted per day, channel, language and label."""
+
+    id = fields.IntField(primary_key=True)
+    day = fields.DateField()
+    week = fields.DateField()
+    channel = fields.CharField(max_length=32)
+    lang = fields.CharField(max_length=8)
+    label = fields.CharField(max_length=8)
+    n = fields.IntField(default=0)
+
+    class Meta:
+        table = "report_sentiment_days"
+        unique_together = (("day", "channel", "lang", "label"),)
 
 
 class ReviewFact(Model):

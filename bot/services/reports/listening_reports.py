@@ -36,7 +36,7 @@ def _where(f: Filters, *named: tuple[str, str | None]) -> tuple[str, list[Any]]:
 
 async def _sentiment(f: Filters, group: str) -> list[dict[str, Any]]:
     where, params = _where(f, ("channel", f.channel), ("lang", extra(f, "lang")))
-    return await rows(f"SELECT {group}, label, COUNT(*) AS n FROM report_sentiment{where} "
+    return await rows(f"SELECT {group}, label, SUM(n) AS n FROM report_sentiment_days{where} "
                       f"GROUP BY {group}, label", *params)
 
 

@@ -59,6 +59,7 @@ from bot.models import (
     ReportState,
     Review,
     ReviewFact,
+    SentimentDay,
     SentimentFact,
     SentimentScore,
     ShopEvent,
@@ -67,7 +68,8 @@ from bot.services.reports.sql import execute
 
 BATCH = 2000
 _conf: dict[str, Any] = {"tz": "UTC", "days": 7}
-_TABLES = (ContactCommerce, OrderFact, OrderDay, CampaignClick, SentimentFact, ReviewFact)
+_TABLES = (ContactCommerce, OrderFact, OrderDay, CampaignClick, SentimentFact, SentimentDay,
+           ReviewFact)
 
 
 def configure(timezone: str, attribution_days: int) -> None:
@@ -180,10 +182,10 @@ async def _commerce(size: int) -> int:
         "day", "cohort", "source", "currency", "cents", "nth")
     new = [{"day": o.day, "cohort": o.cohort, "source": o.source, "currency": o.currency,
             "cents": o.cents, "nth": o.nth} for o in orders]
-    for sign, got in ((-1, old), (1, new)):
-        for o in got:
-            add = sums[o["day"], o["cohort"], o["source"], o["currency"]]
-            for i, v in enumerate((1, o["cents"], o["nth"] == 1, o["nth"] == 2)):
+    for sign, batch in ((-1, old), (1, new)):
+        for row in batch:
+            add = sums[row["day"], row["cohort"], row["source"], row["currency"]]
+            for i, v in enumerate((1, row["cents"], row["nth"] == 1, row["nth"] == 2)):
                 add[i] += sign * int(v)
     async with in_transaction() as conn:
         await execute(conn, _ADD_DAY, [[*k, *v] for k, v in sums.items() if any(v)])
@@ -285,8 +287,21 @@ async def _scores(size: int) -> int:
     return len(rows)
 
 
+_ADD_SENTIMENT = ("INSERT INTO report_sentiment_days (day, week, channel, lang, label, n) "
+                  "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (day, channel, lang, label) "
+                  "DO UPDATE SET n = report_sentiment_days.n + excluded.n")
+
+
 async def _put_sentiment(facts: dict[str, SentimentFact], mark: str, last: int) -> None:
+    counts: dict[tuple[Any, ...], int] = defaultdict(int)
+    old = await SentimentFact.filter(item__in=list(facts)).values(
+        "day", "week", "channel", "lang", "label") if facts else []
+    for row in old:
+        counts[row["day"], row["week"], row["channel"], row["lang"], row["label"]] -= 1
+    for f in facts.values():
+        counts[f.day, f.week, f.channel, f.lang, f.label] += 1
     async with in_transaction() as conn:
+        await execute(conn, _ADD_SENTIMENT, [[*k, n] for k, n in counts.items() if n])
         if facts:
             await SentimentFact.filter(item__in=list(facts)).using_db(conn).delete()
             await SentimentFact.bulk_create(list(facts.values()), using_db=conn)
