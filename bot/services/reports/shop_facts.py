@@ -44,6 +44,7 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from tortoise import connections
 from tortoise.expressions import Subquery
 from tortoise.transactions import in_transaction
 
@@ -64,9 +65,10 @@ from bot.models import (
     SentimentScore,
     ShopEvent,
 )
-from bot.services.reports.sql import execute
+from bot.services.reports.sql import execute, postgres
 
 BATCH = 2000
+ANALYZE_AFTER = 20000  # rows read since the last ANALYZE (PostgreSQL)
 _conf: dict[str, Any] = {"tz": "UTC", "days": 7}
 _TABLES = (ContactCommerce, OrderFact, OrderDay, CampaignClick, SentimentFact, SentimentDay,
            ReviewFact)
@@ -140,7 +142,23 @@ async def refresh(limit: int | None = None) -> int:
         if limit is not None and done >= limit:
             break
         done += await step(size if limit is None else min(size, limit - done))
+    await _statistics(done)
     return done
+
+
+async def _statistics(done: int) -> None:
+    """After a large catch-up, PostgreSQL's planner learns the roll-ups' new sizes at once
+    (autovacuum would, a while later): a plan made for empty tables scans too much."""
+    grown = int(await _get("grown")) + done
+    if done or grown < ANALYZE_AFTER or not postgres():
+        if done:
+            async with in_transaction() as conn:
+                await _set(conn, "grown", str(grown))
+        return
+    await connections.get("default").execute_script(
+        "ANALYZE " + ", ".join(m._meta.db_table for m in _TABLES))
+    async with in_transaction() as conn:
+        await _set(conn, "grown", "0")
 
 
 async def refresh_all() -> None:

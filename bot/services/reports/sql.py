@@ -16,19 +16,19 @@ from bot.services.reports import Figure, Filters, Kind
 CENT = Decimal("0.01")
 
 
-def _postgres() -> bool:
+def postgres() -> bool:
     return str(connections.get("default").capabilities.dialect) == "postgres"
 
 
 def param(value: Any) -> Any:
     """A day as SQLite keeps a date column (ISO text), or as is."""
-    if isinstance(value, date) and not _postgres():
+    if isinstance(value, date) and not postgres():
         return value.isoformat()
     return value
 
 
 def _numbered(sql: str) -> str:
-    if not _postgres():
+    if not postgres():
         return sql
     parts = sql.split("?")
     return parts[0] + "".join(f"${i}{p}" for i, p in enumerate(parts[1:], 1))
