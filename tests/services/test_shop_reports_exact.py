@@ -32,10 +32,13 @@ from bot.services.reports import (
     Filters,
     Report,
     catalog,  # noqa: F401  (registers the reports)
+    shop_facts,
 )
 from bot.services.reports.shop_facts import refresh
 from config import Settings
-from tests.conftest import Shop, start_shop
+from config.checks import ConfigError
+from scheduler.clock import CLOCK
+from tests.conftest import Shop, make_settings, start_shop
 
 MARCH = Filters(date(2026, 3, 1), date(2026, 3, 31))  # previous: Jan 29 to Feb 28
 
@@ -247,3 +250,23 @@ async def test_every_figure_exact(shop: Shop) -> None:
     campaigns = (await build("attribution")).table("campaigns").rows
     assert [(r["campaign"], r["clicks"], r["orders"], r["revenue"]) for r in campaigns] == [
         ("Spring sale", 3, 3, Decimal("27.59")), ("Welcome", 2, 1, Decimal("5.01"))]
+
+    # The clock's job brings them up to date too (one process at a time: alone=True).
+    await event(h["dee"], "order_placed", t("03-27"), source="woocommerce", total="2.40")
+    assert CLOCK in shop.client.app and shop.client.app[CLOCK].jobs["shop-facts"].alone
+    await shop.client.app[CLOCK].run("shop-facts")
+    assert await refresh() == 0
+    assert figures(await build("revenue"))["revenue"][0] == Decimal("1279.50")
+
+    # Another timezone rebuilds every roll-up: in UTC, Eve's signup (17:00 on March 31)
+    # is in March.
+    shop_facts.configure("UTC", 7)
+    assert await drain() > 0
+    assert figures(await build("funnel"))["entered"] == (4, 1)
+    assert figures(await build("revenue"))["revenue"][0] == Decimal("1279.50")
+
+
+@pytest.mark.parametrize("days", [0, 366])
+def test_attribution_days_is_checked(tmp_path: Any, days: int) -> None:
+    with pytest.raises(ConfigError, match="SWITCHBOARD_ATTRIBUTION_DAYS"):
+        make_settings(tmp_path, attribution_days=days)
