@@ -12,18 +12,20 @@ class Migration(migrations.Migration):
         ops.CreateModel(
             name='CampaignClick',
             fields=[
-                ('mail_id', fields.IntField(primary_key=True, unique=True, db_index=True)),
+                ('id', fields.IntField(generated=True, primary_key=True, unique=True, db_index=True)),
+                ('mail_id', fields.IntField(unique=True)),
                 ('kind', fields.CharField(max_length=16)),
                 ('ref', fields.IntField()),
                 ('day', fields.DateField()),
             ],
-            options={'table': 'report_clicks', 'app': 'models', 'indexes': [Index(fields=['day', 'kind', 'ref'], name='rk_day')], 'pk_attr': 'mail_id', 'table_description': "A marketing mail's tracked click (its first), credited to the mail's campaign."},
+            options={'table': 'report_clicks', 'app': 'models', 'indexes': [Index(fields=['day', 'kind', 'ref'], name='rk_day')], 'pk_attr': 'id', 'table_description': "A marketing mail's tracked click (its first), credited to the mail's campaign."},
             bases=['Model'],
         ),
         ops.CreateModel(
             name='ContactCommerce',
             fields=[
-                ('contact_id', fields.IntField(primary_key=True, unique=True, db_index=True)),
+                ('id', fields.IntField(generated=True, primary_key=True, unique=True, db_index=True)),
+                ('contact_id', fields.IntField(unique=True)),
                 ('source', fields.CharField(max_length=32)),
                 ('entered_day', fields.DateField()),
                 ('entered_week', fields.DateField()),
@@ -35,7 +37,7 @@ class Migration(migrations.Migration):
                 ('orders', fields.IntField(default=0)),
                 ('cents', fields.BigIntField(default=0)),
             ],
-            options={'table': 'report_contacts', 'app': 'models', 'indexes': [Index(fields=['entered_day', 'source', 'signed_up', 'checkout_day', 'first_order_day'], name='rc_entered'), Index(fields=['cents', 'contact_id'], name='rc_value')], 'pk_attr': 'contact_id', 'table_description': "One contact's way through the shop's funnel (what each column means: ``shop_facts``)."},
+            options={'table': 'report_contacts', 'app': 'models', 'indexes': [Index(fields=['entered_day', 'source', 'signed_up', 'checkout_day', 'first_order_day'], name='rc_entered'), Index(fields=['cents', 'contact_id'], name='rc_value')], 'pk_attr': 'id', 'table_description': "One contact's way through the shop's funnel (what each column means: ``shop_facts``)."},
             bases=['Model'],
         ),
         ops.CreateModel(
@@ -57,7 +59,8 @@ class Migration(migrations.Migration):
         ops.CreateModel(
             name='OrderFact',
             fields=[
-                ('event_id', fields.IntField(primary_key=True, unique=True, db_index=True)),
+                ('id', fields.IntField(generated=True, primary_key=True, unique=True, db_index=True)),
+                ('event_id', fields.IntField(unique=True)),
                 ('contact_id', fields.IntField()),
                 ('at', fields.DatetimeField(auto_now=False, auto_now_add=False)),
                 ('day', fields.DateField()),
@@ -74,7 +77,7 @@ class Migration(migrations.Migration):
                 ('first_kind', fields.CharField(default='', max_length=16)),
                 ('first_ref', fields.IntField(null=True)),
             ],
-            options={'table': 'report_orders', 'app': 'models', 'indexes': [Index(fields=['day', 'source', 'prev_day', 'next_day', 'nth'], name='ro_day'), Index(fields=['contact_id', 'day'], name='ro_contact'), Index(fields=['last_kind', 'day', 'last_ref', 'cents'], name='ro_last'), Index(fields=['first_kind', 'day', 'first_ref', 'cents'], name='ro_first')], 'pk_attr': 'event_id', 'table_description': 'One order (an ``order_placed`` shop event): its amount in cents, its number among'},
+            options={'table': 'report_orders', 'app': 'models', 'indexes': [Index(fields=['day', 'source', 'prev_day', 'next_day', 'nth'], name='ro_day'), Index(fields=['contact_id', 'day'], name='ro_contact'), Index(fields=['last_kind', 'day', 'last_ref', 'cents'], name='ro_last'), Index(fields=['first_kind', 'day', 'first_ref', 'cents'], name='ro_first')], 'pk_attr': 'id', 'table_description': 'One order (an ``order_placed`` shop event): its amount in cents, its number among'},
             bases=['Model'],
         ),
         ops.CreateModel(
@@ -89,7 +92,8 @@ class Migration(migrations.Migration):
         ops.CreateModel(
             name='ReviewFact',
             fields=[
-                ('review_id', fields.IntField(primary_key=True, unique=True, db_index=True)),
+                ('id', fields.IntField(generated=True, primary_key=True, unique=True, db_index=True)),
+                ('review_id', fields.IntField(unique=True)),
                 ('source', fields.CharField(max_length=32)),
                 ('day', fields.DateField()),
                 ('week', fields.DateField()),
@@ -97,7 +101,7 @@ class Migration(migrations.Migration):
                 ('answered', fields.BooleanField(default=False)),
                 ('replied', fields.BooleanField(default=False)),
             ],
-            options={'table': 'report_reviews', 'app': 'models', 'indexes': [Index(fields=['day', 'source'], name='rv_day'), Index(fields=['replied', 'review_id'], name='rv_replied')], 'pk_attr': 'review_id', 'table_description': 'One review: its source, day, rating and whether it was answered within 24 hours.'},
+            options={'table': 'report_reviews', 'app': 'models', 'indexes': [Index(fields=['day', 'source'], name='rv_day'), Index(fields=['replied', 'review_id'], name='rv_replied')], 'pk_attr': 'id', 'table_description': 'One review: its source, day, rating and whether it was answered within 24 hours.'},
             bases=['Model'],
         ),
         ops.CreateModel(

@@ -26,7 +26,8 @@ class ContactCommerce(Model):
 
     ``entered``: their first shop event. ``source``: where they came from."""
 
-    contact_id = fields.IntField(primary_key=True, generated=False)
+    id = fields.IntField(primary_key=True)
+    contact_id = fields.IntField(unique=True)
     source = fields.CharField(max_length=32)
     entered_day = fields.DateField()
     entered_week = fields.DateField()
@@ -50,7 +51,8 @@ class OrderFact(Model):
     """One order (an ``order_placed`` shop event): its amount in cents, its number among
     the contact's orders, and the campaign it is attributed to (last and first touch)."""
 
-    event_id = fields.IntField(primary_key=True, generated=False)
+    id = fields.IntField(primary_key=True)
+    event_id = fields.IntField(unique=True)
     contact_id = fields.IntField()
     at = fields.DatetimeField()
     day = fields.DateField()
@@ -99,7 +101,8 @@ class OrderDay(Model):
 class CampaignClick(Model):
     """A marketing mail's tracked click (its first), credited to the mail's campaign."""
 
-    mail_id = fields.IntField(primary_key=True, generated=False)
+    id = fields.IntField(primary_key=True)
+    mail_id = fields.IntField(unique=True)
     kind = fields.CharField(max_length=16)  # sequence, broadcast; "": neither
     ref = fields.IntField()
     day = fields.DateField()
@@ -143,7 +146,8 @@ class SentimentDay(Model):
 class ReviewFact(Model):
     """One review: its source, day, rating and whether it was answered within 24 hours."""
 
-    review_id = fields.IntField(primary_key=True, generated=False)
+    id = fields.IntField(primary_key=True)
+    review_id = fields.IntField(unique=True)
     source = fields.CharField(max_length=32)
     day = fields.DateField()
     week = fields.DateField()
