@@ -212,8 +212,12 @@ async def test_every_figure_exact(shop: Shop) -> None:
                                                extra=(("model", "first"),)))
     assert [(r["kind"], r["orders"], r["revenue"]) for r in first.table("campaigns").rows] == [
         ("sequence", 2, Decimal("25.00")), ("broadcast", 0, Decimal("0.00"))]
-    with pytest.raises(InboxError):
-        await build("attribution", Filters(MARCH.start, MARCH.end, extra=(("model", "x"),)))
+    for key, bad in (("attribution", ("model", "x")), ("funnel", ("source", "Web Chat")),
+                     ("revenue", ("source", "x" * 40)), ("reviews", ("source", "'; --")),
+                     ("listening-sentiment", ("lang", "<b>"))):
+        with pytest.raises(InboxError) as refused:
+            await build(key, Filters(MARCH.start, MARCH.end, extra=(bad,)))
+        assert refused.value.status == 400 and refused.value.field == bad[0]
 
     feel = await build("listening-sentiment")
     assert figures(feel) == {"total": (4, 1), "negative": (3, 0), "share_negative": (0.75, 0.0),

@@ -4,6 +4,7 @@ database's form, and values read back the same on both."""
 
 from __future__ import annotations
 
+import re
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
@@ -69,13 +70,19 @@ def share(part: Any, whole: Any) -> float | None:
     return num(part) / num(whole) if num(whole) else None
 
 
+_NAME = re.compile(r"^[a-z0-9][a-z0-9_.:-]{0,31}$")  # a channel kind, a store, a language
+
+
 def extra(f: Filters, name: str, allowed: tuple[str, ...] = ()) -> str | None:
-    """A report-specific filter's value; one outside ``allowed`` is a 400."""
+    """A report-specific filter's value; one outside ``allowed``, or not a name like a
+    channel kind's or a language's, is a 400 (a well-formed name nobody has: no rows)."""
     value = dict(f.extra).get(name)
     if value is None or value == "":
         return None
     if allowed and value not in allowed:
         raise InboxError(f"{name} must be one of {', '.join(allowed)}", "bad_filter", name)
+    if not _NAME.match(value):
+        raise InboxError(f"{name} is not a valid name", "bad_filter", name)
     return value
 
 
