@@ -3,12 +3,14 @@
 :func:`refresh` reads what is new since its watermarks (kept in ``report_state``) and
 rewrites the facts it touches, in batches (bounded memory), each batch with its watermark
 in one transaction: run it again, or after a crash, and the facts come out the same. The
-clock runs it (job ``shop-facts``, one process at a time); ``bench/reports.py`` calls it
-until it returns 0.
+clock runs it (job ``shop-facts``, one process at a time: the per-day sums are kept by
+deltas, so two refreshes must never run at once); ``bench/reports.py`` calls it until it
+returns 0.
 
-* **Commerce** (``report_contacts``, ``report_orders``): for each contact with a new shop
-  event, all of their events are read again and their facts rewritten (an event that
-  arrives late, with an earlier time, renumbers their orders correctly).
+* **Commerce** (``report_contacts``, ``report_orders``, and their sums per day, cohort,
+  source and currency in ``report_order_days``): for each contact with a new shop event,
+  all of their events are read again and their facts rewritten (an event that arrives
+  late, with an earlier time, renumbers their orders correctly).
   - *Entered*: the contact's first shop event (normally the signup; a guest's first
     checkout or order counts as entering there). *Checkout*: a checkout started, or an
     order placed (an order passed a checkout). *Cohort*: the month of the first order.
@@ -25,10 +27,12 @@ until it returns 0.
     order is credited (the mail stats credit a mail once, with its first order). Posts
     carry no tracked links, so no order is attributed to a post.
 * **Clicks** (``report_clicks``): each clicked mail, by the day of its first click.
-* **Sentiment** (``report_sentiment``): each scored item with its latest label: messages
+* **Sentiment** (``report_sentiment``, counted per day in ``report_sentiment_days``): each
+  scored item with its latest label: messages
   (channel: the conversation's channel kind; language: the contact's locale) and reviews
   (channel ``review``; their language) from ``sentiment_scores``, and mentions from
-  outside (feeds, the API: their own source, language and label).
+  outside (feeds, the API: their own source, language and label, as first stored: a
+  mention scored again later keeps its first label here).
 * **Reviews** (``report_reviews``): each review, answered when a reply went out within 24
   hours of the review (exactly 24 hours counts).
 
