@@ -4,13 +4,14 @@ the previous period, the attribution window's edge, and new rows after a refresh
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 import pytest
 
 from bot.core.errors import InboxError
+from bot.core.time import utcnow
 from bot.models import (
     Broadcast,
     ChannelAccount,
@@ -38,6 +39,7 @@ from bot.services.reports.shop_facts import refresh
 from config import Settings
 from config.checks import ConfigError
 from scheduler.clock import CLOCK
+from scheduler.marketing.events import ContactFields, record_event
 from tests.conftest import Shop, make_settings, start_shop
 
 MARCH = Filters(date(2026, 3, 1), date(2026, 3, 31))  # previous: Jan 29 to Feb 28
@@ -274,3 +276,18 @@ async def test_every_figure_exact(shop: Shop) -> None:
 def test_attribution_days_is_checked(tmp_path: Any, days: int) -> None:
     with pytest.raises(ConfigError, match="SWITCHBOARD_ATTRIBUTION_DAYS"):
         make_settings(tmp_path, attribution_days=days)
+
+
+async def test_the_window_setting_drives_the_mail_stats(aiohttp_client: Any,
+                                                        tmp_path: Any) -> None:
+    await start_shop(aiohttp_client, make_settings(tmp_path, clock_seconds=3600,
+                                                   attribution_days=1))
+    now = utcnow()
+    early = await Contact.create(email="early@x.test")
+    late = await Contact.create(email="late@x.test")
+    before = await mail(early, now - timedelta(hours=25))  # outside one day
+    inside = await mail(late, now - timedelta(hours=23))
+    for who in ("early@x.test", "late@x.test"):
+        await record_event("order_placed", "api", who, ContactFields(who), {"total": "5"}, now)
+    assert (await MailSend.get(id=before.id)).converted_at is None
+    assert (await MailSend.get(id=inside.id)).revenue == 5
