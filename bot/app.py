@@ -42,7 +42,7 @@ from bot.services.followups import FOLLOWUPS, Followups
 from bot.services.inbox import INTAKE
 from bot.services.live import HUB, StaffHub
 from bot.services.replies import OUTBOX, Outbox
-from bot.services.reports import inbox_facts
+from bot.services.reports import inbox_facts, shop_facts
 from bot.web import media, pages
 from channels import registry
 from channels.email.mailer import MAILER, Mailer
@@ -55,6 +55,7 @@ from listening.runtime import LISTENING, ListeningRuntime
 from scheduler.clock import CLOCK, Clock
 from scheduler.marketing import api as marketing_api
 from scheduler.marketing import consent, drips, sequences
+from scheduler.marketing import events as shop_events
 from scheduler.marketing import web as web_marketing
 from scheduler.marketing.broadcasts import BroadcastRunner
 from scheduler.marketing.drips import DRIPS
@@ -302,6 +303,10 @@ def create_app(settings: Settings, *, migrate: bool = True,
                     alone=True)
         clock.every(max(every, 30.0), "listening", lambda: listening.tick(app[HTTP]),
                     alone=True)
+        # The report roll-ups: read from the raw rows since their watermarks (shop_facts).
+        shop_facts.configure(settings.shop_timezone, settings.attribution_days)
+        shop_events.set_window(settings.attribution_days)
+        clock.every(max(every, 30.0), "shop-facts", shop_facts.refresh_all, alone=True)
         running = [a for a in adapters.values() if isinstance(a, RunsAccounts)]
         for adapter in running:  # per-account loops (Telegram polling, webhooks)
             await adapter.start()

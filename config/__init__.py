@@ -173,6 +173,10 @@ class Settings:
         "(an e-mail address, a phone number or a link). Empty: the web chat page.",
         default="")
     shop_name: str = _doc("The shop's name, as the bot introduces it.", default="our shop")
+    attribution_days: int = _doc(
+        "An order this many days after a tracked click (a marketing mail's link) is "
+        "attributed to that mail's campaign, in the mail stats and the attribution report.",
+        default=7)
     shop_timezone: str = _doc(
         "The shop's IANA timezone (office hours, rule times, schedules), e.g. Asia/Bangkok.",
         default="UTC")

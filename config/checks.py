@@ -31,8 +31,9 @@ _POSITIVE = {"port", "max_body_bytes", "outbound_max_attempts", "session_hours",
              "password_hash_threads", "signed_link_days", "quarantine_tries",
              "template_timeout_seconds", "template_max_bytes", "regex_timeout_ms",
              "loop_lease_seconds", "followup_lease_seconds", "followup_max_attempts",
-             "followup_backoff_seconds"}
-_AT_MOST = {"followup_max_attempts": 30}  # more: the doubling backoff overflows a timedelta
+             "followup_backoff_seconds", "attribution_days"}
+# followup_max_attempts: more and the doubling backoff overflows a timedelta
+_AT_MOST = {"followup_max_attempts": 30, "attribution_days": 365}
 _NETWORKS = ("trusted_proxies", "metrics_addresses")  # addresses or CIDR, comma-separated
 _LIMITS = ("login_limit_address", "login_limit_account", "public_limit_address")
 

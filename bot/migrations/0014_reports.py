@@ -38,7 +38,7 @@ class Migration(migrations.Migration):
         ops.CreateModel(
             name='ConversationFact',
             fields=[
-                ('conversation_id', fields.IntField(primary_key=True, unique=True, db_index=True)),
+                ('conversation_id', fields.IntField(primary_key=True, generated=False, unique=True, db_index=True)),
                 ('account_id', fields.IntField()),
                 ('channel_kind', fields.CharField(max_length=32)),
                 ('agent_id', fields.IntField(null=True)),

@@ -40,18 +40,29 @@ from bot.models.reports import (
     FaqMiss,
     ReportState,
 )
+from bot.models.shop_reports import (
+    CampaignClick,
+    ContactCommerce,
+    OrderDay,
+    OrderFact,
+    ReviewFact,
+    SentimentDay,
+    SentimentFact,
+    ShopReportState,
+)
 from bot.models.users import Role, Session, User
 from bot.models.work import Followup, Lease
 
 __all__ = [
-    "AgentFact", "ConversationEvent", "ConversationFact", "FaqMiss", "ReportState",
-    "Broadcast", "CannedReply", "ChannelAccount", "ChatFlow", "Contact", "Conversation",
-    "ConversationStatus", "CsatRating", "DeliveryStatus", "Direction", "Enrollment",
-    "Followup", "Lease",
+    "AgentFact", "ConversationEvent", "ConversationFact", "FaqMiss", "ShopReportState",
+    "Broadcast", "CampaignClick", "CannedReply", "ChannelAccount", "ChatFlow", "Contact",
+    "ContactCommerce", "Conversation", "ConversationStatus", "CsatRating", "DeliveryStatus",
+    "Direction", "Enrollment", "Followup", "Lease",
     "FaqEntry", "Feed", "FeedEntry", "Identity", "ImportFailure", "Label", "ListeningRule",
     "MailSend",
-    "Mention", "Message", "Note", "NoteRevision", "Post", "PostEvent", "PostStatus",
-    "PostVariant", "Review", "Role", "Rule", "Segment", "SentimentCorrection",
+    "Mention", "Message", "Note", "NoteRevision", "OrderDay", "OrderFact", "Post",
+    "PostEvent", "PostStatus", "PostVariant", "ReportState", "Review", "ReviewFact", "Role",
+    "Rule", "Segment", "SentimentCorrection", "SentimentDay", "SentimentFact",
     "SentimentScore", "Sequence", "Session", "ShopEvent", "StaffAlert", "StaffNotification",
     "User",
 ]

@@ -18,6 +18,13 @@ from scheduler.marketing.sequences import on_event
 ATTRIBUTION = timedelta(days=7)  # an order this soon after a click converts the mail
 
 
+def set_window(days: int) -> None:
+    """The attribution window, from the setting ``attribution_days`` (the composition
+    root sets it at start)."""
+    global ATTRIBUTION
+    ATTRIBUTION = timedelta(days=days)
+
+
 class ContactFields(NamedTuple):
     """Who an event is about (only ``email`` finds the contact; the rest fills gaps)."""
 

@@ -4,5 +4,8 @@ module; a new reports module adds one import line here."""
 
 from __future__ import annotations
 
+import bot.services.reports.attribution  # noqa: F401
 import bot.services.reports.inbox  # noqa: F401
 import bot.services.reports.inbox_people  # noqa: F401
+import bot.services.reports.listening_reports  # noqa: F401
+import bot.services.reports.shop  # noqa: F401

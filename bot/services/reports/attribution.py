@@ -1,0 +1,98 @@
+"""Attribution: the orders placed in the range that followed a tracked click on a
+marketing mail of a sequence or a broadcast within ``attribution_days`` (the rule and its
+roll-up are ``shop_facts``'), credited to one campaign: the last touch (the latest click
+before the order) by default, the first touch (the earliest in the window) with the filter
+``model=first``. Per campaign: the mails clicked in the range, the orders and revenue
+credited to it in the range, and orders per click.
+
+Posts carry no tracked links (their text goes out as written, the network counts the
+clicks), so no order is attributed to a post.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bot.core.auth import Perm
+from bot.models import Broadcast, Sequence
+from bot.services.reports import Chart, Column, Filters, Report, Table, register
+from bot.services.reports.sql import extra, money, num, rows, share
+from bot.services.reports.sql import figures as figures_of
+
+MODELS = ("last", "first")
+
+
+async def _credited(f: Filters, model: str) -> dict[tuple[str, int], dict[str, int]]:
+    return {(str(r["kind"]), num(r["ref"])): {"orders": num(r["orders"]),
+                                              "cents": num(r["cents"])}
+            for r in await rows(
+                f"SELECT {model}_kind AS kind, {model}_ref AS ref, COUNT(*) AS orders, "
+                "SUM(cents) AS cents FROM report_orders "
+                f"WHERE {model}_kind IN ('sequence', 'broadcast', 'post') "
+                f"AND day >= ? AND day <= ? GROUP BY {model}_kind, {model}_ref",
+                f.start, f.end)}
+
+
+async def _clicks(f: Filters) -> dict[tuple[str, int], int]:
+    return {(str(r["kind"]), num(r["ref"])): num(r["clicks"]) for r in await rows(
+        "SELECT kind, ref, COUNT(*) AS clicks FROM report_clicks WHERE day >= ? AND day <= ? "
+        "AND kind <> '' GROUP BY kind, ref", f.start, f.end)}
+
+
+async def _all(f: Filters) -> dict[str, Any]:
+    r = (await rows("SELECT SUM(orders) AS orders, SUM(cents) AS cents FROM report_order_days "
+                    "WHERE day >= ? AND day <= ?", f.start, f.end))[0]
+    return {"orders": num(r["orders"]), "cents": num(r["cents"])}
+
+
+def _figures(credited: dict[tuple[str, int], dict[str, int]], clicks: dict[Any, int],
+             everything: dict[str, Any]) -> dict[str, Any]:
+    orders = sum(c["orders"] for c in credited.values())
+    cents = sum(c["cents"] for c in credited.values())
+    return {"orders": orders, "revenue": money(cents), "clicks": sum(clicks.values()),
+            "share": share(cents, everything["cents"]),
+            "per_click": share(orders, sum(clicks.values()))}
+
+
+async def _names(keys: set[tuple[str, int]]) -> dict[tuple[str, int], str]:
+    out: dict[tuple[str, int], str] = {}
+    seqs = [i for k, i in keys if k == "sequence"]
+    casts = [i for k, i in keys if k == "broadcast"]
+    for i, name in await Sequence.filter(id__in=seqs).values_list("id", "name"):
+        out["sequence", int(i)] = str(name)
+    for i, name in await Broadcast.filter(id__in=casts).values_list("id", "name"):
+        out["broadcast", int(i)] = str(name)
+    return out
+
+
+@register("attribution", "Attribution to campaigns", Perm.REPORTS_MARKETING,
+          group="marketing", filters=(), extra=("model",))
+async def attribution(f: Filters) -> Report:
+    model = extra(f, "model", MODELS) or "last"
+    credited, clicks = await _credited(f, model), await _clicks(f)
+    old = f.previous()
+    now = _figures(credited, clicks, await _all(f))
+    before = _figures(await _credited(old, model), await _clicks(old), await _all(old))
+    figures = figures_of(now, before,
+        ("revenue", "Attributed revenue", "money"), ("orders", "Attributed orders", "int"),
+        ("clicks", "Tracked clicks", "int"),
+        ("share", "Share of revenue attributed", "percent"),
+        ("per_click", "Orders per click", "percent"))
+    keys = set(credited) | set(clicks)
+    names = await _names(keys)
+    campaigns = []
+    for key in sorted(keys, key=lambda k: (-credited.get(k, {}).get("cents", 0), k)):
+        got = credited.get(key, {"orders": 0, "cents": 0})
+        campaigns.append({"kind": key[0], "campaign_id": key[1],
+                          "campaign": names.get(key, f"#{key[1]}"),
+                          "clicks": clicks.get(key, 0), "orders": got["orders"],
+                          "revenue": money(got["cents"]),
+                          "per_click": share(got["orders"], clicks.get(key, 0))})
+    table = Table("campaigns", "Revenue per campaign", [
+        Column("kind", "Type", "text"), Column("campaign_id", "Id"),
+        Column("campaign", "Campaign", "text"), Column("clicks", "Clicks"),
+        Column("orders", "Orders"), Column("revenue", "Revenue", "money"),
+        Column("per_click", "Orders per click", "percent")], campaigns)
+    note = "first touch" if model == "first" else "last touch"
+    return Report("attribution", f"Attribution to campaigns ({note})", f, figures, [table],
+                  [Chart("bar", "campaigns", "campaign", ("revenue",), "Revenue per campaign")])
