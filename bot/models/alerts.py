@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from tortoise import fields
+from tortoise.indexes import Index
 from tortoise.models import Model
 
 
@@ -26,4 +27,5 @@ class StaffAlert(Model):
 
     class Meta:
         table = "staff_alerts"
+        indexes = (Index(fields=("kind", "created_at"), name="alert_kind_time"),)
 

@@ -151,5 +151,7 @@ class MailSend(Model):
 
     class Meta:
         table = "mail_sends"
-        indexes = (Index(fields=("contact_id", "clicked_at"), name="mail_contact_click"),)
+        indexes = (Index(fields=("contact_id", "clicked_at"), name="mail_contact_click"),
+                   Index(fields=("state", "sent_at"), name="mail_state_sent"),
+                   Index(fields=("converted_at",), name="mail_converted"))
 
