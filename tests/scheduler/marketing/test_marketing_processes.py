@@ -113,9 +113,9 @@ class Cluster:
 
 
 async def _start(tmp_path: Path, postgres: Postgres, sink: Sink, port: int) -> Cluster:
-    """Three processes on one new database (the first alone migrates and seeds it), then
+    """Three processes on one new, migrated database (the first alone seeds it), then
     the shop's e-mail account pointing at the sink."""
-    url = postgres.create_db()
+    url = postgres.create_db(migrated=True)
     env = {"SWITCHBOARD_DATABASE_URL": url, "SWITCHBOARD_SECRET_KEY": secrets.token_hex(32),
            "SWITCHBOARD_CLOCK_SECONDS": "0.2", "SWITCHBOARD_DRIP_LEASE_SECONDS": LEASE,
            "SWITCHBOARD_SENTIMENT_ENABLED": "false"}
