@@ -358,6 +358,18 @@ class ServerProcess:
         return int(self.proc.returncode)
 
 
+def start_together(servers: list[ServerProcess]) -> None:
+    """Start these processes at once, each in a thread waiting for its own port (for the
+    processes after the first of a group: the first alone migrates and seeds); raises the
+    first failure once all are done."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max(1, len(servers))) as pool:
+        futures = [pool.submit(srv.start) for srv in servers]
+    for future in futures:
+        future.result()
+
+
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[ServerProcess]:
     srv = ServerProcess(tmp_path / "data").start()

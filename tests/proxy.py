@@ -216,9 +216,11 @@ class Cluster:
 
     def start(self) -> Cluster:
         try:
+            from tests.conftest import start_together
+
             self.servers[0].start()
+            start_together(self.servers[1:])
             for srv in self.servers[1:]:
-                srv.start()
                 srv.seed = self.seed
             self.nginx.start()
         except BaseException:

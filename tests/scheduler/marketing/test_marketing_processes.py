@@ -36,7 +36,7 @@ import pytest
 from aiosmtpd.controller import Controller
 
 from scheduler.marketing import broadcasts, drips
-from tests.conftest import Postgres, ServerProcess, free_port
+from tests.conftest import Postgres, ServerProcess, free_port, start_together
 
 pytestmark = pytest.mark.slow  # three server processes on PostgreSQL, one killed
 
@@ -121,8 +121,8 @@ async def _start(tmp_path: Path, postgres: Postgres, sink: Sink, port: int) -> C
            "SWITCHBOARD_SENTIMENT_ENABLED": "false"}
     servers = [ServerProcess(tmp_path / f"s{i}", **env) for i in range(3)]
     await asyncio.to_thread(servers[0].start)
+    await asyncio.to_thread(start_together, servers[1:])
     for srv in servers[1:]:
-        await asyncio.to_thread(srv.start)
         srv.seed = servers[0].seed
     sink.pids = [srv.proc.pid for srv in servers if srv.proc is not None]
     conn = await asyncpg.connect(url)

@@ -13,7 +13,7 @@ from typing import Any
 import asyncpg
 import pytest
 
-from tests.conftest import Postgres, ServerProcess
+from tests.conftest import Postgres, ServerProcess, start_together
 from tests.fakes.telegram_api import FakeTelegram
 
 pytestmark = pytest.mark.slow  # three server processes on PostgreSQL
@@ -34,8 +34,8 @@ async def test_three_processes_publish_each_post_once(tmp_path: Path, postgres: 
     first = servers[0]
     await asyncio.to_thread(first.start)  # seeds the shop (the database came migrated)
     try:
+        await asyncio.to_thread(start_together, servers[1:])
         for srv in servers[1:]:
-            await asyncio.to_thread(srv.start)
             srv.seed = first.seed
         account = await asyncio.to_thread(first.call, "POST", "/api/v1/channels", {
             "kind": "telegram", "name": "shop",
