@@ -139,7 +139,7 @@ SQLITE_NAME = "switchboard.sqlite3"  # the default database in a data dir
 def migrated_sqlite(data_dir: Path) -> None:
     """Give ``data_dir`` a copy of a SQLite database that ``run.py migrate`` migrated once
     for the run (unless it has a database already): what the app's start-up migration
-    leaves on a fresh data dir, without running the 13 migrations again for each test
+    leaves on a fresh data dir, without running every migration again for each test
     (seconds of CPU each). The app still checks and applies what is pending at start."""
     target = data_dir / SQLITE_NAME
     if target.exists():
