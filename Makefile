@@ -50,7 +50,7 @@ lint: test-deps
 	$(VENV)/bin/lint-imports --no-cache
 
 test: test-deps debs lint
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q --durations=25
 
 bench: test-deps
 	$(PY) bench/ingest.py

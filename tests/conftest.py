@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import glob
 import json
 import os
@@ -9,6 +10,7 @@ import pwd
 import re
 import shutil
 import socket
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -50,6 +52,7 @@ class Postgres:
         self.dir = Path(tempfile.mkdtemp(prefix="sb-pg-"))
         self.port = free_port()
         self.user = None
+        self._template: str | None = None
         if os.geteuid() == 0:  # initdb refuses root; run the cluster as 'postgres'
             self.user = "postgres"
             pw = pwd.getpwnam("postgres")
@@ -69,11 +72,24 @@ class Postgres:
                   f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.dir} "
                   "-c fsync=off -c full_page_writes=off -c max_connections=200", "start")
 
-    def create_db(self) -> str:
+    def create_db(self, migrated: bool = False) -> str:
+        """A new database: empty, or with ``migrated=True`` a copy of one that
+        ``run.py migrate`` migrated once for the run (``CREATE DATABASE ... TEMPLATE``), as
+        a first start leaves it, without running the migrations again (seconds of CPU).
+        Tests of migrating itself, and of copying into a new database, take an empty one."""
         name = "sb_" + uuid.uuid4().hex[:10]
+        template = f" TEMPLATE {self._migrated_template()}" if migrated else ""
         self._run(self.bin / "psql", "-h", "127.0.0.1", "-p", self.port, "-U", "postgres",
-                  "-c", f"CREATE DATABASE {name}")
+                  "-c", f"CREATE DATABASE {name}{template}")
         return f"postgres://postgres@127.0.0.1:{self.port}/{name}"
+
+    def _migrated_template(self) -> str:
+        if self._template is None:
+            url = self.create_db()
+            migrate(Path(tempfile.mkdtemp(prefix="sb-pg-template-")),
+                    SWITCHBOARD_DATABASE_URL=url)  # exits: no session left on the template
+            self._template = url.rsplit("/", 1)[1]
+        return self._template
 
     def stop(self) -> None:
         try:
@@ -102,6 +118,44 @@ def mailserver() -> Iterator[Any]:
 
 # --- settings and app -----------------------------------------------------------------------
 
+def migrate(data_dir: Path, **env: str) -> None:
+    """``python run.py migrate`` on ``data_dir`` (SQLite there unless ``env`` names a
+    database URL), as an operator runs it."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    full = {k: v for k, v in os.environ.items() if k != "SWITCHBOARD_DATABASE_URL"}
+    full.update({"SWITCHBOARD_DATA_DIR": str(data_dir), "SWITCHBOARD_LOG_LEVEL": "WARNING",
+                 **env})
+    done = subprocess.run([sys.executable, "run.py", "migrate"], cwd=ROOT, env=full,
+                          text=True, capture_output=True, timeout=300,
+                          stdin=subprocess.DEVNULL)
+    if done.returncode != 0 or "applied" not in done.stdout:
+        raise RuntimeError(f"run.py migrate failed:\n{done.stdout}\n{done.stderr}")
+
+
+_SQLITE_TEMPLATE: list[Path] = []  # the run's migrated SQLite file, made on first use
+SQLITE_NAME = "switchboard.sqlite3"  # the default database in a data dir
+
+
+def migrated_sqlite(data_dir: Path) -> None:
+    """Give ``data_dir`` a copy of a SQLite database that ``run.py migrate`` migrated once
+    for the run (unless it has a database already): what the app's start-up migration
+    leaves on a fresh data dir, without running every migration again for each test
+    (seconds of CPU each). The app still checks and applies what is pending at start."""
+    target = data_dir / SQLITE_NAME
+    if target.exists():
+        return
+    if not _SQLITE_TEMPLATE:
+        tdir = Path(tempfile.mkdtemp(prefix="sb-sqlite-template-"))
+        atexit.register(shutil.rmtree, tdir, True)
+        migrate(tdir)
+        with sqlite3.connect(tdir / SQLITE_NAME) as db:  # all of it in the one file
+            db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        db.close()
+        _SQLITE_TEMPLATE.append(tdir / SQLITE_NAME)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(_SQLITE_TEMPLATE[0], target)
+
+
 def make_settings(tmp: Path, **over: Any) -> Settings:
     env = {"SWITCHBOARD_DATA_DIR": str(tmp), "SWITCHBOARD_LOG_FORMAT": "text"}
     base = dict(sentiment_enabled=False,  # tests that read sentiment turn it on
@@ -115,7 +169,10 @@ def make_settings(tmp: Path, **over: Any) -> Settings:
                 # outbound URL policy's own tests turn this off
                 allow_private_urls=True)
     base.update(over)
-    return load_settings(env, **base)
+    settings = load_settings(env, **base)
+    if settings.resolved_database_url == f"sqlite://{tmp / SQLITE_NAME}":
+        migrated_sqlite(tmp)  # starts migrated; tests of migrating run `run.py migrate`
+    return settings
 
 
 @pytest.fixture(scope="session")
@@ -143,7 +200,7 @@ def any_db(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
     if request.param == "sqlite":
         return make_settings(tmp_path)
     pg: Postgres = request.getfixturevalue("postgres")
-    return make_settings(tmp_path, database_url=pg.create_db())
+    return make_settings(tmp_path, database_url=pg.create_db(migrated=True))
 
 
 @pytest.fixture
@@ -228,10 +285,12 @@ def api_call(base: str, token: str, method: str, path: str, body: Any = None) ->
 
 
 class ServerProcess:
-    """``python run.py serve`` in a subprocess, on a free port, with its own data dir."""
+    """``python run.py serve`` in a subprocess, on a free port, with its own data dir. On
+    SQLite it starts on a migrated copy (:func:`migrated_sqlite`) unless ``fresh``: then
+    its start-up runs every migration itself."""
 
-    def __init__(self, data_dir: Path, **env: str) -> None:
-        self.data_dir, self.port = data_dir, free_port()
+    def __init__(self, data_dir: Path, *, fresh: bool = False, **env: str) -> None:
+        self.data_dir, self.port, self.fresh = data_dir, free_port(), fresh
         self.env = {**os.environ, "SWITCHBOARD_DATA_DIR": str(data_dir),
                     "SWITCHBOARD_PORT": str(self.port), "SWITCHBOARD_LOG_FORMAT": "text",
                     "SWITCHBOARD_LOG_LEVEL": os.environ.get("SB_TEST_LOG", "WARNING"),
@@ -246,6 +305,8 @@ class ServerProcess:
 
     def start(self, timeout: float = 60) -> ServerProcess:
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        if not self.fresh and not self.env.get("SWITCHBOARD_DATABASE_URL"):
+            migrated_sqlite(self.data_dir)
         self.log = self.data_dir.parent / f"server-{self.port}.log"
         self._log_fh = self.log.open("a")
         self.proc = subprocess.Popen([sys.executable, "run.py", "serve"], cwd=ROOT,
@@ -295,6 +356,18 @@ class ServerProcess:
         self._log_fh.close()
         self.output = self.log.read_text()
         return int(self.proc.returncode)
+
+
+def start_together(servers: list[ServerProcess]) -> None:
+    """Start these processes at once, each in a thread waiting for its own port (for the
+    processes after the first of a group: the first alone migrates and seeds); raises the
+    first failure once all are done."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max(1, len(servers))) as pool:
+        futures = [pool.submit(srv.start) for srv in servers]
+    for future in futures:
+        future.result()
 
 
 @pytest.fixture

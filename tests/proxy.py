@@ -185,7 +185,8 @@ class Cluster:
     """``n`` Switchboard processes on one PostgreSQL database behind one nginx, as the
     deploy recipe runs them: one secret key, one database URL, ``trusted_proxies`` naming
     nginx (127.0.0.1) and ``public_url`` its URL. The first process starts alone (it
-    migrates and seeds the demo shop), the others after it; :attr:`seed` is the first's.
+    migrates a new database and seeds the demo shop), the others after it; :attr:`seed` is
+    the first's.
 
     ``kill(i)`` is SIGKILL, ``restart(i)`` starts the same process again on its port
     (same data dir), so nginx finds it back. Blocking: call it in a thread from async
@@ -215,9 +216,11 @@ class Cluster:
 
     def start(self) -> Cluster:
         try:
+            from tests.conftest import start_together
+
             self.servers[0].start()
+            start_together(self.servers[1:])
             for srv in self.servers[1:]:
-                srv.start()
                 srv.seed = self.seed
             self.nginx.start()
         except BaseException:

@@ -31,7 +31,8 @@ def test_schemathesis_finds_no_failure(tmp_path: Path, db: str,
                                        request: pytest.FixtureRequest) -> None:
     env = {}
     if db == "postgres":  # it refuses what SQLite keeps: NUL, an over-long varchar
-        env["SWITCHBOARD_DATABASE_URL"] = request.getfixturevalue("postgres").create_db()
+        pg = request.getfixturevalue("postgres")
+        env["SWITCHBOARD_DATABASE_URL"] = pg.create_db(migrated=True)
     server = ServerProcess(tmp_path / "data", **env).start()
     try:
         config = _with_a_conversation(server, tmp_path)

@@ -30,13 +30,13 @@ WAIT = float(os.environ.get("SB_EVENTS_WAIT", "60"))  # seconds: generous on a l
 def pair(postgres: Postgres, tmp_path_factory: pytest.TempPathFactory
          ) -> Iterator[tuple[ServerProcess, ServerProcess]]:
     tmp = tmp_path_factory.mktemp("events")
-    env = {"SWITCHBOARD_DATABASE_URL": postgres.create_db(),
+    env = {"SWITCHBOARD_DATABASE_URL": postgres.create_db(migrated=True),
            "SWITCHBOARD_SECRET_KEY": secrets.token_hex(32),
            "SWITCHBOARD_CHANNEL_REFRESH_SECONDS": "0.5", "SWITCHBOARD_TELEGRAM_POLL_TIMEOUT": "1",
            "SWITCHBOARD_POST_MAX_ATTEMPTS": "1"}
     a, b = ServerProcess(tmp / "a", **env), ServerProcess(tmp / "b", **env)
     try:
-        a.start()  # migrates and seeds the shop
+        a.start()  # seeds the shop (the database came migrated)
         b.start()
         b.seed = a.seed
         yield a, b

@@ -44,7 +44,7 @@ async def _post(session: aiohttp.ClientSession, srv: ServerProcess, i: int) -> b
 
 async def test_sigkill_mid_burst_and_redelivery_leave_one_reply_each(
         tmp_path: Path, postgres: Postgres) -> None:
-    url = postgres.create_db()
+    url = postgres.create_db()  # empty: the first process migrates it at start
     env = {"SWITCHBOARD_DATABASE_URL": url, "SWITCHBOARD_SECRET_KEY": secrets.token_hex(32),
            # A's held followups go to B once their lease lapses
            "SWITCHBOARD_FOLLOWUP_LEASE_SECONDS": "3", "SWITCHBOARD_CLOCK_SECONDS": "0.5"}

@@ -302,7 +302,7 @@ async def test_store_webhooks_of_odd_shapes_get_no_server_error(
     from config import Secret
     from tests.conftest import make_settings, start_shop
     where = {} if db == "sqlite" else {
-        "database_url": request.getfixturevalue("postgres").create_db()}
+        "database_url": request.getfixturevalue("postgres").create_db(migrated=True)}
     shop = await start_shop(aiohttp_client, make_settings(
         tmp_path, shopify_webhook_secret=Secret("s-secret"),
         woocommerce_webhook_secret=Secret("w-secret"), **where))
@@ -347,7 +347,7 @@ async def test_strings_too_long_for_their_columns_are_refused_on_postgres(
     message text may be long), never a 500."""
     from tests.conftest import make_settings, start_shop
     shop = await start_shop(aiohttp_client, make_settings(
-        tmp_path, database_url=request.getfixturevalue("postgres").create_db()))
+        tmp_path, database_url=request.getfixturevalue("postgres").create_db(migrated=True)))
     doc = (await shop.api("GET", "/api/v1/openapi.json"))[1]
     failures: list[str] = []
     tried = 0

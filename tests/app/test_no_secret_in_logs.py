@@ -67,7 +67,8 @@ async def test_no_configured_secret_reaches_the_log(tmp_path: Path, aiohttp_serv
                   "SWITCHBOARD_METRICS_TOKEN": "metrics-token-secret",
                   "SWITCHBOARD_SHOPIFY_WEBHOOK_SECRET": "shopify-hook-secret",
                   "SWITCHBOARD_WOOCOMMERCE_WEBHOOK_SECRET": "woo-hook-secret"}
-    srv = ServerProcess(tmp_path / "data", SWITCHBOARD_LOG_LEVEL="DEBUG",
+    # fresh: its start-up migrates too, logging at DEBUG
+    srv = ServerProcess(tmp_path / "data", fresh=True, SWITCHBOARD_LOG_LEVEL="DEBUG",
                         SWITCHBOARD_LOG_FORMAT="json", SWITCHBOARD_OUTBOUND_MAX_ATTEMPTS="2",
                         SWITCHBOARD_OUTBOUND_BACKOFF_SECONDS="0.2",
                         SWITCHBOARD_CHANNEL_REFRESH_SECONDS="0.2",

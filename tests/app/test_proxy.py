@@ -31,7 +31,7 @@ CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory, postgres: Postgres) -> Iterator[Cluster]:
-    c = Cluster(tmp_path_factory.mktemp("proxy"), postgres.create_db(), n=3)
+    c = Cluster(tmp_path_factory.mktemp("proxy"), postgres.create_db(migrated=True), n=3)
     c.start()
     yield c
     c.stop()

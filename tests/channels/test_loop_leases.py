@@ -55,12 +55,12 @@ async def test_one_process_polls_and_the_other_takes_over(tmp_path: Path, postgr
     fake = FakeTelegram()
     bot = fake.add_bot(TOKEN)
     api = await aiohttp_server(fake.app())
-    url = postgres.create_db()
+    url = postgres.create_db(migrated=True)
     env = {"SWITCHBOARD_DATABASE_URL": url, "SWITCHBOARD_SECRET_KEY": secrets.token_hex(32),
            "SWITCHBOARD_CHANNEL_REFRESH_SECONDS": "0.5", "SWITCHBOARD_TELEGRAM_POLL_TIMEOUT": "1",
            "SWITCHBOARD_LOOP_LEASE_SECONDS": str(LEASE), "SWITCHBOARD_SENTIMENT_ENABLED": "false"}
     servers = [ServerProcess(tmp_path / f"s{i}", **env) for i in range(2)]
-    await asyncio.to_thread(servers[0].start)  # migrates and seeds the shop
+    await asyncio.to_thread(servers[0].start)  # seeds the shop (the database came migrated)
     db = await asyncpg.connect(url)
     frozen: int | None = None
     try:
@@ -159,7 +159,7 @@ async def test_one_process_reads_a_mailbox(tmp_path: Path, postgres: Postgres,
                                            mailserver: MailServer) -> None:
     """Two processes, one IMAP mailbox: one IMAP session at a time, each mail stored
     once, and the other process reads it after the holder is killed."""
-    url = postgres.create_db()
+    url = postgres.create_db(migrated=True)
     env = {"SWITCHBOARD_DATABASE_URL": url, "SWITCHBOARD_SECRET_KEY": secrets.token_hex(32),
            "SWITCHBOARD_CHANNEL_REFRESH_SECONDS": "0.5",
            "SWITCHBOARD_LOOP_LEASE_SECONDS": str(LEASE), "SWITCHBOARD_SENTIMENT_ENABLED": "false"}

@@ -51,7 +51,7 @@ async def fake_api(aiohttp_server: Any) -> AsyncIterator[tuple[FakeTelegram, str
 @pytest.fixture
 async def pg_shop(aiohttp_client: Any, tmp_path: Path, postgres: Postgres) -> Shop:
     return await start_shop(aiohttp_client, make_settings(
-        tmp_path, database_url=postgres.create_db(), quarantine_tries=2))
+        tmp_path, database_url=postgres.create_db(migrated=True), quarantine_tries=2))
 
 
 @pytest.mark.slow  # real Postfix, Dovecot and PostgreSQL

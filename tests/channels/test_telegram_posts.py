@@ -108,7 +108,7 @@ async def test_a_post_command_holding_nul_is_queued_on_postgresql(
     the text the marketer meant (before, the INSERT failed and the command went
     unanswered)."""
     tg = await marketers_shop(aiohttp_client, fake_api, make_settings(
-        tmp_path, database_url=postgres.create_db(), shop_timezone="Asia/Bangkok"))
+        tmp_path, database_url=postgres.create_db(migrated=True), shop_timezone="Asia/Bangkok"))
     answer = await say(tg, "/post tomorrow 9:00 #tg Spring\u0000 sale\u0000!")
     assert "scheduled for" in answer, answer
     post = await Post.get(id=post_id(answer))

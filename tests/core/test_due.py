@@ -64,7 +64,7 @@ async def test_concurrent_claims_take_each_row_once(db: None) -> None:
 @pytest.mark.slow
 async def test_claim_takes_ids_above_32_bits(postgres: Postgres, tmp_path: Path) -> None:
     """followups.id is a bigint: the claim's UPDATE must not cast the ids to int."""
-    settings = make_settings(tmp_path, database_url=postgres.create_db())
+    settings = make_settings(tmp_path, database_url=postgres.create_db(migrated=True))
     async with database(settings):
         big = 2**31 + 5
         await Followup.create(id=big, kind="received", conversation_id=1,

@@ -36,7 +36,7 @@ import pytest
 from aiosmtpd.controller import Controller
 
 from scheduler.marketing import broadcasts, drips
-from tests.conftest import Postgres, ServerProcess, free_port
+from tests.conftest import Postgres, ServerProcess, free_port, start_together
 
 pytestmark = pytest.mark.slow  # three server processes on PostgreSQL, one killed
 
@@ -113,16 +113,16 @@ class Cluster:
 
 
 async def _start(tmp_path: Path, postgres: Postgres, sink: Sink, port: int) -> Cluster:
-    """Three processes on one new database (the first alone migrates and seeds it), then
+    """Three processes on one new, migrated database (the first alone seeds it), then
     the shop's e-mail account pointing at the sink."""
-    url = postgres.create_db()
+    url = postgres.create_db(migrated=True)
     env = {"SWITCHBOARD_DATABASE_URL": url, "SWITCHBOARD_SECRET_KEY": secrets.token_hex(32),
            "SWITCHBOARD_CLOCK_SECONDS": "0.2", "SWITCHBOARD_DRIP_LEASE_SECONDS": LEASE,
            "SWITCHBOARD_SENTIMENT_ENABLED": "false"}
     servers = [ServerProcess(tmp_path / f"s{i}", **env) for i in range(3)]
     await asyncio.to_thread(servers[0].start)
+    await asyncio.to_thread(start_together, servers[1:])
     for srv in servers[1:]:
-        await asyncio.to_thread(srv.start)
         srv.seed = servers[0].seed
     sink.pids = [srv.proc.pid for srv in servers if srv.proc is not None]
     conn = await asyncpg.connect(url)
