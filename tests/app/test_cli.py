@@ -117,7 +117,7 @@ def test_migrate_on_fresh_sqlite(tmp_path: Path) -> None:
             "models.0006_email, models.0007_drips, models.0008_tracking, "
             "models.0009_segments, models.0010_broadcasts, models.0011_listening, "
             "models.0012_quarantine_secrets, models.0013_work, models.0014_reports, "
-            "models.0015_shop_reports, models.0016_dashboard_indexes)"
+            "models.0015_shop_reports, models.0016_dashboard_indexes, models.0017_post_clicks)"
             ) in first.stdout
     assert (tmp_path / "switchboard.sqlite3").exists()
     again = run(tmp_path, "migrate")
