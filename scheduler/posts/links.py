@@ -103,7 +103,7 @@ class LinkTracker:
 
 def read(secret: str, variant: str, mac: str, url: str) -> Link | None:
     """The signed link's value (``<variant id>|<url>``) if we signed it, else None."""
-    if not variant.isdigit() or web_url(url) != url:
+    if not url or not variant.isdigit() or web_url(url) != url:
         return None
     return read_link(secret, PURPOSE, f"{variant}|{url}.{mac}")
 
