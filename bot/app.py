@@ -64,6 +64,7 @@ from scheduler.posts import commands as post_commands  # noqa: F401  (registers 
 from scheduler.posts import flows, outcomes
 from scheduler.posts import web as web_posts
 from scheduler.posts.api import ics_feed
+from scheduler.posts.links import LinkTracker
 from scheduler.posts.publish import Publisher
 
 log = logging.getLogger("switchboard.app")
@@ -258,7 +259,9 @@ def create_app(settings: Settings, *, migrate: bool = True,
         publisher = Publisher(adapters, settings.post_max_attempts,
                               settings.post_backoff_seconds, settings.post_misfire_minutes,
                               lease_seconds=settings.post_lease_seconds,
-                              bus=app[BUS], timezone=settings.shop_timezone)
+                              bus=app[BUS], timezone=settings.shop_timezone,
+                              links=LinkTracker.of(settings) if settings.track_post_links
+                              else None)
         await sequences.install_builtin()
         app[MAILER] = Mailer(adapters, settings)
         listening = app[LISTENING]

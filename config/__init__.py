@@ -174,9 +174,14 @@ class Settings:
         default="")
     shop_name: str = _doc("The shop's name, as the bot introduces it.", default="our shop")
     attribution_days: int = _doc(
-        "An order this many days after a tracked click (a marketing mail's link) is "
-        "attributed to that mail's campaign, in the mail stats and the attribution report.",
+        "An order this many days after a tracked click (a marketing mail's link, or a "
+        "post's: track_post_links) is attributed to that mail's campaign or that post, in "
+        "the mail stats and the attribution report.",
         default=7)
+    track_post_links: bool = _doc(
+        "Links in a published post go through this server's redirect, which counts the "
+        "click and adds UTM parameters (utm_campaign=post-<id>), so the attribution report "
+        "credits orders to posts. False: links go out as written.", default=True)
     shop_timezone: str = _doc(
         "The shop's IANA timezone (office hours, rule times, schedules), e.g. Asia/Bangkok.",
         default="UTC")

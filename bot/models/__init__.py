@@ -32,7 +32,13 @@ from bot.models.listening import (
     SentimentScore,
 )
 from bot.models.marketing import Broadcast, Enrollment, MailSend, Segment, Sequence, ShopEvent
-from bot.models.posts import Post, PostEvent, PostStatus, PostVariant
+from bot.models.posts import (
+    Post,
+    PostClick,
+    PostEvent,
+    PostStatus,
+    PostVariant,
+)
 from bot.models.reports import (
     AgentFact,
     ConversationEvent,
@@ -61,7 +67,8 @@ __all__ = [
     "FaqEntry", "Feed", "FeedEntry", "Identity", "ImportFailure", "Label", "ListeningRule",
     "MailSend",
     "Mention", "Message", "Note", "NoteRevision", "OrderDay", "OrderFact", "Post",
-    "PostEvent", "PostStatus", "PostVariant", "ReportState", "Review", "ReviewFact", "Role",
+    "PostClick", "PostEvent", "PostStatus", "PostVariant", "ReportState", "Review",
+    "ReviewFact", "Role",
     "Rule", "Segment", "SentimentCorrection", "SentimentDay", "SentimentFact",
     "SentimentScore", "Sequence", "Session", "ShopEvent", "StaffAlert", "StaffNotification",
     "User",

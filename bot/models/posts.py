@@ -92,3 +92,20 @@ class PostEvent(Model):
     class Meta:
         table = "post_events"
 
+
+
+class PostClick(Model):
+    """A click on a tracked link of a published post (``scheduler.posts.links``): which
+    post and target it came from, and when. No contact: a click on a social network is
+    anonymous; an order is tied to it by the UTM campaign the shop saw it land with."""
+
+    id = fields.IntField(primary_key=True)
+    post_id = fields.IntField()
+    variant_id = fields.IntField()
+    network = fields.CharField(max_length=16)
+    at = fields.DatetimeField()
+
+    class Meta:
+        table = "post_clicks"
+        indexes = (Index(fields=("post_id", "at"), name="pc_post"),
+                   Index(fields=("at", "post_id"), name="pc_at"))

@@ -44,7 +44,9 @@ class EventIn(Strict):
     payload: dict[str, Any] = Field(
         default_factory=dict,
         description="Shown in the mails: items [{title, quantity, price}], url (the cart's "
-                    "recovery link), review_url, order number, total.")
+                    "recovery link), review_url, order number, total; for attribution, "
+                    "landing_url (where the buyer landed, with its utm_* parameters) or "
+                    "utm_campaign.")
     occurred_at: datetime | None = None
 
 

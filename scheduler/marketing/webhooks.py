@@ -77,6 +77,16 @@ async def _record(source: str, topic: str, kind: str, raw: bytes, contact: Conta
     return await record_event(kind, source, ext, contact, payload)
 
 
+_WOO_UTM = ("_wc_order_attribution_utm_campaign", "utm_campaign")
+
+
+def _woo_campaign(data: dict[str, Any]) -> str:
+    """The UTM campaign WooCommerce's order attribution kept in the order's meta."""
+    meta = {as_text(m.get("key"), 64): m.get("value") for m in seq(data.get("meta_data"))
+            if isinstance(m, dict)}
+    return next((as_text(meta[k], 200) for k in _WOO_UTM if as_text(meta.get(k), 200)), "")
+
+
 def _ignored(topic: str) -> str:
     return f"topic {topic!r} is not one Switchboard uses"
 
@@ -92,7 +102,8 @@ async def shopify(topic: str, delivery: str, raw: bytes) -> Recorded | str:
         "items": _items(data.get("line_items")),
         "url": as_text(data.get("abandoned_checkout_url"), 2000),
         "order": as_text(data.get("name"), 64), "total": as_text(data.get("total_price"), 64),
-        "currency": as_text(data.get("currency"), 8)}
+        "currency": as_text(data.get("currency"), 8),
+        "landing_site": as_text(data.get("landing_site"), 2000)}  # where the buyer landed
     return await _record("shopify", topic, kind, raw, _person(data, customer), payload)
 
 
@@ -105,5 +116,6 @@ async def woocommerce(topic: str, delivery: str, raw: bytes) -> Recorded | str:
     customer = data if topic.startswith("customer.") else obj(data.get("billing"))
     payload: dict[str, object] = {
         "items": _items(data.get("line_items")), "order": as_text(data.get("number"), 64),
-        "total": as_text(data.get("total"), 64), "currency": as_text(data.get("currency"), 8)}
+        "total": as_text(data.get("total"), 64), "currency": as_text(data.get("currency"), 8),
+        "utm_campaign": _woo_campaign(data)}
     return await _record("woocommerce", topic, kind, raw, _person(data, customer), payload)

@@ -39,6 +39,7 @@ from bot.core.events import Event, EventBus, PostFailed, PostMissed
 from bot.core.time import utcnow
 from bot.models import Post, PostEvent, PostStatus, PostVariant
 from bot.services.account_cache import channel_account
+from scheduler.posts.links import LinkTracker
 from scheduler.posts.recurrence import Recurrence, next_after
 from scheduler.posts.service import move, transition, utc
 
@@ -51,8 +52,10 @@ class Publisher:
     def __init__(self, adapters: Mapping[str, ChannelAdapter], max_attempts: int = 5,
                  backoff_seconds: float = 30.0, misfire_minutes: float = 60.0,
                  lease_seconds: float = 120.0, concurrency: int = 8,
-                 bus: EventBus | None = None, timezone: str = "UTC") -> None:
+                 bus: EventBus | None = None, timezone: str = "UTC",
+                 links: LinkTracker | None = None) -> None:
         self.adapters = adapters
+        self.links = links  # tracks the links in the text (None: sent as written)
         self.tz = ZoneInfo(timezone)
         self.max_attempts, self.backoff = max_attempts, backoff_seconds
         self.grace = timedelta(minutes=misfire_minutes)
@@ -186,10 +189,11 @@ class Publisher:
                                          "or disabled)")
             await self._record(v, state="failed", error=err.reason)
             return err
+        text = v.text if v.text is not None else post.text
         try:
-            remote = await adapter.publish(account, v.target,
-                                           v.text if v.text is not None else post.text,
-                                           post.media)
+            if self.links is not None:
+                text = self.links.text(v.id, v.network, text, bool(post.media))
+            remote = await adapter.publish(account, v.target, text, post.media)
         except PermanentDeliveryError as exc:
             await self._record(v, state="failed", error=exc.reason[:500])
             return exc

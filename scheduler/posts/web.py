@@ -17,7 +17,7 @@ from bot.core.errors import InboxError
 from bot.core.keys import SETTINGS
 from bot.core.pages import form_str, page, path_id, render
 from bot.models import ChannelAccount, Post, PostEvent, PostStatus, PostVariant
-from scheduler.posts import networks
+from scheduler.posts import links, networks
 from scheduler.posts import service as posts
 from scheduler.posts.when import WhenError, parse
 
@@ -174,8 +174,21 @@ async def calendar_page(request: web.Request) -> web.Response:
                   network=network, networks=known)
 
 
+async def post_click(request: web.Request) -> web.StreamResponse:
+    """A tracked link of a published post (``scheduler.posts.links``): counted, then on
+    to the link with the post's UTM parameters. Only links we signed redirect."""
+    variant, url = request.match_info["variant"], request.query.get("u", "")
+    if links.read(request.app[SETTINGS].secret_key.get(), variant,
+                  request.match_info["mac"], url) is None:
+        return render(request, "web/subscribe.html", status=404, ok=False,
+                      message="This link is not valid.")
+    raise web.HTTPFound(await links.clicked(int(variant), url),
+                        headers={"Cache-Control": "no-store"})
+
+
 def setup(app: web.Application) -> None:
     r = app.router
+    r.add_get("/p/{variant}/{mac}", post_click)
     r.add_get("/posts", posts_page)
     r.add_post("/posts", post_compose)
     r.add_post("/posts/retry-failed", posts_retry_failed)

@@ -5,17 +5,23 @@ before the order) by default, the first touch (the earliest in the window) with 
 ``model=first``. Per campaign: the mails clicked in the range, the orders and revenue
 credited to it in the range, and orders per click.
 
-Posts carry no tracked links (their text goes out as written, the network counts the
-clicks), so no order is attributed to a post.
+Posts: an order that landed with ``utm_campaign=post-<id>`` touched that post (the rule:
+``post_touch``), and competes with the contact's mail clicks the same way. A post's clicks
+are the clicks on its tracked links (``post_clicks``) on the range's days (the shop's).
 """
 
 from __future__ import annotations
 
+from datetime import datetime, time, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
+
+from tortoise.functions import Count
 
 from bot.core.auth import Perm
-from bot.models import Broadcast, Sequence
+from bot.models import Broadcast, Post, PostClick, Sequence
 from bot.services.reports import Chart, Column, Filters, Report, Table, register
+from bot.services.reports.shop_facts import shop_timezone
 from bot.services.reports.sql import extra, money, num, rows, share
 from bot.services.reports.sql import figures as figures_of
 
@@ -34,9 +40,16 @@ async def _credited(f: Filters, model: str) -> dict[tuple[str, int], dict[str, i
 
 
 async def _clicks(f: Filters) -> dict[tuple[str, int], int]:
-    return {(str(r["kind"]), num(r["ref"])): num(r["clicks"]) for r in await rows(
+    out = {(str(r["kind"]), num(r["ref"])): num(r["clicks"]) for r in await rows(
         "SELECT kind, ref, COUNT(*) AS clicks FROM report_clicks WHERE day >= ? AND day <= ? "
         "AND kind <> '' GROUP BY kind, ref", f.start, f.end)}
+    tz = ZoneInfo(shop_timezone())
+    start = datetime.combine(f.start, time(), tz)
+    end = datetime.combine(f.end + timedelta(days=1), time(), tz)
+    for r in await PostClick.filter(at__gte=start, at__lt=end).annotate(
+            n=Count("id")).group_by("post_id").values("post_id", "n"):
+        out["post", int(r["post_id"])] = int(r["n"])
+    return out
 
 
 async def _all(f: Filters) -> dict[str, Any]:
@@ -62,6 +75,10 @@ async def _names(keys: set[tuple[str, int]]) -> dict[tuple[str, int], str]:
         out["sequence", int(i)] = str(name)
     for i, name in await Broadcast.filter(id__in=casts).values_list("id", "name"):
         out["broadcast", int(i)] = str(name)
+    for i, text in await Post.filter(id__in=[i for k, i in keys if k == "post"]).values_list(
+            "id", "text"):
+        line = " ".join(str(text).split())
+        out["post", int(i)] = line if len(line) <= 60 else line[:59] + "…"
     return out
 
 

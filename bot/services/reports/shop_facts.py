@@ -22,10 +22,10 @@ returns 0.
     rounded half-up to cents, kept in integer cents (sums are exact on both databases);
     one currency is assumed, an order keeps the ``currency`` its payload names.
   - *Attribution*: a tracked click on a marketing mail (``mail_sends.clicked_at``: its
-    first click) of a sequence or a broadcast, at most ``attribution_days`` before the
-    order: the latest such click is the last touch, the earliest the first touch. Every
-    order is credited (the mail stats credit a mail once, with its first order). Posts
-    carry no tracked links, so no order is attributed to a post.
+    first click) of a sequence or a broadcast, or an order's touch of a post
+    (``post_touch``: it landed with ``utm_campaign=post-<id>``), at most
+    ``attribution_days`` before the order: the latest touch is the last touch, the
+    earliest the first touch. Every order is credited (the mail stats credit a mail once).
 * **Clicks** (``report_clicks``): each clicked mail, by the day of its first click.
 * **Sentiment** (``report_sentiment``, counted per day in ``report_sentiment_days``): each
   scored item with its latest label: messages
@@ -69,6 +69,7 @@ from bot.models import (
     ShopEvent,
     ShopReportState,
 )
+from bot.services.reports.post_touch import touches
 from bot.services.reports.sql import execute, postgres
 
 BATCH = 2000
@@ -81,6 +82,10 @@ _TABLES = (ContactCommerce, OrderFact, OrderDay, CampaignClick, SentimentFact, S
 def configure(timezone: str, attribution_days: int) -> None:
     """The shop's timezone and attribution window (the composition root sets them)."""
     _conf.update(tz=timezone, days=attribution_days)
+
+
+def shop_timezone() -> str:
+    return str(_conf["tz"])
 
 
 def window() -> timedelta:
@@ -193,9 +198,11 @@ async def _commerce(size: int) -> int:
         touch = _campaign(m)
         if touch is not None:
             mails[int(m["contact_id"])].append((m["clicked_at"], *touch))
+    posts = await touches([e for es in events.values() for e in es
+                           if e["kind"] == "order_placed"], window())
     facts, orders = [], []
     for person in people:
-        got = _contact(person, events[person], chats[person], mails[person])
+        got = _contact(person, events[person], chats[person], mails[person], posts)
         if got is not None:
             facts.append(got[0])
             orders.extend(got[1])
@@ -228,7 +235,8 @@ def _campaign(m: dict[str, Any]) -> tuple[str, int] | None:
 
 
 def _contact(person: int, events: list[dict[str, Any]], chats: list[tuple[datetime, str]],
-             clicks: list[tuple[datetime, str, int]]
+             clicks: list[tuple[datetime, str, int]],
+             posts: dict[int, tuple[datetime, str, int]]
              ) -> tuple[ContactCommerce, list[OrderFact]] | None:
     if not events:
         return None
@@ -245,7 +253,8 @@ def _contact(person: int, events: list[dict[str, Any]], chats: list[tuple[dateti
         at: datetime = e["occurred_at"]
         day = days[nth - 1]
         payload = e["payload"] if isinstance(e["payload"], dict) else {}
-        inside = sorted(c for c in clicks if at - window() <= c[0] <= at)
+        post = [posts[int(e["id"])]] if int(e["id"]) in posts else []
+        inside = sorted([c for c in clicks if at - window() <= c[0] <= at] + post)
         last, earliest = (inside[-1], inside[0]) if inside else (None, None)
         assert cohort is not None
         orders.append(OrderFact(
