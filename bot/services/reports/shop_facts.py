@@ -18,9 +18,10 @@ returns 0.
     conversation with the shop if it started no later than their first shop event
     (``webchat``, ``instagram``, ``email`` …), else the store that sent that event
     (``api``, ``shopify``, ``woocommerce``), i.e. they came to the shop directly.
-  - *Money*: an order's ``total`` (a string or a number, ``1,234.50`` too) as a Decimal
-    rounded half-up to cents, kept in integer cents (sums are exact on both databases);
-    one currency is assumed, an order keeps the ``currency`` its payload names.
+  - *Money*: an order's ``total`` (a number or text: ``1,234.50``, ``12,50`` is 12.50) as
+    a Decimal rounded half-up to cents, kept in integer cents (sums are exact on both
+    databases); a negative or ambiguous total counts the order without revenue
+    (:func:`cents`); an order keeps the ``currency`` its payload names.
   - *Attribution*: a tracked click on a marketing mail (``mail_sends.clicked_at``: its
     first click) of a sequence or a broadcast, at most ``attribution_days`` before the
     order: the latest such click is the last touch, the earliest the first touch. Every
@@ -47,7 +48,7 @@ merged contact leaves them in the same transaction (:func:`forget`).
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from tortoise import connections
@@ -88,6 +89,7 @@ from bot.services.reports.shop_state import (
 
 __all__ = ["cents", "configure", "forget", "local_day", "refresh", "refresh_all", "week_of",
            "window"]
+from bot.services.reports.shop_reviews import new_reviews, replied_reviews
 from bot.services.reports.sql import execute, postgres
 
 BATCH = 2000
@@ -112,7 +114,7 @@ async def refresh(limit: int | None = None) -> int:
         return 0
     size = min(limit or BATCH, BATCH)
     done = 0
-    for step in (_commerce, _clicks, _scores, _mentions, _new_reviews, _replied_reviews):
+    for step in (_commerce, _clicks, _scores, _mentions, new_reviews, replied_reviews):
         if limit is not None and done >= limit:
             break
         done += await step(size if limit is None else min(size, limit - done))
@@ -355,43 +357,3 @@ async def _mentions(size: int) -> int:
                                             label=str(sentiment)))
     await _put_sentiment(facts, "mentions", old_mark, batch.mark, first=True)
     return len(batch.rows)
-
-
-def _review_fact(r: dict[str, Any]) -> ReviewFact:
-    day = local_day(r["created"])
-    answered = r["replied_at"] is not None and \
-        r["replied_at"] - r["created"] <= timedelta(hours=24)
-    return ReviewFact(review_id=int(r["id"]), source=str(r["source"]), day=day,
-                      week=week_of(day), rating=r["rating"], answered=answered,
-                      replied=r["replied_at"] is not None)
-
-
-_REVIEW = ("id", "source", "created", "rating", "replied_at")
-
-
-async def _put_reviews(rows: list[dict[str, Any]], marked: tuple[Any, ...] = ()) -> None:
-    ids = [int(r["id"]) for r in rows]
-    async with in_transaction() as conn:
-        if marked:
-            await swap(conn, *marked)
-        await ReviewFact.filter(review_id__in=ids).using_db(conn).delete()
-        await ReviewFact.bulk_create([_review_fact(r) for r in rows], using_db=conn)
-
-
-async def _new_reviews(size: int) -> int:
-    old_mark, mark, batch = await take("reviews", Review, size)
-    if not batch.rows and batch.mark == mark:
-        return 0
-    rows = await Review.filter(id__in=[int(r[0]) for r in batch.rows]).values(*_REVIEW)
-    await _put_reviews(rows, ("reviews", old_mark, batch.mark))
-    return len(batch.rows)
-
-
-async def _replied_reviews(size: int) -> int:
-    """Reviews answered since their facts were written."""
-    waiting = Subquery(ReviewFact.filter(replied=False).values("review_id"))
-    rows = await Review.filter(replied_at__isnull=False, id__in=waiting).order_by(
-        "id").limit(size).values(*_REVIEW)
-    if rows:
-        await _put_reviews(rows)
-    return len(rows)
