@@ -165,8 +165,8 @@ async def test_an_older_process_with_other_settings_does_not_rebuild_back(
     shop_facts.configure("UTC", 7)
     old = dict(shop_state._conf)
     await drain()
-    await asyncio.sleep(0.01)  # the next process is configured a moment later
-    shop_facts.configure("Asia/Bangkok", 7)
+    shop_facts.configure("Asia/Bangkok", 7)  # the next process, configured later
+    shop_state._conf["at"] = old["at"] + 1000
     await drain()  # the newer process rebuilds
     shop_state._conf.update(old)  # the older one, still running with UTC
     assert await shop_facts.refresh() == 0  # leaves the roll-ups alone
@@ -175,8 +175,8 @@ async def test_an_older_process_with_other_settings_does_not_rebuild_back(
 
     inbox_old = inbox_facts._configured
     await inbox_facts.refresh()
-    await asyncio.sleep(0.01)
     inbox_facts.configure(make_settings(tmp_path, shop_timezone="Asia/Bangkok"))
+    inbox_facts._configured = inbox_old + 1000
     await inbox_facts.refresh()
     newer = inbox_facts._config
     inbox_facts._config, inbox_facts._configured = inbox_facts.Config(), inbox_old
