@@ -301,9 +301,7 @@ def create_app(settings: Settings, *, migrate: bool = True,
         broadcaster = BroadcastRunner(app[MAILER], lease_seconds=settings.drip_lease_seconds)
         clock.every(every, "drips", app[DRIPS].run_due, broadcaster.run_due)
         # The inbox reports' roll-up follows the inbox (one process; idempotent).
-        clock.every(every, "reports", functools.partial(inbox_facts.refresh,
-                                                        settle_seconds=inbox_facts.SETTLE),
-                    alone=True)
+        clock.every(every, "reports", inbox_facts.refresh, alone=True)
         clock.every(max(every, 30.0), "listening", lambda: listening.tick(app[HTTP]),
                     alone=True)
         # The report roll-ups: read from the raw rows since their watermarks (shop_facts).

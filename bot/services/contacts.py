@@ -15,6 +15,7 @@ from bot.core.errors import InboxError, NotFound
 from bot.core.fields import FieldPerms
 from bot.core.ingest import EMAIL_LEN, ID_LEN, LOCALE_LEN, NAME_LEN, PHONE_LEN
 from bot.models import Contact, Conversation, Identity, Message
+from bot.services.reports import shop_facts
 
 
 class HasConversations(InboxError):
@@ -84,8 +85,10 @@ async def delete_contact(contact_id: int) -> None:
     """Delete a contact that has no conversations (one that has is merged instead)."""
     if await Conversation.filter(contact_id=contact_id).exists():
         raise HasConversations()
-    if not await Contact.filter(id=contact_id).delete():
-        raise NotFound("contact", "contact_id")
+    async with in_transaction() as conn:
+        if not await Contact.filter(id=contact_id).using_db(conn).delete():
+            raise NotFound("contact", "contact_id")
+        await shop_facts.forget(conn, [contact_id])  # its shop events went with it
 
 
 async def merge_contacts(keep_id: int, merge_id: int) -> Contact:
@@ -108,7 +111,8 @@ async def merge_contacts(keep_id: int, merge_id: int) -> Contact:
         keep.attributes = {**(other.attributes or {}), **(keep.attributes or {})}
         keep.tags = sorted(set(keep.tags or []) | set(other.tags or []))
         await keep.save(using_db=conn)
-        await other.delete(using_db=conn)
+        await other.delete(using_db=conn)  # its shop events with it: out of the roll-ups,
+        await shop_facts.forget(conn, [merge_id], recompute=keep_id)  # and keep's source
     return keep
 
 

@@ -26,13 +26,18 @@ Definitions (every inbox report uses them; times are whole seconds, UTC epoch):
 
 The roll-up is kept current by :func:`refresh`, run by the clock (one process at a time):
 it follows watermarks on the ids of messages, activity-log rows, ratings and conversations
-(``report_state``) and recomputes each touched conversation whole, so running it twice
-changes nothing. The reports lag the inbox by the clock's interval. A change of
-``shop_timezone`` or ``office_hours`` rebuilds every row on the next run."""
+(``report_state``, see :mod:`bot.services.reports.marks`: a row committed late is still
+read; a run that lost its lease rolls back) and recomputes each touched conversation
+whole, so running it twice changes nothing. The reports lag the inbox by the clock's
+interval. A change of ``shop_timezone`` or ``office_hours`` rebuilds every row on the next
+run of the process configured last: one started earlier with other settings (a rolling
+deploy) leaves the roll-up alone instead of rebuilding it back."""
 
 from __future__ import annotations
 
+import logging
 import re
+import time as clock
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
@@ -42,9 +47,11 @@ from tortoise import connections
 from tortoise.transactions import in_transaction
 
 from bot.core.time import utcnow
+from bot.models import ReportState
+from bot.services.reports import marks
 from config import Settings, hours, sla
 
-SETTLE = 5.0  # seconds the clock's runs leave new rows alone on PostgreSQL (see refresh)
+log = logging.getLogger("switchboard.reports")
 BATCH = 500  # rows of each source per batch: at most 4 x BATCH conversations at once
 _PARAM = re.compile(r"\?")
 _SOURCES = (("msg", "messages", "conversation_id", "created_at"),
@@ -77,12 +84,14 @@ class Config:
 
 
 _config = Config()
+_configured = int(clock.time() * 1000)  # ms: the process configured last rebuilds
 
 
 def configure(settings: Settings) -> None:
     """Take the shop's timezone, office hours and SLA targets (the composition root)."""
-    global _config
+    global _config, _configured
     _config = Config(settings.shop_timezone, settings.office_hours, settings.sla_targets)
+    _configured = int(clock.time() * 1000)
 
 
 def config() -> Config:
@@ -149,88 +158,113 @@ def business_seconds(start: int, end: int, oh: hours.OfficeHours) -> int:
 
 # --- the refresh --------------------------------------------------------------------------
 
-async def refresh(limit: int | None = None, settle_seconds: float = 0.0) -> int:
+async def refresh(limit: int | None = None) -> int:
     """Bring the roll-up up to date, in batches; return how many conversations it
-    recomputed (at most about ``limit`` when given; 0: nothing was pending).
-    ``settle_seconds``: leave rows younger than this for the next run (the clock passes
-    a few seconds, so a PostgreSQL transaction that took an id earlier but committed
-    later is never passed over)."""
-    await _check_config()
-    if dialect() != "postgres":  # one writer at a time: ids commit in order
-        settle_seconds = 0.0
+    recomputed (at most about ``limit`` when given; 0: nothing was pending)."""
+    if not await _check_config():
+        return 0
     total = 0
     while limit is None or total < limit:
-        done = await _batch(BATCH if limit is None else max(1, min(BATCH, limit - total)),
-                            settle_seconds)
+        done = await _batch(BATCH if limit is None else max(1, min(BATCH, limit - total)))
         if not done:
             break
         total += done
     return total
 
 
-async def _state() -> dict[str, tuple[int, str]]:
+State = dict[str, tuple[int, str]]
+
+
+async def _state() -> State:
     return {k: (int(v), t) for k, v, t in await fetch(
         "SELECT key, value, text FROM report_state")}
 
 
-async def _put_state(conn: Any, values: dict[str, tuple[int, str]]) -> None:
-    await conn.execute_many(sql(
-        "INSERT INTO report_state (key, value, text) VALUES (?, ?, ?) ON CONFLICT (key) "
-        "DO UPDATE SET value = excluded.value, text = excluded.text"),
-        [[k, v, t] for k, (v, t) in values.items()])
+async def _put_state(conn: Any, new: State, old: State) -> None:
+    """Compare and set each row (:func:`bot.services.reports.marks.swap`)."""
+    for key, (value, text) in new.items():
+        was = old.get(key)
+        await marks.swap(conn, ReportState, key,
+                         None if was is None else {"value": was[0], "text": was[1]},
+                         {"value": value, "text": text})
 
 
-async def _check_config() -> None:
-    cfg = _config
-    if (await _state()).get("config", (0, ""))[1] == cfg.signature:
-        return
+def _mark(stored: tuple[int, str] | None) -> marks.Mark:
+    return marks.Mark.parse(stored[1] or str(stored[0])) if stored else marks.Mark()
+
+
+def _grace() -> timedelta:
+    return marks.GRACE if dialect() == "postgres" else timedelta(0)  # SQLite: in order
+
+
+async def _check_config() -> bool:
+    """Rebuild when the settings changed; False: a process configured later holds other
+    settings (the roll-up is left to it)."""
+    cfg, state = _config, await _state()
+    stored = state.get("config")
+    if stored and stored[1] == cfg.signature:
+        return True
+    if stored and stored[0] >= _configured:
+        log.warning("inbox roll-up built with other settings by a newer process: "
+                    "not refreshed here")
+        return False
+    cutoff = utcnow() - _grace()
     async with in_transaction() as conn:  # rebuild: every conversation once, in id order,
-        # then follow the sources from where they stand now
+        # then follow the sources from where they surely stand now (older than the grace)
+        await _put_state(conn, {"config": (_configured, cfg.signature)}, state)
         await conn.execute_query("DELETE FROM report_conversations")
         await conn.execute_query("DELETE FROM report_conversation_agents")
-        marks: dict[str, tuple[int, str]] = {}
-        for key, table, *_ in _SOURCES:
-            rows = await fetch(f"SELECT MAX(id) FROM {table}", conn=conn)
-            marks[key] = (int(rows[0][0] or 0), "")
-        await _put_state(conn, {"config": (0, cfg.signature), "rebuild": (0, "on"),
-                                **marks})
+        new: State = {"rebuild": (0, "on")}
+        for key, table, _, at_col in _SOURCES:
+            rows = await fetch(f"SELECT MAX(id) FROM {table}", conn=conn) if not _grace() \
+                else await fetch(f"SELECT id FROM {table} WHERE {at_col} < ? ORDER BY id DESC "
+                                 f"LIMIT 1", (cutoff,), conn)
+            new[key] = (int(rows[0][0] or 0) if rows else 0, "")
+        await _put_state(conn, new, state)
+    return True
 
 
-async def _batch(size: int, settle_seconds: float) -> int:
+def _reader(table: str, conv_col: str, at_col: str) -> marks.Read:
+    async def read(after: int, upto: int | None, limit: int) -> list[Any]:
+        if upto is None:
+            return await fetch(f"SELECT id, {at_col}, {conv_col} FROM {table} WHERE id > ? "
+                               f"ORDER BY id LIMIT ?", (after, limit))
+        return await fetch(f"SELECT id, {at_col}, {conv_col} FROM {table} WHERE id > ? AND "
+                           f"id <= ? ORDER BY id LIMIT ?", (after, upto, limit))
+    return read
+
+
+async def _batch(size: int) -> int:
     state = await _state()
     cursor, rebuilding = state.get("rebuild", (0, ""))
     if rebuilding:  # a rebuild: the next conversations by id
         ids = [int(r[0]) for r in await fetch(
             "SELECT id FROM conversations WHERE id > ? ORDER BY id LIMIT ?", (cursor, size))]
-        await _write(ids, {"rebuild": (ids[-1], "on") if ids else (0, "")})
-        return len(ids) if ids else await _batch(size, settle_seconds)
-    cutoff = epoch(utcnow()) - settle_seconds if settle_seconds else None
+        await _write(ids, {"rebuild": (ids[-1], "on") if ids else (0, "")}, state)
+        return len(ids) if ids else await _batch(size)
     convs: set[int] = set()
-    marks: dict[str, tuple[int, str]] = {}
+    new: State = {}
     for key, table, conv_col, at_col in _SOURCES:
-        last = state.get(key, (0, ""))[0]
-        for row_id, conv_id, at in await fetch(
-                f"SELECT id, {conv_col}, {at_col} FROM {table} WHERE id > ? ORDER BY id "
-                f"LIMIT ?", (last, size)):
-            if cutoff is not None and epoch(at) > cutoff:
-                break
-            convs.add(int(conv_id))
-            last = int(row_id)
-        marks[key] = (last, "")
-    if not convs:
-        return 0
-    await _write(sorted(convs), marks)
+        mark = _mark(state.get(key))
+        batch = await marks.take(mark, _reader(table, conv_col, at_col), size, _grace())
+        convs.update(int(r[2]) for r in batch.rows)
+        if batch.mark != mark:
+            new[key] = (batch.mark.done, "" if batch.mark.seen == batch.mark.done
+                        else str(batch.mark))
+    if convs or new:
+        await _write(sorted(convs), new, state)
     return len(convs)
 
 
-async def _write(ids: list[int], marks: dict[str, tuple[int, str]]) -> None:
-    """Recompute these conversations' rows and move the marks, in one transaction."""
+async def _write(ids: list[int], new: State, old: State) -> None:
+    """Recompute these conversations' rows and move the marks, in one transaction (the
+    marks first: another process that moved them meanwhile makes this one roll back)."""
     facts, agents = await compute(ids) if ids else ([], [])
     async with in_transaction() as conn:
-        marks_in = ", ".join("?" * len(ids))
+        await _put_state(conn, new, old)
         if not ids:
-            await _put_state(conn, marks)
             return
+        marks_in = ", ".join("?" * len(ids))
         await conn.execute_query(sql(f"DELETE FROM report_conversations WHERE conversation_id "
                                      f"IN ({marks_in})"), ids)
         await conn.execute_query(sql(f"DELETE FROM report_conversation_agents WHERE "
@@ -244,7 +278,6 @@ async def _write(ids: list[int], marks: dict[str, tuple[int, str]]) -> None:
                 "INSERT INTO report_conversation_agents (conversation_id, agent_id, "
                 "account_id, channel_kind, opened_at, replies) VALUES (?, ?, ?, ?, ?, ?)"),
                 agents)
-        await _put_state(conn, marks)
 
 
 async def compute(ids: list[int]) -> tuple[list[list[Any]], list[list[Any]]]:

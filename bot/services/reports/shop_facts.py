@@ -18,9 +18,10 @@ returns 0.
     conversation with the shop if it started no later than their first shop event
     (``webchat``, ``instagram``, ``email`` …), else the store that sent that event
     (``api``, ``shopify``, ``woocommerce``), i.e. they came to the shop directly.
-  - *Money*: an order's ``total`` (a string or a number, ``1,234.50`` too) as a Decimal
-    rounded half-up to cents, kept in integer cents (sums are exact on both databases);
-    one currency is assumed, an order keeps the ``currency`` its payload names.
+  - *Money*: an order's ``total`` (a number or text: ``1,234.50``, ``12,50`` is 12.50) as
+    a Decimal rounded half-up to cents, kept in integer cents (sums are exact on both
+    databases); a negative or ambiguous total counts the order without revenue
+    (:func:`cents`); an order keeps the ``currency`` its payload names.
   - *Attribution*: a tracked click on a marketing mail (``mail_sends.clicked_at``: its
     first click) of a sequence or a broadcast, or an order's touch of a post
     (``post_touch``: it landed with ``utm_campaign=post-<id>``), at most
@@ -37,16 +38,18 @@ returns 0.
   hours of the review (exactly 24 hours counts).
 
 Days, weeks (from Monday) and months are the shop's (``shop_timezone``). A change of the
-timezone or of ``attribution_days`` rebuilds every roll-up from the start.
+timezone or of ``attribution_days`` rebuilds every roll-up from the start, done by the
+process configured last (``config_at``): a process started earlier with other settings
+(a rolling deploy) leaves the roll-ups alone instead of rebuilding them back. The marks
+follow :mod:`bot.services.reports.marks` (late commits, a lost lease). A deleted or
+merged contact leaves them in the same transaction (:func:`forget`).
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import date, datetime, timedelta
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from tortoise import connections
 from tortoise.expressions import Subquery
@@ -54,6 +57,7 @@ from tortoise.transactions import in_transaction
 
 from bot.models import (
     CampaignClick,
+    Contact,
     ContactCommerce,
     Conversation,
     MailSend,
@@ -69,46 +73,31 @@ from bot.models import (
     ShopEvent,
     ShopReportState,
 )
+from bot.services.reports import marks
+from bot.services.reports.shop_state import (
+    cents,
+    check_config,
+    configure,
+    get,
+    local_day,
+    put,
+    shop_timezone,
+    swap,
+    take,
+    week_of,
+    window,
+)
+
+__all__ = ["cents", "configure", "forget", "local_day", "refresh", "refresh_all",
+           "shop_timezone", "week_of", "window"]
 from bot.services.reports.post_touch import touches
+from bot.services.reports.shop_reviews import new_reviews, replied_reviews
 from bot.services.reports.sql import execute, postgres
 
 BATCH = 2000
 ANALYZE_AFTER = 20000  # rows read since the last ANALYZE (PostgreSQL)
-_conf: dict[str, Any] = {"tz": "UTC", "days": 7}
 _TABLES = (ContactCommerce, OrderFact, OrderDay, CampaignClick, SentimentFact, SentimentDay,
            ReviewFact)
-
-
-def configure(timezone: str, attribution_days: int) -> None:
-    """The shop's timezone and attribution window (the composition root sets them)."""
-    _conf.update(tz=timezone, days=attribution_days)
-
-
-def shop_timezone() -> str:
-    return str(_conf["tz"])
-
-
-def window() -> timedelta:
-    return timedelta(days=int(_conf["days"]))
-
-
-def local_day(at: datetime) -> date:
-    return at.astimezone(ZoneInfo(str(_conf["tz"]))).date()
-
-
-def week_of(day: date) -> date:
-    return day - timedelta(days=day.weekday())
-
-
-def cents(total: object) -> int:
-    """An order's total in cents, rounded half-up (0 when it is no amount)."""
-    try:
-        amount = Decimal(str(total if total is not None else 0).replace(",", "").strip())
-    except InvalidOperation:
-        return 0
-    if not amount.is_finite():
-        return 0
-    return int((amount * 100).quantize(Decimal(1), rounding=ROUND_HALF_UP))
 
 
 _ADD_DAY = ("INSERT INTO report_order_days (day, cohort, source, currency, orders, cents, "
@@ -120,34 +109,14 @@ _ADD_DAY = ("INSERT INTO report_order_days (day, cohort, source, currency, order
             "seconds = report_order_days.seconds + excluded.seconds")
 
 
-async def _get(name: str, default: str = "0") -> str:
-    row = await ShopReportState.filter(name=name).first()
-    return row.value if row else default
-
-
-async def _set(conn: Any, name: str, value: str) -> None:
-    if await ShopReportState.filter(name=name).using_db(conn).update(value=value) == 0:
-        await ShopReportState.create(using_db=conn, name=name, value=value)
-
-
-async def _check_config() -> None:
-    want = f"{_conf['tz']}|{_conf['days']}"
-    if await _get("config", "") == want:
-        return
-    async with in_transaction() as conn:
-        for model in _TABLES:
-            await model.all().using_db(conn).delete()
-        await ShopReportState.all().using_db(conn).delete()
-        await _set(conn, "config", want)
-
-
 async def refresh(limit: int | None = None) -> int:
     """Bring the roll-ups up to date with at most ``limit`` raw rows (None: a batch of
     each kind); return how many rows it read (0: up to date)."""
-    await _check_config()
+    if not await check_config(_TABLES):
+        return 0
     size = min(limit or BATCH, BATCH)
     done = 0
-    for step in (_commerce, _clicks, _scores, _mentions, _new_reviews, _replied_reviews):
+    for step in (_commerce, _clicks, _scores, _mentions, new_reviews, replied_reviews):
         if limit is not None and done >= limit:
             break
         done += await step(size if limit is None else min(size, limit - done))
@@ -158,16 +127,16 @@ async def refresh(limit: int | None = None) -> int:
 async def _statistics(done: int) -> None:
     """After a large catch-up, PostgreSQL's planner learns the roll-ups' new sizes at once
     (autovacuum would, a while later): a plan made for empty tables scans too much."""
-    grown = int(await _get("grown")) + done
+    grown = int(await get("grown")) + done
     if done or grown < ANALYZE_AFTER or not postgres():
         if done:
             async with in_transaction() as conn:
-                await _set(conn, "grown", str(grown))
+                await put(conn, "grown", str(grown))
         return
     await connections.get("default").execute_script(
         "ANALYZE " + ", ".join(m._meta.db_table for m in _TABLES))
     async with in_transaction() as conn:
-        await _set(conn, "grown", "0")
+        await put(conn, "grown", "0")
 
 
 async def refresh_all() -> None:
@@ -177,12 +146,12 @@ async def refresh_all() -> None:
 
 
 async def _commerce(size: int) -> int:
-    mark = int(await _get("events"))
-    rows = await ShopEvent.filter(id__gt=mark).order_by("id").limit(size).values_list(
-        "id", "contact_id")
-    if not rows:
+    old_mark, mark, batch = await take("events", ShopEvent, size, "contact_id")
+    queued = [str(q) for q in await ShopReportState.filter(name__startswith=RECOMPUTE).limit(
+        size).values_list("name", flat=True)]
+    people = sorted({int(r[2]) for r in batch.rows} | {int(q[len(RECOMPUTE):]) for q in queued})
+    if not people and batch.mark == mark:
         return 0
-    people = sorted({int(c) for _, c in rows})
     events: dict[int, list[dict[str, Any]]] = defaultdict(list)
     for e in await ShopEvent.filter(contact_id__in=people).order_by(
             "occurred_at", "id").values("id", "contact_id", "kind", "source", "payload",
@@ -206,8 +175,27 @@ async def _commerce(size: int) -> int:
         if got is not None:
             facts.append(got[0])
             orders.extend(got[1])
+    async with in_transaction() as conn:
+        await swap(conn, "events", old_mark, batch.mark)  # locks it: no other writer now
+        await ShopReportState.filter(name__in=list(queued)).using_db(conn).delete()
+        await _apply(conn, people, facts, orders)
+    return len(batch.rows) + len(queued)
+
+
+RECOMPUTE = "recompute:"  # a state row naming a contact whose facts are to be recomputed
+
+
+async def _apply(conn: Any, people: list[int], facts: list[ContactCommerce],
+                 orders: list[OrderFact]) -> None:
+    """Replace these contacts' facts, moving the day sums by the difference; the old facts
+    are read here, after the state row was locked. A contact deleted meanwhile
+    (:func:`forget`) gets none."""
+    alive = {int(str(i)) for i in await Contact.filter(id__in=people).using_db(conn).values_list(
+        "id", flat=True)}
+    facts = [f for f in facts if f.contact_id in alive]
+    orders = [o for o in orders if o.contact_id in alive]
     sums: dict[tuple[Any, ...], list[int]] = defaultdict(lambda: [0, 0, 0, 0])
-    old = await OrderFact.filter(contact_id__in=people).values(
+    old = await OrderFact.filter(contact_id__in=people).using_db(conn).values(
         "day", "cohort", "source", "currency", "cents", "nth")
     new = [{"day": o.day, "cohort": o.cohort, "source": o.source, "currency": o.currency,
             "cents": o.cents, "nth": o.nth} for o in orders]
@@ -216,14 +204,23 @@ async def _commerce(size: int) -> int:
             add = sums[row["day"], row["cohort"], row["source"], row["currency"]]
             for i, v in enumerate((1, row["cents"], row["nth"] == 1, row["nth"] == 2)):
                 add[i] += sign * int(v)
-    async with in_transaction() as conn:
-        await execute(conn, _ADD_DAY, [[*k, *v] for k, v in sums.items() if any(v)])
-        await OrderFact.filter(contact_id__in=people).using_db(conn).delete()
-        await ContactCommerce.filter(contact_id__in=people).using_db(conn).delete()
-        await ContactCommerce.bulk_create(facts, using_db=conn)
-        await OrderFact.bulk_create(orders, using_db=conn)
-        await _set(conn, "events", str(max(int(i) for i, _ in rows)))
-    return len(rows)
+    await execute(conn, _ADD_DAY, [[*k, *v] for k, v in sums.items() if any(v)])
+    await OrderFact.filter(contact_id__in=people).using_db(conn).delete()
+    await ContactCommerce.filter(contact_id__in=people).using_db(conn).delete()
+    await ContactCommerce.bulk_create(facts, using_db=conn)
+    await OrderFact.bulk_create(orders, using_db=conn)
+
+
+async def forget(conn: Any, contact_ids: list[int], recompute: int | None = None) -> None:
+    """In the transaction ``conn`` that deletes these contacts: take their facts out of the
+    roll-ups now; ``recompute``: a contact they were merged into, recomputed next run."""
+    await execute(conn, "UPDATE shop_report_state SET value = value WHERE name = ?",
+                  [["events"]])  # PostgreSQL: waits for, then holds off, a refresh's write
+    await _apply(conn, sorted(set(contact_ids)), [], [])
+    if recompute is not None:
+        name = f"{RECOMPUTE}{recompute}"
+        if not await ShopReportState.filter(name=name).using_db(conn).exists():
+            await ShopReportState.create(using_db=conn, name=name, value="")
 
 
 def _campaign(m: dict[str, Any]) -> tuple[str, int] | None:
@@ -290,12 +287,16 @@ async def _clicks(size: int) -> int:
 
 
 async def _scores(size: int) -> int:
-    mark = int(await _get("scores"))
-    rows = await SentimentScore.filter(id__gt=mark, item_kind__in=("message", "review")).order_by(
-        "id").limit(size).values("id", "item_kind", "item_id", "label")
-    if not rows:
+    old_mark, mark, batch = await take("scores", SentimentScore, size, "item_kind", "item_id")
+    if not batch.rows and batch.mark == mark:
         return 0
-    latest = {(str(r["item_kind"]), int(r["item_id"])): str(r["label"]) for r in rows}
+    items = {(str(r[2]), int(r[3])) for r in batch.rows if r[2] in ("message", "review")}
+    latest: dict[tuple[str, int], str] = {}  # the item's latest score now: safe to re-read
+    for kind in ("message", "review"):
+        for r in await SentimentScore.filter(
+                item_kind=kind, item_id__in=[i for k, i in items if k == kind]).order_by(
+                "id").values("item_id", "label"):
+            latest[kind, int(r["item_id"])] = str(r["label"])
     facts: dict[str, SentimentFact] = {}
     msgs = [i for k, i in latest if k == "message"]
     for m in await Message.filter(id__in=msgs).values(
@@ -314,8 +315,8 @@ async def _scores(size: int) -> int:
         facts[key] = SentimentFact(item=key, day=day, week=week_of(day), channel="review",
                                    lang=str(r["lang"] or "")[:8].lower(),
                                    label=latest["review", int(r["id"])])
-    await _put_sentiment(facts, "scores", max(int(r["id"]) for r in rows))
-    return len(rows)
+    await _put_sentiment(facts, "scores", old_mark, batch.mark)
+    return len(batch.rows)
 
 
 _ADD_SENTIMENT = ("INSERT INTO report_sentiment_days (day, week, channel, lang, label, n) "
@@ -323,77 +324,42 @@ _ADD_SENTIMENT = ("INSERT INTO report_sentiment_days (day, week, channel, lang, 
                   "DO UPDATE SET n = report_sentiment_days.n + excluded.n")
 
 
-async def _put_sentiment(facts: dict[str, SentimentFact], mark: str, last: int) -> None:
+async def _put_sentiment(facts: dict[str, SentimentFact], name: str, old_mark: str | None,
+                         mark: marks.Mark, first: bool = False) -> None:
+    """Write these facts, moving the day counts by the difference (``first``: an item
+    that has a fact keeps it)."""
     counts: dict[tuple[Any, ...], int] = defaultdict(int)
-    old = await SentimentFact.filter(item__in=list(facts)).values(
-        "day", "week", "channel", "lang", "label") if facts else []
-    for row in old:
-        counts[row["day"], row["week"], row["channel"], row["lang"], row["label"]] -= 1
-    for f in facts.values():
-        counts[f.day, f.week, f.channel, f.lang, f.label] += 1
     async with in_transaction() as conn:
+        await swap(conn, name, old_mark, mark)  # then read the old facts
+        old = await SentimentFact.filter(item__in=list(facts)).using_db(conn).values(
+            "item", "day", "week", "channel", "lang", "label") if facts else []
+        if first:
+            facts = {k: f for k, f in facts.items() if k not in {r["item"] for r in old}}
+            old = []
+        for row in old:
+            counts[row["day"], row["week"], row["channel"], row["lang"], row["label"]] -= 1
+        for f in facts.values():
+            counts[f.day, f.week, f.channel, f.lang, f.label] += 1
         await execute(conn, _ADD_SENTIMENT, [[*k, n] for k, n in counts.items() if n])
         if facts:
             await SentimentFact.filter(item__in=list(facts)).using_db(conn).delete()
             await SentimentFact.bulk_create(list(facts.values()), using_db=conn)
-        await _set(conn, mark, str(last))
 
 
 async def _mentions(size: int) -> int:
-    mark = int(await _get("mentions"))
-    rows = await Mention.filter(id__gt=mark).order_by("id").limit(size).values(
-        "id", "source_ref", "source", "lang", "sentiment", "occurred_at")
-    if not rows:
+    old_mark, mark, batch = await take("mentions", Mention, size, "source_ref", "source",
+                                        "lang", "sentiment", "occurred_at")
+    if not batch.rows and batch.mark == mark:
         return 0
     facts: dict[str, SentimentFact] = {}
-    for m in rows:
-        ref = str(m["source_ref"])
-        if not m["sentiment"] or ref.startswith(("message:", "review:")):
+    for _, _, ref, source, lang, sentiment, occurred_at in batch.rows:
+        if not sentiment or str(ref).startswith(("message:", "review:")):
             continue  # not scored, or counted with its message's or review's score
-        day = local_day(m["occurred_at"])
+        day = local_day(occurred_at)
         key = f"mention:{ref}"[:300]
-        facts[key] = SentimentFact(item=key, day=day, week=week_of(day),
-                                   channel=str(m["source"])[:32],
-                                   lang=str(m["lang"] or "")[:8].lower(),
-                                   label=str(m["sentiment"]))
-    await _put_sentiment(facts, "mentions", max(int(m["id"]) for m in rows))
-    return len(rows)
-
-
-def _review_fact(r: dict[str, Any]) -> ReviewFact:
-    day = local_day(r["created"])
-    answered = r["replied_at"] is not None and \
-        r["replied_at"] - r["created"] <= timedelta(hours=24)
-    return ReviewFact(review_id=int(r["id"]), source=str(r["source"]), day=day,
-                      week=week_of(day), rating=r["rating"], answered=answered,
-                      replied=r["replied_at"] is not None)
-
-
-_REVIEW = ("id", "source", "created", "rating", "replied_at")
-
-
-async def _put_reviews(rows: list[dict[str, Any]], mark: str, value: str) -> None:
-    ids = [int(r["id"]) for r in rows]
-    async with in_transaction() as conn:
-        await ReviewFact.filter(review_id__in=ids).using_db(conn).delete()
-        await ReviewFact.bulk_create([_review_fact(r) for r in rows], using_db=conn)
-        if mark:
-            await _set(conn, mark, value)
-
-
-async def _new_reviews(size: int) -> int:
-    mark = int(await _get("reviews"))
-    rows = await Review.filter(id__gt=mark).order_by("id").limit(size).values(*_REVIEW)
-    if rows:
-        await _put_reviews(rows, "reviews", str(max(int(r["id"]) for r in rows)))
-    return len(rows)
-
-
-async def _replied_reviews(size: int) -> int:
-    """Reviews answered since their facts were written."""
-    waiting = Subquery(ReviewFact.filter(replied=False).values("review_id"))
-    rows = await Review.filter(replied_at__isnull=False, id__in=waiting).order_by(
-        "id").limit(size).values(*_REVIEW)
-    if rows:
-        await _put_reviews(rows, "", "")
-    return len(rows)
+        facts.setdefault(key, SentimentFact(item=key, day=day, week=week_of(day),
+                                            channel=str(source)[:32],
+                                            lang=str(lang or "")[:8].lower(),
+                                            label=str(sentiment)))
+    await _put_sentiment(facts, "mentions", old_mark, batch.mark, first=True)
+    return len(batch.rows)
