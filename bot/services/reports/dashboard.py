@@ -1,8 +1,8 @@
 """The home dashboard: a few tiles per role, each a handful of numbers and a short list that
 link to the page behind them. Built by :func:`build_dashboard` from models only.
 
-Every query is bounded and index-backed, none reads the messages table beyond the few rows
-of the conversations it names (the ``msg_conv`` index on ``(conversation_id, id)``):
+Every query is bounded and index-backed, none reads the messages table beyond the rows of
+the conversations it names (the ``msg_conv`` index on ``(conversation_id, id)``):
 
 * open conversations: ``conv_status_last`` ``(status, last_message_at)``; who waits longest
   looks, per open conversation, for the first inbound message after a person's last
@@ -15,8 +15,11 @@ of the conversations it names (the ``msg_conv`` index on ``(conversation_id, id)
 * reviews: ``review_clock`` ``(reply_state, created)``; posts: ``post_due``
   ``(status, due_at)``; spikes: the staff alerts of the last 24 hours (a small table);
 * drip mails and attributed revenue read ``mail_sends`` by ``(state, sent_at)`` and by
-  ``converted_at``, spikes ``staff_alerts`` by ``(kind, created_at)``: indexes of their own
-  (until they exist these three scan their tables, which hold no messages).
+  ``converted_at``, spikes ``staff_alerts`` by ``(kind, created_at)`` (migration 0016).
+
+Measured with ``bench/reports.py --only dashboard`` (docs/benchmarks.md). Who waits
+longest stays the one tile whose cost grows with the shop (about 6,000 open
+conversations in the bench): a column kept at write time would make it constant.
 
 A person's answer is an outbound message with a sender (a staff member in the inbox, the
 API or the staff chat); the bot's and the rules' messages are not. First response times
