@@ -31,8 +31,12 @@ inbox overview, response times, funnel and revenue reports. Their figures are co
 with the reports' (value and previous period, both ranges, before the timing) and any
 difference prints MISMATCH.
 
+``--only`` times only the reports named (their keys, comma-separated) and/or the dashboard
+(``dashboard``), with their naive computations and checks; the roll-ups are built all the
+same (a report or the dashboard may read them).
+
     python bench/reports.py [--scale 1] [--seed 7] [--rounds 30] [--naive-rounds 5]
-                            [--db sqlite,postgres]
+                            [--db sqlite,postgres] [--only dashboard,inbox_overview]
 """
 
 from __future__ import annotations
@@ -139,10 +143,17 @@ async def dashboard_of(mod: ModuleType, settings: Settings
     return functools.partial(fn, admin, settings)
 
 
+def wanted(only: str) -> Callable[[str], bool]:
+    """Whether ``--only`` keeps a report key (or ``dashboard``): all of them when empty."""
+    names = {n.strip() for n in only.split(",") if n.strip()}
+    return lambda key: not names or key in names
+
+
 async def measure(kind: str, modules: list[ModuleType], settings: Settings, rounds: int,
-                  naive_rounds: int, seed: int
+                  naive_rounds: int, seed: int, only: str = ""
                   ) -> tuple[list[str], list[tuple[str, bool]], int]:
     from bot.services.reports import REPORTS
+    keep = wanted(only)
     tz = ZoneInfo(settings.shop_timezone)
     today = datetime.now(tz).date()
     ranges = {f"{d}d": Filters(start=today - timedelta(days=d - 1), end=today)
@@ -150,15 +161,19 @@ async def measure(kind: str, modules: list[ModuleType], settings: Settings, roun
     tasks: list[Task] = []
     naive_tasks: list[Task] = []
     for key, spec in sorted(REPORTS.items()):
+        if not keep(key):
+            continue
         for label, f in ranges.items():
             tasks.append((key, label, functools.partial(spec.build, f)))
-    for mod in modules:
+    for mod in modules if keep("dashboard") else []:
         fn = await dashboard_of(mod, settings)
         if fn is not None:
             tasks.append((f"dashboard ({mod.__name__.rsplit('.', 1)[1]})", "-", fn))
     mismatches = 0
     for nv in NAIVE:
         found = next((k for k in nv.reports if k in REPORTS), None)
+        if (found is None and only) or (found is not None and not keep(found)):
+            continue
         if found is None:
             print(f"  MISMATCH: no registered report for {nv.fn.__name__} (looked for "
                   f"{nv.reports}; registered {sorted(REPORTS)}): add its key to NAIVE")
@@ -231,7 +246,7 @@ async def bench_db(kind: str, args: argparse.Namespace, cluster: Cluster
             configure(mod, settings)
         await refresh_all(modules, kind)
         return await measure(kind, modules, settings, args.rounds, args.naive_rounds,
-                             args.seed)
+                             args.seed, args.only)
     finally:
         await close_db(ctx)
         await drop(settings, cluster)
@@ -245,7 +260,16 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=30)
     ap.add_argument("--naive-rounds", type=int, default=5)
     ap.add_argument("--db", default="sqlite,postgres")
+    ap.add_argument("--only", default="", help="report keys and/or 'dashboard', "
+                    "comma-separated (default: every report and the dashboard)")
     args = ap.parse_args()
+    service_modules()  # fills REPORTS
+    from bot.services.reports import REPORTS
+    unknown = {n.strip() for n in args.only.split(",") if n.strip()} - {*REPORTS,
+                                                                         "dashboard"}
+    if unknown:
+        ap.error(f"--only: unknown {', '.join(sorted(unknown))} (known: dashboard, "
+                 f"{', '.join(sorted(REPORTS))})")
     args.rounds = max(1, args.rounds)
 
     async def run() -> None:
@@ -263,7 +287,8 @@ def main() -> None:
             cluster.stop()
         print("\n".join(out))
         failed = [name for name, ok in verdicts if not ok]
-        print(f"SUMMARY reports bench (scale {args.scale:g}, {args.db}): "
+        print(f"SUMMARY reports bench (scale {args.scale:g}, {args.db}"
+              + (f", only {args.only}" if args.only else "") + "): "
               f"{len(verdicts) - len(failed)}/{len(verdicts)} PASS, {mismatches} MISMATCH"
               + (f"; failing: {', '.join(failed)}" if failed else "")
               + (" => ALL GOALS MET" if verdicts and not failed and not mismatches

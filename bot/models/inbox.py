@@ -132,6 +132,10 @@ class Message(Model):
         indexes = (
             Index(fields=("conversation_id", "id"), name="msg_conv"),
             Index(fields=("status", "next_attempt_at"), name="msg_due"),
+            # The dashboard's "who waits longest": per open conversation, the last answer
+            # by a person and the first question after it, from the index alone.
+            Index(fields=("conversation_id", "direction", "id", "sender_id", "created_at"),
+                  name="msg_conv_dir"),
         )
 
 

@@ -4,6 +4,7 @@ the JSON in the API and its document."""
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -195,6 +196,42 @@ async def test_known_state_gives_exact_tiles_in_the_shops_day(tz_shop: Shop) -> 
 
     assert figures(board, "drip") == {"sent": 2}
     assert figures(board, "revenue") == {"revenue": 30.85, "orders": 3}
+    assert board.tile("first_response").note.endswith("in calendar time.")
+
+
+async def test_first_response_counts_business_hours_when_the_shop_has_them(
+        tz_shop: Shop) -> None:
+    await known_state(tz_shop)
+    hours = "mon-wed 09:00-18:00, thu 00:14-18:00, fri 09:00-18:00"
+    settings = dataclasses.replace(settings_of(tz_shop), office_hours=hours)
+    board = await dash.build_dashboard(staff(Role.ADMIN), settings, now=NOW)
+    # Thursday opens at 00:14: c3 asked 00:05, answered 00:21: 7 min; c4 asked 00:01,
+    # answered 00:11: 0 s; c7 (webchat, 15 min) waiting since 00:04: 16 min by 00:30
+    # (breached), c6 (1 h) waiting since 00:03: 16 min (not).
+    assert figures(board, "first_response") == {
+        "median": 210, "target": 3600, "breached": 1, "answered": 2, "conversations": 5}
+    assert board.tile("first_response").note == (
+        "A person's first answer to today's conversations, in business hours "
+        f"({hours}), as the inbox reports count.")
+    assert dash.response_seconds(S + timedelta(minutes=5), S + timedelta(minutes=21),
+                                 dash.hours_config.parse(hours, TZ)) == 420
+
+
+async def test_all_who_wait_are_counted_and_the_longest_shown(tz_shop: Shop) -> None:
+    account = await ChannelAccount.get(id=tz_shop.seed["api_account_id"])
+    ann = await Contact.create(name="Ann Lee")
+    ids = [await conv(account, ann, "api", "open", S - i * timedelta(minutes=10), [
+        ("in", S - i * timedelta(minutes=10), None)]) for i in range(8)]
+    board = await dash.build_dashboard(staff(Role.ADMIN), settings_of(tz_shop), now=NOW)
+    assert figures(board, "conversations") == {"open": 8, "waiting": 8}
+    rows = board.tile("conversations").tables[0].rows
+    assert [r["link"] for r in rows] == [f"/inbox/{i}" for i in ids[::-1][:5]]
+
+
+def test_the_first_response_tile_links_to_its_report_when_the_role_may_read_it() -> None:
+    assert dash.report_link(staff(Role.AGENT), "response-times", "/inbox") == \
+        "/reports/response-times"
+    assert dash.report_link(staff(Role.MARKETER), "response-times", "/inbox") == "/inbox"
 
 
 async def test_each_role_sees_only_its_tiles(tz_shop: Shop) -> None:
@@ -234,21 +271,22 @@ async def test_login_lands_on_the_dashboard_per_role(shop: Shop) -> None:
     home = await shop.client.get("/")
     html = await home.text()
     assert home.status == 200 and TILE_LINK.findall(html) == [
-        "/inbox?status=open", "/inbox", "/reviews", "/listening", "/calendar", "/segments",
-        "/segments"]
+        "/inbox?status=open", "/reports/response-times", "/reviews", "/listening",
+        "/calendar", "/sequences", "/reports/attribution"]
     assert 'href="/inbox"' in html  # the inbox stays one click away (the nav)
 
     agent = await shop.add_user("agent")
     await login(shop, agent["email"], agent["password"])
     html = await (await shop.client.get("/")).text()
-    assert TILE_LINK.findall(html) == ["/inbox?status=open", "/inbox", "/reviews", "/listening"]
+    assert TILE_LINK.findall(html) == ["/inbox?status=open", "/reports/response-times",
+                                       "/reviews", "/listening"]
     assert "Drip mails" not in html and "Posts today" not in html
 
     marketer = await shop.add_user("marketer")
     await login(shop, marketer["email"], marketer["password"])
     html = await (await shop.client.get("/")).text()
-    assert TILE_LINK.findall(html) == ["/reviews", "/listening", "/calendar", "/segments",
-                                       "/segments"]
+    assert TILE_LINK.findall(html) == ["/reviews", "/listening", "/calendar", "/sequences",
+                                       "/reports/attribution"]
     assert "Open conversations" not in html and "First response" not in html
 
 

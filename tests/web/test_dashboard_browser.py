@@ -68,13 +68,14 @@ async def test_land_on_the_dashboard_and_follow_each_tile(browser: Browser,
 
     # Each tile's heading, and the rows' own links, open the page behind them.
     targets = [("#tile-conversations .tile-link", "/inbox?status=open", "#conversations"),
-               ("#tile-first_response .tile-link", "/inbox", "#conversations"),
+               ("#tile-first_response .tile-link", "/reports/response-times",
+                "#report-filters"),
                ("#tile-reviews .tile-link", "/reviews", "main"),
                ("#tile-spikes .tile-link", "/listening", "#mentions"),
                ("#tile-posts .tile-link", "/calendar", "main"),
                ("#tile-posts .fig[data-key=failed] a", "/posts", "#compose"),
-               ("#tile-drip .tile-link", "/segments", "#segments"),
-               ("#tile-revenue .tile-link", "/segments", "#segments")]
+               ("#tile-drip .tile-link", "/sequences", "#sequences"),
+               ("#tile-revenue .tile-link", "/reports/attribution", "#report-filters")]
     for selector, path, landmark in targets:
         await page.goto(f"{live.url}/")
         await page.click(selector)

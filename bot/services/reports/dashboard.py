@@ -1,23 +1,31 @@
 """The home dashboard: a few tiles per role, each a handful of numbers and a short list that
 link to the page behind them. Built by :func:`build_dashboard` from models only.
 
-Every query is bounded and index-backed, none reads the messages table beyond the few rows
-of the conversations it names (the ``msg_conv`` index on ``(conversation_id, id)``):
+Every query is bounded and index-backed, none reads the messages table beyond the rows of
+the conversations it names (the ``msg_conv`` index on ``(conversation_id, id)``):
 
 * open conversations: ``conv_status_last`` ``(status, last_message_at)``; who waits longest
   looks, per open conversation, for the first inbound message after a person's last
-  answer (cost grows with the open conversations, never with the history);
+  answer: two probes of ``msg_conv_dir`` ``(conversation_id, direction, id, sender_id,
+  created_at)``, which answers both from the index alone (cost grows with the open
+  conversations, never with the history); the database counts and ranks them, so only
+  the five longest come back;
 * first response today: the conversations created today in the shop's timezone, found
   through ``conv_status_last`` (a conversation created today had its last message today);
 * reviews: ``review_clock`` ``(reply_state, created)``; posts: ``post_due``
   ``(status, due_at)``; spikes: the staff alerts of the last 24 hours (a small table);
 * drip mails and attributed revenue read ``mail_sends`` by ``(state, sent_at)`` and by
-  ``converted_at``, spikes ``staff_alerts`` by ``(kind, created_at)``: indexes of their own
-  (until they exist these three scan their tables, which hold no messages).
+  ``converted_at``, spikes ``staff_alerts`` by ``(kind, created_at)`` (migration 0016).
+
+Measured with ``bench/reports.py --only dashboard`` (docs/benchmarks.md). Who waits
+longest stays the one tile whose cost grows with the shop (about 6,000 open
+conversations in the bench): a column kept at write time would make it constant.
 
 A person's answer is an outbound message with a sender (a staff member in the inbox, the
-API or the staff chat); the bot's and the rules' messages are not. Times are calendar
-time (the inbox reports count business hours).
+API or the staff chat); the bot's and the rules' messages are not. First response times
+count business hours when ``office_hours`` is set, as the inbox reports do (the same
+:func:`~bot.services.reports.inbox_facts.business_seconds`), else calendar time; the
+tile's note says which.
 """
 
 from __future__ import annotations
@@ -34,13 +42,16 @@ from tortoise import connections
 from tortoise.functions import Count, Sum
 from tortoise.transactions import in_transaction
 
+import bot.services.reports.catalog  # noqa: F401  (fills REPORTS: the tiles link to them)
 from bot.core.auth import Perm, has_perm
 from bot.core.links import same_site_path
 from bot.models import Conversation, MailSend, Post, Review, StaffAlert, User
 from bot.models.inbox import ConversationStatus
 from bot.models.posts import PostStatus
-from bot.services.reports import Column, Figure, Table
+from bot.services.reports import REPORTS, Column, Figure, Table
+from bot.services.reports.inbox_facts import business_seconds
 from config import Settings
+from config import hours as hours_config
 from config import sla as sla_config
 
 # The review desk's rules (listening.reviews: DEADLINE, OPEN_STATES), which this layer may
@@ -51,8 +62,7 @@ WAITING_SHOWN = 5
 LIST_SHOWN = 5
 FAILED_DAYS = 7  # failed posts shown: those due in the last week
 SPIKE_HOURS = 24
-# Pages behind the tiles whose own page does not exist yet point at the nearest one.
-MARKETING_PAGE = "/segments"
+SEQUENCES_PAGE = "/sequences"
 
 
 @dataclass
@@ -94,6 +104,12 @@ TILE_PERMS: dict[str, tuple[Perm, ...]] = {
 
 def tiles_for(user: User) -> list[str]:
     return [k for k, perms in TILE_PERMS.items() if all(has_perm(user, p) for p in perms)]
+
+
+def report_link(user: User, key: str, fallback: str) -> str:
+    """The report page ``key`` if ``user`` may read it, else ``fallback``."""
+    spec = REPORTS.get(key)
+    return f"/reports/{key}" if spec is not None and has_perm(user, spec.perm) else fallback
 
 
 def day_bounds(day: date, tz: ZoneInfo) -> tuple[datetime, datetime]:
@@ -150,23 +166,27 @@ def _duration(td: timedelta) -> str:
 # --- the inbox --------------------------------------------------------------------------
 
 # Per open conversation: the first inbound message after the last answer by a person
-# (two probes of msg_conv each).
-# Not filtered on ``since`` in SQL: the planner would run the probes twice.
+# (two index-only probes of msg_conv_dir each), materialized once so that filtering and
+# ranking do not run the probes again; the longest waiting and how many wait in all.
+# (SQLite compares its text timestamps, all in UTC and of one form: in time order.)
 _WAITING = """
-SELECT c.id AS id,
-  (SELECT MIN(m.created_at) FROM messages m WHERE m.conversation_id = c.id
-     AND m.direction = 'in' AND m.id > COALESCE(
-       (SELECT MAX(o.id) FROM messages o WHERE o.conversation_id = c.id
-          AND o.direction = 'out' AND o.sender_id IS NOT NULL), 0)) AS since
-FROM conversations c WHERE c.status = ?
+WITH w AS MATERIALIZED (
+  SELECT c.id AS id,
+    (SELECT MIN(m.created_at) FROM messages m WHERE m.conversation_id = c.id
+       AND m.direction = 'in' AND m.id > COALESCE(
+         (SELECT MAX(o.id) FROM messages o WHERE o.conversation_id = c.id
+            AND o.direction = 'out' AND o.sender_id IS NOT NULL), 0)) AS since
+  FROM conversations c WHERE c.status = ?)
+SELECT id, since, COUNT(*) OVER () AS n FROM w WHERE since IS NOT NULL
+ORDER BY since, id LIMIT ?
 """
 
 
 async def conversations_tile() -> Tile:
     open_count = await Conversation.filter(status=ConversationStatus.OPEN).count()
-    found = sorted((when, int(r["id"])) for r in await _rows(
-        _WAITING, [ConversationStatus.OPEN.value]) if (when := _when(r["since"])) is not None)
-    top = found[:WAITING_SHOWN]
+    rows = await _rows(_WAITING, [ConversationStatus.OPEN.value, WAITING_SHOWN])
+    top = [(when, int(r["id"])) for r in rows if (when := _when(r["since"])) is not None]
+    waiting = int(rows[0]["n"]) if rows else 0
     about = {r["id"]: r for r in await Conversation.filter(id__in=[i for _, i in top]).values(
         "id", "channel_kind", "contact_id", "contact__name", "contact__email")}
     table = Table("waiting", "Waiting longest for an answer", [
@@ -181,7 +201,7 @@ async def conversations_tile() -> Tile:
             "channel": r["channel_kind"], "waiting_since": since})
     return Tile("conversations", "Open conversations", "/inbox?status=open", [
         Figure("open", "Open", open_count, "int", link="/inbox?status=open"),
-        Figure("waiting", "Waiting for a person's answer", len(found), "int")], [table])
+        Figure("waiting", "Waiting for a person's answer", waiting, "int")], [table])
 
 
 # Conversations created today (through conv_status_last: their last message is today too),
@@ -199,9 +219,20 @@ JOIN messages fi ON fi.id = t.fid
 """
 
 
+def response_seconds(asked: datetime, answered: datetime, office: hours_config.OfficeHours
+                     ) -> float:
+    """How long a question waited for its answer: business seconds (whole, as the inbox
+    reports count them) when the shop has office hours, else calendar seconds."""
+    if office.always_open:
+        return (answered - asked).total_seconds()
+    return business_seconds(int(asked.timestamp() // 1), int(answered.timestamp() // 1),
+                            office)
+
+
 async def first_response_tile(settings: Settings, start: datetime, end: datetime,
-                              now: datetime) -> Tile:
+                              now: datetime, link: str = "/inbox") -> Tile:
     targets = sla_config.parse(settings.sla_targets)
+    office = hours_config.parse(settings.office_hours, settings.shop_timezone)
     rows = await _rows(_TODAY, [*(s.value for s in ConversationStatus), _param(start),
                                 _param(start), _param(end)])
     times: list[float] = []
@@ -211,16 +242,17 @@ async def first_response_tile(settings: Settings, start: datetime, end: datetime
         assert asked is not None
         target = targets.for_channel(str(r["kind"])).first_response
         if answered is not None:
-            took = answered - asked
-            times.append(took.total_seconds())
-            breached += took > target
+            took = response_seconds(asked, answered, office)
+            times.append(took)
+            breached += took > target.total_seconds()
         elif str(r["status"]) != ConversationStatus.RESOLVED.value:
-            breached += now - asked > target  # still waiting, already past its target
+            # still waiting, already past its target
+            breached += response_seconds(asked, now, office) > target.total_seconds()
     median = round(statistics.median(times)) if times else None
     default = targets.default.first_response
     per = ", ".join(f"{k} {_duration(t.first_response)}"
                     for k, t in sorted(targets.per_channel.items()))
-    return Tile("first_response", "First response today", "/inbox", [
+    return Tile("first_response", "First response today", link, [
         Figure("median", "Median first response", median, "seconds",
                note=f"target {_duration(default)}"),
         Figure("target", "Target", int(default.total_seconds()), "seconds",
@@ -228,7 +260,9 @@ async def first_response_tile(settings: Settings, start: datetime, end: datetime
         Figure("breached", "Past their target", breached, "int"),
         Figure("answered", "Answered", len(times), "int"),
         Figure("conversations", "Conversations today", len(rows), "int")],
-        note="A person's first answer to today's conversations, in calendar time.")
+        note="A person's first answer to today's conversations, in " + (
+            "calendar time." if office.always_open else
+            f"business hours ({settings.office_hours.strip()}), as the inbox reports count."))
 
 
 # --- listening --------------------------------------------------------------------------
@@ -307,7 +341,7 @@ async def posts_tile(start: datetime, end: datetime, now: datetime) -> Tile:
 async def drip_tile(start: datetime, end: datetime) -> Tile:
     sent = await MailSend.filter(state="sent", enrollment_id__isnull=False,
                                  sent_at__gte=start, sent_at__lt=end).count()
-    return Tile("drip", "Drip mails today", MARKETING_PAGE, [
+    return Tile("drip", "Drip mails today", SEQUENCES_PAGE, [
         Figure("sent", "Sent today", sent, "int")],
         note="Mails of the sequences' steps, sent since midnight (shop time).")
 
@@ -317,7 +351,7 @@ async def revenue_tile(start: datetime, now: datetime) -> Tile:
         n=Count("id"), total=Sum("revenue")).values("n", "total")
     row = rows[0] if rows else {}
     total = round(float(row.get("total") or 0), 2)
-    return Tile("revenue", "Revenue attributed this week", MARKETING_PAGE, [
+    return Tile("revenue", "Revenue attributed this week", "/reports/attribution", [
         Figure("revenue", "Revenue", total, "money"),
         Figure("orders", "Orders", int(row.get("n") or 0), "int")],
         note="Orders placed after a tracked click in a drip or broadcast mail (within the "
@@ -335,7 +369,8 @@ async def build_dashboard(user: User, settings: Settings,
     board = Dashboard(now, settings.shop_timezone, today)
     build: dict[str, Callable[[], Awaitable[Tile]]] = {
         "conversations": conversations_tile,
-        "first_response": lambda: first_response_tile(settings, start, end, now),
+        "first_response": lambda: first_response_tile(
+            settings, start, end, now, report_link(user, "response-times", "/inbox")),
         "reviews": lambda: reviews_tile(settings, now),
         "spikes": lambda: spikes_tile(now),
         "posts": lambda: posts_tile(start, end, now),
