@@ -88,6 +88,25 @@ async def test_resolves_and_reopens_are_logged_with_the_change(quiet: Shop,
     assert {f.key: f.value for f in sla.figures}["res_breached"] == 0
 
 
+async def test_setting_a_resolved_conversation_aside_is_no_reopen(quiet: Shop) -> None:
+    resp = await quiet.inbound(message("a-1", text="Where is my order?"))
+    cid = (await resp.json())["conversation_id"]
+    me = await User.filter(role="admin").order_by("id").first()
+    assert me is not None
+    later = (utcnow() + timedelta(days=1)).isoformat()
+    for change in ({"status": "resolved"}, {"status": "pending"}, {"status": "resolved"},
+                   {"status": "snoozed", "snoozed_until": later}):
+        status, _ = await quiet.api("POST", f"/api/v1/conversations/{cid}/status",
+                                    json=change)
+        assert status == 200, change
+    # resolved -> pending and resolved -> snoozed: nobody took it back, nothing logged
+    assert await events(cid) == [("resolved", me.id), ("resolved", me.id)]
+    await quiet.api("POST", f"/api/v1/conversations/{cid}/status", json={"status": "resolved"})
+    await quiet.api("POST", f"/api/v1/conversations/{cid}/status", json={"status": "open"})
+    assert await events(cid) == [("resolved", me.id), ("resolved", me.id),
+                                 ("resolved", me.id), ("reopened", me.id)]
+
+
 @pytest.fixture(params=["sqlite", "postgres"])
 async def bot(request: pytest.FixtureRequest, aiohttp_client: Any, tmp_path: Path) -> Shop:
     over: dict[str, Any] = {}
