@@ -252,6 +252,8 @@ async def test_every_figure_exact(shop: Shop) -> None:
     assert resp.status == 200, page[-2000:]
     assert '<option value="rss" selected>rss</option>' in page
     assert '<option value="review">review</option>' in page
+    resp = await shop.client.get(f"/reports/listening-sentiment?{march}&source=google")
+    assert resp.status == 400 and "has no source filter" in await resp.text()
 
     reviews = await build("reviews")
     assert figures(reviews) == {"reviews": (3, 1), "rating": (Decimal("3.50"), Decimal("4.00")),

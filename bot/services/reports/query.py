@@ -160,6 +160,9 @@ async def parse_filters(spec: ReportSpec, query: Mapping[str, str], today: date)
     label = given["label"] or None
     if label is not None and not await Label.filter(name=label).exists():
         raise InboxError(f"label: no label {label[:64]!r}", "invalid", "label")
+    for name in sorted({x for r in REPORTS.values() for x in r.extra} - set(spec.extra)):
+        if (query.get(name) or "").strip():
+            raise InboxError(f"the report {spec.key!r} has no {name} filter", "invalid", name)
     extra = tuple((name, value.strip()[:MAX_EXTRA]) for name in spec.extra
                   if (value := query.get(name) or "").strip())
     return Filters(start, end, channel, account_id, agent_id, label, extra)
