@@ -13,7 +13,7 @@ from bot.core.auth import Perm, has_perm
 from bot.core.http import ApiError, Call, Endpoint, json_out
 from bot.core.keys import SETTINGS
 from bot.models import User
-from bot.services.reports import Filters, Report, ReportSpec, export, query
+from bot.services.reports import REPORTS, Filters, Report, ReportSpec, export, query
 
 ANY_REPORT = (Perm.REPORTS_INBOX, Perm.REPORTS_MARKETING)
 
@@ -33,8 +33,18 @@ def _spec(call: Call) -> ReportSpec:
     return spec
 
 
+KNOWN = frozenset(f.alias or name for name, f in s.ReportQuery.model_fields.items())
+EXTRAS = frozenset(s.EXTRA_FILTERS)
+
+
 async def _build(call: Call) -> tuple[ReportSpec, Filters, Report]:
     spec = _spec(call)
+    for name in sorted(set(call.request.query) - KNOWN):
+        raise ApiError(400, "invalid", f"unknown query parameter {name[:40]!r}", name[:40])
+    for name in sorted(EXTRAS - set(spec.extra)):
+        if call.request.query.get(name, "").strip():
+            raise ApiError(400, "invalid", f"the report {spec.key!r} has no {name} filter",
+                           name)
     today = query.today_in(call.request.app[SETTINGS].shop_timezone)
     asked = {k: call.request.query.getall(k)[-1] for k in call.request.query}  # as validated
     filters = await query.parse_filters(spec, asked, today)
@@ -59,19 +69,21 @@ async def get_report_csv(call: Call) -> web.Response:
 
 
 def endpoints() -> list[Endpoint]:
+    """The routes; the document names each registered report (the catalog is imported)."""
     E = Endpoint
+    key = {"key": {"type": "string", "enum": sorted(REPORTS)}}
     return [
         E("GET", "/api/v1/reports", list_reports, "The reports the caller may read",
           "Reports", ANY_REPORT, response=s.ReportItem, many=True),
         E("GET", "/api/v1/reports/{key}", get_report,
           "A report for a range and filters, with the previous period's figures",
-          "Reports", ANY_REPORT, query=s.ReportQuery, response=s.ReportOut,
+          "Reports", ANY_REPORT, query=s.ReportQuery, response=s.ReportOut, path_schemas=key,
           responses={400: "a bad range (from after to, over 400 days) or a filter value "
                           "that names nothing stored, or one the report does not honour",
                      404: "no such report"}),
         E("GET", "/api/v1/reports/{key}/{table}.csv", get_report_csv,
           "One table of a report as CSV (UTF-8 with a BOM, a header of column titles)",
-          "Reports", ANY_REPORT, query=s.ReportQuery,
+          "Reports", ANY_REPORT, query=s.ReportQuery, path_schemas=key,
           responses={200: "the table as text/csv",
                      400: "a bad range or filter value (as for the report)",
                      404: "no such report, or no such table in it"}),

@@ -134,6 +134,9 @@ class Endpoint:
     signature_help: str = ("sha256=<hex HMAC-SHA256 of the raw body, keyed with the "
                            "channel account's secret>")
     signature_optional: bool = False
+    # The document's schema of a path parameter, e.g. an enum (a string, or an integer for
+    # ``…id``, when not named)
+    path_schemas: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 _LOC_PART = re.compile(r"^\w+$")

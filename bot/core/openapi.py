@@ -82,8 +82,9 @@ def openapi(endpoints: list[Endpoint], version: str) -> dict[str, Any]:
         op: dict[str, Any] = {"summary": ep.summary, "tags": [ep.tag],
                               "operationId": ep.handler.__name__}
         params = [{"name": n, "in": "path", "required": True,
-                   "schema": {"type": "integer", "minimum": 0, "maximum": MAX_ID}
-                   if n.endswith("id") or n == "index" else {"type": "string"}}
+                   "schema": ep.path_schemas.get(n) or (
+                       {"type": "integer", "minimum": 0, "maximum": MAX_ID}
+                       if n.endswith("id") or n == "index" else {"type": "string"})}
                   for n in _path_params(ep.path)]
         if ep.query is not None:
             qs = schemas[ref(ep.query)["$ref"].rsplit("/", 1)[1]]

@@ -265,8 +265,10 @@ async def set_status(conversation_id: int, status: ConversationStatus,
             raise InboxError("snooze time must be in the future", "invalid", "snoozed_until")
     newly_resolved = (status == ConversationStatus.RESOLVED
                       and conv.status != ConversationStatus.RESOLVED)
+    # Only resolved -> open is a reopen (the reports count it). Setting a resolved
+    # conversation aside (pending, snoozed) is logged as nothing: nobody took it back yet.
     reopened = (conv.status == ConversationStatus.RESOLVED
-                and status != ConversationStatus.RESOLVED)
+                and status == ConversationStatus.OPEN)
     conv.status = status
     conv.snoozed_until = snoozed_until if status == ConversationStatus.SNOOZED else None
     conv.resolved_at = now if status == ConversationStatus.RESOLVED else None

@@ -14,13 +14,16 @@ import pytest
 
 from bot.core.time import utcnow
 from bot.models import (
+    Conversation,
     ConversationEvent,
     ConversationFact,
     CsatRating,
     FaqMiss,
+    Followup,
     Message,
     User,
 )
+from bot.services.flows.customer import COMMENT_WINDOW
 from bot.services.inbox import INTAKE
 from bot.services.reports import (
     REPORTS,
@@ -88,6 +91,25 @@ async def test_resolves_and_reopens_are_logged_with_the_change(quiet: Shop,
     assert {f.key: f.value for f in sla.figures}["res_breached"] == 0
 
 
+async def test_setting_a_resolved_conversation_aside_is_no_reopen(quiet: Shop) -> None:
+    resp = await quiet.inbound(message("a-1", text="Where is my order?"))
+    cid = (await resp.json())["conversation_id"]
+    me = await User.filter(role="admin").order_by("id").first()
+    assert me is not None
+    later = (utcnow() + timedelta(days=1)).isoformat()
+    for change in ({"status": "resolved"}, {"status": "pending"}, {"status": "resolved"},
+                   {"status": "snoozed", "snoozed_until": later}):
+        status, _ = await quiet.api("POST", f"/api/v1/conversations/{cid}/status",
+                                    json=change)
+        assert status == 200, change
+    # resolved -> pending and resolved -> snoozed: nobody took it back, nothing logged
+    assert await events(cid) == [("resolved", me.id), ("resolved", me.id)]
+    await quiet.api("POST", f"/api/v1/conversations/{cid}/status", json={"status": "resolved"})
+    await quiet.api("POST", f"/api/v1/conversations/{cid}/status", json={"status": "open"})
+    assert await events(cid) == [("resolved", me.id), ("resolved", me.id),
+                                 ("resolved", me.id), ("reopened", me.id)]
+
+
 @pytest.fixture(params=["sqlite", "postgres"])
 async def bot(request: pytest.FixtureRequest, aiohttp_client: Any, tmp_path: Path) -> Shop:
     over: dict[str, Any] = {}
@@ -133,3 +155,49 @@ async def test_handoff_unanswered_question_and_csat_comment(bot: Shop) -> None:
     fact = await ConversationFact.get(conversation_id=conv.id)
     assert (fact.handed_off, fact.bot_only, fact.csat_asked, fact.csat_n, fact.csat_sum,
             fact.human_out) == (1, 0, 1, 1, 4, 1)
+
+
+async def test_after_a_rating_a_person_asked_for_or_late_words_are_no_comment(bot: Shop
+                                                                              ) -> None:
+    v = await Visitor(bot).open()
+    conv = await conversation_of(await v.say("Talk to a person", payload="human"))
+    await v.reply()
+    status, _ = await bot.api("POST", f"/api/v1/conversations/{conv.id}/reply",
+                              json={"text": "Here I am"})
+    assert status == 201
+    await v.reply()
+    status, _ = await bot.api("POST", f"/api/v1/conversations/{conv.id}/assign",
+                              json={"assignee": "me"})  # a person has it: the bot is silent
+    assert status == 200
+
+    async def rated(stars: int) -> None:
+        await bot.api("POST", f"/api/v1/conversations/{conv.id}/status",
+                      json={"status": "resolved"})
+        await v.reply()  # the survey
+        await v.say(str(stars), payload=f"csat:{stars}")
+        await v.reply()  # the thanks
+
+    async def handled(message_id: int) -> None:
+        async def done() -> bool:
+            return not await Followup.filter(message_id=message_id).exists()
+        await until(done)
+
+    await rated(2)
+    said = await v.say("I still need a person")
+    assert "person" in (await v.reply())["text"]  # the hand-off's answer, not silence
+    assert [kind for kind, _ in await events(conv.id)][-1:] == ["handoff"]
+    assert [kind for kind, _ in await events(conv.id)].count("handoff") == 2
+    assert [r.comment for r in await CsatRating.filter(conversation_id=conv.id)] == [""]
+    after = await Conversation.get(id=conv.id)
+    assert after.needs_human and after.assignee_id is not None  # type: ignore[attr-defined]
+
+    # Words more than COMMENT_WINDOW after the rating are a new message, not its comment.
+    await rated(5)
+    rating = await Message.filter(conversation_id=conv.id, payload="csat:5").get()
+    await Message.filter(id=rating.id).update(
+        created_at=rating.created_at - COMMENT_WINDOW - timedelta(seconds=1))
+    said = await v.say("Also, my box was wet")
+    await handled(said)
+    assert [r.comment for r in await CsatRating.filter(conversation_id=conv.id).order_by(
+        "id")] == ["", ""]
+

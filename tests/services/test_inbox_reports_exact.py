@@ -41,6 +41,7 @@ from bot.services.reports import (
     Report,
     catalog,  # noqa: F401  (registers the reports)
 )
+from bot.services.reports.inbox import sla_report
 from bot.services.reports.inbox_facts import configure, refresh
 from config import Settings
 from tests.conftest import Shop, start_shop
@@ -196,20 +197,42 @@ async def test_every_inbox_figure_to_the_second(shop: Shop) -> None:
     assert per_day["2026-03-02"]["frt_biz_median"] is None
     assert per_day["2026-03-02"]["opened"] == 1
 
+    # Still open and waiting, counted to the range's end (Sun 24:00, before now): C6
+    # unanswered and unresolved (Mon..Fri: 45 h business), C3 (the bot only: Thu, Fri 18 h),
+    # C4 answered in time but unresolved (18 h).
     sla = await build(WEEK, "sla")
-    assert figs(sla) == {"frt_met": (2, 1), "frt_breached": (1, 0), "res_met": (1, 1),
-                         "res_breached": (1, 0), "frt_rate": (2 / 3, 1.0),
-                         "res_rate": (0.5, 1.0)}
+    assert figs(sla) == {"frt_met": (2, 1), "frt_breached": (3, 0), "res_met": (1, 1),
+                         "res_breached": (4, 0), "frt_rate": (2 / 5, 1.0),
+                         "res_rate": (1 / 5, 1.0)}
     assert sla.table("channels").rows == [
         {"channel": "api", "frt_target": H, "res_target": H, "frt_met": 2,
-         "frt_breached": 0, "res_met": 0, "res_breached": 1},
+         "frt_breached": 1, "res_met": 0, "res_breached": 3},
         {"channel": "webchat", "frt_target": 900, "res_target": 8 * H, "frt_met": 0,
-         "frt_breached": 1, "res_met": 1, "res_breached": 0}]
+         "frt_breached": 2, "res_met": 1, "res_breached": 1}]
+
+    def row(name: str, kind: str, agent: str, target: str, late: int,
+            state: str = "") -> dict[str, Any]:
+        return {"conversation": f"/inbox/{c[name]}", "channel": kind, "agent": agent,
+                "target": target, "late": late, "state": state}
+    waiting = "still waiting"
     assert sla.table("breaches").rows == [
-        {"conversation": f"/inbox/{c['c1']}", "channel": "api", "agent": "Anna",
-         "target": "resolution", "late": 5400 - H},
-        {"conversation": f"/inbox/{c['c2']}", "channel": "webchat", "agent": "Binh",
-         "target": "first_response", "late": 300}]
+        row("c1", "api", "Anna", "resolution", 5400 - H),
+        row("c4", "api", "Anna", "resolution", 17 * H, waiting),
+        row("c3", "webchat", "", "first_response", 18 * H - 900, waiting),
+        row("c3", "webchat", "", "resolution", 10 * H, waiting),
+        row("c2", "webchat", "Binh", "first_response", 300),
+        row("c6", "api", "", "first_response", 44 * H, waiting),
+        row("c6", "api", "", "resolution", 44 * H, waiting)]
+    # Built on Thu 12:00 (before the range's end): waited until then. C3 has waited 3 h
+    # (within its 8 h to resolve), C4 3 h, C6 Mon..Wed and Thu morning: 30 h.
+    thursday = await sla_report(WEEK, at(5, 12))
+    assert [(r["conversation"], r["target"], r["late"]) for r in
+            thursday.table("breaches").rows if r["state"]] == [
+        (f"/inbox/{c['c4']}", "resolution", 2 * H),
+        (f"/inbox/{c['c3']}", "first_response", 3 * H - 900),
+        (f"/inbox/{c['c6']}", "first_response", 29 * H),
+        (f"/inbox/{c['c6']}", "resolution", 29 * H)]
+    assert figs(thursday)["frt_breached"] == (3, 0) and figs(thursday)["res_breached"] == (3, 0)
 
     agents = await build(WEEK, "agents")
     assert figs(agents) == {"agents": (2, 1), "handled": (4, 1), "replies": (4, 1)}
@@ -250,7 +273,7 @@ async def test_every_inbox_figure_to_the_second(shop: Shop) -> None:
         "Anna"]
     assert figs(await build(anna, "agents")) == {"agents": (1, 1), "handled": (3, 1),
                                                  "replies": (3, 1)}
-    assert figs(await build(anna, "sla"))["res_breached"] == (1, 0)
+    assert figs(await build(anna, "sla"))["res_breached"] == (2, 0)  # C1, C4 waiting
     vip = Filters(WEEK.start, WEEK.end, label="vip")
     assert figs(await build(vip, "csat"))["average"] == (5.0, None)
     assert figs(await build(vip, "inbox-overview"))["opened"] == (1, 0)

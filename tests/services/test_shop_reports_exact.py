@@ -41,6 +41,7 @@ from config.checks import ConfigError
 from scheduler.clock import CLOCK
 from scheduler.marketing.events import ContactFields, record_event
 from tests.conftest import Shop, make_settings, start_shop
+from tests.web.test_web import as_admin
 
 MARCH = Filters(date(2026, 3, 1), date(2026, 3, 31))  # previous: Jan 29 to Feb 28
 
@@ -233,6 +234,26 @@ async def test_every_figure_exact(shop: Shop) -> None:
     chat = await build("listening-sentiment", Filters(MARCH.start, MARCH.end,
                                                       channel="webchat"))
     assert figures(chat)["total"] == (2, 0)
+    english = await build("listening-sentiment", Filters(MARCH.start, MARCH.end,
+                                                         extra=(("lang", "EN"),)))
+    assert figures(english)["total"] == (2, 1)  # the language's case does not matter
+    # channel=review (or rss): the report's own channels, in the API and the page's select
+    march = "from=2026-03-01&to=2026-03-31"
+    status, got = await shop.api("GET", f"/api/v1/reports/listening-sentiment?{march}"
+                                        "&channel=review&lang=EN")
+    assert status == 200, got
+    assert {f["key"]: f["value"] for f in got["figures"]}["total"] == 1
+    status, got = await shop.api("GET", f"/api/v1/reports/listening-sentiment?{march}"
+                                        "&channel=fax")
+    assert status == 400 and got["error"]["field"] == "channel"
+    await as_admin(shop)
+    resp = await shop.client.get(f"/reports/listening-sentiment?{march}&channel=rss")
+    page = await resp.text()
+    assert resp.status == 200, page[-2000:]
+    assert '<option value="rss" selected>rss</option>' in page
+    assert '<option value="review">review</option>' in page
+    resp = await shop.client.get(f"/reports/listening-sentiment?{march}&source=google")
+    assert resp.status == 400 and "has no source filter" in await resp.text()
 
     reviews = await build("reviews")
     assert figures(reviews) == {"reviews": (3, 1), "rating": (Decimal("3.50"), Decimal("4.00")),

@@ -15,7 +15,7 @@ from jsonschema import Draft202012Validator
 
 from bot.core.keys import SETTINGS
 from bot.models import Label
-from bot.services.reports import Filters
+from bot.services.reports import REPORTS, Filters
 from bot.services.reports.query import today_in
 from tests.conftest import Shop
 from tests.web.known_report import KEY, MARKETING_KEY, known_reports
@@ -192,6 +192,7 @@ def _check(doc: dict[str, Any], path: str, status: int, body: Any) -> None:
 async def test_the_api_gives_the_report_as_json_and_csv(shop: Shop) -> None:
     doc = await (await shop.client.get("/api/v1/openapi.json")).json()
     agent, marketer = await shop.add_user("agent"), await shop.add_user("marketer")
+    registered = dict(REPORTS)  # the catalog's
     with known_reports() as seen:
         status, listed = await shop.api("GET", "/api/v1/reports")
         assert status == 200 and [r["key"] for r in listed] == [KEY, MARKETING_KEY]
@@ -240,7 +241,9 @@ async def test_the_api_gives_the_report_as_json_and_csv(shop: Shop) -> None:
                 (None, f"/api/v1/reports/{KEY}?channel=fax", 400),
                 (None, f"/api/v1/reports/{MARKETING_KEY}?label=x", 400),
                 (None, f"/api/v1/reports/{KEY}?from=2026-13-01", 422),
-                (None, f"/api/v1/reports/{KEY}?range=fortnight", 422)):
+                (None, f"/api/v1/reports/{KEY}?range=fortnight", 422),
+                (None, f"/api/v1/reports/{KEY}?chanel=api", 400),  # misspelt: refused
+                (None, f"/api/v1/reports/{KEY}?model=first", 400)):  # not its filter
             status, err = await shop.api("GET", path, token=token)
             assert status == code and "message" in err["error"], (path, status, err)
         # the document states the report endpoints, the CSV's path parameters included
@@ -248,6 +251,13 @@ async def test_the_api_gives_the_report_as_json_and_csv(shop: Shop) -> None:
         assert {p["name"] for p in csv_op["parameters"] if p["in"] == "path"} == {"key",
                                                                                  "table"}
         assert "404" in doc["paths"]["/api/v1/reports/{key}"]["get"]["responses"]
+        # every registered report by name, and every report's own filters
+        for path in ("/api/v1/reports/{key}", "/api/v1/reports/{key}/{table}.csv"):
+            params = {p["name"]: p for p in doc["paths"][path]["get"]["parameters"]}
+            assert params["key"]["schema"]["enum"] == sorted(registered)
+            assert {"sla", "listening-sentiment", "attribution"} <= set(registered)
+            assert {"source", "lang", "model"} <= set(params)
+            assert {x for r in registered.values() for x in r.extra} <= set(params)
     # an empty registry: an empty list, and every key unknown
     with known_reports("none"):
         assert await shop.api("GET", "/api/v1/reports") == (200, [])

@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from bot.services.reports import ChartKind, Kind
+from bot.services.reports.query import MAX_EXTRA
 
 
 class ReportItem(BaseModel):
@@ -20,10 +21,14 @@ class ReportItem(BaseModel):
                                          "name)")
 
 
+EXTRA_FILTERS = ("source", "lang", "model")  # the reports' own filters, below
+
+
 class ReportQuery(BaseModel):
     """The range (``from``/``to``, days in the shop's timezone, both included; or a
     ``range`` preset; by default the last 30 days, at most 400 days) and the filters. A
-    report's own filters (``extra`` in the list) are query parameters of their name."""
+    report's own filters (``extra`` in the list) are query parameters of their name. Any
+    other query parameter, or a filter the report does not honour, is refused (400)."""
 
     from_: date | None = Field(None, alias="from")
     to: date | None = None
@@ -35,6 +40,13 @@ class ReportQuery(BaseModel):
     agent: Annotated[int, Field(ge=1)] | None = Field(None, description="a staff user's id")
     label: Annotated[str, Field(max_length=64)] | None = Field(None, description="a label's "
                                                                                  "name")
+    # the reports' own filters (``extra``), each honoured only by the reports naming it
+    source: Annotated[str, Field(max_length=MAX_EXTRA)] | None = Field(
+        None, description="a store or review source (revenue, funnel, reviews …)")
+    lang: Annotated[str, Field(max_length=MAX_EXTRA)] | None = Field(
+        None, description="a language, any case (listening-sentiment)")
+    model: Literal["last", "first"] | None = Field(
+        None, description="the attribution model (attribution; by default last)")
 
 
 class ColumnOut(BaseModel):

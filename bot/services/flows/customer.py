@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from tortoise.transactions import in_transaction
@@ -51,11 +51,15 @@ from config import Settings, hours
 log = logging.getLogger("switchboard.flows")
 MENU_SIZE = 4
 COMMENT_LEN = 2000  # of a CSAT comment
+# Text is a CSAT comment only within this time after the rating (later it is a new
+# question), and never when it asks for a person or the FAQ answers it.
+COMMENT_WINDOW = timedelta(minutes=10)
 # What people write when they want a person, in every language we serve (customers mix
 # languages, so all lists are checked).
 HUMAN_WORDS = (
     "talk to a person", "talk to someone", "real person", "human", "agent", "operator",
-    "speak to someone", "nhân viên", "gặp người", "tư vấn viên", "คุยกับพนักงาน", "พนักงาน",
+    "speak to someone", "speak to a person", "need a person",
+    "nhân viên", "gặp người", "tư vấn viên", "คุยกับพนักงาน", "พนักงาน",
     "แอดมิน", "konsultant", "człowiek", "z człowiekiem", "оператор", "человек",
     "менеджер", "បុគ្គលិក", "និយាយជាមួយមនុស្ស",
 )
@@ -113,8 +117,9 @@ class CustomerBot:
             await self.rate(turn, payload)
         elif not payload and await self.comment(turn):
             return  # the words after a rating: kept with it
-        elif conv.needs_human or conv.assignee_id is not None:  # type: ignore[attr-defined]
-            return  # a person has it
+        elif conv.needs_human or (conv.assignee_id is not None  # type: ignore[attr-defined]
+                                  and await self.rated_before(turn) is None):
+            return  # a person has it (just after a rating the bot hears a new request)
         elif payload == "human" or wants_human(msg.text):
             await self.handoff(turn)
         elif payload.startswith("faq:"):
@@ -210,15 +215,27 @@ class CustomerBot:
         await self.outbox.send(conv.id, texts.text(turn.locale, "csat_thanks", rating=rating),
                                None, origin="bot", source_ref=turn.ref)
 
-    async def comment(self, turn: Turn) -> bool:
-        """Keep the customer's text as the comment of the rating they gave just before
-        (their previous message was the rating's button, and it has no comment yet)."""
+    async def rated_before(self, turn: Turn) -> Message | None:
+        """The customer's previous message, when it was a rating's button at most
+        :data:`COMMENT_WINDOW` before this one."""
         before = await Message.filter(conversation_id=turn.conv.id, id__lt=turn.message.id,
                                       direction=Direction.INBOUND).order_by("-id").first()
         if before is None or not (before.payload or "").startswith("csat:"):
+            return None
+        if turn.message.created_at - before.created_at > COMMENT_WINDOW:
+            return None
+        return before
+
+    async def comment(self, turn: Turn) -> bool:
+        """Keep the customer's text as the comment of the rating they gave just before
+        (their previous message was the rating's button, at most :data:`COMMENT_WINDOW`
+        earlier, and it has no comment yet). Asking for a person, or a question the FAQ
+        answers, is no comment: the bot goes on as with any message."""
+        text = turn.message.text
+        if wants_human(text) or await self.rated_before(turn) is None:
             return False
         rating = await CsatRating.filter(conversation_id=turn.conv.id).order_by("-id").first()
-        if rating is None or rating.comment:
+        if rating is None or rating.comment or await lookup(text, turn.locale) is not None:
             return False
         rating.comment = turn.message.text[:COMMENT_LEN]
         await rating.save(update_fields=["comment"])

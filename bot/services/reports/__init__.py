@@ -110,6 +110,9 @@ class Report:
 
 
 Builder = Callable[[Filters], Awaitable[Report]]
+# The values a report's ``channel`` filter takes, when not only the channel accounts' kinds
+# (listening also has ``review``, ``rss``, ``api``): the page's select and the check.
+ChannelValues = Callable[[], Awaitable[list[str]]]
 
 
 @dataclass(frozen=True)
@@ -123,6 +126,7 @@ class ReportSpec:
     group: str = "inbox"  # inbox, marketing, listening: the reports menu's sections
     filters: tuple[str, ...] = ("channel", "account", "agent", "label")
     extra: tuple[str, ...] = ()  # names of report-specific filters it reads from Filters.extra
+    channels: ChannelValues | None = None  # None: the channel accounts' kinds
 
 
 REPORTS: dict[str, ReportSpec] = {}
@@ -130,10 +134,11 @@ REPORTS: dict[str, ReportSpec] = {}
 
 def register(key: str, title: str, perm: Perm, *, group: str = "inbox",
              filters: tuple[str, ...] = ("channel", "account", "agent", "label"),
-             extra: tuple[str, ...] = ()) -> Callable[[Builder], Builder]:
+             extra: tuple[str, ...] = (),
+             channels: ChannelValues | None = None) -> Callable[[Builder], Builder]:
     def deco(fn: Builder) -> Builder:
         if key in REPORTS:
             raise ValueError(f"report {key!r} registered twice")
-        REPORTS[key] = ReportSpec(key, title, perm, fn, group, filters, extra)
+        REPORTS[key] = ReportSpec(key, title, perm, fn, group, filters, extra, channels)
         return fn
     return deco

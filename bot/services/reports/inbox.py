@@ -14,17 +14,22 @@ comes with the same figure over :meth:`Filters.previous`.
 * **sla**: each conversation against its channel's targets (``sla_targets``), counted in
   business seconds (equal to calendar seconds when ``office_hours`` is empty): first
   response *met* when the first response time is at most the target, *breached* when
-  later; resolution likewise for resolved conversations. Conversations without a first
-  response (or not resolved) are neither yet. Breaches are listed, the latest first (at
-  most :data:`BREACH_ROWS`), with how late they were.
+  later; resolution likewise for resolved conversations. A conversation still *open* (its
+  status now) with no first response yet, or not resolved, is breached as soon as the
+  business time from its opening to the report's "now" (when it is built, or the range's
+  end if earlier) exceeds the target, and listed as *still waiting* (late by that time
+  minus the target); until then it is neither. Pending and snoozed ones wait on the
+  customer or a time: neither. Breaches are listed, the latest first (at most
+  :data:`BREACH_ROWS`), with how late they were.
 """
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from bot.core.auth import Perm
+from bot.core.time import utcnow
 from bot.services.reports import (
     Chart,
     Column,
@@ -35,7 +40,7 @@ from bot.services.reports import (
     Table,
     register,
 )
-from bot.services.reports.inbox_facts import config, fetch
+from bot.services.reports.inbox_facts import business_seconds, config, day_start, epoch, fetch
 from bot.services.reports.inbox_query import (
     LINK,
     figures,
@@ -167,7 +172,37 @@ def _targets() -> tuple[str, list[Any], str, list[Any]]:
     return frt, p_frt, res, p_res
 
 
-async def _sla_totals(f: Filters) -> dict[str, Any]:
+Waiting = list[tuple[Any, ...]]  # as the breaches' rows, "still waiting" last
+
+
+async def _waiting(f: Filters, now: datetime) -> Waiting:
+    """The open conversations of ``f`` past a target with no first response or not resolved
+    at ``now`` (or the range's end if earlier), in business seconds."""
+    cfg = config()
+    as_of = min(epoch(now), day_start(f.end + timedelta(days=1), cfg))
+    t = cfg.targets
+    shortest = min(int(x.total_seconds()) for tg in (t.default, *t.per_channel.values())
+                   for x in (tg.first_response, tg.resolution))
+    w, params = where(f)
+    rows = await fetch(  # business seconds are at most calendar ones: the rest are in time
+        f"SELECT f.conversation_id, f.channel_kind, u.name, u.email, f.opened_at, "
+        f"f.first_response_at, f.resolved_at FROM report_conversations f JOIN conversations "
+        f"c ON c.id = f.conversation_id LEFT JOIN users u ON u.id = f.agent_id WHERE {w} "
+        f"AND c.status = 'open' AND (f.first_response_at IS NULL OR f.resolved_at IS NULL) "
+        f"AND f.opened_at < ?", [*params, as_of - shortest])
+    out: Waiting = []
+    for cid, kind, name, email, opened, first, resolved in rows:
+        waited = business_seconds(int(opened), as_of, cfg.hours)
+        target = t.for_channel(str(kind))
+        for what, done, limit in (("first_response", first, target.first_response),
+                                  ("resolution", resolved, target.resolution)):
+            if done is None and waited > limit.total_seconds():
+                out.append((cid, kind, name, email, what, int(opened),
+                            waited - int(limit.total_seconds()), "still waiting"))
+    return out
+
+
+async def _sla_totals(f: Filters, now: datetime) -> dict[str, Any]:
     frt, p_frt, res, p_res = _targets()
     w, params = where(f)
     rows = await fetch(
@@ -181,14 +216,20 @@ async def _sla_totals(f: Filters) -> dict[str, Any]:
     keys = ("frt_met", "frt_breached", "res_met", "res_breached")
     for kind, *values in rows:
         out["channels"][kind] = dict(zip(keys, (int(v or 0) for v in values), strict=True))
+    out["waiting"] = await _waiting(f, now)
+    for _, kind, _, _, what, *_ in out["waiting"]:
+        channel = out["channels"].setdefault(kind, dict.fromkeys(keys, 0))
+        channel["frt_breached" if what == "first_response" else "res_breached"] += 1
     for k in keys:
         out[k] = sum(c[k] for c in out["channels"].values())
     return out
 
 
 @register("sla", "SLA", Perm.REPORTS_INBOX, group="inbox")
-async def sla_report(f: Filters) -> Report:
-    now, before = await _sla_totals(f), await _sla_totals(f.previous())
+async def sla_report(f: Filters, at: datetime | None = None) -> Report:
+    """``at``: the report's "now" (when it is built unless given)."""
+    at = at or utcnow()
+    now, before = await _sla_totals(f, at), await _sla_totals(f.previous(), at)
     t = config().targets
     report = Report("sla", "SLA", f, [
         *figures(now, before, [("frt_met", "First response within target", "int"),
@@ -210,7 +251,7 @@ async def sla_report(f: Filters) -> Report:
          for kind, counts in sorted(now["channels"].items())]))
     report.charts.append(Chart("stacked", "channels", "channel",
                                ("frt_met", "frt_breached"), "First response against target"))
-    report.tables.append(await _breaches(f))
+    report.tables.append(await _breaches(f, now["waiting"]))
     return report
 
 
@@ -219,7 +260,7 @@ def _rate(values: dict[str, Any], k: str) -> float | None:
     return values[f"{k}_met"] / whole if whole else None
 
 
-async def _breaches(f: Filters) -> Table:
+async def _breaches(f: Filters, waiting: Waiting) -> Table:
     frt, p_frt, res, p_res = _targets()
     w, params = where(f)
     rows = await fetch(
@@ -231,10 +272,12 @@ async def _breaches(f: Filters) -> Table:
         f"report_conversations f LEFT JOIN users u ON u.id = f.agent_id WHERE {w} AND "
         f"f.res_biz > {res}) b ORDER BY opened_at DESC, conversation_id DESC, what LIMIT ?",
         [*p_frt, *params, *p_frt, *p_res, *params, *p_res, BREACH_ROWS])
+    found = sorted([(*r[:5], int(r[5]), r[6], "") for r in rows] + waiting,
+                   key=lambda r: (-r[5], -int(r[0]), r[4]))[:BREACH_ROWS]
     return Table("breaches", "Breaches", [
         Column("conversation", "Conversation", "link"), Column("channel", "Channel", "text"),
         Column("agent", "Agent", "text"), Column("target", "Target", "text"),
-        Column("late", "Late by", "seconds")],
+        Column("late", "Late by", "seconds"), Column("state", "State", "text")],
         [{"conversation": LINK.format(cid), "channel": kind, "agent": name or email or "",
-          "target": what, "late": int(late)}
-         for cid, kind, name, email, what, _, late in rows])
+          "target": what, "late": int(late), "state": state}
+         for cid, kind, name, email, what, _, late, state in found])

@@ -18,11 +18,22 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from bot.core.auth import Perm
+from bot.models import ChannelAccount
 from bot.services.reports import Chart, Column, Filters, Report, Table, register
 from bot.services.reports.sql import day, extra, num, rows, share
 from bot.services.reports.sql import figures as figures_of
 
 LABELS = ("negative", "neutral", "positive")
+# The sentiment's channels besides the channel accounts' kinds: reviews and the mentions'
+# own sources (a feed, the API); the roll-up's channels are taken too.
+OTHER_CHANNELS = ("review", "rss", "api")
+
+
+async def _channels() -> list[str]:
+    kinds = await ChannelAccount.all().distinct().values_list("kind", flat=True)
+    found = await rows("SELECT DISTINCT channel FROM report_sentiment_days")
+    return sorted({*OTHER_CHANNELS, *(str(k) for k in kinds),
+                   *(str(r["channel"]) for r in found)})
 
 
 def _where(f: Filters, *named: tuple[str, str | None]) -> tuple[str, list[Any]]:
@@ -48,7 +59,7 @@ def _labels(found: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 @register("listening-sentiment", "Sentiment over time", Perm.LISTENING_READ,
-          group="listening", filters=("channel",), extra=("lang",))
+          group="listening", filters=("channel",), extra=("lang",), channels=_channels)
 async def sentiment(f: Filters) -> Report:
     found = await _sentiment(f, "week, channel, lang")
     now, before = _labels(found), _labels(await _sentiment(f.previous(), "channel"))

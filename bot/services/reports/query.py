@@ -71,8 +71,7 @@ async def choices(spec: ReportSpec) -> dict[str, list[Choice]]:
     """The values each of the report's filters may take (its select's options)."""
     out: dict[str, list[Choice]] = {}
     if "channel" in spec.filters:
-        kinds = await ChannelAccount.all().distinct().values_list("kind", flat=True)
-        out["channel"] = [Choice(k, k) for k in sorted({str(k) for k in kinds})]
+        out["channel"] = [Choice(k, k) for k in await channel_values(spec)]
     if "account" in spec.filters:
         out["account"] = [Choice(str(a.id), f"{a.name} ({a.kind})")
                           for a in await ChannelAccount.all().order_by("name", "id")]
@@ -83,6 +82,15 @@ async def choices(spec: ReportSpec) -> dict[str, list[Choice]]:
         names = await Label.all().order_by("name").values_list("name", flat=True)
         out["label"] = [Choice(str(n), str(n)) for n in names]
     return out
+
+
+async def channel_values(spec: ReportSpec) -> list[str]:
+    """What the report's ``channel`` filter takes: its own values (``spec.channels``) or the
+    kinds of the channel accounts."""
+    if spec.channels is not None:
+        return sorted(set(await spec.channels()))
+    kinds = await ChannelAccount.all().distinct().values_list("kind", flat=True)
+    return sorted({str(k) for k in kinds})
 
 
 def _day(query: Mapping[str, str], name: str) -> date | None:
@@ -140,7 +148,11 @@ async def parse_filters(spec: ReportSpec, query: Mapping[str, str], today: date)
         if value and name not in spec.filters:
             raise InboxError(f"the report {spec.key!r} has no {name} filter", "invalid", name)
     channel = given["channel"] or None
-    if channel is not None and not await ChannelAccount.filter(kind=channel).exists():
+    if channel is not None and spec.channels is not None:
+        if channel not in await channel_values(spec):
+            raise InboxError(f"channel: the report has no channel {channel[:40]!r}",
+                             "invalid", "channel")
+    elif channel is not None and not await ChannelAccount.filter(kind=channel).exists():
         raise InboxError(f"channel: no channel account of kind {channel[:40]!r}", "invalid",
                          "channel")
     account_id = await _existing(given["account"], "account", ChannelAccount)
@@ -148,6 +160,9 @@ async def parse_filters(spec: ReportSpec, query: Mapping[str, str], today: date)
     label = given["label"] or None
     if label is not None and not await Label.filter(name=label).exists():
         raise InboxError(f"label: no label {label[:64]!r}", "invalid", "label")
+    for name in sorted({x for r in REPORTS.values() for x in r.extra} - set(spec.extra)):
+        if (query.get(name) or "").strip():
+            raise InboxError(f"the report {spec.key!r} has no {name} filter", "invalid", name)
     extra = tuple((name, value.strip()[:MAX_EXTRA]) for name in spec.extra
                   if (value := query.get(name) or "").strip())
     return Filters(start, end, channel, account_id, agent_id, label, extra)

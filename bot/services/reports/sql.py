@@ -74,11 +74,13 @@ _NAME = re.compile(r"^[a-z0-9][a-z0-9_.:-]{0,31}$")  # a channel kind, a store, 
 
 
 def extra(f: Filters, name: str, allowed: tuple[str, ...] = ()) -> str | None:
-    """A report-specific filter's value; one outside ``allowed``, or not a name like a
-    channel kind's or a language's, is a 400 (a well-formed name nobody has: no rows)."""
+    """A report-specific filter's value, lowercased (the roll-ups keep names lowercase); one
+    outside ``allowed``, or not a name like a channel kind's or a language's, is a 400 (a
+    well-formed name nobody has: no rows)."""
     value = dict(f.extra).get(name)
     if value is None or value == "":
         return None
+    value = value.lower()  # stored lowercase (pt-BR is pt-br)
     if allowed and value not in allowed:
         raise InboxError(f"{name} must be one of {', '.join(allowed)}", "bad_filter", name)
     if not _NAME.match(value):
