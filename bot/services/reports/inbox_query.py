@@ -11,6 +11,8 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+import numpy as np
+
 from bot.services.reports import Figure, Filters, Kind
 from bot.services.reports.inbox_facts import Config, config, day_start, dialect, fetch
 
@@ -53,26 +55,55 @@ async def percentiles(f: Filters, columns: tuple[str, ...], group: str | None = 
     for the whole range and, with ``group``, the same per group value. One query either
     way: on PostgreSQL ``percentile_disc`` computes them all (the range's and every
     group's, with grouping sets); on SQLite the values come from the covering index
-    ``rep_conv_cover`` (a few integers a conversation) and are sorted here, several
-    times faster than a window query per column."""
+    ``rep_conv_cover`` (a few integers a conversation) and numpy sorts them: one sort a
+    column for the range and one for all its groups."""
     if dialect() == "postgres":
         return await _percentiles_pg(f, columns, group, ps)
     w, params = where(f)
     rows = await fetch(f"SELECT {group or 'NULL'}, {', '.join(columns)} FROM "
                        f"report_conversations f WHERE {w}", params)
+    if not rows:
+        return {c: dict.fromkeys(ps) for c in columns}, {}
+    keys: dict[Any, int] = {}  # group value -> its code, in order of appearance
+    transposed = list(zip(*rows, strict=True))
+    codes = np.fromiter((keys.setdefault(k, len(keys)) for k in transposed[0]), np.int64,
+                        len(rows))
+    overall: dict[str, dict[int, int | None]] = {}
+    per: dict[Any, dict[str, dict[int, int | None]]] = {k: {} for k in keys} if group else {}
+    for c, column in zip(columns, transposed[1:], strict=True):
+        values = np.array(column, dtype=np.float64)  # None is NaN
+        present = ~np.isnan(values)
+        ints = values[present].astype(np.int64)
+        overall[c] = _ranks(np.sort(ints), ps)
+        if group:
+            _grouped(ints, codes[present], len(keys), ps, c,
+                     [per[k] for k in keys])
+    return overall, per
 
-    def pick(part: list[tuple[Any, ...]]) -> dict[str, dict[int, int | None]]:
-        out = {}
-        for i, c in enumerate(columns, 1):
-            ordered = sorted([int(r[i]) for r in part if r[i] is not None])
-            out[c] = {p: nearest(ordered, p) for p in ps}
-        return out
 
-    per: dict[Any, list[tuple[Any, ...]]] = {}
-    if group:
-        for row in rows:
-            per.setdefault(row[0], []).append(row)
-    return pick(rows), {k: pick(v) for k, v in per.items()}
+def _ranks(ordered: Any, ps: tuple[int, ...]) -> dict[int, int | None]:
+    n = len(ordered)
+    return {p: int(ordered[(n * p + 99) // 100 - 1]) if n else None for p in ps}
+
+
+def _grouped(ints: Any, codes: Any, groups: int, ps: tuple[int, ...], column: str,
+             out: list[dict[str, dict[int, int | None]]]) -> None:
+    """Each group's nearest-rank percentiles of ``ints`` (``codes``: each value's group),
+    with one sort: of group code x span + value, so each group's values come out
+    together and ascending."""
+    counts = np.bincount(codes, minlength=groups)
+    if not len(ints):
+        for o in out:
+            o[column] = dict.fromkeys(ps)
+        return
+    low = int(ints.min())
+    span = int(ints.max()) - low + 1
+    ordered = np.sort(codes * span + (ints - low)) % span + low
+    starts = np.cumsum(counts) - counts
+    picks = {p: ordered[np.clip(starts + (counts * p + 99) // 100 - 1, 0, len(ints) - 1)]
+             for p in ps}
+    for i, o in enumerate(out):
+        o[column] = {p: int(picks[p][i]) if counts[i] else None for p in ps}
 
 
 async def _percentiles_pg(f: Filters, columns: tuple[str, ...], group: str | None,
