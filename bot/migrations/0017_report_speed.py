@@ -24,6 +24,6 @@ class Migration(migrations.Migration):
         ),
         ops.AddIndex(
             model_name='ConversationFact',
-            index=Index(fields=['opened_at', 'day', 'channel_kind', 'agent_id', 'weekday', 'hour', 'frt_biz', 'frt_cal', 'res_biz', 'res_cal', 'reopens', 'msgs_in', 'msgs_out'], name='rep_conv_cover'),
+            index=Index(fields=['opened_at', 'day', 'channel_kind', 'agent_id', 'weekday', 'hour', 'frt_biz', 'frt_cal', 'res_biz', 'res_cal', 'reopens', 'msgs_in', 'msgs_out', 'csat_n', 'csat_sum'], name='rep_conv_cover'),
         ),
     ]

@@ -80,11 +80,11 @@ class ConversationFact(Model):
     class Meta:
         table = "report_conversations"
         # the range scans read this covering index alone (no table lookups): every column
-        # the overview, response-time, SLA and agent reports need unfiltered
+        # the overview, response-time, SLA and agent reports need
         indexes = (
             Index(fields=("opened_at", "day", "channel_kind", "agent_id", "weekday", "hour",
                           "frt_biz", "frt_cal", "res_biz", "res_cal", "reopens", "msgs_in",
-                          "msgs_out"), name="rep_conv_cover"),
+                          "msgs_out", "csat_n", "csat_sum"), name="rep_conv_cover"),
             Index(fields=("channel_kind", "opened_at"), name="rep_conv_kind"),
             Index(fields=("agent_id", "opened_at"), name="rep_conv_agent"),
             Index(fields=("account_id", "opened_at"), name="rep_conv_account"),
