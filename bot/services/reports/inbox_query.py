@@ -60,25 +60,34 @@ async def percentiles(f: Filters, columns: tuple[str, ...], group: str | None = 
     if dialect() == "postgres":
         return await _percentiles_pg(f, columns, group, ps)
     w, params = where(f)
-    rows = await fetch(f"SELECT {group or 'NULL'}, {', '.join(columns)} FROM "
-                       f"report_conversations f WHERE {w}", params)
+    key = ("CAST(REPLACE(f.day, '-', '') AS INTEGER)" if group == "day"  # 20260131
+           else f"COALESCE({group}, {_NULL})" if group else "0")
+    rows = await fetch(f"SELECT {key}, {', '.join(f'COALESCE({c}, {_NULL})' for c in columns)}"
+                       f" FROM report_conversations f WHERE {w}", params)
     if not rows:
         return {c: dict.fromkeys(ps) for c in columns}, {}
-    keys: dict[Any, int] = {}  # group value -> its code, in order of appearance
-    transposed = list(zip(*rows, strict=True))
-    codes = np.fromiter((keys.setdefault(k, len(keys)) for k in transposed[0]), np.int64,
-                        len(rows))
+    table = np.array(rows, dtype=np.int64)  # integers only: one conversion, in C
+    keys, codes = np.unique(table[:, 0], return_inverse=True)
+    names = [_name(int(k), group) for k in keys]
     overall: dict[str, dict[int, int | None]] = {}
-    per: dict[Any, dict[str, dict[int, int | None]]] = {k: {} for k in keys} if group else {}
-    for c, column in zip(columns, transposed[1:], strict=True):
-        values = np.array(column, dtype=np.float64)  # None is NaN
-        present = ~np.isnan(values)
-        ints = values[present].astype(np.int64)
+    per: dict[Any, dict[str, dict[int, int | None]]] = {k: {} for k in names} if group else {}
+    for i, c in enumerate(columns, 1):
+        present = table[:, i] != _NULL
+        ints = table[present, i]
         overall[c] = _ranks(np.sort(ints), ps)
         if group:
-            _grouped(ints, codes[present], len(keys), ps, c,
-                     [per[k] for k in keys])
+            _grouped(ints, codes[present], len(keys), ps, c, [per[k] for k in names])
     return overall, per
+
+
+_NULL = 1 << 40  # stands for NULL in the integer columns (int32: never a value)
+
+
+def _name(key: int, group: str | None) -> Any:
+    """A group's value back from its integer form."""
+    if group == "day":
+        return f"{key // 10000:04d}-{key // 100 % 100:02d}-{key % 100:02d}"
+    return None if key == _NULL else key
 
 
 def _ranks(ordered: Any, ps: tuple[int, ...]) -> dict[int, int | None]:
