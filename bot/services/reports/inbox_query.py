@@ -119,9 +119,10 @@ async def _percentiles_pg(f: Filters, columns: tuple[str, ...], group: str | Non
                           ps: tuple[int, ...]
                           ) -> tuple[dict[str, dict[int, int | None]],
                                      dict[Any, dict[str, dict[int, int | None]]]]:
-    # percentile_disc(x) is the value at rank ceil(x * n): nearest rank, but 0.9 x 70 is
-    # 63.00000000000001 in floating point, so each fraction is a hair below p/100 (far
-    # less than the 1/100 x 1/n that separates two ranks up to a billion rows)
+    # percentile_disc(x) is the value at rank ceil(x * n): nearest rank. Each fraction is
+    # a hair below p/100 so that a product x * n rounded just above a whole rank in
+    # floating point (in Python 0.9 * 70 is 63.00000000000001) never takes the next rank;
+    # the hair is far less than the 1/(100 n) between two ranks, up to a billion rows
     fractions = ", ".join(f"{p / 100 - 1e-9!r}" for p in ps)
     aggs = ", ".join(f"percentile_disc(ARRAY[{fractions}]::float8[]) WITHIN GROUP "
                      f"(ORDER BY f.{c})" for c in columns)
