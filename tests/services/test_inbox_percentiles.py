@@ -50,7 +50,8 @@ async def test_percentiles_are_nearest_rank(any_db: Settings) -> None:
                                           UTC).timestamp()) + 3600
             for _ in range(size):
                 cid += 1
-                vals = [None if d == 2 or (d and rnd.random() < 0.2) else rnd.randrange(-50, 10 ** 6)
+                vals = [None if d == 2 or (d and rnd.random() < 0.2)
+                        else rnd.randrange(-50, 10 ** 6)
                         for _ in COLUMNS]
                 rows.append(ConversationFact(
                     conversation_id=cid, account_id=1, channel_kind="api",
