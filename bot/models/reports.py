@@ -79,8 +79,12 @@ class ConversationFact(Model):
 
     class Meta:
         table = "report_conversations"
+        # the range scans read this covering index alone (no table lookups): every column
+        # the overview, response-time, SLA and agent reports need
         indexes = (
-            Index(fields=("opened_at",), name="rep_conv_opened"),
+            Index(fields=("opened_at", "day", "channel_kind", "agent_id", "weekday", "hour",
+                          "frt_biz", "frt_cal", "res_biz", "res_cal", "reopens", "msgs_in",
+                          "msgs_out", "csat_n", "csat_sum"), name="rep_conv_cover"),
             Index(fields=("channel_kind", "opened_at"), name="rep_conv_kind"),
             Index(fields=("agent_id", "opened_at"), name="rep_conv_agent"),
             Index(fields=("account_id", "opened_at"), name="rep_conv_account"),
@@ -102,7 +106,7 @@ class AgentFact(Model):
     class Meta:
         table = "report_conversation_agents"
         unique_together = (("conversation_id", "agent_id"),)
-        indexes = (Index(fields=("opened_at", "agent_id"), name="rep_agent_opened"),)
+        indexes = (Index(fields=("opened_at", "agent_id", "replies"), name="rep_agent_cover"),)
 
 
 class ReportState(Model):

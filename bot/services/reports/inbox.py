@@ -51,7 +51,7 @@ from bot.services.reports.inbox_query import (
 
 WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 BREACH_ROWS = 200
-_OVERVIEW = ("COUNT(*) AS opened, SUM(CASE WHEN resolved_at IS NOT NULL THEN 1 ELSE 0 END) "
+_OVERVIEW = ("COUNT(*) AS opened, SUM(CASE WHEN res_cal IS NOT NULL THEN 1 ELSE 0 END) "
              "AS resolved, SUM(CASE WHEN reopens > 0 THEN 1 ELSE 0 END) AS reopened, "
              "SUM(reopens) AS reopens, SUM(msgs_in) AS messages_in, "
              "SUM(msgs_out) AS messages_out")
@@ -129,8 +129,8 @@ async def response_times(f: Filters) -> Report:
     report = Report("response-times", "Response times", f, figures(now, before, specs))
     w, params = where(f)
     counts = await fetch(
-        f"SELECT day, COUNT(*), SUM(CASE WHEN first_response_at IS NOT NULL THEN 1 ELSE 0 "
-        f"END), SUM(CASE WHEN resolved_at IS NOT NULL THEN 1 ELSE 0 END) FROM "
+        f"SELECT day, COUNT(*), SUM(CASE WHEN frt_cal IS NOT NULL THEN 1 ELSE 0 "
+        f"END), SUM(CASE WHEN res_cal IS NOT NULL THEN 1 ELSE 0 END) FROM "
         f"report_conversations f WHERE {w} GROUP BY day", params)
     rows = {d: {"day": d, "opened": 0, "responded": 0, "resolved": 0,
                 **{f"{c}_{p}": None for c, _ in _TIMES for p in ("median", "p90")}}
