@@ -46,7 +46,7 @@ async def staff(browser: Browser, url: str, seed: dict[str, Any],
     await page.fill("input[name=email]", seed["email"])
     await page.fill("input[name=password]", seed["password"])
     await page.click("button[type=submit]")
-    await expect(page).to_have_url(f"{url}/inbox")
+    await expect(page).to_have_url(f"{url}/")  # login lands on the dashboard
     return ctx, page
 
 
