@@ -32,7 +32,7 @@ import os
 import sqlite3
 import threading
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from typing import Any
 
 from tortoise.backends.sqlite.client import (
@@ -40,6 +40,7 @@ from tortoise.backends.sqlite.client import (
     SqliteTransactionContext,
     SqliteTransactionWrapper,
 )
+from tortoise.connection import get_connections
 from tortoise.exceptions import TransactionManagementError
 
 log = logging.getLogger("switchboard.db")
@@ -179,16 +180,60 @@ class GatedTransactionContext(SqliteTransactionContext):
         self._gate = gated(self.connection._parent.filename)
         await self._gate.__aenter__()
         try:
-            return await super().__aenter__()
+            return await self._begin()
         except BaseException:
             await self._gate.__aexit__(None, None, None)
             raise
+
+    async def _begin(self) -> Any:
+        """Tortoise's ``__aenter__``, but one that gives its lock back when it fails.
+
+        Tortoise takes the connection's lock, then begins; when the begin fails or is
+        cancelled (the clock cancels its runs when the app stops) ``__aexit__`` never runs
+        and the lock stayed taken: every later query of the process waited forever. The
+        ``BEGIN`` may still run in aiosqlite's thread after a cancel, so it is rolled back
+        (queued behind it, waited for to the end) before the lock is free."""
+        await self._trxlock.acquire()
+        token = None
+        try:
+            await self.ensure_connection()
+            token = self.token = get_connections().set(self.connection_name, self.connection)
+            await self.connection.begin()
+            return self.connection
+        except BaseException:
+            if token is not None:
+                get_connections().reset(token)
+            try:
+                await _to_the_end(self._rollback_if_open())
+            finally:
+                self._trxlock.release()
+            raise
+
+    async def _rollback_if_open(self) -> None:
+        raw = self.connection._connection
+        with contextlib.suppress(sqlite3.Error, ValueError):  # no transaction; closed
+            if raw is not None:
+                await raw.rollback()
 
     async def __aexit__(self, exc_type: Any, exc_val: Any, exc_tb: Any) -> None:
         try:
             await super().__aexit__(exc_type, exc_val, exc_tb)
         finally:
             await self._gate.__aexit__(None, None, None)
+
+
+async def _to_the_end(work: Coroutine[Any, Any, None]) -> None:
+    """Await ``work`` to its end even if this task is cancelled meanwhile; then raise the
+    cancel."""
+    task = asyncio.ensure_future(work)
+    cancelled = False
+    while not task.done():
+        try:
+            await asyncio.shield(task)
+        except asyncio.CancelledError:
+            cancelled = True
+    if cancelled:
+        raise asyncio.CancelledError
 
 
 def _writes(query: str) -> bool:

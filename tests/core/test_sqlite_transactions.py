@@ -124,3 +124,35 @@ async def test_the_gate_is_first_come_first_served() -> None:
     gate.release()
     assert gate.acquire(timeout=0.05)
     gate.release()
+
+
+async def test_a_transaction_cancelled_while_it_begins_frees_the_connection(shop: Shop) -> None:
+    """The clock cancels its runs when the app stops. A run cancelled while its transaction
+    waited for ``BEGIN IMMEDIATE`` (another process held SQLite's write lock) used to keep
+    Tortoise's connection lock for good: Tortoise takes that lock before ``begin`` and gives
+    it back only in ``__aexit__``, which never runs when ``__aenter__`` fails. Every later
+    query of the process then waited forever (CI hung 900 s in an app's teardown)."""
+    path = cast(ImmediateSqliteClient, Contact._meta.db).filename
+    other = sqlite3.connect(path, isolation_level=None, timeout=10, check_same_thread=False)
+    other.execute("BEGIN IMMEDIATE")  # another process holds the write lock
+    began = asyncio.Event()
+
+    async def run() -> None:
+        began.set()
+        async with in_transaction():
+            await Contact.create(name="never")
+
+    task = asyncio.create_task(run())
+    await began.wait()
+    for _ in range(20):  # until the task waits inside BEGIN IMMEDIATE (SQLite's busy wait)
+        await asyncio.sleep(0.05)
+    assert not task.done()
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    await asyncio.to_thread(other.execute, "ROLLBACK")
+    other.close()
+    # The connection is free again: a write and a read go through, and "never" was not kept.
+    # (wait_for only turns a hang into a failure here; it times nothing.)
+    await asyncio.wait_for(Contact.create(name="after"), 30)
+    names = set(await asyncio.wait_for(Contact.all().values_list("name", flat=True), 30))
+    assert "after" in names and "never" not in names
