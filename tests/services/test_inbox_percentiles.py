@@ -23,14 +23,15 @@ DAY = date(2026, 3, 2)
 PS = (1, 50, 90, 99, 100)
 
 
+def _parts(rows: list[ConversationFact], key: str) -> dict[Any, list[ConversationFact]]:
+    return {k: [r for r in rows if getattr(r, key) == k] for k in {getattr(r, key) for r in rows}}
+
+
 def _expected(rows: list[ConversationFact], key: str) -> dict[Any, dict[str, dict[int, Any]]]:
-    out: dict[Any, dict[str, dict[int, Any]]] = {}
-    for k in {getattr(r, key) for r in rows}:
-        part = [r for r in rows if getattr(r, key) == k]
-        out[k] = {c: {p: nearest(sorted(getattr(r, c) for r in part
-                                         if getattr(r, c) is not None), p) for p in PS}
-                  for c in COLUMNS}
-    return out
+    return {k: {c: {p: nearest(sorted(getattr(r, c) for r in part
+                                      if getattr(r, c) is not None), p) for p in PS}
+                for c in COLUMNS}
+            for k, part in _parts(rows, key).items()}
 
 
 @pytest.mark.parametrize("any_db", ["sqlite", "postgres"], indirect=True)
@@ -60,17 +61,26 @@ async def test_percentiles_are_nearest_rank(any_db: Settings) -> None:
                     **dict(zip(COLUMNS, vals, strict=True))))
         await ConversationFact.bulk_create(rows)
         f = Filters(DAY, DAY + timedelta(days=len(sizes) - 1))
-        overall, per_day = await percentiles(f, COLUMNS, group="day", ps=PS)
-        assert per_day == _expected(rows, "day")
+        by_day = await percentiles(f, COLUMNS, group="day", ps=PS)
+        assert by_day.per == _expected(rows, "day")
         everything = {c: {p: nearest(sorted(getattr(r, c) for r in rows
                                             if getattr(r, c) is not None), p) for p in PS}
                       for c in COLUMNS}
-        assert overall == everything
-        _, per_agent = await percentiles(f, COLUMNS, group="agent_id", ps=PS)
-        assert per_agent == _expected(rows, "agent_id")
-        empty, none = await percentiles(
+        assert by_day.overall == everything
+        # each day's rows and each column's values (the per-day table's counts)
+        assert by_day.counts == {
+            day: {"rows": len(part), **{c: sum(getattr(r, c) is not None for r in part)
+                                        for c in COLUMNS}}
+            for day, part in _parts(rows, "day").items()}
+        by_agent = await percentiles(f, COLUMNS, group="agent_id", ps=PS)
+        assert by_agent.per == _expected(rows, "agent_id")
+        assert by_agent.overall == everything
+        empty = await percentiles(
             Filters(DAY - timedelta(days=9), DAY - timedelta(days=8)), COLUMNS, group="day",
             ps=PS)
-        assert empty == {c: dict.fromkeys(PS) for c in COLUMNS} and none == {}
+        assert empty.overall == {c: dict.fromkeys(PS) for c in COLUMNS}
+        assert empty.per == {} and empty.counts == {}
+        alone = await percentiles(f, COLUMNS, ps=PS)
+        assert alone.overall == everything and alone.per == {}
     finally:
         await db.close_db(ctx)

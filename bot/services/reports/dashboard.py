@@ -31,7 +31,6 @@ tile's note says which.
 from __future__ import annotations
 
 import asyncio
-import statistics
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
@@ -50,6 +49,7 @@ from bot.models.inbox import ConversationStatus
 from bot.models.posts import PostStatus
 from bot.services.reports import REPORTS, Column, Figure, Table
 from bot.services.reports.inbox_facts import business_seconds
+from bot.services.reports.inbox_query import nearest
 from config import Settings
 from config import hours as hours_config
 from config import sla as sla_config
@@ -220,13 +220,12 @@ JOIN messages fi ON fi.id = t.fid
 
 
 def response_seconds(asked: datetime, answered: datetime, office: hours_config.OfficeHours
-                     ) -> float:
-    """How long a question waited for its answer: business seconds (whole, as the inbox
-    reports count them) when the shop has office hours, else calendar seconds."""
-    if office.always_open:
-        return (answered - asked).total_seconds()
-    return business_seconds(int(asked.timestamp() // 1), int(answered.timestamp() // 1),
-                            office)
+                     ) -> int:
+    """How long a question waited for its answer, in whole seconds between whole epoch
+    seconds (as the inbox reports count them): business seconds when the shop has office
+    hours, else calendar seconds."""
+    start, end = int(asked.timestamp() // 1), int(answered.timestamp() // 1)
+    return end - start if office.always_open else business_seconds(start, end, office)
 
 
 async def first_response_tile(settings: Settings, start: datetime, end: datetime,
@@ -235,7 +234,7 @@ async def first_response_tile(settings: Settings, start: datetime, end: datetime
     office = hours_config.parse(settings.office_hours, settings.shop_timezone)
     rows = await _rows(_TODAY, [*(s.value for s in ConversationStatus), _param(start),
                                 _param(start), _param(end)])
-    times: list[float] = []
+    times: list[int] = []
     breached = 0
     for r in rows:
         asked, answered = _when(r["asked"]), _when(r["answered"])
@@ -248,7 +247,7 @@ async def first_response_tile(settings: Settings, start: datetime, end: datetime
         elif str(r["status"]) != ConversationStatus.RESOLVED.value:
             # still waiting, already past its target
             breached += response_seconds(asked, now, office) > target.total_seconds()
-    median = round(statistics.median(times)) if times else None
+    median = nearest(sorted(times), 50)  # nearest rank, as the response-times report
     default = targets.default.first_response
     per = ", ".join(f"{k} {_duration(t.first_response)}"
                     for k, t in sorted(targets.per_channel.items()))

@@ -121,25 +121,20 @@ def _flat(got: dict[str, dict[int, int | None]]) -> dict[str, Any]:
 
 @register("response-times", "Response times", Perm.REPORTS_INBOX, group="inbox")
 async def response_times(f: Filters) -> Report:
-    overall, per_day = await percentiles(f, COLUMNS, group="day")
-    now, before = _flat(overall), _flat((await percentiles(f.previous(), COLUMNS))[0])
+    spread = await percentiles(f, COLUMNS, group="day")
+    before = _flat((await percentiles(f.previous(), COLUMNS)).overall)
+    now = _flat(spread.overall)
     specs: list[tuple[str, str, Kind]] = [
         (f"{col}_{p}", f"{title}, {'median' if p == 'median' else 'p90'}", "seconds")
         for col, title in _TIMES for p in ("median", "p90")]
     report = Report("response-times", "Response times", f, figures(now, before, specs))
-    w, params = where(f)
-    counts = await fetch(
-        f"SELECT day, COUNT(*), SUM(CASE WHEN frt_cal IS NOT NULL THEN 1 ELSE 0 "
-        f"END), SUM(CASE WHEN res_cal IS NOT NULL THEN 1 ELSE 0 END) FROM "
-        f"report_conversations f WHERE {w} GROUP BY day", params)
     rows = {d: {"day": d, "opened": 0, "responded": 0, "resolved": 0,
                 **{f"{c}_{p}": None for c, _ in _TIMES for p in ("median", "p90")}}
             for d in days(f)}
-    for d, n, responded, resolved in counts:
-        rows[d].update(opened=int(n), responded=int(responded or 0),
-                       resolved=int(resolved or 0))
-    for d, got in per_day.items():
-        rows[d].update(_flat(got))
+    for d, got in spread.per.items():
+        n = spread.counts[d]
+        rows[d].update(opened=n["rows"], responded=n["frt_cal"], resolved=n["res_cal"],
+                       **_flat(got))
     report.tables.append(Table("per-day", "Response times per day opened", [
         Column("day", "Day", "date"), Column("opened", "Opened"),
         Column("responded", "Answered"), Column("resolved", "Resolved"),

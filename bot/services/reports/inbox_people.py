@@ -62,7 +62,7 @@ async def agents(f: Filters) -> Report:
     csat = {int(a): (int(n or 0), int(s or 0)) for a, n, s in await fetch(
         f"SELECT f.agent_id, SUM(f.csat_n), SUM(f.csat_sum) FROM report_conversations f "
         f"WHERE {w} AND f.agent_id IS NOT NULL GROUP BY f.agent_id", params)}
-    _, frt = await percentiles(f, ("frt_biz", "frt_cal"), group="agent_id", ps=(50,))
+    frt = (await percentiles(f, ("frt_biz", "frt_cal"), group="agent_id", ps=(50,))).per
     ids = sorted(set(per) | set(csat))
     names: dict[int, str] = {}
     if ids:
