@@ -9,7 +9,6 @@ a refusal shows the form again with its message (4xx), never an error page.
 
 from __future__ import annotations
 
-import math
 from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -27,6 +26,7 @@ from channels.email.mailer import MAILER
 from scheduler.marketing import broadcasts, segments, tracking
 from scheduler.marketing.broadcasts import BroadcastIn
 from scheduler.marketing.clock import now
+from scheduler.marketing.web.numbers import finite
 
 FIELDS = ("name", "segment_id", "subject_a", "subject_b", "split_percent", "metric",
           "decide_after_hours", "body", "send_date", "send_time", "ab")
@@ -72,11 +72,8 @@ def send_at(day: str, clock: str, tz: ZoneInfo) -> datetime | None:
 
 def _number(raw: dict[str, str], key: str, kind: type[int] | type[float]) -> Any:
     value = raw.get(key) or DEFAULTS[key]
-    try:
-        number = kind(value)
-    except ValueError:
-        raise FormError(f"{LABELS[key]}: {value!r} is not a number.") from None
-    if not math.isfinite(number):
+    number = finite(value, kind)
+    if number is None:
         raise FormError(f"{LABELS[key]}: {value!r} is not a number.")
     return number
 

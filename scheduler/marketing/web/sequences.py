@@ -10,7 +10,6 @@ with the rows as typed and a message (4xx).
 
 from __future__ import annotations
 
-import math
 from typing import Any, get_args
 
 from aiohttp import web
@@ -23,6 +22,7 @@ from bot.core.pages import error_page, form_str, page, path_id, render
 from bot.models import Sequence
 from scheduler.marketing import sequences, tracking
 from scheduler.marketing.sequences import EventKind, Steps
+from scheduler.marketing.web.numbers import finite
 
 KINDS = ("wait", "until", "send", "branch", "exit")
 UNITS = ("minutes", "hours", "days")
@@ -68,11 +68,8 @@ def to_row(step: dict[str, Any], index: int) -> dict[str, str]:
 
 
 def _number(text: str, what: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise StepError(f"{what}: {text!r} is not a number") from None
-    if not math.isfinite(value):
+    value = finite(text)
+    if value is None:
         raise StepError(f"{what}: {text!r} is not a number")
     return value
 

@@ -153,6 +153,8 @@ async def test_bad_input_shows_the_form_again(shop: Shop) -> None:
              ({"name": ""}, 422, "Name: String should have at least 1"),
              ({"ab": "1", "subject_b": "B", "split_percent": "many"}, 400, "not a number"),
              ({"decide_after_hours": "nan"}, 400, "not a number"),
+             # an integer no float holds: OverflowError in isfinite was a 500
+             ({"ab": "1", "subject_b": "B", "split_percent": "9" * 400}, 400, "not a number"),
              ({"metric": "likes"}, 422, "Winner by"),
              ({"body": "{% if %}"}, 422, "template error")]
     for over, status, message in cases:
