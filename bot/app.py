@@ -20,7 +20,7 @@ from aiohttp import web
 
 from bot.api.endpoints import endpoints as api_endpoints
 from bot.commands import staff as inbox_commands
-from bot.core import bounded, csp, db, metrics
+from bot.core import bounded, csp, db, i18n, metrics
 from bot.core.auth import same
 from bot.core.channel import ChannelContext, RunsAccounts
 from bot.core.commands import Desk
@@ -80,6 +80,7 @@ def make_jinja() -> jinja2.Environment:
         undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
     env.filters["dt"] = lambda d: d.strftime("%Y-%m-%d %H:%M") if d else ""
     env.filters["safe_href"] = safe_href  # an outside URL as an href, or None: text only
+    i18n.install(env)  # _(), ngettext() and {% trans %} (bot.core.i18n)
     return env
 
 
