@@ -179,12 +179,15 @@ async def _waiting(f: Filters, now: datetime) -> Waiting:
     shortest = min(int(x.total_seconds()) for tg in (t.default, *t.per_channel.values())
                    for x in (tg.first_response, tg.resolution))
     w, params = where(f)
-    rows = await fetch(  # business seconds are at most calendar ones: the rest are in time
+    # Business seconds are at most calendar ones: the rest are in time. The open ones
+    # first (a few thousand, by the index on status), then their roll-up rows: a join led
+    # by the range read every row of a year (235 ms on SQLite, against 19 ms).
+    rows = await fetch(
         f"SELECT f.conversation_id, f.channel_kind, u.name, u.email, f.opened_at, "
-        f"f.first_response_at, f.resolved_at FROM report_conversations f JOIN conversations "
-        f"c ON c.id = f.conversation_id LEFT JOIN users u ON u.id = f.agent_id WHERE {w} "
-        f"AND c.status = 'open' AND (f.first_response_at IS NULL OR f.resolved_at IS NULL) "
-        f"AND f.opened_at < ?", [*params, as_of - shortest])
+        f"f.first_response_at, f.resolved_at FROM report_conversations f LEFT JOIN users u "
+        f"ON u.id = f.agent_id WHERE f.conversation_id IN (SELECT c.id FROM conversations c "
+        f"WHERE c.status = 'open') AND {w} AND (f.first_response_at IS NULL OR "
+        f"f.resolved_at IS NULL) AND f.opened_at < ?", [*params, as_of - shortest])
     out: Waiting = []
     for cid, kind, name, email, opened, first, resolved in rows:
         waited = business_seconds(int(opened), as_of, cfg.hours)
