@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from typing import NamedTuple
 
 from bot.models import Contact, MailSend, ShopEvent
+from bot.services.reports.shop_state import cents
 from scheduler.marketing.clock import now
 from scheduler.marketing.sequences import on_event
 
@@ -80,9 +81,7 @@ async def attribute(order: ShopEvent) -> None:
                                  converted_at__isnull=True).order_by("-clicked_at").first()
     if mail is None:
         return
-    try:
-        revenue = float(str(order.payload.get("total") or 0).replace(",", ""))
-    except ValueError:
-        revenue = 0.0
+    # the reports' reading of a total (a decimal comma is one: 12,50 is 12.50)
+    revenue = cents(order.payload.get("total")) / 100
     await MailSend.filter(id=mail.id, converted_at__isnull=True).update(
         converted_at=order.occurred_at, revenue=revenue)

@@ -420,3 +420,25 @@ async def test_roles_csrf_and_nav(shop: Shop) -> None:
     await shop.client.post("/logout", data={"csrf_token": agent_csrf})
     resp = await shop.client.get("/broadcasts", allow_redirects=False)
     assert resp.status == 302 and resp.headers["Location"].startswith("/login")
+
+
+async def test_a_converted_mail_reads_the_total_as_the_reports_do(shop: Shop) -> None:
+    """The broadcast results and the attribution report credit the same revenue: 12,50
+    (a decimal comma) is 12.50, not 1250; an ambiguous total counts no revenue."""
+    from bot.models import ShopEvent
+    from scheduler.marketing.events import attribute
+
+    clicked = datetime(2026, 11, 2, 8, 0, tzinfo=UTC)
+    for i, (total, revenue) in enumerate([("12,50", 12.5), ("1,234.50", 1234.5),
+                                          ("1.234,50", 0.0), (7, 7.0)]):
+        c = await Contact.create(email=f"total{i}@shop.test")
+        await MailSend.create(key=f"t:{c.id}", contact_id=c.id, to=c.email,
+                              message_id=f"<t{i}@x>", state="sent", sent_at=clicked,
+                              clicked_at=clicked)
+        order = await ShopEvent.create(kind="order_placed", source="api",
+                                       external_id=f"o{i}", contact_id=c.id,
+                                       payload={"total": total},
+                                       occurred_at=clicked + timedelta(hours=1))
+        await attribute(order)
+        mail = await MailSend.get(contact_id=c.id)
+        assert mail.converted_at is not None and mail.revenue == revenue, total
