@@ -8,7 +8,7 @@ PIP := $(VENV)/bin/pip
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 TEST_DEBS := postgresql chromium chromium-driver postfix dovecot-imapd dovecot-lmtpd nginx
 
-.PHONY: run test lint bench venv deps test-deps debs clean
+.PHONY: run test lint bench venv deps test-deps debs clean messages
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +40,19 @@ debs:
 
 run: deps
 	$(PY) run.py serve
+
+# Re-extract the staff app's texts into bot/locale/messages.pot (babel.cfg says from where)
+# and merge them into every locale's messages.po; translators then fill the new msgstr.
+LOCALES := en vi th pl ru km
+messages: deps
+	$(VENV)/bin/pybabel -q extract -F babel.cfg -k lazy -k N_ --no-location --sort-output \
+	  --omit-header -o bot/locale/messages.pot .
+	for l in $(LOCALES); do \
+	  if [ -f bot/locale/$$l/LC_MESSAGES/messages.po ]; then \
+	    $(VENV)/bin/pybabel -q update --no-fuzzy-matching --ignore-obsolete -i bot/locale/messages.pot \
+	      -d bot/locale -l $$l; \
+	  else $(VENV)/bin/pybabel -q init -i bot/locale/messages.pot -d bot/locale -l $$l; fi; \
+	done
 
 # ruff, mypy --strict, and the import contracts (pyproject's [tool.importlinter]: the one-way
 # layers, no channel imported by the core or the services, front ends never import each

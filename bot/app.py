@@ -20,7 +20,7 @@ from aiohttp import web
 
 from bot.api.endpoints import endpoints as api_endpoints
 from bot.commands import staff as inbox_commands
-from bot.core import bounded, csp, db, i18n, metrics
+from bot.core import bounded, csp, db, i18n, l10n, metrics
 from bot.core.auth import same
 from bot.core.channel import ChannelContext, RunsAccounts
 from bot.core.commands import Desk
@@ -78,9 +78,9 @@ def make_jinja() -> jinja2.Environment:
         loader=jinja2.FileSystemLoader(TEMPLATES),
         autoescape=jinja2.select_autoescape(["html", "xml"], default_for_string=True),
         undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
-    env.filters["dt"] = lambda d: d.strftime("%Y-%m-%d %H:%M") if d else ""
     env.filters["safe_href"] = safe_href  # an outside URL as an href, or None: text only
     i18n.install(env)  # _(), ngettext() and {% trans %} (bot.core.i18n)
+    l10n.install_filters(env)  # |dt, |date, |time, |number, |percent, |money, |duration
     return env
 
 
@@ -104,6 +104,8 @@ async def middleware(
         counter = request.app[INFLIGHT]
         counter.count += 1
     started = time.perf_counter()
+    if not request.path.startswith(("/api/", "/static/")):  # a page: the browser's language
+        i18n.current.set(i18n.choose(None, request.headers.get("Accept-Language")))
     try:
         resp = await _handle(request, handler)
     finally:
@@ -209,6 +211,7 @@ def create_app(settings: Settings, *, migrate: bool = True,
     """
     settings = ensure_secret_key(settings)
     bounded.configure(settings)  # staff's templates and regexes: time and size limits
+    l10n.configure(settings.shop_timezone)  # the pages' dates and times
     app = web.Application(client_max_size=settings.max_body_bytes,
                           middlewares=[middleware])
     app[INFLIGHT] = Inflight()

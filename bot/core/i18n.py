@@ -1,5 +1,5 @@
 """Translations of the staff app (every text a person reads on a staff page, the widget,
-the subscribe pages and the staff Telegram answers).
+the subscribe pages and the staff Telegram answers), with Babel.
 
 The contract every front end codes against:
 
@@ -9,24 +9,57 @@ The contract every front end codes against:
   ``lazy(...)`` for a text defined at import time (a report title, a column heading).
 * In templates: ``{{ _("Inbox") }}``, ``{{ _("Hello %(name)s", name=user.name) }}``,
   ``{% trans %}…{% endtrans %}``, ``{{ ngettext("%(num)d reply", "%(num)d replies", n) }}``
-  (jinja2's ``i18n`` extension, new-style: autoescaped, placeholders by name).
+  (jinja2's ``i18n`` extension, new-style: autoescaped, placeholders by name; a literal
+  ``%`` in a template's text is written ``%%``).
 * The locale of the request being served is a context variable (:data:`current`), set by
-  the page framework from the user's setting or the browser's ``Accept-Language``.
+  the page framework from the user's setting or the browser's ``Accept-Language``
+  (:func:`choose`).
+* Dates, times, numbers, percentages, money and durations: :mod:`bot.core.l10n` (also the
+  templates' filters ``dt``, ``date``, ``time``, ``number``, ``percent``, ``money``,
+  ``duration``).
 
-Until the catalogs land, every text is returned as written (English)."""
+The catalogs are ``bot/locale/<locale>/LC_MESSAGES/messages.po`` (``make messages``
+re-extracts ``messages.pot`` and updates them). They are read and compiled in memory the
+first time a locale is used, so no ``.mo`` file is kept; a message with no translation is
+shown in English."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from contextvars import ContextVar
+from io import BytesIO
+from pathlib import Path
 from typing import Any
 
 import jinja2
 import markupsafe
+from babel import Locale, negotiate_locale
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
+from babel.support import Translations
 
 LOCALES = ("en", "vi", "th", "pl", "ru", "km")
 DEFAULT = "en"
+LOCALE_DIR = Path(__file__).resolve().parent.parent / "locale"
 current: ContextVar[str] = ContextVar("switchboard_locale", default=DEFAULT)
+
+
+@functools.cache
+def translations(locale: str) -> Translations:
+    """``locale``'s catalog, read from its ``.po`` and compiled in memory (once)."""
+    path = LOCALE_DIR / locale / "LC_MESSAGES" / "messages.po"
+    with path.open("rb") as f:
+        catalog = read_po(f, locale=locale)
+    mo = BytesIO()
+    write_mo(mo, catalog, use_fuzzy=False)
+    mo.seek(0)
+    return Translations(mo, domain="messages")
+
+
+def _active() -> Translations:
+    locale = current.get()
+    return translations(locale if locale in LOCALES else DEFAULT)
 
 
 def _format(text: str, values: dict[str, Any]) -> str:
@@ -35,15 +68,16 @@ def _format(text: str, values: dict[str, Any]) -> str:
 
 def _(message: str, **values: Any) -> str:
     """``message`` in the current locale, its ``%(name)s`` placeholders filled."""
-    return _format(message, values)
+    return _format(_active().gettext(message), values)
 
 
 gettext = _
 
 
 def ngettext(singular: str, plural: str, num: int, **values: Any) -> str:
-    """The singular or plural form for ``num`` (``%(num)d`` is filled too)."""
-    return _format(singular if num == 1 else plural, {"num": num, **values})
+    """The singular or plural form for ``num`` in the current locale's plural rule
+    (``%(num)d`` is filled too)."""
+    return _format(_active().ngettext(singular, plural, num), {"num": num, **values})
 
 
 class Lazy:
@@ -71,16 +105,56 @@ def lazy(message: str, **values: Any) -> Lazy:
     return Lazy(message, **values)
 
 
+def N_(message: str) -> str:  # noqa: N802 (gettext's own name for it)
+    """Marks ``message`` for the catalogs and returns it as written: for a text that is
+    also sent in English (an API error) and translated where a page shows it,
+    ``_(str(exc))``."""
+    return message
+
+
+def choose(setting: str | None, accept_language: str | None) -> str:
+    """The locale to serve: the user's setting if it is one of :data:`LOCALES`, else the
+    best match of the browser's ``Accept-Language`` among them, else English."""
+    if setting in LOCALES:
+        return setting
+    wanted = []
+    for i, part in enumerate((accept_language or "").split(",")):
+        lang, *params = part.split(";")
+        quality = _quality(params)
+        if lang.strip() and quality > 0:
+            wanted.append((-quality, i, lang.strip().replace("-", "_")))
+    found = negotiate_locale([lang for *_order, lang in sorted(wanted)], LOCALES)
+    return found if found in LOCALES else DEFAULT
+
+
+def _quality(params: list[str]) -> float:
+    for param in params:
+        key, _eq, value = param.strip().partition("=")
+        if key == "q":
+            try:
+                return float(value)
+            except ValueError:
+                return 0.0
+    return 1.0
+
+
+def names() -> list[tuple[str, str]]:
+    """Each locale with its name in its own language (``Tiếng Việt``, ``ไทย``, …)."""
+    return [(code, (Locale.parse(code).display_name or code)) for code in LOCALES]
+
+
 def install(env: jinja2.Environment) -> None:
     """Give ``env``'s templates ``_``, ``gettext``, ``ngettext`` and ``{% trans %}``."""
     env.add_extension("jinja2.ext.i18n")
+    env.policies["ext.i18n.trimmed"] = True  # {% trans %}'s lines joined, as extracted
     install_callables: Callable[..., None] = env.install_gettext_callables  # type: ignore[attr-defined]
     install_callables(_template_gettext, _template_ngettext, newstyle=True)
+    env.globals["current_locale"] = current.get  # <html lang="{{ current_locale() }}">
 
 
 def _template_gettext(message: str) -> str:
-    return _(message)
+    return _active().gettext(message)
 
 
 def _template_ngettext(singular: str, plural: str, num: int) -> str:
-    return singular if num == 1 else plural
+    return _active().ngettext(singular, plural, num)

@@ -10,8 +10,10 @@ from typing import Any
 from aiohttp import web
 from multidict import MultiDict, MultiDictProxy
 
+from bot.core import i18n
 from bot.core.auth import FORM, SESSION, USER, Form, Perm, csrf_ok, has_perm, session_of
 from bot.core.clean import NUL, db_id, without_nul
+from bot.core.i18n import _
 from bot.core.keys import JINJA
 from bot.models import User
 
@@ -41,16 +43,20 @@ def page(perm: Perm | None) -> Callable[[Handler], Handler]:
             if session is None:
                 if request.method == "GET":
                     raise web.HTTPFound(f"/login?next={request.path_qs}")
-                return error_page(request, 401, "Please log in again.")
+                return error_page(request, 401, _("Please log in again."))
             request[USER] = session.user
+            i18n.current.set(i18n.choose(session.user.language,
+                                         request.headers.get("Accept-Language")))
             if perm is not None and not has_perm(session.user, perm):
-                return error_page(request, 403, f"Your role ({session.user.role.value}) "
-                                                f"may not {perm.value}.")
+                return error_page(request, 403, _(
+                    "Your role (%(role)s) may not %(perm)s.",
+                    role=session.user.role.value, perm=perm.value))
             if request.method == "POST":
                 form = await request.post()
                 if not csrf_ok(session, form_str(form, "csrf_token")):
-                    return error_page(request, 403, "The form's CSRF token is missing or "
-                                                    "wrong. Reload the page and try again.")
+                    return error_page(request, 403, _(
+                        "The form's CSRF token is missing or wrong. Reload the page and "
+                        "try again."))
                 if any(isinstance(v, str) and NUL in v for v in form.values()):
                     form = MultiDictProxy(MultiDict(
                         (k, without_nul(v)) for k, v in form.items()))

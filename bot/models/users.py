@@ -24,6 +24,8 @@ class User(Model):
     # The staff member's Telegram user id: only linked ids may use staff chat commands.
     telegram_user_id = fields.BigIntField(null=True, unique=True)
     is_active = fields.BooleanField(default=True)
+    # The staff pages' language (bot.core.i18n.LOCALES); none: the browser's Accept-Language.
+    language = fields.CharField(max_length=8, null=True)
     last_assigned_at = fields.DatetimeField(null=True)
     created_at = fields.DatetimeField(auto_now_add=True)
 

@@ -11,6 +11,7 @@ from tortoise.exceptions import IntegrityError
 
 from bot.core.auth import create_user, end_sessions, hash_password, new_api_token, verify_password
 from bot.core.errors import InboxError, NotFound
+from bot.core.i18n import LOCALES
 from bot.models import Role, User
 
 
@@ -102,3 +103,13 @@ async def rotate_api_token(user: User) -> str:
     await User.filter(id=user.id).update(api_token_hash=digest)
     user.api_token_hash = digest
     return token
+
+
+async def set_language(user: User, language: str) -> User:
+    """The staff pages' language: one of ``LOCALES``, or "" for the browser's choice."""
+    if language and language not in LOCALES:
+        raise InboxError(f"language must be one of {', '.join(LOCALES)}", "invalid",
+                         "language")
+    user.language = language or None
+    await user.save(update_fields=["language"])
+    return user

@@ -9,16 +9,17 @@ from aiohttp import web
 
 from bot.core.auth import FORM, Perm
 from bot.core.errors import InboxError
+from bot.core.i18n import _, lazy
 from bot.core.keys import ADAPTERS
 from bot.core.pages import form_str, page, path_id, render
 from bot.services import quarantine
 
 SHOWN = 200
 PREVIEW = 20_000  # characters of a raw body shown on its page
-OUTCOMES = {"stored": "Tried again: stored.",
-            "waiting": "Its tries start over: it is stored when its source offers it again "
-                       "(a mail still unread, a review still listed; a feed entry that is "
-                       "not new again is not offered again)."}
+OUTCOMES = {"stored": lazy("Tried again: stored."),
+            "waiting": lazy("Its tries start over: it is stored when its source offers it "
+                            "again (a mail still unread, a review still listed; a feed entry "
+                            "that is not new again is not offered again).")}
 
 
 async def _list(request: web.Request, flash: str = "") -> web.Response:
@@ -47,8 +48,9 @@ async def imports_act(request: web.Request) -> web.StreamResponse:
         await quarantine.dismiss(failure_id)
     elif action == "retry":
         outcome = await quarantine.retry(failure_id, request.app[ADAPTERS])
-        return await _list(request, f"#{failure_id}: " + OUTCOMES.get(
-            outcome, f"tried again and {outcome} (it stays here)."))
+        said = OUTCOMES.get(outcome) or _("tried again and %(outcome)s (it stays here).",
+                                          outcome=outcome)
+        return await _list(request, f"#{failure_id}: {said}")
     else:
         raise InboxError("action must be dismiss or retry", "invalid", "action")
     raise web.HTTPFound("/admin/imports")

@@ -27,6 +27,7 @@ from bot.core.auth import (
     same,
     start_session,
 )
+from bot.core.i18n import _
 from bot.core.keys import SETTINGS
 from bot.core.links import same_site_path
 from bot.core.pages import error_page, form_str, page, render
@@ -75,7 +76,7 @@ async def busy(request: web.Request,
         _busy_logged[0] = time.monotonic()
         log.warning("password checks busy; login tries refused",
                     extra={"client": client_address(request)})
-    resp = await again(request, "The server is busy. Try again in a few seconds.", 503)
+    resp = await again(request, _("The server is busy. Try again in a few seconds."), 503)
     resp.headers["Retry-After"] = "5"
     return resp
 
@@ -88,8 +89,8 @@ async def login_submit(request: web.Request) -> web.StreamResponse:
     form = await request.post()
     cookie = request.cookies.get(PRE_CSRF, "")
     if not cookie or not same(form_str(form, "csrf_token"), cookie):
-        return error_page(request, 403, "The form's CSRF token is missing or wrong. "
-                                        "Reload the page and try again.")
+        return error_page(request, 403, _("The form's CSRF token is missing or wrong. "
+                                          "Reload the page and try again."))
     email = form_str(form, "email").lower()[:254]
     wait = limits.account.hit(account_key(email))
     if wait is not None:
@@ -99,10 +100,10 @@ async def login_submit(request: web.Request) -> web.StreamResponse:
     except HashingBusy:
         return await busy(request, login_form)
     if user is None:
-        return await login_form(request, "Wrong e-mail or password.", 401)
+        return await login_form(request, _("Wrong e-mail or password."), 401)
     limits.account.clear(account_key(email))
     settings = request.app[SETTINGS]
-    token, _ = await start_session(user, settings.session_hours)
+    token, _expires = await start_session(user, settings.session_hours)
     resp = web.HTTPFound(same_site_path(str(form.get("next", "")), "/"))
     resp.set_cookie(SESSION_COOKIE, token, httponly=True, samesite="Lax",
                     secure=settings.cookie_secure, max_age=int(settings.session_hours * 3600))

@@ -18,6 +18,7 @@ from aiohttp import web
 import bot.services.reports.catalog  # noqa: F401  (fills REPORTS)
 from bot.core.auth import USER, has_perm
 from bot.core.errors import InboxError
+from bot.core.i18n import _
 from bot.core.keys import JINJA, SETTINGS
 from bot.core.pages import error_page, page, render
 from bot.models import User
@@ -126,10 +127,10 @@ def _spec(request: web.Request) -> ReportSpec | web.Response:
     user: User = request[USER]
     spec = REPORTS.get(request.match_info["key"])
     if spec is None:
-        return error_page(request, 404, "There is no such report.")
+        return error_page(request, 404, _("There is no such report."))
     if not has_perm(user, spec.perm):
-        return error_page(request, 403, f"Your role ({user.role.value}) may not "
-                                        f"{spec.perm.value}.")
+        return error_page(request, 403, _("Your role (%(role)s) may not %(perm)s.",
+                                          role=user.role.value, perm=spec.perm.value))
     return spec
 
 
@@ -137,8 +138,8 @@ def _spec(request: web.Request) -> ReportSpec | web.Response:
 async def reports_index(request: web.Request) -> web.Response:
     specs = query.readable(request[USER])
     if not specs and REPORTS:
-        return error_page(request, 403, f"Your role ({request[USER].role.value}) may not "
-                                        "read any report.")
+        return error_page(request, 403, _("Your role (%(role)s) may not read any report.",
+                                          role=request[USER].role.value))
     groups: dict[str, list[ReportSpec]] = {}
     for spec in specs:
         groups.setdefault(spec.group, []).append(spec)
@@ -189,7 +190,7 @@ async def report_csv(request: web.Request) -> web.StreamResponse:
     except InboxError as exc:
         return error_page(request, exc.status, str(exc))
     except KeyError:
-        return error_page(request, 404, "The report has no such table.")
+        return error_page(request, 404, _("The report has no such table."))
     name = export.csv_filename(spec.key, table.key, filters)
     return web.Response(body=export.table_csv(table), content_type="text/csv",
                         charset="utf-8",

@@ -5,6 +5,7 @@ map it to their own answer (see ``scheduler.marketing.web``)."""
 from __future__ import annotations
 
 from bot.core.errors import InboxError
+from bot.core.i18n import N_
 
 
 class Exists(InboxError):
@@ -45,7 +46,7 @@ class InvalidEmail(InboxError):
     status = 400
 
     def __init__(self) -> None:
-        super().__init__("Please enter a valid e-mail address.", "invalid_email", "email")
+        super().__init__(N_("Please enter a valid e-mail address."), "invalid_email", "email")
 
 
 class MailUnavailable(InboxError):
@@ -54,8 +55,8 @@ class MailUnavailable(InboxError):
     status = 503
 
     def __init__(self) -> None:
-        super().__init__("We could not send the confirmation mail just now; please try "
-                         "again later.", "mail_unavailable")
+        super().__init__(N_("We could not send the confirmation mail just now; please try "
+                            "again later."), "mail_unavailable")
 
 
 class NotConnected(InboxError):

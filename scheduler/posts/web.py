@@ -14,6 +14,7 @@ from aiohttp import web
 from bot.core.auth import FORM, USER, Perm
 from bot.core.clean import db_id
 from bot.core.errors import InboxError
+from bot.core.i18n import _
 from bot.core.keys import SETTINGS
 from bot.core.pages import form_str, page, path_id, render
 from bot.models import ChannelAccount, Post, PostEvent, PostStatus, PostVariant
@@ -181,7 +182,7 @@ async def post_click(request: web.Request) -> web.StreamResponse:
     if links.read(request.app[SETTINGS].secret_key.get(), variant,
                   request.match_info["mac"], url) is None:
         return render(request, "web/subscribe.html", status=404, ok=False,
-                      message="This link is not valid.")
+                      message=_("This link is not valid."))
     raise web.HTTPFound(await links.clicked(int(variant), url),
                         headers={"Cache-Control": "no-store"})
 

@@ -33,6 +33,7 @@ from aiohttp import web
 from bot.core.auth import Perm
 from bot.core.clean import clean_str
 from bot.core.errors import InboxError
+from bot.core.i18n import N_, _
 from bot.core.keys import SETTINGS
 from bot.core.origins import origin_allowed, safe_next, site_origins
 from bot.core.pages import page, render
@@ -69,7 +70,7 @@ def _answer(request: web.Request, wants_json: bool, status: int, code: str, mess
     if nxt and status < 400:
         raise web.HTTPSeeOther(nxt)
     return render(request, "web/subscribe.html", status=status, ok=status < 400,
-                  message=message)
+                  message=_(message))  # the page in the visitor's language, JSON in English
 
 
 async def subscribe(request: web.Request) -> web.StreamResponse:
@@ -81,7 +82,7 @@ async def subscribe(request: web.Request) -> web.StreamResponse:
     origins = site_origins(request.app[SETTINGS])
     if "Origin" in request.headers and not origin_allowed(request, origins):
         return _answer(request, wants_json, 403, "foreign_origin",
-                       "Sign up on the shop's own site.")
+                       N_("Sign up on the shop's own site."))
     limiter = request.app[SUBSCRIBE_LIMIT]
     wait = limiter.hit(request_key(request))
     if wait is not None:
@@ -99,7 +100,7 @@ async def subscribe(request: web.Request) -> web.StreamResponse:
     except InboxError as exc:
         return _answer(request, wants_json, exc.status, exc.code, str(exc))
     return _answer(request, wants_json, 202, "confirmation_sent",
-                   "Check your inbox: we sent you a link to confirm.", nxt)
+                   N_("Check your inbox: we sent you a link to confirm."), nxt)
 
 
 def _days(request: web.Request) -> int:
@@ -111,13 +112,13 @@ async def confirm(request: web.Request) -> web.Response:
                   request.match_info["token"])
     if link is not None and link.value.isdigit() and not link.fresh(_days(request)):
         return render(request, "web/link_expired.html", status=410, url="",
-                      message="Confirmation links work for a while only. Sign up again "
-                              "and we will mail you a new one.")
+                      message=_("Confirmation links work for a while only. Sign up again "
+                                "and we will mail you a new one."))
     if not (link and link.value.isdigit() and await consent.confirm(int(link.value))):
         return render(request, "web/subscribe.html", status=404, ok=False,
-                      message="This confirmation link is not valid.")
+                      message=_("This confirmation link is not valid."))
     return render(request, "web/subscribe.html", ok=True,
-                  message="You are subscribed. Welcome!")
+                  message=_("You are subscribed. Welcome!"))
 
 
 def _contact(request: web.Request) -> int | None:
@@ -164,10 +165,10 @@ async def click(request: web.Request) -> web.StreamResponse:
     link = unsign(request.app[SETTINGS].secret_key.get(), "click", token)
     if not url.startswith(("https://", "http://")) or link is None:
         return render(request, "web/subscribe.html", status=404, ok=False,
-                      message="This link is not valid.")
+                      message=_("This link is not valid."))
     if not link.fresh(_days(request)):  # ours, so shown; not counted as a click
         return render(request, "web/link_expired.html", status=410, url=url,
-                      message="Links in our e-mails are counted for a while only.")
+                      message=_("Links in our e-mails are counted for a while only."))
     await tracking.track(key, "click")
     raise web.HTTPFound(url)
 

@@ -19,6 +19,7 @@ from pydantic import ValidationError
 from bot.core.auth import FORM, Form, Perm
 from bot.core.clean import db_id
 from bot.core.errors import InboxError
+from bot.core.i18n import _, lazy
 from bot.core.keys import SETTINGS
 from bot.core.pages import error_page, form_str, page, path_id, render
 from bot.models import Broadcast
@@ -30,10 +31,10 @@ from scheduler.marketing.web.numbers import finite
 
 FIELDS = ("name", "segment_id", "subject_a", "subject_b", "split_percent", "metric",
           "decide_after_hours", "body", "send_date", "send_time", "ab")
-LABELS = {"name": "Name", "segment_id": "Segment", "subject_a": "Subject",
-          "subject_b": "Subject B", "split_percent": "Test sample",
-          "metric": "Winner by", "decide_after_hours": "Decide after",
-          "body": "Message", "send_at": "Send at"}
+LABELS = {"name": lazy("Name"), "segment_id": lazy("Segment"), "subject_a": lazy("Subject"),
+          "subject_b": lazy("Subject B"), "split_percent": lazy("Test sample"),
+          "metric": lazy("Winner by"), "decide_after_hours": lazy("Decide after"),
+          "body": lazy("Message"), "send_at": lazy("Send at")}
 DEFAULTS = {"split_percent": "20", "metric": "opens", "decide_after_hours": "4"}
 
 
@@ -58,15 +59,16 @@ def send_at(day: str, clock: str, tz: ZoneInfo) -> datetime | None:
     if not day and not clock:
         return None
     if not day or not clock:
-        raise FormError("Send at: enter both a date and a time, or neither to send now.")
+        raise FormError(_("Send at: enter both a date and a time, or neither to send now."))
     try:
         local_at = datetime.combine(date.fromisoformat(day), time.fromisoformat(clock), tz)
         at = local_at.astimezone(ZoneInfo("UTC"))
     except (ValueError, OverflowError):
-        raise FormError(f"Send at: {day} {clock} is not a date (YYYY-MM-DD) and a time "
-                        "(HH:MM).") from None
+        raise FormError(_("Send at: %(day)s %(clock)s is not a date (YYYY-MM-DD) and a time "
+                          "(HH:MM).", day=day, clock=clock)) from None
     if at < now() - timedelta(minutes=1):
-        raise FormError(f"Send at: {day} {clock} ({tz.key}) has passed.", 422)
+        raise FormError(_("Send at: %(day)s %(clock)s (%(tz)s) has passed.", day=day,
+                          clock=clock, tz=tz.key), 422)
     return at
 
 
@@ -74,7 +76,8 @@ def _number(raw: dict[str, str], key: str, kind: type[int] | type[float]) -> Any
     value = raw.get(key) or DEFAULTS[key]
     number = finite(value, kind)
     if number is None:
-        raise FormError(f"{LABELS[key]}: {value!r} is not a number.")
+        raise FormError(_("%(field)s: %(value)r is not a number.", field=LABELS[key],
+                          value=value))
     return number
 
 
@@ -82,7 +85,7 @@ def parse(raw: dict[str, str], tz: ZoneInfo) -> BroadcastIn:
     """The form's fields as the API's model; FormError saying what is wrong."""
     segment_id = db_id(raw.get("segment_id", ""))
     if segment_id is None:
-        raise FormError("Segment: choose one.")
+        raise FormError(_("Segment: choose one."))
     ab = bool(raw.get("ab"))
     data: dict[str, Any] = {
         "name": raw.get("name", ""), "segment_id": segment_id,
@@ -93,12 +96,12 @@ def parse(raw: dict[str, str], tz: ZoneInfo) -> BroadcastIn:
         "decide_after_hours": _number(raw, "decide_after_hours", float),
         "send_at": send_at(raw.get("send_date", ""), raw.get("send_time", ""), tz)}
     if ab and (not data["subject_b"] or data["split_percent"] < 1):
-        raise FormError("A/B test: enter subject B and a test sample of 1 to 100 %.", 422)
+        raise FormError(_("A/B test: enter subject B and a test sample of 1 to 100 %."), 422)
     try:
         return BroadcastIn.model_validate(data)
     except ValidationError as exc:
         raise FormError("; ".join(
-            f"{LABELS.get(str(e['loc'][0]), e['loc'][0]) if e['loc'] else 'Form'}: {e['msg']}"
+            f"{LABELS.get(str(e['loc'][0]), e['loc'][0]) if e['loc'] else _('Form')}: {e['msg']}"
             for e in exc.errors()), 422) from None
 
 

@@ -18,6 +18,7 @@ from pydantic import ValidationError
 from bot.core.auth import FORM, Form, Perm
 from bot.core.clean import db_id
 from bot.core.errors import InboxError
+from bot.core.i18n import _
 from bot.core.pages import error_page, form_str, page, path_id, render
 from bot.models import Sequence
 from scheduler.marketing import sequences, tracking
@@ -135,7 +136,7 @@ def to_steps(rows: list[dict[str, str]]) -> list[dict[str, Any]]:
             raise StepError(f"Row {i + 1}: {exc}.") from None
         kept.append((order, i, row))
     steps = []
-    for _, i, row in sorted(kept, key=lambda k: (k[0], k[1])):
+    for _order, i, row in sorted(kept, key=lambda k: (k[0], k[1])):
         try:
             steps.append(to_step(row))
         except StepError as exc:
@@ -191,7 +192,7 @@ async def sequences_page(request: web.Request) -> web.Response:
 async def sequence_page(request: web.Request) -> web.Response:
     seq = await _sequence(request)
     if seq is None:
-        return error_page(request, 404, "No such sequence.")
+        return error_page(request, 404, _("No such sequence."))
     return await _editor(request, seq)
 
 
@@ -199,19 +200,20 @@ async def sequence_page(request: web.Request) -> web.Response:
 async def save(request: web.Request) -> web.StreamResponse:
     seq = await _sequence(request)
     if seq is None:
-        return error_page(request, 404, "No such sequence.")
+        return error_page(request, 404, _("No such sequence."))
     form = request[FORM]
     rows = [r for r in read_rows(form) if r["kind"] or r["remove"]]
     name = form_str(form, "name")
     exit_on = [e for e in form.getall("exit_on", []) if isinstance(e, str)]
     again: dict[str, Any] = {"rows": rows, "name": name, "exit_on": exit_on}
     if not 1 <= len(name) <= 120:
-        return await _editor(request, seq, status=422, error="Name: 1 to 120 characters.",
+        return await _editor(request, seq, status=422, error=_("Name: 1 to 120 characters."),
                              **again)
     unknown = [e for e in exit_on if e not in get_args(EventKind)]
     if unknown:
         return await _editor(request, seq, status=422,
-                             error=f"Ends early on: unknown event {unknown[0]!r}.", **again)
+                             error=_("Ends early on: unknown event %(event)r.",
+                                     event=unknown[0]), **again)
     try:
         steps = Steps.validate_python(to_steps(rows))
         if len(steps) > 50:

@@ -1,0 +1,87 @@
+"""Dates, times, numbers, percentages, money and durations in the current locale
+(:data:`bot.core.i18n.current`) with Babel; times in the shop's timezone
+(``settings.shop_timezone``, given to :func:`configure` at start-up).
+
+The same helpers are the templates' filters: ``{{ m.created_at|dt }}``, ``|date``,
+``|time``, ``|number``, ``|percent``, ``{{ cents / 100|money("EUR") }}``, ``|duration``
+(a number of seconds or a timedelta, "3 hours")."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+import jinja2
+from babel import dates, numbers
+
+from bot.core.i18n import current
+
+_zone: dt.tzinfo = dt.UTC
+
+
+def configure(shop_timezone: str) -> None:
+    """Show times in ``shop_timezone`` (an IANA name, checked by the settings)."""
+    global _zone
+    _zone = ZoneInfo(shop_timezone)
+
+
+def zone() -> dt.tzinfo:
+    return _zone
+
+
+def _aware(value: dt.datetime) -> dt.datetime:
+    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)  # stored in UTC
+
+
+def format_datetime(value: dt.datetime | None, format: str = "short") -> str:
+    if value is None:
+        return ""
+    return dates.format_datetime(_aware(value), format, tzinfo=_zone, locale=current.get())
+
+
+def format_date(value: dt.date | dt.datetime | None, format: str = "medium") -> str:
+    if value is None:
+        return ""
+    if isinstance(value, dt.datetime):
+        value = _aware(value).astimezone(_zone).date()
+    return dates.format_date(value, format, locale=current.get())
+
+
+def format_time(value: dt.datetime | dt.time | None, format: str = "short") -> str:
+    if value is None:
+        return ""
+    if isinstance(value, dt.datetime):
+        return dates.format_time(_aware(value), format, tzinfo=_zone, locale=current.get())
+    return dates.format_time(value, format, locale=current.get())
+
+
+def format_number(value: float | Decimal | None) -> str:
+    return "" if value is None else numbers.format_decimal(value, locale=current.get())
+
+
+def format_percent(value: float | Decimal | None) -> str:
+    """``0.25`` as "25%" (the locale's sign and spacing)."""
+    return "" if value is None else numbers.format_percent(value, locale=current.get())
+
+
+def format_money(value: float | Decimal | None, currency: str = "USD") -> str:
+    if value is None:
+        return ""
+    return numbers.format_currency(value, currency, locale=current.get())
+
+
+def format_duration(value: dt.timedelta | float | None, add_direction: bool = False) -> str:
+    """A duration in words ("3 hours", "in 3 hours" with ``add_direction``)."""
+    if value is None:
+        return ""
+    if not isinstance(value, dt.timedelta):
+        value = dt.timedelta(seconds=value)
+    return dates.format_timedelta(value, threshold=1, add_direction=add_direction,
+                                  locale=current.get())
+
+
+def install_filters(env: jinja2.Environment) -> None:
+    env.filters.update(dt=format_datetime, date=format_date, time=format_time,
+                       number=format_number, percent=format_percent, money=format_money,
+                       duration=format_duration)
