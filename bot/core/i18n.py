@@ -149,6 +149,7 @@ def install(env: jinja2.Environment) -> None:
     env.policies["ext.i18n.trimmed"] = True  # {% trans %}'s lines joined, as extracted
     install_callables: Callable[..., None] = env.install_gettext_callables  # type: ignore[attr-defined]
     install_callables(_template_gettext, _template_ngettext, newstyle=True)
+    env.globals["translate"] = _template_gettext  # a text the code marked with N_()
     env.globals["current_locale"] = current.get  # <html lang="{{ current_locale() }}">
 
 

@@ -56,13 +56,18 @@ def format_time(value: dt.datetime | dt.time | None, format: str = "short") -> s
     return dates.format_time(value, format, locale=current.get())
 
 
-def format_number(value: float | Decimal | None) -> str:
-    return "" if value is None else numbers.format_decimal(value, locale=current.get())
+def format_number(value: float | Decimal | None, pattern: str | None = None) -> str:
+    """``value`` with the locale's separators (``pattern``: CLDR's, e.g. "#,##0.00")."""
+    if value is None:
+        return ""
+    return numbers.format_decimal(value, format=pattern, locale=current.get())
 
 
-def format_percent(value: float | Decimal | None) -> str:
+def format_percent(value: float | Decimal | None, pattern: str | None = None) -> str:
     """``0.25`` as "25%" (the locale's sign and spacing)."""
-    return "" if value is None else numbers.format_percent(value, locale=current.get())
+    if value is None:
+        return ""
+    return numbers.format_percent(value, format=pattern, locale=current.get())
 
 
 def format_money(value: float | Decimal | None, currency: str = "USD") -> str:

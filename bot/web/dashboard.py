@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
+from bot.core import l10n
 from bot.core.auth import USER
 from bot.core.keys import SETTINGS
 from bot.core.pages import page, render
@@ -35,7 +36,7 @@ def shown(value: Any, kind: str, tz: ZoneInfo) -> str:
     if kind == "seconds":
         return duration(int(value))
     if kind == "money":
-        return f"{float(value):,.2f}"
+        return l10n.format_number(float(value), "#,##0.00")
     if kind == "datetime" and isinstance(value, datetime):
         local = value.astimezone(tz)
         today = datetime.now(tz).date()

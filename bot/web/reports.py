@@ -16,19 +16,22 @@ from typing import Any
 from aiohttp import web
 
 import bot.services.reports.catalog  # noqa: F401  (fills REPORTS)
+from bot.core import l10n
 from bot.core.auth import USER, has_perm
 from bot.core.errors import InboxError
-from bot.core.i18n import _
+from bot.core.i18n import _, lazy
 from bot.core.keys import JINJA, SETTINGS
 from bot.core.pages import error_page, page, render
 from bot.models import User
 from bot.services.reports import REPORTS, Chart, Figure, Report, ReportSpec, Table, export, query
 
-GROUPS = {"inbox": "Inbox", "marketing": "Marketing", "listening": "Listening and reviews"}
-FILTER_TITLES = {"channel": "Channel", "account": "Account", "agent": "Agent",
-                 "label": "Label"}
-CHART_WORDS = {"bar": "bar chart", "stacked": "stacked bar chart", "line": "line chart",
-               "doughnut": "doughnut chart", "funnel": "funnel chart"}
+GROUPS = {"inbox": lazy("Inbox"), "marketing": lazy("Marketing"),
+          "listening": lazy("Listening and reviews")}
+FILTER_TITLES = {"channel": lazy("Channel"), "account": lazy("Account"),
+                 "agent": lazy("Agent"), "label": lazy("Label")}
+CHART_WORDS = {"bar": lazy("bar chart"), "stacked": lazy("stacked bar chart"),
+               "line": lazy("line chart"), "doughnut": lazy("doughnut chart"),
+               "funnel": lazy("funnel chart")}
 
 
 def show(value: Any, kind: str) -> str:
@@ -43,16 +46,16 @@ def show(value: Any, kind: str) -> str:
         if h:
             return f"{sign}{h} h {m:02d} min"
         return f"{sign}{m} min {sec:02d} s" if m else f"{sign}{sec} s"
-    if kind == "money" and isinstance(value, (int, float, Decimal)):
-        return f"{Decimal(str(value)):,.2f}"
+    if kind == "money" and isinstance(value, (int, float, Decimal)):  # the locale's separators
+        return l10n.format_number(Decimal(str(value)), "#,##0.00")
     if kind == "percent" and isinstance(value, (int, float, Decimal)):
-        return f"{float(value) * 100:.1f}%"
+        return l10n.format_percent(float(value), "#,##0.0%")
     if kind == "float" and isinstance(value, (float, Decimal)):
-        return f"{float(value):,.2f}"
+        return l10n.format_number(value, "#,##0.00")
     if kind == "rating" and isinstance(value, (float, Decimal)):
-        return f"{float(value):.2f}"
+        return l10n.format_number(value, "0.00")
     if isinstance(value, int) and not isinstance(value, bool):
-        return f"{value:,}"
+        return l10n.format_number(value)
     return str(export.raw(value, kind))
 
 
@@ -62,15 +65,20 @@ def change(f: Figure) -> dict[str, str] | None:
                for v in (f.value, f.previous)):
         return None
     now, before = float(f.value), float(f.previous)
-    was = f"from {show(f.previous, f.kind)} in the previous period"
+    was = show(f.previous, f.kind)
     if now == before:
-        return {"arrow": "=", "text": "no change", "words": f"unchanged {was}",
-                "cls": "same"}
+        return {"arrow": "=", "text": _("no change"), "cls": "same",
+                "words": _("unchanged from %(was)s in the previous period", was=was)}
     arrow, word = ("▲", "up") if now > before else ("▼", "down")
     if before == 0:
-        return {"arrow": arrow, "text": "new", "words": f"{word} {was}", "cls": word}
+        return {"arrow": arrow, "text": _("new"), "cls": word, "words": (
+            _("up from %(was)s in the previous period", was=was) if word == "up" else
+            _("down from %(was)s in the previous period", was=was))}
     pct = f"{abs(now - before) / abs(before) * 100:.0f}%"
-    return {"arrow": arrow, "text": pct, "words": f"{word} {pct} {was}", "cls": word}
+    return {"arrow": arrow, "text": pct, "cls": word, "words": (
+        _("up %(pct)s from %(was)s in the previous period", pct=pct, was=was)
+        if word == "up" else
+        _("down %(pct)s from %(was)s in the previous period", pct=pct, was=was))}
 
 
 def _heatmap(chart: Chart, table: Table) -> dict[str, Any]:
@@ -87,9 +95,9 @@ def _heatmap(chart: Chart, table: Table) -> dict[str, Any]:
                           "alpha": round(0.08 + 0.85 * share, 3), "dark": share > 0.55})
         x_kind = titles[chart.x].kind if chart.x in titles else "text"
         rows.append({"label": show(row.get(chart.x), x_kind), "cells": cells})
-    return {"title": chart.title or table.title, "table": table,
-            "head": [titles[s].title if s in titles else s for s in chart.series],
-            "x": titles[chart.x].title if chart.x in titles else chart.x, "rows": rows}
+    return {"title": _(chart.title or table.title), "table": table,
+            "head": [_(titles[s].title) if s in titles else s for s in chart.series],
+            "x": _(titles[chart.x].title) if chart.x in titles else chart.x, "rows": rows}
 
 
 def _charts(report: Report) -> tuple[list[dict[str, Any]], list[dict[str, Any]], set[str]]:
@@ -107,19 +115,20 @@ def _charts(report: Report) -> tuple[list[dict[str, Any]], list[dict[str, Any]],
             continue
         cols = {c.key: c for c in table.columns}
         x_kind = cols[chart.x].kind if chart.x in cols else "text"
-        names = [cols[s].title if s in cols else s for s in chart.series]
-        series = [{"label": cols[s].title if s in cols else s,
+        names = [_(cols[s].title) if s in cols else s for s in chart.series]
+        series = [{"label": _(cols[s].title) if s in cols else s,
                    "kind": cols[s].kind if s in cols else "int",
                    "data": [export.raw(r.get(s), cols[s].kind if s in cols else "int")
                             for r in table.rows]} for s in chart.series]
-        title = chart.title or table.title
+        title = _(chart.title or table.title)
         drawn.append({"id": f"chart-{i}", "kind": chart.kind, "title": title,
                       "labels": [show(r.get(chart.x), x_kind) for r in table.rows],
-                      "series": series, "table": table,
-                      "aria": f"{title}: {CHART_WORDS.get(chart.kind, 'chart')} of "
-                              + ", ".join(names)
-                              + " by " + (cols[chart.x].title if chart.x in cols else chart.x)
-                              + ". The table below gives every value."})
+                      "series": series, "table": table, "aria": _(
+                          "%(title)s: %(chart)s of %(names)s by %(x)s. The table below "
+                          "gives every value.", title=title,
+                          chart=CHART_WORDS.get(chart.kind) or _("chart"),
+                          names=", ".join(names),
+                          x=_(cols[chart.x].title) if chart.x in cols else chart.x)})
     return drawn, heat, shown
 
 

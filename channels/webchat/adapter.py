@@ -41,6 +41,7 @@ from bot.core.channel import (
 )
 from bot.core.clean import db_id, without_nul
 from bot.core.events import RelayResumed, SocketPush
+from bot.core.i18n import _
 from bot.core.origins import origin_of
 from channels.webchat.guard import Guard
 
@@ -110,7 +111,8 @@ class WebChat:
         visitor = self.visitor_of(request, account.id)
         html = self.ctx.render("widget/chat.html", {
             "account": account, "embed": request.query.get("embed") == "1",
-            "greeting": account.settings.get("greeting", "Hi! How can we help you today?"),
+            "greeting": account.settings["greeting"] if "greeting" in account.settings
+            else _("Hi! How can we help you today?"),  # the visitor's language (Accept-Language)
             "title": account.settings.get("title", account.name)})
         resp = web.Response(text=html, content_type="text/html")
         # Framed only by this site and the shop's own (their pages hold the widget).

@@ -72,7 +72,7 @@
         showMessage(f);
       } else if (f.type === "email_saved") {
         emailKnown = true; document.getElementById("email-box").style.display = "none";
-        bubble("Thanks! We'll reply by e-mail if you're away.", "sys");
+        bubble(document.body.dataset.thanks, "sys");   // the page's words, in its language
       } else if (f.type === "email_error") {
         document.getElementById("email-msg").textContent = f.message;
       } else if (f.type === "error") {
@@ -83,7 +83,7 @@
       }
     };
     ws.onclose = function () {
-      statusEl.textContent = "Reconnecting…";
+      statusEl.textContent = document.body.dataset.reconnecting;
       setTimeout(connect, retry); retry = Math.min(retry * 2, 10000);
     };
   }

@@ -130,7 +130,7 @@ def test_migrate_on_fresh_postgres(tmp_path: Path, postgres: Postgres) -> None:
     url = postgres.create_db()
     first = run(tmp_path, "migrate", env={"SWITCHBOARD_DATABASE_URL": url})
     assert first.returncode == 0, first.stderr
-    assert "20 applied" in first.stdout
+    assert "21 applied" in first.stdout
     again = run(tmp_path, "migrate", env={"SWITCHBOARD_DATABASE_URL": url})
     assert "up to date" in again.stdout
     out = run(tmp_path, "user", "add", "--email", "pg@shop.test", "--role", "admin",

@@ -5,8 +5,12 @@ on a page are in the locale's format."""
 from __future__ import annotations
 
 import re
+from zoneinfo import ZoneInfo
 
+from bot.core import i18n
 from bot.models import User
+from bot.web import dashboard
+from bot.web.reports import show
 from tests.conftest import Shop
 from tests.web.test_web import as_admin
 
@@ -46,6 +50,10 @@ async def test_the_users_setting_beats_the_browser(shop: Shop) -> None:
 
     page = await _get(shop, "/inbox", "ru")  # the browser asks Russian: the setting wins
     assert LANG.search(page).group(1) == "vi" and "Hộp thư" in page  # type: ignore[union-attr]
+    home = await _get(shop, "/", "ru")  # the reports' titles (marked in the services) too
+    assert "Hội thoại đang mở" in home and "Open conversations" not in home
+    report = await _get(shop, "/reports/inbox-overview", "ru")
+    assert "Tổng quan hộp thư" in report and "30 ngày qua" in report
     vi_time = SESSION_TIMES.search(await _get(shop, "/account", "ru")).group(1)  # type: ignore[union-attr]
     assert re.fullmatch(r"\d{2}:\d{2} \d{1,2}/\d{1,2}/\d{2}", vi_time), vi_time
 
@@ -70,3 +78,24 @@ async def test_an_error_page_is_translated_too(shop: Shop) -> None:
                                   headers={"Accept-Language": "vi"})
     assert resp.status == 401
     assert "Vui lòng đăng nhập lại." in await resp.text()
+
+
+async def test_the_web_chat_speaks_the_visitors_language(shop: Shop) -> None:
+    account = int(shop.seed["webchat_account_id"])
+    vi = await _get(shop, f"/chat?account={account}", "vi")
+    assert LANG.search(vi).group(1) == "vi"  # type: ignore[union-attr]
+    assert "Nhập tin nhắn…" in vi and 'data-reconnecting="Đang kết nối lại…"' in vi
+    en = await _get(shop, f"/chat?account={account}", "en-GB")
+    assert "Type a message…" in en and "Hi! How can we help you today?" in en
+
+
+def test_report_values_use_the_locales_separators() -> None:
+    assert (show(1234567, "int"), show(1234.5, "money"), show(0.125, "percent"),
+            show(3.14159, "float")) == ("1,234,567", "1,234.50", "12.5%", "3.14")
+    token = i18n.current.set("vi")
+    try:
+        assert (show(1234567, "int"), show(1234.5, "money"), show(0.125, "percent"),
+                show(3.14159, "float")) == ("1.234.567", "1.234,50", "12,5%", "3,14")
+        assert dashboard.shown(1234.5, "money", ZoneInfo("UTC")) == "1.234,50"
+    finally:
+        i18n.current.reset(token)

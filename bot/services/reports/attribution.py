@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 from tortoise.functions import Count
 
 from bot.core.auth import Perm
+from bot.core.i18n import N_
 from bot.models import Broadcast, Post, PostClick, Sequence
 from bot.services.reports import Chart, Column, Filters, Report, Table, register
 from bot.services.reports.shop_facts import shop_timezone
@@ -82,7 +83,7 @@ async def _names(keys: set[tuple[str, int]]) -> dict[tuple[str, int], str]:
     return out
 
 
-@register("attribution", "Attribution to campaigns", Perm.REPORTS_MARKETING,
+@register("attribution", N_("Attribution to campaigns"), Perm.REPORTS_MARKETING,
           group="marketing", filters=(), extra=("model",))
 async def attribution(f: Filters) -> Report:
     model = extra(f, "model", MODELS) or "last"
@@ -105,11 +106,12 @@ async def attribution(f: Filters) -> Report:
                           "clicks": clicks.get(key, 0), "orders": got["orders"],
                           "revenue": money(got["cents"]),
                           "per_click": share(got["orders"], clicks.get(key, 0))})
-    table = Table("campaigns", "Revenue per campaign", [
-        Column("kind", "Type", "text"), Column("campaign_id", "Id"),
-        Column("campaign", "Campaign", "text"), Column("clicks", "Clicks"),
-        Column("orders", "Orders"), Column("revenue", "Revenue", "money"),
-        Column("per_click", "Orders per click", "percent")], campaigns)
+    table = Table("campaigns", N_("Revenue per campaign"), [
+        Column("kind", N_("Type"), "text"), Column("campaign_id", N_("Id")),
+        Column("campaign", N_("Campaign"), "text"), Column("clicks", N_("Clicks")),
+        Column("orders", N_("Orders")), Column("revenue", N_("Revenue"), "money"),
+        Column("per_click", N_("Orders per click"), "percent")], campaigns)
     note = "first touch" if model == "first" else "last touch"
     return Report("attribution", f"Attribution to campaigns ({note})", f, figures, [table],
-                  [Chart("bar", "campaigns", "campaign", ("revenue",), "Revenue per campaign")])
+                  [Chart("bar", "campaigns", "campaign", ("revenue",),
+                         N_("Revenue per campaign"))])

@@ -43,6 +43,7 @@ from tortoise.transactions import in_transaction
 
 import bot.services.reports.catalog  # noqa: F401  (fills REPORTS: the tiles link to them)
 from bot.core.auth import Perm, has_perm
+from bot.core.i18n import N_
 from bot.core.links import same_site_path
 from bot.models import Conversation, MailSend, Post, Review, StaffAlert, User
 from bot.models.inbox import ConversationStatus
@@ -189,9 +190,10 @@ async def conversations_tile() -> Tile:
     waiting = int(rows[0]["n"]) if rows else 0
     about = {r["id"]: r for r in await Conversation.filter(id__in=[i for _, i in top]).values(
         "id", "channel_kind", "contact_id", "contact__name", "contact__email")}
-    table = Table("waiting", "Waiting longest for an answer", [
-        Column("conversation", "Conversation", "link"), Column("contact", "Contact", "text"),
-        Column("channel", "Channel", "text"), Column("waiting_since", "Waiting since",
+    table = Table("waiting", N_("Waiting longest for an answer"), [
+        Column("conversation", N_("Conversation"), "link"),
+        Column("contact", N_("Contact"), "text"),
+        Column("channel", N_("Channel"), "text"), Column("waiting_since", N_("Waiting since"),
                                                      "datetime")])
     for since, cid in top:
         r = about[cid]
@@ -199,9 +201,9 @@ async def conversations_tile() -> Tile:
             "conversation": f"#{cid}", "link": f"/inbox/{cid}",
             "contact": r["contact__name"] or r["contact__email"] or f"#{r['contact_id']}",
             "channel": r["channel_kind"], "waiting_since": since})
-    return Tile("conversations", "Open conversations", "/inbox?status=open", [
-        Figure("open", "Open", open_count, "int", link="/inbox?status=open"),
-        Figure("waiting", "Waiting for a person's answer", waiting, "int")], [table])
+    return Tile("conversations", N_("Open conversations"), "/inbox?status=open", [
+        Figure("open", N_("Open"), open_count, "int", link="/inbox?status=open"),
+        Figure("waiting", N_("Waiting for a person's answer"), waiting, "int")], [table])
 
 
 # Conversations created today (through conv_status_last: their last message is today too),
@@ -251,14 +253,14 @@ async def first_response_tile(settings: Settings, start: datetime, end: datetime
     default = targets.default.first_response
     per = ", ".join(f"{k} {_duration(t.first_response)}"
                     for k, t in sorted(targets.per_channel.items()))
-    return Tile("first_response", "First response today", link, [
-        Figure("median", "Median first response", median, "seconds",
+    return Tile("first_response", N_("First response today"), link, [
+        Figure("median", N_("Median first response"), median, "seconds",
                note=f"target {_duration(default)}"),
-        Figure("target", "Target", int(default.total_seconds()), "seconds",
+        Figure("target", N_("Target"), int(default.total_seconds()), "seconds",
                note=per and f"per channel: {per}"),
-        Figure("breached", "Past their target", breached, "int"),
-        Figure("answered", "Answered", len(times), "int"),
-        Figure("conversations", "Conversations today", len(rows), "int")],
+        Figure("breached", N_("Past their target"), breached, "int"),
+        Figure("answered", N_("Answered"), len(times), "int"),
+        Figure("conversations", N_("Conversations today"), len(rows), "int")],
         note="A person's first answer to today's conversations, in " + (
             "calendar time." if office.always_open else
             f"business hours ({settings.office_hours.strip()}), as the inbox reports count."))
@@ -274,17 +276,17 @@ async def reviews_tile(settings: Settings, now: datetime) -> Tile:
     total = await soon.count()
     rows = await soon.order_by("created", "id").limit(LIST_SHOWN).values(
         "id", "author", "rating", "product", "created")
-    table = Table("due", "Due soonest", [
-        Column("review", "Review", "link"), Column("author", "Author", "text"),
-        Column("rating", "Rating", "rating"), Column("deadline", "Deadline", "datetime")])
+    table = Table("due", N_("Due soonest"), [
+        Column("review", N_("Review"), "link"), Column("author", N_("Author"), "text"),
+        Column("rating", N_("Rating"), "rating"), Column("deadline", N_("Deadline"), "datetime")])
     for r in rows:
         table.rows.append({"review": f"#{r['id']}", "link": f"/reviews/{r['id']}",
                            "author": r["author"] or r["product"], "rating": r["rating"],
                            "deadline": _when(r["created"] + REVIEW_DEADLINE)})
-    return Tile("reviews", "Reviews to answer", "/reviews", [
-        Figure("due_soon", "Due within the warning time", total - overdue, "int",
+    return Tile("reviews", N_("Reviews to answer"), "/reviews", [
+        Figure("due_soon", N_("Due within the warning time"), total - overdue, "int",
                note=f"within {_duration(warn)}"),
-        Figure("overdue", "Past 24 hours", overdue, "int")], [table])
+        Figure("overdue", N_("Past 24 hours"), overdue, "int")], [table])
 
 
 async def spikes_tile(now: datetime) -> Tile:
@@ -292,16 +294,16 @@ async def spikes_tile(now: datetime) -> Tile:
     found = StaffAlert.filter(kind="spike", created_at__gte=since)
     rows = await found.order_by("-created_at", "-id").limit(LIST_SHOWN).values(
         "id", "title", "link", "created_at", "ended_at", "data")
-    table = Table("spikes", "Latest spikes", [
-        Column("spike", "Spike", "link"), Column("started", "Started", "datetime"),
-        Column("peak", "Peak per hour", "int"), Column("ongoing", "Going on", "text")])
+    table = Table("spikes", N_("Latest spikes"), [
+        Column("spike", N_("Spike"), "link"), Column("started", N_("Started"), "datetime"),
+        Column("peak", N_("Peak per hour"), "int"), Column("ongoing", N_("Going on"), "text")])
     for r in rows:
         table.rows.append({"spike": r["title"], "link": same_site_path(r["link"], "/listening"),
                            "started": _when(r["created_at"]),
                            "peak": int((r["data"] or {}).get("peak", 0)),
                            "ongoing": "yes" if r["ended_at"] is None else "no"})
-    return Tile("spikes", "Negative sentiment spikes", "/listening", [
-        Figure("count", "Spikes in the last 24 hours", await found.count(), "int")], [table])
+    return Tile("spikes", N_("Negative sentiment spikes"), "/listening", [
+        Figure("count", N_("Spikes in the last 24 hours"), await found.count(), "int")], [table])
 
 
 # --- marketing --------------------------------------------------------------------------
@@ -319,10 +321,10 @@ async def posts_tile(start: datetime, end: datetime, now: datetime) -> Tile:
                          due_at__gte=now - timedelta(days=FAILED_DAYS))
     bad = await failed.order_by("-due_at", "-id").limit(LIST_SHOWN).values(
         "id", "text", "due_at", "status", "error")
-    cols = [Column("post", "Post", "link"), Column("due_at", "Due", "datetime"),
-            Column("status", "Status", "text")]
-    upcoming, gone = Table("next", "Next today", list(cols)), Table(
-        "failed", "Failed", [*cols, Column("error", "Error", "text")])
+    cols = [Column("post", N_("Post"), "link"), Column("due_at", N_("Due"), "datetime"),
+            Column("status", N_("Status"), "text")]
+    upcoming, gone = Table("next", N_("Next today"), list(cols)), Table(
+        "failed", "Failed", [*cols, Column("error", N_("Error"), "text")])
     for r in nxt:
         upcoming.rows.append({"post": r["text"][:60] or f"#{r['id']}",
                               "link": f"/posts/{r['id']}", "due_at": _when(r["due_at"]),
@@ -331,18 +333,18 @@ async def posts_tile(start: datetime, end: datetime, now: datetime) -> Tile:
         gone.rows.append({"post": r["text"][:60] or f"#{r['id']}", "link": f"/posts/{r['id']}",
                           "due_at": _when(r["due_at"]), "status": str(r["status"]),
                           "error": r["error"]})
-    return Tile("posts", "Posts today", "/calendar", [
-        Figure("today", "Going out today", await today.count(), "int", link="/calendar"),
-        Figure("failed", "Failed or missed", await failed.count(), "int", link="/posts",
+    return Tile("posts", N_("Posts today"), "/calendar", [
+        Figure("today", N_("Going out today"), await today.count(), "int", link="/calendar"),
+        Figure("failed", N_("Failed or missed"), await failed.count(), "int", link="/posts",
                note=f"due in the last {FAILED_DAYS} days")], [upcoming, gone])
 
 
 async def drip_tile(start: datetime, end: datetime) -> Tile:
     sent = await MailSend.filter(state="sent", enrollment_id__isnull=False,
                                  sent_at__gte=start, sent_at__lt=end).count()
-    return Tile("drip", "Drip mails today", SEQUENCES_PAGE, [
-        Figure("sent", "Sent today", sent, "int")],
-        note="Mails of the sequences' steps, sent since midnight (shop time).")
+    return Tile("drip", N_("Drip mails today"), SEQUENCES_PAGE, [
+        Figure("sent", N_("Sent today"), sent, "int")],
+        note=N_("Mails of the sequences' steps, sent since midnight (shop time)."))
 
 
 async def revenue_tile(start: datetime, now: datetime) -> Tile:
@@ -350,11 +352,11 @@ async def revenue_tile(start: datetime, now: datetime) -> Tile:
         n=Count("id"), total=Sum("revenue")).values("n", "total")
     row = rows[0] if rows else {}
     total = round(float(row.get("total") or 0), 2)
-    return Tile("revenue", "Revenue attributed this week", "/reports/attribution", [
-        Figure("revenue", "Revenue", total, "money"),
-        Figure("orders", "Orders", int(row.get("n") or 0), "int")],
-        note="Orders placed after a tracked click in a drip or broadcast mail (within the "
-             "attribution window), counted since Monday 00:00 shop time.")
+    return Tile("revenue", N_("Revenue attributed this week"), "/reports/attribution", [
+        Figure("revenue", N_("Revenue"), total, "money"),
+        Figure("orders", N_("Orders"), int(row.get("n") or 0), "int")],
+        note=N_("Orders placed after a tracked click in a drip or broadcast mail (within the "
+                "attribution window), counted since Monday 00:00 shop time."))
 
 
 async def build_dashboard(user: User, settings: Settings,

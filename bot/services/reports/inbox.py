@@ -29,6 +29,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from bot.core.auth import Perm
+from bot.core.i18n import N_
 from bot.core.time import utcnow
 from bot.services.reports import (
     Chart,
@@ -61,7 +62,7 @@ def days(f: Filters) -> list[str]:
     return [(f.start + timedelta(days=i)).isoformat() for i in range(f.days)]
 
 
-@register("inbox-overview", "Inbox overview", Perm.REPORTS_INBOX, group="inbox")
+@register("inbox-overview", N_("Inbox overview"), Perm.REPORTS_INBOX, group="inbox")
 async def overview(f: Filters) -> Report:
     w, params = where(f)
     keys = ("opened", "resolved", "reopened", "reopens", "messages_in", "messages_out")
@@ -70,7 +71,7 @@ async def overview(f: Filters) -> Report:
         f"GROUP BY day, channel_kind", params)
     now = {k: sum(int(row[2 + i] or 0) for row in per_day) for i, k in enumerate(keys)}
     before = await totals(f.previous(), _OVERVIEW)
-    report = Report("inbox-overview", "Inbox overview", f, figures(now, before, [
+    report = Report("inbox-overview", N_("Inbox overview"), f, figures(now, before, [
         ("opened", "Conversations opened", "int"),
         ("resolved", "Resolved", "int"),
         ("reopened", "Reopened", "int"),
@@ -87,19 +88,19 @@ async def overview(f: Filters) -> Report:
         row["total"] += int(n)
         row["messages_in"] += int(m_in or 0)
         row["messages_out"] += int(m_out or 0)
-    report.tables.append(Table("volume", "Conversations opened per day and channel", [
-        Column("day", "Day", "date"), *(Column(k, k) for k in kinds),
-        Column("total", "Total"), Column("messages_in", "Messages in"),
-        Column("messages_out", "Messages out")], list(rows.values())))
+    report.tables.append(Table("volume", N_("Conversations opened per day and channel"), [
+        Column("day", N_("Day"), "date"), *(Column(k, k) for k in kinds),
+        Column("total", N_("Total")), Column("messages_in", N_("Messages in")),
+        Column("messages_out", N_("Messages out"))], list(rows.values())))
     report.charts.append(Chart("stacked", "volume", "day", tuple(kinds),
-                               "Conversations opened per channel"))
+                               N_("Conversations opened per channel")))
     cells = await fetch(f"SELECT weekday, hour, COUNT(*) FROM report_conversations f "
                         f"WHERE {w} GROUP BY weekday, hour", params)
     heat = [{"weekday": name, **{f"h{h:02d}": 0 for h in range(24)}} for name in WEEKDAYS]
     for wd, hour, n in cells:
         heat[int(wd)][f"h{int(hour):02d}"] = int(n)
-    report.tables.append(Table("heatmap", "Conversations opened by weekday and hour", [
-        Column("weekday", "Weekday", "text"),
+    report.tables.append(Table("heatmap", N_("Conversations opened by weekday and hour"), [
+        Column("weekday", N_("Weekday"), "text"),
         *(Column(f"h{h:02d}", f"{h:02d}") for h in range(24))], heat))
     report.charts.append(Chart("heatmap", "heatmap", "weekday",
                                tuple(f"h{h:02d}" for h in range(24)),
@@ -119,7 +120,7 @@ def _flat(got: dict[str, dict[int, int | None]]) -> dict[str, Any]:
             for name, p in (("median", 50), ("p90", 90))}
 
 
-@register("response-times", "Response times", Perm.REPORTS_INBOX, group="inbox")
+@register("response-times", N_("Response times"), Perm.REPORTS_INBOX, group="inbox")
 async def response_times(f: Filters) -> Report:
     spread = await percentiles(f, COLUMNS, group="day")
     before = _flat((await percentiles(f.previous(), COLUMNS)).overall)
@@ -127,7 +128,7 @@ async def response_times(f: Filters) -> Report:
     specs: list[tuple[str, str, Kind]] = [
         (f"{col}_{p}", f"{title}, {'median' if p == 'median' else 'p90'}", "seconds")
         for col, title in _TIMES for p in ("median", "p90")]
-    report = Report("response-times", "Response times", f, figures(now, before, specs))
+    report = Report("response-times", N_("Response times"), f, figures(now, before, specs))
     rows = {d: {"day": d, "opened": 0, "responded": 0, "resolved": 0,
                 **{f"{c}_{p}": None for c, _ in _TIMES for p in ("median", "p90")}}
             for d in days(f)}
@@ -135,13 +136,13 @@ async def response_times(f: Filters) -> Report:
         n = spread.counts[d]
         rows[d].update(opened=n["rows"], responded=n["frt_cal"], resolved=n["res_cal"],
                        **_flat(got))
-    report.tables.append(Table("per-day", "Response times per day opened", [
-        Column("day", "Day", "date"), Column("opened", "Opened"),
-        Column("responded", "Answered"), Column("resolved", "Resolved"),
+    report.tables.append(Table("per-day", N_("Response times per day opened"), [
+        Column("day", N_("Day"), "date"), Column("opened", N_("Opened")),
+        Column("responded", N_("Answered")), Column("resolved", N_("Resolved")),
         *(Column(f"{c}_{p}", f"{t}, {'median' if p == 'median' else 'p90'}", "seconds")
           for c, t in _TIMES for p in ("median", "p90"))], list(rows.values())))
     report.charts.append(Chart("line", "per-day", "day", ("frt_biz_median", "res_biz_median"),
-                               "Median first response and resolution (business)"))
+                               N_("Median first response and resolution (business)")))
     return report
 
 
@@ -223,13 +224,13 @@ async def _sla_totals(f: Filters, now: datetime) -> dict[str, Any]:
     return out
 
 
-@register("sla", "SLA", Perm.REPORTS_INBOX, group="inbox")
+@register("sla", N_("SLA"), Perm.REPORTS_INBOX, group="inbox")
 async def sla_report(f: Filters, at: datetime | None = None) -> Report:
     """``at``: the report's "now" (when it is built unless given)."""
     at = at or utcnow()
     now, before = await _sla_totals(f, at), await _sla_totals(f.previous(), at)
     t = config().targets
-    report = Report("sla", "SLA", f, [
+    report = Report("sla", N_("SLA"), f, [
         *figures(now, before, [("frt_met", "First response within target", "int"),
                                ("frt_breached", "First response breached", "int"),
                                ("res_met", "Resolved within target", "int"),
@@ -237,18 +238,18 @@ async def sla_report(f: Filters, at: datetime | None = None) -> Report:
         *(Figure(f"{k}_rate", title, _rate(now, k), "percent", _rate(before, k))
           for k, title in (("frt", "First response within target, share"),
                            ("res", "Resolved within target, share")))])
-    report.tables.append(Table("channels", "Targets and results per channel", [
-        Column("channel", "Channel", "text"),
-        Column("frt_target", "First response target", "seconds"),
-        Column("frt_met", "Met"), Column("frt_breached", "Breached"),
-        Column("res_target", "Resolution target", "seconds"),
-        Column("res_met", "Met"), Column("res_breached", "Breached")],
+    report.tables.append(Table("channels", N_("Targets and results per channel"), [
+        Column("channel", N_("Channel"), "text"),
+        Column("frt_target", N_("First response target"), "seconds"),
+        Column("frt_met", N_("Met")), Column("frt_breached", N_("Breached")),
+        Column("res_target", N_("Resolution target"), "seconds"),
+        Column("res_met", N_("Met")), Column("res_breached", N_("Breached"))],
         [{"channel": kind, "frt_target": int(t.for_channel(kind).first_response
                                               .total_seconds()),
           "res_target": int(t.for_channel(kind).resolution.total_seconds()), **counts}
          for kind, counts in sorted(now["channels"].items())]))
     report.charts.append(Chart("stacked", "channels", "channel",
-                               ("frt_met", "frt_breached"), "First response against target"))
+                               ("frt_met", "frt_breached"), N_("First response against target")))
     report.tables.append(await _breaches(f, now["waiting"]))
     return report
 
@@ -272,10 +273,11 @@ async def _breaches(f: Filters, waiting: Waiting) -> Table:
         [*p_frt, *params, *p_frt, *p_res, *params, *p_res, BREACH_ROWS])
     found = sorted([(*r[:5], int(r[5]), r[6], "") for r in rows] + waiting,
                    key=lambda r: (-r[5], -int(r[0]), r[4]))[:BREACH_ROWS]
-    return Table("breaches", "Breaches", [
-        Column("conversation", "Conversation", "link"), Column("channel", "Channel", "text"),
-        Column("agent", "Agent", "text"), Column("target", "Target", "text"),
-        Column("late", "Late by", "seconds"), Column("state", "State", "text")],
+    return Table("breaches", N_("Breaches"), [
+        Column("conversation", N_("Conversation"), "link"),
+        Column("channel", N_("Channel"), "text"),
+        Column("agent", N_("Agent"), "text"), Column("target", N_("Target"), "text"),
+        Column("late", N_("Late by"), "seconds"), Column("state", N_("State"), "text")],
         [{"conversation": LINK.format(cid), "channel": kind, "agent": name or email or "",
           "target": what, "late": int(late), "state": state}
          for cid, kind, name, email, what, _, late, state in found])

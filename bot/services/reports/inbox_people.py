@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from bot.core.auth import Perm
+from bot.core.i18n import N_
 from bot.services.reports import Chart, Column, Figure, Filters, Report, Table, register
 from bot.services.reports.inbox_facts import epoch, fetch
 from bot.services.reports.inbox_query import (
@@ -45,10 +46,10 @@ async def _agent_totals(f: Filters) -> dict[str, Any]:
             "agents": int(agents or 0)}
 
 
-@register("agents", "Agents", Perm.REPORTS_INBOX, group="inbox")
+@register("agents", N_("Agents"), Perm.REPORTS_INBOX, group="inbox")
 async def agents(f: Filters) -> Report:
     now, before = await _agent_totals(f), await _agent_totals(f.previous())
-    report = Report("agents", "Agents", f, figures(now, before, [
+    report = Report("agents", N_("Agents"), f, figures(now, before, [
         ("agents", "Agents who replied", "int"),
         ("handled", "Conversations handled", "int"),
         ("replies", "Replies", "int")]))
@@ -78,15 +79,15 @@ async def agents(f: Filters) -> Report:
                      "frt_cal_median": frt.get(agent_id, {}).get("frt_cal", {}).get(50),
                      "csat_average": total / n if n else None, "csat_count": n})
     rows.sort(key=lambda r: (-r["handled"], r["agent"]))
-    report.tables.append(Table("agents", "Per agent", [
-        Column("agent", "Agent", "text"), Column("handled", "Conversations handled"),
-        Column("replies", "Replies"),
-        Column("frt_biz_median", "Median first response, business", "seconds"),
-        Column("frt_cal_median", "Median first response, calendar", "seconds"),
-        Column("csat_average", "CSAT average", "rating"),
-        Column("csat_count", "Ratings")], rows))
+    report.tables.append(Table("agents", N_("Per agent"), [
+        Column("agent", N_("Agent"), "text"), Column("handled", N_("Conversations handled")),
+        Column("replies", N_("Replies")),
+        Column("frt_biz_median", N_("Median first response, business"), "seconds"),
+        Column("frt_cal_median", N_("Median first response, calendar"), "seconds"),
+        Column("csat_average", N_("CSAT average"), "rating"),
+        Column("csat_count", N_("Ratings"))], rows))
     report.charts.append(Chart("bar", "agents", "agent", ("handled", "replies"),
-                               "Conversations and replies per agent"))
+                               N_("Conversations and replies per agent")))
     return report
 
 
@@ -100,29 +101,30 @@ def _csat_figures(t: dict[str, Any]) -> dict[str, Any]:
             "asked": t["asked"], "response_rate": share(t["ratings"], t["asked"])}
 
 
-@register("csat", "Customer satisfaction", Perm.REPORTS_INBOX, group="inbox")
+@register("csat", N_("Customer satisfaction"), Perm.REPORTS_INBOX, group="inbox")
 async def csat(f: Filters) -> Report:
     raw = await totals(f, _CSAT)
     now, before = _csat_figures(raw), _csat_figures(await totals(f.previous(), _CSAT))
-    report = Report("csat", "Customer satisfaction", f, figures(now, before, [
+    report = Report("csat", N_("Customer satisfaction"), f, figures(now, before, [
         ("average", "Average rating", "rating"), ("ratings", "Ratings", "int"),
         ("asked", "Surveys asked", "int"), ("response_rate", "Response rate", "percent")]))
-    report.tables.append(Table("distribution", "Ratings 1-5", [
-        Column("rating", "Rating"), Column("count", "Ratings"),
-        Column("share", "Share", "percent")],
+    report.tables.append(Table("distribution", N_("Ratings 1-5"), [
+        Column("rating", N_("Rating")), Column("count", N_("Ratings")),
+        Column("share", N_("Share"), "percent")],
         [{"rating": r, "count": raw[f"r{r}"], "share": share(raw[f"r{r}"], raw["ratings"])}
          for r in range(1, 6)]))
-    report.charts.append(Chart("bar", "distribution", "rating", ("count",), "Ratings 1-5"))
+    report.charts.append(Chart("bar", "distribution", "rating", ("count",), N_("Ratings 1-5")))
     w, params = where(f)
     rows = await fetch(
         f"SELECT r.id, r.conversation_id, r.rating, r.comment, r.created_at, f.channel_kind "
         f"FROM csat_ratings r JOIN report_conversations f ON f.conversation_id = "
         f"r.conversation_id WHERE {w} AND r.comment <> '' ORDER BY r.id DESC LIMIT ?",
         [*params, COMMENT_ROWS])
-    report.tables.append(Table("comments", "Comments", [
-        Column("conversation", "Conversation", "link"), Column("channel", "Channel", "text"),
-        Column("rating", "Rating"), Column("comment", "Comment", "text"),
-        Column("at", "When", "datetime")],
+    report.tables.append(Table("comments", N_("Comments"), [
+        Column("conversation", N_("Conversation"), "link"),
+        Column("channel", N_("Channel"), "text"),
+        Column("rating", N_("Rating")), Column("comment", N_("Comment"), "text"),
+        Column("at", N_("When"), "datetime")],
         [{"conversation": LINK.format(cid), "channel": kind, "rating": int(rating),
           "comment": comment, "at": _iso(at)} for _, cid, rating, comment, at, kind in rows]))
     return report
@@ -140,11 +142,11 @@ def _bot_figures(t: dict[str, Any]) -> dict[str, Any]:
     return {**t, "containment": share(t["contained"], t["answered"])}
 
 
-@register("bot", "The bot", Perm.REPORTS_INBOX, group="inbox")
+@register("bot", N_("The bot"), Perm.REPORTS_INBOX, group="inbox")
 async def bot(f: Filters) -> Report:
     now, before = (_bot_figures(await totals(f, _BOT)),
                    _bot_figures(await totals(f.previous(), _BOT)))
-    report = Report("bot", "The bot", f, [
+    report = Report("bot", N_("The bot"), f, [
         *figures(now, before, [("answered", "Conversations the bot answered", "int"),
                                ("contained", "Answered by the bot alone", "int"),
                                ("containment", "Containment rate", "percent"),
@@ -155,12 +157,12 @@ async def bot(f: Filters) -> Report:
         f"JOIN report_conversations f ON f.conversation_id = q.conversation_id WHERE {w} "
         f"GROUP BY q.normalized ORDER BY COUNT(*) DESC, q.normalized LIMIT ?",
         [*params, QUESTION_ROWS])
-    report.tables.append(Table("unanswered", "Questions the FAQ could not answer", [
-        Column("question", "Question", "text"), Column("count", "Asked"),
-        Column("last_asked", "Last asked", "datetime")],
+    report.tables.append(Table("unanswered", N_("Questions the FAQ could not answer"), [
+        Column("question", N_("Question"), "text"), Column("count", N_("Asked")),
+        Column("last_asked", N_("Last asked"), "datetime")],
         [{"question": example, "count": int(n), "last_asked": _iso(last)}
          for _, example, n, last in rows]))
-    report.figures.append(Figure("questions", "Unanswered questions", await _misses(f),
+    report.figures.append(Figure("questions", N_("Unanswered questions"), await _misses(f),
                                  "int", await _misses(f.previous())))
     return report
 

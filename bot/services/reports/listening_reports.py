@@ -18,6 +18,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from bot.core.auth import Perm
+from bot.core.i18n import N_
 from bot.models import ChannelAccount
 from bot.services.reports import Chart, Column, Filters, Report, Table, register
 from bot.services.reports.sql import day, extra, num, rows, share
@@ -58,7 +59,7 @@ def _labels(found: list[dict[str, Any]]) -> dict[str, Any]:
     return {**counts, "total": total, "share_negative": share(counts["negative"], total)}
 
 
-@register("listening-sentiment", "Sentiment over time", Perm.LISTENING_READ,
+@register("listening-sentiment", N_("Sentiment over time"), Perm.LISTENING_READ,
           group="listening", filters=("channel",), extra=("lang",), channels=_channels)
 async def sentiment(f: Filters) -> Report:
     found = await _sentiment(f, "week, channel, lang")
@@ -69,25 +70,25 @@ async def sentiment(f: Filters) -> Report:
     groups: dict[tuple[Any, str, str], list[dict[str, Any]]] = {}
     for r in found:
         groups.setdefault((day(r["week"]), str(r["channel"]), str(r["lang"])), []).append(r)
-    table = Table("weeks", "Per week, channel and language", [
-        Column("week", "Week of", "date"), Column("channel", "Channel", "text"),
-        Column("lang", "Language", "text"), Column("negative", "Negative"),
-        Column("neutral", "Neutral"), Column("positive", "Positive"),
-        Column("share_negative", "Share negative", "percent")],
+    table = Table("weeks", N_("Per week, channel and language"), [
+        Column("week", N_("Week of"), "date"), Column("channel", N_("Channel"), "text"),
+        Column("lang", N_("Language"), "text"), Column("negative", N_("Negative")),
+        Column("neutral", N_("Neutral")), Column("positive", N_("Positive")),
+        Column("share_negative", N_("Share negative"), "percent")],
         [{"week": k[0], "channel": k[1], "lang": k[2],
           **{x: v for x, v in _labels(g).items() if x != "total"}}
          for k, g in sorted(groups.items())])
     weekly: dict[Any, list[dict[str, Any]]] = {}
     for r in found:
         weekly.setdefault(day(r["week"]), []).append(r)
-    trend = Table("trend", "Per week", [
-        Column("week", "Week of", "date"), Column("negative", "Negative"),
-        Column("neutral", "Neutral"), Column("positive", "Positive"),
-        Column("share_negative", "Share negative", "percent")],
+    trend = Table("trend", N_("Per week"), [
+        Column("week", N_("Week of"), "date"), Column("negative", N_("Negative")),
+        Column("neutral", N_("Neutral")), Column("positive", N_("Positive")),
+        Column("share_negative", N_("Share negative"), "percent")],
         [{"week": w, **{x: v for x, v in _labels(g).items() if x != "total"}}
          for w, g in sorted(weekly.items())])
-    return Report("listening-sentiment", "Sentiment over time", f, figures, [trend, table],
-                  [Chart("stacked", "trend", "week", LABELS, "Sentiment per week")])
+    return Report("listening-sentiment", N_("Sentiment over time"), f, figures, [trend, table],
+                  [Chart("stacked", "trend", "week", LABELS, N_("Sentiment per week"))])
 
 
 def _average(total: Any, count: Any) -> Decimal | None:
@@ -117,11 +118,12 @@ def _review_row(r: dict[str, Any]) -> dict[str, Any]:
             "answered": share(r["answered"], r["n"])}
 
 
-_REVIEW_COLUMNS = [Column("reviews", "Reviews"), Column("rating", "Average rating", "rating"),
-                   Column("answered", "Answered within 24 hours", "percent")]
+_REVIEW_COLUMNS = [Column("reviews", N_("Reviews")),
+                   Column("rating", N_("Average rating"), "rating"),
+                   Column("answered", N_("Answered within 24 hours"), "percent")]
 
 
-@register("reviews", "Reviews over time", Perm.REVIEWS_READ, group="listening", filters=(),
+@register("reviews", N_("Reviews over time"), Perm.REVIEWS_READ, group="listening", filters=(),
           extra=("source",))
 async def reviews(f: Filters) -> Report:
     found = await _reviews(f, "week, source")
@@ -139,16 +141,17 @@ async def reviews(f: Filters) -> Report:
     def merged(group: list[dict[str, Any]]) -> dict[str, Any]:
         return _review_row({k: sum(num(r[k]) for r in group)
                             for k in ("n", "stars", "rated", "answered")})
-    per_source = Table("sources", "Per source", [Column("source", "Source", "text"),
+    per_source = Table("sources", N_("Per source"), [Column("source", N_("Source"), "text"),
                                                  *_REVIEW_COLUMNS],
                        [{"source": s, **merged(g)} for s, g in sorted(sources.items())])
-    per_week = Table("weeks", "Per week and source", [
-        Column("week", "Week of", "date"), Column("source", "Source", "text"),
+    per_week = Table("weeks", N_("Per week and source"), [
+        Column("week", N_("Week of"), "date"), Column("source", N_("Source"), "text"),
         *_REVIEW_COLUMNS],
         [{"week": day(r["week"]), "source": str(r["source"]), **_review_row(r)}
          for r in found])
-    trend = Table("trend", "Per week", [Column("week", "Week of", "date"), *_REVIEW_COLUMNS],
+    trend = Table("trend", N_("Per week"),
+                  [Column("week", N_("Week of"), "date"), *_REVIEW_COLUMNS],
                   [{"week": w, **merged(g)} for w, g in sorted(weeks.items())])
-    return Report("reviews", "Reviews over time", f, figures, [trend, per_source, per_week], [
-        Chart("bar", "trend", "week", ("reviews",), "Reviews per week"),
-        Chart("line", "trend", "week", ("answered",), "Answered within 24 hours")])
+    return Report("reviews", N_("Reviews over time"), f, figures, [trend, per_source, per_week], [
+        Chart("bar", "trend", "week", ("reviews",), N_("Reviews per week")),
+        Chart("line", "trend", "week", ("answered",), N_("Answered within 24 hours"))])

@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 from bot.core.auth import has_perm
 from bot.core.clean import db_id
 from bot.core.errors import InboxError, NotFound
+from bot.core.i18n import N_
 from bot.core.time import utcnow
 from bot.models import ChannelAccount, Label, Role, User
 from bot.services.reports import REPORTS, Filters, ReportSpec
@@ -25,9 +26,9 @@ DEFAULT_RANGE = "30"
 FIRST_DAY, LAST_DAY = date(1970, 1, 1), date(9000, 12, 31)  # the previous period fits too
 # The range presets (the form's select), in the order shown.
 PRESETS: tuple[tuple[str, str], ...] = (
-    ("today", "Today"), ("7", "Last 7 days"), ("30", "Last 30 days"),
-    ("90", "Last 90 days"), ("month", "This month"), ("365", "Last 365 days"),
-    ("custom", "Custom dates"))
+    ("today", N_("Today")), ("7", N_("Last 7 days")), ("30", N_("Last 30 days")),
+    ("90", N_("Last 90 days")), ("month", N_("This month")), ("365", N_("Last 365 days")),
+    ("custom", N_("Custom dates")))
 MAX_EXTRA = 200  # characters of a report-specific filter's value
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 from typing import Any
 
 from bot.core.auth import Perm
+from bot.core.i18n import N_
 from bot.services.reports import Chart, Column, Filters, Report, Table, register
 from bot.services.reports.shop_facts import week_of
 from bot.services.reports.sql import bucket, day, extra, money, num, per, rows, share
@@ -72,15 +73,16 @@ def _rates(r: dict[str, Any]) -> dict[str, Any]:
             "conversion": share(r["ordered"], r["entered"])}
 
 
-_FUNNEL_COLUMNS = [Column("entered", "Entered (signed up or first seen)"),
-                   Column("signed_up", "Signed up"), Column("checkout", "Reached checkout"),
-                   Column("ordered", "Ordered"),
-                   Column("checkout_rate", "Checkout rate", "percent"),
-                   Column("order_rate", "Checkout to order", "percent"),
-                   Column("conversion", "Conversion", "percent")]
+_FUNNEL_COLUMNS = [Column("entered", N_("Entered (signed up or first seen)")),
+                   Column("signed_up", N_("Signed up")),
+                   Column("checkout", N_("Reached checkout")),
+                   Column("ordered", N_("Ordered")),
+                   Column("checkout_rate", N_("Checkout rate"), "percent"),
+                   Column("order_rate", N_("Checkout to order"), "percent"),
+                   Column("conversion", N_("Conversion"), "percent")]
 
 
-@register("funnel", "Shop funnel", Perm.REPORTS_MARKETING, group="marketing", filters=(),
+@register("funnel", N_("Shop funnel"), Perm.REPORTS_MARKETING, group="marketing", filters=(),
           extra=("source",))
 async def funnel(f: Filters) -> Report:
     found = await _funnel(f)
@@ -90,28 +92,28 @@ async def funnel(f: Filters) -> Report:
         ("ordered", "Ordered", "int"), ("conversion", "Conversion", "percent"),
         ("checkout_rate", "Checkout rate", "percent"),
         ("order_rate", "Checkout to order", "percent"))
-    stages = Table("stages", "Funnel", [Column("stage", "Stage", "text"),
-                                         Column("contacts", "Contacts"),
-                                         Column("rate", "From the stage before", "percent")],
+    stages = Table("stages", N_("Funnel"), [Column("stage", N_("Stage"), "text"),
+                                         Column("contacts", N_("Contacts")),
+                                         Column("rate", N_("From the stage before"), "percent")],
                    [{"stage": "Entered", "contacts": now["entered"], "rate": None},
                     {"stage": "Checkout", "contacts": now["checkout"],
                      "rate": now["checkout_rate"]},
                     {"stage": "Order", "contacts": now["ordered"], "rate": now["order_rate"]}])
-    per_source = Table("sources", "Per source channel",
-                       [Column("source", "Source channel", "text"), *_FUNNEL_COLUMNS],
+    per_source = Table("sources", N_("Per source channel"),
+                       [Column("source", N_("Source channel"), "text"), *_FUNNEL_COLUMNS],
                        [{"source": k, **_rates(r)}
                         for k, r in _by(found, lambda r: str(r["source"]))])
     unit = bucket(f)
     per_period = Table("periods", f"Per {unit}",
-                       [Column("period", "Day" if unit == "day" else "Week of", "date"),
+                       [Column("period", N_("Day") if unit == "day" else "Week of", "date"),
                         *_FUNNEL_COLUMNS],
                        [{"period": k, **_rates(r)} for k, r in _by(
                            found, lambda r: day(r["entered_day"]) if unit == "day"
                            else week_of(day(r["entered_day"])))])
-    return Report("funnel", "Shop funnel", f, figures, [stages, per_source, per_period], [
-        Chart("funnel", "stages", "stage", ("contacts",), "Funnel"),
+    return Report("funnel", N_("Shop funnel"), f, figures, [stages, per_source, per_period], [
+        Chart("funnel", "stages", "stage", ("contacts",), N_("Funnel")),
         Chart("bar", "sources", "source", ("entered", "checkout", "ordered"),
-              "Per source channel"),
+              N_("Per source channel")),
         Chart("line", "periods", "period", ("entered", "checkout", "ordered"),
               f"Per {unit}")])
 
@@ -178,7 +180,7 @@ async def _top(f: Filters) -> list[dict[str, Any]]:
     return out[:TOP]
 
 
-@register("revenue", "Revenue and customers", Perm.REPORTS_MARKETING, group="marketing",
+@register("revenue", N_("Revenue and customers"), Perm.REPORTS_MARKETING, group="marketing",
           filters=(), extra=("source",))
 async def revenue(f: Filters) -> Report:
     now, before = await _orders(f), await _orders(f.previous())
@@ -189,17 +191,17 @@ async def revenue(f: Filters) -> Report:
         ("clv", "Customer lifetime value", "money"))
     source = extra(f, "source")
     more = [source] if source is not None else []
-    top = Table("customers", "Top customers (by lifetime value, who ordered in the range)", [
-        Column("contact_id", "Contact"), Column("name", "Name", "text"),
-        Column("orders", "Orders in the range"), Column("revenue", "Revenue in the range",
+    top = Table("customers", N_("Top customers (by lifetime value, who ordered in the range)"), [
+        Column("contact_id", N_("Contact")), Column("name", N_("Name"), "text"),
+        Column("orders", N_("Orders in the range")), Column("revenue", N_("Revenue in the range"),
                                                         "money"),
-        Column("lifetime_orders", "Orders, all time"),
-        Column("lifetime_value", "Lifetime value", "money")], await _top(f))
-    cohorts = Table("cohorts", "Monthly cohorts (month of the first order)", [
-        Column("cohort", "Cohort", "date"), Column("customers", "Customers"),
-        Column("orders", "Orders"), Column("revenue", "Revenue", "money"),
-        Column("clv", "Lifetime value per customer", "money"),
-        Column("repeat_rate", "Repeat-purchase rate", "percent")], [
+        Column("lifetime_orders", N_("Orders, all time")),
+        Column("lifetime_value", N_("Lifetime value"), "money")], await _top(f))
+    cohorts = Table("cohorts", N_("Monthly cohorts (month of the first order)"), [
+        Column("cohort", N_("Cohort"), "date"), Column("customers", N_("Customers")),
+        Column("orders", N_("Orders")), Column("revenue", N_("Revenue"), "money"),
+        Column("clv", N_("Lifetime value per customer"), "money"),
+        Column("repeat_rate", N_("Repeat-purchase rate"), "percent")], [
         {"cohort": day(r["cohort"]), "customers": num(r["customers"]),
          "orders": num(r["orders"]), "revenue": money(r["cents"]),
          "clv": per(r["cents"], r["customers"]),
@@ -207,9 +209,9 @@ async def revenue(f: Filters) -> Report:
         for r in await rows(_COHORTS.format(source=_SOURCE if source is not None else ""),
                             f.start.replace(day=1), f.end, f.end, *more)])
     where, params = _where(f, "day")
-    currencies = Table("currencies", "Orders per currency", [
-        Column("currency", "Currency", "text"), Column("orders", "Orders"),
-        Column("revenue", "Revenue", "money")], [
+    currencies = Table("currencies", N_("Orders per currency"), [
+        Column("currency", N_("Currency"), "text"), Column("orders", N_("Orders")),
+        Column("revenue", N_("Revenue"), "money")], [
         {"currency": r["currency"] or "", "orders": num(r["orders"]),
          "revenue": money(r["cents"])}
         for r in await rows("SELECT currency, SUM(orders) AS orders, SUM(cents) AS cents "
@@ -223,13 +225,13 @@ async def revenue(f: Filters) -> Report:
         got = sums.setdefault(at if unit == "day" else week_of(at), [0, 0])
         got[0], got[1] = got[0] + num(r["orders"]), got[1] + num(r["cents"])
     periods = Table("periods", f"Per {unit}", [
-        Column("period", "Day" if unit == "day" else "Week of", "date"),
-        Column("orders", "Orders"), Column("revenue", "Revenue", "money"),
-        Column("aov", "Average order value", "money")], [
+        Column("period", N_("Day") if unit == "day" else "Week of", "date"),
+        Column("orders", N_("Orders")), Column("revenue", N_("Revenue"), "money"),
+        Column("aov", N_("Average order value"), "money")], [
         {"period": p, "orders": n, "revenue": money(c), "aov": per(c, n)}
         for p, (n, c) in sorted(sums.items())])
-    return Report("revenue", "Revenue and customers", f, figures,
+    return Report("revenue", N_("Revenue and customers"), f, figures,
                   [periods, cohorts, top, currencies], [
-                      Chart("bar", "periods", "period", ("revenue",), "Revenue"),
+                      Chart("bar", "periods", "period", ("revenue",), N_("Revenue")),
                       Chart("bar", "cohorts", "cohort", ("clv",),
-                            "Lifetime value per cohort")])
+                            N_("Lifetime value per cohort"))])
