@@ -12,7 +12,7 @@ from multidict import MultiDict, MultiDictProxy
 
 from bot.core.auth import FORM, SESSION, USER, Form, Perm, csrf_ok, has_perm, session_of
 from bot.core.clean import NUL, db_id, without_nul
-from bot.core.keys import JINJA
+from bot.core.keys import DEMO, JINJA
 from bot.models import User
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -24,7 +24,7 @@ def render(request: web.Request, name: str, status: int = 200, **ctx: Any) -> we
     html = request.app[JINJA].get_template(name).render(
         user=user, csrf=session.csrf_token if session else "", Perm=Perm,
         can=(lambda p: has_perm(user, p)) if user else (lambda p: False),
-        path=request.path, **ctx)
+        path=request.path, demo=bool(user and request.app.get(DEMO, {}).get("present")), **ctx)
     return web.Response(text=html, status=status, content_type="text/html")
 
 
