@@ -84,8 +84,8 @@ async def test_demo_shop_fills_the_pages(aiohttp_client: Any, any_db: Settings) 
     posts = await text(shop, "/posts")
     assert FAILED_POST_ERROR in posts and "Behind the scenes" in posts
 
-    assert await figures(shop, "csat") == {"average": 3.5, "ratings": 4, "asked": 0,
-                                           "response_rate": None}
+    assert await figures(shop, "csat") == {"average": 3.5, "ratings": 4, "asked": 4,
+                                           "response_rate": 1.0}
     attribution = await figures(shop, "attribution")
     assert (attribution["revenue"], attribution["orders"], attribution["clicks"]) == (
         59.0, 1, 4)

@@ -27,6 +27,7 @@ from bot.models import (
     User,
 )
 from bot.services.demo.marks import LABEL, MODEL, SUFFIX, ago
+from bot.services.flows import texts
 
 # kind -> the demo account's name; all disabled (no network), marked by the suffix
 ACCOUNTS = {"webchat": "Web chat", "telegram": "Telegram", "email": "E-mail",
@@ -143,7 +144,13 @@ async def _chat(n: int, chat: Chat, account: ChannelAccount, admin: User | None,
         note = await Note.create(conversation=conv, author=admin, text=chat.note)
         await Note.filter(id=note.id).update(created_at=ago(minutes=first - 1))
     await _events(conv.id, chat, admin)
-    if chat.csat is not None:
+    if chat.csat is not None:  # the bot's question after resolving, then the answer
+        ask = await Message.create(
+            conversation=conv, channel_account=account, direction=Direction.OUTBOUND,
+            text=texts.text(chat.locale, "csat_ask"), status=DeliveryStatus.SENT,
+            origin="bot", buttons=[{"label": str(n), "payload": f"csat:{n}"}
+                                   for n in range(1, 6)])
+        await Message.filter(id=ask.id).update(created_at=ago(minutes=last - 3))
         rating = await CsatRating.create(conversation=conv, rating=chat.csat, assignee=admin)
         await CsatRating.filter(id=rating.id).update(created_at=ago(minutes=last - 10))
     return contact
