@@ -83,6 +83,12 @@ async def test_demo_shop_fills_the_pages(aiohttp_client: Any, any_db: Settings) 
 
     posts = await text(shop, "/posts")
     assert FAILED_POST_ERROR in posts and "Behind the scenes" in posts
+    for post in await Post.all():  # each in the calendar's week of its day (shop time: UTC)
+        assert post.due_at is not None
+        week = await text(shop, f"/calendar?view=week&date={post.due_at.date().isoformat()}")
+        assert f"/posts/{post.id}" in week, post.text
+    assert sorted(p.status.value for p in await Post.all()) == [
+        "failed", "published", "published", "scheduled", "scheduled"]
 
     assert await figures(shop, "csat") == {"average": 3.5, "ratings": 4, "asked": 4,
                                            "response_rate": 1.0}
