@@ -13,6 +13,7 @@ from bot.core.auth import FORM, Form, Perm
 from bot.core.clean import db_id
 from bot.core.errors import InboxError
 from bot.core.http import api_status
+from bot.core.i18n import _
 from bot.core.keys import ADAPTERS
 from bot.core.pages import form_str, page, path_id, render
 from bot.models import Rule
@@ -103,7 +104,7 @@ async def _form(request: web.Request, rule: Rule, values: dict[str, Any], status
 async def _rule(request: web.Request) -> Rule:
     rule = await Rule.filter(id=path_id(request, "rid")).first()
     if rule is None:
-        raise web.HTTPNotFound(text="rule not found")
+        raise web.HTTPNotFound(text=_("rule not found"))
     return rule
 
 

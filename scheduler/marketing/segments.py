@@ -27,6 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from bot.core.errors import InboxError, NotFound
 from bot.core.http import exactly_one
+from bot.core.i18n import _
 from bot.models import Contact, Identity, Message, Segment, ShopEvent
 from scheduler.marketing.clock import now
 from scheduler.marketing.errors import Exists
@@ -141,10 +142,10 @@ async def get(segment_id: int) -> Counted:
 async def update(segment_id: int, name: str, rules: Rules) -> Counted:
     """Rename a segment and change its rules (a name another segment has is refused)."""
     if not name.strip() or len(name) > 120:
-        raise InboxError("give the segment a name of up to 120 characters", "invalid",
+        raise InboxError(_("give the segment a name of up to 120 characters"), "invalid",
                          "name")
     if await Segment.filter(name=name).exclude(id=segment_id).exists():
-        raise Exists(f"a segment named {name!r} exists", "name")
+        raise Exists(_("a segment named %(name)s exists", name=repr(name)), "name")
     if not await Segment.filter(id=segment_id).update(
             name=name, rules=rules.model_dump(by_alias=True)):
         raise NotFound("segment", "segment_id")
