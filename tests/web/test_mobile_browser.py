@@ -93,6 +93,11 @@ def shop_with_data(live: ServerProcess, telegram: str) -> dict[str, list[str]]:
     sequence = api(live, "/api/v1/sequences", {
         "key": "promo", "name": "Promo", "trigger": "signup",
         "steps": [{"send": "welcome_1"}, {"wait": {"days": 3}}, {"send": "welcome_2"}]})
+    rule = api(live, "/api/v1/rules", {
+        "name": "Night", "event": "message_received",
+        "conditions": {"keywords": ["urgent"]},
+        "actions": [{"type": "reply", "template": "We are asleep"},
+                    {"type": "add_label", "label": "night"}]})
     review = signed(live, f"/api/v1/reviews/inbound/{account}", {
         "id": "m-r1", "rating": 2, "author": "Rae", "text": f"Late again {LONG}",
         "created_at": (datetime.now(UTC) - timedelta(hours=3)).isoformat()})
@@ -107,7 +112,10 @@ def shop_with_data(live: ServerProcess, telegram: str) -> dict[str, list[str]]:
            "/notes/{nid}": f"/notes/{note['id']}", "/contacts": "/contacts",
            "/contacts/{contact_id}": f"/contacts/{contact}", "/posts": "/posts",
            "/posts/{pid}": f"/posts/{post['id']}", "/calendar": "/calendar",
-           "/segments": "/segments", "/broadcasts": "/broadcasts",
+           "/posts/{pid}/edit": f"/posts/{post['id']}/edit",
+           "/segments": "/segments", "/segments/{sid}": f"/segments/{segment['id']}",
+           "/admin/bot/rules/{rid}/edit": f"/admin/bot/rules/{rule['id']}/edit",
+           "/broadcasts": "/broadcasts",
            "/broadcasts/new": "/broadcasts/new",
            "/broadcasts/{broadcast_id}": f"/broadcasts/{broadcast['id']}",
            "/sequences": "/sequences", "/sequences/{sequence_id}": f"/sequences/{sequence['id']}",
