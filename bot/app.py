@@ -29,14 +29,14 @@ from bot.core.events import EventBus, MessageReceived
 from bot.core.http import ApiError, error_response, mount
 from bot.core.ingest_orm import Ingestor, TortoiseDriver
 from bot.core.ingest_sqlite import SqliteWriter
-from bot.core.keys import ADAPTERS, BUS, ENDPOINTS, HTTP, JINJA, SETTINGS
+from bot.core.keys import ADAPTERS, BUS, DEMO, ENDPOINTS, HTTP, JINJA, SETTINGS
 from bot.core.links import safe_href
 from bot.core.outbound import client_session
 from bot.core.pages import error_page
 from bot.core.ratelimit import TRUSTED_PROXIES, address_allowed, client_address
 from bot.core.relay import relay_for
 from bot.core.serve import INFLIGHT, Inflight
-from bot.services import account_cache, accounts, contacts, inbox
+from bot.services import account_cache, accounts, contacts, demo, inbox
 from bot.services.automation import Automation
 from bot.services.followups import FOLLOWUPS, Followups
 from bot.services.inbox import INTAKE
@@ -218,6 +218,7 @@ def create_app(settings: Settings, *, migrate: bool = True,
     app[SETTINGS] = settings
     app[TRUSTED_PROXIES] = settings.trusted_proxies
     app[JINJA] = make_jinja()
+    app[DEMO] = {"present": False}
     app[BUS] = EventBus()
     app[HUB] = StaffHub(app[BUS])
     app[LISTENING] = ListeningRuntime(settings, Alerter(base_url=settings.public_url),
@@ -239,6 +240,9 @@ def create_app(settings: Settings, *, migrate: bool = True,
             created = await seed_demo(settings)
             if created and on_seed:
                 on_seed(created)
+            if created and settings.demo_content:  # only into the shop just created
+                await demo.seed_content()
+        app[DEMO]["present"] = await demo.present()
         yield
         account_cache.forget_accounts()
         await app[INTAKE].close()

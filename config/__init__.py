@@ -221,6 +221,10 @@ class Settings:
                                    default=10.0)
     seed_demo: bool = _doc("Seed a demo shop (accounts and an admin) into an empty database.",
                            default=True)
+    demo_content: bool = _doc(
+        "With seed_demo, also fill the new shop with demo content (conversations, posts, "
+        "mail results, reviews, mentions; marked \"(demo)\", removable in one click). "
+        "Off: the seeded shop starts empty.", default=True)
     # -- safety on the open internet (docs/security.md) --
     allowed_origins: str = _doc(
         "Origins (scheme://host[:port], comma-separated) of the shop's own sites, allowed to "

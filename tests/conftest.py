@@ -159,6 +159,9 @@ def migrated_sqlite(data_dir: Path) -> None:
 def make_settings(tmp: Path, **over: Any) -> Settings:
     env = {"SWITCHBOARD_DATA_DIR": str(tmp), "SWITCHBOARD_LOG_FORMAT": "text"}
     base = dict(sentiment_enabled=False,  # tests that read sentiment turn it on
+                # the seeded admin and accounts, but an empty inbox (tests/web/test_demo.py
+                # turns the demo content on)
+                demo_content=False,
                 clock_seconds=0.2, outbound_backoff_seconds=0.2, sqlite_synchronous="NORMAL",
                 channel_refresh_seconds=0.1, telegram_poll_timeout=1,
                 public_url="https://shop.example.test",

@@ -20,5 +20,7 @@ SETTINGS = web.AppKey("settings", Settings)
 BUS: web.AppKey[EventBus] = web.AppKey("bus")
 ADAPTERS: web.AppKey[Mapping[str, ChannelAdapter]] = web.AppKey("adapters")
 JINJA = web.AppKey("jinja", jinja2.Environment)
+# whether demo content is in the database: the staff pages show a banner (bot.services.demo)
+DEMO: web.AppKey[dict[str, bool]] = web.AppKey("demo")  # {"present": ...}
 HTTP = web.AppKey("http", aiohttp.ClientSession)
 ENDPOINTS: web.AppKey[list[Endpoint]] = web.AppKey("endpoints")

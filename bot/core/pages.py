@@ -14,7 +14,7 @@ from bot.core import i18n
 from bot.core.auth import FORM, SESSION, USER, Form, Perm, csrf_ok, has_perm, session_of
 from bot.core.clean import NUL, db_id, without_nul
 from bot.core.i18n import _
-from bot.core.keys import JINJA
+from bot.core.keys import DEMO, JINJA
 from bot.models import User
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -26,7 +26,7 @@ def render(request: web.Request, name: str, status: int = 200, **ctx: Any) -> we
     html = request.app[JINJA].get_template(name).render(
         user=user, csrf=session.csrf_token if session else "", Perm=Perm,
         can=(lambda p: has_perm(user, p)) if user else (lambda p: False),
-        path=request.path, **ctx)
+        path=request.path, demo=bool(user and request.app.get(DEMO, {}).get("present")), **ctx)
     return web.Response(text=html, status=status, content_type="text/html")
 
 

@@ -1,4 +1,5 @@
-"""Admin pages: staff users (with their Telegram link) and channel accounts.
+"""Admin pages: staff users (with their Telegram link), channel accounts, and removing the
+demo content.
 
 A channel's form fields are declared on its adapter (``settings_form``), read here through
 the running adapters: this module names no channel.
@@ -14,10 +15,10 @@ from bot.core.auth import FORM, USER, Form, Perm
 from bot.core.channel import settings_form
 from bot.core.clean import MAX_BIG, db_id
 from bot.core.errors import InboxError
-from bot.core.keys import ADAPTERS, SETTINGS
+from bot.core.keys import ADAPTERS, DEMO, SETTINGS
 from bot.core.pages import form_str, page, path_id, render
 from bot.models import Role
-from bot.services import accounts, quarantine, users
+from bot.services import accounts, demo, quarantine, users
 
 
 async def _users(request: web.Request, created: dict[str, Any] | None = None) -> web.Response:
@@ -117,8 +118,17 @@ async def channels_edit(request: web.Request) -> web.StreamResponse:
     raise web.HTTPFound("/admin/channels")
 
 
+@page(Perm.USERS)
+async def demo_remove(request: web.Request) -> web.StreamResponse:
+    """Remove the demo content (the banner's button); the shop's own rows stay."""
+    await demo.remove()
+    request.app[DEMO]["present"] = await demo.present()
+    raise web.HTTPFound("/")
+
+
 def setup(app: web.Application) -> None:
     r = app.router
+    r.add_post("/admin/demo/remove", demo_remove)
     r.add_get("/admin/users", users_page)
     r.add_post("/admin/users", users_add)
     r.add_post("/admin/users/{uid}/toggle", users_toggle)

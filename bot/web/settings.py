@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from aiohttp import web
 
 from bot.core.auth import FORM, Perm
-from bot.core.clean import db_id
 from bot.core.errors import NotFound
 from bot.core.keys import ADAPTERS
 from bot.core.pages import form_str, page, path_id, render
 from bot.services import canned, faq, rule_spec, rules, users
 from bot.services.flows.texts import LOCALES
+from bot.web import rule_page
 
 
 @page(Perm.BOT_READ)
@@ -41,36 +39,11 @@ async def faq_delete(request: web.Request) -> web.StreamResponse:
     raise web.HTTPFound("/admin/bot")
 
 
-def _words(value: str) -> list[str] | None:
-    items = [w.strip() for w in value.split(",") if w.strip()]
-    return items or None
-
-
 @page(Perm.BOT_WRITE)
 async def rule_add(request: web.Request) -> web.StreamResponse:
     """The rule form: the common conditions and actions as fields."""
     f = request[FORM]
-    conditions: dict[str, Any] = {k: v for k, v in {
-        "channels": _words(form_str(f, "channels")), "keywords": _words(form_str(f, "keywords")),
-        "languages": _words(form_str(f, "languages")), "labels": _words(form_str(f, "labels")),
-        "regex": form_str(f, "regex") or None,
-        "public": {"yes": True, "no": False}.get(form_str(f, "public")),
-    }.items() if v is not None}
-    if form_str(f, "time_from") and form_str(f, "time_to"):
-        conditions["time_of_day"] = {"from": form_str(f, "time_from"),
-                                     "to": form_str(f, "time_to")}
-    actions: list[dict[str, Any]] = []
-    for kind in ("reply", "reply_private", "notify"):
-        if form_str(f, kind):
-            actions.append({"type": kind, "template": form_str(f, kind)})
-    if form_str(f, "add_label"):
-        actions.append({"type": "add_label", "label": form_str(f, "add_label")})
-    if form_str(f, "assign"):
-        who = form_str(f, "assign")
-        user_id = db_id(who)
-        actions.append({"type": "assign", "to": who if user_id is None else user_id})
-    if form_str(f, "resolve") == "on":
-        actions.append({"type": "resolve"})
+    conditions, actions = rule_page.conditions_of(f), rule_page.actions_of(f)
     await rules.save_rule(None, {"name": form_str(f, "name") or "Rule",
                                  "event": form_str(f, "event"),
                                  "conditions": conditions, "actions": actions})
@@ -114,6 +87,7 @@ def setup(app: web.Application) -> None:
     r.add_post("/admin/bot/faq/{fid}/delete", faq_delete)
     r.add_post("/admin/bot/rules", rule_add)
     r.add_post("/admin/bot/rules/{rid}", rule_toggle)
+    rule_page.setup(app)
     r.add_get("/admin/canned", canned_page)
     r.add_post("/admin/canned", canned_add)
     r.add_post("/admin/canned/{canned_id}/delete", canned_delete)

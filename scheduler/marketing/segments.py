@@ -25,7 +25,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from bot.core.errors import InboxError, NotFound
 from bot.core.http import exactly_one
+from bot.core.i18n import _
 from bot.models import Contact, Identity, Message, Segment, ShopEvent
 from scheduler.marketing.clock import now
 from scheduler.marketing.errors import Exists
@@ -127,3 +129,33 @@ async def all_counted() -> list[Counted]:
         rules = Rules.model_validate(row.rules)
         out.append(Counted(row.id, row.name, rules, await count(rules)))
     return out
+
+
+async def get(segment_id: int) -> Counted:
+    row = await Segment.filter(id=segment_id).first()
+    if row is None:
+        raise NotFound("segment", "segment_id")
+    rules = Rules.model_validate(row.rules)
+    return Counted(row.id, row.name, rules, await count(rules))
+
+
+async def update(segment_id: int, name: str, rules: Rules) -> Counted:
+    """Rename a segment and change its rules (a name another segment has is refused)."""
+    if not name.strip() or len(name) > 120:
+        raise InboxError(_("give the segment a name of up to 120 characters"), "invalid",
+                         "name")
+    if await Segment.filter(name=name).exclude(id=segment_id).exists():
+        raise Exists(_("a segment named %(name)s exists", name=repr(name)), "name")
+    if not await Segment.filter(id=segment_id).update(
+            name=name, rules=rules.model_dump(by_alias=True)):
+        raise NotFound("segment", "segment_id")
+    return Counted(segment_id, name, rules, await count(rules))
+
+
+async def member_page(rules: Rules, offset: int, limit: int) -> tuple[int, list[Contact]]:
+    """How many contacts the rules choose, and the ``limit`` of them from ``offset`` on
+    (in id order)."""
+    ids = await members(rules)
+    chosen = ids[offset:offset + limit]
+    rows = {c.id: c for c in await Contact.filter(id__in=chosen)} if chosen else {}
+    return len(ids), [rows[i] for i in chosen if i in rows]

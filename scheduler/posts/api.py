@@ -11,10 +11,10 @@ from aiohttp import web
 from pydantic import BaseModel, Field
 
 from bot.core.auth import Perm, same
-from bot.core.http import ApiError, Call, Endpoint, Instant, Strict, json_out
+from bot.core.http import ApiError, Call, Endpoint, Instant, Strict, json_out, omissible
 from bot.core.keys import SETTINGS
 from bot.models import Post, PostEvent, PostStatus, PostVariant
-from scheduler.posts import ics
+from scheduler.posts import edit, ics
 from scheduler.posts import service as posts
 from scheduler.posts.networks import PostError
 from scheduler.posts.recurrence import Recurrence
@@ -47,6 +47,25 @@ class PostIn(Strict):
                           "the shop's timezone. Each occurrence is its own post.")
     evergreen_days: Annotated[int, Field(ge=1, le=3650)] | None = Field(
         None, description="Publish it again this many days after it went out.")
+
+
+class VariantEdit(Strict):
+    id: int
+    text: Annotated[str, Field(max_length=70000)] | None = Field(
+        description="This channel's own text (null: the post's).")
+
+
+class PostPatch(Strict):
+    """Only the fields sent change. A published post (or one being published) cannot be
+    edited (409); an edit by a non-admin sends an approved post back to review when the
+    shop requires approval."""
+
+    text: Annotated[str, Field(max_length=70000)] = omissible()
+    media: list[Media] = omissible()
+    variants: list[VariantEdit] = omissible()
+    due_at: datetime = omissible(description="A new time, still to come.")
+    recurrence: Recurrence | None = None
+    evergreen_days: Annotated[int, Field(ge=1, le=3650)] | None = None
 
 
 class ScheduleIn(Strict):
@@ -148,6 +167,21 @@ async def get_post(call: Call) -> web.Response:
     return json_out(await post_out(call.param("post_id")))
 
 
+async def update_post(call: Call) -> web.Response:
+    b: PostPatch = call.body
+    assert call.user is not None
+    sent = b.model_fields_set
+    await edit.edit(
+        call.param("post_id"), call.user, _approval(call), text=b.text,
+        media=[m.model_dump() for m in b.media] if b.media is not None else None,
+        variant_texts={v.id: v.text for v in b.variants} if b.variants is not None else None,
+        due_at=b.due_at,
+        recurrence=(b.recurrence.model_dump(exclude_none=True) if b.recurrence else None)
+        if "recurrence" in sent else edit.KEEP,
+        evergreen_days=b.evergreen_days if "evergreen_days" in sent else edit.KEEP)
+    return json_out(await post_out(call.param("post_id")))
+
+
 async def _moved(call: Call, to: PostStatus, reason: str = "") -> web.Response:
     await posts.move(call.param("post_id"), to, call.user, reason)
     return json_out(await post_out(call.param("post_id")))
@@ -237,6 +271,9 @@ def endpoints() -> list[Endpoint]:
           "calendar)", "Posts", P.POSTS_READ, query=PostQuery, response=PostOut, many=True),
         E("GET", one, get_post, "A post with its targets and its history", "Posts",
           P.POSTS_READ, response=PostOut),
+        E("PATCH", one, update_post, "Edit a post until it is published (text, variants, "
+          "images, time, recurrence, evergreen)", "Posts", P.POSTS_WRITE, body=PostPatch,
+          response=PostOut, responses={409: "published, cancelled or changed meanwhile"}),
         E("POST", one + "/submit", submit, "Submit for review", "Posts", P.POSTS_WRITE,
           body=ReasonIn, response=PostOut, responses=moved),
         E("POST", one + "/approve", approve, "Approve (admins)", "Posts", P.POSTS_WRITE,

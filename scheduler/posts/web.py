@@ -18,7 +18,7 @@ from bot.core.i18n import _
 from bot.core.keys import SETTINGS
 from bot.core.pages import form_str, page, path_id, render
 from bot.models import ChannelAccount, Post, PostEvent, PostStatus, PostVariant
-from scheduler.posts import links, networks
+from scheduler.posts import links, networks, web_edit
 from scheduler.posts import service as posts
 from scheduler.posts.when import WhenError, parse
 
@@ -196,3 +196,4 @@ def setup(app: web.Application) -> None:
     r.add_get("/posts/{pid}", post_page)
     r.add_post("/posts/{pid}", post_action)
     r.add_get("/calendar", calendar_page)
+    web_edit.setup(app)

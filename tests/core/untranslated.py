@@ -18,7 +18,7 @@ import jinja2
 
 from bot.app import make_jinja
 
-HOLE = "\x00"  # where a {{ … }} or {% … %} was: never text to translate
+HOLE = " \x00 "  # where a {{ … }} or {% … %} was: never text to translate
 READ_ATTRS = {"title", "placeholder", "aria-label", "alt"}
 # Brand names and signs that read the same in every language.
 ALLOWED = {"Switchboard", "Telegram", "Facebook", "Instagram", "WhatsApp", "UTC", "CSV",

@@ -41,6 +41,7 @@ from bot.core.ratelimit import Limiter, request_key, too_many
 from channels.email.mailer import MAILER, unsign
 from scheduler.marketing import consent, segments, tracking
 from scheduler.marketing.web import broadcasts as broadcast_pages
+from scheduler.marketing.web import segment_page as segment_pages
 from scheduler.marketing.web import sequences as sequence_pages
 
 # POST /subscribe per client address (public_limit_address); on the app, so each app
@@ -175,7 +176,8 @@ async def click(request: web.Request) -> web.StreamResponse:
 
 @page(Perm.MARKETING_READ)
 async def segments_page(request: web.Request) -> web.Response:
-    rows = [{"name": s.name, "count": s.count} for s in await segments.all_counted()]
+    rows = [{"id": s.id, "name": s.name, "count": s.count}
+            for s in await segments.all_counted()]
     total = await segments.count(segments.Rules())
     return render(request, "web/segments.html", segments=rows, total=total)
 
@@ -187,6 +189,7 @@ def setup(app: web.Application) -> None:
     app.router.add_get("/segments", segments_page)
     broadcast_pages.setup(app)
     sequence_pages.setup(app)
+    segment_pages.setup(app)
     app.router.add_get("/o/{token}.gif", open_pixel)
     app.router.add_get("/c/{key}/{mac}", click)
     app.router.add_post("/subscribe", subscribe)

@@ -12,3 +12,15 @@ document.addEventListener("change", function (ev) {
       badge.className = "badge sent-" + j.label; badge.textContent = j.label + " (corrected)";
     });
 });
+
+/* Phones: the side panel (status, assignee, labels, contact) folds away behind a button. */
+(function () {
+  var btn = document.querySelector(".side-toggle"), side = document.getElementById("side");
+  if (!btn || !side) return;
+  side.classList.add("folds");
+  btn.hidden = false;
+  btn.addEventListener("click", function () {
+    var open = side.classList.toggle("open");
+    btn.setAttribute("aria-expanded", open ? "true" : "false");
+  });
+})();
