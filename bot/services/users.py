@@ -11,7 +11,7 @@ from tortoise.exceptions import IntegrityError
 
 from bot.core.auth import create_user, end_sessions, hash_password, new_api_token, verify_password
 from bot.core.errors import InboxError, NotFound
-from bot.core.i18n import LOCALES
+from bot.core.i18n import LOCALES, N_
 from bot.models import Role, User
 
 
@@ -84,14 +84,14 @@ async def change_password(user: User, current: str, new: str, confirm: str,
     """The user's own password change: the current one first, then the new one twice.
     Ends every other session of the user (not ``keep_session``); how many ended."""
     if not await verify_password(user.password_hash, current):
-        raise InboxError("the current password is wrong", "wrong_password", "current")
+        raise InboxError(N_("the current password is wrong"), "wrong_password", "current")
     if new != confirm:
-        raise InboxError("the two new passwords differ", "invalid", "confirm")
+        raise InboxError(N_("the two new passwords differ"), "invalid", "confirm")
     if not MIN_PASSWORD <= len(new) <= MAX_PASSWORD:
         raise InboxError(f"a password has {MIN_PASSWORD} to {MAX_PASSWORD} characters",
                          "invalid", "new")
     if new == current:
-        raise InboxError("the new password is the current one", "invalid", "new")
+        raise InboxError(N_("the new password is the current one"), "invalid", "new")
     user.password_hash = await hash_password(new)
     await User.filter(id=user.id).update(password_hash=user.password_hash)
     return await end_sessions(user, keep_session)

@@ -59,7 +59,8 @@ async def change_password(request: web.Request) -> web.Response:
             user, str(form.get("current", "")), str(form.get("new", "")),
             str(form.get("confirm", "")), keep_session=current.id)
     except InboxError as exc:
-        return await _page(request, exc.status, error=str(exc).capitalize() + ".")
+        said = _(str(exc))  # the API's English words, in the page's language when known
+        return await _page(request, exc.status, error=said[:1].upper() + said[1:] + ".")
     except HashingBusy:
         resp = await _page(request, 503, error=_(
             "The server is busy. Try again in a few seconds."))

@@ -99,3 +99,11 @@ def test_report_values_use_the_locales_separators() -> None:
         assert dashboard.shown(1234.5, "money", ZoneInfo("UTC")) == "1.234,50"
     finally:
         i18n.current.reset(token)
+
+
+async def test_a_services_refusal_reads_in_the_page_language(shop: Shop) -> None:
+    csrf = await as_admin(shop)
+    resp = await shop.client.post("/account/password", headers={"Accept-Language": "vi"},
+                                  data={"csrf_token": csrf, "current": "not it",
+                                        "new": "n" * 20, "confirm": "n" * 20})
+    assert resp.status == 400 and "Mật khẩu hiện tại không đúng." in await resp.text()
