@@ -8,7 +8,7 @@ from aiohttp import web
 
 from bot.core.auth import FORM, Perm
 from bot.core.clean import db_id
-from bot.core.errors import NotFound
+from bot.core.errors import InboxError, NotFound
 from bot.core.keys import ADAPTERS
 from bot.core.pages import form_str, page, path_id, render
 from bot.services import canned, faq, rule_spec, rules, users
@@ -88,22 +88,47 @@ async def rule_toggle(request: web.Request) -> web.StreamResponse:
     raise web.HTTPFound("/admin/bot#rules")
 
 
+async def _canned(request: web.Request, status: int = 200, **ctx: Any) -> web.Response:
+    ctx = {"error": None, "editing": None, "typed": {}, **ctx}
+    return render(request, "web/canned.html", status, canned=await canned.list_canned(),
+                  **ctx)
+
+
 @page(Perm.CANNED_READ)
 async def canned_page(request: web.Request) -> web.Response:
-    return render(request, "web/canned.html", canned=await canned.list_canned())
+    return await _canned(request)
 
 
 @page(Perm.CANNED_WRITE)
 async def canned_add(request: web.Request) -> web.StreamResponse:
     form = request[FORM]
-    await canned.add_canned(form_str(form, "shortcut"), form_str(form, "title"),
-                            form_str(form, "body"))
+    try:
+        await canned.add_canned(form_str(form, "shortcut"), form_str(form, "title"),
+                                form_str(form, "body"))
+    except NotFound:
+        raise
+    except InboxError as exc:  # the form again, with what was typed and why it was refused
+        return await _canned(request, 422, error=str(exc), typed=dict(form))
+    raise web.HTTPFound("/admin/canned")
+
+
+@page(Perm.CANNED_WRITE)
+async def canned_edit(request: web.Request) -> web.StreamResponse:
+    form, cid = request[FORM], path_id(request, "canned_id")
+    try:
+        await canned.update_canned(cid, form_str(form, "shortcut"), form_str(form, "title"),
+                                   form_str(form, "body"))
+    except NotFound:
+        raise
+    except InboxError as exc:
+        return await _canned(request, 422, error=str(exc), editing=cid, typed=dict(form))
     raise web.HTTPFound("/admin/canned")
 
 
 @page(Perm.CANNED_WRITE)
 async def canned_delete(request: web.Request) -> web.StreamResponse:
-    await canned.delete_canned(path_id(request, "canned_id"))
+    if not await canned.delete_canned(path_id(request, "canned_id")):
+        raise NotFound("canned reply", "canned_id")
     raise web.HTTPFound("/admin/canned")
 
 
@@ -116,4 +141,5 @@ def setup(app: web.Application) -> None:
     r.add_post("/admin/bot/rules/{rid}", rule_toggle)
     r.add_get("/admin/canned", canned_page)
     r.add_post("/admin/canned", canned_add)
+    r.add_post("/admin/canned/{canned_id}", canned_edit)
     r.add_post("/admin/canned/{canned_id}/delete", canned_delete)
