@@ -9,7 +9,7 @@ from typing import Any
 from jinja2 import TemplateError
 
 from bot.core import bounded
-from bot.core.errors import InboxError, NotFound
+from bot.core.errors import InboxError, NotFound, TooLong
 from bot.core.i18n import _
 from bot.models import CannedReply
 from bot.services import inbox
@@ -31,16 +31,6 @@ def canned_out(c: CannedReply) -> dict[str, Any]:
 
 async def list_canned() -> list[CannedReply]:
     return await CannedReply.all().order_by("shortcut")
-
-
-class TooLong(InboxError):
-    """A field longer than its column holds."""
-
-    status = 422
-
-    def __init__(self, field: str, limit: int) -> None:
-        super().__init__(_("The %(field)s may be at most %(limit)d characters.",
-                           field=field, limit=limit), "too_long", field)
 
 
 SHORTCUT_MAX, TITLE_MAX, BODY_MAX = 64, 200, 4000

@@ -15,30 +15,52 @@ from bot.services import canned, faq, rule_spec, rules, users
 from bot.services.flows.texts import LOCALES
 
 
-@page(Perm.BOT_READ)
-async def bot_page(request: web.Request) -> web.Response:
+async def _bot(request: web.Request, status: int = 200, **ctx: Any) -> web.Response:
     q, locale = request.query.get("q", ""), request.query.get("locale", "en")
     tried = (await faq.match(q, locale) or False) if q else None
-    return render(request, "web/bot.html", faq=await faq.list_faq(), locales=LOCALES,
+    ctx = {"error": None, "editing": None, "typed": {}, **ctx}
+    return render(request, "web/bot.html", status, faq=await faq.list_faq(), locales=LOCALES,
                   rules=await rules.list_rules(), events=rule_spec.EVENTS,
                   agents=await users.agents(), q=q, locale=locale, tried=tried,
-                  kinds=sorted(request.app[ADAPTERS].keys()))
+                  kinds=sorted(request.app[ADAPTERS].keys()), **ctx)
+
+
+@page(Perm.BOT_READ)
+async def bot_page(request: web.Request) -> web.Response:
+    return await _bot(request)
+
+
+async def _save_faq(request: web.Request, fid: int | None) -> web.StreamResponse:
+    """Add (``fid`` None) or change an FAQ entry from the page's form; a refusal shows the
+    page again with the message and what was typed."""
+    form = request[FORM]
+    try:
+        await faq.save_faq(fid, {
+            "locale": form_str(form, "locale"), "question": form_str(form, "question"),
+            "variants": form_str(form, "variants").splitlines(),
+            "answer": form_str(form, "answer"), "in_menu": form_str(form, "in_menu") == "on"})
+    except NotFound:
+        raise
+    except InboxError as exc:
+        return await _bot(request, exc.status, error=str(exc), editing=fid, typed=dict(form))
+    raise web.HTTPFound("/admin/bot#faq")
 
 
 @page(Perm.BOT_WRITE)
 async def faq_add(request: web.Request) -> web.StreamResponse:
-    form = request[FORM]
-    await faq.save_faq(None, {
-        "locale": form_str(form, "locale"), "question": form_str(form, "question"),
-        "variants": form_str(form, "variants").splitlines(), "answer": form_str(form, "answer"),
-        "in_menu": form_str(form, "in_menu") == "on"})
-    raise web.HTTPFound("/admin/bot")
+    return await _save_faq(request, None)
+
+
+@page(Perm.BOT_WRITE)
+async def faq_edit(request: web.Request) -> web.StreamResponse:
+    return await _save_faq(request, path_id(request, "fid"))
 
 
 @page(Perm.BOT_WRITE)
 async def faq_delete(request: web.Request) -> web.StreamResponse:
-    await faq.delete_faq(path_id(request, "fid"))
-    raise web.HTTPFound("/admin/bot")
+    if not await faq.delete_faq(path_id(request, "fid")):
+        raise NotFound("FAQ entry", "faq_id")
+    raise web.HTTPFound("/admin/bot#faq")
 
 
 def _words(value: str) -> list[str] | None:
@@ -108,7 +130,7 @@ async def canned_add(request: web.Request) -> web.StreamResponse:
     except NotFound:
         raise
     except InboxError as exc:  # the form again, with what was typed and why it was refused
-        return await _canned(request, 422, error=str(exc), typed=dict(form))
+        return await _canned(request, exc.status, error=str(exc), typed=dict(form))
     raise web.HTTPFound("/admin/canned")
 
 
@@ -121,7 +143,7 @@ async def canned_edit(request: web.Request) -> web.StreamResponse:
     except NotFound:
         raise
     except InboxError as exc:
-        return await _canned(request, 422, error=str(exc), editing=cid, typed=dict(form))
+        return await _canned(request, exc.status, error=str(exc), editing=cid, typed=dict(form))
     raise web.HTTPFound("/admin/canned")
 
 
@@ -136,6 +158,7 @@ def setup(app: web.Application) -> None:
     r = app.router
     r.add_get("/admin/bot", bot_page)
     r.add_post("/admin/bot/faq", faq_add)
+    r.add_post("/admin/bot/faq/{fid}", faq_edit)
     r.add_post("/admin/bot/faq/{fid}/delete", faq_delete)
     r.add_post("/admin/bot/rules", rule_add)
     r.add_post("/admin/bot/rules/{rid}", rule_toggle)
