@@ -10,10 +10,11 @@ from typing import Any
 from tortoise.functions import Count
 from tortoise.transactions import in_transaction
 
+from bot.core.cache import forget_all
 from bot.core.errors import InboxError, NotFound, TooLong
 from bot.core.events import ConversationChanged, EventBus
 from bot.core.i18n import _
-from bot.models import Conversation, Label
+from bot.models import Conversation, Label, Rule
 
 NAME_MAX = 64
 COLOR = re.compile(r"#[0-9a-fA-F]{6}")
@@ -45,6 +46,27 @@ def _changed(conversation_ids: list[int], bus: EventBus | None) -> None:
             bus.publish(ConversationChanged(cid, "labels"))
 
 
+async def _rename_in_rules(old: str, new: str) -> None:
+    """Automation rules name labels: a rule that matched or added the old name now uses
+    the new one (else it would bring the old label back)."""
+    changed = False
+    for rule in await Rule.all():
+        labels = rule.conditions.get("labels")
+        renames = any(a.get("type") == "add_label" and a.get("label") == old
+                      for a in rule.actions)
+        if isinstance(labels, list) and old in labels:
+            rule.conditions = {**rule.conditions,
+                               "labels": [new if x == old else x for x in labels]}
+        elif not renames:
+            continue
+        rule.actions = [{**a, "label": new} if a.get("type") == "add_label"
+                        and a.get("label") == old else a for a in rule.actions]
+        await rule.save(update_fields=["conditions", "actions"])
+        changed = True
+    if changed:
+        forget_all()  # the cached, parsed rules
+
+
 async def update_label(label_id: int, name: str, color: str,
                        bus: EventBus | None = None) -> Label:
     """Rename and recolour a label; the conversations that carry it keep it."""
@@ -59,8 +81,12 @@ async def update_label(label_id: int, name: str, color: str,
     if await Label.filter(name=name).exclude(id=label_id).exists():
         raise InboxError(_("There is already a label %(name)s.", name=repr(name)), "exists",
                          "name")
-    label.name, label.color = name, color.lower()
-    await label.save(update_fields=["name", "color"])
+    old = label.name
+    async with in_transaction():
+        label.name, label.color = name, color.lower()
+        await label.save(update_fields=["name", "color"])
+        if name != old:
+            await _rename_in_rules(old, name)
     _changed(await _carrying(label_id), bus)
     return label
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.models import Conversation, Label
+from bot.models import Conversation, Label, Rule
 from tests.conftest import Shop, message
 from tests.web.test_web import as_admin, login
 
@@ -79,3 +79,19 @@ async def test_a_marketer_cannot_change_labels(shop: Shop) -> None:
                                                   "color": "#000000"})
         assert resp.status == 403
     assert await Label.exists(id=keep.id, name="keep")
+
+
+async def test_a_renamed_label_is_renamed_in_the_rules_too(shop: Shop) -> None:
+    csrf = await as_admin(shop)
+    await _labelled(shop, csrf, "l5", "vip")
+    vip = await Label.get(name="vip")
+    status, rule = await shop.api("POST", "/api/v1/rules", json={
+        "name": "VIP", "event": "message_received", "conditions": {"labels": ["vip", "x"]},
+        "actions": [{"type": "add_label", "label": "vip"}]})
+    assert status == 201, rule
+    await shop.client.post(f"/admin/labels/{vip.id}", data={"csrf_token": csrf,
+                                                            "name": "gold",
+                                                            "color": "#000000"})
+    saved = await Rule.get(id=rule["id"])
+    assert saved.conditions["labels"] == ["gold", "x"]
+    assert saved.actions == [{"type": "add_label", "label": "gold"}]
