@@ -95,3 +95,20 @@ async def test_a_renamed_label_is_renamed_in_the_rules_too(shop: Shop) -> None:
     saved = await Rule.get(id=rule["id"])
     assert saved.conditions["labels"] == ["gold", "x"]
     assert saved.actions == [{"type": "add_label", "label": "gold"}]
+
+
+async def test_the_api_changes_labels_through_the_same_service(shop: Shop) -> None:
+    csrf = await as_admin(shop)
+    cid = await _labelled(shop, csrf, "l6", "old")
+    old = await Label.get(name="old")
+    status, body = await shop.api("PUT", f"/api/v1/labels/{old.id}",
+                                  json={"name": "new", "color": "#112233"})
+    assert status == 200 and body == {"id": old.id, "name": "new", "color": "#112233"}
+    assert await _names(cid) == ["new"]
+    status, _ = await shop.api("PUT", f"/api/v1/labels/{old.id}",
+                               json={"name": "new", "color": "blue"})
+    assert status == 422
+    status, _ = await shop.api("DELETE", f"/api/v1/labels/{old.id}")
+    assert status == 200 and await _names(cid) == []
+    status, _ = await shop.api("DELETE", f"/api/v1/labels/{old.id}")
+    assert status == 404
