@@ -33,7 +33,7 @@ async def list_canned() -> list[CannedReply]:
     return await CannedReply.all().order_by("shortcut")
 
 
-SHORTCUT_MAX, TITLE_MAX, BODY_MAX = 64, 200, 4000
+SHORTCUT_MAX, TITLE_MAX, BODY_MAX = 64, 200, 20000  # as the API (schemas.common.Text)
 
 
 async def _checked(shortcut: str, title: str, body: str, own_id: int | None = None) -> None:
