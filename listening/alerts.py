@@ -4,7 +4,7 @@ Each alert has a key (the spike's rule and first hour, the review's id) stored u
 one spike or one review gives one alert however many processes or ticks notice it. An
 alert is always kept for the web inbox (``/alerts``, and live over the staff websocket),
 and sent to the staff Telegram chats and, when ``alert_email`` is set, by e-mail.
-Staff read them with :func:`recent` and :func:`mark_read`.
+Staff read them with :func:`recent`, :func:`mark_read` and :func:`mark_all_read`.
 """
 
 from __future__ import annotations
@@ -72,3 +72,12 @@ async def recent(limit: int = 100) -> list[StaffAlert]:
 async def mark_read(alert_id: int) -> None:
     if not await StaffAlert.filter(id=alert_id).update(read_at=datetime.now(UTC)):
         raise Missing("alert", "alert_id")
+
+
+async def mark_all_read() -> int:
+    """Mark every unread alert read; how many were."""
+    return int(await StaffAlert.filter(read_at=None).update(read_at=datetime.now(UTC)))
+
+
+async def unread_count() -> int:
+    return await StaffAlert.filter(read_at=None).count()

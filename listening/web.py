@@ -14,7 +14,7 @@ from bot.core.auth import USER, Perm
 from bot.core.clean import db_id
 from bot.core.errors import InboxError, NotFound
 from bot.core.keys import SETTINGS
-from bot.core.pages import page, render
+from bot.core.pages import page, path_id, render
 from listening import alerts, feeds, mentions, ruleset, trends
 from listening import review_desk as desk
 from listening.errors import Missing
@@ -96,7 +96,31 @@ async def review_page(request: web.Request) -> web.Response:
 @page(Perm.INBOX_READ)
 async def alerts_page(request: web.Request) -> web.Response:
     return render(request, "web/alerts.html",
-                  alerts=await alerts.recent())
+                  alerts=await alerts.recent(), unread=await alerts.unread_count())
+
+
+@page(Perm.INBOX_READ)  # as the API's POST /api/v1/alerts/{id}/read
+async def alert_read(request: web.Request) -> web.StreamResponse:
+    try:
+        await alerts.mark_read(path_id(request, "aid"))
+    except Missing:
+        raise NotFound("alert", "alert_id") from None
+    raise web.HTTPFound("/alerts")
+
+
+@page(Perm.INBOX_READ)
+async def alerts_read_all(request: web.Request) -> web.StreamResponse:
+    await alerts.mark_all_read()
+    raise web.HTTPFound("/alerts")
+
+
+@page(Perm.LISTENING_WRITE)  # as adding one (POST /api/v1/listening/feeds)
+async def feed_remove(request: web.Request) -> web.StreamResponse:
+    try:
+        await feeds.remove_feed(path_id(request, "fid"))
+    except Missing:
+        raise NotFound("feed", "feed_id") from None
+    raise web.HTTPFound("/listening#feeds")
 
 
 def setup(app: web.Application) -> None:
@@ -104,3 +128,6 @@ def setup(app: web.Application) -> None:
     app.router.add_get("/reviews", reviews_page)
     app.router.add_get("/reviews/{rid}", review_page)
     app.router.add_get("/alerts", alerts_page)
+    app.router.add_post("/alerts/read", alerts_read_all)
+    app.router.add_post("/alerts/{aid}/read", alert_read)
+    app.router.add_post("/listening/feeds/{fid}/delete", feed_remove)

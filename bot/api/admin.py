@@ -6,7 +6,7 @@ from aiohttp import web
 
 from bot.api.schemas import admin as s
 from bot.core.auth import Perm
-from bot.core.http import ApiError, Call, Endpoint, json_out
+from bot.core.http import Call, Endpoint, json_out
 from bot.core.keys import ADAPTERS, SETTINGS
 from bot.services import accounts, users
 
@@ -23,12 +23,7 @@ async def create_user(call: Call) -> web.Response:
 async def update_user(call: Call) -> web.Response:
     user_id, changes = call.param("user_id"), call.body.model_dump(exclude_unset=True)
     assert call.user is not None
-    if user_id == call.user.id and (changes.get("is_active") is False
-                                    or changes.get("role", call.user.role) != call.user.role):
-        # as the users page: no one disables or demotes themselves (and so the last admin
-        # cannot lock everyone out)
-        raise ApiError(409, "self", "you cannot disable yourself or change your own role",
-                       "role" if "role" in changes else "is_active")
+    await users.check_lockout(user_id, changes, call.user)  # as the users page
     user = await users.update_user(user_id, changes)
     return json_out(users.user_out(user))
 

@@ -73,6 +73,12 @@ async def create_canned(call: Call) -> web.Response:
                     201)
 
 
+async def update_canned(call: Call) -> web.Response:
+    b: s.CannedIn = call.body
+    return json_out(canned.canned_out(await canned.update_canned(
+        call.param("canned_id"), b.shortcut, b.title, b.body)))
+
+
 async def delete_canned(call: Call) -> web.Response:
     if not await canned.delete_canned(call.param("canned_id")):
         raise NotFound("canned reply", "canned_id")
@@ -104,6 +110,9 @@ def endpoints() -> list[Endpoint]:
           P.CANNED_READ, response=s.CannedOut, many=True),
         E("POST", "/api/v1/canned-replies", create_canned, "Add a canned reply (jinja2)",
           "Inbox", P.CANNED_WRITE, body=s.CannedIn, response=s.CannedOut, status=201),
+        E("PUT", "/api/v1/canned-replies/{canned_id}", update_canned,
+          "Change a canned reply", "Inbox", P.CANNED_WRITE, body=s.CannedIn,
+          response=s.CannedOut),
         E("DELETE", "/api/v1/canned-replies/{canned_id}", delete_canned,
           "Delete a canned reply", "Inbox", P.CANNED_WRITE, response=Deleted),
     ]

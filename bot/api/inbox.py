@@ -8,13 +8,14 @@ from typing import Any
 from aiohttp import web
 
 from bot.api.schemas import inbox as s
+from bot.api.schemas.common import Deleted
 from bot.core.auth import Perm
 from bot.core.channel import FetchesFiles
 from bot.core.events import EventBus
 from bot.core.http import ApiError, Call, Endpoint, json_out
 from bot.core.keys import ADAPTERS, BUS
 from bot.models import ConversationStatus, CsatRating, Label, Message, Note
-from bot.services import canned, inbox
+from bot.services import canned, inbox, labels
 from bot.services.replies import OUTBOX, account_info
 
 
@@ -187,6 +188,18 @@ async def list_labels(call: Call) -> web.Response:
     return json_out(await Label.all().order_by("name").values("id", "name", "color"))
 
 
+async def update_label(call: Call) -> web.Response:
+    """Rename and recolour a label, for every conversation (as the labels page)."""
+    b: s.LabelIn = call.body
+    label = await labels.update_label(call.param("label_id"), b.name, b.color, _bus(call))
+    return json_out({"id": label.id, "name": label.name, "color": label.color})
+
+
+async def delete_label(call: Call) -> web.Response:
+    await labels.delete_label(call.param("label_id"), _bus(call))
+    return json_out({"deleted": True})
+
+
 def endpoints() -> list[Endpoint]:
     C, P, E = "/api/v1/conversations", Perm, Endpoint
     conv = C + "/{conversation_id}"
@@ -226,4 +239,10 @@ def endpoints() -> list[Endpoint]:
           "Inbox", P.INBOX_WRITE, body=s.StatusIn, response=s.StatusOut),
         E("GET", "/api/v1/labels", list_labels, "All labels", "Inbox", P.INBOX_READ,
           response=s.LabelOut, many=True),
+        E("PUT", "/api/v1/labels/{label_id}", update_label,
+          "Rename and recolour a label (its conversations keep it)", "Inbox",
+          P.INBOX_WRITE, body=s.LabelIn, response=s.LabelOut),
+        E("DELETE", "/api/v1/labels/{label_id}", delete_label,
+          "Delete a label and take it off every conversation", "Inbox", P.INBOX_WRITE,
+          response=Deleted),
     ]

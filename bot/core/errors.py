@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from bot.core.i18n import _
+
 
 class InboxError(Exception):
     """A request a service refuses; ``code`` and ``field`` shape the API error."""
@@ -18,3 +20,13 @@ class NotFound(InboxError):
 
     def __init__(self, what: str, field: str | None = None):
         super().__init__(f"{what} not found", "not_found", field)
+
+
+class TooLong(InboxError):
+    """A field longer than its column holds: the form comes back with this message."""
+
+    status = 422
+
+    def __init__(self, field: str, limit: int) -> None:
+        super().__init__(_("The %(field)s may be at most %(limit)d characters.",
+                           field=field, limit=limit), "too_long", field)

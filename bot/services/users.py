@@ -11,7 +11,7 @@ from tortoise.exceptions import IntegrityError
 
 from bot.core.auth import create_user, end_sessions, hash_password, new_api_token, verify_password
 from bot.core.errors import InboxError, NotFound
-from bot.core.i18n import LOCALES, N_
+from bot.core.i18n import LOCALES, N_, _
 from bot.models import Role, User
 
 
@@ -61,11 +61,43 @@ async def update_user(user_id: int, changes: Mapping[str, Any]) -> User:
     return user
 
 
+class LockOut(InboxError):
+    """A change that would lock someone out: of their own account, or everyone out of the
+    admin pages (the last active admin disabled or demoted)."""
+
+    status = 409
+
+
+async def check_lockout(user_id: int, changes: Mapping[str, Any], by: User) -> None:
+    """Refuse disabling or changing the role of oneself, and leaving no active admin.
+    Shared by the users page and the API."""
+    demotes = "role" in changes and Role(changes["role"]) != Role.ADMIN
+    disables = changes.get("is_active") is False
+    if not (demotes or disables):
+        return
+    field = "role" if "role" in changes else "is_active"
+    if user_id == by.id and (disables or Role(changes["role"]) != Role(by.role)):
+        raise LockOut(_("You cannot disable yourself or change your own role."), "self",
+                      field)
+    user = await _user(user_id)
+    if user.role == Role.ADMIN and user.is_active and not await User.filter(
+            role=Role.ADMIN, is_active=True).exclude(id=user_id).exists():
+        raise LockOut(_("This is the last active admin."), "last_admin", field)
+
+
+async def change_role(user_id: int, role: Role, by: User) -> User:
+    """Give a user another role (never oneself, never the last admin)."""
+    await check_lockout(user_id, {"role": role}, by)
+    return await update_user(user_id, {"role": role})
+
+
 async def toggle_active(user_id: int, by: User) -> User:
     """Disable an active user or enable a disabled one (never oneself)."""
     if user_id == by.id:
         raise InboxError("you cannot disable yourself", "invalid")
     user = await _user(user_id)
+    if user.is_active:
+        await check_lockout(user_id, {"is_active": False}, by)
     return await update_user(user_id, {"is_active": not user.is_active})
 
 

@@ -15,6 +15,7 @@ from bot.core.auth import FORM, USER, Form, Perm
 from bot.core.channel import settings_form
 from bot.core.clean import MAX_BIG, db_id
 from bot.core.errors import InboxError
+from bot.core.i18n import _
 from bot.core.keys import ADAPTERS, DEMO, SETTINGS
 from bot.core.pages import form_str, page, path_id, render
 from bot.models import Role
@@ -45,6 +46,16 @@ async def users_add(request: web.Request) -> web.Response:
 @page(Perm.USERS)
 async def users_toggle(request: web.Request) -> web.StreamResponse:
     await users.toggle_active(path_id(request, "uid"), request[USER])
+    raise web.HTTPFound("/admin/users")
+
+
+@page(Perm.USERS)
+async def users_role(request: web.Request) -> web.StreamResponse:
+    try:
+        role = Role(form_str(request[FORM], "role"))
+    except ValueError:
+        raise InboxError(_("Unknown role."), "invalid", "role") from None
+    await users.change_role(path_id(request, "uid"), role, request[USER])
     raise web.HTTPFound("/admin/users")
 
 
@@ -132,6 +143,7 @@ def setup(app: web.Application) -> None:
     r.add_get("/admin/users", users_page)
     r.add_post("/admin/users", users_add)
     r.add_post("/admin/users/{uid}/toggle", users_toggle)
+    r.add_post("/admin/users/{uid}/role", users_role)
     r.add_get("/admin/channels", channels_page)
     r.add_post("/admin/channels", channels_add)
     r.add_post("/admin/channels/{aid}", channels_edit)

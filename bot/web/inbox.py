@@ -12,9 +12,10 @@ from aiohttp import WSMsgType, web
 from bot.core.auth import FORM, USER, Perm, has_perm, session_of
 from bot.core.clean import db_id
 from bot.core.errors import InboxError
+from bot.core.i18n import _
 from bot.core.keys import BUS, SETTINGS
 from bot.core.origins import check_origin, parse_origins
-from bot.core.pages import form_str, page, path_id, render
+from bot.core.pages import error_page, form_str, page, path_id, render
 from bot.models import (
     ConversationStatus,
     CsatRating,
@@ -109,6 +110,15 @@ async def conversation_reply(request: web.Request) -> web.StreamResponse:
     await request.app[OUTBOX].send(cid, text, request[USER],
                                    reply_to_id=db_id(form_str(form, "reply_to_message_id")))
     raise _back(cid, "#composer")
+
+
+@page(Perm.INBOX_WRITE)
+async def conversation_canned(request: web.Request) -> web.StreamResponse:
+    """The reply box's ``/shortcut`` picker: the canned replies rendered for this contact,
+    for staff who may reply and read canned replies."""
+    if not has_perm(request[USER], Perm.CANNED_READ):
+        return error_page(request, 403, _("Your role may not read canned replies."))
+    return web.json_response(await canned.picker(path_id(request, "cid")))
 
 
 @page(Perm.INBOX_WRITE)
@@ -221,6 +231,7 @@ def setup(app: web.Application) -> None:
     r.add_get("/inbox", inbox_list)
     r.add_get("/inbox/{cid}", conversation)
     r.add_post("/inbox/{cid}/reply", conversation_reply)
+    r.add_get("/inbox/{cid}/canned", conversation_canned)
     r.add_post("/inbox/{cid}/notes", conversation_note)
     r.add_post("/inbox/{cid}/assign", conversation_assign)
     r.add_post("/inbox/{cid}/labels", conversation_labels)

@@ -11,10 +11,21 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from bot.web import account, admin, contacts, dashboard, imports, inbox, login, reports, settings
+from bot.web import (
+    account,
+    admin,
+    contacts,
+    dashboard,
+    imports,
+    inbox,
+    labels,
+    login,
+    reports,
+    settings,
+)
 
 
 def setup(app: web.Application) -> None:
-    for module in (login, dashboard, inbox, contacts, admin, imports, settings, account,
+    for module in (login, dashboard, inbox, contacts, admin, imports, settings, account, labels,
                    reports):
         module.setup(app)

@@ -54,7 +54,8 @@ class MailStats(BaseModel):
         self.clicked += int(r["clicked_at"] is not None)
         self.unsubscribed += int(r["consent"] == "unsubscribed" and later)
         self.converted += int(r["converted_at"] is not None)
-        self.revenue += float(r["revenue"] or 0)
+        # summed in cents (each stored revenue is whole cents): 0.1 + 0.2 stays 0.3
+        self.revenue = (round(self.revenue * 100) + round(float(r["revenue"] or 0) * 100)) / 100
 
     def rate(self, count: int) -> float | None:
         """``count`` as a percentage of the mails delivered (sent, less those that

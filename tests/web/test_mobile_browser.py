@@ -30,7 +30,8 @@ pytestmark = pytest.mark.slow  # Chromium
 
 WIDTHS = (375, 1280)
 # GET routes of @page handlers that are not an HTML page to look at, and why.
-NOT_PAGES = {"/reports/{key}/{table}.csv": "a CSV download of a report's table"}
+NOT_PAGES = {"/reports/{key}/{table}.csv": "a CSV download of a report's table",
+             "/inbox/{cid}/canned": "the reply box's /shortcut picker reads this JSON"}
 LONG = "https://shop.example.test/orders/" + "x" * 120  # one unbreakable word
 
 
@@ -124,7 +125,8 @@ def shop_with_data(live: ServerProcess, telegram: str) -> dict[str, list[str]]:
            "/reports": "/reports", "/admin/users": "/admin/users",
            "/admin/channels": "/admin/channels", "/admin/imports": "/admin/imports",
            "/admin/imports/{fid}": f"/admin/imports/{fid}", "/admin/bot": "/admin/bot",
-           "/admin/canned": "/admin/canned", "/account": "/account"}
+           "/admin/canned": "/admin/canned", "/admin/labels": "/admin/labels",
+           "/account": "/account"}
     urls = {route: [url] for route, url in one.items()}
     urls["/calendar"].append("/calendar?view=week")
     urls["/reports/{key}"] = [f"/reports/{key}" for key in REPORTS]

@@ -180,3 +180,8 @@ class LabelOut(BaseModel):
     id: int
     name: str
     color: str
+
+
+class LabelIn(Strict):
+    name: Annotated[str, Field(min_length=1, max_length=64)]
+    color: Annotated[str, Field(pattern=r"^#[0-9a-fA-F]{6}$", description="#rrggbb")]

@@ -133,6 +133,8 @@ async def response_times(f: Filters) -> Report:
                 **{f"{c}_{p}": None for c, _ in _TIMES for p in ("median", "p90")}}
             for d in days(f)}
     for d, got in spread.per.items():
+        if d not in rows:  # a day stored under a timezone since changed (until rebuilt)
+            continue
         n = spread.counts[d]
         rows[d].update(opened=n["rows"], responded=n["frt_cal"], resolved=n["res_cal"],
                        **_flat(got))

@@ -52,7 +52,8 @@ _COMMA = re.compile(r"^\d+,\d{1,2}$")  # 12,50 or 12,5: a decimal comma (no dot)
 def cents(total: object) -> int:
     """An order's total (a number, or text: ``1234.5``, ``1,234.50``, ``12,50`` with a
     decimal comma) in cents, rounded half-up. 0 when it is no amount, an ambiguous one
-    (``1.234,50``, ``1,23,4``) or a negative one: the order still counts, without
+    (``1.234,50``, ``1,23,4``), a negative one or one over :data:`MAX_TOTAL` (``1e300``
+    would not even fit the column): the order still counts, without
     revenue (a refund is no order), and a log line says so."""
     text = str(total if total is not None else 0).strip()
     if _GROUPED.match(text):
@@ -63,10 +64,13 @@ def cents(total: object) -> int:
         amount = Decimal(text)
     except InvalidOperation:
         amount = Decimal("NaN")
-    if not amount.is_finite() or amount < 0:
+    if not amount.is_finite() or amount < 0 or amount > MAX_TOTAL:
         log.warning("order total not counted", extra={"total": text[:40]})
         return 0
     return int((amount * 100).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+
+
+MAX_TOTAL = Decimal(10) ** 13  # no shop's order; its cents still fit a BIGINT and a quantize
 
 
 async def get(name: str, default: str = "0") -> str:
