@@ -4,7 +4,7 @@ between tags and the ``title``/``placeholder``/``aria-label``/``alt`` attributes
 
 Not text to translate: scripts and styles, code (``<code>``, ``<pre>``, ``<kbd>``: URLs,
 snippets, setting names), a single token that is an address or a path (``/chat?account=``,
-``hello@shop.example``), the attributes of an element marked ``translate="no"`` (an
+``hello@shop.example``), the placeholder of an element marked ``translate="no"`` (an
 example of what to type, ``tomorrow 9:00``, that the parser reads in English), and the
 brand names and protocol words in :data:`ALLOWED`."""
 
@@ -38,8 +38,9 @@ class _Text(HTMLParser):
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         if tag in CODE:
             self.skip += 1
-        if ("translate", "no") not in attrs:  # HTML's own mark: an example of input syntax
-            self.found += [v for k, v in attrs if k in READ_ATTRS and v]
+        example = ("translate", "no") in attrs  # HTML's own mark: input syntax shown as is
+        self.found += [v for k, v in attrs
+                       if k in READ_ATTRS and v and not (example and k == "placeholder")]
 
     def handle_endtag(self, tag: str) -> None:
         if tag in CODE:
