@@ -8,7 +8,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import WSMsgType, web
+from babel.dates import format_timedelta
 
+from bot.core import i18n
 from bot.core.auth import FORM, USER, Perm, has_perm, session_of
 from bot.core.clean import db_id
 from bot.core.errors import InboxError
@@ -16,6 +18,7 @@ from bot.core.i18n import _
 from bot.core.keys import BUS, SETTINGS
 from bot.core.origins import check_origin, parse_origins
 from bot.core.pages import error_page, form_str, page, path_id, render
+from bot.core.time import utcnow
 from bot.models import (
     ConversationStatus,
     CsatRating,
@@ -24,7 +27,7 @@ from bot.models import (
     SentimentCorrection,
     SentimentScore,
 )
-from bot.services import accounts, canned, contacts, inbox, users
+from bot.services import accounts, canned, contacts, inbox, inbox_urgency, users
 from bot.services.inbox import ListFilter
 from bot.services.live import HUB
 from bot.services.replies import OUTBOX
@@ -40,9 +43,19 @@ def _filter_from(query: Mapping[str, str]) -> ListFilter:
     assignee = query.get("assignee") or None
     if assignee not in (None, "me", "none") and db_id(assignee) is None:
         raise web.HTTPBadRequest(text=f"unknown assignee {assignee!r}")
+    sort = query.get("sort") or "recent"
+    if sort not in inbox_urgency.SORTS:
+        raise web.HTTPBadRequest(text=_("Unknown sort %(sort)r", sort=sort))
     return ListFilter(status=st, channel=query.get("channel") or None,
                       assignee=assignee, label=query.get("label") or None,
-                      q=query.get("q") or None, page=page_number(query))
+                      q=query.get("q") or None, sort=sort, page=page_number(query))
+
+
+def waited(since: datetime | None) -> str:
+    """How long a customer has waited, in the page's language ("3 hours")."""
+    if since is None:
+        return ""
+    return format_timedelta(utcnow() - since, threshold=1, locale=i18n.current.get())
 
 
 @page(Perm.INBOX_READ)
@@ -51,7 +64,7 @@ async def inbox_list(request: web.Request) -> web.Response:
     data = await inbox.list_conversations(f, request[USER])
     staff = {u.id: u for u in await users.list_users()}
     template = "web/_list.html" if request.query.get("fragment") else "web/inbox.html"
-    return render(request, template, data=data, f=f, users=staff,
+    return render(request, template, data=data, f=f, users=staff, waited=waited,
                   labels=await Label.all().order_by("name"),
                   channels=await accounts.channel_kinds(),
                   statuses=[s.value for s in ConversationStatus])
