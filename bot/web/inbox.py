@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import parse_qsl, urlencode
 
 from aiohttp import WSMsgType, web
 from babel.dates import format_timedelta
@@ -27,7 +28,7 @@ from bot.models import (
     SentimentCorrection,
     SentimentScore,
 )
-from bot.services import accounts, canned, contacts, inbox, inbox_urgency, users
+from bot.services import accounts, canned, contacts, inbox, inbox_bulk, inbox_urgency, users
 from bot.services.inbox import ListFilter
 from bot.services.live import HUB
 from bot.services.replies import OUTBOX
@@ -58,6 +59,32 @@ def waited(since: datetime | None) -> str:
     return format_timedelta(utcnow() - since, threshold=1, locale=i18n.current.get())
 
 
+_KEPT = ("status", "channel", "assignee", "label", "q", "sort", "page")  # the list's filters
+
+
+def _notice(query: Mapping[str, str]) -> str:
+    """What the last bulk action did ("3 of 4 conversations changed."), or nothing."""
+    changed, of = query.get("changed", ""), query.get("of", "")
+    if not (changed.isdecimal() and of.isdecimal() and len(changed + of) < 10):
+        return ""
+    return _("%(changed)s of %(of)s conversations changed.", changed=int(changed), of=int(of))
+
+
+@page(Perm.INBOX_WRITE)
+async def inbox_bulk_action(request: web.Request) -> web.StreamResponse:
+    """The list's bulk action (assign, label, resolve) on the checked conversations, then
+    back to the list as it was, with how many changed."""
+    form, me = request[FORM], request[USER]
+    ids = [i for v in form.getall("id", []) if isinstance(v, str) and (i := db_id(v)) is not None]
+    who = form_str(form, "assignee")
+    changed = await inbox_bulk.apply(
+        ids, form_str(form, "action"), assignee=me.id if who == "me" else db_id(who),
+        label=form_str(form, "label"), actor_id=me.id, bus=request.app[BUS])
+    back = [(k, v) for k, v in parse_qsl(form_str(form, "back")) if k in _KEPT]
+    raise web.HTTPFound("/inbox?" + urlencode(
+        [*back, ("changed", str(changed)), ("of", str(len(set(ids))))]))
+
+
 @page(Perm.INBOX_READ)
 async def inbox_list(request: web.Request) -> web.Response:
     f = _filter_from(request.query)
@@ -65,6 +92,8 @@ async def inbox_list(request: web.Request) -> web.Response:
     staff = {u.id: u for u in await users.list_users()}
     template = "web/_list.html" if request.query.get("fragment") else "web/inbox.html"
     return render(request, template, data=data, f=f, users=staff, waited=waited,
+                  notice=_notice(request.query),
+                  back=urlencode([(k, v) for k, v in request.query.items() if k in _KEPT]),
                   labels=await Label.all().order_by("name"),
                   channels=await accounts.channel_kinds(),
                   statuses=[s.value for s in ConversationStatus])
@@ -242,6 +271,7 @@ staff_socket.perm = Perm.INBOX_READ  # type: ignore[attr-defined]
 def setup(app: web.Application) -> None:
     r = app.router
     r.add_get("/inbox", inbox_list)
+    r.add_post("/inbox/bulk", inbox_bulk_action)
     r.add_get("/inbox/{cid}", conversation)
     r.add_post("/inbox/{cid}/reply", conversation_reply)
     r.add_get("/inbox/{cid}/canned", conversation_canned)

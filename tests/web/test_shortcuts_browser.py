@@ -1,11 +1,12 @@
 """The inbox's keyboard shortcuts in real Chromium: the "?" help dialog (Esc closes it),
 j / k through the list and Enter to open, then in a conversation r / n to the reply and
 note boxes (typing there fires nothing), a to assign to me, e to resolve, j to the next
-conversation of the list."""
+conversation of the list; select all and bulk resolve."""
 
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Iterator
 
 import pytest
@@ -83,3 +84,30 @@ async def test_shortcuts_and_their_help(browser: Browser, live: ServerProcess) -
     await expect(help_dialog).to_be_hidden()
     await page.keyboard.press("j")
     await expect(page).to_have_url(f"{live.url}/inbox/{ids[1]}")
+
+
+async def test_select_all_and_bulk_resolve(browser: Browser, live: ServerProcess) -> None:
+    account = live.seed["api_account"]
+    for n in range(2):
+        await asyncio.to_thread(signed, live, f"/api/v1/inbound/{account}", {
+            "external_id": f"bulk-{n}", "contact": {"external_id": f"bulk-{n}",
+                                                    "name": f"Bulk Person {n}"},
+            "text": f"Bulk question {n}"})
+    page = await log_in(browser, live)
+    await page.goto(f"{live.url}/inbox?status=open")
+    boxes = page.locator("#conversations input[name=id]")
+    count = await boxes.count()
+    assert count >= 2
+    select_all = page.get_by_label("Select all")
+    await select_all.check()
+    for i in range(count):
+        await expect(boxes.nth(i)).to_be_checked()
+    await boxes.nth(0).uncheck()  # one left out: "select all" is only partly true
+    assert await select_all.evaluate("b => b.indeterminate")
+    await boxes.nth(0).check()
+    await expect(select_all).to_be_checked()
+    await page.get_by_role("button", name="Resolve selected").click()
+    await expect(page.locator("#bulk-notice")).to_have_text(
+        f"{count} of {count} conversations changed.")
+    await expect(page).to_have_url(re.compile(r"/inbox\?status=open&changed="))
+    await expect(page.locator("#inbox-zero")).to_be_visible()
