@@ -28,7 +28,16 @@ from bot.models import (
     SentimentCorrection,
     SentimentScore,
 )
-from bot.services import accounts, canned, contacts, inbox, inbox_bulk, inbox_urgency, users
+from bot.services import (
+    accounts,
+    canned,
+    contacts,
+    inbox,
+    inbox_bulk,
+    inbox_urgency,
+    saved_views,
+    users,
+)
 from bot.services.inbox import ListFilter
 from bot.services.live import HUB
 from bot.services.replies import OUTBOX
@@ -86,6 +95,21 @@ async def inbox_bulk_action(request: web.Request) -> web.StreamResponse:
 
 
 @page(Perm.INBOX_READ)
+async def view_save(request: web.Request) -> web.StreamResponse:
+    """Save the list's current filters under a name, then show the list by them."""
+    form = request[FORM]
+    view = await saved_views.save_view(request[USER], form_str(form, "name"),
+                                       form_str(form, "back"))
+    raise web.HTTPFound(f"/inbox?{view.query}")
+
+
+@page(Perm.INBOX_READ)
+async def view_delete(request: web.Request) -> web.StreamResponse:
+    await saved_views.delete_view(request[USER], path_id(request, "vid"))
+    raise web.HTTPFound("/inbox")
+
+
+@page(Perm.INBOX_READ)
 async def inbox_list(request: web.Request) -> web.Response:
     f = _filter_from(request.query)
     data = await inbox.list_conversations(f, request[USER])
@@ -93,6 +117,7 @@ async def inbox_list(request: web.Request) -> web.Response:
     template = "web/_list.html" if request.query.get("fragment") else "web/inbox.html"
     return render(request, template, data=data, f=f, users=staff, waited=waited,
                   notice=_notice(request.query),
+                  views=await saved_views.list_views(request[USER]),
                   back=urlencode([(k, v) for k, v in request.query.items() if k in _KEPT]),
                   labels=await Label.all().order_by("name"),
                   channels=await accounts.channel_kinds(),
@@ -272,6 +297,8 @@ def setup(app: web.Application) -> None:
     r = app.router
     r.add_get("/inbox", inbox_list)
     r.add_post("/inbox/bulk", inbox_bulk_action)
+    r.add_post("/inbox/views", view_save)
+    r.add_post("/inbox/views/{vid}/delete", view_delete)
     r.add_get("/inbox/{cid}", conversation)
     r.add_post("/inbox/{cid}/reply", conversation_reply)
     r.add_get("/inbox/{cid}/canned", conversation_canned)
