@@ -32,6 +32,8 @@ async def test_bulk_resolve_assign_and_label(shop_any_db: Shop) -> None:
     csrf = await as_admin(shop)
     page = await (await shop.client.get("/inbox")).text()
     assert 'id="bulk-form"' in page and 'form="bulk-form"' in page and "Select all" in page
+    fragment = await (await shop.client.get("/inbox?fragment=list")).text()  # live refresh
+    assert f'name="id" value="{a}" form="bulk-form"' in fragment
     ws = await shop.client.ws_connect("/ws/staff")
 
     resp = await bulk(shop, csrf, [a, b, "x"], "resolve", back="status=open&sort=urgent&evil=1")
