@@ -20,6 +20,7 @@ from bot.models.inbox import (
     Message,
     Note,
     NoteRevision,
+    SavedView,
     StaffNotification,
 )
 from bot.models.listening import (
@@ -66,7 +67,7 @@ __all__ = [
     "Direction", "Enrollment", "Followup", "Lease",
     "FaqEntry", "Feed", "FeedEntry", "Identity", "ImportFailure", "Label", "ListeningRule",
     "MailSend",
-    "Mention", "Message", "Note", "NoteRevision", "OrderDay", "OrderFact", "Post",
+    "Mention", "Message", "Note", "NoteRevision", "SavedView", "OrderDay", "OrderFact", "Post",
     "PostClick", "PostEvent", "PostStatus", "PostVariant", "ReportState", "Review",
     "ReviewFact", "Role",
     "Rule", "Segment", "SentimentCorrection", "SentimentDay", "SentimentFact",

@@ -216,3 +216,18 @@ class StaffNotification(Model):
         table = "staff_notifications"
         unique_together = (("channel_account", "chat_id", "external_id"),)
 
+
+
+class SavedView(Model):
+    """A staff member's named inbox filters (the list's query string), listed in the inbox."""
+
+    id = fields.IntField(primary_key=True)
+    user: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
+        "models.User", related_name="saved_views", on_delete=fields.CASCADE)
+    name = fields.CharField(max_length=80)
+    query = fields.CharField(max_length=1000)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "saved_views"
+        unique_together = (("user", "name"),)

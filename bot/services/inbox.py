@@ -41,6 +41,7 @@ from bot.models import (
     Role,
     User,
 )
+from bot.services import inbox_urgency
 
 log = logging.getLogger("switchboard.inbox")
 
@@ -148,6 +149,7 @@ class ListFilter:
     assignee: str | None = None  # user id, "me", or "none"
     label: str | None = None
     q: str | None = None
+    sort: str = "recent"  # or "urgent": see bot.services.inbox_urgency
     page: int = 1
     per_page: int = 25
 
@@ -176,18 +178,15 @@ def _filtered(f: ListFilter, me: User | None) -> QuerySet[Conversation]:
 
 
 async def list_conversations(f: ListFilter, me: User | None = None) -> dict[str, Any]:
-    """One page of conversations, newest activity first, with counts per status."""
+    """One page of conversations in ``f.sort`` order (newest activity first, or most
+    urgent first), each with its sentiment and waiting time, with counts per status."""
     qs = _filtered(f, me)
     counts = {s.value: 0 for s in ConversationStatus}
     for row in await qs.annotate(n=Count("id")).group_by("status").values("status", "n"):
         counts[str(row["status"])] = row["n"]
     if f.status is not None:
         qs = qs.filter(status=f.status)
-    rows = await qs.order_by("-last_message_at", "-id").offset(
-        (f.page - 1) * f.per_page).limit(f.per_page).values(
-        "id", "status", "channel_kind", "channel_account_id", "contact_id", "contact__name",
-        "contact__email", "assignee_id", "unread_count", "last_message_at",
-        "last_message_preview", "snoozed_until", "thread_key", "needs_human", "is_public")
+    rows = await inbox_urgency.page_rows(qs, f.sort, (f.page - 1) * f.per_page, f.per_page)
     ids = [r["id"] for r in rows]
     labels: dict[int, list[str]] = {i: [] for i in ids}
     if ids:
@@ -205,6 +204,7 @@ async def list_conversations(f: ListFilter, me: User | None = None) -> dict[str,
         "snoozed_until": r["snoozed_until"], "thread_id": r["thread_key"],
         "needs_human": r["needs_human"], "public": r["is_public"],
         "labels": sorted(labels[r["id"]]),
+        "sentiment": r["sentiment"], "waiting_since": r["waiting_since"],
     } for r in rows]
     unread = sum(r["unread_count"] for r in items)
     return {"items": items, "counts": counts, "page": f.page, "per_page": f.per_page,

@@ -6,9 +6,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import parse_qsl, urlencode
 
 from aiohttp import WSMsgType, web
+from babel.dates import format_timedelta
 
+from bot.core import i18n
 from bot.core.auth import FORM, USER, Perm, has_perm, session_of
 from bot.core.clean import db_id
 from bot.core.errors import InboxError
@@ -16,6 +19,7 @@ from bot.core.i18n import _
 from bot.core.keys import BUS, SETTINGS
 from bot.core.origins import check_origin, parse_origins
 from bot.core.pages import error_page, form_str, page, path_id, render
+from bot.core.time import utcnow
 from bot.models import (
     ConversationStatus,
     CsatRating,
@@ -24,7 +28,16 @@ from bot.models import (
     SentimentCorrection,
     SentimentScore,
 )
-from bot.services import accounts, canned, contacts, inbox, users
+from bot.services import (
+    accounts,
+    canned,
+    contacts,
+    inbox,
+    inbox_bulk,
+    inbox_urgency,
+    saved_views,
+    users,
+)
 from bot.services.inbox import ListFilter
 from bot.services.live import HUB
 from bot.services.replies import OUTBOX
@@ -40,9 +53,60 @@ def _filter_from(query: Mapping[str, str]) -> ListFilter:
     assignee = query.get("assignee") or None
     if assignee not in (None, "me", "none") and db_id(assignee) is None:
         raise web.HTTPBadRequest(text=f"unknown assignee {assignee!r}")
+    sort = query.get("sort") or "recent"
+    if sort not in inbox_urgency.SORTS:
+        raise web.HTTPBadRequest(text=_("Unknown sort %(sort)r", sort=sort))
     return ListFilter(status=st, channel=query.get("channel") or None,
                       assignee=assignee, label=query.get("label") or None,
-                      q=query.get("q") or None, page=page_number(query))
+                      q=query.get("q") or None, sort=sort, page=page_number(query))
+
+
+def waited(since: datetime | None) -> str:
+    """How long a customer has waited, in the page's language ("3 hours")."""
+    if since is None:
+        return ""
+    return format_timedelta(utcnow() - since, threshold=1, locale=i18n.current.get())
+
+
+_KEPT = ("status", "channel", "assignee", "label", "q", "sort", "page")  # the list's filters
+
+
+def _notice(query: Mapping[str, str]) -> str:
+    """What the last bulk action did ("3 of 4 conversations changed."), or nothing."""
+    changed, of = query.get("changed", ""), query.get("of", "")
+    if not (changed.isdecimal() and of.isdecimal() and len(changed + of) < 10):
+        return ""
+    return _("%(changed)s of %(of)s conversations changed.", changed=int(changed), of=int(of))
+
+
+@page(Perm.INBOX_WRITE)
+async def inbox_bulk_action(request: web.Request) -> web.StreamResponse:
+    """The list's bulk action (assign, label, resolve) on the checked conversations, then
+    back to the list as it was, with how many changed."""
+    form, me = request[FORM], request[USER]
+    ids = [i for v in form.getall("id", []) if isinstance(v, str) and (i := db_id(v)) is not None]
+    who = form_str(form, "assignee")
+    changed = await inbox_bulk.apply(
+        ids, form_str(form, "action"), assignee=me.id if who == "me" else db_id(who),
+        label=form_str(form, "label"), actor_id=me.id, bus=request.app[BUS])
+    back = [(k, v) for k, v in parse_qsl(form_str(form, "back")) if k in _KEPT]
+    raise web.HTTPFound("/inbox?" + urlencode(
+        [*back, ("changed", str(changed)), ("of", str(len(set(ids))))]))
+
+
+@page(Perm.INBOX_READ)
+async def view_save(request: web.Request) -> web.StreamResponse:
+    """Save the list's current filters under a name, then show the list by them."""
+    form = request[FORM]
+    view = await saved_views.save_view(request[USER], form_str(form, "name"),
+                                       form_str(form, "back"))
+    raise web.HTTPFound(f"/inbox?{view.query}")
+
+
+@page(Perm.INBOX_READ)
+async def view_delete(request: web.Request) -> web.StreamResponse:
+    await saved_views.delete_view(request[USER], path_id(request, "vid"))
+    raise web.HTTPFound("/inbox")
 
 
 @page(Perm.INBOX_READ)
@@ -51,7 +115,10 @@ async def inbox_list(request: web.Request) -> web.Response:
     data = await inbox.list_conversations(f, request[USER])
     staff = {u.id: u for u in await users.list_users()}
     template = "web/_list.html" if request.query.get("fragment") else "web/inbox.html"
-    return render(request, template, data=data, f=f, users=staff,
+    return render(request, template, data=data, f=f, users=staff, waited=waited,
+                  notice=_notice(request.query),
+                  views=await saved_views.list_views(request[USER]),
+                  back=urlencode([(k, v) for k, v in request.query.items() if k in _KEPT]),
                   labels=await Label.all().order_by("name"),
                   channels=await accounts.channel_kinds(),
                   statuses=[s.value for s in ConversationStatus])
@@ -229,6 +296,9 @@ staff_socket.perm = Perm.INBOX_READ  # type: ignore[attr-defined]
 def setup(app: web.Application) -> None:
     r = app.router
     r.add_get("/inbox", inbox_list)
+    r.add_post("/inbox/bulk", inbox_bulk_action)
+    r.add_post("/inbox/views", view_save)
+    r.add_post("/inbox/views/{vid}/delete", view_delete)
     r.add_get("/inbox/{cid}", conversation)
     r.add_post("/inbox/{cid}/reply", conversation_reply)
     r.add_get("/inbox/{cid}/canned", conversation_canned)
