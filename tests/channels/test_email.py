@@ -150,6 +150,10 @@ async def test_scenario_7_windows_1251_with_attachment_and_html_tis620(box: Any)
     assert attachments.path_of(settings, digest).read_bytes() == b"%PDF-1.4 fake"
     assert await MessageAttachment.filter(message_id=stored.id).values_list(
         "file_name", "size", "sha256") == [("заказ.pdf", 13, digest)]
+    got = await shop.client.get(f"/api/v1/messages/{stored.id}/attachments/0",
+                                headers=shop.auth())  # from disk: e-mail keeps no file_id
+    assert got.status == 200 and await got.read() == b"%PDF-1.4 fake"
+    assert got.headers["Content-Type"] == "application/octet-stream"
 
     thai = MIMEText("<html><body><p>สวัสดีครับ</p><p>ราคา <b>350</b> บาท</p>"
                     "<style>p{}</style></body></html>", "html", "tis-620")
