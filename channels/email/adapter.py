@@ -194,6 +194,9 @@ class EmailChannel:
         own = str(cfg(account, "address")).lower()
         if not mail.from_addr or mail.from_addr == own:
             return  # our own mail (a copy in the folder), or no sender at all
+        if not mail.payloads:
+            await self.ctx.ingest(mail_to_inbound(account.id, mail))
+            return
         # the files written off the event loop, before the message (bot.core.attachments)
         await self.ctx.ingest(await asyncio.to_thread(mail_to_inbound, account.id, mail,
                                                       self.ctx.settings))
