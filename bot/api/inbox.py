@@ -3,20 +3,24 @@ notes, assignment, labels and status."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from aiohttp import web
 
 from bot.api.schemas import inbox as s
 from bot.api.schemas.common import Deleted
+from bot.core import attachments as files
 from bot.core.auth import Perm
 from bot.core.channel import FetchesFiles
 from bot.core.events import EventBus
 from bot.core.http import ApiError, Call, Endpoint, json_out
-from bot.core.keys import ADAPTERS, BUS
+from bot.core.keys import ADAPTERS, BUS, SETTINGS
 from bot.models import ConversationStatus, CsatRating, Label, Message, Note
 from bot.services import canned, inbox, labels
 from bot.services.replies import OUTBOX, account_info
+from config import Settings
 
 
 def _bus(call: Call) -> EventBus:
@@ -65,6 +69,15 @@ def message_out(m: Message) -> dict[str, Any]:
             "sent_at": m.sent_at}
 
 
+def _kept(settings: Settings, meta: Any) -> Path | None:
+    digest = meta.get("sha256") if isinstance(meta, dict) else None
+    try:
+        path = files.path_of(settings, str(digest))
+    except ValueError:
+        return None
+    return path if path.is_file() else None
+
+
 async def get_attachment(call: Call) -> web.StreamResponse:
     """Fetch a file the customer sent, from the channel, when staff open it."""
     msg = await Message.get_or_none(id=call.param("message_id")).prefetch_related(
@@ -73,6 +86,13 @@ async def get_attachment(call: Call) -> web.StreamResponse:
     if msg is None or index >= len(msg.attachments):
         raise ApiError(404, "not_found", "no such attachment")
     meta = msg.attachments[index]
+    kept = _kept(call.request.app[SETTINGS], meta)
+    if kept is not None:  # stored when it arrived (bot.core.attachments)
+        return web.FileResponse(kept, headers={
+            "Content-Type": "application/octet-stream",
+            "Content-Disposition": f"attachment; filename*=UTF-8''"
+                                   f"{quote(str(meta.get('file_name') or 'file'), safe='')}",
+            "X-Content-Type-Options": "nosniff"})
     account = msg.channel_account
     adapter = call.request.app[ADAPTERS].get(account.kind)
     if not isinstance(adapter, FetchesFiles) or not meta.get("file_id"):

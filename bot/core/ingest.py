@@ -28,6 +28,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
+from bot.core.attachments import rows as file_rows
 from bot.core.channel import ContactInfo, InboundMessage, IngestResult
 from bot.core.clean import fit, fit_key
 
@@ -123,6 +124,7 @@ def ingest_batch(jobs: list[Job], ts: Callable[[datetime | None], Any],
     rows_in: list[tuple[Any, ...]] = []
     made: dict[Key, tuple[int, int, bool]] = {}  # -> conversation, contact, new conv
     kinds: dict[Key, str] = {}  # -> channel kind
+    stored: dict[Key, InboundMessage] = {}  # -> the message, for its attachment rows
     reopened: list[int] = []  # resolved conversations this batch reopens
     for job in fresh:
         msg, acct = job.msg, job.msg.channel_account_id
@@ -158,6 +160,7 @@ def ingest_batch(jobs: list[Job], ts: Callable[[datetime | None], Any],
                 change[1] += 1
         made[(acct, msg.external_id)] = (place[0], contact_id, new_conversation)
         kinds[(acct, msg.external_id)] = job.kind
+        stored[(acct, msg.external_id)] = msg
         rows_in.append((place[0], acct, msg.external_id, msg.text,
                         json.dumps(list(msg.attachments)) if msg.attachments else "[]",
                         json.dumps(msg.meta) if msg.meta else "{}",
@@ -182,6 +185,11 @@ def ingest_batch(jobs: list[Job], ts: Callable[[datetime | None], Any],
                       + " RETURNING id, channel_account_id, external_id",
                       tuple(v for row in part for v in row))
         ids.update(((acct, ext), mid) for mid, acct, ext in rows)
+    files = [(ids[key], *row, now) for key, msg in stored.items() for row in file_rows(
+        msg.attachments)]
+    if files:  # the files were written before; their rows go in with their messages
+        yield ("INSERT INTO message_attachments (message_id, file_name, content_type, size, "
+               "sha256, created_at) VALUES (?, ?, ?, ?, ?, ?)", files)
     if followups and made:
         owed = [(conv_id, ids[key], json.dumps({"new_conversation": new, "kind": kinds[key],
                                                 "account_id": key[0]}, separators=(",", ":")),

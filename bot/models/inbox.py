@@ -139,6 +139,25 @@ class Message(Model):
         )
 
 
+class MessageAttachment(Model):
+    """A file a customer sent with a message, kept on disk under
+    ``<data_dir>/attachments`` by its SHA-256 (:mod:`bot.core.attachments`); this row says
+    which message it came with and what it was called. Written in the message's own
+    transaction, so a message is never stored without its files or the other way round."""
+
+    id = fields.IntField(primary_key=True)
+    message: fields.ForeignKeyRelation[Message] = fields.ForeignKeyField(
+        "models.Message", related_name="files", on_delete=fields.CASCADE)
+    file_name = fields.CharField(max_length=255)
+    content_type = fields.CharField(max_length=127)
+    size = fields.BigIntField()
+    sha256 = fields.CharField(max_length=64, db_index=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "message_attachments"
+
+
 class Note(Model):
     """A private note on a conversation. Staff see it, customers never do."""
 

@@ -6,11 +6,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import parse_qsl, urlencode
+from urllib.parse import parse_qsl, quote, urlencode
 
 from aiohttp import WSMsgType, web
 from babel.dates import format_timedelta
 
+from bot.core import attachments as files
 from bot.core import i18n
 from bot.core.auth import FORM, USER, Perm, has_perm, session_of
 from bot.core.clean import db_id
@@ -30,6 +31,7 @@ from bot.models import (
 )
 from bot.services import (
     accounts,
+    attachments,
     canned,
     contacts,
     inbox,
@@ -143,6 +145,7 @@ async def _conversation_ctx(cid: int) -> dict[str, Any]:
     conv = await inbox.get_conversation(cid)
     thread = await inbox.thread(cid)
     return {"conv": conv, "thread": thread, "sentiments": await _sentiments(thread),
+            "files": await attachments.of_thread(thread),
             "contact": await contacts.contact_detail(conv.contact.id),
             "users": await users.agents(),
             "canned": await canned.list_canned(),
@@ -163,6 +166,30 @@ async def conversation(request: web.Request) -> web.Response:
     if fragment == "thread":
         return render(request, "web/_thread.html", **ctx)
     return render(request, "web/conversation.html", **ctx)
+
+
+@page(Perm.INBOX_READ)
+async def conversation_file(request: web.Request) -> web.StreamResponse:
+    """A file a customer sent, for staff who may read the conversation: a JPEG, PNG, GIF
+    or WebP shown inline as that type, anything else (HTML and SVG included) only as a
+    download, never sniffed into something a browser runs."""
+    found = await attachments.in_conversation(path_id(request, "cid"), path_id(request, "aid"))
+    try:
+        path = files.path_of(request.app[SETTINGS], found.sha256)
+    except ValueError:
+        path = None
+    if path is None or not path.is_file():
+        return error_page(request, 404, _("This file is no longer kept."))
+    inline = found.content_type in files.INLINE_IMAGES
+    name = quote(found.file_name, safe="")
+    ascii_name = found.file_name.encode("ascii", "replace").decode().replace('"', "_")
+    return web.FileResponse(path, headers={
+        "Content-Type": found.content_type if inline else "application/octet-stream",
+        "Content-Disposition": f"{'inline' if inline else 'attachment'}; "
+                               f"filename=\"{ascii_name}\"; filename*=UTF-8''{name}",
+        "X-Content-Type-Options": "nosniff",
+        "Content-Security-Policy": "default-src 'none'; sandbox",
+        "Cache-Control": "private, max-age=3600"})
 
 
 def _back(cid: int, anchor: str = "") -> web.HTTPFound:
@@ -302,6 +329,7 @@ def setup(app: web.Application) -> None:
     r.add_get("/inbox/{cid}", conversation)
     r.add_post("/inbox/{cid}/reply", conversation_reply)
     r.add_get("/inbox/{cid}/canned", conversation_canned)
+    r.add_get("/inbox/{cid}/files/{aid}", conversation_file)
     r.add_post("/inbox/{cid}/notes", conversation_note)
     r.add_post("/inbox/{cid}/assign", conversation_assign)
     r.add_post("/inbox/{cid}/labels", conversation_labels)

@@ -13,6 +13,7 @@ a restart, or a second process) stores it once (see :mod:`channels.email.imap`).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import functools
 import hashlib
@@ -26,6 +27,7 @@ from typing import Any, ClassVar
 import aiosmtplib
 from aiohttp import web
 
+from bot.core import attachments
 from bot.core.channel import (
     AccountInfo,
     AccountSetupError,
@@ -47,13 +49,22 @@ from channels.email.account import HostRefused, cfg, check_server, tls_context
 from channels.email.parse import Mail, mail_key, parse_mail
 from channels.email.pool import DEFAULT_CONCURRENCY, DEFAULT_RATE, SmtpPool
 from channels.loops import AccountLoops, lease_live
+from config import Settings
 
 log = logging.getLogger("switchboard.email")
 TLS_MODES = ("ssl", "starttls", "none")
 
 
-def mail_to_inbound(account_id: int, mail: Mail) -> InboundMessage:
+def mail_to_inbound(account_id: int, mail: Mail, settings: Settings | None = None
+                    ) -> InboundMessage:
+    """The mail as a message; with ``settings``, its attachments' files are stored first
+    (:func:`bot.core.attachments.store`: idempotent, so a mail read again stores nothing
+    twice), a file over the size limit refused with a note."""
     text = mail.text
+    files = mail.attachments
+    if settings is not None and mail.payloads:
+        files = tuple({**a, **attachments.store(settings, data, a["file_name"], a["mime_type"])}
+                      for a, data in zip(mail.attachments, mail.payloads, strict=True))
     if mail.subject and not mail.in_reply_to and not mail.references:
         text = f"{mail.subject}\n\n{text}" if text else mail.subject  # a new thread's topic
     return InboundMessage(
@@ -61,7 +72,7 @@ def mail_to_inbound(account_id: int, mail: Mail) -> InboundMessage:
         contact=ContactInfo(external_id=mail.from_addr, name=mail.from_name or None,
                             email=mail.from_addr),
         text=text or "(no text)", sent_at=mail.sent_at, thread_id=mail.thread_root,
-        attachments=mail.attachments,
+        attachments=files,
         meta={"subject": mail.subject, "message_id": mail.message_id,
               "references": list(mail.references), "full_text": mail.full_text[:20000]})
 
@@ -183,7 +194,12 @@ class EmailChannel:
         own = str(cfg(account, "address")).lower()
         if not mail.from_addr or mail.from_addr == own:
             return  # our own mail (a copy in the folder), or no sender at all
-        await self.ctx.ingest(mail_to_inbound(account.id, mail))
+        if not mail.payloads:
+            await self.ctx.ingest(mail_to_inbound(account.id, mail))
+            return
+        # the files written off the event loop, before the message (bot.core.attachments)
+        await self.ctx.ingest(await asyncio.to_thread(mail_to_inbound, account.id, mail,
+                                                      self.ctx.settings))
 
     # --- replying ------------------------------------------------------------------------
 

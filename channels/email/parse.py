@@ -3,7 +3,8 @@
 - The body: the text/plain part, else the HTML part turned into readable text; any
   charset Python knows (windows-1251, TIS-620, ISO-2022-JP …), with a lenient fallback so
   a mislabelled part still shows.
-- Attachments are kept as metadata (name, type, size), not stored.
+- Attachments: their metadata (name, type, size) and, in ``payloads``, their bytes, which
+  the adapter stores (:mod:`bot.core.attachments`).
 - Quoted history ("> …", "On … wrote:") and the signature ("-- ") are folded away for
   display; the full text stays available.
 - Threading: ``Message-ID``, ``In-Reply-To`` and ``References``; the thread's root is the
@@ -51,6 +52,7 @@ class Mail:
     text: str  # for display: quoted history and signature folded away
     full_text: str
     attachments: tuple[dict[str, Any], ...] = ()
+    payloads: tuple[bytes, ...] = field(default=(), repr=False)  # one per attachment
     auto_submitted: bool = False  # an auto-reply or a machine's notice
     bounced: tuple[str, ...] = ()  # a DSN: the recipients that failed permanently
     bounced_ids: tuple[str, ...] = ()  # a DSN: the Message-ID(s) of the mail that failed
@@ -176,6 +178,7 @@ def parse_mail(raw: bytes) -> Mail:
     msg = email.message_from_bytes(raw, policy=email.policy.compat32)
     plain = html = ""
     attachments: list[dict[str, Any]] = []
+    payloads: list[bytes] = []
     for part in msg.walk():
         if part.is_multipart():
             continue
@@ -186,9 +189,10 @@ def parse_mail(raw: bytes) -> Mail:
             if ctype.startswith("message/delivery-status"):
                 continue
             data = part.get_payload(decode=True)
+            data = data if isinstance(data, bytes) else b""
             attachments.append({"type": "file", "file_name": _header(filename or ""),
-                                "mime_type": ctype,
-                                "file_size": len(data) if isinstance(data, bytes) else 0})
+                                "mime_type": ctype, "file_size": len(data)})
+            payloads.append(data)
         elif ctype == "text/plain" and not plain:
             plain = _decode(part)
         elif ctype == "text/html" and not html:
@@ -212,7 +216,8 @@ def parse_mail(raw: bytes) -> Mail:
         from_addr=addr.lower(), from_name=name.strip(), to=to, sent_at=sent,
         in_reply_to=(_ids(msg.get("In-Reply-To")) or ("",))[0],
         references=_ids(msg.get("References")), text=fold_quotes(full), full_text=full,
-        attachments=tuple(attachments), auto_submitted=auto, bounced=bounced,
+        attachments=tuple(attachments), payloads=tuple(payloads), auto_submitted=auto,
+        bounced=bounced,
         bounced_ids=bounced_ids,
         headers={k: _header(str(v)) for k, v in msg.items()
                  if k.lower() in ("list-unsubscribe", "x-switchboard")})

@@ -42,6 +42,7 @@ from bot.core.clean import without_nul
 from bot.core.http import ApiError, Call, Endpoint, json_out
 from bot.core.outbound import check_url, refused
 from channels.loops import AccountLoops, lease_live
+from channels.telegram import files
 from channels.telegram.client import (
     DEFAULT_API,
     base_allowed,
@@ -222,7 +223,8 @@ class TelegramChannel:
             if parsed.maybe_thread and await self.ctx.thread_known(account.id,
                                                                    parsed.maybe_thread):
                 msg = replace(msg, thread_id=parsed.maybe_thread)
-            await self.ctx.ingest(msg)
+            await self.ctx.ingest(await files.keep(
+                self.ctx.settings, msg, lambda fid: self.fetch_file(account, fid)))
         elif isinstance(parsed, Pressed):
             if parsed.msg is not None:
                 await self.ctx.ingest(parsed.msg)

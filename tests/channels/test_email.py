@@ -10,6 +10,7 @@ the thread) and scenario 7 (a windows-1251 mail with an attachment) of issue 5 a
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import uuid
 from email.message import EmailMessage
 from email.mime.application import MIMEApplication
@@ -21,7 +22,9 @@ from typing import Any
 
 import pytest
 
-from bot.models import Contact, Conversation, Message
+from bot.core import attachments
+from bot.core.keys import SETTINGS
+from bot.models import Contact, Conversation, Message, MessageAttachment
 from channels.email.parse import fold_quotes, html_to_text, parse_mail
 from tests.channels.test_telegram import until
 from tests.conftest import Shop, make_settings, start_shop
@@ -137,8 +140,20 @@ async def test_scenario_7_windows_1251_with_attachment_and_html_tis620(box: Any)
     await asyncio.to_thread(mail.send, outer)
     stored = await arrived(outer["Message-ID"])
     assert stored.text == "Счёт\n\nЗдравствуйте, пришлите счёт."
+    digest = hashlib.sha256(b"%PDF-1.4 fake").hexdigest()
     assert stored.attachments == [{"type": "file", "file_name": "заказ.pdf",
-                                   "mime_type": "application/pdf", "file_size": 13}]
+                                   "mime_type": "application/pdf", "file_size": 13,
+                                   "content_type": "application/pdf", "size": 13,
+                                   "sha256": digest}]
+    # the file itself kept, by its hash, with a row beside its message (issue 22)
+    settings = shop.client.app[SETTINGS]
+    assert attachments.path_of(settings, digest).read_bytes() == b"%PDF-1.4 fake"
+    assert await MessageAttachment.filter(message_id=stored.id).values_list(
+        "file_name", "size", "sha256") == [("заказ.pdf", 13, digest)]
+    got = await shop.client.get(f"/api/v1/messages/{stored.id}/attachments/0",
+                                headers=shop.auth())  # from disk: e-mail keeps no file_id
+    assert got.status == 200 and await got.read() == b"%PDF-1.4 fake"
+    assert got.headers["Content-Type"] == "application/octet-stream"
 
     thai = MIMEText("<html><body><p>สวัสดีครับ</p><p>ราคา <b>350</b> บาท</p>"
                     "<style>p{}</style></body></html>", "html", "tis-620")
@@ -249,3 +264,27 @@ async def test_mail_announced_during_a_read_is_not_left_for_idle(mailserver: Mai
         assert not client.has_pending_idle()
     finally:
         await client.logout()
+
+
+@pytest.mark.slow  # real Postfix and Dovecot
+async def test_an_attachment_over_the_limit_is_refused_and_the_mail_kept(
+        aiohttp_client: Any, tmp_path: Path, mailserver: MailServer) -> None:
+    shop = await start_shop(aiohttp_client, make_settings(tmp_path, attachment_max_bytes=64))
+    _, address = await connect_mailbox(shop, mailserver)
+    outer = MIMEMultipart()
+    outer["From"], outer["To"] = customer(mailserver), address
+    outer["Subject"], outer["Message-ID"] = "Photos", make_msgid(domain="customer.test")
+    outer.attach(MIMEText("Two files", "plain", "utf-8"))
+    small = MIMEApplication(b"small file", "octet-stream")
+    small.add_header("Content-Disposition", "attachment", filename="note.bin")
+    big = MIMEApplication(b"B" * 65, "zip")
+    big.add_header("Content-Disposition", "attachment", filename="big.zip")
+    outer.attach(small)
+    outer.attach(big)
+    await asyncio.to_thread(mailserver.send, outer)
+    stored = await arrived(outer["Message-ID"])
+    assert stored.text == "Photos\n\nTwo files"
+    assert [a.get("refused") for a in stored.attachments] == [None, "too_large"]
+    assert await MessageAttachment.filter(message_id=stored.id).values_list(
+        "file_name", flat=True) == ["note.bin"]
+    assert not (tmp_path / "attachments" / hashlib.sha256(b"B" * 65).hexdigest()[:2]).exists()

@@ -31,7 +31,8 @@ pytestmark = pytest.mark.slow  # Chromium
 WIDTHS = (375, 1280)
 # GET routes of @page handlers that are not an HTML page to look at, and why.
 NOT_PAGES = {"/reports/{key}/{table}.csv": "a CSV download of a report's table",
-             "/inbox/{cid}/canned": "the reply box's /shortcut picker reads this JSON"}
+             "/inbox/{cid}/canned": "the reply box's /shortcut picker reads this JSON",
+             "/inbox/{cid}/files/{aid}": "a customer's file (an image or a download)"}
 LONG = "https://shop.example.test/orders/" + "x" * 120  # one unbreakable word
 
 

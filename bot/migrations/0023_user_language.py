@@ -2,7 +2,7 @@ from tortoise import fields, migrations
 from tortoise.migrations import operations as ops
 
 class Migration(migrations.Migration):
-    dependencies = [('models', '0021_saved_views')]
+    dependencies = [('models', '0022_attachments')]
 
     initial = False
 
