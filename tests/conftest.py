@@ -297,7 +297,8 @@ class ServerProcess:
         self.env = {**os.environ, "SWITCHBOARD_DATA_DIR": str(data_dir),
                     "SWITCHBOARD_PORT": str(self.port), "SWITCHBOARD_LOG_FORMAT": "text",
                     "SWITCHBOARD_LOG_LEVEL": os.environ.get("SB_TEST_LOG", "WARNING"),
-                    "SWITCHBOARD_ALLOW_PRIVATE_URLS": "true", **env}
+                    "SWITCHBOARD_ALLOW_PRIVATE_URLS": "true",
+                    "SWITCHBOARD_DEMO_CONTENT": "false", **env}  # as make_settings
         self.proc: subprocess.Popen[str] | None = None
         self.seed: dict[str, str] = {}
         self.output = ""
