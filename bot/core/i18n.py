@@ -66,7 +66,7 @@ def _format(text: str, values: dict[str, Any]) -> str:
     return text % values if values else text
 
 
-def _(message: str, **values: Any) -> str:
+def _(message: str, /, **values: Any) -> str:
     """``message`` in the current locale, its ``%(name)s`` placeholders filled."""
     return _format(_active().gettext(message), values)
 
@@ -74,7 +74,7 @@ def _(message: str, **values: Any) -> str:
 gettext = _
 
 
-def ngettext(singular: str, plural: str, num: int, **values: Any) -> str:
+def ngettext(singular: str, plural: str, num: int, /, **values: Any) -> str:
     """The singular or plural form for ``num`` in the current locale's plural rule
     (``%(num)d`` is filled too)."""
     return _format(_active().ngettext(singular, plural, num), {"num": num, **values})
@@ -85,7 +85,7 @@ class Lazy:
 
     __slots__ = ("message", "values")
 
-    def __init__(self, message: str, **values: Any) -> None:
+    def __init__(self, message: str, /, **values: Any) -> None:
         self.message, self.values = message, values
 
     def __str__(self) -> str:
@@ -94,14 +94,16 @@ class Lazy:
     def __html__(self) -> str:
         return str(markupsafe.escape(str(self)))
 
-    def __eq__(self, other: object) -> bool:
-        return str(self) == str(other)
+    def __eq__(self, other: object) -> bool:  # the same text, whatever the locale
+        if not isinstance(other, Lazy):
+            return NotImplemented
+        return (self.message, self.values) == (other.message, other.values)
 
     def __hash__(self) -> int:
         return hash(self.message)
 
 
-def lazy(message: str, **values: Any) -> Lazy:
+def lazy(message: str, /, **values: Any) -> Lazy:
     return Lazy(message, **values)
 
 

@@ -147,3 +147,15 @@ def test_dates_numbers_and_money_follow_the_locale(in_locale: None) -> None:
                            "8 thg 3, 2026", "3 tiếng")
     assert shown["ru"][1:4] == ("1\xa0234\xa0567,5", "1\xa0234,50\xa0€", "25\xa0%")
     assert shown["pl"][0] == "8.03.2026, 00:30" and shown["pl"][5] == "3 godziny"
+
+
+def test_a_placeholder_may_have_any_name_and_lazy_texts_hash_as_they_compare() -> None:
+    """``_``'s own parameters are positional-only, so a placeholder called ``message`` or
+    ``num`` is a placeholder (it was a TypeError); two lazy texts are equal when their
+    message and values are, and then hash alike (a str compared by its translation hashed
+    by its English)."""
+    assert i18n._("%(message)s!", message="Hi") == "Hi!"
+    assert i18n.ngettext("%(num)d %(plural)s", "%(num)d %(plural)s", 2, plural="x") == "2 x"
+    one, two = i18n.lazy("Inbox"), i18n.lazy("Inbox")
+    assert one == two and hash(one) == hash(two) and len({one, two}) == 1
+    assert one != i18n.lazy("Inbox %(n)s", n=1) and str(one) == "Inbox"
