@@ -16,7 +16,7 @@ from typing import Any
 from aiohttp import web
 
 import bot.services.reports.catalog  # noqa: F401  (fills REPORTS)
-from bot.core import l10n
+from bot.core import i18n, l10n
 from bot.core.auth import USER, has_perm
 from bot.core.errors import InboxError
 from bot.core.i18n import _, lazy
@@ -38,6 +38,8 @@ def show(value: Any, kind: str) -> str:
     """A value as a person reads it on the page."""
     if value is None:
         return "—"
+    if kind == "text" and isinstance(value, str):  # a label the code marked with N_ (a
+        return i18n.gettext(value)  # funnel stage) in the reader's language; others as kept
     if kind == "seconds" and isinstance(value, (int, float, Decimal)):
         s = int(export.raw(value, "seconds"))
         sign, s = ("-" if s < 0 else ""), abs(s)

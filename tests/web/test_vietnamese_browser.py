@@ -98,5 +98,6 @@ async def test_every_staff_page_in_vietnamese_shows_no_english(
     assert all(r is not None and r.status == 200 for _p, r in pages), [
         (p, r and r.status) for p, r in pages if r is None or r.status != 200]
     left = {path: sorted({t for t in texts if t in english}) for path, texts in seen.items()}
-    assert {p: t for p, t in left.items() if t} == {}, "English on a Vietnamese page"
+    found = {p: t for p, t in left.items() if t}
+    assert not found, f"English on a Vietnamese page: {found}"
     assert sum(len(t) for t in seen.values()) > 1000  # the walk read the pages' texts

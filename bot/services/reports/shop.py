@@ -95,10 +95,11 @@ async def funnel(f: Filters) -> Report:
     stages = Table("stages", N_("Funnel"), [Column("stage", N_("Stage"), "text"),
                                          Column("contacts", N_("Contacts")),
                                          Column("rate", N_("From the stage before"), "percent")],
-                   [{"stage": "Entered", "contacts": now["entered"], "rate": None},
-                    {"stage": "Checkout", "contacts": now["checkout"],
+                   [{"stage": N_("Entered"), "contacts": now["entered"], "rate": None},
+                    {"stage": N_("Checkout"), "contacts": now["checkout"],
                      "rate": now["checkout_rate"]},
-                    {"stage": "Order", "contacts": now["ordered"], "rate": now["order_rate"]}])
+                    {"stage": N_("Order"), "contacts": now["ordered"],
+                     "rate": now["order_rate"]}])
     per_source = Table("sources", N_("Per source channel"),
                        [Column("source", N_("Source channel"), "text"), *_FUNNEL_COLUMNS],
                        [{"source": k, **_rates(r)}
