@@ -51,7 +51,7 @@ async def test_compose_and_schedule_a_broadcast(browser: Browser, live: ServerPr
     await page.click("#new-broadcast")
     await expect(page).to_have_url(f"{live.url}/broadcasts/new")
     await page.fill("input[name=name]", "Year-end sale")
-    await page.select_option("select[name=segment_id]", label="VIPs (1 contacts)")
+    await page.select_option("select[name=segment_id]", label="VIPs (1 contact)")
     await page.fill("input[name=subject_a]", "Hi {{ contact.first_name }}")
     await page.check("input[name=ab]")
     await page.fill("input[name=subject_b]", "Last days of the sale")
