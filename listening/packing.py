@@ -85,12 +85,15 @@ def pack_linears(model: Any) -> int:
     if not torch.backends.mkldnn.is_available():  # type: ignore[no-untyped-call]
         return 0
     packed = 0
+    # oneDNN packs bfloat16 weights only where the CPU has the instructions for them
+    # (AVX512-BF16, AVX-NE-CONVERT or AVX512 BW/VL/DQ); elsewhere those layers stay plain
+    kinds = (torch.float32, torch.bfloat16) if torch.ops.mkldnn._is_mkldnn_bf16_supported() \
+        else (torch.float32,)
     for parent in list(model.modules()):
         act = getattr(parent, "intermediate_act_fn", None)
         gelu = isinstance(act, GELUActivation) and act.act is torch.nn.functional.gelu
         for name, child in list(parent.named_children()):
-            if type(child) is not torch.nn.Linear or child.weight.dtype not in (
-                    torch.float32, torch.bfloat16):  # what oneDNN's CPU kernels take
+            if type(child) is not torch.nn.Linear or child.weight.dtype not in kinds:
                 continue
             fold = gelu and name == "dense"
             setattr(parent, name, packed_linear()(child, "gelu" if fold else "none"))
