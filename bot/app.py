@@ -261,7 +261,8 @@ def create_app(settings: Settings, *, migrate: bool = True,
         await accounts.seal_stored(adapters)  # rows from before secrets were sealed
         app[OUTBOX] = Outbox(adapters, app[BUS], settings.outbound_max_attempts,
                              settings.outbound_backoff_seconds,
-                             lease_seconds=settings.outbound_timeout_seconds * 3)
+                             lease_seconds=settings.outbound_timeout_seconds * 3,
+                             settings=settings)
         desk.attach(app[OUTBOX], app[ADAPTERS])
         automation = Automation(app[BUS], app[OUTBOX], adapters, settings)
         publisher = Publisher(adapters, settings.post_max_attempts,

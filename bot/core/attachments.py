@@ -20,6 +20,9 @@ import re
 import secrets
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
+
+from aiohttp import web
 
 from config import Settings
 
@@ -82,3 +85,19 @@ def rows(attachments: Any) -> list[tuple[str, str, int, str]]:
                             int(a.get("size") or 0))
             out.append((meta["file_name"], meta["content_type"], meta["size"], digest))
     return out
+
+
+def file_response(path: Path, file_name: str, content_type: str) -> web.FileResponse:
+    """A stored file for a browser: a JPEG, PNG, GIF or WebP shown inline as that type,
+    anything else (HTML and SVG included) only as a download, never sniffed into
+    something a browser runs."""
+    inline = content_type in INLINE_IMAGES
+    name = quote(file_name, safe="")
+    ascii_name = file_name.encode("ascii", "replace").decode().replace('"', "_")
+    return web.FileResponse(path, headers={
+        "Content-Type": content_type if inline else "application/octet-stream",
+        "Content-Disposition": f"{'inline' if inline else 'attachment'}; "
+                               f"filename=\"{ascii_name}\"; filename*=UTF-8''{name}",
+        "X-Content-Type-Options": "nosniff",
+        "Content-Security-Policy": "default-src 'none'; sandbox",
+        "Cache-Control": "private, max-age=3600"})

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
 
+from bot.core.outfiles import OutboundFile, SentParts
+
 if TYPE_CHECKING:
     from aiohttp import ClientSession, web
 
@@ -96,6 +98,9 @@ class OutboundMessage:
     # what the channel kept with it (InboundMessage.meta).
     reply_to_external_id: str | None = None
     reply_to_meta: dict[str, Any] = field(default_factory=dict)
+    # Files staff attached, and the parts an earlier attempt sent (bot.core.outfiles).
+    files: tuple[OutboundFile, ...] = ()
+    parts: SentParts = field(default_factory=SentParts)
 
 
 @dataclass(frozen=True)

@@ -30,3 +30,12 @@ class TooLong(InboxError):
     def __init__(self, field: str, limit: int) -> None:
         super().__init__(_("The %(field)s may be at most %(limit)d characters.",
                            field=field, limit=limit), "too_long", field)
+
+
+class TooLarge(InboxError):
+    """An upload over its size limit (413)."""
+
+    status = 413
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message, "too_large", field)

@@ -8,14 +8,17 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
+from aiohttp.web_request import FileField
+from jinja2.filters import do_filesizeformat
 from multidict import MultiDict, MultiDictProxy
 
 from bot.core import i18n
 from bot.core.auth import FORM, SESSION, USER, Form, Perm, csrf_ok, has_perm, session_of
 from bot.core.clean import NUL, db_id, without_nul
 from bot.core.i18n import _
-from bot.core.keys import DEMO, JINJA
-from bot.models import User
+from bot.core.keys import DEMO, JINJA, SETTINGS
+from bot.models import Session, User
+from config import Settings
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -35,8 +38,11 @@ def error_page(request: web.Request, status: int, message: str) -> web.Response:
                   message=message)
 
 
-def page(perm: Perm | None) -> Callable[[Handler], Handler]:
-    """Require a logged-in user with ``perm``; check CSRF on POST."""
+def page(perm: Perm | None, max_body: Callable[[Settings], int] | None = None
+         ) -> Callable[[Handler], Handler]:
+    """Require a logged-in user with ``perm``; check CSRF on POST. ``max_body``: the
+    largest body this form takes (a form with files), instead of ``max_body_bytes``;
+    past it a 413 page."""
     def deco(fn: Handler) -> Handler:
         async def handler(request: web.Request) -> web.StreamResponse:
             session = await session_of(request)
@@ -52,20 +58,42 @@ def page(perm: Perm | None) -> Callable[[Handler], Handler]:
                     "Your role (%(role)s) may not %(perm)s.",
                     role=session.user.role.value, perm=perm.value))
             if request.method == "POST":
-                form = await request.post()
-                if not csrf_ok(session, form_str(form, "csrf_token")):
-                    return error_page(request, 403, _(
-                        "The form's CSRF token is missing or wrong. Reload the page and "
-                        "try again."))
-                if any(isinstance(v, str) and NUL in v for v in form.values()):
-                    form = MultiDictProxy(MultiDict(
-                        (k, without_nul(v)) for k, v in form.items()))
-                request[FORM] = form
+                if max_body is not None:  # (a clone: the limit is set at construction)
+                    request = request.clone(
+                        client_max_size=max_body(request.app[SETTINGS]))
+                    request[USER], request[SESSION] = session.user, session
+                try:
+                    if (request.content_length or 0) > request.client_max_size:
+                        raise web.HTTPRequestEntityTooLarge(  # before reading any of it
+                            request.client_max_size, request.content_length or 0)
+                    form = await request.post()
+                except web.HTTPRequestEntityTooLarge:
+                    return error_page(request, 413, _(
+                        "The form is too large: at most %(size)s can be sent at once.",
+                        size=do_filesizeformat(request.client_max_size)))
+                try:  # a form's files are spooled to temporary files: gone with it
+                    return await _checked(fn, request, session, form)
+                finally:
+                    for value in form.values():
+                        if isinstance(value, FileField):
+                            value.file.close()
             return await fn(request)
         handler.perm = perm  # type: ignore[attr-defined]
         handler.__name__ = fn.__name__
         return handler
     return deco
+
+
+async def _checked(fn: Handler, request: web.Request, session: Session,
+                   form: Form) -> web.StreamResponse:
+    """Run a POST handler on its form, if the form's CSRF token is right."""
+    if not csrf_ok(session, form_str(form, "csrf_token")):
+        return error_page(request, 403, _(
+            "The form's CSRF token is missing or wrong. Reload the page and try again."))
+    if any(isinstance(v, str) and NUL in v for v in form.values()):
+        form = MultiDictProxy(MultiDict((k, without_nul(v)) for k, v in form.items()))
+    request[FORM] = form
+    return await fn(request)
 
 
 def form_str(form: Form, key: str) -> str:

@@ -1,12 +1,24 @@
-"""The files customers sent, for the conversation page: which messages carry which stored
-files, and one file looked up for download (only within its own conversation)."""
+"""The files of a conversation: which messages carry which stored files, one file looked
+up for download (only within its own conversation, or by the contact it was sent to),
+and the files staff attach to a reply (kept, checked, handed to the adapter)."""
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Sequence
 from typing import Any
 
-from bot.core.errors import NotFound
-from bot.models import MessageAttachment
+from aiohttp.web_request import FileField
+from jinja2.filters import do_filesizeformat
+
+from bot.core import attachments as files
+from bot.core.clean import fit_key
+from bot.core.errors import InboxError, NotFound, TooLarge
+from bot.core.i18n import _
+from bot.core.ingest import ID_LEN
+from bot.core.outfiles import MAX_REPLY_FILES, OutboundFile
+from bot.models import Conversation, Identity, MessageAttachment
+from config import Settings
 
 
 async def of_thread(thread: list[dict[str, Any]]) -> dict[int, list[dict[str, Any]]]:
@@ -26,6 +38,73 @@ async def in_conversation(conversation_id: int, attachment_id: int) -> MessageAt
     never reached through another conversation's address)."""
     found = await MessageAttachment.filter(
         id=attachment_id, message__conversation_id=conversation_id).first()
+    if found is None:
+        raise NotFound("attachment", "attachment_id")
+    return found
+
+
+# --- files staff attach to a reply ---------------------------------------------------------
+
+def carries_files(adapter: Any, conversation: Conversation) -> bool:
+    """Whether a reply in this conversation can carry files: the channel declares it
+    (``supports_media``), and a public thread (comments) never does."""
+    return bool(getattr(adapter, "supports_media", False)) and not conversation.is_public
+
+
+def _keep(settings: Settings, field: FileField) -> dict[str, Any]:
+    field.file.seek(0)
+    data = field.file.read(settings.attachment_max_bytes + 1)
+    return files.store(settings, data, field.filename, field.content_type)
+
+
+async def keep_uploads(settings: Settings, fields: Sequence[Any]) -> list[dict[str, Any]]:
+    """Keep the files of a form (``FileField`` values; an empty file input sends one with
+    no name, which is skipped) on disk by their hash, and describe them for
+    :meth:`Outbox.send <bot.services.replies.Outbox.send>`. TooLarge (413) for a file over
+    ``attachment_max_bytes`` (nothing of it is written), InboxError for too many."""
+    uploads = [f for f in fields if isinstance(f, FileField) and f.filename]
+    if len(uploads) > MAX_REPLY_FILES:
+        raise InboxError(_("A reply may carry at most %(count)d files.",
+                           count=MAX_REPLY_FILES), "too_many_files", "files")
+    kept = []
+    for upload in uploads:
+        meta = await asyncio.to_thread(_keep, settings, upload)
+        if meta.get("refused"):
+            raise TooLarge(_("%(name)s is too large: a file may be at most %(limit)s.",
+                             name=meta["file_name"],
+                             limit=do_filesizeformat(settings.attachment_max_bytes)), "files")
+        kept.append(meta)
+    return kept
+
+
+async def outbound(settings: Settings, message_id: int) -> tuple[OutboundFile, ...]:
+    """The files of a stored reply, as its adapter sends them."""
+    rows = await MessageAttachment.filter(message_id=message_id).order_by("id").values(
+        "id", "file_name", "content_type", "size", "sha256")
+    return tuple(OutboundFile(r["id"], r["file_name"], r["content_type"], r["size"],
+                              files.path_of(settings, r["sha256"])) for r in rows)
+
+
+async def of_messages(message_ids: Sequence[int]) -> dict[int, list[dict[str, Any]]]:
+    """Message id -> its stored files (id, file_name, content_type, size), in order."""
+    out: dict[int, list[dict[str, Any]]] = {}
+    if message_ids:
+        for row in await MessageAttachment.filter(message_id__in=list(message_ids)).order_by(
+                "id").values("id", "message_id", "file_name", "content_type", "size"):
+            out.setdefault(row.pop("message_id"), []).append(row)
+    return out
+
+
+async def for_contact(account_id: int, external_id: str,
+                      attachment_id: int) -> MessageAttachment:
+    """The file, if it came with a message of a conversation of the contact behind this
+    external id on this account (a web chat visitor's own); else NotFound."""
+    contact_id = await Identity.filter(
+        channel_account_id=account_id, external_id=fit_key(external_id, ID_LEN)
+    ).first().values_list("contact_id", flat=True)
+    found = None if contact_id is None else await MessageAttachment.filter(
+        id=attachment_id, message__conversation__channel_account_id=account_id,
+        message__conversation__contact_id=contact_id).first()
     if found is None:
         raise NotFound("attachment", "attachment_id")
     return found

@@ -15,6 +15,7 @@ from bot.core.errors import InboxError, NotFound
 from bot.core.fields import FieldPerms
 from bot.core.ingest import EMAIL_LEN, ID_LEN, LOCALE_LEN, NAME_LEN, PHONE_LEN
 from bot.models import Contact, Conversation, Identity, Message
+from bot.services import attachments
 from bot.services.reports import shop_facts
 
 
@@ -138,9 +139,10 @@ async def contact_history(account_id: int, external_id: str) -> list[dict[str, A
         500).values("id", "direction", "text", "created_at", "external_id", "buttons")
     known = bool(ident.contact.email)
     prefix = external_id + ":"
+    attached = await attachments.of_messages([r["id"] for r in rows])
     return [{"id": r["id"], "direction": str(r["direction"]), "text": r["text"],
              "created_at": r["created_at"], "email_known": known,
-             "buttons": r["buttons"] or [],
+             "buttons": r["buttons"] or [], "files": attached.get(r["id"], []),
              "client_id": (r["external_id"] or "").removeprefix(prefix) or None}
             for r in reversed(rows)]  # the newest 500, oldest first
 
@@ -153,7 +155,8 @@ async def message_for_socket(message_id: int) -> dict[str, Any] | None:
     if not row:
         return None
     return {"id": row["id"], "direction": str(row["direction"]), "text": row["text"],
-            "created_at": row["created_at"], "buttons": row["buttons"] or []}
+            "created_at": row["created_at"], "buttons": row["buttons"] or [],
+            "files": (await attachments.of_messages([row["id"]])).get(row["id"], [])}
 
 
 async def update_contact_fields(account_id: int, external_id: str,

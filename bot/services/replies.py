@@ -17,8 +17,10 @@ from typing import Any
 
 from aiohttp import web
 from tortoise.exceptions import IntegrityError
+from tortoise.transactions import in_transaction
 
 from bot.core import due, metrics, vault
+from bot.core.attachments import rows as file_rows
 from bot.core.channel import (
     AccountInfo,
     Button,
@@ -31,7 +33,9 @@ from bot.core.channel import (
 )
 from bot.core.errors import InboxError, NotFound
 from bot.core.events import EventBus, MessageStored
+from bot.core.i18n import _
 from bot.core.ingest import PREVIEW_LEN
+from bot.core.outfiles import SentParts
 from bot.core.time import utcnow
 from bot.models import (
     ChannelAccount,
@@ -42,8 +46,11 @@ from bot.models import (
     Direction,
     Identity,
     Message,
+    MessageAttachment,
     User,
 )
+from bot.services import attachments
+from config import Settings
 
 log = logging.getLogger("switchboard.replies")
 _DUE = (DeliveryStatus.PENDING, DeliveryStatus.RETRYING)
@@ -56,8 +63,9 @@ class Outbox:
 
     def __init__(self, adapters: Mapping[str, ChannelAdapter], bus: EventBus | None,
                  max_attempts: int = 6, backoff_seconds: float = 2.0,
-                 lease_seconds: float = 60.0) -> None:
+                 lease_seconds: float = 60.0, settings: Settings | None = None) -> None:
         self.adapters = adapters
+        self.settings = settings  # where attached files are kept (None: no files)
         self.bus = bus
         self.max_attempts = max_attempts
         self.backoff = backoff_seconds
@@ -66,7 +74,8 @@ class Outbox:
 
     async def send(self, conversation_id: int, text: str, sender: User | None, *,
                    buttons: Sequence[Button] = (), origin: str = "",
-                   reply_to_id: int | None = None, source_ref: str | None = None) -> Message:
+                   reply_to_id: int | None = None, source_ref: str | None = None,
+                   files: Sequence[dict[str, Any]] = ()) -> Message:
         """Store a reply as pending and return it; delivery follows (see :meth:`deliver`).
 
         Args:
@@ -77,6 +86,9 @@ class Outbox:
                 lands in the right thread.
             source_ref: Where it was written, if outside the inbox (a staff chat message);
                 the same ref again returns the stored message and sends nothing.
+            files: Files already kept on disk (:func:`bot.services.attachments.keep_uploads`),
+                stored with the reply in its transaction; a reply with files may have no
+                text. Only where the channel carries them (else InboxError).
         """
         conv = await Conversation.filter(id=conversation_id).first()
         if conv is None:
@@ -90,30 +102,49 @@ class Outbox:
             reply_to_id = await Message.filter(
                 conversation_id=conv.id, direction=Direction.INBOUND).order_by("-id").first(
             ).values_list("id", flat=True)  # type: ignore[assignment]
-        if not text.strip():
+        if not text.strip() and not files:
             raise InboxError("a reply needs some text", "invalid", "text")
         adapter = self.adapters.get(conv.channel_kind)
         if adapter is None:
             raise InboxError(f"channel {conv.channel_kind!r} cannot send", "unknown_channel")
+        if files and not self.can_attach(conv):
+            raise InboxError(_("Files cannot be sent in this conversation: %(channel)s "
+                               "carries text only here.", channel=adapter.display_name),
+                             "files_not_supported", "files")
         if len(text) > adapter.max_text_length:
             raise InboxError(f"{adapter.display_name} allows at most "
                              f"{adapter.max_text_length} characters", "too_long", "text")
-        try:
-            msg = await Message.create(
-                conversation_id=conv.id, channel_account_id=conv.channel_account_id,  # type: ignore[attr-defined]
-                direction=Direction.OUTBOUND, text=text, sender=sender,
-                buttons=[{"label": b.label, "payload": b.payload} for b in buttons],
-                origin=origin, reply_to_id=reply_to_id, source_ref=source_ref,
-                status=DeliveryStatus.PENDING, next_attempt_at=utcnow())
+        try:  # the reply, its files and the conversation's preview: all or nothing
+            async with in_transaction() as conn:
+                msg = await Message.create(
+                    using_db=conn, conversation_id=conv.id,
+                    channel_account_id=conv.channel_account_id,  # type: ignore[attr-defined]
+                    direction=Direction.OUTBOUND, text=text, sender=sender,
+                    buttons=[{"label": b.label, "payload": b.payload} for b in buttons],
+                    origin=origin, reply_to_id=reply_to_id, source_ref=source_ref,
+                    status=DeliveryStatus.PENDING, next_attempt_at=utcnow())
+                if files:
+                    await MessageAttachment.bulk_create(
+                        [MessageAttachment(message_id=msg.id, file_name=n, content_type=t,
+                                           size=size, sha256=digest)
+                         for n, t, size, digest in file_rows(files)], using_db=conn)
+                await Conversation.filter(id=conv.id).using_db(conn).update(
+                    last_message_at=msg.created_at,
+                    last_message_preview=(text or " ".join(
+                        f["file_name"] for f in files))[:PREVIEW_LEN])
         except IntegrityError:
             if source_ref is None:
                 raise
             return await Message.get(source_ref=source_ref)  # already stored and on its way
-        await Conversation.filter(id=conv.id).update(
-            last_message_at=msg.created_at, last_message_preview=text[:PREVIEW_LEN])
         self._changed(msg)
         self._deliver_soon(msg.id)
         return msg
+
+    def can_attach(self, conv: Conversation) -> bool:
+        """Whether a reply in this conversation may carry files (the channel's declaration;
+        never in a public thread)."""
+        return self.settings is not None and attachments.carries_files(
+            self.adapters.get(conv.channel_kind), conv)
 
     def _deliver_soon(self, message_id: int) -> None:
         """First attempt right away, off the request; the clock's sweep is the safety net."""
@@ -187,12 +218,16 @@ class Outbox:
             ).values("external_id", "meta")
             if row:
                 reply_to, reply_meta = row["external_id"], row["meta"] or {}
+        files = await attachments.outbound(self.settings, msg.id) if self.settings else ()
+        if missing := [f.file_name for f in files if not f.path.is_file()]:
+            return DeliveryStatus.FAILED, f"files no longer kept: {', '.join(missing)}", None
         out = OutboundMessage(
             message_id=msg.id, conversation_id=conv.id, account=account_info(account),
             contact_external_id=identity.external_id if identity else "",
             thread_id=conv.thread_key, text=msg.text, created_at=msg.created_at,
             buttons=tuple(Button(b["label"], b["payload"]) for b in msg.buttons or ()),
-            reply_to_external_id=reply_to, reply_to_meta=reply_meta)
+            reply_to_external_id=reply_to, reply_to_meta=reply_meta,
+            files=files, parts=self._parts(msg) if files else SentParts())
         try:
             result = await adapter.send(out)
         except RecipientUnreachable as exc:
@@ -211,6 +246,18 @@ class Outbox:
         if result is not None and result.external_id:
             msg.external_id = result.external_id  # saved with the status, by deliver()
         return DeliveryStatus.SENT, "", None
+
+    @staticmethod
+    def _parts(msg: Message) -> SentParts:
+        """What earlier attempts of this reply sent; each part sent now is recorded at
+        once, so no later attempt sends it again."""
+        meta = dict(msg.meta or {})
+        sent = dict(meta.get("sent_parts") or {})
+
+        async def record(part: str, external_id: str) -> None:
+            sent[part] = external_id
+            await Message.filter(id=msg.id).update(meta={**meta, "sent_parts": dict(sent)})
+        return SentParts(sent, record)
 
     def _retry(self, msg: Message, reason: str,
                retry_after: float | None) -> tuple[DeliveryStatus, str, datetime | None]:

@@ -6,9 +6,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import parse_qsl, quote, urlencode
+from urllib.parse import parse_qsl, urlencode
 
 from aiohttp import WSMsgType, web
+from aiohttp.web_request import FileField
 from babel.dates import format_timedelta
 
 from bot.core import attachments as files
@@ -19,6 +20,7 @@ from bot.core.errors import InboxError
 from bot.core.i18n import _
 from bot.core.keys import BUS, SETTINGS
 from bot.core.origins import check_origin, parse_origins
+from bot.core.outfiles import MAX_REPLY_FILES
 from bot.core.pages import error_page, form_str, page, path_id, render
 from bot.core.time import utcnow
 from bot.models import (
@@ -44,6 +46,7 @@ from bot.services.inbox import ListFilter
 from bot.services.live import HUB
 from bot.services.replies import OUTBOX
 from bot.web.common import page_number
+from config import Settings
 
 
 def _filter_from(query: Mapping[str, str]) -> ListFilter:
@@ -141,10 +144,12 @@ async def _sentiments(thread: list[dict[str, Any]]) -> dict[int, dict[str, Any]]
     return out
 
 
-async def _conversation_ctx(cid: int) -> dict[str, Any]:
+async def _conversation_ctx(request: web.Request, cid: int) -> dict[str, Any]:
     conv = await inbox.get_conversation(cid)
     thread = await inbox.thread(cid)
     return {"conv": conv, "thread": thread, "sentiments": await _sentiments(thread),
+            "can_attach": request.app[OUTBOX].can_attach(conv),
+            "max_files": MAX_REPLY_FILES,
             "files": await attachments.of_thread(thread),
             "contact": await contacts.contact_detail(conv.contact.id),
             "users": await users.agents(),
@@ -162,7 +167,7 @@ async def conversation(request: web.Request) -> web.Response:
     fragment = request.query.get("fragment")
     if fragment is None and has_perm(request[USER], Perm.INBOX_WRITE):
         await inbox.mark_read(cid, request.app[BUS])
-    ctx = await _conversation_ctx(cid)
+    ctx = await _conversation_ctx(request, cid)
     if fragment == "thread":
         return render(request, "web/_thread.html", **ctx)
     return render(request, "web/conversation.html", **ctx)
@@ -180,29 +185,32 @@ async def conversation_file(request: web.Request) -> web.StreamResponse:
         path = None
     if path is None or not path.is_file():
         return error_page(request, 404, _("This file is no longer kept."))
-    inline = found.content_type in files.INLINE_IMAGES
-    name = quote(found.file_name, safe="")
-    ascii_name = found.file_name.encode("ascii", "replace").decode().replace('"', "_")
-    return web.FileResponse(path, headers={
-        "Content-Type": found.content_type if inline else "application/octet-stream",
-        "Content-Disposition": f"{'inline' if inline else 'attachment'}; "
-                               f"filename=\"{ascii_name}\"; filename*=UTF-8''{name}",
-        "X-Content-Type-Options": "nosniff",
-        "Content-Security-Policy": "default-src 'none'; sandbox",
-        "Cache-Control": "private, max-age=3600"})
+    return files.file_response(path, found.file_name, found.content_type)
 
 
 def _back(cid: int, anchor: str = "") -> web.HTTPFound:
     return web.HTTPFound(f"/inbox/{cid}{anchor}")
 
 
-@page(Perm.INBOX_WRITE)
+def _reply_body(settings: Settings) -> int:
+    """A reply's form may carry MAX_REPLY_FILES files of the attachment limit each."""
+    return settings.max_body_bytes + MAX_REPLY_FILES * settings.attachment_max_bytes
+
+
+@page(Perm.INBOX_WRITE, max_body=_reply_body)
 async def conversation_reply(request: web.Request) -> web.StreamResponse:
-    cid, form = path_id(request, "cid"), request[FORM]
-    text = await canned.reply_text(cid, form_str(form, "text") or None,
-                                   db_id(form_str(form, "canned_id")))
-    await request.app[OUTBOX].send(cid, text, request[USER],
-                                   reply_to_id=db_id(form_str(form, "reply_to_message_id")))
+    """Send a reply, with the files attached to it where the channel carries them."""
+    cid, form, outbox = path_id(request, "cid"), request[FORM], request.app[OUTBOX]
+    uploads = [f for f in form.getall("files", []) if isinstance(f, FileField) and f.filename]
+    if uploads and not outbox.can_attach(await inbox.get_conversation(cid)):
+        raise InboxError(_("Files cannot be sent in this conversation: its channel carries "
+                           "text only here."), "files_not_supported", "files")
+    kept = await attachments.keep_uploads(request.app[SETTINGS], uploads)
+    text, canned_id = form_str(form, "text"), db_id(form_str(form, "canned_id"))
+    if text or canned_id is not None or not kept:
+        text = await canned.reply_text(cid, text or None, canned_id)
+    await outbox.send(cid, text, request[USER], files=kept,
+                      reply_to_id=db_id(form_str(form, "reply_to_message_id")))
     raise _back(cid, "#composer")
 
 

@@ -208,7 +208,8 @@ class EmailChannel:
         to = message.contact_external_id
         if "@" not in to:
             raise PermanentDeliveryError("this contact has no e-mail address")
-        mail = compose_reply(account, message)
+        mail = await asyncio.to_thread(compose_reply, account, message) if message.files \
+            else compose_reply(account, message)  # (files are read from disk)
         try:
             await self.send_mail(account, mail)
         except aiosmtplib.SMTPRecipientsRefused as exc:
@@ -282,4 +283,8 @@ def compose_reply(account: AccountInfo, message: OutboundMessage) -> EmailMessag
         mail["In-Reply-To"] = parent
         mail["References"] = " ".join(dict.fromkeys(refs))
     mail.set_content(message.text)
+    for f in message.files:  # the mail is one part: it goes out whole or not at all
+        maintype, _, subtype = f.content_type.partition("/")
+        mail.add_attachment(f.read(), maintype=maintype or "application",
+                            subtype=subtype or "octet-stream", filename=f.file_name)
     return mail

@@ -42,6 +42,8 @@ from bot.core.channel import (
     SettingsForm,
 )
 from bot.core.http import ApiError, Call, Endpoint, json_out
+from bot.core.outfiles import TEXT_PART
+from channels.meta import outfiles
 from channels.meta.graph import DEFAULT_API, TOKEN_CODES, Graph, GraphError, failure
 from channels.meta.parse import parse_webhook
 from channels.signing import verify
@@ -212,12 +214,18 @@ class MetaChannel(ABC):
                 body["quick_replies"] = [
                     {"content_type": "text", "title": b.label[:20], "payload": b.payload}
                     for b in message.buttons[:QUICK_REPLIES]]
-            out = await graph.post(f"{self.own_id(account)}/messages",
-                                   recipient={"id": message.contact_external_id},
-                                   messaging_type="RESPONSE", message=body)
+            node = f"{self.own_id(account)}/messages"
+
+            async def text() -> str:
+                out = await graph.post(node, recipient={"id": message.contact_external_id},
+                                       messaging_type="RESPONSE", message=body)
+                return str(out.get("message_id") or "")
+            first = await message.parts.once(TEXT_PART, text) if message.text.strip() \
+                else None
+            last_file = await outfiles.send_files(graph, node, message)
         except GraphError as exc:
             raise failure(exc, self.display_name) from exc
-        return SendResult(external_id=str(out.get("message_id") or "") or None)
+        return SendResult(external_id=first or last_file or None)
 
     async def publish(self, account: AccountInfo, target: str, text: str,
                       media: list[dict[str, Any]]) -> str:

@@ -59,18 +59,29 @@ class Graph:
     async def post(self, node: str, **params: Any) -> dict[str, Any]:
         return await self._call("POST", node, params)
 
-    async def _call(self, method: str, node: str, params: dict[str, Any]) -> dict[str, Any]:
+    async def upload(self, node: str, file: tuple[str, bytes, str, str],
+                     **params: Any) -> dict[str, Any]:
+        """A POST as multipart form data with one file: ``file`` is (field, bytes, file
+        name, content type), e.g. the Send API's ``filedata``."""
+        return await self._call("POST", node, params, file)
+
+    async def _call(self, method: str, node: str, params: dict[str, Any],
+                    file: tuple[str, bytes, str, str] | None = None) -> dict[str, Any]:
         """One call. Raises GraphError for an error answer; a connection that could not be
         made is a DeliveryError; one lost after the request went out is OutcomeUnknown."""
         data = {k: _wire(v) for k, v in params.items() if v is not None}
         data["access_token"] = self.token
+        form: dict[str, str] | aiohttp.FormData = data
+        if file is not None:
+            form = aiohttp.FormData(data)
+            form.add_field(file[0], file[1], filename=file[2], content_type=file[3])
         url = f"{self.base}/{graph_path(node)}"
         status = 0
         try:
             if method == "GET":
                 resp_cm = self.http.get(url, params=data, timeout=self.timeout)
             else:
-                resp_cm = self.http.post(url, data=data, timeout=self.timeout)
+                resp_cm = self.http.post(url, data=form, timeout=self.timeout)
             async with resp_cm as resp:
                 status = resp.status
                 raw = await read_capped(resp, ANSWER_BYTES)

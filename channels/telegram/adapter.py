@@ -41,8 +41,9 @@ from bot.core.channel import (
 from bot.core.clean import without_nul
 from bot.core.http import ApiError, Call, Endpoint, json_out
 from bot.core.outbound import check_url, refused
+from bot.core.outfiles import TEXT_PART
 from channels.loops import AccountLoops, lease_live
-from channels.telegram import files
+from channels.telegram import files, outfiles
 from channels.telegram.client import (
     DEFAULT_API,
     base_allowed,
@@ -312,14 +313,19 @@ class TelegramChannel:
             extra["reply_parameters"] = ReplyParameters(
                 int(message.reply_to_external_id.rsplit(":", 1)[1]),
                 allow_sending_without_reply=True)
-        pieces = split_text(message.text)
-        last: Any = None
-        for sent, piece in enumerate(pieces):
-            if sent == len(pieces) - 1 and message.buttons:
-                extra["reply_markup"] = keyboard(message.buttons)
-            last = await send_piece(bot, chat_id, piece, sent, extra)
-            extra.pop("reply_parameters", None)  # only the first part is the reply
-        return SendResult(external_id=message_id(chat_id, last.message_id) if last else None)
+        topic = {k: v for k, v in extra.items() if k == "message_thread_id"}
+
+        async def text() -> str:
+            pieces, last = split_text(message.text), None
+            for sent, piece in enumerate(pieces):
+                if sent == len(pieces) - 1 and message.buttons:
+                    extra["reply_markup"] = keyboard(message.buttons)
+                last = await send_piece(bot, chat_id, piece, sent, extra)
+                extra.pop("reply_parameters", None)  # only the first part is the reply
+            return message_id(chat_id, last.message_id) if last else ""
+        first = await message.parts.once(TEXT_PART, text) if message.text.strip() else None
+        last_file = await outfiles.send_files(bot, chat_id, message, topic)
+        return SendResult(external_id=first or last_file or None)
 
     async def publish(self, account: AccountInfo, target: str, text: str,
                       media: list[dict[str, Any]]) -> str:

@@ -43,6 +43,7 @@ from bot.core.clean import db_id, without_nul
 from bot.core.events import RelayResumed, SocketPush
 from bot.core.i18n import _
 from bot.core.origins import origin_of
+from channels.webchat import files
 from channels.webchat.guard import Guard
 
 log = logging.getLogger("switchboard.webchat")
@@ -55,7 +56,7 @@ class WebChat:
     kind: ClassVar[str] = "webchat"
     display_name: ClassVar[str] = "Web chat"
     max_text_length: ClassVar[int] = 5000
-    supports_media: ClassVar[bool] = False
+    supports_media: ClassVar[bool] = True  # staff's files: shown in the widget
     rate_per_sec: ClassVar[float | None] = None
     settings_form: ClassVar[SettingsForm] = SettingsForm(("origins",))
 
@@ -101,7 +102,14 @@ class WebChat:
 
     def routes(self) -> list[web.RouteDef]:
         return [web.get("/chat", self.page), web.get("/widget.js", self.script),
-                web.get("/chat.js", self.script), web.get("/chat/ws", self.websocket)]
+                web.get("/chat.js", self.script), web.get("/chat/ws", self.websocket),
+                web.get("/chat/files/{aid}", self.file)]
+
+    async def file(self, request: web.Request) -> web.StreamResponse:
+        """A file of the visitor's conversation (channels.webchat.files)."""
+        account = await self._account(request)
+        return await files.serve(request, self.ctx.settings, account.id,
+                                 self.visitor_of(request, account.id))
 
     def endpoints(self) -> list[Any]:
         return []
@@ -162,7 +170,8 @@ class WebChat:
         self._sockets[key].add(ws)
         self._all.add(ws)
         try:
-            history = await self.ctx.contact_history(account.id, visitor)
+            history = [{**h, "files": files.items(account.id, h.get("files") or ())}
+                       for h in await self.ctx.contact_history(account.id, visitor)]
             await ws.send_json({"type": "hello", "history": history,
                                 "email_known": any(h.get("email_known") for h in history)},
                                dumps=_dumps)
@@ -245,7 +254,8 @@ class WebChat:
         key = (message.account.id, message.contact_external_id)
         await self._push(key, _frame(message.message_id, message.text, message.created_at,
                                      [{"label": b.label, "payload": b.payload}
-                                      for b in message.buttons]))
+                                      for b in message.buttons],
+                                     files.items(key[0], message.files)))
         if self.ctx.bus is not None:  # the other processes: their own sockets, not ours
             self.ctx.bus.publish(SocketPush(self.kind, key[0], key[1], message.message_id),
                                  here=False)
@@ -259,7 +269,8 @@ class WebChat:
         if row is None or row["direction"] != "out":
             return
         await self._push((ev.account_id, ev.contact),
-                         _frame(row["id"], row["text"], row["created_at"], row["buttons"]))
+                         _frame(row["id"], row["text"], row["created_at"], row["buttons"],
+                                files.items(ev.account_id, row.get("files") or ())))
 
     async def _push(self, key: tuple[int, str], payload: dict[str, Any]) -> None:
         sockets = list(self._sockets.get(key, ()))
@@ -275,11 +286,11 @@ class WebChat:
             await ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutdown")
 
 
-def _frame(message_id: int, text: str, created_at: datetime,
-           buttons: list[dict[str, str]]) -> dict[str, Any]:
+def _frame(message_id: int, text: str, created_at: datetime, buttons: list[dict[str, str]],
+           attached: list[dict[str, Any]]) -> dict[str, Any]:
     """An outbound message as the widget shows it (one shape, whichever process sends)."""
     return {"type": "message", "id": message_id, "direction": "out", "text": text,
-            "created_at": created_at.isoformat(),
+            "created_at": created_at.isoformat(), "files": attached,
             "buttons": [{"label": b["label"], "payload": b["payload"]} for b in buttons]}
 
 

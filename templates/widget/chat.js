@@ -17,6 +17,17 @@
     log.appendChild(div); log.scrollTop = log.scrollHeight;
     return div;
   }
+  function fileLink(f) {             // an image inline, anything else a download link
+    var box = document.createElement("div"), a = document.createElement("a");
+    box.className = "file"; a.href = f.url;
+    if (f.image) {
+      var img = document.createElement("img");
+      img.src = f.url; img.alt = f.name; a.appendChild(img); a.target = "_blank";
+    } else {
+      a.textContent = f.name; a.setAttribute("download", f.name);
+    }
+    box.appendChild(a); return box;
+  }
   function clearQuick() {            // only the latest message's buttons can be pressed
     Array.prototype.forEach.call(log.querySelectorAll(".quick"), function (q) { q.remove(); });
   }
@@ -24,7 +35,9 @@
     if (m.id && shown[m.id]) return;
     if (m.id) shown[m.id] = true;
     clearQuick();
-    bubble(m.text, m.direction === "in" ? "in" : "out").dataset.id = m.id || "";
+    var el = bubble(m.text, m.direction === "in" ? "in" : "out");
+    el.dataset.id = m.id || "";
+    (m.files || []).forEach(function (f) { el.appendChild(fileLink(f)); });
     if (m.direction !== "in" && m.buttons && m.buttons.length && last !== false) {
       var row = document.createElement("div");
       row.className = "quick";

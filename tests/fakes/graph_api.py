@@ -120,7 +120,13 @@ class FakeGraph:
     async def _params(self, request: web.Request) -> dict[str, Any]:
         if request.method == "GET":
             return dict(request.query)
-        return {k: v for k, v in (await request.post()).items() if isinstance(v, str)}
+        out: dict[str, Any] = {}
+        for k, v in (await request.post()).items():  # a file (multipart): name, type, bytes
+            out[k] = v if isinstance(v, str) else {
+                "file_name": v.filename, "content_type": v.content_type, "data": v.file.read()}
+            if not isinstance(v, str):
+                v.file.close()
+        return out
 
     def _injected(self, edge: str) -> web.Response | None:
         for f in self.fail:
@@ -248,11 +254,19 @@ class FakeGraph:
     def _messages(self, owner: Account, node: str, p: dict[str, Any]) -> web.Response:
         recipient = json.loads(p.get("recipient") or "{}")
         message = json.loads(p.get("message") or "{}")
-        if not recipient.get("id") or not message.get("text"):
+        attachment = message.get("attachment") or {}
+        if not recipient.get("id") or not (message.get("text") or attachment):
             return self._error(400, 100, "(#100) recipient and message are required")
+        upload = p.get("filedata")
+        if attachment and (attachment.get("type") not in ("image", "audio", "video", "file")
+                           or not (isinstance(upload, dict) or "url" in attachment.get(
+                               "payload", {}) or "attachment_id" in attachment.get(
+                               "payload", {}))):
+            return self._error(400, 100, "(#100) Upload attachment failure.")
         mid = f"m_{self._new_id()}"
         owner.messages.append({"recipient": recipient["id"], "message": message, "mid": mid,
-                               "messaging_type": p.get("messaging_type")})
+                               "messaging_type": p.get("messaging_type"),
+                               "filedata": upload})
         return web.json_response({"recipient_id": recipient["id"], "message_id": mid})
 
     def _answer(self, owner: Account, node: str, p: dict[str, Any]) -> web.Response:

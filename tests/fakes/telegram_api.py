@@ -140,7 +140,20 @@ class FakeTelegram:
                     out[key] = json.loads(value)
                 except ValueError:
                     out[key] = value
+            else:  # an uploaded file (multipart/form-data), as the Bot API takes them
+                out[key] = {"file_name": value.filename, "content_type": value.content_type,
+                            "data": value.file.read()}
+                value.file.close()
         return out
+
+    @staticmethod
+    def _uploaded(p: dict[str, Any], key: str) -> Any:
+        """A file parameter: an upload ({"file_name", "data"}, kept with what was sent) or
+        a file_id / URL; an "attach://" reference that names no upload is a 400."""
+        value = p.get(key)
+        if isinstance(value, str) and value.startswith("attach://"):
+            value = p.get(value.removeprefix("attach://"))
+        return value
 
     @staticmethod
     def _ok(result: Any) -> web.Response:
@@ -266,10 +279,23 @@ class FakeTelegram:
     def _send_photo(self, bot: FakeBot, p: dict[str, Any]) -> Any:
         if len(str(p.get("caption") or "")) > 1024:
             return self._error(400, "Bad Request: message caption is too long")
-        return self._message_out(bot, p, photo=[{"file_id": str(p.get("photo")),
+        photo = self._uploaded(p, "photo")
+        if not photo:
+            return self._error(400, "Bad Request: there is no photo in the request")
+        file_id = f"photo{len(bot.sent)}" if isinstance(photo, dict) else str(photo)
+        return self._message_out(bot, p, photo=[{"file_id": file_id,
                                                  "file_unique_id": "u", "width": 1,
                                                  "height": 1}],
                                  caption=p.get("caption"))
+
+    def _send_document(self, bot: FakeBot, p: dict[str, Any]) -> Any:
+        document = self._uploaded(p, "document")
+        if not isinstance(document, dict) or not document.get("data"):
+            return self._error(400, "Bad Request: there is no document in the request")
+        return self._message_out(bot, p, document={
+            "file_id": f"doc{len(bot.sent)}", "file_unique_id": "d",
+            "file_name": document["file_name"], "file_size": len(document["data"])},
+            caption=p.get("caption"))
 
     async def _send_media_group(self, bot: FakeBot, p: dict[str, Any]) -> Any:
         items = p.get("media") or []
