@@ -27,7 +27,7 @@ PDF = b"%PDF-1.4 the invoice" * 10
 def reply_form(csrf: str | None, text: str, *files: tuple[str, bytes, str]
                ) -> aiohttp.FormData:
     """The reply form as the browser sends it: multipart, with the files under "files"."""
-    form = aiohttp.FormData()
+    form = aiohttp.FormData(quote_fields=False)  # as browsers send names: raw UTF-8
     if csrf is not None:
         form.add_field("csrf_token", csrf)
     form.add_field("text", text)
