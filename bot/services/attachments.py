@@ -54,6 +54,8 @@ def carries_files(adapter: Any, conversation: Conversation) -> bool:
 def _keep(settings: Settings, field: FileField) -> dict[str, Any]:
     field.file.seek(0)
     data = field.file.read(settings.attachment_max_bytes + 1)
+    if not data:  # described, not kept: refused by the caller
+        return files.describe(field.filename, field.content_type, 0)
     return files.store(settings, data, field.filename, field.content_type)
 
 
@@ -61,7 +63,8 @@ async def keep_uploads(settings: Settings, fields: Sequence[Any]) -> list[dict[s
     """Keep the files of a form (``FileField`` values; an empty file input sends one with
     no name, which is skipped) on disk by their hash, and describe them for
     :meth:`Outbox.send <bot.services.replies.Outbox.send>`. TooLarge (413) for a file over
-    ``attachment_max_bytes`` (nothing of it is written), InboxError for too many."""
+    ``attachment_max_bytes`` (nothing of it is written), InboxError for too many or an
+    empty one."""
     uploads = [f for f in fields if isinstance(f, FileField) and f.filename]
     if len(uploads) > MAX_REPLY_FILES:
         raise InboxError(_("A reply may carry at most %(count)d files.",
@@ -73,6 +76,9 @@ async def keep_uploads(settings: Settings, fields: Sequence[Any]) -> list[dict[s
             raise TooLarge(_("%(name)s is too large: a file may be at most %(limit)s.",
                              name=meta["file_name"],
                              limit=do_filesizeformat(settings.attachment_max_bytes)), "files")
+        if not meta["size"]:  # nothing a channel would take
+            raise InboxError(_("%(name)s is empty.", name=meta["file_name"]), "empty_file",
+                             "files")
         kept.append(meta)
     return kept
 

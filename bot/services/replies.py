@@ -108,9 +108,8 @@ class Outbox:
         if adapter is None:
             raise InboxError(f"channel {conv.channel_kind!r} cannot send", "unknown_channel")
         if files and not self.can_attach(conv):
-            raise InboxError(_("Files cannot be sent in this conversation: %(channel)s "
-                               "carries text only here.", channel=adapter.display_name),
-                             "files_not_supported", "files")
+            raise InboxError(_("Files cannot be sent in this conversation: its channel "
+                               "carries text only here."), "files_not_supported", "files")
         if len(text) > adapter.max_text_length:
             raise InboxError(f"{adapter.display_name} allows at most "
                              f"{adapter.max_text_length} characters", "too_long", "text")

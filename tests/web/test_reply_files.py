@@ -49,7 +49,8 @@ async def visitor_chat(shop: Shop, client_id: str = "visit0001") -> tuple[Any, i
 
 
 async def test_web_chat_visitor_gets_the_files_and_only_they_can_open_them(
-        shop: Shop) -> None:
+        shop_any_db: Shop) -> None:
+    shop = shop_any_db
     ws, account, cid = await visitor_chat(shop)
     csrf = await as_admin(shop)
     page = await (await shop.client.get(f"/inbox/{cid}")).text()
@@ -147,6 +148,9 @@ async def test_bad_uploads_are_refused_with_the_pages_message(aiohttp_client: An
     six = [(f"f{i}.bin", bytes([i]) * 10, "application/octet-stream") for i in range(6)]
     resp = await shop.client.post(f"/inbox/{cid}/reply", data=reply_form(csrf, "x", *six))
     assert resp.status == 400 and "at most 5 files" in await resp.text()
+    resp = await shop.client.post(f"/inbox/{cid}/reply", data=reply_form(
+        csrf, "x", ("empty.txt", b"", "text/plain")))
+    assert resp.status == 400 and "empty.txt is empty." in await resp.text()
     # no CSRF token: 403, nothing kept
     resp = await shop.client.post(f"/inbox/{cid}/reply", data=reply_form(
         None, "forged", ("p.png", PNG, "image/png")))
