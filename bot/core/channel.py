@@ -313,7 +313,7 @@ class ChannelAdapter(Protocol):
     kind: ClassVar[str]
     display_name: ClassVar[str]
     max_text_length: ClassVar[int]
-    supports_media: ClassVar[bool]
+    supports_media: ClassVar[bool]  # replies may carry files (OutboundMessage.files)
     rate_per_sec: ClassVar[float | None]
 
     def routes(self) -> list[web.RouteDef]:

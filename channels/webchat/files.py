@@ -26,8 +26,9 @@ def items(account_id: int, files: Iterable[dict[str, Any] | OutboundFile]
     for f in files:
         row = f if isinstance(f, dict) else {"id": f.id, "file_name": f.file_name,
                                              "content_type": f.content_type, "size": f.size}
-        out.append({"id": row["id"], "name": row["file_name"], "type": row["content_type"],
-                    "size": row["size"], "image": row["content_type"] in attachments.INLINE_IMAGES,
+        ctype = row["content_type"]
+        out.append({"id": row["id"], "name": row["file_name"], "type": ctype,
+                    "size": row["size"], "image": ctype in attachments.INLINE_IMAGES,
                     "url": f"/chat/files/{row['id']}?account={account_id}"})
     return out
 
