@@ -23,7 +23,7 @@ __all__ = ["fake_api", "meta"]
 async def test_telegram_reply_with_a_photo_and_a_document(
         shop: Shop, fake_api: tuple[FakeTelegram, str]) -> None:
     tg = await connect(shop, *fake_api, "webhook")
-    await until(lambda: soon(lambda: tg.bot.webhook))
+    await soon(lambda: tg.bot.webhook)
     update = {"update_id": 930001, **tg.fake.private_message(7101, "Do you have it in red?")}
     assert (await tg.webhook(update)).status == 200
     stored = await tg.stored(f"7101:{update['message']['message_id']}")
@@ -35,7 +35,7 @@ async def test_telegram_reply_with_a_photo_and_a_document(
         csrf, "Yes, here:", ("red.png", PNG, "image/png"),
         ("sizes.pdf", PDF, "application/pdf")), allow_redirects=False)
     assert resp.status == 302, await resp.text()
-    await until(lambda: soon(lambda: len(tg.bot.sent) == 3))
+    await soon(lambda: len(tg.bot.sent) == 3)
     text, photo, document = tg.bot.sent
     assert text["text"] == "Yes, here:" and str(text["chat_id"]) == "7101"
     assert photo["photo"]["data"] == PNG and photo["photo"]["file_name"] == "red.png"
