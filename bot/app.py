@@ -25,7 +25,7 @@ from bot.core.auth import same
 from bot.core.channel import ChannelContext, RunsAccounts
 from bot.core.commands import Desk
 from bot.core.errors import InboxError
-from bot.core.events import EventBus, MessageReceived
+from bot.core.events import DemoRemoved, EventBus, MessageReceived, RelayResumed
 from bot.core.http import ApiError, error_response, mount
 from bot.core.ingest_orm import Ingestor, TortoiseDriver
 from bot.core.ingest_sqlite import SqliteWriter
@@ -243,6 +243,12 @@ def create_app(settings: Settings, *, migrate: bool = True,
             if created and settings.demo_content:  # only into the shop just created
                 await demo.seed_content()
         app[DEMO]["present"] = await demo.present()
+
+        async def recheck_demo(_: DemoRemoved | RelayResumed) -> None:
+            app[DEMO]["present"] = await demo.present()
+
+        app[BUS].subscribe(DemoRemoved, recheck_demo, everywhere=True)
+        app[BUS].subscribe(RelayResumed, recheck_demo)  # a removal may have been missed
         yield
         account_cache.forget_accounts()
         await app[INTAKE].close()

@@ -131,6 +131,13 @@ class SocketPush(Event):
 
 
 @dataclass(frozen=True)
+class DemoRemoved(Event):
+    """The demo content was removed: every process drops the staff pages' banner."""
+
+    crosses: ClassVar[bool] = True
+
+
+@dataclass(frozen=True)
 class RelayResumed(Event):
     """This process's relay connected again after losing its connection: what the other
     processes published meanwhile was missed here. Holders of live sockets close them
