@@ -105,7 +105,8 @@ class WebChat:
     def routes(self) -> list[web.RouteDef]:
         return [web.get("/chat", self.page), web.get("/widget.js", self.script),
                 web.get("/chat.js", self.script), web.get("/chat/ws", self.websocket),
-                web.post("/chat/upload", self.upload), web.get("/chat/files/{aid}", self.file)]
+                web.post("/chat/upload", self.visitor_upload),
+                web.get("/chat/files/{aid}", self.visitor_file)]
 
     def endpoints(self) -> list[Any]:
         return []
@@ -185,7 +186,7 @@ class WebChat:
             self._all.discard(ws)
         return ws
 
-    async def upload(self, request: web.Request) -> web.Response:
+    async def visitor_upload(self, request: web.Request) -> web.Response:
         """One file from the visitor, stored as their message (see channels.webchat.files)."""
         account = await self._account(request)
         self.guard.check_origin(request, account, required=True)
@@ -216,7 +217,7 @@ class WebChat:
              "files": [_file_view(account.id, f) for f in kept]},
             status=201 if result.created else 200)
 
-    async def file(self, request: web.Request) -> web.StreamResponse:
+    async def visitor_file(self, request: web.Request) -> web.StreamResponse:
         """A file of the visitor's own conversations (theirs, or one staff sent them)."""
         account = await self._account(request)
         self.guard.check_origin(request, account, required=False)
