@@ -28,6 +28,16 @@ async def shop(aiohttp_client: Any, tmp_path: Path) -> Shop:
                                                           attachment_max_bytes=LIMIT))
 
 
+@pytest.fixture(params=["sqlite", "postgres"])
+async def shop_any_db(request: pytest.FixtureRequest, aiohttp_client: Any,
+                      tmp_path: Path) -> Shop:
+    """The shop on SQLite, then on PostgreSQL: the lookups of a visitor's files."""
+    extra = {} if request.param == "sqlite" else {
+        "database_url": request.getfixturevalue("postgres").create_db(migrated=True)}
+    return await start_shop(aiohttp_client, make_settings(
+        tmp_path, attachment_max_bytes=LIMIT, **extra))
+
+
 async def visitor(shop: Shop) -> int:
     account = int(shop.seed["webchat_account_id"])
     assert (await shop.client.get(f"/chat?account={account}")).status == 200
@@ -52,7 +62,9 @@ async def post(shop: Shop, account: int, body: Any, origin: str | None = SHOP,
     return resp.status, await (resp.json() if "json" in ctype else resp.text())
 
 
-async def test_a_picture_is_stored_once_and_shown_to_staff_and_the_visitor(shop: Shop) -> None:
+async def test_a_picture_is_stored_once_and_shown_to_staff_and_the_visitor(
+        shop_any_db: Shop) -> None:
+    shop = shop_any_db
     account = await visitor(shop)
     status, ack = await post(shop, account, form(PNG))
     assert status == 201, ack
@@ -139,7 +151,9 @@ async def test_size_and_bad_input(shop: Shop) -> None:
     assert await Message.filter(text="").count() == 1  # only the exact-limit file
 
 
-async def test_only_the_visitor_from_the_shops_site(shop: Shop, aiohttp_client: Any) -> None:
+async def test_only_the_visitor_from_the_shops_site(shop_any_db: Shop,
+                                                    aiohttp_client: Any) -> None:
+    shop = shop_any_db
     account = await visitor(shop)
     # Another site's page posting with the visitor's cookie; a POST without Origin.
     for origin in ("https://evil.example", None):
