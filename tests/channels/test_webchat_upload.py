@@ -175,3 +175,15 @@ async def test_only_the_visitor_from_the_shops_site(shop_any_db: Shop,
     assert (await other.get(ack["files"][0]["url"])).status == 404
     assert (await stranger.get(ack["files"][0]["url"])).status == 403
     assert (await shop.client.get(f"/chat/files/nope?account={account}")).status == 404
+
+
+async def test_a_file_larger_than_a_request_body_is_taken(aiohttp_client: Any,
+                                                          tmp_path: Path) -> None:
+    """The upload is read as a stream up to attachment_max_bytes (20 MiB by default), not
+    held to max_body_bytes (256 KiB), the limit of other request bodies."""
+    shop = await start_shop(aiohttp_client, make_settings(tmp_path))
+    account = await visitor(shop)
+    big = PNG + b"\0" * (600 * 1024)
+    status, ack = await post(shop, account, form(big, client_id="bigfile001"))
+    assert status == 201, ack
+    assert ack["files"][0]["size"] == len(big)
