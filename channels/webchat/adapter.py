@@ -120,7 +120,7 @@ class WebChat:
             else _("Hi! How can we help you today?"),  # the visitor's language (Accept-Language)
             "title": account.settings.get("title", account.name),
             "max_bytes": self.ctx.settings.attachment_max_bytes,
-            "max_mb": f"{self.ctx.settings.attachment_max_bytes / 1024 / 1024:.3g}"})
+            "max_mb": files.megabytes(self.ctx.settings.attachment_max_bytes)})
         resp = web.Response(text=html, content_type="text/html")
         # Framed only by this site and the shop's own (their pages hold the widget).
         resp.headers[csp.HEADER] = csp.embeddable_policy(
@@ -198,7 +198,7 @@ class WebChat:
         try:
             up = await files.read(request, limit)
             if not _CLIENT_ID.match(up.client_id):
-                raise files.bad("client_id is missing")
+                raise files.bad(_("The upload could not be read."))  # no client_id
             ctype = attachments.sniff(up.data)
             if ctype is None:
                 raise files.unsupported()

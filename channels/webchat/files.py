@@ -44,10 +44,15 @@ def bad(message: str) -> Refused:
     return Refused(400, "bad_upload", message)
 
 
+def megabytes(limit: int) -> str:
+    """A byte count as the widget's texts name it ("20" for 20 MiB)."""
+    return f"{limit / 1024 / 1024:.3g}"
+
+
 def too_large(limit: int) -> Refused:
-    megabytes = f"{limit / 1024 / 1024:.3g}"
+    size = megabytes(limit)
     return Refused(413, "too_large", _("The file is too large: at most %(size)s MB.",
-                                       size=megabytes))
+                                       size=size))
 
 
 @dataclass(frozen=True)
