@@ -36,7 +36,7 @@ from bot.core.pages import error_page
 from bot.core.ratelimit import TRUSTED_PROXIES, address_allowed, client_address
 from bot.core.relay import relay_for
 from bot.core.serve import INFLIGHT, Inflight
-from bot.services import account_cache, accounts, contacts, demo, inbox
+from bot.services import account_cache, accounts, attachments, contacts, demo, inbox
 from bot.services.automation import Automation
 from bot.services.followups import FOLLOWUPS, Followups
 from bot.services.inbox import INTAKE
@@ -347,7 +347,8 @@ def create_app(settings: Settings, *, migrate: bool = True,
         list_accounts=account_cache.enabled_accounts, staff_input=desk.handle,
         staff_commands=desk.names(), thread_known=contacts.thread_known, in_flow=flows.active,
         mark_bounced=consent.mark_bounced, bus=app[BUS],
-        load_message=contacts.message_for_socket)
+        load_message=contacts.message_for_socket, message_files=attachments.of_message,
+        contact_file=attachments.of_contact)
 
     async def bind_http(app: web.Application) -> AsyncIterator[None]:
         ctx.session = app[HTTP]

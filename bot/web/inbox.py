@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import parse_qsl, quote, urlencode
+from urllib.parse import parse_qsl, urlencode
 
 from aiohttp import WSMsgType, web
 from babel.dates import format_timedelta
@@ -180,16 +180,8 @@ async def conversation_file(request: web.Request) -> web.StreamResponse:
         path = None
     if path is None or not path.is_file():
         return error_page(request, 404, _("This file is no longer kept."))
-    inline = found.content_type in files.INLINE_IMAGES
-    name = quote(found.file_name, safe="")
-    ascii_name = found.file_name.encode("ascii", "replace").decode().replace('"', "_")
-    return web.FileResponse(path, headers={
-        "Content-Type": found.content_type if inline else "application/octet-stream",
-        "Content-Disposition": f"{'inline' if inline else 'attachment'}; "
-                               f"filename=\"{ascii_name}\"; filename*=UTF-8''{name}",
-        "X-Content-Type-Options": "nosniff",
-        "Content-Security-Policy": "default-src 'none'; sandbox",
-        "Cache-Control": "private, max-age=3600"})
+    return web.FileResponse(path, headers=files.download_headers(found.file_name,
+                                                                  found.content_type))
 
 
 def _back(cid: int, anchor: str = "") -> web.HTTPFound:
