@@ -157,3 +157,17 @@ async def test_notifications_once_turned_on(browser: Browser, live: ServerProces
     _, last, _ = await new_chat(live, visitors)
     await expect(page.locator(f'#conversations tr[data-id="{last}"]')).to_be_visible()
     assert await notes(page) == [] and await page.evaluate("window.__asked") == 0
+
+
+async def test_no_notification_button_where_the_browser_has_none(
+        browser: Browser, live: ServerProcess) -> None:
+    context = await browser.new_context()
+    await context.add_init_script("delete window.Notification;")
+    page = await context.new_page()
+    await page.goto(f"{live.url}/login")
+    await page.fill("input[name=email]", live.seed["email"])
+    await page.fill("input[name=password]", live.seed["password"])
+    await page.click("button[type=submit]")
+    await page.goto(f"{live.url}/inbox")
+    await expect(page.locator("#live")).to_have_css("color", GREEN)  # live.js ran
+    await expect(page.locator("#notify")).to_be_hidden()
