@@ -93,6 +93,7 @@ async def test_a_colleague_sees_who_is_replying(browser: Browser, live: ServerPr
     await ann.get_by_role("button", name="Send reply").click()
     await expect(sign).to_have_text("")  # sent
     await expect(admin.locator("#thread")).to_contain_text("Yes, it is")
+    await expect(ann.locator("#live")).to_have_css("color", GREEN)  # her page, reloaded
 
     await ann.locator("#note-form textarea[name=text]").press_sequentially("check stock")
     await expect(sign).to_have_text("<b>Ann</b> & $& is replying…")

@@ -43,16 +43,16 @@
      changes; a stop when it is sent or emptied (the server also stops it when the
      socket closes, e.g. the page is left). */
   var BOXES = "#reply-form textarea[name=text], #note-form textarea[name=text]", pinged = 0;
-  function ping(stop) {
-    if (ws && ws.readyState === WebSocket.OPEN)
-      ws.send(JSON.stringify({type: "typing", conversation_id: +here, stop: stop}));
+  function ping(stop) {  // whether it went (a closed socket: the next keystroke tries again)
+    if (!ws || ws.readyState !== WebSocket.OPEN) return false;
+    ws.send(JSON.stringify({type: "typing", conversation_id: +here, stop: stop}));
+    return true;
   }
   if (here) {
     document.addEventListener("input", function (ev) {
       if (!ev.target.matches || !ev.target.matches(BOXES)) return;
       if (!ev.target.value) { if (pinged) ping(true); pinged = 0; return; }
-      if (Date.now() - pinged < 2500) return;
-      pinged = Date.now(); ping(false);
+      if (Date.now() - pinged >= 2500 && ping(false)) pinged = Date.now();
     });
     document.addEventListener("submit", function (ev) {
       if ((ev.target.id === "reply-form" || ev.target.id === "note-form") && pinged) { ping(true); pinged = 0; }
