@@ -1,6 +1,7 @@
-"""The files of a conversation: which messages carry which stored files, one file looked
-up for download (only within its own conversation, or by the contact it was sent to),
-and the files staff attach to a reply (kept, checked, handed to the adapter)."""
+"""The files of conversations: which messages carry which stored files, for the
+conversation page and the web chat; one file looked up for download (only within its own
+conversation, or for a web chat visitor only within their own conversations); and the
+files staff attach to a reply (kept, checked, handed to the adapter)."""
 
 from __future__ import annotations
 
@@ -23,14 +24,7 @@ from config import Settings
 
 async def of_thread(thread: list[dict[str, Any]]) -> dict[int, list[dict[str, Any]]]:
     """The stored files of a thread's messages: message id -> its files, in order."""
-    ids = [t["id"] for t in thread if t.get("type") == "message"]
-    out: dict[int, list[dict[str, Any]]] = {}
-    if not ids:
-        return out
-    for row in await MessageAttachment.filter(message_id__in=ids).order_by("id").values(
-            "id", "message_id", "file_name", "content_type", "size"):
-        out.setdefault(row["message_id"], []).append(row)
-    return out
+    return await of_messages([t["id"] for t in thread if t.get("type") == "message"])
 
 
 async def in_conversation(conversation_id: int, attachment_id: int) -> MessageAttachment:
@@ -91,26 +85,37 @@ async def outbound(settings: Settings, message_id: int) -> tuple[OutboundFile, .
                               files.path_of(settings, r["sha256"])) for r in rows)
 
 
+# --- the files of messages, and what a web chat visitor may fetch (ChannelContext) ----------
+
+_FIELDS = ("id", "message_id", "file_name", "content_type", "size")
+
+
 async def of_messages(message_ids: Sequence[int]) -> dict[int, list[dict[str, Any]]]:
-    """Message id -> its stored files (id, file_name, content_type, size), in order."""
+    """The stored files of these messages: message id -> its files, in order."""
     out: dict[int, list[dict[str, Any]]] = {}
     if message_ids:
         for row in await MessageAttachment.filter(message_id__in=list(message_ids)).order_by(
-                "id").values("id", "message_id", "file_name", "content_type", "size"):
-            out.setdefault(row.pop("message_id"), []).append(row)
+                "id").values(*_FIELDS):
+            out.setdefault(row["message_id"], []).append(row)
     return out
 
 
-async def for_contact(account_id: int, external_id: str,
-                      attachment_id: int) -> MessageAttachment:
-    """The file, if it came with a message of a conversation of the contact behind this
-    external id on this account (a web chat visitor's own); else NotFound."""
-    contact_id = await Identity.filter(
-        channel_account_id=account_id, external_id=fit_key(external_id, ID_LEN)
-    ).first().values_list("contact_id", flat=True)
-    found = None if contact_id is None else await MessageAttachment.filter(
-        id=attachment_id, message__conversation__channel_account_id=account_id,
-        message__conversation__contact_id=contact_id).first()
-    if found is None:
-        raise NotFound("attachment", "attachment_id")
-    return found
+async def of_message(message_id: int) -> list[dict[str, Any]]:
+    """The stored files of one message, in order."""
+    return (await of_messages([message_id])).get(message_id, [])
+
+
+async def of_contact(account_id: int, external_id: str, attachment_id: int
+                     ) -> dict[str, Any] | None:
+    """A file of a message in a conversation of the contact behind ``external_id`` on this
+    account (theirs or a reply to them), with its ``sha256``; None for any other file."""
+    contact_id = await Identity.filter(channel_account_id=account_id,
+                                       external_id=fit_key(external_id, ID_LEN)
+                                       ).first().values_list("contact_id", flat=True)
+    if contact_id is None:
+        return None
+    row: dict[str, Any] | None = await MessageAttachment.filter(
+        id=attachment_id, message__conversation__contact_id=contact_id,
+        message__conversation__channel_account_id=account_id).first().values(
+            *_FIELDS, "sha256")
+    return row

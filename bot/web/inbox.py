@@ -185,7 +185,8 @@ async def conversation_file(request: web.Request) -> web.StreamResponse:
         path = None
     if path is None or not path.is_file():
         return error_page(request, 404, _("This file is no longer kept."))
-    return files.file_response(path, found.file_name, found.content_type)
+    return web.FileResponse(path, headers=files.download_headers(found.file_name,
+                                                                  found.content_type))
 
 
 def _back(cid: int, anchor: str = "") -> web.HTTPFound:
@@ -312,16 +313,18 @@ async def staff_socket(request: web.Request) -> web.StreamResponse:
     session = await session_of(request)
     if session is None or not has_perm(session.user, Perm.INBOX_READ):
         raise web.HTTPForbidden(text="log in first")
-    ws = web.WebSocketResponse(heartbeat=30)
+    ws = web.WebSocketResponse(heartbeat=30, max_msg_size=4096)  # pages send typing pings
     await ws.prepare(request)
     hub = request.app[HUB]
-    hub.sockets.add(ws)
+    hub.join(ws, session.user)
     try:
         async for msg in ws:
-            if msg.type == WSMsgType.ERROR:
+            if msg.type == WSMsgType.TEXT:
+                await hub.heard(ws, msg.data)
+            elif msg.type == WSMsgType.ERROR:
                 break
     finally:
-        hub.sockets.discard(ws)
+        hub.leave(ws)
     return ws
 
 

@@ -6,9 +6,11 @@ reload. Each message the widget sends carries a client-made id; it becomes the m
 acknowledges a message only after ``ingest`` has committed it.
 
 Only the shop's own sites may use the socket, and each client address has limits
-(:mod:`channels.webchat.guard`). The account's settings: ``title``, ``greeting`` and
-``origins`` (the shop sites, besides ``public_url`` and ``allowed_origins``, whose pages
-may open the socket and frame the chat).
+(:mod:`channels.webchat.guard`). A visitor sends a file with ``POST /chat/upload``
+(:mod:`channels.webchat.files`) and sees the files of their conversations (their own,
+and those staff attach to replies) at ``/chat/files/<id>``. The account's settings:
+``title``, ``greeting`` and ``origins`` (the shop sites, besides ``public_url`` and
+``allowed_origins``, whose pages may open the socket and frame the chat).
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from typing import Any, ClassVar
 
 from aiohttp import WSCloseCode, WSMsgType, web
 
-from bot.core import csp
+from bot.core import attachments, csp
 from bot.core.auth import same
 from bot.core.channel import (
     AccountInfo,
@@ -103,13 +105,8 @@ class WebChat:
     def routes(self) -> list[web.RouteDef]:
         return [web.get("/chat", self.page), web.get("/widget.js", self.script),
                 web.get("/chat.js", self.script), web.get("/chat/ws", self.websocket),
-                web.get("/chat/files/{aid}", self.file)]
-
-    async def file(self, request: web.Request) -> web.StreamResponse:
-        """A file of the visitor's conversation (channels.webchat.files)."""
-        account = await self._account(request)
-        return await files.serve(request, self.ctx.settings, account.id,
-                                 self.visitor_of(request, account.id))
+                web.post("/chat/upload", self.visitor_upload),
+                web.get("/chat/files/{aid}", self.visitor_file)]
 
     def endpoints(self) -> list[Any]:
         return []
@@ -121,7 +118,9 @@ class WebChat:
             "account": account, "embed": request.query.get("embed") == "1",
             "greeting": account.settings["greeting"] if "greeting" in account.settings
             else _("Hi! How can we help you today?"),  # the visitor's language (Accept-Language)
-            "title": account.settings.get("title", account.name)})
+            "title": account.settings.get("title", account.name),
+            "max_bytes": self.ctx.settings.attachment_max_bytes,
+            "max_mb": files.megabytes(self.ctx.settings.attachment_max_bytes)})
         resp = web.Response(text=html, content_type="text/html")
         # Framed only by this site and the shop's own (their pages hold the widget).
         resp.headers[csp.HEADER] = csp.embeddable_policy(
@@ -170,7 +169,7 @@ class WebChat:
         self._sockets[key].add(ws)
         self._all.add(ws)
         try:
-            history = [{**h, "files": files.items(account.id, h.get("files") or ())}
+            history = [{**h, "files": [files.view(account.id, f) for f in h.get("files", ())]}
                        for h in await self.ctx.contact_history(account.id, visitor)]
             await ws.send_json({"type": "hello", "history": history,
                                 "email_known": any(h.get("email_known") for h in history)},
@@ -186,6 +185,47 @@ class WebChat:
                 del self._sockets[key]
             self._all.discard(ws)
         return ws
+
+    async def visitor_upload(self, request: web.Request) -> web.Response:
+        """One file from the visitor, stored as their message (see channels.webchat.files)."""
+        account = await self._account(request)
+        self.guard.check_origin(request, account, required=True)
+        visitor = self.visitor_of(request, account.id)
+        if visitor is None:
+            raise web.HTTPForbidden(text="open /chat first: no visitor cookie")
+        self.guard.count(self.guard.messages, request)
+        limit = self.ctx.settings.attachment_max_bytes
+        try:
+            up = await files.read(request, limit)
+            if not _CLIENT_ID.match(up.client_id):
+                raise files.bad(_("The upload could not be read."))  # no client_id
+            ctype = attachments.sniff(up.data)
+            if ctype is None:
+                raise files.unsupported()
+        except files.Refused as refused:
+            return refused.response()
+        kind = "image" if ctype in attachments.INLINE_IMAGES else "file"
+        stored = await asyncio.to_thread(attachments.store, self.ctx.settings, up.data,
+                                         up.file_name, ctype, kind)
+        result = await self.ctx.ingest(InboundMessage(
+            channel_account_id=account.id, external_id=f"{visitor}:{up.client_id}",
+            contact=ContactInfo(external_id=visitor, locale=_locale(up.locale)),
+            text="", attachments=(stored,)))
+        kept = await self.ctx.message_files(result.message_id)
+        return web.json_response(
+            {"type": "ack", "client_id": up.client_id, "id": result.message_id,
+             "files": [files.view(account.id, f) for f in kept]},
+            status=201 if result.created else 200)
+
+    async def visitor_file(self, request: web.Request) -> web.StreamResponse:
+        """A file of the visitor's own conversations (theirs, or one staff sent them)."""
+        account = await self._account(request)
+        self.guard.check_origin(request, account, required=False)
+        visitor = self.visitor_of(request, account.id)
+        if visitor is None:
+            raise web.HTTPForbidden(text="open /chat first: no visitor cookie")
+        return await files.serve(request, self.ctx.settings, self.ctx.contact_file,
+                                 account.id, visitor)
 
     async def _on_frame(self, ws: web.WebSocketResponse, account: AccountInfo, visitor: str,
                         data: str, address: str) -> None:
@@ -255,7 +295,7 @@ class WebChat:
         await self._push(key, _frame(message.message_id, message.text, message.created_at,
                                      [{"label": b.label, "payload": b.payload}
                                       for b in message.buttons],
-                                     files.items(key[0], message.files)))
+                                     [files.view(key[0], f) for f in message.files]))
         if self.ctx.bus is not None:  # the other processes: their own sockets, not ours
             self.ctx.bus.publish(SocketPush(self.kind, key[0], key[1], message.message_id),
                                  here=False)
@@ -270,7 +310,7 @@ class WebChat:
             return
         await self._push((ev.account_id, ev.contact),
                          _frame(row["id"], row["text"], row["created_at"], row["buttons"],
-                                files.items(ev.account_id, row.get("files") or ())))
+                                [files.view(ev.account_id, f) for f in row.get("files", ())]))
 
     async def _push(self, key: tuple[int, str], payload: dict[str, Any]) -> None:
         sockets = list(self._sockets.get(key, ()))

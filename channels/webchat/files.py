@@ -1,51 +1,169 @@
-"""Files in the web chat: the files staff attached to a reply (and any the visitor sent),
-as the widget shows them, an image inline and anything else as a download link; served
-at ``/chat/files/<id>?account=<id>`` only to the visitor whose conversation holds them
-(their signed cookie), with the same headers as the staff's file route (nothing a
-browser would run)."""
+"""Files in the web chat, both ways, and the one route that serves them.
+
+**A visitor sends a file**: ``POST /chat/upload?account=<id>``, one file a request.
+The request is ``multipart/form-data`` with a ``client_id`` (made by the widget, as for a
+text message: a retried upload carries the same one and is stored once), an optional
+``locale`` and one ``file``. It is answered like the socket's messages are, only after
+the message is committed. Refusals are JSON ``{"error": {"code", "message"}}``, the
+message in the visitor's language, which the widget shows:
+
+* 400 ``bad_upload``: not a form, no ``client_id``, no file, an empty file, other fields;
+* 413 ``too_large``: larger than ``attachment_max_bytes`` (the read stops there);
+* 415 ``unsupported_type``: not a JPEG, PNG, GIF, WebP, PDF or plain UTF-8 text, judged
+  by the bytes (:func:`bot.core.attachments.sniff`), never by the declared type or name.
+
+Who may upload is decided as for the socket (:mod:`channels.webchat.guard`): the signed
+visitor cookie, an ``Origin`` of the shop's sites (required: a browser always sends it
+on a POST), and the per-address message limit (429 with ``Retry-After``).
+
+**Staff attach files to a reply** (:attr:`OutboundMessage.files`): the widget shows them
+with the reply, as it shows the visitor's own (:func:`view`: a picture inline, anything
+else a download link).
+
+**Both are served** at ``GET /chat/files/<id>?account=<id>`` (:func:`serve`) only to the
+visitor whose conversations hold them (their signed cookie; any other file is a 404),
+with the headers of :func:`bot.core.attachments.download_headers` (nothing a browser
+would run).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
-from aiohttp import web
+from aiohttp import BodyPartReader, web
 
 from bot.core import attachments
 from bot.core.clean import db_id
-from bot.core.errors import NotFound
+from bot.core.i18n import _
 from bot.core.outfiles import OutboundFile
-from bot.services.attachments import for_contact
 from config import Settings
 
-
-def items(account_id: int, files: Iterable[dict[str, Any] | OutboundFile]
-          ) -> list[dict[str, Any]]:
-    """The files of a message as the widget gets them: name, type, size, address."""
-    out = []
-    for f in files:
-        row = f if isinstance(f, dict) else {"id": f.id, "file_name": f.file_name,
-                                             "content_type": f.content_type, "size": f.size}
-        ctype = row["content_type"]
-        out.append({"id": row["id"], "name": row["file_name"], "type": ctype,
-                    "size": row["size"], "image": ctype in attachments.INLINE_IMAGES,
-                    "url": f"/chat/files/{row['id']}?account={account_id}"})
-    return out
+FIELD_LIMIT = 256  # bytes of the client_id or locale field
+CHUNK = 64 * 1024
 
 
-async def serve(request: web.Request, settings: Settings, account_id: int,
-                visitor: str | None) -> web.StreamResponse:
-    """One file of the visitor's own conversations; 404 for anyone else's."""
-    file_id = db_id(request.match_info["aid"])
-    if visitor is None:
-        raise web.HTTPForbidden(text="open /chat first: no visitor cookie")
+class Refused(Exception):
+    """An upload answered with a 4xx and a message for the visitor."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+    def response(self) -> web.Response:
+        return web.json_response({"error": {"code": self.code, "message": self.message}},
+                                 status=self.status)
+
+
+def bad(message: str) -> Refused:
+    return Refused(400, "bad_upload", message)
+
+
+def megabytes(limit: int) -> str:
+    """A byte count as the widget's texts name it ("20" for 20 MiB)."""
+    return f"{limit / 1024 / 1024:.3g}"
+
+
+def too_large(limit: int) -> Refused:
+    size = megabytes(limit)
+    return Refused(413, "too_large", _("The file is too large: at most %(size)s MB.",
+                                       size=size))
+
+
+@dataclass(frozen=True)
+class Upload:
+    client_id: str
+    locale: str
+    file_name: str
+    data: bytes
+
+
+async def _field(part: BodyPartReader) -> str:
+    raw = bytearray()
+    while chunk := await part.read_chunk(FIELD_LIMIT):
+        raw += chunk
+        if len(raw) > FIELD_LIMIT:
+            raise bad(_("The upload could not be read."))
+    return raw.decode("utf-8", "replace")
+
+
+async def _file(part: BodyPartReader, limit: int) -> bytes:
+    data = bytearray()
+    while chunk := await part.read_chunk(CHUNK):
+        data += chunk
+        if len(data) > limit:  # stop reading: the rest is never held
+            raise too_large(limit)
+    return bytes(data)
+
+
+def _base_name(name: str | None) -> str:
+    """The file's own name, without a path a client put before it or control characters."""
+    base = (name or "").replace("\\", "/").rsplit("/", 1)[-1]
+    return "".join(c for c in base if c.isprintable()).strip() or "file"
+
+
+async def read(request: web.Request, limit: int) -> Upload:
+    """The upload's fields and file bytes (at most ``limit``), or :class:`Refused`."""
+    if request.content_type != "multipart/form-data":
+        raise bad(_("Send the file as a form upload (multipart/form-data)."))
+    if (request.content_length or 0) > limit + CHUNK:  # the file and its few fields
+        raise too_large(limit)
+    fields: dict[str, str] = {}
+    name, data = "", None
     try:
-        if file_id is None:
-            raise NotFound("attachment")
-        found = await for_contact(account_id, visitor, file_id)
-        path = attachments.path_of(settings, found.sha256)
-    except (NotFound, ValueError):
-        raise web.HTTPNotFound(text="no such file") from None
-    if not path.is_file():
-        raise web.HTTPNotFound(text="this file is no longer kept")
-    return attachments.file_response(path, found.file_name, found.content_type)
+        reader = await request.multipart()
+        while True:  # at most three parts: each name once
+            part = await reader.next()
+            if part is None:
+                break
+            if not isinstance(part, BodyPartReader) or part.name not in (
+                    "client_id", "locale", "file") or part.name in fields or (
+                    part.name == "file" and data is not None):
+                raise bad(_("The upload could not be read."))
+            if part.name == "file":
+                name, data = _base_name(part.filename), await _file(part, limit)
+            else:
+                fields[part.name] = await _field(part)
+    except (ValueError, AssertionError, LookupError) as exc:  # a malformed body
+        raise bad(_("The upload could not be read.")) from exc
+    if data is None:
+        raise bad(_("Choose a file to send."))
+    if not data:
+        raise bad(_("The file is empty."))
+    return Upload(fields.get("client_id", ""), fields.get("locale", ""), name, data)
+
+
+def unsupported() -> Refused:
+    return Refused(415, "unsupported_type",
+                   _("This kind of file cannot be sent here: send a picture (JPEG, PNG, "
+                     "GIF or WebP), a PDF or a text file."))
+
+
+# --- files shown and served to the visitor ----------------------------------------------------
+
+def view(account_id: int, f: dict[str, Any] | OutboundFile) -> dict[str, Any]:
+    """A stored file as the widget shows it (the visitor's or one staff sent): a picture
+    inline, anything else a download link."""
+    row = f if isinstance(f, dict) else {"id": f.id, "file_name": f.file_name,
+                                         "content_type": f.content_type, "size": f.size}
+    return {"id": row["id"], "file_name": row["file_name"],
+            "content_type": row["content_type"], "size": row["size"],
+            "image": row["content_type"] in attachments.INLINE_IMAGES,
+            "url": f"/chat/files/{row['id']}?account={account_id}"}
+
+
+ContactFile = Callable[[int, str, int], Awaitable[dict[str, Any] | None]]
+
+
+async def serve(request: web.Request, settings: Settings, contact_file: ContactFile,
+                account_id: int, visitor: str) -> web.FileResponse:
+    """The file ``/chat/files/<aid>`` names, if one of this visitor's conversations on
+    the account holds it (``ChannelContext.contact_file``); else 404."""
+    aid = db_id(request.match_info["aid"])
+    found = await contact_file(account_id, visitor, aid) if aid else None
+    path = attachments.path_of(settings, found["sha256"]) if found else None
+    if found is None or path is None or not path.is_file():
+        raise web.HTTPNotFound(text="no such file")
+    return web.FileResponse(path, headers=attachments.download_headers(
+        found["file_name"], found["content_type"]))

@@ -63,7 +63,7 @@ async def test_web_chat_visitor_gets_the_files_and_only_they_can_open_them(
     assert resp.status == 302, await resp.text()
     frame = await ws.receive_json(timeout=5)
     assert frame["type"] == "message" and frame["text"] == "Here it is"
-    got = {f["name"]: f for f in frame["files"]}
+    got = {f["file_name"]: f for f in frame["files"]}
     assert set(got) == {"blue.png", "invoice.pdf"}
     assert got["blue.png"]["image"] is True and got["invoice.pdf"]["image"] is False
     reply = await Message.get(id=frame["id"])
@@ -84,7 +84,7 @@ async def test_web_chat_visitor_gets_the_files_and_only_they_can_open_them(
     # a reload: the history carries the files too
     again = await shop.client.ws_connect(f"/chat/ws?account={account}")
     hello = await again.receive_json(timeout=5)
-    assert [f["name"] for f in hello["history"][-1]["files"]] == ["blue.png", "invoice.pdf"]
+    assert [f["file_name"] for f in hello["history"][-1]["files"]] == ["blue.png", "invoice.pdf"]
     # staff see them in the thread
     page = await (await shop.client.get(f"/inbox/{cid}")).text()
     assert re.search(rf'<img src="/inbox/{cid}/files/\d+" alt="blue.png"', page)
@@ -107,7 +107,7 @@ async def test_a_reply_of_files_only_and_a_channel_without_files(shop: Shop) -> 
         csrf, "", ("size-chart.pdf", PDF, "application/pdf")), allow_redirects=False)
     assert resp.status == 302, await resp.text()
     frame = await ws.receive_json(timeout=5)
-    assert frame["text"] == "" and [f["name"] for f in frame["files"]] == ["size-chart.pdf"]
+    assert frame["text"] == "" and [f["file_name"] for f in frame["files"]] == ["size-chart.pdf"]
     await ws.close()
 
     # The API channel carries text only: the page says so, and files sent anyway are a

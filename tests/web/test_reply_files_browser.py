@@ -68,11 +68,11 @@ async def test_staff_attach_files_and_the_visitor_sees_them(browser: Browser,
         "img => img.complete && img.naturalWidth === 30 && img.naturalHeight === 20",
         arg=await image.element_handle())
     link = reply.locator(".file a[download]")
-    await expect(link).to_have_text("size guide.pdf")
+    await expect(link).to_have_text("📎 size guide.pdf")  # the widget marks a download
     got = await visitor.request.get(live.url + str(await link.get_attribute("href")))
     assert got.status == 200 and await got.body() == PDF
 
     await visitor.reload()  # from the history, with the visitor's cookie
     again = visitor.locator(".msg.out", has_text="Here it is, and the size guide.")
     await expect(again.locator(".file img[alt='red.png']")).to_be_visible(timeout=10_000)
-    await expect(again.locator(".file a[download]")).to_have_text("size guide.pdf")
+    await expect(again.locator(".file a[download]")).to_have_text("📎 size guide.pdf")
