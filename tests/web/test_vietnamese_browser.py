@@ -8,7 +8,7 @@ catalog message whose Vietnamese differs from it. Customer content (messages, na
 text) is no catalog message, and an element marked ``translate="no"`` (an example of what to
 type) is skipped. A message with a placeholder is only found when filled, so it is not
 checked here (the catalog test checks that each has its Vietnamese). The pages come from the
-app's router, as in the phone walk (:mod:`tests.web.test_mobile_browser`), with its data."""
+app's router, with the walks' data (:mod:`tests.web.browser`)."""
 
 from __future__ import annotations
 
@@ -18,11 +18,10 @@ from typing import Any
 
 import pytest
 from babel.messages.pofile import read_po
-from playwright.async_api import Browser, expect
+from playwright.async_api import Browser
 
 from tests.conftest import ROOT, ServerProcess
-from tests.fakes.telegram_api import FakeTelegram
-from tests.web.test_mobile_browser import NOT_PAGES, page_routes, shop_with_data
+from tests.web.browser import check_walked, fake_telegram, live_server, log_in, shop_with_data
 
 pytestmark = pytest.mark.slow  # Chromium
 
@@ -63,32 +62,23 @@ def english_of_the_interface() -> set[str]:
 
 @pytest.fixture(scope="module")
 def live(tmp_path_factory: pytest.TempPathFactory) -> Any:
-    srv = ServerProcess(tmp_path_factory.mktemp("vi") / "data",
-                        SWITCHBOARD_PUBLIC_URL="https://shop.example.test").start()
-    yield srv
-    srv.stop()
+    yield from live_server(tmp_path_factory, "vi")
 
 
 async def test_every_staff_page_in_vietnamese_shows_no_english(
         browser: Browser, live: ServerProcess, tmp_path: Path, aiohttp_server: Any) -> None:
     english = english_of_the_interface()
     assert len(english) > 500  # the catalog is read (about 800 messages)
-    fake = FakeTelegram()
-    fake.add_bot("123:mobile")
-    telegram = str((await aiohttp_server(fake.app())).make_url("")).rstrip("/")
+    telegram = await fake_telegram(aiohttp_server)
     urls = await asyncio.to_thread(shop_with_data, live, telegram)
-    routes = page_routes(tmp_path / "routes")
-    assert routes - set(urls) - set(NOT_PAGES) == set(), "a staff page nobody walks"
+    check_walked(urls, tmp_path / "routes")
     context = await browser.new_context(locale="vi-VN",
                                         extra_http_headers={"Accept-Language": "vi"})
     page = await context.new_page()
     pages = [("/login", await page.goto(f"{live.url}/login"))]
     assert await page.locator("html").get_attribute("lang") == "vi"
     seen: dict[str, list[str]] = {"/login": await page.evaluate(SHOWN)}
-    await page.fill("input[name=email]", live.seed["email"])
-    await page.fill("input[name=password]", live.seed["password"])
-    await page.click("button[type=submit]")
-    await expect(page).to_have_url(f"{live.url}/")
+    await log_in(page, live)
     for _route, paths in sorted(urls.items()):
         for path in paths:
             resp = await page.goto(f"{live.url}{path}")
