@@ -17,7 +17,7 @@ from aiohttp import web
 
 import bot.services.reports.catalog  # noqa: F401  (fills REPORTS)
 from bot.core import i18n, l10n
-from bot.core.auth import USER, has_perm
+from bot.core.auth import USER, has_perm, perm_label, role_label
 from bot.core.errors import InboxError
 from bot.core.i18n import _, lazy
 from bot.core.keys import JINJA, SETTINGS
@@ -38,6 +38,8 @@ def show(value: Any, kind: str) -> str:
     """A value as a person reads it on the page."""
     if value is None:
         return "—"
+    if isinstance(value, i18n.Lazy):  # a label with a context (the funnel's "Order")
+        return str(value)
     if kind == "text" and isinstance(value, str):  # a label the code marked with N_ (a
         return i18n.gettext(value)  # funnel stage) in the reader's language; others as kept
     if kind == "seconds" and isinstance(value, (int, float, Decimal)):
@@ -141,7 +143,8 @@ def _spec(request: web.Request) -> ReportSpec | web.Response:
         return error_page(request, 404, _("There is no such report."))
     if not has_perm(user, spec.perm):
         return error_page(request, 403, _("Your role (%(role)s) may not %(perm)s.",
-                                          role=user.role.value, perm=spec.perm.value))
+                                          role=role_label(user.role),
+                                          perm=perm_label(spec.perm)))
     return spec
 
 

@@ -25,6 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
 from tortoise.functions import Count
 
 from bot.core.http import exactly_one
+from bot.core.i18n import lazy
 from bot.models import Enrollment, Sequence, ShopEvent
 from channels.email.mailer import MAILS
 from scheduler.marketing.clock import now
@@ -173,7 +174,7 @@ async def update(sequence_id: int, name: str | None = None, exit_on: list[str] |
     """Change a sequence; running enrolments continue at their step number."""
     row = await Sequence.filter(id=sequence_id).first()
     if row is None:
-        raise Missing("no such sequence", "sequence_id")
+        raise Missing(lazy("no such sequence"), "sequence_id")
     if steps is not None:
         row.steps = check_steps(steps)
     if name is not None:

@@ -15,10 +15,11 @@ from typing import Any, get_args
 from aiohttp import web
 from pydantic import ValidationError
 
+from bot.core import i18n
 from bot.core.auth import FORM, Form, Perm
 from bot.core.clean import db_id
 from bot.core.errors import InboxError
-from bot.core.i18n import _
+from bot.core.i18n import N_, _
 from bot.core.pages import error_page, form_str, page, path_id, render
 from bot.models import Sequence
 from scheduler.marketing import sequences, tracking
@@ -27,6 +28,8 @@ from scheduler.marketing.web.numbers import finite
 
 KINDS = ("wait", "until", "send", "branch", "exit")
 UNITS = ("minutes", "hours", "days")
+UNIT_LABELS = i18n.labels("wait_unit", {"minutes": N_("minutes"), "hours": N_("hours"),
+                                        "days": N_("days")})
 ROW_FIELDS = ("kind", "order", "amount", "unit", "until", "template", "event", "attribute",
               "equals", "goto", "reason", "remove")
 BLANK_ROWS = 3  # empty rows at the end of the editor: new steps
