@@ -7,6 +7,7 @@ from __future__ import annotations
 from bot.core import i18n
 from bot.core.i18n import N_, lazy_p
 from bot.models import ConversationStatus as S
+from bot.models import DeliveryStatus as D
 
 STATUSES = i18n.labels("conversation_status", {
     S.OPEN: lazy_p("conversation status", "open"),
@@ -16,6 +17,15 @@ STATUSES = i18n.labels("conversation_status", {
 TABS = i18n.labels("conversation_tab", {
     S.OPEN: N_("Open"), S.PENDING: N_("Pending"), S.SNOOZED: N_("Snoozed"),
     S.RESOLVED: N_("Resolved"), "all": N_("All")})
+
+# A message's delivery, in the thread ("sent", "failed" …).
+i18n.labels("delivery_status", {
+    D.RECEIVED: lazy_p("message", "received"), D.PENDING: lazy_p("message", "pending"),
+    D.RETRYING: lazy_p("message", "retrying"), D.SENT: lazy_p("message", "sent"),
+    D.FAILED: lazy_p("message", "failed")})
+# A message's or a mention's sentiment (the model's three labels).
+i18n.labels("sentiment", {"negative": N_("Negative"), "neutral": N_("Neutral"),
+                          "positive": N_("Positive")})
 
 
 def status(code: str) -> str:

@@ -4,7 +4,7 @@ commands' :func:`status` and the pages' ``{{ label("post_status", p.status) }}``
 from __future__ import annotations
 
 from bot.core import i18n
-from bot.core.i18n import N_
+from bot.core.i18n import N_, lazy_p
 from bot.models import PostStatus
 
 STATUSES: dict[str, str] = {
@@ -18,6 +18,12 @@ i18n.labels("post_status", STATUSES)
 # How often a post repeats ("repeats %(freq)s at %(time)s").
 FREQS = i18n.labels("post_freq", {"daily": N_("daily"), "weekly": N_("weekly"),
                                   "monthly": N_("monthly")})
+
+# One target's publishing state, on the post's page.
+i18n.labels("variant_state", {
+    "waiting": lazy_p("post target", "waiting"), "sending": lazy_p("post target", "sending"),
+    "done": lazy_p("post target", "done"), "failed": lazy_p("post target", "failed"),
+    "unknown": lazy_p("post target", "unknown")})
 
 
 def status(code: str) -> str:

@@ -4,6 +4,7 @@ are shown as translated labels; the snooze time is typed in the shop's timezone.
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -44,8 +45,9 @@ async def test_a_service_error_on_a_page_is_in_the_users_language(shop: Shop) ->
 
 async def test_roles_permissions_and_statuses_are_labels(shop: Shop) -> None:
     cid = await _conversation(shop, "e2")
-    await as_admin(shop)
+    csrf = await as_admin(shop)
     await _speak(shop, "ru")
+    await shop.client.post(f"/inbox/{cid}/reply", data={"csrf_token": csrf, "text": "Да"})
     users = await (await shop.client.get("/admin/users")).text()
     assert '<option value="marketer">маркетолог</option>' in users
     assert "(администратор)" in users  # the header's own role
@@ -53,6 +55,11 @@ async def test_roles_permissions_and_statuses_are_labels(shop: Shop) -> None:
     assert "Отложенные" in inbox and ">Snoozed<" not in inbox
     view = await (await shop.client.get(f"/inbox/{cid}")).text()
     assert 'id="conv-status">открыт</span>' in view
+    delivery = re.search(r'<span class="status-([a-z]+)">([^<]+)</span>', view)
+    assert delivery is not None  # a reply's delivery, as a label
+    assert (delivery[1], delivery[2]) in {("pending", "отправляется"), ("sent", "отправлено"),
+                                          ("retrying", "повторная отправка"),
+                                          ("failed", "не отправлено")}, delivery
 
     marketer = await shop.add_user("marketer")
     await User.filter(id=marketer["id"]).update(language="pl")
