@@ -105,8 +105,8 @@ class Lazy:
 
     __slots__ = ("context", "message", "values")
 
-    def __init__(self, message: str, /, context: str | None = None, **values: Any) -> None:
-        self.message, self.values, self.context = message, values, context
+    def __init__(self, message: str, context: str | None = None, /, **values: Any) -> None:
+        self.message, self.values, self.context = message, values, context  # any placeholder
 
     def __str__(self) -> str:
         values = {k: str(v) if isinstance(v, Lazy) else v for k, v in self.values.items()}
@@ -133,7 +133,7 @@ def lazy(message: str, /, **values: Any) -> Lazy:
 
 def lazy_p(context: str, message: str, /, **values: Any) -> Lazy:
     """:func:`pgettext`, translated when shown."""
-    return Lazy(message, context=context, **values)
+    return Lazy(message, context, **values)
 
 
 # Tables of labels for raw codes, by kind ("role", "post_status" …): the templates' label().

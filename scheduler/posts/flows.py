@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable
 from bot.core.channel import FLOW_PREFIX, Button, FetchesFiles, StaffAnswer, StaffInput
 from bot.core.commands import Ctx, Desk, refuse
 from bot.core.errors import InboxError
-from bot.core.i18n import N_, _, lazy
+from bot.core.i18n import N_, _, lazy, pgettext
 from bot.core.uploads import save_image
 from bot.models import ChannelAccount, ChatFlow, Role, User
 from bot.services.account_cache import channel_account
@@ -127,7 +127,8 @@ async def _ask_channels(flow: ChatFlow, note: str = "") -> StaffAnswer:
                for n in available]
     return StaffAnswer(note + "📣 " + _("Step 3 of 4: where should it go? Tick the channels, "
                                          "then press Next."),
-                       (*buttons, Button(_("Next") + " ➡", f"{FLOW_PREFIX}next"), _cancel()))
+                       (*buttons, Button(pgettext("post step", "Next") + " ➡",
+                                         f"{FLOW_PREFIX}next"), _cancel()))
 
 
 async def _channels(ctx: Ctx, flow: ChatFlow) -> StaffAnswer:

@@ -180,3 +180,4 @@ def test_contexts_keep_the_senses_of_one_english_word_apart(in_locale: None) -> 
     i18n.current.set("en")
     assert i18n.pgettext("funnel stage", "Order") == "Order"
     assert i18n.npgettext("x", "%(num)d day", "%(num)d days", 1) == "1 day"
+    assert str(i18n.lazy("%(context)s!", context="Hi")) == "Hi!"  # a placeholder, not msgctxt
