@@ -94,7 +94,7 @@ async def check_template(text: str, field: str) -> None:
     try:
         await bounded.check_template(text, sample_context())
     except TemplateError as exc:
-        raise Invalid(f"template error: {exc}", field) from None
+        raise Invalid(lazy("template error: %(problem)s", problem=str(exc)), field) from None
 
 
 async def get(broadcast_id: int) -> Broadcast:

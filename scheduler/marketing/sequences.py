@@ -164,7 +164,7 @@ async def all_sequences() -> list[Sequence]:
 async def create(key: str, name: str, trigger: str, exit_on: list[str], steps: list[Step],
                  enabled: bool = True) -> Sequence:
     if await Sequence.filter(key=key).exists():
-        raise Exists(f"a sequence {key!r} exists", "key")
+        raise Exists(lazy("a sequence %(key)s exists", key=repr(key)), "key")
     return await Sequence.create(key=key, name=name, trigger=trigger, exit_on=list(exit_on),
                                  steps=check_steps(steps), enabled=enabled)
 

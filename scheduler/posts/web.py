@@ -34,7 +34,8 @@ def _when(request: web.Request, text: str) -> datetime:
     try:
         return parse(text, _tz(request))
     except WhenError as exc:
-        raise InboxError(f"{exc}. Nothing was scheduled.", "invalid", "when") from None
+        raise InboxError(lazy("%(problem)s. Nothing was scheduled.", problem=exc.args[0]),
+                         "invalid", "when") from None
 
 
 @page(Perm.POSTS_READ)
