@@ -48,8 +48,9 @@ def show(value: Any, kind: str) -> str:
         h, rest = divmod(s, 3600)
         m, sec = divmod(rest, 60)
         if h:
-            return f"{sign}{h} h {m:02d} min"
-        return f"{sign}{m} min {sec:02d} s" if m else f"{sign}{sec} s"
+            return sign + _("%(h)s h %(m)s min", h=h, m=str(m).zfill(2))
+        return sign + (_("%(m)s min %(s)s s", m=m, s=str(sec).zfill(2)) if m
+                       else _("%(s)s s", s=sec))
     if kind == "money" and isinstance(value, (int, float, Decimal)):  # the locale's separators
         return l10n.format_number(Decimal(str(value)), "#,##0.00")
     if kind == "percent" and isinstance(value, (int, float, Decimal)):
