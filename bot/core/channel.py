@@ -180,6 +180,9 @@ class StaffInput:
     attachments: tuple[dict[str, Any], ...] = ()
     # A button of a staff exchange was pressed: its payload (starts with FLOW_PREFIX).
     payload: str | None = None
+    # The language the chat app says the writer uses (Telegram's ``language_code``): the
+    # answer's language when the staff user chose none.
+    language: str | None = None
 
 
 FLOW_PREFIX = "flow:"  # payloads of buttons in a staff exchange (never a customer's)
@@ -244,11 +247,7 @@ async def _none() -> None:
     return None
 
 
-async def _empty() -> list[AccountInfo]:
-    return []
-
-
-async def _no_files() -> list[dict[str, Any]]:
+async def _empty() -> list[Any]:  # no accounts, no files
     return []
 
 
@@ -295,13 +294,13 @@ class ChannelContext:
     # The server's event bus (None in a command that runs no server): an adapter whose
     # sockets may be held by another process tells it with a crossing event.
     bus: EventBus | None = None
-    # message id -> {id, direction, text, created_at, buttons} of a stored message, or None.
+    # message id -> {id, direction, text, created_at, buttons, files} of a message, or None.
     load_message: Callable[[int], Awaitable[dict[str, Any] | None]] = field(
         default=lambda *a: _none())
     # message id -> its stored files [{id, file_name, content_type, size}] (the web chat
     # shows a visitor the file they just sent).
     message_files: Callable[[int], Awaitable[list[dict[str, Any]]]] = field(
-        default=lambda *a: _no_files())
+        default=lambda *a: _empty())
     # (account_id, contact external id, attachment id) -> the file (with its sha256) if it
     # belongs to that contact's conversations on the account, else None.
     contact_file: Callable[[int, str, int], Awaitable[dict[str, Any] | None]] = field(

@@ -13,7 +13,18 @@ from jinja2.filters import do_filesizeformat
 from multidict import MultiDict, MultiDictProxy
 
 from bot.core import i18n
-from bot.core.auth import FORM, SESSION, USER, Form, Perm, csrf_ok, has_perm, session_of
+from bot.core.auth import (
+    FORM,
+    SESSION,
+    USER,
+    Form,
+    Perm,
+    csrf_ok,
+    has_perm,
+    perm_label,
+    role_label,
+    session_of,
+)
 from bot.core.clean import NUL, db_id, without_nul
 from bot.core.i18n import _
 from bot.core.keys import DEMO, JINJA, SETTINGS
@@ -56,7 +67,7 @@ def page(perm: Perm | None, max_body: Callable[[Settings], int] | None = None
             if perm is not None and not has_perm(session.user, perm):
                 return error_page(request, 403, _(
                     "Your role (%(role)s) may not %(perm)s.",
-                    role=session.user.role.value, perm=perm.value))
+                    role=role_label(session.user.role), perm=perm_label(perm)))
             if request.method == "POST":
                 if max_body is not None:  # (a clone: the limit is set at construction)
                     request = request.clone(

@@ -15,7 +15,7 @@ from jinja2.filters import do_filesizeformat
 from bot.core import attachments as files
 from bot.core.clean import fit_key
 from bot.core.errors import InboxError, NotFound, TooLarge
-from bot.core.i18n import _
+from bot.core.i18n import lazy
 from bot.core.ingest import ID_LEN
 from bot.core.outfiles import MAX_REPLY_FILES, OutboundFile
 from bot.models import Conversation, Identity, MessageAttachment
@@ -61,17 +61,18 @@ async def keep_uploads(settings: Settings, fields: Sequence[Any]) -> list[dict[s
     empty one."""
     uploads = [f for f in fields if isinstance(f, FileField) and f.filename]
     if len(uploads) > MAX_REPLY_FILES:
-        raise InboxError(_("A reply may carry at most %(count)d files.",
-                           count=MAX_REPLY_FILES), "too_many_files", "files")
+        raise InboxError(lazy("A reply may carry at most %(count)d files.",
+                              count=MAX_REPLY_FILES), "too_many_files", "files")
     kept = []
     for upload in uploads:
         meta = await asyncio.to_thread(_keep, settings, upload)
         if meta.get("refused"):
-            raise TooLarge(_("%(name)s is too large: a file may be at most %(limit)s.",
-                             name=meta["file_name"],
-                             limit=do_filesizeformat(settings.attachment_max_bytes)), "files")
+            raise TooLarge(lazy("%(name)s is too large: a file may be at most %(limit)s.",
+                                name=meta["file_name"],
+                                limit=do_filesizeformat(settings.attachment_max_bytes)),
+                           "files")
         if not meta["size"]:  # nothing a channel would take
-            raise InboxError(_("%(name)s is empty.", name=meta["file_name"]), "empty_file",
+            raise InboxError(lazy("%(name)s is empty.", name=meta["file_name"]), "empty_file",
                              "files")
         kept.append(meta)
     return kept
