@@ -22,7 +22,7 @@ from bot.core.errors import InboxError
 from bot.core.i18n import _, lazy
 from bot.core.keys import SETTINGS
 from bot.core.pages import error_page, form_str, page, path_id, render
-from bot.models import Broadcast
+from bot.models import Broadcast, Segment
 from channels.email.mailer import MAILER
 from scheduler.marketing import broadcasts, segments, tracking
 from scheduler.marketing.broadcasts import BroadcastIn
@@ -35,6 +35,7 @@ LABELS = {"name": lazy("Name"), "segment_id": lazy("Segment"), "subject_a": lazy
           "subject_b": lazy("Subject B"), "split_percent": lazy("Test sample"),
           "metric": lazy("Winner by"), "decide_after_hours": lazy("Decide after"),
           "body": lazy("Message"), "send_at": lazy("Send at")}
+GONE = lazy("(deleted segment)")  # a sent broadcast whose segment was deleted since
 DEFAULTS = {"split_percent": "20", "metric": "opens", "decide_after_hours": "4"}
 
 
@@ -118,7 +119,7 @@ async def broadcasts_page(request: web.Request) -> web.Response:
     rows = await broadcasts.recent()
     stats, first = await tracking.broadcasts_stats([b.id for b in rows])
     tz = shop_tz(request)
-    items = [{"b": b, "segment": b.segment.name, "stats": stats[b.id],
+    items = [{"b": b, "segment": b.segment.name if b.segment else GONE, "stats": stats[b.id],
               "rates": stats[b.id].rates(),
               "when": local(b.due_at if b.state != "sent" else first.get(b.id), tz)}
              for b in rows]
@@ -164,10 +165,11 @@ async def compose(request: web.Request) -> web.StreamResponse:
 async def _results(request: web.Request, b: Broadcast, status: int = 200,
                    error: str = "") -> web.Response:
     total, variants = await tracking.broadcast_stats(b)
-    segment = await b.segment
+    segment = await Segment.filter(id=b.segment_id).first()  # type: ignore[attr-defined]
     _, first = await tracking.broadcasts_stats([b.id])
     tz = shop_tz(request)
-    return render(request, "web/broadcast.html", status=status, b=b, segment=segment.name,
+    return render(request, "web/broadcast.html", status=status, b=b,
+                  segment=segment.name if segment else GONE,
                   total=total, rates=total.rates(), error=error, tz=tz.key,
                   variants=[(v, v.rates()) for v in variants],
                   due=local(b.due_at, tz), first=local(first.get(b.id), tz))
