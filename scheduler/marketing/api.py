@@ -212,6 +212,11 @@ async def update_sequence(call: Call) -> web.StreamResponse:
     return json_out(_sequence_out(row))
 
 
+async def delete_sequence(call: Call) -> web.StreamResponse:
+    await sequences.delete(call.param("sequence_id"))
+    return json_out({"deleted": True})
+
+
 # --- store webhooks (what they mean: scheduler.marketing.webhooks) ----------------------------
 
 async def _shopify_check(request: web.Request, raw: bytes) -> None:
@@ -295,6 +300,9 @@ def endpoints() -> list[Endpoint]:
         E("PATCH", "/api/v1/sequences/{sequence_id}", update_sequence, "Change a "
           "sequence (running enrolments continue at their step number)", "Marketing",
           P.MARKETING_WRITE, body=SequencePatch, response=SequenceOut),
+        E("DELETE", "/api/v1/sequences/{sequence_id}", delete_sequence, "Delete a paused "
+          "sequence nobody is going through (its mails stay)", "Marketing",
+          P.MARKETING_WRITE, responses={409: "on, contacts still in it, or built-in"}),
         E("GET", "/api/v1/sequences/stats", sequence_stats, "Per sequence and step: sent, "
           "delivered, bounced, opened, clicked, unsubscribed, converted, revenue",
           "Marketing", P.MARKETING_READ),
