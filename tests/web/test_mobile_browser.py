@@ -92,7 +92,7 @@ def shop_with_data(live: ServerProcess, telegram: str) -> dict[str, list[str]]:
         "name": "Sandal fans", "rules": {"conditions": [{"tag": "sandals"}]}})
     broadcast = api(live, "/api/v1/broadcasts", {
         "name": "Spring", "segment_id": segment["id"], "subject_a": "Spring is here",
-        "body": "Our spring collection is in."})
+        "body": "Our spring collection is in.", "send_at": due})  # not sent: editable
     sequence = api(live, "/api/v1/sequences", {
         "key": "promo", "name": "Promo", "trigger": "signup",
         "steps": [{"send": "welcome_1"}, {"wait": {"days": 3}}, {"send": "welcome_2"}]})
@@ -123,6 +123,7 @@ def shop_with_data(live: ServerProcess, telegram: str) -> dict[str, list[str]]:
            "/broadcasts": "/broadcasts",
            "/broadcasts/new": "/broadcasts/new",
            "/broadcasts/{broadcast_id}": f"/broadcasts/{broadcast['id']}",
+           "/broadcasts/{broadcast_id}/edit": f"/broadcasts/{broadcast['id']}/edit",
            "/sequences": "/sequences", "/sequences/{sequence_id}": f"/sequences/{sequence['id']}",
            "/listening": "/listening", "/reviews": "/reviews",
            "/listening/rules/{rid}": f"/listening/rules/{listen['id']}",

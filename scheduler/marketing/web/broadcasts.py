@@ -107,11 +107,11 @@ def parse(raw: dict[str, str], tz: ZoneInfo) -> BroadcastIn:
 
 
 async def _compose(request: web.Request, raw: dict[str, str], status: int = 200,
-                   error: str = "", previews: list[dict[str, str]] | None = None
-                   ) -> web.Response:
+                   error: str = "", previews: list[dict[str, str]] | None = None,
+                   editing: int | None = None) -> web.Response:
     return render(request, "web/broadcast_new.html", status=status, f=raw, error=error,
                   segments=await segments.all_counted(), previews=previews or [],
-                  tz=request.app[SETTINGS].shop_timezone)
+                  tz=request.app[SETTINGS].shop_timezone, editing=editing)
 
 
 @page(Perm.MARKETING_READ)
@@ -141,6 +141,11 @@ def _raw(form: Form) -> dict[str, str]:
 @page(Perm.MARKETING_WRITE)
 async def compose(request: web.Request) -> web.StreamResponse:
     """One form, two buttons: Preview (each language) and Schedule."""
+    return await _submit(request, None)
+
+
+async def _submit(request: web.Request, editing: int | None) -> web.StreamResponse:
+    """The compose form sent, for a new broadcast or (``editing``) one not yet sent."""
     raw = _raw(request[FORM])
     try:
         spec = parse(raw, shop_tz(request))
@@ -152,14 +157,45 @@ async def compose(request: web.Request) -> web.StreamResponse:
             previews = [{"locale": p.locale, "subject": p.subject, "text": p.text,
                          "subject_b": subjects_b[i] if subjects_b else ""}
                         for i, p in enumerate(shown)]
-            return await _compose(request, raw, previews=previews)
-        row = await broadcasts.create(**spec.model_dump())
+            return await _compose(request, raw, previews=previews, editing=editing)
+        if editing is None:
+            row = await broadcasts.create(**spec.model_dump())
+        else:
+            row = await broadcasts.update(editing, **spec.model_dump())
     except FormError as exc:
-        return await _compose(request, raw, exc.status, str(exc))
+        return await _compose(request, raw, exc.status, str(exc), editing=editing)
     except InboxError as exc:  # no such segment, a template that does not render
+        if exc.status == 404:
+            raise
         return await _compose(request, raw, exc.status, f"{LABELS.get(exc.field or '', '')}"
-                              f"{': ' if exc.field in LABELS else ''}{exc}")
+                              f"{': ' if exc.field in LABELS else ''}{exc}", editing=editing)
     raise web.HTTPSeeOther(f"/broadcasts/{row.id}")
+
+
+def _form_of(b: Broadcast, tz: ZoneInfo) -> dict[str, str]:
+    """A stored broadcast as the compose form shows it."""
+    day, _sep, clock = local(b.due_at, tz).partition(" ")
+    return {"name": b.name, "segment_id": str(b.segment_id or ""),  # type: ignore[attr-defined]
+            "subject_a": b.subject_a, "subject_b": b.subject_b,
+            "split_percent": str(b.split_percent or DEFAULTS["split_percent"]),
+            "metric": b.metric, "decide_after_hours": f"{b.decide_after_hours:g}",
+            "body": b.body, "send_date": day, "send_time": clock,
+            "ab": "1" if b.split_percent else ""}
+
+
+@page(Perm.MARKETING_WRITE)
+async def edit_page(request: web.Request) -> web.Response:
+    b = await broadcasts.get(path_id(request, "broadcast_id"))
+    if not await broadcasts.editable(b):
+        return await _results(request, b, 409, _("The broadcast has started: only one not "
+                                                 "yet sent can be changed."))
+    return await _compose(request, _form_of(b, shop_tz(request)), editing=b.id)
+
+
+@page(Perm.MARKETING_WRITE)
+async def edit(request: web.Request) -> web.StreamResponse:
+    b = await broadcasts.get(path_id(request, "broadcast_id"))
+    return await _submit(request, b.id)
 
 
 async def _results(request: web.Request, b: Broadcast, status: int = 200,
@@ -203,3 +239,5 @@ def setup(app: web.Application) -> None:
     app.router.add_post("/broadcasts/new", compose)
     app.router.add_get("/broadcasts/{broadcast_id:\\d+}", results_page)
     app.router.add_post("/broadcasts/{broadcast_id:\\d+}/cancel", cancel)
+    app.router.add_get("/broadcasts/{broadcast_id:\\d+}/edit", edit_page)
+    app.router.add_post("/broadcasts/{broadcast_id:\\d+}/edit", edit)
