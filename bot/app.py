@@ -25,7 +25,7 @@ from bot.core.auth import same
 from bot.core.channel import ChannelContext, RunsAccounts
 from bot.core.commands import Desk
 from bot.core.errors import InboxError
-from bot.core.events import EventBus, MessageReceived
+from bot.core.events import DemoRemoved, EventBus, MessageReceived, RelayResumed
 from bot.core.http import ApiError, error_response, mount
 from bot.core.ingest_orm import Ingestor, TortoiseDriver
 from bot.core.ingest_sqlite import SqliteWriter
@@ -36,7 +36,7 @@ from bot.core.pages import error_page
 from bot.core.ratelimit import TRUSTED_PROXIES, address_allowed, client_address
 from bot.core.relay import relay_for
 from bot.core.serve import INFLIGHT, Inflight
-from bot.services import account_cache, accounts, contacts, demo, inbox
+from bot.services import account_cache, accounts, attachments, contacts, demo, inbox
 from bot.services.automation import Automation
 from bot.services.followups import FOLLOWUPS, Followups
 from bot.services.inbox import INTAKE
@@ -243,6 +243,12 @@ def create_app(settings: Settings, *, migrate: bool = True,
             if created and settings.demo_content:  # only into the shop just created
                 await demo.seed_content()
         app[DEMO]["present"] = await demo.present()
+
+        async def recheck_demo(_: DemoRemoved | RelayResumed) -> None:
+            app[DEMO]["present"] = await demo.present()
+
+        app[BUS].subscribe(DemoRemoved, recheck_demo, everywhere=True)
+        app[BUS].subscribe(RelayResumed, recheck_demo)  # a removal may have been missed
         yield
         account_cache.forget_accounts()
         await app[INTAKE].close()
@@ -341,7 +347,8 @@ def create_app(settings: Settings, *, migrate: bool = True,
         list_accounts=account_cache.enabled_accounts, staff_input=desk.handle,
         staff_commands=desk.names(), thread_known=contacts.thread_known, in_flow=flows.active,
         mark_bounced=consent.mark_bounced, bus=app[BUS],
-        load_message=contacts.message_for_socket)
+        load_message=contacts.message_for_socket, message_files=attachments.of_message,
+        contact_file=attachments.of_contact)
 
     async def bind_http(app: web.Application) -> AsyncIterator[None]:
         ctx.session = app[HTTP]

@@ -201,7 +201,8 @@ class Settings:
         "Largest image a marketer may upload for a post, in bytes (413 above).",
         default=10 * 1024 * 1024)
     attachment_max_bytes: int = _doc(
-        "Largest file a customer may send (a photo, an e-mail attachment), in bytes. Files "
+        "Largest file a customer may send (a photo, an e-mail attachment, a web chat "
+        "upload), in bytes. Files "
         "are kept under <data_dir>/attachments by their SHA-256; a larger one is refused "
         "with a note in the message, which is kept.", default=20 * 1024 * 1024)
     posts_require_approval: bool = _doc(

@@ -423,3 +423,29 @@ async def browser() -> AsyncIterator[Any]:
                                     headless=True)
         yield b
         await b.close()
+
+
+# --- rate limits ----------------------------------------------------------------------------
+
+class StillClock:
+    """The ``limits`` library's clock, stopped in the middle of an hour. Its sliding-window
+    counters are aligned to the wall clock: tries that straddle a window's end weigh the old
+    window's count by what is left of it, so with "4/minute" a fifth try just after the
+    minute turns is allowed. A slow run (CI) crossed one (401 where 429 was due)."""
+
+    def __init__(self) -> None:
+        self.now = (time.time() // 3600) * 3600 + 1830.0
+
+    def time(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def still_limits(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Rate limits count within one window for the whole test, however slowly it runs."""
+    import limits.storage.memory
+    import limits.strategies
+
+    clock = StillClock()
+    monkeypatch.setattr(limits.storage.memory, "time", clock)
+    monkeypatch.setattr(limits.strategies, "time", clock)

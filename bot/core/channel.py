@@ -243,6 +243,10 @@ async def _empty() -> list[AccountInfo]:
     return []
 
 
+async def _no_files() -> list[dict[str, Any]]:
+    return []
+
+
 async def _no_answer(_: StaffInput) -> str | StaffAnswer | None:
     return None
 
@@ -288,6 +292,14 @@ class ChannelContext:
     bus: EventBus | None = None
     # message id -> {id, direction, text, created_at, buttons} of a stored message, or None.
     load_message: Callable[[int], Awaitable[dict[str, Any] | None]] = field(
+        default=lambda *a: _none())
+    # message id -> its stored files [{id, file_name, content_type, size}] (the web chat
+    # shows a visitor the file they just sent).
+    message_files: Callable[[int], Awaitable[list[dict[str, Any]]]] = field(
+        default=lambda *a: _no_files())
+    # (account_id, contact external id, attachment id) -> the file (with its sha256) if it
+    # belongs to that contact's conversations on the account, else None.
+    contact_file: Callable[[int, str, int], Awaitable[dict[str, Any] | None]] = field(
         default=lambda *a: _none())
     # The shared outbound HTTP session. The server builds its adapters before the session
     # opens (it needs a running loop) and sets this when it does: read it as ``http``.

@@ -119,6 +119,18 @@ class LiveUpdate(Event):
 
 
 @dataclass(frozen=True)
+class StaffTyping(Event):
+    """A staff member is writing a reply or a note in a conversation (``stop``: no longer):
+    the other staff with that conversation open see "<name> is replying…"."""
+
+    crosses: ClassVar[bool] = True
+    conversation_id: int
+    user_id: int
+    name: str  # the typer's display name (at most 254 characters: a name or an e-mail)
+    stop: bool = False
+
+
+@dataclass(frozen=True)
 class SocketPush(Event):
     """An outbound message was delivered to a contact whose sockets may be held by another
     process (web chat): the holder loads the message and pushes it."""
@@ -128,6 +140,13 @@ class SocketPush(Event):
     account_id: int
     contact: str  # the contact's external id on that account
     message_id: int
+
+
+@dataclass(frozen=True)
+class DemoRemoved(Event):
+    """The demo content was removed: every process drops the staff pages' banner."""
+
+    crosses: ClassVar[bool] = True
 
 
 @dataclass(frozen=True)

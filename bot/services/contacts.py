@@ -15,6 +15,7 @@ from bot.core.errors import InboxError, NotFound
 from bot.core.fields import FieldPerms
 from bot.core.ingest import EMAIL_LEN, ID_LEN, LOCALE_LEN, NAME_LEN, PHONE_LEN
 from bot.models import Contact, Conversation, Identity, Message
+from bot.services import attachments
 from bot.services.reports import shop_facts
 
 
@@ -125,7 +126,8 @@ async def thread_known(account_id: int, thread_key: str) -> bool:
 
 
 async def contact_history(account_id: int, external_id: str) -> list[dict[str, Any]]:
-    """The contact's newest 500 messages on this account, oldest first."""
+    """The contact's newest 500 messages on this account, oldest first, each with its
+    stored files (``files``: id, file_name, content_type, size)."""
     ident = await Identity.filter(channel_account_id=account_id,
                                   external_id=fit_key(external_id, ID_LEN)
                                   ).prefetch_related("contact").first()
@@ -138,9 +140,10 @@ async def contact_history(account_id: int, external_id: str) -> list[dict[str, A
         500).values("id", "direction", "text", "created_at", "external_id", "buttons")
     known = bool(ident.contact.email)
     prefix = external_id + ":"
+    files = await attachments.of_messages([r["id"] for r in rows])
     return [{"id": r["id"], "direction": str(r["direction"]), "text": r["text"],
              "created_at": r["created_at"], "email_known": known,
-             "buttons": r["buttons"] or [],
+             "buttons": r["buttons"] or [], "files": files.get(r["id"], []),
              "client_id": (r["external_id"] or "").removeprefix(prefix) or None}
             for r in reversed(rows)]  # the newest 500, oldest first
 

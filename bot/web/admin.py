@@ -15,8 +15,9 @@ from bot.core.auth import FORM, USER, Form, Perm
 from bot.core.channel import settings_form
 from bot.core.clean import MAX_BIG, db_id
 from bot.core.errors import InboxError
+from bot.core.events import DemoRemoved
 from bot.core.i18n import _
-from bot.core.keys import ADAPTERS, DEMO, SETTINGS
+from bot.core.keys import ADAPTERS, BUS, DEMO, SETTINGS
 from bot.core.pages import form_str, page, path_id, render
 from bot.models import Role
 from bot.services import accounts, demo, quarantine, users
@@ -134,6 +135,7 @@ async def demo_remove(request: web.Request) -> web.StreamResponse:
     """Remove the demo content (the banner's button); the shop's own rows stay."""
     await demo.remove()
     request.app[DEMO]["present"] = await demo.present()
+    request.app[BUS].publish(DemoRemoved(), here=False)  # the other processes' banners
     raise web.HTTPFound("/")
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import parse_qsl, quote, urlencode
+from urllib.parse import parse_qsl, urlencode
 
 from aiohttp import WSMsgType, web
 from babel.dates import format_timedelta
@@ -183,16 +183,8 @@ async def conversation_file(request: web.Request) -> web.StreamResponse:
         path = None
     if path is None or not path.is_file():
         return error_page(request, 404, _("This file is no longer kept."))
-    inline = found.content_type in files.INLINE_IMAGES
-    name = quote(found.file_name, safe="")
-    ascii_name = found.file_name.encode("ascii", "replace").decode().replace('"', "_")
-    return web.FileResponse(path, headers={
-        "Content-Type": found.content_type if inline else "application/octet-stream",
-        "Content-Disposition": f"{'inline' if inline else 'attachment'}; "
-                               f"filename=\"{ascii_name}\"; filename*=UTF-8''{name}",
-        "X-Content-Type-Options": "nosniff",
-        "Content-Security-Policy": "default-src 'none'; sandbox",
-        "Cache-Control": "private, max-age=3600"})
+    return web.FileResponse(path, headers=files.download_headers(found.file_name,
+                                                                  found.content_type))
 
 
 def _back(cid: int, anchor: str = "") -> web.HTTPFound:
@@ -307,16 +299,18 @@ async def staff_socket(request: web.Request) -> web.StreamResponse:
     session = await session_of(request)
     if session is None or not has_perm(session.user, Perm.INBOX_READ):
         raise web.HTTPForbidden(text="log in first")
-    ws = web.WebSocketResponse(heartbeat=30)
+    ws = web.WebSocketResponse(heartbeat=30, max_msg_size=4096)  # pages send typing pings
     await ws.prepare(request)
     hub = request.app[HUB]
-    hub.sockets.add(ws)
+    hub.join(ws, session.user)
     try:
         async for msg in ws:
-            if msg.type == WSMsgType.ERROR:
+            if msg.type == WSMsgType.TEXT:
+                await hub.heard(ws, msg.data)
+            elif msg.type == WSMsgType.ERROR:
                 break
     finally:
-        hub.sockets.discard(ws)
+        hub.leave(ws)
     return ws
 
 

@@ -42,6 +42,7 @@ from bot.core.channel import (
     SettingsForm,
 )
 from bot.core.http import ApiError, Call, Endpoint, json_out
+from channels.meta import files
 from channels.meta.graph import DEFAULT_API, TOKEN_CODES, Graph, GraphError, failure
 from channels.meta.parse import parse_webhook
 from channels.signing import verify
@@ -178,8 +179,9 @@ class MetaChannel(ABC):
         return web.Response(text=q.challenge, content_type="text/plain")
 
     async def webhook(self, call: Call) -> web.StreamResponse:
-        """Store every message of the batch, then answer: Meta redelivers a batch that was
-        not acknowledged, and the message ids make that harmless."""
+        """Store every message of the batch (its files fetched first: channels.meta.files),
+        then answer: Meta redelivers a batch that was not acknowledged, and the message ids
+        make that harmless."""
         account: AccountInfo = call.request[ACCOUNT]
         body: WebhookBody = call.body
         if body.object != self.webhook_object:
@@ -187,7 +189,7 @@ class MetaChannel(ABC):
                            f"object {body.object!r} belongs elsewhere", "object")
         stored = 0
         for msg in parse_webhook(account.id, self.own_id(account), body.model_dump()):
-            await self.ctx.ingest(msg)
+            await self.ctx.ingest(await files.keep(self.ctx, msg))
             stored += 1
         return json_out(WebhookAnswer(stored=stored))
 

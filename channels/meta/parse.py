@@ -11,6 +11,9 @@ One POST carries a batch: ``{"object": "page"|"instagram", "entry": [{"id", "tim
 - A comment (Page ``feed`` change with ``item: comment``, Instagram ``comments``) is a
   public message in the thread of its post: the contact is the post, the author the
   person who wrote it. Comments by the page itself (our replies) are skipped.
+- Files come as links: a message's ``attachments`` (``{"type": "image"|"video"|"audio"|
+  "file"|"share"|…, "payload": {"url"}}``) and a Page comment's ``photo``; they are kept
+  as ``{"type", "url"}`` and :mod:`channels.meta.files` fetches them.
 """
 
 from __future__ import annotations
@@ -80,13 +83,16 @@ def _comment(account_id: int, own_id: str, field: str,
         name = str(author.get("username") or "") or None
     else:
         return None
-    if not comment_id or not post_id or not text:
+    # A Page comment may carry a photo (``photo``: its link); Instagram's carry none.
+    photo = value.get("photo") if field == "feed" else None
+    files = ({"type": "image", "url": photo},) if isinstance(photo, str) and photo else ()
+    if not comment_id or not post_id or not (text or files):
         return None
     return InboundMessage(
         account_id, str(comment_id),
         ContactInfo(external_id=f"post:{post_id}", name=f"Post {post_id}"), text,
         _when(value.get("created_time")), thread_id=f"post/{post_id}",
-        author=ContactInfo(external_id=author_id, name=name))
+        author=ContactInfo(external_id=author_id, name=name), attachments=files)
 
 
 def parse_webhook(account_id: int, own_id: str, body: dict[str, Any]) -> list[InboundMessage]:

@@ -6,7 +6,9 @@ reload. Each message the widget sends carries a client-made id; it becomes the m
 acknowledges a message only after ``ingest`` has committed it.
 
 Only the shop's own sites may use the socket, and each client address has limits
-(:mod:`channels.webchat.guard`). The account's settings: ``title``, ``greeting`` and
+(:mod:`channels.webchat.guard`). A visitor sends a file with ``POST /chat/upload``
+(:mod:`channels.webchat.files`) and sees the files of their conversations at
+``/chat/files/<id>``. The account's settings: ``title``, ``greeting`` and
 ``origins`` (the shop sites, besides ``public_url`` and ``allowed_origins``, whose pages
 may open the socket and frame the chat).
 """
@@ -27,7 +29,7 @@ from typing import Any, ClassVar
 
 from aiohttp import WSCloseCode, WSMsgType, web
 
-from bot.core import csp
+from bot.core import attachments, csp
 from bot.core.auth import same
 from bot.core.channel import (
     AccountInfo,
@@ -43,6 +45,7 @@ from bot.core.clean import db_id, without_nul
 from bot.core.events import RelayResumed, SocketPush
 from bot.core.i18n import _
 from bot.core.origins import origin_of
+from channels.webchat import files
 from channels.webchat.guard import Guard
 
 log = logging.getLogger("switchboard.webchat")
@@ -101,7 +104,9 @@ class WebChat:
 
     def routes(self) -> list[web.RouteDef]:
         return [web.get("/chat", self.page), web.get("/widget.js", self.script),
-                web.get("/chat.js", self.script), web.get("/chat/ws", self.websocket)]
+                web.get("/chat.js", self.script), web.get("/chat/ws", self.websocket),
+                web.post("/chat/upload", self.visitor_upload),
+                web.get("/chat/files/{aid}", self.visitor_file)]
 
     def endpoints(self) -> list[Any]:
         return []
@@ -113,7 +118,9 @@ class WebChat:
             "account": account, "embed": request.query.get("embed") == "1",
             "greeting": account.settings["greeting"] if "greeting" in account.settings
             else _("Hi! How can we help you today?"),  # the visitor's language (Accept-Language)
-            "title": account.settings.get("title", account.name)})
+            "title": account.settings.get("title", account.name),
+            "max_bytes": self.ctx.settings.attachment_max_bytes,
+            "max_mb": files.megabytes(self.ctx.settings.attachment_max_bytes)})
         resp = web.Response(text=html, content_type="text/html")
         # Framed only by this site and the shop's own (their pages hold the widget).
         resp.headers[csp.HEADER] = csp.embeddable_policy(
@@ -162,7 +169,8 @@ class WebChat:
         self._sockets[key].add(ws)
         self._all.add(ws)
         try:
-            history = await self.ctx.contact_history(account.id, visitor)
+            history = [{**h, "files": [_file_view(account.id, f) for f in h.get("files", ())]}
+                       for h in await self.ctx.contact_history(account.id, visitor)]
             await ws.send_json({"type": "hello", "history": history,
                                 "email_known": any(h.get("email_known") for h in history)},
                                dumps=_dumps)
@@ -177,6 +185,52 @@ class WebChat:
                 del self._sockets[key]
             self._all.discard(ws)
         return ws
+
+    async def visitor_upload(self, request: web.Request) -> web.Response:
+        """One file from the visitor, stored as their message (see channels.webchat.files)."""
+        account = await self._account(request)
+        self.guard.check_origin(request, account, required=True)
+        visitor = self.visitor_of(request, account.id)
+        if visitor is None:
+            raise web.HTTPForbidden(text="open /chat first: no visitor cookie")
+        self.guard.count(self.guard.messages, request)
+        limit = self.ctx.settings.attachment_max_bytes
+        try:
+            up = await files.read(request, limit)
+            if not _CLIENT_ID.match(up.client_id):
+                raise files.bad(_("The upload could not be read."))  # no client_id
+            ctype = attachments.sniff(up.data)
+            if ctype is None:
+                raise files.unsupported()
+        except files.Refused as refused:
+            return refused.response()
+        kind = "image" if ctype in attachments.INLINE_IMAGES else "file"
+        stored = await asyncio.to_thread(attachments.store, self.ctx.settings, up.data,
+                                         up.file_name, ctype, kind)
+        result = await self.ctx.ingest(InboundMessage(
+            channel_account_id=account.id, external_id=f"{visitor}:{up.client_id}",
+            contact=ContactInfo(external_id=visitor, locale=_locale(up.locale)),
+            text="", attachments=(stored,)))
+        kept = await self.ctx.message_files(result.message_id)
+        return web.json_response(
+            {"type": "ack", "client_id": up.client_id, "id": result.message_id,
+             "files": [_file_view(account.id, f) for f in kept]},
+            status=201 if result.created else 200)
+
+    async def visitor_file(self, request: web.Request) -> web.StreamResponse:
+        """A file of the visitor's own conversations (theirs, or one staff sent them)."""
+        account = await self._account(request)
+        self.guard.check_origin(request, account, required=False)
+        visitor = self.visitor_of(request, account.id)
+        if visitor is None:
+            raise web.HTTPForbidden(text="open /chat first: no visitor cookie")
+        aid = db_id(request.match_info["aid"])
+        found = await self.ctx.contact_file(account.id, visitor, aid) if aid else None
+        path = attachments.path_of(self.ctx.settings, found["sha256"]) if found else None
+        if found is None or path is None or not path.is_file():
+            raise web.HTTPNotFound(text="no such file")
+        return web.FileResponse(path, headers=attachments.download_headers(
+            found["file_name"], found["content_type"]))
 
     async def _on_frame(self, ws: web.WebSocketResponse, account: AccountInfo, visitor: str,
                         data: str, address: str) -> None:
@@ -281,6 +335,13 @@ def _frame(message_id: int, text: str, created_at: datetime,
     return {"type": "message", "id": message_id, "direction": "out", "text": text,
             "created_at": created_at.isoformat(),
             "buttons": [{"label": b["label"], "payload": b["payload"]} for b in buttons]}
+
+
+def _file_view(account_id: int, f: dict[str, Any]) -> dict[str, Any]:
+    """A stored file as the widget shows it: a picture inline, anything else a link."""
+    return {"id": f["id"], "file_name": f["file_name"], "content_type": f["content_type"],
+            "size": f["size"], "image": f["content_type"] in attachments.INLINE_IMAGES,
+            "url": f"/chat/files/{f['id']}?account={account_id}"}
 
 
 def _locale(value: Any) -> str | None:

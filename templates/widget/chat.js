@@ -4,6 +4,7 @@
   var account = document.body.dataset.account;
   var log = document.getElementById("log"), statusEl = document.getElementById("status");
   var pending = {};   // client_id -> {text, el}: sent but not yet acknowledged
+  var uploads = {};   // client_id -> {file, el, tries}: a file being sent
   var shown = {};     // message ids already on screen
   var emailKnown = false, ws = null, retry = 500;
   function newId() {
@@ -17,6 +18,23 @@
     log.appendChild(div); log.scrollTop = log.scrollHeight;
     return div;
   }
+  function addFiles(div, files) {     // pictures inline, anything else a download link
+    (files || []).forEach(function (f) {
+      var a = document.createElement("a");
+      a.href = f.url;
+      if (f.image) {
+        a.target = "_blank"; a.rel = "noopener";
+        var img = document.createElement("img");
+        img.src = f.url; img.alt = f.file_name;
+        a.appendChild(img);
+      } else {
+        a.setAttribute("download", f.file_name); a.textContent = "📎 " + f.file_name;
+      }
+      var row = document.createElement("div");
+      row.className = "file"; row.appendChild(a); div.appendChild(row);
+    });
+    log.scrollTop = log.scrollHeight;
+  }
   function clearQuick() {            // only the latest message's buttons can be pressed
     Array.prototype.forEach.call(log.querySelectorAll(".quick"), function (q) { q.remove(); });
   }
@@ -24,7 +42,9 @@
     if (m.id && shown[m.id]) return;
     if (m.id) shown[m.id] = true;
     clearQuick();
-    bubble(m.text, m.direction === "in" ? "in" : "out").dataset.id = m.id || "";
+    var div = bubble(m.text, m.direction === "in" ? "in" : "out");
+    div.dataset.id = m.id || "";
+    addFiles(div, m.files);
     if (m.direction !== "in" && m.buttons && m.buttons.length && last !== false) {
       var row = document.createElement("div");
       row.className = "quick";
@@ -62,7 +82,7 @@
       if (f.type === "hello") {
         emailKnown = f.email_known;
         f.history.forEach(function (m, i) {
-          if (!pending[m.client_id]) showMessage(m, i === f.history.length - 1);
+          if (!pending[m.client_id] && !uploads[m.client_id]) showMessage(m, i === f.history.length - 1);
         });
       } else if (f.type === "ack") {
         var p = pending[f.client_id];
@@ -96,6 +116,56 @@
     pending[cid] = {text: text, el: bubble(text, "in pending")};
     input.value = "";
     sendPending(cid);
+  });
+  // A file: posted with its client id, so a retry after a network failure is stored once.
+  function upload(cid) {
+    var u = uploads[cid], body = new FormData();
+    body.append("client_id", cid); body.append("locale", navigator.language);
+    body.append("file", u.file, u.file.name);
+    fetch("/chat/upload?account=" + encodeURIComponent(account),
+          {method: "POST", body: body, credentials: "same-origin"})
+      .then(function (r) {
+        return r.json().catch(function () { return {}; }).then(function (j) {
+          if (r.ok) {
+            delete uploads[cid];
+            u.el.classList.remove("pending"); u.el.textContent = "";
+            u.el.dataset.id = j.id; shown[j.id] = true;
+            addFiles(u.el, j.files);
+            if (!emailKnown) document.getElementById("email-box").style.display = "block";
+          } else if (r.status === 429 || r.status >= 500) {
+            retryUpload(cid, (parseInt(r.headers.get("Retry-After"), 10) || 2) * 1000);
+          } else {
+            fail(cid, (j.error && j.error.message) || document.body.dataset.uploadFailed);
+          }
+        });
+      }, function () { retryUpload(cid, 2000); });   // the network: try again, same id
+  }
+  function retryUpload(cid, wait) {
+    var u = uploads[cid];
+    if (++u.tries > 5) { fail(cid, document.body.dataset.uploadFailed); return; }
+    setTimeout(function () { upload(cid); }, wait);
+  }
+  function fail(cid, message) {
+    var u = uploads[cid];
+    delete uploads[cid];
+    u.el.classList.remove("pending"); u.el.classList.add("failed");
+    statusEl.textContent = message;
+  }
+  var fileInput = document.getElementById("file");
+  document.getElementById("attach").addEventListener("click", function () { fileInput.click(); });
+  fileInput.addEventListener("change", function () {
+    var file = fileInput.files[0];
+    fileInput.value = "";
+    if (!file) return;
+    var cid = newId();
+    clearQuick();
+    uploads[cid] = {file: file, tries: 0, el: bubble("📎 " + file.name, "in pending")};
+    if (file.size > parseInt(document.body.dataset.maxBytes, 10)) {
+      fail(cid, document.body.dataset.tooLarge);   // the server would refuse it too
+      return;
+    }
+    statusEl.textContent = "";
+    upload(cid);
   });
   document.getElementById("email-form").addEventListener("submit", function (e) {
     e.preventDefault();

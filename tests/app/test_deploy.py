@@ -70,6 +70,11 @@ def test_site_file_matches_the_settings_defaults() -> None:
     assert body and int(body.group(1)) * 1024 == Settings().max_body_bytes
     upload = re.search(r"location = /media \{\s*client_max_body_size (\d+)m;", site)
     assert upload and int(upload.group(1)) * 1024 * 1024 == Settings().max_upload_bytes
+    # a web chat visitor's file: attachment_max_bytes and the form around it, so the
+    # process (not nginx) refuses a larger one, with a message the widget shows
+    chat = re.search(r"location = /chat/upload \{\s*client_max_body_size (\d+)m;", site)
+    files = Settings().attachment_max_bytes
+    assert chat and files < int(chat.group(1)) * 1024 * 1024 <= files + 1024 * 1024
     # nginx passes no request on once sent unless told: it must not be told
     assert "non_idempotent" not in re.sub(r"(?m)#.*$", "", site)
 

@@ -58,14 +58,17 @@ async def http() -> AsyncIterator[Callable[[], aiohttp.ClientSession]]:
         await s.close()
 
 
-async def staff_socket(session: aiohttp.ClientSession, srv: ServerProcess
+async def staff_socket(session: aiohttp.ClientSession, srv: ServerProcess,
+                       login: tuple[str, str] | None = None
                        ) -> aiohttp.ClientWebSocketResponse:
-    """Log in as the seeded admin on this process and open the live inbox socket."""
+    """Log in on this process (as the seeded admin, or ``login``: e-mail and password)
+    and open the live inbox socket."""
+    email, password = login or (srv.seed["email"], srv.seed["password"])
     page = await (await session.get(srv.url + "/login")).text()
     token = CSRF.search(page)
     assert token, page[:300]
     resp = await session.post(srv.url + "/login", allow_redirects=False, data={
-        "email": srv.seed["email"], "password": srv.seed["password"],
+        "email": email, "password": password,
         "csrf_token": token.group(1)}, headers={"Origin": srv.url})
     assert resp.status in (302, 303), (await resp.text())[:300]
     return await session.ws_connect(srv.url + "/ws/staff", headers={"Origin": srv.url})
@@ -161,6 +164,29 @@ async def test_staff_inbox_on_b_hears_a_message_that_came_through_a(
                                    {"text": "thanks"})
     await frame_where(staff, lambda f: f.get("type") == "message"
                       and f.get("message_id") == sent["id"], "the reply's update")
+
+
+async def test_a_colleague_typing_on_a_is_shown_to_the_staff_on_b(
+        pair: tuple[ServerProcess, ServerProcess],
+        http: Callable[[], aiohttp.ClientSession]) -> None:
+    """The typing pings of a staff member whose page is on A reach a colleague's page on B
+    (StaffTyping crosses), and so does the stop when the typer's socket closes."""
+    a, b = pair
+    email, password = f"typist-{secrets.token_hex(3)}@shop.example.test", "typist-password"
+    await asyncio.to_thread(a.call, "POST", "/api/v1/users", {
+        "email": email, "password": password, "role": "agent", "name": "Tia Pist"})
+    viewer = await staff_socket(http(), b)
+    typer = await staff_socket(http(), a, (email, password))
+    token = secrets.token_hex(6)
+    await say(await visitor_socket(http(), a), f"a question {token}")
+    cid = await conversation_of(a, token)
+    await typer.send_json({"type": "typing", "conversation_id": cid})
+    frame = await frame_where(viewer, lambda f: f.get("type") == "typing", "the typing sign")
+    assert frame["conversation_id"] == cid and frame["name"] == "Tia Pist"
+    assert frame["stop"] is False
+    await typer.close()
+    await frame_where(viewer, lambda f: f.get("type") == "typing" and f["stop"] is True,
+                      "its stop once the typer left")
 
 
 async def test_an_alert_raised_in_one_process_reaches_the_staff_on_both(

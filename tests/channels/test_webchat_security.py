@@ -93,7 +93,7 @@ async def test_chat_page_has_no_inline_script_and_frames_only_for_the_shop(
 
 
 @pytest.fixture
-async def tight(aiohttp_client: Any, tmp_path: Path) -> Shop:
+async def tight(aiohttp_client: Any, tmp_path: Path, still_limits: None) -> Shop:
     return await start_shop(aiohttp_client, make_settings(
         tmp_path, public_limit_address="3/minute"))
 

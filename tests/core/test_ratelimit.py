@@ -33,14 +33,14 @@ def test_expired_keys_leave_the_storage() -> None:
     assert _keys(limiter) == 1
 
 
-def test_limiters_share_one_storage_but_count_apart() -> None:
+def test_limiters_share_one_storage_but_count_apart(still_limits: None) -> None:
     one, two = Limiter("same-name", "1/minute"), Limiter("same-name", "1/minute")
     assert one.hit("k") is None and two.hit("k") is None
     assert one.hit("k") is not None
     assert not hasattr(one, "blocked")
 
 
-def test_ipv6_is_keyed_by_its_64() -> None:
+def test_ipv6_is_keyed_by_its_64(still_limits: None) -> None:
     assert address_key("2001:db8:1:2::1") == address_key("2001:db8:1:2:ffff:ffff:ffff:ffff")
     assert address_key("2001:db8:1:2::1") != address_key("2001:db8:1:3::1")
     assert address_key("2001:db8:1:2::1") == "2001:db8:1:2::/64"

@@ -58,6 +58,9 @@ class FakeGraph:
         self.pending_polls = 0  # containers answer IN_PROGRESS this many times first
         self.latency = 0.0
         self._ids = itertools.count(10_000)
+        # Meta's CDN, where webhooks' attachment links point: name -> (bytes, type, status)
+        self.cdn: dict[str, tuple[bytes, str, int]] = {}
+        self.cdn_hits: list[str] = []
 
     def add_page(self, page_id: str, token: str, name: str = "Shop page") -> Account:
         self.accounts[page_id] = Account(page_id, token, name, "page")
@@ -71,25 +74,43 @@ class FakeGraph:
         app = web.Application()
         app.router.add_route("*", f"/{VERSION}/{{node}}", self._node)
         app.router.add_route("*", f"/{VERSION}/{{node}}/{{edge}}", self._edge)
+        app.router.add_get("/cdn/{name}", self._cdn)
         return app
+
+    async def _cdn(self, request: web.Request) -> web.Response:
+        name = request.match_info["name"]
+        self.cdn_hits.append(name)
+        if name not in self.cdn:
+            return web.Response(status=404, text="URL signature expired")
+        data, ctype, status = self.cdn[name]
+        return web.Response(body=data, status=status, headers={"Content-Type": ctype})
 
     # --- webhook bodies, as Meta posts them ------------------------------------------------
 
     @staticmethod
-    def dm(page_id: str, sender: str, text: str, mid: str, obj: str = "page") -> dict[str, Any]:
+    def dm(page_id: str, sender: str, text: str, mid: str, obj: str = "page",
+           attachments: tuple[tuple[str, str], ...] = ()) -> dict[str, Any]:
+        """A direct message; ``attachments`` are (type, url) pairs, sent as Meta does:
+        ``{"type", "payload": {"url"}}``, and the text only when there is one."""
         now = int(time.time() * 1000)
+        message: dict[str, Any] = {"mid": mid, **({"text": text} if text else {})}
+        if attachments:
+            message["attachments"] = [{"type": kind, "payload": {"url": url}}
+                                      for kind, url in attachments]
         return {"object": obj, "entry": [{"id": page_id, "time": now, "messaging": [{
             "sender": {"id": sender}, "recipient": {"id": page_id}, "timestamp": now,
-            "message": {"mid": mid, "text": text}}]}]}
+            "message": message}]}]}
 
     @staticmethod
     def page_comment(page_id: str, post_id: str, comment_id: str, author: str, name: str,
-                     text: str) -> dict[str, Any]:
+                     text: str, photo: str | None = None) -> dict[str, Any]:
+        """A Page comment; ``photo`` is the link of the photo it carries, if any."""
         return {"object": "page", "entry": [{"id": page_id, "time": int(time.time()),
                 "changes": [{"field": "feed", "value": {
                     "from": {"id": author, "name": name}, "item": "comment", "verb": "add",
                     "post_id": post_id, "comment_id": comment_id, "message": text,
-                    "created_time": int(time.time())}}]}]}
+                    "created_time": int(time.time()), **({"photo": photo} if photo else {})
+                }}]}]}
 
     @staticmethod
     def ig_comment(ig_id: str, media_id: str, comment_id: str, author: str, username: str,

@@ -127,7 +127,7 @@ async def test_sign_out_everywhere_else(shop: Shop, browsers: list[Browser]) -> 
 
 
 @pytest.fixture
-async def strict(aiohttp_client: Any, tmp_path: Path) -> Shop:
+async def strict(aiohttp_client: Any, tmp_path: Path, still_limits: None) -> Shop:
     return await start_shop(aiohttp_client, make_settings(tmp_path,
                                                           login_limit_account="2/minute"))
 

@@ -97,7 +97,7 @@ async def test_create_user_and_login_hash_in_the_pool(shop: Shop,
 
 
 @pytest.fixture
-async def limited(aiohttp_client: Any, tmp_path: Path) -> Shop:
+async def limited(aiohttp_client: Any, tmp_path: Path, still_limits: None) -> Shop:
     return await start_shop(aiohttp_client, make_settings(
         tmp_path, login_limit_address="4/minute", login_limit_account="2/minute",
         trusted_proxies="127.0.0.1"))

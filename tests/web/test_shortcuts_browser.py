@@ -1,7 +1,8 @@
 """The inbox's keyboard shortcuts in real Chromium: the "?" help dialog (Esc closes it),
 j / k through the list and Enter to open, then in a conversation r / n to the reply and
 note boxes (typing there fires nothing), a to assign to me, e to resolve, j to the next
-conversation of the list; select all and bulk resolve."""
+conversation of the list; in the list, a and e act on the chosen conversation; select all
+and bulk resolve."""
 
 from __future__ import annotations
 
@@ -111,3 +112,32 @@ async def test_select_all_and_bulk_resolve(browser: Browser, live: ServerProcess
         f"{count} of {count} conversations changed.")
     await expect(page).to_have_url(re.compile(r"/inbox\?status=open&changed="))
     await expect(page.locator("#inbox-zero")).to_be_visible()
+
+
+async def test_assign_and_resolve_the_chosen_row_from_the_list(browser: Browser,
+                                                               live: ServerProcess) -> None:
+    account = live.seed["api_account"]
+    for n in range(2):
+        await asyncio.to_thread(signed, live, f"/api/v1/inbound/{account}", {
+            "external_id": f"row-{n}", "contact": {"external_id": f"row-{n}",
+                                                   "name": f"Row Person {n}"},
+            "text": f"Row question {n}"})
+    page = await log_in(browser, live)
+    await page.goto(f"{live.url}/inbox?status=open&q=Row+question")
+    rows = page.locator("#conversations tr[data-id]")
+    await expect(rows).to_have_count(2)
+    first, second = [await r.get_attribute("data-id") for r in await rows.all()]
+    await page.keyboard.press("j")
+    await page.keyboard.press("j")  # the second row
+    await page.keyboard.press("a")
+    await expect(page.locator("#bulk-notice")).to_have_text("1 of 1 conversations changed.")
+    await page.goto(f"{live.url}/inbox?status=open&q=Row+question&assignee=me")
+    await expect(rows).to_have_count(1)
+    await expect(rows.first).to_have_attribute("data-id", str(second))
+    await page.goto(f"{live.url}/inbox?status=open&q=Row+question")
+    await page.keyboard.press("j")  # the first row
+    await page.keyboard.press("e")
+    await expect(page.locator("#bulk-notice")).to_have_text("1 of 1 conversations changed.")
+    await expect(rows).to_have_count(1)
+    await expect(rows.first).to_have_attribute("data-id", str(second))
+    assert first != second

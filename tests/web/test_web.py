@@ -157,6 +157,7 @@ def test_every_page_declares_a_permission() -> None:
     app = create_app(make_settings(Path(tempfile.mkdtemp())))
     public = {"login_form", "login_submit", "healthz", "metrics_view", "page", "script",
               "websocket",  # websocket/page/script: the customer's web-chat widget
+              "visitor_upload", "visitor_file",  # the widget's files: its visitor cookie
               "ics_feed",  # the calendar feed: its secret URL is the credential
               # the unsubscribe link: its signed token is the credential (RFC 8058 POST)
               "unsubscribe_page", "unsubscribe_now",

@@ -132,7 +132,8 @@ async def test_a_foreign_page_cannot_post_the_form(shop: Shop, sent: Sent) -> No
     assert resp.status == 403 and "own site" in await resp.text()
 
 
-async def test_subscribe_is_limited_per_address(aiohttp_client: Any, tmp_path: Path) -> None:
+async def test_subscribe_is_limited_per_address(aiohttp_client: Any, tmp_path: Path,
+                                                still_limits: None) -> None:
     shop = await start_shop(aiohttp_client, make_settings(
         tmp_path, public_limit_address="2/minute"))
     shop.client.app[MAILER].send_confirmation = Sent()

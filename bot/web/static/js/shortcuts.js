@@ -1,7 +1,8 @@
 /* Keyboard shortcuts of the inbox list and a conversation (the help dialog, opened with
    "?", lists them): j / k next / previous conversation, Enter opens the chosen one in the
-   list, r the reply box, n the note box, e resolve, a assign to me. Never while typing
-   in a field, nor with Ctrl, Alt or Meta held (the browser's own shortcuts).
+   list, r the reply box, n the note box, e resolve, a assign to me (in the list: the
+   chosen conversation, through the bulk action's form, so the same checks apply). Never
+   while typing in a field, nor with Ctrl, Alt or Meta held (the browser's own shortcuts).
 
    The list remembers its order (this tab's sessionStorage), so j / k on a conversation
    page go to its neighbours in the list the staff member came from. */
@@ -53,7 +54,27 @@
     button.form.requestSubmit(button);
     return true;
   }
+  function onChosen(action) {  // the list: the bulk action on the chosen row only
+    var bulk = document.getElementById("bulk-form");
+    if (!bulk || !chosen) return false;
+    var form = document.createElement("form");
+    form.method = "post";
+    form.action = bulk.getAttribute("action");  // bulk.action is its "action" button
+    var fields = {csrf_token: bulk.elements.csrf_token.value, back: bulk.elements.back.value,
+                  action: action, assignee: "me", id: chosen};
+    Object.keys(fields).forEach(function (name) {
+      var input = document.createElement("input");
+      input.type = "hidden";
+      input.name = name;
+      input.value = fields[name];
+      form.appendChild(input);
+    });
+    document.body.appendChild(form);
+    form.submit();
+    return true;
+  }
   function assignMe() {
+    if (list) return onChosen("assign");
     var form = document.getElementById("assign-form");
     if (!form) return false;
     form.elements.assignee.value = "me";
@@ -66,7 +87,10 @@
     "k": function () { if (thread) neighbour(-1); else choose(-1); return true; },
     "r": function () { return focus("#reply-form textarea[name=text]"); },
     "n": function () { return focus("#note-form textarea[name=text]"); },
-    "e": function () { return submit(document.querySelector("#status-form button[value=resolved]")); },
+    "e": function () {
+      if (list) return onChosen("resolve");
+      return submit(document.querySelector("#status-form button[value=resolved]"));
+    },
     "a": assignMe,
     "?": function () { if (help && !help.open) help.showModal(); return !!help; }
   };
