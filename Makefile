@@ -45,7 +45,7 @@ run: deps
 # and merge them into every locale's messages.po; translators then fill the new msgstr.
 LOCALES := en vi th pl ru km
 messages: deps
-	$(VENV)/bin/pybabel -q extract -F babel.cfg -k lazy -k N_ --no-location --sort-output \
+	$(VENV)/bin/pybabel -q extract -F babel.cfg -k lazy -k lazy_p:1c,2 -k N_ --no-location --sort-output \
 	  --omit-header -o bot/locale/messages.pot .
 	for l in $(LOCALES); do \
 	  if [ -f bot/locale/$$l/LC_MESSAGES/messages.po ]; then \

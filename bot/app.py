@@ -106,6 +106,8 @@ async def middleware(
     started = time.perf_counter()
     if not request.path.startswith(("/api/", "/static/")):  # a page: the browser's language
         i18n.current.set(i18n.choose(None, request.headers.get("Accept-Language")))
+    else:  # the API's messages are English (a page before on this connection set another)
+        i18n.current.set(i18n.DEFAULT)
     try:
         resp = await _handle(request, handler)
     finally:

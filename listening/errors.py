@@ -5,6 +5,11 @@ prints it; the services never raise an HTTP error."""
 from __future__ import annotations
 
 from bot.core.errors import InboxError
+from bot.core.i18n import N_, Lazy, lazy
+
+_NO_SUCH = {"alert": N_("no such alert"), "feed": N_("no such feed"),
+            "message": N_("no such message"), "review": N_("no such review"),
+            "rule": N_("no such rule")}
 
 
 class Missing(InboxError):
@@ -13,7 +18,8 @@ class Missing(InboxError):
     status = 404
 
     def __init__(self, what: str, field: str) -> None:
-        super().__init__(f"no such {what}", "not_found", field)
+        known = _NO_SUCH.get(what)
+        super().__init__(lazy(known) if known else f"no such {what}", "not_found", field)
 
 
 class Taken(InboxError):
@@ -21,7 +27,7 @@ class Taken(InboxError):
 
     status = 409
 
-    def __init__(self, message: str, field: str) -> None:
+    def __init__(self, message: str | Lazy, field: str) -> None:
         super().__init__(message, "exists", field)
 
 
@@ -30,7 +36,7 @@ class BadQuery(InboxError):
 
     status = 422
 
-    def __init__(self, message: str, field: str = "query") -> None:
+    def __init__(self, message: str | Lazy, field: str = "query") -> None:
         super().__init__(message, "bad_query", field)
 
 
@@ -39,5 +45,5 @@ class BadRange(InboxError):
 
     status = 422
 
-    def __init__(self, message: str, field: str = "since") -> None:
+    def __init__(self, message: str | Lazy, field: str = "since") -> None:
         super().__init__(message, "bad_range", field)

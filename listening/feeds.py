@@ -29,6 +29,7 @@ from tortoise.exceptions import IntegrityError
 
 from bot.core import due, outbound
 from bot.core.clean import fit, fit_key, from_epoch, storable
+from bot.core.i18n import lazy
 from bot.core.links import web_url
 from bot.models import Feed, FeedEntry
 from bot.services.quarantine import store_or_quarantine
@@ -52,7 +53,7 @@ async def add_feed(url: str, name: str = "", interval_minutes: int = 15, *,
     policy (``bot.core.outbound``), and also here when ``refuse_private``."""
     url = outbound.check_url(url, allow_private=not refuse_private)
     if await Feed.filter(url=url).exists():
-        raise Taken("this feed is already polled", "url")
+        raise Taken(lazy("this feed is already polled"), "url")
     return await Feed.create(url=url, name=name, interval_minutes=interval_minutes,
                              due_at=datetime.now(UTC))
 

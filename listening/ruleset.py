@@ -8,7 +8,7 @@ import re
 from collections.abc import Sequence
 
 from bot.core.errors import InboxError
-from bot.core.i18n import _
+from bot.core.i18n import _, lazy
 from bot.models import ListeningRule
 from listening.errors import BadQuery, Missing, Taken
 from listening.rules import QueryError, compile_rule
@@ -57,7 +57,7 @@ async def add_rule(name: str, kind: str, query: str, languages: Sequence[str],
                    enabled: bool = True) -> ListeningRule:
     check(kind, query, languages, name)
     if await ListeningRule.filter(name=name).exists():
-        raise Taken(f"a rule named {name!r} exists", "name")
+        raise Taken(lazy("a rule named %(name)s exists", name=repr(name)), "name")
     rule = await ListeningRule.create(name=name, kind=kind, query=query,
                                       languages=list(languages), enabled=enabled)
     forget_rules()

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypedDict
 
+from bot.core.i18n import lazy
 from bot.models import ListeningRule, Mention, StaffAlert
 from listening.alerts import Alerter
 from listening.errors import BadRange
@@ -135,7 +136,7 @@ async def overview(since: datetime, until: datetime, bucket: str = "day",
     """What the trends page and ``GET /api/v1/listening/trends`` show: the volume per
     rule (of ``rule_ids``, else every rule), the share of voice, and the negative terms."""
     if since >= until:
-        raise BadRange("since must be before until")
+        raise BadRange(lazy("since must be before until"))
     return {"volume": await volume(since, until, bucket, rule_ids),
             "share_of_voice": await share_of_voice(since, until),
             "negative_terms": await top_negative_terms(since, until, segment=segment)}

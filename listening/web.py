@@ -13,6 +13,7 @@ from aiohttp import web
 from bot.core.auth import USER, Perm
 from bot.core.clean import db_id
 from bot.core.errors import InboxError, NotFound
+from bot.core.i18n import lazy
 from bot.core.keys import SETTINGS
 from bot.core.pages import page, path_id, render
 from listening import alerts, feeds, mentions, rule_page, ruleset, trends
@@ -52,7 +53,7 @@ async def listening_page(request: web.Request) -> web.Response:
     rule_id = request.query.get("rule", "")
     rule = db_id(rule_id)
     if rule_id and rule is None:
-        raise InboxError("rule must be a rule's id", "invalid", "rule")
+        raise InboxError(lazy("rule must be a rule's id"), "invalid", "rule")
     until = datetime.now(UTC)
     since = until - timedelta(days=2 if bucket == "hour" else 30)
     ids = [rule] if rule is not None else None

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from bot.core import l10n
 from bot.core.channel import StaffInput
 from bot.core.clean import db_id
 from bot.core.commands import Ctx, Desk, command, help_text, refuse
 from bot.core.errors import InboxError
+from bot.core.i18n import N_, _, label, lazy
 from bot.core.time import utcnow
 from bot.models import (
     Conversation,
@@ -24,19 +26,20 @@ INBOX_ROLES = (Role.ADMIN, Role.AGENT)
 ACTIVE = (ConversationStatus.OPEN, ConversationStatus.PENDING)
 
 
+# What each notification mode of /staffchat means, for the answer.
+MODES = {"all": N_("every new message"), "unassigned": N_("unassigned conversations"),
+         "needs_human": N_("conversations that need a person"), "off": N_("nothing")}
+
+
 def _ago(when: datetime) -> str:
-    minutes = int((utcnow() - when).total_seconds() // 60)
-    if minutes < 60:
-        return f"{minutes} min"
-    if minutes < 48 * 60:
-        return f"{minutes // 60} h"
-    return f"{minutes // 1440} d"
+    """How long ago, in words of the current language ("5 minutes", "3 hours")."""
+    return l10n.format_duration(utcnow() - when)
 
 
 def _conversation_id(ctx: Ctx) -> int:
     conversation_id = db_id(ctx.args[0].lstrip("#")) if ctx.args else None
     if conversation_id is None:
-        raise InboxError("give a conversation number, e.g. 12")
+        raise InboxError(lazy("give a conversation number, e.g. 12"))
     return conversation_id
 
 
@@ -46,18 +49,20 @@ async def inbox_summary(ctx: Ctx) -> str:
     open_ = Conversation.filter(status=ConversationStatus.OPEN)
     n_open = await open_.count()
     if n_open == 0:
-        return "🎉 Inbox Zero: nothing is open."
+        return "🎉 " + _("Inbox Zero: nothing is open.")
     unassigned = await open_.filter(assignee_id__isnull=True).count()
     human = await open_.filter(needs_human=True).count()
     mine = await open_.filter(assignee_id=ctx.user.id).count()
     oldest = await open_.order_by("last_message_at").limit(5).prefetch_related("contact")
-    lines = [f"📥 {n_open} open · {unassigned} unassigned · {human} need a person · "
-             f"{mine} yours", "Waiting longest:"]
+    lines = ["📥 " + _("%(open)s open · %(unassigned)s unassigned · %(human)s need a person · "
+                      "%(mine)s yours", open=n_open, unassigned=unassigned, human=human,
+                      mine=mine), _("Waiting longest:")]
     for c in oldest:
         flag = " 🙋" if c.needs_human else ""
-        lines.append(f"#{c.id} · {c.contact.name or 'contact ' + str(c.contact.id)} · "
-                     f"{c.channel_kind} · {_ago(c.last_message_at)}{flag} · "
-                     f"“{c.last_message_preview[:60]}”")
+        who = c.contact.name or _("contact %(id)s", id=c.contact.id)
+        lines.append(f"#{c.id} · {who} · {c.channel_kind} · "
+                     + _("%(time)s ago", time=_ago(c.last_message_at))
+                     + f"{flag} · “{c.last_message_preview[:60]}”")
     return "\n".join(lines)
 
 
@@ -65,14 +70,16 @@ async def inbox_summary(ctx: Ctx) -> str:
 async def assign(ctx: Ctx) -> str:
     cid = _conversation_id(ctx)
     who: int | str = ctx.user.id
-    name = "you"
     if len(ctx.args) > 1 and ctx.args[1] != "me":
         target = await User.filter(email=ctx.args[1].lower(), is_active=True).first()
         if target is None:
-            raise InboxError(f"no active staff user {ctx.args[1]}")
-        who, name = target.id, target.name or target.email
+            raise InboxError(lazy("no active staff user %(email)s", email=ctx.args[1]))
+        who = target.id
+        await inbox.assign(cid, who, ctx.desk.bus)
+        return "✅ " + _("#%(id)s is assigned to %(name)s.", id=cid,
+                        name=target.name or target.email)
     await inbox.assign(cid, who, ctx.desk.bus)
-    return f"✅ #{cid} is assigned to {name}."
+    return "✅ " + _("#%(id)s is assigned to you.", id=cid)
 
 
 @command("resolve", "/resolve N", *INBOX_ROLES)
@@ -80,7 +87,7 @@ async def resolve(ctx: Ctx) -> str:
     cid = _conversation_id(ctx)
     await inbox.set_status(cid, ConversationStatus.RESOLVED, bus=ctx.desk.bus,
                            actor_id=ctx.user.id)
-    return f"✅ #{cid} is resolved."
+    return "✅ " + _("#%(id)s is resolved.", id=cid)
 
 
 @command("staffchat", "/staffchat [all|unassigned|needs_human|off]", Role.ADMIN)
@@ -88,8 +95,9 @@ async def staff_chat(ctx: Ctx) -> str:
     """Make this chat the staff chat (admins only), optionally choosing what is notified."""
     mode = ctx.args[0] if ctx.args else "all"
     await accounts.set_staff_chat(ctx.input.account_id, ctx.input.chat_id, mode)
-    return (f"✅ This chat is now the staff chat ({mode}). Reply to a notification to answer "
-            f"the customer. {help_text(ctx.user)}")
+    return "✅ " + _("This chat is now the staff chat (notified: %(mode)s). Reply to a "
+                    "notification to answer the customer. %(help)s",
+                    mode=label(MODES, mode), help=help_text(ctx.user))
 
 
 async def reply_to_notification(desk: Desk, user: User, inp: StaffInput) -> str | None:
@@ -106,4 +114,8 @@ async def reply_to_notification(desk: Desk, user: User, inp: StaffInput) -> str 
     if await Message.filter(source_ref=ref).exists():
         return None  # a redelivered update: already sent, already confirmed
     await desk.outbox.send(conv.id, inp.text, user, origin="telegram", source_ref=ref)
-    return f"✅ Sent to {conv.contact.name or 'the customer'} (#{conv.id}, {conv.channel_kind})."
+    if conv.contact.name:
+        return "✅ " + _("Sent to %(name)s (#%(id)s, %(channel)s).", name=conv.contact.name,
+                        id=conv.id, channel=conv.channel_kind)
+    return "✅ " + _("Sent to the customer (#%(id)s, %(channel)s).", id=conv.id,
+                    channel=conv.channel_kind)

@@ -37,6 +37,8 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from multidict import MultiDictProxy
 
+from bot.core import i18n
+from bot.core.i18n import N_
 from bot.core.ratelimit import Limiter
 from bot.core.time import utcnow
 from bot.models import Role, Session, User
@@ -109,6 +111,40 @@ ROLE_PERMS: dict[Role, frozenset[Perm]] = {
                              Perm.LISTENING_READ, Perm.LISTENING_WRITE, Perm.REVIEWS_READ,
                              Perm.REPORTS_MARKETING, Perm.DASHBOARD}),
 }
+
+
+# What a person reads for a role or a permission (the codes above stay English in the API).
+ROLE_LABELS = i18n.labels("role", {Role.ADMIN: N_("admin"), Role.AGENT: N_("agent"),
+                                   Role.MARKETER: N_("marketer")})
+PERM_LABELS = i18n.labels("perm", {
+    Perm.INBOX_READ: N_("read conversations"), Perm.INBOX_WRITE: N_("work conversations"),
+    Perm.CONTACTS_READ: N_("read contacts"), Perm.CONTACTS_WRITE: N_("change contacts"),
+    Perm.CANNED_READ: N_("read canned replies"),
+    Perm.CANNED_WRITE: N_("change canned replies"), Perm.USERS: N_("manage users"),
+    Perm.CHANNELS: N_("manage channel accounts"),
+    Perm.BOT_READ: N_("read the bot's answers and the rules"),
+    Perm.BOT_WRITE: N_("change the bot's answers and the rules"),
+    Perm.POSTS_READ: N_("read posts and the calendar"),
+    Perm.POSTS_WRITE: N_("compose and schedule posts"),
+    Perm.MARKETING_READ: N_("read sequences, enrolments and mail stats"),
+    Perm.MARKETING_WRITE: N_("send shop events and manage e-mail marketing"),
+    Perm.LISTENING_READ: N_("read mentions, trends and listening rules"),
+    Perm.LISTENING_WRITE: N_("manage listening rules and feeds"),
+    Perm.REVIEWS_READ: N_("read reviews"), Perm.REVIEWS_WRITE: N_("answer reviews"),
+    Perm.REPORTS_INBOX: N_("read inbox reports"),
+    Perm.REPORTS_MARKETING: N_("read marketing reports"),
+    Perm.DASHBOARD: N_("read the home dashboard"),
+})
+
+
+def role_label(role: str) -> str:
+    """A staff role's name in the current language."""
+    return i18n.label(ROLE_LABELS, role)
+
+
+def perm_label(perm: str) -> str:
+    """What a permission allows, in the current language."""
+    return i18n.label(PERM_LABELS, perm)
 
 
 def has_perm(user: User, perm: Perm) -> bool:

@@ -175,6 +175,9 @@ class StaffInput:
     attachments: tuple[dict[str, Any], ...] = ()
     # A button of a staff exchange was pressed: its payload (starts with FLOW_PREFIX).
     payload: str | None = None
+    # The language the chat app says the writer uses (Telegram's ``language_code``): the
+    # answer's language when the staff user chose none.
+    language: str | None = None
 
 
 FLOW_PREFIX = "flow:"  # payloads of buttons in a staff exchange (never a customer's)

@@ -3,7 +3,9 @@
 
 Channels hand over a :class:`~bot.core.channel.StaffInput`; :class:`Desk` checks that the
 writer is a linked, active staff user allowed to run the command, runs it, and returns the
-answer to post back. Anyone else gets a clear refusal, and the attempt is logged.
+answer to post back, in the staff user's language (their setting, else the chat app's
+language for them, else English: :func:`bot.core.i18n.choose`). Anyone else gets a clear
+refusal, and the attempt is logged.
 Commands are registered in :data:`COMMANDS` (name -> handler, roles, help) with
 :func:`command`, by each feature's own commands module (``bot.commands`` for the inbox,
 ``scheduler.posts.commands`` for publishing); the composition root imports them. What the
@@ -18,11 +20,13 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
-from bot.core import metrics
+from bot.core import i18n, metrics
+from bot.core.auth import role_label
 from bot.core.channel import ChannelAdapter, StaffAnswer, StaffInput
 from bot.core.clean import MAX_BIG, db_id
 from bot.core.errors import InboxError
 from bot.core.events import EventBus
+from bot.core.i18n import _
 from bot.models import Role, User
 from config import Settings
 
@@ -109,6 +113,14 @@ class Desk:
         return frozenset(COMMANDS)
 
     async def handle(self, inp: StaffInput) -> Answer | None:
+        user = await linked_user(inp.user_external_id)
+        token = i18n.current.set(i18n.choose(user.language if user else None, inp.language))
+        try:
+            return await self._handle(inp, user)
+        finally:
+            i18n.current.reset(token)
+
+    async def _handle(self, inp: StaffInput, user: User | None) -> Answer | None:
         parsed = split_command(inp.text)
         is_reply = inp.in_staff_chat and inp.reply_to_external_id is not None
         # A step of an exchange with the bot: a button of one, or a private message the
@@ -116,7 +128,6 @@ class Desk:
         in_flow = parsed is None and (inp.payload is not None or not inp.in_staff_chat)
         if parsed is None and not is_reply and not in_flow:
             return None  # staff chatting among themselves
-        user = await linked_user(inp.user_external_id)
         if user is None:
             return refuse(inp, "not linked to a staff user")
         try:
@@ -127,17 +138,20 @@ class Desk:
             name, args = parsed
             cmd = COMMANDS.get(name)
             if cmd is None:
-                return "Unknown command. " + help_text(user) if inp.in_staff_chat else None
+                return _("Unknown command. %(help)s", help=help_text(user)) \
+                    if inp.in_staff_chat else None
             if user.role not in cmd.roles:
                 return refuse(inp, f"role {user.role} may not use /{name}", user)
             return await cmd.handler(Ctx(user, inp, args, self))
         except InboxError as exc:  # a domain error: no such conversation, a post's limit
-            return f"⚠️ {exc}"
+            return f"⚠️ {exc}"  # a lazy message: in the staff member's language
 
 
 def help_text(user: User) -> str:
     lines = [c.usage for c in COMMANDS.values() if user.role in c.roles]
-    return "You can use: " + ", ".join(lines) if lines else "No commands for your role."
+    if not lines:
+        return _("No commands for your role.")
+    return _("You can use: %(commands)s", commands=", ".join(lines))
 
 
 async def linked_user(telegram_user_id: str) -> User | None:
@@ -154,7 +168,9 @@ def refuse(inp: StaffInput, why: str, user: User | None = None) -> str:
         "chat_id": inp.chat_id, "text": inp.text[:80], "account": inp.account_id})
     metrics.STAFF_REFUSED.inc()
     if user is not None:
-        return f"⛔ Sorry, your role ({user.role}) cannot do that."
-    return (f"⛔ Sorry, only the shop's staff can do that. Your Telegram id is "
-            f"{inp.user_external_id}: if you work here, ask an admin to link it to your "
-            f"Switchboard user.")
+        return "⛔ " + _("Sorry, your role (%(role)s) cannot do that.",
+                        role=role_label(user.role))
+    return "⛔ " + _("Sorry, only the shop's staff can do that. Your Telegram id is %(id)s: "
+                    "if you work here, ask an admin to link it to your Switchboard user.",
+                    id=inp.user_external_id)
+

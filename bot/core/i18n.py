@@ -7,7 +7,14 @@ The contract every front end codes against:
   ``_("Saved.")``, ``_("%(n)s conversations", n=3)`` style placeholders
   (``_("Hello %(name)s", name=...)``), ``ngettext("%(num)d reply", "%(num)d replies", n)``.
   ``lazy(...)`` for a text defined at import time (a report title, a column heading).
-* In templates: ``{{ _("Inbox") }}``, ``{{ _("Hello %(name)s", name=user.name) }}``,
+  ``pgettext("funnel stage", "Order")`` (``npgettext`` for plurals, ``lazy_p`` lazily) where
+  one English word means different things: the first argument is the msgctxt, so each
+  meaning gets its own translation.
+* A service error's message is a lazy text (``InboxError(lazy("… %(n)s", n=3))``): it is
+  translated when a page, a chat answer or the API shows it, in the language current
+  there (English under ``/api/``).
+* In templates: ``{{ _("Inbox") }}``, ``{{ pgettext("sequence step", "Order") }}``,
+  ``{{ _("Hello %(name)s", name=user.name) }}``, ``{{ label("role", user.role) }}``,
   ``{% trans %}…{% endtrans %}``, ``{{ ngettext("%(num)d reply", "%(num)d replies", n) }}``
   (jinja2's ``i18n`` extension, new-style: autoescaped, placeholders by name; a literal
   ``%`` in a template's text is written ``%%``).
@@ -26,7 +33,7 @@ shown in English."""
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from contextvars import ContextVar
 from io import BytesIO
 from pathlib import Path
@@ -80,16 +87,32 @@ def ngettext(singular: str, plural: str, num: int, /, **values: Any) -> str:
     return _format(_active().ngettext(singular, plural, num), {"num": num, **values})
 
 
+def pgettext(context: str, message: str, /, **values: Any) -> str:
+    """``message`` in the sense ``context`` says (the catalog's msgctxt), e.g.
+    ``pgettext("funnel stage", "Order")``."""
+    return _format(str(_active().pgettext(context, message)), values)
+
+
+def npgettext(context: str, singular: str, plural: str, num: int, /, **values: Any) -> str:
+    """:func:`ngettext` with a msgctxt."""
+    return _format(str(_active().npgettext(context, singular, plural, num)),
+                   {"num": num, **values})
+
+
 class Lazy:
-    """A text translated when it is shown (``str()``), in the locale current then."""
+    """A text translated when it is shown (``str()``), in the locale current then; its
+    placeholders may be lazy texts too (translated with it)."""
 
-    __slots__ = ("message", "values")
+    __slots__ = ("context", "message", "values")
 
-    def __init__(self, message: str, /, **values: Any) -> None:
-        self.message, self.values = message, values
+    def __init__(self, message: str, context: str | None = None, /, **values: Any) -> None:
+        self.message, self.values, self.context = message, values, context  # any placeholder
 
     def __str__(self) -> str:
-        return _(self.message, **self.values)
+        values = {k: str(v) if isinstance(v, Lazy) else v for k, v in self.values.items()}
+        if self.context is not None:
+            return pgettext(self.context, self.message, **values)
+        return _(self.message, **values)
 
     def __html__(self) -> str:
         return str(markupsafe.escape(str(self)))
@@ -97,7 +120,8 @@ class Lazy:
     def __eq__(self, other: object) -> bool:  # the same text, whatever the locale
         if not isinstance(other, Lazy):
             return NotImplemented
-        return (self.message, self.values) == (other.message, other.values)
+        return ((self.message, self.values, self.context)
+                == (other.message, other.values, other.context))
 
     def __hash__(self) -> int:
         return hash(self.message)
@@ -105,6 +129,36 @@ class Lazy:
 
 def lazy(message: str, /, **values: Any) -> Lazy:
     return Lazy(message, **values)
+
+
+def lazy_p(context: str, message: str, /, **values: Any) -> Lazy:
+    """:func:`pgettext`, translated when shown."""
+    return Lazy(message, context, **values)
+
+
+# Tables of labels for raw codes, by kind ("role", "post_status" …): the templates' label().
+LABELS: dict[str, Mapping[Any, str | Lazy]] = {}
+
+
+def labels(kind: str, table: Mapping[Any, str | Lazy]) -> Mapping[Any, str | Lazy]:
+    """Register ``table`` (code -> ``N_()`` text) as ``kind`` for the templates'
+    ``{{ label("kind", code) }}``; returns it, for :func:`label` in Python."""
+    LABELS[kind] = table
+    return table
+
+
+def label(table: Mapping[Any, str | Lazy], code: str) -> str:
+    """The translated label of a raw ``code`` (a status, a permission, a frequency) from
+    ``table``, a table of ``N_()`` texts (or ``lazy_p()`` ones where the word is
+    ambiguous); an unknown code is shown as it is."""
+    text = table.get(code)
+    if text is None:
+        return code
+    return str(text) if isinstance(text, Lazy) else _(text)
+
+
+def _template_label(kind: str, code: str) -> str:
+    return label(LABELS.get(kind, {}), str(code))
 
 
 def N_(message: str) -> str:  # noqa: N802 (gettext's own name for it)
@@ -146,12 +200,15 @@ def names() -> list[tuple[str, str]]:
 
 
 def install(env: jinja2.Environment) -> None:
-    """Give ``env``'s templates ``_``, ``gettext``, ``ngettext`` and ``{% trans %}``."""
+    """Give ``env``'s templates ``_``, ``gettext``, ``ngettext``, ``pgettext``,
+    ``npgettext`` and ``{% trans %}``."""
     env.add_extension("jinja2.ext.i18n")
     env.policies["ext.i18n.trimmed"] = True  # {% trans %}'s lines joined, as extracted
     install_callables: Callable[..., None] = env.install_gettext_callables  # type: ignore[attr-defined]
-    install_callables(_template_gettext, _template_ngettext, newstyle=True)
+    install_callables(_template_gettext, _template_ngettext, newstyle=True,
+                      pgettext=_template_pgettext, npgettext=_template_npgettext)
     env.globals["translate"] = _template_gettext  # a text the code marked with N_()
+    env.globals["label"] = _template_label  # {{ label("post_status", p.status) }}
     env.globals["current_locale"] = current.get  # <html lang="{{ current_locale() }}">
 
 
@@ -161,3 +218,11 @@ def _template_gettext(message: str) -> str:
 
 def _template_ngettext(singular: str, plural: str, num: int) -> str:
     return _active().ngettext(singular, plural, num)
+
+
+def _template_pgettext(context: str, message: str) -> str:
+    return str(_active().pgettext(context, message))
+
+
+def _template_npgettext(context: str, singular: str, plural: str, num: int) -> str:
+    return str(_active().npgettext(context, singular, plural, num))

@@ -40,6 +40,16 @@ def format_datetime(value: dt.datetime | None, format: str = "short") -> str:
     return dates.format_datetime(_aware(value), format, tzinfo=_zone, locale=current.get())
 
 
+def format_moment(value: dt.datetime, zone: dt.tzinfo | None = None) -> str:
+    """A moment with its weekday, to the minute, in ``zone`` (the shop's by default), as
+    the locale joins a date and a time: "Fri, Mar 6, 9:00 AM", "Thứ 6, 6 thg 3 09:00"."""
+    at, locale = _aware(value), current.get()
+    day = dates.format_skeleton("MMMEd", at, tzinfo=zone or _zone, locale=locale)
+    clock = dates.format_time(at, "short", tzinfo=zone or _zone, locale=locale)
+    joined = str(dates.get_datetime_format("short", locale=locale))  # "{1}, {0}" in English
+    return joined.replace("{1}", day).replace("{0}", clock)
+
+
 def format_date(value: dt.date | dt.datetime | None, format: str = "medium") -> str:
     if value is None:
         return ""
@@ -90,3 +100,4 @@ def install_filters(env: jinja2.Environment) -> None:
     env.filters.update(dt=format_datetime, date=format_date, time=format_time,
                        number=format_number, percent=format_percent, money=format_money,
                        duration=format_duration)
+    env.globals["shop_zone"] = lambda: str(_zone)  # "(Asia/Ho_Chi_Minh)" beside a time input

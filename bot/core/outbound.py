@@ -49,6 +49,7 @@ from aiohttp.client_reqrep import ClientRequest, ClientResponse
 from yarl import URL
 
 from bot.core.errors import InboxError
+from bot.core.i18n import Lazy, lazy
 from config import Settings
 
 IP = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -64,7 +65,7 @@ class BadUrl(InboxError):
 
     status = 422
 
-    def __init__(self, message: str, field: str = "url") -> None:
+    def __init__(self, message: str | Lazy, field: str = "url") -> None:
         super().__init__(message, "bad_url", field)
 
 
@@ -124,16 +125,16 @@ def check_url(url: str, *, allow_private: bool = False, field: str = "url") -> s
     not an IP literal or ``localhost`` that the outbound policy refuses anyway."""
     url = url.strip()
     if any(c.isspace() or ord(c) < 32 or ord(c) == 127 for c in url):
-        raise BadUrl("the URL holds a space or a control character", field)
+        raise BadUrl(lazy("the URL holds a space or a control character"), field)
     try:
         parts = URL(url)
         host = parts.host
     except (ValueError, TypeError):
-        raise BadUrl("this is not a URL", field) from None
+        raise BadUrl(lazy("this is not a URL"), field) from None
     if parts.scheme not in ("http", "https"):
-        raise BadUrl("the URL must start with http:// or https://", field)
+        raise BadUrl(lazy("the URL must start with http:// or https://"), field)
     if not host:
-        raise BadUrl("the URL has no host", field)
+        raise BadUrl(lazy("the URL has no host"), field)
     if not allow_private:
         name = host.lower().rstrip(".")
         if name == "localhost" or name.endswith(".localhost"):

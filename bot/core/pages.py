@@ -11,7 +11,18 @@ from aiohttp import web
 from multidict import MultiDict, MultiDictProxy
 
 from bot.core import i18n
-from bot.core.auth import FORM, SESSION, USER, Form, Perm, csrf_ok, has_perm, session_of
+from bot.core.auth import (
+    FORM,
+    SESSION,
+    USER,
+    Form,
+    Perm,
+    csrf_ok,
+    has_perm,
+    perm_label,
+    role_label,
+    session_of,
+)
 from bot.core.clean import NUL, db_id, without_nul
 from bot.core.i18n import _
 from bot.core.keys import DEMO, JINJA
@@ -50,7 +61,7 @@ def page(perm: Perm | None) -> Callable[[Handler], Handler]:
             if perm is not None and not has_perm(session.user, perm):
                 return error_page(request, 403, _(
                     "Your role (%(role)s) may not %(perm)s.",
-                    role=session.user.role.value, perm=perm.value))
+                    role=role_label(session.user.role), perm=perm_label(perm)))
             if request.method == "POST":
                 form = await request.post()
                 if not csrf_ok(session, form_str(form, "csrf_token")):

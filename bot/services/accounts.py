@@ -23,6 +23,7 @@ from typing import Any
 from bot.core import vault
 from bot.core.channel import AccountSetupError, ChannelAdapter, settings_form
 from bot.core.errors import InboxError, NotFound
+from bot.core.i18n import lazy
 from bot.core.outbound import check_url
 from bot.models import ChannelAccount
 from bot.services.account_cache import forget_account, forget_accounts
@@ -173,8 +174,8 @@ async def update_channel(adapters: Adapters, account_id: int,
     try:
         vault.unseal(account.secret)
     except vault.SealError:
-        raise InboxError("this account's signing secret was sealed under another "
-                         "secret_key; restore that key, or add the account again",
+        raise InboxError(lazy("this account's signing secret was sealed under another "
+                         "secret_key; restore that key, or add the account again"),
                          "secret_unreadable") from None
     _refuse_sealed(changes.get("settings"))
     secret = secret_settings(adapters)
@@ -249,7 +250,7 @@ async def set_staff_chat(account_id: int, chat_id: str, mode: str) -> ChannelAcc
     :data:`bot.services.notify.MODES`). This process sees it at once, others within the
     account cache's few seconds."""
     if mode not in STAFF_MODES:
-        raise InboxError(f"choose one of {', '.join(STAFF_MODES)}")
+        raise InboxError(lazy("choose one of %(choices)s", choices=", ".join(STAFF_MODES)))
     account = await ChannelAccount.filter(id=account_id).first()
     if account is None:
         raise NotFound("channel account", "channel_id")

@@ -10,7 +10,7 @@ from jinja2 import TemplateError
 
 from bot.core import bounded
 from bot.core.errors import InboxError, NotFound, TooLong
-from bot.core.i18n import _
+from bot.core.i18n import _, lazy
 from bot.models import CannedReply
 from bot.services import inbox
 from bot.services.replies import contact_context, sample_context
@@ -52,7 +52,8 @@ async def _checked(shortcut: str, title: str, body: str, own_id: int | None = No
     try:  # rendered once for a sample contact: a template over the limits is refused here
         await bounded.check_template(body, sample_context())
     except TemplateError as exc:
-        raise InboxError(f"template error: {exc}", "invalid_template", "body") from None
+        raise InboxError(lazy("template error: %(problem)s", problem=str(exc)),
+                         "invalid_template", "body") from None
     if await CannedReply.filter(shortcut=shortcut).exclude(id=own_id or 0).exists():
         raise InboxError(_("The shortcut %(s)s is taken.", s=repr(shortcut)), "exists",
                          "shortcut")

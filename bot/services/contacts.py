@@ -13,6 +13,7 @@ from bot.core.auth import Perm
 from bot.core.clean import fit, fit_key
 from bot.core.errors import InboxError, NotFound
 from bot.core.fields import FieldPerms
+from bot.core.i18n import lazy
 from bot.core.ingest import EMAIL_LEN, ID_LEN, LOCALE_LEN, NAME_LEN, PHONE_LEN
 from bot.models import Contact, Conversation, Identity, Message
 from bot.services import attachments
@@ -96,7 +97,7 @@ async def merge_contacts(keep_id: int, merge_id: int) -> Contact:
     """Fold contact ``merge_id`` into ``keep_id``: identities, conversations, missing fields,
     attributes and tags move over, then the merged contact is deleted."""
     if keep_id == merge_id:
-        raise InboxError("cannot merge a contact into itself", "invalid", "merge_id")
+        raise InboxError(lazy("cannot merge a contact into itself"), "invalid", "merge_id")
     async with in_transaction() as conn:
         keep = await Contact.filter(id=keep_id).using_db(conn).first()
         other = await Contact.filter(id=merge_id).using_db(conn).first()

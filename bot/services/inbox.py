@@ -26,6 +26,7 @@ from bot.core.channel import InboundMessage, IngestResult
 from bot.core.clean import db_id, fit_key, without_nul
 from bot.core.errors import InboxError, NotFound
 from bot.core.events import ConversationChanged, ConversationResolved, EventBus, MessageReceived
+from bot.core.i18n import lazy
 from bot.core.ingest import ID_LEN, Writer, fit_inbound
 from bot.core.time import utcnow
 from bot.models import (
@@ -258,11 +259,13 @@ async def set_status(conversation_id: int, status: ConversationStatus,
     now = utcnow()
     if status == ConversationStatus.SNOOZED:
         if snoozed_until is None:
-            raise InboxError("snoozing needs a time to wake up", "invalid", "snoozed_until")
+            raise InboxError(lazy("snoozing needs a time to wake up"), "invalid",
+                             "snoozed_until")
         if snoozed_until.tzinfo is None:
             snoozed_until = snoozed_until.replace(tzinfo=UTC)
         if snoozed_until <= now:
-            raise InboxError("snooze time must be in the future", "invalid", "snoozed_until")
+            raise InboxError(lazy("snooze time must be in the future"), "invalid",
+                             "snoozed_until")
     newly_resolved = (status == ConversationStatus.RESOLVED
                       and conv.status != ConversationStatus.RESOLVED)
     # Only resolved -> open is a reopen (the reports count it). Setting a resolved
@@ -338,7 +341,7 @@ async def next_round_robin() -> User:
         staff = await User.filter(is_active=True, role__in=[Role.ADMIN, Role.AGENT]).using_db(
             conn).order_by("id")
         if not staff:
-            raise InboxError("there is no active agent to assign to", "no_agents")
+            raise InboxError(lazy("there is no active agent to assign to"), "no_agents")
         epoch = datetime.min.replace(tzinfo=UTC)
         user = min(staff, key=lambda u: (u.last_assigned_at or epoch, u.id))
         user.last_assigned_at = utcnow()
@@ -364,7 +367,7 @@ async def add_note(conversation_id: int, author: User, text: str,
                    bus: EventBus | None = None) -> Note:
     await get_conversation(conversation_id)
     if not text.strip():
-        raise InboxError("a note needs some text", "invalid", "text")
+        raise InboxError(lazy("a note needs some text"), "invalid", "text")
     note = await Note.create(conversation_id=conversation_id, author=author, text=text)
     if bus:
         bus.publish(ConversationChanged(conversation_id, "note"))
@@ -375,7 +378,7 @@ async def edit_note(note_id: int, editor: User, text: str,
                     bus: EventBus | None = None) -> Note:
     """Replace a note's text, keeping the old text as a revision. Any staff may edit."""
     if not text.strip():
-        raise InboxError("a note needs some text", "invalid", "text")
+        raise InboxError(lazy("a note needs some text"), "invalid", "text")
     async with in_transaction() as conn:
         note = await Note.filter(id=note_id).using_db(conn).first()
         if note is None:

@@ -31,6 +31,7 @@ from bot.core.channel import (
 )
 from bot.core.errors import InboxError, NotFound
 from bot.core.events import EventBus, MessageStored
+from bot.core.i18n import lazy
 from bot.core.ingest import PREVIEW_LEN
 from bot.core.time import utcnow
 from bot.models import (
@@ -84,14 +85,14 @@ class Outbox:
         if reply_to_id is not None:
             if not await Message.filter(id=reply_to_id, conversation_id=conv.id,
                                         direction=Direction.INBOUND).exists():
-                raise InboxError("reply_to_message_id is not a message of this conversation",
+                raise InboxError(lazy("reply_to_message_id is not a message of this conversation"),
                                  "invalid", "reply_to_message_id")
         elif conv.is_public or conv.thread_key is not None:
             reply_to_id = await Message.filter(
                 conversation_id=conv.id, direction=Direction.INBOUND).order_by("-id").first(
             ).values_list("id", flat=True)  # type: ignore[assignment]
         if not text.strip():
-            raise InboxError("a reply needs some text", "invalid", "text")
+            raise InboxError(lazy("a reply needs some text"), "invalid", "text")
         adapter = self.adapters.get(conv.channel_kind)
         if adapter is None:
             raise InboxError(f"channel {conv.channel_kind!r} cannot send", "unknown_channel")
@@ -131,7 +132,8 @@ class Outbox:
         if msg is None:
             raise NotFound("message", "message_id")
         if not updated:
-            raise InboxError("only a failed reply can be retried", "not_failed", "message_id")
+            raise InboxError(lazy("only a failed reply can be retried"), "not_failed",
+                             "message_id")
         self._changed(msg)
         self._deliver_soon(msg.id)
         return msg
@@ -244,8 +246,8 @@ class Outbox:
             raise NotFound("message", "message_id")
         author_id = comment.author_id  # type: ignore[attr-defined]
         if author_id is None:
-            raise InboxError("only a public comment can be answered privately; reply in its "
-                             "conversation instead", "not_a_comment", "message_id")
+            raise InboxError(lazy("only a public comment can be answered privately; reply in its "
+                             "conversation instead"), "not_a_comment", "message_id")
         account_id = comment.channel_account_id  # type: ignore[attr-defined]
         conv = await Conversation.filter(
             contact_id=author_id, channel_account_id=account_id, thread_key__isnull=True,

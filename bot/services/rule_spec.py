@@ -14,6 +14,7 @@ from pydantic import Field, TypeAdapter, ValidationError, field_validator
 from bot.core import bounded
 from bot.core.errors import InboxError
 from bot.core.http import Strict
+from bot.core.i18n import lazy
 
 EVENTS = ("message_received", "conversation_created", "conversation_resolved",
           "message_scored")
@@ -112,7 +113,7 @@ def validate(conditions: dict[str, Any], actions: list[dict[str, Any]]
     except ValidationError as exc:
         raise _problem("actions", exc) from None
     if not acts:
-        raise InboxError("a rule needs at least one action", "invalid_rule", "actions")
+        raise InboxError(lazy("a rule needs at least one action"), "invalid_rule", "actions")
     return conds, acts  # templates are checked when saved (save_rule)
 
 

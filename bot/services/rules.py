@@ -29,6 +29,7 @@ from bot.core import bounded, metrics
 from bot.core.cache import Ttl, forget_all
 from bot.core.errors import InboxError, NotFound
 from bot.core.events import EventBus
+from bot.core.i18n import lazy
 from bot.core.time import utcnow
 from bot.models import (
     Contact,
@@ -249,7 +250,7 @@ async def save_rule(rule_id: int | None, values: Mapping[str, Any]) -> Rule:
     if any(a.type == "assign" and a.to != "round_robin" for a in acts):
         ids = {a.to for a in acts if isinstance(a, Assign) and a.to != "round_robin"}
         if await User.filter(id__in=ids, is_active=True).count() != len(ids):
-            raise InboxError("assign.to is not an active user", "invalid", "actions")
+            raise InboxError(lazy("assign.to is not an active user"), "invalid", "actions")
     rule.name = merged.get("name") or rule.name or "Rule"
     rule.event = merged["event"]
     rule.conditions = conds.model_dump(exclude_none=True, by_alias=True)

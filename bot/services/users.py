@@ -11,7 +11,7 @@ from tortoise.exceptions import IntegrityError
 
 from bot.core.auth import create_user, end_sessions, hash_password, new_api_token, verify_password
 from bot.core.errors import InboxError, NotFound
-from bot.core.i18n import LOCALES, N_, _
+from bot.core.i18n import LOCALES, _, lazy
 from bot.models import Role, User
 
 
@@ -33,12 +33,13 @@ async def agents() -> list[User]:
 async def add_user(email: str, role: Role, name: str = "",
                    password: str | None = None) -> dict[str, Any]:
     if await User.filter(email=email.strip().lower()).exists():
-        raise InboxError(f"a user with e-mail {email} already exists", "exists", "email")
+        raise InboxError(lazy("a user with e-mail %(email)s already exists", email=email),
+                         "exists", "email")
     try:
         user, password, token = await create_user(email, role, password, name)
     except IntegrityError:
-        raise InboxError(f"a user with e-mail {email} already exists", "exists",
-                         "email") from None
+        raise InboxError(lazy("a user with e-mail %(email)s already exists", email=email),
+                         "exists", "email") from None
     return {**user_out(user), "password": password, "api_token": token}
 
 
@@ -52,8 +53,8 @@ async def _user(user_id: int) -> User:
 async def update_user(user_id: int, changes: Mapping[str, Any]) -> User:
     tg = changes.get("telegram_user_id")
     if tg is not None and await User.filter(telegram_user_id=tg).exclude(id=user_id).exists():
-        raise InboxError(f"Telegram user {tg} is already linked to another user", "exists",
-                         "telegram_user_id")
+        raise InboxError(lazy("Telegram user %(id)s is already linked to another user", id=tg),
+                         "exists", "telegram_user_id")
     user = await _user(user_id)
     for key, value in changes.items():
         setattr(user, key, value)
@@ -94,7 +95,7 @@ async def change_role(user_id: int, role: Role, by: User) -> User:
 async def toggle_active(user_id: int, by: User) -> User:
     """Disable an active user or enable a disabled one (never oneself)."""
     if user_id == by.id:
-        raise InboxError("you cannot disable yourself", "invalid")
+        raise InboxError(lazy("you cannot disable yourself"), "invalid")
     user = await _user(user_id)
     if user.is_active:
         await check_lockout(user_id, {"is_active": False}, by)
@@ -116,14 +117,15 @@ async def change_password(user: User, current: str, new: str, confirm: str,
     """The user's own password change: the current one first, then the new one twice.
     Ends every other session of the user (not ``keep_session``); how many ended."""
     if not await verify_password(user.password_hash, current):
-        raise InboxError(N_("the current password is wrong"), "wrong_password", "current")
+        raise InboxError(lazy("the current password is wrong"), "wrong_password", "current")
     if new != confirm:
-        raise InboxError(N_("the two new passwords differ"), "invalid", "confirm")
+        raise InboxError(lazy("the two new passwords differ"), "invalid", "confirm")
     if not MIN_PASSWORD <= len(new) <= MAX_PASSWORD:
-        raise InboxError(f"a password has {MIN_PASSWORD} to {MAX_PASSWORD} characters",
+        raise InboxError(lazy("a password has %(min)s to %(max)s characters", min=MIN_PASSWORD,
+                              max=MAX_PASSWORD),
                          "invalid", "new")
     if new == current:
-        raise InboxError(N_("the new password is the current one"), "invalid", "new")
+        raise InboxError(lazy("the new password is the current one"), "invalid", "new")
     user.password_hash = await hash_password(new)
     await User.filter(id=user.id).update(password_hash=user.password_hash)
     return await end_sessions(user, keep_session)

@@ -59,7 +59,7 @@ async def change_password(request: web.Request) -> web.Response:
             user, str(form.get("current", "")), str(form.get("new", "")),
             str(form.get("confirm", "")), keep_session=current.id)
     except InboxError as exc:
-        said = _(str(exc))  # the API's English words, in the page's language when known
+        said = str(exc)  # a lazy message: in the page's language
         return await _page(request, exc.status, error=said[:1].upper() + said[1:] + ".")
     except HashingBusy:
         resp = await _page(request, 503, error=_(

@@ -16,7 +16,7 @@ from bot.core.channel import settings_form
 from bot.core.clean import MAX_BIG, db_id
 from bot.core.errors import InboxError
 from bot.core.events import DemoRemoved
-from bot.core.i18n import _
+from bot.core.i18n import _, lazy
 from bot.core.keys import ADAPTERS, BUS, DEMO, SETTINGS
 from bot.core.pages import form_str, page, path_id, render
 from bot.models import Role
@@ -39,7 +39,7 @@ async def users_add(request: web.Request) -> web.Response:
     try:
         role = Role(form_str(form, "role"))
     except ValueError:
-        raise InboxError("unknown role", "invalid", "role") from None
+        raise InboxError(lazy("unknown role"), "invalid", "role") from None
     created = await users.add_user(form_str(form, "email"), role, form_str(form, "name"))
     return await _users(request, created)
 
@@ -65,7 +65,7 @@ async def users_telegram(request: web.Request) -> web.StreamResponse:
     raw = form_str(request[FORM], "telegram_user_id")
     tg = db_id(raw, MAX_BIG)
     if raw and tg is None:
-        raise InboxError("a Telegram user id is a number (the bot tells staff theirs)",
+        raise InboxError(lazy("a Telegram user id is a number (the bot tells staff theirs)"),
                          "invalid", "telegram_user_id")
     await users.link_telegram(path_id(request, "uid"), tg)
     raise web.HTTPFound("/admin/users")

@@ -8,6 +8,7 @@ from bot.core.auth import FORM, USER, Perm
 from bot.core.clean import db_id
 from bot.core.errors import InboxError
 from bot.core.fields import readable
+from bot.core.i18n import lazy
 from bot.core.pages import form_str, page, path_id, render
 from bot.services import contacts as service
 from bot.web.common import page_number
@@ -49,7 +50,7 @@ async def contact_save(request: web.Request) -> web.StreamResponse:
 async def contact_merge(request: web.Request) -> web.StreamResponse:
     cid, other = path_id(request, "contact_id"), db_id(form_str(request[FORM], "merge_id"))
     if other is None:
-        raise InboxError("give the id of the contact to merge in", "invalid", "merge_id")
+        raise InboxError(lazy("give the id of the contact to merge in"), "invalid", "merge_id")
     await service.merge_contacts(cid, other)
     raise web.HTTPFound(f"/contacts/{cid}")
 

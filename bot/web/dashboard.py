@@ -16,6 +16,7 @@ from aiohttp import web
 
 from bot.core import l10n
 from bot.core.auth import USER
+from bot.core.i18n import _
 from bot.core.keys import SETTINGS
 from bot.core.pages import page, render
 from bot.services.reports.dashboard import build_dashboard
@@ -24,9 +25,9 @@ from bot.services.reports.dashboard import build_dashboard
 def duration(seconds: int) -> str:
     minutes, sec = divmod(int(seconds), 60)
     hours, minutes = divmod(minutes, 60)
-    if hours:
-        return f"{hours} h {minutes} min"
-    return f"{minutes} min {sec} s" if minutes else f"{sec} s"
+    if hours:  # the reports' short units, in the reader's language
+        return _("%(h)s h %(m)s min", h=hours, m=minutes)
+    return _("%(m)s min %(s)s s", m=minutes, s=sec) if minutes else _("%(s)s s", s=sec)
 
 
 def shown(value: Any, kind: str, tz: ZoneInfo) -> str:

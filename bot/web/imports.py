@@ -52,7 +52,7 @@ async def imports_act(request: web.Request) -> web.StreamResponse:
                                           outcome=outcome)
         return await _list(request, f"#{failure_id}: {said}")
     else:
-        raise InboxError("action must be dismiss or retry", "invalid", "action")
+        raise InboxError(lazy("action must be dismiss or retry"), "invalid", "action")
     raise web.HTTPFound("/admin/imports")
 
 

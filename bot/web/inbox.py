@@ -4,7 +4,7 @@ staff websocket that tells open pages to re-fetch their fragments."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
@@ -12,11 +12,11 @@ from aiohttp import WSMsgType, web
 from babel.dates import format_timedelta
 
 from bot.core import attachments as files
-from bot.core import i18n
+from bot.core import i18n, l10n
 from bot.core.auth import FORM, USER, Perm, has_perm, session_of
 from bot.core.clean import db_id
 from bot.core.errors import InboxError
-from bot.core.i18n import _
+from bot.core.i18n import _, lazy
 from bot.core.keys import BUS, SETTINGS
 from bot.core.origins import check_origin, parse_origins
 from bot.core.pages import error_page, form_str, page, path_id, render
@@ -36,6 +36,7 @@ from bot.services import (
     contacts,
     inbox,
     inbox_bulk,
+    inbox_labels,
     inbox_urgency,
     saved_views,
     users,
@@ -126,7 +127,7 @@ async def inbox_list(request: web.Request) -> web.Response:
                   back=urlencode([(k, v) for k, v in request.query.items() if k in _KEPT]),
                   labels=all_labels,
                   channels=await accounts.channel_kinds(),
-                  statuses=[s.value for s in ConversationStatus])
+                  statuses=[str(s) for s in inbox_labels.STATUSES])
 
 
 async def _sentiments(thread: list[dict[str, Any]]) -> dict[int, dict[str, Any]]:
@@ -156,7 +157,7 @@ async def _conversation_ctx(cid: int) -> dict[str, Any]:
             "ratings": await CsatRating.filter(conversation_id=cid).order_by("-id").values(
                 "rating", "created_at"),
             "all_labels": await Label.all().order_by("name"),
-            "statuses": [s.value for s in ConversationStatus]}
+            "statuses": [str(s) for s in inbox_labels.STATUSES]}
 
 
 @page(Perm.INBOX_READ)
@@ -275,17 +276,17 @@ async def conversation_status(request: web.Request) -> web.StreamResponse:
     try:
         status = ConversationStatus(form_str(form, "status"))
     except ValueError:
-        raise InboxError("unknown status", "invalid", "status") from None
+        raise InboxError(lazy("unknown status"), "invalid", "status") from None
     until = None
     if status == ConversationStatus.SNOOZED:
         raw = form_str(form, "snoozed_until")
         try:
             until = datetime.fromisoformat(raw)
         except ValueError:
-            raise InboxError(f"snooze needs a date and time, got {raw!r}", "invalid",
-                             "snoozed_until") from None
-        if until.tzinfo is None:
-            until = until.replace(tzinfo=UTC)
+            raise InboxError(lazy("snooze needs a date and time, got %(raw)s", raw=repr(raw)),
+                             "invalid", "snoozed_until") from None
+        if until.tzinfo is None:  # typed on the shop's wall clock, as the pages show times
+            until = until.replace(tzinfo=l10n.zone())
     await inbox.set_status(cid, status, until, request.app[BUS], actor_id=request[USER].id)
     raise _back(cid)
 

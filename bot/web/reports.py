@@ -17,7 +17,7 @@ from aiohttp import web
 
 import bot.services.reports.catalog  # noqa: F401  (fills REPORTS)
 from bot.core import i18n, l10n
-from bot.core.auth import USER, has_perm
+from bot.core.auth import USER, has_perm, perm_label, role_label
 from bot.core.errors import InboxError
 from bot.core.i18n import _, lazy
 from bot.core.keys import JINJA, SETTINGS
@@ -38,6 +38,8 @@ def show(value: Any, kind: str) -> str:
     """A value as a person reads it on the page."""
     if value is None:
         return "—"
+    if isinstance(value, i18n.Lazy):  # a label with a context (the funnel's "Order")
+        return str(value)
     if kind == "text" and isinstance(value, str):  # a label the code marked with N_ (a
         return i18n.gettext(value)  # funnel stage) in the reader's language; others as kept
     if kind == "seconds" and isinstance(value, (int, float, Decimal)):
@@ -46,8 +48,9 @@ def show(value: Any, kind: str) -> str:
         h, rest = divmod(s, 3600)
         m, sec = divmod(rest, 60)
         if h:
-            return f"{sign}{h} h {m:02d} min"
-        return f"{sign}{m} min {sec:02d} s" if m else f"{sign}{sec} s"
+            return sign + _("%(h)s h %(m)s min", h=h, m=str(m).zfill(2))
+        return sign + (_("%(m)s min %(s)s s", m=m, s=str(sec).zfill(2)) if m
+                       else _("%(s)s s", s=sec))
     if kind == "money" and isinstance(value, (int, float, Decimal)):  # the locale's separators
         return l10n.format_number(Decimal(str(value)), "#,##0.00")
     if kind == "percent" and isinstance(value, (int, float, Decimal)):
@@ -141,7 +144,8 @@ def _spec(request: web.Request) -> ReportSpec | web.Response:
         return error_page(request, 404, _("There is no such report."))
     if not has_perm(user, spec.perm):
         return error_page(request, 403, _("Your role (%(role)s) may not %(perm)s.",
-                                          role=user.role.value, perm=spec.perm.value))
+                                          role=role_label(user.role),
+                                          perm=perm_label(spec.perm)))
     return spec
 
 

@@ -262,7 +262,7 @@ class TelegramChannel:
             account_id=account.id, chat_id=user, user_external_id=user,
             user_name=msg.contact.name or "", text="" if pressed else msg.text,
             in_staff_chat=False, external_id=msg.external_id, attachments=msg.attachments,
-            payload=msg.payload if pressed else None),
+            payload=msg.payload if pressed else None, language=msg.contact.locale),
             callback_id=parsed.callback_id if isinstance(parsed, Pressed) else "")
 
     # --- running accounts --------------------------------------------------------------

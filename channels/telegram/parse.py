@@ -130,7 +130,8 @@ def parse_update(account_id: int, update: dict[str, Any], staff_chat_id: str = "
             user_name=_contact(user).name or "", text=text,
             in_staff_chat=bool(staff_chat_id) and chat_id == staff_chat_id,
             reply_to_external_id=str(reply_to["message_id"]) if reply_to else None,
-            external_id=message_id(chat_id, m["message_id"])))
+            external_id=message_id(chat_id, m["message_id"]),
+            language=_contact(user).locale))
     files = attachments(m)
     if not text and not files:
         return Ignored("no text and no file (e.g. a sticker or a service message)")

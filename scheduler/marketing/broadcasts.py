@@ -31,7 +31,7 @@ from tortoise.queryset import QuerySet
 
 from bot.core import bounded, due
 from bot.core.http import Strict
-from bot.core.i18n import _
+from bot.core.i18n import _, lazy
 from bot.models import Broadcast, Contact, MailSend, Segment
 from bot.services.flows.texts import LOCALES
 from bot.services.replies import sample_context
@@ -87,9 +87,9 @@ async def _check(segment_id: int, subject_a: str, body: str, subject_b: str,
                  split_percent: int) -> None:
     """What :func:`create` and :func:`update` both check beyond the fields' own rules."""
     if not await Segment.filter(id=segment_id).exists():
-        raise Invalid("no such segment", "segment_id")
+        raise Invalid(lazy("no such segment"), "segment_id")
     if split_percent and not subject_b:
-        raise Invalid("an A/B test needs subject_b", "subject_b")
+        raise Invalid(lazy("an A/B test needs subject_b"), "subject_b")
     for field, text in (("body", body), ("subject_a", subject_a), ("subject_b", subject_b)):
         await check_template(text, field)
 
@@ -129,13 +129,13 @@ async def check_template(text: str, field: str) -> None:
     try:
         await bounded.check_template(text, sample_context())
     except TemplateError as exc:
-        raise Invalid(f"template error: {exc}", field) from None
+        raise Invalid(lazy("template error: %(problem)s", problem=str(exc)), field) from None
 
 
 async def get(broadcast_id: int) -> Broadcast:
     row = await Broadcast.filter(id=broadcast_id).first()
     if row is None:
-        raise Missing("no such broadcast", "broadcast_id")
+        raise Missing(lazy("no such broadcast"), "broadcast_id")
     return row
 
 
@@ -156,7 +156,7 @@ async def cancel(broadcast_id: int) -> Broadcast:
     free = Q(lease_until__isnull=True) | Q(lease_until__lt=now())
     if not await Broadcast.filter(free, id=b.id, state="scheduled").update(
             state="cancelled", due_at=None, lease_until=None):
-        raise Conflict("the broadcast is being sent just now", "state")
+        raise Conflict(lazy("the broadcast is being sent just now"), "state")
     return await get(broadcast_id)
 
 

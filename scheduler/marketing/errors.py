@@ -5,7 +5,7 @@ map it to their own answer (see ``scheduler.marketing.web``)."""
 from __future__ import annotations
 
 from bot.core.errors import InboxError
-from bot.core.i18n import N_
+from bot.core.i18n import Lazy, lazy
 
 
 class Exists(InboxError):
@@ -13,7 +13,7 @@ class Exists(InboxError):
 
     status = 409
 
-    def __init__(self, message: str, field: str | None = None) -> None:
+    def __init__(self, message: str | Lazy, field: str | None = None) -> None:
         super().__init__(message, "exists", field)
 
 
@@ -22,7 +22,7 @@ class Conflict(InboxError):
 
     status = 409
 
-    def __init__(self, message: str, field: str | None = None) -> None:
+    def __init__(self, message: str | Lazy, field: str | None = None) -> None:
         super().__init__(message, "conflict", field)
 
 
@@ -31,14 +31,14 @@ class Invalid(InboxError):
 
     status = 422
 
-    def __init__(self, message: str, field: str | None = None) -> None:
+    def __init__(self, message: str | Lazy, field: str | None = None) -> None:
         super().__init__(message, "invalid", field)
 
 
 class Missing(InboxError):
     status = 404
 
-    def __init__(self, message: str, field: str | None = None) -> None:
+    def __init__(self, message: str | Lazy, field: str | None = None) -> None:
         super().__init__(message, "not_found", field)
 
 
@@ -46,7 +46,7 @@ class InvalidEmail(InboxError):
     status = 400
 
     def __init__(self) -> None:
-        super().__init__(N_("Please enter a valid e-mail address."), "invalid_email", "email")
+        super().__init__(lazy("Please enter a valid e-mail address."), "invalid_email", "email")
 
 
 class MailUnavailable(InboxError):
@@ -55,8 +55,8 @@ class MailUnavailable(InboxError):
     status = 503
 
     def __init__(self) -> None:
-        super().__init__(N_("We could not send the confirmation mail just now; please try "
-                            "again later."), "mail_unavailable")
+        super().__init__(lazy("We could not send the confirmation mail just now; please try "
+                              "again later."), "mail_unavailable")
 
 
 class NotConnected(InboxError):

@@ -31,7 +31,7 @@ from tortoise.transactions import in_transaction
 
 from bot.core.errors import InboxError, NotFound
 from bot.core.http import exactly_one
-from bot.core.i18n import _
+from bot.core.i18n import _, lazy
 from bot.models import Broadcast, Contact, Identity, Message, Segment, ShopEvent
 from scheduler.marketing.clock import now
 from scheduler.marketing.errors import Conflict, Exists
@@ -121,7 +121,7 @@ async def count(rules: Rules) -> int:
 
 async def create(name: str, rules: Rules) -> Counted:
     if await Segment.filter(name=name).exists():
-        raise Exists(f"a segment named {name!r} exists", "name")
+        raise Exists(lazy("a segment named %(name)s exists", name=repr(name)), "name")
     row = await Segment.create(name=name, rules=rules.model_dump(by_alias=True))
     return Counted(row.id, row.name, rules, await count(rules))
 

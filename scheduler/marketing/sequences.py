@@ -26,7 +26,7 @@ from tortoise.functions import Count
 from tortoise.transactions import in_transaction
 
 from bot.core.http import exactly_one
-from bot.core.i18n import _, ngettext
+from bot.core.i18n import _, lazy, ngettext
 from bot.models import Enrollment, MailSend, Sequence, ShopEvent
 from channels.email.mailer import MAILS
 from scheduler.marketing.clock import now
@@ -165,7 +165,7 @@ async def all_sequences() -> list[Sequence]:
 async def create(key: str, name: str, trigger: str, exit_on: list[str], steps: list[Step],
                  enabled: bool = True) -> Sequence:
     if await Sequence.filter(key=key).exists():
-        raise Exists(f"a sequence {key!r} exists", "key")
+        raise Exists(lazy("a sequence %(key)s exists", key=repr(key)), "key")
     return await Sequence.create(key=key, name=name, trigger=trigger, exit_on=list(exit_on),
                                  steps=check_steps(steps), enabled=enabled)
 
@@ -175,7 +175,7 @@ async def update(sequence_id: int, name: str | None = None, exit_on: list[str] |
     """Change a sequence; running enrolments continue at their step number."""
     row = await Sequence.filter(id=sequence_id).first()
     if row is None:
-        raise Missing("no such sequence", "sequence_id")
+        raise Missing(lazy("no such sequence"), "sequence_id")
     if steps is not None:
         row.steps = check_steps(steps)
     if name is not None:

@@ -8,8 +8,10 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from bot.core import l10n
 from bot.core.commands import Ctx
 from bot.core.errors import InboxError
+from bot.core.i18n import _, lazy
 from bot.models import ChannelAccount, PostStatus
 from scheduler.posts import networks
 from scheduler.posts import service as posts
@@ -25,14 +27,16 @@ def parse_when(ctx: Ctx, text: str) -> datetime:
     try:
         return parse(text, tz(ctx))
     except WhenError as exc:
-        raise InboxError(str(exc)) from None
+        raise InboxError(exc.args[0]) from None  # still lazy: translated where shown
 
 
 def show(ctx: Ctx, when: datetime | None) -> str:
+    """A time in the shop's timezone, as the staff member's language writes it, and the
+    zone's abbreviation ("Fri, Mar 6, 9:00 AM (+07)")."""
     if when is None:
-        return "no time"
-    local = when.astimezone(tz(ctx))
-    return f"{local:%a %d %b %H:%M} ({local.tzname()})"
+        return _("no time")
+    zone = tz(ctx)
+    return f"{l10n.format_moment(when, zone)} ({when.astimezone(zone).tzname()})"
 
 
 async def targets(chosen: list[str]) -> list[dict[str, object]]:
@@ -44,9 +48,10 @@ async def targets(chosen: list[str]) -> list[dict[str, object]]:
                  for a in await ChannelAccount.filter(kind=network, enabled=True)]
         found = [(a, t) for a, t in found if t]
         if not found:
-            raise InboxError(f"no {network} channel is set up for posts (set "
-                             f"settings.{networks.target_setting(network)} on the {network} "
-                             f"account). Nothing was queued.")
+            raise InboxError(lazy(
+                "no %(network)s channel is set up for posts (set settings.%(setting)s on "
+                "the %(network)s account). Nothing was queued.", network=network,
+                setting=networks.target_setting(network)))
         out += [{"channel_account_id": a.id, "target": t} for a, t in found]
     return out
 
@@ -61,6 +66,8 @@ async def queue_post(ctx: Ctx, text: str, media: list[dict[str, Any]], chosen: l
                                 ctx.desk.settings.posts_require_approval, or_review=True,
                                 review_reason="from Telegram")
     if post.status == PostStatus.IN_REVIEW:
-        return (f"📝 Post #{created.id} is waiting for an admin's approval; it is meant for "
-                f"{show(ctx, when)} on {', '.join(chosen)}.")
-    return f"✅ Post #{created.id} scheduled for {show(ctx, when)} on {', '.join(chosen)}."
+        return "📝 " + _("Post #%(id)s is waiting for an admin's approval; it is meant for "
+                        "%(when)s on %(networks)s.", id=created.id, when=show(ctx, when),
+                        networks=", ".join(chosen))
+    return "✅ " + _("Post #%(id)s scheduled for %(when)s on %(networks)s.", id=created.id,
+                    when=show(ctx, when), networks=", ".join(chosen))

@@ -30,6 +30,7 @@ from tortoise.transactions import in_transaction
 from bot.core.i18n import _
 from bot.core.time import utcnow
 from bot.models import Post, PostEvent, PostStatus, PostVariant, Role, User
+from scheduler.posts import labels
 from scheduler.posts.networks import PostError, check_variant
 from scheduler.posts.service import PostConflict, PostForbidden, future, may
 
@@ -50,7 +51,7 @@ def refusal(status: PostStatus) -> PostConflict | None:
     if status in (S.PUBLISHING, S.PUBLISHED):
         return PostConflict(_("This post is published (or being published) and can no "
                               "longer be edited."), "published", "status")
-    return PostConflict(_("A %(status)s post cannot be edited.", status=status.value),
+    return PostConflict(_("A %(status)s post cannot be edited.", status=labels.status(status)),
                         "bad_transition", "status")
 
 

@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable
 from bot.core.channel import FLOW_PREFIX, Button, FetchesFiles, StaffAnswer, StaffInput
 from bot.core.commands import Ctx, Desk, refuse
 from bot.core.errors import InboxError
+from bot.core.i18n import N_, _, lazy, pgettext
 from bot.core.uploads import save_image
 from bot.models import ChannelAccount, ChatFlow, Role, User
 from bot.services.account_cache import channel_account
@@ -23,9 +24,14 @@ from scheduler.posts.chat import parse_when, queue_post
 
 log = logging.getLogger("switchboard.flows")
 ROLES = (Role.ADMIN, Role.MARKETER)
-TIMES = (("In 1 hour", "in 1h"), ("Tomorrow 9:00", "tomorrow 9:00"),
-         ("Tomorrow 18:00", "tomorrow 18:00"))
-CANCEL = Button("✖ Cancel", f"{FLOW_PREFIX}cancel")
+TIMES = ((N_("In 1 hour"), "in 1h"), (N_("Tomorrow 9:00"), "tomorrow 9:00"),
+         (N_("Tomorrow 18:00"), "tomorrow 18:00"))
+CANCEL_PAYLOAD = f"{FLOW_PREFIX}cancel"
+
+
+def _cancel() -> Button:
+    """The Cancel button every answer offers, in the staff member's language."""
+    return Button("✖ " + _("Cancel"), CANCEL_PAYLOAD)
 
 
 active = flow_state.active  # whether a person's next message answers their flow
@@ -34,26 +40,26 @@ active = flow_state.active  # whether a person's next message answers their flow
 async def start_post(ctx: Ctx) -> StaffAnswer:
     inp = ctx.input
     await flow_state.start(inp.account_id, inp.chat_id, inp.user_external_id, "post", "text")
-    return StaffAnswer("✍️ New post, step 1 of 4: send me its text.", (CANCEL,))
+    return StaffAnswer("✍️ " + _("New post, step 1 of 4: send me its text."), (_cancel(),))
 
 
 async def answer(desk: Desk, user: User, inp: StaffInput) -> str | StaffAnswer | None:
     """The next step of the person's flow, from what they wrote or pressed."""
     flow = await flow_state.current(inp.account_id, inp.chat_id, inp.user_external_id)
     if flow is None:
-        return "That post is no longer open (an hour passed, or it was finished). Start " \
-               "again with /post." if inp.payload else None
+        return _("That post is no longer open (an hour passed, or it was finished). Start "
+                 "again with /post.") if inp.payload else None
     if user.role not in ROLES:
         return refuse(inp, f"role {user.role} may not post", user)
-    if inp.payload == CANCEL.payload:
+    if inp.payload == CANCEL_PAYLOAD:
         await flow_state.finish(flow)
-        return "✖ Cancelled. Nothing was queued."
+        return "✖ " + _("Cancelled. Nothing was queued.")
     ctx = Ctx(user, inp, [], desk)
     step = STEPS[flow.step]
     try:
         result = await step(ctx, flow)
     except InboxError as exc:
-        return StaffAnswer(f"⚠️ {exc}", (CANCEL,))
+        return StaffAnswer(f"⚠️ {exc}", (_cancel(),))
     if isinstance(result, str):  # the post is queued: the flow is over
         await flow_state.finish(flow)
         return result
@@ -64,14 +70,14 @@ async def answer(desk: Desk, user: User, inp: StaffInput) -> str | StaffAnswer |
 async def _text(ctx: Ctx, flow: ChatFlow) -> StaffAnswer:
     inp = ctx.input
     if not inp.text.strip() and not inp.attachments:
-        raise InboxError("send the post's text first")
+        raise InboxError(lazy("send the post's text first"))
     flow.data = {"text": inp.text.strip(), "networks": []}
     if any(a.get("type") == "photo" for a in inp.attachments):  # a photo with a caption
         flow.data["media"] = await _keep_photo(ctx, inp)
         return await _ask_channels(flow)
     flow.step = "photo"
-    return StaffAnswer("📷 Step 2 of 4: send a photo for the post, or skip.",
-                       (Button("Skip ➡", f"{FLOW_PREFIX}skip"), CANCEL))
+    return StaffAnswer("📷 " + _("Step 2 of 4: send a photo for the post, or skip."),
+                       (Button(_("Skip") + " ➡", f"{FLOW_PREFIX}skip"), _cancel()))
 
 
 async def _photo(ctx: Ctx, flow: ChatFlow) -> StaffAnswer:
@@ -81,7 +87,7 @@ async def _photo(ctx: Ctx, flow: ChatFlow) -> StaffAnswer:
     elif any(a.get("type") == "photo" for a in inp.attachments):
         flow.data = {**flow.data, "media": await _keep_photo(ctx, inp)}
     else:
-        raise InboxError("send a photo (as a photo, not a file), or press Skip")
+        raise InboxError(lazy("send a photo (as a photo, not a file), or press Skip"))
     return await _ask_channels(flow)
 
 
@@ -91,7 +97,7 @@ async def _keep_photo(ctx: Ctx, inp: StaffInput) -> list[dict[str, str]]:
     account = await channel_account(inp.account_id)
     adapter = ctx.desk.adapters.get(account.kind) if account else None
     if account is None or not isinstance(adapter, FetchesFiles):
-        raise InboxError("this chat app cannot hand over photos")
+        raise InboxError(lazy("this chat app cannot hand over photos"))
     data, name = await adapter.fetch_file(account, str(photo["file_id"]))
     try:
         return [{"url": save_image(ctx.desk.settings, data, name)}]
@@ -113,15 +119,16 @@ async def _ask_channels(flow: ChatFlow, note: str = "") -> StaffAnswer:
     chosen = flow.data.get("networks") or []
     available = await _networks()
     if not available:
-        raise InboxError("no channel is set up for posts (an admin sets the Telegram "
-                         "account's channel, or connects a Facebook Page or Instagram "
-                         "account). Nothing was queued.")
+        raise InboxError(lazy("no channel is set up for posts (an admin sets the Telegram "
+                              "account's channel, or connects a Facebook Page or Instagram "
+                              "account). Nothing was queued."))
     names = {p.network: p.name for p in networks.by_kind().values()}
     buttons = [Button(f"{'☑' if n in chosen else '☐'} {names[n]}", f"{FLOW_PREFIX}net:{n}")
                for n in available]
-    return StaffAnswer(f"{note}📣 Step 3 of 4: where should it go? Tick the channels, then "
-                       f"press Next.", (*buttons, Button("Next ➡", f"{FLOW_PREFIX}next"),
-                                        CANCEL))
+    return StaffAnswer(note + "📣 " + _("Step 3 of 4: where should it go? Tick the channels, "
+                                         "then press Next."),
+                       (*buttons, Button(pgettext("post step", "Next") + " ➡",
+                                         f"{FLOW_PREFIX}next"), _cancel()))
 
 
 async def _channels(ctx: Ctx, flow: ChatFlow) -> StaffAnswer:
@@ -136,18 +143,18 @@ async def _channels(ctx: Ctx, flow: ChatFlow) -> StaffAnswer:
         flow.data = {**flow.data, "networks": chosen}
         return await _ask_channels(flow)
     if payload != f"{FLOW_PREFIX}next":
-        return await _ask_channels(flow, "Press the buttons below. ")
+        return await _ask_channels(flow, _("Press the buttons below.") + " ")
     if not chosen:
-        return await _ask_channels(flow, "⚠️ Choose at least one channel. ")
+        return await _ask_channels(flow, "⚠️ " + _("Choose at least one channel.") + " ")
     for network in chosen:  # each network's limits, before asking for a time
         try:
             networks.check_variant(network, flow.data["text"], flow.data.get("media") or [])
         except networks.PostError as exc:
             return await _ask_channels(flow, f"⚠️ {exc}. ")
     flow.step = "when"
-    buttons = tuple(Button(label, f"{FLOW_PREFIX}when:{value}") for label, value in TIMES)
-    return StaffAnswer("🕘 Step 4 of 4: when? Press a time or type one (\"fri 18:00\", "
-                       "\"in 2h\", \"2026-12-01 09:00\").", (*buttons, CANCEL))
+    buttons = tuple(Button(_(label), f"{FLOW_PREFIX}when:{value}") for label, value in TIMES)
+    return StaffAnswer("🕘 " + _("Step 4 of 4: when? Press a time or type one (\"fri 18:00\", "
+                                "\"in 2h\", \"2026-12-01 09:00\")."), (*buttons, _cancel()))
 
 
 async def _when(ctx: Ctx, flow: ChatFlow) -> str:
@@ -157,8 +164,8 @@ async def _when(ctx: Ctx, flow: ChatFlow) -> str:
     try:
         when = parse_when(ctx, typed)
     except InboxError as exc:
-        raise InboxError(f"{exc}. Nothing is queued yet: send another time, or press "
-                         f"Cancel") from None
+        raise InboxError(lazy("%(problem)s. Nothing is queued yet: send another time, or "
+                              "press Cancel", problem=exc.args[0])) from None
     return await queue_post(ctx, flow.data["text"], flow.data.get("media") or [],
                             list(flow.data["networks"]), when)
 

@@ -9,6 +9,8 @@ from typing import Any
 
 from bot.core.channel import Publishing
 from bot.core.errors import InboxError
+from bot.core.i18n import lazy
+from bot.core.l10n import format_number
 from channels import registry
 
 _HASHTAG = re.compile(r"(?<!\w)#\w+")
@@ -48,24 +50,31 @@ def check_variant(network: str, text: str, media: list[dict[str, Any]]) -> None:
     known = by_network()
     limits = known.get(network)
     if limits is None:
-        raise PostError(f"unknown network {network!r}; use one of {', '.join(known)}",
+        raise PostError(lazy("unknown network %(network)s; use one of %(known)s",
+                             network=repr(network), known=", ".join(known)),
                         "unknown_network", "network")
     if limits.needs_media and not media:
-        raise PostError(f"{limits.name} posts need at least one image", "needs_media",
-                        "media")
+        raise PostError(lazy("%(network)s posts need at least one image", network=limits.name),
+                        "needs_media", "media")
     if not text.strip() and not media:
-        raise PostError("a post needs text or an image", "empty", "text")
+        raise PostError(lazy("a post needs text or an image"), "empty", "text")
     if len(media) > limits.images:
-        raise PostError(f"{limits.name} allows at most {limits.images} images in a post; "
-                        f"this one has {len(media)}", "too_many_images", "media")
+        raise PostError(lazy("%(network)s allows at most %(limit)s images in a post; this one "
+                             "has %(n)s", network=limits.name, limit=limits.images,
+                             n=len(media)), "too_many_images", "media")
     n = len(text)
     if media and limits.caption is not None and n > limits.caption:
-        raise PostError(f"{limits.name} allows at most {limits.caption:,} characters in a "
-                        f"caption; this one has {n:,}", "too_long", "text")
+        raise PostError(lazy("%(network)s allows at most %(limit)s characters in a caption; "
+                             "this one has %(n)s", network=limits.name,
+                             limit=format_number(limits.caption), n=format_number(n)),
+                        "too_long", "text")
     if n > limits.text:
-        raise PostError(f"{limits.name} allows at most {limits.text:,} characters of "
-                        f"text; this one has {n:,}", "too_long", "text")
+        raise PostError(lazy("%(network)s allows at most %(limit)s characters of text; this "
+                             "one has %(n)s", network=limits.name,
+                             limit=format_number(limits.text), n=format_number(n)),
+                        "too_long", "text")
     tags = len(_HASHTAG.findall(text))
     if limits.hashtags is not None and tags > limits.hashtags:
-        raise PostError(f"{limits.name} allows at most {limits.hashtags} hashtags; this "
-                        f"post has {tags}", "too_many_hashtags", "text")
+        raise PostError(lazy("%(network)s allows at most %(limit)s hashtags; this post has "
+                             "%(n)s", network=limits.name, limit=limits.hashtags, n=tags),
+                        "too_many_hashtags", "text")

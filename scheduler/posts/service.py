@@ -17,7 +17,9 @@ from typing import Any
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.transactions import in_transaction
 
+from bot.core.i18n import N_, lazy
 from bot.models import ChannelAccount, Post, PostEvent, PostStatus, PostVariant, Role, User
+from scheduler.posts.labels import lazy_status
 from scheduler.posts.networks import PostError, by_kind, check_variant, default_target
 from scheduler.posts.networks import target_setting as _target_setting
 
@@ -103,20 +105,23 @@ async def _step(conn: BaseDBAsyncClient, post_id: int, to: PostStatus, user: Use
     changes = {k: utc(v) for k, v in changes.items()}
     post = await Post.filter(id=post_id).using_db(conn).first()
     if post is None:
-        raise PostError("post not found", "not_found", "post_id")
+        raise PostError(lazy("post not found"), "not_found", "post_id")
     frm = PostStatus(post.status)
     who = MOVES.get((frm, to))
     if who is None:
-        raise PostError(f"a {frm.value} post cannot become {to.value}", "bad_transition",
+        raise PostError(lazy("a %(from)s post cannot become %(to)s", **{
+            "from": lazy_status(frm), "to": lazy_status(to)}), "bad_transition",
                         "status")
     if not may(user, who):
-        raise PostForbidden(
-            f"only {'an admin' if who == 'admin' else 'a marketer or admin'} can make a "
-            f"{frm.value} post {to.value}", "forbidden", "status")
+        only = (N_("only an admin can make a %(from)s post %(to)s") if who == "admin"
+                else N_("only a marketer or admin can make a %(from)s post %(to)s"))
+        raise PostForbidden(lazy(only, **{"from": lazy_status(frm),
+                                          "to": lazy_status(to)}), "forbidden", "status")
     updated = await Post.filter(id=post_id, status=frm).using_db(conn).update(
         status=to, **changes)
     if not updated:  # someone moved it first
-        raise PostConflict("the post changed meanwhile; reload and try again", "conflict")
+        raise PostConflict(lazy("the post changed meanwhile; reload and try again"),
+                           "conflict")
     event = await PostEvent.create(using_db=conn, post_id=post_id, from_status=frm.value,
                                    to_status=to.value, user=user, reason=reason[:500])
     post.status = to
@@ -128,7 +133,7 @@ async def _step(conn: BaseDBAsyncClient, post_id: int, to: PostStatus, user: Use
 async def _get(post_id: int) -> Post:
     post = await Post.filter(id=post_id).first()
     if post is None:
-        raise PostError("post not found", "not_found", "post_id")
+        raise PostError(lazy("post not found"), "not_found", "post_id")
     return post
 
 
@@ -137,12 +142,12 @@ def future(due_at: datetime | None) -> datetime:
     that create a post and queue it at once check the time with this first, so a refused
     time leaves no draft behind."""
     if due_at is None:
-        raise PostError("give a time to publish at", "invalid", "due_at")
+        raise PostError(lazy("give a time to publish at"), "invalid", "due_at")
     if due_at.tzinfo is None:
-        raise PostError("the time needs a timezone (or use the shop's local time)",
+        raise PostError(lazy("the time needs a timezone (or use the shop's local time)"),
                         "invalid", "due_at")
     if due_at <= datetime.now(UTC):
-        raise PostError("that time is in the past", "in_past", "due_at")
+        raise PostError(lazy("that time is in the past"), "in_past", "due_at")
     return utc(due_at)  # type: ignore[no-any-return]
 
 
@@ -153,8 +158,9 @@ async def retry(post_id: int, user: User | None, reason: str = "retry",
     outcome was unknown (a person has checked they did not go out), are tried again."""
     post = await _get(post_id)
     if post.status not in (S.FAILED, S.MISSED):
-        raise PostError(f"only a failed or missed post can be retried; this one is "
-                        f"{post.status}", "bad_transition", "status")
+        raise PostError(lazy("only a failed or missed post can be retried; this one is "
+                             "%(status)s", status=lazy_status(post.status)),
+                        "bad_transition", "status")
     post = await move(post_id, S.SCHEDULED, user, reason, due_at=due_at or datetime.now(UTC),
                       attempts=0, error="")
     await PostVariant.filter(post_id=post_id, state__in=["failed", "unknown"]).update(
@@ -174,7 +180,7 @@ async def compose(user: User, text: str, media: list[dict[str, Any]],
     ``targets``: ``[{"channel_account_id", "target", "text"?}]``.
     """
     if not targets:
-        raise PostError("choose at least one channel to post to", "invalid", "variants")
+        raise PostError(lazy("choose at least one channel to post to"), "invalid", "variants")
     publishing = by_kind()
     rows = []
     for i, t in enumerate(targets):
@@ -232,8 +238,8 @@ async def schedule(post_id: int, user: User, due_at: datetime | None, require_ap
     post = await _get(post_id)
     if needs_review(user, PostStatus(post.status), require_approval):
         if not or_review:
-            raise PostForbidden("posts need an admin's approval first: submit it for review",
-                                "needs_approval", "status")
+            raise PostForbidden(lazy("posts need an admin's approval first: submit it for "
+                                     "review"), "needs_approval", "status")
         return await submit(post_id, user, review_reason or f"for {when.isoformat()}", when)
     return await move(post_id, S.SCHEDULED, user, f"for {when.isoformat()}", due_at=when)
 
@@ -260,12 +266,13 @@ async def reschedule(post_id: int, user: User, due_at: datetime) -> Post:
         return await move(post_id, S.SCHEDULED, user, f"for {due_at.isoformat()}",
                           due_at=due_at)
     if post.status != S.SCHEDULED:
-        raise PostError(f"only a scheduled, approved, failed or missed post can be "
-                        f"rescheduled; this one is {post.status}", "bad_transition", "status")
+        raise PostError(lazy("only a scheduled, approved, failed or missed post can be "
+                             "rescheduled; this one is %(status)s",
+                             status=lazy_status(post.status)), "bad_transition", "status")
     async with in_transaction() as conn:
         if not await Post.filter(id=post_id, status=S.SCHEDULED).using_db(conn).update(
                 due_at=due_at):
-            raise PostConflict("the post changed meanwhile; try again", "conflict")
+            raise PostConflict(lazy("the post changed meanwhile; try again"), "conflict")
         await PostEvent.create(using_db=conn, post_id=post_id, from_status="scheduled",
                                to_status="scheduled", user=user,
                                reason=f"rescheduled for {due_at.isoformat()}")

@@ -14,11 +14,11 @@ from aiohttp import web
 from bot.core.auth import FORM, USER, Perm
 from bot.core.clean import db_id
 from bot.core.errors import InboxError
-from bot.core.i18n import _
+from bot.core.i18n import _, lazy
 from bot.core.keys import SETTINGS
 from bot.core.pages import form_str, page, path_id, render
 from bot.models import ChannelAccount, Post, PostEvent, PostStatus, PostVariant
-from scheduler.posts import links, networks, web_edit
+from scheduler.posts import labels, links, networks, web_edit
 from scheduler.posts import service as posts
 from scheduler.posts.when import WhenError, parse
 
@@ -34,7 +34,8 @@ def _when(request: web.Request, text: str) -> datetime:
     try:
         return parse(text, _tz(request))
     except WhenError as exc:
-        raise InboxError(f"{exc}. Nothing was scheduled.", "invalid", "when") from None
+        raise InboxError(lazy("%(problem)s. Nothing was scheduled.", problem=exc.args[0]),
+                         "invalid", "when") from None
 
 
 @page(Perm.POSTS_READ)
@@ -62,7 +63,7 @@ async def post_compose(request: web.Request) -> web.StreamResponse:
         suffix = key[len("target_"):]
         account_id = db_id(suffix)
         if account_id is None:
-            raise InboxError("no such channel account", "invalid", key)
+            raise InboxError(lazy("no such channel account"), "invalid", key)
         if str(value).strip() and form.get(f"use_{suffix}") == "on":
             targets.append({"channel_account_id": account_id, "target": str(value).strip(),
                             "text": form_str(form, f"text_{suffix}") or None})
@@ -115,7 +116,7 @@ async def post_action(request: web.Request) -> web.StreamResponse:
         await posts.approve(pid, user, reason)
     elif action == "reject":
         if not reason:
-            raise InboxError("say why it is rejected", "invalid", "reason")
+            raise InboxError(lazy("say why it is rejected"), "invalid", "reason")
         await posts.move(pid, S.DRAFT, user, reason)
     else:
         to = {"cancel": S.CANCELLED, "unschedule": S.DRAFT}.get(action)
@@ -142,7 +143,7 @@ async def calendar_page(request: web.Request) -> web.Response:
         anchor = date.fromisoformat(request.query.get("date", "")) if request.query.get(
             "date") else datetime.now(tz).date()
     except ValueError:
-        raise InboxError("date must look like 2026-12-01", "invalid", "date") from None
+        raise InboxError(lazy("date must look like 2026-12-01"), "invalid", "date") from None
     if view == "week":
         first = anchor - timedelta(days=anchor.weekday())
         days = [first + timedelta(days=i) for i in range(7)]
@@ -169,7 +170,8 @@ async def calendar_page(request: web.Request) -> web.Response:
         local = p.due_at.astimezone(tz)
         by_day.setdefault(local.date(), []).append(
             {"id": p.id, "time": local.strftime("%H:%M"), "status": str(p.status),
-             "text": p.text[:40], "networks": nets.get(p.id, [])})
+             "status_label": labels.status(p.status), "text": p.text[:40],
+             "networks": nets.get(p.id, [])})
     return render(request, "web/calendar.html", view=view, days=days, by_day=by_day,
                   anchor=anchor, prev=prev, nxt=nxt, tz=str(tz), today=datetime.now(tz).date(),
                   network=network, networks=known)

@@ -8,6 +8,9 @@ import re
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from bot.core import l10n
+from bot.core.i18n import lazy
+
 DAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 MONTHS = ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"]
 _IN = re.compile(r"^in\s+(\d+)\s*(s|secs?|seconds?|m|min|mins|minutes?|h|hrs?|hours?|d|days?|"
@@ -19,20 +22,21 @@ DEFAULT_TIME = time(9, 0)
 
 
 class WhenError(ValueError):
-    pass
+    """A time that cannot be read; its message is a lazy text (translated where shown)."""
 
 
 def _clock(text: str) -> time:
     m = _CLOCK.match(text.strip())
     if not m:
-        raise WhenError(f"{text!r} is not a time; try 9:00, 18:30 or 9am")
+        raise WhenError(lazy("%(text)s is not a time; try 9:00, 18:30 or 9am", text=repr(text)))
     hour, minute, half = int(m.group(1)), int(m.group(2) or 0), m.group(3)
     if half:
         if not 1 <= hour <= 12:
-            raise WhenError(f"{text!r} is not a time: {hour}{half} does not exist")
+            raise WhenError(lazy("%(text)s is not a time: %(clock)s does not exist",
+                                 text=repr(text), clock=str(hour) + half))
         hour = hour % 12 + (12 if half == "pm" else 0)
     if hour > 23 or minute > 59:
-        raise WhenError(f"{text!r} is not a time of day")
+        raise WhenError(lazy("%(text)s is not a time of day", text=repr(text)))
     return time(hour, minute)
 
 
@@ -41,7 +45,7 @@ def _date(year: int, month: int, day: int) -> date:
         return date(year, month, day)
     except ValueError:
         name = MONTHS[month - 1].capitalize() if 1 <= month <= 12 else f"month {month}"
-        raise WhenError(f"{day} {name} is not a date") from None
+        raise WhenError(lazy("%(day)s %(month)s is not a date", day=day, month=name)) from None
 
 
 def _local(day: date, at: time, tz: ZoneInfo) -> datetime:
@@ -50,7 +54,8 @@ def _local(day: date, at: time, tz: ZoneInfo) -> datetime:
     aware = naive.replace(tzinfo=tz)
     back = aware.astimezone(UTC).astimezone(tz).replace(tzinfo=None)
     if back != naive:
-        raise WhenError(f"{at:%H:%M} does not exist on {day:%d %b} (the clocks go forward)")
+        raise WhenError(lazy("%(time)s does not exist on %(day)s (the clocks go forward)",
+                             time=at.strftime("%H:%M"), day=l10n.format_date(day, "d MMM")))
     return aware
 
 
@@ -59,10 +64,11 @@ def parse(text: str, tz: ZoneInfo, now: datetime | None = None) -> datetime:
     now = (now or datetime.now(UTC)).astimezone(tz)
     raw = " ".join(text.lower().split())
     if not raw:
-        raise WhenError("say when, e.g. tomorrow 9:00, in 2h, fri 18:00 or 2026-12-01 09:00")
+        raise WhenError(lazy("say when, e.g. tomorrow 9:00, in 2h, fri 18:00 or "
+                             "2026-12-01 09:00"))
     when = _parse(raw, tz, now)
     if when <= now:
-        raise WhenError("that time is in the past")
+        raise WhenError(lazy("that time is in the past"))
     return when
 
 
@@ -89,7 +95,7 @@ def _parse(raw: str, tz: ZoneInfo, now: datetime) -> datetime:
         return _local(day, _clock(m.group(4)) if m.group(4) else DEFAULT_TIME, tz)
     if m := _DAY_MONTH.match(raw):
         if m.group(2) not in MONTHS:
-            raise WhenError(f"{m.group(2)!r} is not a month")
+            raise WhenError(lazy("%(text)s is not a month", text=repr(m.group(2))))
         month = MONTHS.index(m.group(2)) + 1
         year = int(m.group(3)) if m.group(3) else now.year
         day = _date(year, month, int(m.group(1)))
@@ -98,5 +104,5 @@ def _parse(raw: str, tz: ZoneInfo, now: datetime) -> datetime:
         if when <= now and not m.group(3):  # "1 jan" in December means next year
             when = _local(_date(year + 1, month, int(m.group(1))), at, tz)
         return when
-    raise WhenError(f"I do not understand {raw!r} as a time; try tomorrow 9:00, in 2h, "
-                    f"fri 18:00 or 2026-12-01 09:00")
+    raise WhenError(lazy("I do not understand %(text)s as a time; try tomorrow 9:00, in 2h, "
+                         "fri 18:00 or 2026-12-01 09:00", text=repr(raw)))

@@ -225,7 +225,7 @@ async def test_staff_chat_reply_reaches_web_chat_customer_live(
     await link(shop, 900)
     fake.push(TOKEN, fake.group_message(STAFF_CHAT, 900, "/staffchat", title="Staff"))
     [made] = await sent_to(tg.bot, STAFF_CHAT)
-    assert "This chat is now the staff chat (all)" in made["text"]
+    assert "This chat is now the staff chat (notified: every new message)" in made["text"]
     _, accounts = await shop.api("GET", "/api/v1/channels")
     tg_account = next(a for a in accounts if a["kind"] == "telegram")
     assert tg_account["settings"]["staff_chat_id"] == str(STAFF_CHAT)

@@ -14,6 +14,7 @@ import datetime as dt
 from collections.abc import Iterator
 from pathlib import Path
 
+import jinja2
 import pytest
 from babel.messages.catalog import Catalog
 from babel.messages.frontend import CommandLineInterface
@@ -48,19 +49,19 @@ def test_the_pot_holds_what_the_code_and_templates_say_now(tmp_path: Path,
     monkeypatch.chdir(ROOT)
     fresh = tmp_path / "messages.pot"
     CommandLineInterface().run([  # the same as `make messages`
-        "pybabel", "-q", "extract", "-F", "babel.cfg", "-k", "lazy", "-k", "N_", "--no-location",
-        "--sort-output", "--omit-header", "-o", str(fresh), "."])
-    now = {m.id for m in _read(fresh) if m.id}
-    kept = {m.id for m in _read(i18n.LOCALE_DIR / "messages.pot") if m.id}
+        "pybabel", "-q", "extract", "-F", "babel.cfg", "-k", "lazy", "-k", "lazy_p:1c,2",
+        "-k", "N_", "--no-location", "--sort-output", "--omit-header", "-o", str(fresh), "."])
+    now = {(m.context, m.id) for m in _read(fresh) if m.id}
+    kept = {(m.context, m.id) for m in _read(i18n.LOCALE_DIR / "messages.pot") if m.id}
     assert now - kept == set(), "new texts: run `make messages` and translate them"
     assert kept - now == set(), "texts no longer used: run `make messages`"
 
 
 @pytest.mark.parametrize("locale", i18n.LOCALES)
 def test_every_message_is_translated_in_every_locale(locale: str) -> None:
-    pot = {m.id for m in _read(i18n.LOCALE_DIR / "messages.pot") if m.id}
+    pot = {(m.context, m.id) for m in _read(i18n.LOCALE_DIR / "messages.pot") if m.id}
     catalog = _read(_po(locale), locale)
-    have = {m.id: m for m in catalog if m.id}
+    have = {(m.context, m.id): m for m in catalog if m.id}
     assert pot - set(have) == set(), f"{locale}: missing, run `make messages`"
     fuzzy = [m.id for m in have.values() if m.fuzzy]
     assert fuzzy == [], f"{locale}: fuzzy (check them and drop the flag)"
@@ -159,3 +160,24 @@ def test_a_placeholder_may_have_any_name_and_lazy_texts_hash_as_they_compare() -
     one, two = i18n.lazy("Inbox"), i18n.lazy("Inbox")
     assert one == two and hash(one) == hash(two) and len({one, two}) == 1
     assert one != i18n.lazy("Inbox %(n)s", n=1) and str(one) == "Inbox"
+
+
+def test_contexts_keep_the_senses_of_one_english_word_apart(in_locale: None) -> None:
+    """``pgettext`` (and ``lazy_p``, and the templates' ``pgettext``): "Order" as a funnel
+    stage is a purchase, as a sequence step's field a position; "Name" of a person."""
+    i18n.current.set("ru")
+    assert i18n.pgettext("funnel stage", "Order") == "Заказ"
+    assert i18n.pgettext("sequence step", "Order") == "Порядок"
+    assert i18n.pgettext("person", "Name") == "Имя" and i18n._("Name") == "Название"
+    assert str(i18n.lazy_p("sequence state", "enabled")) == "активна"
+    assert i18n.pgettext("channel account", "enabled") == "включён"
+    env = jinja2.Environment(autoescape=True)
+    i18n.install(env)
+    page = env.from_string('{{ pgettext("assignee", "Me") }}|{{ label("role", "marketer") }}'
+                           '|{{ npgettext("x", "%(num)d day", "%(num)d days", 2) }}')
+    import bot.core.auth  # noqa: F401  (registers the roles' labels)
+    assert page.render() == "Мне|маркетолог|2 days"  # no such message: the English plural
+    i18n.current.set("en")
+    assert i18n.pgettext("funnel stage", "Order") == "Order"
+    assert i18n.npgettext("x", "%(num)d day", "%(num)d days", 1) == "1 day"
+    assert str(i18n.lazy("%(context)s!", context="Hi")) == "Hi!"  # a placeholder, not msgctxt

@@ -111,7 +111,8 @@ async def attribution(f: Filters) -> Report:
         Column("campaign", N_("Campaign"), "text"), Column("clicks", N_("Clicks")),
         Column("orders", N_("Orders")), Column("revenue", N_("Revenue"), "money"),
         Column("per_click", N_("Orders per click"), "percent")], campaigns)
-    note = "first touch" if model == "first" else "last touch"
-    return Report("attribution", f"Attribution to campaigns ({note})", f, figures, [table],
+    title = N_("Attribution to campaigns (first touch)") if model == "first" \
+        else N_("Attribution to campaigns (last touch)")
+    return Report("attribution", title, f, figures, [table],
                   [Chart("bar", "campaigns", "campaign", ("revenue",),
                          N_("Revenue per campaign"))])

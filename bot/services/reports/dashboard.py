@@ -42,8 +42,9 @@ from tortoise.functions import Count, Sum
 from tortoise.transactions import in_transaction
 
 import bot.services.reports.catalog  # noqa: F401  (fills REPORTS: the tiles link to them)
+from bot.core import l10n
 from bot.core.auth import Perm, has_perm
-from bot.core.i18n import N_
+from bot.core.i18n import N_, _, ngettext
 from bot.core.links import same_site_path
 from bot.models import Conversation, MailSend, Post, Review, StaffAlert, User
 from bot.models.inbox import ConversationStatus
@@ -156,12 +157,8 @@ async def _rows(text: str, params: list[Any]) -> list[dict[str, Any]]:
 
 
 def _duration(td: timedelta) -> str:
-    minutes = int(td.total_seconds() // 60)
-    if minutes % (24 * 60) == 0:
-        return f"{minutes // (24 * 60)} d"
-    if minutes % 60 == 0:
-        return f"{minutes // 60} h"
-    return f"{minutes} min"
+    """A target in words of the reader's language ("1 hour", "24 giờ")."""
+    return l10n.format_duration(td)
 
 
 # --- the inbox --------------------------------------------------------------------------
@@ -255,15 +252,16 @@ async def first_response_tile(settings: Settings, start: datetime, end: datetime
                     for k, t in sorted(targets.per_channel.items()))
     return Tile("first_response", N_("First response today"), link, [
         Figure("median", N_("Median first response"), median, "seconds",
-               note=f"target {_duration(default)}"),
+               note=_("target %(time)s", time=_duration(default))),
         Figure("target", N_("Target"), int(default.total_seconds()), "seconds",
-               note=per and f"per channel: {per}"),
+               note=per and _("per channel: %(targets)s", targets=per)),
         Figure("breached", N_("Past their target"), breached, "int"),
         Figure("answered", N_("Answered"), len(times), "int"),
         Figure("conversations", N_("Conversations today"), len(rows), "int")],
-        note="A person's first answer to today's conversations, in " + (
-            "calendar time." if office.always_open else
-            f"business hours ({settings.office_hours.strip()}), as the inbox reports count."))
+        note=_("A person's first answer to today's conversations, in calendar time.")
+        if office.always_open else _(
+            "A person's first answer to today's conversations, in business hours "
+            "(%(hours)s), as the inbox reports count.", hours=settings.office_hours.strip()))
 
 
 # --- listening --------------------------------------------------------------------------
@@ -285,7 +283,7 @@ async def reviews_tile(settings: Settings, now: datetime) -> Tile:
                            "deadline": _when(r["created"] + REVIEW_DEADLINE)})
     return Tile("reviews", N_("Reviews to answer"), "/reviews", [
         Figure("due_soon", N_("Due within the warning time"), total - overdue, "int",
-               note=f"within {_duration(warn)}"),
+               note=_("within %(time)s", time=_duration(warn))),
         Figure("overdue", N_("Past 24 hours"), overdue, "int")], [table])
 
 
@@ -336,7 +334,8 @@ async def posts_tile(start: datetime, end: datetime, now: datetime) -> Tile:
     return Tile("posts", N_("Posts today"), "/calendar", [
         Figure("today", N_("Going out today"), await today.count(), "int", link="/calendar"),
         Figure("failed", N_("Failed or missed"), await failed.count(), "int", link="/posts",
-               note=f"due in the last {FAILED_DAYS} days")], [upcoming, gone])
+               note=ngettext("due in the last %(num)d day", "due in the last %(num)d days",
+                             FAILED_DAYS))], [upcoming, gone])
 
 
 async def drip_tile(start: datetime, end: datetime) -> Tile:

@@ -29,7 +29,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from bot.core.auth import Perm
-from bot.core.i18n import N_
+from bot.core.i18n import N_, gettext
 from bot.core.time import utcnow
 from bot.services.reports import (
     Chart,
@@ -108,8 +108,17 @@ async def overview(f: Filters) -> Report:
     return report
 
 
-_TIMES = (("frt_biz", "First response, business"), ("frt_cal", "First response, calendar"),
-          ("res_biz", "Resolution, business"), ("res_cal", "Resolution, calendar"))
+_TIMES = (("frt_biz", N_("First response, business")),
+          ("frt_cal", N_("First response, calendar")),
+          ("res_biz", N_("Resolution, business")), ("res_cal", N_("Resolution, calendar")))
+
+
+def _spread_title(title: str, p: str) -> str:
+    """"First response, business, median": a time's title and which of its spread, in
+    the reader's language (a report is built for the request that shows it)."""
+    if p == "median":
+        return gettext("%(time)s, median", time=gettext(title))
+    return gettext("%(time)s, 90th percentile", time=gettext(title))
 
 
 COLUMNS = tuple(col for col, _ in _TIMES)
@@ -126,7 +135,7 @@ async def response_times(f: Filters) -> Report:
     before = _flat((await percentiles(f.previous(), COLUMNS)).overall)
     now = _flat(spread.overall)
     specs: list[tuple[str, str, Kind]] = [
-        (f"{col}_{p}", f"{title}, {'median' if p == 'median' else 'p90'}", "seconds")
+        (f"{col}_{p}", _spread_title(title, p), "seconds")
         for col, title in _TIMES for p in ("median", "p90")]
     report = Report("response-times", N_("Response times"), f, figures(now, before, specs))
     rows = {d: {"day": d, "opened": 0, "responded": 0, "resolved": 0,
@@ -141,7 +150,7 @@ async def response_times(f: Filters) -> Report:
     report.tables.append(Table("per-day", N_("Response times per day opened"), [
         Column("day", N_("Day"), "date"), Column("opened", N_("Opened")),
         Column("responded", N_("Answered")), Column("resolved", N_("Resolved")),
-        *(Column(f"{c}_{p}", f"{t}, {'median' if p == 'median' else 'p90'}", "seconds")
+        *(Column(f"{c}_{p}", _spread_title(t, p), "seconds")
           for c, t in _TIMES for p in ("median", "p90"))], list(rows.values())))
     report.charts.append(Chart("line", "per-day", "day", ("frt_biz_median", "res_biz_median"),
                                N_("Median first response and resolution (business)")))

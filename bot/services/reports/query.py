@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 from bot.core.auth import has_perm
 from bot.core.clean import db_id
 from bot.core.errors import InboxError, NotFound
-from bot.core.i18n import N_
+from bot.core.i18n import N_, lazy
 from bot.core.time import utcnow
 from bot.models import ChannelAccount, Label, Role, User
 from bot.services.reports import REPORTS, Filters, ReportSpec
@@ -45,8 +45,8 @@ def preset_range(name: str, today: date) -> tuple[date, date]:
         return today.replace(day=1), today
     if name in ("7", "30", "90", "365"):
         return today - timedelta(days=int(name) - 1), today
-    raise InboxError(f"unknown range {name!r}: use one of "
-                     + ", ".join(p for p, _ in PRESETS), "invalid", "range")
+    raise InboxError(lazy("unknown range %(name)s: use one of %(choices)s", name=repr(name),
+                          choices=", ".join(p for p, _ in PRESETS)), "invalid", "range")
 
 
 def readable(user: User) -> list[ReportSpec]:
@@ -103,11 +103,11 @@ def _day(query: Mapping[str, str], name: str) -> date | None:
             raise ValueError(text)
         day = date.fromisoformat(text)
     except ValueError:
-        raise InboxError(f"{name}: {text[:40]!r} is not a date (YYYY-MM-DD)", "invalid",
-                         name) from None
+        raise InboxError(lazy("%(field)s: %(text)s is not a date (YYYY-MM-DD)", field=name,
+                              text=repr(text[:40])), "invalid", name) from None
     if not FIRST_DAY <= day <= LAST_DAY:
-        raise InboxError(f"{name}: give a day from {FIRST_DAY} to {LAST_DAY}", "invalid",
-                         name)
+        raise InboxError(lazy("%(field)s: give a day from %(first)s to %(last)s", field=name,
+                              first=FIRST_DAY, last=LAST_DAY), "invalid", name)
     return day
 
 
@@ -129,13 +129,14 @@ def resolve_range(query: Mapping[str, str], today: date) -> tuple[str, date, dat
         if start is None:
             start = end - timedelta(days=int(DEFAULT_RANGE) - 1)
     if start > end:
-        raise InboxError(f"from ({start}) is after to ({end})", "invalid", "from")
+        raise InboxError(lazy("from (%(start)s) is after to (%(end)s)", start=start, end=end),
+                         "invalid", "from")
     if (end - start).days + 1 > MAX_DAYS:
-        raise InboxError(f"the range is {(end - start).days + 1} days: at most {MAX_DAYS}",
-                         "invalid", "to")
+        raise InboxError(lazy("the range is %(days)s days: at most %(most)s",
+                              days=(end - start).days + 1, most=MAX_DAYS), "invalid", "to")
     if start - timedelta(days=(end - start).days + 1) < FIRST_DAY:
-        raise InboxError(f"from: give a day after {FIRST_DAY} (the previous period must "
-                         "fit too)", "invalid", "from")
+        raise InboxError(lazy("from: give a day after %(first)s (the previous period must "
+                              "fit too)", first=FIRST_DAY), "invalid", "from")
     return preset, start, end
 
 

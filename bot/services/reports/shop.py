@@ -20,7 +20,7 @@ from __future__ import annotations
 from typing import Any
 
 from bot.core.auth import Perm
-from bot.core.i18n import N_
+from bot.core.i18n import N_, lazy_p
 from bot.services.reports import Chart, Column, Filters, Report, Table, register
 from bot.services.reports.shop_facts import week_of
 from bot.services.reports.sql import bucket, day, extra, money, num, per, rows, share
@@ -98,15 +98,15 @@ async def funnel(f: Filters) -> Report:
                    [{"stage": N_("Entered"), "contacts": now["entered"], "rate": None},
                     {"stage": N_("Checkout"), "contacts": now["checkout"],
                      "rate": now["checkout_rate"]},
-                    {"stage": N_("Order"), "contacts": now["ordered"],
+                    {"stage": lazy_p("funnel stage", "Order"), "contacts": now["ordered"],
                      "rate": now["order_rate"]}])
     per_source = Table("sources", N_("Per source channel"),
                        [Column("source", N_("Source channel"), "text"), *_FUNNEL_COLUMNS],
                        [{"source": k, **_rates(r)}
                         for k, r in _by(found, lambda r: str(r["source"]))])
     unit = bucket(f)
-    per_period = Table("periods", f"Per {unit}",
-                       [Column("period", N_("Day") if unit == "day" else "Week of", "date"),
+    per_period = Table("periods", _per(unit),
+                       [Column("period", N_("Day") if unit == "day" else N_("Week of"), "date"),
                         *_FUNNEL_COLUMNS],
                        [{"period": k, **_rates(r)} for k, r in _by(
                            found, lambda r: day(r["entered_day"]) if unit == "day"
@@ -116,7 +116,12 @@ async def funnel(f: Filters) -> Report:
         Chart("bar", "sources", "source", ("entered", "checkout", "ordered"),
               N_("Per source channel")),
         Chart("line", "periods", "period", ("entered", "checkout", "ordered"),
-              f"Per {unit}")])
+              _per(unit))])
+
+
+def _per(unit: str) -> str:
+    """The title of a table or chart per ``unit`` (a day or a week)."""
+    return N_("Per day") if unit == "day" else N_("Per week")
 
 
 _SUMS = "SELECT SUM(orders) AS orders, SUM(cents) AS cents FROM report_order_days"
@@ -225,8 +230,8 @@ async def revenue(f: Filters) -> Report:
         at = day(r["day"])
         got = sums.setdefault(at if unit == "day" else week_of(at), [0, 0])
         got[0], got[1] = got[0] + num(r["orders"]), got[1] + num(r["cents"])
-    periods = Table("periods", f"Per {unit}", [
-        Column("period", N_("Day") if unit == "day" else "Week of", "date"),
+    periods = Table("periods", _per(unit), [
+        Column("period", N_("Day") if unit == "day" else N_("Week of"), "date"),
         Column("orders", N_("Orders")), Column("revenue", N_("Revenue"), "money"),
         Column("aov", N_("Average order value"), "money")], [
         {"period": p, "orders": n, "revenue": money(c), "aov": per(c, n)}

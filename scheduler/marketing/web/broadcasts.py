@@ -16,10 +16,11 @@ from zoneinfo import ZoneInfo
 from aiohttp import web
 from pydantic import ValidationError
 
+from bot.core import i18n
 from bot.core.auth import FORM, Form, Perm
 from bot.core.clean import db_id
 from bot.core.errors import InboxError
-from bot.core.i18n import _, lazy
+from bot.core.i18n import _, lazy, lazy_p
 from bot.core.keys import SETTINGS
 from bot.core.pages import error_page, form_str, page, path_id, render
 from bot.models import Broadcast, Segment
@@ -36,6 +37,9 @@ LABELS = {"name": lazy("Name"), "segment_id": lazy("Segment"), "subject_a": lazy
           "metric": lazy("Winner by"), "decide_after_hours": lazy("Decide after"),
           "body": lazy("Message"), "send_at": lazy("Send at")}
 GONE = lazy("(deleted segment)")  # a sent broadcast whose segment was deleted since
+i18n.labels("broadcast_state", {  # a broadcast's state, on its page and in the list
+    "scheduled": lazy_p("broadcast", "scheduled"), "testing": lazy_p("broadcast", "testing"),
+    "sent": lazy_p("broadcast", "sent"), "cancelled": lazy_p("broadcast", "cancelled")})
 DEFAULTS = {"split_percent": "20", "metric": "opens", "decide_after_hours": "4"}
 
 

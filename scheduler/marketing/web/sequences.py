@@ -15,10 +15,11 @@ from typing import Any, get_args
 from aiohttp import web
 from pydantic import ValidationError
 
+from bot.core import i18n
 from bot.core.auth import FORM, Form, Perm
 from bot.core.clean import db_id
 from bot.core.errors import InboxError
-from bot.core.i18n import _
+from bot.core.i18n import N_, _, lazy
 from bot.core.pages import error_page, form_str, page, path_id, render
 from bot.models import Sequence
 from scheduler.marketing import sequences, tracking
@@ -27,6 +28,8 @@ from scheduler.marketing.web.numbers import finite
 
 KINDS = ("wait", "until", "send", "branch", "exit")
 UNITS = ("minutes", "hours", "days")
+UNIT_LABELS = i18n.labels("wait_unit", {"minutes": N_("minutes"), "hours": N_("hours"),
+                                        "days": N_("days")})
 ROW_FIELDS = ("kind", "order", "amount", "unit", "until", "template", "event", "attribute",
               "equals", "goto", "reason", "remove")
 BLANK_ROWS = 3  # empty rows at the end of the editor: new steps
@@ -34,7 +37,7 @@ MAX_ROWS = 60
 
 
 class StepError(Exception):
-    pass
+    """A step row the editor cannot read; its message is a lazy text (shown translated)."""
 
 
 def _amount(wait: dict[str, Any]) -> tuple[str, str]:
@@ -71,7 +74,7 @@ def to_row(step: dict[str, Any], index: int) -> dict[str, str]:
 def _number(text: str, what: str) -> float:
     value = finite(text)
     if value is None:
-        raise StepError(f"{what}: {text!r} is not a number")
+        raise StepError(lazy("%(field)s: %(text)s is not a number", field=what, text=repr(text)))
     return value
 
 
@@ -82,7 +85,7 @@ def to_step(row: dict[str, str]) -> dict[str, Any]:
         wait: dict[str, Any] = {}
         if row["amount"]:
             if row["unit"] not in UNITS:
-                raise StepError(f"unknown unit {row['unit']!r}")
+                raise StepError(lazy("unknown unit %(unit)s", unit=repr(row["unit"])))
             amount = _number(row["amount"], "wait")
             if amount <= 0:
                 raise StepError("a wait must be longer than 0")
@@ -114,7 +117,7 @@ def to_step(row: dict[str, str]) -> dict[str, Any]:
         return {"branch": branch}
     if kind == "exit":
         return {"exit": row["reason"] or "exit step"}
-    raise StepError(f"unknown kind of step {kind!r}")
+    raise StepError(lazy("unknown kind of step %(kind)s", kind=repr(kind)))
 
 
 def read_rows(form: Form) -> list[dict[str, str]]:
@@ -133,14 +136,16 @@ def to_steps(rows: list[dict[str, str]]) -> list[dict[str, Any]]:
         try:
             order = _number(row["order"] or str(i + 1), "order")
         except StepError as exc:
-            raise StepError(f"Row {i + 1}: {exc}.") from None
+            raise StepError(lazy("Row %(row)s: %(problem)s.", row=i + 1, problem=exc.args[0])) \
+                from None
         kept.append((order, i, row))
     steps = []
     for _order, i, row in sorted(kept, key=lambda k: (k[0], k[1])):
         try:
             steps.append(to_step(row))
         except StepError as exc:
-            raise StepError(f"Row {i + 1}: {exc}.") from None
+            raise StepError(lazy("Row %(row)s: %(problem)s.", row=i + 1, problem=exc.args[0])) \
+                from None
     if not steps:
         raise StepError("A sequence needs at least one step.")
     return steps

@@ -53,7 +53,7 @@ async def test_workflow_is_recorded_and_role_checked(db: None) -> None:
     agent = (await create_user("g@shop.test", Role.AGENT))[0]
     post = await Post.create(text="Spring sale", created_by=marketer)
     await move(post.id, PostStatus.IN_REVIEW, marketer, "please check")
-    with pytest.raises(PostError, match="only an admin can make a in_review post approved"):
+    with pytest.raises(PostError, match="only an admin can make a in review post approved"):
         await move(post.id, PostStatus.APPROVED, marketer)
     await move(post.id, PostStatus.DRAFT, admin, "price is wrong")
     with pytest.raises(PostError, match="only a marketer or admin"):
