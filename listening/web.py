@@ -16,7 +16,7 @@ from bot.core.errors import InboxError, NotFound
 from bot.core.i18n import lazy
 from bot.core.keys import SETTINGS
 from bot.core.pages import page, path_id, render
-from listening import alerts, feeds, mentions, ruleset, trends
+from listening import alerts, feeds, mentions, rule_page, ruleset, trends
 from listening import review_desk as desk
 from listening.errors import Missing
 from listening.runtime import LISTENING
@@ -132,3 +132,4 @@ def setup(app: web.Application) -> None:
     app.router.add_post("/alerts/read", alerts_read_all)
     app.router.add_post("/alerts/{aid}/read", alert_read)
     app.router.add_post("/listening/feeds/{fid}/delete", feed_remove)
+    rule_page.setup(app)

@@ -97,8 +97,10 @@ class Broadcast(Model):
 
     id = fields.IntField(primary_key=True)
     name = fields.CharField(max_length=120)
-    segment: fields.ForeignKeyRelation[Segment] = fields.ForeignKeyField(
-        "models.Segment", related_name="broadcasts", on_delete=fields.RESTRICT)
+    # None once its segment was deleted after it was sent or cancelled (a broadcast still
+    # to go out keeps its segment: scheduler.marketing.segments.delete refuses)
+    segment: fields.ForeignKeyNullableRelation[Segment] = fields.ForeignKeyField(
+        "models.Segment", related_name="broadcasts", null=True, on_delete=fields.SET_NULL)
     subject_a = fields.CharField(max_length=300)
     subject_b = fields.CharField(max_length=300, default="")
     body = fields.TextField()

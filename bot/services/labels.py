@@ -18,6 +18,23 @@ from bot.models import Conversation, Label, Rule
 
 NAME_MAX = 64
 COLOR = re.compile(r"#[0-9a-fA-F]{6}")
+DEFAULT_COLOR = "#64748b"  # the model's default
+
+
+def _linear(channel: int) -> float:
+    c = channel / 255
+    return c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4
+
+
+def chip(color: str) -> tuple[str, str]:
+    """A label chip's background and text colour: ``color`` (the default grey when it is
+    not #rrggbb) and black or white, whichever has the higher WCAG 2 contrast ratio on it
+    (at least 4.58:1 for any background, so the name always meets AA)."""
+    bg = color.lower() if COLOR.fullmatch(color or "") else DEFAULT_COLOR
+    r, g, b = (_linear(int(bg[i:i + 2], 16)) for i in (1, 3, 5))
+    lum = 0.2126 * r + 0.7152 * g + 0.0722 * b
+    on_white, on_black = 1.05 / (lum + 0.05), (lum + 0.05) / 0.05
+    return bg, "#ffffff" if on_white >= on_black else "#000000"
 
 
 async def list_labels() -> list[dict[str, Any]]:

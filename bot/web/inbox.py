@@ -44,6 +44,7 @@ from bot.services import (
     users,
 )
 from bot.services.inbox import ListFilter
+from bot.services.labels import chip
 from bot.services.live import HUB
 from bot.services.replies import OUTBOX
 from bot.web.common import page_number
@@ -121,11 +122,13 @@ async def inbox_list(request: web.Request) -> web.Response:
     data = await inbox.list_conversations(f, request[USER])
     staff = {u.id: u for u in await users.list_users()}
     template = "web/_list.html" if request.query.get("fragment") else "web/inbox.html"
+    all_labels = await Label.all().order_by("name")
     return render(request, template, data=data, f=f, users=staff, waited=waited,
+                  chips={lb.name: chip(lb.color) for lb in all_labels},
                   notice=_notice(request.query),
                   views=await saved_views.list_views(request[USER]),
                   back=urlencode([(k, v) for k, v in request.query.items() if k in _KEPT]),
-                  labels=await Label.all().order_by("name"),
+                  labels=all_labels,
                   channels=await accounts.channel_kinds(),
                   statuses=[str(s) for s in inbox_labels.STATUSES])
 

@@ -17,7 +17,7 @@ from bot.services import labels
 async def _labels(request: web.Request, status: int = 200, **ctx: Any) -> web.Response:
     ctx = {"error": None, "editing": None, "typed": {}, **ctx}
     return render(request, "web/labels.html", status, labels=await labels.list_labels(),
-                  **ctx)
+                  chip=labels.chip, **ctx)
 
 
 @page(Perm.INBOX_READ)

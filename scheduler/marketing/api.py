@@ -130,6 +130,11 @@ async def list_segments(call: Call) -> web.StreamResponse:
     return json_out([_segment_out(s) for s in await segments.all_counted()])
 
 
+async def delete_segment(call: Call) -> web.StreamResponse:
+    await segments.delete(call.param("segment_id"))
+    return json_out({"deleted": True})
+
+
 class BroadcastOut(BaseModel):
     id: int
     name: str
@@ -207,6 +212,11 @@ async def update_sequence(call: Call) -> web.StreamResponse:
     return json_out(_sequence_out(row))
 
 
+async def delete_sequence(call: Call) -> web.StreamResponse:
+    await sequences.delete(call.param("sequence_id"))
+    return json_out({"deleted": True})
+
+
 # --- store webhooks (what they mean: scheduler.marketing.webhooks) ----------------------------
 
 async def _shopify_check(request: web.Request, raw: bytes) -> None:
@@ -273,6 +283,9 @@ def endpoints() -> list[Endpoint]:
           responses={409: "the name is taken"}),
         E("GET", "/api/v1/segments", list_segments, "Segments with their current counts",
           "Marketing", P.MARKETING_READ),
+        E("DELETE", "/api/v1/segments/{segment_id}", delete_segment, "Delete a segment (sent "
+          "broadcasts keep their results)", "Marketing", P.MARKETING_WRITE,
+          responses={409: "a broadcast still to go out uses it"}),
         E("POST", "/api/v1/broadcasts", create_broadcast, "Send a mail to a segment "
           "(now or at send_at), optionally with an A/B subject test", "Marketing",
           P.MARKETING_WRITE, body=BroadcastIn, response=BroadcastOut, status=201),
@@ -287,6 +300,9 @@ def endpoints() -> list[Endpoint]:
         E("PATCH", "/api/v1/sequences/{sequence_id}", update_sequence, "Change a "
           "sequence (running enrolments continue at their step number)", "Marketing",
           P.MARKETING_WRITE, body=SequencePatch, response=SequenceOut),
+        E("DELETE", "/api/v1/sequences/{sequence_id}", delete_sequence, "Delete a paused "
+          "sequence nobody is going through (its mails stay)", "Marketing",
+          P.MARKETING_WRITE, responses={409: "on, contacts still in it, or built-in"}),
         E("GET", "/api/v1/sequences/stats", sequence_stats, "Per sequence and step: sent, "
           "delivered, bounced, opened, clicked, unsubscribed, converted, revenue",
           "Marketing", P.MARKETING_READ),

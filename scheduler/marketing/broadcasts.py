@@ -31,7 +31,7 @@ from tortoise.queryset import QuerySet
 
 from bot.core import bounded, due
 from bot.core.http import Strict
-from bot.core.i18n import lazy
+from bot.core.i18n import _, lazy
 from bot.models import Broadcast, Contact, MailSend, Segment
 from bot.services.flows.texts import LOCALES
 from bot.services.replies import sample_context
@@ -75,17 +75,52 @@ async def create(name: str, segment_id: int, subject_a: str, body: str, subject_
                  ) -> Broadcast:
     """A broadcast to a segment, due at ``send_at`` (default: now). Its subjects and body
     are templates (checked here, rendered per contact when sent)."""
+    await _check(segment_id, subject_a, body, subject_b, split_percent)
+    return await Broadcast.create(name=name, segment_id=segment_id, subject_a=subject_a,
+                                  subject_b=subject_b, body=body,
+                                  split_percent=split_percent, metric=metric,
+                                  decide_after_hours=decide_after_hours,
+                                  due_at=send_at or now())
+
+
+async def _check(segment_id: int, subject_a: str, body: str, subject_b: str,
+                 split_percent: int) -> None:
+    """What :func:`create` and :func:`update` both check beyond the fields' own rules."""
     if not await Segment.filter(id=segment_id).exists():
         raise Invalid(lazy("no such segment"), "segment_id")
     if split_percent and not subject_b:
         raise Invalid(lazy("an A/B test needs subject_b"), "subject_b")
     for field, text in (("body", body), ("subject_a", subject_a), ("subject_b", subject_b)):
         await check_template(text, field)
-    return await Broadcast.create(name=name, segment_id=segment_id, subject_a=subject_a,
-                                  subject_b=subject_b, body=body,
-                                  split_percent=split_percent, metric=metric,
-                                  decide_after_hours=decide_after_hours,
-                                  due_at=send_at or now())
+
+
+async def editable(b: Broadcast) -> bool:
+    """Whether ``b`` may still change: scheduled, and none of its mails recorded."""
+    return b.state == "scheduled" and not await MailSend.filter(broadcast_id=b.id).exists()
+
+
+async def update(broadcast_id: int, name: str, segment_id: int, subject_a: str, body: str,
+                 subject_b: str = "", split_percent: int = 0,
+                 metric: Literal["opens", "clicks"] = "opens", decide_after_hours: float = 4,
+                 send_at: datetime | None = None) -> Broadcast:
+    """Change a broadcast before any of its mails is sent, with :func:`create`'s checks
+    (``send_at`` None: as soon as possible). Conflict (409) once it has started, or while
+    a process holds its lease (it is being sent just now): as :func:`cancel`, a
+    compare-and-set on the state and the lease, so a runner that claims it either reads
+    the new content or the edit is refused."""
+    b = await get(broadcast_id)
+    if not await editable(b):
+        raise Conflict(_("The broadcast has started: only one not yet sent can be "
+                         "changed."), "state")
+    await _check(segment_id, subject_a, body, subject_b, split_percent)
+    free = Q(lease_until__isnull=True) | Q(lease_until__lt=now())
+    if not await Broadcast.filter(free, id=b.id, state="scheduled").update(
+            name=name, segment_id=segment_id, subject_a=subject_a, subject_b=subject_b,
+            body=body, split_percent=split_percent, metric=metric,
+            decide_after_hours=decide_after_hours, due_at=send_at or now()):
+        raise Conflict(_("The broadcast is being sent just now: it was not changed."),
+                       "state")
+    return await get(broadcast_id)
 
 
 async def check_template(text: str, field: str) -> None:

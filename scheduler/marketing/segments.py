@@ -14,7 +14,10 @@ and any of them may carry ``"not": true``. Conditions on the contact row are che
 Python over the contacts that have an e-mail address; the others are one query each,
 giving sets of contact ids.
 
-The one way to save, list and count segments is here (the REST API and the pages alike).
+The one way to save, list, count and delete segments is here (the REST API and the pages
+alike). A segment that a broadcast still to go out uses cannot be deleted; one that only
+sent or cancelled broadcasts used can (they keep their mails and results, and show that
+their segment was deleted). Drip sequences start on shop events, not on segments.
 """
 
 from __future__ import annotations
@@ -24,13 +27,14 @@ from datetime import timedelta
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+from tortoise.transactions import in_transaction
 
 from bot.core.errors import InboxError, NotFound
 from bot.core.http import exactly_one
 from bot.core.i18n import _, lazy
-from bot.models import Contact, Identity, Message, Segment, ShopEvent
+from bot.models import Broadcast, Contact, Identity, Message, Segment, ShopEvent
 from scheduler.marketing.clock import now
-from scheduler.marketing.errors import Exists
+from scheduler.marketing.errors import Conflict, Exists
 from scheduler.marketing.sequences import EventKind
 
 
@@ -150,6 +154,28 @@ async def update(segment_id: int, name: str, rules: Rules) -> Counted:
             name=name, rules=rules.model_dump(by_alias=True)):
         raise NotFound("segment", "segment_id")
     return Counted(segment_id, name, rules, await count(rules))
+
+
+async def delete(segment_id: int) -> None:
+    """Delete a segment; Conflict (409) naming them while a broadcast still to go out
+    (scheduled, or in its A/B test) uses it. The segment's row is locked first, so a
+    broadcast made meanwhile either is seen here or fails to find its segment."""
+    async with in_transaction() as conn:
+        row = await Segment.filter(id=segment_id).using_db(conn).select_for_update().first()
+        if row is None:
+            raise NotFound("segment", "segment_id")
+        busy = await Broadcast.filter(segment_id=segment_id, state__in=(
+            "scheduled", "testing")).using_db(conn).order_by("id").values_list("name",
+                                                                              flat=True)
+        if busy:
+            raise Conflict(_("Broadcasts still to go out use this segment (%(broadcasts)s): "
+                             "cancel them or wait until they are sent, then delete it.",
+                             broadcasts=", ".join(str(b) for b in busy)), "segment_id")
+        # the sent and cancelled ones keep their results, without a segment (done here:
+        # migration 0024 made the column nullable, but on PostgreSQL the constraint keeps
+        # the ON DELETE RESTRICT it was created with)
+        await Broadcast.filter(segment_id=segment_id).using_db(conn).update(segment_id=None)
+        await Segment.filter(id=segment_id).using_db(conn).delete()
 
 
 async def member_page(rules: Rules, offset: int, limit: int) -> tuple[int, list[Contact]]:

@@ -23,13 +23,14 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
 from tortoise.functions import Count
+from tortoise.transactions import in_transaction
 
 from bot.core.http import exactly_one
-from bot.core.i18n import lazy
-from bot.models import Enrollment, Sequence, ShopEvent
+from bot.core.i18n import _, lazy, ngettext
+from bot.models import Enrollment, MailSend, Sequence, ShopEvent
 from channels.email.mailer import MAILS
 from scheduler.marketing.clock import now
-from scheduler.marketing.errors import Exists, Invalid, Missing
+from scheduler.marketing.errors import Conflict, Exists, Invalid, Missing
 
 # The kinds of shop event: what starts, ends or branches a sequence, and what a segment
 # and the events API name.
@@ -185,6 +186,40 @@ async def update(sequence_id: int, name: str | None = None, exit_on: list[str] |
         row.enabled = enabled
     await row.save()
     return row
+
+
+async def delete(sequence_id: int) -> None:
+    """Delete a paused sequence that no contact is going through, with its finished
+    enrolments (the mails it sent stay, with their results). Conflict (409) while it is
+    on (it could enrol someone meanwhile: pause it first), while contacts are still in it
+    (the drip runner would find their sequence gone), and for a built-in one (it comes
+    back at the next start: pause it instead). The row is locked first, so an enrolment
+    made meanwhile is either seen or fails to find its sequence."""
+    async with in_transaction() as conn:
+        row = await Sequence.filter(id=sequence_id).using_db(conn).select_for_update().first()
+        if row is None:
+            raise Missing(_("no such sequence"), "sequence_id")
+        if row.key in {spec["key"] for spec in BUILTIN}:
+            raise Conflict(_("A built-in sequence cannot be deleted (it comes back at the "
+                             "next start): pause it instead."), "sequence_id")
+        if row.enabled:
+            raise Conflict(_("Pause the sequence first, so that nobody new enters it."),
+                           "enabled")
+        active = await Enrollment.filter(sequence_id=sequence_id, state="active").using_db(
+            conn).count()
+        if active:
+            raise Conflict(ngettext(
+                "%(num)d contact is still going through this sequence: wait until they "
+                "finish, then delete it.",
+                "%(num)d contacts are still going through this sequence: wait until they "
+                "finish, then delete it.", active), "sequence_id")
+        ended = list(await Enrollment.filter(sequence_id=sequence_id).using_db(
+            conn).values_list("id", flat=True))
+        if ended:  # the mails stay (said here, as for segments: not left to the key)
+            await MailSend.filter(enrollment_id__in=ended).using_db(conn).update(
+                enrollment_id=None)
+        await Enrollment.filter(sequence_id=sequence_id).using_db(conn).delete()
+        await Sequence.filter(id=sequence_id).using_db(conn).delete()
 
 
 async def active_counts() -> dict[int, int]:

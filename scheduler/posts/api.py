@@ -1,4 +1,5 @@
-"""REST API for posts: compose, the workflow moves, retries and the calendar."""
+"""REST API for posts: compose, edit, delete, the workflow moves, retries and the
+calendar."""
 
 from __future__ import annotations
 
@@ -182,6 +183,12 @@ async def update_post(call: Call) -> web.Response:
     return json_out(await post_out(call.param("post_id")))
 
 
+async def delete_post(call: Call) -> web.Response:
+    assert call.user is not None
+    await edit.delete(call.param("post_id"), call.user)
+    return json_out({"deleted": True})
+
+
 async def _moved(call: Call, to: PostStatus, reason: str = "") -> web.Response:
     await posts.move(call.param("post_id"), to, call.user, reason)
     return json_out(await post_out(call.param("post_id")))
@@ -274,6 +281,10 @@ def endpoints() -> list[Endpoint]:
         E("PATCH", one, update_post, "Edit a post until it is published (text, variants, "
           "images, time, recurrence, evergreen)", "Posts", P.POSTS_WRITE, body=PostPatch,
           response=PostOut, responses={409: "published, cancelled or changed meanwhile"}),
+        E("DELETE", one, delete_post, "Delete a post that has not gone out to any network "
+          "(with its targets and history)", "Posts", P.POSTS_WRITE,
+          responses={409: "published, being published, gone out on a network, or just "
+                          "claimed by the publisher"}),
         E("POST", one + "/submit", submit, "Submit for review", "Posts", P.POSTS_WRITE,
           body=ReasonIn, response=PostOut, responses=moved),
         E("POST", one + "/approve", approve, "Approve (admins)", "Posts", P.POSTS_WRITE,

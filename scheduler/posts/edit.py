@@ -7,6 +7,13 @@ A post being published (claimed by the publisher) or published cannot be edited
 a compare-and-set on the status, like every move, so an edit racing the publisher's
 claim either lands before it (and the new text goes out) or is refused.
 
+A post that has not gone out to any network can be deleted (:func:`delete`), with its
+targets and its history; one being published or published cannot (it stays on record,
+like every mail and message that went out). The delete is a compare-and-set on the status
+*and* on the publisher's lease: a post that a publisher process has just claimed (its
+lease is running, its status still ``scheduled``) is refused, so the publisher never
+finds its post gone halfway and publishing stays exactly once.
+
 The approval policy holds for edits too: when the shop requires approval and the editor
 is not an admin, an approved, scheduled, failed or missed post goes back to review (its
 new content was not approved); a draft stays a draft and a post in review stays there.
@@ -17,20 +24,24 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
 from bot.core.i18n import _
+from bot.core.time import utcnow
 from bot.models import Post, PostEvent, PostStatus, PostVariant, Role, User
 from scheduler.posts import labels
 from scheduler.posts.networks import PostError, check_variant
 from scheduler.posts.service import PostConflict, PostForbidden, future, may
 
-__all__ = ["KEEP", "EDITABLE", "edit"]
+__all__ = ["KEEP", "EDITABLE", "DELETABLE", "edit", "delete", "delete_refusal"]
 
 S = PostStatus
 KEEP: Any = object()  # "leave this as it is" for the fields that can be set to None
 EDITABLE = (S.DRAFT, S.IN_REVIEW, S.APPROVED, S.SCHEDULED, S.FAILED, S.MISSED)
 APPROVED_ALREADY = (S.APPROVED, S.SCHEDULED, S.FAILED, S.MISSED)
+DELETABLE = (*EDITABLE, S.CANCELLED)
+WENT_OUT = ("done", "sending", "unknown")  # a target that went (or may have gone) out
 
 
 def refusal(status: PostStatus) -> PostConflict | None:
@@ -104,3 +115,46 @@ async def edit(post_id: int, user: User, require_approval: bool, *,
     for key, value in changes.items():
         setattr(post, key, value)
     return post
+
+
+def delete_refusal(status: PostStatus) -> PostConflict | None:
+    """Why a post in ``status`` cannot be deleted, or None if it may be (its targets are
+    checked by :func:`delete`)."""
+    if status in DELETABLE:
+        return None
+    return PostConflict(_("Published posts cannot be deleted: they stay on record. (A "
+                          "post being published cannot be deleted either.)"),
+                        "published", "status")
+
+
+async def delete(post_id: int, user: User) -> None:
+    """Delete a post that has not gone out to any network, with its targets and history.
+
+    Refused (409) when it is published or being published, when one of its targets went
+    out or may have (a failed post published on one network of two: cancel it instead),
+    and when a publisher process holds its lease (it has just claimed it)."""
+    if not may(user, "staff"):
+        raise PostForbidden(_("only a marketer or admin can delete a post"), "forbidden")
+    async with in_transaction() as conn:
+        post = await Post.filter(id=post_id).using_db(conn).first()
+        if post is None:
+            raise PostError(_("post not found"), "not_found", "post_id")
+        frm = PostStatus(post.status)
+        if (why := delete_refusal(frm)) is not None:
+            raise why
+        out = await PostVariant.filter(post_id=post_id, state__in=WENT_OUT).using_db(
+            conn).values_list("network", flat=True)
+        if out:
+            raise PostConflict(_(
+                "This post went out (or may have gone out) on %(networks)s, so it cannot "
+                "be deleted; cancel it instead.",
+                networks=", ".join(sorted({str(n) for n in out}))), "published", "status")
+        await PostEvent.filter(post_id=post_id).using_db(conn).delete()
+        await PostVariant.filter(post_id=post_id).using_db(conn).delete()
+        free = Q(lease_until__isnull=True) | Q(lease_until__lt=utcnow())
+        if not await Post.filter(free, id=post_id, status=frm).using_db(conn).delete():
+            # the publisher claimed it (or someone moved it) since it was read: the
+            # exception rolls the targets and history back
+            raise PostConflict(_("This post is being published right now (or it changed "
+                                 "meanwhile), so it was not deleted. Reload the page."),
+                               "conflict", "status")

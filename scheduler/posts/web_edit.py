@@ -1,7 +1,8 @@
 """The page that edits a post until it goes out (:mod:`scheduler.posts.edit`): its text,
 each network's own text, its images, its time (typed in the shop's timezone), its
 recurrence and its evergreen interval. Bad input shows the form again with the message
-(400); a published post is refused (409) and no form is offered."""
+(400); a published post is refused (409) and no form is offered. A post that has not
+gone out is deleted from its page (the post's page asks to confirm first)."""
 
 from __future__ import annotations
 
@@ -139,6 +140,16 @@ async def post_edit(request: web.Request) -> web.StreamResponse:
     raise web.HTTPFound(f"/posts/{pid}")
 
 
+@page(Perm.POSTS_WRITE)
+async def post_delete(request: web.Request) -> web.StreamResponse:
+    """Delete a post that has not gone out (:func:`scheduler.posts.edit.delete`); a
+    refusal (published, claimed by the publisher) is the error page with its reason."""
+    post = await _post(path_id(request, "pid"))
+    await editing.delete(post.id, request[USER])
+    raise web.HTTPFound("/posts")
+
+
 def setup(app: web.Application) -> None:
     app.router.add_get("/posts/{pid}/edit", post_edit_form)
     app.router.add_post("/posts/{pid}/edit", post_edit)
+    app.router.add_post("/posts/{pid}/delete", post_delete)

@@ -79,7 +79,8 @@ def check_walked(urls: dict[str, list[str]], tmp: Path) -> None:
 
 def shop_with_data(live: ServerProcess, telegram: str) -> dict[str, list[str]]:
     """A conversation with messages and a note, a post, a segment, a broadcast, a sequence,
-    a review and a quarantined import; the URLs of each page route, filled in."""
+    a listening rule, a review and a quarantined import; the URLs of each page route,
+    filled in."""
     account = live.seed["api_account"]
     conv = signed(live, f"/api/v1/inbound/{account}", {
         "external_id": "m-1", "contact": {"external_id": "m-cust", "name": "Minh Anh Nguyen"},
@@ -100,7 +101,7 @@ def shop_with_data(live: ServerProcess, telegram: str) -> dict[str, list[str]]:
         "name": "Sandal fans", "rules": {"conditions": [{"tag": "sandals"}]}})
     broadcast = api(live, "/api/v1/broadcasts", {
         "name": "Spring", "segment_id": segment["id"], "subject_a": "Spring is here",
-        "body": "Our spring collection is in."})
+        "body": "Our spring collection is in.", "send_at": due})  # not sent: editable
     sequence = api(live, "/api/v1/sequences", {
         "key": "promo", "name": "Promo", "trigger": "signup",
         "steps": [{"send": "welcome_1"}, {"wait": {"days": 3}}, {"send": "welcome_2"}]})
@@ -109,6 +110,8 @@ def shop_with_data(live: ServerProcess, telegram: str) -> dict[str, list[str]]:
         "conditions": {"keywords": ["urgent"]},
         "actions": [{"type": "reply", "template": "We are asleep"},
                     {"type": "add_label", "label": "night"}]})
+    listen = api(live, "/api/v1/listening/rules", {
+        "name": "Sandals talk", "kind": "product", "query": 'sandals OR "flip flops"'})
     review = signed(live, f"/api/v1/reviews/inbound/{account}", {
         "id": "m-r1", "rating": 2, "author": "Rae", "text": f"Late again {LONG}",
         "created_at": (datetime.now(UTC) - timedelta(hours=3)).isoformat()})
@@ -129,8 +132,10 @@ def shop_with_data(live: ServerProcess, telegram: str) -> dict[str, list[str]]:
            "/broadcasts": "/broadcasts",
            "/broadcasts/new": "/broadcasts/new",
            "/broadcasts/{broadcast_id}": f"/broadcasts/{broadcast['id']}",
+           "/broadcasts/{broadcast_id}/edit": f"/broadcasts/{broadcast['id']}/edit",
            "/sequences": "/sequences", "/sequences/{sequence_id}": f"/sequences/{sequence['id']}",
            "/listening": "/listening", "/reviews": "/reviews",
+           "/listening/rules/{rid}": f"/listening/rules/{listen['id']}",
            "/reviews/{rid}": f"/reviews/{review['id']}", "/alerts": "/alerts",
            "/reports": "/reports", "/admin/users": "/admin/users",
            "/admin/channels": "/admin/channels", "/admin/imports": "/admin/imports",

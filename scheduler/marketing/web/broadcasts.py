@@ -23,7 +23,7 @@ from bot.core.errors import InboxError
 from bot.core.i18n import _, lazy, lazy_p
 from bot.core.keys import SETTINGS
 from bot.core.pages import error_page, form_str, page, path_id, render
-from bot.models import Broadcast
+from bot.models import Broadcast, Segment
 from channels.email.mailer import MAILER
 from scheduler.marketing import broadcasts, segments, tracking
 from scheduler.marketing.broadcasts import BroadcastIn
@@ -36,6 +36,7 @@ LABELS = {"name": lazy("Name"), "segment_id": lazy("Segment"), "subject_a": lazy
           "subject_b": lazy("Subject B"), "split_percent": lazy("Test sample"),
           "metric": lazy("Winner by"), "decide_after_hours": lazy("Decide after"),
           "body": lazy("Message"), "send_at": lazy("Send at")}
+GONE = lazy("(deleted segment)")  # a sent broadcast whose segment was deleted since
 i18n.labels("broadcast_state", {  # a broadcast's state, on its page and in the list
     "scheduled": lazy_p("broadcast", "scheduled"), "testing": lazy_p("broadcast", "testing"),
     "sent": lazy_p("broadcast", "sent"), "cancelled": lazy_p("broadcast", "cancelled")})
@@ -110,11 +111,11 @@ def parse(raw: dict[str, str], tz: ZoneInfo) -> BroadcastIn:
 
 
 async def _compose(request: web.Request, raw: dict[str, str], status: int = 200,
-                   error: str = "", previews: list[dict[str, str]] | None = None
-                   ) -> web.Response:
+                   error: str = "", previews: list[dict[str, str]] | None = None,
+                   editing: int | None = None) -> web.Response:
     return render(request, "web/broadcast_new.html", status=status, f=raw, error=error,
                   segments=await segments.all_counted(), previews=previews or [],
-                  tz=request.app[SETTINGS].shop_timezone)
+                  tz=request.app[SETTINGS].shop_timezone, editing=editing)
 
 
 @page(Perm.MARKETING_READ)
@@ -122,7 +123,7 @@ async def broadcasts_page(request: web.Request) -> web.Response:
     rows = await broadcasts.recent()
     stats, first = await tracking.broadcasts_stats([b.id for b in rows])
     tz = shop_tz(request)
-    items = [{"b": b, "segment": b.segment.name, "stats": stats[b.id],
+    items = [{"b": b, "segment": b.segment.name if b.segment else GONE, "stats": stats[b.id],
               "rates": stats[b.id].rates(),
               "when": local(b.due_at if b.state != "sent" else first.get(b.id), tz)}
              for b in rows]
@@ -144,6 +145,11 @@ def _raw(form: Form) -> dict[str, str]:
 @page(Perm.MARKETING_WRITE)
 async def compose(request: web.Request) -> web.StreamResponse:
     """One form, two buttons: Preview (each language) and Schedule."""
+    return await _submit(request, None)
+
+
+async def _submit(request: web.Request, editing: int | None) -> web.StreamResponse:
+    """The compose form sent, for a new broadcast or (``editing``) one not yet sent."""
     raw = _raw(request[FORM])
     try:
         spec = parse(raw, shop_tz(request))
@@ -155,23 +161,55 @@ async def compose(request: web.Request) -> web.StreamResponse:
             previews = [{"locale": p.locale, "subject": p.subject, "text": p.text,
                          "subject_b": subjects_b[i] if subjects_b else ""}
                         for i, p in enumerate(shown)]
-            return await _compose(request, raw, previews=previews)
-        row = await broadcasts.create(**spec.model_dump())
+            return await _compose(request, raw, previews=previews, editing=editing)
+        if editing is None:
+            row = await broadcasts.create(**spec.model_dump())
+        else:
+            row = await broadcasts.update(editing, **spec.model_dump())
     except FormError as exc:
-        return await _compose(request, raw, exc.status, str(exc))
+        return await _compose(request, raw, exc.status, str(exc), editing=editing)
     except InboxError as exc:  # no such segment, a template that does not render
+        if exc.status == 404:
+            raise
         return await _compose(request, raw, exc.status, f"{LABELS.get(exc.field or '', '')}"
-                              f"{': ' if exc.field in LABELS else ''}{exc}")
+                              f"{': ' if exc.field in LABELS else ''}{exc}", editing=editing)
     raise web.HTTPSeeOther(f"/broadcasts/{row.id}")
+
+
+def _form_of(b: Broadcast, tz: ZoneInfo) -> dict[str, str]:
+    """A stored broadcast as the compose form shows it."""
+    day, _sep, clock = local(b.due_at, tz).partition(" ")
+    return {"name": b.name, "segment_id": str(b.segment_id or ""),  # type: ignore[attr-defined]
+            "subject_a": b.subject_a, "subject_b": b.subject_b,
+            "split_percent": str(b.split_percent or DEFAULTS["split_percent"]),
+            "metric": b.metric, "decide_after_hours": f"{b.decide_after_hours:g}",
+            "body": b.body, "send_date": day, "send_time": clock,
+            "ab": "1" if b.split_percent else ""}
+
+
+@page(Perm.MARKETING_WRITE)
+async def edit_page(request: web.Request) -> web.Response:
+    b = await broadcasts.get(path_id(request, "broadcast_id"))
+    if not await broadcasts.editable(b):
+        return await _results(request, b, 409, _("The broadcast has started: only one not "
+                                                 "yet sent can be changed."))
+    return await _compose(request, _form_of(b, shop_tz(request)), editing=b.id)
+
+
+@page(Perm.MARKETING_WRITE)
+async def edit(request: web.Request) -> web.StreamResponse:
+    b = await broadcasts.get(path_id(request, "broadcast_id"))
+    return await _submit(request, b.id)
 
 
 async def _results(request: web.Request, b: Broadcast, status: int = 200,
                    error: str = "") -> web.Response:
     total, variants = await tracking.broadcast_stats(b)
-    segment = await b.segment
+    segment = await Segment.filter(id=b.segment_id).first()  # type: ignore[attr-defined]
     _, first = await tracking.broadcasts_stats([b.id])
     tz = shop_tz(request)
-    return render(request, "web/broadcast.html", status=status, b=b, segment=segment.name,
+    return render(request, "web/broadcast.html", status=status, b=b,
+                  segment=segment.name if segment else GONE,
                   total=total, rates=total.rates(), error=error, tz=tz.key,
                   variants=[(v, v.rates()) for v in variants],
                   due=local(b.due_at, tz), first=local(first.get(b.id), tz))
@@ -205,3 +243,5 @@ def setup(app: web.Application) -> None:
     app.router.add_post("/broadcasts/new", compose)
     app.router.add_get("/broadcasts/{broadcast_id:\\d+}", results_page)
     app.router.add_post("/broadcasts/{broadcast_id:\\d+}/cancel", cancel)
+    app.router.add_get("/broadcasts/{broadcast_id:\\d+}/edit", edit_page)
+    app.router.add_post("/broadcasts/{broadcast_id:\\d+}/edit", edit)

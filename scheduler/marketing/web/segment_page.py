@@ -1,6 +1,7 @@
 """A segment's own page: edit its name and rules (a plain form, one row per condition)
 and see the contacts it chooses now, paginated, with their count. The saving and the
-counting are :mod:`scheduler.marketing.segments`' (the API's too)."""
+counting are :mod:`scheduler.marketing.segments`' (the API's too). It is deleted from its
+page too, unless a broadcast still to go out uses it (the page says which)."""
 
 from __future__ import annotations
 
@@ -126,6 +127,22 @@ async def segment_save(request: web.Request) -> web.StreamResponse:
     raise web.HTTPFound(f"/segments/{sid}")
 
 
+@page(Perm.MARKETING_WRITE)
+async def segment_delete(request: web.Request) -> web.StreamResponse:
+    sid = path_id(request, "sid")
+    try:
+        await segments.delete(sid)
+    except InboxError as exc:
+        if api_status(exc) == 404:
+            raise
+        seg = await segments.get(sid)
+        return await _show(request, seg.id, seg.name, seg.rules.match,
+                           [row_of(c) for c in seg.rules.conditions], seg.rules,
+                           api_status(exc), str(exc))
+    raise web.HTTPFound("/segments")
+
+
 def setup(app: web.Application) -> None:
     app.router.add_get("/segments/{sid}", segment_page)
     app.router.add_post("/segments/{sid}", segment_save)
+    app.router.add_post("/segments/{sid}/delete", segment_delete)

@@ -1,6 +1,6 @@
 """Staff pages of drip sequences: the list, the step editor (wait, wait until a time of
 day, send a mail template, branch, exit: add, change, remove and reorder), enable and
-pause, and per-step statistics as a funnel.
+pause, delete (paused, with nobody in it), and per-step statistics as a funnel.
 
 Thin: the editor's rows become the step list the drip engine runs, checked by the same
 validator the REST API uses (``sequences.Steps``), then saved by ``sequences.update``
@@ -253,9 +253,24 @@ async def pause(request: web.Request) -> web.StreamResponse:
     return await _set_enabled(request, False)
 
 
+@page(Perm.MARKETING_WRITE)
+async def delete(request: web.Request) -> web.StreamResponse:
+    """Delete a paused sequence nobody is going through (:func:`sequences.delete`); a
+    refusal is the sequence's page again with the reason."""
+    seq = await _sequence(request)
+    if seq is None:
+        return error_page(request, 404, _("No such sequence."))
+    try:
+        await sequences.delete(seq.id)
+    except InboxError as exc:
+        return await _editor(request, seq, status=exc.status, error=str(exc))
+    raise web.HTTPSeeOther("/sequences")
+
+
 def setup(app: web.Application) -> None:
     app.router.add_get("/sequences", sequences_page)
     app.router.add_get("/sequences/{sequence_id:\\d+}", sequence_page)
     app.router.add_post("/sequences/{sequence_id:\\d+}", save)
     app.router.add_post("/sequences/{sequence_id:\\d+}/enable", enable)
     app.router.add_post("/sequences/{sequence_id:\\d+}/pause", pause)
+    app.router.add_post("/sequences/{sequence_id:\\d+}/delete", delete)
