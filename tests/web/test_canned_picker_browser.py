@@ -10,7 +10,7 @@ import pytest
 from playwright.async_api import Browser, expect
 
 from tests.conftest import ServerProcess
-from tests.web.test_dashboard_browser import log_in, signed
+from tests.web.browser import logged_in, signed
 
 pytestmark = pytest.mark.slow  # Chromium
 
@@ -28,7 +28,7 @@ async def test_slash_shortcut_picker_in_the_reply_box(browser: Browser,
     conv = await asyncio.to_thread(signed, live, f"/api/v1/inbound/{account}", {
         "external_id": "pick-1", "contact": {"external_id": "pick-cust", "name": "Dee Ash"},
         "text": "Are you open on Sunday?"})
-    page = await log_in(browser, live)
+    page = await logged_in(browser, live)
     await page.goto(f"{live.url}/inbox/{conv['conversation_id']}")
     box = page.locator("#reply-form textarea[name=text]")
     picker = page.locator("#canned-picker")

@@ -4,17 +4,14 @@ page behind it; on a 375-pixel-wide phone the tiles stack and nothing scrolls si
 from __future__ import annotations
 
 import asyncio
-import json
-import urllib.request
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import pytest
-from playwright.async_api import Browser, Page, expect
+from playwright.async_api import Browser, expect
 
-from channels.signing import sign
 from tests.conftest import ServerProcess
+from tests.web.browser import logged_in, signed
 
 pytestmark = pytest.mark.slow  # Chromium
 
@@ -24,25 +21,6 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     srv = ServerProcess(tmp_path_factory.mktemp("dashboard") / "data").start()
     yield srv
     srv.stop()
-
-
-def signed(live: ServerProcess, path: str, body: dict[str, Any]) -> Any:
-    raw = json.dumps(body).encode()
-    req = urllib.request.Request(f"{live.url}{path}", data=raw, method="POST", headers={
-        "X-Switchboard-Signature": sign(live.seed["secret"], raw),
-        "Content-Type": "application/json"})
-    with urllib.request.urlopen(req, timeout=60) as resp:
-        return json.loads(resp.read())
-
-
-async def log_in(browser: Browser, live: ServerProcess, **ctx: Any) -> Page:
-    page = await (await browser.new_context(**ctx)).new_page()
-    await page.goto(f"{live.url}/login")
-    await page.fill("input[name=email]", live.seed["email"])
-    await page.fill("input[name=password]", live.seed["password"])
-    await page.click("button[type=submit]")
-    await expect(page).to_have_url(f"{live.url}/")
-    return page
 
 
 async def test_land_on_the_dashboard_and_follow_each_tile(browser: Browser,
@@ -57,7 +35,7 @@ async def test_land_on_the_dashboard_and_follow_each_tile(browser: Browser,
         "id": "dash-r1", "rating": 2, "author": "Rae", "text": "Late again",
         "created_at": created})
 
-    page = await log_in(browser, live)
+    page = await logged_in(browser, live)
     tiles = page.locator("section.tile")
     await expect(tiles).to_have_count(7)
     waiting = page.locator("#tile-conversations table[data-key=waiting] a",
@@ -95,7 +73,7 @@ async def test_land_on_the_dashboard_and_follow_each_tile(browser: Browser,
 
 
 async def test_tiles_stack_on_a_phone(browser: Browser, live: ServerProcess) -> None:
-    page = await log_in(browser, live, viewport={"width": 375, "height": 740})
+    page = await logged_in(browser, live, viewport={"width": 375, "height": 740})
     await expect(page.locator("section.tile")).to_have_count(7)
     assert await page.evaluate(
         "document.documentElement.scrollWidth <= document.documentElement.clientWidth")

@@ -18,7 +18,7 @@ from playwright.async_api import Browser, Page, expect
 
 from tests.app.test_events_processes import conversation_of, say, visitor_socket
 from tests.conftest import ServerProcess
-from tests.web.test_dashboard_browser import signed
+from tests.web.browser import signed
 
 pytestmark = pytest.mark.slow  # Chromium
 

@@ -12,7 +12,7 @@ import pytest
 from playwright.async_api import Browser, expect
 
 from tests.conftest import ServerProcess
-from tests.web.test_dashboard_browser import log_in
+from tests.web.browser import logged_in
 
 pytestmark = pytest.mark.slow  # Chromium
 
@@ -48,7 +48,7 @@ async def test_staff_attach_files_and_the_visitor_sees_them(browser: Browser,
     await expect(visitor.locator(".msg.in:not(.pending)")).to_have_text(
         "Can I see the red one?")
 
-    staff = await log_in(browser, live)
+    staff = await logged_in(browser, live)
     await staff.goto(f"{live.url}/inbox?status=all&channel=webchat")  # only this one
     await staff.locator("#conversations tr[data-id] a").first.click()
     await expect(staff.locator("#thread")).to_contain_text("Can I see the red one?")

@@ -14,7 +14,7 @@ import pytest
 from playwright.async_api import Browser, expect
 
 from tests.conftest import ServerProcess
-from tests.web.test_dashboard_browser import log_in, signed
+from tests.web.browser import logged_in, signed
 
 pytestmark = pytest.mark.slow  # Chromium
 
@@ -33,7 +33,7 @@ async def test_shortcuts_and_their_help(browser: Browser, live: ServerProcess) -
             "external_id": f"keys-{n}", "contact": {"external_id": f"keys-{n}",
                                                     "name": f"Key Person {n}"},
             "text": f"Question number {n}"})
-    page = await log_in(browser, live)
+    page = await logged_in(browser, live)
     await page.goto(f"{live.url}/inbox?status=open")
     rows = page.locator("#conversations tr[data-id]")
     ids = [await r.get_attribute("data-id") for r in await rows.all()]
@@ -94,7 +94,7 @@ async def test_select_all_and_bulk_resolve(browser: Browser, live: ServerProcess
             "external_id": f"bulk-{n}", "contact": {"external_id": f"bulk-{n}",
                                                     "name": f"Bulk Person {n}"},
             "text": f"Bulk question {n}"})
-    page = await log_in(browser, live)
+    page = await logged_in(browser, live)
     await page.goto(f"{live.url}/inbox?status=open")
     boxes = page.locator("#conversations input[name=id]")
     count = await boxes.count()
@@ -122,7 +122,7 @@ async def test_assign_and_resolve_the_chosen_row_from_the_list(browser: Browser,
             "external_id": f"row-{n}", "contact": {"external_id": f"row-{n}",
                                                    "name": f"Row Person {n}"},
             "text": f"Row question {n}"})
-    page = await log_in(browser, live)
+    page = await logged_in(browser, live)
     await page.goto(f"{live.url}/inbox?status=open&q=Row+question")
     rows = page.locator("#conversations tr[data-id]")
     await expect(rows).to_have_count(2)

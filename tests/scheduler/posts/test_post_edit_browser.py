@@ -16,7 +16,7 @@ from playwright.async_api import Browser, expect
 
 from tests.conftest import ServerProcess
 from tests.fakes.graph_api import FakeGraph
-from tests.web.test_dashboard_browser import log_in
+from tests.web.browser import logged_in
 
 pytestmark = pytest.mark.slow  # Chromium
 
@@ -42,7 +42,7 @@ async def test_edit_a_posts_text_and_time_on_its_page(browser: Browser, live: Se
     post = await asyncio.to_thread(live.call, "POST", "/api/v1/posts", {
         "text": "Old words", "due_at": due,
         "variants": [{"channel_account_id": account["id"], "target": "4004"}]})
-    page = await log_in(browser, live)
+    page = await logged_in(browser, live)
     await page.goto(f"{live.url}/posts/{post['id']}")
     await page.click("#post-edit-link")
     await expect(page.locator("#post-edit textarea[name=text]")).to_have_value("Old words")
@@ -74,7 +74,7 @@ async def test_delete_a_scheduled_post_on_its_page(browser: Browser, live: Serve
     post = await asyncio.to_thread(live.call, "POST", "/api/v1/posts", {
         "text": "Never mind", "due_at": due,
         "variants": [{"channel_account_id": account["id"], "target": "4005"}]})
-    page = await log_in(browser, live)
+    page = await logged_in(browser, live)
     await page.goto(f"{live.url}/posts/{post['id']}")
     confirm = page.locator("#post-delete-confirm")
     await expect(confirm).to_be_hidden()  # a second step: open it first
