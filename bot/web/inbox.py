@@ -111,6 +111,13 @@ async def view_save(request: web.Request) -> web.StreamResponse:
 
 
 @page(Perm.INBOX_READ)
+async def view_rename(request: web.Request) -> web.StreamResponse:
+    await saved_views.rename_view(request[USER], path_id(request, "vid"),
+                                  form_str(request[FORM], "name"))
+    raise web.HTTPFound("/inbox")
+
+
+@page(Perm.INBOX_READ)
 async def view_delete(request: web.Request) -> web.StreamResponse:
     await saved_views.delete_view(request[USER], path_id(request, "vid"))
     raise web.HTTPFound("/inbox")
@@ -341,6 +348,7 @@ def setup(app: web.Application) -> None:
     r.add_post("/inbox/bulk", inbox_bulk_action)
     r.add_post("/inbox/views", view_save)
     r.add_post("/inbox/views/{vid}/delete", view_delete)
+    r.add_post("/inbox/views/{vid}/rename", view_rename)
     r.add_get("/inbox/{cid}", conversation)
     r.add_post("/inbox/{cid}/reply", conversation_reply)
     r.add_get("/inbox/{cid}/canned", conversation_canned)
