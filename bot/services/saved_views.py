@@ -61,7 +61,7 @@ async def rename_view(user: User, view_id: int, name: str) -> SavedView:
         raise NotFound("saved view", "view_id")
     if await SavedView.filter(user_id=user.id, name=name).exclude(id=view_id).exists():
         raise InboxError(_("You already have a view named %(name)s.", name=name),
-                         "taken", "name")
+                         "exists", "name")
     view.name = name
     await view.save(update_fields=["name"])
     return view

@@ -40,6 +40,7 @@ from bot.services import (
     inbox_bulk,
     inbox_labels,
     inbox_urgency,
+    notes,
     saved_views,
     users,
 )
@@ -160,7 +161,7 @@ async def _conversation_ctx(request: web.Request, cid: int) -> dict[str, Any]:
     thread = await inbox.thread(cid)
     return {"conv": conv, "thread": thread, "sentiments": await _sentiments(thread),
             "can_attach": request.app[OUTBOX].can_attach(conv),
-            "max_files": MAX_REPLY_FILES,
+            "max_files": MAX_REPLY_FILES, "may_delete_note": notes.may_delete,
             "files": await attachments.of_thread(thread),
             "contact": await contacts.contact_detail(conv.contact.id),
             "users": await users.agents(),
@@ -263,9 +264,16 @@ async def note_edit(request: web.Request) -> web.StreamResponse:
     raise _back(note.conversation_id)  # type: ignore[attr-defined]
 
 
+@page(Perm.INBOX_WRITE)
+async def note_delete(request: web.Request) -> web.StreamResponse:
+    note = await notes.delete_note(path_id(request, "nid"), request[USER], request.app[BUS])
+    raise _back(note.conversation_id)  # type: ignore[attr-defined]
+
+
 @page(Perm.INBOX_READ)
 async def note_history(request: web.Request) -> web.Response:
-    note = await Note.filter(id=path_id(request, "nid")).prefetch_related("author").first()
+    note = await Note.filter(id=path_id(request, "nid")).prefetch_related(
+        "author", "deleted_by").first()
     if note is None:
         raise web.HTTPNotFound(text="note not found")
     revs = await note.revisions.all().order_by("id").prefetch_related("edited_by")
@@ -360,5 +368,6 @@ def setup(app: web.Application) -> None:
     r.add_post("/messages/{mid}/retry", message_retry)
     r.add_post("/messages/{mid}/reply-privately", message_reply_privately)
     r.add_post("/notes/{nid}", note_edit)
+    r.add_post("/notes/{nid}/delete", note_delete)
     r.add_get("/notes/{nid}", note_history)
     r.add_get("/ws/staff", staff_socket)
