@@ -18,7 +18,7 @@ from bot.core.events import EventBus
 from bot.core.http import ApiError, Call, Endpoint, json_out
 from bot.core.keys import ADAPTERS, BUS, SETTINGS
 from bot.models import ConversationStatus, CsatRating, Label, Message, Note
-from bot.services import canned, inbox, labels
+from bot.services import canned, inbox, labels, notes
 from bot.services.replies import OUTBOX, account_info
 from config import Settings
 
@@ -179,6 +179,12 @@ async def edit_note(call: Call) -> web.Response:
     return json_out(await note_with_history(note_id))
 
 
+async def delete_note(call: Call) -> web.Response:
+    assert call.user is not None
+    await notes.delete_note(call.param("note_id"), call.user, _bus(call))
+    return json_out({"deleted": True})
+
+
 async def assign(call: Call) -> web.Response:
     cid = call.param("conversation_id")
     who = call.body.assignee
@@ -251,6 +257,10 @@ def endpoints() -> list[Endpoint]:
           "Inbox", P.INBOX_READ, response=s.NoteOut),
         E("PATCH", "/api/v1/notes/{note_id}", edit_note, "Edit a note (history is kept)",
           "Inbox", P.INBOX_WRITE, body=s.NoteIn, response=s.NoteOut),
+        E("DELETE", "/api/v1/notes/{note_id}", delete_note,
+          "Delete a note (its author or an admin; the record and history are kept)",
+          "Inbox", P.INBOX_WRITE, response=Deleted,
+          responses={403: "not the note's author nor an admin"}),
         E("POST", conv + "/assign", assign, "Assign to a user, me, round-robin, or nobody",
           "Inbox", P.INBOX_WRITE, body=s.AssignIn, response=s.AssignOut),
         E("PUT", conv + "/labels", set_labels, "Replace the conversation's labels", "Inbox",

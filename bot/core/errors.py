@@ -46,6 +46,15 @@ class NotFound(InboxError):
         super().__init__(lazy(known) if known else f"{what} not found", "not_found", field)
 
 
+class Forbidden(InboxError):
+    """Someone the role lets in, refused this one thing (another's note, say): 403."""
+
+    status = 403
+
+    def __init__(self, message: str | Lazy, field: str | None = None) -> None:
+        super().__init__(message, "forbidden", field)
+
+
 class TooLong(InboxError):
     """A field longer than its column holds: the form comes back with this message."""
 

@@ -169,6 +169,10 @@ class Note(Model):
     text = fields.TextField()
     created_at = fields.DatetimeField(auto_now_add=True)
     updated_at = fields.DatetimeField(auto_now=True)
+    # Deleted notes leave the thread but are kept, with their history, on /notes/{id}.
+    deleted_at = fields.DatetimeField(null=True)
+    deleted_by: fields.ForeignKeyNullableRelation[User] = fields.ForeignKeyField(
+        "models.User", related_name="notes_deleted", null=True, on_delete=fields.SET_NULL)
     revisions: fields.ReverseRelation[NoteRevision]
 
     class Meta:

@@ -227,8 +227,8 @@ async def thread(conversation_id: int) -> list[dict[str, Any]]:
         "id", "direction", "text", "attachments", "history", "status", "error", "attempts",
         "sender__name", "sender__email", "author_id", "author__name", "payload", "buttons",
         "origin", "reply_to_id", "created_at", "sent_at")
-    notes = await Note.filter(conversation_id=conversation_id).order_by("id").values(
-        "id", "text", "author__name", "author__email", "created_at", "updated_at")
+    notes = await Note.filter(conversation_id=conversation_id, deleted_at=None).values(
+        "id", "text", "author_id", "author__name", "author__email", "created_at", "updated_at")
     revs: dict[int, int] = {}
     if notes:
         for r in await NoteRevision.filter(note_id__in=[n["id"] for n in notes]).annotate(
@@ -380,7 +380,7 @@ async def edit_note(note_id: int, editor: User, text: str,
     if not text.strip():
         raise InboxError(lazy("a note needs some text"), "invalid", "text")
     async with in_transaction() as conn:
-        note = await Note.filter(id=note_id).using_db(conn).first()
+        note = await Note.filter(id=note_id, deleted_at=None).using_db(conn).first()
         if note is None:
             raise NotFound("note", "note_id")
         if note.text != text:

@@ -24,12 +24,17 @@ async def list_views(user: User) -> list[SavedView]:
     return await SavedView.filter(user_id=user.id).order_by("name")
 
 
-async def save_view(user: User, name: str, query: str) -> SavedView:
-    """Save the filters under ``name``; the same name again replaces its filters."""
-    name, query = name.strip(), filters_of(query)
+def _name(name: str) -> str:
+    name = name.strip()
     if not 0 < len(name) <= NAME_MAX:
         raise InboxError(_("A view needs a name of at most %(n)s characters.", n=NAME_MAX),
                          "invalid", "name")
+    return name
+
+
+async def save_view(user: User, name: str, query: str) -> SavedView:
+    """Save the filters under ``name``; the same name again replaces its filters."""
+    name, query = _name(name), filters_of(query)
     if len(query) > QUERY_MAX:
         raise InboxError(_("These filters are too long to save."), "invalid", "query")
     view = await SavedView.filter(user_id=user.id, name=name).first()
@@ -45,3 +50,18 @@ async def save_view(user: User, name: str, query: str) -> SavedView:
 async def delete_view(user: User, view_id: int) -> None:
     if not await SavedView.filter(id=view_id, user_id=user.id).delete():
         raise NotFound("saved view", "view_id")
+
+
+async def rename_view(user: User, view_id: int, name: str) -> SavedView:
+    """Give one of the user's views another name; a name another of their views has is
+    refused (saving under it would replace that view's filters, renaming must not)."""
+    name = _name(name)
+    view = await SavedView.filter(id=view_id, user_id=user.id).first()
+    if view is None:
+        raise NotFound("saved view", "view_id")
+    if await SavedView.filter(user_id=user.id, name=name).exclude(id=view_id).exists():
+        raise InboxError(_("You already have a view named %(name)s.", name=name),
+                         "exists", "name")
+    view.name = name
+    await view.save(update_fields=["name"])
+    return view

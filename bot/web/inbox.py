@@ -40,6 +40,7 @@ from bot.services import (
     inbox_bulk,
     inbox_labels,
     inbox_urgency,
+    notes,
     saved_views,
     users,
 )
@@ -111,6 +112,13 @@ async def view_save(request: web.Request) -> web.StreamResponse:
 
 
 @page(Perm.INBOX_READ)
+async def view_rename(request: web.Request) -> web.StreamResponse:
+    await saved_views.rename_view(request[USER], path_id(request, "vid"),
+                                  form_str(request[FORM], "name"))
+    raise web.HTTPFound("/inbox")
+
+
+@page(Perm.INBOX_READ)
 async def view_delete(request: web.Request) -> web.StreamResponse:
     await saved_views.delete_view(request[USER], path_id(request, "vid"))
     raise web.HTTPFound("/inbox")
@@ -153,7 +161,7 @@ async def _conversation_ctx(request: web.Request, cid: int) -> dict[str, Any]:
     thread = await inbox.thread(cid)
     return {"conv": conv, "thread": thread, "sentiments": await _sentiments(thread),
             "can_attach": request.app[OUTBOX].can_attach(conv),
-            "max_files": MAX_REPLY_FILES,
+            "max_files": MAX_REPLY_FILES, "may_delete_note": notes.may_delete,
             "files": await attachments.of_thread(thread),
             "contact": await contacts.contact_detail(conv.contact.id),
             "users": await users.agents(),
@@ -256,9 +264,16 @@ async def note_edit(request: web.Request) -> web.StreamResponse:
     raise _back(note.conversation_id)  # type: ignore[attr-defined]
 
 
+@page(Perm.INBOX_WRITE)
+async def note_delete(request: web.Request) -> web.StreamResponse:
+    note = await notes.delete_note(path_id(request, "nid"), request[USER], request.app[BUS])
+    raise _back(note.conversation_id)  # type: ignore[attr-defined]
+
+
 @page(Perm.INBOX_READ)
 async def note_history(request: web.Request) -> web.Response:
-    note = await Note.filter(id=path_id(request, "nid")).prefetch_related("author").first()
+    note = await Note.filter(id=path_id(request, "nid")).prefetch_related(
+        "author", "deleted_by").first()
     if note is None:
         raise web.HTTPNotFound(text="note not found")
     revs = await note.revisions.all().order_by("id").prefetch_related("edited_by")
@@ -341,6 +356,7 @@ def setup(app: web.Application) -> None:
     r.add_post("/inbox/bulk", inbox_bulk_action)
     r.add_post("/inbox/views", view_save)
     r.add_post("/inbox/views/{vid}/delete", view_delete)
+    r.add_post("/inbox/views/{vid}/rename", view_rename)
     r.add_get("/inbox/{cid}", conversation)
     r.add_post("/inbox/{cid}/reply", conversation_reply)
     r.add_get("/inbox/{cid}/canned", conversation_canned)
@@ -352,5 +368,6 @@ def setup(app: web.Application) -> None:
     r.add_post("/messages/{mid}/retry", message_retry)
     r.add_post("/messages/{mid}/reply-privately", message_reply_privately)
     r.add_post("/notes/{nid}", note_edit)
+    r.add_post("/notes/{nid}/delete", note_delete)
     r.add_get("/notes/{nid}", note_history)
     r.add_get("/ws/staff", staff_socket)

@@ -78,3 +78,37 @@ async def test_views_refuse_bad_input_forgery_and_roles(shop_any_db: Shop) -> No
     refused = await save(shop, marketer_csrf, "x", "status=open")
     assert refused.status == 403  # type: ignore[attr-defined]
     assert not await SavedView.exists()
+
+
+async def test_rename_a_view_on_the_page(shop_any_db: Shop) -> None:
+    shop = shop_any_db
+    csrf = await as_admin(shop)
+    await save(shop, csrf, "Mugs", "q=mug")
+    await save(shop, csrf, "VIP", "label=vip")
+    mugs = await SavedView.get(name="Mugs")
+    page = await (await shop.client.get("/inbox")).text()
+    assert f'action="/inbox/views/{mugs.id}/rename"' in page
+
+    async def rename(vid: object, name: str, token: str = csrf) -> object:
+        return await shop.client.post(f"/inbox/views/{vid}/rename", allow_redirects=False,
+                                      data={"csrf_token": token, "name": name})
+
+    resp = await rename(mugs.id, " Mugs & cups ")
+    assert resp.status == 302  # type: ignore[attr-defined]
+    assert await views_on(shop) == [("q=mug", "Mugs & cups"), ("label=vip", "VIP")]
+    taken = await rename(mugs.id, "VIP")
+    assert taken.status == 400  # type: ignore[attr-defined]
+    assert "already have a view named VIP" in await taken.text()  # type: ignore[attr-defined]
+    for bad in ("  ", "v" * 81):
+        resp = await rename(mugs.id, bad)
+        assert resp.status == 400  # type: ignore[attr-defined]
+        assert "at most 80 characters" in await resp.text()  # type: ignore[attr-defined]
+    assert (await rename(mugs.id, "x", "forged")).status == 403  # type: ignore[attr-defined]
+    assert 400 <= (await rename("abc", "x")).status < 500  # type: ignore[attr-defined]
+    assert (await rename(mugs.id + 999, "x")).status == 404  # type: ignore[attr-defined]
+    agent = await shop.add_user("agent")
+    shop.client.session.cookie_jar.clear()
+    agent_csrf = await login(shop, agent["email"], agent["password"])
+    resp = await rename(mugs.id, "theirs", agent_csrf)
+    assert resp.status == 404  # type: ignore[attr-defined]  # only one's own views
+    assert (await SavedView.get(id=mugs.id)).name == "Mugs & cups"
