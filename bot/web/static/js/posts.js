@@ -5,9 +5,11 @@
   var status = document.getElementById("upload-status");
   if (!input) return;
   var csrf = document.querySelector('meta[name="csrf-token"]').content;
+  // The texts come translated from the page (data-uploading, data-uploaded).
+  function count(text, n) { return text.split("%(num)s").join(String(n)); }
   input.addEventListener("change", function () {
     var files = Array.prototype.slice.call(input.files), done = 0;
-    status.textContent = "uploading " + files.length + "…";
+    status.textContent = count(status.dataset.uploading, files.length);
     files.forEach(function (f) {
       fetch("/media", {method: "POST", body: f, credentials: "same-origin",
                        headers: {"Content-Type": f.type, "X-CSRF-Token": csrf}})
@@ -15,7 +17,7 @@
         .then(function (res) {
           if (res[0]) { list.value = (list.value ? list.value.replace(/\s+$/, "") + "\n" : "") + res[1].url; done++; }
           else { status.textContent = f.name + ": " + res[1].error.message; return; }
-          if (done === files.length) status.textContent = done + " uploaded";
+          if (done === files.length) status.textContent = count(status.dataset.uploaded, done);
         })
         .catch(function (e) { status.textContent = f.name + ": " + e; });
     });
