@@ -9,6 +9,7 @@ from typing import Any
 
 from bot.models import User
 from tests.conftest import Shop, message
+from tests.scheduler.marketing.test_marketing_pages import a_sequence
 from tests.web.test_web import as_admin
 
 
@@ -77,3 +78,26 @@ async def test_a_posts_refusal_is_translated(shop: Shop) -> None:
         "action": "draft"})
     assert bad.status == 400
     assert "không phải địa chỉ ảnh: 'ftp://x/a.png'" in await _text(bad)
+
+
+async def test_sequence_step_and_listening_query_refusals_are_translated(shop: Shop
+                                                                         ) -> None:
+    seq = await a_sequence(shop)
+    status, rule = await shop.api("POST", "/api/v1/listening/rules", json={
+        "name": "Acme", "kind": "brand", "query": "acme", "languages": ["en"]})
+    assert status == 201, rule
+    csrf = await _as_vietnamese_admin(shop)
+    resp = await shop.client.post(f"/sequences/{seq.id}", data={
+        "csrf_token": csrf, "rows": "1", "name": "Promo", "s0_kind": "wait",
+        "s0_amount": "", "s0_unit": "hours"})
+    assert resp.status == 422
+    assert "hãy nhập thời gian chờ" in await _text(resp)
+
+    resp = await shop.client.post(f"/listening/rules/{rule['id']}", data={
+        "csrf_token": csrf, "name": "Acme", "kind": "brand", "query": "(acme",
+        "languages": "en", "enabled": "on"})
+    assert resp.status == 422
+    assert "có dấu ngoặc chưa được đóng" in await _text(resp)
+    status, body = await shop.api("PATCH", f"/api/v1/listening/rules/{rule['id']}",
+                                  json={"query": "(acme"})
+    assert status == 422 and body["error"]["message"] == "a parenthesis is not closed"
