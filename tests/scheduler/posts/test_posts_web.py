@@ -107,4 +107,5 @@ async def test_the_upload_texts_and_status_tabs_are_in_the_users_language(tg: Te
     page = await (await shop.client.get("/posts")).text()
     assert 'data-uploading="Đang tải lên %(num)s ảnh…"' in page  # posts.js fills %(num)s
     assert 'data-uploaded="Đã tải lên %(num)s ảnh"' in page
+    assert 'data-too_large="Ảnh quá lớn, không tải lên được."' in page  # by /media's code
     assert ">Bản nháp</a>" in page and ">Draft</a>" not in page  # a status tab
