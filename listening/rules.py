@@ -20,6 +20,8 @@ import unicodedata
 from dataclasses import dataclass
 from typing import Union
 
+from bot.core.i18n import lazy
+
 KINDS = ("brand", "product", "competitor", "keyword", "hashtag")
 _TOKEN = re.compile(r'\s*(?:(\()|(\))|"([^"]*)"|(-)(?=\S)|([^\s()"]+))')
 # Scripts with no spaces between words: a term there matches as a substring.
@@ -89,7 +91,7 @@ def parse(query: str) -> Node:
     while at < len(query):
         m = _TOKEN.match(query, at)
         if m is None or m.end() == at:
-            raise QueryError(f"cannot read the query at character {at + 1}")
+            raise QueryError(lazy("cannot read the query at character %(at)s", at=at + 1))
         at = m.end()
         opening, closing, phrase, minus, word = m.groups()
         if opening:
@@ -100,18 +102,19 @@ def parse(query: str) -> Node:
             tokens.append(("NOT", ""))
         elif phrase is not None:
             if not phrase.strip():
-                raise QueryError("an empty quoted phrase")
+                raise QueryError(lazy("an empty quoted phrase"))
             tokens.append(("TERM", normalise(" ".join(phrase.split()))))
         elif word in ("AND", "OR", "NOT"):
             tokens.append((word, ""))
         else:
             tokens.append(("TERM", normalise(word)))
     if not tokens:
-        raise QueryError("the query is empty")
+        raise QueryError(lazy("the query is empty"))
     parser = _Parser(tokens)
     node = parser.any_()
     if parser.at != len(tokens):
-        raise QueryError(f"unexpected {tokens[parser.at][0]!r} at term {parser.at + 1}")
+        raise QueryError(lazy("unexpected %(token)r at term %(at)s", token=tokens[parser.at][0],
+                               at=parser.at + 1))
     return node
 
 
@@ -146,14 +149,15 @@ class _Parser:
             self.at += 1
             node = self.any_()
             if self._peek() != ")":
-                raise QueryError("a parenthesis is not closed")
+                raise QueryError(lazy("a parenthesis is not closed"))
             self.at += 1
             return node
         if kind == "TERM":
             self.at += 1
             return Term(self.tokens[self.at - 1][1])
-        raise QueryError("a term is missing" if kind is None
-                         else f"unexpected {kind!r} at term {self.at + 1}")
+        raise QueryError(lazy("a term is missing") if kind is None
+                         else lazy("unexpected %(token)r at term %(at)s", token=kind,
+                                   at=self.at + 1))
 
 
 @dataclass(frozen=True)
@@ -175,6 +179,6 @@ class Compiled:
 def compile_rule(rule_id: int, name: str, kind: str, query: str,
                  languages: list[str]) -> Compiled:
     if kind not in KINDS:
-        raise QueryError(f"kind must be one of {', '.join(KINDS)}")
+        raise QueryError(lazy("kind must be one of %(known)s", known=", ".join(KINDS)))
     return Compiled(rule_id, name, kind, frozenset(lang.lower() for lang in languages),
                     parse(query))

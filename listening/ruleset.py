@@ -39,7 +39,7 @@ def check(kind: str, query: str, languages: Sequence[str], name: str = "x") -> N
     try:
         compile_rule(0, "", kind, query, list(languages))
     except QueryError as exc:
-        raise BadQuery(str(exc)) from exc
+        raise BadQuery(exc.args[0]) from exc
 
 
 async def all_rules() -> list[ListeningRule]:

@@ -95,8 +95,8 @@ async def add_channel(adapters: Adapters, kind: str, name: str,
     """
     adapter = adapters.get(kind)
     if adapter is None:
-        raise InboxError(f"unknown channel kind {kind!r}; known: {', '.join(sorted(adapters))}",
-                         "unknown_channel", "kind")
+        raise InboxError(lazy("unknown channel kind %(kind)r; known: %(known)s", kind=kind,
+                              known=", ".join(sorted(adapters))), "unknown_channel", "kind")
     _refuse_sealed(settings)
     plain = secrets.token_hex(32)
     account = ChannelAccount(kind=kind, name=name, callback_url=callback_url,
@@ -155,8 +155,8 @@ async def _validate(adapter: ChannelAdapter, account: ChannelAccount) -> None:
     try:
         await adapter.validate_account(account_info(account))
     except AccountSetupError as exc:
-        raise InboxError(f"{adapter.display_name} account not enabled: {exc}",
-                         exc.code) from exc
+        raise InboxError(lazy("%(channel)s account not enabled: %(reason)s",
+                              channel=adapter.display_name, reason=exc), exc.code) from exc
 
 
 async def update_channel(adapters: Adapters, account_id: int,
@@ -170,7 +170,8 @@ async def update_channel(adapters: Adapters, account_id: int,
         raise NotFound("channel account", "channel_id")
     adapter = adapters.get(account.kind)
     if adapter is None:
-        raise InboxError(f"channel {account.kind!r} is not available", "unknown_channel")
+        raise InboxError(lazy("channel %(kind)r is not available", kind=account.kind),
+                         "unknown_channel")
     try:
         vault.unseal(account.secret)
     except vault.SealError:

@@ -105,7 +105,7 @@ async def reply_text(conversation_id: int, text: str | None, canned_id: int | No
         try:  # off the event loop, within the template limits (bot.core.bounded)
             return await bounded.render_async(canned.body, contact_context(conv.contact))
         except TemplateError as exc:
-            raise InboxError(f"canned reply could not be rendered: {exc}",
+            raise InboxError(lazy("canned reply could not be rendered: %(reason)s", reason=exc),
                              "invalid_template", "body") from None
     if not text:
         raise NoText()

@@ -8,7 +8,7 @@ from typing import Any
 
 from bot.core.cache import forget_all
 from bot.core.errors import InboxError, NotFound, TooLong
-from bot.core.i18n import _
+from bot.core.i18n import _, lazy
 from bot.models import FaqEntry
 from bot.services.flows.customer import lookup
 from bot.services.flows.texts import LOCALES
@@ -30,7 +30,8 @@ QUESTION_MAX, ANSWER_MAX = 300, 4000
 def _check(clean: Mapping[str, Any], new: bool) -> None:
     """Refuse what the table cannot hold or the bot cannot use (the pages send anything)."""
     if (new or "locale" in clean) and clean.get("locale") not in LOCALES:
-        raise InboxError(f"locale must be one of {', '.join(LOCALES)}", "invalid", "locale")
+        raise InboxError(lazy("locale must be one of %(known)s", known=", ".join(LOCALES)),
+                         "invalid", "locale")
     for key in ("question", "answer"):
         if (new or key in clean) and not clean.get(key):
             raise InboxError(_("An FAQ entry needs a question and an answer."), "invalid",

@@ -106,13 +106,15 @@ class Outbox:
             raise InboxError(lazy("a reply needs some text"), "invalid", "text")
         adapter = self.adapters.get(conv.channel_kind)
         if adapter is None:
-            raise InboxError(f"channel {conv.channel_kind!r} cannot send", "unknown_channel")
+            raise InboxError(lazy("channel %(kind)r cannot send", kind=conv.channel_kind),
+                             "unknown_channel")
         if files and not self.can_attach(conv):
             raise InboxError(lazy("Files cannot be sent in this conversation: its channel "
                                   "carries text only here."), "files_not_supported", "files")
         if len(text) > adapter.max_text_length:
-            raise InboxError(f"{adapter.display_name} allows at most "
-                             f"{adapter.max_text_length} characters", "too_long", "text")
+            raise InboxError(lazy("%(channel)s allows at most %(limit)s characters",
+                                  channel=adapter.display_name,
+                                  limit=adapter.max_text_length), "too_long", "text")
         try:  # the reply, its files and the conversation's preview: all or nothing
             async with in_transaction() as conn:
                 msg = await Message.create(

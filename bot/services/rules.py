@@ -211,8 +211,8 @@ async def _render(template: str, person: Contact, extra: dict[str, Any]) -> str:
     try:
         return await bounded.render_async(template, {**contact_context(person), **extra})
     except TemplateError as exc:
-        raise InboxError(f"the rule's template could not be rendered: {exc}",
-                         "invalid_template", "actions") from None
+        raise InboxError(lazy("the rule's template could not be rendered: %(reason)s",
+                              reason=exc), "invalid_template", "actions") from None
 
 
 _SAMPLE = {"message": {"text": "Hello, where is my order?"},
@@ -238,15 +238,16 @@ async def save_rule(rule_id: int | None, values: Mapping[str, Any]) -> Rule:
         raise NotFound("rule", "rule_id")
     merged = {**(rule_out(rule) if rule_id is not None else {}), **values}
     if merged.get("event") not in EVENTS:
-        raise InboxError(f"event must be one of {', '.join(EVENTS)}", "invalid", "event")
+        raise InboxError(lazy("event must be one of %(known)s", known=", ".join(EVENTS)),
+                         "invalid", "event")
     conds, acts = validate(merged.get("conditions") or {}, merged.get("actions") or [])
     for i, act in enumerate(acts):  # a template over the limits is refused when saved
         if isinstance(act, Reply | ReplyPrivate | Notify):
             try:
                 await bounded.check_template(act.template, {**sample_context(), **_SAMPLE})
             except TemplateError as exc:
-                raise InboxError(f"actions.{i}.template: {exc}", "invalid_template",
-                                 "actions") from None
+                raise InboxError(lazy("actions.%(i)s.template: %(reason)s", i=i, reason=exc),
+                                 "invalid_template", "actions") from None
     if any(a.type == "assign" and a.to != "round_robin" for a in acts):
         ids = {a.to for a in acts if isinstance(a, Assign) and a.to != "round_robin"}
         if await User.filter(id__in=ids, is_active=True).count() != len(ids):

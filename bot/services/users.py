@@ -142,8 +142,8 @@ async def rotate_api_token(user: User) -> str:
 async def set_language(user: User, language: str) -> User:
     """The staff pages' language: one of ``LOCALES``, or "" for the browser's choice."""
     if language and language not in LOCALES:
-        raise InboxError(f"language must be one of {', '.join(LOCALES)}", "invalid",
-                         "language")
+        raise InboxError(lazy("language must be one of %(known)s", known=", ".join(LOCALES)),
+                         "invalid", "language")
     user.language = language or None
     await user.save(update_fields=["language"])
     return user

@@ -57,10 +57,10 @@ def _filter_from(query: Mapping[str, str]) -> ListFilter:
     try:
         st = None if status == "all" else ConversationStatus(status)
     except ValueError:
-        raise web.HTTPBadRequest(text=f"unknown status {status!r}") from None
+        raise web.HTTPBadRequest(text=_("Unknown status %(status)r", status=status)) from None
     assignee = query.get("assignee") or None
     if assignee not in (None, "me", "none") and db_id(assignee) is None:
-        raise web.HTTPBadRequest(text=f"unknown assignee {assignee!r}")
+        raise web.HTTPBadRequest(text=_("Unknown assignee %(assignee)r", assignee=assignee))
     sort = query.get("sort") or "recent"
     if sort not in inbox_urgency.SORTS:
         raise web.HTTPBadRequest(text=_("Unknown sort %(sort)r", sort=sort))

@@ -6,6 +6,7 @@ import ssl
 from typing import Any
 
 from bot.core.channel import AccountInfo, CannotConnect
+from bot.core.i18n import lazy
 from bot.core.outbound import check_host, refused
 
 
@@ -34,4 +35,6 @@ async def check_server(host: str, port: int, what: str, allow_private: bool) -> 
     except OSError as exc:
         if why := refused(exc):
             raise HostRefused(f"{what} server {host}: {why}") from exc
-        raise CannotConnect(f"cannot reach the {what} server {host}:{port}: {exc}") from exc
+        raise CannotConnect(lazy("cannot reach the %(what)s server %(host)s:%(port)s: "
+                                 "%(reason)s", what=what, host=host, port=port,
+                                 reason=exc)) from exc

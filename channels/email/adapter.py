@@ -43,6 +43,7 @@ from bot.core.channel import (
     SendResult,
     SettingsForm,
 )
+from bot.core.i18n import lazy
 from bot.services.quarantine import store_or_quarantine
 from channels.email import imap, mime
 from channels.email.account import HostRefused, cfg, check_server, tls_context
@@ -105,12 +106,13 @@ class EmailChannel:
         """Log in to IMAP (and open the folder) and to SMTP before enabling the account."""
         for key in ("address", "imap_host", "smtp_host"):
             if not cfg(account, key):
-                raise AccountSetupError(f"settings.{key} is missing")
+                raise AccountSetupError(lazy("settings.%(key)s is missing", key=key))
         if "@" not in str(cfg(account, "address")):
-            raise AccountSetupError("settings.address must be an e-mail address")
+            raise AccountSetupError(lazy("settings.address must be an e-mail address"))
         for key in ("imap_tls", "smtp_tls"):
             if cfg(account, key, "ssl") not in TLS_MODES:
-                raise AccountSetupError(f"settings.{key} must be one of {', '.join(TLS_MODES)}")
+                raise AccountSetupError(lazy("settings.%(key)s must be one of %(known)s", key=key,
+                                             known=", ".join(TLS_MODES)))
         client = await imap.connect(account, allow_private=self._allow_private())
         with contextlib.suppress(Exception):
             await client.logout()
@@ -123,10 +125,11 @@ class EmailChannel:
                 await smtp.login(str(cfg(account, "smtp_user")),
                                  str(cfg(account, "smtp_password")))
         except aiosmtplib.SMTPAuthenticationError as exc:
-            raise InvalidAuth(f"the SMTP server refused the login: {exc.message}") from exc
+            raise InvalidAuth(lazy("the SMTP server refused the login: %(reason)s",
+                                   reason=exc.message)) from exc
         except (aiosmtplib.SMTPException, OSError) as exc:
-            raise CannotConnect(f"cannot reach the SMTP server "
-                                f"{cfg(account, 'smtp_host')}: {exc}") from exc
+            raise CannotConnect(lazy("cannot reach the SMTP server %(host)s: %(reason)s",
+                                     host=cfg(account, "smtp_host"), reason=exc)) from exc
         finally:
             with contextlib.suppress(Exception):
                 await smtp.quit()

@@ -22,6 +22,7 @@ from typing import Any
 import aioimaplib
 
 from bot.core.channel import AccountInfo, AccountSetupError, CannotConnect, InvalidAuth
+from bot.core.i18n import lazy
 from channels.email.account import HostRefused, cfg, check_server, tls_context
 
 log = logging.getLogger("switchboard.email")
@@ -56,17 +57,19 @@ async def connect(account: AccountInfo, *, allow_private: bool = False) -> aioim
             await client.starttls(tls_context())
     except (OSError, TimeoutError, aioimaplib.Abort) as exc:
         drop(client)
-        raise CannotConnect(f"cannot reach the IMAP server {host}:{port}: {exc}") from exc
+        raise CannotConnect(lazy("cannot reach the IMAP server %(host)s:%(port)s: %(reason)s",
+                                 host=host, port=port, reason=exc)) from exc
     try:
         user = str(cfg(account, "imap_user") or cfg(account, "address"))
         resp = await client.login(user, str(cfg(account, "imap_password")))
         if resp.result != "OK":
-            raise InvalidAuth(f"the IMAP server refused the login for {user}: "
-                              f"{_said(resp)}")
+            raise InvalidAuth(lazy("the IMAP server refused the login for %(user)s: %(reason)s",
+                                   user=user, reason=_said(resp)))
         folder = str(cfg(account, "folder", "INBOX"))
         resp = await client.select(folder)
         if resp.result != "OK":
-            raise AccountSetupError(f"cannot open the folder {folder!r}: {_said(resp)}")
+            raise AccountSetupError(lazy("cannot open the folder %(folder)r: %(reason)s",
+                                         folder=folder, reason=_said(resp)))
     except BaseException:
         drop(client)
         raise

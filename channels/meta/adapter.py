@@ -42,6 +42,7 @@ from bot.core.channel import (
     SettingsForm,
 )
 from bot.core.http import ApiError, Call, Endpoint, json_out
+from bot.core.i18n import lazy
 from bot.core.outfiles import TEXT_PART
 from channels.meta import files, outfiles
 from channels.meta.graph import DEFAULT_API, TOKEN_CODES, Graph, GraphError, failure
@@ -109,24 +110,28 @@ class MetaChannel(ABC):
         s = account.settings or {}
         own = self.own_id(account)
         if not (own.isascii() and own.isdigit()):  # not '²', which isdigit() takes
-            raise AccountSetupError(f"settings.{self.id_setting} must be the numeric id of "
-                                    f"the {self.display_name} account")
+            raise AccountSetupError(lazy("settings.%(setting)s must be the numeric id of the "
+                                         "%(channel)s account", setting=self.id_setting,
+                                         channel=self.display_name))
         if not s.get("access_token"):
-            raise InvalidAuth("settings.access_token is missing (a Page access token)")
+            raise InvalidAuth(lazy("settings.access_token is missing (a Page access token)"))
         if not s.get("app_secret"):
-            raise AccountSetupError("settings.app_secret is missing (the Meta app's secret, "
-                                    "which signs webhooks)")
+            raise AccountSetupError(lazy("settings.app_secret is missing (the Meta app's "
+                                         "secret, which signs webhooks)"))
         graph = self.graph(account)
         parts = urlsplit(graph.base)
         if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise AccountSetupError(f"the Graph API URL is not an http(s) URL: {graph.base!r}")
+            raise AccountSetupError(lazy("the Graph API URL is not an http(s) URL: %(url)r",
+                                         url=graph.base))
         try:
             me = await graph.get(own, fields="id,name,username")
         except GraphError as exc:
             if exc.code in TOKEN_CODES:
-                raise InvalidAuth(f"Meta rejected the access token: {exc}") from exc
-            raise AccountSetupError(f"Meta refused to show {self.display_name} account "
-                                    f"{own}: {exc}") from exc
+                raise InvalidAuth(lazy("Meta rejected the access token: %(reason)s",
+                                       reason=exc)) from exc
+            raise AccountSetupError(lazy("Meta refused to show %(channel)s account %(id)s: "
+                                         "%(reason)s", channel=self.display_name, id=own,
+                                         reason=exc)) from exc
         except ChannelError as exc:
             raise CannotConnect(str(exc)) from exc
         log.info("meta account checked", extra={"kind": self.kind, "id": me.get("id")})

@@ -40,6 +40,7 @@ from bot.core.channel import (
 )
 from bot.core.clean import without_nul
 from bot.core.http import ApiError, Call, Endpoint, json_out
+from bot.core.i18n import lazy
 from bot.core.outbound import check_url, refused
 from bot.core.outfiles import TEXT_PART
 from channels.loops import AccountLoops, lease_live
@@ -134,31 +135,35 @@ class TelegramChannel:
         """getMe with the token before the account is enabled."""
         token, base, mode = self.config(account)
         if ":" not in token:
-            raise InvalidAuth("settings.token must be a bot token from @BotFather "
-                              "(digits, a colon, then letters)")
+            raise InvalidAuth(lazy("settings.token must be a bot token from @BotFather "
+                                   "(digits, a colon, then letters)"))
         if mode not in MODES:
-            raise AccountSetupError(f"settings.mode must be polling or webhook, not {mode!r}")
+            raise AccountSetupError(lazy("settings.mode must be polling or webhook, not %(mode)r",
+                                         mode=mode))
         parts = urlsplit(base)
         if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise AccountSetupError(f"settings.api_base_url is not an http(s) URL: {base!r}")
+            raise AccountSetupError(lazy("settings.api_base_url is not an http(s) URL: %(url)r",
+                                         url=base))
         check_url(base, allow_private=self._allow_private(), field="settings.api_base_url")
         if mode == "webhook" and not (self.ctx.settings and self.ctx.settings.public_url):
-            raise AccountSetupError("webhook mode needs SWITCHBOARD_PUBLIC_URL, the https "
-                                    "address Telegram can reach this server at")
+            raise AccountSetupError(lazy("webhook mode needs SWITCHBOARD_PUBLIC_URL, the https "
+                                         "address Telegram can reach this server at"))
         try:  # httpx is not the guarded session: the policy is checked here
             await check_base(base, self._allow_private())
         except OSError as exc:
-            raise CannotConnect(f"cannot reach the Bot API at {base}: "
-                                f"{refused(exc) or exc}") from exc
+            raise CannotConnect(lazy("cannot reach the Bot API at %(url)s: %(reason)s", url=base,
+                                     reason=refused(exc) or exc)) from exc
         bot = new_bot(token, base, http_request(self._allow_private(), connect_timeout=5,
                                                 read_timeout=10))
         try:
             async with bot:  # initialize() calls getMe
                 me = bot.bot
         except InvalidToken as exc:
-            raise InvalidAuth(f"Telegram rejected the token (getMe: {exc.message})") from exc
+            raise InvalidAuth(lazy("Telegram rejected the token (getMe: %(reason)s)",
+                                   reason=exc.message)) from exc
         except (NetworkError, TelegramError) as exc:
-            raise CannotConnect(f"cannot reach the Bot API at {base} ({exc})") from exc
+            raise CannotConnect(lazy("cannot reach the Bot API at %(url)s (%(reason)s)", url=base,
+                                     reason=exc)) from exc
         log.info("telegram bot checked", extra={"username": me.username, "id": me.id})
 
     # --- inbound -----------------------------------------------------------------------

@@ -43,7 +43,7 @@ from bot.core.channel import (
 )
 from bot.core.clean import db_id, without_nul
 from bot.core.events import RelayResumed, SocketPush
-from bot.core.i18n import _
+from bot.core.i18n import _, lazy
 from bot.core.origins import origin_of
 from channels.webchat import files
 from channels.webchat.guard import Guard
@@ -285,8 +285,8 @@ class WebChat:
         """Web chat has no remote side to check; its ``origins`` must be origins."""
         for part in str(account.settings.get("origins") or "").replace(",", " ").split():
             if origin_of(part) is None:
-                raise AccountSetupError(f"settings.origins: {part[:100]!r} is not an "
-                                        "origin like https://shop.example")
+                raise AccountSetupError(lazy("settings.origins: %(origin)r is not an origin "
+                                             "like https://shop.example", origin=part[:100]))
 
     async def send(self, message: OutboundMessage) -> SendResult:
         """Push to the visitor's open widgets, here and (through the bus) in the other

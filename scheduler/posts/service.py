@@ -186,16 +186,17 @@ async def compose(user: User, text: str, media: list[dict[str, Any]],
     for i, t in enumerate(targets):
         account = await ChannelAccount.filter(id=t["channel_account_id"], enabled=True).first()
         if account is None or account.kind not in publishing:
-            raise PostError(f"variants[{i}]: no channel account {t['channel_account_id']} "
-                            f"that can publish", "invalid", "variants")
+            raise PostError(lazy("variants[%(i)s]: no channel account %(id)s that can publish",
+                                 i=i, id=t["channel_account_id"]), "invalid", "variants")
         network = publishing[account.kind].network
         body = str(t["text"]) if t.get("text") is not None else text
         check_variant(network, body, media)
         target = str(t.get("target") or "").strip() or default_target(account.kind,
                                                                       account.settings)
         if not target:
-            raise PostError(f"variants[{i}]: say where to post on {account.name} (set "
-                            f"settings.{_target_setting(account.kind)} on the account)",
+            raise PostError(lazy("variants[%(i)s]: say where to post on %(name)s (set "
+                                 "settings.%(setting)s on the account)", i=i,
+                                 name=account.name, setting=_target_setting(account.kind)),
                             "invalid", "variants")
         rows.append((account, network, target, t.get("text")))
     async with in_transaction() as conn:

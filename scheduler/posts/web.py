@@ -72,8 +72,9 @@ async def post_compose(request: web.Request) -> web.StreamResponse:
               .splitlines()) if u]
     for m in media:
         if not URL.match(m["url"]):
-            raise InboxError(f"not an image URL: {m['url'][:100]!r} (use http:// or "
-                             f"https://, or upload the image)", "invalid", "images")
+            raise InboxError(lazy("not an image URL: %(url)r (use http:// or https://, or "
+                                  "upload the image)", url=m["url"][:100]),
+                             "invalid", "images")
     when = _when(request, form_str(form, "when")) if form_str(form, "when") else None
     action = form_str(form, "action")
     if action == "schedule" or (action == "submit" and when is not None):
@@ -121,7 +122,8 @@ async def post_action(request: web.Request) -> web.StreamResponse:
     else:
         to = {"cancel": S.CANCELLED, "unschedule": S.DRAFT}.get(action)
         if to is None:
-            raise InboxError(f"unknown action {action!r}", "invalid", "action")
+            raise InboxError(lazy("unknown action %(action)r", action=action), "invalid",
+                             "action")
         await posts.move(pid, to, user, reason)
     raise web.HTTPFound(f"/posts/{pid}")
 
@@ -161,8 +163,8 @@ async def calendar_page(request: web.Request) -> web.Response:
     network, known = request.query.get("network", ""), list(networks.by_network())
     if network:  # one channel's calendar
         if network not in known:
-            raise InboxError(f"network must be one of {', '.join(known)}", "invalid",
-                             "network")
+            raise InboxError(lazy("network must be one of %(known)s", known=", ".join(known)),
+                             "invalid", "network")
         rows = [p for p in rows if network in nets.get(p.id, [])]
     by_day: dict[date, list[dict[str, Any]]] = {d: [] for d in days}
     for p in rows:

@@ -148,23 +148,26 @@ async def parse_filters(spec: ReportSpec, query: Mapping[str, str], today: date)
              for name in ("channel", "account", "agent", "label")}
     for name, value in given.items():
         if value and name not in spec.filters:
-            raise InboxError(f"the report {spec.key!r} has no {name} filter", "invalid", name)
+            raise InboxError(lazy("the report %(report)r has no %(name)s filter",
+                                  report=spec.key, name=name), "invalid", name)
     channel = given["channel"] or None
     if channel is not None and spec.channels is not None:
         if channel not in await channel_values(spec):
-            raise InboxError(f"channel: the report has no channel {channel[:40]!r}",
-                             "invalid", "channel")
+            raise InboxError(lazy("channel: the report has no channel %(channel)r",
+                                  channel=channel[:40]), "invalid", "channel")
     elif channel is not None and not await ChannelAccount.filter(kind=channel).exists():
-        raise InboxError(f"channel: no channel account of kind {channel[:40]!r}", "invalid",
-                         "channel")
+        raise InboxError(lazy("channel: no channel account of kind %(kind)r",
+                              kind=channel[:40]), "invalid", "channel")
     account_id = await _existing(given["account"], "account", ChannelAccount)
     agent_id = await _existing(given["agent"], "agent", User)
     label = given["label"] or None
     if label is not None and not await Label.filter(name=label).exists():
-        raise InboxError(f"label: no label {label[:64]!r}", "invalid", "label")
+        raise InboxError(lazy("label: no label %(label)r", label=label[:64]), "invalid",
+                         "label")
     for name in sorted({x for r in REPORTS.values() for x in r.extra} - set(spec.extra)):
         if (query.get(name) or "").strip():
-            raise InboxError(f"the report {spec.key!r} has no {name} filter", "invalid", name)
+            raise InboxError(lazy("the report %(report)r has no %(name)s filter",
+                                  report=spec.key, name=name), "invalid", name)
     extra = tuple((name, value.strip()[:MAX_EXTRA]) for name in spec.extra
                   if (value := query.get(name) or "").strip())
     return Filters(start, end, channel, account_id, agent_id, label, extra)
@@ -176,5 +179,7 @@ async def _existing(text: str, name: str, model: type[ChannelAccount] | type[Use
         return None
     value = db_id(text)
     if value is None or not await model.filter(id=value).exists():
-        raise InboxError(f"{name}: no {name} {text[:20]!r}", "invalid", name)
+        raise InboxError(lazy("agent: no agent %(value)r", value=text[:20]) if name == "agent"
+                         else lazy("account: no account %(value)r", value=text[:20]),
+                         "invalid", name)
     return value

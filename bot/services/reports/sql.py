@@ -12,6 +12,7 @@ from typing import Any
 from tortoise import connections
 
 from bot.core.errors import InboxError
+from bot.core.i18n import lazy
 from bot.services.reports import Figure, Filters, Kind
 
 CENT = Decimal("0.01")
@@ -82,9 +83,10 @@ def extra(f: Filters, name: str, allowed: tuple[str, ...] = ()) -> str | None:
         return None
     value = value.lower()  # stored lowercase (pt-BR is pt-br)
     if allowed and value not in allowed:
-        raise InboxError(f"{name} must be one of {', '.join(allowed)}", "bad_filter", name)
+        raise InboxError(lazy("%(name)s must be one of %(known)s", name=name,
+                              known=", ".join(allowed)), "bad_filter", name)
     if not _NAME.match(value):
-        raise InboxError(f"{name} is not a valid name", "bad_filter", name)
+        raise InboxError(lazy("%(name)s is not a valid name", name=name), "bad_filter", name)
     return value
 
 

@@ -88,25 +88,25 @@ def to_step(row: dict[str, str]) -> dict[str, Any]:
                 raise StepError(lazy("unknown unit %(unit)s", unit=repr(row["unit"])))
             amount = _number(row["amount"], "wait")
             if amount <= 0:
-                raise StepError("a wait must be longer than 0")
+                raise StepError(lazy("a wait must be longer than 0"))
             wait[row["unit"]] = amount
         if kind == "until":
             if not row["until"]:
-                raise StepError("enter the time of day to wait until (HH:MM)")
+                raise StepError(lazy("enter the time of day to wait until (HH:MM)"))
             wait["until"] = row["until"]
         elif not wait:
-            raise StepError("enter how long to wait")
+            raise StepError(lazy("enter how long to wait"))
         return {"wait": wait}
     if kind == "send":
         if not row["template"]:
-            raise StepError("choose the mail template to send")
+            raise StepError(lazy("choose the mail template to send"))
         return {"send": row["template"]}
     if kind == "branch":
         if not (row["event"] or row["attribute"]):
-            raise StepError("a branch needs an event or a contact attribute")
+            raise StepError(lazy("a branch needs an event or a contact attribute"))
         goto = db_id(row["goto"])
         if not goto:
-            raise StepError("enter the step number to go to (1 or more)")
+            raise StepError(lazy("enter the step number to go to (1 or more)"))
         branch: dict[str, Any] = {"goto": goto - 1}
         if row["event"]:
             branch["event"] = row["event"]
@@ -147,7 +147,7 @@ def to_steps(rows: list[dict[str, str]]) -> list[dict[str, Any]]:
             raise StepError(lazy("Row %(row)s: %(problem)s.", row=i + 1, problem=exc.args[0])) \
                 from None
     if not steps:
-        raise StepError("A sequence needs at least one step.")
+        raise StepError(lazy("A sequence needs at least one step."))
     return steps
 
 
@@ -222,7 +222,7 @@ async def save(request: web.Request) -> web.StreamResponse:
     try:
         steps = Steps.validate_python(to_steps(rows))
         if len(steps) > 50:
-            raise StepError("A sequence has at most 50 steps.")
+            raise StepError(lazy("A sequence has at most 50 steps."))
         await sequences.update(seq.id, name=name, steps=steps, exit_on=exit_on)
     except StepError as exc:
         return await _editor(request, seq, status=422, error=str(exc), **again)

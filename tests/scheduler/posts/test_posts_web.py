@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from bot.models import Post
+from bot.models import Post, User
 from tests.channels.test_telegram import Telegram, connect, fake_api, until
 from tests.conftest import make_settings, start_shop
 from tests.fakes.telegram_api import FakeTelegram
@@ -97,3 +97,15 @@ async def test_a_refused_time_leaves_no_draft(tg: Telegram) -> None:
         f"target_{aid}": "@shopnews", "action": "schedule"})
     assert resp.status == 400 and "give a time to publish at" in await resp.text()
     assert await Post.all().count() == 0
+
+
+async def test_the_upload_texts_and_status_tabs_are_in_the_users_language(tg: Telegram
+                                                                           ) -> None:
+    shop = tg.shop
+    await as_admin(shop)
+    await User.filter(email=shop.seed["email"]).update(language="vi")
+    page = await (await shop.client.get("/posts")).text()
+    assert 'data-uploading="Đang tải lên %(num)s ảnh…"' in page  # posts.js fills %(num)s
+    assert 'data-uploaded="Đã tải lên %(num)s ảnh"' in page
+    assert 'data-too_large="Ảnh quá lớn, không tải lên được."' in page  # by /media's code
+    assert ">Bản nháp</a>" in page and ">Draft</a>" not in page  # a status tab
