@@ -108,6 +108,17 @@ class WebChat:
                 web.post("/chat/upload", self.visitor_upload),
                 web.get("/chat/files/{aid}", self.visitor_file)]
 
+    async def _visitor(self, request: web.Request, *,
+                       origin_required: bool) -> tuple[AccountInfo, str]:
+        """The account and the visitor of a request from the widget: 403 if it comes from
+        another site's page (checked first) or carries no visitor cookie."""
+        account = await self._account(request)
+        self.guard.check_origin(request, account, required=origin_required)
+        visitor = self.visitor_of(request, account.id)
+        if visitor is None:
+            raise web.HTTPForbidden(text="open /chat first: no visitor cookie")
+        return account, visitor
+
     def endpoints(self) -> list[Any]:
         return []
 
@@ -151,13 +162,9 @@ class WebChat:
                             headers={"Cache-Control": "public, max-age=300"})
 
     async def websocket(self, request: web.Request) -> web.StreamResponse:
-        account = await self._account(request)
         # Before anything is read with the visitor's cookie: a page of another site opening
         # this socket in the visitor's browser gets 403 (its Origin is not the shop's).
-        self.guard.check_origin(request, account, required=False)
-        visitor = self.visitor_of(request, account.id)
-        if visitor is None:
-            raise web.HTTPForbidden(text="open /chat first: no visitor cookie")
+        account, visitor = await self._visitor(request, origin_required=False)
         address = self.guard.socket_opened(request)
         ws = web.WebSocketResponse(heartbeat=30, max_msg_size=64 * 1024)
         key = (account.id, visitor)
@@ -188,11 +195,7 @@ class WebChat:
 
     async def visitor_upload(self, request: web.Request) -> web.Response:
         """One file from the visitor, stored as their message (see channels.webchat.files)."""
-        account = await self._account(request)
-        self.guard.check_origin(request, account, required=True)
-        visitor = self.visitor_of(request, account.id)
-        if visitor is None:
-            raise web.HTTPForbidden(text="open /chat first: no visitor cookie")
+        account, visitor = await self._visitor(request, origin_required=True)
         self.guard.count(self.guard.messages, request)
         limit = self.ctx.settings.attachment_max_bytes
         try:
@@ -219,11 +222,7 @@ class WebChat:
 
     async def visitor_file(self, request: web.Request) -> web.StreamResponse:
         """A file of the visitor's own conversations (theirs, or one staff sent them)."""
-        account = await self._account(request)
-        self.guard.check_origin(request, account, required=False)
-        visitor = self.visitor_of(request, account.id)
-        if visitor is None:
-            raise web.HTTPForbidden(text="open /chat first: no visitor cookie")
+        account, visitor = await self._visitor(request, origin_required=False)
         return await files.serve(request, self.ctx.settings, self.ctx.contact_file,
                                  account.id, visitor)
 
