@@ -21,6 +21,7 @@ new content was not approved); a draft stays a draft and a post in review stays 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -69,12 +70,7 @@ async def edit(post_id: int, user: User, require_approval: bool, *,
         raise PostForbidden(_("only a marketer or admin can edit a post"), "forbidden")
     when = future(due_at) if due_at is not None else None
     async with in_transaction() as conn:
-        post = await Post.filter(id=post_id).using_db(conn).first()
-        if post is None:
-            raise PostError(_("post not found"), "not_found", "post_id")
-        frm = PostStatus(post.status)
-        if (why := refusal(frm)) is not None:
-            raise why
+        post, frm = await _post_allowing(conn, post_id, refusal)
         variants = await PostVariant.filter(post_id=post_id).using_db(conn).order_by("id")
         by_id = {v.id: v for v in variants}
         own = dict(variant_texts or {})
@@ -117,6 +113,19 @@ async def edit(post_id: int, user: User, require_approval: bool, *,
     return post
 
 
+async def _post_allowing(conn: Any, post_id: int,
+                         refuse: Callable[[PostStatus], PostConflict | None]
+                         ) -> tuple[Post, PostStatus]:
+    """The post and its status, read in ``conn``: not found (404), or ``refuse``'s 409."""
+    post = await Post.filter(id=post_id).using_db(conn).first()
+    if post is None:
+        raise PostError(_("post not found"), "not_found", "post_id")
+    frm = PostStatus(post.status)
+    if (why := refuse(frm)) is not None:
+        raise why
+    return post, frm
+
+
 def delete_refusal(status: PostStatus) -> PostConflict | None:
     """Why a post in ``status`` cannot be deleted, or None if it may be (its targets are
     checked by :func:`delete`)."""
@@ -136,12 +145,7 @@ async def delete(post_id: int, user: User) -> None:
     if not may(user, "staff"):
         raise PostForbidden(_("only a marketer or admin can delete a post"), "forbidden")
     async with in_transaction() as conn:
-        post = await Post.filter(id=post_id).using_db(conn).first()
-        if post is None:
-            raise PostError(_("post not found"), "not_found", "post_id")
-        frm = PostStatus(post.status)
-        if (why := delete_refusal(frm)) is not None:
-            raise why
+        post, frm = await _post_allowing(conn, post_id, delete_refusal)
         out = await PostVariant.filter(post_id=post_id, state__in=WENT_OUT).using_db(
             conn).values_list("network", flat=True)
         if out:
