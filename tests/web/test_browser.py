@@ -160,7 +160,7 @@ async def test_marketer_uploads_an_image_and_the_post_reaches_facebook(
                         "426082")
     await staff.set_input_files("#upload", files=[
         {"name": "boots.png", "mimeType": "image/png", "buffer": png}])
-    await expect(staff.locator("#upload-status")).to_have_text("1 uploaded")
+    await expect(staff.locator("#upload-status")).to_have_text("Images uploaded: 1")
     url = await staff.locator("#images").input_value()
     assert "/media/" in url and url.endswith(".png")
     await staff.fill("#compose textarea[name=text]", "New boots, uploaded")
