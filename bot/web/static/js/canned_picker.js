@@ -1,6 +1,8 @@
 /* The reply box's /shortcut picker: typing "/" then letters lists the matching canned
    replies (rendered for this conversation's contact by /inbox/{id}/canned); arrows move,
-   Enter or a click inserts the text in place of "/word", Esc closes. */
+   Enter or a click inserts the text in place of "/word", Esc closes. The box stays a plain
+   textbox (aria-autocomplete, aria-controls, aria-activedescendant): a <textarea> may not
+   take role=combobox, nor so aria-expanded (axe aria-allowed-role, aria-allowed-attr). */
 (function () {
   var box = document.querySelector("#reply-form textarea[name=text]");
   var list = document.getElementById("canned-picker");
@@ -15,7 +17,7 @@
   }
   function close() {
     list.hidden = true; token = null; shown = [];
-    box.setAttribute("aria-expanded", "false"); box.removeAttribute("aria-activedescendant");
+    box.removeAttribute("aria-activedescendant");
   }
   function current() {  /* the "/word" just before the caret, or null */
     var before = box.value.slice(0, box.selectionStart);
@@ -39,7 +41,7 @@
       li.appendChild(code); li.appendChild(document.createTextNode(" " + (c.title || "")));
       list.appendChild(li);
     });
-    list.hidden = false; box.setAttribute("aria-expanded", "true");
+    list.hidden = false;
     if (shown[active]) box.setAttribute("aria-activedescendant", "canned-opt-" + shown[active].id);
   }
   function insert(c) {
