@@ -5,21 +5,16 @@ document.addEventListener("click", function (ev) {
 });
 
 /* Wide tables scroll inside their own container, not the page (phones). A container that
-   does scroll becomes a focusable, labelled region (the label: its caption, else the
-   nearest heading above it in its card, not the card's own title when the table has one:
-   a dashboard tile is itself a region named by its title, and two landmarks of one name
-   fail axe's landmark-unique; else <main data-region-label>); one that fits stays a plain
-   box (no extra tab stop). */
+   does scroll becomes a focusable, labelled region (the label: its card's heading, else
+   <main data-region-label>); one that fits stays a plain box (no extra tab stop). */
 (function () {
   var main = document.querySelector("main");
   if (!main) return;
   function label(table) {
     var cap = table.querySelector("caption");
     if (cap && cap.textContent.trim()) return cap.textContent.trim();
-    var card = table.closest(".card, section"), h = null;
-    (card ? card.querySelectorAll("h1, h2, h3, h4, h5, h6") : []).forEach(function (x) {
-      if (x.compareDocumentPosition(table) & Node.DOCUMENT_POSITION_FOLLOWING) h = x;
-    });
+    var card = table.closest(".card, section");
+    var h = card && card.querySelector("h1, h2, h3, h4, h5");
     return (h && h.textContent.trim()) || main.dataset.regionLabel || "";
   }
   function fit(box) {
