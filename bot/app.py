@@ -20,7 +20,7 @@ from aiohttp import web
 
 from bot.api.endpoints import endpoints as api_endpoints
 from bot.commands import staff as inbox_commands
-from bot.core import bounded, csp, db, i18n, l10n, metrics
+from bot.core import bounded, csp, db, i18n, l10n, metrics, said
 from bot.core.auth import same
 from bot.core.channel import ChannelContext, RunsAccounts
 from bot.core.commands import Desk
@@ -74,12 +74,12 @@ VERSION = "0.1.0"
 
 
 def make_jinja() -> jinja2.Environment:
-    env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(TEMPLATES),
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES),
         autoescape=jinja2.select_autoescape(["html", "xml"], default_for_string=True),
         undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
     env.filters["safe_href"] = safe_href  # an outside URL as an href, or None: text only
     i18n.install(env)  # _(), ngettext() and {% trans %} (bot.core.i18n)
+    said.install(env)  # {{ said(row.error, row.error_i18n) }} (bot.core.said)
     l10n.install_filters(env)  # |dt, |date, |time, |number, |percent, |money, |duration
     return env
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
 
+from bot.core import said
 from bot.core.outfiles import OutboundFile, SentParts
 
 if TYPE_CHECKING:
@@ -114,31 +115,31 @@ class ChannelError(Exception):
     """Base of every error an adapter raises to the core."""
 
 
-class DeliveryError(ChannelError):
+class _Failed(ChannelError):
+    """A delivery that did not happen: ``reason`` in English (a row's ``error``), ``said``
+    as data a page translates (:mod:`bot.core.said`; a text if the adapter gave one)."""
+
+    def __init__(self, reason: str | said.Said) -> None:
+        self.reason, self.said = said.english(reason), reason
+        super().__init__(self.reason)
+
+
+class DeliveryError(_Failed):
     """Sending failed but may work later. ``retry_after`` (seconds) is the peer's wish."""
 
-    def __init__(self, reason: str, retry_after: float | None = None) -> None:
+    def __init__(self, reason: str | said.Said, retry_after: float | None = None) -> None:
         super().__init__(reason)
-        self.reason = reason
         self.retry_after = retry_after
 
 
-class PermanentDeliveryError(ChannelError):
+class PermanentDeliveryError(_Failed):
     """Sending failed and retrying cannot help (bad recipient, rejected content)."""
 
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
 
-
-class OutcomeUnknown(ChannelError):
+class OutcomeUnknown(_Failed):
     """The request went out and no answer came back (a timeout, a dropped connection):
     the network may have carried it out. Retrying could make a second copy, so callers
     that must not duplicate (publishing) stop and ask a person to check."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
 
 
 class RecipientUnreachable(PermanentDeliveryError):

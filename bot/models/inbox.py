@@ -120,6 +120,7 @@ class Message(Model):
         "models.Message", related_name="replies", null=True, on_delete=fields.SET_NULL)
     status = fields.CharEnumField(DeliveryStatus, max_length=16)
     error = fields.CharField(max_length=500, default="")
+    error_i18n: Any = fields.JSONField(null=True)  # as data a page translates (bot.core.said)
     attempts = fields.IntField(default=0)
     next_attempt_at = fields.DatetimeField(null=True)
     lease_until = fields.DatetimeField(null=True)

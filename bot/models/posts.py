@@ -40,6 +40,8 @@ class Post(Model):
     lease_until = fields.DatetimeField(null=True)
     attempts = fields.IntField(default=0)
     error = fields.CharField(max_length=500, default="")
+    # The same reason as data a page shows in the reader's language (bot.core.said).
+    error_i18n: Any = fields.JSONField(null=True)
     created_by: fields.ForeignKeyNullableRelation[User] = fields.ForeignKeyField(
         "models.User", related_name="posts", null=True, on_delete=fields.SET_NULL)
     created_at = fields.DatetimeField(auto_now_add=True)
@@ -69,6 +71,7 @@ class PostVariant(Model):
     state = fields.CharField(max_length=16, default="waiting")
     remote_id = fields.CharField(max_length=128, null=True)
     error = fields.CharField(max_length=500, default="")
+    error_i18n: Any = fields.JSONField(null=True)  # bot.core.said
     attempts = fields.IntField(default=0)
     published_at = fields.DatetimeField(null=True)
 
@@ -87,6 +90,7 @@ class PostEvent(Model):
     user: fields.ForeignKeyNullableRelation[User] = fields.ForeignKeyField(
         "models.User", related_name="post_events", null=True, on_delete=fields.SET_NULL)
     reason = fields.CharField(max_length=500, default="")
+    reason_i18n: Any = fields.JSONField(null=True)  # Switchboard's, as data (bot.core.said)
     created_at = fields.DatetimeField(auto_now_add=True)
 
     class Meta:

@@ -221,12 +221,14 @@ async def get_conversation(conversation_id: int) -> Conversation:
     return conv
 
 
-async def thread(conversation_id: int) -> list[dict[str, Any]]:
-    """Messages and notes of one conversation in time order; notes are marked private."""
+async def thread(conversation_id: int, shown: bool = False) -> list[dict[str, Any]]:
+    """Messages and notes of one conversation in time order; notes are marked private.
+    ``shown``: for a page, which also shows a failed reply's ``error_i18n``
+    (:mod:`bot.core.said`; the API sends the ``error`` text only)."""
     msgs = await Message.filter(conversation_id=conversation_id).order_by("id").values(
         "id", "direction", "text", "attachments", "history", "status", "error", "attempts",
         "sender__name", "sender__email", "author_id", "author__name", "payload", "buttons",
-        "origin", "reply_to_id", "created_at", "sent_at")
+        "origin", "reply_to_id", "created_at", "sent_at", *(("error_i18n",) if shown else ()))
     notes = await Note.filter(conversation_id=conversation_id, deleted_at=None).values(
         "id", "text", "author_id", "author__name", "author__email", "created_at", "updated_at")
     revs: dict[int, int] = {}

@@ -33,9 +33,10 @@ from bot.core.channel import (
 )
 from bot.core.errors import InboxError, NotFound
 from bot.core.events import EventBus, MessageStored
-from bot.core.i18n import lazy
+from bot.core.i18n import N_, lazy
 from bot.core.ingest import PREVIEW_LEN
 from bot.core.outfiles import SentParts
+from bot.core.said import Said, Value, data, english
 from bot.core.time import utcnow
 from bot.models import (
     ChannelAccount,
@@ -157,8 +158,8 @@ class Outbox:
         """Send a failed reply again, from a fresh count of attempts."""
         updated = await Message.filter(
             id=message_id, direction=Direction.OUTBOUND, status=DeliveryStatus.FAILED
-        ).update(status=DeliveryStatus.PENDING, attempts=0, error="", lease_until=None,
-                 next_attempt_at=utcnow())
+        ).update(status=DeliveryStatus.PENDING, attempts=0, error="", error_i18n=None,
+                 lease_until=None, next_attempt_at=utcnow())
         msg = await Message.filter(id=message_id).first()
         if msg is None:
             raise NotFound("message", "message_id")
@@ -194,23 +195,26 @@ class Outbox:
         """One attempt on a message this worker holds the lease of; records the outcome."""
         msg = await Message.get(id=message_id).prefetch_related("conversation",
                                                                 "channel_account")
-        status, error, retry_at = await self._attempt(msg)
+        status, said, retry_at = await self._attempt(msg)
         msg.attempts += 1
-        msg.status, msg.error, msg.next_attempt_at, msg.lease_until = status, error, retry_at, None
+        msg.status, msg.next_attempt_at, msg.lease_until = status, retry_at, None
+        msg.error, msg.error_i18n = english(said)[:500], data(said)  # why, for API and page
         if status == DeliveryStatus.SENT:
             msg.sent_at = utcnow()
-        await msg.save(update_fields=["attempts", "status", "error", "next_attempt_at",
-                                      "lease_until", "sent_at", "external_id"])
+        await msg.save(update_fields=["attempts", "status", "error", "error_i18n",
+                                      "next_attempt_at", "lease_until", "sent_at",
+                                      "external_id"])
         metrics.child(metrics.REPLIES, msg.conversation.channel_kind, status.value).inc()
         self._changed(msg)
         return status
 
-    async def _attempt(self, msg: Message) -> tuple[DeliveryStatus, str, datetime | None]:
+    async def _attempt(self, msg: Message) -> tuple[DeliveryStatus, Value, datetime | None]:
         conv: Conversation = msg.conversation
         account: ChannelAccount = msg.channel_account
         adapter = self.adapters.get(account.kind)
         if adapter is None:
-            return DeliveryStatus.FAILED, f"no adapter for channel {account.kind!r}", None
+            return DeliveryStatus.FAILED, Said(N_("no adapter for channel %(kind)r"),
+                                               kind=account.kind), None
         identity = await Identity.filter(contact_id=conv.contact_id,  # type: ignore[attr-defined]
                                          channel_account_id=account.id).first()
         reply_to: str | None = None
@@ -222,7 +226,8 @@ class Outbox:
                 reply_to, reply_meta = row["external_id"], row["meta"] or {}
         files = await attachments.outbound(self.settings, msg.id) if self.settings else ()
         if missing := [f.file_name for f in files if not f.path.is_file()]:
-            return DeliveryStatus.FAILED, f"files no longer kept: {', '.join(missing)}", None
+            return DeliveryStatus.FAILED, Said(N_("files no longer kept: %(files)s"),
+                                               files=", ".join(missing)), None
         out = OutboundMessage(
             message_id=msg.id, conversation_id=conv.id, account=account_info(account),
             contact_external_id=identity.external_id if identity else "",
@@ -235,16 +240,18 @@ class Outbox:
         except RecipientUnreachable as exc:
             await Contact.filter(id=conv.contact_id).update(  # type: ignore[attr-defined]
                 unreachable=exc.reason[:200])
-            return DeliveryStatus.FAILED, f"contact unreachable: {exc.reason}"[:500], None
+            return DeliveryStatus.FAILED, Said(N_("contact unreachable: %(problem)s"),
+                                               problem=exc.said), None
         except PermanentDeliveryError as exc:
-            return DeliveryStatus.FAILED, exc.reason[:500], None
+            return DeliveryStatus.FAILED, exc.said, None
         except DeliveryError as exc:
-            return self._retry(msg, exc.reason, exc.retry_after)
+            return self._retry(msg, exc.said, exc.retry_after)
         except OutcomeUnknown as exc:  # a reply twice beats a reply lost: try again
-            return self._retry(msg, exc.reason, None)
+            return self._retry(msg, exc.said, None)
         except Exception as exc:  # an adapter bug must not wedge the message
             log.exception("adapter send crashed", extra={"message_id": msg.id})
-            return self._retry(msg, f"internal error: {type(exc).__name__}", None)
+            return self._retry(msg, Said(N_("internal error: %(error)s"),
+                                         error=type(exc).__name__), None)
         if result is not None and result.external_id:
             msg.external_id = result.external_id  # saved with the status, by deliver()
         return DeliveryStatus.SENT, "", None
@@ -261,15 +268,17 @@ class Outbox:
             await Message.filter(id=msg.id).update(meta={**meta, "sent_parts": dict(sent)})
         return SentParts(sent, record)
 
-    def _retry(self, msg: Message, reason: str,
-               retry_after: float | None) -> tuple[DeliveryStatus, str, datetime | None]:
+    def _retry(self, msg: Message, reason: Value,
+               retry_after: float | None) -> tuple[DeliveryStatus, Value, datetime | None]:
         attempt = msg.attempts + 1
         if attempt >= self.max_attempts:
-            return DeliveryStatus.FAILED, f"gave up after {attempt} attempts: {reason}"[:500], None
+            return DeliveryStatus.FAILED, Said(N_("gave up after %(attempts)s attempts: "
+                                                  "%(problems)s"), attempts=attempt,
+                                               problems=reason), None
         delay = self.backoff * (2 ** (attempt - 1))
         if retry_after is not None:
             delay = max(delay, retry_after)
-        return DeliveryStatus.RETRYING, reason[:500], utcnow() + timedelta(seconds=delay)
+        return DeliveryStatus.RETRYING, reason, utcnow() + timedelta(seconds=delay)
 
     async def deliver_due(self, limit: int = 100) -> int:
         """Claim every message whose (re)try time has come, and attempt each. Called by

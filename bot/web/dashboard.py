@@ -51,7 +51,7 @@ def shown(value: Any, kind: str, tz: ZoneInfo) -> str:
 @page(None)
 async def dashboard(request: web.Request) -> web.Response:
     settings = request.app[SETTINGS]
-    board = await build_dashboard(request[USER], settings)
+    board = await build_dashboard(request[USER], settings, shown=True)
     tz = ZoneInfo(settings.shop_timezone)
     return render(request, "web/dashboard.html", board=board,
                   shown=lambda v, k: shown(v, k, tz))

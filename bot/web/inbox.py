@@ -158,7 +158,7 @@ async def _sentiments(thread: list[dict[str, Any]]) -> dict[int, dict[str, Any]]
 
 async def _conversation_ctx(request: web.Request, cid: int) -> dict[str, Any]:
     conv = await inbox.get_conversation(cid)
-    thread = await inbox.thread(cid)
+    thread = await inbox.thread(cid, shown=True)
     return {"conv": conv, "thread": thread, "sentiments": await _sentiments(thread),
             "can_attach": request.app[OUTBOX].can_attach(conv),
             "max_files": MAX_REPLY_FILES, "may_delete_note": notes.may_delete,

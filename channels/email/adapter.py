@@ -43,7 +43,8 @@ from bot.core.channel import (
     SendResult,
     SettingsForm,
 )
-from bot.core.i18n import lazy
+from bot.core.i18n import N_, lazy
+from bot.core.said import Said
 from bot.services.quarantine import store_or_quarantine
 from channels.email import imap, mime
 from channels.email.account import HostRefused, cfg, check_server, tls_context
@@ -210,7 +211,7 @@ class EmailChannel:
         account = message.account
         to = message.contact_external_id
         if "@" not in to:
-            raise PermanentDeliveryError("this contact has no e-mail address")
+            raise PermanentDeliveryError(Said(N_("this contact has no e-mail address")))
         mail = await asyncio.to_thread(compose_reply, account, message) if message.files \
             else compose_reply(account, message)  # (files are read from disk)
         try:
@@ -218,10 +219,10 @@ class EmailChannel:
         except aiosmtplib.SMTPRecipientsRefused as exc:
             codes = [r.code for r in exc.recipients]
             if all(400 <= c < 500 for c in codes):
-                raise DeliveryError(f"the mail server deferred {to}: "
-                                    f"{exc.recipients[0].message}") from exc
-            raise RecipientUnreachable(f"the mail server refused {to}: "
-                                       f"{exc.recipients[0].message}") from exc
+                raise DeliveryError(Said(N_("the mail server deferred %(to)s: %(detail)s"),
+                                         to=to, detail=exc.recipients[0].message)) from exc
+            raise RecipientUnreachable(Said(N_("the mail server refused %(to)s: %(detail)s"),
+                                            to=to, detail=exc.recipients[0].message)) from exc
         except aiosmtplib.SMTPResponseException as exc:
             if 400 <= exc.code < 500:
                 raise DeliveryError(f"SMTP {exc.code}: {exc.message}") from exc
@@ -229,7 +230,8 @@ class EmailChannel:
         except HostRefused as exc:
             raise PermanentDeliveryError(str(exc)) from exc
         except (aiosmtplib.SMTPException, OSError) as exc:
-            raise DeliveryError(f"cannot reach the SMTP server: {exc}") from exc
+            raise DeliveryError(Said(N_("cannot reach the SMTP server: %(detail)s"),
+                                     detail=str(exc))) from exc
         return SendResult(external_id=str(mail["Message-ID"]))
 
     async def send_mail(self, account: AccountInfo,

@@ -42,8 +42,9 @@ from bot.core.channel import (
     SettingsForm,
 )
 from bot.core.http import ApiError, Call, Endpoint, json_out
-from bot.core.i18n import lazy
+from bot.core.i18n import N_, lazy
 from bot.core.outfiles import TEXT_PART
+from bot.core.said import Said
 from channels.meta import files, outfiles
 from channels.meta.graph import DEFAULT_API, TOKEN_CODES, Graph, GraphError, failure
 from channels.meta.parse import parse_webhook
@@ -213,8 +214,9 @@ class MetaChannel(ABC):
                 return SendResult(external_id=str(out.get("id") or "") or None)
             if not message.contact_external_id or message.contact_external_id.startswith(
                     "post:"):
-                raise PermanentDeliveryError(f"this contact has no {self.display_name} "
-                                             f"conversation to answer in")
+                raise PermanentDeliveryError(Said(N_(
+                    "this contact has no %(network)s conversation to answer in"),
+                    network=self.display_name))
             body: dict[str, Any] = {"text": message.text}
             if message.buttons:
                 body["quick_replies"] = [
@@ -289,7 +291,7 @@ class InstagramChannel(MetaChannel):
 
     async def _publish(self, graph: Graph, node: str, text: str, urls: list[str]) -> str:
         if not urls:
-            raise PermanentDeliveryError("Instagram posts need at least one image")
+            raise PermanentDeliveryError(Said(N_("Instagram posts need at least one image")))
         if len(urls) == 1:
             container = str((await graph.post(f"{node}/media", image_url=urls[0],
                                               caption=text))["id"])
@@ -312,9 +314,11 @@ class InstagramChannel(MetaChannel):
             if status == "FINISHED":
                 return
             if status in ("ERROR", "EXPIRED"):
-                raise PermanentDeliveryError(f"Instagram could not use the image (container "
-                                             f"{container} is {status}); check the image URL "
-                                             f"is public and a JPEG")
+                raise PermanentDeliveryError(Said(N_(
+                    "Instagram could not use the image (container %(container)s is "
+                    "%(status)s); check the image URL is public and a JPEG"),
+                    container=container, status=status))
             await asyncio.sleep(1.0)
-        raise DeliveryError(f"Instagram was still processing container {container} after "
-                            f"{CONTAINER_POLLS} s")
+        raise DeliveryError(Said(N_("Instagram was still processing container %(container)s "
+                                    "after %(seconds)s s"), container=container,
+                                 seconds=CONTAINER_POLLS))

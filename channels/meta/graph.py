@@ -22,7 +22,9 @@ from bot.core.channel import (
     PermanentDeliveryError,
     RecipientUnreachable,
 )
+from bot.core.i18n import N_
 from bot.core.outbound import TooLarge, read_capped, url_path
+from bot.core.said import Said
 
 DEFAULT_API = "https://graph.facebook.com/v21.0"
 # Graph's throttling codes: app (4), user (17), page (32), action-specific (613), and the
@@ -92,10 +94,12 @@ class Graph:
             raise OutcomeUnknown(f"the Graph API answered HTTP {status} but {exc}; the "
                                  f"request may have been carried out") from exc
         except aiohttp.ClientConnectorError as exc:  # nothing was sent
-            raise DeliveryError(f"cannot reach the Graph API at {self.base}: {exc}") from exc
+            raise DeliveryError(Said(N_("cannot reach the Graph API at %(url)s: %(detail)s"),
+                                     url=self.base, detail=str(exc))) from exc
         except (TimeoutError, aiohttp.ClientError) as exc:
-            raise OutcomeUnknown(f"the Graph API did not answer ({type(exc).__name__}); "
-                                 f"the request may have been carried out") from exc
+            raise OutcomeUnknown(Said(N_("the Graph API did not answer (%(detail)s); the "
+                                         "request may have been carried out"),
+                                      detail=type(exc).__name__)) from exc
         try:
             body = json.loads(raw)
         except ValueError:  # UnicodeDecodeError included
@@ -131,16 +135,21 @@ def _wire(value: Any) -> str:
 
 
 def failure(exc: GraphError, network: str) -> ChannelError:
-    """What a Graph error means for a send or a publish that has not gone out."""
-    where = f"{network} ({exc})"
+    """What a Graph error means for a send or a publish that has not gone out (Meta's own
+    words, ``exc``, are shown as they are inside our translated frame)."""
+    said = {"network": network, "detail": str(exc)}
     if exc.status == 429 or exc.code in RATE_LIMIT_CODES:
-        return DeliveryError(f"rate limited by {where}", RATE_LIMIT_WAIT)
+        return DeliveryError(Said(N_("rate limited by %(network)s (%(detail)s)"), **said),
+                             RATE_LIMIT_WAIT)
     if exc.status >= 500 or exc.code in TRANSIENT_CODES:
-        return DeliveryError(f"{network} is unavailable: {exc}")
+        return DeliveryError(Said(N_("%(network)s is unavailable: %(detail)s"), **said))
     if exc.code in TOKEN_CODES:
-        return PermanentDeliveryError(f"the access token stopped working: {where}")
+        return PermanentDeliveryError(Said(N_("the access token stopped working: "
+                                              "%(network)s (%(detail)s)"), **said))
     if exc.code in UNREACHABLE_CODES or exc.subcode in UNREACHABLE_SUBCODES:
-        return RecipientUnreachable(f"{network} cannot deliver to this person: {exc}")
+        return RecipientUnreachable(Said(N_("%(network)s cannot deliver to this person: "
+                                            "%(detail)s"), **said))
     if exc.code in PERMISSION_CODES:
-        return PermanentDeliveryError(f"missing permission on {where}")
-    return PermanentDeliveryError(f"{network} rejected it: {exc}")
+        return PermanentDeliveryError(Said(N_("missing permission on %(network)s "
+                                              "(%(detail)s)"), **said))
+    return PermanentDeliveryError(Said(N_("%(network)s rejected it: %(detail)s"), **said))

@@ -40,9 +40,10 @@ from bot.core.channel import (
 )
 from bot.core.clean import without_nul
 from bot.core.http import ApiError, Call, Endpoint, json_out
-from bot.core.i18n import lazy
+from bot.core.i18n import N_, lazy
 from bot.core.outbound import check_url, refused
 from bot.core.outfiles import TEXT_PART
+from bot.core.said import Said
 from channels.loops import AccountLoops, lease_live
 from channels.telegram import files, outfiles
 from channels.telegram.client import (
@@ -308,7 +309,7 @@ class TelegramChannel:
     async def send(self, message: OutboundMessage) -> SendResult:
         chat_id = message.contact_external_id
         if not chat_id:
-            raise PermanentDeliveryError("this contact has no Telegram chat")
+            raise PermanentDeliveryError(Said(N_("this contact has no Telegram chat")))
         bot = self.bot(message.account)
         extra: dict[str, Any] = {}
         thread = message.thread_id or ""
@@ -348,7 +349,8 @@ class TelegramChannel:
             else:
                 msg = await bot.send_message(target, to_html(text), parse_mode="HTML")
         except TimedOut as exc:  # the request may have gone through: do not guess
-            raise OutcomeUnknown(f"Telegram did not answer in time ({exc})") from exc
+            raise OutcomeUnknown(Said(N_("Telegram did not answer in time (%(detail)s)"),
+                                      detail=str(exc))) from exc
         except TelegramError as exc:
             raise failure(exc) from exc
         return message_id(target, msg.message_id)

@@ -37,7 +37,9 @@ from bot.core.channel import (
     PermanentDeliveryError,
     RecipientUnreachable,
 )
+from bot.core.i18n import N_
 from bot.core.outbound import Refused, check_host, refused
+from bot.core.said import Said
 from channels.telegram.parse import to_html
 
 # Opt in to python-telegram-bot's coming behaviour (durations as timedelta) so it does not
@@ -229,16 +231,21 @@ def keyboard(buttons: tuple[Button, ...]) -> InlineKeyboardMarkup:
 
 
 def failure(exc: TelegramError) -> ChannelError:
-    """What a Bot API error means when nothing has gone out yet."""
+    """What a Bot API error means when nothing has gone out yet (Telegram's own words are
+    shown as they are inside our translated frame)."""
     if isinstance(exc, RetryAfter):
-        return DeliveryError(f"Telegram asked to wait ({exc})", retry_seconds(exc))
+        return DeliveryError(Said(N_("Telegram asked to wait (%(detail)s)"), detail=str(exc)),
+                             retry_seconds(exc))
     if isinstance(exc, Forbidden):
-        return RecipientUnreachable(f"Telegram refused: {exc.message}")
+        return RecipientUnreachable(Said(N_("Telegram refused: %(detail)s"),
+                                         detail=exc.message))
     if isinstance(exc, InvalidToken):
-        return PermanentDeliveryError(f"the bot token stopped working: {exc}")
+        return PermanentDeliveryError(Said(N_("the bot token stopped working: %(detail)s"),
+                                           detail=str(exc)))
     if isinstance(exc, BadRequest):
-        return PermanentDeliveryError(f"Telegram rejected it: {exc.message}")
-    return DeliveryError(f"Telegram unreachable: {exc}")
+        return PermanentDeliveryError(Said(N_("Telegram rejected it: %(detail)s"),
+                                           detail=exc.message))
+    return DeliveryError(Said(N_("Telegram unreachable: %(detail)s"), detail=str(exc)))
 
 
 async def send_piece(bot: Bot, chat_id: str, piece: str, sent: int,

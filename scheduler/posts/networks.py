@@ -5,8 +5,10 @@ limits, where an account's posts go by default, and the tags chat commands use."
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator, Mapping
 from typing import Any
 
+from bot.core import i18n
 from bot.core.channel import Publishing
 from bot.core.errors import InboxError
 from bot.core.i18n import lazy
@@ -27,6 +29,24 @@ def by_kind() -> dict[str, Publishing]:
 
 def by_network() -> dict[str, Publishing]:
     return {p.network: p for p in by_kind().values()}
+
+
+class _Names(Mapping[str, str]):
+    """``"facebook"`` -> ``"Facebook"``: a network's name as its adapter declares it (read
+    from the registry each time: nothing is copied at import)."""
+
+    def __getitem__(self, network: str) -> str:
+        return by_network()[network].name
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(by_network())
+
+    def __len__(self) -> int:
+        return len(by_network())
+
+
+# The pages' {{ label("network", v.network) }}, and a network named in a delivery error.
+NAMES = i18n.labels("network", _Names())
 
 
 def by_tag() -> dict[str, str]:

@@ -36,6 +36,8 @@ from bot.core.channel import (
     Publishes,
 )
 from bot.core.events import Event, EventBus, PostFailed, PostMissed
+from bot.core.i18n import N_
+from bot.core.said import Code, Joined, Said, Value, data, english, read
 from bot.core.time import utcnow
 from bot.models import Post, PostEvent, PostStatus, PostVariant
 from bot.services.account_cache import channel_account
@@ -139,11 +141,13 @@ class Publisher:
 
     async def _miss(self, post: Post, now: datetime) -> PostStatus:
         assert post.due_at is not None
-        late = int((now - post.due_at).total_seconds() // 60)
-        reason = (f"due {late} min ago while the server was not running; later than the "
-                  f"{int(self.grace.total_seconds() // 60)} min allowed")
-        moved = await transition(post.id, S.MISSED, None, reason, error=reason,
-                                 lease_until=None)
+        said = Said(N_("due %(late)s min ago while the server was not running; later than "
+                       "the %(allowed)s min allowed"),
+                    late=int((now - post.due_at).total_seconds() // 60),
+                    allowed=int(self.grace.total_seconds() // 60))
+        reason = english(said)
+        moved = await transition(post.id, S.MISSED, None, said, error=reason,
+                                 error_i18n=data(said), lease_until=None)
         self._tell(PostMissed(post.id, moved.event_id, reason))
         return S.MISSED
 
@@ -175,8 +179,10 @@ class Publisher:
         v.state = "sending"
         return True
 
-    async def _record(self, v: PostVariant, **changes: Any) -> None:
-        """A target's outcome, committed before the caller goes on (with others')."""
+    async def _record(self, v: PostVariant, said: Value = "", **changes: Any) -> None:
+        """A target's outcome, committed before the caller goes on (with others');
+        ``said``: why it did not go out (kept as ``error``, in English and as data)."""
+        changes.update(error=english(said)[:500], error_i18n=data(said))
         await self.commits.run(
             lambda conn: PostVariant.filter(id=v.id).using_db(conn).update(**changes))
 
@@ -185,9 +191,9 @@ class Publisher:
         account = await channel_account(v.channel_account_id)  # type: ignore[attr-defined]
         adapter = self.adapters.get(account.kind) if account else None
         if account is None or not isinstance(adapter, Publishes):
-            err = PermanentDeliveryError("this channel account cannot publish posts (missing "
-                                         "or disabled)")
-            await self._record(v, state="failed", error=err.reason)
+            err = PermanentDeliveryError(Said(N_("this channel account cannot publish posts "
+                                                 "(missing or disabled)")))
+            await self._record(v, err.said, state="failed")
             return err
         text = v.text if v.text is not None else post.text
         try:
@@ -195,20 +201,20 @@ class Publisher:
                 text = self.links.text(v.id, v.network, text, bool(post.media))
             remote = await adapter.publish(account, v.target, text, post.media)
         except PermanentDeliveryError as exc:
-            await self._record(v, state="failed", error=exc.reason[:500])
+            await self._record(v, exc.said, state="failed")
             return exc
         except DeliveryError as exc:
-            await self._record(v, state="waiting", error=exc.reason[:500])
+            await self._record(v, exc.said, state="waiting")
             return exc
         except OutcomeUnknown as exc:  # sent, no answer: a retry could post it twice
-            await self._record(v, state="unknown", error=exc.reason[:500])
+            await self._record(v, exc.said, state="unknown")
             return exc
         except Exception as exc:  # our bug, before or after the call: do not guess
             log.exception("publish crashed", extra={"variant": v.id})
-            await self._record(v, state="unknown",
-                               error=f"internal error: {type(exc).__name__}")
-            return PermanentDeliveryError(f"internal error: {type(exc).__name__}")
-        await self._record(v, state="done", remote_id=remote, error="", published_at=utcnow())
+            said = Said(N_("internal error: %(error)s"), error=type(exc).__name__)
+            await self._record(v, said, state="unknown")
+            return PermanentDeliveryError(said)
+        await self._record(v, state="done", remote_id=remote, published_at=utcnow())
         return remote
 
     async def _follow_up(self, post: Post) -> None:
@@ -243,41 +249,56 @@ class Publisher:
         """The post's new status from its targets' outcomes (inside the batch's
         transaction); a failure is added to ``told``."""
         retry_after: float | None = None
-        problems: list[str] = []
-        unknown: list[str] = []
+        problems: list[Value] = []
+        unknown: list[Value] = []
         for v in variants:
-            result = outcomes.get(v)
+            result, network = outcomes.get(v), Code("network", v.network)
             if v.id in in_doubt:
-                unknown.append(f"{v.network} (the process stopped during the call)")
+                unknown.append(Said(N_("%(network)s (the process stopped during the call)"),
+                                    network=network))
             elif isinstance(result, OutcomeUnknown):
-                unknown.append(f"{v.network} ({result.reason})")
+                unknown.append(Said(N_("%(network)s (%(problem)s)"), network=network,
+                                    problem=result.said))
             elif isinstance(result, DeliveryError):
                 retry_after = max(retry_after or 0.0, result.retry_after or 0.0)
-                problems.append(f"{v.network}: {result.reason}")
+                problems.append(_problem(network, result.said))
             elif isinstance(result, PermanentDeliveryError):
-                problems.append(f"{v.network}: {result.reason}")
+                problems.append(_problem(network, result.said))
             elif result is None and v.state == "failed":
-                problems.append(f"{v.network}: {v.error}")
+                problems.append(_problem(network, read(v.error_i18n) or v.error))
         if unknown:
-            reason = (f"no answer from {', '.join(unknown)}: it may or may not have gone "
-                      f"out. Check there, then retry or cancel.")
-            moved = await transition(post.id, S.FAILED, None, reason, error=reason[:500])
-            told.append(PostFailed(post.id, moved.event_id, reason))
-            return S.FAILED
+            said: Value = Said(N_("no answer from %(targets)s: it may or may not have gone "
+                                  "out. Check there, then retry or cancel."),
+                               targets=Joined(", ", tuple(unknown)))
+            return await self._fail(post, said, told)
         if not problems:
             await move(post.id, S.PUBLISHED, None)
             return S.PUBLISHED
         attempts = post.attempts + 1
-        summary = "; ".join(problems)[:500]
+        summary = Joined("; ", tuple(problems))
         if retry_after is not None and attempts < self.max_attempts:
             delay = max(self.backoff * 2 ** (attempts - 1), retry_after)
-            await move(post.id, S.SCHEDULED, None, f"retry {attempts}: {summary}",
+            await move(post.id, S.SCHEDULED, None,
+                       Said(N_("retry %(attempt)s: %(problems)s"), attempt=attempts,
+                            problems=summary),
                        due_at=utcnow() + timedelta(seconds=delay), attempts=attempts,
-                       error=summary)
+                       error=english(summary)[:500], error_i18n=data(summary))
             return S.SCHEDULED
-        reason = (f"gave up after {attempts} attempts: {summary}" if retry_after is not None
-                  else summary)
-        moved = await transition(post.id, S.FAILED, None, reason, attempts=attempts,
-                                 error=reason[:500])
+        said = (Said(N_("gave up after %(attempts)s attempts: %(problems)s"),
+                     attempts=attempts, problems=summary) if retry_after is not None
+                else summary)
+        return await self._fail(post, said, told, attempts=attempts)
+
+    async def _fail(self, post: Post, said: Value, told: list[Event],
+                    **changes: Any) -> PostStatus:
+        """The post failed: why, kept in English and as data; ``told`` hears of it."""
+        reason = english(said)
+        moved = await transition(post.id, S.FAILED, None, said, error=reason[:500],
+                                 error_i18n=data(said), **changes)
         told.append(PostFailed(post.id, moved.event_id, reason))
         return S.FAILED
+
+
+def _problem(network: Code, problem: Value) -> Said:
+    """One target's problem, after its network's name."""
+    return Said(N_("%(network)s: %(problem)s"), network=network, problem=problem)

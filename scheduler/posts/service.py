@@ -17,6 +17,7 @@ from typing import Any
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.transactions import in_transaction
 
+from bot.core import said
 from bot.core.i18n import N_, lazy
 from bot.models import ChannelAccount, Post, PostEvent, PostStatus, PostVariant, Role, User
 from scheduler.posts.labels import lazy_status
@@ -83,15 +84,16 @@ class Moved:
     event_id: int
 
 
-async def move(post_id: int, to: PostStatus, user: User | None, reason: str = "",
-               **changes: Any) -> Post:
+async def move(post_id: int, to: PostStatus, user: User | None,
+               reason: said.Value = "", **changes: Any) -> Post:
     """Move a post to ``to`` if the workflow and the user's role allow it, applying
-    ``changes`` (e.g. ``due_at``) in the same transaction, and record the move."""
+    ``changes`` (e.g. ``due_at``) in the same transaction, and record the move (with
+    ``reason``: a person's words, or Switchboard's as :class:`~bot.core.said.Said`)."""
     return (await transition(post_id, to, user, reason, **changes)).post
 
 
-async def transition(post_id: int, to: PostStatus, user: User | None, reason: str = "",
-                     **changes: Any) -> Moved:
+async def transition(post_id: int, to: PostStatus, user: User | None,
+                     reason: said.Value = "", **changes: Any) -> Moved:
     """:func:`move`, also saying which record it made. Every status change of a post goes
     through here: a compare-and-set on the current status, so of two racing movers (two
     people, a person and the clock, two processes) exactly one wins."""
@@ -100,7 +102,7 @@ async def transition(post_id: int, to: PostStatus, user: User | None, reason: st
 
 
 async def _step(conn: BaseDBAsyncClient, post_id: int, to: PostStatus, user: User | None,
-                reason: str, **changes: Any) -> Moved:
+                reason: said.Value, **changes: Any) -> Moved:
     """One move inside the caller's transaction ``conn`` (see :func:`transition`)."""
     changes = {k: utc(v) for k, v in changes.items()}
     post = await Post.filter(id=post_id).using_db(conn).first()
@@ -123,7 +125,9 @@ async def _step(conn: BaseDBAsyncClient, post_id: int, to: PostStatus, user: Use
         raise PostConflict(lazy("the post changed meanwhile; reload and try again"),
                            "conflict")
     event = await PostEvent.create(using_db=conn, post_id=post_id, from_status=frm.value,
-                                   to_status=to.value, user=user, reason=reason[:500])
+                                   to_status=to.value, user=user,
+                                   reason=said.english(reason)[:500],
+                                   reason_i18n=said.data(reason))
     post.status = to
     for key, value in changes.items():
         setattr(post, key, value)
@@ -162,9 +166,9 @@ async def retry(post_id: int, user: User | None, reason: str = "retry",
                              "%(status)s", status=lazy_status(post.status)),
                         "bad_transition", "status")
     post = await move(post_id, S.SCHEDULED, user, reason, due_at=due_at or datetime.now(UTC),
-                      attempts=0, error="")
+                      attempts=0, error="", error_i18n=None)
     await PostVariant.filter(post_id=post_id, state__in=["failed", "unknown"]).update(
-        state="waiting", error="")
+        state="waiting", error="", error_i18n=None)
     return post
 
 

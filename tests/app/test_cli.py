@@ -112,7 +112,7 @@ def test_export_conversations(tmp_path: Path) -> None:
 def test_migrate_on_fresh_sqlite(tmp_path: Path) -> None:
     first = run(tmp_path, "migrate")
     assert first.returncode == 0, first.stderr
-    assert ("migrations: 25 applied (models.0001_initial, models.0002_telegram, "
+    assert ("migrations: 26 applied (models.0001_initial, models.0002_telegram, "
             "models.0003_bot_rules_groups, models.0004_posts, models.0005_chat_flows, "
             "models.0006_email, models.0007_drips, models.0008_tracking, "
             "models.0009_segments, models.0010_broadcasts, models.0011_listening, "
@@ -121,7 +121,7 @@ def test_migrate_on_fresh_sqlite(tmp_path: Path) -> None:
             "models.0018_dashboard_speed, models.0019_report_speed, "
             "models.0020_report_people, models.0021_saved_views, "
             "models.0022_attachments, models.0023_user_language, "
-            "models.0024_segment_delete, models.0025_note_delete)"
+            "models.0024_segment_delete, models.0025_note_delete, models.0026_error_i18n)"
             ) in first.stdout
     assert (tmp_path / "switchboard.sqlite3").exists()
     again = run(tmp_path, "migrate")
@@ -132,7 +132,7 @@ def test_migrate_on_fresh_postgres(tmp_path: Path, postgres: Postgres) -> None:
     url = postgres.create_db()
     first = run(tmp_path, "migrate", env={"SWITCHBOARD_DATABASE_URL": url})
     assert first.returncode == 0, first.stderr
-    assert "25 applied" in first.stdout
+    assert "26 applied" in first.stdout
     again = run(tmp_path, "migrate", env={"SWITCHBOARD_DATABASE_URL": url})
     assert "up to date" in again.stdout
     out = run(tmp_path, "user", "add", "--email", "pg@shop.test", "--role", "admin",

@@ -42,7 +42,7 @@ from tortoise.functions import Count, Sum
 from tortoise.transactions import in_transaction
 
 import bot.services.reports.catalog  # noqa: F401  (fills REPORTS: the tiles link to them)
-from bot.core import l10n
+from bot.core import l10n, said
 from bot.core.auth import Perm, has_perm
 from bot.core.i18n import N_, _, ngettext
 from bot.core.links import same_site_path
@@ -311,14 +311,14 @@ GOING_OUT = (PostStatus.APPROVED, PostStatus.SCHEDULED, PostStatus.PUBLISHING,
 DID_NOT_GO_OUT = (PostStatus.FAILED, PostStatus.MISSED)
 
 
-async def posts_tile(start: datetime, end: datetime, now: datetime) -> Tile:
+async def posts_tile(start: datetime, end: datetime, now: datetime, shown: bool) -> Tile:
     today = Post.filter(status__in=GOING_OUT, due_at__gte=start, due_at__lt=end)
     nxt = await today.filter(due_at__gte=now).exclude(status=PostStatus.PUBLISHED).order_by(
         "due_at", "id").limit(LIST_SHOWN).values("id", "text", "due_at", "status")
     failed = Post.filter(status__in=DID_NOT_GO_OUT,
                          due_at__gte=now - timedelta(days=FAILED_DAYS))
     bad = await failed.order_by("-due_at", "-id").limit(LIST_SHOWN).values(
-        "id", "text", "due_at", "status", "error")
+        "id", "text", "due_at", "status", "error", "error_i18n")
     cols = [Column("post", N_("Post"), "link"), Column("due_at", N_("Due"), "datetime"),
             Column("status", N_("Status"), "text")]
     upcoming, gone = Table("next", N_("Next today"), list(cols)), Table(
@@ -330,7 +330,8 @@ async def posts_tile(start: datetime, end: datetime, now: datetime) -> Tile:
     for r in bad:
         gone.rows.append({"post": r["text"][:60] or f"#{r['id']}", "link": f"/posts/{r['id']}",
                           "due_at": _when(r["due_at"]), "status": str(r["status"]),
-                          "error": r["error"]})
+                          "error": said.shown(r["error"], r["error_i18n"]) if shown
+                          else r["error"]})
     return Tile("posts", N_("Posts today"), "/calendar", [
         Figure("today", N_("Going out today"), await today.count(), "int", link="/calendar"),
         Figure("failed", N_("Failed or missed"), await failed.count(), "int", link="/posts",
@@ -358,9 +359,11 @@ async def revenue_tile(start: datetime, now: datetime) -> Tile:
                 "attribution window), counted since Monday 00:00 shop time."))
 
 
-async def build_dashboard(user: User, settings: Settings,
-                          now: datetime | None = None) -> Dashboard:
-    """The tiles ``user``'s role may read, as of ``now`` (default: the clock)."""
+async def build_dashboard(user: User, settings: Settings, now: datetime | None = None,
+                          shown: bool = False) -> Dashboard:
+    """The tiles ``user``'s role may read, as of ``now`` (default: the clock); ``shown``:
+    for the page, a failed post's reason in the reader's language (the API's stays
+    English, :mod:`bot.core.said`)."""
     now = (now or datetime.now(UTC)).astimezone(UTC)
     tz = ZoneInfo(settings.shop_timezone)
     today = now.astimezone(tz).date()
@@ -373,7 +376,7 @@ async def build_dashboard(user: User, settings: Settings,
             settings, start, end, now, report_link(user, "response-times", "/inbox")),
         "reviews": lambda: reviews_tile(settings, now),
         "spikes": lambda: spikes_tile(now),
-        "posts": lambda: posts_tile(start, end, now),
+        "posts": lambda: posts_tile(start, end, now, shown),
         "drip": lambda: drip_tile(start, end),
         "revenue": lambda: revenue_tile(week_start, now),
     }
