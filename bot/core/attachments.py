@@ -89,17 +89,24 @@ def store(settings: Settings, data: bytes, file_name: str, content_type: str,
     meta = describe(file_name, content_type, len(data), kind)
     if len(data) > settings.attachment_max_bytes:
         return {**meta, "refused": TOO_LARGE, "limit": settings.attachment_max_bytes}
+    return {**meta, "sha256": write(settings, data)[0]}
+
+
+def write(settings: Settings, data: bytes) -> tuple[str, bool]:
+    """Keep ``data`` under its hash: the hash, and whether this call wrote the file (False:
+    it was there already, perhaps another message's)."""
     digest = hashlib.sha256(data).hexdigest()
     target = path_of(settings, digest)
-    if not target.exists():
-        target.parent.mkdir(parents=True, exist_ok=True)
-        part = target.with_name(f".{digest}.{secrets.token_hex(4)}.part")
-        with open(part, "wb") as fh:  # whole, synced, then renamed: never a torn file
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(part, target)
-    return {**meta, "sha256": digest}
+    if target.exists():
+        return digest, False
+    target.parent.mkdir(parents=True, exist_ok=True)
+    part = target.with_name(f".{digest}.{secrets.token_hex(4)}.part")
+    with open(part, "wb") as fh:  # whole, synced, then renamed: never a torn file
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(part, target)
+    return digest, True
 
 
 def rows(attachments: Any) -> list[tuple[str, str, int, str]]:
