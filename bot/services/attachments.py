@@ -2,12 +2,14 @@
 conversation page and the web chat; one file looked up for download (only within its own
 conversation, or for a web chat visitor only within their own conversations); and the
 files staff attach to a reply (checked against the shop's and the channel's limits,
-kept, removed again if the reply is refused, handed to the adapter)."""
+kept, handed to the adapter); and the clock's sweep of the kept files no message holds."""
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -22,6 +24,10 @@ from bot.core.l10n import format_size
 from bot.core.outfiles import MAX_REPLY_FILES, NO_FILE_LIMITS, FileLimits, OutboundFile
 from bot.models import Conversation, Identity, MessageAttachment
 from config import Settings
+
+log = logging.getLogger("switchboard.attachments")
+SWEEP_SECONDS = 3600.0  # how often the clock runs sweep()
+_CHUNK = 500  # hashes asked in one query
 
 
 async def of_thread(thread: list[dict[str, Any]]) -> dict[int, list[dict[str, Any]]]:
@@ -82,7 +88,7 @@ def _size(field: FileField) -> int:
     return int(field.file.tell())
 
 
-def _write(settings: Settings, field: FileField) -> tuple[str, bool]:
+def _write(settings: Settings, field: FileField) -> str:
     field.file.seek(0)
     return files.write(settings, field.file.read())
 
@@ -94,8 +100,8 @@ async def keep_uploads(settings: Settings, fields: Sequence[Any], adapter: Any =
     :meth:`Outbox.send <bot.services.replies.Outbox.send>`. Every file is checked before
     any is written: InboxError for too many or an empty one, TooLarge (413) for one over
     ``attachment_max_bytes`` or over what the conversation's channel (``adapter``) takes
-    (:func:`check_sizes`). Each description says whether this call ``created`` the file,
-    for :func:`discard_unused` when the reply is refused after all."""
+    (:func:`check_sizes`). A reply refused after its files were kept leaves them to
+    :func:`sweep` (another reply may be storing the same bytes at that moment)."""
     uploads = [f for f in fields if isinstance(f, FileField) and f.filename]
     if len(uploads) > MAX_REPLY_FILES:
         raise InboxError(lazy("A reply may carry at most %(count)d files.",
@@ -107,26 +113,8 @@ async def keep_uploads(settings: Settings, fields: Sequence[Any], adapter: Any =
             raise InboxError(lazy("%(name)s is empty.", name=meta["file_name"]), "empty_file",
                              "files")
     check_sizes(settings, described, adapter)
-    kept: list[dict[str, Any]] = []
-    try:
-        for upload, meta in zip(uploads, described, strict=True):
-            digest, created = await asyncio.to_thread(_write, settings, upload)
-            kept.append({**meta, "sha256": digest, "created": created})
-    except BaseException:  # a write failed (a full disk): none of them is kept
-        await discard_unused(settings, kept)
-        raise
-    return kept
-
-
-async def discard_unused(settings: Settings, kept: Sequence[dict[str, Any]]) -> None:
-    """Remove the files :func:`keep_uploads` wrote for a reply that was then refused: each
-    one it ``created`` that no stored message references (a file is named by its hash, so
-    the same bytes may belong to another message too; those stay)."""
-    for meta in kept:
-        digest = meta.get("sha256")
-        if meta.get("created") and isinstance(digest, str) and not (
-                await MessageAttachment.filter(sha256=digest).exists()):
-            await asyncio.to_thread(files.path_of(settings, digest).unlink, missing_ok=True)
+    return [{**meta, "sha256": await asyncio.to_thread(_write, settings, upload)}
+            for upload, meta in zip(uploads, described, strict=True)]
 
 
 async def outbound(settings: Settings, message_id: int) -> tuple[OutboundFile, ...]:
@@ -171,3 +159,53 @@ async def of_contact(account_id: int, external_id: str, attachment_id: int
         message__conversation__channel_account_id=account_id).first().values(
             *_FIELDS, "sha256")
     return row
+
+
+# --- the files no message holds ------------------------------------------------------------
+
+async def sweep(settings: Settings, now: float | None = None) -> int:
+    """Remove the kept files no message holds that are older than
+    ``attachment_orphan_grace_seconds`` (at ``now``, a POSIX time; default the clock's),
+    and the temporary files of writes that never finished; how many files it removed. Run by
+    the clock hourly, in one process at a time (it may run in two: each removal stands
+    alone).
+
+    A file is named by its hash, so it is held by every ``message_attachments`` row with
+    that ``sha256``: staff replies' files, and every stored file of an inbound message
+    (e-mail, Telegram, Messenger, Instagram, web chat uploads; ``messages.attachments``
+    only names files those rows name, written with them in one transaction). A post's
+    images live elsewhere (``<data_dir>/uploads``). The grace covers a file written for
+    a row not yet committed; a writer of bytes kept already touches the file
+    (:func:`bot.core.attachments.write`), and :func:`_remove` re-checks both before it
+    removes one."""
+    before = (time.time() if now is None else now) - settings.attachment_orphan_grace_seconds
+    old, parts = await asyncio.to_thread(files.scan, settings, before)
+    removed = 0
+    for start in range(0, len(old), _CHUNK):
+        chunk = old[start:start + _CHUNK]
+        held = {r["sha256"] for r in await MessageAttachment.filter(
+            sha256__in=chunk).distinct().values("sha256")}
+        for digest in chunk:
+            if digest not in held and await asyncio.shield(_remove(settings, digest, before)):
+                removed += 1
+    if removed or parts:
+        log.info("removed orphan attachment files", extra={
+            "count": removed, "unfinished": parts})
+    return removed + parts
+
+
+async def _remove(settings: Settings, digest: str, before: float) -> bool:
+    """One old file no row held a moment ago: set aside, the rows asked again, removed.
+    Shielded by the caller: a sweep cancelled half-way (the clock stops, its lease is
+    lost) still puts the file back or removes it, never leaves it aside."""
+    aside = await asyncio.to_thread(files.set_aside, settings, digest, before)
+    if aside is None:
+        return False
+    try:
+        if not await MessageAttachment.filter(sha256=digest).exists():
+            return await asyncio.to_thread(files.remove_aside, aside, before)
+    except BaseException:
+        files.put_back(aside)
+        raise
+    await asyncio.to_thread(files.put_back, aside)
+    return False

@@ -224,15 +224,12 @@ async def conversation_reply(request: web.Request) -> web.StreamResponse:
                                "carries text only here."), "files_not_supported", "files")
         kept = await attachments.keep_uploads(settings, uploads,
                                               outbox.adapters.get(conv.channel_kind))
-    try:
-        text, canned_id = form_str(form, "text"), db_id(form_str(form, "canned_id"))
-        if text or canned_id is not None or not kept:
-            text = await canned.reply_text(cid, text or None, canned_id)
-        await outbox.send(cid, text, request[USER], files=kept,
-                          reply_to_id=db_id(form_str(form, "reply_to_message_id")))
-    except BaseException:  # refused after all (too long, a bad canned reply): no orphans
-        await attachments.discard_unused(settings, kept)
-        raise
+    # refused after this (too long, a bad canned reply): the files are left to the sweep
+    text, canned_id = form_str(form, "text"), db_id(form_str(form, "canned_id"))
+    if text or canned_id is not None or not kept:
+        text = await canned.reply_text(cid, text or None, canned_id)
+    await outbox.send(cid, text, request[USER], files=kept,
+                      reply_to_id=db_id(form_str(form, "reply_to_message_id")))
     raise _back(cid, "#composer")
 
 

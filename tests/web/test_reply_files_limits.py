@@ -4,12 +4,15 @@ Each adapter declares the bytes its channel takes (``file_limits``: Telegram 50 
 file, Messenger and Instagram 25 MB, e-mail 18 MB in all); a reply over them is refused
 on the page with a 413 that names the file and the limit, before anything is kept or
 stored. The limits are made small here by patching the web chat's declaration. A reply
-refused after its files were written (its text too long) removes them again, unless
-another message holds the same bytes (files are named by their hash)."""
+refused after its files were written (its text too long) leaves them to the clock's
+sweep, which removes them once they are older than the grace, unless a message holds
+the same bytes (files are named by their hash)."""
 
 from __future__ import annotations
 
 import hashlib
+import os
+import time
 from pathlib import Path
 
 import pytest
@@ -19,6 +22,7 @@ from bot.core.errors import TooLarge
 from bot.core.keys import SETTINGS
 from bot.core.outfiles import FileLimits
 from bot.models import Message, MessageAttachment
+from bot.services.attachments import sweep
 from bot.services.replies import OUTBOX
 from channels.webchat.adapter import WebChat
 from tests.conftest import Shop
@@ -71,7 +75,7 @@ async def test_the_outbox_refuses_files_over_the_channels_limit_for_every_caller
         shop: Shop, monkeypatch: pytest.MonkeyPatch) -> None:
     ws, _, cid = await visitor_chat(shop, "limit0002")
     monkeypatch.setattr(WebChat, "file_limits", FileLimits(per_file=1000))
-    digest = attachments.write(shop.client.app[SETTINGS], PDF)[0]
+    digest = attachments.write(shop.client.app[SETTINGS], PDF)
     described = {"file_name": "big.pdf", "content_type": "application/pdf",
                  "size": 1001, "sha256": digest}
     with pytest.raises(TooLarge) as refused:
@@ -83,28 +87,56 @@ async def test_the_outbox_refuses_files_over_the_channels_limit_for_every_caller
     await ws.close()
 
 
-async def test_a_reply_refused_after_its_files_were_kept_leaves_none_behind(
+def age(shop: Shop, *names: str, seconds: float) -> None:
+    """Set the time of these kept files (and temporary files) ``seconds`` back."""
+    folder = attachments.folder(shop.client.app[SETTINGS])
+    when = time.time() - seconds
+    for name in names:
+        os.utime(next(folder.rglob(name)), (when, when))
+
+
+async def test_a_reply_refused_after_its_files_were_kept_leaves_them_to_the_sweep(
         shop: Shop) -> None:
     ws, _, cid = await visitor_chat(shop, "limit0003")
     csrf = await as_admin(shop)
+    settings = shop.client.app[SETTINGS]
+    grace = settings.attachment_orphan_grace_seconds
     resp = await shop.client.post(f"/inbox/{cid}/reply", data=reply_form(
         csrf, "the picture", ("red.png", PNG, "image/png")), allow_redirects=False)
     assert resp.status == 302
-    before = kept_files(shop)
-    assert hashlib.sha256(PNG).hexdigest() in before
+    png, pdf = hashlib.sha256(PNG).hexdigest(), hashlib.sha256(PDF).hexdigest()
+    assert kept_files(shop) == {png}
 
     # The text is over the web chat's 5000 characters: refused after the files were
-    # written. The new PDF goes again; the PNG stays, the first reply holds it.
+    # written. They stay for now (another reply may be storing the same bytes).
     resp = await shop.client.post(f"/inbox/{cid}/reply", data=reply_form(
         csrf, "x" * 5001, ("red.png", PNG, "image/png"),
         ("invoice.pdf", PDF, "application/pdf")))
     assert resp.status == 400 and "at most 5000 characters" in await resp.text()
-    assert kept_files(shop) == before
     # answering a message that is not of this conversation: refused the same way
-    form = reply_form(csrf, "see the invoice", ("invoice.pdf", PDF, "application/pdf"))
+    form = reply_form(csrf, "see the invoice", ("note.txt", b"a note", "text/plain"))
     form.add_field("reply_to_message_id", "999999")
     resp = await shop.client.post(f"/inbox/{cid}/reply", data=form)
     assert resp.status == 400 and "reply_to_message_id" in await resp.text()
-    assert kept_files(shop) == before
+    txt = hashlib.sha256(b"a note").hexdigest()
+    assert kept_files(shop) == {png, pdf, txt}
     assert await MessageAttachment.all().count() == 1
+
+    # Within the grace the sweep removes nothing, held or not.
+    assert await sweep(settings) == 0
+    assert kept_files(shop) == {png, pdf, txt}
+    # Past it: the PDF no message holds goes; the PNG the first reply holds stays, however
+    # old (the refused reply wrote the same bytes: the one file is shared); the text file,
+    # written again just now by a reply still on its way, stays until it is old too.
+    age(shop, png, seconds=10 * 365 * 86400)
+    age(shop, pdf, txt, seconds=grace + 60)
+    digest = attachments.write(settings, b"a note")  # the same bytes, written again
+    assert await sweep(settings) == 1
+    assert kept_files(shop) == {png, txt} and digest == txt
+    age(shop, txt, seconds=grace + 60)
+    assert await sweep(settings) == 1
+    assert kept_files(shop) == {png}
+    resp = await shop.client.get(f"/inbox/{cid}/files/"
+                                 f"{(await MessageAttachment.get()).id}")
+    assert resp.status == 200 and await resp.read() == PNG
     await ws.close()
