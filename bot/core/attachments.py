@@ -44,6 +44,7 @@ INLINE_IMAGES = frozenset({"image/jpeg", "image/png", "image/gif", "image/webp"}
 _HASH = re.compile(r"[0-9a-f]{64}")
 _SUB = re.compile(r"[0-9a-f]{2}")
 _PART, _ASIDE = ".part", ".aside"  # a write not yet renamed; a file a sweep set aside
+_TEMP = re.compile(r"\.([0-9a-f]{64})\.[0-9a-f]{8}(\.part|\.aside)")  # their names
 NAME_LEN, TYPE_LEN = 255, 127
 TOO_LARGE = "too_large"
 UNAVAILABLE = "unavailable"
@@ -144,21 +145,31 @@ def scan(settings: Settings, before: float) -> tuple[list[str], int]:
     subs = sorted(p for p in root.iterdir() if p.is_dir() and _SUB.fullmatch(p.name)) \
         if root.is_dir() else []
     for sub in subs:
-        for entry in os.scandir(sub):
-            name = entry.name
-            if not entry.is_file(follow_symlinks=False):
-                continue
-            if name.startswith(".") and name.endswith(_ASIDE):
+        with os.scandir(sub) as entries:
+            listed = list(entries)
+        for entry in listed:
+            name, temp = entry.name, _TEMP.fullmatch(entry.name)
+            if temp and temp[2] == _ASIDE:
                 put_back(Path(entry.path))
-            elif entry.stat(follow_symlinks=False).st_mtime >= before:
+            elif not _older(entry, before):
                 continue
             elif _HASH.fullmatch(name) and name.startswith(sub.name):
                 old.append(name)
-            elif name.startswith(".") and name.endswith(_PART):
+            elif temp:  # a .part
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(entry.path)
                     parts += 1
     return old, parts
+
+
+def _older(entry: os.DirEntry[str], before: float) -> bool:
+    """Whether this is a file last changed before ``before`` (False when it is gone: a
+    write renamed it into place, another sweep removed it)."""
+    try:
+        return entry.is_file(follow_symlinks=False) and (
+            entry.stat(follow_symlinks=False).st_mtime < before)
+    except FileNotFoundError:
+        return False
 
 
 def set_aside(settings: Settings, sha256: str, before: float) -> Path | None:

@@ -9,15 +9,18 @@ checks its time and the rows again before it removes it. Times are set with os.u
 
 from __future__ import annotations
 
+import asyncio
 import os
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from bot.core import attachments
 from bot.core.channel import ContactInfo, InboundMessage
 from bot.core.keys import SETTINGS
+from bot.models import MessageAttachment
 from bot.services.attachments import SWEEP_SECONDS, sweep
 from bot.services.inbox import INTAKE
 from config import ConfigError, load_settings
@@ -54,22 +57,22 @@ async def test_old_files_no_message_holds_go_and_nothing_else(shop_any_db: Shop)
     # this module never writes
     stale_part = loose_path.with_name(f".{loose}.0badf00d.part")
     fresh_part = loose_path.with_name(f".{loose}.0000beef.part")
-    stray = folder / "README"
-    for path in (stale_part, fresh_part, stray):
+    stray, hidden = folder / "README", loose_path.with_name(".mine.aside")
+    for path in (stale_part, fresh_part, stray, hidden):
         path.write_bytes(b"partial")
-    for path in (held_path, loose_path, stale_part, stray):
+    for path in (held_path, loose_path, stale_part, stray, hidden):
         set_time(path, 10 * 365 * 86400)
     set_time(fresh_part, 60)
 
     assert await sweep(settings) == 2  # the loose file and the stale part
-    assert names(folder) == {held["sha256"], young, fresh_part.name, "README"}
+    assert names(folder) == {held["sha256"], young, fresh_part.name, "README", hidden.name}
     assert held_path.read_bytes() == HELD
     assert await sweep(settings) == 0  # nothing more: a second run changes nothing
 
     # At a later moment (the clock's own time passed in) the young file is old too.
     later = time.time() + settings.attachment_orphan_grace_seconds + 60
     assert await sweep(settings, now=later) == 2  # the young file and the fresh part
-    assert names(folder) == {held["sha256"], "README"}
+    assert names(folder) == {held["sha256"], "README", hidden.name}
 
 
 async def test_a_file_written_again_or_set_aside_half_way_is_kept(shop: Shop) -> None:
@@ -100,6 +103,34 @@ async def test_a_file_written_again_or_set_aside_half_way_is_kept(shop: Shop) ->
     old_files, parts = attachments.scan(settings, before)
     assert old_files == [] and parts == 0  # put back, and only just touched
     assert path.read_bytes() == LOOSE and not aside.exists()
+
+
+async def test_a_row_stored_after_the_first_look_keeps_its_file(
+        shop: Shop, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The rows are asked again once the file is set aside: a row committed between the
+    sweep's first look and the rename (a message that waited past the grace between its
+    file and its row) keeps the file."""
+    app = shop.client.app
+    settings = app[SETTINGS]
+    stored = await app[INTAKE].ingest(InboundMessage(
+        channel_account_id=shop.seed["api_account_id"], external_id="sweep-late",
+        contact=ContactInfo("cust-l"), text="the invoice follows"))
+    digest = attachments.write(settings, LOOSE)
+    path = attachments.path_of(settings, digest)
+    set_time(path, settings.attachment_orphan_grace_seconds + 60)
+    loop, real = asyncio.get_running_loop(), attachments.set_aside
+
+    def row_then_set_aside(*args: Any) -> Any:  # in the sweep's worker thread
+        asyncio.run_coroutine_threadsafe(MessageAttachment.create(
+            message_id=stored.message_id, file_name="late.pdf",
+            content_type="application/pdf", size=len(LOOSE), sha256=digest), loop
+        ).result(timeout=30)
+        return real(*args)
+
+    monkeypatch.setattr(attachments, "set_aside", row_then_set_aside)
+    assert await sweep(settings) == 0
+    assert path.read_bytes() == LOOSE
+    assert names(attachments.folder(settings)) == {digest}  # put back, nothing aside
 
 
 async def test_the_clock_sweeps_hourly_in_one_process(shop: Shop) -> None:
