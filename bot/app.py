@@ -306,10 +306,9 @@ def create_app(settings: Settings, *, migrate: bool = True,
         app[INTAKE].kick = followups.kick
         app[DRIPS] = drips.DripRunner(app[MAILER], timezone=settings.shop_timezone,
                                       lease_seconds=settings.drip_lease_seconds)
-        # The clock's jobs: each runner claims its due rows itself (the clock only ticks).
-        # Publishing is its own job: a long run of due posts never delays customer replies.
+        # The clock's jobs: each runner claims its due rows itself (the clock only ticks);
+        # alone=True: one process at a time. Publishing is its own job (never delays replies).
         every = settings.clock_seconds
-        # Jobs that claim rows run in every process; alone=True: one process at a time.
         clock = app[CLOCK] = Clock(every, settings.loop_lease_seconds)
         clock.every(every, "tick", app[OUTBOX].deliver_due, followups.sweep)
         clock.every(every, "snoozed", functools.partial(inbox.wake_snoozed, app[BUS]),
@@ -325,6 +324,8 @@ def create_app(settings: Settings, *, migrate: bool = True,
         shop_facts.configure(settings.shop_timezone, settings.attribution_days)
         shop_events.set_window(settings.attribution_days)
         clock.every(max(every, 30.0), "shop-facts", shop_facts.refresh_all, alone=True)
+        clock.every(attachments.SWEEP_SECONDS, "attachments",
+                    functools.partial(attachments.sweep, settings), alone=True)
         running = [a for a in adapters.values() if isinstance(a, RunsAccounts)]
         for adapter in running:  # per-account loops (Telegram polling, webhooks)
             await adapter.start()
@@ -338,8 +339,7 @@ def create_app(settings: Settings, *, migrate: bool = True,
         await app[BUS].drain()
         await listening.close()
 
-    desk = Desk(settings, app[BUS], reply=inbox_commands.reply_to_notification,
-                flow=flows.answer)
+    desk = Desk(settings, app[BUS], reply=inbox_commands.reply_to_notification, flow=flows.answer)
     ctx = ChannelContext(
         ingest=lambda m: app[INTAKE].ingest(m),
         settings=settings, get_account=account_cache.channel_account,

@@ -205,6 +205,9 @@ class Settings:
         "upload), in bytes. Files "
         "are kept under <data_dir>/attachments by their SHA-256; a larger one is refused "
         "with a note in the message, which is kept.", default=20 * 1024 * 1024)
+    attachment_orphan_grace_seconds: float = _doc(
+        "A kept file no message holds (its reply was refused, its message deleted) is "
+        "removed by the hourly sweep once it is this old; at least 600.", default=3600.0)
     posts_require_approval: bool = _doc(
         "Marketers' posts need an admin's approval before they can be scheduled.",
         default=False)

@@ -34,6 +34,8 @@ _POSITIVE = {"port", "max_body_bytes", "outbound_max_attempts", "session_hours",
              "followup_backoff_seconds", "attribution_days"}
 # followup_max_attempts: more and the doubling backoff overflows a timedelta
 _AT_MOST = {"followup_max_attempts": 30, "attribution_days": 365}
+# the grace covers a file written for a row not yet committed (a slow fetch, a retry)
+_AT_LEAST = {"attachment_orphan_grace_seconds": 600}
 _NETWORKS = ("trusted_proxies", "metrics_addresses")  # addresses or CIDR, comma-separated
 _LIMITS = ("login_limit_address", "login_limit_account", "public_limit_address")
 
@@ -56,6 +58,9 @@ def check(values: dict[str, Any]) -> None:
     for name, most in _AT_MOST.items():
         if values[name] > most:
             raise _fail(name, f"must be at most {most} (got {values[name]!r})")
+    for name, least in _AT_LEAST.items():
+        if values[name] < least:
+            raise _fail(name, f"must be at least {least} (got {values[name]!r})")
     for name in _NETWORKS:
         for part in str(values[name]).split(","):
             try:

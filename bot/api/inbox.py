@@ -149,6 +149,8 @@ def note_out(n: Note, revisions: list[dict[str, Any]] | None = None) -> dict[str
     return {"id": n.id, "conversation_id": n.conversation_id,  # type: ignore[attr-defined]
             "text": n.text, "author_id": n.author_id,  # type: ignore[attr-defined]
             "created_at": n.created_at, "updated_at": n.updated_at,
+            "deleted_at": n.deleted_at,
+            "deleted_by_id": n.deleted_by_id,  # type: ignore[attr-defined]
             "revisions": revisions or []}
 
 

@@ -2,11 +2,19 @@
 
 A file is stored under ``<data_dir>/attachments/<aa>/<sha256>``, named by the SHA-256 of
 its bytes, *before* its message is stored: writing it is idempotent (the same bytes, the
-same name; a file already there is left alone), so a crash between the file and the
+same name; a file already there is only touched), so a crash between the file and the
 message loses nothing (the redelivered message finds its file) and a redelivery
 duplicates nothing. The message's row and its attachment rows (``message_attachments``)
 are then written in one transaction by :func:`bot.core.ingest.ingest_batch`, from the
-description :func:`store` returns, kept in ``InboundMessage.attachments``.
+description :func:`store` returns, kept in ``InboundMessage.attachments``; a staff reply's
+the same way by :meth:`bot.services.replies.Outbox.send`.
+
+A file no row references (its reply was refused after the file was written, its message
+was deleted, the process stopped before the message was stored) is removed by the
+clock's sweep once it is older than ``attachment_orphan_grace_seconds``
+(:func:`scan`, :func:`set_aside`, :func:`remove_aside`; the rows are asked by
+:func:`bot.services.attachments.sweep`). Never at once: another request may be about to
+store a row for the same bytes.
 
 A file larger than ``attachment_max_bytes`` is not written; its description says so
 (``refused``), the message is kept, and the thread shows a note in its place. A file the
@@ -20,6 +28,7 @@ plain UTF-8 text). The type the browser declared is not trusted.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import re
@@ -33,6 +42,9 @@ from config import Settings
 # Served inline only as these (a picture in the thread); everything else is a download.
 INLINE_IMAGES = frozenset({"image/jpeg", "image/png", "image/gif", "image/webp"})
 _HASH = re.compile(r"[0-9a-f]{64}")
+_SUB = re.compile(r"[0-9a-f]{2}")
+_PART, _ASIDE = ".part", ".aside"  # a write not yet renamed; a file a sweep set aside
+_TEMP = re.compile(r"\.([0-9a-f]{64})\.[0-9a-f]{8}(\.part|\.aside)")  # their names
 NAME_LEN, TYPE_LEN = 255, 127
 TOO_LARGE = "too_large"
 UNAVAILABLE = "unavailable"
@@ -89,17 +101,113 @@ def store(settings: Settings, data: bytes, file_name: str, content_type: str,
     meta = describe(file_name, content_type, len(data), kind)
     if len(data) > settings.attachment_max_bytes:
         return {**meta, "refused": TOO_LARGE, "limit": settings.attachment_max_bytes}
+    return {**meta, "sha256": write(settings, data)}
+
+
+def write(settings: Settings, data: bytes) -> str:
+    """Keep ``data`` under its hash and return the hash. A file there already (perhaps
+    another message's) is touched instead: its time is now, so :func:`set_aside` leaves
+    it alone while the caller stores the row that holds it."""
     digest = hashlib.sha256(data).hexdigest()
     target = path_of(settings, digest)
-    if not target.exists():
-        target.parent.mkdir(parents=True, exist_ok=True)
-        part = target.with_name(f".{digest}.{secrets.token_hex(4)}.part")
-        with open(part, "wb") as fh:  # whole, synced, then renamed: never a torn file
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(part, target)
-    return {**meta, "sha256": digest}
+    try:
+        os.utime(target)
+        return digest
+    except FileNotFoundError:
+        pass  # not there, or a sweep has just set it aside: written anew
+    except PermissionError:  # not ours to touch (restored by another user): kept as it is
+        return digest
+    target.parent.mkdir(parents=True, exist_ok=True)
+    part = target.with_name(f".{digest}.{secrets.token_hex(4)}{_PART}")
+    with open(part, "wb") as fh:  # whole, synced, then renamed: never a torn file
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(part, target)
+    return digest
+
+
+# --- the sweep of files no message holds (bot.services.attachments.sweep) -----------------
+#
+# A kept file is old when its time (written, or last touched by write()) is before a
+# moment ``before``. An old file no row references is moved aside (a rename, atomic), its
+# time read again, the rows asked again, its time read once more, and only then removed;
+# a writer that touched it before the rename left a recent time on it (put back), one
+# that came after the rename found no file and wrote it anew. A file set aside and never
+# finished with (the process stopped) is put back by the next scan.
+
+def scan(settings: Settings, before: float) -> tuple[list[str], int]:
+    """The hashes of the kept files older than ``before`` (a POSIX time), and how many
+    unfinished writes' temporary files older than it were removed. Files set aside by a
+    sweep that never finished are put back; names this module does not write are left
+    alone."""
+    root, old, parts = folder(settings), [], 0
+    subs = sorted(p for p in root.iterdir() if p.is_dir() and _SUB.fullmatch(p.name)) \
+        if root.is_dir() else []
+    for sub in subs:
+        with os.scandir(sub) as entries:
+            listed = list(entries)
+        for entry in listed:
+            name, temp = entry.name, _TEMP.fullmatch(entry.name)
+            if temp and temp[2] == _ASIDE:
+                put_back(Path(entry.path))
+            elif not _older(entry, before):
+                continue
+            elif _HASH.fullmatch(name) and name.startswith(sub.name):
+                old.append(name)
+            elif temp:  # a .part
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(entry.path)
+                    parts += 1
+    return old, parts
+
+
+def _older(entry: os.DirEntry[str], before: float) -> bool:
+    """Whether this is a file last changed before ``before`` (False when it is gone: a
+    write renamed it into place, another sweep removed it)."""
+    try:
+        return entry.is_file(follow_symlinks=False) and (
+            entry.stat(follow_symlinks=False).st_mtime < before)
+    except FileNotFoundError:
+        return False
+
+
+def set_aside(settings: Settings, sha256: str, before: float) -> Path | None:
+    """Move the kept file out of its place, if it is still older than ``before``: its
+    new path, or None (gone already, or touched meanwhile: then left where it was)."""
+    target = path_of(settings, sha256)
+    aside = target.with_name(f".{sha256}.{secrets.token_hex(4)}{_ASIDE}")
+    try:
+        os.rename(target, aside)
+    except FileNotFoundError:
+        return None
+    if aside.stat().st_mtime >= before:
+        put_back(aside)
+        return None
+    return aside
+
+
+def put_back(aside: Path) -> None:
+    """Return a file :func:`set_aside` moved to its place (the same bytes as any file
+    written there meanwhile, which it replaces)."""
+    with contextlib.suppress(FileNotFoundError):
+        os.replace(aside, aside.with_name(aside.name[1:65]))
+
+
+def remove_aside(aside: Path, before: float) -> bool:
+    """Remove a file set aside, unless it was touched after all (then it is put back)."""
+    try:
+        touched = aside.stat().st_mtime >= before
+    except FileNotFoundError:
+        return False  # put back by another scan
+    if touched:
+        put_back(aside)
+        return False
+    try:
+        os.unlink(aside)
+    except FileNotFoundError:
+        return False
+    return True
 
 
 def rows(attachments: Any) -> list[tuple[str, str, int, str]]:

@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
 
 from bot.core import said
-from bot.core.outfiles import OutboundFile, SentParts
+from bot.core.outfiles import FileLimits, OutboundFile, SentParts
 
 if TYPE_CHECKING:
     from aiohttp import ClientSession, web
@@ -326,6 +326,7 @@ class ChannelAdapter(Protocol):
     display_name: ClassVar[str]
     max_text_length: ClassVar[int]
     supports_media: ClassVar[bool]  # replies may carry files (OutboundMessage.files)
+    file_limits: ClassVar[FileLimits]  # the bytes of those files the channel takes
     rate_per_sec: ClassVar[float | None]
 
     def routes(self) -> list[web.RouteDef]:

@@ -1,10 +1,10 @@
-"""Dates, times, numbers, percentages, money and durations in the current locale
+"""Dates, times, numbers, percentages, money, durations and file sizes in the current locale
 (:data:`bot.core.i18n.current`) with Babel; times in the shop's timezone
 (``settings.shop_timezone``, given to :func:`configure` at start-up).
 
 The same helpers are the templates' filters: ``{{ m.created_at|dt }}``, ``|date``,
 ``|time``, ``|number``, ``|percent``, ``{{ cents / 100|money("EUR") }}``, ``|duration``
-(a number of seconds or a timedelta, "3 hours")."""
+(a number of seconds or a timedelta, "3 hours"), ``|size`` (bytes, "2.5 MB")."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 import jinja2
-from babel import dates, numbers
+from babel import dates, numbers, units
 
 from bot.core.i18n import current
 
@@ -96,8 +96,24 @@ def format_duration(value: dt.timedelta | float | None, add_direction: bool = Fa
                                   locale=current.get())
 
 
+_SIZE_UNITS = ("digital-byte", "digital-kilobyte", "digital-megabyte", "digital-gigabyte")
+
+
+def format_size(value: int | None) -> str:
+    """A number of bytes in the largest unit it fills, to one decimal, as the locale
+    writes it: "900 byte", "2.5 kB", "18 MB", "18,5 МБ" (a kilobyte is 1000 bytes, as
+    CLDR's units and the channels' documented limits count)."""
+    if value is None:
+        return ""
+    amount, unit = float(value), 0
+    while round(amount, 1) >= 1000 and unit < len(_SIZE_UNITS) - 1:
+        amount, unit = amount / 1000, unit + 1
+    return units.format_unit(amount, _SIZE_UNITS[unit], length="short", format="#,##0.#",
+                             locale=current.get())
+
+
 def install_filters(env: jinja2.Environment) -> None:
     env.filters.update(dt=format_datetime, date=format_date, time=format_time,
                        number=format_number, percent=format_percent, money=format_money,
-                       duration=format_duration)
+                       duration=format_duration, size=format_size)
     env.globals["shop_zone"] = lambda: str(_zone)  # "(Asia/Ho_Chi_Minh)" beside a time input

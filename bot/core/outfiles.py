@@ -1,5 +1,9 @@
-"""Files staff attach to a reply, as an adapter gets them, and the parts of a reply that
-already went out.
+"""Files staff attach to a reply, as an adapter gets them, the sizes its channel takes, and
+the parts of a reply that already went out.
+
+A channel declares what it takes on its adapter class (:class:`FileLimits`,
+``file_limits``); a reply whose files exceed it is refused before anything is kept or
+stored (:func:`bot.services.attachments.check_sizes`), instead of failing at the channel.
 
 A reply with files goes out in several requests on most channels (Telegram and Messenger
 carry one file a message). The outbox delivers at least once, so each part is sent
@@ -18,6 +22,18 @@ from bot.core.attachments import INLINE_IMAGES
 
 MAX_REPLY_FILES = 5  # files one reply may carry
 TEXT_PART = "text"
+
+
+@dataclass(frozen=True)
+class FileLimits:
+    """The bytes a channel takes in the files of one reply (None: no limit of its own; the
+    shop's ``attachment_max_bytes`` always applies)."""
+
+    per_file: int | None = None  # one file
+    total: int | None = None  # all the files of one reply together (one e-mail)
+
+
+NO_FILE_LIMITS = FileLimits()
 
 
 @dataclass(frozen=True)

@@ -89,7 +89,8 @@ class Outbox:
                 the same ref again returns the stored message and sends nothing.
             files: Files already kept on disk (:func:`bot.services.attachments.keep_uploads`),
                 stored with the reply in its transaction; a reply with files may have no
-                text. Only where the channel carries them (else InboxError).
+                text. Only where the channel carries them (else InboxError), and only as
+                large as it takes them (else TooLarge, 413: the adapter's file_limits).
         """
         conv = await Conversation.filter(id=conversation_id).first()
         if conv is None:
@@ -109,9 +110,13 @@ class Outbox:
         if adapter is None:
             raise InboxError(lazy("channel %(kind)r cannot send", kind=conv.channel_kind),
                              "unknown_channel")
-        if files and not self.can_attach(conv):
-            raise InboxError(lazy("Files cannot be sent in this conversation: its channel "
-                                  "carries text only here."), "files_not_supported", "files")
+        if files:
+            if self.settings is None or not self.can_attach(conv):
+                raise InboxError(lazy("Files cannot be sent in this conversation: its "
+                                      "channel carries text only here."),
+                                 "files_not_supported", "files")
+            # the page checked them before it kept them; this holds for every caller
+            attachments.check_sizes(self.settings, files, adapter)
         if len(text) > adapter.max_text_length:
             raise InboxError(lazy("%(channel)s allows at most %(limit)s characters",
                                   channel=adapter.display_name,

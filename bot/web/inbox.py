@@ -214,11 +214,17 @@ def _reply_body(settings: Settings) -> int:
 async def conversation_reply(request: web.Request) -> web.StreamResponse:
     """Send a reply, with the files attached to it where the channel carries them."""
     cid, form, outbox = path_id(request, "cid"), request[FORM], request.app[OUTBOX]
+    settings = request.app[SETTINGS]
     uploads = [f for f in form.getall("files", []) if isinstance(f, FileField) and f.filename]
-    if uploads and not outbox.can_attach(await inbox.get_conversation(cid)):
-        raise InboxError(_("Files cannot be sent in this conversation: its channel carries "
-                           "text only here."), "files_not_supported", "files")
-    kept = await attachments.keep_uploads(request.app[SETTINGS], uploads)
+    kept: list[dict[str, Any]] = []
+    if uploads:
+        conv = await inbox.get_conversation(cid)
+        if not outbox.can_attach(conv):
+            raise InboxError(_("Files cannot be sent in this conversation: its channel "
+                               "carries text only here."), "files_not_supported", "files")
+        kept = await attachments.keep_uploads(settings, uploads,
+                                              outbox.adapters.get(conv.channel_kind))
+    # refused after this (too long, a bad canned reply): the files are left to the sweep
     text, canned_id = form_str(form, "text"), db_id(form_str(form, "canned_id"))
     if text or canned_id is not None or not kept:
         text = await canned.reply_text(cid, text or None, canned_id)

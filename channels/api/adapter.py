@@ -16,6 +16,7 @@ from bot.core.channel import (
     SettingsForm,
 )
 from bot.core.http import Call, Endpoint, json_out
+from bot.core.outfiles import NO_FILE_LIMITS, FileLimits
 from channels.api.client import CallbackError, post_signed
 from channels.api.parse import InboundAccepted, InboundBody, callback_payload
 from channels.webhooks import signed_by_api_account
@@ -28,6 +29,7 @@ class ApiChannel:
     display_name: ClassVar[str] = "API channel"
     max_text_length: ClassVar[int] = 20000
     supports_media: ClassVar[bool] = False
+    file_limits: ClassVar[FileLimits] = NO_FILE_LIMITS
     rate_per_sec: ClassVar[float | None] = None
     # No form fields of its own; a shop's Google reviews are answered with an API account's
     # google_api_url and google_access_token settings (listening.reviews): a secret.

@@ -44,6 +44,7 @@ from bot.core.channel import (
     SettingsForm,
 )
 from bot.core.i18n import N_, lazy
+from bot.core.outfiles import FileLimits
 from bot.core.said import Said
 from bot.services.quarantine import store_or_quarantine
 from channels.email import imap, mime
@@ -88,6 +89,9 @@ class EmailChannel:
     display_name: ClassVar[str] = "E-mail"
     max_text_length: ClassVar[int] = 100_000
     supports_media: ClassVar[bool] = True
+    # The files go out in one mail, base64 (a third larger): 18 MB of files make a mail
+    # under the 25 MB that common mail services (Gmail, Microsoft 365) accept.
+    file_limits: ClassVar[FileLimits] = FileLimits(total=18_000_000)
     rate_per_sec: ClassVar[float | None] = None  # set per account (settings.rate_per_sec)
 
     def __init__(self, ctx: ChannelContext) -> None:

@@ -43,7 +43,7 @@ from bot.core.channel import (
 )
 from bot.core.http import ApiError, Call, Endpoint, json_out
 from bot.core.i18n import N_, lazy
-from bot.core.outfiles import TEXT_PART
+from bot.core.outfiles import TEXT_PART, FileLimits
 from bot.core.said import Said
 from channels.meta import files, outfiles
 from channels.meta.graph import DEFAULT_API, TOKEN_CODES, Graph, GraphError, failure
@@ -87,6 +87,8 @@ class MetaChannel(ABC):
     display_name: ClassVar[str]
     max_text_length: ClassVar[int]
     supports_media: ClassVar[bool] = True
+    # The Send API takes an uploaded attachment of at most 25 MB.
+    file_limits: ClassVar[FileLimits] = FileLimits(per_file=25_000_000)
     rate_per_sec: ClassVar[float | None] = 10.0
     id_setting: ClassVar[str]
     webhook_object: ClassVar[str]

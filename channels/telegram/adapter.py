@@ -42,7 +42,7 @@ from bot.core.clean import without_nul
 from bot.core.http import ApiError, Call, Endpoint, json_out
 from bot.core.i18n import N_, lazy
 from bot.core.outbound import check_url, refused
-from bot.core.outfiles import TEXT_PART
+from bot.core.outfiles import TEXT_PART, FileLimits
 from bot.core.said import Said
 from channels.loops import AccountLoops, lease_live
 from channels.telegram import files, outfiles
@@ -96,6 +96,9 @@ class TelegramChannel:
     display_name: ClassVar[str] = "Telegram"
     max_text_length: ClassVar[int] = 4 * 4096  # longer replies are split into messages
     supports_media: ClassVar[bool] = True
+    # The Bot API takes an uploaded file of at most 50 MB (a picture over sendPhoto's
+    # 10 MB goes as a document: channels.telegram.outfiles).
+    file_limits: ClassVar[FileLimits] = FileLimits(per_file=50_000_000)
     rate_per_sec: ClassVar[float | None] = 30.0  # Telegram's global bot limit
     publishing: ClassVar[Publishing] = Publishing(
         "telegram", "Telegram", target_setting="channel", target_hint="@channel or chat id",

@@ -45,6 +45,7 @@ from bot.core.clean import db_id, without_nul
 from bot.core.events import RelayResumed, SocketPush
 from bot.core.i18n import _, lazy
 from bot.core.origins import origin_of
+from bot.core.outfiles import NO_FILE_LIMITS, FileLimits
 from channels.webchat import files
 from channels.webchat.guard import Guard
 
@@ -59,6 +60,7 @@ class WebChat:
     display_name: ClassVar[str] = "Web chat"
     max_text_length: ClassVar[int] = 5000
     supports_media: ClassVar[bool] = True  # staff's files: shown in the widget
+    file_limits: ClassVar[FileLimits] = NO_FILE_LIMITS  # kept here: the shop's own limit
     rate_per_sec: ClassVar[float | None] = None
     settings_form: ClassVar[SettingsForm] = SettingsForm(("origins",))
 

@@ -18,6 +18,7 @@ import pytest
 from aiohttp import web
 
 from bot.core.channel import ChannelAdapter
+from bot.core.outfiles import FileLimits
 from bot.models import Message
 from channels import registry
 from channels.signing import sign
@@ -282,6 +283,7 @@ async def test_channel_contract(kind: str, shop: Shop, aiohttp_server: Any) -> N
     assert isinstance(adapter, ChannelAdapter) and adapter.kind == kind
     assert adapter.display_name and adapter.max_text_length > 0
     assert isinstance(adapter.supports_media, bool)
+    assert isinstance(adapter.file_limits, FileLimits)  # what its replies' files may weigh
 
     driver = DRIVERS[kind]()
     await driver.setup(shop, aiohttp_server)

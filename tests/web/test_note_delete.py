@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from bot.core.events import ConversationChanged
 from bot.core.keys import BUS
-from bot.models import Note
+from bot.models import Note, User
+from tests.api.test_responses_match import _check as check
 from tests.conftest import Shop, message
 from tests.web.test_web import login
 
@@ -85,8 +86,19 @@ async def test_an_admin_deletes_anyones_note_and_the_api_too(shop: Shop) -> None
     assert f"/notes/{first.id}/delete" in await _thread(shop, cid)
     resp = await shop.client.post(f"/notes/{first.id}/delete", data={"csrf_token": csrf})
     assert resp.status == 200  # followed back to the conversation
+    status, live = await shop.api("GET", f"/api/v1/notes/{second.id}")
+    assert status == 200 and live["deleted_at"] is None and live["deleted_by_id"] is None
     status, body = await shop.api("DELETE", f"/api/v1/notes/{second.id}")
     assert status == 200 and body == {"deleted": True}
+    # The API's note says it was deleted, when and by whom, as its schema documents.
+    doc = await (await shop.client.get("/api/v1/openapi.json")).json()
+    admin = await User.get(email=shop.seed["email"])  # on the page, and the API's token
+    for note, text in ((first, "first"), (second, "second")):
+        status, gone = await shop.api("GET", f"/api/v1/notes/{note.id}")
+        assert status == 200 and gone["text"] == text
+        assert gone["deleted_at"] is not None and gone["deleted_by_id"] == admin.id
+        check(doc, "/api/v1/notes/{note_id}", "get", status, gone)
+    assert doc["components"]["schemas"]["NoteOut"]["properties"]["deleted_by_id"]
     assert await Note.filter(conversation_id=cid, deleted_at=None).count() == 0
     assert await Note.filter(conversation_id=cid).count() == 2  # kept as records
     status, body = await shop.api("DELETE", f"/api/v1/notes/{second.id}")

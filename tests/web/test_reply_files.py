@@ -138,7 +138,7 @@ async def test_bad_uploads_are_refused_with_the_pages_message(aiohttp_client: An
     resp = await shop.client.post(f"/inbox/{cid}/reply", data=reply_form(
         csrf, "too big", ("big.bin", big, "application/octet-stream")))
     assert resp.status == 413
-    assert "big.bin is too large: a file may be at most 1.0 kB." in await resp.text()
+    assert "big.bin is too large: a file may be at most 1 kB." in await resp.text()
     assert not attachments.path_of(shop.client.app[SETTINGS],
                                    hashlib.sha256(big).hexdigest()).exists()
     # more than the whole form may hold (5 files of the limit and the form): 413 too

@@ -142,6 +142,12 @@ class NoteOut(BaseModel):
     author_id: int | None
     created_at: datetime
     updated_at: datetime
+    deleted_at: datetime | None = Field(
+        default=None, description="When it was deleted (it left the thread and is kept "
+        "as a record); null while it is not.")
+    deleted_by_id: int | None = Field(
+        default=None, description="Who deleted it (null while it is not deleted, or when "
+        "that user is gone).")
     revisions: list[dict[str, Any]] = Field(default_factory=list,
                                             description="Earlier texts, oldest first.")
 
