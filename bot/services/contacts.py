@@ -24,8 +24,8 @@ class HasConversations(InboxError):
     status = 409
 
     def __init__(self) -> None:
-        super().__init__("this contact has conversations; merge it into another instead",
-                         "has_conversations")
+        super().__init__(lazy("this contact has conversations; merge it into another "
+                              "instead"), "has_conversations")
 
 
 def contact_out(c: Contact) -> dict[str, Any]:

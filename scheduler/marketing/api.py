@@ -10,21 +10,21 @@ field. :func:`endpoints` is what the composition root mounts.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
 from bot.core.auth import Perm
 from bot.core.clean import clean_str
-from bot.core.http import ApiError, Call, Endpoint, Strict, json_out, omissible
+from bot.core.http import ApiError, Call, Endpoint, Strict, json_out
 from bot.core.keys import SETTINGS
 from bot.models import Broadcast, Sequence
 from scheduler.marketing import broadcasts, segments, sequences, tracking, webhooks
 from scheduler.marketing.broadcasts import BroadcastIn
 from scheduler.marketing.events import ContactFields, Recorded, record_event
 from scheduler.marketing.segments import Rules
-from scheduler.marketing.sequences import EventKind, Step
+from scheduler.marketing.sequences import EventKind, SequenceIn, SequencePatch
 from scheduler.marketing.tracking import MailStats, VariantStats
 
 
@@ -160,22 +160,6 @@ async def create_broadcast(call: Call) -> web.StreamResponse:
 
 async def get_broadcast(call: Call) -> web.StreamResponse:
     return json_out(await _broadcast_out(await broadcasts.get(call.param("broadcast_id"))))
-
-
-class SequenceIn(Strict):
-    key: Annotated[str, Field(pattern=r"^[a-z0-9_]{2,64}$")]
-    name: Annotated[str, Field(min_length=1, max_length=120)]
-    trigger: Literal["signup", "checkout_started", "order_placed"]
-    exit_on: list[EventKind] = Field(default_factory=list)
-    steps: list[Step] = Field(min_length=1, max_length=50)
-    enabled: bool = True
-
-
-class SequencePatch(Strict):
-    name: Annotated[str, Field(min_length=1, max_length=120)] = omissible()
-    exit_on: list[EventKind] = omissible()
-    steps: list[Step] = omissible(min_length=1, max_length=50)
-    enabled: bool = omissible()
 
 
 class SequenceOut(BaseModel):

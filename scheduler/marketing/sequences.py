@@ -19,13 +19,13 @@ abandoned-cart mails at once, and every send checks again just before it goes
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
 from tortoise.functions import Count
 from tortoise.transactions import in_transaction
 
-from bot.core.http import exactly_one
+from bot.core.http import Strict, exactly_one, omissible
 from bot.core.i18n import _, lazy, ngettext
 from bot.models import Enrollment, MailSend, Sequence, ShopEvent
 from channels.email.mailer import MAILS
@@ -37,22 +37,27 @@ from scheduler.marketing.errors import Conflict, Exists, Invalid, Missing
 EventKind = Literal["signup", "checkout_started", "checkout_updated", "order_placed"]
 
 
+MAX_WAIT_DAYS = 3650  # a longer wait is a typo (and past what a timedelta holds)
+
+
 class Wait(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"anyOf": [
         {"required": ["minutes"], "properties": {"minutes": {"not": {"const": 0}}}},
         {"required": ["hours"], "properties": {"hours": {"not": {"const": 0}}}},
         {"required": ["days"], "properties": {"days": {"not": {"const": 0}}}},
         {"required": ["until"], "properties": {"until": {"type": "string"}}}]})
-    minutes: float = 0
-    hours: float = 0
-    days: float = 0
-    until: str | None = Field(None, pattern=r"^\d{1,2}:\d{2}$",
-                              description="a time of day in the contact's timezone")
+    minutes: float = Field(0, ge=0)
+    hours: float = Field(0, ge=0)
+    days: float = Field(0, ge=0)  # in all at most MAX_WAIT_DAYS (checked below)
+    until: str | None = Field(None, pattern=r"^([01]?[0-9]|2[0-3]):[0-5][0-9]$",
+                              description="a time of day in the contact's timezone (HH:MM)")
 
     @model_validator(mode="after")
     def _some(self) -> Wait:
         if not (self.minutes or self.hours or self.days or self.until):
-            raise ValueError("a wait needs minutes, hours, days or until")
+            raise ValueError(_("a wait needs minutes, hours, days or a time of day"))
+        if self.minutes + 60 * self.hours + 1440 * self.days > MAX_WAIT_DAYS * 1440:
+            raise ValueError(_("a wait is at most %(days)d days", days=MAX_WAIT_DAYS))
         return self
 
 
@@ -75,11 +80,33 @@ class Step(BaseModel):
     @model_validator(mode="after")
     def _one(self) -> Step:
         if sum(x is not None for x in (self.wait, self.send, self.branch, self.exit)) != 1:
-            raise ValueError("each step is exactly one of wait, send, branch, exit")
+            raise ValueError(_("each step is exactly one of wait, send, branch, exit"))
         return self
 
 
 Steps = TypeAdapter(list[Step])
+# What starts a sequence (a checkout_updated event continues one checkout_started began).
+Trigger = Literal["signup", "checkout_started", "order_placed"]
+
+
+class SequenceIn(Strict):
+    """A new sequence, as the REST API and the page take it (the one check of both)."""
+
+    key: Annotated[str, Field(pattern=r"^[a-z0-9_]{2,64}$")]
+    name: Annotated[str, Field(min_length=1, max_length=120)]
+    trigger: Trigger
+    exit_on: list[EventKind] = Field(default_factory=list)
+    steps: list[Step] = Field(min_length=1, max_length=50)
+    enabled: bool = True
+
+
+class SequencePatch(Strict):
+    """A change to a sequence (the fields left out stay as they are)."""
+
+    name: Annotated[str, Field(min_length=1, max_length=120)] = omissible()
+    exit_on: list[EventKind] = omissible()
+    steps: list[Step] = omissible(min_length=1, max_length=50)
+    enabled: bool = omissible()
 
 
 def _seq(key: str, name: str, trigger: str, exit_on: list[str],
@@ -150,10 +177,12 @@ def check_steps(steps: list[Step]) -> list[dict[str, Any]]:
     known = templates()
     for i, step in enumerate(steps):
         if step.send is not None and step.send not in known:
-            raise Invalid(f"steps.{i}: no mail template {step.send!r}; "
-                          f"known: {', '.join(known)}", f"steps.{i}.send")
+            raise Invalid(lazy("Step %(num)s: no mail template %(name)s; known: %(known)s",
+                               num=i + 1, name=repr(step.send), known=", ".join(known)),
+                          f"steps.{i}.send")
         if step.branch is not None and step.branch.goto >= len(steps):
-            raise Invalid(f"steps.{i}: goto {step.branch.goto} is past the last step",
+            raise Invalid(lazy("Step %(num)s: it goes to step %(goto)s, past the last step",
+                               num=i + 1, goto=step.branch.goto + 1),
                           f"steps.{i}.branch.goto")
     return [st.model_dump(exclude_none=True) for st in steps]
 

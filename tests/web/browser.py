@@ -134,6 +134,7 @@ def shop_with_data(live: ServerProcess, telegram: str) -> dict[str, list[str]]:
            "/broadcasts/{broadcast_id}": f"/broadcasts/{broadcast['id']}",
            "/broadcasts/{broadcast_id}/edit": f"/broadcasts/{broadcast['id']}/edit",
            "/sequences": "/sequences", "/sequences/{sequence_id}": f"/sequences/{sequence['id']}",
+           "/sequences/new": "/sequences/new",
            "/listening": "/listening", "/reviews": "/reviews",
            "/listening/rules/{rid}": f"/listening/rules/{listen['id']}",
            "/reviews/{rid}": f"/reviews/{review['id']}", "/alerts": "/alerts",

@@ -42,6 +42,7 @@ from channels.email.mailer import MAILER, unsign
 from scheduler.marketing import consent, segments, tracking
 from scheduler.marketing.web import broadcasts as broadcast_pages
 from scheduler.marketing.web import segment_page as segment_pages
+from scheduler.marketing.web import sequence_new
 from scheduler.marketing.web import sequences as sequence_pages
 
 # POST /subscribe per client address (public_limit_address); on the app, so each app
@@ -189,6 +190,7 @@ def setup(app: web.Application) -> None:
     app.router.add_get("/segments", segments_page)
     broadcast_pages.setup(app)
     sequence_pages.setup(app)
+    sequence_new.setup(app)
     segment_pages.setup(app)
     app.router.add_get("/o/{token}.gif", open_pixel)
     app.router.add_get("/c/{key}/{mac}", click)

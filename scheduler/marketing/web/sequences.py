@@ -2,10 +2,12 @@
 day, send a mail template, branch, exit: add, change, remove and reorder), enable and
 pause, delete (paused, with nobody in it), and per-step statistics as a funnel.
 
-Thin: the editor's rows become the step list the drip engine runs, checked by the same
-validator the REST API uses (``sequences.Steps``), then saved by ``sequences.update``
-(which checks the templates and the branch targets). A refusal shows the editor again,
-with the rows as typed and a message (4xx).
+Thin: the editor's rows become the step list the drip engine runs; with the name and the
+events that end it early they are checked by the model the REST API's PATCH takes
+(``sequences.SequencePatch``), then saved by ``sequences.update`` (which checks the
+templates and the branch targets). A refusal shows the editor again, with the rows as
+typed and a message in the page's language (4xx). The rows and the messages are shared
+with the page that creates a sequence (``sequence_new``).
 """
 
 from __future__ import annotations
@@ -19,11 +21,12 @@ from bot.core import i18n
 from bot.core.auth import FORM, Form, Perm
 from bot.core.clean import db_id
 from bot.core.errors import InboxError
-from bot.core.i18n import N_, _, lazy
+from bot.core.i18n import N_, Lazy, _, lazy, lazy_p
+from bot.core.invalid import explain_all
 from bot.core.pages import error_page, form_str, page, path_id, render
 from bot.models import Sequence
 from scheduler.marketing import sequences, tracking
-from scheduler.marketing.sequences import EventKind, Steps
+from scheduler.marketing.sequences import EventKind, SequencePatch, Steps
 from scheduler.marketing.web.numbers import finite
 
 KINDS = ("wait", "until", "send", "branch", "exit")
@@ -71,7 +74,7 @@ def to_row(step: dict[str, Any], index: int) -> dict[str, str]:
     return row
 
 
-def _number(text: str, what: str) -> float:
+def _number(text: str, what: Lazy) -> float:
     value = finite(text)
     if value is None:
         raise StepError(lazy("%(field)s: %(text)s is not a number", field=what, text=repr(text)))
@@ -86,7 +89,7 @@ def to_step(row: dict[str, str]) -> dict[str, Any]:
         if row["amount"]:
             if row["unit"] not in UNITS:
                 raise StepError(lazy("unknown unit %(unit)s", unit=repr(row["unit"])))
-            amount = _number(row["amount"], "wait")
+            amount = _number(row["amount"], lazy("Wait"))
             if amount <= 0:
                 raise StepError(lazy("a wait must be longer than 0"))
             wait[row["unit"]] = amount
@@ -134,7 +137,7 @@ def to_steps(rows: list[dict[str, str]]) -> list[dict[str, Any]]:
         if row["remove"] or not row["kind"]:
             continue
         try:
-            order = _number(row["order"] or str(i + 1), "order")
+            order = _number(row["order"] or str(i + 1), lazy_p("sequence step", "Order"))
         except StepError as exc:
             raise StepError(lazy("Row %(row)s: %(problem)s.", row=i + 1, problem=exc.args[0])) \
                 from None
@@ -149,6 +152,26 @@ def to_steps(rows: list[dict[str, str]]) -> list[dict[str, Any]]:
     if not steps:
         raise StepError(lazy("A sequence needs at least one step."))
     return steps
+
+
+FIELD_LABELS = {"key": lazy("Key"), "name": lazy("Name"), "trigger": lazy("Starts on"),
+                "exit_on": lazy("Ends early on"), "steps": lazy("Steps")}
+PATTERNS = {"key": lazy("2 to 64 lowercase letters (a-z), digits or _"),
+            "until": lazy("a time of day from 00:00 to 23:59")}
+
+
+def where(loc: tuple[int | str, ...]) -> str:
+    """The label of a field of the sequence's model (or of its step list) on the page."""
+    if loc[:1] == ("steps",) and len(loc) > 1:
+        loc = loc[1:]
+    if loc and isinstance(loc[0], int):
+        return _("Step %(num)s", num=loc[0] + 1)
+    return str(FIELD_LABELS.get(str(loc[0]), loc[0])) if loc else _("Form")
+
+
+def invalid(exc: ValidationError) -> str:
+    """What the model refused, in the page's language."""
+    return explain_all(exc, where, PATTERNS)
 
 
 async def _editor(request: web.Request, seq: Sequence, rows: list[dict[str, str]] | None = None,
@@ -211,25 +234,15 @@ async def save(request: web.Request) -> web.StreamResponse:
     name = form_str(form, "name")
     exit_on = [e for e in form.getall("exit_on", []) if isinstance(e, str)]
     again: dict[str, Any] = {"rows": rows, "name": name, "exit_on": exit_on}
-    if not 1 <= len(name) <= 120:
-        return await _editor(request, seq, status=422, error=_("Name: 1 to 120 characters."),
-                             **again)
-    unknown = [e for e in exit_on if e not in get_args(EventKind)]
-    if unknown:
-        return await _editor(request, seq, status=422,
-                             error=_("Ends early on: unknown event %(event)r.",
-                                     event=unknown[0]), **again)
-    try:
-        steps = Steps.validate_python(to_steps(rows))
-        if len(steps) > 50:
-            raise StepError(lazy("A sequence has at most 50 steps."))
-        await sequences.update(seq.id, name=name, steps=steps, exit_on=exit_on)
+    try:  # checked as the API checks a PATCH (sequences.SequencePatch)
+        patch = SequencePatch.model_validate({"name": name, "exit_on": exit_on,
+                                              "steps": Steps.validate_python(to_steps(rows))})
+        await sequences.update(seq.id, name=patch.name, steps=patch.steps,
+                               exit_on=list(patch.exit_on))
     except StepError as exc:
         return await _editor(request, seq, status=422, error=str(exc), **again)
     except ValidationError as exc:
-        return await _editor(request, seq, status=422, error="; ".join(
-            f"Step {int(e['loc'][0]) + 1 if e['loc'] else ''}: {e['msg']}"
-            for e in exc.errors()), **again)
+        return await _editor(request, seq, status=422, error=invalid(exc), **again)
     except InboxError as exc:  # an unknown template, a branch past the last step
         return await _editor(request, seq, status=exc.status, error=str(exc), **again)
     raise web.HTTPSeeOther(f"/sequences/{seq.id}")

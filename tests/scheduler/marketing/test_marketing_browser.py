@@ -1,6 +1,7 @@
 """The marketing pages in real Chromium, on a phone-sized screen (375 px wide, no
 sideways scroll): compose and schedule a broadcast through the form and find it in the
-list; edit a sequence (add a wait and a send step), save, reload and find them."""
+list; edit a sequence (add a wait and a send step), save, reload and find them; create a
+sequence with two steps through its form (a wrong wait first: the reason, the form kept)."""
 
 from __future__ import annotations
 
@@ -108,4 +109,39 @@ async def test_edit_a_sequence(browser: Browser, live: ServerProcess) -> None:
     await expect(funnel).to_have_count(5)
     await expect(funnel.nth(3)).to_contain_text("wait 2 days")
     await expect(funnel.nth(4)).to_contain_text("send welcome_2")
+    await no_sideways_scroll(page)
+
+
+async def test_create_a_sequence_with_two_steps(browser: Browser, live: ServerProcess) -> None:
+    page = await phone_login(browser, live)
+    await page.click("nav >> text=Sequences")
+    await page.click("#new-sequence")
+    await expect(page).to_have_url(f"{live.url}/sequences/new")
+    await no_sideways_scroll(page)
+    await page.fill("input[name=name]", "Thank-you mails")
+    await page.select_option("select[name=trigger]", "order_placed")
+    steps = page.locator("#sequence-form fieldset.step")
+    await expect(steps).to_have_count(6)
+    await steps.nth(0).locator("select.kind").select_option("wait")
+    await page.fill("input[name=s0_amount]", "99999")  # past the longest wait first
+    await page.select_option("select[name=s0_unit]", "days")
+    await steps.nth(1).locator("select.kind").select_option("send")
+    await page.select_option("select[name=s1_template]", "review_1")
+    await page.click("#create-sequence")
+    await expect(page.locator("#form-error")).to_contain_text(
+        "Step 1: a wait is at most 3650 days.")
+    await expect(page.locator("input[name=name]")).to_have_value("Thank-you mails")
+    await expect(page.locator("select[name=s1_template]")).to_have_value("review_1")
+    await page.fill("input[name=s0_amount]", "2")
+    await page.click("#create-sequence")
+    await expect(page.locator("h2")).to_have_text("Thank-you mails")
+    await expect(page.locator("body")).to_contain_text("order_placed")
+    funnel = page.locator("#funnel-table tr.funnel-row")
+    await expect(funnel).to_have_count(2)
+    await expect(funnel.nth(0)).to_contain_text("wait 2 days")
+    await expect(funnel.nth(1)).to_contain_text("send review_1")
+    await page.click("text=← Sequences")
+    row = page.locator("#sequences tr", has_text="Thank-you mails")
+    await expect(row).to_contain_text("thank_you_mails")
+    await expect(row).to_contain_text("order_placed")
     await no_sideways_scroll(page)

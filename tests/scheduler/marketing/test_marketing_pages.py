@@ -311,19 +311,20 @@ async def test_invalid_steps_show_the_editor_again(shop: Shop) -> None:
              ({"s0_kind": "send", "s1_kind": "branch", "s1_event": "order_placed",
                "s1_goto": "7", "s0_template": "welcome_1"}, 422, "past the last step"),
              ({"s0_kind": "wait", "s0_amount": "soon", "s0_unit": "hours"}, 422,
-              "Row 1: wait: 'soon' is not a number"),
+              "Row 1: Wait: 'soon' is not a number"),
              ({"s0_kind": "wait", "s0_amount": "", "s0_unit": "hours"}, 422,
               "enter how long to wait"),
-             ({"s0_kind": "until", "s0_until": "9 o'clock"}, 422, "String should match"),
+             ({"s0_kind": "until", "s0_until": "9 o'clock"}, 422,
+              "Step 1: a time of day from 00:00 to 23:59."),
              ({"s0_kind": "branch", "s0_goto": "1"}, 422, "needs an event or"),
              ({"s0_kind": "branch", "s0_event": "signup", "s0_goto": "\u00b2"}, 422,
               "enter the step number"),
              ({"s0_kind": "exit", "rows": "\u00b2"}, 422, "at least one step"),
              ({"s0_kind": "fly"}, 422, "unknown kind of step"),
              ({"s0_kind": "exit", "s0_remove": "1"}, 422, "at least one step"),
-             ({"s0_kind": "exit", "s0_order": "first"}, 422, "Row 1: order"),
-             ({"s0_kind": "exit", "name": ""}, 422, "Name: 1 to 120"),
-             ({"s0_kind": "exit", "exit_on": "rain"}, 422, "unknown event 'rain'")]
+             ({"s0_kind": "exit", "s0_order": "first"}, 422, "Row 1: Order"),
+             ({"s0_kind": "exit", "name": ""}, 422, "Name: enter something."),
+             ({"s0_kind": "exit", "exit_on": "rain"}, 422, "Ends early on: choose one of")]
     for over, status, message in cases:
         resp = await shop.client.post(f"/sequences/{seq.id}", data={**base, **over})
         body = html.unescape(await resp.text())
