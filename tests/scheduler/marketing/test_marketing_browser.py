@@ -134,7 +134,7 @@ async def test_create_a_sequence_with_two_steps(browser: Browser, live: ServerPr
     await expect(page.locator("select[name=s1_template]")).to_have_value("review_1")
     await page.fill("input[name=s0_amount]", "2")
     await page.click("#create-sequence")
-    await expect(page.locator("h2")).to_have_text("Thank-you mails")
+    await expect(page.locator("h1")).to_have_text("Thank-you mails")
     await expect(page.locator("body")).to_contain_text("order_placed")
     funnel = page.locator("#funnel-table tr.funnel-row")
     await expect(funnel).to_have_count(2)
