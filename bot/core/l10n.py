@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
+from typing import Literal
 from zoneinfo import ZoneInfo
 
 import jinja2
-from babel import dates, numbers, units
+from babel import Locale, dates, numbers, units
+from babel.core import get_global
 
 from bot.core.i18n import current
 
@@ -110,6 +112,23 @@ def format_size(value: int | None) -> str:
         amount, unit = amount / 1000, unit + 1
     return units.format_unit(amount, _SIZE_UNITS[unit], length="short", format="#,##0.#",
                              locale=current.get())
+
+
+def first_week_day() -> int:
+    """The day a week starts on where the current locale is spoken (0 is Monday, as in
+    Python's ``calendar``): CLDR's for the locale's likely country (Sunday in Thai, Khmer
+    and US English, Monday in Vietnamese, Polish and Russian)."""
+    locale = Locale.parse(current.get())
+    likely = get_global("likely_subtags").get(str(locale))
+    return int(Locale.parse(likely).first_week_day if likely else locale.first_week_day)
+
+
+def day_names(width: Literal["abbreviated", "narrow", "short", "wide"] = "abbreviated",
+              ) -> list[str]:
+    """The names of the days, Monday first (Python's weekday numbers), as a column or row
+    heading says them in the current locale: "Mon", "Thứ 2", "จันทร์"."""
+    names = dates.get_day_names(width, context="stand-alone", locale=current.get())
+    return [str(names[day]) for day in range(7)]
 
 
 def install_filters(env: jinja2.Environment) -> None:

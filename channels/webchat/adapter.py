@@ -161,7 +161,8 @@ class WebChat:
             account = await self._account(request)
             js = self.ctx.render("widget/widget.js", {"account": account})
         return web.Response(text=js, content_type="application/javascript",
-                            headers={"Cache-Control": "public, max-age=300"})
+                            headers={"Cache-Control": "public, max-age=300",
+                                     "Vary": "Accept-Language"})  # widget.js's words
 
     async def websocket(self, request: web.Request) -> web.StreamResponse:
         # Before anything is read with the visitor's cookie: a page of another site opening

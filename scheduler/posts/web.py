@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
+from bot.core import l10n
 from bot.core.auth import FORM, USER, Perm
 from bot.core.clean import db_id
 from bot.core.errors import InboxError
@@ -146,12 +147,13 @@ async def calendar_page(request: web.Request) -> web.Response:
             "date") else datetime.now(tz).date()
     except ValueError:
         raise InboxError(lazy("date must look like 2026-12-01"), "invalid", "date") from None
+    start_day = l10n.first_week_day()  # the reader's locale's: Monday, or Sunday in Thai
     if view == "week":
-        first = anchor - timedelta(days=anchor.weekday())
+        first = anchor - timedelta(days=(anchor.weekday() - start_day) % 7)
         days = [first + timedelta(days=i) for i in range(7)]
         prev, nxt = first - timedelta(days=7), first + timedelta(days=7)
     else:
-        weeks = cal.Calendar().monthdatescalendar(anchor.year, anchor.month)
+        weeks = cal.Calendar(start_day).monthdatescalendar(anchor.year, anchor.month)
         days = [d for week in weeks for d in week]
         prev = (anchor.replace(day=1) - timedelta(days=1)).replace(day=1)
         nxt = (anchor.replace(day=28) + timedelta(days=4)).replace(day=1)
@@ -174,7 +176,9 @@ async def calendar_page(request: web.Request) -> web.Response:
             {"id": p.id, "time": local.strftime("%H:%M"), "status": str(p.status),
              "status_label": labels.status(p.status), "text": p.text[:40],
              "networks": nets.get(p.id, [])})
+    names = l10n.day_names()
     return render(request, "web/calendar.html", view=view, days=days, by_day=by_day,
+                  weekdays=[names[(start_day + i) % 7] for i in range(7)],
                   anchor=anchor, prev=prev, nxt=nxt, tz=str(tz), today=datetime.now(tz).date(),
                   network=network, networks=known)
 

@@ -116,6 +116,28 @@ async def test_embed_snippet_opens_widget(browser: Browser, live: ServerProcess)
     await expect(frame.locator(".msg.in:not(.pending)")).to_have_text("from the shop page")
 
 
+@pytest.mark.parametrize(("locale", "label", "text"), [
+    ("vi-VN", "Trò chuyện với chúng tôi", "Trò chuyện"), ("en-US", "Chat with us", "Chat")])
+async def test_embed_snippet_speaks_the_visitors_language(
+        browser: Browser, live: ServerProcess, locale: str, label: str, text: str) -> None:
+    """A shop page's widget button is in the visitor's browser language (the catalogs')."""
+    ctx = await browser.new_context(locale=locale)
+    page = await ctx.new_page()
+    host = f"<html lang='en'><body><h1>My shop</h1><script src='{live.url}/widget.js?" \
+           f"account={live.seed['webchat']}' async></script></body></html>"
+
+    async def serve_shop(route: Any) -> None:
+        await route.fulfill(status=200, content_type="text/html", body=host)
+
+    await page.route(f"{live.url}/my-shop", serve_shop)
+    await page.goto(f"{live.url}/my-shop")
+    button = page.get_by_role("button", name=label, exact=True)
+    await expect(button).to_have_text(text)
+    assert await button.get_attribute("lang") == locale[:2]
+    await expect(page.locator("iframe")).to_have_attribute("title", text)
+    await ctx.close()
+
+
 async def test_hostile_text_shows_as_text(browser: Browser, live: ServerProcess) -> None:
     evil = "<img src=x onerror=alert(1)>"
     body = json.dumps({"external_id": "xss-1", "contact": {"external_id": "attacker",

@@ -28,6 +28,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
+from bot.core import l10n
 from bot.core.auth import Perm
 from bot.core.i18n import N_, gettext
 from bot.core.time import utcnow
@@ -50,7 +51,6 @@ from bot.services.reports.inbox_query import (
     where,
 )
 
-WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 BREACH_ROWS = 200
 _OVERVIEW = ("COUNT(*) AS opened, SUM(CASE WHEN res_cal IS NOT NULL THEN 1 ELSE 0 END) "
              "AS resolved, SUM(CASE WHEN reopens > 0 THEN 1 ELSE 0 END) AS reopened, "
@@ -96,7 +96,8 @@ async def overview(f: Filters) -> Report:
                                N_("Conversations opened per channel")))
     cells = await fetch(f"SELECT weekday, hour, COUNT(*) FROM report_conversations f "
                         f"WHERE {w} GROUP BY weekday, hour", params)
-    heat = [{"weekday": name, **{f"h{h:02d}": 0 for h in range(24)}} for name in WEEKDAYS]
+    heat = [{"weekday": name, **{f"h{h:02d}": 0 for h in range(24)}}  # Monday first, as
+            for name in l10n.day_names()]                            # the weekday column
     for wd, hour, n in cells:
         heat[int(wd)][f"h{int(hour):02d}"] = int(n)
     report.tables.append(Table("heatmap", N_("Conversations opened by weekday and hour"), [

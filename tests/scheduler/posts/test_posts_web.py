@@ -4,7 +4,7 @@ the Telegram channel at its time, the calendar, and the workflow buttons."""
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -109,3 +109,23 @@ async def test_the_upload_texts_and_status_tabs_are_in_the_users_language(tg: Te
     assert 'data-uploaded="Đã tải lên %(num)s ảnh"' in page
     assert 'data-too_large="Ảnh quá lớn, không tải lên được."' in page  # by /media's code
     assert ">Bản nháp</a>" in page and ">Draft</a>" not in page  # a status tab
+
+
+@pytest.mark.parametrize(("language", "first", "heads"), [
+    ("th", "2026-11-29", ["อาทิตย์", "จันทร์", "อังคาร", "พุธ", "พฤหัส", "ศุกร์", "เสาร์"]),
+    ("vi", "2026-11-30", ["Thứ 2", "Thứ 3", "Thứ 4", "Thứ 5", "Thứ 6", "Thứ 7", "CN"]),
+    ("ru", "2026-11-30", ["пн", "вт", "ср", "чт", "пт", "сб", "вс"])])
+async def test_the_calendar_weeks_start_on_the_users_first_day(
+        tg: Telegram, language: str, first: str, heads: list[str]) -> None:
+    """The day names are the user's language's (Babel's), and a week starts on the day it
+    does there: Sunday in Thai (Sunday 29 November 2026), Monday in Vietnamese and Russian;
+    every day of December 2026 is in the month's grid once, in order, in whole weeks."""
+    await as_admin(tg.shop)
+    await User.filter(email=tg.shop.seed["email"]).update(language=language)
+    for view, count in (("month", 35), ("week", 7)):
+        page = await (await tg.shop.client.get(f"/calendar?view={view}&date=2026-12-05")).text()
+        assert re.findall(r'<th scope="col">([^<]*)</th>', page) == heads
+        shown = [date.fromisoformat(d) for d in re.findall(r'data-day="([\d-]+)"', page)]
+        assert shown[0] == date.fromisoformat(first) and len(shown) == count
+        assert shown == [shown[0] + timedelta(days=i) for i in range(count)]
+        assert date(2026, 12, 5) in shown and (view == "week" or date(2026, 12, 31) in shown)
