@@ -115,8 +115,8 @@ def write(settings: Settings, data: bytes) -> str:
         return digest
     except FileNotFoundError:
         pass  # not there, or a sweep has just set it aside: written anew
-    except PermissionError:  # not ours to touch (restored by another user): kept as it is
-        return digest
+    except PermissionError:  # not ours to touch (restored by another user): written
+        pass  # anew below, so the file is ours and its time is now
     target.parent.mkdir(parents=True, exist_ok=True)
     part = target.with_name(f".{digest}.{secrets.token_hex(4)}{_PART}")
     with open(part, "wb") as fh:  # whole, synced, then renamed: never a torn file

@@ -28,6 +28,7 @@ from config import Settings
 log = logging.getLogger("switchboard.attachments")
 SWEEP_SECONDS = 3600.0  # how often the clock runs sweep()
 _CHUNK = 500  # hashes asked in one query
+_FEW = 20  # orphans removed whatever their share (see _implausible)
 
 
 async def of_thread(thread: list[dict[str, Any]]) -> dict[int, list[dict[str, Any]]]:
@@ -180,18 +181,38 @@ async def sweep(settings: Settings, now: float | None = None) -> int:
     removes one."""
     before = (time.time() if now is None else now) - settings.attachment_orphan_grace_seconds
     old, parts = await asyncio.to_thread(files.scan, settings, before)
-    removed = 0
+    orphans: list[str] = []
     for start in range(0, len(old), _CHUNK):
         chunk = old[start:start + _CHUNK]
         held = {r["sha256"] for r in await MessageAttachment.filter(
             sha256__in=chunk).distinct().values("sha256")}
-        for digest in chunk:
-            if digest not in held and await asyncio.shield(_remove(settings, digest, before)):
-                removed += 1
+        orphans += [digest for digest in chunk if digest not in held]
+    if await _implausible(len(old), len(orphans)):
+        return parts
+    removed = 0
+    for digest in orphans:
+        if await asyncio.shield(_remove(settings, digest, before)):
+            removed += 1
     if removed or parts:
         log.info("removed orphan attachment files", extra={
             "count": removed, "unfinished": parts})
     return removed + parts
+
+
+async def _implausible(old: int, orphans: int) -> bool:
+    """Whether removing these orphans looks like the wrong database rather than loose
+    files: an empty ``message_attachments`` table while old files are kept, or more than
+    half the old files (and more than ``_FEW``) held by no row. Then nothing is removed and
+    one warning, with counts only, says why (the files stay until the data is right)."""
+    if not orphans:
+        return False
+    empty = not await MessageAttachment.exists()
+    if not empty and (orphans <= _FEW or orphans * 2 <= old):
+        return False
+    log.warning("attachment sweep skipped: too many old files are held by no message; "
+                "is the database the one these files belong to?", extra={
+                    "old": old, "orphans": orphans, "empty_table": empty})
+    return True
 
 
 async def _remove(settings: Settings, digest: str, before: float) -> bool:

@@ -10,6 +10,8 @@ checks its time and the rows again before it removes it. Times are set with os.u
 from __future__ import annotations
 
 import asyncio
+import logging
+import operator
 import os
 import time
 from pathlib import Path
@@ -133,15 +135,86 @@ async def test_a_row_stored_after_the_first_look_keeps_its_file(
     assert names(attachments.folder(settings)) == {digest}  # put back, nothing aside
 
 
+async def hold(shop: Shop, data: bytes, external_id: str) -> Path:
+    """A customer's message holding a file of ``data``; the file's path."""
+    app = shop.client.app
+    held = attachments.store(app[SETTINGS], data, "cat.png", "image/png", "photo")
+    stored = await app[INTAKE].ingest(InboundMessage(
+        channel_account_id=shop.seed["api_account_id"], external_id=external_id,
+        contact=ContactInfo("cust-h"), text="my cat", attachments=(held,)))
+    assert stored.created
+    return attachments.path_of(app[SETTINGS], held["sha256"])
+
+
 async def test_the_clock_sweeps_hourly_in_one_process(shop: Shop) -> None:
     app = shop.client.app
     settings = app[SETTINGS]
     job = app[CLOCK].jobs["attachments"]
     assert job.alone and job.seconds == SWEEP_SECONDS == 3600
+    await hold(shop, HELD, "sweep-clock")  # a shop with messages (an empty one: below)
     path = attachments.path_of(settings, attachments.write(settings, LOOSE))
     set_time(path, settings.attachment_orphan_grace_seconds + 60)
     await app[CLOCK].run("attachments")
     assert not path.exists()
+
+
+async def test_an_empty_table_or_mostly_orphans_removes_nothing(
+        shop: Shop, caplog: pytest.LogCaptureFixture) -> None:
+    """The app pointed at an empty (or another) database, or a staging copy sharing the
+    data_dir: the sweep would take every customer's file. It removes none and says why,
+    in one warning with counts and no paths."""
+    settings = shop.client.app[SETTINGS]
+    old = settings.attachment_orphan_grace_seconds + 60
+    paths = [attachments.path_of(settings, attachments.write(settings, b"photo %d" % i))
+             for i in range(3)]
+    for path in paths:
+        set_time(path, old)
+    assert await MessageAttachment.all().count() == 0
+    with caplog.at_level(logging.WARNING, logger="switchboard.attachments"):
+        assert await sweep(settings) == 0
+    assert all(p.exists() for p in paths)
+    [warning] = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert warning.getMessage().startswith("attachment sweep skipped")
+    counts = operator.itemgetter("old", "orphans", "empty_table")
+    assert counts(vars(warning)) == (3, 3, True)
+    assert str(attachments.folder(settings)) not in warning.getMessage()
+
+    # A shop whose table has rows, but 21 of its 22 old files held by none: the same.
+    set_time(await hold(shop, HELD, "sweep-most"), old)
+    paths += [attachments.path_of(settings, attachments.write(settings, b"more %d" % i))
+              for i in range(18)]
+    for path in paths:
+        set_time(path, old)
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="switchboard.attachments"):
+        assert await sweep(settings) == 0
+    assert all(p.exists() for p in paths)
+    [warning] = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert counts(vars(warning)) == (22, 21, False)
+
+    # At most 20 loose files, or at most half of the old ones: removed as before.
+    for path in paths[20:]:
+        path.unlink()
+    assert await sweep(settings) == 20
+    assert not any(p.exists() for p in paths)
+
+
+def test_a_file_not_ours_to_touch_is_written_anew(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A file kept already that this process may not touch (restored by another user):
+    written again, so its time is now and the sweep leaves it while its row is stored."""
+    settings = load_settings({"SWITCHBOARD_DATA_DIR": str(tmp_path)})
+    path = attachments.path_of(settings, attachments.write(settings, LOOSE))
+    set_time(path, 10 * 365 * 86400)
+    before = time.time() - 1
+
+    def refused(*args: Any, **kwargs: Any) -> None:
+        raise PermissionError(1, "Operation not permitted")
+
+    monkeypatch.setattr(attachments.os, "utime", refused)
+    assert attachments.write(settings, LOOSE) == path.name
+    assert path.stat().st_mtime >= before and path.read_bytes() == LOOSE
+    assert names(attachments.folder(settings)) == {path.name}  # no temporary file left
 
 
 def test_the_grace_is_a_setting_of_at_least_ten_minutes(tmp_path: Path) -> None:
