@@ -232,7 +232,7 @@ async def retry_many(call: Call) -> web.Response:
     done, skipped = [], []
     for pid in call.body.ids:
         try:
-            await posts.retry(pid, call.user, "bulk retry")
+            await posts.retry(pid, call.user, posts.BULK_RETRY)
             done.append(pid)
         except PostError as exc:
             skipped.append({"id": pid, "reason": str(exc)})

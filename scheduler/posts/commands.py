@@ -72,7 +72,7 @@ async def queue(ctx: Ctx) -> str:
 @command("cancel", "/cancel ID", *ROLES)
 async def cancel(ctx: Ctx) -> str:
     pid = _post_id(ctx)
-    await posts.move(pid, PostStatus.CANCELLED, ctx.user, "from Telegram")
+    await posts.move(pid, PostStatus.CANCELLED, ctx.user, posts.FROM_TELEGRAM)
     return "🗑 " + _("Post #%(id)s is cancelled.", id=pid)
 
 
@@ -110,7 +110,7 @@ async def calendar(ctx: Ctx) -> str:
 @command("approve", "/approve ID", Role.ADMIN)
 async def approve(ctx: Ctx) -> str:
     pid = _post_id(ctx)
-    post = await posts.approve(pid, ctx.user, "from Telegram")
+    post = await posts.approve(pid, ctx.user, posts.FROM_TELEGRAM)
     if post.status == PostStatus.SCHEDULED:
         return "✅ " + _("Post #%(id)s is approved and scheduled for %(when)s.", id=pid,
                         when=show(ctx, post.due_at))
@@ -131,5 +131,5 @@ async def reject(ctx: Ctx) -> str:
 @command("retry", "/retry ID", *ROLES)
 async def retry(ctx: Ctx) -> str:
     pid = _post_id(ctx)
-    await posts.retry(pid, ctx.user, "from Telegram")
+    await posts.retry(pid, ctx.user, posts.FROM_TELEGRAM)
     return "🔁 " + _("Post #%(id)s is queued again, now.", id=pid)

@@ -28,12 +28,13 @@ from typing import Any
 from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
-from bot.core.i18n import _
+from bot.core.i18n import N_, _
+from bot.core.said import Joined, Said, data, english
 from bot.core.time import utcnow
 from bot.models import Post, PostEvent, PostStatus, PostVariant, Role, User
 from scheduler.posts import labels
 from scheduler.posts.networks import PostError, check_variant
-from scheduler.posts.service import PostConflict, PostForbidden, future, may
+from scheduler.posts.service import PostConflict, PostForbidden, for_time, future, may
 
 __all__ = ["KEEP", "EDITABLE", "DELETABLE", "edit", "delete", "delete_refusal"]
 
@@ -103,10 +104,12 @@ async def edit(post_id: int, user: User, require_approval: bool, *,
                                "conflict")
         for vid, value in own.items():
             await PostVariant.filter(id=vid).using_db(conn).update(text=value)
-        reason = "edited" + ("; needs approval again" if back else "") + (
-            f"; for {when.isoformat()}" if when is not None else "")
+        reason = Joined("; ", (Said(N_("edited")),
+                               *([Said(N_("needs approval again"))] if back else []),
+                               *([for_time(when)] if when is not None else [])))
         await PostEvent.create(using_db=conn, post_id=post_id, from_status=frm.value,
-                               to_status=to.value, user=user, reason=reason)
+                               to_status=to.value, user=user, reason=english(reason)[:500],
+                               reason_i18n=data(reason))
     post.status = to
     for key, value in changes.items():
         setattr(post, key, value)

@@ -19,6 +19,7 @@ from tortoise.transactions import in_transaction
 
 from bot.core import said
 from bot.core.i18n import N_, lazy
+from bot.core.said import Said
 from bot.models import ChannelAccount, Post, PostEvent, PostStatus, PostVariant, Role, User
 from scheduler.posts.labels import lazy_status
 from scheduler.posts.networks import PostError, by_kind, check_variant, default_target
@@ -28,6 +29,24 @@ __all__ = ["PostForbidden", "PostConflict", "move", "compose", "submit", "schedu
            "reschedule", "retry", "needs_review", "networks_of", "future"]
 
 S = PostStatus
+# Switchboard's own reasons in a post's history, shown in the reader's language (the API's
+# ``reason`` stays the English text); a time is kept as its ISO text, shown as it is.
+RETRY, SUBMITTED = Said(N_("retry")), Said(N_("submitted"))
+BULK_RETRY, FROM_TELEGRAM = Said(N_("bulk retry")), Said(N_("from Telegram"))
+
+
+def for_time(when: datetime) -> Said:
+    """The reason "for <time>" of a move to a time (or of an edit that set one)."""
+    return Said(N_("for %(time)s"), time=when.isoformat())
+
+
+def _rescheduled(when: datetime) -> Said:
+    return Said(N_("rescheduled for %(time)s"), time=when.isoformat())
+
+
+def _reason(reason: said.Value) -> dict[str, Any]:
+    """A history row's ``reason`` (English) and ``reason_i18n`` (the same, as data)."""
+    return {"reason": said.english(reason)[:500], "reason_i18n": said.data(reason)}
 # Who may move a post from one status to another: "staff" (marketer or admin), "admin",
 # or "clock" (the engine itself).
 MOVES: dict[tuple[PostStatus, PostStatus], str] = {
@@ -125,9 +144,7 @@ async def _step(conn: BaseDBAsyncClient, post_id: int, to: PostStatus, user: Use
         raise PostConflict(lazy("the post changed meanwhile; reload and try again"),
                            "conflict")
     event = await PostEvent.create(using_db=conn, post_id=post_id, from_status=frm.value,
-                                   to_status=to.value, user=user,
-                                   reason=said.english(reason)[:500],
-                                   reason_i18n=said.data(reason))
+                                   to_status=to.value, user=user, **_reason(reason))
     post.status = to
     for key, value in changes.items():
         setattr(post, key, value)
@@ -155,7 +172,7 @@ def future(due_at: datetime | None) -> datetime:
     return utc(due_at)  # type: ignore[no-any-return]
 
 
-async def retry(post_id: int, user: User | None, reason: str = "retry",
+async def retry(post_id: int, user: User | None, reason: said.Value = RETRY,
                 due_at: datetime | None = None) -> Post:
     """Queue a failed or missed post again, now (or at ``due_at``), from a fresh count of
     attempts. Targets already published stay published; failed ones, and ones whose
@@ -210,7 +227,7 @@ async def compose(user: User, text: str, media: list[dict[str, Any]],
             await PostVariant.create(using_db=conn, post=post, channel_account=account,
                                      network=network, target=target, text=own_text)
         await PostEvent.create(using_db=conn, post=post, from_status="", to_status="draft",
-                               user=user, reason="composed")
+                               user=user, **_reason(Said(N_("composed"))))
     return post
 
 
@@ -220,14 +237,14 @@ def needs_review(user: User, status: PostStatus, require_approval: bool) -> bool
     return require_approval and status == S.DRAFT and user.role != Role.ADMIN
 
 
-async def submit(post_id: int, user: User, reason: str = "submitted",
+async def submit(post_id: int, user: User, reason: said.Value = SUBMITTED,
                  due_at: datetime | None = None) -> Post:
     """Send a draft for review, optionally with the time it is meant for (kept, so the
     approval schedules it then)."""
     changes: dict[str, Any] = {}
     if due_at is not None:
         changes["due_at"] = future(due_at)
-        reason = reason or f"for {changes['due_at'].isoformat()}"
+        reason = reason or for_time(changes["due_at"])
     return await move(post_id, S.IN_REVIEW, user, reason, **changes)
 
 
@@ -245,8 +262,8 @@ async def schedule(post_id: int, user: User, due_at: datetime | None, require_ap
         if not or_review:
             raise PostForbidden(lazy("posts need an admin's approval first: submit it for "
                                      "review"), "needs_approval", "status")
-        return await submit(post_id, user, review_reason or f"for {when.isoformat()}", when)
-    return await move(post_id, S.SCHEDULED, user, f"for {when.isoformat()}", due_at=when)
+        return await submit(post_id, user, review_reason or for_time(when), when)
+    return await move(post_id, S.SCHEDULED, user, for_time(when), due_at=when)
 
 
 async def approve(post_id: int, user: User, reason: str = "") -> Post:
@@ -255,8 +272,7 @@ async def approve(post_id: int, user: User, reason: str = "") -> Post:
     async with in_transaction() as conn:
         post = (await _step(conn, post_id, S.APPROVED, user, reason)).post
         if post.due_at is not None and post.due_at > datetime.now(UTC):
-            post = (await _step(conn, post_id, S.SCHEDULED, user,
-                                f"for {post.due_at.isoformat()}")).post
+            post = (await _step(conn, post_id, S.SCHEDULED, user, for_time(post.due_at))).post
     return post
 
 
@@ -266,10 +282,9 @@ async def reschedule(post_id: int, user: User, due_at: datetime) -> Post:
     due_at = future(due_at)
     post = await _get(post_id)
     if post.status in (S.FAILED, S.MISSED):
-        return await retry(post_id, user, f"rescheduled for {due_at.isoformat()}", due_at)
+        return await retry(post_id, user, _rescheduled(due_at), due_at)
     if post.status == S.APPROVED:  # approved without a time: give it one
-        return await move(post_id, S.SCHEDULED, user, f"for {due_at.isoformat()}",
-                          due_at=due_at)
+        return await move(post_id, S.SCHEDULED, user, for_time(due_at), due_at=due_at)
     if post.status != S.SCHEDULED:
         raise PostError(lazy("only a scheduled, approved, failed or missed post can be "
                              "rescheduled; this one is %(status)s",
@@ -280,7 +295,7 @@ async def reschedule(post_id: int, user: User, due_at: datetime) -> Post:
             raise PostConflict(lazy("the post changed meanwhile; try again"), "conflict")
         await PostEvent.create(using_db=conn, post_id=post_id, from_status="scheduled",
                                to_status="scheduled", user=user,
-                               reason=f"rescheduled for {due_at.isoformat()}")
+                               **_reason(_rescheduled(due_at)))
     post.due_at = due_at
     return post
 

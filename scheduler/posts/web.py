@@ -82,7 +82,7 @@ async def post_compose(request: web.Request) -> web.StreamResponse:
         posts.future(when)  # a refused time leaves no draft behind
     post = await posts.compose(request[USER], form_str(form, "text"), media, targets)
     if action == "submit":
-        await posts.submit(post.id, request[USER], "submitted", when)
+        await posts.submit(post.id, request[USER], posts.SUBMITTED, when)
     elif action == "schedule":
         await posts.schedule(post.id, request[USER], when,
                              request.app[SETTINGS].posts_require_approval)
@@ -133,7 +133,7 @@ async def post_action(request: web.Request) -> web.StreamResponse:
 async def posts_retry_failed(request: web.Request) -> web.StreamResponse:
     """Bulk retry: every failed post."""
     for pid in await Post.filter(status=S.FAILED).values_list("id", flat=True):
-        await posts.retry(int(pid), request[USER], "bulk retry")  # type: ignore[call-overload]
+        await posts.retry(int(pid), request[USER], posts.BULK_RETRY)  # type: ignore[call-overload]
     raise web.HTTPFound("/posts?status=scheduled")
 
 

@@ -5,6 +5,7 @@ removes exactly the demo rows in one transaction; with the switch off the shop i
 
 from __future__ import annotations
 
+import html
 import re
 from typing import Any
 
@@ -36,6 +37,7 @@ from tests.conftest import Shop, message, start_shop
 from tests.web.test_web import CSRF, as_admin, login
 
 BANNER = "Remove all demo data"
+SHOWN_ERROR = "Telegram: Bad Request: chat not found (demo)"  # on a page, any language
 
 
 async def demo_shop(aiohttp_client: Any, settings: Settings) -> Shop:
@@ -82,7 +84,7 @@ async def test_demo_shop_fills_the_pages(aiohttp_client: Any, any_db: Settings) 
     assert tiles["posts"]["failed"] == 1
 
     posts = await text(shop, "/posts")
-    assert FAILED_POST_ERROR in posts and "Behind the scenes" in posts
+    assert SHOWN_ERROR in posts and "Behind the scenes" in posts
     for post in await Post.all():  # each in the calendar's week of its day (shop time: UTC)
         assert post.due_at is not None
         week = await text(shop, f"/calendar?view=week&date={post.due_at.date().isoformat()}")
@@ -112,6 +114,34 @@ async def test_demo_shop_fills_the_pages(aiohttp_client: Any, any_db: Settings) 
     before = await counts()
     assert await demo.seed_content() is False  # seeding twice adds nothing
     assert await counts() == before
+
+
+async def test_the_demo_failed_post_in_the_staff_language(aiohttp_client: Any,
+                                                          any_db: Settings) -> None:
+    """The demo's failed post is said as the publisher says it: on a Vietnamese page the
+    dashboard's failed table (its title, the status) and the post's error and history
+    are Vietnamese around Telegram's own words; the API keeps the codes and English."""
+    shop = await demo_shop(aiohttp_client, any_db)
+    await as_admin(shop)
+    await User.filter(email=shop.seed["email"]).update(language="vi")
+    home = html.unescape(await text(shop, "/"))
+    before, table = home.split('<table class="tile-list" data-key="failed">', 1)
+    table = table.split("</table>", 1)[0]
+    assert before.rstrip().endswith("<h3>Thất bại</h3>")
+    assert f"<td>thất bại</td><td>{SHOWN_ERROR}</td>" in table, table
+    failed = await Post.get(status="failed")
+    page = html.unescape(await text(shop, f"/posts/{failed.id}"))
+    assert f'id="post-error">{SHOWN_ERROR}</div>' in page and f"“{SHOWN_ERROR}”" in page
+    assert FAILED_POST_ERROR not in home + page  # the English form, network code first
+
+    status, board = await shop.api("GET", "/api/v1/dashboard")
+    tile = next(t for t in board["tiles"] if t["key"] == "posts")
+    gone = next(t for t in tile["tables"] if t["key"] == "failed")
+    assert status == 200 and gone["title"] == "Failed"
+    assert [(r["status"], r["error"]) for r in gone["rows"]] == [("failed", FAILED_POST_ERROR)]
+    status, body = await shop.api("GET", f"/api/v1/posts/{failed.id}")
+    assert status == 200 and body["error"] == FAILED_POST_ERROR
+    assert body["events"][-1]["reason"] == FAILED_POST_ERROR
 
 
 async def test_remove_deletes_exactly_the_demo_rows(aiohttp_client: Any,

@@ -16,6 +16,7 @@ import pytest
 from bot.models import Message, Post, PostStatus, PostVariant, User
 from config import Settings
 from scheduler.posts import service as posts
+from scheduler.posts.edit import edit
 from tests.channels.test_telegram import Telegram, connect, fake_api, until
 from tests.conftest import Shop, make_settings, start_shop
 from tests.fakes.telegram_api import FakeTelegram
@@ -128,3 +129,41 @@ async def test_a_failed_reply_is_shown_in_the_staff_language(tg: Telegram) -> No
     status, items = await tg.shop.api("GET", f"/api/v1/conversations/{cid}/messages")
     assert status == 200 and [i["error"] for i in items if i["id"] == sent["id"]] == [english]
     assert all("error_i18n" not in i for i in items)
+
+
+async def test_a_posts_history_is_in_the_staff_language(tg: Telegram) -> None:
+    """Switchboard's own reasons in a post's history (composed, the time it is for, a
+    retry, a reschedule, a bulk retry, an edit, a move from the chat commands) are in the reader's
+    language on the page; the API's events keep their English reasons."""
+    admin = await User.get(email=tg.shop.seed["email"])
+    soon = datetime.now(UTC) + timedelta(days=2)
+    post = await posts.compose(admin, "Autumn sale", [], [
+        {"channel_account_id": tg.account["id"], "target": CHANNEL}])
+    first = await posts.schedule(post.id, admin, soon, False)
+    later = await posts.reschedule(post.id, admin, soon + timedelta(hours=1))
+    await Post.filter(id=post.id).update(status=PostStatus.FAILED)
+    await posts.retry(post.id, admin, due_at=soon)
+    await Post.filter(id=post.id).update(status=PostStatus.FAILED)
+    again = await posts.reschedule(post.id, admin, soon + timedelta(hours=2))
+    await Post.filter(id=post.id).update(status=PostStatus.FAILED)
+    await posts.retry(post.id, admin, posts.BULK_RETRY, due_at=soon)
+    edited = await edit(post.id, admin, False, text="Autumn sale!",
+                        due_at=soon + timedelta(hours=3))
+    await posts.move(post.id, PostStatus.CANCELLED, admin, posts.FROM_TELEGRAM)
+    times = [p.due_at.isoformat() for p in (first, later, again, edited)
+             if p.due_at is not None]
+
+    await as_admin(tg.shop)
+    await _speak(tg.shop, "vi")
+    page = html.unescape(await (await tg.shop.client.get(f"/posts/{post.id}")).text())
+    history = page.split('<ul id="history">', 1)[1].split("</ul>", 1)[0]
+    assert [r.split(" · “", 1)[1] for r in history.split("</li>")[:-1]] == [
+        "đã soạn”", f"đăng lúc {times[0]}”", f"dời lịch sang {times[1]}”", "thử lại”",
+        f"dời lịch sang {times[2]}”", "thử lại hàng loạt”", f"đã sửa; đăng lúc {times[3]}”",
+        "từ Telegram”"], history
+
+    status, body = await tg.shop.api("GET", f"/api/v1/posts/{post.id}")
+    assert status == 200 and [e["reason"] for e in body["events"]] == [
+        "composed", f"for {times[0]}", f"rescheduled for {times[1]}", "retry",
+        f"rescheduled for {times[2]}", "bulk retry", f"edited; for {times[3]}",
+        "from Telegram"]

@@ -8,6 +8,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from bot.core.i18n import N_
+from bot.core.said import Code, Said, data, english
 from bot.models import (
     Broadcast,
     ChannelAccount,
@@ -29,7 +31,11 @@ from bot.models import (
 )
 from bot.services.demo.marks import MODEL, REF, SEQUENCE_KEY, SOURCE, SUFFIX, ago
 
-FAILED_POST_ERROR = "Telegram: Bad Request: chat not found (demo)"
+# The demo's failed post, said as the publisher says a target's problem
+# (scheduler.posts.publish): the network's name and Telegram's own words.
+FAILED_POST_SAID = Said(N_("%(network)s: %(problem)s"), network=Code("network", "telegram"),
+                        problem="Bad Request: chat not found (demo)")
+FAILED_POST_ERROR = english(FAILED_POST_SAID)  # "telegram: Bad Request: chat not found (demo)"
 ORDER_TOTAL = 59.0  # the broadcast's converted order
 
 
@@ -44,10 +50,12 @@ async def seed_posts(accts: dict[str, ChannelAccount], admin: User | None) -> No
          ago(days=-3), "facebook"),
         ("Живой эфир в пятницу в 19:00", PostStatus.FAILED, ago(hours=5), "telegram"),
     ]
+    error_i18n = data(FAILED_POST_SAID)
     for n, (text, status, due, network) in enumerate(rows):
         failed = status == PostStatus.FAILED
         post = await Post.create(text=text, status=status, due_at=due, created_by=admin,
                                  error=FAILED_POST_ERROR if failed else "",
+                                 error_i18n=error_i18n if failed else None,
                                  attempts=1 if failed else 0)
         done = status == PostStatus.PUBLISHED
         await PostVariant.create(
@@ -55,10 +63,11 @@ async def seed_posts(accts: dict[str, ChannelAccount], admin: User | None) -> No
             target="@demo_shop" if network == "telegram" else "demo-page",
             state="done" if done else "failed" if failed else "waiting",
             remote_id=f"demo-{n}" if done else None, published_at=due if done else None,
-            error=FAILED_POST_ERROR if failed else "", attempts=1 if done or failed else 0)
+            error=FAILED_POST_ERROR if failed else "", error_i18n=error_i18n if failed else None,
+            attempts=1 if done or failed else 0)
         if failed:
             await PostEvent.create(post=post, from_status="publishing", to_status="failed",
-                                   reason=FAILED_POST_ERROR)
+                                   reason=FAILED_POST_ERROR, reason_i18n=error_i18n)
 
 
 async def seed_marketing(people: list[Contact]) -> None:

@@ -44,7 +44,7 @@ from tortoise.transactions import in_transaction
 import bot.services.reports.catalog  # noqa: F401  (fills REPORTS: the tiles link to them)
 from bot.core import l10n, said
 from bot.core.auth import Perm, has_perm
-from bot.core.i18n import N_, _, ngettext
+from bot.core.i18n import LABELS, N_, _, label, ngettext
 from bot.core.links import same_site_path
 from bot.models import Conversation, MailSend, Post, Review, StaffAlert, User
 from bot.models.inbox import ConversationStatus
@@ -322,14 +322,18 @@ async def posts_tile(start: datetime, end: datetime, now: datetime, shown: bool)
     cols = [Column("post", N_("Post"), "link"), Column("due_at", N_("Due"), "datetime"),
             Column("status", N_("Status"), "text")]
     upcoming, gone = Table("next", N_("Next today"), list(cols)), Table(
-        "failed", "Failed", [*cols, Column("error", N_("Error"), "text")])
+        "failed", N_("Failed"), [*cols, Column("error", N_("Error"), "text")])
+
+    def status(code: Any) -> str:  # the page's label (scheduler.posts.labels), the API's code
+        return label(LABELS.get("post_status", {}), str(code)) if shown else str(code)
+
     for r in nxt:
         upcoming.rows.append({"post": r["text"][:60] or f"#{r['id']}",
                               "link": f"/posts/{r['id']}", "due_at": _when(r["due_at"]),
-                              "status": str(r["status"])})
+                              "status": status(r["status"])})
     for r in bad:
         gone.rows.append({"post": r["text"][:60] or f"#{r['id']}", "link": f"/posts/{r['id']}",
-                          "due_at": _when(r["due_at"]), "status": str(r["status"]),
+                          "due_at": _when(r["due_at"]), "status": status(r["status"]),
                           "error": said.shown(r["error"], r["error_i18n"]) if shown
                           else r["error"]})
     return Tile("posts", N_("Posts today"), "/calendar", [
@@ -362,8 +366,8 @@ async def revenue_tile(start: datetime, now: datetime) -> Tile:
 async def build_dashboard(user: User, settings: Settings, now: datetime | None = None,
                           shown: bool = False) -> Dashboard:
     """The tiles ``user``'s role may read, as of ``now`` (default: the clock); ``shown``:
-    for the page, a failed post's reason in the reader's language (the API's stays
-    English, :mod:`bot.core.said`)."""
+    for the page, a post's status and a failed post's reason in the reader's language
+    (the API's stay codes and English, :mod:`bot.core.said`)."""
     now = (now or datetime.now(UTC)).astimezone(UTC)
     tz = ZoneInfo(settings.shop_timezone)
     today = now.astimezone(tz).date()
