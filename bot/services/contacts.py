@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from tortoise.exceptions import IntegrityError
 from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
@@ -84,13 +85,20 @@ async def update_contact(contact_id: int, changes: Mapping[str, Any]) -> Contact
 
 
 async def delete_contact(contact_id: int) -> None:
-    """Delete a contact that has no conversations (one that has is merged instead)."""
+    """Delete a contact that has no conversations (one that has is merged instead). One
+    that arrives between the check and the delete is refused by its foreign key; that is
+    the same refusal (409), with nothing deleted."""
     if await Conversation.filter(contact_id=contact_id).exists():
         raise HasConversations()
-    async with in_transaction() as conn:
-        if not await Contact.filter(id=contact_id).using_db(conn).delete():
-            raise NotFound("contact", "contact_id")
-        await shop_facts.forget(conn, [contact_id])  # its shop events went with it
+    try:
+        async with in_transaction() as conn:
+            if not await Contact.filter(id=contact_id).using_db(conn).delete():
+                raise NotFound("contact", "contact_id")
+            await shop_facts.forget(conn, [contact_id])  # its shop events went with it
+    except IntegrityError:
+        if await Conversation.filter(contact_id=contact_id).exists():
+            raise HasConversations() from None
+        raise
 
 
 async def merge_contacts(keep_id: int, merge_id: int) -> Contact:

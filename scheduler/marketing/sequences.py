@@ -22,6 +22,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
+from tortoise.exceptions import IntegrityError
 from tortoise.functions import Count
 from tortoise.transactions import in_transaction
 
@@ -193,10 +194,14 @@ async def all_sequences() -> list[Sequence]:
 
 async def create(key: str, name: str, trigger: str, exit_on: list[str], steps: list[Step],
                  enabled: bool = True) -> Sequence:
+    taken = Exists(lazy("a sequence %(key)s exists", key=repr(key)), "key")
     if await Sequence.filter(key=key).exists():
-        raise Exists(lazy("a sequence %(key)s exists", key=repr(key)), "key")
-    return await Sequence.create(key=key, name=name, trigger=trigger, exit_on=list(exit_on),
-                                 steps=check_steps(steps), enabled=enabled)
+        raise taken
+    try:
+        return await Sequence.create(key=key, name=name, trigger=trigger, exit_on=list(exit_on),
+                                     steps=check_steps(steps), enabled=enabled)
+    except IntegrityError:  # the same key saved meanwhile (a form sent twice at once)
+        raise taken from None
 
 
 async def update(sequence_id: int, name: str | None = None, exit_on: list[str] | None = None,

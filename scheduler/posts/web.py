@@ -25,6 +25,9 @@ from scheduler.posts.when import WhenError, parse
 
 S = PostStatus
 URL = re.compile(r"^https?://\S+$")
+# The days the calendar shows: past these, its weeks and its previous / next arrows
+# would leave the years a date can have (a Sunday-start week of 0001-01-05 starts in year 0).
+FIRST_DAY, LAST_DAY = date(1900, 1, 1), date(9998, 12, 31)
 
 
 def _tz(request: web.Request) -> ZoneInfo:
@@ -147,6 +150,10 @@ async def calendar_page(request: web.Request) -> web.Response:
             "date") else datetime.now(tz).date()
     except ValueError:
         raise InboxError(lazy("date must look like 2026-12-01"), "invalid", "date") from None
+    if not FIRST_DAY <= anchor <= LAST_DAY:  # the grid and its arrows stay in years 1..9999
+        raise InboxError(lazy("date must be from %(first)s to %(last)s",
+                              first=FIRST_DAY.isoformat(), last=LAST_DAY.isoformat()),
+                         "invalid", "date")
     start_day = l10n.first_week_day()  # the reader's locale's: Monday, or Sunday in Thai
     if view == "week":
         first = anchor - timedelta(days=(anchor.weekday() - start_day) % 7)

@@ -6,8 +6,11 @@ its page: merge it instead), as the API refuses it."""
 from __future__ import annotations
 
 import html
+from typing import Any
 
-from bot.models import Contact, Enrollment, Identity, Sequence, ShopEvent
+import pytest
+
+from bot.models import Contact, Conversation, Enrollment, Identity, Sequence, ShopEvent
 from tests.conftest import Shop, message
 from tests.web.test_web import login
 
@@ -83,3 +86,44 @@ async def test_a_contact_with_conversations_is_refused_on_its_page(shop: Shop) -
     assert refused.status == 409 and 'id="contact-error"' in body
     assert "liên hệ này đã có hội thoại" in body, body[:2000]
     assert await Contact.filter(id=cid).exists()
+
+
+async def test_a_conversation_arriving_during_the_delete_is_refused(
+        shop_any_db: Shop, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A conversation that arrives after the check and before the delete: the database's
+    foreign key refuses the delete, and the page and the API answer the same 409 as when
+    the check sees it (never a 500); the contact and the conversation stay. On SQLite and
+    PostgreSQL alike."""
+    shop = shop_any_db
+    resp = await shop.inbound(message("race-1", contact="c-race", text="Hello"))
+    assert resp.status == 202, await resp.text()
+    cid = (await Identity.get(external_id="c-race")).contact_id  # type: ignore[attr-defined]
+    real = Conversation.filter
+
+    class Unseen:  # the check ran just before the conversation was saved
+        async def exists(self) -> bool:
+            return False
+
+    def check_too_early() -> None:
+        seen: list[bool] = []
+
+        def filter_(*args: Any, **kw: Any) -> Any:
+            if kw == {"contact_id": cid} and not seen:
+                seen.append(True)
+                return Unseen()
+            return real(*args, **kw)
+
+        monkeypatch.setattr(Conversation, "filter", filter_)
+
+    csrf = await _as(shop, "admin")
+    check_too_early()
+    refused = await shop.client.post(f"/contacts/{cid}/delete", data={"csrf_token": csrf})
+    body = html.unescape(await refused.text())
+    assert refused.status == 409 and 'id="contact-error"' in body, body[:600]
+    assert "this contact has conversations" in body
+    check_too_early()
+    status, err = await shop.api("DELETE", f"/api/v1/contacts/{cid}")
+    assert status == 409 and err["error"]["code"] == "has_conversations", err
+    monkeypatch.undo()
+    assert await Contact.filter(id=cid).exists()
+    assert await Conversation.filter(contact_id=cid).count() == 1

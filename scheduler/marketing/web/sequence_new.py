@@ -4,8 +4,9 @@ longer sequence gets more steps on its own page after it is saved).
 
 Thin: the form becomes the model the REST API takes (``sequences.SequenceIn``), so the page
 and the API check alike, and ``sequences.create`` saves it (it checks the templates and the
-branch targets, and refuses a key that is taken). A refusal shows the form again, as typed,
-with the reason in the page's language (4xx).
+branch targets, and refuses a key that is taken). With no key typed, the key comes from the
+name, and a name that is taken refuses too. A refusal shows the form again, as typed, with the
+reason in the page's language (4xx).
 """
 
 from __future__ import annotations
@@ -20,10 +21,11 @@ from pydantic import ValidationError
 
 from bot.core.auth import FORM, Perm
 from bot.core.errors import InboxError
-from bot.core.i18n import _
+from bot.core.i18n import _, lazy
 from bot.core.pages import form_str, page, render
 from bot.models import Sequence
 from scheduler.marketing import sequences
+from scheduler.marketing.errors import Exists
 from scheduler.marketing.sequences import EventKind, SequenceIn, Steps, Trigger
 from scheduler.marketing.web.sequences import (
     FIELD_LABELS,
@@ -56,6 +58,17 @@ async def free_key(base: str) -> str:
                 if k not in taken)
 
 
+async def key_for(name: str) -> str:
+    """The key of a new sequence named ``name`` when none is typed: ``key_from(name)``, with
+    a suffix when another name gives the same key (two Thai names both give ``sequence``).
+    A sequence of the same name refuses (409), as a typed key that is taken does: a second
+    submit of the same form (a double click, a reload) makes no second copy of it."""
+    same = await Sequence.filter(name__iexact=name.strip()).first()
+    if same is not None:
+        raise Exists(lazy("a sequence named %(name)s exists", name=repr(same.name)), "name")
+    return await free_key(key_from(name))
+
+
 def _blank(order: int) -> dict[str, str]:
     return {**dict.fromkeys(ROW_FIELDS, ""), "unit": "hours", "order": str(order)}
 
@@ -83,7 +96,7 @@ async def create(request: web.Request) -> web.StreamResponse:
     rows = [r for r in read_rows(form) if r["kind"] or r["remove"]]
     try:
         spec = SequenceIn.model_validate({
-            **f, "key": f["key"] or await free_key(key_from(f["name"])),
+            **f, "key": f["key"] or await key_for(f["name"]),
             "steps": Steps.validate_python(to_steps(rows))})
         row = await sequences.create(spec.key, spec.name, spec.trigger, list(spec.exit_on),
                                      spec.steps, spec.enabled)

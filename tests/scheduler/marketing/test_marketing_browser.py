@@ -9,7 +9,7 @@ import asyncio
 from collections.abc import Iterator
 
 import pytest
-from playwright.async_api import Browser, Page, expect
+from playwright.async_api import Browser, Page, Route, expect
 
 from tests.conftest import ServerProcess
 
@@ -145,3 +145,42 @@ async def test_create_a_sequence_with_two_steps(browser: Browser, live: ServerPr
     await expect(row).to_contain_text("thank_you_mails")
     await expect(row).to_contain_text("order_placed")
     await no_sideways_scroll(page)
+
+
+async def test_a_second_click_while_the_form_is_sent_sends_nothing(
+        browser: Browser, live: ServerProcess) -> None:
+    """A POST form's submit button is disabled once the form is sent (app.js), so a double
+    click sends it once; back on the page, the button works again."""
+    page = await phone_login(browser, live)
+    await page.goto(f"{live.url}/sequences/new")
+    await page.fill("input[name=name]", "Sent once")
+    await page.locator("#sequence-form fieldset.step").nth(0).locator(
+        "select.kind").select_option("send")
+    await page.select_option("select[name=s0_template]", "review_1")
+    posts: list[str] = []
+    answer = asyncio.Event()
+
+    async def hold(route: Route) -> None:  # the server is slow to answer the first one
+        if route.request.method == "POST":
+            posts.append(route.request.url)
+            await answer.wait()
+        await route.continue_()
+
+    await page.route("**/sequences/new", hold)
+    button = page.locator("#create-sequence")
+    # a double click: the second click comes after the submit's task (a timer queued after
+    # app.js's, so it runs after it) while the first answer is still awaited
+    disabled = await (await button.element_handle()).evaluate("""b => {
+        b.click();
+        return new Promise(done => setTimeout(() => { const d = b.disabled; b.click();
+                                                    done(d); }, 0));
+    }""")
+    assert disabled is True
+    answer.set()
+    await expect(page.locator("h1")).to_have_text("Sent once")
+    assert posts == [f"{live.url}/sequences/new"]
+    made = await asyncio.to_thread(live.call, "GET", "/api/v1/sequences")
+    assert [s["name"] for s in made].count("Sent once") == 1, made
+    await page.go_back()
+    await expect(page).to_have_url(f"{live.url}/sequences/new")
+    await expect(button).to_be_enabled()

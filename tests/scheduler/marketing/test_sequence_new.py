@@ -44,12 +44,12 @@ async def test_a_marketer_creates_a_sequence_on_the_page(shop: Shop) -> None:
     shown = text(await (await shop.client.get(seq_url := f"/sequences/{seq.id}")).text())
     assert "wait 2 days" in shown and "send welcome_1" in shown, seq_url
 
-    # the same name again: the next free key; a key typed; saved paused (unticked)
+    # another name with the same key: the next free key; saved paused (unticked); a key typed
     again = await shop.client.post("/sequences/new", allow_redirects=False, data=new_form(
-        csrf, enabled=""))
+        csrf, enabled="", name="Birthday-mails!"))
     assert again.status == 303
     second = await Sequence.get(key="birthday_mails_2")
-    assert not second.enabled
+    assert not second.enabled and second.name == "Birthday-mails!"
     typed = await shop.client.post("/sequences/new", allow_redirects=False, data=new_form(
         csrf, key="bday_vip", name="Sinh nhật khách VIP"))
     assert typed.status == 303 and await Sequence.filter(key="bday_vip").exists()
@@ -57,6 +57,10 @@ async def test_a_marketer_creates_a_sequence_on_the_page(shop: Shop) -> None:
         csrf, name="อีเมลวันเกิด"))  # no Latin letters: a key all the same
     assert thai.status == 303 and await Sequence.filter(key="sequence",
                                                         name="อีเมลวันเกิด").exists()
+    other = await shop.client.post("/sequences/new", allow_redirects=False, data=new_form(
+        csrf, name="อีเมลต้อนรับ"))  # another Thai name: the same key, so a suffix
+    assert other.status == 303 and await Sequence.filter(key="sequence_2",
+                                                         name="อีเมลต้อนรับ").exists()
     # NUL is dropped on the way in (the page framework), never a 500
     nul = await shop.client.post("/sequences/new", allow_redirects=False, data=new_form(
         csrf, name="Win\x00back"))
@@ -115,6 +119,50 @@ async def test_the_reasons_are_in_the_readers_language(shop: Shop) -> None:
     resp = await shop.client.post("/sequences/new", headers=vi, data=new_form(
         csrf, key="welcome"))
     assert "Mã: đã có chuỗi email 'welcome'." in html.unescape(await resp.text())
+
+
+async def test_the_form_sent_twice_makes_one_sequence(shop: Shop) -> None:
+    """A double click (or a reload) on a form with no key typed: the second submit is
+    refused like a taken key (409, the form again), not saved as ``birthday_mails_2``, which
+    would mail every contact twice. The name matches whatever its case and spaces."""
+    csrf = await as_marketer(shop)
+    first = await shop.client.post("/sequences/new", data=new_form(csrf),
+                                   allow_redirects=False)
+    assert first.status == 303
+    for name in ("Birthday mails", "  birthday MAILS "):
+        twice = await shop.client.post("/sequences/new", data=new_form(csrf, name=name),
+                                       allow_redirects=False)
+        body = html.unescape(await twice.text())
+        assert twice.status == 409, body[:400]
+        assert "Name: a sequence named 'Birthday mails' exists." in body, text(body)[:600]
+        assert 'id="sequence-form"' in body and 'id="form-error"' in body
+    assert await Sequence.filter(name__icontains="birthday").count() == 1
+    thai = await shop.client.post("/sequences/new", headers={"Accept-Language": "th"},
+                                  data=new_form(csrf))
+    assert thai.status == 409
+    assert "ชื่อ: มีลำดับอีเมลชื่อ 'Birthday mails' อยู่แล้ว" in html.unescape(await thai.text())
+
+
+async def test_the_same_key_saved_meanwhile_is_refused(shop: Shop, monkeypatch: Any) -> None:
+    """Two submits at once both find the key free; the database refuses the second (a
+    unique key), and that is the same 409 as a key found taken, never a 500."""
+    csrf = await as_marketer(shop)
+    assert (await shop.client.post("/sequences/new", allow_redirects=False, data=new_form(
+        csrf, key="bday"))).status == 303
+    real = Sequence.filter
+
+    class NotYetSeen:  # as if the first were not committed yet when the second looked
+        async def exists(self) -> bool:
+            return False
+
+    monkeypatch.setattr(Sequence, "filter", lambda *args, **kw: NotYetSeen() if kw == {
+        "key": "bday"} else real(*args, **kw))
+    resp = await shop.client.post("/sequences/new", data=new_form(csrf, name="Another",
+                                                                  key="bday"))
+    monkeypatch.undo()
+    body = html.unescape(await resp.text())
+    assert resp.status == 409 and "Key: a sequence 'bday' exists." in body, text(body)[:600]
+    assert await Sequence.filter(key="bday").count() == 1
 
 
 async def test_roles_and_csrf(shop: Shop) -> None:

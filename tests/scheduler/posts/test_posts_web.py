@@ -129,3 +129,22 @@ async def test_the_calendar_weeks_start_on_the_users_first_day(
         assert shown[0] == date.fromisoformat(first) and len(shown) == count
         assert shown == [shown[0] + timedelta(days=i) for i in range(count)]
         assert date(2026, 12, 5) in shown and (view == "week" or date(2026, 12, 31) in shown)
+
+
+async def test_a_date_past_the_calendars_years_is_a_clear_400(tg: Telegram) -> None:
+    """A week that starts on Sunday (Thai) before 0001-01-05 would start in year 0, and
+    the arrows after December 9999 in year 10000: a date outside 1900..9998 is refused in
+    the reader's language (400), in the month and the week view; the first and last days
+    the calendar takes show."""
+    await as_admin(tg.shop)
+    await User.filter(email=tg.shop.seed["email"]).update(language="th")
+    for view in ("month", "week"):
+        for day in ("0001-01-05", "0001-01-01", "1899-12-31", "9999-12-05", "9999-12-31"):
+            resp = await tg.shop.client.get(f"/calendar?view={view}&date={day}")
+            body = await resp.text()
+            assert resp.status == 400, (view, day, body[:300])
+            assert "วันที่ต้องอยู่ระหว่าง 1900-01-01 ถึง 9998-12-31" in body, (view, day)
+        for day in ("1900-01-01", "9998-12-31"):
+            resp = await tg.shop.client.get(f"/calendar?view={view}&date={day}")
+            assert resp.status == 200, (view, day, (await resp.text())[:300])
+            assert f'data-day="{day}"' in await resp.text()

@@ -53,3 +53,28 @@ document.addEventListener("click", function (ev) {
     requestAnimationFrame(function () { queued = false; main.querySelectorAll(".wide").forEach(fit); });
   });
 })();
+
+/* Every page: a POST form's submit buttons are disabled once it is sent, so a double click
+   sends it once (a second copy would be a second sequence, a second broadcast). Done after
+   the event, so the clicked button's name and value still go with the form, and not when a
+   script took the submit over (defaultPrevented). Back on the page from the browser's
+   cache (the Back button), they work again. */
+document.addEventListener("submit", function (ev) {
+  var form = ev.target;
+  if (!(form instanceof HTMLFormElement) || form.method !== "post") return;
+  setTimeout(function () {
+    if (ev.defaultPrevented) return;
+    Array.prototype.forEach.call(form.elements, function (el) {
+      if ((el.type === "submit" || el.type === "image") && !el.disabled) {
+        el.disabled = true;
+        el.dataset.sent = "1";
+      }
+    });
+  }, 0);
+});
+window.addEventListener("pageshow", function () {
+  document.querySelectorAll("[data-sent]").forEach(function (el) {
+    el.disabled = false;
+    delete el.dataset.sent;
+  });
+});
