@@ -266,7 +266,7 @@ async def schedule(post_id: int, user: User, due_at: datetime | None, require_ap
     return await move(post_id, S.SCHEDULED, user, for_time(when), due_at=when)
 
 
-async def approve(post_id: int, user: User, reason: str = "") -> Post:
+async def approve(post_id: int, user: User, reason: said.Value = "") -> Post:
     """Approve a post in review; one submitted with a time still to come is scheduled for
     it at once, in the same transaction (otherwise it waits, approved, for a time)."""
     async with in_transaction() as conn:
