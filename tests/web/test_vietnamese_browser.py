@@ -3,16 +3,17 @@ Vietnamese (``Accept-Language: vi``; the user has no language of their own), sho
 text of the interface.
 
 "English text of the interface" is checked against the catalogs themselves: a text node, a
-button's value or a placeholder, title, alt or aria-label that is exactly the English of a
-catalog message whose Vietnamese differs from it. Customer content (messages, names, a post's
-text) is no catalog message, and an element marked ``translate="no"`` (an example of what to
-type) is skipped. A message with placeholders (and each plural form) is found filled: its
-English becomes a pattern in which each placeholder stands for any text, and a shown text
-that the whole pattern matches is English (only for patterns with six letters of their own
-or more, so "%(a)s · %(b)s" or "%(max)s max" match nothing). English day and month names
-are no catalog message (Babel's locale data says them): a shown text made of nothing but
-them, numbers and punctuation ("Mon", "December 2026", "Fri, Mar 6") is English too. The
-pages come from the app's router, with the walks' data (:mod:`tests.web.browser`)."""
+submit input's value (a <button>'s value is never shown) or a placeholder, title, alt or
+aria-label that is exactly the English of a catalog message whose Vietnamese differs from
+it. Customer content (messages, names, a post's text) is no catalog message, and an element
+marked ``translate="no"`` (an example of what to type) is skipped. A message with
+placeholders (and each plural form) is found filled: its English becomes a pattern in which
+each placeholder stands for any text, and a shown text that the whole pattern matches is
+English (only for patterns with six letters of their own or more, so "%(a)s · %(b)s" or
+"%(max)s max" match nothing). English day and month names are no catalog message (Babel's
+locale data says them): a shown text made of nothing but them, numbers and punctuation
+("Mon", "December 2026", "Fri, Mar 6") is English too. The pages come from the app's router,
+with the walks' data (:mod:`tests.web.browser`)."""
 
 from __future__ import annotations
 
@@ -45,7 +46,8 @@ SHOWN = """() => {
     if (skip(e)) continue;
     for (const a of ['placeholder', 'title', 'alt', 'aria-label'])
       if (e.getAttribute(a)) out.push(e.getAttribute(a).replace(/\\s+/g, ' ').trim());
-    if (e.type === 'submit' || e.type === 'button') out.push((e.value || '').trim());
+    if (e.tagName === 'INPUT' && (e.type === 'submit' || e.type === 'button'))
+      out.push((e.value || '').trim());
   }
   out.push(document.title.trim());
   return out; }"""
